@@ -1,0 +1,1 @@
+"""Pure domain model: dataclasses, enums, validation and state machines. Standard library only."""

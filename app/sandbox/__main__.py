@@ -1,0 +1,51 @@
+"""python -m app.sandbox: run the sandbox EHR until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from app.sandbox.options import SandboxOptions
+from app.sandbox.server import SandboxServer
+
+
+def parse_args(argv: list[str] | None = None) -> SandboxOptions:
+    p = argparse.ArgumentParser(
+        prog="python -m app.sandbox",
+        description="Embedded sandbox EHR: SMART App Launch authorization server + FHIR R4 server "
+        "with synthetic patients. Prints 'FHIR base URL: <url>' when ready.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
+    p.add_argument("--db", type=Path, default=None, help="SQLite file; persistent across restarts")
+    p.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime in seconds")
+    p.add_argument("--auto-login", metavar="PRACTITIONER_ID", default=None,
+                   help="skip the login page and sign in as this user")
+    a = p.parse_args(argv)
+    if a.token_ttl < 1:
+        p.error("--token-ttl must be at least 1 second")
+    return SandboxOptions(host=a.host, port=a.port, db_path=a.db, token_ttl=a.token_ttl,
+                          auto_login=a.auto_login)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    server = SandboxServer(options)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    base = server.start()
+    print(f"FHIR base URL: {base}", flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Command-line options of the sandbox EHR."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from app._resources import resource_path
+
+DEFAULT_SEED = resource_path("sandbox", "seed-bundle.json")
+DEFAULT_CLIENTS = resource_path("sandbox", "clients.json")
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: a free port chosen by the OS
+    db_path: Path | None = None  # None: a temporary database, gone at exit
+    token_ttl: int = 3600  # access token lifetime, seconds
+    auto_login: str | None = None  # practitioner (or patient) id: skip the login page
+    seed_path: Path = DEFAULT_SEED
+    clients_path: Path = DEFAULT_CLIENTS
+    max_body_bytes: int = 8 * 1024 * 1024  # requests larger than this get 413

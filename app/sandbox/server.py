@@ -1,0 +1,86 @@
+"""Assembles the sandbox EHR (FHIR + SMART authorization) into one WSGI app on one port."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from waitress.server import create_server
+
+from app.sandbox.auth import AuthService, create_auth_blueprint
+from app.sandbox.contracts import SandboxUrls
+from app.sandbox.fhir import FhirStore, create_fhir_blueprint
+from app.sandbox.options import SandboxOptions
+
+log = logging.getLogger(__name__)
+
+
+class SandboxServer:
+    """A running sandbox: ``start()`` binds and serves in a background thread."""
+
+    def __init__(self, options: SandboxOptions) -> None:
+        self.options = options
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        self.urls: SandboxUrls | None = None
+        self.store: FhirStore | None = None
+        self.auth: AuthService | None = None
+
+    @property
+    def fhir_base(self) -> str:
+        if self.urls is None:
+            raise RuntimeError("sandbox not started")
+        return self.urls.fhir_base
+
+    def start(self) -> str:
+        """Bind, seed (first run) and serve in a daemon thread. Returns the FHIR base URL."""
+        opts = self.options
+        db_path = opts.db_path
+        if db_path is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="fhir-sandbox-")
+            db_path = Path(self._tmpdir.name) / "sandbox.db"
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+
+        flask_app = Flask("app.sandbox")
+        flask_app.config["MAX_CONTENT_LENGTH"] = opts.max_body_bytes
+        self._server = create_server(
+            flask_app, host=opts.host, port=opts.port, threads=8, ident="fhir-writeback-sandbox"
+        )
+        self.urls = SandboxUrls(base=f"http://{opts.host}:{self._server.effective_port}")
+
+        self.store = FhirStore(db_path)
+        self.store.ensure_seeded(opts.seed_path)
+        self.auth = AuthService(db_path, self.urls, opts, directory=self.store)
+        flask_app.register_blueprint(create_auth_blueprint(self.auth))
+        flask_app.register_blueprint(create_fhir_blueprint(self.store, self.urls, self.auth, opts))
+
+        self._thread = threading.Thread(target=self._serve, name="sandbox-http", daemon=True)
+        self._thread.start()
+        log.info("sandbox listening on %s", self.urls.base)
+        return self.urls.fhir_base
+
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except OSError:  # closed by stop()
+            pass
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self.store is not None:
+            self.store.close()
+        if self.auth is not None:
+            self.auth.close()
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None

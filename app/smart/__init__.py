@@ -1,0 +1,1 @@
+"""SMART App Launch client: discovery, PKCE, loopback redirect, tokens and the keyring."""

@@ -1,0 +1,1 @@
+"""Local store: SQLAlchemy models, Alembic migrations and repositories returning domain objects."""

@@ -1,0 +1,1 @@
+"""Outbox planner (pure, table-driven state machine) and the thin async runner."""

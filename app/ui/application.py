@@ -1,0 +1,40 @@
+"""Qt application start-up: one QApplication, the qasync loop, the main window."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+
+import qasync
+from PySide6.QtWidgets import QApplication, QMainWindow
+
+
+def ensure_qapplication() -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("FHIR Write-back")
+        app.setOrganizationName("fhir-writeback")
+        app.setStyle("Fusion")
+    assert isinstance(app, QApplication)
+    return app
+
+
+def run_event_loop(build_window: Callable[[], QMainWindow],
+                   shutdown: Callable[[], Awaitable[None]] | None = None) -> int:
+    """Run the window until it closes; ``shutdown`` runs on the loop before it stops."""
+    app = ensure_qapplication()
+    app.setQuitOnLastWindowClosed(True)
+
+    async def main() -> int:
+        closed = asyncio.Event()
+        app.aboutToQuit.connect(closed.set)
+        window = build_window()
+        window.show()
+        await closed.wait()
+        if shutdown is not None:
+            await shutdown()
+        return 0
+
+    return qasync.run(main())

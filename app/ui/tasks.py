@@ -1,0 +1,61 @@
+"""Background work on the GUI loop: tracked, cancellable, awaitable in tests, never run twice.
+
+An ``@asyncSlot`` or a button handler calls ``tasks.start("sign-in", coro)``; while a task of
+that name runs, a second start is refused (the user pressed the button twice). Failures that
+escape a task are handed to ``on_error`` so the window can show them instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class TaskTracker:
+    def __init__(self, on_error: Callable[[str, BaseException], None] | None = None) -> None:
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._on_error = on_error
+
+    def is_running(self, name: str) -> bool:
+        task = self._tasks.get(name)
+        return task is not None and not task.done()
+
+    def start(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+        if self.is_running(name):
+            coro.close()
+            log.info("task %s already running; request ignored", name)
+            return None
+        task = asyncio.ensure_future(coro)
+        self._tasks[name] = task
+        task.add_done_callback(lambda t, n=name: self._done(n, t))
+        return task
+
+    def _done(self, name: str, task: asyncio.Task[Any]) -> None:
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("task %s failed: %s", name, type(exc).__name__)
+            if self._on_error is not None:
+                self._on_error(name, exc)
+
+    def cancel(self, name: str) -> None:
+        task = self._tasks.get(name)
+        if task is not None:
+            task.cancel()
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until no task runs (tests)."""
+        async with asyncio.timeout(timeout):
+            while self._tasks:
+                await asyncio.gather(*self._tasks.values(), return_exceptions=True)

@@ -1,0 +1,45 @@
+"""Shared fixtures: real servers on 127.0.0.1 (sandbox EHR and ../shared/peer-ehr)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import RunningServer, peer_available, start_peer, start_sandbox
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One sandbox for the session (auto-login prac-1). Tests must not rely on a pristine store."""
+    server = start_sandbox(tmp_path_factory.mktemp("sandbox"), auto_login="prac-1")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def peer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One peer EHR for the session (auto-login prac-1)."""
+    reason = peer_available()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"peer EHR unavailable in CI: {reason}")
+        pytest.skip(reason)
+    server = start_peer(tmp_path_factory.mktemp("peer"), auto_login="prac-1")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sandbox", "peer"])
+def ehr(request: pytest.FixtureRequest) -> RunningServer:
+    """Parametrised over both servers: the same check runs against each."""
+    return request.getfixturevalue(f"{request.param}_server")
+
+
+@pytest.fixture
+def work_dir(tmp_path: Path) -> Path:
+    return tmp_path
