@@ -45,8 +45,9 @@ install_venv() {
   local stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
   if [ ! -f "$stamp" ]; then
     log "installing Python packages"
-    "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$VENV/bin/python" -m pip install -q -e ".[dev]"
+    if ! "$VENV/bin/python" -m pip install -q -e ".[dev]" >"$VENV/pip-install.log" 2>&1; then
+      cat "$VENV/pip-install.log" >&2; log "pip install failed (log above)"; exit 1
+    fi
     rm -f "$VENV"/.installed-* && touch "$stamp"
   fi
 }
