@@ -1,0 +1,349 @@
+"""Headless self-test: ``fhir-writeback --self-test`` (also the smoke test of the frozen bundle).
+
+It answers one question for clinic IT and for the build: can this installation do the job, with
+no display and no EHR? Every step prints one line, ``PASS``, ``FAIL`` or ``SKIP``:
+
+    version     the distribution metadata is bundled, so ``--version`` tells the truth
+    imports     every layer imports (a bundle that missed a module fails here)
+    resources   the read-only resources (sandbox seed data, client registrations) are found
+    tls         the CA certificates used for TLS verification load
+    keyring     an OS keyring backend is available (nothing is written to it)
+    qt          a QApplication starts (the Qt platform plugins are bundled)
+    store       a store opens and migrates in a temporary folder  (hook: app.store.open_store)
+    sandbox     the embedded sandbox EHR starts and answers SMART discovery and /metadata
+    sign-in     the app's SMART client signs in with a scripted browser
+                                                           (hook: app.smart.self_test_sign_in)
+    write-back  one approved note goes through the outbox to the sandbox
+                                                           (hook: app.sync.self_test_write_back)
+
+A step whose layer does not provide its hook yet is SKIPPED and says which hook is missing; so is
+a step whose prerequisite failed. The exit status is 0 only when no step failed, and, when
+``FHIR_WRITEBACK_SELFTEST_STRICT=1`` is set (or ``strict=True``), none was skipped either.
+
+Hook contracts (plain arguments, so the layers need not import this module):
+
+    app.store.open_store(path: Path) -> store
+        open the store at ``path``, creating and migrating it; the result may have ``close()``
+        or ``aclose()``. Called twice on the same path (the second time there is nothing to
+        migrate). May be a coroutine function.
+    app.smart.self_test_sign_in(fhir_base: str, client_id: str,
+                                open_browser: Callable[[str], None], workdir: Path) -> str
+        complete a standalone launch against ``fhir_base``, opening the authorize URL with
+        ``open_browser`` (a scripted browser that follows the sandbox's auto-login), keeping
+        any token storage inside ``workdir`` (never the user's real keyring); returns one line
+        such as "signed in as Practitioner/prac-1". May be a coroutine function.
+    app.sync.self_test_write_back(fhir_base: str, client_id: str,
+                                  open_browser: Callable[[str], None], workdir: Path) -> str
+        sign in the same way, approve one note and sync it through a store in ``workdir``;
+        returns one line such as "DocumentReference/123 written once".
+
+Nothing is written outside a temporary folder, which is removed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import os
+import ssl
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+DISTRIBUTION = "fhir-writeback"
+CLIENT_ID = "fhir-writeback"
+SANDBOX_USER = "prac-1"
+LAYERS = ("app.domain", "app.smart", "app.fhir", "app.store", "app.sync", "app.ui", "app.sandbox")
+STRICT_ENV = "FHIR_WRITEBACK_SELFTEST_STRICT"
+HTTP_TIMEOUT = 30.0
+
+
+class Outcome(Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    SKIP = "SKIP"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    outcome: Outcome
+    detail: str
+
+
+class StepSkipped(Exception):
+    """Raised by a step that cannot run yet; the message says why."""
+
+
+@dataclass
+class SelfTestContext:
+    """What the steps share: a temporary folder, cleanups, and what earlier steps produced."""
+
+    workdir: Path
+    cleanups: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    fhir_base: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: Callable[[SelfTestContext], str]  # returns a one-line detail; raises on failure
+    needs: tuple[str, ...] = ()  # steps that must have passed first
+
+
+def hook(module_name: str, attribute: str) -> Callable[..., Any]:
+    """The layer's self-test hook, or StepSkipped when the layer does not provide it yet.
+
+    Only a module that does not exist at all counts as "not yet implemented"; a module that
+    exists but fails to import is a failure (that is what a broken bundle looks like).
+    """
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise StepSkipped(f"not yet implemented: {module_name}.{attribute}") from None
+        raise
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise StepSkipped(f"not yet implemented: {module_name}.{attribute}")
+    return function  # type: ignore[no-any-return]
+
+
+def call(function: Callable[..., Any], *args: Any) -> Any:
+    """Call a hook that may be a plain function or a coroutine function."""
+    result = function(*args)
+    if inspect.isawaitable(result):
+        return asyncio.run(_await(result))
+    return result
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def close_quietly(resource: object) -> None:
+    for name in ("aclose", "close"):
+        method = getattr(resource, name, None)
+        if callable(method):
+            call(method)
+            return
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+def check_version(ctx: SelfTestContext) -> str:
+    import app
+
+    version = metadata.version(DISTRIBUTION)  # PackageNotFoundError: metadata not bundled
+    if app.__version__ != version:
+        raise RuntimeError(f"app.__version__ is {app.__version__!r}, metadata says {version!r}")
+    return f"{DISTRIBUTION} {version}"
+
+
+def check_imports(ctx: SelfTestContext) -> str:
+    failed: list[str] = []
+    for name in (*LAYERS, "app.sandbox.server", "app.ui.application"):
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            failed.append(f"{name} ({type(exc).__name__}: {exc})")
+    if failed:
+        raise RuntimeError("cannot import " + "; ".join(failed))
+    return ", ".join(layer.removeprefix("app.") for layer in LAYERS)
+
+
+def check_resources(ctx: SelfTestContext) -> str:
+    from app._resources import resources_dir
+    from app.sandbox.options import DEFAULT_CLIENTS, DEFAULT_SEED
+
+    missing = [str(p) for p in (DEFAULT_SEED, DEFAULT_CLIENTS) if not p.is_file()]
+    if missing:
+        raise FileNotFoundError("missing resources: " + ", ".join(missing))
+    return f"found in {resources_dir()}"
+
+
+def check_tls(ctx: SelfTestContext) -> str:
+    import certifi
+
+    context = ssl.create_default_context(cafile=certifi.where())
+    count = len(context.get_ca_certs())
+    if count == 0:
+        raise RuntimeError(f"no CA certificates in {certifi.where()}")
+    return f"{count} CA certificates loaded; verification on"
+
+
+def check_keyring(ctx: SelfTestContext) -> str:
+    import keyring
+    from keyring.backends import fail
+
+    backend = keyring.get_keyring()
+    name = f"{type(backend).__module__}.{type(backend).__name__}"
+    if isinstance(backend, fail.Keyring):
+        if sys.platform == "win32":
+            raise RuntimeError("no keyring backend: Windows Credential Manager support is missing")
+        raise StepSkipped("no OS keyring backend on this machine (normal on a headless Linux host)")
+    return f"backend {name} (nothing written)"
+
+
+def check_qt(ctx: SelfTestContext) -> str:
+    if (
+        sys.platform.startswith("linux")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    ):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from app.ui.application import ensure_qapplication
+
+    qt_app = ensure_qapplication()
+    return f"QApplication started on the {qt_app.platformName()!r} platform plugin"
+
+
+def check_store(ctx: SelfTestContext) -> str:
+    open_store = hook("app.store", "open_store")
+    path = ctx.workdir / "store" / "fhir-writeback.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    close_quietly(call(open_store, path))  # creates and migrates
+    close_quietly(call(open_store, path))  # reopens an up-to-date store
+    return f"created, migrated and reopened {path.name} in a temporary folder"
+
+
+def check_sandbox(ctx: SelfTestContext) -> str:
+    import httpx
+
+    from app.sandbox.options import SandboxOptions
+    from app.sandbox.server import SandboxServer
+
+    server = SandboxServer(
+        SandboxOptions(db_path=ctx.workdir / "sandbox" / "sandbox.db", auto_login=SANDBOX_USER)
+    )
+    ctx.cleanups.callback(server.stop)
+    fhir_base = server.start()
+    with httpx.Client(timeout=HTTP_TIMEOUT) as client:
+        discovery = client.get(f"{fhir_base}/.well-known/smart-configuration")
+        discovery.raise_for_status()
+        if "authorization_endpoint" not in discovery.json():
+            raise RuntimeError("smart-configuration has no authorization_endpoint")
+        capability = client.get(
+            f"{fhir_base}/metadata", headers={"Accept": "application/fhir+json"}
+        )
+        capability.raise_for_status()
+        if capability.json().get("resourceType") != "CapabilityStatement":
+            raise RuntimeError("/metadata did not return a CapabilityStatement")
+    ctx.fhir_base = fhir_base
+    return f"serving {fhir_base} (SMART discovery and CapabilityStatement answered)"
+
+
+def scripted_browser(url: str) -> None:
+    """Stands in for the system browser: opens ``url`` and follows the redirects.
+
+    The sandbox runs with auto-login, so the authorize URL redirects straight to the app's
+    loopback callback. Runs in a thread, like a real browser, so the caller never blocks.
+    """
+    import httpx
+
+    def visit() -> None:
+        with contextlib.suppress(httpx.HTTPError), httpx.Client(timeout=HTTP_TIMEOUT) as client:
+            client.get(url, follow_redirects=True)
+
+    threading.Thread(target=visit, name="self-test-browser", daemon=True).start()
+
+
+def check_sign_in(ctx: SelfTestContext) -> str:
+    sign_in = hook("app.smart", "self_test_sign_in")
+    assert ctx.fhir_base is not None
+    workdir = ctx.workdir / "sign-in"
+    workdir.mkdir()
+    return str(call(sign_in, ctx.fhir_base, CLIENT_ID, scripted_browser, workdir))
+
+
+def check_write_back(ctx: SelfTestContext) -> str:
+    write_back = hook("app.sync", "self_test_write_back")
+    assert ctx.fhir_base is not None
+    workdir = ctx.workdir / "write-back"
+    workdir.mkdir()
+    return str(call(write_back, ctx.fhir_base, CLIENT_ID, scripted_browser, workdir))
+
+
+STEPS: tuple[Step, ...] = (
+    Step("version", check_version),
+    Step("imports", check_imports),
+    Step("resources", check_resources),
+    Step("tls", check_tls),
+    Step("keyring", check_keyring),
+    Step("qt", check_qt),
+    Step("store", check_store),
+    Step("sandbox", check_sandbox, needs=("resources",)),
+    Step("sign-in", check_sign_in, needs=("sandbox",)),
+    Step("write-back", check_write_back, needs=("sandbox", "store", "sign-in")),
+)
+
+
+# --- runner ----------------------------------------------------------------------------------
+
+
+def run_steps(steps: Sequence[Step], ctx: SelfTestContext) -> Iterator[StepResult]:
+    passed: set[str] = set()
+    for step in steps:
+        blocked = [name for name in step.needs if name not in passed]
+        if blocked:
+            yield StepResult(step.name, Outcome.SKIP, f"needs {', '.join(blocked)}")
+            continue
+        try:
+            detail = step.run(ctx)
+        except StepSkipped as exc:
+            yield StepResult(step.name, Outcome.SKIP, str(exc))
+        except Exception as exc:
+            yield StepResult(step.name, Outcome.FAIL, f"{type(exc).__name__}: {exc}")
+        else:
+            passed.add(step.name)
+            yield StepResult(step.name, Outcome.PASS, detail)
+
+
+def run_self_test(
+    strict: bool | None = None,
+    steps: Sequence[Step] = STEPS,
+    out: TextIO | None = None,
+) -> int:
+    """Run every step, print one line each and a summary; 0 when healthy, 1 otherwise."""
+    stream = out or sys.stdout
+    if strict is None:
+        strict = os.environ.get(STRICT_ENV, "") not in ("", "0")
+    results: list[StepResult] = []
+    width = max(len(step.name) for step in steps)
+    with tempfile.TemporaryDirectory(prefix="fhir-writeback-selftest-") as tmp:
+        ctx = SelfTestContext(workdir=Path(tmp))
+        with ctx.cleanups:
+            for result in run_steps(steps, ctx):
+                results.append(result)
+                print(
+                    f"{result.outcome.value}  {result.name:<{width}}  {result.detail}",
+                    file=stream,
+                    flush=True,
+                )
+    return summarize(results, strict, stream)
+
+
+def summarize(results: Sequence[StepResult], strict: bool, stream: TextIO) -> int:
+    failed = [r.name for r in results if r.outcome is Outcome.FAIL]
+    skipped = [r.name for r in results if r.outcome is Outcome.SKIP]
+    passed = len(results) - len(failed) - len(skipped)
+    healthy = not failed and not (strict and skipped)
+    verdict = "healthy" if healthy else "NOT healthy"
+    line = f"self-test: {verdict}: {passed} of {len(results)} steps passed"
+    if failed:
+        line += f"; failed: {', '.join(failed)}"
+    if skipped:
+        line += f"; skipped: {', '.join(skipped)}" + (
+            " (strict mode: skips fail)" if strict else ""
+        )
+    print(line, file=stream, flush=True)
+    return 0 if healthy else 1
