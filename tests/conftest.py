@@ -34,7 +34,7 @@ def peer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
     server.stop()
 
 
-@pytest.fixture(params=["sandbox", "peer"])
+@pytest.fixture(params=["sandbox", pytest.param("peer", marks=pytest.mark.peer)])
 def ehr(request: pytest.FixtureRequest) -> RunningServer:
     """Parametrised over both servers: the same check runs against each."""
     return request.getfixturevalue(f"{request.param}_server")

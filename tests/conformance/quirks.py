@@ -18,6 +18,7 @@ PREFER_MINIMAL_IGNORED = "prefer-return-minimal-ignored"
 UNQUOTED_IF_MATCH_IGNORED = "unquoted-if-match-ignored"
 UPDATE_AS_CREATE_200 = "update-as-create-answers-200"
 VERSION_ID_UUID = "version-id-is-uuid"
+PATIENT_SCOPE_TYPE_ONLY = "patient-scope-checked-by-type-only"
 
 QUIRKS: dict[str, dict[str, str]] = {
     "peer": {
@@ -37,6 +38,10 @@ QUIRKS: dict[str, dict[str, str]] = {
             'unconditionally. Clients must always send the quoted weak form W/"<versionId>".'
         ),
         UPDATE_AS_CREATE_200: f"{PEER_README}: update-as-create answers 200 instead of 201.",
+        PATIENT_SCOPE_TYPE_ONLY: (
+            f"{PEER_README.split(',')[0]}: 'A patient-scoped token is checked by resource type "
+            "only' (no patient-compartment filtering: other patients are readable)."
+        ),
         VERSION_ID_UUID: (
             f'{PEER_README}: meta.versionId is a UUID, not 1, 2, 3 (the ETag is W/"<uuid>").'
         ),

@@ -26,7 +26,7 @@ LOGIN_FORM = {
 }
 
 
-@pytest.fixture(scope="module", params=["sandbox", "peer"])
+@pytest.fixture(scope="module", params=["sandbox", pytest.param("peer", marks=pytest.mark.peer)])
 def login_page_ehr(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
