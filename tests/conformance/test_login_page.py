@@ -22,7 +22,9 @@ from tests.support.servers import RunningServer, peer_available, start_peer, sta
 LOGIN_FORM = {
     # oidc-provider's dev interaction: any password; "<user>:<patient>" picks the patient.
     "peer": {"login": "prac-1:pat-2", "password": "any"},
-    "sandbox": {"practitioner": "prac-1", "patient": "pat-2"},
+    # app/sandbox/auth/pages.py: <select name="login"> and <select name="patient">; the consent
+    # page's first button is decision=approve.
+    "sandbox": {"login": "prac-1", "patient": "pat-2"},
 }
 
 

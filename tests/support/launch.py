@@ -8,7 +8,8 @@ The driver builds the authorize URL (PKCE S256, ``state``, ``aud``), walks the a
 server with one cookie-keeping httpx client, and stops at the redirect to the loopback
 ``redirect_uri``: it only reads the ``Location`` header, so nothing needs to listen on the
 port. Auto-login servers redirect straight back; for a login/consent page it posts the page's
-first form, with ``form_values`` overriding the form's own defaults. It checks ``state`` (and
+first form, with ``form_values`` overriding the defaults of the fields that form has (a
+select's selected or first option, the first named submit button, hidden inputs). It checks ``state`` (and
 ``iss`` when the server sends it, RFC 9207) and exchanges the code.
 
 Deviations from a correct client are explicit parameters (``code_challenge_method="plain"``,
@@ -234,7 +235,9 @@ def follow_to_callback(
         if r.status_code == 200 and "<form" in r.text.lower():
             form = _FormParser()
             form.feed(r.text)
-            fields = {**form.fields, **(form_values or {})}
+            # only fields this form has: the values are for the login form, not the consent one
+            overrides = {k: v for k, v in (form_values or {}).items() if k in form.fields}
+            fields = {**form.fields, **overrides}
             target = urljoin(str(r.url), form.action or str(r.url))
             if form.method == "post":
                 method, data, url = "POST", fields, target
