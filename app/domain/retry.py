@@ -1,0 +1,111 @@
+"""When to try again: exponential backoff with full jitter, a cap, and HTTP ``Retry-After``.
+
+Pure: the random source and the clock are arguments, so tests and the Hypothesis model are
+deterministic. Full jitter (a uniform draw in ``[0, min(cap, base * 2**attempt)]``) spreads a
+clinic's laptops out after an EHR outage instead of having them all return in the same second.
+
+A server's ``Retry-After`` is honoured as "not before": it replaces the jittered delay, clamped to
+``max_retry_after`` so a buggy or hostile value cannot park a commit for days.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Protocol
+
+
+class RandomSource(Protocol):
+    """The one method of :class:`random.Random` the backoff needs."""
+
+    def random(self) -> float: ...
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """Exponential backoff with full jitter.
+
+    ``attempt`` counts failures so far (1 after the first failure). The ceiling grows as
+    ``base * factor**(attempt-1)`` up to ``cap``; the delay is a uniform draw below the ceiling,
+    never less than ``floor`` (so a tight loop is impossible even when the draw is 0).
+    """
+
+    base: timedelta = timedelta(seconds=2)
+    factor: float = 2.0
+    cap: timedelta = timedelta(minutes=5)
+    floor: timedelta = timedelta(milliseconds=500)
+    max_retry_after: timedelta = timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        if self.base <= timedelta(0) or self.cap < self.base or self.factor < 1:
+            raise ValueError("backoff needs base > 0, cap >= base and factor >= 1")
+        if self.floor < timedelta(0) or self.floor > self.cap:
+            raise ValueError("backoff floor must lie in [0, cap]")
+
+    def ceiling(self, attempt: int) -> timedelta:
+        """The largest delay allowed after ``attempt`` failures (before jitter)."""
+        if attempt < 1:
+            return timedelta(0)
+        # Exponent clamped: 2**64 seconds would overflow timedelta long before the cap applies.
+        exponent = min(attempt - 1, 64)
+        seconds = self.base.total_seconds() * self.factor**exponent
+        return min(self.cap, timedelta(seconds=min(seconds, self.cap.total_seconds())))
+
+    def delay(self, attempt: int, rng: RandomSource) -> timedelta:
+        """Full-jitter delay after ``attempt`` failures."""
+        ceiling = self.ceiling(attempt)
+        drawn = timedelta(seconds=ceiling.total_seconds() * rng.random())
+        return max(self.floor, drawn) if attempt >= 1 else timedelta(0)
+
+    def next_attempt_at(
+        self,
+        now: datetime,
+        attempt: int,
+        rng: RandomSource,
+        retry_after: timedelta | None = None,
+    ) -> datetime:
+        """When to try next: the server's ``Retry-After`` if it gave one, else jittered backoff."""
+        _require_aware(now)
+        if retry_after is not None:
+            wait = min(max(retry_after, timedelta(0)), self.max_retry_after)
+        else:
+            wait = self.delay(attempt, rng)
+        return now + wait
+
+
+DEFAULT_BACKOFF = BackoffPolicy()
+
+
+def seeded_rng(seed: int) -> random.Random:
+    """A deterministic random source for tests and simulations."""
+    return random.Random(seed)
+
+
+def parse_retry_after(value: str, now: datetime) -> timedelta | None:
+    """Parse an HTTP ``Retry-After`` value: delta-seconds (``"120"``) or an HTTP-date.
+
+    Returns how long to wait from ``now`` (never negative; a date in the past means "now"), or
+    None when the value is missing or malformed (the caller then falls back to backoff).
+    """
+    _require_aware(now)
+    text = value.strip()
+    if not text:
+        return None
+    if text.isdigit():  # delta-seconds: 1*DIGIT (RFC 9110 §10.2.3)
+        seconds = int(text)
+        # Anything beyond ~a year is nonsense; keep it representable and let the policy clamp it.
+        return timedelta(seconds=min(seconds, 366 * 24 * 3600))
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # asctime form or "-0000": an HTTP-date is always GMT (RFC 9110)
+        when = when.replace(tzinfo=UTC)
+    return max(when - now, timedelta(0))
+
+
+def _require_aware(now: datetime) -> None:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("timestamps must be timezone-aware (UTC)")
