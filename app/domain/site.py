@@ -1,0 +1,28 @@
+"""An EHR site the app can sign in to, as clinic IT configured it (see docs/sign-in.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_REDIRECT_PATH = "/callback"
+
+
+@dataclass(frozen=True)
+class Site:
+    """One configured EHR. Validated when loaded (app.smart.sites); immutable afterwards."""
+
+    id: str  # stable key: keyring entries and local data are filed under it
+    display_name: str
+    fhir_base: str  # no trailing slash
+    client_id: str
+    scopes: tuple[str, ...] | None = None  # None: derived from enabled features + server
+    vendor_profile: str | None = None
+    ca_bundle: Path | None = None  # extra trusted CA certificates (PEM), added to the defaults
+    proxy: str | None = None
+    redirect_path: str = DEFAULT_REDIRECT_PATH
+    idle_lock_minutes: int | None = None
+    is_sandbox: bool = False  # the embedded sandbox EHR, offered when nothing is configured
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.fhir_base})"

@@ -1,0 +1,105 @@
+"""The one shared ``httpx.AsyncClient`` per site, and network failures in plain words.
+
+TLS verification cannot be turned off: there is deliberately no parameter for it. A site may
+add its clinic CA bundle, which is trusted *in addition to* the public CAs (certifi).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import certifi
+import httpx
+
+from app import __version__
+from app.domain.site import Site
+from app.smart.errors import CertificateError, NetworkError
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+USER_AGENT = f"fhir-writeback/{__version__}"
+
+EventHook = Callable[..., Any]
+
+# Explicitly no auth: token, discovery and JWKS calls must never carry SmartAuth, even if a
+# caller configured it as the client default.
+NO_AUTH = httpx.Auth()
+
+
+def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
+    """Public CAs (certifi) plus, when given, the clinic's own CA bundle (PEM)."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    if ca_bundle is not None:
+        context.load_verify_locations(cafile=ca_bundle)
+    # create_default_context already sets these; asserted so a refactor cannot weaken them.
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    return context
+
+
+def create_http_client(
+    site: Site,
+    *,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    event_hooks: Mapping[str, list[EventHook]] | None = None,
+) -> httpx.AsyncClient:
+    """The site's shared client. Owned by the composition root, closed with ``aclose()``.
+
+    It carries no default auth: FHIR calls pass ``auth=session.auth``; token calls go without.
+    """
+    ca = str(site.ca_bundle) if site.ca_bundle is not None else None
+    return httpx.AsyncClient(
+        verify=tls_context(ca),
+        proxy=site.proxy,
+        timeout=timeout,
+        headers={"User-Agent": USER_AGENT},
+        event_hooks=dict(event_hooks) if event_hooks else None,
+        follow_redirects=False,
+    )
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def network_error(exc: httpx.TransportError, url: str | httpx.URL) -> NetworkError:
+    """Translate a transport failure into an error a clinician (and IT) can act on."""
+    host = urlsplit(str(url)).netloc or str(url)
+    text = " ".join(str(e) for e in _chain(exc))
+    cert = next((e for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)
+    if cert is not None or "CERTIFICATE_VERIFY_FAILED" in text:
+        reason = getattr(cert, "verify_message", None) or "certificate verify failed"
+        return CertificateError(
+            f"The security certificate of {host} could not be verified ({reason}), so the app "
+            "did not connect. If this is the clinic's own EHR, ask clinic IT to set ca_bundle "
+            "in the site configuration; otherwise the connection may be intercepted.",
+            detail=text,
+        )
+    if any(isinstance(e, ssl.SSLError) for e in _chain(exc)):
+        return NetworkError(
+            f"A secure connection to {host} could not be set up. Ask clinic IT to check the "
+            "server's TLS settings and any proxy in between.",
+            detail=text,
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return NetworkError(
+            f"{host} did not answer in time. Check the network connection, then try again.",
+            detail=text,
+        )
+    if isinstance(exc, httpx.ProxyError):
+        return NetworkError(
+            f"The proxy refused the connection to {host}. Ask clinic IT to check the proxy "
+            "setting of this site.",
+            detail=text,
+        )
+    return NetworkError(
+        f"{host} cannot be reached. Check the network connection (and that the EHR address "
+        "is right), then try again.",
+        detail=text,
+    )

@@ -1,0 +1,254 @@
+"""Site configuration: ``sites.toml`` from the per-machine folder, with per-user overrides.
+
+    machine: platformdirs.site_config_dir("fhir-writeback")/sites.toml   (clinic IT)
+    user:    platformdirs.user_config_dir("fhir-writeback")/sites.toml   (overrides, per key)
+
+An explicit path (tests, ``--sites-file``) replaces both. Validation is strict: unknown keys,
+wrong types, non-https URLs (loopback excepted) and missing CA files raise ``SiteConfigError``
+naming the file, the key and the problem. See docs/sign-in.md for the format.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import ssl
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from app.domain.site import DEFAULT_REDIRECT_PATH, Site
+from app.smart.errors import SiteConfigError
+
+APP_DIR = "fhir-writeback"
+SITES_FILE = "sites.toml"
+SANDBOX_CLIENT_ID = "fhir-writeback"
+_SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_TOP_KEYS = {"default_site", "sites"}
+_REQUIRED = ("display_name", "fhir_base", "client_id")
+_SITE_KEYS = {
+    "display_name": str,
+    "fhir_base": str,
+    "client_id": str,
+    "scopes": list,
+    "vendor_profile": str,
+    "ca_bundle": str,
+    "proxy": str,
+    "redirect_path": str,
+    "idle_lock_minutes": int,
+}
+_TYPE_WORDS = {str: "a string", list: "a list of strings", int: "a whole number"}
+
+
+def machine_sites_file() -> Path:
+    return Path(platformdirs.site_config_dir(APP_DIR, appauthor=False)) / SITES_FILE
+
+
+def user_sites_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP_DIR, appauthor=False)) / SITES_FILE
+
+
+@dataclass(frozen=True)
+class SiteCatalog:
+    sites: tuple[Site, ...]
+    default_site_id: str | None
+    sources: tuple[Path, ...]  # the files that were read
+
+    @property
+    def empty(self) -> bool:
+        return not self.sites
+
+    def find(self, name: str) -> Site | None:
+        """By id, else by display name (case-insensitive)."""
+        for site in self.sites:
+            if site.id == name:
+                return site
+        folded = name.casefold()
+        return next((s for s in self.sites if s.display_name.casefold() == folded), None)
+
+    @property
+    def default(self) -> Site | None:
+        if self.default_site_id is not None:
+            return self.find(self.default_site_id)
+        return self.sites[0] if len(self.sites) == 1 else None
+
+
+def sandbox_site(fhir_base: str) -> Site:
+    """The embedded sandbox, offered when no site is configured."""
+    return Site(
+        id="sandbox",
+        display_name="Sandbox EHR (synthetic patients)",
+        fhir_base=fhir_base.rstrip("/"),
+        client_id=SANDBOX_CLIENT_ID,
+        is_sandbox=True,
+    )
+
+
+def load_sites(
+    path: Path | None = None,
+    *,
+    machine_file: Path | None = None,
+    user_file: Path | None = None,
+) -> SiteCatalog:
+    """Read and validate the site files. No files at all: an empty catalog."""
+    files = (
+        [path]
+        if path is not None
+        else [machine_file or machine_sites_file(), user_file or user_sites_file()]
+    )
+    if path is not None and not path.is_file():
+        raise SiteConfigError(str(path), None, "the file does not exist")
+    merged: dict[str, dict[str, Any]] = {}
+    origin: dict[str, dict[str, Path]] = {}  # site id -> key -> the file that set it
+    default: tuple[str, Path] | None = None
+    sources: list[Path] = []
+    for file in files:
+        if not file.is_file():
+            continue
+        sources.append(file)
+        doc = _read(file)
+        for key in doc:
+            if key not in _TOP_KEYS:
+                raise SiteConfigError(str(file), key, _unknown(key, _TOP_KEYS))
+        if "default_site" in doc:
+            if not isinstance(doc["default_site"], str):
+                raise SiteConfigError(str(file), "default_site", "must be a string (a site id)")
+            default = (doc["default_site"], file)
+        sites = doc.get("sites", {})
+        if not isinstance(sites, dict):
+            raise SiteConfigError(str(file), "sites", "must be a table: [sites.<id>]")
+        for site_id, table in sites.items():
+            where = f"sites.{site_id}"
+            if not _SITE_ID.match(site_id):
+                raise SiteConfigError(
+                    str(file), where, "the site id may only use letters, digits, '.', '_', '-'"
+                )
+            if not isinstance(table, dict):
+                raise SiteConfigError(str(file), where, "must be a table")
+            for key, value in table.items():
+                _check_value(file, f"{where}.{key}", key, value)
+                merged.setdefault(site_id, {})[key] = _resolve_relative(file, key, value)
+                origin.setdefault(site_id, {})[key] = file
+    result = tuple(_build(site_id, values, origin[site_id]) for site_id, values in merged.items())
+    if default is not None and default[0] not in merged:
+        raise SiteConfigError(
+            str(default[1]), "default_site", f"names the site '{default[0]}', which is not defined"
+        )
+    return SiteCatalog(result, default[0] if default else None, tuple(sources))
+
+
+def _read(file: Path) -> dict[str, Any]:
+    try:
+        with file.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SiteConfigError(str(file), None, f"not valid TOML ({exc})") from exc
+    except OSError as exc:
+        raise SiteConfigError(str(file), None, f"cannot be read ({exc.strerror})") from exc
+
+
+def _unknown(key: str, allowed: set[str] | Mapping[str, object]) -> str:
+    return f"unknown key '{key}' (allowed: {', '.join(sorted(allowed))})"
+
+
+def _check_value(file: Path, where: str, key: str, value: object) -> None:
+    expected = _SITE_KEYS.get(key)
+    if expected is None:
+        raise SiteConfigError(str(file), where, _unknown(key, _SITE_KEYS))
+    wrong_type = not isinstance(value, expected) or isinstance(value, bool)
+    if key == "scopes" and isinstance(value, list):
+        wrong_type = not all(isinstance(s, str) and s and " " not in s for s in value)
+    if wrong_type:
+        raise SiteConfigError(str(file), where, f"must be {_TYPE_WORDS[expected]}, not {value!r}")
+    if isinstance(value, str) and not value.strip():
+        raise SiteConfigError(str(file), where, "must not be empty")
+    if key == "fhir_base":
+        _check_url(file, where, value, schemes=("https", "http"))
+    elif key == "proxy":
+        _check_url(file, where, value, schemes=("http", "https", "socks5", "socks5h"), tls=False)
+    elif key == "redirect_path":
+        assert isinstance(value, str)
+        if not value.startswith("/") or any(c in value for c in "?#% "):
+            raise SiteConfigError(
+                str(file),
+                where,
+                f"must be a path starting with '/', like \"/callback\", not {value!r}",
+            )
+    elif key == "idle_lock_minutes":
+        assert isinstance(value, int)
+        if not 1 <= value <= 24 * 60:
+            raise SiteConfigError(str(file), where, "must be between 1 and 1440 minutes")
+    elif key == "ca_bundle":
+        assert isinstance(value, str)
+        ca = _resolve_relative(file, key, value)
+        assert isinstance(ca, Path)
+        if not ca.is_file():
+            raise SiteConfigError(str(file), where, f"the CA bundle file {ca} does not exist")
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=str(ca))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise SiteConfigError(
+                str(file), where, f"{ca} is not a readable PEM certificate bundle ({exc})"
+            ) from exc
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(
+    file: Path, where: str, value: object, *, schemes: Sequence[str], tls: bool = True
+) -> None:
+    assert isinstance(value, str)
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise SiteConfigError(
+            str(file),
+            where,
+            f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}",
+        )
+    if tls and parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise SiteConfigError(
+            str(file),
+            where,
+            f"must use https:// (plain http is only allowed for this computer), not {value!r}",
+        )
+    if parts.query or parts.fragment:
+        raise SiteConfigError(str(file), where, "must not contain '?' or '#'")
+
+
+def _resolve_relative(file: Path, key: str, value: object) -> object:
+    if key == "ca_bundle" and isinstance(value, str):
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (file.parent / path).resolve()
+    return value
+
+
+def _build(site_id: str, values: Mapping[str, Any], origin: Mapping[str, Path]) -> Site:
+    for key in _REQUIRED:
+        if key not in values:
+            file = next(iter(origin.values()))
+            raise SiteConfigError(str(file), f"sites.{site_id}.{key}", "is required but missing")
+    scopes = values.get("scopes")
+    return Site(
+        id=site_id,
+        display_name=values["display_name"].strip(),
+        fhir_base=values["fhir_base"].strip().rstrip("/"),
+        client_id=values["client_id"].strip(),
+        scopes=tuple(scopes) if scopes is not None else None,
+        vendor_profile=values.get("vendor_profile"),
+        ca_bundle=values.get("ca_bundle"),
+        proxy=values.get("proxy"),
+        redirect_path=values.get("redirect_path", DEFAULT_REDIRECT_PATH),
+        idle_lock_minutes=values.get("idle_lock_minutes"),
+    )
