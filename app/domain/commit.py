@@ -28,7 +28,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
-from urllib.parse import quote
 from uuid import UUID, uuid4
 
 IDENTIFIER_SYSTEM = "https://fhir-writeback.example/sid/commit"
@@ -91,10 +90,15 @@ class PlannedWrite:
         return MatchBy.TAG if self.resource_type in TAG_MATCHED_TYPES else MatchBy.IDENTIFIER
 
     @property
-    def search_query(self) -> str:
-        """The query string that finds the server copy: ``identifier=<system>|<value>``
-        (URL-encoded). Used for ``ifNoneExist`` and for reconciliation."""
-        return f"{self.match_by.value}={quote(self.identifier.token, safe='')}"
+    def search_param(self) -> tuple[str, str]:
+        """``(name, "system|value")``: the search that finds the server copy of this write."""
+        return (self.match_by.value, self.identifier.token)
+
+    @property
+    def if_none_exist(self) -> str:
+        """The conditional-create criteria, in the unencoded form the FHIR spec shows."""
+        name, token = self.search_param
+        return f"{name}={token}"
 
     def payload(self) -> dict[str, Any]:
         """A fresh, mutable copy of the approved payload."""

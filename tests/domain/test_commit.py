@@ -72,9 +72,9 @@ def test_provenance_has_no_identifier_element_so_it_is_tagged() -> None:
     assert "identifier" not in payload
     assert payload["meta"]["tag"] == [{"system": IDENTIFIER_SYSTEM, "code": f"{COMMIT_ID}.2"}]
     assert prov.match_by is MatchBy.TAG
-    assert prov.search_query.startswith(
-        "_tag=https%3A%2F%2Ffhir-writeback.example%2Fsid%2Fcommit%7C"
-    )
+    assert prov.search_param == ("_tag", f"{IDENTIFIER_SYSTEM}|{COMMIT_ID}.2")
+    assert prov.if_none_exist == f"_tag={IDENTIFIER_SYSTEM}|{COMMIT_ID}.2"
+    assert note_commit().writes[0].if_none_exist == f"identifier={IDENTIFIER_SYSTEM}|{COMMIT_ID}.0"
 
 
 def test_composition_identifier_is_single() -> None:

@@ -1,0 +1,473 @@
+"""The outbox planner: pure, table-driven decisions for the sync runner. No I/O.
+
+Three questions, three functions:
+
+- :func:`next_action` — what to do with an item now: SEND, RECONCILE (search the write
+  identifiers), WAIT until a time, ASK_USER, or NOTHING. One rule per state in :data:`ACTION_RULES`.
+- :func:`plan_send` — the requests that write a commit, in the strongest idempotent form the
+  server declares *and* the vendor profile allows (:class:`WriteCapabilities`):
+
+  1. one transaction Bundle, each entry a POST with ``ifNoneExist`` where conditional create is
+     declared for its type (atomic; idempotent when every entry is conditional);
+  2. else per resource: conditional create (``If-None-Exist``);
+  3. else PUT to the write's client id, where the profile allows client-assigned ids;
+  4. else a plain create followed by a read-back search for the write identifier.
+
+  Writes are sent in dependency order; references to writes the server already has are
+  rewritten to their server ids (``resolved``), so the runner calls it again after each round
+  until it returns no requests.
+- :func:`plan_reconcile` / :func:`reconcile_event` — after an unknown outcome: which searches to
+  run, and what their match counts mean. A resend happens only after the searches said "absent".
+
+A search parameter the server does not declare is never relied on for reconciliation (some
+servers, the peer EHR among them, answer an unknown parameter with zero results — which would
+look like "absent" and cause a duplicate).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from app.domain.commit import (
+    ApprovedCommit,
+    PlannedWrite,
+    canonical_json,
+    local_references,
+    resolve_references,
+)
+from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState, SyncEvent
+from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy
+from app.fhir.profiles import VendorProfile
+
+# ----------------------------------------------------------------------------- capabilities
+
+
+class CannotSend(Exception):
+    """The commit cannot be written to this server as planned (apply ``CANNOT_SEND``)."""
+
+
+@dataclass(frozen=True)
+class TypeCapabilities:
+    """What the server declares for one resource type, already narrowed by the vendor profile."""
+
+    create: bool = False
+    update_create: bool = False  # PUT to a new client id creates (updateCreate)
+    conditional_create: bool = False
+    search: bool = False
+    search_params: frozenset[str] | None = None  # None: the server lists none
+
+
+@dataclass(frozen=True)
+class WriteCapabilities:
+    """The effective write features for one site: CapabilityStatement AND vendor profile."""
+
+    profile: VendorProfile
+    transaction: bool
+    types: Mapping[str, TypeCapabilities] = field(default_factory=dict)
+
+    def of(self, resource_type: str) -> TypeCapabilities:
+        return self.types.get(resource_type, TypeCapabilities())
+
+    def can_find(self, write: PlannedWrite) -> bool:
+        """Whether a search for the write identifier gives a trustworthy answer."""
+        caps = self.of(write.resource_type)
+        if not (caps.search and self.profile.identifier_search):
+            return False
+        name, _ = write.search_param
+        # Undeclared parameters may silently match nothing: only trust declared ones; a
+        # server that lists no parameters at all is trusted as far as the profile says.
+        return caps.search_params is None or name in caps.search_params
+
+    def can_reconcile(self, commit: ApprovedCommit) -> bool:
+        return all(self.can_find(w) for w in commit.writes)
+
+
+def capabilities_from(
+    capability_statement: Mapping[str, Any], profile: VendorProfile
+) -> WriteCapabilities:
+    """Summarise a CapabilityStatement (JSON) for writing, within what ``profile`` allows."""
+    rests = capability_statement.get("rest")
+    server = (
+        next(
+            (r for r in rests if isinstance(r, dict) and r.get("mode") == "server"),
+            None,
+        )
+        if isinstance(rests, list)
+        else None
+    )
+    if server is None:
+        return WriteCapabilities(profile, transaction=False)
+    system_codes = _codes(server.get("interaction"))
+    types: dict[str, TypeCapabilities] = {}
+    for resource in server.get("resource") or []:
+        if not isinstance(resource, dict) or not isinstance(resource.get("type"), str):
+            continue
+        name = resource["type"]
+        codes = _codes(resource.get("interaction"))
+        writable = profile.may_write(name)
+        params = resource.get("searchParam")
+        types[name] = TypeCapabilities(
+            create=writable and "create" in codes,
+            update_create=writable
+            and profile.client_assigned_ids
+            and "update" in codes
+            and resource.get("updateCreate") is True,
+            conditional_create=writable
+            and profile.conditional_create
+            and "create" in codes
+            and resource.get("conditionalCreate") is True,
+            search="search-type" in codes,
+            search_params=frozenset(
+                p["name"] for p in params if isinstance(p, dict) and isinstance(p.get("name"), str)
+            )
+            if isinstance(params, list) and params
+            else None,
+        )
+    return WriteCapabilities(
+        profile, transaction=profile.transaction and "transaction" in system_codes, types=types
+    )
+
+
+def _codes(interactions: Any) -> frozenset[str]:
+    if not isinstance(interactions, list):
+        return frozenset()
+    return frozenset(
+        i["code"] for i in interactions if isinstance(i, dict) and isinstance(i.get("code"), str)
+    )
+
+
+# ----------------------------------------------------------------------------- strategies
+
+
+class WriteStrategy(Enum):
+    """Strongest first. A commit is only as idempotent as its weakest write."""
+
+    TRANSACTION_IF_NONE_EXIST = "transaction+ifNoneExist"  # atomic and idempotent
+    TRANSACTION = "transaction"  # atomic; after a lost answer, reconcile before resending
+    CONDITIONAL_CREATE = "conditional-create"  # idempotent per resource
+    PUT_CLIENT_ID = "put-client-id"  # idempotent per resource (update-as-create)
+    CREATE_THEN_READ_BACK = "create+read-back"  # neither: reconcile, and read back after success
+
+
+def write_strategy(resource_type: str, caps: WriteCapabilities) -> WriteStrategy:
+    """Per-resource strategy when no transaction is used. Raises :class:`CannotSend`."""
+    if not caps.profile.may_write(resource_type):
+        raise CannotSend(
+            f"The {caps.profile.display_name} profile does not allow writing {resource_type}."
+        )
+    t = caps.of(resource_type)
+    if t.conditional_create:
+        return WriteStrategy.CONDITIONAL_CREATE
+    if t.update_create:
+        return WriteStrategy.PUT_CLIENT_ID
+    if t.create:
+        return WriteStrategy.CREATE_THEN_READ_BACK
+    raise CannotSend(f"The EHR does not declare that it accepts new {resource_type} resources.")
+
+
+def choose_strategy(commit: ApprovedCommit, caps: WriteCapabilities) -> WriteStrategy:
+    """The commit-level strategy (for display, audit and the benchmark report)."""
+    for t in sorted(commit.resource_types):
+        if not caps.profile.may_write(t):
+            raise CannotSend(f"The {caps.profile.display_name} profile does not allow writing {t}.")
+    if caps.transaction and all(caps.of(t).create for t in commit.resource_types):
+        if all(caps.of(t).conditional_create for t in commit.resource_types):
+            return WriteStrategy.TRANSACTION_IF_NONE_EXIST
+        return WriteStrategy.TRANSACTION
+    order = list(WriteStrategy)
+    return max((write_strategy(t, caps) for t in commit.resource_types), key=order.index)
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    """One HTTP request of a send. ``url`` is relative to the FHIR base ("" = the base)."""
+
+    method: str
+    url: str
+    body: str
+    headers: tuple[tuple[str, str], ...]
+    positions: tuple[int, ...]  # the commit's writes this request carries
+    strategy: WriteStrategy
+    # After a 2xx, search the identifier to confirm a plain create (and learn its id when the
+    # answer had no Location).
+    read_back: bool = False
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    strategy: WriteStrategy
+    requests: tuple[PlannedRequest, ...]  # independent: may be sent concurrently
+    remaining: tuple[int, ...]  # positions not yet on the server (including these requests)
+
+    @property
+    def complete(self) -> bool:
+        """Nothing left to send: every write has a server id (apply ``SERVER_ACCEPTED``)."""
+        return not self.remaining
+
+
+PREFER_REPRESENTATION = ("Prefer", "return=representation")
+FHIR_JSON = ("Content-Type", "application/fhir+json")
+
+
+def plan_send(
+    commit: ApprovedCommit,
+    caps: WriteCapabilities,
+    resolved: Mapping[str, str] | None = None,
+) -> SendPlan:
+    """The next requests for ``commit``. ``resolved`` maps fullUrls (``urn:uuid:...``) of writes
+    the server already has — of this commit or of its base — to ``"Type/id"``.
+
+    Raises :class:`CannotSend` when the profile or server does not allow a write, or when a
+    reference to another commit (an amendment's base) is not resolved yet.
+    """
+    known = dict(resolved or {})
+    strategy = choose_strategy(commit, caps)
+    remaining = tuple(w.position for w in commit.writes if w.full_url not in known)
+    own = {w.full_url for w in commit.writes}
+    for w in commit.writes:
+        if w.position in remaining:
+            external = {r for r in local_references(w.payload()) if r not in own and r not in known}
+            if external:
+                raise CannotSend("It refers to a note that has not reached the EHR yet.")
+    if not remaining:
+        return SendPlan(strategy, (), ())
+    if strategy in (WriteStrategy.TRANSACTION_IF_NONE_EXIST, WriteStrategy.TRANSACTION):
+        return SendPlan(
+            strategy, (_transaction(commit, caps, remaining, known, strategy),), remaining
+        )
+    ready = [
+        commit.writes[p]
+        for p in remaining
+        if all(commit.writes[d].full_url in known for d in commit.writes[p].depends_on)
+    ]
+    return SendPlan(strategy, tuple(_single(w, caps, known) for w in ready), remaining)
+
+
+def _transaction(
+    commit: ApprovedCommit,
+    caps: WriteCapabilities,
+    remaining: tuple[int, ...],
+    known: Mapping[str, str],
+    strategy: WriteStrategy,
+) -> PlannedRequest:
+    entries = []
+    for p in remaining:
+        w = commit.writes[p]
+        request: dict[str, str] = {"method": "POST", "url": w.resource_type}
+        if caps.of(w.resource_type).conditional_create:
+            request["ifNoneExist"] = w.if_none_exist
+        body = json_loads(resolve_references(w.payload_json, known))
+        entries.append({"fullUrl": w.full_url, "resource": body, "request": request})
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    return PlannedRequest(
+        "POST",
+        "",
+        canonical_json(bundle),
+        (FHIR_JSON, PREFER_REPRESENTATION),
+        remaining,
+        strategy,
+    )
+
+
+def _single(w: PlannedWrite, caps: WriteCapabilities, known: Mapping[str, str]) -> PlannedRequest:
+    strategy = write_strategy(w.resource_type, caps)
+    body_json = resolve_references(w.payload_json, known)
+    headers = [FHIR_JSON, PREFER_REPRESENTATION]
+    if strategy is WriteStrategy.PUT_CLIENT_ID:
+        body = json_loads(body_json)
+        body["id"] = w.client_id
+        return PlannedRequest(
+            "PUT",
+            f"{w.resource_type}/{w.client_id}",
+            canonical_json(body),
+            tuple(headers),
+            (w.position,),
+            strategy,
+        )
+    if strategy is WriteStrategy.CONDITIONAL_CREATE:
+        headers.append(("If-None-Exist", w.if_none_exist))
+    return PlannedRequest(
+        "POST",
+        w.resource_type,
+        body_json,
+        tuple(headers),
+        (w.position,),
+        strategy,
+        read_back=strategy is WriteStrategy.CREATE_THEN_READ_BACK,
+    )
+
+
+def json_loads(text: str) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(text)
+    return value
+
+
+# ----------------------------------------------------------------------------- reconciliation
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """``GET {resource_type}?{name}={value}`` (the runner URL-encodes). Count the entries whose
+    ``search.mode`` is not ``include``, following ``next`` links: no control parameters are
+    added because an unknown one may make a server answer "nothing found"."""
+
+    resource_type: str
+    params: tuple[tuple[str, str], ...]
+    position: int
+
+
+def plan_reconcile(
+    commit: ApprovedCommit,
+    caps: WriteCapabilities,
+    resolved: Mapping[str, str] | None = None,
+) -> tuple[SearchRequest, ...]:
+    """One search per write whose server copy is not known yet. Raises :class:`CannotSend`
+    when a write cannot be searched reliably (then the clinician decides)."""
+    known = resolved or {}
+    searches = []
+    for w in commit.writes:
+        if w.full_url in known:
+            continue
+        if not caps.can_find(w):
+            raise CannotSend(f"The EHR cannot be searched for {w.resource_type} by identifier.")
+        searches.append(SearchRequest(w.resource_type, (w.search_param,), w.position))
+    return tuple(searches)
+
+
+def reconcile_event(
+    commit: ApprovedCommit, matches: Mapping[int, int], resolved: Mapping[str, str] | None = None
+) -> SyncEvent:
+    """What the searches found. ``matches`` maps each searched position to its match count;
+    writes in ``resolved`` count as present once."""
+    known = resolved or {}
+    counts = {
+        w.position: (1 if w.full_url in known else matches.get(w.position, -1))
+        for w in commit.writes
+    }
+    if any(c < 0 for c in counts.values()):
+        raise ValueError("every write needs a search result or a resolved server id")
+    if any(c > 1 for c in counts.values()):
+        return SyncEvent.DUPLICATES_FOUND
+    present = sum(counts.values())
+    if present == len(counts):
+        return SyncEvent.RECONCILED_PRESENT
+    return SyncEvent.RECONCILED_ABSENT if present == 0 else SyncEvent.RECONCILED_PARTIAL
+
+
+# ----------------------------------------------------------------------------- next action
+
+
+class ActionKind(Enum):
+    SEND = "send"
+    RECONCILE = "reconcile"
+    WAIT = "wait"
+    ASK_USER = "ask_user"
+    NOTHING = "nothing"
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    reason: str  # plain words, no PHI
+    until: datetime | None = None  # for WAIT
+
+
+@dataclass(frozen=True)
+class _Context:
+    item: OutboxItem
+    commit: ApprovedCommit
+    caps: WriteCapabilities
+    now: datetime
+    policy: BackoffPolicy
+
+
+def _due(ctx: _Context) -> datetime | None:
+    """None when the item may act now; else the time to wait for.
+
+    A wait longer than any the policy can produce means the wall clock jumped backwards since it
+    was scheduled: act now rather than park the commit for as long as the jump.
+    """
+    at = ctx.item.next_attempt_at
+    if at is None or at <= ctx.now:
+        return None
+    longest = max(ctx.policy.cap, ctx.policy.max_retry_after, ctx.policy.floor) + timedelta(
+        seconds=1
+    )
+    return None if at - ctx.now > longest else at
+
+
+def _queued(ctx: _Context) -> Action:
+    return Action(ActionKind.SEND, "Queued.")
+
+
+def _retry_wait(ctx: _Context) -> Action:
+    until = _due(ctx)
+    if until is not None:
+        return Action(ActionKind.WAIT, "Waiting before the next attempt.", until)
+    return Action(ActionKind.SEND, "Next attempt is due.")
+
+
+def _unknown(ctx: _Context) -> Action:
+    last = ctx.item.last_event
+    if last is SyncEvent.SIGN_IN_REQUIRED:
+        return Action(ActionKind.ASK_USER, "Sign in again so the app can check whether it arrived.")
+    if last is SyncEvent.PERMANENT_REJECTION:
+        return Action(
+            ActionKind.ASK_USER,
+            "The EHR refused the check. Look in the chart, then send again or discard.",
+        )
+    if not ctx.caps.can_reconcile(ctx.commit):
+        return Action(
+            ActionKind.ASK_USER,
+            "The EHR cannot be searched for it. Look in the chart, then send again or discard.",
+        )
+    until = _due(ctx)
+    if until is not None:
+        return Action(ActionKind.WAIT, "Waiting before checking whether it arrived.", until)
+    return Action(ActionKind.RECONCILE, "Checking whether it arrived.")
+
+
+def _ask(ctx: _Context) -> Action:
+    return Action(ActionKind.ASK_USER, ctx.item.last_error or STATE_TEXT[ctx.item.state].meaning)
+
+
+def _nothing(ctx: _Context) -> Action:
+    return Action(ActionKind.NOTHING, STATE_TEXT[ctx.item.state].meaning)
+
+
+def _sending(ctx: _Context) -> Action:
+    # In flight in this process. After a restart the runner first applies recover_after_restart.
+    return Action(ActionKind.NOTHING, "A request is in flight.")
+
+
+ACTION_RULES: dict[OutboxState, Callable[[_Context], Action]] = {
+    OutboxState.WAITING_FOR_BASE: _nothing,
+    OutboxState.QUEUED: _queued,
+    OutboxState.SENDING: _sending,
+    OutboxState.RETRY_WAIT: _retry_wait,
+    OutboxState.UNKNOWN_OUTCOME: _unknown,
+    OutboxState.PAUSED_FOR_SIGN_IN: _ask,
+    OutboxState.NEEDS_ATTENTION: _ask,
+    OutboxState.CONFLICT: _ask,
+    OutboxState.CONFIRMED: _nothing,
+    OutboxState.DISCARDED: _nothing,
+}
+
+
+def next_action(
+    item: OutboxItem,
+    commit: ApprovedCommit,
+    caps: WriteCapabilities,
+    now: datetime,
+    *,
+    policy: BackoffPolicy = DEFAULT_BACKOFF,
+) -> Action:
+    """What the runner should do with ``item`` at ``now``."""
+    if item.commit_id != commit.commit_id:
+        raise ValueError("item and commit do not belong together")
+    return ACTION_RULES[item.state](_Context(item, commit, caps, now, policy))
