@@ -65,14 +65,22 @@ def test_a_failing_entry_leaves_nothing_behind(fhir: httpx.Client) -> None:
 def test_a_failing_if_match_entry_leaves_nothing_behind(fhir: httpx.Client) -> None:
     existing = fhir.post("DocumentReference", json=docref(new_identifier()), headers=WRITE_HEADERS)
     assert existing.status_code == 201, show(existing)
-    doc, version = existing.json(), etag_version(existing.headers.get("etag"))
-    doc["description"] = "edit under a stale version"
+    doc, v1 = existing.json(), etag_version(existing.headers.get("etag"))
+    doc["description"] = "current edit"
+    current = fhir.put(
+        f"DocumentReference/{doc['id']}",
+        json=doc,
+        headers={**WRITE_HEADERS, "If-Match": f'W/"{v1}"'},
+    )
+    assert current.status_code == 200, show(current)
+    v2 = etag_version(current.headers.get("etag"))
+    doc["description"] = "edit under the stale version"
     stale = {
         "resource": doc,
         "request": {
             "method": "PUT",
             "url": f"DocumentReference/{doc['id']}",
-            "ifMatch": f'W/"{version}-stale"',
+            "ifMatch": f'W/"{v1}"',
         },
     }
     ident = new_identifier()
@@ -80,7 +88,7 @@ def test_a_failing_if_match_entry_leaves_nothing_behind(fhir: httpx.Client) -> N
     assert r.status_code in (409, 412), show(r)
     assert _found(fhir, ident) == []
     now = fhir.get(f"DocumentReference/{doc['id']}").json()
-    assert now["meta"]["versionId"] == version and "description" not in now
+    assert (now["meta"]["versionId"], now.get("description")) == (v2, "current edit")
 
 
 def test_urn_uuid_references_are_resolved(fhir: httpx.Client) -> None:
