@@ -1,0 +1,366 @@
+"""Vendor-independent chart data shown around a note: patient, encounter, problems, medications,
+allergies, measurements (vital signs and laboratory results) and prior notes.
+
+Only what the app displays or reasons about is kept; every field that a real EHR may omit is
+optional. Instants are timezone-aware UTC ``datetime``; calendar dates (birth date, onset) are
+``date`` (FHIR partial dates such as ``2015-06`` become the first day of that period).
+"""
+
+from __future__ import annotations
+
+import html.parser
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+
+
+@dataclass(frozen=True)
+class Coding:
+    system: str | None
+    code: str | None
+    display: str | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference to another resource: ``resource_type``/``id`` plus a display text."""
+
+    resource_type: str
+    id: str
+    display: str | None = None
+
+    @property
+    def relative(self) -> str:
+        return f"{self.resource_type}/{self.id}"
+
+    def same_target(self, other: Reference) -> bool:
+        return (self.resource_type, self.id) == (other.resource_type, other.id)
+
+    @staticmethod
+    def parse(text: str, display: str | None = None) -> Reference | None:
+        """``Type/id`` or an absolute URL ending in ``Type/id`` (``/_history/n`` dropped)."""
+        parts = [p for p in text.split("?")[0].split("/") if p]
+        if len(parts) >= 4 and parts[-2] == "_history":
+            parts = parts[:-2]
+        if len(parts) < 2 or not parts[-2][:1].isupper() or not parts[-1]:
+            return None
+        return Reference(parts[-2], parts[-1], display)
+
+
+class AdministrativeSex(Enum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, value: object) -> AdministrativeSex:
+        for member in cls:
+            if member.value == value:
+                return member
+        return cls.UNKNOWN
+
+
+@dataclass(frozen=True)
+class PatientSummary:
+    """What the always-visible patient banner needs."""
+
+    id: str
+    name: str  # display form, "Maria Elena Garcia"; "(no name recorded)" when absent
+    family: str | None
+    given: tuple[str, ...]
+    birth_date: date | None
+    sex: AdministrativeSex
+    mrn: str | None
+    deceased: bool = False
+
+    @property
+    def reference(self) -> Reference:
+        return Reference("Patient", self.id, self.name)
+
+    def age(self, at: date) -> int | None:
+        """Age in completed years on ``at``; None without a birth date or before birth."""
+        if self.birth_date is None or at < self.birth_date:
+            return None
+        b = self.birth_date
+        return at.year - b.year - ((at.month, at.day) < (b.month, b.day))
+
+
+class EncounterStatus(Enum):
+    PLANNED = "planned"
+    ARRIVED = "arrived"
+    TRIAGED = "triaged"
+    IN_PROGRESS = "in-progress"
+    ON_LEAVE = "onleave"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    ENTERED_IN_ERROR = "entered-in-error"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, value: object) -> EncounterStatus:
+        aliases = {"completed": "finished", "on-hold": "onleave", "discharged": "finished"}
+        value = aliases.get(str(value), value)  # R5 names
+        for member in cls:
+            if member.value == value:
+                return member
+        return cls.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Participant:
+    individual: Reference
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class EncounterSummary:
+    id: str
+    status: EncounterStatus
+    class_code: Coding | None  # AMB, IMP, VR (virtual), ...
+    types: tuple[str, ...]
+    period_start: datetime | None
+    period_end: datetime | None
+    locations: tuple[Reference, ...]
+    participants: tuple[Participant, ...]
+    subject: Reference | None
+    reasons: tuple[str, ...] = ()
+    service_provider: Reference | None = None
+
+    @property
+    def reference(self) -> Reference:
+        return Reference("Encounter", self.id)
+
+    @property
+    def class_display(self) -> str | None:
+        if self.class_code is None:
+            return None
+        return self.class_code.display or self.class_code.code
+
+
+class ProblemStatus(Enum):
+    ACTIVE = "active"
+    RECURRENCE = "recurrence"
+    RELAPSE = "relapse"
+    INACTIVE = "inactive"
+    REMISSION = "remission"
+    RESOLVED = "resolved"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, value: object) -> ProblemStatus:
+        for member in cls:
+            if member.value == value:
+                return member
+        return cls.UNKNOWN
+
+    @property
+    def is_active(self) -> bool:
+        return self in (ProblemStatus.ACTIVE, ProblemStatus.RECURRENCE, ProblemStatus.RELAPSE)
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    display: str
+    code: Coding | None
+    status: ProblemStatus
+    onset: date | None = None
+    recorded: date | None = None
+
+
+@dataclass(frozen=True)
+class Medication:
+    id: str
+    display: str
+    code: Coding | None
+    status: str | None
+    dosage: str | None = None
+    authored_on: date | None = None
+    requester: Reference | None = None
+
+
+class AllergyCriticality(Enum):
+    LOW = "low"
+    HIGH = "high"
+    UNABLE_TO_ASSESS = "unable-to-assess"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, value: object) -> AllergyCriticality:
+        for member in cls:
+            if member.value == value:
+                return member
+        return cls.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Allergy:
+    id: str
+    display: str
+    code: Coding | None
+    clinical_status: str | None
+    criticality: AllergyCriticality
+    categories: tuple[str, ...] = ()
+    reactions: tuple[str, ...] = ()
+
+
+class MeasurementKind(Enum):
+    VITAL_SIGN = "vital-signs"
+    LABORATORY = "laboratory"
+
+
+@dataclass(frozen=True)
+class MeasurementComponent:
+    code: Coding | None
+    display: str
+    value: Decimal | None
+    unit: str | None
+    value_text: str | None = None
+    unit_text: str | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A vital sign or laboratory result (one Observation), possibly with components (BP)."""
+
+    id: str
+    kind: MeasurementKind
+    code: Coding | None  # LOINC where the EHR provides it
+    display: str
+    value: Decimal | None
+    unit: str | None  # UCUM code where available, else the unit text
+    effective: datetime | None
+    status: str | None = None
+    value_text: str | None = None  # non-numeric results ("positive", "see report")
+    components: tuple[MeasurementComponent, ...] = ()
+    interpretation: str | None = None
+    unit_text: str | None = None  # the unit as the EHR shows it ("mmHg" for UCUM "mm[Hg]")
+
+    @property
+    def display_value(self) -> str:
+        """``142/88 mmHg``, ``78 beats/minute``, ``positive``; empty when nothing was recorded."""
+        if self.components and self.value is None and self.value_text is None:
+            values = [
+                _fmt(c.value) if c.value is not None else (c.value_text or "?")
+                for c in self.components
+            ]
+            units = {c.unit_text or c.unit for c in self.components if c.unit_text or c.unit}
+            unit = f" {units.pop()}" if len(units) == 1 else ""
+            return "/".join(values) + unit
+        if self.value is not None:
+            unit_shown = self.unit_text or self.unit
+            return _fmt(self.value) + (f" {unit_shown}" if unit_shown else "")
+        return self.value_text or ""
+
+
+VitalSign = Measurement
+LabResult = Measurement
+
+
+MAX_DECIMAL_EXPONENT = 18  # |value| below 1e18 and above 1e-18: beyond that it is not a measurement
+
+
+def bounded_decimal(value: object) -> Decimal | None:
+    """``value`` as a finite Decimal of sane magnitude, else None (a hostile ``1e999999999``
+    must never reach code that formats it digit by digit)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
+        return None
+    try:
+        number = Decimal(value) if not isinstance(value, float) else Decimal(repr(value))
+    except (ArithmeticError, ValueError):
+        return None
+    if not number.is_finite():
+        return None
+    if number and abs(number.adjusted()) > MAX_DECIMAL_EXPONENT:
+        return None
+    return number
+
+
+def _fmt(value: Decimal) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+class NoteSourceType(Enum):
+    DOCUMENT_REFERENCE = "DocumentReference"
+    COMPOSITION = "Composition"
+
+
+@dataclass(frozen=True)
+class NoteRelation:
+    code: str  # replaces | transforms | signs | appends
+    target: Reference
+
+
+@dataclass(frozen=True)
+class PriorNote:
+    """A note already in the chart (DocumentReference or Composition)."""
+
+    id: str
+    source_type: NoteSourceType
+    version_id: str | None
+    type: Coding | None
+    type_display: str
+    date: datetime | None
+    authors: tuple[Reference, ...]
+    status: str | None  # current | superseded | entered-in-error (Composition: its status)
+    doc_status: str | None  # preliminary | final | amended
+    description: str | None
+    text: str | None  # decoded inline content; None when only a URL was given
+    content_type: str | None
+    relates_to: tuple[NoteRelation, ...] = ()
+    encounter: Reference | None = None
+    attachment_url: str | None = None
+
+    @property
+    def reference(self) -> Reference:
+        return Reference(self.source_type.value, self.id, self.type_display)
+
+    @property
+    def replaces(self) -> tuple[Reference, ...]:
+        return tuple(r.target for r in self.relates_to if r.code == "replaces")
+
+    def plain_text(self) -> str | None:
+        """The note as plain text (HTML/XHTML tags dropped, never rendered)."""
+        if self.text is None:
+            return None
+        ctype = (self.content_type or "").lower()
+        if "html" in ctype or self.text.lstrip().startswith("<div"):
+            return html_to_text(self.text)
+        return self.text
+
+
+class _TextExtractor(html.parser.HTMLParser):
+    _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"})
+    _SKIP = frozenset({"script", "style"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skip += 1
+        elif tag in self._BLOCK and self.parts and not self.parts[-1].endswith("\n"):
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skip:
+            self._skip -= 1
+        elif tag in self._BLOCK and self.parts and not self.parts[-1].endswith("\n"):
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Text content of an (X)HTML fragment; scripts and styles are dropped."""
+    parser = _TextExtractor()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.parts).strip("\n")

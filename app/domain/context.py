@@ -1,0 +1,114 @@
+"""The encounter context: the chart data a clinician sees while writing a note.
+
+Each section carries its own items, the resources that were skipped (with the reason), warnings
+(for example "showing the latest 100") and an error when the whole section could not be loaded,
+so one bad resource or one refused search never breaks the rest of the context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Generic, TypeVar
+
+from app.domain.clinical import (
+    Allergy,
+    EncounterSummary,
+    Measurement,
+    Medication,
+    PatientSummary,
+    PriorNote,
+    Problem,
+)
+
+T = TypeVar("T")
+
+
+class SectionKind(Enum):
+    PROBLEMS = "problems"
+    MEDICATIONS = "medications"
+    ALLERGIES = "allergies"
+    VITALS = "vitals"
+    LABS = "labs"
+    NOTES = "notes"
+
+    @property
+    def title(self) -> str:
+        return {
+            SectionKind.PROBLEMS: "Problems",
+            SectionKind.MEDICATIONS: "Medications",
+            SectionKind.ALLERGIES: "Allergies",
+            SectionKind.VITALS: "Vital signs",
+            SectionKind.LABS: "Laboratory results",
+            SectionKind.NOTES: "Prior notes",
+        }[self]
+
+
+@dataclass(frozen=True)
+class SkippedResource:
+    """A resource left out of a section because it could not be read; ``reason`` is for people
+    (it names the element and the problem, never the resource's clinical content)."""
+
+    resource_type: str
+    id: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class ContextSection(Generic[T]):
+    items: tuple[T, ...] = ()
+    skipped: tuple[SkippedResource, ...] = ()
+    warnings: tuple[str, ...] = ()
+    error: str | None = None  # the section could not be loaded at all (message for people)
+    truncated: bool = False  # more results exist than were loaded
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class EncounterContext:
+    patient: PatientSummary
+    encounter: EncounterSummary
+    problems: ContextSection[Problem] = field(default_factory=ContextSection)
+    medications: ContextSection[Medication] = field(default_factory=ContextSection)
+    allergies: ContextSection[Allergy] = field(default_factory=ContextSection)
+    vitals: ContextSection[Measurement] = field(default_factory=ContextSection)
+    labs: ContextSection[Measurement] = field(default_factory=ContextSection)
+    notes: ContextSection[PriorNote] = field(default_factory=ContextSection)
+    loaded_at: datetime | None = None
+    source: str | None = None  # FHIR base URL the context came from
+
+    def section(self, kind: SectionKind) -> ContextSection[object]:
+        value: ContextSection[object] = getattr(self, kind.value)
+        return value
+
+    def latest_vitals(self) -> tuple[Measurement, ...]:
+        """The most recent measurement of each vital sign (by code, else display)."""
+        return _latest_per_code(self.vitals.items)
+
+    def latest_labs(self) -> tuple[Measurement, ...]:
+        return _latest_per_code(self.labs.items)
+
+
+def _latest_per_code(items: tuple[Measurement, ...]) -> tuple[Measurement, ...]:
+    seen: dict[str, Measurement] = {}
+    for m in items:
+        key = f"{m.code.system}|{m.code.code}" if m.code and m.code.code else m.display.lower()
+        current = seen.get(key)
+        if current is None or _later(m, current):
+            seen[key] = m
+    return tuple(sorted(seen.values(), key=_sort_key))
+
+
+def _later(a: Measurement, b: Measurement) -> bool:
+    if a.effective is None:
+        return False
+    return b.effective is None or a.effective > b.effective
+
+
+def _sort_key(m: Measurement) -> tuple[float, str]:
+    ts = m.effective.timestamp() if m.effective else float("-inf")
+    return (-ts, m.display)

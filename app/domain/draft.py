@@ -1,0 +1,228 @@
+"""A note draft: narrative sections, structured items, the baseline it is compared against, and
+where it came from.
+
+A ``Draft`` is immutable; edits return a new draft (``with_section_text``, ``with_item``, ...).
+The store stamps ``revision`` and ``updated_at`` when it saves. Approval belongs to the review
+gate (issue 5): nothing in this module ever sets ``DraftStatus.APPROVED``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+
+from app.domain.clinical import Coding, Reference
+from app.domain.errors import DraftEditError
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+
+
+class DraftStatus(Enum):
+    OPEN = "open"  # being edited (also: restored after a crash, imported, amendment)
+    APPROVED = "approved"  # set only by the review gate; content is then immutable
+    DISCARDED = "discarded"
+
+
+class DraftSource(Enum):
+    PREFILLED = "prefilled"  # built from a template and the encounter context
+    IMPORTED = "imported"  # produced elsewhere (e.g. a scribe service) and imported from a file
+    AMENDMENT = "amendment"  # opened from a prior chart note to amend it
+
+
+class TaskStatus(Enum):
+    DRAFT = "draft"
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in-progress"
+    ON_HOLD = "on-hold"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class Priority(Enum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+    ASAP = "asap"
+    STAT = "stat"
+
+
+def new_item_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class NoteSection:
+    key: str  # stable id from the template ("subjective")
+    title: str  # heading shown and written ("Subjective")
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class ObservationItem:
+    """A measurement the clinician records with the note (LOINC code, value, UCUM unit)."""
+
+    item_id: str
+    loinc_code: str
+    display: str
+    value: Decimal | None
+    unit: str | None  # UCUM code, e.g. "mm[Hg]", "/min", "kg"
+    effective: datetime | None = None
+    note: str | None = None
+
+    @property
+    def code(self) -> Coding:
+        return Coding(LOINC, self.loinc_code, self.display)
+
+
+@dataclass(frozen=True)
+class TaskItem:
+    """A follow-up task for someone on the care team."""
+
+    item_id: str
+    description: str
+    owner: Reference | None
+    due: date | None
+    status: TaskStatus = TaskStatus.REQUESTED
+    priority: Priority = Priority.ROUTINE
+
+
+@dataclass(frozen=True)
+class MessageItem:
+    """A message to the care team (becomes a Communication)."""
+
+    item_id: str
+    recipient: Reference | None
+    text: str
+    priority: Priority = Priority.ROUTINE
+
+
+StructuredItem = ObservationItem | TaskItem | MessageItem
+
+
+class FlagTarget(Enum):
+    DRAFT = "draft"
+    SECTION = "section"
+    ITEM = "item"
+
+
+@dataclass(frozen=True)
+class UncertaintyFlag:
+    """Something the generator of an imported draft was unsure about; shown for review."""
+
+    target_kind: FlagTarget
+    target: str  # section key, item id, or "" for the whole draft
+    reason: str
+    quote: str | None = None  # the uncertain passage, when the generator gave one
+
+
+@dataclass(frozen=True)
+class Generator:
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class DraftProvenance:
+    source: DraftSource
+    generator: Generator | None = None  # imported drafts: who produced it
+    generated_at: datetime | None = None
+    uncertainty: tuple[UncertaintyFlag, ...] = ()
+    import_sha256: str | None = None  # hash of the imported file, for the audit trail
+
+    def flags_for(self, kind: FlagTarget, target: str) -> tuple[UncertaintyFlag, ...]:
+        return tuple(f for f in self.uncertainty if f.target_kind is kind and f.target == target)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the clinician's text is compared with: the prefilled or imported content, or the
+    chart version of the note being amended."""
+
+    sections: tuple[NoteSection, ...]
+    items: tuple[StructuredItem, ...] = ()
+
+
+@dataclass(frozen=True)
+class AmendmentRef:
+    """The chart note this draft amends (it will be written with ``relatesTo: replaces``)."""
+
+    document: Reference
+    version_id: str | None
+
+
+@dataclass(frozen=True)
+class Draft:
+    id: uuid.UUID
+    patient: Reference
+    encounter: Reference
+    template_id: str
+    title: str
+    sections: tuple[NoteSection, ...]
+    baseline: Baseline
+    provenance: DraftProvenance
+    created_at: datetime
+    updated_at: datetime
+    items: tuple[StructuredItem, ...] = ()
+    note_type: Coding | None = None
+    amends: AmendmentRef | None = None
+    status: DraftStatus = DraftStatus.OPEN
+    revision: int = 0  # 0 = never saved; the store increments it on every save
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    # ---- reading
+    def section(self, key: str) -> NoteSection:
+        for s in self.sections:
+            if s.key == key:
+                return s
+        raise DraftEditError(f"The draft has no section {key!r}.")
+
+    def item(self, item_id: str) -> StructuredItem:
+        for i in self.items:
+            if i.item_id == item_id:
+                return i
+        raise DraftEditError(f"The draft has no item {item_id!r}.")
+
+    @property
+    def is_modified(self) -> bool:
+        """True when sections or items differ from the baseline."""
+        return self.sections != self.baseline.sections or self.items != self.baseline.items
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status is DraftStatus.OPEN
+
+    # ---- editing (each returns a new draft)
+    def with_section_text(self, key: str, text: str) -> Draft:
+        self._check_editable()
+        self.section(key)  # raises for an unknown key
+        sections = tuple(replace(s, text=text) if s.key == key else s for s in self.sections)
+        return replace(self, sections=sections)
+
+    def with_item(self, item: StructuredItem) -> Draft:
+        """Adds ``item`` at the end, or replaces the item with the same ``item_id`` in place."""
+        self._check_editable()
+        if any(i.item_id == item.item_id for i in self.items):
+            items = tuple(item if i.item_id == item.item_id else i for i in self.items)
+        else:
+            items = (*self.items, item)
+        return replace(self, items=items)
+
+    def without_item(self, item_id: str) -> Draft:
+        self._check_editable()
+        self.item(item_id)
+        return replace(self, items=tuple(i for i in self.items if i.item_id != item_id))
+
+    def with_title(self, title: str) -> Draft:
+        self._check_editable()
+        return replace(self, title=title)
+
+    def _check_editable(self) -> None:
+        if not self.is_editable:
+            raise DraftEditError(
+                f"This draft is {self.status.value} and can no longer be edited; "
+                "start a new draft to make further changes."
+            )

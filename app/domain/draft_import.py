@@ -1,0 +1,431 @@
+"""Importing a draft produced elsewhere (for example by a scribe service) from JSON.
+
+The schema is documented in ``docs/draft-import.md`` (schema version 1). ``import_draft`` is pure:
+it takes the file's bytes and the open encounter context and returns an OPEN draft whose
+provenance says it was imported, by which generator, with which uncertainty flags. It never
+approves anything: approval fields in the file are ignored. Every problem is reported with the
+JSON path where it was found; all problems are collected, the message names the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from app.domain.clinical import Coding, Reference, bounded_decimal
+from app.domain.context import EncounterContext
+from app.domain.draft import (
+    Baseline,
+    Draft,
+    DraftProvenance,
+    DraftSource,
+    FlagTarget,
+    Generator,
+    MessageItem,
+    NoteSection,
+    ObservationItem,
+    Priority,
+    StructuredItem,
+    TaskItem,
+    TaskStatus,
+    UncertaintyFlag,
+)
+from app.domain.errors import DraftContextMismatch, DraftImportError
+
+SCHEMA_ID = "fhir-writeback/draft-import"
+SCHEMA_VERSIONS = (1,)
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+MAX_TEXT_CHARS = 1_000_000
+_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+_ITEM_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_LOINC = re.compile(r"^\d{1,7}-\d$")
+
+T = TypeVar("T")
+
+
+def import_draft(
+    data: bytes,
+    context: EncounterContext,
+    *,
+    now: datetime | None = None,
+    draft_id: uuid.UUID | None = None,
+) -> Draft:
+    """An OPEN draft for review from a draft-import file; DraftImportError names the problem."""
+    if len(data) > MAX_IMPORT_BYTES:
+        raise DraftImportError(
+            "$",
+            f"the file is {len(data) / 1_048_576:.1f} MB; the limit is {MAX_IMPORT_BYTES // 1_048_576} MB",
+        )
+    doc = _decode(data)
+    reader = _Reader()
+    draft = reader.draft(doc, context, now or datetime.now(UTC), draft_id or uuid.uuid4(), data)
+    if reader.problems:
+        path, problem = reader.problems[0]
+        more = len(reader.problems) - 1
+        error_cls = DraftContextMismatch if reader.mismatch else DraftImportError
+        suffix = f" (and {more} more problem{'s' * (more > 1)})" if more else ""
+        raise error_cls(path, problem + suffix, tuple(reader.problems))
+    assert draft is not None
+    return draft
+
+
+def _decode(data: bytes) -> dict[str, Any]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DraftImportError(
+            "$", f"the file is not UTF-8 text (bad byte at offset {exc.start})"
+        ) from None
+    try:
+        doc = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise DraftImportError(
+            "$", f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise DraftImportError("$", "the JSON is nested too deeply") from None
+    except ValueError as exc:  # e.g. integers with thousands of digits, NaN
+        raise DraftImportError("$", f"not acceptable JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise DraftImportError("$", "the file must contain one JSON object")
+    return doc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+class _Reader:
+    """Reads the document, collecting (path, problem) pairs instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str]] = []
+        self.mismatch = False
+        self._item_ids: set[str] = set()
+        self.flags: list[UncertaintyFlag] = []
+
+    def fail(self, path: str, problem: str) -> None:
+        self.problems.append((path, problem))
+
+    # ---- top level
+    def draft(
+        self,
+        doc: dict[str, Any],
+        ctx: EncounterContext,
+        now: datetime,
+        draft_id: uuid.UUID,
+        raw: bytes,
+    ) -> Draft | None:
+        self._header(doc)
+        patient, encounter = self._source(doc.get("source"), ctx)
+        generator = self._generator(doc.get("generator"))
+        generated_at = self._instant(doc.get("generated_at"), "$.generated_at", required=True)
+        sections = self._sections(doc.get("sections"))
+        items: list[StructuredItem] = []
+        items += self._list(doc, "observations", self._observation)
+        items += self._list(doc, "tasks", self._task)
+        items += self._list(doc, "messages", self._message)
+        self._flags(doc.get("uncertainty"), "$.uncertainty", FlagTarget.DRAFT, "")
+        template = self._opt_str(doc.get("template"), "$.template") or "imported"
+        title = self._opt_str(doc.get("title"), "$.title") or "Imported draft"
+        note_type = self._coding(doc.get("note_type"), "$.note_type")
+        if self.problems or patient is None or encounter is None or generator is None:
+            return None
+        baseline = Baseline(sections=tuple(sections), items=tuple(items))
+        return Draft(
+            id=draft_id,
+            patient=patient,
+            encounter=encounter,
+            template_id=template,
+            title=title,
+            note_type=note_type,
+            sections=baseline.sections,
+            items=baseline.items,
+            baseline=baseline,
+            provenance=DraftProvenance(
+                source=DraftSource.IMPORTED,
+                generator=generator,
+                generated_at=generated_at,
+                uncertainty=tuple(self.flags),
+                import_sha256=hashlib.sha256(raw).hexdigest(),
+            ),
+            created_at=now,
+            updated_at=now,
+        )
+
+    def _header(self, doc: Mapping[str, Any]) -> None:
+        if doc.get("schema") != SCHEMA_ID:
+            self.fail("$.schema", f"must be {SCHEMA_ID!r}; is this a draft-import file?")
+        version = doc.get("schema_version")
+        if version not in SCHEMA_VERSIONS or isinstance(version, bool):
+            supported = ", ".join(str(v) for v in SCHEMA_VERSIONS)
+            self.fail("$.schema_version", f"{version!r} is not a supported version ({supported})")
+
+    def _source(
+        self, raw: object, ctx: EncounterContext
+    ) -> tuple[Reference | None, Reference | None]:
+        if not isinstance(raw, Mapping):
+            self.fail("$.source", "required: an object with 'patient' and 'encounter' references")
+            return None, None
+        patient = self._reference(raw.get("patient"), "$.source.patient", "Patient", required=True)
+        encounter = self._reference(
+            raw.get("encounter"), "$.source.encounter", "Encounter", required=True
+        )
+        if patient is not None and patient.id != ctx.patient.id:
+            self.mismatch = True
+            self.fail(
+                "$.source.patient",
+                f"the draft is for {patient.relative}, but the open patient is Patient/{ctx.patient.id}",
+            )
+        if encounter is not None and encounter.id != ctx.encounter.id:
+            self.mismatch = True
+            self.fail(
+                "$.source.encounter",
+                f"the draft is for {encounter.relative}, but the open encounter is Encounter/{ctx.encounter.id}",
+            )
+        # The draft always points at the open context's own references (with their display).
+        return (
+            ctx.patient.reference if patient else None,
+            ctx.encounter.reference if encounter else None,
+        )
+
+    def _generator(self, raw: object) -> Generator | None:
+        if not isinstance(raw, Mapping):
+            self.fail("$.generator", "required: an object with 'name' and 'version'")
+            return None
+        name = self._str(raw.get("name"), "$.generator.name")
+        version = self._str(raw.get("version"), "$.generator.version")
+        return Generator(name, version) if name and version else None
+
+    def _sections(self, raw: object) -> list[NoteSection]:
+        if not isinstance(raw, list) or not raw:
+            self.fail("$.sections", "required: a non-empty list of sections")
+            return []
+        out: list[NoteSection] = []
+        keys: set[str] = set()
+        for i, s in enumerate(raw):
+            path = f"$.sections[{i}]"
+            if not isinstance(s, Mapping):
+                self.fail(path, "must be an object with 'key', 'title' and 'text'")
+                continue
+            key = s.get("key")
+            if not isinstance(key, str) or not _KEY.match(key):
+                self.fail(f"{path}.key", "must be a short lowercase name such as 'subjective'")
+                continue
+            if key in keys:
+                self.fail(f"{path}.key", f"section {key!r} appears twice")
+                continue
+            keys.add(key)
+            title = (
+                self._opt_str(s.get("title"), f"{path}.title") or key.replace("_", " ").capitalize()
+            )
+            text = s.get("text")
+            if not isinstance(text, str):
+                self.fail(f"{path}.text", f"must be a string, not {_kind(text)}")
+                continue
+            if len(text) > MAX_TEXT_CHARS:
+                self.fail(f"{path}.text", f"longer than {MAX_TEXT_CHARS} characters")
+                continue
+            self._flags(s.get("uncertainty"), f"{path}.uncertainty", FlagTarget.SECTION, key)
+            out.append(NoteSection(key=key, title=title, text=text))
+        return out
+
+    def _list(
+        self, doc: Mapping[str, Any], name: str, read: Callable[[Mapping[str, Any], str], T | None]
+    ) -> list[T]:
+        raw = doc.get(name, [])
+        if not isinstance(raw, list):
+            self.fail(f"$.{name}", f"must be a list, not {_kind(raw)}")
+            return []
+        out: list[T] = []
+        for i, entry in enumerate(raw):
+            path = f"$.{name}[{i}]"
+            if not isinstance(entry, Mapping):
+                self.fail(path, f"must be an object, not {_kind(entry)}")
+                continue
+            value = read(entry, path)
+            if value is not None:
+                out.append(value)
+        return out
+
+    # ---- items
+    def _item_id(self, raw: Mapping[str, Any], path: str) -> str:
+        given = raw.get("id")
+        if given is None:
+            return str(uuid.uuid4())
+        if not isinstance(given, str) or not _ITEM_ID.match(given):
+            self.fail(f"{path}.id", "must be 1-64 letters, digits or . _ : -")
+            return str(uuid.uuid4())
+        if given in self._item_ids:
+            self.fail(f"{path}.id", f"item id {given!r} is used twice")
+        self._item_ids.add(given)
+        return given
+
+    def _observation(self, raw: Mapping[str, Any], path: str) -> ObservationItem | None:
+        item_id = self._item_id(raw, path)
+        loinc = raw.get("loinc")
+        if not isinstance(loinc, str) or not _LOINC.match(loinc):
+            self.fail(f"{path}.loinc", "must be a LOINC code such as '8867-4'")
+            loinc = None
+        display = self._str(raw.get("display"), f"{path}.display")
+        value_raw = raw.get("value")
+        value = bounded_decimal(value_raw) if not isinstance(value_raw, str) else None
+        if value_raw is not None and value is None:
+            self.fail(f"{path}.value", "must be a number (not text, not huge)")
+        unit = self._opt_str(raw.get("unit"), f"{path}.unit")
+        effective = self._instant(raw.get("effective"), f"{path}.effective", required=False)
+        note = self._opt_str(raw.get("note"), f"{path}.note")
+        self._flags(raw.get("uncertainty"), f"{path}.uncertainty", FlagTarget.ITEM, item_id)
+        if loinc is None or display is None:
+            return None
+        return ObservationItem(item_id, loinc, display, value, unit, effective, note)
+
+    def _task(self, raw: Mapping[str, Any], path: str) -> TaskItem | None:
+        item_id = self._item_id(raw, path)
+        description = self._str(raw.get("description"), f"{path}.description")
+        owner = self._reference(raw.get("owner"), f"{path}.owner", None, required=False)
+        due = self._date(raw.get("due"), f"{path}.due")
+        status = self._enum(TaskStatus, raw.get("status"), f"{path}.status", TaskStatus.REQUESTED)
+        priority = self._enum(Priority, raw.get("priority"), f"{path}.priority", Priority.ROUTINE)
+        self._flags(raw.get("uncertainty"), f"{path}.uncertainty", FlagTarget.ITEM, item_id)
+        if description is None:
+            return None
+        return TaskItem(item_id, description, owner, due, status, priority)
+
+    def _message(self, raw: Mapping[str, Any], path: str) -> MessageItem | None:
+        item_id = self._item_id(raw, path)
+        recipient = self._reference(raw.get("recipient"), f"{path}.recipient", None, required=False)
+        text = self._str(raw.get("text"), f"{path}.text")
+        priority = self._enum(Priority, raw.get("priority"), f"{path}.priority", Priority.ROUTINE)
+        self._flags(raw.get("uncertainty"), f"{path}.uncertainty", FlagTarget.ITEM, item_id)
+        if text is None:
+            return None
+        return MessageItem(item_id, recipient, text, priority)
+
+    def _flags(self, raw: object, path: str, kind: FlagTarget, target: str) -> None:
+        if raw is None:
+            return
+        if not isinstance(raw, list):
+            self.fail(path, f"must be a list, not {_kind(raw)}")
+            return
+        for i, entry in enumerate(raw):
+            if isinstance(entry, str) and entry.strip():
+                self.flags.append(UncertaintyFlag(kind, target, entry.strip()))
+            elif isinstance(entry, Mapping):
+                reason = self._str(entry.get("reason"), f"{path}[{i}].reason")
+                quote = self._opt_str(entry.get("quote"), f"{path}[{i}].quote")
+                if reason:
+                    self.flags.append(UncertaintyFlag(kind, target, reason, quote))
+            else:
+                self.fail(f"{path}[{i}]", "must be a text or an object with 'reason'")
+
+    # ---- scalars
+    def _str(self, raw: object, path: str) -> str | None:
+        if not isinstance(raw, str) or not raw.strip():
+            self.fail(
+                path,
+                "required: a non-empty string"
+                if raw is None
+                else f"must be a non-empty string, not {_kind(raw)}",
+            )
+            return None
+        return raw.strip()
+
+    def _opt_str(self, raw: object, path: str) -> str | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, str):
+            self.fail(path, f"must be a string, not {_kind(raw)}")
+            return None
+        return raw.strip() or None
+
+    def _reference(
+        self, raw: object, path: str, expected: str | None, *, required: bool
+    ) -> Reference | None:
+        if raw is None:
+            if required:
+                self.fail(path, "required: a reference such as 'Patient/pat-1'")
+            return None
+        display = None
+        if isinstance(raw, Mapping):
+            display = self._opt_str(raw.get("display"), f"{path}.display")
+            raw = raw.get("reference")
+        ref = Reference.parse(raw, display) if isinstance(raw, str) else None
+        if ref is None:
+            self.fail(path, "must be a reference such as 'Practitioner/prac-1'")
+            return None
+        if expected is not None and ref.resource_type != expected:
+            self.fail(path, f"must refer to a {expected}, not a {ref.resource_type}")
+            return None
+        return ref
+
+    def _instant(self, raw: object, path: str, *, required: bool) -> datetime | None:
+        if raw is None:
+            if required:
+                self.fail(
+                    path, "required: a date and time with a time zone, e.g. 2025-03-10T09:42:00Z"
+                )
+            return None
+        if isinstance(raw, str):
+            try:
+                value = datetime.fromisoformat(raw)
+            except ValueError:
+                value = None
+            if value is not None and value.tzinfo is not None:
+                return value.astimezone(UTC)
+        self.fail(path, "must be a date and time with a time zone, e.g. 2025-03-10T09:42:00Z")
+        return None
+
+    def _date(self, raw: object, path: str) -> date | None:
+        if raw is None:
+            return None
+        if isinstance(raw, str):
+            try:
+                return date.fromisoformat(raw)
+            except ValueError:
+                pass
+        self.fail(path, "must be a date such as 2025-06-10")
+        return None
+
+    def _enum(self, enum: type[Any], raw: object, path: str, default: Any) -> Any:
+        if raw is None:
+            return default
+        try:
+            return enum(raw)
+        except ValueError:
+            allowed = ", ".join(str(m.value) for m in enum)
+            self.fail(path, f"{raw!r} is not one of {allowed}")
+            return default
+
+    def _coding(self, raw: object, path: str) -> Coding | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            self.fail(path, f"must be an object with 'system' and 'code', not {_kind(raw)}")
+            return None
+        code = self._str(raw.get("code"), f"{path}.code")
+        system = self._opt_str(raw.get("system"), f"{path}.system")
+        display = self._opt_str(raw.get("display"), f"{path}.display")
+        return Coding(system, code, display) if code else None
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float | Decimal):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__

@@ -1,0 +1,63 @@
+"""Errors raised by the pure domain layer.
+
+    DomainError                      base; ``user_message`` says what happened and what to do
+    ├── DraftImportError             an imported draft file was refused (``path``, ``problem``)
+    │   └── DraftContextMismatch     the file is for another patient or encounter
+    ├── TemplateError                a note template is malformed (``template_id``, ``problem``)
+    └── DraftEditError               an edit that the draft cannot take (unknown section/item)
+
+Messages never include note text or patient names: they name the place of the problem (a JSON
+path such as ``$.sections[2].text``, a template id, an item id) and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of the domain errors; ``user_message`` is safe to show to the clinician."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class DraftImportError(DomainError):
+    """An imported draft file is not acceptable. ``path`` is a JSON path (``$`` = whole file);
+    ``problems`` lists every (path, problem) found, the first one is in the message."""
+
+    def __init__(self, path: str, problem: str, problems: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(
+            f"The draft file was not imported: {path}: {problem}. "
+            "Ask the sender for a corrected file (see docs/draft-import.md)."
+        )
+        self.path = path
+        self.problem = problem
+        self.problems = problems or ((path, problem),)
+
+
+class DraftContextMismatch(DraftImportError):
+    """The imported draft names a patient or encounter other than the open one."""
+
+    def __init__(self, path: str, problem: str, problems: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(path, problem, problems)
+        self.user_message = (
+            f"The draft file was not imported: {path}: {problem}. "
+            "Open the patient and encounter the draft was written for, then import it again."
+        )
+        self.args = (self.user_message,)
+
+
+class TemplateError(DomainError):
+    """A note template under resources/templates cannot be used."""
+
+    def __init__(self, template_id: str, problem: str) -> None:
+        super().__init__(
+            f"The note template {template_id!r} cannot be used: {problem}. "
+            "Reinstall the application or ask IT to fix the template file."
+        )
+        self.template_id = template_id
+        self.problem = problem
+
+
+class DraftEditError(DomainError):
+    """An edit names a section or item the draft does not have."""
