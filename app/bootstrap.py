@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 from app import __version__
+from app.domain.site import Site
 from app.logging_setup import configure_logging
 from app.paths import AppPaths
 from app.sandbox.options import SandboxOptions
 from app.sandbox.server import SandboxServer
+from app.smart.errors import SiteConfigError
+from app.smart.http import create_http_client
+from app.smart.session import SmartSession
+from app.smart.sites import load_sites, sandbox_site
 
 log = logging.getLogger(__name__)
 
@@ -21,24 +29,59 @@ def start_embedded_sandbox(paths: AppPaths) -> SandboxServer:
     return server
 
 
-def run_gui(sites_file: Path | None = None, force_sandbox: bool = False,
-            data_dir: Path | None = None) -> int:
+@dataclass
+class Services:
+    """Everything long-lived, built once; closed in reverse order by ``aclose``."""
+
+    paths: AppPaths
+    sites: list[Site]
+    config_error: str | None = None
+    sandbox: SandboxServer | None = None
+    http_clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+
+    def http_for(self, site: Site) -> httpx.AsyncClient:
+        client = self.http_clients.get(site.id)
+        if client is None:
+            client = create_http_client(site)
+            self.http_clients[site.id] = client
+        return client
+
+    def session_for(self, site: Site) -> SmartSession:
+        return SmartSession(site, self.http_for(site))
+
+    async def aclose(self) -> None:
+        for client in self.http_clients.values():
+            await client.aclose()
+        self.http_clients.clear()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None
+
+
+def build_services(sites_file: Path | None, force_sandbox: bool, paths: AppPaths) -> Services:
+    config_error = None
+    sites: list[Site] = []
+    try:
+        sites = list(load_sites(sites_file).sites)
+    except SiteConfigError as exc:
+        config_error = exc.message
+        log.error("site configuration rejected: %s", type(exc).__name__)
+    services = Services(paths=paths, sites=sites, config_error=config_error)
+    if force_sandbox or not sites:
+        services.sandbox = start_embedded_sandbox(paths)
+        print(f"Sandbox EHR: FHIR base URL: {services.sandbox.fhir_base}", flush=True)
+        services.sites.insert(0, sandbox_site(services.sandbox.fhir_base))
+    return services
+
+
+def run_gui(
+    sites_file: Path | None = None, force_sandbox: bool = False, data_dir: Path | None = None
+) -> int:
     from app.ui.application import run_event_loop
-    from app.ui.main_window import MainWindow
+    from app.ui.workbench import build_main_window
 
     paths = AppPaths.default(data_dir).ensure()
     configure_logging(paths.log_dir)
     log.info("fhir-writeback %s starting", __version__)
-
-    sandbox = start_embedded_sandbox(paths)
-    print(f"Sandbox EHR: FHIR base URL: {sandbox.fhir_base}", flush=True)
-
-    def build() -> MainWindow:
-        window = MainWindow()
-        window.set_site(f"Sandbox EHR ({sandbox.fhir_base})")
-        return window
-
-    async def shutdown() -> None:
-        sandbox.stop()
-
-    return run_event_loop(build, shutdown)
+    services = build_services(sites_file, force_sandbox, paths)
+    return run_event_loop(lambda: build_main_window(services), services.aclose)

@@ -21,8 +21,9 @@ def ensure_qapplication() -> QApplication:
     return app
 
 
-def run_event_loop(build_window: Callable[[], QMainWindow],
-                   shutdown: Callable[[], Awaitable[None]] | None = None) -> int:
+def run_event_loop(
+    build_window: Callable[[], QMainWindow], shutdown: Callable[[], Awaitable[None]] | None = None
+) -> int:
     """Run the window until it closes; ``shutdown`` runs on the loop before it stops."""
     app = ensure_qapplication()
     app.setQuitOnLastWindowClosed(True)

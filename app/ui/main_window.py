@@ -40,7 +40,7 @@ class MainWindow(QMainWindow):
     def set_sync_summary(self, text: str) -> None:
         self.sync_label.setText(text)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:
         for handler in self._close_handlers:
             if callable(handler):
                 handler()

@@ -1,0 +1,73 @@
+"""Moves the window between pages: sign in -> choose patient/encounter -> work on the note.
+
+Holds no business state of its own: it reacts to view-model signals and starts tracked tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from PySide6.QtCore import QObject
+
+from app.domain.site import Site
+from app.smart.session import SessionState, SmartSession
+from app.ui.main_window import MainWindow
+from app.ui.signin_model import SignInViewModel
+from app.ui.signin_view import SignInView
+from app.ui.tasks import TaskTracker
+
+log = logging.getLogger(__name__)
+
+# Called once signed in; builds and shows the next page. Returns when it is shown.
+AfterSignIn = Callable[[SmartSession], Awaitable[None]]
+
+
+class AppController(QObject):
+    def __init__(
+        self,
+        window: MainWindow,
+        signin_model: SignInViewModel,
+        tasks: TaskTracker,
+        after_sign_in: AfterSignIn,
+    ) -> None:
+        super().__init__(window)
+        self.window = window
+        self.tasks = tasks
+        self.signin_model = signin_model
+        self.signin_view = SignInView(signin_model)
+        self._after_sign_in = after_sign_in
+        self.session: SmartSession | None = None
+        self.signin_view.sign_in_requested.connect(self.request_sign_in)
+        signin_model.signed_in.connect(self._on_signed_in)
+
+    def start(self, restore_site: Site | None = None) -> None:
+        self.window.show_page(self.signin_view)
+        if restore_site is not None:
+            self.tasks.start("sign-in", self.signin_model.restore(restore_site))
+
+    def request_sign_in(self, site: Site) -> None:
+        self.window.set_site(str(site))
+        self.tasks.start("sign-in", self.signin_model.sign_in(site))
+
+    def _on_signed_in(self, session: SmartSession) -> None:
+        self.session = session
+        user = session.user.display_name if session.user else "unknown user"
+        self.window.set_site(str(session.site))
+        self.window.set_user(f"Signed in as {user}")
+        session.subscribe(on_state=self._on_session_state)
+        self.tasks.start("after-sign-in", self._after_sign_in(session))
+
+    def _on_session_state(self, state: SessionState) -> None:
+        if state is SessionState.SIGN_IN_REQUIRED:
+            self.window.set_user(
+                "Session ended — sign in again (queued notes wait, nothing is lost)"
+            )
+        elif state is SessionState.SIGNED_OUT:
+            self.window.set_user("Not signed in")
+
+    async def sign_out(self) -> None:
+        if self.session is not None:
+            await self.session.sign_out()
+            self.session = None
+        self.window.show_page(self.signin_view)

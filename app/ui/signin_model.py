@@ -1,0 +1,114 @@
+"""Sign-in view-model: which site, progress while the browser is open, errors in plain words.
+
+No widgets here: the logic is plain ``async def`` methods, testable without a window. The view
+subscribes to the signals and renders them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import QObject, Signal
+
+from app.domain.site import Site
+from app.smart.errors import SignInCancelled, SmartError
+from app.smart.session import SessionState, SignInProgress, SignInStep, SmartSession
+
+log = logging.getLogger(__name__)
+
+SessionFactory = Callable[[Site], SmartSession]
+
+
+class SignInViewModel(QObject):
+    busy_changed = Signal(bool)
+    progress = Signal(str)  # a sentence for the clinician
+    link_available = Signal(str)  # the sign-in URL, when the browser could not be opened
+    error = Signal(str)  # what happened and what to do; "" clears
+    warnings = Signal(list)  # non-fatal: missing grants, keyring problems
+    signed_in = Signal(object)  # the SmartSession
+
+    def __init__(
+        self, sites: Sequence[Site], session_factory: SessionFactory, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.sites = list(sites)
+        self._factory = session_factory
+        self._sessions: dict[str, SmartSession] = {}
+        self.session: SmartSession | None = None
+        self.busy = False
+
+    def session_for(self, site: Site) -> SmartSession:
+        session = self._sessions.get(site.id)
+        if session is None:
+            session = self._factory(site)
+            self._sessions[site.id] = session
+        return session
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.busy_changed.emit(busy)
+
+    def _on_progress(self, p: SignInProgress) -> None:
+        self.progress.emit(p.step.value)
+        if p.step is SignInStep.BROWSER_NOT_OPENED and p.authorize_url:
+            self.link_available.emit(p.authorize_url)
+
+    async def sign_in(self, site: Site) -> bool:
+        """Interactive sign-in. True when signed in; errors are emitted, never raised."""
+        if self.busy:
+            return False
+        session = self.session_for(site)
+        unsubscribe = session.subscribe(on_progress=self._on_progress)
+        self.error.emit("")
+        self._set_busy(True)
+        try:
+            await session.sign_in()
+        except SignInCancelled:
+            self.progress.emit("Sign-in cancelled.")
+            return False
+        except SmartError as exc:
+            log.warning("sign-in failed: %s", type(exc).__name__)
+            self.error.emit(exc.message)
+            return False
+        finally:
+            unsubscribe()
+            self._set_busy(False)
+        return self._finish(session)
+
+    async def restore(self, site: Site) -> bool:
+        """Continue the stored session of this site (at start-up), quietly when there is none."""
+        session = self.session_for(site)
+        self._set_busy(True)
+        self.progress.emit("Continuing your last session…")
+        try:
+            ok = await session.restore()
+        except SmartError as exc:
+            self.error.emit(exc.message)
+            return False
+        finally:
+            self._set_busy(False)
+        if not ok:
+            self.progress.emit("")
+            if session.state is SessionState.SIGN_IN_REQUIRED:
+                self.progress.emit("Your last session has ended. Please sign in again.")
+            return False
+        return self._finish(session)
+
+    def _finish(self, session: SmartSession) -> bool:
+        self.session = session
+        notes = list(session.warnings)
+        if session.scope_report is not None:
+            notes.extend(session.scope_report.messages)
+        self.warnings.emit(notes)
+        self.progress.emit("Signed in.")
+        self.signed_in.emit(session)
+        return True
+
+    def cancel(self) -> None:
+        for session in self._sessions.values():
+            session.cancel_sign_in()
+
+    async def aclose(self) -> None:
+        for session in self._sessions.values():
+            await session.aclose()

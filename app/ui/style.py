@@ -1,0 +1,42 @@
+"""Small shared look-and-feel helpers: labels for headings, hints and errors."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
+
+APP_STYLESHEET = """
+QLabel#heading { font-size: 18px; font-weight: 600; }
+QLabel#hint { color: #444; }
+QLabel#errorText { color: #8a1111; background: #fdecea; border: 1px solid #f5c2c0;
+                   border-radius: 4px; padding: 8px; }
+QLabel#warningText { color: #6b4e00; background: #fff8e1; border: 1px solid #f3d98b;
+                     border-radius: 4px; padding: 8px; }
+QFrame#signInCard { background: white; border-radius: 8px; padding: 16px; }
+QFrame#patientBanner { background: #0b3d5c; color: white; }
+QFrame#patientBanner QLabel { color: white; }
+QLabel#bannerName { font-size: 18px; font-weight: 700; }
+QLabel#sectionTitle { font-weight: 600; }
+"""
+
+
+def _label(text: str, name: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)  # never interpret server text as rich text
+    return label
+
+
+def heading_label(text: str) -> QLabel:
+    return _label(text, "heading")
+
+
+def hint_label(text: str) -> QLabel:
+    return _label(text, "hint")
+
+
+def error_label(text: str) -> QLabel:
+    label = _label(text, "errorText")
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
