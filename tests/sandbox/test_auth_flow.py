@@ -72,7 +72,7 @@ def test_login_page_flow_issues_tokens_with_launch_context(auth: RunningAuth) ->
     assert auth.service.verify_access_token("not-a-token") is None
 
 
-def test_login_page_defaults_to_first_patient_and_shows_pages_escaped(auth: RunningAuth) -> None:
+def test_login_page_defaults_to_lowest_patient_id_and_is_escaped(auth: RunningAuth) -> None:
     launch = new_launch(auth)
     page = auth.http.get(auth.urls.authorize, params=launch.params)
     assert page.headers["content-type"].startswith("text/html")
@@ -82,7 +82,7 @@ def test_login_page_defaults_to_first_patient_and_shows_pages_escaped(auth: Runn
     assert "Dr &lt;b&gt;Bold&lt;/b&gt; &amp; Co" in page.text
     assert "Zoë Ødegaard" in page.text
     form = FirstForm(page.text)
-    assert form.selects["patient"] == ["pat-1", "pat-2", "pat-3"]
+    assert form.selects["patient"] == ["pat-2", "pat-3", "pat-10", "pat-1"]
     assert form.fields["patient"] == "pat-1"
     assert form.fields["state"] == launch.params["state"]
 
@@ -192,7 +192,7 @@ def test_auto_login_skips_both_pages(auto_auth: RunningAuth) -> None:
     assert claims is not None and claims.subject == "prac-1"
 
 
-def test_auto_login_without_patient_uses_first_patient_for_launch_patient(tmp_path: Path) -> None:
+def test_auto_login_without_patient_uses_the_default_patient(tmp_path: Path) -> None:
     with running_auth(tmp_path / "db", auto_login="prac-1") as running:
         body = sign_in(running)
     assert body["patient"] == "pat-1"

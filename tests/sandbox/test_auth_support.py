@@ -33,17 +33,20 @@ DEFAULT_SCOPE = "openid fhirUser launch/patient launch/encounter offline_access 
 
 
 class StubDirectory:
-    """Two practitioners and three patients; pat-3 has no encounter; one name needs escaping."""
+    """Two practitioners and four patients; pat-3 and pat-10 have no encounter; one name needs
+    escaping."""
 
     def __init__(self) -> None:
         self._practitioners = [
             DirectoryEntry("Practitioner", "prac-1", "Dr Ana Müller"),
             DirectoryEntry("Practitioner", "prac-2", "Dr <b>Bold</b> & Co"),
         ]
+        # In display-name order, as the FHIR store lists them; the default is by id (pat-1).
         self._patients = [
-            DirectoryEntry("Patient", "pat-1", "Zoë Ødegaard", "1970-01-01, MRN 001"),
             DirectoryEntry("Patient", "pat-2", "Jean-Luc Picard", "1960-07-13, MRN 002"),
             DirectoryEntry("Patient", "pat-3", "No Encounter", "1999-12-31, MRN 003"),
+            DirectoryEntry("Patient", "pat-10", "Ten Patient", "2001-01-01, MRN 010"),
+            DirectoryEntry("Patient", "pat-1", "Zoë Ødegaard", "1970-01-01, MRN 001"),
         ]
         self._encounters = {"pat-1": "enc-1", "pat-2": "enc-2"}
 

@@ -6,16 +6,24 @@ may be written ``prac-1:pat-2`` (as on the peer EHR) to pick the patient in cont
 Context rules:
 - Patient login: the patient in context is always that patient.
 - Practitioner login: a patient is put in context only when ``launch/patient``,
-  ``launch/encounter`` or ``launch`` was requested; the chosen one, else the first patient.
+  ``launch/encounter`` or ``launch`` was requested; the chosen one, else the default patient:
+  the lowest id in natural order (``pat-1`` before ``pat-2`` before ``pat-10``), which is the
+  peer EHR's default too, so an unattended launch lands on the same patient on both servers.
 - Encounter: with ``launch/encounter`` (or ``launch``), the patient's latest encounter, if any.
 """
 
 from __future__ import annotations
 
+import re
+
 from app.sandbox.auth.errors import UnknownLoginError
 from app.sandbox.auth.records import LoginUser, UserKind
 from app.sandbox.auth.scopes import wants_encounter, wants_patient
 from app.sandbox.contracts import Directory, DirectoryEntry
+
+
+def _natural_key(text: str) -> list[tuple[int, int | str]]:
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text) if p]
 
 
 def split_login(login: str) -> tuple[str, str | None]:
@@ -34,6 +42,10 @@ class LoginDirectory:
 
     def patients(self) -> list[DirectoryEntry]:
         return self._directory.patients()
+
+    def default_patient(self) -> str | None:
+        ids = [entry.id for entry in self.patients()]
+        return min(ids, key=_natural_key) if ids else None
 
     def display(self, resource_type: str, resource_id: str) -> str:
         entries = self.practitioners() if resource_type == "Practitioner" else self.patients()
@@ -67,8 +79,7 @@ class LoginDirectory:
                     raise UnknownLoginError(f"there is no Patient {picked} here")
                 patient = picked
             else:
-                first = self.patients()
-                patient = first[0].id if first else None
+                patient = self.default_patient()
 
         encounter = None
         if patient is not None and wants_encounter(scope):

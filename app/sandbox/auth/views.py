@@ -125,6 +125,7 @@ def _authorize(service: AuthService) -> Response:
                 practitioners=service.logins.practitioners(),
                 patients=service.logins.patients(),
                 patient_picker=picker,
+                selected_patient=service.logins.default_patient(),
             )
         )
     try:
