@@ -153,7 +153,9 @@ class TokenManager:
         if not tokens.needs_refresh(self._clock(), self._policy):
             return tokens.access_token
         try:
-            tokens = await self._refresh_if(lambda t: t.needs_refresh(self._clock(), self._policy))
+            # refresh the set we saw expiring, unless another request already replaced it
+            seen = tokens
+            tokens = await self._refresh_if(lambda t: t is seen)
         except NetworkError:
             current = self._tokens
             if current is not None and not current.is_expired(self._clock()):
