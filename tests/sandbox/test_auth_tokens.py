@@ -250,6 +250,17 @@ def test_id_token_signed_by_another_key_does_not_verify(auth: RunningAuth, tmp_p
         jwt.decode(body["id_token"], keys, algorithms=["RS256"])
 
 
+def test_refresh_brings_a_new_id_token_for_the_same_user(auth: RunningAuth) -> None:
+    first = sign_in(auth)
+    renewed = refresh(auth, first["refresh_token"]).json()
+    keys = KeySet.import_key_set(auth.http.get(auth.urls.jwks).json())
+    before = jwt.decode(first["id_token"], keys, algorithms=["RS256"]).claims
+    after = jwt.decode(renewed["id_token"], keys, algorithms=["RS256"]).claims
+    for claim in ("iss", "aud", "sub", "fhirUser"):
+        assert after[claim] == before[claim]
+    assert "nonce" not in after
+
+
 def test_no_id_token_without_openid(auth: RunningAuth) -> None:
     assert "id_token" not in sign_in(auth, scope="launch/patient patient/*.rs offline_access")
 

@@ -53,15 +53,13 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         self.urls = urls
         self.token_ttl = token_ttl
         self.register_token_generator("default", self._generate_token)
+        openid = SmartOpenIDCode(key, urls, store)
         self.register_grant(
             SmartAuthorizationCodeGrant,
-            [
-                SmartCodeChallenge(),
-                AudienceCheck(urls.fhir_base),
-                SmartOpenIDCode(key, urls, store),
-            ],
+            [SmartCodeChallenge(), AudienceCheck(urls.fhir_base), openid],
         )
-        self.register_grant(SmartRefreshTokenGrant)
+        # A fresh id_token on refresh too (OpenID Connect Core 12.2), as oidc-provider does.
+        self.register_grant(SmartRefreshTokenGrant, [openid])
         self.register_endpoint(SmartRevocationEndpoint)
         self.register_endpoint(SmartIntrospectionEndpoint)
         self.register_extension(SmartIssuerParameter(urls.issuer))

@@ -12,6 +12,10 @@
 Before the client and its redirect URI are trusted, authorization errors are an HTML page and
 nothing is redirected (RFC 6749 4.1.2.1); afterwards they go back to the client as
 ``error=...&state=...&iss=...``.
+
+The pages carry no CSRF token: logins are password-less by design, so a forged POST can do
+nothing a visit to the page cannot, and a code only ever goes to a registered redirect URI
+where it is useless without the app's PKCE verifier.
 """
 
 from __future__ import annotations
