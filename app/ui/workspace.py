@@ -1,0 +1,154 @@
+"""The workspace: patient banner always on top; chart context beside the note editor
+(narrative sections | structured items); the diff under the editor."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.domain.context import EncounterContext
+from app.domain.diff import DraftDiff
+from app.domain.draft import Draft
+from app.ui.banner import PatientBanner
+from app.ui.context_pane import ContextPane
+from app.ui.diff_view import DiffView
+from app.ui.draft_model import DraftViewModel
+from app.ui.note_editor import NoteEditor
+from app.ui.style import error_label, hint_label
+
+log = logging.getLogger(__name__)
+
+ContextLoader = Callable[[], Awaitable[EncounterContext]]
+
+
+class WorkspacePage(QWidget):
+    sign_out_requested = Signal()
+    change_patient_requested = Signal()
+
+    def __init__(self, drafts: DraftViewModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.drafts = drafts
+        self.context: EncounterContext | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.banner = PatientBanner(self)
+        layout.addWidget(self.banner)
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(8, 4, 8, 0)
+        bar.addWidget(QLabel("Draft:"))
+        self.draft_combo = QComboBox(self)
+        self.draft_combo.setMinimumWidth(280)
+        self.draft_combo.activated.connect(self._draft_chosen)
+        bar.addWidget(self.draft_combo)
+        self.new_button = QPushButton("New draft")
+        self.new_button.clicked.connect(lambda: drafts.new_draft())
+        self.import_button = QPushButton("Import draft…")
+        self.import_button.clicked.connect(self._import)
+        self.patient_button = QPushButton("Change patient…")
+        self.patient_button.clicked.connect(self.change_patient_requested)
+        self.sign_out_button = QPushButton("Sign out")
+        self.sign_out_button.clicked.connect(self.sign_out_requested)
+        for b in (self.new_button, self.import_button):
+            bar.addWidget(b)
+        bar.addStretch(1)
+        self.saved_label = hint_label("")
+        bar.addWidget(self.saved_label)
+        bar.addWidget(self.patient_button)
+        bar.addWidget(self.sign_out_button)
+        layout.addLayout(bar)
+
+        self.error_label = error_label("")
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        self.context_pane = ContextPane(split)
+        right = QSplitter(Qt.Orientation.Vertical, split)
+        self.editor = NoteEditor(right)
+        self.diff_view = DiffView(right)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 3)
+        split.setSizes([320, 1000])
+        layout.addWidget(split, 1)
+
+        self.editor.section_edited.connect(drafts.edit_section)
+        self.editor.item_edited.connect(drafts.edit_item)
+        self.editor.item_removed.connect(drafts.remove_item)
+        self.context_pane.amend_requested.connect(drafts.amend)
+        drafts.draft_changed.connect(self._show_draft)
+        drafts.drafts_listed.connect(self._list_drafts)
+        drafts.diff_ready.connect(self._show_diff)
+        drafts.saved.connect(self.saved_label.setText)
+        drafts.notice.connect(self.editor.show_notice)
+        drafts.error.connect(self.show_error)
+        self._set_enabled(False)
+
+    def _set_enabled(self, enabled: bool) -> None:
+        for w in (self.draft_combo, self.new_button, self.import_button):
+            w.setEnabled(enabled)
+
+    async def load(self, loader: ContextLoader, restored_notice: bool = False) -> None:
+        self.context_pane.show_loading()
+        self.show_error("")
+        try:
+            context = await loader()
+        except Exception as exc:  # every failure is shown in the pane, never a traceback
+            message = (
+                getattr(exc, "message", None)
+                or getattr(exc, "user_message", None)
+                or ("The chart could not be loaded. Check the connection and try again.")
+            )
+            log.warning("context load failed: %s", type(exc).__name__)
+            self.context_pane.show_error(str(message))
+            self.show_error(str(message))
+            return
+        self.context = context
+        self.banner.show_context(context.patient, context.encounter)
+        self.context_pane.show_context(context)
+        self._set_enabled(True)
+        self.drafts.open_context(context, restored_notice=restored_notice)
+
+    def show_error(self, text: str) -> None:
+        self.error_label.setText(text)
+        self.error_label.setVisible(bool(text))
+
+    def _show_draft(self, draft: Draft) -> None:
+        placeholders = {}
+        template = next((t for t in self.drafts.templates if t.id == draft.template_id), None)
+        if template is not None:
+            placeholders = {s.key: s.placeholder for s in template.sections}
+        self.editor.show_draft(draft, placeholders)
+
+    def _list_drafts(self, drafts: list[Draft]) -> None:
+        self.draft_combo.clear()
+        for d in drafts:
+            when = d.updated_at.astimezone().strftime("%d %b %H:%M")
+            self.draft_combo.addItem(f"{d.title} — {d.provenance.source.value}, {when}", d.id)
+
+    def _draft_chosen(self, index: int) -> None:
+        draft_id = self.draft_combo.itemData(index)
+        if draft_id is not None:
+            self.drafts.switch_to(draft_id)
+
+    def _show_diff(self, diff: DraftDiff) -> None:
+        self.diff_view.show_diff(diff)
+
+    def _import(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a draft", "", "Draft files (*.json)")
+        if path:
+            self.drafts.import_file(path)

@@ -1,0 +1,157 @@
+"""pytest-qt tests of the workspace: banner, context pane, editor, autosave, diff, import.
+
+The store is real SQLite in a temp folder; the context is built from domain objects (the FHIR
+loading itself is tested over real HTTP in tests/fhir and tests/ui/test_end_to_end.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app._resources import resource_path
+from app.domain.context import EncounterContext
+from app.domain.diff import ChangeKind
+from app.domain.draft import DraftSource, ObservationItem
+from app.store.store import Store, open_store
+from app.store.templates import load_templates
+from app.ui.draft_model import DraftViewModel
+from app.ui.workspace import WorkspacePage
+from tests.domain.conftest import make_context
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = open_store(tmp_path / "store.db")
+    yield s  # type: ignore[misc]
+    s.close()
+
+
+@pytest.fixture
+def page(qtbot: QtBot, store: Store) -> WorkspacePage:
+    model = DraftViewModel(store.drafts, list(load_templates().templates))
+    widget = WorkspacePage(model)
+    qtbot.addWidget(widget)
+    widget.resize(1366, 768)
+    widget.show()
+    return widget
+
+
+async def _load(page: WorkspacePage, context: EncounterContext | None = None) -> EncounterContext:
+    ctx = context or make_context()
+
+    async def loader() -> EncounterContext:
+        return ctx
+
+    await page.load(loader)
+    return ctx
+
+
+async def test_banner_and_context_sections(page: WorkspacePage) -> None:
+    ctx = await _load(page)
+    assert page.banner.name_label.text() == "Maria Elena Garcia"
+    details = page.banner.details_label.text()
+    assert "MRN-1001" in details and ctx.patient.birth_date.isoformat() in details  # type: ignore[union-attr]
+    assert "Encounter" in page.banner.encounter_label.text()
+    titles = [page.context_pane.tree.topLevelItem(i).text(0) for i in range(6)]
+    assert titles[0].startswith("Problems (") and titles[5].startswith("Prior notes (")
+    for i in range(6):
+        assert page.context_pane.tree.topLevelItem(i).childCount() >= 1, titles[i]
+
+
+async def test_load_failure_is_shown_not_raised(page: WorkspacePage) -> None:
+    class Boom(Exception):
+        message = "The EHR cannot be reached. Check the network connection, then try again."
+
+    async def loader() -> EncounterContext:
+        raise Boom()
+
+    await page.load(loader)
+    assert page.error_label.isVisible()
+    assert "cannot be reached" in page.error_label.text()
+    assert "not loaded" in page.context_pane.tree.topLevelItem(0).text(0)
+
+
+async def test_prefilled_draft_edit_autosave_and_diff(
+    page: WorkspacePage, qtbot: QtBot, store: Store
+) -> None:
+    ctx = await _load(page)
+    model = page.drafts
+    draft = model.draft
+    assert draft is not None and draft.provenance.source is DraftSource.PREFILLED
+    assert "objective" in page.editor.section_edits
+    objective = page.editor.section_edits["objective"].toPlainText()
+    assert "142/88" in objective  # latest vitals prefilled into the objective section
+
+    edit = page.editor.section_edits["plan"]
+    edit.setPlainText("Increase lisinopril to 20 mg daily.")
+    assert model.dirty
+    with qtbot.waitSignal(model.saved, timeout=2000):  # autosave within 2 s of the last keystroke
+        pass
+    assert not model.dirty
+    stored = store.drafts.get(draft.id)
+    assert stored.section("plan").text == "Increase lisinopril to 20 mg daily."
+
+    diff = model.refresh_diff()
+    assert diff is not None and diff.has_changes
+    html = page.diff_view.side_by_side.toHtml()
+    assert "lisinopril" in html
+
+    model.edit_item(ObservationItem("obs-new", "8867-4", "Heart rate", None, "/min"))
+    diff = model.refresh_diff()
+    assert diff is not None
+    assert [c.kind for c in diff.items] == [ChangeKind.ADDED]
+    assert page.editor.observations.table.rowCount() == 1
+    assert len(store.drafts.list_for_encounter(ctx.patient.id, ctx.encounter.id)) == 1
+
+
+async def test_reopening_restores_the_draft_with_notice(qtbot: QtBot, store: Store) -> None:
+    templates = list(load_templates().templates)
+    first = DraftViewModel(store.drafts, templates)
+    page1 = WorkspacePage(first)
+    qtbot.addWidget(page1)
+    await _load(page1)
+    page1.editor.section_edits["subjective"].setPlainText("Typed before the crash")
+    assert first.flush()
+
+    second = DraftViewModel(store.drafts, templates)
+    page2 = WorkspacePage(second)
+    qtbot.addWidget(page2)
+    notices: list[str] = []
+    second.notice.connect(notices.append)
+    ctx = make_context()
+
+    async def loader() -> EncounterContext:
+        return ctx
+
+    await page2.load(loader, restored_notice=True)
+    assert page2.editor.section_edits["subjective"].toPlainText() == "Typed before the crash"
+    assert any("restored" in n for n in notices)
+
+
+async def test_import_valid_and_invalid_files(page: WorkspacePage, tmp_path: Path) -> None:
+    await _load(page)
+    errors: list[str] = []
+    page.drafts.error.connect(errors.append)
+    sample = resource_path("samples", "scribe-draft.json")
+    imported = page.drafts.import_file(str(sample))
+    assert imported is not None, errors
+    assert imported.provenance.source is DraftSource.IMPORTED
+    assert imported.is_editable  # never approved by the import
+    assert page.draft_combo.count() == 2
+
+    bad = tmp_path / "bad.json"
+    doc = json.loads(sample.read_text("utf-8"))
+    doc["source"]["patient"] = "Patient/someone-else"
+    bad.write_text(json.dumps(doc), "utf-8")
+    assert page.drafts.import_file(str(bad)) is None
+    assert errors and "patient" in errors[-1].lower()
+
+    garbage = tmp_path / "garbage.json"
+    garbage.write_bytes(b"{not json")
+    assert page.drafts.import_file(str(garbage)) is None
+    assert "json" in errors[-1].lower()
+    assert page.draft_combo.count() == 2  # nothing was added by the rejected files
