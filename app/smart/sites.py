@@ -206,25 +206,27 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def url_problem(
+    value: str, *, schemes: Sequence[str] = ("https", "http"), tls: bool = True
+) -> str | None:
+    """Why ``value`` is not an acceptable URL (None when it is): https, or http to loopback."""
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        return f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+    if tls and parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return f"must use https:// (plain http is only allowed for this computer), not {value!r}"
+    if parts.query or parts.fragment:
+        return "must not contain '?' or '#'"
+    return None
+
+
 def _check_url(
     file: Path, where: str, value: object, *, schemes: Sequence[str], tls: bool = True
 ) -> None:
     assert isinstance(value, str)
-    parts = urlsplit(value)
-    if parts.scheme not in schemes or not parts.hostname:
-        raise SiteConfigError(
-            str(file),
-            where,
-            f"must be a URL starting with {' or '.join(s + '://' for s in schemes)}",
-        )
-    if tls and parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise SiteConfigError(
-            str(file),
-            where,
-            f"must use https:// (plain http is only allowed for this computer), not {value!r}",
-        )
-    if parts.query or parts.fragment:
-        raise SiteConfigError(str(file), where, "must not contain '?' or '#'")
+    problem = url_problem(value, schemes=schemes, tls=tls)
+    if problem is not None:
+        raise SiteConfigError(str(file), where, problem)
 
 
 def _resolve_relative(file: Path, key: str, value: object) -> object:
