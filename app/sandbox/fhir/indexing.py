@@ -20,6 +20,13 @@ _REFERENCE_RX = re.compile(
 )
 
 
+# Latin letters that Unicode does not decompose into a base letter plus an accent.
+_UNDECOMPOSABLE = str.maketrans(
+    {"ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ı": "i", "ŀ": "l", "æ": "ae", "œ": "oe",
+     "þ": "th", "ð": "d"}
+)  # fmt: skip
+
+
 @dataclass
 class IndexRows:
     tokens: list[tuple[str, str, str]] = field(default_factory=list)  # param, system, code
@@ -32,8 +39,7 @@ def normalize_text(text: str) -> str:
     """Case- and accent-insensitive form used by string search (``Ærøskøbing`` ~ ``aeroskobing``)."""
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    folded = stripped.casefold()
-    return folded.replace("æ", "ae").replace("ø", "o").replace("ß", "ss").replace("œ", "oe")
+    return stripped.casefold().translate(_UNDECOMPOSABLE)
 
 
 def parse_reference(reference: str) -> tuple[str, str] | None:
@@ -78,6 +84,9 @@ def strings_of(value: Any) -> Iterator[str]:
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
+        text = value.get("text")
+        if isinstance(text, str) and " " in text.strip():  # "Dr. Bob Jones" is found by "bob"
+            yield from text.split()
         for key in (
             "text",
             "family",
