@@ -225,16 +225,20 @@ def _diff_words(a_words: list[str], b_words: list[str]) -> list[Span]:
 
 def _chunks(words: list[str]) -> list[str]:
     """Content-defined chunks: a chunk ends after a word pair whose hash hits the modulus (a
-    pair rather than one word, so a small vocabulary still gives varied chunks)."""
+    pair rather than one word, so a small vocabulary still gives varied chunks). crc32 is
+    stable across runs (``hash()`` is salted per process); it is memoised per distinct word."""
+    memo: dict[str, int] = {}
     chunks: list[str] = []
     start = 0
-    previous = b""
+    previous = 0
     for i, word in enumerate(words):
-        encoded = word.encode("utf-8", "surrogatepass")
-        if zlib.crc32(previous + encoded) % _CHUNK_MODULUS == 0:
+        h = memo.get(word)
+        if h is None:
+            h = memo[word] = zlib.crc32(word.encode("utf-8", "surrogatepass"))
+        if (previous * 31 + h) % _CHUNK_MODULUS == 0:
             chunks.append("".join(words[start : i + 1]))
             start = i + 1
-        previous = encoded
+        previous = h
     if start < len(words):
         chunks.append("".join(words[start:]))
     return chunks

@@ -161,7 +161,7 @@ def test_100kb_note_with_spread_edits_diffs_within_50_ms() -> None:
     a = _long_note(1)
     b = _spread_edits(a, 2)
     diff_text(a, b)  # warm up regex caches
-    best = min(_timed(a, b) for _ in range(3))
+    best = min(_timed(a, b) for _ in range(5))
     assert best < 0.050, f"diff took {best * 1000:.1f} ms"
     assert_exact(diff_text(a, b), a, b)
 
@@ -169,7 +169,7 @@ def test_100kb_note_with_spread_edits_diffs_within_50_ms() -> None:
 def test_100kb_single_paragraph_within_50_ms() -> None:
     a = _long_note(3).replace("\n", " ")
     b = _spread_edits(a, 4)
-    best = min(_timed(a, b) for _ in range(3))
+    best = min(_timed(a, b) for _ in range(5))
     assert best < 0.050, f"diff took {best * 1000:.1f} ms"
 
 
@@ -180,9 +180,11 @@ def test_completely_rewritten_note_stays_bounded() -> None:
 
 
 def _timed(a: str, b: str) -> float:
-    t = time.perf_counter()
+    """CPU time of one diff: other processes competing for the CPU (a loaded CI machine) do
+    not count against the diff; the wall-clock figures are in benchmarks/bench_diff.py."""
+    t = time.process_time()
     diff_text(a, b)
-    return time.perf_counter() - t
+    return time.process_time() - t
 
 
 # ---------------------------------------------------------------- items and drafts

@@ -1,0 +1,201 @@
+"""The one place that opens SQLite: engine, connection settings, transactions, migrations.
+
+Every repository works through a ``Database``; issue 6 swaps the DBAPI (SQLCipher) or wraps
+payloads (``PayloadProtector``) here without touching repositories. Settings on every
+connection: WAL journal (readers never block the writer), ``synchronous=FULL`` (a committed
+transaction survives power loss), foreign keys on, a busy timeout instead of instant "locked".
+Write transactions start with ``BEGIN IMMEDIATE`` so two writers queue instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlalchemy.exc
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL
+
+from app.store.errors import (
+    StoreCorrupt,
+    StoreError,
+    StoreMigrationFailed,
+    StoreTooNew,
+    StoreUnavailable,
+    translate,
+)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 5000
+
+
+class PayloadProtector(Protocol):
+    """Turns a content blob into what is stored and back (issue 6: AES-GCM with a keyring key).
+    ``context`` (the row id) is bound to the blob so it cannot be moved to another row."""
+
+    format_id: int
+
+    def protect(self, plaintext: bytes, *, context: bytes) -> bytes: ...
+
+    def unprotect(self, stored: bytes, *, context: bytes) -> bytes: ...
+
+
+class PlainPayload:
+    """Stores payloads as they are (until issue 6 brings encryption)."""
+
+    format_id = 1
+
+    def protect(self, plaintext: bytes, *, context: bytes) -> bytes:
+        return plaintext
+
+    def unprotect(self, stored: bytes, *, context: bytes) -> bytes:
+        return stored
+
+
+def create_store_engine(path: Path) -> Engine:
+    engine = create_engine(
+        URL.create("sqlite+pysqlite", database=str(path)),
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+    )
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event emits BEGIN itself
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """An open store file. ``read()``/``write()`` give a Connection inside a transaction."""
+
+    def __init__(
+        self, engine: Engine, path: Path, protector: PayloadProtector | None = None
+    ) -> None:
+        self.engine = engine
+        self.path = path
+        self.protector: PayloadProtector = protector or PlainPayload()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._errors(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT); rolled back on any exception."""
+        with self._errors(), self.engine.connect() as raw:
+            conn = raw.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlalchemy.exc.DBAPIError as exc:
+            translated = translate(exc, self.path)
+            if translated is None:
+                raise
+            raise translated from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(conn: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if conn is not None:
+        cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(db: Database) -> str | None:
+    with db.read() as conn:
+        exists = conn.execute(
+            text("SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version'")
+        ).first()
+        if exists is None:
+            return None
+        row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+        return None if row is None else str(row[0])
+
+
+def migrate_to_head(db: Database) -> None:
+    """Bring the schema to the newest migration, in one transaction (all or nothing)."""
+    current = current_revision(db)
+    scripts = ScriptDirectory.from_config(alembic_config())
+    if current is not None:
+        try:
+            known = scripts.get_revision(current)
+        except CommandError:
+            known = None
+        if known is None:
+            raise StoreTooNew(
+                f"The local store {db.path} was created by a newer version of the app "
+                f"(schema {current}). Install that version again, or ask IT."
+            )
+    if current == scripts.get_current_head():
+        return
+    try:
+        with db.write() as conn:
+            command.upgrade(alembic_config(conn), "head")
+    except StoreError:
+        raise
+    except Exception as exc:  # any failure leaves the file as it was (rolled back)
+        raise StoreMigrationFailed(
+            f"The local store {db.path} could not be upgraded ({type(exc).__name__}); "
+            "it was left unchanged. Ask IT; do not delete the file (it may hold unsent notes)."
+        ) from exc
+
+
+def open_database(path: Path, protector: PayloadProtector | None = None) -> Database:
+    """Open (creating if needed) and migrate the store file at ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"The folder for the local store {path.parent} cannot be created: {exc.strerror}."
+        ) from exc
+    db = Database(create_store_engine(path), path, protector)
+    try:
+        with db.read() as conn:
+            conn.execute(text("SELECT count(*) FROM sqlite_master")).scalar()
+        migrate_to_head(db)
+    except sqlalchemy.exc.DatabaseError as exc:
+        db.close()
+        raise StoreCorrupt(
+            f"The local store {path} is not a readable database. Ask IT to restore it from a "
+            "backup; the app will not overwrite it."
+        ) from exc
+    except BaseException:
+        db.close()
+        raise
+    return db

@@ -1,0 +1,238 @@
+"""Draft content <-> the JSON body stored in ``drafts.body`` (format 1).
+
+Only the store reads this format. Ids, status, revision and times live in their own columns
+and are authoritative; the body holds everything else. Decimals are strings (no float drift),
+instants are ISO-8601 UTC, enums are their values.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from app.domain.clinical import Coding, Reference
+from app.domain.draft import (
+    AmendmentRef,
+    Baseline,
+    Draft,
+    DraftProvenance,
+    DraftSource,
+    DraftStatus,
+    FlagTarget,
+    Generator,
+    MessageItem,
+    NoteSection,
+    ObservationItem,
+    Priority,
+    StructuredItem,
+    TaskItem,
+    TaskStatus,
+    UncertaintyFlag,
+)
+
+BODY_VERSION = 1
+_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_ts(ts: datetime) -> str:
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError("naive datetime: the store keeps timezone-aware UTC only")
+    return ts.astimezone(UTC).strftime(_TS)
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, _TS).replace(tzinfo=UTC)
+
+
+def encode_body(draft: Draft) -> bytes:
+    body = {
+        "v": BODY_VERSION,
+        "patient": _ref(draft.patient),
+        "encounter": _ref(draft.encounter),
+        "title": draft.title,
+        "note_type": _coding(draft.note_type),
+        "sections": [_section(s) for s in draft.sections],
+        "items": [_item(i) for i in draft.items],
+        "baseline": {
+            "sections": [_section(s) for s in draft.baseline.sections],
+            "items": [_item(i) for i in draft.baseline.items],
+        },
+        "provenance": _provenance(draft.provenance),
+        "amends": None
+        if draft.amends is None
+        else {"document": _ref(draft.amends.document), "version_id": draft.amends.version_id},
+        "extra": dict(draft.extra),
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def decode_body(
+    body: bytes,
+    *,
+    draft_id: str,
+    template_id: str,
+    status: str,
+    revision: int,
+    created_at: str,
+    updated_at: str,
+) -> Draft:
+    data = json.loads(body)
+    if data.get("v") != BODY_VERSION:
+        raise ValueError(f"unknown draft body version {data.get('v')!r}")
+    amends = data.get("amends")
+    return Draft(
+        id=uuid.UUID(draft_id),
+        patient=_unref(data["patient"]),
+        encounter=_unref(data["encounter"]),
+        template_id=template_id,
+        title=data["title"],
+        note_type=_uncoding(data.get("note_type")),
+        sections=tuple(_unsection(s) for s in data["sections"]),
+        items=tuple(_unitem(i) for i in data["items"]),
+        baseline=Baseline(
+            sections=tuple(_unsection(s) for s in data["baseline"]["sections"]),
+            items=tuple(_unitem(i) for i in data["baseline"]["items"]),
+        ),
+        provenance=_unprovenance(data["provenance"]),
+        amends=None
+        if amends is None
+        else AmendmentRef(document=_unref(amends["document"]), version_id=amends.get("version_id")),
+        status=DraftStatus(status),
+        revision=revision,
+        created_at=parse_ts(created_at),
+        updated_at=parse_ts(updated_at),
+        extra=dict(data.get("extra") or {}),
+    )
+
+
+# ---- pieces
+
+
+def _ref(r: Reference | None) -> dict[str, Any] | None:
+    return None if r is None else {"type": r.resource_type, "id": r.id, "display": r.display}
+
+
+def _unref(d: dict[str, Any]) -> Reference:
+    return Reference(d["type"], d["id"], d.get("display"))
+
+
+def _unref_opt(d: dict[str, Any] | None) -> Reference | None:
+    return None if d is None else _unref(d)
+
+
+def _coding(c: Coding | None) -> dict[str, Any] | None:
+    return None if c is None else {"system": c.system, "code": c.code, "display": c.display}
+
+
+def _uncoding(d: dict[str, Any] | None) -> Coding | None:
+    return None if d is None else Coding(d.get("system"), d.get("code"), d.get("display"))
+
+
+def _section(s: NoteSection) -> dict[str, Any]:
+    return {"key": s.key, "title": s.title, "text": s.text}
+
+
+def _unsection(d: dict[str, Any]) -> NoteSection:
+    return NoteSection(d["key"], d["title"], d["text"])
+
+
+def _opt_iso(v: date | datetime | None) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return format_ts(v)
+    return v.isoformat()
+
+
+def _item(i: StructuredItem) -> dict[str, Any]:
+    if isinstance(i, ObservationItem):
+        return {
+            "kind": "observation",
+            "item_id": i.item_id,
+            "loinc_code": i.loinc_code,
+            "display": i.display,
+            "value": None if i.value is None else str(i.value),
+            "unit": i.unit,
+            "effective": _opt_iso(i.effective),
+            "note": i.note,
+        }
+    if isinstance(i, TaskItem):
+        return {
+            "kind": "task",
+            "item_id": i.item_id,
+            "description": i.description,
+            "owner": _ref(i.owner),
+            "due": _opt_iso(i.due),
+            "status": i.status.value,
+            "priority": i.priority.value,
+        }
+    return {
+        "kind": "message",
+        "item_id": i.item_id,
+        "recipient": _ref(i.recipient),
+        "text": i.text,
+        "priority": i.priority.value,
+    }
+
+
+def _unitem(d: dict[str, Any]) -> StructuredItem:
+    kind = d["kind"]
+    if kind == "observation":
+        return ObservationItem(
+            item_id=d["item_id"],
+            loinc_code=d["loinc_code"],
+            display=d["display"],
+            value=None if d["value"] is None else Decimal(d["value"]),
+            unit=d["unit"],
+            effective=None if d["effective"] is None else parse_ts(d["effective"]),
+            note=d.get("note"),
+        )
+    if kind == "task":
+        return TaskItem(
+            item_id=d["item_id"],
+            description=d["description"],
+            owner=_unref_opt(d["owner"]),
+            due=None if d["due"] is None else date.fromisoformat(d["due"]),
+            status=TaskStatus(d["status"]),
+            priority=Priority(d["priority"]),
+        )
+    if kind == "message":
+        return MessageItem(
+            item_id=d["item_id"],
+            recipient=_unref_opt(d["recipient"]),
+            text=d["text"],
+            priority=Priority(d["priority"]),
+        )
+    raise ValueError(f"unknown item kind {kind!r}")
+
+
+def _provenance(p: DraftProvenance) -> dict[str, Any]:
+    return {
+        "source": p.source.value,
+        "generator": None
+        if p.generator is None
+        else {"name": p.generator.name, "version": p.generator.version},
+        "generated_at": _opt_iso(p.generated_at),
+        "uncertainty": [
+            {"kind": f.target_kind.value, "target": f.target, "reason": f.reason, "quote": f.quote}
+            for f in p.uncertainty
+        ],
+        "import_sha256": p.import_sha256,
+    }
+
+
+def _unprovenance(d: dict[str, Any]) -> DraftProvenance:
+    gen = d.get("generator")
+    return DraftProvenance(
+        source=DraftSource(d["source"]),
+        generator=None if gen is None else Generator(gen["name"], gen["version"]),
+        generated_at=None if d.get("generated_at") is None else parse_ts(d["generated_at"]),
+        uncertainty=tuple(
+            UncertaintyFlag(FlagTarget(f["kind"]), f["target"], f["reason"], f.get("quote"))
+            for f in d.get("uncertainty", [])
+        ),
+        import_sha256=d.get("import_sha256"),
+    )

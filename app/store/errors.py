@@ -1,0 +1,109 @@
+"""Errors of the local store. Errors the user can act on are kept apart from bugs.
+
+    StoreError                       base; ``user_message`` says what happened and what to do
+    ├── StoreUnavailable             the database cannot be opened or written right now
+    │   ├── StoreLocked              another program holds a lock for too long
+    │   └── StoreDiskFull            the disk (or quota) is full
+    ├── StoreCorrupt                 the file is not a database or is damaged
+    ├── StoreTooNew                  created by a newer version of the app (unknown migration)
+    ├── StoreMigrationFailed         upgrading the schema failed (the file is left as it was)
+    ├── DraftNotFound                no draft with that id
+    ├── DraftNotEditable             the stored draft is approved or discarded: content is frozen
+    └── StaleDraft                   the draft was saved elsewhere since it was read (revision)
+
+Programming errors (SQL mistakes, integrity bugs) are not wrapped: they surface as themselves.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlalchemy.exc
+
+
+class StoreError(Exception):
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class StoreUnavailable(StoreError):
+    pass
+
+
+class StoreLocked(StoreUnavailable):
+    pass
+
+
+class StoreDiskFull(StoreUnavailable):
+    pass
+
+
+class StoreCorrupt(StoreError):
+    pass
+
+
+class StoreTooNew(StoreError):
+    pass
+
+
+class StoreMigrationFailed(StoreError):
+    pass
+
+
+class DraftNotFound(StoreError):
+    def __init__(self, draft_id: object) -> None:
+        super().__init__(f"The draft {draft_id} no longer exists in the local store.")
+        self.draft_id = draft_id
+
+
+class DraftNotEditable(StoreError):
+    def __init__(self, draft_id: object, status: str) -> None:
+        super().__init__(
+            f"The draft {draft_id} is {status}; its content can no longer change. "
+            "Start a new draft to make further changes."
+        )
+        self.draft_id = draft_id
+        self.status = status
+
+
+class StaleDraft(StoreError):
+    def __init__(self, draft_id: object, expected: int, actual: int) -> None:
+        super().__init__(
+            f"The draft {draft_id} was changed elsewhere (revision {actual}, expected {expected}). "
+            "Reopen it to see the latest version; your text is kept as a separate draft."
+        )
+        self.draft_id = draft_id
+        self.expected = expected
+        self.actual = actual
+
+
+def translate(exc: sqlalchemy.exc.DBAPIError, path: Path) -> StoreError | None:
+    """A StoreError for the operational failures a user can act on, else None (a bug)."""
+    orig = exc.orig
+    text = str(orig).lower()
+    if isinstance(orig, sqlite3.OperationalError):
+        if "locked" in text or "busy" in text:
+            return StoreLocked(
+                f"The local store {path} is locked by another program. "
+                "Close other copies of the app and try again."
+            )
+        if "disk is full" in text or "database or disk is full" in text:
+            return StoreDiskFull(
+                f"The disk holding {path} is full; your last change could not be saved. "
+                "Free some space; the app keeps your text and retries."
+            )
+        if "unable to open" in text or "readonly" in text or "read-only" in text:
+            return StoreUnavailable(
+                f"The local store {path} cannot be opened for writing. "
+                "Check that the folder exists and that you may write to it."
+            )
+    if isinstance(orig, sqlite3.DatabaseError) and (
+        "not a database" in text or "malformed" in text or "corrupt" in text
+    ):
+        return StoreCorrupt(
+            f"The local store {path} is damaged. Ask IT to restore it from a backup; "
+            "the app will not overwrite it."
+        )
+    return None

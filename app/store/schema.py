@@ -1,0 +1,29 @@
+"""Tables of the local store (SQLAlchemy Core). Every change here needs a migration in
+``app/store/migrations/versions``; ``tests/store/test_migrations.py`` checks they agree."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Index, Integer, LargeBinary, MetaData, String, Table
+
+metadata = MetaData()
+
+# One row per draft. Columns hold ids, states and times only (for listing and restore); the
+# draft's content (text, items, baseline, provenance) is the ``body`` blob, so issue 6 can
+# encrypt it as one field without touching queries.
+drafts = Table(
+    "drafts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("patient_id", String(64), nullable=False),
+    Column("encounter_id", String(64), nullable=False),
+    Column("template_id", String(64), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", String(32), nullable=False),  # ISO-8601 UTC, fixed width: sorts as text
+    Column("updated_at", String(32), nullable=False),
+    Column("body_format", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Index("ix_drafts_encounter", "patient_id", "encounter_id", "updated_at"),
+    Index("ix_drafts_status_updated", "status", "updated_at"),
+)

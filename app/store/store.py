@@ -1,0 +1,49 @@
+"""The local store as a whole: one SQLite file, migrated at open, with its repositories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from app.store.database import Database, PayloadProtector, current_revision, open_database
+from app.store.drafts import DraftHook, DraftRepository
+
+
+class Store:
+    """Composition of the database and its repositories (issue 5 adds the outbox here).
+
+    ``db.write()`` gives one transaction that several repositories can share (pass
+    ``conn=``), e.g. approving a draft and queueing its outbox rows atomically.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        draft_hooks: Sequence[DraftHook] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self.path = db.path
+        self.drafts = DraftRepository(db, hooks=draft_hooks, clock=clock)
+
+    def schema_revision(self) -> str | None:
+        return current_revision(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def open_store(
+    path: Path,
+    *,
+    protector: PayloadProtector | None = None,
+    draft_hooks: Sequence[DraftHook] = (),
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Store:
+    """Open the store at ``path`` (created if missing), migrated to the newest schema.
+
+    Raises a StoreError subclass (with ``user_message``) when the file cannot be used.
+    """
+    return Store(open_database(path, protector), draft_hooks=draft_hooks, clock=clock)
