@@ -8,6 +8,7 @@ import sys
 import threading
 from pathlib import Path
 
+from app.sandbox.auth.errors import SandboxAuthError
 from app.sandbox.options import SandboxOptions
 from app.sandbox.server import SandboxServer
 
@@ -22,13 +23,18 @@ def parse_args(argv: list[str] | None = None) -> SandboxOptions:
     p.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default 0)")
     p.add_argument("--db", type=Path, default=None, help="SQLite file; persistent across restarts")
     p.add_argument("--token-ttl", type=int, default=3600, help="access token lifetime in seconds")
-    p.add_argument("--auto-login", metavar="PRACTITIONER_ID", default=None,
-                   help="skip the login page and sign in as this user")
+    p.add_argument(
+        "--auto-login",
+        metavar="PRACTITIONER_ID",
+        default=None,
+        help="skip the login page and sign in as this user",
+    )
     a = p.parse_args(argv)
     if a.token_ttl < 1:
         p.error("--token-ttl must be at least 1 second")
-    return SandboxOptions(host=a.host, port=a.port, db_path=a.db, token_ttl=a.token_ttl,
-                          auto_login=a.auto_login)
+    return SandboxOptions(
+        host=a.host, port=a.port, db_path=a.db, token_ttl=a.token_ttl, auto_login=a.auto_login
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    base = server.start()
+    try:
+        base = server.start()
+    except SandboxAuthError as exc:  # bad --auto-login id, broken clients.json
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 2
     print(f"FHIR base URL: {base}", flush=True)
     try:
         while not stop.wait(0.5):

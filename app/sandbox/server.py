@@ -49,7 +49,12 @@ class SandboxServer:
         flask_app = Flask("app.sandbox")
         flask_app.config["MAX_CONTENT_LENGTH"] = opts.max_body_bytes
         self._server = create_server(
-            flask_app, host=opts.host, port=opts.port, threads=8, ident="fhir-writeback-sandbox"
+            flask_app,
+            host=opts.host,
+            port=opts.port,
+            threads=8,
+            ident="fhir-writeback-sandbox",
+            asyncore_loop_timeout=0.05,  # stop() returns promptly
         )
         self.urls = SandboxUrls(base=f"http://{opts.host}:{self._server.effective_port}")
 
