@@ -26,14 +26,28 @@ def _parser() -> argparse.ArgumentParser:
         "Subcommands for support staff: " + ", ".join(sorted(CLI_COMMANDS)) + ".",
     )
     p.add_argument("--version", action="version", version=f"fhir-writeback {__version__}")
-    p.add_argument("--self-test", action="store_true",
-                   help="run a headless check of every layer and exit (0 = healthy)")
-    p.add_argument("--sites-file", type=Path, default=None,
-                   help="use this sites.toml instead of the per-machine and per-user ones")
-    p.add_argument("--sandbox", action="store_true",
-                   help="use the embedded sandbox EHR even when sites are configured")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="per-user data folder (drafts, outbox); default: the platform's one")
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="run a headless check of every layer and exit (0 = healthy)",
+    )
+    p.add_argument(
+        "--sites-file",
+        type=Path,
+        default=None,
+        help="use this sites.toml instead of the per-machine and per-user ones",
+    )
+    p.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="use the embedded sandbox EHR even when sites are configured",
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="per-user data folder (drafts, outbox); default: the platform's one",
+    )
     return p
 
 

@@ -15,8 +15,21 @@ from pathlib import Path
 
 APP = Path(__file__).resolve().parents[1] / "app"
 
-RANK = {"domain": 0, "smart": 1, "fhir": 2, "store": 2, "sync": 3, "ui": 4,
-        "main": 5, "cli": 5, "selftest": 5, "bootstrap": 5, "paths": 5, "logging_setup": 5, "__main__": 5}
+RANK = {
+    "domain": 0,
+    "smart": 1,
+    "fhir": 2,
+    "store": 2,
+    "sync": 3,
+    "ui": 4,
+    "main": 5,
+    "cli": 5,
+    "selftest": 5,
+    "bootstrap": 5,
+    "paths": 5,
+    "logging_setup": 5,
+    "__main__": 5,
+}
 QT_MODULES = ("PySide6", "shiboken6", "qasync")
 LEAVES = {"app", "app._resources"}
 
@@ -37,7 +50,9 @@ def module_name(path: Path) -> str:
 
 
 def imports_of(path: Path) -> list[str]:
-    return imports_in(path.read_text(encoding="utf-8"), module_name(path), path.name == "__init__.py")
+    return imports_in(
+        path.read_text(encoding="utf-8"), module_name(path), path.name == "__init__.py"
+    )
 
 
 def imports_in(source: str, module: str, is_package: bool = False) -> list[str]:
@@ -56,8 +71,11 @@ def imports_in(source: str, module: str, is_package: bool = False) -> list[str]:
                 target = node.module or ""
             found.append(target)
             # "from app import ui" imports the package app.ui
-            found.extend(f"{target}.{alias.name}" for alias in node.names
-                         if target == "app" and alias.name in RANK | {"sandbox": 0})
+            found.extend(
+                f"{target}.{alias.name}"
+                for alias in node.names
+                if target == "app" and alias.name in RANK | {"sandbox": 0}
+            )
     return found
 
 
@@ -78,13 +96,17 @@ def violations(source_module: str, imported: list[str]) -> list[str]:
             continue
         if dst_layer == "sandbox":
             if RANK.get(src_layer or "", 0) < 5:
-                problems.append(f"{source_module} imports {target}: only the composition root starts the sandbox")
+                problems.append(
+                    f"{source_module} imports {target}: only the composition root starts the sandbox"
+                )
             continue
         src_rank, dst_rank = RANK.get(src_layer or "", 0), RANK.get(dst_layer, 99)
         if dst_rank > src_rank:
             problems.append(f"{source_module} imports {target}: {src_layer} is below {dst_layer}")
         elif dst_rank == src_rank and src_rank != 5:
-            problems.append(f"{source_module} imports {target}: {src_layer} and {dst_layer} are independent")
+            problems.append(
+                f"{source_module} imports {target}: {src_layer} and {dst_layer} are independent"
+            )
     return problems
 
 
@@ -113,5 +135,7 @@ def test_checker_catches_upward_imports() -> None:
 
 def test_relative_imports_are_resolved() -> None:
     assert imports_in("from ..ui import window\n", "app.domain.probe") == ["app.ui"]
-    assert violations("app.domain.probe", imports_in("from ..ui import window\n", "app.domain.probe"))
+    assert violations(
+        "app.domain.probe", imports_in("from ..ui import window\n", "app.domain.probe")
+    )
     assert imports_in("from . import x\n", "app.fhir", is_package=True) == ["app.fhir"]
