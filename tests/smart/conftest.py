@@ -4,7 +4,6 @@ browser, sessions wired to a request recorder, and a controllable clock."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import sys
@@ -31,24 +30,7 @@ from tests.support.servers import RunningServer, peer_available, start_peer, sta
 BROWSER_SCRIPT = Path(__file__).resolve().parents[1] / "support" / "browser.py"
 
 
-# TEMPORARY: the sandbox EHR (issue 2) is being written in parallel. Until its auth package
-# exists, the sandbox parameter is an expected failure; remove this once it is merged.
-def _sandbox_importable() -> bool:
-    try:
-        importlib.import_module("app.sandbox.server")
-    except ImportError:
-        return False
-    return True
-
-
-SANDBOX_PENDING = not _sandbox_importable()
-KINDS = [
-    pytest.param(
-        "sandbox",
-        marks=pytest.mark.xfail(SANDBOX_PENDING, reason="sandbox EHR not merged yet", strict=False),
-    ),
-    "peer",
-]
+KINDS = ["sandbox", "peer"]
 
 
 class ServerPool:
@@ -94,7 +76,8 @@ def ehr_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def ehr(ehr_kind: str, request: pytest.FixtureRequest) -> RunningServer:
-    """Overrides the root ``ehr`` only to mark the sandbox parameter (see SANDBOX_PENDING)."""
+    """Same as the root ``ehr``, but through ``ehr_kind`` so that the servers with special
+    settings below follow the same parameter."""
     return request.getfixturevalue(f"{ehr_kind}_server")  # type: ignore[no-any-return]
 
 
@@ -122,10 +105,10 @@ def site_for(server: RunningServer, **overrides: Any) -> Site:
     return Site(**values)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def file_keyring(tmp_path: Path) -> Iterator[KeyringBackend]:
     """A real keyring backend writing to a temp file; also installed as the process default
-    so nothing can reach the developer's own keyring."""
+    (for every test here) so nothing can reach the developer's own keyring."""
     backend = PlaintextKeyring()
     backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")  # type: ignore[misc]
     previous = keyring.get_keyring()
@@ -158,6 +141,14 @@ class ScriptedBrowser:
                 return str(finals[-1]["text"])
             await asyncio.sleep(0.05)
         return ""
+
+
+@pytest.fixture(autouse=True)
+def _no_real_browser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test here may open the developer's browser: BROWSER is the scripted one, idle."""
+    monkeypatch.setenv("BROWSER", f"{sys.executable} {BROWSER_SCRIPT} %s")
+    monkeypatch.setenv("SCRIPTED_BROWSER_MODE", "ignore")
+    monkeypatch.delenv("SCRIPTED_BROWSER_LOG", raising=False)
 
 
 @pytest.fixture
