@@ -9,35 +9,28 @@ no display and no EHR? Every step prints one line, ``PASS``, ``FAIL`` or ``SKIP`
     tls         the CA certificates used for TLS verification load
     keyring     an OS keyring backend is available (nothing is written to it)
     qt          a QApplication starts (the Qt platform plugins are bundled)
-    store       a store opens and migrates in a temporary folder  (hook: app.store.open_store)
+    store       a store is created, migrated and reopened in a temporary folder
     sandbox     the embedded sandbox EHR starts and answers SMART discovery and /metadata
-    sign-in     the app's SMART client signs in with a scripted browser
-                                                           (hook: app.smart.self_test_sign_in)
+    sign-in     the app's SMART client signs in to it with a scripted browser (PKCE, loopback
+                redirect), reads the practitioner with the token, and signs out
     write-back  one approved note goes through the outbox to the sandbox
                                                            (hook: app.sync.self_test_write_back)
 
 A step whose layer does not provide its hook yet is SKIPPED and says which hook is missing; so is
-a step whose prerequisite failed. The exit status is 0 only when no step failed, and, when
+a step whose prerequisite did not pass. The exit status is 0 only when no step failed, and, when
 ``FHIR_WRITEBACK_SELFTEST_STRICT=1`` is set (or ``strict=True``), none was skipped either.
 
-Hook contracts (plain arguments, so the layers need not import this module):
+Hook contract (plain arguments, so the layer need not import this module):
 
-    app.store.open_store(path: Path) -> store
-        open the store at ``path``, creating and migrating it; the result may have ``close()``
-        or ``aclose()``. Called twice on the same path (the second time there is nothing to
-        migrate). May be a coroutine function.
-    app.smart.self_test_sign_in(fhir_base: str, client_id: str,
-                                open_browser: Callable[[str], None], workdir: Path) -> str
-        complete a standalone launch against ``fhir_base``, opening the authorize URL with
-        ``open_browser`` (a scripted browser that follows the sandbox's auto-login), keeping
-        any token storage inside ``workdir`` (never the user's real keyring); returns one line
-        such as "signed in as Practitioner/prac-1". May be a coroutine function.
     app.sync.self_test_write_back(fhir_base: str, client_id: str,
                                   open_browser: Callable[[str], None], workdir: Path) -> str
-        sign in the same way, approve one note and sync it through a store in ``workdir``;
-        returns one line such as "DocumentReference/123 written once".
+        sign in (``open_browser`` is a scripted browser that follows the sandbox's auto-login;
+        keep token storage inside ``workdir``, never the user's real keyring), approve one
+        note and sync it through a store in ``workdir``; return one line such as
+        "DocumentReference/123 written once". May be a coroutine function.
 
-Nothing is written outside a temporary folder, which is removed at the end.
+Nothing is written outside a temporary folder, which is removed at the end, and nothing goes
+to the user's keyring (the sign-in keeps its refresh token in memory).
 """
 
 from __future__ import annotations
@@ -56,7 +49,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 DISTRIBUTION = "fhir-writeback"
 CLIENT_ID = "fhir-writeback"
@@ -208,12 +201,25 @@ def check_qt(ctx: SelfTestContext) -> str:
 
 
 def check_store(ctx: SelfTestContext) -> str:
-    open_store = hook("app.store", "open_store")
+    from app.store.store import open_store
+
     path = ctx.workdir / "store" / "fhir-writeback.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    close_quietly(call(open_store, path))  # creates and migrates
-    close_quietly(call(open_store, path))  # reopens an up-to-date store
-    return f"created, migrated and reopened {path.name} in a temporary folder"
+    path.parent.mkdir(parents=True)
+    store = open_store(path)  # creates the file and runs every migration
+    try:
+        created = store.schema_revision()
+    finally:
+        store.close()
+    if created is None:
+        raise RuntimeError("the new store has no schema revision: migrations did not run")
+    store = open_store(path)  # an up-to-date store opens without migrating
+    try:
+        reopened = store.schema_revision()
+    finally:
+        store.close()
+    if reopened != created:
+        raise RuntimeError(f"schema revision changed on reopen: {created} -> {reopened}")
+    return f"created and migrated a store in a temporary folder (schema revision {created})"
 
 
 def check_sandbox(ctx: SelfTestContext) -> str:
@@ -257,12 +263,70 @@ def scripted_browser(url: str) -> None:
     threading.Thread(target=visit, name="self-test-browser", daemon=True).start()
 
 
+class ScriptedBrowser:
+    """The app's ``BrowserLauncher`` seam, filled with :func:`scripted_browser`."""
+
+    async def open(self, url: str) -> None:
+        scripted_browser(url)
+
+
+class MemoryKeyring:
+    """Keeps the self-test's refresh token in memory: the user's real keyring is never touched.
+
+    Duck-typed rather than a ``KeyringBackend`` subclass, because every subclass registers
+    itself as a candidate for ``keyring.get_keyring()``.
+    """
+
+    def __init__(self) -> None:
+        self._secrets: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self._secrets.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._secrets[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        import keyring.errors
+
+        if self._secrets.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(f"no entry for {service}")
+
+
 def check_sign_in(ctx: SelfTestContext) -> str:
-    sign_in = hook("app.smart", "self_test_sign_in")
     assert ctx.fhir_base is not None
-    workdir = ctx.workdir / "sign-in"
-    workdir.mkdir()
-    return str(call(sign_in, ctx.fhir_base, CLIENT_ID, scripted_browser, workdir))
+    return asyncio.run(_sign_in(ctx.fhir_base))
+
+
+async def _sign_in(fhir_base: str) -> str:
+    """A standalone launch through the app's own SMART client, then one authorized read."""
+    from app.smart.http import create_http_client
+    from app.smart.keyring_store import RefreshTokenStore
+    from app.smart.session import SmartSession
+    from app.smart.sites import sandbox_site
+
+    site = sandbox_site(fhir_base)
+    http = create_http_client(site)
+    tokens = RefreshTokenStore(site.id, backend=cast(Any, MemoryKeyring()))
+    session = SmartSession(
+        site, http, token_store=tokens, browser=ScriptedBrowser(), sign_in_timeout=HTTP_TIMEOUT
+    )
+    try:
+        user = await session.sign_in()
+        expected = f"Practitioner/{SANDBOX_USER}"
+        who = user.fhir_user.reference if user is not None and user.fhir_user else None
+        if user is None or who != expected:
+            raise RuntimeError(f"signed in as {who!r}, expected {expected!r}")
+        response = await http.get(f"{fhir_base}/{expected}", auth=session.auth)
+        response.raise_for_status()
+        await session.sign_out()
+    finally:
+        await session.aclose()
+        await http.aclose()
+    return (
+        f"signed in as {user.display_name} ({expected}) through the loopback redirect"
+        f" (PKCE S256); read {expected} with the token; signed out"
+    )
 
 
 def check_write_back(ctx: SelfTestContext) -> str:
