@@ -210,6 +210,9 @@ class SmartSession:
             self.last_error = exc
             self._set_state(previous)
             raise
+        except Exception:
+            self._set_state(previous)  # a bug or an unexpected library error: never stuck
+            raise
         finally:
             self._sign_in_task = None
         self.last_error = None
@@ -390,6 +393,8 @@ class SmartSession:
         (SIGN_IN_REQUIRED). Raises ``NetworkError`` when the EHR is unreachable (the stored
         session is kept for the next try) and ``KeyringError`` when the keyring is unusable.
         """
+        if self._state is SessionState.SIGNED_IN:
+            return True
         stored = await asyncio.to_thread(self._store.load)
         if stored is None:
             return False

@@ -30,7 +30,7 @@ from tests.support.servers import RunningServer, peer_available, start_peer, sta
 BROWSER_SCRIPT = Path(__file__).resolve().parents[1] / "support" / "browser.py"
 
 
-KINDS = ["sandbox", "peer"]
+KINDS = ["sandbox", pytest.param("peer", marks=pytest.mark.peer)]
 
 
 class ServerPool:
@@ -226,6 +226,7 @@ async def make_session(file_keyring: KeyringBackend) -> AsyncIterator[SessionFac
         browser: BrowserLauncher | None = None,
         site: Site | None = None,
         policy: RefreshPolicy | None = None,
+        keyring_backend: KeyringBackend | None = None,
         **session_kw: Any,
     ) -> Harness:
         site = site or site_for(server)
@@ -233,7 +234,7 @@ async def make_session(file_keyring: KeyringBackend) -> AsyncIterator[SessionFac
         http = create_http_client(
             site, event_hooks={"request": [recorder.on_request], "response": [recorder.on_response]}
         )
-        store = RefreshTokenStore(site.id, backend=file_keyring)
+        store = RefreshTokenStore(site.id, backend=keyring_backend or file_keyring)
         clock = FakeClock()
         session = SmartSession(
             site,

@@ -6,11 +6,13 @@ import asyncio
 import dataclasses
 
 import pytest
+from keyring.backends import fail
 
 from app.smart import session as session_module
 from app.smart.errors import (
     AccessDenied,
     IssuerMismatch,
+    KeyringError,
     SignInCancelled,
     SignInRequired,
     SignInTimedOut,
@@ -189,3 +191,16 @@ async def test_restore_from_keyring_then_sign_out_revokes(
     assert await third.session.restore() is False
     assert third.session.state is SessionState.SIGN_IN_REQUIRED
     assert third.store.load() is None
+
+
+async def test_without_a_keyring_the_session_works_but_says_so(
+    ehr: RunningServer, make_session: SessionFactory, scripted_browser: ScriptedBrowser
+) -> None:
+    h = make_session(ehr, keyring_backend=fail.Keyring())
+    await h.session.sign_in()
+    assert h.session.state is SessionState.SIGNED_IN
+    assert any("keyring" in w and "sign in each time" in w for w in h.session.warnings)
+    response = await h.http.get(f"{ehr.fhir_base}/Practitioner/prac-1", auth=h.session.auth)
+    assert response.status_code == 200
+    with pytest.raises(KeyringError):
+        await make_session(ehr, keyring_backend=fail.Keyring()).session.restore()
