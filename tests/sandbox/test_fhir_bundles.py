@@ -157,7 +157,7 @@ def test_unresolved_urn_uuid_and_duplicates_are_refused(fhir: RunningFhir) -> No
     assert r.status_code == 400 and "urn:uuid:nowhere" in issues(r)
     doc = client.get("DocumentReference/doc-1").json()
     r = client.post("", json=bundle("transaction", put(doc), put(doc)))
-    assert r.status_code == 400 and "only once" in issues(r)
+    assert r.status_code == 409 and "only once" in issues(r)
     assert fhir.snapshot() == before
 
 

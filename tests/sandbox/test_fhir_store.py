@@ -12,7 +12,6 @@ import pytest
 
 from app.sandbox.fhir import FhirStore
 from app.sandbox.fhir.errors import SeedError
-from app.sandbox.options import DEFAULT_SEED
 from tests.sandbox.test_fhir_support import (
     NOTE_IDS,
     SEED_COUNT,
@@ -98,16 +97,6 @@ def test_directory_answers_for_the_login_page(tmp_path: Path) -> None:
     assert store.latest_encounter("pat-1") == "enc-2"
     assert store.latest_encounter("pat-2") == "enc-3"
     assert store.latest_encounter("pat-3") is None
-    store.close()
-
-
-@pytest.mark.skipif(not DEFAULT_SEED.exists(), reason="resources/sandbox/seed-bundle.json missing")
-def test_the_bundled_seed_loads(tmp_path: Path) -> None:
-    store = FhirStore(tmp_path / "fhir.db")
-    store.ensure_seeded(DEFAULT_SEED)
-    assert len(store.patients()) >= 8
-    assert store.exists("Practitioner", "prac-1")
-    assert store.latest_encounter("pat-1") is not None
     store.close()
 
 

@@ -6,6 +6,7 @@ authorization server (auto-login prac-1), and the data is resources/sandbox/seed
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 from app.sandbox.options import SandboxOptions
 from app.sandbox.server import SandboxServer
-from tests.sandbox.test_fhir_support import issues, note
+from tests.sandbox.test_fhir_support import issues, note, small_seed
 from tests.support.launch import discover, standalone_launch
 
 
@@ -89,8 +90,12 @@ def test_smart_discovery_is_not_shadowed_by_the_fhir_routes(sandbox: SandboxServ
 
 
 def test_db_path_is_persistent(tmp_path: Path) -> None:
-    db = tmp_path / "persist.db"
-    first = SandboxServer(SandboxOptions(port=0, db_path=db, auto_login="prac-1"))
+    db, seed = tmp_path / "persist.db", tmp_path / "seed.json"
+    seed.write_text(
+        json.dumps(small_seed()), encoding="utf-8"
+    )  # small: quicker than the bundled one
+    options = SandboxOptions(port=0, db_path=db, auto_login="prac-1", seed_path=seed)
+    first = SandboxServer(options)
     first.start()
     try:
         token = token_for(first, "openid fhirUser user/*.cruds")
@@ -98,7 +103,7 @@ def test_db_path_is_persistent(tmp_path: Path) -> None:
             created = client.post("DocumentReference", json=note("persisted")).json()
     finally:
         first.stop()
-    second = SandboxServer(SandboxOptions(port=0, db_path=db, auto_login="prac-1"))
+    second = SandboxServer(options)
     second.start()
     try:
         token = token_for(second, "openid fhirUser user/*.rs")

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from app.sandbox.fhir.database import StoredResource
 from app.sandbox.fhir.errors import (
     BadRequest,
+    Conflict,
     FhirError,
     MethodNotAllowed,
     PreconditionFailed,
@@ -227,7 +228,7 @@ class BundleProcessor:
                 continue
             key = f"{e.resource_type}/{ids.get(e.index, e.resource_id)}"
             if key in seen:
-                raise BadRequest(
+                raise Conflict(
                     f"{seen[key].label} and {e.label} both write {key}; a transaction may write "
                     "each resource only once."
                 )
