@@ -1,0 +1,872 @@
+"""The durable outbox: approved commits on their way to the EHR, in the local SQLite store.
+
+- :meth:`OutboxRepository.enqueue_approval` writes the review decision, the commit and its
+  writes in ONE transaction (pass ``conn`` to add the draft's status change to it), before the
+  UI may say "queued". The store assigns the local ``sequence`` there (AUTOINCREMENT, never
+  wall-clock, never reused); identities and payloads never change afterwards (triggers refuse
+  it) and every payload's SHA-256 is checked when it is read back.
+- Every state change goes through the pure state machine (``app.domain.outbox.advance``); the
+  item's attempts, next attempt, last status and last error are stored with it. The server ids,
+  versions, ETags and Locations of a commit are stored in the same transaction that marks it
+  CONFIRMED; that transaction also releases amendments waiting for it.
+- Hooks (``OutboxHook``) run inside each transaction with ids and states only (the audit log of
+  issue 6 hangs here); listeners (``subscribe``) are told after the commit, for the UI.
+
+Lists and the summary read only the narrow ``outbox_commits`` table (index on state, sequence).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, Row, and_, event, func, insert, or_, select, update
+
+from app.domain.commit import (
+    IDENTIFIER_SYSTEM,
+    ApprovedCommit,
+    CommitInvalid,
+    Identifier,
+    PlannedWrite,
+    sha256_hex,
+)
+from app.domain.outbox import (
+    OutboxItem,
+    OutboxState,
+    SyncEvent,
+    advance,
+    new_item,
+    recover_after_restart,
+)
+from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy, RandomSource
+from app.store.database import Database
+from app.store.errors import StoreCorrupt, StoreError
+from app.store.outbox_records import (
+    ConflictDetail,
+    OutboxChange,
+    OutboxEntry,
+    OutboxEvent,
+    OutboxEventKind,
+    OutboxRow,
+    OutboxSummary,
+    ReadBack,
+    WriteRecord,
+    WriteResult,
+    format_ts,
+    parse_ts,
+)
+from app.store.outbox_tables import outbox_commits, outbox_dependencies, outbox_writes, sync_status
+
+S, E = OutboxState, SyncEvent
+
+OutboxHook = Callable[[Connection, OutboxEvent], None]
+OutboxListener = Callable[[OutboxChange], None]
+
+# States the runner acts on by itself (the others wait for a base, a person or nothing).
+ACTIVE_STATES = (S.QUEUED, S.RETRY_WAIT, S.UNKNOWN_OUTCOME)
+LAST_SUCCESS_KEY = "last_success_at"
+
+
+class OutboxItemNotFound(StoreError):
+    def __init__(self, commit_id: object) -> None:
+        super().__init__(f"The commit {commit_id} is not in the outbox of this store.")
+        self.commit_id = commit_id
+
+
+class OutboxPayloadCorrupt(StoreCorrupt):
+    """A stored payload no longer matches the SHA-256 recorded at approval."""
+
+
+class OutboxAlreadyQueued(StoreError):
+    def __init__(self, commit_id: object) -> None:
+        super().__init__(f"The commit {commit_id} is already in the outbox; it is sent once.")
+        self.commit_id = commit_id
+
+
+class UnknownBaseCommit(StoreError):
+    def __init__(self, base_id: object) -> None:
+        super().__init__(
+            f"The note this amends (commit {base_id}) is not in the local outbox. "
+            "Reopen the note from the chart and amend it there."
+        )
+        self.base_id = base_id
+
+
+class DiscardNotConfirmed(StoreError):
+    def __init__(self) -> None:
+        super().__init__("Discarding needs the clinician's confirmation; nothing was discarded.")
+
+
+class OutboxStateChanged(StoreError):
+    """The item is no longer in the state the caller acted on (another action came first)."""
+
+    def __init__(self, commit_id: object, expected: OutboxState, actual: OutboxState) -> None:
+        super().__init__(
+            f"The commit {commit_id} is now {actual.value}, not {expected.value}; "
+            "reload the outbox and try again."
+        )
+        self.commit_id = commit_id
+        self.expected = expected
+        self.actual = actual
+
+
+class OutboxRepository:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        hooks: Sequence[OutboxHook] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: RandomSource | None = None,
+        policy: BackoffPolicy = DEFAULT_BACKOFF,
+    ) -> None:
+        self._db = db
+        self._hooks: list[OutboxHook] = list(hooks)
+        self._listeners: list[OutboxListener] = []
+        self._clock = clock
+        self._rng: RandomSource = rng if rng is not None else random.Random()
+        self.policy = policy
+
+    # ------------------------------------------------------------------ wiring
+    def add_hook(self, hook: OutboxHook) -> None:
+        """Run ``hook`` inside every outbox transaction (the audit log of issue 6)."""
+        self._hooks.append(hook)
+
+    def subscribe(self, listener: OutboxListener) -> Callable[[], None]:
+        """Tell ``listener`` about every state change after it is committed."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    # ------------------------------------------------------------------ approval
+    def enqueue_approval(
+        self,
+        commit: ApprovedCommit,
+        decision_json: str,
+        *,
+        draft_id: UUID | None = None,
+        preconditions: Mapping[str, str] | None = None,
+        conn: Connection | None = None,
+    ) -> ApprovedCommit:
+        """Store the review decision and the commit with its writes, atomically.
+
+        Returns the commit with the sequence the store assigned (``commit.sequence`` as given is
+        ignored). ``preconditions`` maps chart records an amendment is based on (``"Type/id"``)
+        to the version the clinician saw; the runner raises a conflict when the chart moved on.
+        Pass ``conn`` (from ``db.write()``) to include the caller's own changes, such as
+        ``drafts.set_status(draft_id, APPROVED, conn=conn)``, in the same transaction.
+        """
+        if not commit.verify():
+            raise CommitInvalid("a payload does not match its SHA-256; it was not queued")
+        json.loads(decision_json)  # the decision must be JSON (raises ValueError otherwise)
+        now = self._clock()
+        protector = self._db.protector
+        key = str(commit.commit_id)
+        with self._tx(conn) as c:
+            if c.execute(select(outbox_commits.c.sequence).where(_is(key))).first() is not None:
+                raise OutboxAlreadyQueued(commit.commit_id)
+            base_states = [self._state_of(c, base) for base in commit.depends_on]
+            base_pending = any(s is not S.CONFIRMED for s in base_states)
+            item = new_item(commit, base_pending=base_pending, now=now)
+            result = c.execute(
+                insert(outbox_commits).values(
+                    commit_id=key,
+                    draft_id=None if draft_id is None else str(draft_id),
+                    state=item.state.value,
+                    attempts=0,
+                    resource_types=",".join(sorted(commit.resource_types)),
+                    write_count=len(commit.writes),
+                    preconditions=json.dumps(dict(preconditions or {}), sort_keys=True),
+                    verify_state=ReadBack.PENDING.value,
+                    created_at=format_ts(now),
+                    updated_at=format_ts(now),
+                    decision_format=protector.format_id,
+                    decision=protector.protect(
+                        decision_json.encode("utf-8"), context=f"{key}:decision".encode()
+                    ),
+                )
+            )
+            primary_key = result.inserted_primary_key
+            assert primary_key is not None
+            sequence = int(primary_key[0])
+            stored = replace(commit, sequence=sequence)
+            if commit.depends_on:
+                c.execute(
+                    insert(outbox_dependencies),
+                    [{"commit_id": key, "base_commit_id": str(b)} for b in commit.depends_on],
+                )
+            c.execute(
+                insert(outbox_writes),
+                [
+                    {
+                        "commit_id": key,
+                        "position": w.position,
+                        "write_id": str(w.write_id),
+                        "resource_type": w.resource_type,
+                        "identifier_value": w.identifier.value,
+                        "depends_on": ",".join(str(d) for d in w.depends_on),
+                        "payload_sha256": w.payload_sha256,
+                        "payload_format": protector.format_id,
+                        "payload": protector.protect(
+                            w.payload_json.encode("utf-8"), context=f"{key}.{w.position}".encode()
+                        ),
+                    }
+                    for w in commit.writes
+                ],
+            )
+            item = replace(item, sequence=sequence)
+            changes = [OutboxChange(commit.commit_id, None, item)]
+            self._emit(
+                c,
+                OutboxEvent(
+                    OutboxEventKind.ENQUEUED,
+                    commit.commit_id,
+                    sequence,
+                    None,
+                    item.state,
+                    None,
+                    now,
+                    draft_id=draft_id,
+                ),
+            )
+            if S.DISCARDED in base_states:
+                changes += self._apply(
+                    c, commit.commit_id, E.BASE_DISCARDED, now, error=_BASE_DISCARDED_TEXT
+                )
+            if conn is not None:
+                self._notify_on_commit(c, changes)
+        if conn is None:
+            self._notify(changes)
+        return stored
+
+    # ------------------------------------------------------------------ reading
+    def get(self, commit_id: UUID) -> OutboxEntry:
+        """The whole stored commit (payloads verified), its decision and any conflict."""
+        with self._db.read() as c:
+            row = c.execute(select(outbox_commits).where(_is(str(commit_id)))).first()
+            if row is None:
+                raise OutboxItemNotFound(commit_id)
+            return self._entries(c, [row], with_decision=True)[0]
+
+    def find(self, commit_id: UUID) -> OutboxEntry | None:
+        try:
+            return self.get(commit_id)
+        except OutboxItemNotFound:
+            return None
+
+    def item(self, commit_id: UUID) -> OutboxItem:
+        """Just the state of one commit (cheap)."""
+        with self._db.read() as c:
+            row = c.execute(select(*_ROW_COLUMNS).where(_is(str(commit_id)))).first()
+            if row is None:
+                raise OutboxItemNotFound(commit_id)
+            return _item(row)
+
+    def list_items(
+        self,
+        *,
+        states: Iterable[OutboxState] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> list[OutboxRow]:
+        """Rows for the outbox panel, in sequence order (no payloads are read)."""
+        query = select(*_ROW_COLUMNS)
+        if states is not None:
+            query = query.where(outbox_commits.c.state.in_([s.value for s in states]))
+        order = outbox_commits.c.sequence
+        query = query.order_by(order.desc() if newest_first else order)
+        if limit is not None or offset:
+            query = query.limit(-1 if limit is None else limit).offset(offset)
+        with self._db.read() as c:
+            return [_row(r) for r in c.execute(query)]
+
+    def summary(self) -> OutboxSummary:
+        """Counts per state, the last successful sync and how many read-backs differed."""
+        with self._db.read() as c:
+            counts = {
+                S(state): int(n)
+                for state, n in c.execute(
+                    select(outbox_commits.c.state, func.count()).group_by(outbox_commits.c.state)
+                )
+            }
+            last = c.execute(
+                select(sync_status.c.value).where(sync_status.c.key == LAST_SUCCESS_KEY)
+            ).scalar()
+            differs = c.execute(
+                select(func.count()).where(outbox_commits.c.verify_state == ReadBack.DIFFERS.value)
+            ).scalar_one()
+        return OutboxSummary(counts, parse_ts(last), int(differs))
+
+    def claim_due(
+        self, now: datetime, limit: int = 50, *, exclude: Iterable[UUID] = ()
+    ) -> list[OutboxEntry]:
+        """Commits the runner should act on now, oldest sequence first (payloads verified).
+
+        A ``next_attempt_at`` further ahead than any wait the policy can produce means the
+        wall clock jumped backwards since it was set: such an item is due at once.
+        """
+        skip = [str(u) for u in exclude]
+        longest = max(self.policy.cap, self.policy.max_retry_after) + timedelta(seconds=1)
+        query = (
+            select(outbox_commits)
+            .where(
+                outbox_commits.c.state.in_([s.value for s in ACTIVE_STATES]),
+                or_(
+                    outbox_commits.c.next_attempt_at.is_(None),
+                    outbox_commits.c.next_attempt_at <= format_ts(now),
+                    outbox_commits.c.next_attempt_at > format_ts(now + longest),
+                ),
+            )
+            .order_by(outbox_commits.c.sequence)
+            .limit(limit)
+        )
+        if skip:
+            query = query.where(outbox_commits.c.commit_id.not_in(skip))
+        with self._db.read() as c:
+            return self._entries(c, list(c.execute(query)), with_decision=False)
+
+    def next_due_at(self) -> datetime | None:
+        """When the earliest waiting item becomes due (None: nothing is waiting)."""
+        with self._db.read() as c:
+            value = c.execute(
+                select(func.min(outbox_commits.c.next_attempt_at)).where(
+                    outbox_commits.c.state.in_([s.value for s in ACTIVE_STATES])
+                )
+            ).scalar()
+        return parse_ts(value)
+
+    def base_writes(self, entry: OutboxEntry) -> dict[str, WriteRecord]:
+        """For an amendment: fullUrl -> record of each write of its base commits."""
+        if not entry.commit.depends_on:
+            return {}
+        with self._db.read() as c:
+            bases = [str(b) for b in entry.commit.depends_on]
+            rows = c.execute(
+                select(outbox_writes).where(outbox_writes.c.commit_id.in_(bases))
+            ).all()
+        return {f"urn:uuid:{r.write_id}": _write_record(r) for r in rows}
+
+    def base_payload(self, full_url: str) -> dict[str, Any] | None:
+        """The approved payload of the write with ``full_url`` (the 'base' of a conflict)."""
+        write_id = full_url.removeprefix("urn:uuid:")
+        with self._db.read() as c:
+            row = c.execute(
+                select(outbox_writes).where(outbox_writes.c.write_id == write_id)
+            ).first()
+            if row is None:
+                return None
+            value: dict[str, Any] = json.loads(self._payload_text(row))
+            return value
+
+    # ------------------------------------------------------------------ state changes
+    def apply(
+        self,
+        commit_id: UUID,
+        event_: SyncEvent,
+        *,
+        now: datetime | None = None,
+        expect: OutboxState | None = None,
+        status: int | None = None,
+        error: str | None = None,
+        retry_after: timedelta | None = None,
+        results: Sequence[WriteResult] = (),
+        conflict: ConflictDetail | None = None,
+        strategy: str | None = None,
+        by: str | None = None,
+    ) -> OutboxItem:
+        """Apply one event to one commit (raises ``IllegalTransition`` when not allowed).
+
+        ``results`` (server ids learned) are stored in the same transaction; a transition to
+        CONFIRMED requires every write to have a server id by then. ``expect`` guards against
+        acting on a state that changed in the meantime (``OutboxStateChanged``).
+        """
+        at = now or self._clock()
+        with self._tx(None) as c:
+            changes = self._apply(
+                c,
+                commit_id,
+                event_,
+                at,
+                expect=expect,
+                status=status,
+                error=error,
+                retry_after=retry_after,
+                results=results,
+                conflict=conflict,
+                strategy=strategy,
+                by=by,
+            )
+        self._notify(changes)
+        return changes[0].item
+
+    def record_writes(self, commit_id: UUID, results: Sequence[WriteResult]) -> None:
+        """Store server ids learned while a commit is still being sent (a partial success)."""
+        if not results:
+            return
+        now = self._clock()
+        with self._tx(None) as c:
+            self._record(c, str(commit_id), results, now)
+
+    def record_read_back(self, commit_id: UUID, result: ReadBack, note: str | None) -> None:
+        with self._tx(None) as c:
+            c.execute(
+                update(outbox_commits)
+                .where(_is(str(commit_id)))
+                .values(verify_state=result.value, verify_note=note)
+            )
+
+    def record_sync_success(self, at: datetime | None = None) -> None:
+        """The status bar's "last successful sync" (set with every confirmation, too)."""
+        with self._tx(None) as c:
+            self._set_last_success(c, at or self._clock())
+
+    def recover_after_restart(self, now: datetime | None = None) -> list[OutboxItem]:
+        """At start-up: every item left SENDING may have reached the server -> UNKNOWN_OUTCOME."""
+        at = now or self._clock()
+        with self._tx(None) as c:
+            rows = c.execute(select(*_ROW_COLUMNS).where(outbox_commits.c.state == S.SENDING.value))
+            changes: list[OutboxChange] = []
+            for row in list(rows):
+                item = _item(row)
+                recovered = recover_after_restart(item, now=at, rng=self._rng)
+                self._write_item(c, recovered)
+                self._emit_change(c, item, recovered, E.CRASH_RECOVERED)
+                changes.append(OutboxChange(item.commit_id, item.state, recovered))
+        self._notify(changes)
+        return [ch.item for ch in changes]
+
+    def resume_after_sign_in(self, now: datetime | None = None) -> list[OutboxItem]:
+        """After a new sign-in: paused items are queued again; checks that waited on the
+        sign-in are due at once."""
+        at = now or self._clock()
+        with self._tx(None) as c:
+            rows = list(
+                c.execute(
+                    select(*_ROW_COLUMNS).where(
+                        or_(
+                            outbox_commits.c.state == S.PAUSED_FOR_SIGN_IN.value,
+                            and_(
+                                outbox_commits.c.state == S.UNKNOWN_OUTCOME.value,
+                                outbox_commits.c.last_event == E.SIGN_IN_REQUIRED.value,
+                            ),
+                        )
+                    )
+                )
+            )
+            changes: list[OutboxChange] = []
+            for row in rows:
+                changes += self._apply(c, UUID(row.commit_id), E.SIGNED_IN, at)
+        self._notify(changes)
+        return [ch.item for ch in changes]
+
+    def retry(self, commit_id: UUID, *, resend: bool = False, by: str | None = None) -> OutboxItem:
+        """The clinician's "Retry now" (``resend``: "send again" although the outcome could not
+        be checked — only offered for UNKNOWN_OUTCOME, after they looked in the chart)."""
+        return self.apply(commit_id, E.USER_RESEND if resend else E.USER_RETRY, by=by)
+
+    def discard(self, commit_id: UUID, reason: str, by: str, *, confirmed: bool) -> OutboxItem:
+        """Discard a commit that has not reached the EHR. ``confirmed`` must be True: the caller
+        asked the clinician first. Who and why are stored and given to the hooks (audit)."""
+        if not confirmed:
+            raise DiscardNotConfirmed()
+        if not reason.strip() or not by.strip():
+            raise ValueError("a discard records who discarded and why")
+        now = self._clock()
+        with self._tx(None) as c:
+            changes = self._apply(c, commit_id, E.USER_DISCARD, now, by=by, reason=reason)
+            c.execute(
+                update(outbox_commits)
+                .where(_is(str(commit_id)))
+                .values(discarded_by=by, discard_reason=reason)
+            )
+        self._notify(changes)
+        return changes[0].item
+
+    # ------------------------------------------------------------------ internals
+    @contextmanager
+    def _tx(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self._db.write() as c:
+                yield c
+
+    def _state_of(self, c: Connection, commit_id: UUID) -> OutboxState:
+        value = c.execute(select(outbox_commits.c.state).where(_is(str(commit_id)))).scalar()
+        if value is None:
+            raise UnknownBaseCommit(commit_id)
+        return S(value)
+
+    def _apply(
+        self,
+        c: Connection,
+        commit_id: UUID,
+        event_: SyncEvent,
+        now: datetime,
+        *,
+        expect: OutboxState | None = None,
+        status: int | None = None,
+        error: str | None = None,
+        retry_after: timedelta | None = None,
+        results: Sequence[WriteResult] = (),
+        conflict: ConflictDetail | None = None,
+        strategy: str | None = None,
+        by: str | None = None,
+        reason: str | None = None,
+    ) -> list[OutboxChange]:
+        key = str(commit_id)
+        row = c.execute(select(*_ROW_COLUMNS).where(_is(key))).first()
+        if row is None:
+            raise OutboxItemNotFound(commit_id)
+        item = _item(row)
+        if expect is not None and item.state is not expect:
+            raise OutboxStateChanged(commit_id, expect, item.state)
+        new = advance(
+            item,
+            event_,
+            now=now,
+            rng=self._rng,
+            policy=self.policy,
+            retry_after=retry_after,
+            status=status,
+            error=error,
+        )
+        self._record(c, key, results, now)
+        extra: dict[str, Any] = {}
+        if strategy is not None:
+            extra["strategy"] = strategy
+        if conflict is not None:
+            extra["conflict_format"] = self._db.protector.format_id
+            extra["conflict"] = self._db.protector.protect(
+                json.dumps(conflict.to_json(), default=str).encode("utf-8"),
+                context=f"{key}:conflict".encode(),
+            )
+        if new.state is S.CONFIRMED:
+            missing = c.execute(
+                select(func.count()).where(
+                    outbox_writes.c.commit_id == key, outbox_writes.c.server_id.is_(None)
+                )
+            ).scalar_one()
+            if missing:
+                raise ValueError(f"commit {key}: {missing} write(s) have no server id yet")
+            extra["confirmed_at"] = format_ts(now)
+            self._set_last_success(c, now)
+        self._write_item(c, new, **extra)
+        kind = OutboxEventKind.DISCARDED if new.state is S.DISCARDED else None
+        self._emit_change(c, item, new, event_, kind=kind, by=by, reason=reason)
+        changes = [OutboxChange(commit_id, item.state, new)]
+        if new.state is S.CONFIRMED:
+            changes += self._release_dependants(c, key, now)
+        elif new.state is S.DISCARDED:
+            changes += self._fail_dependants(c, key, now)
+        return changes
+
+    def _release_dependants(
+        self, c: Connection, base_key: str, now: datetime
+    ) -> list[OutboxChange]:
+        changes: list[OutboxChange] = []
+        for dep in self._waiting_dependants(c, base_key):
+            open_bases = c.execute(
+                select(func.count())
+                .select_from(
+                    outbox_dependencies.join(
+                        outbox_commits,
+                        outbox_commits.c.commit_id == outbox_dependencies.c.base_commit_id,
+                    )
+                )
+                .where(
+                    outbox_dependencies.c.commit_id == dep,
+                    outbox_commits.c.state != S.CONFIRMED.value,
+                )
+            ).scalar_one()
+            if not open_bases:
+                changes += self._apply(c, UUID(dep), E.BASE_CONFIRMED, now)
+        return changes
+
+    def _fail_dependants(self, c: Connection, base_key: str, now: datetime) -> list[OutboxChange]:
+        changes: list[OutboxChange] = []
+        for dep in self._waiting_dependants(c, base_key):
+            changes += self._apply(c, UUID(dep), E.BASE_DISCARDED, now, error=_BASE_DISCARDED_TEXT)
+        return changes
+
+    def _waiting_dependants(self, c: Connection, base_key: str) -> list[str]:
+        return list(
+            c.execute(
+                select(outbox_dependencies.c.commit_id)
+                .join(
+                    outbox_commits,
+                    outbox_commits.c.commit_id == outbox_dependencies.c.commit_id,
+                )
+                .where(
+                    outbox_dependencies.c.base_commit_id == base_key,
+                    outbox_commits.c.state == S.WAITING_FOR_BASE.value,
+                )
+                .order_by(outbox_commits.c.sequence)
+            ).scalars()
+        )
+
+    def _record(
+        self, c: Connection, key: str, results: Sequence[WriteResult], now: datetime
+    ) -> None:
+        for r in results:
+            done = c.execute(
+                update(outbox_writes)
+                .where(outbox_writes.c.commit_id == key, outbox_writes.c.position == r.position)
+                .values(
+                    server_id=r.server_id,
+                    server_version=r.version_id,
+                    etag=r.etag,
+                    location=r.location,
+                    response_status=r.response_status,
+                    recorded_at=format_ts(now),
+                )
+            )
+            if done.rowcount != 1:
+                raise ValueError(f"commit {key} has no write at position {r.position}")
+
+    def _write_item(self, c: Connection, item: OutboxItem, **extra: Any) -> None:
+        c.execute(
+            update(outbox_commits)
+            .where(_is(str(item.commit_id)))
+            .values(
+                state=item.state.value,
+                attempts=item.attempts,
+                next_attempt_at=None
+                if item.next_attempt_at is None
+                else format_ts(item.next_attempt_at),
+                last_event=None if item.last_event is None else item.last_event.value,
+                last_status=item.last_status,
+                last_error=item.last_error,
+                updated_at=format_ts(item.updated_at or self._clock()),
+                **extra,
+            )
+        )
+
+    def _set_last_success(self, c: Connection, at: datetime) -> None:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+
+        stmt = upsert(sync_status).values(key=LAST_SUCCESS_KEY, value=format_ts(at))
+        c.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[sync_status.c.key], set_={"value": stmt.excluded.value}
+            )
+        )
+
+    def _emit(self, c: Connection, ev: OutboxEvent) -> None:
+        for hook in self._hooks:
+            hook(c, ev)
+
+    def _emit_change(
+        self,
+        c: Connection,
+        old: OutboxItem,
+        new: OutboxItem,
+        event_: SyncEvent,
+        *,
+        kind: OutboxEventKind | None = None,
+        by: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        if not self._hooks:
+            return
+        self._emit(
+            c,
+            OutboxEvent(
+                kind or OutboxEventKind.STATE_CHANGED,
+                new.commit_id,
+                new.sequence,
+                old.state,
+                new.state,
+                event_,
+                new.updated_at or self._clock(),
+                by=by,
+                reason=reason,
+            ),
+        )
+
+    def _notify(self, changes: Sequence[OutboxChange]) -> None:
+        for change in changes:
+            for listener in list(self._listeners):
+                listener(change)
+
+    def _notify_on_commit(self, c: Connection, changes: Sequence[OutboxChange]) -> None:
+        """For a transaction the caller owns: tell listeners once it commits (never about a
+        rolled-back one)."""
+        if changes and self._listeners:
+            event.listen(c, "commit", lambda _conn: self._notify(changes), once=True)
+
+    def _entries(
+        self, c: Connection, rows: Sequence[Row[Any]], *, with_decision: bool
+    ) -> list[OutboxEntry]:
+        if not rows:
+            return []
+        keys = [r.commit_id for r in rows]
+        writes: dict[str, list[Row[Any]]] = {k: [] for k in keys}
+        for w in c.execute(
+            select(outbox_writes)
+            .where(outbox_writes.c.commit_id.in_(keys))
+            .order_by(outbox_writes.c.commit_id, outbox_writes.c.position)
+        ):
+            writes[w.commit_id].append(w)
+        bases: dict[str, list[str]] = {k: [] for k in keys}
+        for d in c.execute(
+            select(outbox_dependencies).where(outbox_dependencies.c.commit_id.in_(keys))
+        ):
+            bases[d.commit_id].append(d.base_commit_id)
+        return [
+            self._entry(r, writes[r.commit_id], bases[r.commit_id], with_decision) for r in rows
+        ]
+
+    def _entry(
+        self, r: Row[Any], writes: list[Row[Any]], bases: list[str], with_decision: bool
+    ) -> OutboxEntry:
+        planned = tuple(
+            PlannedWrite(
+                position=w.position,
+                write_id=UUID(w.write_id),
+                resource_type=w.resource_type,
+                payload_json=self._payload_text(w),
+                payload_sha256=w.payload_sha256,
+                identifier=Identifier(IDENTIFIER_SYSTEM, w.identifier_value),
+                depends_on=tuple(int(p) for p in w.depends_on.split(",") if p),
+            )
+            for w in writes
+        )
+        try:
+            commit = ApprovedCommit(
+                UUID(r.commit_id), int(r.sequence), planned, tuple(UUID(b) for b in sorted(bases))
+            )
+        except CommitInvalid as exc:
+            raise OutboxPayloadCorrupt(
+                f"The queued commit {r.commit_id} in {self._db.path} is damaged ({exc}). "
+                "It is left untouched and will not be sent; ask IT."
+            ) from exc
+        if len(planned) != r.write_count:
+            raise OutboxPayloadCorrupt(
+                f"The queued commit {r.commit_id} in {self._db.path} lost some of its content. "
+                "It will not be sent; ask IT."
+            )
+        conflict = None
+        if r.conflict is not None:
+            raw = self._unprotect(r.conflict_format, r.conflict, f"{r.commit_id}:conflict")
+            conflict = ConflictDetail.from_json(json.loads(raw))
+        decision = None
+        if with_decision:
+            decision = self._unprotect(
+                r.decision_format, r.decision, f"{r.commit_id}:decision"
+            ).decode("utf-8")
+        return OutboxEntry(
+            row=_row(r),
+            commit=commit,
+            writes=tuple(_write_record(w) for w in writes),
+            preconditions=json.loads(r.preconditions),
+            conflict=conflict,
+            decision_json=decision,
+        )
+
+    def _payload_text(self, w: Row[Any]) -> str:
+        text = self._unprotect(w.payload_format, w.payload, f"{w.commit_id}.{w.position}").decode(
+            "utf-8"
+        )
+        if sha256_hex(text) != w.payload_sha256:
+            raise OutboxPayloadCorrupt(
+                f"The approved content of commit {w.commit_id} (write {w.position}) in "
+                f"{self._db.path} no longer matches what was approved. It will not be sent; "
+                "ask IT."
+            )
+        return text
+
+    def _unprotect(self, fmt: int, blob: bytes, context: str) -> bytes:
+        protector = self._db.protector
+        if fmt != protector.format_id:
+            raise OutboxPayloadCorrupt(
+                f"Outbox content in {self._db.path} needs another protection format ({fmt}); ask IT."
+            )
+        return protector.unprotect(blob, context=context.encode())
+
+
+_BASE_DISCARDED_TEXT = (
+    "The note this amends was discarded, so the amendment cannot be sent. Discard it, or "
+    "amend the note in the chart."
+)
+
+_ROW_COLUMNS = (
+    outbox_commits.c.commit_id,
+    outbox_commits.c.sequence,
+    outbox_commits.c.draft_id,
+    outbox_commits.c.state,
+    outbox_commits.c.attempts,
+    outbox_commits.c.next_attempt_at,
+    outbox_commits.c.last_event,
+    outbox_commits.c.last_status,
+    outbox_commits.c.last_error,
+    outbox_commits.c.resource_types,
+    outbox_commits.c.write_count,
+    outbox_commits.c.strategy,
+    outbox_commits.c.verify_state,
+    outbox_commits.c.verify_note,
+    outbox_commits.c.created_at,
+    outbox_commits.c.updated_at,
+    outbox_commits.c.confirmed_at,
+    outbox_commits.c.discarded_by,
+    outbox_commits.c.discard_reason,
+)
+
+
+def _is(key: str) -> Any:
+    return outbox_commits.c.commit_id == key
+
+
+def _item(r: Any) -> OutboxItem:
+    return OutboxItem(
+        commit_id=UUID(r.commit_id),
+        sequence=int(r.sequence),
+        state=S(r.state),
+        attempts=int(r.attempts),
+        next_attempt_at=parse_ts(r.next_attempt_at),
+        last_event=None if r.last_event is None else E(r.last_event),
+        last_status=r.last_status,
+        last_error=r.last_error,
+        updated_at=parse_ts(r.updated_at),
+    )
+
+
+def _row(r: Any) -> OutboxRow:
+    created = parse_ts(r.created_at)
+    assert created is not None
+    return OutboxRow(
+        item=_item(r),
+        draft_id=None if r.draft_id is None else UUID(r.draft_id),
+        resource_types=tuple(r.resource_types.split(",")) if r.resource_types else (),
+        write_count=int(r.write_count),
+        created_at=created,
+        confirmed_at=parse_ts(r.confirmed_at),
+        read_back=ReadBack(r.verify_state),
+        read_back_note=r.verify_note,
+        strategy=r.strategy,
+        discarded_by=r.discarded_by,
+        discard_reason=r.discard_reason,
+    )
+
+
+def _write_record(w: Row[Any]) -> WriteRecord:
+    return WriteRecord(
+        position=int(w.position),
+        resource_type=w.resource_type,
+        server_id=w.server_id,
+        version_id=w.server_version,
+        etag=w.etag,
+        location=w.location,
+        response_status=w.response_status,
+    )
