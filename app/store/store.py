@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.store.database import Database, PayloadProtector, current_revision, open_database
 from app.store.drafts import DraftHook, DraftRepository
+from app.store.outbox import OutboxRepository
 
 
 class Store:
@@ -27,6 +28,7 @@ class Store:
         self.db = db
         self.path = db.path
         self.drafts = DraftRepository(db, hooks=draft_hooks, clock=clock)
+        self.outbox = OutboxRepository(db, clock=clock)
 
     def schema_revision(self) -> str | None:
         return current_revision(self.db)
