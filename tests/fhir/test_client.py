@@ -1,0 +1,167 @@
+"""FhirClient over real HTTP: against both EHRs, and against small local servers that
+misbehave in ways real EHRs sometimes do."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from app.fhir.client import FhirClient
+from app.fhir.errors import (
+    FhirNetworkError,
+    FhirNotFound,
+    FhirParseError,
+    FhirResponseTooLarge,
+    FhirServerError,
+    FhirTimeout,
+    FhirUnauthorized,
+    FhirUnexpectedResponse,
+)
+from tests.fhir.conftest import BearerAuth, RequestLog
+from tests.fhir.fake_server import fake_server, silent_server
+from tests.support.servers import RunningServer, free_port
+
+
+async def test_read_search_and_capabilities(fhir: FhirClient, requests_log: RequestLog) -> None:
+    patient = await fhir.read("Patient", "pat-1")
+    assert patient["id"] == "pat-1"
+    caps = await fhir.capabilities()
+    await fhir.capabilities()
+    assert caps.fhir_version is not None and caps.fhir_version.startswith("4.")
+    assert caps.can_search("Observation")
+    assert sum("/metadata" in u for u in requests_log.urls) == 1  # cached
+    response = await fhir.read_response("Patient", "pat-1")
+    assert response.etag is not None and response.version_id
+
+
+async def test_search_follows_next_links(fhir: FhirClient, requests_log: RequestLog) -> None:
+    requests_log.clear()
+    result = await fhir.search(
+        "Observation", [("patient", "Patient/pat-1"), ("_count", "2")], limit=5
+    )
+    assert len(result.resources) == 5
+    assert result.pages == 3 and len(requests_log) == 3
+    assert result.truncated
+    assert all(r["resourceType"] == "Observation" for r in result.resources)
+
+
+async def test_missing_resource_is_not_found(fhir: FhirClient) -> None:
+    with pytest.raises(FhirNotFound) as exc:
+        await fhir.read("Patient", "does-not-exist-42")
+    assert exc.value.status == 404
+    assert "reading Patient/does-not-exist-42" in exc.value.user_message
+
+
+async def test_bad_token_is_unauthorized(ehr: RunningServer) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        client = FhirClient(http, ehr.fhir_base, BearerAuth("not-a-token"))
+        with pytest.raises(FhirUnauthorized) as exc:
+            await client.read("Patient", "pat-1")
+    assert "Sign in again" in exc.value.user_message
+
+
+async def test_response_size_cap(ehr: RunningServer) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        client = FhirClient(http, ehr.fhir_base, max_response_bytes=2000)
+        with pytest.raises(FhirResponseTooLarge) as exc:
+            await client.capability()
+    assert "larger than" in exc.value.user_message
+
+
+async def test_connection_refused_is_a_network_error() -> None:
+    async with httpx.AsyncClient(timeout=5) as http:
+        client = FhirClient(http, f"http://127.0.0.1:{free_port()}/fhir")
+        with pytest.raises(FhirNetworkError) as exc:
+            await client.read("Patient", "p")
+    assert exc.value.maybe_delivered is False
+    assert "cannot be reached" in exc.value.user_message
+
+
+async def test_silence_is_a_timeout_that_may_have_been_delivered() -> None:
+    with silent_server() as base:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as http:
+            with pytest.raises(FhirTimeout) as exc:
+                await FhirClient(http, base).read("Patient", "p")
+    assert exc.value.maybe_delivered is True
+
+
+def _chunks(total: int) -> Iterator[bytes]:
+    yield b'{"resourceType": "Bundle", "entry": ['
+    sent = 0
+    while sent < total:
+        yield b'{"resource": {"resourceType": "Basic", "id": "x"}},' * 1000
+        sent += 50_000
+    yield b"]}"
+
+
+@pytest.mark.parametrize(
+    ("route", "error"),
+    [
+        ((200, {"Content-Type": "text/html"}, b"<html>login page</html>"), FhirParseError),
+        ((200, {"Content-Type": "application/fhir+json"}, b"\xff\xfe{}"), FhirParseError),
+        (
+            (200, {"Content-Type": "application/fhir+json"}, b"[" * 50_000 + b"]" * 50_000),
+            FhirParseError,
+        ),
+        (
+            (200, {"Content-Type": "application/fhir+json"}, b'{"resourceType": "Bundle"}'),
+            FhirUnexpectedResponse,
+        ),
+        (
+            (200, {"Content-Type": "application/fhir+json"}, lambda: _chunks(3_000_000)),
+            FhirResponseTooLarge,
+        ),
+        (
+            (503, {"Retry-After": "7", "Content-Type": "text/html"}, b"<h1>down</h1>"),
+            FhirServerError,
+        ),
+    ],
+)
+async def test_misbehaving_servers(
+    route: tuple[int, dict[str, str], object], error: type[Exception]
+) -> None:
+    with fake_server({"/Patient/p": route}) as base:  # type: ignore[dict-item]
+        async with httpx.AsyncClient(timeout=10) as http:
+            with pytest.raises(error) as exc:
+                await FhirClient(http, base, max_response_bytes=1_000_000).read("Patient", "p")
+    if isinstance(exc.value, FhirServerError):
+        assert exc.value.retry_after == 7.0 and exc.value.retryable
+
+
+async def test_operation_outcome_text_reaches_the_user() -> None:
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "invalid", "diagnostics": "subject is required"}],
+    }
+    with fake_server(
+        {
+            "/Patient/p": (
+                422,
+                {"Content-Type": "application/fhir+json"},
+                json.dumps(outcome).encode(),
+            )
+        }
+    ) as base:
+        async with httpx.AsyncClient(timeout=10) as http:
+            with pytest.raises(Exception) as exc:
+                await FhirClient(http, base).read("Patient", "p")
+    assert getattr(exc.value, "outcome_text", None) == "subject is required"
+    assert "subject is required" in exc.value.user_message  # type: ignore[attr-defined]
+
+
+async def test_next_link_to_another_server_is_not_followed() -> None:
+    page = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "a"}}],
+        "link": [{"relation": "next", "url": "http://evil.example/fhir/Patient?page=2"}],
+    }
+    with fake_server(
+        {"/Patient": (200, {"Content-Type": "application/fhir+json"}, json.dumps(page).encode())}
+    ) as base:
+        async with httpx.AsyncClient(timeout=10) as http:
+            with pytest.raises(FhirUnexpectedResponse, match="another server"):
+                await FhirClient(http, base, BearerAuth("secret")).search("Patient", {"name": "x"})

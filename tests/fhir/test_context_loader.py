@@ -1,0 +1,162 @@
+"""Encounter context over real HTTP against both EHRs (``ehr``): banner data, every section,
+round trips, paging, and a malformed resource skipped and reported in its section."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import httpx
+import pytest
+
+from app.domain.clinical import AdministrativeSex, MeasurementKind
+from app.domain.context import SectionKind
+from app.fhir.client import FhirClient
+from app.fhir.context_loader import (
+    ContextLoadOptions,
+    LoadStrategy,
+    list_encounters,
+    load_encounter_context,
+    search_patients,
+)
+from app.fhir.errors import EncounterPatientMismatch, FhirNotFound
+from tests.fhir.conftest import RequestLog, bearer
+from tests.support.servers import RunningServer
+
+
+async def test_banner_and_every_section_for_pat1_enc1(
+    fhir: FhirClient, requests_log: RequestLog
+) -> None:
+    ctx = await load_encounter_context(fhir, "pat-1", "enc-1")
+    p = ctx.patient
+    assert (p.id, p.name, p.birth_date, p.sex, p.mrn) == (
+        "pat-1",
+        "Maria Elena Garcia",
+        date(1968, 4, 12),
+        AdministrativeSex.FEMALE,
+        "MRN-1001",
+    )
+    assert p.age(date(2025, 3, 10)) == 56
+    e = ctx.encounter
+    assert e.id == "enc-1" and e.class_code is not None and e.class_code.code == "AMB"
+    assert e.period_start is not None and e.period_start.tzinfo is not None
+    assert any(
+        part.individual.id == "prac-1" and part.individual.display for part in e.participants
+    )
+    for kind in SectionKind:
+        section = ctx.section(kind)
+        assert section.error is None, (kind, section.error)
+        assert section.items, kind
+    problems = {x.display for x in ctx.problems.items}
+    assert any("Diabetes" in d for d in problems)
+    assert all(v.kind is MeasurementKind.VITAL_SIGN for v in ctx.vitals.items)
+    assert any(v.code and v.code.code == "8867-4" for v in ctx.latest_vitals())
+    assert any(n.text and n.type_display for n in ctx.notes.items)
+    assert ctx.source == fhir.fhir_base
+
+
+async def test_batch_path_needs_at_most_two_round_trips(
+    fhir: FhirClient, requests_log: RequestLog
+) -> None:
+    caps = await fhir.capabilities()
+    assert caps.batch, "both EHRs declare batch"
+    requests_log.clear()
+    fresh = FhirClient(fhir._http, fhir.fhir_base, fhir._auth)
+    await load_encounter_context(fresh, "pat-1", "enc-1")
+    assert len(requests_log) <= 2, requests_log.urls
+    assert requests_log.urls[-1].startswith("POST")
+
+
+async def test_concurrent_path_gives_the_same_context(fhir: FhirClient) -> None:
+    batch = await load_encounter_context(
+        fhir, "pat-1", "enc-1", options=ContextLoadOptions(strategy=LoadStrategy.BATCH)
+    )
+    concurrent = await load_encounter_context(
+        fhir, "pat-1", "enc-1", options=ContextLoadOptions(strategy=LoadStrategy.CONCURRENT)
+    )
+    for kind in SectionKind:
+        a, b = batch.section(kind), concurrent.section(kind)
+        assert {i.id for i in a.items} == {i.id for i in b.items}, kind  # type: ignore[attr-defined]
+    assert batch.patient == concurrent.patient and batch.encounter == concurrent.encounter
+
+
+@pytest.mark.parametrize("strategy", [LoadStrategy.BATCH, LoadStrategy.CONCURRENT])
+async def test_paging_is_followed(fhir: FhirClient, strategy: LoadStrategy) -> None:
+    whole = await load_encounter_context(
+        fhir, "pat-1", "enc-1", options=ContextLoadOptions(strategy=strategy)
+    )
+    paged = await load_encounter_context(
+        fhir, "pat-1", "enc-1", options=ContextLoadOptions(strategy=strategy, page_size=2)
+    )
+    assert len(whole.vitals.items) > 2
+    assert {v.id for v in paged.vitals.items} == {v.id for v in whole.vitals.items}
+    assert {n.id for n in paged.notes.items} == {n.id for n in whole.notes.items}
+
+
+async def test_limits_truncate_visibly(fhir: FhirClient) -> None:
+    ctx = await load_encounter_context(
+        fhir, "pat-1", "enc-1", options=ContextLoadOptions(vitals_limit=3, page_size=2)
+    )
+    assert len(ctx.vitals.items) == 3
+    assert ctx.vitals.truncated and any("has more" in w for w in ctx.vitals.warnings)
+
+
+async def test_malformed_resource_is_skipped_and_reported(
+    ehr: RunningServer, fhir: FhirClient
+) -> None:
+    """An Observation the server accepts (valid FHIR) but the app cannot show: no value at all."""
+    marker = f"odd-{uuid.uuid4().hex[:8]}"
+    odd = {
+        "resourceType": "Observation",
+        "status": "final",
+        "identifier": [{"system": "urn:test", "value": marker}],
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]
+        },
+        "subject": {"reference": "Patient/pat-3"},
+        "effectiveDateTime": "2030-01-01T00:00:00Z",
+        "extension": [{"url": "http://vendor.example/ext/odd", "valueString": "unknown extension"}],
+    }
+    async with httpx.AsyncClient(timeout=15) as http:
+        created = await http.post(f"{ehr.fhir_base}/Observation", json=odd, headers=bearer(ehr))
+    assert created.status_code == 201, created.text
+    odd_id = created.json()["id"]
+    ctx = await load_encounter_context(fhir, "pat-3", "enc-4")
+    skipped = [s for s in ctx.vitals.skipped if s.id == odd_id]
+    assert skipped and "no result value" in skipped[0].reason
+    assert ctx.vitals.items, "the other vital signs are still there"
+    assert ctx.problems.items and ctx.problems.error is None
+
+
+async def test_encounter_of_another_patient_is_refused(fhir: FhirClient) -> None:
+    with pytest.raises(EncounterPatientMismatch) as exc:
+        await load_encounter_context(fhir, "pat-1", "enc-2")  # enc-2 belongs to pat-2
+    assert "another patient" in exc.value.user_message
+
+
+async def test_unknown_encounter(fhir: FhirClient) -> None:
+    with pytest.raises(FhirNotFound):
+        await load_encounter_context(fhir, "pat-1", "enc-does-not-exist")
+
+
+async def test_patient_and_encounter_pickers(fhir: FhirClient) -> None:
+    found = await search_patients(fhir, name="Garcia")
+    assert [p.id for p in found.items] == ["pat-1"]
+    by_mrn = await search_patients(fhir, mrn="MRN-1002")
+    assert [p.id for p in by_mrn.items] == ["pat-2"]
+    encounters = await list_encounters(fhir, "pat-2")
+    ids = [e.id for e in encounters.items]
+    assert {"enc-2", "enc-3"} <= set(ids)
+    starts = [e.period_start for e in encounters.items if e.period_start]
+    assert starts == sorted(starts, reverse=True)
+    assert all(e.subject is None or e.subject.id == "pat-2" for e in encounters.items)
