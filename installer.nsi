@@ -12,8 +12,10 @@
 ;                           an upgrade always goes into the folder already installed.
 ;   /DESKTOPSHORTCUT        also put a shortcut on the all-users desktop
 ;   /SITECONFIG=path        copy this sites.toml to C:\ProgramData\fhir-writeback\sites.toml
-;   /FHIRBASE=url /CLIENTID=id [/SITENAME=name]
-;                           write that sites.toml with one site (instead of /SITECONFIG)
+;   /FHIRBASE=url /CLIENTID=id [/SITENAME=name] [/SITEID=id]
+;                           write that sites.toml with one site (instead of /SITECONFIG):
+;                           [sites.<SITEID, default "clinic">] display_name (SITENAME, default
+;                           "EHR"), fhir_base, client_id; format: app/smart/sites.py, docs/sign-in.md
 ;   /ALLOWDOWNGRADE         install over a newer version
 ; Uninstaller (uninstall.exe in the install folder):
 ;   /S                      silent
@@ -95,6 +97,7 @@ Var SiteConfig      ; /SITECONFIG= source file
 Var FhirBase        ; /FHIRBASE=
 Var ClientId        ; /CLIENTID=
 Var SiteName        ; /SITENAME=
+Var SiteId          ; /SITEID=
 Var WantDesktop     ; 1 with /DESKTOPSHORTCUT
 Var AllowDowngrade  ; 1 with /ALLOWDOWNGRADE
 Var Purge           ; uninstaller: 1 with /PURGE
@@ -302,6 +305,48 @@ Function TomlEscape
   Pop $1
 FunctionEnd
 
+; Checks the site id in $0 as app/smart/sites.py does: 1-64 letters, digits, '.', '_', '-',
+; starting with a letter or digit. $1: "" when valid, else the problem.
+Function CheckSiteId
+  Push $2
+  Push $3
+  Push $4
+  Push $5
+  StrCpy $1 ""
+  StrLen $2 $0
+  ${If} $2 < 1
+  ${OrIf} $2 > 64
+    StrCpy $1 "a site id has 1 to 64 characters"
+    Goto done
+  ${EndIf}
+  StrCpy $3 0
+  next_char:
+    StrCpy $4 $0 1 $3
+    StrCmp $4 "" done
+    StrCpy $5 0
+    next_allowed:
+      StrCpy $2 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-" 1 $5
+      StrCmp $2 "" not_allowed
+      StrCmp $2 $4 allowed
+      IntOp $5 $5 + 1
+      Goto next_allowed
+    allowed:
+    ${If} $3 == 0
+    ${AndIf} $5 >= 62
+      StrCpy $1 "a site id starts with a letter or a digit"
+      Goto done
+    ${EndIf}
+    IntOp $3 $3 + 1
+    Goto next_char
+  not_allowed:
+    StrCpy $1 "a site id may only use letters, digits, '.', '_' and '-' (not '$4')"
+  done:
+  Pop $5
+  Pop $4
+  Pop $3
+  Pop $2
+FunctionEnd
+
 ; --- installer -----------------------------------------------------------------------------
 
 Section "${APP_NAME} (required)" SEC_APP
@@ -384,11 +429,11 @@ Function ProvisionSiteConfig
     FileWrite $3 "# Written by the ${APP_NAME} ${VERSION} installer from /FHIRBASE= and /CLIENTID=.$\r$\n"
     FileWrite $3 "# Reference: docs/deployment.md and docs/sign-in.md. Users' own additions go in$\r$\n"
     FileWrite $3 "# %LOCALAPPDATA%\${APP_ID}\sites.toml, not here.$\r$\n$\r$\n"
-    FileWrite $3 "[[site]]$\r$\n"
-    FileWrite $3 'id = "default"$\r$\n'
+    FileWrite $3 'default_site = "$SiteId"$\r$\n$\r$\n'
+    FileWrite $3 `[sites."$SiteId"]$\r$\n` ; quoted: a "." in a bare key would split it
     StrCpy $0 $SiteName
     Call TomlEscape
-    FileWrite $3 'name = "$0"$\r$\n'
+    FileWrite $3 'display_name = "$0"$\r$\n'
     StrCpy $0 $FhirBase
     Call TomlEscape
     FileWrite $3 'fhir_base = "$0"$\r$\n'
@@ -396,7 +441,7 @@ Function ProvisionSiteConfig
     Call TomlEscape
     FileWrite $3 'client_id = "$0"$\r$\n'
     FileClose $3
-    ${Log} "Site configuration written to $SiteConfigDir\sites.toml (fhir_base $FhirBase, client_id $ClientId)."
+    ${Log} "Site configuration written to $SiteConfigDir\sites.toml (site $SiteId, fhir_base $FhirBase, client_id $ClientId)."
   ${EndIf}
 FunctionEnd
 
@@ -405,6 +450,7 @@ Function ParseSwitches
   StrCpy $FhirBase ""
   StrCpy $ClientId ""
   StrCpy $SiteName "EHR"
+  StrCpy $SiteId "clinic"
   StrCpy $WantDesktop 0
   StrCpy $AllowDowngrade 0
   ${GetParameters} $R0
@@ -425,6 +471,8 @@ Function ParseSwitches
       StrCpy $ClientId $R3
     ${ElseIf} $R2 == "SITENAME"
       StrCpy $SiteName $R3
+    ${ElseIf} $R2 == "SITEID"
+      StrCpy $SiteId $R3
     ${ElseIf} $R2 == "DESKTOPSHORTCUT"
       StrCpy $WantDesktop 1
     ${ElseIf} $R2 == "ALLOWDOWNGRADE"
@@ -433,7 +481,7 @@ Function ParseSwitches
     ${ElseIf} $R2 == "D"
     ${ElseIf} $R2 S== "S"
     ${Else}
-      ${Fail} ${EXIT_INVALID} "Unknown switch /$R2. Known: /S /D= /DESKTOPSHORTCUT /SITECONFIG= /FHIRBASE= /CLIENTID= /SITENAME= /ALLOWDOWNGRADE (see docs/deployment.md)."
+      ${Fail} ${EXIT_INVALID} "Unknown switch /$R2. Known: /S /D= /DESKTOPSHORTCUT /SITECONFIG= /FHIRBASE= /CLIENTID= /SITENAME= /SITEID= /ALLOWDOWNGRADE (see docs/deployment.md)."
     ${EndIf}
     ${If} $R4 == 1
     ${AndIf} $R3 == ""
@@ -462,6 +510,11 @@ Function ParseSwitches
     ${AndIf} $1 != "http://127.0.0.1:"
     ${AndIf} $2 != "http://localhost:"
       ${Fail} ${EXIT_INVALID} "/FHIRBASE=$FhirBase must start with https:// (TLS is required; plain http only for 127.0.0.1 or localhost)."
+    ${EndIf}
+    StrCpy $0 $SiteId
+    Call CheckSiteId
+    ${If} $1 != ""
+      ${Fail} ${EXIT_INVALID} "/SITEID=$SiteId: $1"
     ${EndIf}
   ${EndIf}
 FunctionEnd

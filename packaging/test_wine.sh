@@ -76,9 +76,10 @@ cp "$WORK/setup-$V1.exe" "$C/setup1.exe"
 cp "$WORK/setup-$V2.exe" "$C/setup2.exe"
 mkdir -p "$C/IT files"
 cat > "$C/IT files/sites.toml" <<'EOF'
-[[site]]
-id = "north"
-name = "North Clinic EHR"
+default_site = "north"
+
+[sites.north]
+display_name = "North Clinic EHR"
 fhir_base = "https://ehr.north.example.org/fhir/R4"
 client_id = "fhir-writeback"
 EOF
@@ -121,16 +122,25 @@ check "...and changes nothing" equals "$(reg_value DisplayVersion)/$(installed_s
 kill "$APP_PID" 2>/dev/null; wait "$APP_PID" 2>/dev/null; APP_PID=""
 "$WINESERVER" -w
 
-log "4. silent upgrade to $V2 in place with /FHIRBASE= /CLIENTID= /SITENAME="
-check "upgrade exits 0" equals "$(exit_code 'C:\setup2.exe' /S /FHIRBASE=https://ehr.example.org/fhir/R4 /CLIENTID=clinic-app '/SITENAME=Main Clinic')" 0
+log "4. silent upgrade to $V2 in place with /FHIRBASE= /CLIENTID= /SITENAME= /SITEID="
+check "upgrade exits 0" equals "$(exit_code 'C:\setup2.exe' /S /FHIRBASE=https://ehr.example.org/fhir/R4 /CLIENTID=clinic-app '/SITENAME=Main Clinic' /SITEID=main.clinic)" 0
 check "DisplayVersion is $V2" equals "$(reg_value DisplayVersion)" "$V2"
 check "program files replaced by $V2" equals "$(installed_standin_version)" "$V2"
 check "per-user marker kept (Local)" grep -q "unsent note" "$PROFILE/AppData/Local/fhir-writeback/outbox/marker.txt"
 check "per-user marker kept (Roaming)" test -f "$PROFILE/AppData/Roaming/fhir-writeback/marker.txt"
 check "sites.toml has the new fhir_base" has_line 'fhir_base = "https://ehr.example.org/fhir/R4"' "$CONFDIR/sites.toml"
 check "sites.toml has the client_id" has_line 'client_id = "clinic-app"' "$CONFDIR/sites.toml"
-check "sites.toml has the site name" has_line 'name = "Main Clinic"' "$CONFDIR/sites.toml"
-check "the written sites.toml is valid TOML with one [[site]]" python3 -c 'import sys, tomllib; d = tomllib.load(open(sys.argv[1], "rb")); assert len(d["site"]) == 1 and d["site"][0]["client_id"] == "clinic-app"' "$CONFDIR/sites.toml"
+check "sites.toml has the site name" has_line 'display_name = "Main Clinic"' "$CONFDIR/sites.toml"
+check "sites.toml makes it the default site" has_line 'default_site = "main.clinic"' "$CONFDIR/sites.toml"
+# The app's own loader (app/smart/sites.py) must accept what the installer wrote.
+SITES_CHECK='import sys; from pathlib import Path; from app.smart.sites import load_sites
+c = load_sites(Path(sys.argv[1])); s = c.default
+assert (s.id, s.display_name, s.fhir_base, s.client_id) == ("main.clinic", "Main Clinic", "https://ehr.example.org/fhir/R4", "clinic-app"), c'
+if [ -x "$ROOT/.venv/bin/python" ]; then
+  check "the app's site loader accepts the written sites.toml" "$ROOT/.venv/bin/python" -c "$SITES_CHECK" "$CONFDIR/sites.toml"
+else
+  check "the written sites.toml is valid TOML (no .venv: app loader not run)" python3 -c 'import sys, tomllib; tomllib.load(open(sys.argv[1], "rb"))' "$CONFDIR/sites.toml"
+fi
 check "previous sites.toml kept as sites.toml.bak" cmp "$C/IT files/sites.toml" "$CONFDIR/sites.toml.bak"
 check "install log says it upgraded" grep -q "Upgrading FHIR Write-back $V1 to $V2" "$PROFILE/Temp/fhir-writeback-setup.log"
 
@@ -141,6 +151,7 @@ check "sites.toml unchanged" cmp "$WORK/sites-before.toml" "$CONFDIR/sites.toml"
 
 log "6. refusals: downgrade, unknown switch, plain-http FHIR base"
 check "downgrade to $V1 exits 4" equals "$(exit_code 'C:\setup1.exe' /S)" 4
+check "invalid /SITEID= exits 3" equals "$(exit_code 'C:\setup2.exe' /S /FHIRBASE=https://ehr.example.org/fhir /CLIENTID=x '/SITEID=main clinic')" 3
 check "unknown switch exits 3" equals "$(exit_code 'C:\setup2.exe' /S /SITECONFG=x.toml)" 3
 check "http:// FHIR base exits 3" equals "$(exit_code 'C:\setup2.exe' /S /FHIRBASE=http://ehr.example.org/fhir /CLIENTID=x)" 3
 check "missing /SITECONFIG file exits 3" equals "$(exit_code 'C:\setup2.exe' /S '/SITECONFIG=C:\nowhere\sites.toml')" 3
