@@ -34,7 +34,8 @@ if ! command -v makensis >/dev/null 2>&1; then
   echo "makensis not found: install NSIS (Debian: apt-get install nsis)" >&2
   exit 1
 fi
-PY="$(command -v python3 || command -v python)"
+# $PYTHON first: on Windows runners "python3" can be the Microsoft Store stub.
+PY="${PYTHON:-$(command -v python3 || command -v python)}"
 if [ -z "$VERSION" ]; then
   VERSION="$("$PY" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')"
 fi
@@ -50,7 +51,9 @@ if [ "$STANDIN" = 1 ]; then
   BUNDLE="build/standin-bundle"
   rm -rf "$BUNDLE"
   mkdir -p "$BUNDLE/_internal/resources/sandbox"
-  makensis -V2 "-DOUTFILE=$ROOT/$BUNDLE/fhir-writeback.exe" packaging/standin/standin-app.nsi >/dev/null
+  STANDIN_EXE="$ROOT/$BUNDLE/fhir-writeback.exe"
+  command -v cygpath >/dev/null 2>&1 && STANDIN_EXE="$(cygpath -w "$STANDIN_EXE")"
+  makensis -V2 "-DOUTFILE=$STANDIN_EXE" packaging/standin/standin-app.nsi >/dev/null
   cp "$BUNDLE/fhir-writeback.exe" "$BUNDLE/fhir-writeback-cli.exe"
   printf 'Stand-in bundle %s: not the app. See packaging/build_installer.sh.\n' "$VERSION" \
     > "$BUNDLE/_internal/STAND-IN.txt"
@@ -61,6 +64,10 @@ fi
 mkdir -p "$(dirname "$OUT")"
 case "$OUT" in /*) ;; *) OUT="$ROOT/$OUT" ;; esac
 case "$BUNDLE" in /*) ;; *) BUNDLE="$ROOT/$BUNDLE" ;; esac
+if command -v cygpath >/dev/null 2>&1; then # Git Bash on Windows: makensis.exe wants C:\ paths
+  OUT="$(cygpath -w "$OUT")"
+  BUNDLE="$(cygpath -w "$BUNDLE")"
+fi
 
 makensis -V2 -WX \
   "-DVERSION=$VERSION" "-DVERSION_NUMERIC=$VERSION_NUMERIC" \
