@@ -65,6 +65,7 @@ class LoadStrategy(Enum):
     AUTO = "auto"  # batch when the server declares it, else concurrent searches
     BATCH = "batch"
     CONCURRENT = "concurrent"
+    SEQUENTIAL = "sequential"  # one request at a time: the naive baseline of the benchmark
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,12 @@ async def load_encounter_context(
     use_batch = options.strategy is LoadStrategy.BATCH or (
         options.strategy is LoadStrategy.AUTO and caps.batch
     )
-    runner = _run_batch if use_batch else _run_concurrent
+    if use_batch:
+        runner = _run_batch
+    elif options.strategy is LoadStrategy.SEQUENTIAL:
+        runner = _run_sequential
+    else:
+        runner = _run_concurrent
     patient_raw, encounter_bundle, results = await runner(
         client, patient_id, encounter_id, encounter_query, queries
     )
@@ -388,6 +394,29 @@ async def _run_concurrent(
     for q, r in zip(queries, rest, strict=True):
         assert isinstance(r, SearchResult | str)
         results[q.key] = r
+    return patient_raw, enc_result, results
+
+
+async def _run_sequential(
+    client: FhirClient,
+    patient_id: str,
+    encounter_id: str,
+    encounter_query: _Query | None,
+    queries: Sequence[_Query],
+) -> _RunResult:
+    patient_raw = await client.read("Patient", patient_id)
+    if encounter_query is None:
+        enc_result = SearchResult(resources=(await client.read("Encounter", encounter_id),))
+    else:
+        enc_result = await client.search("Encounter", encounter_query.params, limit=1)
+    results: dict[str, SearchResult | str] = {}
+    for query in queries:
+        try:
+            results[query.key] = await client.search(
+                query.resource_type, query.params, limit=query.limit
+            )
+        except FhirError as exc:
+            results[query.key] = exc.user_message
     return patient_raw, enc_result, results
 
 

@@ -67,12 +67,13 @@ async def test_batch_path_needs_at_most_two_round_trips(
     assert requests_log.urls[-1].startswith("POST")
 
 
-async def test_concurrent_path_gives_the_same_context(fhir: FhirClient) -> None:
+@pytest.mark.parametrize("strategy", [LoadStrategy.CONCURRENT, LoadStrategy.SEQUENTIAL])
+async def test_other_paths_give_the_same_context(fhir: FhirClient, strategy: LoadStrategy) -> None:
     batch = await load_encounter_context(
         fhir, "pat-1", "enc-1", options=ContextLoadOptions(strategy=LoadStrategy.BATCH)
     )
     concurrent = await load_encounter_context(
-        fhir, "pat-1", "enc-1", options=ContextLoadOptions(strategy=LoadStrategy.CONCURRENT)
+        fhir, "pat-1", "enc-1", options=ContextLoadOptions(strategy=strategy)
     )
     for kind in SectionKind:
         a, b = batch.section(kind), concurrent.section(kind)
