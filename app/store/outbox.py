@@ -309,19 +309,20 @@ class OutboxRepository:
         return OutboxSummary(counts, parse_ts(last), int(differs))
 
     def claim_due(
-        self, now: datetime, limit: int = 50, *, exclude: Iterable[UUID] = ()
+        self, now: datetime, limit: int = 50, *, after_sequence: int = 0
     ) -> list[OutboxEntry]:
-        """Commits the runner should act on now, oldest sequence first (payloads verified).
+        """Commits the runner should act on now, in sequence order after ``after_sequence``
+        (payloads verified).
 
         A ``next_attempt_at`` further ahead than any wait the policy can produce means the
         wall clock jumped backwards since it was set: such an item is due at once.
         """
-        skip = [str(u) for u in exclude]
         longest = max(self.policy.cap, self.policy.max_retry_after) + timedelta(seconds=1)
         query = (
             select(outbox_commits)
             .where(
                 outbox_commits.c.state.in_([s.value for s in ACTIVE_STATES]),
+                outbox_commits.c.sequence > after_sequence,
                 or_(
                     outbox_commits.c.next_attempt_at.is_(None),
                     outbox_commits.c.next_attempt_at <= format_ts(now),
@@ -331,17 +332,31 @@ class OutboxRepository:
             .order_by(outbox_commits.c.sequence)
             .limit(limit)
         )
-        if skip:
-            query = query.where(outbox_commits.c.commit_id.not_in(skip))
         with self._db.read() as c:
             return self._entries(c, list(c.execute(query)), with_decision=False)
 
-    def next_due_at(self) -> datetime | None:
-        """When the earliest waiting item becomes due (None: nothing is waiting)."""
+    def next_due_at(self, *, include_queued: bool = True) -> datetime | None:
+        """When the earliest item the runner acts on becomes due (None: none is waiting).
+
+        A queued item is due now; ``include_queued=False`` asks only about timed waits (while
+        the EHR is unreachable the runner waits for the next retry, not for queued items).
+        """
+        active = [s.value for s in ACTIVE_STATES]
         with self._db.read() as c:
+            if include_queued:
+                ready = c.execute(
+                    select(outbox_commits.c.sequence)
+                    .where(
+                        outbox_commits.c.state.in_(active),
+                        outbox_commits.c.next_attempt_at.is_(None),
+                    )
+                    .limit(1)
+                ).first()
+                if ready is not None:
+                    return self._clock()
             value = c.execute(
                 select(func.min(outbox_commits.c.next_attempt_at)).where(
-                    outbox_commits.c.state.in_([s.value for s in ACTIVE_STATES])
+                    outbox_commits.c.state.in_(active)
                 )
             ).scalar()
         return parse_ts(value)
@@ -467,6 +482,26 @@ class OutboxRepository:
             changes: list[OutboxChange] = []
             for row in rows:
                 changes += self._apply(c, UUID(row.commit_id), E.SIGNED_IN, at)
+        self._notify(changes)
+        return [ch.item for ch in changes]
+
+    def make_due_now(self, now: datetime | None = None) -> list[OutboxItem]:
+        """ "Sync now": commits waiting to retry, or waiting to check an unknown outcome, are
+        due at once (what waits for a person — needs attention, conflict — stays put)."""
+        at = now or self._clock()
+        with self._tx(None) as c:
+            keys = list(
+                c.execute(
+                    select(outbox_commits.c.commit_id)
+                    .where(
+                        outbox_commits.c.state.in_([S.RETRY_WAIT.value, S.UNKNOWN_OUTCOME.value])
+                    )
+                    .order_by(outbox_commits.c.sequence)
+                ).scalars()
+            )
+            changes: list[OutboxChange] = []
+            for key in keys:
+                changes += self._apply(c, UUID(key), E.USER_RETRY, at)
         self._notify(changes)
         return [ch.item for ch in changes]
 

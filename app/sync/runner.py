@@ -1,0 +1,381 @@
+"""The sync runner: a thin async loop over the outbox store, the planner and a FhirWriter.
+
+One runner per user store (an OS lock file, :class:`~app.sync.lock.RunnerLock`): a second app
+instance does not send. At start, items left SENDING by a crash become UNKNOWN_OUTCOME (they
+are checked before anything is resent). A pass takes due commits in sequence order and works
+on up to ``concurrency`` of them at once; each commit is atomic on its own (a transaction
+Bundle where the server allows it) and an amendment waits for its base in the store
+(WAITING_FOR_BASE), so order is kept where it matters and nowhere else.
+
+While the EHR cannot be reached the pass stops at the first commit that could not be sent
+(the others keep their place in the queue instead of all counting failed attempts). When the
+sign-in has ended (401 after the one refresh) the pass stops, the commit waits in
+PAUSED_FOR_SIGN_IN, and :meth:`SyncRunner.run_forever` waits on ``wait_until_signed_in()``;
+nothing fails. "Sync now" and a reconnection make waiting commits due at once.
+
+The UI subscribes to commit changes (:meth:`subscribe`, from the store, after commit) and to
+the runner's own status (:meth:`subscribe_status`: online/offline, paused, running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+
+from app.domain.outbox import OutboxState
+from app.fhir.errors import FhirError
+from app.fhir.profiles import VendorProfile
+from app.smart.errors import SignInRequired, SmartError
+from app.store.outbox import OutboxListener, OutboxRepository
+from app.store.outbox_records import OutboxEntry, OutboxSummary
+from app.sync.capability import write_capabilities
+from app.sync.errors import SyncSetupFailed
+from app.sync.lock import RunnerLock
+from app.sync.planner import WriteCapabilities
+from app.sync.send import CommitSender
+from app.sync.writer import FhirWriter
+
+log = logging.getLogger(__name__)
+
+S = OutboxState
+
+
+class Connectivity(Enum):
+    UNKNOWN = "unknown"
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+@dataclass(frozen=True)
+class RunnerStatus:
+    running: bool = False
+    connectivity: Connectivity = Connectivity.UNKNOWN
+    paused_for_sign_in: bool = False
+    last_run_at: datetime | None = None
+    problem: str | None = None  # plain words: why nothing is being sent (setup failed, ...)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    processed: int = 0  # commits worked on in this pass
+    confirmed: int = 0
+    paused: bool = False
+    offline: bool = False
+
+
+StatusListener = Callable[[RunnerStatus], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SyncRunner:
+    def __init__(
+        self,
+        store: OutboxRepository,
+        writer: FhirWriter,
+        *,
+        profile: VendorProfile | None = None,
+        capabilities: WriteCapabilities | None = None,
+        lock_path: Path | None = None,
+        wait_until_signed_in: Callable[[], Awaitable[None]] | None = None,
+        concurrency: int = 4,
+        clock: Callable[[], datetime] = utc_now,
+        idle_poll: float = 60.0,
+        resume_delay: float = 2.0,
+        read_back: bool = True,
+    ) -> None:
+        if profile is None and capabilities is None:
+            raise ValueError("give the vendor profile (or ready-made capabilities)")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self._store = store
+        self._writer = writer
+        self._profile = profile
+        self._caps = capabilities
+        self._lock = RunnerLock(lock_path) if lock_path is not None else None
+        self._wait_signed_in = wait_until_signed_in
+        self._signed_in = asyncio.Event()
+        self._concurrency = concurrency
+        self._clock = clock
+        self._idle_poll = idle_poll
+        self._resume_delay = resume_delay
+        self._read_back = read_back
+        self._wake = asyncio.Event()
+        self._paused = False
+        self._offline_pass = False
+        self._started = False
+        self._status = RunnerStatus()
+        self._status_listeners: list[StatusListener] = []
+        self._run_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Take the store's sync lock (``SyncAlreadyRunning`` if another instance has it) and
+        turn commits a crash left SENDING into UNKNOWN_OUTCOME."""
+        if self._started:
+            return
+        if self._lock is not None:
+            self._lock.acquire()
+        recovered = self._store.recover_after_restart(self._clock())
+        if recovered:
+            log.info(
+                "%d commit(s) were being sent when the app stopped: checking them", len(recovered)
+            )
+        self._paused = self._store.summary().paused_for_sign_in > 0
+        self._started = True
+        self._set_status(running=True, paused_for_sign_in=self._paused)
+
+    async def aclose(self) -> None:
+        self._started = False
+        self._wake.set()
+        if self._lock is not None:
+            self._lock.release()
+        self._set_status(running=False)
+
+    async def __aenter__(self) -> SyncRunner:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ triggers
+    def sync_now(self) -> None:
+        """ "Sync now": commits waiting to retry or to be checked are due at once; wake up."""
+        self._store.make_due_now(self._clock())
+        self._wake.set()
+
+    def notify_reconnected(self) -> None:
+        """The network came back (the UI hears it from the OS): same as "Sync now"."""
+        self.sync_now()
+
+    def notify_enqueued(self) -> None:
+        """A commit was approved: wake up (it is QUEUED, so it is due at once)."""
+        self._wake.set()
+
+    def notify_signed_in(self) -> None:
+        """For callers without ``wait_until_signed_in``: the clinician signed in again."""
+        self._signed_in.set()
+        self._wake.set()
+
+    # ------------------------------------------------------------------ events
+    def subscribe(self, listener: OutboxListener) -> Callable[[], None]:
+        """Commit state changes ("commit X is now CONFIRMED"), after they are stored."""
+        return self._store.subscribe(listener)
+
+    def subscribe_status(self, listener: StatusListener) -> Callable[[], None]:
+        self._status_listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._status_listeners:
+                self._status_listeners.remove(listener)
+
+        return unsubscribe
+
+    @property
+    def status(self) -> RunnerStatus:
+        return self._status
+
+    def _set_status(self, **changes: object) -> None:
+        new = replace(self._status, **changes)  # type: ignore[arg-type]
+        if new == self._status:
+            return
+        self._status = new
+        for listener in list(self._status_listeners):
+            listener(new)
+
+    def _contact(self, reached: bool) -> None:
+        if reached:
+            self._set_status(connectivity=Connectivity.ONLINE, problem=None)
+        else:
+            self._offline_pass = True
+            self._set_status(connectivity=Connectivity.OFFLINE)
+
+    # ------------------------------------------------------------------ running
+    async def capabilities(self) -> WriteCapabilities:
+        """What the planner may use here (read once from the CapabilityStatement)."""
+        if self._caps is None:
+            assert self._profile is not None
+            statement = await self._writer.capability()
+            self._caps = write_capabilities(statement, self._profile)
+            if not any(t.create for t in self._caps.types.values()):
+                raise SyncSetupFailed(
+                    "The EHR declares no resource this app may create with the "
+                    f"{self._profile.display_name} profile. Ask clinic IT to check the site "
+                    "configuration."
+                )
+        return self._caps
+
+    async def run_once(self) -> RunReport:
+        """One pass over the commits that are due now."""
+        if not self._started:
+            await self.start()
+        if self._paused:
+            return RunReport(paused=True)
+        async with self._run_lock:
+            return await self._pass()
+
+    async def _pass(self) -> RunReport:
+        try:
+            caps = await self.capabilities()
+        except SignInRequired:
+            self._pause()
+            return RunReport(paused=True)
+        except (FhirError, SmartError) as exc:
+            self._set_status(connectivity=Connectivity.OFFLINE, problem=_message(exc))
+            return RunReport(offline=True)
+        sender = CommitSender(
+            self._store,
+            self._writer,
+            caps,
+            clock=self._clock,
+            on_contact=self._contact,
+            read_back=self._read_back,
+        )
+        self._offline_pass = False
+        buffer: deque[OutboxEntry] = deque()
+        cursor = 0
+        exhausted = False
+        processed = confirmed = 0
+
+        def take() -> OutboxEntry | None:
+            nonlocal cursor, exhausted
+            if self._paused or self._offline_pass or not self._started:
+                return None
+            if not buffer and not exhausted:
+                batch = self._store.claim_due(
+                    self._clock(), max(16, 4 * self._concurrency), after_sequence=cursor
+                )
+                if not batch:
+                    exhausted = True
+                buffer.extend(batch)
+                if batch:
+                    cursor = batch[-1].row.item.sequence
+            return buffer.popleft() if buffer else None
+
+        async def worker() -> None:
+            nonlocal processed, confirmed
+            while (entry := take()) is not None:
+                processed += 1
+                try:
+                    item = await sender.process(entry)
+                except Exception:
+                    # A bug must not stop the other commits; the item keeps its stored state
+                    # (SENDING is turned into UNKNOWN_OUTCOME at the next start).
+                    log.exception("sync step failed for commit %s", entry.commit_id)
+                    continue
+                if item.state is S.CONFIRMED:
+                    confirmed += 1
+                elif item.state is S.PAUSED_FOR_SIGN_IN:
+                    self._pause()
+
+        await asyncio.gather(*(worker() for _ in range(self._concurrency)))
+        self._set_status(last_run_at=self._clock())
+        return RunReport(processed, confirmed, self._paused, self._offline_pass)
+
+    def _pause(self) -> None:
+        self._paused = True
+        self._signed_in.clear()
+        self._set_status(paused_for_sign_in=True)
+
+    async def _resume_after_sign_in(self, stop: asyncio.Event | None) -> bool:
+        """Wait for a new sign-in; False when ``stop`` came first."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        waiter = (
+            asyncio.ensure_future(self._wait_signed_in())
+            if self._wait_signed_in is not None
+            else asyncio.ensure_future(self._signed_in.wait())
+        )
+        stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
+        try:
+            await asyncio.wait(
+                [t for t in (waiter, stopper) if t is not None],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for task in (waiter, stopper):
+                if task is not None and not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        if not waiter.done() or waiter.cancelled():
+            return False
+        if loop.time() - started < 0.05:
+            # "Signed in" at once although the EHR said 401: do not hammer it in a loop.
+            await asyncio.sleep(self._resume_delay)
+        self._store.resume_after_sign_in(self._clock())
+        self._paused = False
+        self._set_status(paused_for_sign_in=False)
+        return True
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Send until ``stop`` is set: passes when something is due, sleeps in between."""
+        await self.start()
+        while not stop.is_set() and self._started:
+            if self._paused:
+                if not await self._resume_after_sign_in(stop):
+                    break
+                continue
+            self._wake.clear()
+            report = await self.run_once()
+            if report.paused:
+                continue
+            await self._sleep(stop, self._delay(offline=report.offline))
+
+    async def drain(self, *, timeout: float | None = None) -> OutboxSummary:
+        """Run passes until nothing is left to send by itself (everything confirmed, or waiting
+        for a person), the sign-in ends, or ``timeout`` seconds pass. For the command line,
+        tests and benchmarks; the app uses :meth:`run_forever`."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            self._wake.clear()
+            report = await self.run_once()
+            summary = self._store.summary()
+            if report.paused or summary.pending == 0:
+                return summary
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                return summary
+            delay = self._delay(offline=report.offline)
+            await self._sleep(None, delay if left is None else min(delay, left))
+
+    def _delay(self, *, offline: bool) -> float:
+        due = self._store.next_due_at(include_queued=not offline)
+        if due is None:
+            return self._idle_poll
+        return min(max((due - self._clock()).total_seconds(), 0.0), self._idle_poll)
+
+    async def _sleep(self, stop: asyncio.Event | None, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        waits = [asyncio.ensure_future(self._wake.wait())]
+        if stop is not None:
+            waits.append(asyncio.ensure_future(stop.wait()))
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, FhirError):
+        return exc.user_message
+    if isinstance(exc, SmartError):
+        return exc.message
+    return str(exc)

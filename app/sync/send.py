@@ -1,0 +1,491 @@
+"""Sending one commit: the I/O half of a sync step, driven by the pure planner.
+
+:class:`CommitSender` does, for one outbox entry, what ``app.sync.planner.next_action`` says:
+
+- SEND: mark SENDING (persisted *before* any request), check the amendment's preconditions
+  (the chart record it replaces still has the version the clinician saw, else CONFLICT with
+  base / chart / mine kept), then send the planner's requests round by round. Server ids come
+  from Location, ETag and ``entry.response`` first, bodies second, an identifier search last.
+  Ids learned in a round are stored at once; the last round's ids are stored in the same
+  transaction that marks the commit CONFIRMED.
+- RECONCILE (after an unknown outcome): search every write identifier. Present -> CONFIRMED
+  with the ids found; absent or partial -> QUEUED and sent again at once (only what is missing);
+  duplicates -> NEEDS_ATTENTION. Nothing is ever re-sent before this check.
+- After CONFIRMED: read back what the EHR stored and compare it with what was sent
+  (app.sync.verify); a difference is flagged on the commit, never silently accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.domain.commit import ApprovedCommit, PlannedWrite, resolve_references
+from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
+from app.fhir.errors import FhirError, FhirNotFound
+from app.smart.errors import SmartError
+from app.store.outbox import OutboxRepository
+from app.store.outbox_records import (
+    ConflictDetail,
+    OutboxEntry,
+    ReadBack,
+    WriteRecord,
+    WriteResult,
+)
+from app.sync.planner import (
+    ActionKind,
+    CannotSend,
+    PlannedRequest,
+    WriteCapabilities,
+    choose_strategy,
+    next_action,
+    plan_reconcile,
+    plan_send,
+    reconcile_event,
+)
+from app.sync.verify import differences
+from app.sync.writer import (
+    Failure,
+    FhirWriter,
+    body_identity,
+    classify_error,
+    etag_version,
+    parse_location,
+    unreadable_answer,
+    worst,
+)
+
+log = logging.getLogger(__name__)
+
+S, E = OutboxState, SyncEvent
+
+
+@dataclass
+class _Round:
+    """What one round of requests brought back."""
+
+    results: list[WriteResult] = field(default_factory=list)
+    copies: dict[int, dict[str, Any]] = field(default_factory=dict)  # position -> stored copy
+    failures: list[Failure] = field(default_factory=list)
+
+
+ContactListener = Callable[[bool], None]  # True: the EHR answered; False: it could not be reached
+
+
+class CommitSender:
+    def __init__(
+        self,
+        store: OutboxRepository,
+        writer: FhirWriter,
+        caps: WriteCapabilities,
+        *,
+        clock: Callable[[], datetime],
+        on_contact: ContactListener | None = None,
+        read_back: bool = True,
+    ) -> None:
+        self._store = store
+        self._writer = writer
+        self._caps = caps
+        self._clock = clock
+        self._on_contact = on_contact or (lambda _ok: None)
+        self._read_back = read_back
+
+    async def process(self, entry: OutboxEntry) -> OutboxItem:
+        """One sync step for ``entry``; returns where the commit stands afterwards."""
+        action = next_action(
+            entry.item, entry.commit, self._caps, self._clock(), policy=self._store.policy
+        )
+        if action.kind is ActionKind.RECONCILE:
+            item = await self.reconcile(entry)
+            if item.state is not S.QUEUED:
+                return item
+            entry = self._store.get(entry.commit_id)
+            return await self.send(entry)
+        if action.kind is ActionKind.SEND:
+            return await self.send(entry)
+        return entry.item
+
+    # ------------------------------------------------------------------ send
+    async def send(self, entry: OutboxEntry) -> OutboxItem:
+        commit = entry.commit
+        cid = commit.commit_id
+        bases = self._store.base_writes(entry)
+        resolved = {ref: rec.reference for ref, rec in bases.items() if rec.reference}
+        resolved.update(entry.resolved())
+        try:
+            strategy = choose_strategy(commit, self._caps)
+        except CannotSend as exc:
+            return self._store.apply(cid, E.CANNOT_SEND, expect=entry.item.state, error=str(exc))
+        self._store.apply(cid, E.SEND_STARTED, expect=entry.item.state, strategy=strategy.value)
+        checked = await self._check_preconditions(entry, resolved, bases)
+        if isinstance(checked, Failure):
+            return self._fail(cid, checked, [])
+        if isinstance(checked, ConflictDetail):
+            return self._store.apply(
+                cid, E.CONFLICT_DETECTED, error=checked.message, conflict=checked
+            )
+        copies: dict[int, dict[str, Any]] = {}
+        while True:
+            try:
+                plan = plan_send(commit, self._caps, resolved)
+            except CannotSend as exc:
+                return self._store.apply(cid, E.CANNOT_SEND, error=str(exc))
+            if plan.complete:
+                item = self._store.apply(cid, E.SERVER_ACCEPTED)
+                break
+            if not plan.requests:  # the planner found nothing it may send yet: a bug
+                raise RuntimeError(f"commit {cid}: writes remain but none can be sent")
+            outcome = _Round()
+            for done in await asyncio.gather(*(self._perform(commit, r) for r in plan.requests)):
+                outcome.results += done.results
+                outcome.copies.update(done.copies)
+                outcome.failures += done.failures
+            copies.update(outcome.copies)
+            for r in outcome.results:
+                resolved[commit.writes[r.position].full_url] = _reference(commit, r)
+            if outcome.failures:
+                return self._fail(cid, worst(outcome.failures), outcome.results)
+            if all(w.full_url in resolved for w in commit.writes):
+                item = self._store.apply(cid, E.SERVER_ACCEPTED, results=outcome.results)
+                break
+            self._store.record_writes(cid, outcome.results)
+        await self._verify(commit, resolved, copies)
+        return item
+
+    async def _perform(self, commit: ApprovedCommit, request: PlannedRequest) -> _Round:
+        body = json.loads(request.body)
+        headers = {k: v for k, v in request.headers if k.lower() != "content-type"}
+        transaction = request.url == ""
+        what = (
+            f"a transaction of {len(request.positions)} resources"
+            if transaction
+            else f"writing a {commit.writes[request.positions[0]].resource_type}"
+        )
+        try:
+            response = await self._writer.request(
+                request.method, request.url, json_body=body, headers=headers, what=what
+            )
+        except (FhirError, SmartError) as exc:
+            failure = classify_error(exc)
+            self._on_contact(failure.reached_server)
+            return _Round(failures=[failure])
+        self._on_contact(True)
+        if transaction:
+            return _read_transaction(commit, request, response.body, what)
+        write = commit.writes[request.positions[0]]
+        found = parse_location(response.location, write.resource_type)
+        body_id, body_version = body_identity(response.body, write.resource_type)
+        rid = (
+            found[0] if found else (body_id or (write.client_id if request.method == "PUT" else ""))
+        )
+        version = (found[1] if found else None) or etag_version(response.etag) or body_version
+        copy = response.body if body_id and body_id == rid else None
+        if not rid:
+            # 2xx without Location or body: find what the server stored by its identifier.
+            located = await self._find_one(write)
+            if isinstance(located, Failure):
+                return _Round(failures=[located])
+            if located is None:
+                return _Round(failures=[unreadable_answer(what)])
+            rid, version, copy = located
+        result = WriteResult(
+            write.position,
+            rid,
+            version,
+            etag=response.etag,
+            location=response.location,
+            response_status=str(response.status),
+        )
+        return _Round(results=[result], copies={write.position: copy} if copy else {})
+
+    async def _find_one(
+        self, write: PlannedWrite
+    ) -> tuple[str, str | None, dict[str, Any]] | Failure | None:
+        matches = await self._search(write)
+        if isinstance(matches, Failure) or len(matches) != 1:
+            return matches if isinstance(matches, Failure) else None
+        rid, version = body_identity(matches[0], write.resource_type)
+        return (rid, version, matches[0]) if rid else None
+
+    # ------------------------------------------------------------------ preconditions
+    async def _check_preconditions(
+        self,
+        entry: OutboxEntry,
+        resolved: Mapping[str, str],
+        bases: Mapping[str, WriteRecord],
+    ) -> Failure | ConflictDetail | None:
+        """An amendment replaces a chart record: it must still be the version the clinician
+        amended. Checked before anything is sent; a moved chart is a CONFLICT (never merged)."""
+        targets: dict[str, tuple[str, str | None, PlannedWrite]] = {}
+        for write in entry.commit.writes:
+            if write.full_url in resolved:
+                continue
+            for ref in _replaced_references(write.payload()):
+                if ref in bases:
+                    record = bases[ref]
+                    if record.reference and record.version_id:
+                        targets[record.reference] = (record.version_id, ref, write)
+                else:
+                    literal, version = _literal(ref)
+                    if literal and version:
+                        targets[literal] = (version, None, write)
+        for ref, version in entry.preconditions.items():
+            targets.setdefault(ref, (version, None, entry.commit.writes[0]))
+        for ref, (expected, base_url, write) in targets.items():
+            rtype, _, rid = ref.partition("/")
+            try:
+                current = await self._writer.read_response(rtype, rid)
+            except FhirNotFound:
+                self._on_contact(True)
+                return ConflictDetail(
+                    f"The chart's {rtype} that this amends no longer exists in the EHR. "
+                    "Nothing was written. Look in the chart, then retry or discard.",
+                    resource=ref,
+                    expected_version=expected,
+                    base=await self._base_copy(ref, expected, base_url),
+                    mine=write.payload(),
+                )
+            except (FhirError, SmartError) as exc:
+                failure = classify_error(exc)
+                self._on_contact(failure.reached_server)
+                return failure
+            self._on_contact(True)
+            if current.version_id != expected:
+                return ConflictDetail(
+                    f"Someone changed the chart's {rtype} after you started amending it "
+                    f"(you amended version {expected}; the chart now has version "
+                    f"{current.version_id}). Nothing was written. Compare the chart with your "
+                    "version and decide.",
+                    resource=ref,
+                    expected_version=expected,
+                    chart_version=current.version_id,
+                    base=await self._base_copy(ref, expected, base_url),
+                    chart=current.body,
+                    mine=write.payload(),
+                )
+        return None
+
+    async def _base_copy(
+        self, ref: str, version: str, base_url: str | None
+    ) -> dict[str, Any] | None:
+        if base_url is not None:
+            return self._store.base_payload(base_url)
+        rtype, _, rid = ref.partition("/")
+        try:
+            response = await self._writer.request(
+                "GET", f"{rtype}/{rid}/_history/{version}", what=f"reading the amended {rtype}"
+            )
+        except (FhirError, SmartError):
+            return None
+        return response.body
+
+    # ------------------------------------------------------------------ reconcile
+    async def reconcile(self, entry: OutboxEntry) -> OutboxItem:
+        commit = entry.commit
+        cid = commit.commit_id
+        bases = self._store.base_writes(entry)
+        resolved = {ref: rec.reference for ref, rec in bases.items() if rec.reference}
+        resolved.update(entry.resolved())
+        try:
+            searches = plan_reconcile(commit, self._caps, resolved)
+        except CannotSend:
+            return entry.item  # next_action asks the clinician in that case
+        found = await asyncio.gather(*(self._search(commit.writes[s.position]) for s in searches))
+        failures = [f for f in found if isinstance(f, Failure)]
+        if failures:
+            return self._fail(cid, worst(failures), [])
+        counts: dict[int, int] = {}
+        results: list[WriteResult] = []
+        copies: dict[int, dict[str, Any]] = {}
+        for search, matches in zip(searches, found, strict=True):
+            assert not isinstance(matches, Failure)
+            counts[search.position] = len(matches)
+            if len(matches) == 1:
+                write = commit.writes[search.position]
+                rid, version = body_identity(matches[0], write.resource_type)
+                if rid:
+                    results.append(WriteResult(search.position, rid, version))
+                    copies[search.position] = matches[0]
+                    resolved[write.full_url] = f"{write.resource_type}/{rid}"
+        event = reconcile_event(commit, counts, resolved)
+        error = None
+        if event is E.DUPLICATES_FOUND:
+            extra = sorted(commit.writes[p].resource_type for p, n in counts.items() if n > 1)
+            error = (
+                f"The EHR holds more than one copy of this commit's {', '.join(extra)}. Nothing "
+                "more was sent. Look in the chart and remove the extra copy, then discard or "
+                "retry."
+            )
+            results = []  # which copy is "the" one is the clinician's call
+        item = self._store.apply(cid, event, results=results, error=error)
+        if item.state is S.CONFIRMED:
+            await self._verify(commit, resolved, copies)
+        return item
+
+    async def _search(self, write: PlannedWrite) -> list[dict[str, Any]] | Failure:
+        """The server copies of ``write``: resources that really carry its identifier (a server
+        that ignored the search parameter must not make unrelated resources count)."""
+        name, token = write.search_param
+        try:
+            result = await self._writer.search(write.resource_type, [(name, token)])
+        except (FhirError, SmartError) as exc:
+            failure = classify_error(exc)
+            self._on_contact(failure.reached_server)
+            return failure
+        self._on_contact(True)
+        if result.truncated:
+            return Failure(
+                SyncEvent.OUTCOME_UNKNOWN,
+                "The EHR's answer to the check was too long to be sure; the app will check again.",
+            )
+        return [r for r in result.resources if _carries(r, write)]
+
+    # ------------------------------------------------------------------ read-back
+    async def _verify(
+        self,
+        commit: ApprovedCommit,
+        resolved: Mapping[str, str],
+        copies: Mapping[int, dict[str, Any]],
+    ) -> None:
+        if not self._read_back:
+            return
+
+        async def stored(write: PlannedWrite) -> dict[str, Any] | None:
+            if write.position in copies:
+                return copies[write.position]
+            rtype, _, rid = resolved[write.full_url].partition("/")
+            try:
+                response = await self._writer.read_response(rtype, rid)
+            except (FhirError, SmartError):
+                return None
+            return response.body
+
+        copies_now = await asyncio.gather(*(stored(w) for w in commit.writes))
+        problems: list[str] = []
+        unread = 0
+        for write, copy in zip(commit.writes, copies_now, strict=True):
+            if copy is None:
+                unread += 1
+                continue
+            sent = json.loads(resolve_references(write.payload_json, resolved))
+            diff = differences(sent, copy)
+            if diff:
+                problems.append(
+                    f"{write.resource_type} {resolved[write.full_url]}: {'; '.join(diff)}"
+                )
+        if problems:
+            note = (
+                "The EHR stored something other than what was approved: "
+                + " | ".join(problems)
+                + ". Check the chart."
+            )
+            self._store.record_read_back(commit.commit_id, ReadBack.DIFFERS, note[:2000])
+            log.warning(
+                "read-back differs for commit %s (%d resources)", commit.commit_id, len(problems)
+            )
+        elif unread:
+            self._store.record_read_back(
+                commit.commit_id,
+                ReadBack.NOT_CHECKED,
+                f"{unread} resource(s) could not be read back from the EHR to compare.",
+            )
+        else:
+            self._store.record_read_back(commit.commit_id, ReadBack.MATCHED, None)
+
+    # ------------------------------------------------------------------ helpers
+    def _fail(self, cid: Any, failure: Failure, results: list[WriteResult]) -> OutboxItem:
+        return self._store.apply(
+            cid,
+            failure.event,
+            status=failure.status,
+            error=failure.error,
+            retry_after=failure.retry_after,
+            results=results,
+        )
+
+
+def _read_transaction(
+    commit: ApprovedCommit, request: PlannedRequest, body: Mapping[str, Any] | None, what: str
+) -> _Round:
+    entries = body.get("entry") if isinstance(body, Mapping) else None
+    if (
+        not isinstance(body, Mapping)
+        or body.get("resourceType") != "Bundle"
+        or not isinstance(entries, list)
+        or len(entries) != len(request.positions)
+    ):
+        return _Round(failures=[unreadable_answer(what)])
+    out = _Round()
+    for position, entry in zip(request.positions, entries, strict=True):
+        write = commit.writes[position]
+        response = entry.get("response") if isinstance(entry, Mapping) else None
+        if not isinstance(response, Mapping) or not str(response.get("status", "")).startswith("2"):
+            return _Round(failures=[unreadable_answer(what)])
+        location = response.get("location")
+        location = location if isinstance(location, str) else None
+        etag = response.get("etag")
+        etag = etag if isinstance(etag, str) else None
+        found = parse_location(location, write.resource_type)
+        resource = entry.get("resource")
+        body_id, body_version = body_identity(resource, write.resource_type)
+        rid = found[0] if found else body_id
+        if not rid:
+            return _Round(failures=[unreadable_answer(what)])
+        version = (found[1] if found else None) or etag_version(etag) or body_version
+        out.results.append(
+            WriteResult(position, rid, version, etag, location, str(response.get("status")))
+        )
+        if body_id == rid and isinstance(resource, dict):
+            out.copies[position] = resource
+    return out
+
+
+def _reference(commit: ApprovedCommit, result: WriteResult) -> str:
+    return f"{commit.writes[result.position].resource_type}/{result.server_id}"
+
+
+def _carries(resource: Mapping[str, Any], write: PlannedWrite) -> bool:
+    if resource.get("resourceType") != write.resource_type:
+        return False
+    ident = write.identifier
+    if write.match_by.value == "_tag":
+        meta = resource.get("meta")
+        tags = meta.get("tag") if isinstance(meta, Mapping) else None
+        return any(
+            isinstance(t, Mapping)
+            and t.get("system") == ident.system
+            and t.get("code") == ident.value
+            for t in (tags if isinstance(tags, list) else [])
+        )
+    found = resource.get("identifier")
+    items = found if isinstance(found, list) else [found]
+    return any(
+        isinstance(i, Mapping) and i.get("system") == ident.system and i.get("value") == ident.value
+        for i in items
+    )
+
+
+def _replaced_references(payload: Mapping[str, Any]) -> list[str]:
+    out = []
+    for rel in payload.get("relatesTo") or []:
+        if isinstance(rel, Mapping) and rel.get("code") == "replaces":
+            target = rel.get("target")
+            ref = target.get("reference") if isinstance(target, Mapping) else None
+            if isinstance(ref, str):
+                out.append(ref)
+    return out
+
+
+def _literal(ref: str) -> tuple[str | None, str | None]:
+    """``("Type/id", version)`` from ``[base/]Type/id/_history/v`` (version None if absent)."""
+    parts = [p for p in ref.split("/") if p]
+    if len(parts) >= 4 and parts[-2] == "_history":
+        return f"{parts[-4]}/{parts[-3]}", parts[-1]
+    if len(parts) >= 2:
+        return f"{parts[-2]}/{parts[-1]}", None
+    return None, None
