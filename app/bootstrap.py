@@ -10,6 +10,9 @@ import httpx
 
 from app import __version__
 from app.domain.site import Site
+from app.domain.templates import NoteTemplate
+from app.fhir.client import FhirClient
+from app.keyring_policy import enforce_os_keyring
 from app.logging_setup import configure_logging
 from app.paths import AppPaths
 from app.sandbox.options import SandboxOptions
@@ -18,6 +21,9 @@ from app.smart.errors import SiteConfigError
 from app.smart.http import create_http_client
 from app.smart.session import SmartSession
 from app.smart.sites import load_sites, sandbox_site
+from app.store.drafts import DraftRepository
+from app.store.store import Store, open_store
+from app.store.templates import load_templates
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +41,21 @@ class Services:
 
     paths: AppPaths
     sites: list[Site]
+    store: Store
+    templates: list[NoteTemplate]
     config_error: str | None = None
+    crashed_last_time: bool = False
+    startup_warnings: list[str] = field(default_factory=list)
     sandbox: SandboxServer | None = None
     http_clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+
+    @property
+    def drafts(self) -> DraftRepository:
+        return self.store.drafts
+
+    def fhir_for(self, session: SmartSession) -> FhirClient:
+        site = session.site
+        return FhirClient(self.http_for(site), site.fhir_base, auth=session.auth)
 
     def http_for(self, site: Site) -> httpx.AsyncClient:
         client = self.http_clients.get(site.id)
@@ -56,6 +74,13 @@ class Services:
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
+        self.store.close()
+        _running_marker(self.paths).unlink(missing_ok=True)  # a clean exit
+
+
+def _running_marker(paths: AppPaths) -> Path:
+    """Present while the app runs; found at start-up it means the last run did not end cleanly."""
+    return paths.data_dir / "app-running.marker"
 
 
 def build_services(sites_file: Path | None, force_sandbox: bool, paths: AppPaths) -> Services:
@@ -66,7 +91,21 @@ def build_services(sites_file: Path | None, force_sandbox: bool, paths: AppPaths
     except SiteConfigError as exc:
         config_error = exc.message
         log.error("site configuration rejected: %s", type(exc).__name__)
-    services = Services(paths=paths, sites=sites, config_error=config_error)
+    warnings = [w for w in (enforce_os_keyring(),) if w]
+    marker = _running_marker(paths)
+    crashed = marker.exists()
+    marker.write_text("running\n", encoding="utf-8")
+    store = open_store(paths.data_dir / "store.db")
+    catalog = load_templates()
+    services = Services(
+        paths=paths,
+        sites=sites,
+        store=store,
+        templates=list(catalog.templates),
+        config_error=config_error,
+        crashed_last_time=crashed,
+        startup_warnings=warnings,
+    )
     if force_sandbox or not sites:
         services.sandbox = start_embedded_sandbox(paths)
         print(f"Sandbox EHR: FHIR base URL: {services.sandbox.fhir_base}", flush=True)

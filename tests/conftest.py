@@ -12,6 +12,10 @@ from tests.support.servers import RunningServer, peer_available, start_peer, sta
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# A real file keyring and the scripted browser for every test: no test can reach the
+# developer's keyring or open their browser.
+pytest_plugins = ["tests.support.smart_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:

@@ -28,6 +28,7 @@ RANK = {
     "bootstrap": 5,
     "paths": 5,
     "logging_setup": 5,
+    "keyring_policy": 5,
     "__main__": 5,
 }
 QT_MODULES = ("PySide6", "shiboken6", "qasync")

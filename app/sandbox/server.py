@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import threading
@@ -70,10 +71,8 @@ class SandboxServer:
         return self.urls.fhir_base
 
     def _serve(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # closed by stop()
             self._server.run()
-        except OSError:  # closed by stop()
-            pass
 
     def stop(self) -> None:
         if self._server is not None:

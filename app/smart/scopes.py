@@ -51,8 +51,9 @@ def _need(resource_type: str, perms: str) -> Need:
     return Need(resource_type, frozenset(perms))
 
 
+# What the encounter context reads (app.fhir.context_loader), including the _include targets.
 _READ = ("Patient", "Encounter", "Condition", "MedicationRequest", "AllergyIntolerance",
-         "Observation", "DocumentReference", "Practitioner")  # fmt: skip
+         "Observation", "DocumentReference", "Composition", "Practitioner", "Location")  # fmt: skip
 
 FEATURE_NEEDS: dict[Feature, tuple[Need, ...]] = {
     Feature.READ_CONTEXT: tuple(_need(t, "rs") for t in _READ),

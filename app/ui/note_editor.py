@@ -268,6 +268,8 @@ class NoteEditor(QWidget):
             self.items_tabs.addTab(table, name)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
+        split.setSizes([600, 400])
+        self.sections_area.setMinimumWidth(320)
         layout.addWidget(split, 1)
         self._draft_id: object = None
 

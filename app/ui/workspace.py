@@ -81,6 +81,7 @@ class WorkspacePage(QWidget):
         self.diff_view = DiffView(right)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 2)
+        right.setSizes([480, 220])
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 3)
         split.setSizes([320, 1000])

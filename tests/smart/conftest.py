@@ -3,10 +3,7 @@ browser, sessions wired to a request recorder, and a controllable clock."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import keyring
 import pytest
 from keyring.backend import KeyringBackend
-from keyrings.alt.file import PlaintextKeyring
 
 from app.domain.site import Site
 from app.smart.browser import BrowserLauncher
@@ -26,9 +21,6 @@ from app.smart.keyring_store import RefreshTokenStore
 from app.smart.session import SmartSession
 from app.smart.tokens import RefreshPolicy
 from tests.support.servers import RunningServer, peer_available, start_peer, start_sandbox
-
-BROWSER_SCRIPT = Path(__file__).resolve().parents[1] / "support" / "browser.py"
-
 
 KINDS = ["sandbox", pytest.param("peer", marks=pytest.mark.peer)]
 
@@ -103,61 +95,6 @@ def site_for(server: RunningServer, **overrides: Any) -> Site:
     }
     values.update(overrides)
     return Site(**values)
-
-
-@pytest.fixture(autouse=True)
-def file_keyring(tmp_path: Path) -> Iterator[KeyringBackend]:
-    """A real keyring backend writing to a temp file; also installed as the process default
-    (for every test here) so nothing can reach the developer's own keyring."""
-    backend = PlaintextKeyring()
-    backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")  # type: ignore[misc]
-    previous = keyring.get_keyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-
-
-@dataclass
-class ScriptedBrowser:
-    log_path: Path
-    monkeypatch: pytest.MonkeyPatch
-
-    def mode(self, mode: str, **env: str) -> None:
-        self.monkeypatch.setenv("SCRIPTED_BROWSER_MODE", mode)
-        for key, value in env.items():
-            self.monkeypatch.setenv(f"SCRIPTED_BROWSER_{key.upper()}", value)
-
-    def entries(self) -> list[dict[str, Any]]:
-        if not self.log_path.exists():
-            return []
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
-
-    async def final_page(self, timeout: float = 10.0) -> str:
-        """The text of the page the loopback redirect showed (the browser logs it a moment
-        after the app has finished, so this polls without blocking the event loop)."""
-        for _ in range(int(timeout / 0.05)):
-            finals = [e for e in self.entries() if "final" in e]
-            if finals:
-                return str(finals[-1]["text"])
-            await asyncio.sleep(0.05)
-        return ""
-
-
-@pytest.fixture(autouse=True)
-def _no_real_browser(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test here may open the developer's browser: BROWSER is the scripted one, idle."""
-    monkeypatch.setenv("BROWSER", f"{sys.executable} {BROWSER_SCRIPT} %s")
-    monkeypatch.setenv("SCRIPTED_BROWSER_MODE", "ignore")
-    monkeypatch.delenv("SCRIPTED_BROWSER_LOG", raising=False)
-
-
-@pytest.fixture
-def scripted_browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ScriptedBrowser:
-    log_path = tmp_path / "browser-log.jsonl"
-    monkeypatch.setenv("BROWSER", f"{sys.executable} {BROWSER_SCRIPT} %s")
-    monkeypatch.setenv("SCRIPTED_BROWSER_MODE", "login")
-    monkeypatch.setenv("SCRIPTED_BROWSER_LOG", str(log_path))
-    return ScriptedBrowser(log_path, monkeypatch)
 
 
 class FakeClock:

@@ -9,8 +9,8 @@ from keyring.backend import KeyringBackend
 
 from app.cli import main
 from app.smart.keyring_store import RefreshTokenStore
-from tests.smart.conftest import ScriptedBrowser
 from tests.support.servers import RunningServer, free_port
+from tests.support.smart_fixtures import ScriptedBrowser
 
 
 def run(*argv: str) -> tuple[int, str, str]:

@@ -10,8 +10,9 @@ import pytest
 
 from app.smart.errors import IdentityError
 from app.smart.identity import human_name, resolve_fhir_user, verify_id_token
-from tests.smart.conftest import Harness, ScriptedBrowser, SessionFactory
+from tests.smart.conftest import Harness, SessionFactory
 from tests.support.servers import RunningServer
+from tests.support.smart_fixtures import ScriptedBrowser
 
 
 def test_fhir_user_absolute_and_relative() -> None:

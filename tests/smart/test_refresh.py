@@ -11,8 +11,9 @@ from app.smart.errors import SignInRequired
 from app.smart.session import SessionState
 from app.smart.token_endpoint import TokenEndpoint
 from app.smart.tokens import TokenSet
-from tests.smart.conftest import Harness, ScriptedBrowser, SessionFactory
+from tests.smart.conftest import Harness, SessionFactory
 from tests.support.servers import RunningServer
+from tests.support.smart_fixtures import ScriptedBrowser
 
 CONCURRENT = 20
 

@@ -21,8 +21,9 @@ from app.smart.errors import (
 )
 from app.smart.pkce import Pkce, new_pkce
 from app.smart.session import SessionState, SignInProgress, SignInStep
-from tests.smart.conftest import ScriptedBrowser, SessionFactory
+from tests.smart.conftest import SessionFactory
 from tests.support.servers import RunningServer
+from tests.support.smart_fixtures import ScriptedBrowser
 
 
 async def test_full_launch_with_scripted_browser(

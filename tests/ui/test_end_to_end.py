@@ -1,0 +1,81 @@
+"""The real window against real EHRs (sandbox and peer) over HTTP: sign in through the scripted
+browser, the chart of the patient in context loads, the draft is prefilled and autosaved,
+sign out returns to the sign-in page."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app.bootstrap import Services
+from app.domain.site import Site
+from app.paths import AppPaths
+from app.store.store import open_store
+from app.store.templates import load_templates
+from app.ui.main_window import MainWindow
+from app.ui.workbench import build_main_window
+from tests.support.servers import RunningServer
+from tests.support.smart_fixtures import ScriptedBrowser
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def services(tmp_path: Path, ehr: RunningServer) -> Iterator[Services]:
+    paths = AppPaths(
+        tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
+    ).ensure()
+    site = Site(
+        id=f"test-{ehr.name}",
+        display_name=f"Test {ehr.name}",
+        fhir_base=ehr.fhir_base,
+        client_id=ehr.client_id,
+    )
+    store = open_store(paths.data_dir / "store.db")
+    yield Services(
+        paths=paths, sites=[site], store=store, templates=list(load_templates().templates)
+    )
+    store.close()
+
+
+async def test_sign_in_open_chart_edit_and_sign_out(
+    qtbot: QtBot, services: Services, scripted_browser: ScriptedBrowser
+) -> None:
+    window: MainWindow = build_main_window(services)
+    qtbot.addWidget(window)
+    window.show()
+    controller = window.controller  # type: ignore[attr-defined]
+    workspace = window.workspace  # type: ignore[attr-defined]
+    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
+    assert window.pages.currentWidget() is controller.signin_view
+
+    controller.signin_view.sign_in_button.click()
+    await wait_until(lambda: workspace.context is not None, 60)
+    assert "Signed in as" in window.user_label.text()
+    assert workspace.banner.name_label.text() == "Maria Elena Garcia"
+    assert "MRN" in workspace.banner.details_label.text()
+    tree = workspace.context_pane.tree
+    for i in range(tree.topLevelItemCount()):
+        assert "loading" not in tree.topLevelItem(i).text(0)
+    assert tree.topLevelItem(0).text(0).startswith("Problems (")
+
+    drafts = workspace.drafts
+    await wait_until(lambda: drafts.draft is not None)
+    workspace.editor.section_edits["plan"].setPlainText("Recheck blood pressure in 2 weeks.")
+    with qtbot.waitSignal(drafts.saved, timeout=2500):
+        pass
+    saved = services.drafts.get(drafts.draft.id)
+    assert saved.section("plan").text == "Recheck blood pressure in 2 weeks."
+
+    workspace.sign_out_button.click()
+    await wait_until(lambda: window.pages.currentWidget() is controller.signin_view, 15)
+    assert controller.session is None
+    await services.aclose()
