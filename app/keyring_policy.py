@@ -40,7 +40,7 @@ def enforce_os_keyring() -> str | None:
     log.warning(
         "no secure OS keyring (%s); sessions are kept in memory only", type(current).__name__
     )
-    keyring.set_keyring(fail.Keyring())
+    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
     return (
         "No secure system keyring is available on this computer, so you will be asked to "
         "sign in again each time the app starts. Ask IT to enable the system keyring."

@@ -38,4 +38,4 @@ def run_event_loop(
             await shutdown()
         return 0
 
-    return qasync.run(main())
+    return int(qasync.run(main()))

@@ -3,7 +3,7 @@ labs, prior notes. Each section shows its own loading, error and "skipped" state
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QHeaderView, QMenu, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
@@ -146,10 +146,10 @@ class ContextPane(QWidget):
         if note is not None:
             self.note_opened.emit(note)
 
-    def _menu(self, pos: object) -> None:
-        note = self._note_at(self.tree.itemAt(pos))  # type: ignore[arg-type]
+    def _menu(self, pos: QPoint) -> None:
+        note = self._note_at(self.tree.itemAt(pos))
         if note is None:
             return
         menu = QMenu(self)
         menu.addAction("Amend this note…", lambda: self.amend_requested.emit(note))
-        menu.exec(self.tree.viewport().mapToGlobal(pos))  # type: ignore[arg-type]
+        menu.exec(self.tree.viewport().mapToGlobal(pos))

@@ -6,7 +6,8 @@ Holds no business state of its own: it reacts to view-model signals and starts t
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from PySide6.QtCore import QObject
 
@@ -20,7 +21,7 @@ from app.ui.tasks import TaskTracker
 log = logging.getLogger(__name__)
 
 # Called once signed in; builds and shows the next page. Returns when it is shown.
-AfterSignIn = Callable[[SmartSession], Awaitable[None]]
+AfterSignIn = Callable[[SmartSession], Coroutine[Any, Any, None]]
 
 
 class AppController(QObject):

@@ -128,7 +128,9 @@ class DraftViewModel(QObject):
         gen = draft.provenance.generator
         flags = len(draft.provenance.uncertainty)
         self.notice.emit(
-            f"Imported draft from {gen.name} {gen.version if gen else ''}".strip()
+            f"Imported draft from {gen.name} {gen.version}".strip()
+            if gen
+            else "Imported draft"
             + (
                 f" — {flags} passage(s) flagged as uncertain; review them before approving."
                 if flags

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import TypeVar
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -83,8 +85,11 @@ def parse_date(text: str) -> date | None:
         return None
 
 
-def _enum(cls: type, text: str, default: object) -> object:
-    for member in cls:  # type: ignore[attr-defined]
+E = TypeVar("E", bound=Enum)
+
+
+def _enum(cls: type[E], text: str, default: E) -> E:
+    for member in cls:
         if member.value == text.strip().lower():
             return member
     return default
@@ -188,7 +193,7 @@ def _task_from(item_id: str, v: list[str]) -> StructuredItem:
         owner=parse_reference(v[1]),
         due=parse_date(v[2]),
         status=_enum(TaskStatus, v[3], TaskStatus.REQUESTED),
-    )  # type: ignore[arg-type]
+    )
 
 
 def _msg_row(item: StructuredItem) -> list[str]:
@@ -202,7 +207,7 @@ def _msg_from(item_id: str, v: list[str]) -> StructuredItem:
         recipient=parse_reference(v[0]),
         text=v[1].strip(),
         priority=_enum(Priority, v[2], Priority.ROUTINE),
-    )  # type: ignore[arg-type]
+    )
 
 
 class NoteEditor(QWidget):

@@ -4,8 +4,9 @@ standalone launches): search by name, birth date or MRN, then pick one of their 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date
+from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -39,7 +40,10 @@ class PatientPicker(QWidget):
     chosen = Signal(object, object)  # PatientSummary, EncounterSummary
 
     def __init__(
-        self, search: PatientSearch, encounters: EncounterList, run: Callable[[str, object], object]
+        self,
+        search: PatientSearch,
+        encounters: EncounterList,
+        run: Callable[[str, Coroutine[Any, Any, None]], object],
     ) -> None:
         super().__init__()
         self._search, self._encounters, self._run = search, encounters, run

@@ -8,6 +8,7 @@ escape a task are handed to ``on_error`` so the window can show them instead of 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -31,7 +32,7 @@ class TaskTracker:
             return None
         task = asyncio.ensure_future(coro)
         self._tasks[name] = task
-        task.add_done_callback(lambda t, n=name: self._done(n, t))
+        task.add_done_callback(functools.partial(self._done, name))
         return task
 
     def _done(self, name: str, task: asyncio.Task[Any]) -> None:

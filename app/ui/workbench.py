@@ -98,9 +98,13 @@ def build_main_window(services: AppServices) -> MainWindow:
 
     controller = AppController(window, signin, tasks, after_sign_in)
     workspace.sign_out_requested.connect(sign_out)
-    workspace.change_patient_requested.connect(
-        lambda: controller.session is not None and show_picker(controller.session)
-    )
+
+    def change_patient() -> None:
+        if controller.session is not None:
+            drafts.flush()
+            show_picker(controller.session)
+
+    workspace.change_patient_requested.connect(change_patient)
     window.controller = controller  # type: ignore[attr-defined]
     window.tasks = tasks  # type: ignore[attr-defined]
     window.workspace = workspace  # type: ignore[attr-defined]
