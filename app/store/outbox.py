@@ -18,6 +18,7 @@ Lists and the summary read only the narrow ``outbox_commits`` table (index on st
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,17 +27,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Row, and_, event, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, event, func, insert, or_, select, update
 
 from app.domain.commit import (
-    IDENTIFIER_SYSTEM,
     ApprovedCommit,
     CommitInvalid,
-    Identifier,
-    PlannedWrite,
-    sha256_hex,
 )
 from app.domain.outbox import (
+    TRANSITIONS,
     OutboxItem,
     OutboxState,
     SyncEvent,
@@ -46,7 +44,21 @@ from app.domain.outbox import (
 )
 from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy, RandomSource
 from app.store.database import Database
-from app.store.errors import StoreCorrupt, StoreError
+from app.store.outbox_codec import (
+    ROW_COLUMNS,
+    OutboxDecoder,
+    item_of,
+    row_from_tuple,
+    write_record,
+)
+from app.store.outbox_errors import (
+    DiscardNotConfirmed,
+    OutboxAlreadyQueued,
+    OutboxItemNotFound,
+    OutboxPayloadCorrupt,
+    OutboxStateChanged,
+    UnknownBaseCommit,
+)
 from app.store.outbox_records import (
     ConflictDetail,
     OutboxChange,
@@ -64,6 +76,7 @@ from app.store.outbox_records import (
 from app.store.outbox_tables import outbox_commits, outbox_dependencies, outbox_writes, sync_status
 
 S, E = OutboxState, SyncEvent
+log = logging.getLogger(__name__)
 
 OutboxHook = Callable[[Connection, OutboxEvent], None]
 OutboxListener = Callable[[OutboxChange], None]
@@ -71,49 +84,6 @@ OutboxListener = Callable[[OutboxChange], None]
 # States the runner acts on by itself (the others wait for a base, a person or nothing).
 ACTIVE_STATES = (S.QUEUED, S.RETRY_WAIT, S.UNKNOWN_OUTCOME)
 LAST_SUCCESS_KEY = "last_success_at"
-
-
-class OutboxItemNotFound(StoreError):
-    def __init__(self, commit_id: object) -> None:
-        super().__init__(f"The commit {commit_id} is not in the outbox of this store.")
-        self.commit_id = commit_id
-
-
-class OutboxPayloadCorrupt(StoreCorrupt):
-    """A stored payload no longer matches the SHA-256 recorded at approval."""
-
-
-class OutboxAlreadyQueued(StoreError):
-    def __init__(self, commit_id: object) -> None:
-        super().__init__(f"The commit {commit_id} is already in the outbox; it is sent once.")
-        self.commit_id = commit_id
-
-
-class UnknownBaseCommit(StoreError):
-    def __init__(self, base_id: object) -> None:
-        super().__init__(
-            f"The note this amends (commit {base_id}) is not in the local outbox. "
-            "Reopen the note from the chart and amend it there."
-        )
-        self.base_id = base_id
-
-
-class DiscardNotConfirmed(StoreError):
-    def __init__(self) -> None:
-        super().__init__("Discarding needs the clinician's confirmation; nothing was discarded.")
-
-
-class OutboxStateChanged(StoreError):
-    """The item is no longer in the state the caller acted on (another action came first)."""
-
-    def __init__(self, commit_id: object, expected: OutboxState, actual: OutboxState) -> None:
-        super().__init__(
-            f"The commit {commit_id} is now {actual.value}, not {expected.value}; "
-            "reload the outbox and try again."
-        )
-        self.commit_id = commit_id
-        self.expected = expected
-        self.actual = actual
 
 
 class OutboxRepository:
@@ -127,6 +97,7 @@ class OutboxRepository:
         policy: BackoffPolicy = DEFAULT_BACKOFF,
     ) -> None:
         self._db = db
+        self._decoder = OutboxDecoder(db)
         self._hooks: list[OutboxHook] = list(hooks)
         self._listeners: list[OutboxListener] = []
         self._clock = clock
@@ -173,28 +144,30 @@ class OutboxRepository:
         protector = self._db.protector
         key = str(commit.commit_id)
         with self._tx(conn) as c:
-            if c.execute(select(outbox_commits.c.sequence).where(_is(key))).first() is not None:
+            if c.execute(_SELECT_STATE, {"key": key}).first() is not None:
                 raise OutboxAlreadyQueued(commit.commit_id)
             base_states = [self._state_of(c, base) for base in commit.depends_on]
             base_pending = any(s is not S.CONFIRMED for s in base_states)
             item = new_item(commit, base_pending=base_pending, now=now)
+            stamp = format_ts(now)
             result = c.execute(
-                insert(outbox_commits).values(
-                    commit_id=key,
-                    draft_id=None if draft_id is None else str(draft_id),
-                    state=item.state.value,
-                    attempts=0,
-                    resource_types=",".join(sorted(commit.resource_types)),
-                    write_count=len(commit.writes),
-                    preconditions=json.dumps(dict(preconditions or {}), sort_keys=True),
-                    verify_state=ReadBack.PENDING.value,
-                    created_at=format_ts(now),
-                    updated_at=format_ts(now),
-                    decision_format=protector.format_id,
-                    decision=protector.protect(
+                _INSERT_COMMIT,
+                {
+                    "commit_id": key,
+                    "draft_id": None if draft_id is None else str(draft_id),
+                    "state": item.state.value,
+                    "attempts": 0,
+                    "resource_types": ",".join(sorted(commit.resource_types)),
+                    "write_count": len(commit.writes),
+                    "preconditions": json.dumps(dict(preconditions or {}), sort_keys=True),
+                    "verify_state": ReadBack.PENDING.value,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "decision_format": protector.format_id,
+                    "decision": protector.protect(
                         decision_json.encode("utf-8"), context=f"{key}:decision".encode()
                     ),
-                )
+                },
             )
             primary_key = result.inserted_primary_key
             assert primary_key is not None
@@ -202,11 +175,11 @@ class OutboxRepository:
             stored = replace(commit, sequence=sequence)
             if commit.depends_on:
                 c.execute(
-                    insert(outbox_dependencies),
+                    _INSERT_DEPENDENCY,
                     [{"commit_id": key, "base_commit_id": str(b)} for b in commit.depends_on],
                 )
             c.execute(
-                insert(outbox_writes),
+                _INSERT_WRITE,
                 [
                     {
                         "commit_id": key,
@@ -256,7 +229,7 @@ class OutboxRepository:
             row = c.execute(select(outbox_commits).where(_is(str(commit_id)))).first()
             if row is None:
                 raise OutboxItemNotFound(commit_id)
-            return self._entries(c, [row], with_decision=True)[0]
+            return self._decoder.entries(c, [row], with_decision=True)[0]
 
     def find(self, commit_id: UUID) -> OutboxEntry | None:
         try:
@@ -267,10 +240,10 @@ class OutboxRepository:
     def item(self, commit_id: UUID) -> OutboxItem:
         """Just the state of one commit (cheap)."""
         with self._db.read() as c:
-            row = c.execute(select(*_ROW_COLUMNS).where(_is(str(commit_id)))).first()
+            row = c.execute(select(*ROW_COLUMNS).where(_is(str(commit_id)))).first()
             if row is None:
                 raise OutboxItemNotFound(commit_id)
-            return _item(row)
+            return item_of(row)
 
     def list_items(
         self,
@@ -281,7 +254,7 @@ class OutboxRepository:
         newest_first: bool = False,
     ) -> list[OutboxRow]:
         """Rows for the outbox panel, in sequence order (no payloads are read)."""
-        query = select(*_ROW_COLUMNS)
+        query = select(*ROW_COLUMNS)
         if states is not None:
             query = query.where(outbox_commits.c.state.in_([s.value for s in states]))
         order = outbox_commits.c.sequence
@@ -289,7 +262,7 @@ class OutboxRepository:
         if limit is not None or offset:
             query = query.limit(-1 if limit is None else limit).offset(offset)
         with self._db.read() as c:
-            return [_row(r) for r in c.execute(query)]
+            return [row_from_tuple(r) for r in c.execute(query).all()]
 
     def summary(self) -> OutboxSummary:
         """Counts per state, the last successful sync and how many read-backs differed."""
@@ -332,8 +305,21 @@ class OutboxRepository:
             .order_by(outbox_commits.c.sequence)
             .limit(limit)
         )
+        corrupt: list[tuple[UUID, OutboxPayloadCorrupt]] = []
         with self._db.read() as c:
-            return self._entries(c, list(c.execute(query)), with_decision=False)
+            entries = self._decoder.entries(
+                c, list(c.execute(query)), with_decision=False, corrupt=corrupt
+            )
+        for commit_id, exc in corrupt:
+            self._set_aside(commit_id, exc)
+        return entries
+
+    def _set_aside(self, commit_id: UUID, exc: OutboxPayloadCorrupt) -> None:
+        """A damaged commit is never sent; it asks for a person (where the table allows)."""
+        log.error("outbox commit %s is damaged and will not be sent", commit_id)
+        state = self.item(commit_id).state
+        if (state, E.CANNOT_SEND) in TRANSITIONS:
+            self.apply(commit_id, E.CANNOT_SEND, expect=state, error=exc.user_message)
 
     def next_due_at(self, *, include_queued: bool = True) -> datetime | None:
         """When the earliest item the runner acts on becomes due (None: none is waiting).
@@ -370,7 +356,7 @@ class OutboxRepository:
             rows = c.execute(
                 select(outbox_writes).where(outbox_writes.c.commit_id.in_(bases))
             ).all()
-        return {f"urn:uuid:{r.write_id}": _write_record(r) for r in rows}
+        return {f"urn:uuid:{r.write_id}": write_record(r) for r in rows}
 
     def base_payload(self, full_url: str) -> dict[str, Any] | None:
         """The approved payload of the write with ``full_url`` (the 'base' of a conflict)."""
@@ -381,7 +367,7 @@ class OutboxRepository:
             ).first()
             if row is None:
                 return None
-            value: dict[str, Any] = json.loads(self._payload_text(row))
+            value: dict[str, Any] = json.loads(self._decoder.payload_text(row))
             return value
 
     # ------------------------------------------------------------------ state changes
@@ -450,10 +436,10 @@ class OutboxRepository:
         """At start-up: every item left SENDING may have reached the server -> UNKNOWN_OUTCOME."""
         at = now or self._clock()
         with self._tx(None) as c:
-            rows = c.execute(select(*_ROW_COLUMNS).where(outbox_commits.c.state == S.SENDING.value))
+            rows = c.execute(select(*ROW_COLUMNS).where(outbox_commits.c.state == S.SENDING.value))
             changes: list[OutboxChange] = []
             for row in list(rows):
-                item = _item(row)
+                item = item_of(row)
                 recovered = recover_after_restart(item, now=at, rng=self._rng)
                 self._write_item(c, recovered)
                 self._emit_change(c, item, recovered, E.CRASH_RECOVERED)
@@ -468,7 +454,7 @@ class OutboxRepository:
         with self._tx(None) as c:
             rows = list(
                 c.execute(
-                    select(*_ROW_COLUMNS).where(
+                    select(*ROW_COLUMNS).where(
                         or_(
                             outbox_commits.c.state == S.PAUSED_FOR_SIGN_IN.value,
                             and_(
@@ -538,7 +524,7 @@ class OutboxRepository:
                 yield c
 
     def _state_of(self, c: Connection, commit_id: UUID) -> OutboxState:
-        value = c.execute(select(outbox_commits.c.state).where(_is(str(commit_id)))).scalar()
+        value = c.execute(_SELECT_STATE, {"key": str(commit_id)}).scalar()
         if value is None:
             raise UnknownBaseCommit(commit_id)
         return S(value)
@@ -561,10 +547,10 @@ class OutboxRepository:
         reason: str | None = None,
     ) -> list[OutboxChange]:
         key = str(commit_id)
-        row = c.execute(select(*_ROW_COLUMNS).where(_is(key))).first()
+        row = c.execute(select(*ROW_COLUMNS).where(_is(key))).first()
         if row is None:
             raise OutboxItemNotFound(commit_id)
-        item = _item(row)
+        item = item_of(row)
         if expect is not None and item.state is not expect:
             raise OutboxStateChanged(commit_id, expect, item.state)
         new = advance(
@@ -741,167 +727,18 @@ class OutboxRepository:
         if changes and self._listeners:
             event.listen(c, "commit", lambda _conn: self._notify(changes), once=True)
 
-    def _entries(
-        self, c: Connection, rows: Sequence[Row[Any]], *, with_decision: bool
-    ) -> list[OutboxEntry]:
-        if not rows:
-            return []
-        keys = [r.commit_id for r in rows]
-        writes: dict[str, list[Row[Any]]] = {k: [] for k in keys}
-        for w in c.execute(
-            select(outbox_writes)
-            .where(outbox_writes.c.commit_id.in_(keys))
-            .order_by(outbox_writes.c.commit_id, outbox_writes.c.position)
-        ):
-            writes[w.commit_id].append(w)
-        bases: dict[str, list[str]] = {k: [] for k in keys}
-        for d in c.execute(
-            select(outbox_dependencies).where(outbox_dependencies.c.commit_id.in_(keys))
-        ):
-            bases[d.commit_id].append(d.base_commit_id)
-        return [
-            self._entry(r, writes[r.commit_id], bases[r.commit_id], with_decision) for r in rows
-        ]
 
-    def _entry(
-        self, r: Row[Any], writes: list[Row[Any]], bases: list[str], with_decision: bool
-    ) -> OutboxEntry:
-        planned = tuple(
-            PlannedWrite(
-                position=w.position,
-                write_id=UUID(w.write_id),
-                resource_type=w.resource_type,
-                payload_json=self._payload_text(w),
-                payload_sha256=w.payload_sha256,
-                identifier=Identifier(IDENTIFIER_SYSTEM, w.identifier_value),
-                depends_on=tuple(int(p) for p in w.depends_on.split(",") if p),
-            )
-            for w in writes
-        )
-        try:
-            commit = ApprovedCommit(
-                UUID(r.commit_id), int(r.sequence), planned, tuple(UUID(b) for b in sorted(bases))
-            )
-        except CommitInvalid as exc:
-            raise OutboxPayloadCorrupt(
-                f"The queued commit {r.commit_id} in {self._db.path} is damaged ({exc}). "
-                "It is left untouched and will not be sent; ask IT."
-            ) from exc
-        if len(planned) != r.write_count:
-            raise OutboxPayloadCorrupt(
-                f"The queued commit {r.commit_id} in {self._db.path} lost some of its content. "
-                "It will not be sent; ask IT."
-            )
-        conflict = None
-        if r.conflict is not None:
-            raw = self._unprotect(r.conflict_format, r.conflict, f"{r.commit_id}:conflict")
-            conflict = ConflictDetail.from_json(json.loads(raw))
-        decision = None
-        if with_decision:
-            decision = self._unprotect(
-                r.decision_format, r.decision, f"{r.commit_id}:decision"
-            ).decode("utf-8")
-        return OutboxEntry(
-            row=_row(r),
-            commit=commit,
-            writes=tuple(_write_record(w) for w in writes),
-            preconditions=json.loads(r.preconditions),
-            conflict=conflict,
-            decision_json=decision,
-        )
-
-    def _payload_text(self, w: Row[Any]) -> str:
-        text = self._unprotect(w.payload_format, w.payload, f"{w.commit_id}.{w.position}").decode(
-            "utf-8"
-        )
-        if sha256_hex(text) != w.payload_sha256:
-            raise OutboxPayloadCorrupt(
-                f"The approved content of commit {w.commit_id} (write {w.position}) in "
-                f"{self._db.path} no longer matches what was approved. It will not be sent; "
-                "ask IT."
-            )
-        return text
-
-    def _unprotect(self, fmt: int, blob: bytes, context: str) -> bytes:
-        protector = self._db.protector
-        if fmt != protector.format_id:
-            raise OutboxPayloadCorrupt(
-                f"Outbox content in {self._db.path} needs another protection format ({fmt}); ask IT."
-            )
-        return protector.unprotect(blob, context=context.encode())
-
+# Built once: approval runs them for every commit (10,000 in the panel benchmark).
+_SELECT_STATE = select(outbox_commits.c.state).where(outbox_commits.c.commit_id == bindparam("key"))
+_INSERT_COMMIT = insert(outbox_commits)
+_INSERT_WRITE = insert(outbox_writes)
+_INSERT_DEPENDENCY = insert(outbox_dependencies)
 
 _BASE_DISCARDED_TEXT = (
     "The note this amends was discarded, so the amendment cannot be sent. Discard it, or "
     "amend the note in the chart."
 )
 
-_ROW_COLUMNS = (
-    outbox_commits.c.commit_id,
-    outbox_commits.c.sequence,
-    outbox_commits.c.draft_id,
-    outbox_commits.c.state,
-    outbox_commits.c.attempts,
-    outbox_commits.c.next_attempt_at,
-    outbox_commits.c.last_event,
-    outbox_commits.c.last_status,
-    outbox_commits.c.last_error,
-    outbox_commits.c.resource_types,
-    outbox_commits.c.write_count,
-    outbox_commits.c.strategy,
-    outbox_commits.c.verify_state,
-    outbox_commits.c.verify_note,
-    outbox_commits.c.created_at,
-    outbox_commits.c.updated_at,
-    outbox_commits.c.confirmed_at,
-    outbox_commits.c.discarded_by,
-    outbox_commits.c.discard_reason,
-)
-
 
 def _is(key: str) -> Any:
     return outbox_commits.c.commit_id == key
-
-
-def _item(r: Any) -> OutboxItem:
-    return OutboxItem(
-        commit_id=UUID(r.commit_id),
-        sequence=int(r.sequence),
-        state=S(r.state),
-        attempts=int(r.attempts),
-        next_attempt_at=parse_ts(r.next_attempt_at),
-        last_event=None if r.last_event is None else E(r.last_event),
-        last_status=r.last_status,
-        last_error=r.last_error,
-        updated_at=parse_ts(r.updated_at),
-    )
-
-
-def _row(r: Any) -> OutboxRow:
-    created = parse_ts(r.created_at)
-    assert created is not None
-    return OutboxRow(
-        item=_item(r),
-        draft_id=None if r.draft_id is None else UUID(r.draft_id),
-        resource_types=tuple(r.resource_types.split(",")) if r.resource_types else (),
-        write_count=int(r.write_count),
-        created_at=created,
-        confirmed_at=parse_ts(r.confirmed_at),
-        read_back=ReadBack(r.verify_state),
-        read_back_note=r.verify_note,
-        strategy=r.strategy,
-        discarded_by=r.discarded_by,
-        discard_reason=r.discard_reason,
-    )
-
-
-def _write_record(w: Row[Any]) -> WriteRecord:
-    return WriteRecord(
-        position=int(w.position),
-        resource_type=w.resource_type,
-        server_id=w.server_id,
-        version_id=w.server_version,
-        etag=w.etag,
-        location=w.location,
-        response_status=w.response_status,
-    )
