@@ -6,7 +6,7 @@
 # Checks: `fhir-writeback --version` prints the version in pyproject.toml, and
 # `fhir-writeback-cli --self-test` exits 0 with QT_QPA_PLATFORM=offscreen and a throwaway HOME
 # (it imports every layer, migrates a store, starts the bundled sandbox and signs in to it).
-# Build time here: 35-110 s depending on load; the checks take a few seconds.
+# Build time here: 35-130 s depending on load; the checks take a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)

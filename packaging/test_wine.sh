@@ -11,7 +11,7 @@
 # Windows bundle can only be built on Windows. The installer itself is the real installer.nsi,
 # 64-bit (Target amd64-unicode), so 64-bit wine is enough (Debian: apt-get install nsis wine64
 # wine; no i386 multiarch needed). Every run uses a fresh, private WINEPREFIX that is deleted at
-# the end. Needs no display. Takes about 40 s here (see docs/deployment.md).
+# the end. Needs no display. Takes 53-79 s here (see docs/deployment.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -113,9 +113,10 @@ echo "unsent note" > "$PROFILE/AppData/Local/fhir-writeback/outbox/marker.txt"
 echo "roaming" > "$PROFILE/AppData/Roaming/fhir-writeback/marker.txt"
 
 log "3. upgrade refused while the app is running"
-"$WINE" 'C:\Program Files\FHIR Write-back\fhir-writeback.exe' /SLEEP=60000 >/dev/null 2>&1 &
+"$WINE" 'C:\Program Files\FHIR Write-back\fhir-writeback.exe' '/READY=C:\app-running.txt' /SLEEP=60000 >/dev/null 2>&1 &
 APP_PID=$!
-sleep 3
+for _ in $(seq 1 300); do [ -f "$C/app-running.txt" ] && break; sleep 0.1; done
+check "the stand-in app is running" test -f "$C/app-running.txt"
 # (not exit_code: its `wineserver -w` would wait for the running app)
 check "upgrade while running exits 5" equals "$("$WINE" 'C:\setup2.exe' /S >/dev/null 2>&1; echo $?)" 5
 check "...and changes nothing" equals "$(reg_value DisplayVersion)/$(installed_standin_version)" "$V1/$V1"

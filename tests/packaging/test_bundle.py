@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_bundle_builds_and_passes_its_self_test_offscreen() -> None:
-    """packaging/test_bundle.sh: build (35-110 s here), --version, --self-test offscreen."""
+    """packaging/test_bundle.sh: build (35-130 s here), --version, --self-test offscreen."""
     proc = subprocess.run(
         ["bash", "packaging/test_bundle.sh"],
         cwd=REPO,
