@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from app import __version__
 from app.domain.site import Site
 from app.domain.templates import NoteTemplate
 from app.fhir.client import FhirClient
+from app.fhir.mapping_in import preload_models
 from app.keyring_policy import enforce_os_keyring
 from app.logging_setup import configure_logging
 from app.paths import AppPaths
@@ -48,14 +50,20 @@ class Services:
     startup_warnings: list[str] = field(default_factory=list)
     sandbox: SandboxServer | None = None
     http_clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    fhir_clients: dict[int, FhirClient] = field(default_factory=dict)
 
     @property
     def drafts(self) -> DraftRepository:
         return self.store.drafts
 
     def fhir_for(self, session: SmartSession) -> FhirClient:
-        site = session.site
-        return FhirClient(self.http_for(site), site.fhir_base, auth=session.auth)
+        """One FhirClient per session, so its cached CapabilityStatement is shared."""
+        client = self.fhir_clients.get(id(session))
+        if client is None:
+            site = session.site
+            client = FhirClient(self.http_for(site), site.fhir_base, auth=session.auth)
+            self.fhir_clients[id(session)] = client
+        return client
 
     def http_for(self, site: Site) -> httpx.AsyncClient:
         client = self.http_clients.get(site.id)
@@ -122,5 +130,7 @@ def run_gui(
     paths = AppPaths.default(data_dir).ensure()
     configure_logging(paths.log_dir)
     log.info("fhir-writeback %s starting", __version__)
+    # The FHIR models take ~1 s to import; do it while the clinician signs in.
+    threading.Thread(target=preload_models, name="preload-fhir-models", daemon=True).start()
     services = build_services(sites_file, force_sandbox, paths)
     return run_event_loop(lambda: build_main_window(services), services.aclose)

@@ -17,6 +17,7 @@ from app.smart.session import SmartSession
 from app.store.drafts import DraftRepository
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
+from app.ui.lock import SessionLock
 from app.ui.main_window import MainWindow
 from app.ui.patient_picker import PatientPicker
 from app.ui.signin_model import SignInViewModel
@@ -85,7 +86,14 @@ def build_main_window(services: AppServices) -> MainWindow:
         picker.chosen.connect(lambda p, e: open_chart(session, p.id, e.id))
         window.show_page(picker)
 
+    def switch_user() -> None:
+        lock.disarm()
+        tasks.start("sign-out", controller.sign_out())
+
+    lock = SessionLock(window, tasks, drafts.flush, switch_user)
+
     async def after_sign_in(session: SmartSession) -> None:
+        lock.arm(session)
         ctx = session.context
         if ctx.patient_id and ctx.encounter_id:
             open_chart(session, ctx.patient_id, ctx.encounter_id)
@@ -94,6 +102,7 @@ def build_main_window(services: AppServices) -> MainWindow:
 
     def sign_out() -> None:
         drafts.flush()
+        lock.disarm()
         tasks.start("sign-out", controller.sign_out())
 
     controller = AppController(window, signin, tasks, after_sign_in)
@@ -108,6 +117,7 @@ def build_main_window(services: AppServices) -> MainWindow:
     window.controller = controller  # type: ignore[attr-defined]
     window.tasks = tasks  # type: ignore[attr-defined]
     window.workspace = workspace  # type: ignore[attr-defined]
+    window.lock = lock  # type: ignore[attr-defined]
     window.on_close(drafts.flush)
     window.on_close(tasks.cancel_all)
     controller.start(restore_site=_single(services.sites))

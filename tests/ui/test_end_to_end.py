@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import Services
@@ -23,9 +24,11 @@ from tests.support.smart_fixtures import ScriptedBrowser
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait on the asyncio loop while letting Qt process its events (timers, paint)."""
     async with asyncio.timeout(timeout):
         while not predicate():
-            await asyncio.sleep(0.05)
+            QApplication.processEvents()
+            await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -78,4 +81,30 @@ async def test_sign_in_open_chart_edit_and_sign_out(
     workspace.sign_out_button.click()
     await wait_until(lambda: window.pages.currentWidget() is controller.signin_view, 15)
     assert controller.session is None
+    await services.aclose()
+
+
+async def test_idle_lock_hides_the_chart_and_same_user_unlocks(
+    qtbot: QtBot, services: Services, scripted_browser: ScriptedBrowser
+) -> None:
+    window: MainWindow = build_main_window(services)
+    qtbot.addWidget(window)
+    window.show()
+    controller = window.controller  # type: ignore[attr-defined]
+    workspace = window.workspace  # type: ignore[attr-defined]
+    lock = window.lock  # type: ignore[attr-defined]
+    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
+    controller.signin_view.sign_in_button.click()
+    await wait_until(lambda: workspace.context is not None, 60)
+    assert workspace.isVisible()
+
+    lock.watcher.set_timeout_minutes(0.003)  # ~0.2 s without input
+    await wait_until(lambda: lock.locked, 5)
+    assert window.pages.currentWidget() is lock.page
+    assert not workspace.isVisible() and not workspace.banner.isVisible()
+
+    lock.page.unlock_button.click()
+    await wait_until(lambda: not lock.locked, 60)
+    assert window.pages.currentWidget() is workspace
+    assert workspace.banner.name_label.text() == "Maria Elena Garcia"
     await services.aclose()

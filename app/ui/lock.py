@@ -1,0 +1,207 @@
+"""Session lock: after a period without keyboard or mouse input the window hides every patient
+detail behind a lock page. Unlocking needs the clinician to sign in again; background sync
+keeps running while locked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialog,
+    QHBoxLayout,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.smart.errors import SmartError
+from app.smart.session import SmartSession
+from app.ui.style import error_label, heading_label, hint_label
+
+DEFAULT_IDLE_MINUTES = 10
+ACTIVITY_EVENTS = {
+    QEvent.Type.KeyPress,
+    QEvent.Type.MouseButtonPress,
+    QEvent.Type.MouseMove,
+    QEvent.Type.Wheel,
+    QEvent.Type.TouchBegin,
+}
+
+
+class MainWindowLike(Protocol):
+    pages: QStackedWidget
+
+    def show_page(self, page: QWidget) -> None: ...
+
+    def findChildren(self, kind: type[QDialog]) -> list[QDialog]: ...
+
+
+class TaskStarter(Protocol):
+    def start(self, name: str, coro: Coroutine[Any, Any, Any]) -> object: ...
+
+
+class IdleWatcher(QObject):
+    """Emits ``idle`` once after ``timeout_ms`` without user input anywhere in the app."""
+
+    idle = Signal()
+
+    def __init__(self, timeout_ms: int, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(timeout_ms)
+        self._timer.timeout.connect(self.idle)
+        self.active = False
+
+    def start(self) -> None:
+        app = QApplication.instance()
+        if app is not None and not self.active:
+            app.installEventFilter(self)
+        self.active = True
+        self._timer.start()
+
+    def stop(self) -> None:
+        app = QApplication.instance()
+        if app is not None and self.active:
+            app.removeEventFilter(self)
+        self.active = False
+        self._timer.stop()
+
+    def set_timeout_minutes(self, minutes: float) -> None:
+        self._timer.setInterval(max(1, int(minutes * 60_000)))
+        if self.active:
+            self._timer.start()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # Qt override
+        if self.active and event.type() in ACTIVITY_EVENTS:
+            self._timer.start()
+        return False
+
+
+class LockPage(QWidget):
+    unlock_requested = Signal()
+    switch_user_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(heading_label("Locked"))
+        self.who = hint_label("")
+        layout.addWidget(self.who)
+        layout.addWidget(
+            hint_label(
+                "The chart was hidden because the app was not used for a while. Queued notes keep "
+                "being sent while it is locked. Sign in again to continue where you left off."
+            )
+        )
+        self.error = error_label("")
+        self.error.hide()
+        layout.addWidget(self.error)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.switch_button = QPushButton("Sign in as someone else")
+        self.switch_button.clicked.connect(self.switch_user_requested)
+        self.unlock_button = QPushButton("Sign in to unlock")
+        self.unlock_button.setDefault(True)
+        self.unlock_button.clicked.connect(self.unlock_requested)
+        row.addWidget(self.switch_button)
+        row.addWidget(self.unlock_button)
+        row.addStretch(1)
+        layout.addLayout(row)
+        layout.addStretch(2)
+
+    def show_user(self, name: str) -> None:
+        self.who.setText(f"Signed in as {name}.")
+
+    def show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.error.setVisible(bool(text))
+
+
+class SessionLock(QObject):
+    """Locks the window after idle time; unlocks after the same clinician signs in again.
+
+    A different person signing in at the lock page is a switch of user: the previous
+    clinician's chart is closed (their drafts stay saved) and the app starts over.
+    """
+
+    locked_changed = Signal(bool)
+
+    def __init__(
+        self,
+        window: MainWindowLike,
+        tasks: TaskStarter,
+        flush: Callable[[], object],
+        on_switch_user: Callable[[], object],
+    ) -> None:
+        super().__init__()
+        self.window = window
+        self.tasks = tasks
+        self._flush = flush
+        self._on_switch_user = on_switch_user
+        self.page = LockPage()
+        self.watcher = IdleWatcher(DEFAULT_IDLE_MINUTES * 60_000, self)
+        self.watcher.idle.connect(self.lock)
+        self.page.unlock_requested.connect(lambda: self.tasks.start("unlock", self.unlock()))
+        self.page.switch_user_requested.connect(self._switch)
+        self.session: SmartSession | None = None
+        self._hidden_page: QWidget | None = None
+        self.locked = False
+
+    def arm(self, session: SmartSession) -> None:
+        self.session = session
+        minutes = session.site.idle_lock_minutes or DEFAULT_IDLE_MINUTES
+        self.watcher.set_timeout_minutes(minutes)
+        self.watcher.start()
+
+    def disarm(self) -> None:
+        self.watcher.stop()
+        self.session = None
+
+    def lock(self) -> None:
+        if self.locked or self.session is None:
+            return
+        self._flush()
+        self._hidden_page = self.window.pages.currentWidget()
+        name = self.session.user.display_name if self.session.user else "unknown user"
+        self.page.show_user(name)
+        self.page.show_error("")
+        for dialog in self.window.findChildren(QDialog):
+            dialog.hide()
+        self.window.show_page(self.page)
+        self.locked = True
+        self.watcher.stop()
+        self.locked_changed.emit(True)
+
+    async def unlock(self) -> bool:
+        session = self.session
+        if session is None:
+            return False
+        previous = session.user.key if session.user else None
+        self.page.show_error("")
+        try:
+            user = await session.sign_in()
+        except SmartError as exc:
+            self.page.show_error(exc.message)
+            return False
+        if user is None or user.key != previous:
+            self.page.show_error("")
+            self._switch()
+            return False
+        self.locked = False
+        if self._hidden_page is not None:
+            self.window.show_page(self._hidden_page)
+        self.watcher.start()
+        self.locked_changed.emit(False)
+        return True
+
+    def _switch(self) -> None:
+        self.locked = False
+        self._hidden_page = None
+        self.locked_changed.emit(False)
+        self._on_switch_user()
