@@ -1,0 +1,426 @@
+"""The write-back mapping: an approved draft and its review decision as FHIR R4 resources, frozen
+into an :class:`~app.domain.commit.ApprovedCommit` for the outbox. Pure: no I/O, no clock.
+
+One commit holds, in this order (later writes refer to earlier ones by ``urn:uuid``):
+
+1. the note as a DocumentReference (US Core "Writing Clinical Notes"): the commit's business
+   identifier, status ``current``, ``docStatus`` from the vendor profile, LOINC type (the
+   draft's note type, else the profile's), category ``clinical-note``, subject, context
+   (encounter, period), author and authenticator (the approving clinician), date, one
+   attachment (text/plain UTF-8 base64, or sanitized XHTML where the profile wants it) and, for
+   an amendment, ``relatesTo: replaces`` the amended note;
+2. one Observation per observation item (vital-signs or laboratory, LOINC code, UCUM quantity);
+3. the note as a Composition, when the review decision lists it (the server declares Composition
+   create and the profile allows it);
+4. one Task per follow-up task (intent ``order``, focus = the note);
+5. one Communication per care-team message (about = the note);
+6. a Provenance when the decision lists it: every write above as target, the clinician as
+   author, the app as an assembler Device acting for the clinician, the source encounter, the
+   amended note and the imported draft file (by its SHA-256) as entities.
+
+What is written is exactly what the review decision lists in ``destination_types``: a type the
+profile or the server cannot take raises :class:`~app.fhir.errors.FhirUnsupported` (validation
+blocks such drafts before approval); a decision made for other content raises
+:class:`~app.domain.commit.CommitInvalid`. Every identity is derived from the decision id, so
+building the same decision twice gives the same commit: identifiers, ``urn:uuid`` full URLs and
+payload hashes are stable across retries and restarts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from app.domain.clinical import Coding, Reference
+from app.domain.commit import (
+    IDENTIFIER_SYSTEM,
+    URN_UUID_PREFIX,
+    ApprovedCommit,
+    CommitInvalid,
+    DraftWrite,
+)
+from app.domain.commit import build_commit as freeze_commit
+from app.domain.draft import Draft, MessageItem, ObservationItem, TaskItem
+from app.domain.fingerprint import draft_content_sha256
+from app.domain.observation_codes import known_observation, unit_display
+from app.domain.render import render_plain_text
+from app.domain.review import AppIdentity, ReviewDecision, ReviewStatus
+from app.fhir.capabilities import ServerCapabilities
+from app.fhir.errors import FhirUnsupported
+from app.fhir.narrative import plain_text_to_xhtml_div, sections_to_xhtml_div
+from app.fhir.profiles import VendorProfile
+
+JsonObject = dict[str, Any]
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+DOC_CATEGORY_SYSTEM = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
+OBS_CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
+PROVENANCE_AGENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+DATA_OPERATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+APP_DEVICE_SYSTEM = "https://fhir-writeback.example/sid/app-instance"
+DRAFT_SHA256_SYSTEM = "https://fhir-writeback.example/sid/draft-sha256"
+XHTML = "application/xhtml+xml"
+NOTE_TYPE_DISPLAY = {"11506-3": "Progress note", "34117-2": "History and physical note"}
+CATEGORY_DISPLAY = {"clinical-note": "Clinical Note"}
+COMPOSITION_STATUS = {"preliminary": "preliminary", "final": "final", "amended": "amended"}
+
+
+def app_device_reference(app: AppIdentity) -> JsonObject:
+    """A logical reference to the app instance as a Device (for EHRs without a Device record)."""
+    return {
+        "identifier": {
+            "system": APP_DEVICE_SYSTEM,
+            "value": f"{app.name}/{app.version}@{app.host}",
+        },
+        "display": app.label,
+    }
+
+
+def build_commit(
+    draft: Draft,
+    decision: ReviewDecision,
+    profile: VendorProfile,
+    capabilities: ServerCapabilities,
+    *,
+    app_device: Reference | Mapping[str, Any],
+    sequence: int = 1,
+    encounter_period: tuple[datetime | None, datetime | None] | None = None,
+    depends_on: Sequence[uuid.UUID] = (),
+) -> ApprovedCommit:
+    """The approved commit for ``draft``. ``sequence`` is a placeholder: the outbox assigns the
+    real one when it stores the commit. ``encounter_period`` (start, end) fills
+    ``DocumentReference.context.period``; ``depends_on`` lists commits that must be confirmed
+    first (an amendment of a note that is still in the outbox)."""
+    _check_decision(draft, decision)
+    _check_writable(decision.destination_types, profile, capabilities)
+    m = _Mapper(draft, decision, profile, app_device, encounter_period)
+    writes = [m.document_reference()]
+    writes += [m.observation(i) for i in draft.items if isinstance(i, ObservationItem)]
+    if "Composition" in decision.destination_types:
+        writes.append(m.composition())
+    writes += [m.task(i) for i in draft.items if isinstance(i, TaskItem)]
+    writes += [m.communication(i) for i in draft.items if isinstance(i, MessageItem)]
+    if "Provenance" in decision.destination_types:
+        writes.append(m.provenance([w.write_id for w in writes]))
+    built = {str(w.payload["resourceType"]) for w in writes}
+    if built != set(decision.destination_types):
+        raise CommitInvalid(
+            f"the decision lists {sorted(decision.destination_types)} but the draft needs "
+            f"{sorted(built)}"
+        )
+    return freeze_commit(
+        writes, sequence=sequence, depends_on=depends_on, commit_id=decision.decision_id
+    )
+
+
+def _check_decision(draft: Draft, decision: ReviewDecision) -> None:
+    if decision.status is not ReviewStatus.APPROVED:
+        raise CommitInvalid("only an approved decision can be written")
+    if decision.draft_id != draft.id or decision.content_sha256 != draft_content_sha256(draft):
+        raise CommitInvalid("the review decision was made for other content than this draft")
+    if not render_plain_text(draft).strip():
+        raise CommitInvalid("the note is empty")
+
+
+def _check_writable(
+    types: Sequence[str], profile: VendorProfile, capabilities: ServerCapabilities
+) -> None:
+    for resource_type in types:
+        if not profile.may_write(resource_type):
+            raise FhirUnsupported(
+                f"The {profile.display_name} profile does not allow writing {resource_type}; "
+                "remove that part of the note and approve it again, or ask IT.",
+                detail=f"profile {profile.name} excludes {resource_type}",
+            )
+        if not capabilities.can_create(resource_type):
+            raise FhirUnsupported(
+                f"The EHR does not declare that it accepts new {resource_type} resources; "
+                "remove that part of the note and approve it again, or ask IT.",
+                detail=f"no create interaction for {resource_type}",
+            )
+
+
+class _Mapper:
+    def __init__(
+        self,
+        draft: Draft,
+        decision: ReviewDecision,
+        profile: VendorProfile,
+        app_device: Reference | Mapping[str, Any],
+        encounter_period: tuple[datetime | None, datetime | None] | None,
+    ) -> None:
+        self.draft = draft
+        self.decision = decision
+        self.profile = profile
+        self.app_device = (
+            _ref(app_device) if isinstance(app_device, Reference) else dict(app_device)
+        )
+        self.period = encounter_period
+        self.when = _instant(decision.approved_at)
+        self.note_id = self._write_id("note")
+
+    # ---- identities: derived from the decision id, so rebuilding gives the same commit
+    def _write_id(self, role: str) -> uuid.UUID:
+        return uuid.uuid5(self.decision.decision_id, role)
+
+    @property
+    def note_urn(self) -> JsonObject:
+        return {"reference": f"{URN_UUID_PREFIX}{self.note_id}"}
+
+    @property
+    def clinician(self) -> JsonObject:
+        return _ref(self.decision.approved_by)
+
+    # ---- the note
+    def document_reference(self) -> DraftWrite:
+        d, p = self.draft, self.profile
+        context: JsonObject = {"encounter": [_ref(d.encounter, display=False)]}
+        period = _period(self.period)
+        if period:
+            context["period"] = period
+        doc: JsonObject = {
+            "resourceType": "DocumentReference",
+            "identifier": [{"system": IDENTIFIER_SYSTEM, "value": str(self.decision.decision_id)}],
+            "status": "current",
+            "docStatus": p.note.doc_status,
+            "type": _concept(self._note_type()),
+            "category": [
+                _concept(
+                    Coding(
+                        DOC_CATEGORY_SYSTEM,
+                        p.note.category,
+                        CATEGORY_DISPLAY.get(p.note.category),
+                    )
+                )
+            ],
+            "subject": _ref(d.patient, display=False),
+            "date": self.when,
+            "author": [self.clinician],
+            "content": [{"attachment": self._attachment()}],
+            "context": context,
+        }
+        if p.note.doc_status == "final":
+            doc["authenticator"] = self.clinician
+        if d.title.strip():
+            doc["description"] = d.title.strip()
+        if d.amends is not None:
+            doc["relatesTo"] = [
+                {"code": "replaces", "target": _ref(d.amends.document, display=False)}
+            ]
+        return DraftWrite(doc, self.note_id)
+
+    def _note_type(self) -> Coding:
+        t = self.draft.note_type
+        if t is not None and t.code:
+            return t
+        code = self.profile.note.type_loinc
+        return Coding(LOINC, code, NOTE_TYPE_DISPLAY.get(code))
+
+    def _attachment(self) -> JsonObject:
+        if self.profile.note.attachment_content_type == XHTML:
+            content_type, data = XHTML, self._xhtml().encode("utf-8")
+        else:
+            content_type = "text/plain; charset=utf-8"
+            data = render_plain_text(self.draft).encode("utf-8", "replace")
+        attachment: JsonObject = {
+            "contentType": content_type,
+            "data": base64.b64encode(data).decode("ascii"),
+            "size": len(data),
+            # FHIR R4 Attachment.hash is SHA-1 (base64); it lets a read-back prove the bytes
+            "hash": base64.b64encode(hashlib.sha1(data).digest()).decode("ascii"),
+            "creation": self.when,
+        }
+        if self.draft.title.strip():
+            attachment["title"] = self.draft.title.strip()
+        return attachment
+
+    def _xhtml(self) -> str:
+        sections = self.draft.sections
+        if len(sections) == 1:  # an amendment keeps the chart note's own layout
+            return plain_text_to_xhtml_div(sections[0].text)
+        return sections_to_xhtml_div((s.title, s.text) for s in sections)
+
+    def composition(self) -> DraftWrite:
+        d = self.draft
+        sections = [
+            {
+                "title": s.title,
+                "text": {"status": "generated", "div": plain_text_to_xhtml_div(s.text)},
+            }
+            for s in d.sections
+            if s.text.strip()
+        ]
+        comp: JsonObject = {
+            "resourceType": "Composition",
+            "status": COMPOSITION_STATUS[self.profile.note.doc_status],
+            "type": _concept(self._note_type()),
+            "category": [_concept(Coding(DOC_CATEGORY_SYSTEM, self.profile.note.category))],
+            "subject": _ref(d.patient, display=False),
+            "encounter": _ref(d.encounter, display=False),
+            "date": self.when,
+            "author": [self.clinician],
+            "title": d.title.strip() or (self._note_type().display or "Clinical note"),
+            "attester": [{"mode": "legal", "time": self.when, "party": self.clinician}],
+            "section": sections,
+        }
+        return DraftWrite(comp, self._write_id("composition"))
+
+    # ---- structured items
+    def observation(self, item: ObservationItem) -> DraftWrite:
+        d = self.draft
+        known = known_observation(item.loinc_code)
+        obs: JsonObject = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": _concept(
+                Coding(LOINC, item.loinc_code, item.display or (known.display if known else None))
+            ),
+            "subject": _ref(d.patient, display=False),
+            "encounter": _ref(d.encounter, display=False),
+            "effectiveDateTime": _instant(item.effective or self.decision.approved_at),
+            "issued": self.when,
+            "performer": [self.clinician],
+        }
+        if known is not None:
+            cat = known.category
+            obs["category"] = [_concept(Coding(OBS_CATEGORY_SYSTEM, cat.value, cat.display))]
+        if item.value is not None:
+            quantity: JsonObject = {"value": _number(item.value, item.item_id)}
+            if item.unit:
+                quantity.update(unit=unit_display(item.unit), system=UCUM, code=item.unit)
+            obs["valueQuantity"] = quantity
+        else:
+            obs["dataAbsentReason"] = {"text": "No value recorded"}
+        if item.note and item.note.strip():
+            obs["note"] = [{"text": item.note}]
+        return DraftWrite(obs, self._write_id(f"item:{item.item_id}"))
+
+    def task(self, item: TaskItem) -> DraftWrite:
+        d = self.draft
+        task: JsonObject = {
+            "resourceType": "Task",
+            "status": item.status.value,
+            "intent": "order",
+            "priority": item.priority.value,
+            "description": item.description,
+            "focus": self.note_urn,
+            "for": _ref(d.patient, display=False),
+            "encounter": _ref(d.encounter, display=False),
+            "authoredOn": self.when,
+            "requester": self.clinician,
+        }
+        if item.owner is not None:
+            task["owner"] = _ref(item.owner)
+        if item.due is not None:
+            task["executionPeriod"] = {"end": _day(item.due)}
+        return DraftWrite(task, self._write_id(f"item:{item.item_id}"))
+
+    def communication(self, item: MessageItem) -> DraftWrite:
+        d = self.draft
+        comm: JsonObject = {
+            "resourceType": "Communication",
+            "status": "completed",
+            "priority": item.priority.value,
+            "subject": _ref(d.patient, display=False),
+            "encounter": _ref(d.encounter, display=False),
+            "sender": self.clinician,
+            "payload": [{"contentString": item.text}],
+            "about": [self.note_urn],
+        }
+        if item.recipient is not None:
+            comm["recipient"] = [_ref(item.recipient)]
+        return DraftWrite(comm, self._write_id(f"item:{item.item_id}"))
+
+    # ---- provenance
+    def provenance(self, targets: Sequence[uuid.UUID]) -> DraftWrite:
+        d, dec = self.draft, self.decision
+        entities: list[JsonObject] = [
+            {"role": "source", "what": _ref(dec.source_encounter, display=False)}
+        ]
+        if d.amends is not None:
+            entities.append({"role": "revision", "what": _ref(d.amends.document, display=False)})
+        sha = d.provenance.import_sha256
+        if sha:
+            gen = d.provenance.generator
+            what: JsonObject = {"identifier": {"system": DRAFT_SHA256_SYSTEM, "value": sha}}
+            what["display"] = (
+                f"Draft imported from {gen.name} {gen.version}".strip() if gen else "Imported draft"
+            )
+            entities.append({"role": "derivation", "what": what})
+        activity = "UPDATE" if d.amends is not None else "CREATE"
+        prov: JsonObject = {
+            "resourceType": "Provenance",
+            "target": [{"reference": f"{URN_UUID_PREFIX}{t}"} for t in targets],
+            "recorded": self.when,
+            "activity": _concept(Coding(DATA_OPERATION_SYSTEM, activity, activity.title())),
+            "agent": [
+                {
+                    "type": _concept(Coding(PROVENANCE_AGENT_SYSTEM, "author", "Author")),
+                    "who": self.clinician,
+                },
+                {
+                    "type": _concept(Coding(PROVENANCE_AGENT_SYSTEM, "assembler", "Assembler")),
+                    "who": self.app_device,
+                    "onBehalfOf": self.clinician,
+                },
+            ],
+            "entity": entities,
+        }
+        return DraftWrite(prov, self._write_id("provenance"))
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def _ref(ref: Reference, *, display: bool = True) -> JsonObject:
+    out: JsonObject = {"reference": ref.relative}
+    if display and ref.display and ref.display.strip():
+        out["display"] = ref.display.strip()
+    return out
+
+
+def _concept(coding: Coding) -> JsonObject:
+    c = {k: v for k, v in (("system", coding.system), ("code", coding.code)) if v}
+    if coding.display and coding.display.strip():
+        c["display"] = coding.display.strip()
+    return {"coding": [c]}
+
+
+def _instant(when: datetime) -> str:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise CommitInvalid("timestamps must be timezone-aware")
+    return when.isoformat(timespec="seconds") if when.microsecond == 0 else when.isoformat()
+
+
+def _day(day: date) -> str:
+    return day.isoformat()
+
+
+def _period(period: tuple[datetime | None, datetime | None] | None) -> JsonObject:
+    if period is None:
+        return {}
+    start, end = period
+    out: JsonObject = {}
+    if start is not None:
+        out["start"] = _instant(start)
+    if end is not None:
+        out["end"] = _instant(end)
+    return out
+
+
+MAX_EXACT_INT = 2**53
+
+
+def _number(value: Decimal, item_id: str) -> int | float:
+    """A JSON number for a FHIR decimal (canonical JSON cannot hold Decimal)."""
+    if not value.is_finite() or (value and abs(value.adjusted()) > 15):
+        raise CommitInvalid(f"the value of item {item_id} is not a writable number")
+    if value == value.to_integral_value() and abs(value) < MAX_EXACT_INT:
+        return int(value)
+    return float(value)
