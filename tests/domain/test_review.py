@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -27,6 +30,7 @@ from app.domain.review import (
     decide,
     new_draft_from,
 )
+from app.domain.review_codec import decision_from_json, decision_to_json
 from app.domain.templates import AMENDMENT_TEMPLATE
 from app.domain.validation import ValidationReport, WritePermissions, validate_for_approval
 from tests.support.drafts import (
@@ -244,3 +248,46 @@ def test_fingerprint_ignores_bookkeeping_but_not_content() -> None:
         draft.with_title("Other"),
     ):
         assert draft_content_sha256(changed) != draft_content_sha256(draft)
+
+
+# ----------------------------------------------------------------------------- JSON record
+
+
+def test_decision_json_round_trips_exactly() -> None:
+    draft = replace(
+        make_draft((obs("s", "8480-6", "190", "mm[Hg]"),), source=DraftSource.IMPORTED),
+        provenance=DraftProvenance(
+            DraftSource.IMPORTED,
+            Generator("scribe-ai", "2.1"),
+            uncertainty=(UncertaintyFlag(FlagTarget.DRAFT, "", "unsure"),),
+            import_sha256="cd" * 32,
+        ),
+    )
+    decision = decide(draft, report_for(draft), CLINICIAN, NOW, APP)
+    text = decision_to_json(decision)
+    assert decision_from_json(text) == decision
+    data = json.loads(text)
+    assert data["approved_at"] == "2025-03-10T10:30:00Z"
+    assert data["format"] == 1
+    assert decision_to_json(decision_from_json(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (lambda d: d.pop("decision_id"), "$.decision_id"),
+        (lambda d: d.update(status="maybe"), "$.status"),
+        (lambda d: d.update(approved_at="2025-03-10T10:30:00"), "$.approved_at"),
+        (lambda d: d["provenance"].update(human_edited="yes"), "$.provenance.human_edited"),
+        (lambda d: d.update(risk_flags=[{"kind": "x", "text": "t"}]), "$.risk_flags[0].kind"),
+        (lambda d: d.update(format=2), "$.format"),
+    ],
+)
+def test_a_damaged_decision_record_is_refused_naming_the_field(mutate: Any, where: str) -> None:
+    draft = make_draft()
+    data = json.loads(decision_to_json(decide(draft, report_for(draft), CLINICIAN, NOW, APP)))
+    mutate(data)
+    with pytest.raises(ValueError, match=re.escape(where)):
+        decision_from_json(json.dumps(data))
+    with pytest.raises(ValueError, match="not JSON"):
+        decision_from_json("{")
