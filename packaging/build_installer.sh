@@ -4,7 +4,7 @@
 #   bash packaging/build_installer.sh [--bundle DIR | --standin] [--out FILE] [--version X.Y.Z]
 #
 #   --bundle DIR   the Windows one-folder bundle to package (default dist/fhir-writeback)
-#   --standin      package a stand-in folder instead (build/standin-bundle: a tiny real 64-bit
+#   --standin      package a stand-in folder instead (a temporary folder: a tiny real 64-bit
 #                  Windows program named fhir-writeback.exe and fhir-writeback-cli.exe, plus an
 #                  _internal/ folder). Linux cannot build the Windows bundle, so this is what the
 #                  checks on Linux (tests/packaging, packaging/test_wine.sh) install.
@@ -48,10 +48,12 @@ EOF
 )"
 
 if [ "$STANDIN" = 1 ]; then
-  BUNDLE="build/standin-bundle"
-  rm -rf "$BUNDLE"
+  # A private folder per run, so parallel runs (tests) cannot overwrite each other's payload.
+  STANDIN_DIR="$(mktemp -d "${TMPDIR:-/tmp}/fhir-writeback-standin.XXXXXX")"
+  trap 'rm -rf "$STANDIN_DIR"' EXIT
+  BUNDLE="$STANDIN_DIR"
   mkdir -p "$BUNDLE/_internal/resources/sandbox"
-  STANDIN_EXE="$ROOT/$BUNDLE/fhir-writeback.exe"
+  STANDIN_EXE="$BUNDLE/fhir-writeback.exe"
   command -v cygpath >/dev/null 2>&1 && STANDIN_EXE="$(cygpath -w "$STANDIN_EXE")"
   makensis -V2 "-DOUTFILE=$STANDIN_EXE" packaging/standin/standin-app.nsi >/dev/null
   cp "$BUNDLE/fhir-writeback.exe" "$BUNDLE/fhir-writeback-cli.exe"
