@@ -14,7 +14,7 @@ PY="${PYTHON:-python3}"
 # browser-driven sign-in test, npm for the peer EHR used by the conformance tests.
 DEBS=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
       libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 libxcb-image0
-      xvfb xauth chromium)
+      xvfb xauth chromium nsis wine wine64)
 
 log() { printf '\033[1m[dev.sh]\033[0m %s\n' "$*" >&2; }
 
