@@ -81,8 +81,26 @@ log = logging.getLogger(__name__)
 OutboxHook = Callable[[Connection, OutboxEvent], None]
 OutboxListener = Callable[[OutboxChange], None]
 
-# States the runner acts on by itself (the others wait for a base, a person or nothing).
-ACTIVE_STATES = (S.QUEUED, S.RETRY_WAIT, S.UNKNOWN_OUTCOME)
+# An unknown outcome whose check was refused (or needs a sign-in) waits for a person; the
+# planner says ASK_USER for it, so the runner must not pick it up again and again.
+PARKED_UNKNOWN_EVENTS = (E.SIGN_IN_REQUIRED, E.PERMANENT_REJECTION)
+
+
+def _active() -> Any:
+    """Items the runner acts on by itself."""
+    c = outbox_commits.c
+    return or_(
+        c.state.in_([S.QUEUED.value, S.RETRY_WAIT.value]),
+        and_(
+            c.state == S.UNKNOWN_OUTCOME.value,
+            or_(
+                c.last_event.is_(None),
+                c.last_event.not_in([e.value for e in PARKED_UNKNOWN_EVENTS]),
+            ),
+        ),
+    )
+
+
 LAST_SUCCESS_KEY = "last_success_at"
 
 
@@ -294,7 +312,7 @@ class OutboxRepository:
         query = (
             select(outbox_commits)
             .where(
-                outbox_commits.c.state.in_([s.value for s in ACTIVE_STATES]),
+                _active(),
                 outbox_commits.c.sequence > after_sequence,
                 or_(
                     outbox_commits.c.next_attempt_at.is_(None),
@@ -327,25 +345,30 @@ class OutboxRepository:
         A queued item is due now; ``include_queued=False`` asks only about timed waits (while
         the EHR is unreachable the runner waits for the next retry, not for queued items).
         """
-        active = [s.value for s in ACTIVE_STATES]
         with self._db.read() as c:
             if include_queued:
                 ready = c.execute(
                     select(outbox_commits.c.sequence)
-                    .where(
-                        outbox_commits.c.state.in_(active),
-                        outbox_commits.c.next_attempt_at.is_(None),
-                    )
+                    .where(_active(), outbox_commits.c.next_attempt_at.is_(None))
                     .limit(1)
                 ).first()
                 if ready is not None:
                     return self._clock()
             value = c.execute(
-                select(func.min(outbox_commits.c.next_attempt_at)).where(
-                    outbox_commits.c.state.in_(active)
-                )
+                select(func.min(outbox_commits.c.next_attempt_at)).where(_active())
             ).scalar()
         return parse_ts(value)
+
+    def has_work(self) -> bool:
+        """True while some commit is in flight or will be acted on by the runner itself (what
+        remains waits for a base, a sign-in or a person)."""
+        with self._db.read() as c:
+            found = c.execute(
+                select(outbox_commits.c.sequence)
+                .where(or_(_active(), outbox_commits.c.state == S.SENDING.value))
+                .limit(1)
+            ).first()
+        return found is not None
 
     def base_writes(self, entry: OutboxEntry) -> dict[str, WriteRecord]:
         """For an amendment: fullUrl -> record of each write of its base commits."""

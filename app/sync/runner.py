@@ -342,12 +342,11 @@ class SyncRunner:
         while True:
             self._wake.clear()
             report = await self.run_once()
-            summary = self._store.summary()
-            if report.paused or summary.pending == 0:
-                return summary
+            if report.paused or not self._store.has_work():
+                return self._store.summary()
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
-                return summary
+                return self._store.summary()
             delay = self._delay(offline=report.offline)
             await self._sleep(None, delay if left is None else min(delay, left))
 

@@ -108,6 +108,10 @@ class CommitSender:
             return await self.send(entry)
         if action.kind is ActionKind.SEND:
             return await self.send(entry)
+        if action.kind is ActionKind.ASK_USER and entry.item.state is S.UNKNOWN_OUTCOME:
+            # e.g. the EHR cannot be searched for it: park it with the reason until a person
+            # decides (retry / send again / discard); the runner no longer picks it up.
+            return self._store.apply(entry.commit_id, E.PERMANENT_REJECTION, error=action.reason)
         return entry.item
 
     # ------------------------------------------------------------------ send

@@ -1,0 +1,179 @@
+"""Helpers and fixtures for the runner tests (imported by the test modules, not a conftest, so
+they stay next to the tests that use them).
+
+Tokens come from a real standalone launch against the server (tests/support/launch.py); the
+app's SmartAuth is stood in for by :class:`TestAuth`: a bearer token that can be swapped, and
+that turns a 401 into ``SignInRequired`` as SmartAuth does when its one refresh is impossible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.domain.commit import ApprovedCommit
+from app.fhir.client import FhirClient
+from app.fhir.profiles import VendorProfile, load_profile
+from app.smart.errors import SignInRequired
+from app.store.store import Store, open_store
+from app.sync.runner import SyncRunner
+from tests.support.launch import discover, standalone_launch
+from tests.support.servers import RunningServer
+
+# no offline_access: when the access token ends, only a new sign-in helps (the hard case)
+SCOPE = "openid fhirUser launch/patient user/*.cruds"
+TIMEOUT = httpx.Timeout(10.0)
+PROFILES = ("generic-r4", "epic-like", "oracle-like")
+_tokens: dict[tuple[str, str], str] = {}
+
+
+def launch_token(server: RunningServer, *, fresh: bool = False) -> str:
+    key = (server.name, server.fhir_base)
+    if fresh or key not in _tokens:
+        with httpx.Client(timeout=TIMEOUT) as http:
+            cfg = discover(http, server.fhir_base)
+            result = standalone_launch(http, cfg, client_id=server.client_id, scope=SCOPE)
+        _tokens[key] = str(result.token["access_token"])
+    return _tokens[key]
+
+
+class TestAuth(httpx.Auth):
+    """A swappable bearer token; a 401 means "sign in again" (no refresh token here)."""
+
+    __test__ = False
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.rejections = 0
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        response = yield request
+        if response.status_code == 401:
+            self.rejections += 1
+            raise SignInRequired()
+
+
+@dataclass
+class Harness:
+    """A store, a FhirClient (to ``base``, maybe a proxy) and runners over them."""
+
+    store: Store
+    fhir: FhirClient
+    auth: TestAuth
+    lock_path: Path
+
+    def runner(self, profile: str | VendorProfile, **kw: Any) -> SyncRunner:
+        prof = load_profile(profile) if isinstance(profile, str) else profile
+        kw.setdefault("lock_path", self.lock_path)
+        kw.setdefault("resume_delay", 0.05)
+        return SyncRunner(self.store.outbox, self.fhir, profile=prof, **kw)
+
+    def enqueue(self, commit: ApprovedCommit) -> ApprovedCommit:
+        return self.store.outbox.enqueue_approval(commit, '{"review_status": "approved"}')
+
+
+async def harness(
+    tmp_path: Path, base: str, token: str, *, timeout: httpx.Timeout = TIMEOUT
+) -> AsyncGenerator[Harness, None]:
+    store = open_store(tmp_path / "user" / "store.db")
+    auth = TestAuth(token)
+    async with httpx.AsyncClient(timeout=timeout) as http:
+        try:
+            yield Harness(
+                store, FhirClient(http, base, auth), auth, tmp_path / "user" / "sync.lock"
+            )
+        finally:
+            store.close()
+
+
+def server_copies(server: RunningServer, commit: ApprovedCommit) -> list[int]:
+    """How many resources the server holds for each write of ``commit`` (asked directly, not
+    through any proxy): exactly-once means ``[1, 1, ...]``."""
+    counts = []
+    for w in commit.writes:
+        name, token = w.search_param
+        body = _get(server, w.resource_type, {name: token, "_count": "50"})
+        counts.append(
+            sum(
+                1
+                for e in body.get("entry", [])
+                if e.get("search", {}).get("mode", "match") == "match"
+            )
+        )
+    return counts
+
+
+def _get(server: RunningServer, url: str, params: dict[str, str] | None) -> dict[str, Any]:
+    for fresh in (False, True):  # a short-lived token may have ended: launch again once
+        headers = {
+            "Authorization": f"Bearer {launch_token(server, fresh=fresh)}",
+            "Accept": "application/fhir+json",
+        }
+        with httpx.Client(base_url=server.fhir_base + "/", headers=headers, timeout=30) as http:
+            r = http.get(url, params=params)
+        if r.status_code != 401:
+            r.raise_for_status()
+            body: dict[str, Any] = r.json()
+            return body
+    raise AssertionError(f"the server refused a fresh token for {url}")
+
+
+def copies_of_many(server: RunningServer, commits: list[ApprovedCommit]) -> dict[str, int]:
+    """``{identifier value: copies}`` for every write of ``commits``, with OR-searches of 40
+    identifiers per request (the soak checks thousands)."""
+    by_type: dict[tuple[str, str], list[str]] = {}
+    expected: dict[str, int] = {}
+    for c in commits:
+        for w in c.writes:
+            name, _ = w.search_param
+            by_type.setdefault((w.resource_type, name), []).append(w.identifier.value)
+            expected[w.identifier.value] = 0
+    system = commits[0].writes[0].identifier.system
+    for (rtype, name), values in by_type.items():
+        for i in range(0, len(values), 40):
+            query = ",".join(f"{system}|{v}" for v in values[i : i + 40])
+            url: str | None = rtype
+            params: dict[str, str] | None = {name: query, "_count": "200"}
+            while url:
+                body = _get(server, url, params)
+                for e in body.get("entry", []):
+                    if e.get("search", {}).get("mode", "match") != "match":
+                        continue
+                    for value in _identifier_values(e["resource"], system):
+                        if value in expected:
+                            expected[value] += 1
+                url = next(
+                    (link["url"] for link in body.get("link", []) if link["relation"] == "next"),
+                    None,
+                )
+                params = None
+    return expected
+
+
+def _identifier_values(resource: dict[str, Any], system: str) -> list[str]:
+    values = [
+        i.get("value")
+        for i in (resource.get("identifier") or [])
+        if isinstance(i, dict) and i.get("system") == system
+    ]
+    values += [
+        t.get("code")
+        for t in (resource.get("meta", {}).get("tag") or [])
+        if t.get("system") == system
+    ]
+    return [v for v in values if isinstance(v, str)]
+
+
+async def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(interval)
