@@ -31,6 +31,8 @@ class Feature(enum.Enum):
     WRITE_OBSERVATIONS = "record observations"
     WRITE_TASKS = "create tasks"
     WRITE_COMMUNICATIONS = "send messages"
+    WRITE_COMPOSITIONS = "file notes as structured documents (Composition)"
+    WRITE_PROVENANCE = "record in the chart who approved each note (Provenance)"
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,9 @@ _READ = ("Patient", "Encounter", "Condition", "MedicationRequest", "AllergyIntol
 FEATURE_NEEDS: dict[Feature, tuple[Need, ...]] = {
     Feature.READ_CONTEXT: tuple(_need(t, "rs") for t in _READ),
     Feature.WRITE_NOTES: (_need("DocumentReference", "cu"),),
+    # Optional extras of a filed note, where the EHR takes them:
+    Feature.WRITE_COMPOSITIONS: (_need("Composition", "c"),),
+    Feature.WRITE_PROVENANCE: (_need("Provenance", "c"),),
     Feature.WRITE_OBSERVATIONS: (_need("Observation", "cu"),),
     Feature.WRITE_TASKS: (_need("Task", "cu"),),
     Feature.WRITE_COMMUNICATIONS: (_need("Communication", "c"),),

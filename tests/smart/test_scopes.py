@@ -24,6 +24,14 @@ def test_v2_syntax_when_permission_v2_is_declared() -> None:
     )
 
 
+def test_provenance_and_composition_are_features_of_their_own() -> None:
+    scopes = requested_scopes(
+        config("permission-v2"),
+        {Feature.WRITE_NOTES, Feature.WRITE_PROVENANCE, Feature.WRITE_COMPOSITIONS},
+    )
+    assert {"user/Provenance.c", "user/Composition.c", "user/DocumentReference.cu"} <= set(scopes)
+
+
 def test_v1_syntax_otherwise() -> None:
     scopes = requested_scopes(config("permission-v1"), {Feature.READ_CONTEXT, Feature.WRITE_NOTES})
     assert "user/DocumentReference.read" in scopes and "user/DocumentReference.write" in scopes

@@ -1,0 +1,140 @@
+"""The review gate's write side: validate, record the decision, build the commit, queue it.
+
+    check(draft)  -> ValidationReport            (pure domain validation, shown next to fields)
+    approve(...)  -> (ReviewDecision, commit)    (one SQLite transaction: decision + outbox rows
+                                                   + draft marked APPROVED, before "queued")
+
+Everything the server declares (CapabilityStatement, granted scopes) and the site's vendor
+profile decide what may be written; nothing here assumes one EHR.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from app import __version__
+from app.domain.clinical import Reference
+from app.domain.commit import ApprovedCommit
+from app.domain.context import EncounterContext
+from app.domain.draft import Draft, DraftStatus
+from app.domain.review import AppIdentity, ReviewDecision, decide
+from app.domain.review_codec import decision_to_json
+from app.domain.templates import NoteTemplate
+from app.domain.validation import ValidationReport, WritePermissions, validate_for_approval
+from app.fhir.capabilities import ServerCapabilities
+from app.fhir.mapping_out import app_device_reference, build_commit
+from app.fhir.permissions import write_permissions
+from app.fhir.profiles import VendorProfile
+from app.store.store import Store
+
+APP_NAME = "fhir-writeback"
+
+
+def this_app() -> AppIdentity:
+    return AppIdentity(name=APP_NAME, version=__version__, host=socket.gethostname())
+
+
+@dataclass(frozen=True)
+class ApprovalContext:
+    """Who approves, where, and what the EHR allows — fixed for one open chart."""
+
+    context: EncounterContext
+    user: Reference  # the signed-in fhirUser, display = their name
+    profile: VendorProfile
+    capabilities: ServerCapabilities
+    permissions: WritePermissions
+    app: AppIdentity
+
+    @classmethod
+    def build(
+        cls,
+        context: EncounterContext,
+        user: Reference,
+        profile: VendorProfile,
+        capabilities: ServerCapabilities,
+        granted_scopes: Iterable[str] | None,
+        app: AppIdentity | None = None,
+    ) -> ApprovalContext:
+        return cls(
+            context,
+            user,
+            profile,
+            capabilities,
+            write_permissions(profile, capabilities, granted_scopes),
+            app or this_app(),
+        )
+
+    @property
+    def can_approve_at_all(self) -> str | None:
+        """None when this user may approve; else why not (shown instead of the button)."""
+        if self.user.resource_type not in ("Practitioner", "PractitionerRole"):
+            return (
+                f"You are signed in as a {self.user.resource_type}: you can write drafts, but "
+                "only a practitioner can approve notes for the chart."
+            )
+        if not self.permissions.allows("DocumentReference"):
+            return (
+                "Notes cannot be filed: "
+                + self.permissions.why_not("DocumentReference")
+                + ". You can keep drafting; ask IT to grant the app note-writing access."
+            )
+        return None
+
+
+def check(
+    draft: Draft, actx: ApprovalContext, template: NoteTemplate | None, now: datetime | None = None
+) -> ValidationReport:
+    amended_patient = amended_encounter = None
+    if draft.amends is not None:
+        note = next((n for n in actx.context.notes.items if n.id == draft.amends.document.id), None)
+        if note is not None:
+            # the context loader keeps only notes whose subject is the open patient
+            amended_patient = actx.context.patient.reference
+            amended_encounter = note.encounter
+    return validate_for_approval(
+        draft,
+        actx.context.patient.reference,
+        actx.context.encounter.reference,
+        template=template,
+        write_permissions=actx.permissions,
+        amended_note_patient=amended_patient,
+        amended_note_encounter=amended_encounter,
+        now=now or datetime.now(UTC),
+    )
+
+
+def approve(
+    store: Store,
+    draft: Draft,
+    report: ValidationReport,
+    actx: ApprovalContext,
+    now: datetime | None = None,
+) -> tuple[ReviewDecision, ApprovedCommit]:
+    """Record the approval and queue the commit atomically. Raises ApprovalRefused (domain),
+    CommitInvalid / FhirUnsupported (mapping) or StoreError; nothing is queued then."""
+    decision = decide(draft, report, actx.user, now or datetime.now(UTC), actx.app)
+    enc = actx.context.encounter
+    commit = build_commit(
+        draft,
+        decision,
+        actx.profile,
+        actx.capabilities,
+        app_device=app_device_reference(actx.app),
+        encounter_period=(enc.period_start, enc.period_end),
+    )
+    preconditions = {}
+    if draft.amends is not None and draft.amends.version_id:
+        preconditions[draft.amends.document.relative] = draft.amends.version_id
+    with store.db.write() as conn:
+        queued = store.outbox.enqueue_approval(
+            commit,
+            decision_to_json(decision),
+            draft_id=draft.id,
+            preconditions=preconditions,
+            conn=conn,
+        )
+        store.drafts.set_status(draft.id, DraftStatus.APPROVED, conn=conn)
+    return decision, queued
