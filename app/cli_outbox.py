@@ -1,0 +1,196 @@
+"""``fhir-writeback outbox list | show ID | sync``: the outbox as support staff see it.
+
+Plain functions returning ``(text, exit_status)`` so app/cli.py only parses arguments and
+prints. The states, labels and meanings are the ones the clinician sees in the outbox panel
+(``app.domain.outbox.STATE_TEXT``). Nothing clinical is printed: ids, states, resource types,
+server references and the plain-words last error only — never note text or values.
+
+Exit status: 0 fine; 1 something needs a person (needs attention, conflict, sign-in, a
+difference after read-back, or still waiting after ``sync``); 2 wrong usage (unknown or
+ambiguous id).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from uuid import UUID
+
+from app.domain.outbox import STATE_TEXT, OutboxState
+from app.store.outbox_errors import OutboxItemNotFound
+from app.store.outbox_records import OutboxEntry, OutboxRow, OutboxSummary, ReadBack
+from app.store.store import Store
+from app.sync.errors import SyncError
+from app.sync.runner import SyncRunner
+
+EXIT_OK, EXIT_ATTENTION, EXIT_USAGE = 0, 1, 2
+S = OutboxState
+_ORDER = (
+    S.NEEDS_ATTENTION,
+    S.CONFLICT,
+    S.PAUSED_FOR_SIGN_IN,
+    S.UNKNOWN_OUTCOME,
+    S.RETRY_WAIT,
+    S.SENDING,
+    S.QUEUED,
+    S.WAITING_FOR_BASE,
+    S.CONFIRMED,
+    S.DISCARDED,
+)
+
+
+def outbox_list(store: Store, *, only_open: bool = False) -> tuple[str, int]:
+    """Every commit with its state, attempts, next attempt and last error; newest last."""
+    rows = store.outbox.list_items()
+    if only_open:
+        rows = [r for r in rows if r.state not in (S.CONFIRMED, S.DISCARDED)]
+    summary = store.outbox.summary()
+    lines = [summary_line(summary), ""]
+    if not rows:
+        lines.append("The outbox is empty." if not only_open else "Nothing is waiting.")
+    else:
+        header = f"{'SEQ':>5}  {'COMMIT':36}  {'STATE':17}  {'TRIES':>5}  {'NEXT ATTEMPT':20}  WHAT"
+        lines.append(header)
+        for row in rows:
+            lines.append(_list_line(row))
+            if row.item.last_error and row.state not in (S.CONFIRMED, S.DISCARDED):
+                lines.append(f"{'':7}{row.item.last_error}")
+            if row.read_back is ReadBack.DIFFERS:
+                lines.append(f"{'':7}Read-back: {row.read_back_note}")
+    return "\n".join(lines) + "\n", _status(summary)
+
+
+def outbox_show(store: Store, commit_id: str) -> tuple[str, int]:
+    """One commit in detail (``commit_id`` may be a unique prefix of at least 8 characters)."""
+    try:
+        key = _resolve(store, commit_id)
+        entry = store.outbox.get(key)
+    except (ValueError, OutboxItemNotFound) as exc:
+        message = getattr(exc, "user_message", None) or str(exc)
+        return f"fhir-writeback outbox show: {message}\n", EXIT_USAGE
+    return _detail(entry), EXIT_ATTENTION if _needs_person(entry.row) else EXIT_OK
+
+
+async def outbox_sync(
+    runner: SyncRunner, store: Store, *, timeout: float = 120.0
+) -> tuple[str, int]:
+    """Send what is due now (the same engine as the app; refuses while the app is sending)."""
+    try:
+        await runner.start()
+    except SyncError as exc:
+        return f"fhir-writeback outbox sync: {exc.user_message}\n", EXIT_ATTENTION
+    try:
+        runner.sync_now()
+        summary = await runner.drain(timeout=timeout)
+    finally:
+        await runner.aclose()
+    lines = [summary_line(summary)]
+    if runner.status.paused_for_sign_in:
+        lines.append(
+            "The EHR session has ended: sign in with 'fhir-writeback login', then run "
+            "'fhir-writeback outbox sync' again. Nothing is lost."
+        )
+    elif runner.status.problem:
+        lines.append(runner.status.problem)
+    if summary.pending:
+        lines.append(f"{summary.pending} commit(s) are still waiting; the app keeps trying.")
+    return "\n".join(lines) + "\n", _status(summary)
+
+
+def summary_line(summary: OutboxSummary) -> str:
+    counts = Counter({s: n for s, n in summary.counts.items() if n})
+    parts = [f"{counts[s]} {STATE_TEXT[s].label.lower()}" for s in _ORDER if counts[s]]
+    last = _when(summary.last_success_at) if summary.last_success_at is not None else "never"
+    text = f"Outbox: {summary.total} commit(s)"
+    if parts:
+        text += " - " + ", ".join(parts)
+    text += f". Last successful sync: {last}."
+    if summary.read_back_differs:
+        text += f" {summary.read_back_differs} stored differently than approved (see show)."
+    return text
+
+
+def _list_line(row: OutboxRow) -> str:
+    item = row.item
+    label = STATE_TEXT[item.state].label
+    what = f"{row.write_count} resource(s): {', '.join(row.resource_types)}"
+    nxt = _when(item.next_attempt_at) if item.next_attempt_at is not None else "-"
+    return f"{item.sequence:>5}  {item.commit_id!s:36}  {label:17}  {item.attempts:>5}  {nxt:20}  {what}"
+
+
+def _detail(entry: OutboxEntry) -> str:
+    row, item = entry.row, entry.item
+    text = STATE_TEXT[item.state]
+    lines = [
+        f"Commit {item.commit_id} (sequence {item.sequence})",
+        f"State: {text.label} - {text.meaning}",
+        f"Approved: {_when(row.created_at)}",
+    ]
+    if row.confirmed_at is not None:
+        lines.append(f"Confirmed: {_when(row.confirmed_at)}")
+    lines.append(f"Attempts: {item.attempts}")
+    if item.next_attempt_at is not None:
+        lines.append(f"Next attempt: {_when(item.next_attempt_at)}")
+    if item.last_status is not None:
+        lines.append(f"Last HTTP status: {item.last_status}")
+    if item.last_error and item.state is not S.CONFIRMED:
+        lines.append(f"Last error: {item.last_error}")
+    if row.strategy:
+        lines.append(f"Written as: {row.strategy}")
+    if entry.commit.depends_on:
+        bases = ", ".join(str(b) for b in entry.commit.depends_on)
+        lines.append(f"Amends (waits for): {bases}")
+    if row.read_back is not ReadBack.PENDING:
+        note = f" - {row.read_back_note}" if row.read_back_note else ""
+        lines.append(f"Read-back: {row.read_back.value}{note}")
+    if entry.conflict is not None:
+        c = entry.conflict
+        lines.append(f"Conflict: {c.message}")
+        if c.resource:
+            lines.append(
+                f"  chart record {c.resource}: amended version {c.expected_version}, "
+                f"chart now {c.chart_version or 'gone'}"
+            )
+    if row.discarded_by:
+        lines.append(f"Discarded by {row.discarded_by}: {row.discard_reason}")
+    lines.append("Resources:")
+    for planned, record in zip(entry.commit.writes, entry.writes, strict=True):
+        where = record.reference or "not in the EHR yet"
+        version = f" version {record.version_id}" if record.version_id else ""
+        status = f" ({record.response_status})" if record.response_status else ""
+        lines.append(
+            f"  {planned.position}. {planned.resource_type:18} {planned.identifier.token}"
+            f"\n     -> {where}{version}{status}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _resolve(store: Store, given: str) -> UUID:
+    text = given.strip().lower()
+    try:
+        return UUID(text)
+    except ValueError:
+        pass
+    if len(text) < 8:
+        raise ValueError(f"'{given}' is not a commit id (give at least its first 8 characters)")
+    matches = [r.commit_id for r in store.outbox.list_items() if str(r.commit_id).startswith(text)]
+    if not matches:
+        raise ValueError(f"no commit in the outbox starts with '{given}'")
+    if len(matches) > 1:
+        raise ValueError(f"'{given}' matches {len(matches)} commits; give more characters")
+    return matches[0]
+
+
+def _needs_person(row: OutboxRow) -> bool:
+    return row.state in (S.NEEDS_ATTENTION, S.CONFLICT, S.PAUSED_FOR_SIGN_IN) or (
+        row.read_back is ReadBack.DIFFERS
+    )
+
+
+def _status(summary: OutboxSummary) -> int:
+    waiting_for_person = summary.needs_attention + summary.conflicts + summary.paused_for_sign_in
+    return EXIT_ATTENTION if waiting_for_person or summary.read_back_differs else EXIT_OK
+
+
+def _when(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
