@@ -1,0 +1,397 @@
+"""The audit trail, pure: what is recorded, how records are chained, how a chain is verified.
+
+Every record names a person (``actor``: the signed-in user's fhirUser reference), a time (UTC),
+a kind of event, the ids it concerns (patient, encounter, draft, commit) and ``details``: a
+small JSON object of counts, states, codes and ids — never note text or names (``AuditEvent``
+refuses long strings and floats; callers build details with the helpers below).
+
+Chain (version 1). For the record with sequence number ``seq`` and the previous record's hash
+``prev_hash`` (``GENESIS_HASH`` for seq 1)::
+
+    hash = SHA-256( canonical JSON of {"v": 1, "seq", "at", "actor", "kind", "patient_id",
+                    "encounter_id", "draft_id", "commit_id", "state", "details", "prev_hash"} )
+
+canonical JSON = sorted keys, no whitespace, UTF-8, no NaN (anyone can recompute it from an
+export). A changed field changes ``hash``; a deleted or reordered record breaks a ``prev_hash``
+link or the run of sequence numbers. Because anyone can recompute SHA-256, each hash is also
+sealed: ``mac = HMAC-SHA256(audit key, hash)`` with a key derived from the store's data key (kept
+in the OS keyring), so rewriting the whole chain after an edit is detected too. The newest
+record's ``(seq, hash)`` is also kept as a sealed *head*, so deleting records at the end is
+detected (unless the attacker has an older copy of the head).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from app.domain.review import ReviewDecision
+
+CHAIN_VERSION = 1
+GENESIS_HASH = "0" * 64
+MAX_DETAIL_TEXT = 300  # details hold codes, ids and short fixed phrases, not prose
+_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class AuditKind(Enum):
+    SIGN_IN = "sign_in"
+    SIGN_OUT = "sign_out"
+    SESSION_LOCKED = "session_locked"
+    SESSION_UNLOCKED = "session_unlocked"
+    CHART_OPENED = "chart_opened"
+    DRAFT_CREATED = "draft_created"
+    DRAFT_IMPORTED = "draft_imported"
+    DRAFT_EDITED = "draft_edited"  # counts only, at most once per draft per few minutes
+    DRAFT_DISCARDED = "draft_discarded"
+    DRAFT_DELETED = "draft_deleted"
+    APPROVED = "approved"  # the review decision; the commit is queued in the same transaction
+    SEND_ATTEMPT = "send_attempt"  # one attempt to send a commit and its outcome
+    RECONCILED = "reconciled"  # an unknown outcome checked by searching the EHR
+    CONFIRMED = "confirmed"
+    READ_BACK = "read_back"
+    CONFLICT = "conflict"
+    NEEDS_ATTENTION = "needs_attention"
+    RETRY_REQUESTED = "retry_requested"  # the clinician pressed "Retry now" / "Send again"
+    DISCARDED = "discarded"  # an approved commit discarded before it reached the EHR
+    KEY_LOST = "key_lost"  # the store key was lost; the old store was set aside
+    STORE_SEALED = "store_sealed"  # rows written before encryption were encrypted in place
+    AUDIT_EXPORTED = "audit_exported"
+
+
+JsonValue = str | int | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
+
+
+def format_ts(ts: datetime) -> str:
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError("audit times must be timezone-aware (UTC)")
+    return ts.astimezone(UTC).strftime(_TS)
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.strptime(text, _TS).replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One thing that happened, before it has a place in the chain."""
+
+    kind: AuditKind
+    at: datetime
+    actor: str | None = None  # fhirUser reference ("Practitioner/prac-1"); None: the app itself
+    patient_id: str | None = None
+    encounter_id: str | None = None
+    draft_id: str | None = None
+    commit_id: str | None = None
+    state: str | None = None  # the draft's or commit's state after the event (viewer filter)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        format_ts(self.at)
+        check_details(self.details)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """An event at its place in the chain, as stored."""
+
+    seq: int
+    event: AuditEvent
+    prev_hash: str
+    hash: str
+    mac: str | None = None  # None: written without an audit key (plain store)
+    readable: bool = True  # False: the details could not be decrypted (``event.details`` = {})
+    damaged: bool = False  # True: the stored fields are not valid (a kind or time edited on disk)
+
+    @property
+    def kind(self) -> AuditKind:
+        return self.event.kind
+
+    @property
+    def at(self) -> datetime:
+        return self.event.at
+
+    def to_json(self) -> dict[str, Any]:
+        e = self.event
+        return {
+            "seq": self.seq,
+            "at": format_ts(e.at),
+            "actor": e.actor,
+            "kind": e.kind.value,
+            "patient_id": e.patient_id,
+            "encounter_id": e.encounter_id,
+            "draft_id": e.draft_id,
+            "commit_id": e.commit_id,
+            "state": e.state,
+            "details": dict(e.details) if self.readable else None,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+def check_details(details: Mapping[str, Any], path: str = "details") -> None:
+    """Details are plain JSON without floats (their text form is not canonical across
+    languages) and without long strings (a guard against note text slipping in)."""
+    if not isinstance(details, Mapping):
+        raise ValueError(f"{path} must be a JSON object")
+    for key, value in details.items():
+        if not isinstance(key, str):
+            raise ValueError(f"{path} keys must be strings")
+        _check_value(value, f"{path}.{key}")
+
+
+def _check_value(value: Any, path: str) -> None:
+    if value is None or isinstance(value, bool | int):
+        return
+    if isinstance(value, str):
+        if len(value) > MAX_DETAIL_TEXT:
+            raise ValueError(f"{path} is longer than {MAX_DETAIL_TEXT} characters")
+        return
+    if isinstance(value, Mapping):
+        check_details(value, path)
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_value(item, f"{path}[{i}]")
+        return
+    raise ValueError(f"{path} is a {type(value).__name__}; audit details hold plain JSON only")
+
+
+# ---------------------------------------------------------------- the chain
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def canonical_record(seq: int, event: AuditEvent, prev_hash: str) -> bytes:
+    """The exact bytes hashed for a record (documented in the module docstring)."""
+    return canonical_json(
+        {
+            "v": CHAIN_VERSION,
+            "seq": seq,
+            "at": format_ts(event.at),
+            "actor": event.actor,
+            "kind": event.kind.value,
+            "patient_id": event.patient_id,
+            "encounter_id": event.encounter_id,
+            "draft_id": event.draft_id,
+            "commit_id": event.commit_id,
+            "state": event.state,
+            "details": event.details,
+            "prev_hash": prev_hash,
+        }
+    )
+
+
+def chain_hash(seq: int, event: AuditEvent, prev_hash: str) -> str:
+    return hashlib.sha256(canonical_record(seq, event, prev_hash)).hexdigest()
+
+
+def record_mac(key: bytes, record_hash: str) -> str:
+    return hmac.new(key, b"audit-record\x00" + record_hash.encode("ascii"), "sha256").hexdigest()
+
+
+def head_mac(key: bytes, seq: int, record_hash: str) -> str:
+    message = f"audit-head\x00{seq}\x00{record_hash}".encode("ascii")
+    return hmac.new(key, message, "sha256").hexdigest()
+
+
+def link(seq: int, event: AuditEvent, prev_hash: str, mac_key: bytes | None) -> AuditRecord:
+    """The record for ``event`` placed after a record whose hash is ``prev_hash``."""
+    digest = chain_hash(seq, event, prev_hash)
+    mac = None if mac_key is None else record_mac(mac_key, digest)
+    return AuditRecord(seq, event, prev_hash, digest, mac)
+
+
+# ---------------------------------------------------------------- verification
+
+
+class ProblemKind(Enum):
+    EDITED = "edited"  # the record's content does not match its hash
+    FORGED = "forged"  # the hash is not sealed by this store's audit key (chain rewritten)
+    MISSING = "missing"  # sequence numbers jump: records were deleted
+    BROKEN_LINK = "broken_link"  # prev_hash is not the previous record's hash (moved/replaced)
+    TRUNCATED = "truncated"  # the sealed head names a record that is gone
+    UNREADABLE = "unreadable"  # the details cannot be decrypted (moved between rows, or no key)
+    UNSEALED = "unsealed"  # no seal to check (record written without an audit key)
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    kind: ProblemKind
+    message: str
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    seq: int
+    hash: str
+    mac: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    checked: int
+    head: AuditHead | None
+    problems: tuple[ChainProblem, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.kind is not ProblemKind.UNSEALED for p in self.problems)
+
+    def summary(self) -> str:
+        if not self.checked and self.ok:
+            return "The audit log is empty."
+        head = "" if self.head is None else f" Last record {self.head.seq}, hash {self.head.hash}."
+        if self.ok:
+            note = ""
+            unsealed = sum(1 for p in self.problems if p.kind is ProblemKind.UNSEALED)
+            if unsealed:
+                note = f" {unsealed} record(s) carry no seal (written without a store key)."
+            return f"The audit log is intact: {self.checked} record(s) checked.{head}{note}"
+        lines = [
+            f"The audit log has been altered: {len(self.problems)} problem(s) in "
+            f"{self.checked} record(s).{head}"
+        ]
+        lines += [f"  record {p.seq}: {p.kind.value}: {p.message}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def verify_chain(
+    records: Iterable[AuditRecord],
+    *,
+    mac_key: bytes | None,
+    head: AuditHead | None,
+    max_problems: int = 100,
+) -> VerifyResult:
+    """Check ``records`` (in stored order) against their hashes, links, seals and the head."""
+    problems: list[ChainProblem] = []
+    expected_seq, prev_hash = 1, GENESIS_HASH
+    checked = 0
+    last: AuditRecord | None = None
+
+    def report(seq: int, kind: ProblemKind, message: str) -> None:
+        if len(problems) < max_problems:
+            problems.append(ChainProblem(seq, kind, message))
+
+    for rec in records:
+        checked += 1
+        if rec.seq != expected_seq:
+            report(
+                rec.seq,
+                ProblemKind.MISSING,
+                f"expected record {expected_seq} here; {rec.seq - expected_seq} record(s) are gone"
+                if rec.seq > expected_seq
+                else f"record number {rec.seq} appears out of order",
+            )
+        if rec.prev_hash != prev_hash:
+            report(rec.seq, ProblemKind.BROKEN_LINK, "does not follow the record before it")
+        if rec.damaged:
+            report(rec.seq, ProblemKind.EDITED, "its fields are not valid any more")
+        elif not rec.readable:
+            report(rec.seq, ProblemKind.UNREADABLE, "its details cannot be decrypted")
+        elif chain_hash(rec.seq, rec.event, rec.prev_hash) != rec.hash:
+            report(rec.seq, ProblemKind.EDITED, "its content no longer matches its hash")
+        if mac_key is not None:
+            if rec.mac is None:
+                report(rec.seq, ProblemKind.UNSEALED, "written without a store key")
+            elif not hmac.compare_digest(rec.mac, record_mac(mac_key, rec.hash)):
+                report(rec.seq, ProblemKind.FORGED, "its hash is not sealed by this store's key")
+        expected_seq, prev_hash = rec.seq + 1, rec.hash
+        last = rec
+    found = None if last is None else AuditHead(last.seq, last.hash, None)
+    if head is not None:
+        if mac_key is not None and (
+            head.mac is None
+            or not hmac.compare_digest(head.mac, head_mac(mac_key, head.seq, head.hash))
+        ):
+            report(head.seq, ProblemKind.FORGED, "the recorded end of the log is not sealed")
+        if found is None or found.seq < head.seq:
+            report(
+                head.seq,
+                ProblemKind.TRUNCATED,
+                f"the log should end at record {head.seq} but ends at "
+                f"{0 if found is None else found.seq}",
+            )
+        elif found.seq == head.seq and found.hash != head.hash:
+            report(head.seq, ProblemKind.EDITED, "the last record is not the one recorded")
+    return VerifyResult(checked=checked, head=found, problems=tuple(problems))
+
+
+# ---------------------------------------------------------------- details builders
+
+
+def uuid_text(value: UUID | str | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def decision_details(decision: ReviewDecision) -> dict[str, Any]:
+    """What the audit keeps of a review decision: who, when, what kinds of resources, which
+    risks were flagged (kinds only), where the content came from — no note text."""
+    prov = decision.provenance
+    return {
+        "decision_id": str(decision.decision_id),
+        "review_status": decision.status.value,
+        "approved_by": decision.approved_by.relative,
+        "approved_at": format_ts(decision.approved_at),
+        "source_encounter": decision.source_encounter.relative,
+        "destination_types": list(decision.destination_types),
+        "risk_flags": [f.kind.value for f in decision.risk_flags],
+        "generated_by": prov.generated_by[:MAX_DETAIL_TEXT],
+        "human_edited": prov.human_edited,
+        "source": prov.source.value,
+        "import_sha256": prov.import_sha256,
+        "content_sha256": decision.content_sha256,
+        "amends": None if decision.amends is None else decision.amends.relative,
+        "acknowledged_warnings": len(decision.acknowledged_warnings),
+        "app": decision.app.label[:MAX_DETAIL_TEXT],
+    }
+
+
+# The keys of ``decision_details`` kept when the decision only arrives as stored JSON.
+DECISION_KEYS = frozenset(
+    {
+        "decision_id",
+        "review_status",
+        "approved_by",
+        "approved_at",
+        "source_encounter",
+        "destination_types",
+        "risk_flags",
+        "generated_by",
+        "human_edited",
+        "source",
+        "import_sha256",
+        "content_sha256",
+        "amends",
+        "acknowledged_warnings",
+        "app",
+    }
+)
+
+
+def approved_event(
+    decision: ReviewDecision, *, commit_id: UUID | str | None = None, state: str | None = None
+) -> AuditEvent:
+    """The APPROVED record for ``decision`` (the commit id defaults to the decision id)."""
+    return AuditEvent(
+        kind=AuditKind.APPROVED,
+        at=decision.approved_at,
+        actor=decision.approved_by.relative,
+        patient_id=decision.patient.id,
+        encounter_id=decision.source_encounter.id,
+        draft_id=str(decision.draft_id),
+        commit_id=uuid_text(commit_id) or str(decision.decision_id),
+        state=state,
+        details=decision_details(decision),
+    )

@@ -1,0 +1,280 @@
+"""Audit records for what the draft and outbox repositories do, from their hooks.
+
+The hooks run inside the repository's own transaction (``DraftHook``, ``OutboxHook``), so a
+record exists exactly when the change it describes was committed. They see ids, states and
+counts only; the review decision of an approval is read back from the sealed decision blob
+written in the same transaction, and only the whitelisted keys of ``decision_details`` are
+kept (no note text can reach the audit log this way).
+
+Draft autosaves are frequent: ``DRAFT_EDITED`` is recorded at most once per draft per
+``edit_interval`` (counts at that moment); the approval records the final counts anyway.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from app.domain.audit import (
+    DECISION_KEYS,
+    MAX_DETAIL_TEXT,
+    AuditEvent,
+    AuditKind,
+    check_details,
+    parse_ts,
+)
+from app.domain.outbox import OutboxState, SyncEvent
+from app.store.audit import AuditLog
+from app.store.audit_tables import audit_log
+from app.store.database import Database
+from app.store.drafts import DraftEvent, DraftEventKind
+from app.store.errors import StoreCorrupt
+from app.store.outbox_records import OutboxEvent, OutboxEventKind
+from app.store.outbox_tables import outbox_commits, outbox_writes
+from app.store.schema import drafts
+
+S, E = OutboxState, SyncEvent
+_RECONCILE_EVENTS = frozenset(
+    {
+        E.RECONCILED_PRESENT,
+        E.RECONCILED_PARTIAL,
+        E.RECONCILED_ABSENT,
+        E.DUPLICATES_FOUND,
+    }
+)
+_EDIT_KINDS = (
+    AuditKind.DRAFT_CREATED.value,
+    AuditKind.DRAFT_IMPORTED.value,
+    AuditKind.DRAFT_EDITED.value,
+)
+
+
+class AuditHooks:
+    """``on_draft`` is a DraftHook, ``on_outbox`` an OutboxHook.
+
+    ``actor`` gives the signed-in user's fhirUser reference (None when nobody is signed in);
+    ``destination`` the FHIR base URL commits are sent to (for send attempts).
+    """
+
+    def __init__(
+        self,
+        audit: AuditLog,
+        db: Database,
+        *,
+        actor: Callable[[], str | None] = lambda: None,
+        destination: Callable[[], str | None] = lambda: None,
+        edit_interval: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._audit = audit
+        self._db = db
+        self._actor = actor
+        self._destination = destination
+        self._edit_interval = edit_interval
+
+    # ------------------------------------------------------------------ drafts
+    def on_draft(self, c: Connection, ev: DraftEvent) -> None:
+        counts = {
+            "revision": ev.revision,
+            "sections": ev.sections,
+            "characters": ev.characters,
+            "items": ev.items,
+        }
+        if ev.kind is DraftEventKind.CREATED:
+            kind = AuditKind.DRAFT_IMPORTED if ev.source == "imported" else AuditKind.DRAFT_CREATED
+            details: dict[str, Any] = {"source": ev.source, **counts}
+        elif ev.kind is DraftEventKind.SAVED:
+            if self._edited_recently(c, str(ev.draft_id), ev.at):
+                return
+            kind, details = AuditKind.DRAFT_EDITED, counts
+        elif ev.kind is DraftEventKind.STATUS_CHANGED:
+            if ev.status != "discarded":
+                return  # approval is recorded with its decision by the outbox hook
+            kind, details = AuditKind.DRAFT_DISCARDED, counts
+        else:
+            kind, details = AuditKind.DRAFT_DELETED, {"revision": ev.revision}
+        self._audit.append(
+            AuditEvent(
+                kind=kind,
+                at=ev.at,
+                actor=self._actor(),
+                patient_id=ev.patient_id,
+                encounter_id=ev.encounter_id,
+                draft_id=str(ev.draft_id),
+                state=ev.status,
+                details=details,
+            ),
+            conn=c,
+        )
+
+    def _edited_recently(self, c: Connection, draft_id: str, at: datetime) -> bool:
+        last = c.execute(
+            select(audit_log.c.at)
+            .where(audit_log.c.draft_id == draft_id, audit_log.c.kind.in_(_EDIT_KINDS))
+            .order_by(audit_log.c.seq.desc())
+            .limit(1)
+        ).scalar()
+        return last is not None and at - parse_ts(str(last)) < self._edit_interval
+
+    # ------------------------------------------------------------------ outbox
+    def on_outbox(self, c: Connection, ev: OutboxEvent) -> None:
+        commit_id = str(ev.commit_id)
+        row = c.execute(
+            select(
+                outbox_commits.c.draft_id,
+                outbox_commits.c.attempts,
+                outbox_commits.c.last_status,
+                outbox_commits.c.strategy,
+                outbox_commits.c.resource_types,
+                outbox_commits.c.write_count,
+                outbox_commits.c.decision_format,
+                outbox_commits.c.decision,
+            ).where(outbox_commits.c.commit_id == commit_id)
+        ).first()
+        if row is None:
+            return
+        draft_id = row.draft_id or (None if ev.draft_id is None else str(ev.draft_id))
+        patient_id, encounter_id = self._chart_of(c, commit_id, draft_id)
+        actor = ev.by or self._actor()
+
+        def add(kind: AuditKind, details: dict[str, Any], who: str | None = actor) -> None:
+            self._audit.append(
+                AuditEvent(
+                    kind=kind,
+                    at=ev.at,
+                    actor=who,
+                    patient_id=patient_id,
+                    encounter_id=encounter_id,
+                    draft_id=draft_id,
+                    commit_id=commit_id,
+                    state=ev.new_state.value,
+                    details=details,
+                ),
+                conn=c,
+            )
+
+        if ev.kind is OutboxEventKind.ENQUEUED:
+            decision = self._decision(row, commit_id)
+            details = {
+                "sequence": ev.sequence,
+                "resource_types": [t for t in str(row.resource_types).split(",") if t],
+                "write_count": int(row.write_count),
+                "decision": decision,
+            }
+            approver = decision.get("approved_by")
+            add(AuditKind.APPROVED, details, approver if isinstance(approver, str) else actor)
+            return
+        if ev.kind is OutboxEventKind.DISCARDED:
+            add(
+                AuditKind.DISCARDED,
+                {"from_state": _value(ev.old_state), "reason": _short(ev.reason)},
+            )
+            return
+        event = ev.event
+        if ev.old_state is S.SENDING:
+            add(
+                AuditKind.SEND_ATTEMPT,
+                {
+                    "attempt": int(row.attempts),
+                    "request_id": f"{commit_id}/{int(row.attempts)}",
+                    "destination": _short(self._destination()),
+                    "strategy": row.strategy,
+                    "status": row.last_status,
+                    "event": _value(event),
+                    "outcome": ev.new_state.value,
+                },
+            )
+        elif ev.old_state is S.UNKNOWN_OUTCOME and event in _RECONCILE_EVENTS:
+            add(AuditKind.RECONCILED, {"event": _value(event), "outcome": ev.new_state.value})
+        elif event in (E.USER_RETRY, E.USER_RESEND):
+            add(
+                AuditKind.RETRY_REQUESTED,
+                {"event": _value(event), "from_state": _value(ev.old_state)},
+            )
+        if ev.new_state is S.CONFIRMED and ev.old_state is not S.CONFIRMED:
+            add(AuditKind.CONFIRMED, {"written": self._written(c, commit_id)})
+        elif ev.new_state is S.CONFLICT and ev.old_state is not S.CONFLICT:
+            add(AuditKind.CONFLICT, {"status": row.last_status, "event": _value(event)})
+        elif ev.new_state is S.NEEDS_ATTENTION and ev.old_state is not S.NEEDS_ATTENTION:
+            add(AuditKind.NEEDS_ATTENTION, {"status": row.last_status, "event": _value(event)})
+
+    def _decision(self, row: Any, commit_id: str) -> dict[str, Any]:
+        """The whitelisted review-decision fields from the sealed decision blob."""
+        protector = self._db.protector
+        try:
+            if row.decision_format != protector.format_id:
+                return {"unreadable": True}
+            data = json.loads(
+                protector.unprotect(row.decision, context=f"{commit_id}:decision".encode())
+            )
+        except (StoreCorrupt, ValueError):
+            return {"unreadable": True}
+        if not isinstance(data, dict):
+            return {}
+        kept = {k: v for k, v in data.items() if k in DECISION_KEYS}
+        try:
+            check_details(kept)
+        except ValueError:
+            return {"unreadable": True}
+        return kept
+
+    def _chart_of(
+        self, c: Connection, commit_id: str, draft_id: str | None
+    ) -> tuple[str | None, str | None]:
+        """(patient id, encounter id) of a commit: from its draft, else from earlier records."""
+        if draft_id is not None:
+            found = c.execute(
+                select(drafts.c.patient_id, drafts.c.encounter_id).where(drafts.c.id == draft_id)
+            ).first()
+            if found is not None:
+                return str(found.patient_id), str(found.encounter_id)
+        earlier = c.execute(
+            select(audit_log.c.patient_id, audit_log.c.encounter_id)
+            .where(audit_log.c.commit_id == commit_id, audit_log.c.patient_id.is_not(None))
+            .order_by(audit_log.c.seq)
+            .limit(1)
+        ).first()
+        if earlier is None:
+            return None, None
+        return earlier.patient_id, earlier.encounter_id
+
+    def _written(self, c: Connection, commit_id: str) -> list[str]:
+        rows = c.execute(
+            select(outbox_writes.c.resource_type, outbox_writes.c.server_id)
+            .where(outbox_writes.c.commit_id == commit_id)
+            .order_by(outbox_writes.c.position)
+        )
+        return [f"{r.resource_type}/{r.server_id}"[:200] for r in rows]
+
+
+def _short(text: str | None) -> str | None:
+    return None if text is None else text[:MAX_DETAIL_TEXT]
+
+
+def _value(member: Any) -> str | None:
+    return None if member is None else str(member.value)
+
+
+def read_back_event(
+    commit_id: str,
+    result: str,
+    *,
+    at: datetime,
+    actor: str | None = None,
+    differences: int = 0,
+    patient_id: str | None = None,
+) -> AuditEvent:
+    """The READ_BACK record (the outbox has no hook for read-back results yet: the sync layer
+    or the integrator appends this after ``record_read_back``)."""
+    return AuditEvent(
+        kind=AuditKind.READ_BACK,
+        at=at,
+        actor=actor,
+        patient_id=patient_id,
+        commit_id=commit_id,
+        state="confirmed",
+        details={"result": result, "differences": differences},
+    )

@@ -1,0 +1,256 @@
+"""Opening the local store with encryption and the audit log wired in — the one call the app
+makes (``open_protected_store``).
+
+At every open:
+
+1. the schema is migrated (Alembic, keyless);
+2. the store's random id is read (made on first open) and its data key is looked up in the OS
+   keyring; with no key, a new one is made — unless the store already holds sealed values, in
+   which case nothing is touched and ``KeyLost`` (with a report of what cannot be read) is
+   raised; a sealed check value in ``store_meta`` tells a wrong key (``WrongKey``) at once;
+3. rows written in plain text (a store from before encryption, or by any path that bypassed the
+   protector) are sealed in place in one transaction, then the file is VACUUMed and its WAL
+   truncated so no plain copy survives in free pages (a ``scrub_pending`` flag makes that step
+   run again after a crash);
+4. the repositories get the protector, and the audit hooks are attached to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app.domain.audit import AuditEvent, AuditKind
+from app.store.audit import AuditLog
+from app.store.audit_hooks import AuditHooks
+from app.store.audit_tables import audit_log, store_meta
+from app.store.crypto import AesGcmProtector, DataKey, StoreKeyring
+from app.store.crypto_errors import KeyLost, SealBroken, WrongKey
+from app.store.database import Database, PlainPayload, open_database
+from app.store.drafts import DraftHook
+from app.store.key_report import inspect_store
+from app.store.outbox_tables import outbox_commits, outbox_writes
+from app.store.schema import drafts
+from app.store.store import Store
+
+log = logging.getLogger(__name__)
+
+PLAIN = PlainPayload.format_id
+STORE_ID, KEY_ID, KEY_CHECK, SCRUB_PENDING = "store_id", "key_id", "key_check", "scrub_pending"
+_CHECK_TEXT = b"fhir-writeback store key check v1"
+
+# (table, format column, blob column, context of a row) for every sealed column in the store.
+SEALED_COLUMNS: tuple[tuple[Any, str, str, Callable[[Any], str]], ...] = (
+    (drafts, "body_format", "body", lambda r: str(r.id)),
+    (outbox_writes, "payload_format", "payload", lambda r: f"{r.commit_id}.{r.position}"),
+    (outbox_commits, "decision_format", "decision", lambda r: f"{r.commit_id}:decision"),
+    (outbox_commits, "conflict_format", "conflict", lambda r: f"{r.commit_id}:conflict"),
+    (audit_log, "details_format", "details", lambda r: f"audit:{r.seq}"),
+)
+
+
+@dataclass
+class ProtectedStore:
+    """The open store, its audit log and the hooks that feed it."""
+
+    store: Store
+    audit: AuditLog
+    hooks: AuditHooks
+    protector: AesGcmProtector
+    store_id: str
+    key_created: bool = False
+    sealed_rows: int = 0
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_protected_store(
+    path: Path,
+    keys: StoreKeyring,
+    *,
+    actor: Callable[[], str | None] = lambda: None,
+    destination: Callable[[], str | None] = lambda: None,
+    draft_hooks: Sequence[DraftHook] = (),
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    edit_interval: timedelta = timedelta(minutes=5),
+) -> ProtectedStore:
+    """Open (creating if needed), migrate, unlock and seal the store at ``path``.
+
+    Raises ``StoreKeyUnavailable`` (keyring unreachable: retry later), ``KeyLost`` /
+    ``WrongKey`` (see app.store.key_loss for the recovery), or the store's other errors.
+    """
+    db = open_database(path)
+    try:
+        store_id = ensure_store_id(db)
+        key = keys.load(store_id)
+        created = False
+        if key is None:
+            if sealed_value_count(db):
+                raise KeyLost(inspect_store(db))
+            key = DataKey.generate()
+            keys.save(store_id, key)
+            created = True
+            log.info("store %s: new data key %s", store_id, key.kid)
+        protector = AesGcmProtector(key)
+        _check_key(db, protector, store_id)
+        counts = seal_plaintext_rows(db, protector)
+        sealed = sum(counts.values())
+        if sealed or _meta_text(db, SCRUB_PENDING):
+            scrub_free_space(db)
+        db.protector = protector
+        audit = AuditLog(db, mac_key=protector.audit_key(), clock=clock)
+        hooks = AuditHooks(
+            audit, db, actor=actor, destination=destination, edit_interval=edit_interval
+        )
+        if sealed:
+            log.info("store %s: %d plain value(s) sealed in place", store_id, sealed)
+            audit.append(AuditEvent(kind=AuditKind.STORE_SEALED, at=clock(), details=dict(counts)))
+        store = Store(db, draft_hooks=[*draft_hooks, hooks.on_draft], clock=clock)
+        store.outbox.add_hook(hooks.on_outbox)
+    except BaseException:
+        db.close()
+        raise
+    return ProtectedStore(store, audit, hooks, protector, store_id, created, sealed)
+
+
+# ---------------------------------------------------------------- store facts
+
+
+def ensure_store_id(db: Database) -> str:
+    existing = _meta_text(db, STORE_ID)
+    if existing:
+        return existing
+    with db.write() as c:
+        _set_meta(c, STORE_ID, text=str(uuid.uuid4()), only_if_missing=True)
+    value = _meta_text(db, STORE_ID)
+    assert value is not None
+    return value
+
+
+def _meta_text(db: Database, key: str) -> str | None:
+    with db.read() as c:
+        value = c.execute(select(store_meta.c.text).where(store_meta.c.key == key)).scalar()
+    return None if value is None else str(value)
+
+
+def _set_meta(
+    c: Connection,
+    key: str,
+    *,
+    text: str | None = None,
+    blob: bytes | None = None,
+    only_if_missing: bool = False,
+) -> None:
+    stmt = sqlite_insert(store_meta).values(key=key, text=text, blob=blob)
+    if only_if_missing:
+        c.execute(stmt.on_conflict_do_nothing(index_elements=[store_meta.c.key]))
+    else:
+        c.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[store_meta.c.key], set_={"text": text, "blob": blob}
+            )
+        )
+
+
+def _check_key(db: Database, protector: AesGcmProtector, store_id: str) -> None:
+    """The sealed check value opens with this key, or is written now (first open)."""
+    context = f"store-meta:{KEY_CHECK}:{store_id}".encode()
+    with db.read() as c:
+        check = c.execute(select(store_meta.c.blob).where(store_meta.c.key == KEY_CHECK)).scalar()
+    if check is not None:
+        try:
+            if protector.unprotect(check, context=context) == _CHECK_TEXT:
+                return
+        except SealBroken:
+            pass
+        if sealed_value_count(db):
+            raise WrongKey(inspect_store(db))
+        log.warning("store %s: key check failed but nothing is sealed; re-keyed", store_id)
+    with db.write() as c:
+        _set_meta(c, KEY_CHECK, blob=protector.protect(_CHECK_TEXT, context=context))
+        _set_meta(c, KEY_ID, text=protector.key_id)
+
+
+def sealed_value_count(db: Database) -> int:
+    """How many values in the store need a key to be read."""
+    total = 0
+    with db.read() as c:
+        for table, fmt, _blob, _ctx in SEALED_COLUMNS:
+            column = table.c[fmt]
+            total += int(
+                c.execute(
+                    select(func.count()).where(column.is_not(None), column != PLAIN)
+                ).scalar_one()
+            )
+    return total
+
+
+# ---------------------------------------------------------------- sealing in place
+
+
+def seal_plaintext_rows(db: Database, protector: AesGcmProtector) -> dict[str, int]:
+    """Seal every value still stored in plain text, in one transaction (idempotent).
+
+    Returns the number of values sealed per column (``"drafts.body": 3``...). Marks the store
+    ``scrub_pending`` in the same transaction when anything was sealed.
+    """
+    counts: dict[str, int] = {}
+    with db.write() as c:
+        for table, fmt, blob, context_of in SEALED_COLUMNS:
+            key_cols = [col for col in table.primary_key.columns]
+            if table is outbox_commits:
+                key_cols = [table.c.commit_id]
+            rows = c.execute(select(*key_cols, table.c[blob]).where(table.c[fmt] == PLAIN)).all()
+            for r in rows:
+                sealed = protector.protect(bytes(r[-1]), context=context_of(r).encode())
+                where = [col == getattr(r, col.name) for col in key_cols]
+                c.execute(
+                    update(table).where(*where).values({fmt: protector.format_id, blob: sealed})
+                )
+            if rows:
+                counts[f"{table.name}.{blob}"] = len(rows)
+        if counts:
+            _set_meta(c, SCRUB_PENDING, text="1")
+    return counts
+
+
+def scrub_free_space(db: Database) -> None:
+    """Rewrite the file without free pages (VACUUM) and empty the WAL, so plain text that was
+    replaced by sealed values does not linger on disk; then clear ``scrub_pending``."""
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA temp_store=MEMORY")  # VACUUM's copy stays in memory
+        cursor.execute("VACUUM")
+        cursor.execute("PRAGMA temp_store=DEFAULT")
+        cursor.close()
+    finally:
+        raw.close()
+    with db.write() as c:
+        c.execute(store_meta.delete().where(store_meta.c.key == SCRUB_PENDING))
+    checkpoint(db)
+
+
+def checkpoint(db: Database) -> None:
+    """Copy the WAL into the database file and truncate the WAL to zero bytes."""
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cursor.fetchall()
+        cursor.close()
+    finally:
+        raw.close()
