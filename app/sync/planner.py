@@ -103,6 +103,8 @@ def capabilities_from(
     if server is None:
         return WriteCapabilities(profile, transaction=False)
     system_codes = _codes(server.get("interaction"))
+    # rest.searchParam: "search parameters supported for searching all resources" (R4).
+    common = _param_names(server.get("searchParam"))
     types: dict[str, TypeCapabilities] = {}
     for resource in server.get("resource") or []:
         if not isinstance(resource, dict) or not isinstance(resource.get("type"), str):
@@ -110,7 +112,7 @@ def capabilities_from(
         name = resource["type"]
         codes = _codes(resource.get("interaction"))
         writable = profile.may_write(name)
-        params = resource.get("searchParam")
+        params = _param_names(resource.get("searchParam"))
         types[name] = TypeCapabilities(
             create=writable and "create" in codes,
             update_create=writable
@@ -122,14 +124,18 @@ def capabilities_from(
             and "create" in codes
             and resource.get("conditionalCreate") is True,
             search="search-type" in codes,
-            search_params=frozenset(
-                p["name"] for p in params if isinstance(p, dict) and isinstance(p.get("name"), str)
-            )
-            if isinstance(params, list) and params
-            else None,
+            search_params=params | common if params else None,
         )
     return WriteCapabilities(
         profile, transaction=profile.transaction and "transaction" in system_codes, types=types
+    )
+
+
+def _param_names(params: Any) -> frozenset[str]:
+    if not isinstance(params, list):
+        return frozenset()
+    return frozenset(
+        p["name"] for p in params if isinstance(p, dict) and isinstance(p.get("name"), str)
     )
 
 

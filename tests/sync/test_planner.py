@@ -275,6 +275,14 @@ def test_undeclared_search_parameter_is_not_trusted() -> None:
     assert caps(params=None).can_reconcile(note_commit())  # nothing listed: the profile decides
 
 
+def test_system_level_search_params_count_for_every_type() -> None:
+    cs = capability_statement(params=[{"name": "identifier", "type": "token"}])
+    cs["rest"][0]["searchParam"] = [{"name": "_tag", "type": "token"}]
+    c = capabilities_from(cs, load_profile("generic-r4"))
+    assert c.of("Provenance").search_params == {"identifier", "_tag"}
+    assert c.can_reconcile(note_commit())
+
+
 @pytest.mark.parametrize(
     ("matches", "event"),
     [
