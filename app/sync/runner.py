@@ -3,7 +3,9 @@
 One runner per user store (an OS lock file, :class:`~app.sync.lock.RunnerLock`): a second app
 instance does not send. At start, items left SENDING by a crash become UNKNOWN_OUTCOME (they
 are checked before anything is resent). A pass takes due commits in sequence order and works
-on up to ``concurrency`` of them at once; each commit is atomic on its own (a transaction
+on up to ``concurrency`` of them at once (6 by default: the per-host connection limit
+browsers use, which keeps one clinician's laptop a polite client while hiding a WAN round trip:
+docs/performance.md); each commit is atomic on its own (a transaction
 Bundle where the server allows it) and an amendment waits for its base in the store
 (WAITING_FOR_BASE), so order is kept where it matters and nowhere else.
 
@@ -40,6 +42,7 @@ from app.sync.errors import SyncSetupFailed
 from app.sync.lock import RunnerLock
 from app.sync.planner import WriteCapabilities
 from app.sync.send import CommitSender
+from app.sync.store_thread import StoreThread
 from app.sync.writer import FhirWriter
 
 log = logging.getLogger(__name__)
@@ -87,7 +90,7 @@ class SyncRunner:
         capabilities: WriteCapabilities | None = None,
         lock_path: Path | None = None,
         wait_until_signed_in: Callable[[], Awaitable[None]] | None = None,
-        concurrency: int = 4,
+        concurrency: int = 6,
         clock: Callable[[], datetime] = utc_now,
         idle_poll: float = 60.0,
         resume_delay: float = 2.0,
@@ -116,6 +119,9 @@ class SyncRunner:
         self._status = RunnerStatus()
         self._status_listeners: list[StatusListener] = []
         self._run_lock = asyncio.Lock()
+        self._db = StoreThread()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._make_due = False
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -123,20 +129,26 @@ class SyncRunner:
         turn commits a crash left SENDING into UNKNOWN_OUTCOME."""
         if self._started:
             return
+        self._loop = asyncio.get_running_loop()
         if self._lock is not None:
             self._lock.acquire()
-        recovered = self._store.recover_after_restart(self._clock())
+        recovered = await self._db.run(self._store.recover_after_restart, self._clock())
         if recovered:
             log.info(
                 "%d commit(s) were being sent when the app stopped: checking them", len(recovered)
             )
-        self._paused = self._store.summary().paused_for_sign_in > 0
+        summary = await self._db.run(self._store.summary)
+        self._paused = summary.paused_for_sign_in > 0
         self._started = True
         self._set_status(running=True, paused_for_sign_in=self._paused)
 
     async def aclose(self) -> None:
+        """Stop sending and release the store's lock (after ``run_forever`` returned)."""
         self._started = False
         self._wake.set()
+        async with self._run_lock:  # a pass in progress finishes its current requests first
+            pass
+        await asyncio.get_running_loop().run_in_executor(None, self._db.close)
         if self._lock is not None:
             self._lock.release()
         self._set_status(running=False)
@@ -150,8 +162,9 @@ class SyncRunner:
 
     # ------------------------------------------------------------------ triggers
     def sync_now(self) -> None:
-        """ "Sync now": commits waiting to retry or to be checked are due at once; wake up."""
-        self._store.make_due_now(self._clock())
+        """ "Sync now": commits waiting to retry or to be checked are due at once; wake up.
+        (Returns at once; the store is updated by the running loop, off the UI thread.)"""
+        self._make_due = True
         self._wake.set()
 
     def notify_reconnected(self) -> None:
@@ -169,8 +182,13 @@ class SyncRunner:
 
     # ------------------------------------------------------------------ events
     def subscribe(self, listener: OutboxListener) -> Callable[[], None]:
-        """Commit state changes ("commit X is now CONFIRMED"), after they are stored."""
-        return self._store.subscribe(listener)
+        """Commit state changes ("commit X is now CONFIRMED"), after they are stored; delivered
+        on the event loop the runner runs on (the UI's), whichever thread stored them."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = self._loop or asyncio.get_event_loop_policy().get_event_loop()
+        return self._store.subscribe(StoreThread.deliver_on_loop(loop, listener))
 
     def subscribe_status(self, listener: StatusListener) -> Callable[[], None]:
         self._status_listeners.append(listener)
@@ -240,31 +258,40 @@ class SyncRunner:
             clock=self._clock,
             on_contact=self._contact,
             read_back=self._read_back,
+            db=self._db,
         )
         self._offline_pass = False
+        if self._make_due:
+            self._make_due = False
+            await self._db.run(self._store.make_due_now, self._clock())
         buffer: deque[OutboxEntry] = deque()
+        refill = asyncio.Lock()
         cursor = 0
         exhausted = False
         processed = confirmed = 0
 
-        def take() -> OutboxEntry | None:
+        async def take() -> OutboxEntry | None:
             nonlocal cursor, exhausted
-            if self._paused or self._offline_pass or not self._started:
-                return None
-            if not buffer and not exhausted:
-                batch = self._store.claim_due(
-                    self._clock(), max(16, 4 * self._concurrency), after_sequence=cursor
-                )
-                if not batch:
-                    exhausted = True
-                buffer.extend(batch)
-                if batch:
-                    cursor = batch[-1].row.item.sequence
-            return buffer.popleft() if buffer else None
+            async with refill:
+                if self._paused or self._offline_pass or not self._started:
+                    return None
+                if not buffer and not exhausted:
+                    batch = await self._db.run(
+                        self._store.claim_due,
+                        self._clock(),
+                        max(16, 4 * self._concurrency),
+                        after_sequence=cursor,
+                    )
+                    if not batch:
+                        exhausted = True
+                    buffer.extend(batch)
+                    if batch:
+                        cursor = batch[-1].row.item.sequence
+                return buffer.popleft() if buffer else None
 
         async def worker() -> None:
             nonlocal processed, confirmed
-            while (entry := take()) is not None:
+            while (entry := await take()) is not None:
                 processed += 1
                 try:
                     item = await sender.process(entry)
@@ -313,7 +340,7 @@ class SyncRunner:
         if loop.time() - started < 0.05:
             # "Signed in" at once although the EHR said 401: do not hammer it in a loop.
             await asyncio.sleep(self._resume_delay)
-        self._store.resume_after_sign_in(self._clock())
+        await self._db.run(self._store.resume_after_sign_in, self._clock())
         self._paused = False
         self._set_status(paused_for_sign_in=False)
         return True
@@ -330,7 +357,7 @@ class SyncRunner:
             report = await self.run_once()
             if report.paused:
                 continue
-            await self._sleep(stop, self._delay(offline=report.offline))
+            await self._sleep(stop, await self._delay(offline=report.offline))
 
     async def drain(self, *, timeout: float | None = None) -> OutboxSummary:
         """Run passes until nothing is left to send by itself (everything confirmed, or waiting
@@ -342,16 +369,18 @@ class SyncRunner:
         while True:
             self._wake.clear()
             report = await self.run_once()
-            if report.paused or not self._store.has_work():
-                return self._store.summary()
+            if report.paused or not await self._db.run(self._store.has_work):
+                return await self._db.run(self._store.summary)
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
-                return self._store.summary()
-            delay = self._delay(offline=report.offline)
+                return await self._db.run(self._store.summary)
+            delay = await self._delay(offline=report.offline)
             await self._sleep(None, delay if left is None else min(delay, left))
 
-    def _delay(self, *, offline: bool) -> float:
-        due = self._store.next_due_at(include_queued=not offline)
+    async def _delay(self, *, offline: bool) -> float:
+        if self._make_due:
+            return 0.0
+        due = await self._db.run(self._store.next_due_at, include_queued=not offline)
         if due is None:
             return self._idle_poll
         return min(max((due - self._clock()).total_seconds(), 0.0), self._idle_poll)

@@ -48,6 +48,7 @@ from app.sync.planner import (
     plan_send,
     reconcile_event,
 )
+from app.sync.store_thread import StoreThread
 from app.sync.verify import differences
 from app.sync.writer import (
     Failure,
@@ -87,8 +88,10 @@ class CommitSender:
         clock: Callable[[], datetime],
         on_contact: ContactListener | None = None,
         read_back: bool = True,
+        db: StoreThread | None = None,
     ) -> None:
         self._store = store
+        self._db = db or StoreThread()
         self._writer = writer
         self._caps = caps
         self._clock = clock
@@ -104,43 +107,49 @@ class CommitSender:
             item = await self.reconcile(entry)
             if item.state is not S.QUEUED:
                 return item
-            entry = self._store.get(entry.commit_id)
+            entry = await self._db.run(self._store.get, entry.commit_id)
             return await self.send(entry)
         if action.kind is ActionKind.SEND:
             return await self.send(entry)
         if action.kind is ActionKind.ASK_USER and entry.item.state is S.UNKNOWN_OUTCOME:
             # e.g. the EHR cannot be searched for it: park it with the reason until a person
             # decides (retry / send again / discard); the runner no longer picks it up.
-            return self._store.apply(entry.commit_id, E.PERMANENT_REJECTION, error=action.reason)
+            return await self._db.run(
+                self._store.apply, entry.commit_id, E.PERMANENT_REJECTION, error=action.reason
+            )
         return entry.item
 
     # ------------------------------------------------------------------ send
     async def send(self, entry: OutboxEntry) -> OutboxItem:
         commit = entry.commit
         cid = commit.commit_id
-        bases = self._store.base_writes(entry)
+        bases = await self._db.run(self._store.base_writes, entry)
         resolved = {ref: rec.reference for ref, rec in bases.items() if rec.reference}
         resolved.update(entry.resolved())
         try:
             strategy = choose_strategy(commit, self._caps)
         except CannotSend as exc:
-            return self._store.apply(cid, E.CANNOT_SEND, expect=entry.item.state, error=str(exc))
-        self._store.apply(cid, E.SEND_STARTED, expect=entry.item.state, strategy=strategy.value)
+            return await self._db.run(
+                self._store.apply, cid, E.CANNOT_SEND, expect=entry.item.state, error=str(exc)
+            )
+        await self._db.run(
+            self._store.apply, cid, E.SEND_STARTED, expect=entry.item.state, strategy=strategy.value
+        )
         checked = await self._check_preconditions(entry, resolved, bases)
         if isinstance(checked, Failure):
-            return self._fail(cid, checked, [])
+            return await self._fail(cid, checked, [])
         if isinstance(checked, ConflictDetail):
-            return self._store.apply(
-                cid, E.CONFLICT_DETECTED, error=checked.message, conflict=checked
+            return await self._db.run(
+                self._store.apply, cid, E.CONFLICT_DETECTED, error=checked.message, conflict=checked
             )
         copies: dict[int, dict[str, Any]] = {}
         while True:
             try:
                 plan = plan_send(commit, self._caps, resolved)
             except CannotSend as exc:
-                return self._store.apply(cid, E.CANNOT_SEND, error=str(exc))
+                return await self._db.run(self._store.apply, cid, E.CANNOT_SEND, error=str(exc))
             if plan.complete:
-                item = self._store.apply(cid, E.SERVER_ACCEPTED)
+                item = await self._db.run(self._store.apply, cid, E.SERVER_ACCEPTED)
                 break
             if not plan.requests:  # the planner found nothing it may send yet: a bug
                 raise RuntimeError(f"commit {cid}: writes remain but none can be sent")
@@ -153,11 +162,13 @@ class CommitSender:
             for r in outcome.results:
                 resolved[commit.writes[r.position].full_url] = _reference(commit, r)
             if outcome.failures:
-                return self._fail(cid, worst(outcome.failures), outcome.results)
+                return await self._fail(cid, worst(outcome.failures), outcome.results)
             if all(w.full_url in resolved for w in commit.writes):
-                item = self._store.apply(cid, E.SERVER_ACCEPTED, results=outcome.results)
+                item = await self._db.run(
+                    self._store.apply, cid, E.SERVER_ACCEPTED, results=outcome.results
+                )
                 break
-            self._store.record_writes(cid, outcome.results)
+            await self._db.run(self._store.record_writes, cid, outcome.results)
         await self._verify(commit, resolved, copies)
         return item
 
@@ -278,7 +289,7 @@ class CommitSender:
         self, ref: str, version: str, base_url: str | None
     ) -> dict[str, Any] | None:
         if base_url is not None:
-            return self._store.base_payload(base_url)
+            return await self._db.run(self._store.base_payload, base_url)
         rtype, _, rid = ref.partition("/")
         try:
             response = await self._writer.request(
@@ -292,7 +303,7 @@ class CommitSender:
     async def reconcile(self, entry: OutboxEntry) -> OutboxItem:
         commit = entry.commit
         cid = commit.commit_id
-        bases = self._store.base_writes(entry)
+        bases = await self._db.run(self._store.base_writes, entry)
         resolved = {ref: rec.reference for ref, rec in bases.items() if rec.reference}
         resolved.update(entry.resolved())
         try:
@@ -302,7 +313,7 @@ class CommitSender:
         found = await asyncio.gather(*(self._search(commit.writes[s.position]) for s in searches))
         failures = [f for f in found if isinstance(f, Failure)]
         if failures:
-            return self._fail(cid, worst(failures), [])
+            return await self._fail(cid, worst(failures), [])
         counts: dict[int, int] = {}
         results: list[WriteResult] = []
         copies: dict[int, dict[str, Any]] = {}
@@ -326,7 +337,7 @@ class CommitSender:
                 "retry."
             )
             results = []  # which copy is "the" one is the clinician's call
-        item = self._store.apply(cid, event, results=results, error=error)
+        item = await self._db.run(self._store.apply, cid, event, results=results, error=error)
         if item.state is S.CONFIRMED:
             await self._verify(commit, resolved, copies)
         return item
@@ -388,22 +399,28 @@ class CommitSender:
                 + " | ".join(problems)
                 + ". Check the chart."
             )
-            self._store.record_read_back(commit.commit_id, ReadBack.DIFFERS, note[:2000])
+            await self._db.run(
+                self._store.record_read_back, commit.commit_id, ReadBack.DIFFERS, note[:2000]
+            )
             log.warning(
                 "read-back differs for commit %s (%d resources)", commit.commit_id, len(problems)
             )
         elif unread:
-            self._store.record_read_back(
+            await self._db.run(
+                self._store.record_read_back,
                 commit.commit_id,
                 ReadBack.NOT_CHECKED,
                 f"{unread} resource(s) could not be read back from the EHR to compare.",
             )
         else:
-            self._store.record_read_back(commit.commit_id, ReadBack.MATCHED, None)
+            await self._db.run(
+                self._store.record_read_back, commit.commit_id, ReadBack.MATCHED, None
+            )
 
     # ------------------------------------------------------------------ helpers
-    def _fail(self, cid: Any, failure: Failure, results: list[WriteResult]) -> OutboxItem:
-        return self._store.apply(
+    async def _fail(self, cid: Any, failure: Failure, results: list[WriteResult]) -> OutboxItem:
+        return await self._db.run(
+            self._store.apply,
             cid,
             failure.event,
             status=failure.status,

@@ -1,0 +1,220 @@
+"""Drain the outbox: 1,000 queued commits against the sandbox with 50 ms added per request.
+
+    .venv/bin/python benchmarks/bench_drain.py [--commits 1000] [--latency 0.05]
+        [--concurrency 6] [--baseline-commits 1000] [--server sandbox|peer]
+
+Each commit is a note, two observations, a task and a Provenance (5 resources). Measured:
+
+- the sync runner (generic-r4: one transaction Bundle per commit with ifNoneExist per entry,
+  up to ``--concurrency`` commits at once, read-back compared from the returned copies);
+- the naive baseline: every resource in its own POST, one after the other (no transaction, no
+  concurrency), the note first so the others can refer to its server id.
+
+Figures: wall time, HTTP requests (counted by the proxy), requests per commit, the speed-up
+(goal >= 10x), and the longest stall of the event loop while the runner drained (a 10 ms
+ticker on the same loop; the UI shares its loop with the runner through qasync).
+``--baseline-commits`` smaller than ``--commits`` times a sample and scales it linearly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.domain.commit import resolve_references
+from app.fhir.client import FhirClient
+from app.fhir.profiles import load_profile
+from app.store.store import open_store
+from app.sync.runner import SyncRunner
+from benchmarks.latency_proxy import LatencyProxy
+from tests.support.servers import RunningServer, start_peer, start_sandbox
+from tests.sync.commits import clinical_commit
+from tests.sync.runner_fixtures import TestAuth, copies_of_many, launch_token
+
+
+class ProxyThread:
+    """The latency proxy on its own event loop in a thread, so its work does not count as
+    stalls of the loop under test (in the app the network is not on the UI's loop either)."""
+
+    def __init__(self, upstream: str, latency: float) -> None:
+        self._proxy = LatencyProxy(upstream, latency=latency)
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with self._proxy:
+            self._ready.set()
+            await self._stop.wait()
+
+    @property
+    def base(self) -> str:
+        return self._proxy.base
+
+    @property
+    def requests(self) -> int:
+        return self._proxy.requests
+
+    def reset(self) -> None:
+        self._proxy.requests = 0
+
+    def __enter__(self) -> ProxyThread:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None and self._stop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+class LoopLag:
+    """The longest time the event loop was late for a 10 ms tick."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            start = loop.time()
+            await asyncio.sleep(0.01)
+            self.worst = max(self.worst, loop.time() - start - 0.01)
+
+    def __enter__(self) -> LoopLag:
+        self._task = asyncio.ensure_future(self._tick())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+async def drain(server: RunningServer, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    profile = load_profile("generic-r4")
+    store = open_store(workdir / "runner" / "store.db")
+    commits = []
+    with store.db.write() as conn:
+        for i in range(args.commits):
+            commits.append(
+                store.outbox.enqueue_approval(
+                    clinical_commit(profile, text=f"bench note {i}"), "{}", conn=conn
+                )
+            )
+    origin = server.fhir_base.rsplit("/fhir", 1)[0]
+    with ProxyThread(origin, args.latency) as proxy:
+        async with httpx.AsyncClient(timeout=60) as http:
+            fhir = FhirClient(
+                http, proxy.base + "/fhir", TestAuth(launch_token(server)), max_concurrency=16
+            )
+            runner = SyncRunner(
+                store.outbox,
+                fhir,
+                profile=profile,
+                concurrency=args.concurrency,
+                lock_path=workdir / "runner" / "sync.lock",
+            )
+            await runner.capabilities()
+            proxy.reset()
+            start = time.perf_counter()
+            with LoopLag() as lag:
+                summary = await runner.drain(timeout=3600)
+            elapsed = time.perf_counter() - start
+            await runner.aclose()
+    copies = copies_of_many(server, commits)
+    store.close()
+    return {
+        "confirmed": summary.confirmed,
+        "seconds": elapsed,
+        "requests": proxy.requests,
+        "loop_lag_ms": lag.worst * 1000,
+        "exactly_once": all(n == 1 for n in copies.values()),
+        "resources": len(copies),
+    }
+
+
+async def baseline(server: RunningServer, args: argparse.Namespace) -> dict[str, Any]:
+    profile = load_profile("generic-r4")
+    n = args.baseline_commits
+    commits = [clinical_commit(profile, text=f"baseline note {i}") for i in range(n)]
+    origin = server.fhir_base.rsplit("/fhir", 1)[0]
+    with ProxyThread(origin, args.latency) as proxy:
+        async with httpx.AsyncClient(timeout=60) as http:
+            fhir = FhirClient(http, proxy.base + "/fhir", TestAuth(launch_token(server)))
+            proxy.reset()
+            start = time.perf_counter()
+            for commit in commits:
+                resolved: dict[str, str] = {}
+                for w in commit.writes:
+                    body = json.loads(resolve_references(w.payload_json, resolved))
+                    response = await fhir.create(body)
+                    assert response.body is not None
+                    resolved[w.full_url] = f"{w.resource_type}/{response.body['id']}"
+            elapsed = time.perf_counter() - start
+    scale = args.commits / n
+    return {
+        "commits_measured": n,
+        "seconds": elapsed * scale,
+        "requests": int(proxy.requests * scale),
+        "scaled": scale != 1,
+    }
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-drain-"))
+    start = start_sandbox if args.server == "sandbox" else start_peer
+    server = start(workdir / "server", auto_login="prac-1")
+    try:
+        ours = await drain(server, args, workdir)
+        naive = await baseline(server, args)
+    finally:
+        server.stop()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"server: {args.server}; {args.commits} commits x 5 resources; "
+        f"+{args.latency * 1000:.0f} ms per request; concurrency {args.concurrency}"
+    )
+    print(
+        f"sync runner : {ours['seconds']:7.1f} s  {ours['requests']:6d} requests "
+        f"({ours['requests'] / args.commits:.2f}/commit)  confirmed {ours['confirmed']}  "
+        f"exactly once: {ours['exactly_once']} ({ours['resources']} resources counted)"
+    )
+    note = f" (scaled from {naive['commits_measured']} commits)" if naive["scaled"] else ""
+    print(
+        f"naive POSTs : {naive['seconds']:7.1f} s  {naive['requests']:6d} requests "
+        f"({naive['requests'] / args.commits:.2f}/commit){note}"
+    )
+    print(f"speed-up    : {naive['seconds'] / ours['seconds']:.1f}x (goal >= 10x)")
+    print(f"event loop  : longest stall {ours['loop_lag_ms']:.0f} ms while draining (goal <= 50)")
+    print(f"peak RSS    : {rss:.0f} MB (this process, including the latency proxy thread)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commits", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--concurrency", type=int, default=6)
+    parser.add_argument("--baseline-commits", type=int, default=1000)
+    parser.add_argument("--server", choices=("sandbox", "peer"), default="sandbox")
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
