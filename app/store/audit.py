@@ -200,26 +200,42 @@ class AuditLog:
         since: datetime | date | None,
         fmt: ExportFormat | str,
         *,
-        verified: VerifyResult | None = None,
+        actor: str | None = None,
+        record: bool = True,
     ) -> str:
         """Records at or after ``since`` (a date means its start, UTC) as CSV or JSON.
 
         JSON carries the chain check and the head so IT can file the export as evidence; CSV is
-        one row per record with ``details`` as canonical JSON text.
+        one row per record with ``details`` as canonical JSON text. With ``record`` the export
+        itself is logged (AUDIT_EXPORTED: format, since, how many records) after it was made.
         """
         kind = ExportFormat.parse(fmt)
         start = start_of(since)
         rows = [r.to_json() for r in self.records(since=start)]
-        if kind is ExportFormat.CSV:
-            out = io.StringIO()
-            writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            for row in rows:
-                details = row["details"]
-                row["details"] = "" if details is None else canonical_json(details).decode()
-                writer.writerow({k: "" if row[k] is None else row[k] for k in CSV_COLUMNS})
-            return out.getvalue()
-        result = verified or self.verify()
+        text = self._csv(rows) if kind is ExportFormat.CSV else self._json(rows, start)
+        if record:
+            details = {
+                "format": kind.value,
+                "since": None if start is None else format_ts(start),
+                "records": len(rows),
+            }
+            event = AuditEvent(AuditKind.AUDIT_EXPORTED, self._clock(), actor, details=details)
+            self.append(event)
+        return text
+
+    @staticmethod
+    def _csv(rows: list[dict[str, Any]]) -> str:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            details = row["details"]
+            row["details"] = "" if details is None else canonical_json(details).decode()
+            writer.writerow({k: "" if row[k] is None else row[k] for k in CSV_COLUMNS})
+        return out.getvalue()
+
+    def _json(self, rows: list[dict[str, Any]], start: datetime | None) -> str:
+        result = self.verify()
         document: dict[str, Any] = {
             "format": EXPORT_FORMAT,
             "version": EXPORT_VERSION,

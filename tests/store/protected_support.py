@@ -7,9 +7,10 @@ from __future__ import annotations
 import base64
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+from keyring.backend import KeyringBackend
 from keyrings.alt.file import PlaintextKeyring
 
 from app.domain.clinical import Reference
@@ -23,10 +24,10 @@ MARKER = "ZQXJ-PHI-MARKER-7731"
 PATIENT_NAME = f"Elena {MARKER} Garcia"
 
 
-def file_keyring(folder: Path) -> PlaintextKeyring:
+def file_keyring(folder: Path) -> KeyringBackend:
     backend = PlaintextKeyring()
-    backend.file_path = str(folder / "keyring_pass.cfg")  # type: ignore[misc]
-    return backend
+    backend.file_path = str(folder / "keyring_pass.cfg")
+    return cast(KeyringBackend, backend)
 
 
 def marker_draft(**changes: Any) -> Draft:
