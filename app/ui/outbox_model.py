@@ -1,0 +1,282 @@
+"""The outbox as a Qt table model: newest commits first, loaded a page at a time.
+
+Opening the panel reads one page (``PAGE_SIZE`` rows, no payloads) however many commits the
+outbox holds; the view asks for more through ``canFetchMore``/``fetchMore`` as the clinician
+scrolls. :meth:`OutboxTableModel.refresh` re-reads the rows already loaded and tells the view
+only what changed (rows inserted, removed or updated), so selection and scroll position stay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import IntEnum
+from typing import Any
+from uuid import UUID
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
+from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
+
+from app.domain.outbox import OutboxState
+from app.store.outbox import OutboxRepository
+from app.store.outbox_records import OutboxRow
+from app.ui.outbox_words import (
+    DISCARDED_COLOUR,
+    SEVERITY_COLOURS,
+    Severity,
+    error_words,
+    is_parked,
+    local_time,
+    read_back_words,
+    state_meaning,
+    state_severity,
+    state_words,
+    what_words,
+)
+
+PAGE_SIZE = 500
+ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the OutboxRow of a line
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class Column(IntEnum):
+    STATE = 0
+    SEQUENCE = 1
+    CREATED = 2
+    WHAT = 3
+    ATTEMPTS = 4
+    NEXT_ATTEMPT = 5
+    LAST_ERROR = 6
+    READ_BACK = 7
+
+
+HEADERS = {
+    Column.STATE: "State",
+    Column.SEQUENCE: "#",
+    Column.CREATED: "Approved",
+    Column.WHAT: "What",
+    Column.ATTEMPTS: "Attempts",
+    Column.NEXT_ATTEMPT: "Next attempt",
+    Column.LAST_ERROR: "Last error",
+    Column.READ_BACK: "Read-back",
+}
+
+_icons: dict[str, QIcon] = {}
+
+
+def dot_icon(colour: str, size: int = 12) -> QIcon:
+    """A filled circle: the state's colour, readable next to its words (never colour alone)."""
+    icon = _icons.get(colour)
+    if icon is None:
+        pixmap = QPixmap(size, size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QBrush(QColor(colour)))
+        painter.drawEllipse(1, 1, size - 2, size - 2)
+        painter.end()
+        icon = _icons[colour] = QIcon(pixmap)
+    return icon
+
+
+def row_colour(row: OutboxRow) -> str:
+    if row.state is OutboxState.DISCARDED:
+        return DISCARDED_COLOUR
+    return SEVERITY_COLOURS[state_severity(row.item)]
+
+
+class OutboxTableModel(QAbstractTableModel):
+    def __init__(
+        self,
+        repo: OutboxRepository,
+        *,
+        states: Iterable[OutboxState] | None = None,
+        page_size: int = PAGE_SIZE,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._repo = repo
+        self._states: tuple[OutboxState, ...] | None = None if states is None else tuple(states)
+        self._page = page_size
+        self._rows: list[OutboxRow] = []
+        self._more = False
+        self._load_first_page()
+
+    # ------------------------------------------------------------------ loading
+    @property
+    def states(self) -> tuple[OutboxState, ...] | None:
+        return self._states
+
+    def set_states(self, states: Iterable[OutboxState] | None) -> None:
+        """Show only commits in ``states`` (None: all). Starts again at the newest page."""
+        self.beginResetModel()
+        self._states = None if states is None else tuple(states)
+        self._load_first_page()
+        self.endResetModel()
+
+    def _query(self, limit: int, offset: int = 0) -> list[OutboxRow]:
+        return self._repo.list_items(
+            states=self._states, limit=limit, offset=offset, newest_first=True
+        )
+
+    def _load_first_page(self) -> None:
+        self._rows = self._query(self._page)
+        self._more = len(self._rows) == self._page
+
+    def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and self._more
+
+    def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
+        if parent.isValid() or not self._more:
+            return
+        page = self._query(self._page, offset=len(self._rows))
+        self._more = len(page) == self._page
+        known = {r.commit_id for r in self._rows}
+        # The loaded rows are always the newest N (refresh keeps it so), so the next page
+        # follows on; skipping known ids guards against a commit approved in between.
+        page = [r for r in page if r.commit_id not in known]
+        if not page:
+            return
+        first = len(self._rows)
+        self.beginInsertRows(QModelIndex(), first, first + len(page) - 1)
+        self._rows.extend(page)
+        self.endInsertRows()
+
+    def refresh(self) -> None:
+        """Re-read the loaded rows and apply the difference (removals, insertions, updates)."""
+        limit = max(len(self._rows), self._page)
+        new = self._query(limit)
+        self._more = len(new) == limit
+        self._apply(new)
+
+    def _apply(self, new: Sequence[OutboxRow]) -> None:
+        # Both lists are ordered by sequence (newest first), so once the rows missing from
+        # ``new`` are removed, the rest is a subsequence of ``new`` in the same order.
+        keep = {r.commit_id for r in new}
+        i = len(self._rows) - 1
+        while i >= 0:
+            if self._rows[i].commit_id in keep:
+                i -= 1
+                continue
+            j = i
+            while j > 0 and self._rows[j - 1].commit_id not in keep:
+                j -= 1
+            self.beginRemoveRows(QModelIndex(), j, i)
+            del self._rows[j : i + 1]
+            self.endRemoveRows()
+            i = j - 1
+        present = {r.commit_id for r in self._rows}
+        i = 0
+        while i < len(new):
+            if new[i].commit_id in present:
+                i += 1
+                continue
+            j = i
+            while j + 1 < len(new) and new[j + 1].commit_id not in present:
+                j += 1
+            self.beginInsertRows(QModelIndex(), i, j)
+            self._rows[i:i] = new[i : j + 1]
+            self.endInsertRows()
+            i = j + 1
+        last_col = len(Column) - 1
+        start: int | None = None
+        for k, row in enumerate(new):
+            changed = self._rows[k] != row
+            if changed:
+                self._rows[k] = row
+                if start is None:
+                    start = k
+            if start is not None and (not changed or k == len(new) - 1):
+                end = k if changed else k - 1
+                self.dataChanged.emit(self.index(start, 0), self.index(end, last_col))
+                start = None
+
+    # ------------------------------------------------------------------ access
+    def row_at(self, row: int) -> OutboxRow | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def row_of(self, commit_id: UUID) -> int | None:
+        for i, r in enumerate(self._rows):
+            if r.commit_id == commit_id:
+                return i
+        return None
+
+    @property
+    def rows(self) -> Sequence[OutboxRow]:
+        return tuple(self._rows)
+
+    # ------------------------------------------------------------------ Qt model
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(Column)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[Column(section)]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = Column(index.column())
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _display(row, column)
+        if role == ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.DecorationRole and column is Column.STATE:
+            return dot_icon(row_colour(row))
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column is Column.STATE:
+                return state_meaning(row.item)
+            if column in (Column.LAST_ERROR, Column.READ_BACK, Column.WHAT):
+                return _display(row, column) or None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (
+            Column.SEQUENCE,
+            Column.ATTEMPTS,
+        ):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if (
+            role == Qt.ItemDataRole.ForegroundRole
+            and row.state is OutboxState.DISCARDED
+            and column is not Column.STATE
+        ):
+            return QBrush(QColor("#757575"))
+        if role == Qt.ItemDataRole.ForegroundRole and column is Column.STATE:
+            severity = state_severity(row.item)
+            if severity is Severity.PROBLEM:
+                return QBrush(QColor(SEVERITY_COLOURS[Severity.PROBLEM]))
+        return None
+
+
+def _display(row: OutboxRow, column: Column) -> str:
+    item = row.item
+    if column is Column.STATE:
+        return state_words(item)
+    if column is Column.SEQUENCE:
+        return str(item.sequence)
+    if column is Column.CREATED:
+        return local_time(row.created_at)
+    if column is Column.WHAT:
+        return what_words(row)
+    if column is Column.ATTEMPTS:
+        return str(item.attempts) if item.attempts else ""
+    if column is Column.NEXT_ATTEMPT:
+        waiting = item.state is OutboxState.RETRY_WAIT or (
+            item.state is OutboxState.UNKNOWN_OUTCOME and not is_parked(item)
+        )
+        return local_time(item.next_attempt_at) if waiting else ""
+    if column is Column.LAST_ERROR:
+        return error_words(row)
+    return read_back_words(row)

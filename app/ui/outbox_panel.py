@@ -1,0 +1,462 @@
+"""The outbox panel: every commit with its state in plain words, its detail, and the actions.
+
+Actions are the clinician's, and each goes through the store, which records who did what:
+"Retry now" (``repo.retry`` then "Sync now"), "Send again…" for an outcome the app could not
+check (after a confirmation), "Discard…" (a dialog that requires a typed reason; only its
+accept calls ``repo.discard(..., confirmed=True)``), and "Sync now". Dialogs are opened with
+``open()`` and answer through signals: nothing here blocks the event loop.
+
+The panel reads the store; store change notifications (from any thread) are coalesced with a
+short timer, so a burst of 1,000 changes costs one re-read of the rows on screen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import logging
+from collections.abc import Callable
+from uuid import UUID
+
+from PySide6.QtCore import QItemSelection, QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.domain.outbox import IllegalTransition, OutboxState, SyncEvent, allowed_events
+from app.store.errors import StoreError
+from app.store.outbox import OutboxRepository
+from app.store.outbox_records import OutboxChange, OutboxRow
+from app.ui.outbox_detail import OutboxDetailView
+from app.ui.outbox_model import Column, OutboxTableModel
+from app.ui.outbox_words import is_parked, state_words
+from app.ui.style import error_label, heading_label, hint_label
+
+__all__ = ["FILTERS", "ConfirmDialog", "OutboxPanel", "OutboxTableModel"]
+
+log = logging.getLogger(__name__)
+S = OutboxState
+COALESCE_MS = 150
+
+# filter key -> (label, states shown; None = all)
+FILTERS: dict[str, tuple[str, tuple[OutboxState, ...] | None]] = {
+    "all": ("All", None),
+    "action": ("Needs action", (S.NEEDS_ATTENTION, S.CONFLICT, S.PAUSED_FOR_SIGN_IN)),
+    "pending": (
+        "Pending",
+        (S.WAITING_FOR_BASE, S.QUEUED, S.SENDING, S.RETRY_WAIT, S.UNKNOWN_OUTCOME),
+    ),
+    "confirmed": ("Confirmed", (S.CONFIRMED,)),
+}
+_RETRYABLE = frozenset({S.RETRY_WAIT, S.UNKNOWN_OUTCOME, S.NEEDS_ATTENTION, S.CONFLICT})
+_WIDTHS = {
+    Column.STATE: 290,
+    Column.SEQUENCE: 50,
+    Column.CREATED: 120,
+    Column.WHAT: 330,
+    Column.ATTEMPTS: 70,
+    Column.NEXT_ATTEMPT: 110,
+    Column.LAST_ERROR: 320,
+}
+
+
+def default_user_label() -> str:
+    """Who acts, when the caller does not say (the integrator passes the signed-in fhirUser)."""
+    try:
+        return f"local user {getpass.getuser()}"
+    except (OSError, KeyError):
+        return "local user"
+
+
+class ConfirmDialog(QDialog):
+    """Asks before an action that cannot be undone. The confirm button stays disabled until a
+    reason is typed (when one is asked for) and the check box is ticked (when there is one)."""
+
+    def __init__(
+        self,
+        title: str,
+        message: str,
+        confirm_text: str,
+        *,
+        warning: str = "",
+        reason_label: str | None = None,
+        check_text: str | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setModal(True)
+        self.setMinimumWidth(480)
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading_label(title))
+        layout.addWidget(hint_label(message))
+        if warning:
+            layout.addWidget(error_label(warning))
+        self.reason_edit: QPlainTextEdit | None = None
+        if reason_label is not None:
+            layout.addWidget(QLabel(reason_label))
+            self.reason_edit = QPlainTextEdit()
+            self.reason_edit.setPlaceholderText("Type the reason (required)")
+            self.reason_edit.setFixedHeight(80)
+            self.reason_edit.setTabChangesFocus(True)
+            self.reason_edit.textChanged.connect(self._update)
+            layout.addWidget(self.reason_edit)
+        self.check: QCheckBox | None = None
+        if check_text is not None:
+            self.check = QCheckBox(check_text)
+            self.check.toggled.connect(self._update)
+            layout.addWidget(self.check)
+        buttons = QDialogButtonBox()
+        self.cancel_button = buttons.addButton("Keep it", QDialogButtonBox.ButtonRole.RejectRole)
+        self.confirm_button = buttons.addButton(
+            confirm_text, QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.cancel_button.setDefault(True)
+        self.confirm_button.setAutoDefault(False)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self._update()
+
+    def reason(self) -> str:
+        return "" if self.reason_edit is None else self.reason_edit.toPlainText().strip()
+
+    def ready(self) -> bool:
+        has_reason = self.reason_edit is None or bool(self.reason())
+        checked = self.check is None or self.check.isChecked()
+        return has_reason and checked
+
+    def _update(self) -> None:
+        self.confirm_button.setEnabled(self.ready())
+
+    def accept(self) -> None:
+        if self.ready():  # Enter in a field must not get around the requirement
+            super().accept()
+
+
+class _Bridge(QObject):
+    store_changed = Signal()
+
+
+class OutboxPanel(QWidget):
+    """The outbox. ``retry`` replaces the default "Retry now" (``repo.retry`` + ``sync_now``);
+    ``user_label`` names who acts, for the store's record of a retry or discard."""
+
+    def __init__(
+        self,
+        repo: OutboxRepository,
+        sync_now: Callable[[], None],
+        retry: Callable[[UUID], None] | None = None,
+        user_label: Callable[[], str] = default_user_label,
+        *,
+        coalesce_ms: int = COALESCE_MS,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.repo = repo
+        self._sync_now = sync_now
+        self._retry = retry
+        self._user_label = user_label
+        self.refreshes = 0  # how often the rows were re-read (coalescing is tested with it)
+        self.dialog: ConfirmDialog | None = None
+
+        self.model = OutboxTableModel(repo, parent=self)
+        self._build()
+        self._update_counts()
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(coalesce_ms)
+        self._timer.timeout.connect(self.refresh)
+        self._bridge = _Bridge(self)
+        self._bridge.store_changed.connect(self._schedule)
+        bridge = self._bridge
+
+        def on_change(_change: OutboxChange) -> None:
+            with contextlib.suppress(RuntimeError):  # the panel is gone; the repository outlived it
+                bridge.store_changed.emit()
+
+        unsubscribe = repo.subscribe(on_change)
+        self._unsubscribe = unsubscribe
+        self.destroyed.connect(lambda *_: unsubscribe())
+        self._selection_changed()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        layout = QVBoxLayout(self)
+        bar = QHBoxLayout()
+        title = QLabel("Outbox")
+        title.setObjectName("sectionTitle")
+        bar.addWidget(title)
+        self.filter_box = QComboBox()
+        self.filter_box.setAccessibleName("Show")
+        for key, (label, _states) in FILTERS.items():
+            self.filter_box.addItem(label, key)
+        self.filter_box.currentIndexChanged.connect(self._filter_changed)
+        bar.addWidget(self.filter_box)
+        bar.addStretch(1)
+        self.retry_button = QPushButton("Retry now")
+        self.retry_button.setToolTip("Try to send the selected note again now.")
+        self.retry_button.clicked.connect(self.retry_selected)
+        self.resend_button = QPushButton("Send again…")
+        self.resend_button.setToolTip(
+            "Send it although the app could not check whether the EHR has it (look in the "
+            "chart first)."
+        )
+        self.resend_button.clicked.connect(self.ask_resend)
+        self.discard_button = QPushButton("Discard…")
+        self.discard_button.setToolTip("Do not send the selected note (asks for a reason).")
+        self.discard_button.clicked.connect(self.ask_discard)
+        self.sync_button = QPushButton("Sync now")
+        self.sync_button.setToolTip("Send everything that is waiting now.")
+        self.sync_button.clicked.connect(self.sync_now)
+        for button in (
+            self.retry_button,
+            self.resend_button,
+            self.discard_button,
+            self.sync_button,
+        ):
+            button.setAutoDefault(False)
+            bar.addWidget(button)
+        layout.addLayout(bar)
+
+        self.message_label = error_label("")
+        self.message_label.hide()
+        layout.addWidget(self.message_label)
+
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setShowGrid(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        for column, width in _WIDTHS.items():
+            self.table.setColumnWidth(column, width)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection)
+
+        self.detail = OutboxDetailView()
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.detail)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout.addWidget(splitter, 1)
+
+    # ------------------------------------------------------------------ refreshing
+    def _schedule(self) -> None:
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def refresh(self) -> None:
+        """Re-read the rows on screen and the selected commit (now, not coalesced)."""
+        self._timer.stop()
+        self.refreshes += 1
+        try:
+            self.model.refresh()
+            self._update_counts()
+        except StoreError as exc:
+            self.show_message(f"The outbox could not be read: {exc.user_message}")
+            return
+        self._selection_changed()
+
+    def _update_counts(self) -> None:
+        summary = self.repo.summary()
+        counts = {
+            "all": summary.total,
+            "action": summary.needs_attention + summary.conflicts + summary.paused_for_sign_in,
+            "pending": summary.pending,
+            "confirmed": summary.confirmed,
+        }
+        for i in range(self.filter_box.count()):
+            key = self.filter_box.itemData(i)
+            self.filter_box.setItemText(i, f"{FILTERS[key][0]} ({counts[key]})")
+
+    def _filter_changed(self) -> None:
+        key = self.filter_box.currentData()
+        self.model.set_states(FILTERS[key][1])
+        self._selection_changed()
+
+    def set_filter(self, key: str) -> None:
+        self.filter_box.setCurrentIndex(self.filter_box.findData(key))
+
+    # ------------------------------------------------------------------ selection
+    def selected_row(self) -> OutboxRow | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.row_at(rows[0].row()) if rows else None
+
+    def select_commit(self, commit_id: UUID) -> bool:
+        """Select a commit (fetching pages until it is loaded); False when it is not listed."""
+        row = self.model.row_of(commit_id)
+        while row is None and self.model.canFetchMore():
+            self.model.fetchMore()
+            row = self.model.row_of(commit_id)
+        if row is None:
+            return False
+        self.table.selectRow(row)
+        self.table.scrollTo(self.model.index(row, 0))
+        return True
+
+    def _on_selection(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        self._selection_changed()
+
+    def _selection_changed(self) -> None:
+        row = self.selected_row()
+        self._update_actions(row)
+        if row is None:
+            self.detail.clear()
+            return
+        shown = self.detail.entry
+        if shown is not None and shown.row == row:
+            return  # nothing changed for the commit on screen
+        try:
+            self.detail.show_entry(self.repo.get(row.commit_id))
+        except StoreError as exc:
+            self.detail.show_problem(exc.user_message)
+
+    def _update_actions(self, row: OutboxRow | None) -> None:
+        events = allowed_events(row.state) if row is not None else frozenset()
+        self.retry_button.setEnabled(row is not None and row.state in _RETRYABLE)
+        self.retry_button.setText(
+            "Check again now" if row is not None and row.state is S.UNKNOWN_OUTCOME else "Retry now"
+        )
+        self.resend_button.setVisible(row is not None and is_parked(row.item))
+        self.discard_button.setEnabled(SyncEvent.USER_DISCARD in events)
+
+    # ------------------------------------------------------------------ actions
+    def show_message(self, text: str) -> None:
+        self.message_label.setText(text)
+        self.message_label.setVisible(bool(text))
+
+    def sync_now(self) -> None:
+        self.show_message("")
+        try:
+            self._sync_now()
+        except Exception as exc:
+            log.error("sync now failed: %s", type(exc).__name__)
+            self.show_message(f"Sync could not start: {_words(exc)}")
+
+    def retry_selected(self) -> None:
+        row = self.selected_row()
+        if row is None or row.state not in _RETRYABLE:
+            return
+        self.show_message("")
+        try:
+            if self._retry is not None:
+                self._retry(row.commit_id)
+            else:
+                self.repo.retry(row.commit_id, by=self._user_label())
+                self._sync_now()
+        except (IllegalTransition, StoreError) as exc:
+            self.show_message(self._moved_on(row, exc))
+        self.refresh()
+
+    def ask_discard(self) -> None:
+        row = self.selected_row()
+        if row is None or SyncEvent.USER_DISCARD not in allowed_events(row.state):
+            return
+        warning = ""
+        if row.state is S.UNKNOWN_OUTCOME:
+            warning = (
+                "The EHR may already have received it. Look in the chart first: discarding "
+                "here does not remove anything from the EHR."
+            )
+        dialog = ConfirmDialog(
+            "Discard this note?",
+            "It will not be sent to the EHR. Notes that amend it will not be sent either. "
+            "Your name and reason are recorded. This cannot be undone.",
+            "Discard",
+            warning=warning,
+            reason_label="Why are you discarding it?",
+            parent=self,
+        )
+        commit_id = row.commit_id
+        dialog.accepted.connect(lambda: self._discard_confirmed(commit_id, dialog.reason()))
+        self._open(dialog)
+
+    def _discard_confirmed(self, commit_id: UUID, reason: str) -> None:
+        position = self.model.row_of(commit_id)
+        row = self.model.row_at(position) if position is not None else None
+        try:
+            self.repo.discard(commit_id, reason, self._user_label(), confirmed=True)
+        except (IllegalTransition, StoreError, ValueError) as exc:
+            self.show_message(self._moved_on(row, exc, "discarded"))
+        else:
+            self.show_message("")
+        self.refresh()
+
+    def ask_resend(self) -> None:
+        row = self.selected_row()
+        if row is None or not is_parked(row.item):
+            return
+        dialog = ConfirmDialog(
+            "Send it again?",
+            "The app sent this note but never got an answer, and could not check whether the "
+            "EHR stored it. If it is already in the chart, sending it again writes it twice.",
+            "Send again",
+            check_text="I looked in the chart: this note is not there.",
+            parent=self,
+        )
+        commit_id = row.commit_id
+        dialog.accepted.connect(lambda: self._resend_confirmed(commit_id))
+        self._open(dialog)
+
+    def _resend_confirmed(self, commit_id: UUID) -> None:
+        try:
+            self.repo.retry(commit_id, resend=True, by=self._user_label())
+            self._sync_now()
+        except (IllegalTransition, StoreError) as exc:
+            self.show_message(self._moved_on(None, exc, "sent again"))
+        self.refresh()
+
+    def _open(self, dialog: ConfirmDialog) -> None:
+        if self.dialog is not None:
+            self.dialog.reject()
+        self.dialog = dialog
+
+        def finished(_result: int) -> None:
+            if self.dialog is dialog:
+                self.dialog = None
+            dialog.deleteLater()
+
+        dialog.finished.connect(finished)
+        dialog.open()
+
+    def _moved_on(self, row: OutboxRow | None, exc: Exception, what: str = "retried") -> str:
+        if row is not None:
+            try:
+                now = self.repo.item(row.commit_id)
+            except StoreError:
+                now = None
+            if now is not None and now.state is not row.state:
+                return f"It could not be {what}: it is now “{state_words(now)}”."
+        return f"It could not be {what}: {_words(exc)}"
+
+    def close_panel(self) -> None:
+        """Stop listening to the store (the window is closing)."""
+        self._timer.stop()
+        self._unsubscribe()
+
+
+def _words(exc: BaseException) -> str:
+    return str(getattr(exc, "user_message", None) or exc or type(exc).__name__)

@@ -1,0 +1,279 @@
+"""The outbox in plain words: what the panel, its detail area and the status bar say.
+
+Pure functions over the store's records and the runner's status (no Qt), so every sentence a
+clinician reads is testable on its own. Times are shown in the computer's local time zone;
+the store keeps timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState, SyncEvent
+from app.fhir.write_summary import LABELS
+from app.store.outbox_records import OutboxRow, OutboxSummary, ReadBack
+from app.sync.runner import Connectivity, RunnerStatus
+
+S = OutboxState
+
+# An unknown outcome whose check was refused waits for a person (the store parks it).
+_PARKED_BY_SIGN_IN = SyncEvent.SIGN_IN_REQUIRED
+_PARKED_BY_REFUSAL = SyncEvent.PERMANENT_REJECTION
+
+
+class Severity(Enum):
+    """How much a line needs the clinician, for colouring (dot, status bar)."""
+
+    DONE = "done"  # nothing more will happen (sent, discarded)
+    OK = "ok"  # all is well, nothing waiting
+    BUSY = "busy"  # the app is working on it by itself
+    WARNING = "warning"  # waiting on something outside the app (network, sign-in)
+    PROBLEM = "problem"  # a person must decide (refused, conflict, stored differently)
+
+
+SEVERITY_COLOURS: dict[Severity, str] = {
+    Severity.DONE: "#2e7d32",
+    Severity.OK: "#2e7d32",
+    Severity.BUSY: "#1565c0",
+    Severity.WARNING: "#b26a00",
+    Severity.PROBLEM: "#c62828",
+}
+DISCARDED_COLOUR = "#9e9e9e"
+
+
+def local_time(ts: datetime | None, now: datetime | None = None) -> str:
+    """``14:05`` today, ``2025-03-09 14:05`` on another day, ``""`` for no time."""
+    if ts is None:
+        return ""
+    local = ts.astimezone()
+    today = (now or datetime.now().astimezone()).astimezone().date()
+    return local.strftime("%H:%M") if local.date() == today else local.strftime("%Y-%m-%d %H:%M")
+
+
+def is_parked(item: OutboxItem) -> bool:
+    """An unknown outcome the app cannot check by itself any more."""
+    return item.state is S.UNKNOWN_OUTCOME and item.last_event in (
+        _PARKED_BY_SIGN_IN,
+        _PARKED_BY_REFUSAL,
+    )
+
+
+def state_words(item: OutboxItem, now: datetime | None = None) -> str:
+    """The state column: what is happening to this commit, in a few words."""
+    state = item.state
+    if state is S.RETRY_WAIT:
+        when = local_time(item.next_attempt_at, now) or "soon"
+        prefix = "at " if item.next_attempt_at is not None else ""
+        return f"Will retry {prefix}{when} (attempt {item.attempts + 1})"
+    if state is S.UNKNOWN_OUTCOME:
+        if item.last_event is _PARKED_BY_SIGN_IN:
+            return "Waiting for sign-in to check whether the EHR received it"
+        if item.last_event is _PARKED_BY_REFUSAL:
+            return "Could not check whether the EHR received it"
+        return "Checking whether the EHR received it"
+    return _STATE_WORDS[state]
+
+
+_STATE_WORDS: dict[OutboxState, str] = {
+    S.WAITING_FOR_BASE: "Waiting for the note it amends",
+    S.QUEUED: "Queued",
+    S.SENDING: "Sending…",
+    S.RETRY_WAIT: "Will retry",
+    S.UNKNOWN_OUTCOME: "Checking whether the EHR received it",
+    S.PAUSED_FOR_SIGN_IN: "Waiting for sign-in",
+    S.NEEDS_ATTENTION: "Needs your attention",
+    S.CONFLICT: "Conflict with the chart",
+    S.CONFIRMED: "Sent ✓",
+    S.DISCARDED: "Discarded",
+}
+
+
+def state_meaning(item: OutboxItem) -> str:
+    """One or two sentences: what the state means and what, if anything, to do."""
+    if item.last_event is _PARKED_BY_SIGN_IN and item.state is S.UNKNOWN_OUTCOME:
+        return (
+            "The app sent it but got no answer, and needs you to sign in again to check "
+            "whether the EHR stored it. Nothing is sent twice."
+        )
+    if item.last_event is _PARKED_BY_REFUSAL and item.state is S.UNKNOWN_OUTCOME:
+        return (
+            "The app sent it but got no answer, and the EHR refused the check. Look in the "
+            "chart: if it is there, discard it here; if not, choose “Send again…”."
+        )
+    return STATE_TEXT[item.state].meaning
+
+
+def state_severity(item: OutboxItem) -> Severity:
+    state = item.state
+    if state in (S.NEEDS_ATTENTION, S.CONFLICT) or is_parked(item):
+        return Severity.PROBLEM
+    if state in (S.PAUSED_FOR_SIGN_IN, S.RETRY_WAIT):
+        return Severity.WARNING
+    if state in (S.CONFIRMED, S.DISCARDED):
+        return Severity.DONE
+    return Severity.BUSY
+
+
+_TYPE_ORDER = ("DocumentReference", "Composition", "Observation", "Task", "Communication")
+
+
+def type_label(resource_type: str) -> str:
+    return LABELS.get(resource_type, resource_type)
+
+
+def what_words(row: OutboxRow) -> str:
+    """``5 records: Note, Observation, Follow-up task, Provenance``."""
+    n = row.write_count
+    return f"{n} record{'s' if n != 1 else ''}: " + ", ".join(
+        type_label(t) for t in ordered_types(row.resource_types)
+    )
+
+
+def ordered_types(types: Iterable[str]) -> list[str]:
+    def key(t: str) -> tuple[int, str]:
+        return (_TYPE_ORDER.index(t) if t in _TYPE_ORDER else len(_TYPE_ORDER), t)
+
+    return sorted(set(types), key=key)
+
+
+def read_back_words(row: OutboxRow) -> str:
+    if row.read_back is ReadBack.MATCHED:
+        return "Matches what was sent"
+    if row.read_back is ReadBack.DIFFERS:
+        note = f": {row.read_back_note}" if row.read_back_note else ""
+        return f"The EHR stored something different{note}"
+    if row.read_back is ReadBack.NOT_CHECKED:
+        return "Could not be read back"
+    return ""
+
+
+def error_words(row: OutboxRow) -> str:
+    """The last error, while it still matters (a sent or discarded commit shows none)."""
+    if row.state in (S.CONFIRMED, S.DISCARDED):
+        return ""
+    return row.item.last_error or ""
+
+
+def needs_action(row: OutboxRow) -> bool:
+    return (
+        row.state in (S.NEEDS_ATTENTION, S.CONFLICT, S.PAUSED_FOR_SIGN_IN)
+        or is_parked(row.item)
+        or row.read_back is ReadBack.DIFFERS
+    )
+
+
+# ---------------------------------------------------------------------------- status bar
+
+
+@dataclass(frozen=True)
+class StatusSentence:
+    text: str
+    severity: Severity
+    detail: str = ""  # the tooltip: everything the sentence leaves out
+
+
+def _notes(n: int) -> str:
+    return f"{n} note{'s' if n != 1 else ''}"
+
+
+def status_sentence(
+    summary: OutboxSummary | None,
+    status: RunnerStatus | None,
+    now: datetime | None = None,
+) -> StatusSentence:
+    """The status bar in one sentence.
+
+    ``status`` None means no runner yet (nobody signed in to this EHR): the queue waits for a
+    sign-in. The counts come from the store, so they survive restarts.
+    """
+    if summary is None:
+        return StatusSentence("Outbox not available", Severity.WARNING)
+    waiting = summary.pending + summary.paused_for_sign_in
+    attention = summary.needs_attention
+    conflicts = summary.conflicts
+    differs = summary.read_back_differs
+    last = local_time(summary.last_success_at, now) or "never"
+    tail: list[str] = []
+    if attention:
+        tail.append(f"{attention} need{'s' if attention == 1 else ''} attention")
+    if conflicts:
+        tail.append(f"{conflicts} conflict{'s' if conflicts != 1 else ''}")
+    if differs:
+        tail.append(f"{differs} stored differently")
+    person = attention + conflicts + differs
+
+    paused = summary.paused_for_sign_in > 0 or (status is not None and status.paused_for_sign_in)
+    if status is None or paused or not status.running:
+        if paused or waiting:
+            head = (
+                f"Waiting for sign-in — {_notes(waiting)} queued, nothing is lost"
+                if waiting
+                else "Waiting for sign-in"
+            )
+            severity = Severity.WARNING
+        else:
+            head = "Not signed in · nothing waiting to be sent"
+            severity = Severity.OK
+    elif status.connectivity is Connectivity.OFFLINE:
+        if waiting:
+            head = f"Offline — {_notes(waiting)} will be sent when the EHR is reachable"
+        else:
+            head = "Offline — nothing waiting to be sent"
+        if status.problem:
+            head = f"Not sending — {status.problem}"
+        severity = Severity.WARNING
+    else:
+        word = "Online" if status.connectivity is Connectivity.ONLINE else "Connecting"
+        parts = [
+            word,
+            f"{waiting} queued",
+            f"{attention} need{'s' if attention == 1 else ''} attention",
+            f"{conflicts} conflict{'s' if conflicts != 1 else ''}",
+        ]
+        if differs:
+            parts.append(f"{differs} stored differently")
+        parts.append(f"last sync {last}")
+        text = " · ".join(parts)
+        severity = Severity.BUSY if waiting else Severity.OK
+        if person:
+            severity = Severity.PROBLEM
+        return StatusSentence(text, severity, _detail(summary, last))
+    text = " · ".join([head, *tail]) if tail else head
+    if person:
+        severity = Severity.PROBLEM
+    if tail or summary.last_success_at is not None:
+        text = f"{text} · last sync {last}"
+    return StatusSentence(text, severity, _detail(summary, last))
+
+
+def _detail(summary: OutboxSummary, last: str) -> str:
+    lines = [
+        f"Waiting to be sent: {summary.pending}",
+        f"Waiting for sign-in: {summary.paused_for_sign_in}",
+        f"Need your attention: {summary.needs_attention}",
+        f"Conflicts with the chart: {summary.conflicts}",
+        f"Sent: {summary.confirmed}",
+        f"Discarded: {summary.count(S.DISCARDED)}",
+        f"Last successful sync: {last}",
+    ]
+    if summary.read_back_differs:
+        lines.append(f"Stored differently than approved: {summary.read_back_differs}")
+    lines.append("Click to open the outbox.")
+    return "\n".join(lines)
+
+
+_STRATEGY_WORDS = {
+    "transaction+ifNoneExist": "one transaction; each record is created only if not already there",
+    "transaction": "one transaction",
+    "conditional-create": "one request per record, each created only if not already there",
+    "put-client-id": "one request per record, at ids chosen by the app",
+    "create+read-back": "one request per record, checked by reading it back",
+}
+
+
+def strategy_words(value: str) -> str:
+    """How the commit was sent (``WriteStrategy`` values), in words."""
+    return _STRATEGY_WORDS.get(value, value)
