@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -14,6 +16,7 @@ from app.domain.site import Site
 from app.domain.templates import NoteTemplate
 from app.fhir.client import FhirClient
 from app.fhir.mapping_in import preload_models
+from app.fhir.profiles import choose_profile
 from app.keyring_policy import enforce_os_keyring
 from app.logging_setup import configure_logging
 from app.paths import AppPaths
@@ -26,6 +29,7 @@ from app.smart.sites import load_sites, sandbox_site
 from app.store.drafts import DraftRepository
 from app.store.store import Store, open_store
 from app.store.templates import load_templates
+from app.sync.runner import SyncRunner
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,6 @@ class Services:
 
     paths: AppPaths
     sites: list[Site]
-    store: Store
     templates: list[NoteTemplate]
     config_error: str | None = None
     crashed_last_time: bool = False
@@ -51,10 +54,62 @@ class Services:
     sandbox: SandboxServer | None = None
     http_clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     fhir_clients: dict[int, FhirClient] = field(default_factory=dict)
+    stores: dict[str, Store] = field(default_factory=dict)
+    sync: dict[str, tuple[SyncRunner, asyncio.Event, asyncio.Task[None]]] = field(
+        default_factory=dict
+    )
+
+    def store_dir(self, site: Site) -> Path:
+        return self.paths.data_dir / "sites" / site.id
+
+    def store_for(self, site: Site) -> Store:
+        """One store per site: drafts and commits hold that EHR's ids and go only there."""
+        store = self.stores.get(site.id)
+        if store is None:
+            folder = self.store_dir(site)
+            folder.mkdir(parents=True, exist_ok=True)
+            store = open_store(folder / "store.db")
+            self.stores[site.id] = store
+        return store
 
     @property
     def drafts(self) -> DraftRepository:
-        return self.store.drafts
+        """The store of the first site until someone signs in (the UI then switches)."""
+        return self.store_for(self.sites[0]).drafts
+
+    async def start_sync(self, session: SmartSession) -> SyncRunner:
+        """The site's sync runner, sending in the background until sign-out or exit.
+        Raises SyncAlreadyRunning when another app instance sends this store."""
+        site = session.site
+        running = self.sync.get(site.id)
+        if running is not None:
+            return running[0]
+        fhir = self.fhir_for(session)
+        profile = choose_profile(site.vendor_profile, await fhir.capability())
+        runner = SyncRunner(
+            self.store_for(site).outbox,
+            fhir,
+            profile=profile,
+            lock_path=self.store_dir(site) / "sync.lock",
+            wait_until_signed_in=session.wait_until_signed_in,
+        )
+        await runner.start()
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(runner.run_forever(stop))
+        self.sync[site.id] = (runner, stop, task)
+        return runner
+
+    async def stop_sync(self, site: Site | None = None) -> None:
+        for site_id in [site.id] if site is not None else list(self.sync):
+            entry = self.sync.pop(site_id, None)
+            if entry is None:
+                continue
+            runner, stop, task = entry
+            stop.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            await runner.aclose()
 
     def fhir_for(self, session: SmartSession) -> FhirClient:
         """One FhirClient per session, so its cached CapabilityStatement is shared."""
@@ -76,13 +131,16 @@ class Services:
         return SmartSession(site, self.http_for(site))
 
     async def aclose(self) -> None:
+        await self.stop_sync()
         for client in self.http_clients.values():
             await client.aclose()
         self.http_clients.clear()
         if self.sandbox is not None:
             self.sandbox.stop()
             self.sandbox = None
-        self.store.close()
+        for store in self.stores.values():
+            store.close()
+        self.stores.clear()
         _running_marker(self.paths).unlink(missing_ok=True)  # a clean exit
 
 
@@ -103,12 +161,10 @@ def build_services(sites_file: Path | None, force_sandbox: bool, paths: AppPaths
     marker = _running_marker(paths)
     crashed = marker.exists()
     marker.write_text("running\n", encoding="utf-8")
-    store = open_store(paths.data_dir / "store.db")
     catalog = load_templates()
     services = Services(
         paths=paths,
         sites=sites,
-        store=store,
         templates=list(catalog.templates),
         config_error=config_error,
         crashed_last_time=crashed,

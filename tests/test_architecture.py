@@ -26,6 +26,8 @@ RANK = {
     "cli": 5,
     "selftest": 5,
     "bootstrap": 5,
+    "cli_outbox": 5,
+    "cli_audit": 5,
     "paths": 5,
     "logging_setup": 5,
     "keyring_policy": 5,

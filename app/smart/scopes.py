@@ -57,15 +57,17 @@ def _need(resource_type: str, perms: str) -> Need:
 _READ = ("Patient", "Encounter", "Condition", "MedicationRequest", "AllergyIntolerance",
          "Observation", "DocumentReference", "Composition", "Practitioner", "Location")  # fmt: skip
 
+# Every write also needs read + search of its type: exactly-once delivery reads back what the
+# EHR stored and, when an answer was lost, searches by the commit's identifier before resending.
 FEATURE_NEEDS: dict[Feature, tuple[Need, ...]] = {
     Feature.READ_CONTEXT: tuple(_need(t, "rs") for t in _READ),
-    Feature.WRITE_NOTES: (_need("DocumentReference", "cu"),),
+    Feature.WRITE_NOTES: (_need("DocumentReference", "crus"),),
+    Feature.WRITE_OBSERVATIONS: (_need("Observation", "crus"),),
+    Feature.WRITE_TASKS: (_need("Task", "crus"),),
+    Feature.WRITE_COMMUNICATIONS: (_need("Communication", "crs"),),
     # Optional extras of a filed note, where the EHR takes them:
-    Feature.WRITE_COMPOSITIONS: (_need("Composition", "c"),),
-    Feature.WRITE_PROVENANCE: (_need("Provenance", "c"),),
-    Feature.WRITE_OBSERVATIONS: (_need("Observation", "cu"),),
-    Feature.WRITE_TASKS: (_need("Task", "cu"),),
-    Feature.WRITE_COMMUNICATIONS: (_need("Communication", "c"),),
+    Feature.WRITE_COMPOSITIONS: (_need("Composition", "crs"),),
+    Feature.WRITE_PROVENANCE: (_need("Provenance", "crs"),),
 }
 ALL_FEATURES = frozenset(Feature)
 IDENTITY_SCOPES = ("openid", "fhirUser")
@@ -193,7 +195,10 @@ def compare(
         for need in FEATURE_NEEDS[feature]:
             have = granted_permissions(granted_t, need.resource_type)
             if not need.permissions <= have:
-                missing.append(MissingGrant(feature, need))
+                # name only what is missing ("write", not "read and write" when read was granted)
+                missing.append(
+                    MissingGrant(feature, Need(need.resource_type, need.permissions - have))
+                )
     return ScopeReport(
         requested=requested_t,
         granted=granted_t,

@@ -106,15 +106,28 @@ def check(
     )
 
 
-def approve(
-    store: Store,
-    draft: Draft,
-    report: ValidationReport,
-    actx: ApprovalContext,
-    now: datetime | None = None,
-) -> tuple[ReviewDecision, ApprovedCommit]:
-    """Record the approval and queue the commit atomically. Raises ApprovalRefused (domain),
-    CommitInvalid / FhirUnsupported (mapping) or StoreError; nothing is queued then."""
+@dataclass(frozen=True)
+class PreparedApproval:
+    """Exactly what confirming will record and write: shown in the approval dialog first."""
+
+    draft: Draft
+    report: ValidationReport
+    decision: ReviewDecision
+    commit: ApprovedCommit
+
+    @property
+    def preconditions(self) -> dict[str, str]:
+        amends = self.draft.amends
+        if amends is not None and amends.version_id:
+            return {amends.document.relative: amends.version_id}
+        return {}
+
+
+def prepare(
+    draft: Draft, report: ValidationReport, actx: ApprovalContext, now: datetime | None = None
+) -> PreparedApproval:
+    """The decision and the commit, built but not stored. Raises ApprovalRefused (domain) or
+    CommitInvalid / FhirUnsupported (mapping) with a message for the clinician."""
     decision = decide(draft, report, actx.user, now or datetime.now(UTC), actx.app)
     enc = actx.context.encounter
     commit = build_commit(
@@ -125,16 +138,31 @@ def approve(
         app_device=app_device_reference(actx.app),
         encounter_period=(enc.period_start, enc.period_end),
     )
-    preconditions = {}
-    if draft.amends is not None and draft.amends.version_id:
-        preconditions[draft.amends.document.relative] = draft.amends.version_id
+    return PreparedApproval(draft, report, decision, commit)
+
+
+def queue(store: Store, prepared: PreparedApproval) -> ApprovedCommit:
+    """Record the approval and queue its commit in ONE transaction (decision, outbox rows, draft
+    marked APPROVED). Only after this returns may the UI say "queued"."""
     with store.db.write() as conn:
         queued = store.outbox.enqueue_approval(
-            commit,
-            decision_to_json(decision),
-            draft_id=draft.id,
-            preconditions=preconditions,
+            prepared.commit,
+            decision_to_json(prepared.decision),
+            draft_id=prepared.draft.id,
+            preconditions=prepared.preconditions,
             conn=conn,
         )
-        store.drafts.set_status(draft.id, DraftStatus.APPROVED, conn=conn)
-    return decision, queued
+        store.drafts.set_status(prepared.draft.id, DraftStatus.APPROVED, conn=conn)
+    return queued
+
+
+def approve(
+    store: Store,
+    draft: Draft,
+    report: ValidationReport,
+    actx: ApprovalContext,
+    now: datetime | None = None,
+) -> tuple[ReviewDecision, ApprovedCommit]:
+    """prepare + queue, for callers that show nothing in between (CLI, self-test, tests)."""
+    prepared = prepare(draft, report, actx, now)
+    return prepared.decision, queue(store, prepared)

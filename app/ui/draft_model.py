@@ -25,6 +25,7 @@ from app.domain.draft import Draft, StructuredItem
 from app.domain.draft_import import import_draft
 from app.domain.errors import DomainError
 from app.domain.prefill import amendment_draft, prefill_draft
+from app.domain.review import new_draft_from
 from app.domain.templates import NoteTemplate
 from app.store.drafts import DraftRepository
 from app.store.errors import StoreError
@@ -67,6 +68,27 @@ class DraftViewModel(QObject):
         self._diff_timer.setSingleShot(True)
         self._diff_timer.setInterval(DIFF_DELAY_MS)
         self._diff_timer.timeout.connect(self.refresh_diff)
+
+    def set_repository(self, repo: DraftRepository) -> None:
+        """The signed-in site's store (one store per site)."""
+        self.flush()
+        self.repo = repo
+        self.context = None
+        self.draft = None
+
+    def reload(self) -> None:
+        """Re-read the shown draft (after the review gate changed its status)."""
+        if self.draft is not None:
+            fresh = self.repo.find(self.draft.id)
+            if fresh is not None:
+                self._list()
+                self._show(fresh)
+
+    def new_draft_from_current(self) -> Draft | None:
+        """Approved content is immutable: further edits start a new draft from it."""
+        if self.draft is None or self.draft.is_editable:
+            return None
+        return self._save_and_show(new_draft_from(self.draft, self._clock()))
 
     # ------------------------------------------------------------------ opening
     def open_context(self, context: EncounterContext, restored_notice: bool = False) -> None:

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import TypeVar
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -39,6 +40,7 @@ from app.domain.draft import (
     TaskStatus,
     new_item_id,
 )
+from app.domain.validation import ValidationProblem, ValidationReport
 
 OBS_COLUMNS = ("LOINC code", "Name", "Value", "Unit (UCUM)")
 TASK_COLUMNS = ("Task", "Owner (e.g. Practitioner/prac-2)", "Due (YYYY-MM-DD)", "Status")
@@ -95,6 +97,10 @@ def _enum(cls: type[E], text: str, default: E) -> E:
     return default
 
 
+def _problem_line(problem: ValidationProblem) -> str:
+    return ("⚠ " if not problem.blocking else "✖ ") + problem.message
+
+
 class ItemTable(QWidget):
     """One table of structured items of one kind, with add and remove buttons."""
 
@@ -103,6 +109,7 @@ class ItemTable(QWidget):
 
     def __init__(
         self,
+        kind_label: str,
         columns: tuple[str, ...],
         kind: type,
         to_row: Callable[[StructuredItem], list[str]],
@@ -112,6 +119,7 @@ class ItemTable(QWidget):
     ) -> None:
         super().__init__()
         self.kind = kind
+        self.kind_label = kind_label
         self._to_row, self._from_row, self._new = to_row, from_row, new_item
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -147,6 +155,32 @@ class ItemTable(QWidget):
             self._filling = False
         self.add_button.setEnabled(editable)
         self.remove_button.setEnabled(editable)
+
+    def row_labels(self) -> list[tuple[str, str]]:
+        """(item id, what the row is called) for each row, to name it in problem lists."""
+        out = []
+        for row in range(self.table.rowCount()):
+            item_id, values = self._row_values(row)
+            label = next((v for v in values[:2][::-1] if v.strip()), "") or f"Row {row + 1}"
+            out.append((item_id, f"{self.kind_label} “{label}”"))
+        return out
+
+    def mark_rows(self, report: ValidationReport | None) -> None:
+        self._filling = True
+        try:
+            for row in range(self.table.rowCount()):
+                item_id, _ = self._row_values(row)
+                problems = report.for_item(item_id) if report else ()
+                blocking = any(p.blocking for p in problems)
+                colour = QColor("#fdecea") if blocking else QColor("#fff8e1") if problems else None
+                for c in range(self.table.columnCount()):
+                    cell = self.table.item(row, c)
+                    if cell is None:
+                        continue
+                    cell.setBackground(colour if colour is not None else QColor(0, 0, 0, 0))
+                    cell.setToolTip("\n".join(p.message for p in problems))
+        finally:
+            self._filling = False
 
     def _row_values(self, row: int) -> tuple[str, list[str]]:
         cells = [self.table.item(row, c) for c in range(self.table.columnCount())]
@@ -237,9 +271,11 @@ class NoteEditor(QWidget):
         self.sections_layout = QVBoxLayout(self.sections_host)
         self.sections_area.setWidget(self.sections_host)
         self.section_edits: dict[str, QPlainTextEdit] = {}
+        self.section_problems: dict[str, QLabel] = {}
 
-        self.items_tabs = QTabWidget(split)
+        self.items_tabs = QTabWidget()
         self.observations = ItemTable(
+            "Observation",
             OBS_COLUMNS,
             ObservationItem,
             _obs_row,
@@ -248,6 +284,7 @@ class NoteEditor(QWidget):
             "Add observation",
         )
         self.tasks = ItemTable(
+            "Task",
             TASK_COLUMNS,
             TaskItem,
             _task_row,
@@ -256,6 +293,7 @@ class NoteEditor(QWidget):
             "Add follow-up task",
         )
         self.messages = ItemTable(
+            "Message",
             MSG_COLUMNS,
             MessageItem,
             _msg_row,
@@ -271,6 +309,16 @@ class NoteEditor(QWidget):
             table.edited.connect(self.item_edited)
             table.removed.connect(self.item_removed)
             self.items_tabs.addTab(table, name)
+        self.item_problems = QLabel("")
+        self.item_problems.setObjectName("errorText")
+        self.item_problems.setWordWrap(True)
+        self.item_problems.setTextFormat(Qt.TextFormat.PlainText)
+        self.item_problems.hide()
+        self.items_box = QWidget(split)
+        box = QVBoxLayout(self.items_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.items_tabs, 1)
+        box.addWidget(self.item_problems)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         split.setSizes([600, 400])
@@ -306,6 +354,7 @@ class NoteEditor(QWidget):
             if widget is not None:
                 widget.deleteLater()
         self.section_edits = {}
+        self.section_problems = {}
         for section in draft.sections:
             title = QLabel(section.title)
             title.setObjectName("sectionTitle")
@@ -317,10 +366,40 @@ class NoteEditor(QWidget):
             edit.textChanged.connect(
                 lambda k=section.key, e=edit: self.section_edited.emit(k, e.toPlainText())
             )
+            problems = QLabel("")
+            problems.setObjectName("errorText")
+            problems.setWordWrap(True)
+            problems.setTextFormat(Qt.TextFormat.PlainText)
+            problems.hide()
             self.sections_layout.addWidget(title)
             self.sections_layout.addWidget(edit)
+            self.sections_layout.addWidget(problems)
             self.section_edits[section.key] = edit
+            self.section_problems[section.key] = problems
         self.sections_layout.addStretch(1)
+
+    def show_problems(self, report: ValidationReport | None) -> None:
+        """Each validation problem next to the field it concerns (section or item row)."""
+        for key, label in self.section_problems.items():
+            found = report.for_field(f"section:{key}") if report else ()
+            label.setText("\n".join(_problem_line(p) for p in found))
+            label.setVisible(bool(found))
+        lines: list[str] = []
+        for table in (self.observations, self.tasks, self.messages):
+            table.mark_rows(report)
+            if report is not None:
+                for row_item_id, row_name in table.row_labels():
+                    lines.extend(
+                        f"{row_name}: {_problem_line(p)}" for p in report.for_item(row_item_id)
+                    )
+        if report is not None:
+            lines.extend(
+                _problem_line(p)
+                for p in report.problems
+                if not p.field_path.startswith(("section:", "item:"))
+            )
+        self.item_problems.setText("\n".join(lines))
+        self.item_problems.setVisible(bool(lines))
 
     def show_notice(self, text: str) -> None:
         self.notice_label.setText(text)

@@ -149,9 +149,14 @@ class OutboxTableModel(QAbstractTableModel):
         self._rows.extend(page)
         self.endInsertRows()
 
-    def refresh(self) -> None:
-        """Re-read the loaded rows and apply the difference (removals, insertions, updates)."""
-        limit = max(len(self._rows), self._page)
+    def refresh(self, changes: int = 0) -> None:
+        """Re-read the loaded rows and apply the difference (removals, insertions, updates).
+
+        ``changes`` (how many store notifications came since the last refresh) bounds how many
+        rows can have joined the list: the window grows by that much, so no loaded row — the
+        selected one in particular — is pushed out by newer commits.
+        """
+        limit = max(len(self._rows) + max(changes, 0), self._page)
         new = self._query(limit)
         self._more = len(new) == limit
         self._apply(new)

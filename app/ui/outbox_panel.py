@@ -107,7 +107,9 @@ class ConfirmDialog(QDialog):
             layout.addWidget(error_label(warning))
         self.reason_edit: QPlainTextEdit | None = None
         if reason_label is not None:
-            layout.addWidget(QLabel(reason_label))
+            prompt = QLabel(reason_label)
+            prompt.setTextFormat(Qt.TextFormat.PlainText)
+            layout.addWidget(prompt)
             self.reason_edit = QPlainTextEdit()
             self.reason_edit.setPlaceholderText("Type the reason (required)")
             self.reason_edit.setFixedHeight(80)
@@ -172,6 +174,7 @@ class OutboxPanel(QWidget):
         self._user_label = user_label
         self.refreshes = 0  # how often the rows were re-read (coalescing is tested with it)
         self.dialog: ConfirmDialog | None = None
+        self._pending_changes = 0
 
         self.model = OutboxTableModel(repo, parent=self)
         self._build()
@@ -200,6 +203,7 @@ class OutboxPanel(QWidget):
         bar = QHBoxLayout()
         title = QLabel("Outbox")
         title.setObjectName("sectionTitle")
+        title.setTextFormat(Qt.TextFormat.PlainText)
         bar.addWidget(title)
         self.filter_box = QComboBox()
         self.filter_box.setAccessibleName("Show")
@@ -265,6 +269,7 @@ class OutboxPanel(QWidget):
 
     # ------------------------------------------------------------------ refreshing
     def _schedule(self) -> None:
+        self._pending_changes += 1
         if not self._timer.isActive():
             self._timer.start()
 
@@ -272,8 +277,9 @@ class OutboxPanel(QWidget):
         """Re-read the rows on screen and the selected commit (now, not coalesced)."""
         self._timer.stop()
         self.refreshes += 1
+        changes, self._pending_changes = self._pending_changes, 0
         try:
-            self.model.refresh()
+            self.model.refresh(changes)
             self._update_counts()
         except StoreError as exc:
             self.show_message(f"The outbox could not be read: {exc.user_message}")

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.domain.clinical import EncounterSummary, PatientSummary
+from app.domain.clinical import EncounterSummary, PatientSummary, Reference
 from app.domain.context import EncounterContext
 from app.domain.site import Site
 from app.domain.templates import NoteTemplate
 from app.fhir.client import FhirClient
 from app.fhir.context_loader import list_encounters, load_encounter_context, search_patients
+from app.fhir.profiles import choose_profile
 from app.smart.session import SmartSession
 from app.store.drafts import DraftRepository
+from app.store.store import Store
+from app.sync.approval import ApprovalContext
+from app.sync.errors import SyncError
+from app.sync.runner import SyncRunner
+from app.ui.approval import ReviewGate
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.lock import SessionLock
@@ -38,6 +44,12 @@ class AppServices(Protocol):
 
     def session_for(self, site: Site) -> SmartSession: ...
 
+    def store_for(self, site: Site) -> Store: ...
+
+    async def start_sync(self, session: SmartSession) -> SyncRunner: ...
+
+    async def stop_sync(self, site: Site | None = None) -> None: ...
+
     def fhir_for(self, session: SmartSession) -> FhirClient: ...
 
 
@@ -57,15 +69,27 @@ def build_main_window(services: AppServices) -> MainWindow:
     tasks = TaskTracker(on_error=show_task_error)
     signin = SignInViewModel(services.sites, services.session_for, parent=window)
     drafts = DraftViewModel(services.drafts, services.templates, parent=window)
-    workspace = WorkspacePage(drafts)
+    current: dict[str, Any] = {"store": None, "runner": None}
+    gate = ReviewGate(services.templates, lambda: current["store"], parent=window)
+    workspace = WorkspacePage(drafts, gate)
     restored = {"pending": services.crashed_last_time}
     controller: AppController
 
     def open_chart(session: SmartSession, patient_id: str, encounter_id: str) -> None:
         fhir = services.fhir_for(session)
+        gate.set_context(None)
 
         async def loader() -> EncounterContext:
-            return await load_encounter_context(fhir, patient_id, encounter_id)
+            context = await load_encounter_context(fhir, patient_id, encounter_id)
+            statement = await fhir.capability()
+            profile = choose_profile(session.site.vendor_profile, statement)
+            granted = session.scope_report.granted if session.scope_report else None
+            gate.set_context(
+                ApprovalContext.build(
+                    context, approver(session), profile, await fhir.capabilities(), granted
+                )
+            )
+            return context
 
         window.show_page(workspace)
         notice, restored["pending"] = restored["pending"], False
@@ -92,8 +116,20 @@ def build_main_window(services: AppServices) -> MainWindow:
 
     lock = SessionLock(window, tasks, drafts.flush, switch_user)
 
+    async def start_sync(session: SmartSession) -> None:
+        try:
+            runner = await services.start_sync(session)
+        except SyncError as exc:
+            window.set_sync_summary(str(getattr(exc, "user_message", None) or exc))
+            return
+        current["runner"] = runner
+
     async def after_sign_in(session: SmartSession) -> None:
         lock.arm(session)
+        store = services.store_for(session.site)
+        current["store"] = store
+        drafts.set_repository(store.drafts)
+        tasks.start("start-sync", start_sync(session))
         ctx = session.context
         if ctx.patient_id and ctx.encounter_id:
             open_chart(session, ctx.patient_id, ctx.encounter_id)
@@ -103,6 +139,9 @@ def build_main_window(services: AppServices) -> MainWindow:
     def sign_out() -> None:
         drafts.flush()
         lock.disarm()
+        if controller.session is not None:
+            tasks.start("stop-sync", services.stop_sync(controller.session.site))
+        current["runner"] = None
         tasks.start("sign-out", controller.sign_out())
 
     controller = AppController(window, signin, tasks, after_sign_in)
@@ -118,6 +157,15 @@ def build_main_window(services: AppServices) -> MainWindow:
     window.tasks = tasks  # type: ignore[attr-defined]
     window.workspace = workspace  # type: ignore[attr-defined]
     window.lock = lock  # type: ignore[attr-defined]
+    window.gate = gate  # type: ignore[attr-defined]
+    window.current = current  # type: ignore[attr-defined]
+
+    def queued(_commit: object) -> None:
+        runner = current["runner"]
+        if runner is not None:
+            runner.notify_enqueued()
+
+    gate.queued.connect(queued)
     window.on_close(drafts.flush)
     window.on_close(tasks.cancel_all)
     controller.start(restore_site=_single(services.sites))
@@ -126,6 +174,14 @@ def build_main_window(services: AppServices) -> MainWindow:
     if services.startup_warnings:
         signin.warnings.emit(list(services.startup_warnings))
     return window
+
+
+def approver(session: SmartSession) -> Reference:
+    """The signed-in user as the approver: their fhirUser with their name."""
+    user = session.user
+    if user is None or user.fhir_user is None:
+        return Reference("Unknown", "unknown", "unknown user")
+    return Reference(user.fhir_user.resource_type, user.fhir_user.id, user.display_name)
 
 
 def _single(sites: Sequence[Site]) -> Site | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 from app.domain.context import EncounterContext
 from app.domain.diff import DraftDiff
 from app.domain.draft import Draft
+from app.ui.approval import ReviewGate
 from app.ui.banner import PatientBanner
 from app.ui.context_pane import ContextPane
 from app.ui.diff_view import DiffView
@@ -37,9 +39,12 @@ class WorkspacePage(QWidget):
     sign_out_requested = Signal()
     change_patient_requested = Signal()
 
-    def __init__(self, drafts: DraftViewModel, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, drafts: DraftViewModel, gate: ReviewGate | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.drafts = drafts
+        self.gate = gate
         self.context: EncounterContext | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -61,7 +66,10 @@ class WorkspacePage(QWidget):
         self.patient_button.clicked.connect(self.change_patient_requested)
         self.sign_out_button = QPushButton("Sign out")
         self.sign_out_button.clicked.connect(self.sign_out_requested)
-        for b in (self.new_button, self.import_button):
+        self.from_approved_button = QPushButton("New draft from this note")
+        self.from_approved_button.clicked.connect(lambda: drafts.new_draft_from_current())
+        self.from_approved_button.hide()
+        for b in (self.new_button, self.import_button, self.from_approved_button):
             bar.addWidget(b)
         bar.addStretch(1)
         self.saved_label = hint_label("")
@@ -69,6 +77,16 @@ class WorkspacePage(QWidget):
         bar.addWidget(self.patient_button)
         bar.addWidget(self.sign_out_button)
         layout.addLayout(bar)
+
+        approve_row = QHBoxLayout()
+        approve_row.setContentsMargins(8, 0, 8, 0)
+        self.approve_reason = hint_label("")
+        approve_row.addWidget(self.approve_reason, 1)
+        self.approve_button = QPushButton("Review and approve…")
+        self.approve_button.setEnabled(False)
+        self.approve_button.clicked.connect(self._open_approval)
+        approve_row.addWidget(self.approve_button)
+        layout.addLayout(approve_row)
 
         self.error_label = error_label("")
         self.error_label.hide()
@@ -97,6 +115,12 @@ class WorkspacePage(QWidget):
         drafts.saved.connect(self.saved_label.setText)
         drafts.notice.connect(self.editor.show_notice)
         drafts.error.connect(self.show_error)
+        if gate is not None:
+            drafts.diff_ready.connect(lambda _diff: gate.revalidate(drafts.draft))
+            gate.report_changed.connect(self.editor.show_problems)
+            gate.approval_state.connect(self._approval_state)
+            gate.error.connect(self.show_error)
+            gate.queued.connect(self._queued)
         self._set_enabled(False)
 
     def _set_enabled(self, enabled: bool) -> None:
@@ -128,12 +152,29 @@ class WorkspacePage(QWidget):
         self.error_label.setText(text)
         self.error_label.setVisible(bool(text))
 
+    def _approval_state(self, allowed: bool, reason: str) -> None:
+        self.approve_button.setEnabled(allowed)
+        self.approve_reason.setText(reason)
+
+    def _open_approval(self) -> None:
+        if self.gate is not None and self.drafts.draft is not None and self.drafts.flush():
+            self.gate.open_dialog(self.drafts.draft, self)
+
+    def _queued(self, commit: object) -> None:
+        self.drafts.reload()
+        when = datetime.now().strftime("%H:%M:%S")
+        self.editor.show_notice(
+            f"Approved and queued at {when}. It will be sent to the chart exactly once; the "
+            "outbox shows its progress. To change the note, start a new draft from it."
+        )
+
     def _show_draft(self, draft: Draft) -> None:
         placeholders = {}
         template = next((t for t in self.drafts.templates if t.id == draft.template_id), None)
         if template is not None:
             placeholders = {s.key: s.placeholder for s in template.sections}
         self.editor.show_draft(draft, placeholders)
+        self.from_approved_button.setVisible(not draft.is_editable)
 
     def _list_drafts(self, drafts: list[Draft]) -> None:
         self.draft_combo.clear()

@@ -20,7 +20,7 @@ def test_v2_syntax_when_permission_v2_is_declared() -> None:
         "fhirUser",
         "offline_access",
         "launch/patient",
-        "user/DocumentReference.cu",
+        "user/DocumentReference.crus",
     )
 
 
@@ -29,7 +29,9 @@ def test_provenance_and_composition_are_features_of_their_own() -> None:
         config("permission-v2"),
         {Feature.WRITE_NOTES, Feature.WRITE_PROVENANCE, Feature.WRITE_COMPOSITIONS},
     )
-    assert {"user/Provenance.c", "user/Composition.c", "user/DocumentReference.cu"} <= set(scopes)
+    assert {"user/Provenance.crs", "user/Composition.crs", "user/DocumentReference.crus"} <= set(
+        scopes
+    )
 
 
 def test_v1_syntax_otherwise() -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,9 +15,11 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import Services
+from app.domain.clinical import Reference
+from app.domain.draft import ObservationItem, TaskItem
+from app.domain.outbox import OutboxState
 from app.domain.site import Site
 from app.paths import AppPaths
-from app.store.store import open_store
 from app.store.templates import load_templates
 from app.ui.main_window import MainWindow
 from app.ui.workbench import build_main_window
@@ -42,11 +46,10 @@ def services(tmp_path: Path, ehr: RunningServer) -> Iterator[Services]:
         fhir_base=ehr.fhir_base,
         client_id=ehr.client_id,
     )
-    store = open_store(paths.data_dir / "store.db")
-    yield Services(
-        paths=paths, sites=[site], store=store, templates=list(load_templates().templates)
-    )
-    store.close()
+    services = Services(paths=paths, sites=[site], templates=list(load_templates().templates))
+    yield services
+    for store in services.stores.values():
+        store.close()
 
 
 async def test_sign_in_open_chart_edit_and_sign_out(
@@ -75,7 +78,7 @@ async def test_sign_in_open_chart_edit_and_sign_out(
     workspace.editor.section_edits["plan"].setPlainText("Recheck blood pressure in 2 weeks.")
     with qtbot.waitSignal(drafts.saved, timeout=2500):
         pass
-    saved = services.drafts.get(drafts.draft.id)
+    saved = services.store_for(services.sites[0]).drafts.get(drafts.draft.id)
     assert saved.section("plan").text == "Recheck blood pressure in 2 weeks."
 
     workspace.sign_out_button.click()
@@ -107,4 +110,76 @@ async def test_idle_lock_hides_the_chart_and_same_user_unlocks(
     await wait_until(lambda: not lock.locked, 60)
     assert window.pages.currentWidget() is workspace
     assert workspace.banner.name_label.text() == "Maria Elena Garcia"
+    await services.aclose()
+
+
+async def test_edit_approve_queue_and_confirm_exactly_once(
+    qtbot: QtBot, services: Services, scripted_browser: ScriptedBrowser, ehr: RunningServer
+) -> None:
+    """The product in one test: a note with a vital sign and a follow-up task is approved in
+    the dialog, queued, sent by the runner, and lands in the EHR exactly once."""
+    window: MainWindow = build_main_window(services)
+    qtbot.addWidget(window)
+    window.show()
+    controller = window.controller  # type: ignore[attr-defined]
+    workspace = window.workspace  # type: ignore[attr-defined]
+    gate = window.gate  # type: ignore[attr-defined]
+    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
+    controller.signin_view.sign_in_button.click()
+    await wait_until(lambda: workspace.context is not None and gate.actx is not None, 60)
+    await wait_until(lambda: window.current["runner"] is not None, 30)  # type: ignore[attr-defined]
+    drafts = workspace.drafts
+
+    workspace.editor.section_edits["plan"].setPlainText("Recheck blood pressure in 2 weeks.")
+    drafts.edit_item(
+        ObservationItem(
+            "hr-1",
+            "8867-4",
+            "Heart rate",
+            Decimal("78"),
+            "/min",
+            effective=datetime.now(UTC) - timedelta(minutes=5),
+        )
+    )
+    drafts.edit_item(
+        TaskItem(
+            "task-1",
+            "Recheck blood pressure",
+            Reference("Practitioner", "prac-1"),
+            date.today() + timedelta(days=14),
+        )
+    )
+    drafts.refresh_diff()
+    report = gate.report
+    assert report is not None and report.can_approve, [p.message for p in report.errors]
+    assert workspace.approve_button.isEnabled()
+
+    workspace.approve_button.click()
+    dialog = gate.dialog
+    assert dialog is not None and dialog.isVisible()
+    types = [w.resource_type for w in dialog.prepared.commit.writes]
+    assert types.count("DocumentReference") == 1 and "Observation" in types and "Task" in types
+    if dialog.acknowledge is not None:
+        dialog.acknowledge.setChecked(True)
+    with qtbot.waitSignal(gate.queued, timeout=5000) as queued:
+        dialog.approve_button.click()
+    commit = queued.args[0]
+    assert not drafts.draft.is_editable  # approved content is immutable
+    assert "queued" in workspace.editor.notice_label.text()
+
+    store = services.store_for(services.sites[0])
+    await wait_until(lambda: store.outbox.item(commit.commit_id).state is OutboxState.CONFIRMED, 60)
+
+    http = services.http_for(services.sites[0])
+    fhir = services.fhir_for(controller.session)
+    for write in commit.writes:
+        result = await fhir.search(write.resource_type, [write.search_param])
+        assert len(result.resources) == 1, (write.resource_type, len(result.resources))
+    assert {w.resource_type for w in commit.writes} >= {
+        "DocumentReference",
+        "Observation",
+        "Task",
+        "Provenance",
+    }
+    assert http is not None
     await services.aclose()
