@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -27,10 +26,10 @@ from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
 from app.store.database import Database
 from app.store.outbox_errors import OutboxPayloadCorrupt
 from app.store.outbox_records import (
+    ROW_FIELDS,
     ConflictDetail,
     OutboxEntry,
     OutboxRow,
-    ReadBack,
     WriteRecord,
 )
 from app.store.outbox_tables import outbox_commits, outbox_dependencies, outbox_writes
@@ -147,77 +146,21 @@ class OutboxDecoder:
         return protector.unprotect(blob, context=context.encode())
 
 
-ROW_COLUMNS = (
-    outbox_commits.c.commit_id,
-    outbox_commits.c.sequence,
-    outbox_commits.c.draft_id,
-    outbox_commits.c.state,
-    outbox_commits.c.attempts,
-    outbox_commits.c.next_attempt_at,
-    outbox_commits.c.last_event,
-    outbox_commits.c.last_status,
-    outbox_commits.c.last_error,
-    outbox_commits.c.resource_types,
-    outbox_commits.c.write_count,
-    outbox_commits.c.strategy,
-    outbox_commits.c.verify_state,
-    outbox_commits.c.verify_note,
-    outbox_commits.c.created_at,
-    outbox_commits.c.updated_at,
-    outbox_commits.c.confirmed_at,
-    outbox_commits.c.discarded_by,
-    outbox_commits.c.discard_reason,
-)
-
-
-_STATES = {s.value: s for s in OutboxState}
-_EVENTS = {e.value: e for e in SyncEvent}
-_READ_BACKS = {r.value: r for r in ReadBack}
-_TYPES_CACHE: dict[str, tuple[str, ...]] = {}
-ROW_NAMES = tuple(c.name for c in ROW_COLUMNS)
+ROW_COLUMNS = tuple(outbox_commits.c[name] for name in ROW_FIELDS)
 
 
 def item_of(r: Any) -> OutboxItem:
-    """The item of a row that has (at least) the ROW_COLUMNS, by name."""
-    return _item(tuple(getattr(r, name) for name in ROW_NAMES))
+    """The item of a row that has (at least) the ROW_FIELDS, by name."""
+    return row_of(r).item
 
 
 def row_of(r: Any) -> OutboxRow:
-    return row_from_tuple(tuple(getattr(r, name) for name in ROW_NAMES))
-
-
-def _item(t: Sequence[Any]) -> OutboxItem:
-    return OutboxItem(
-        UUID(t[0]),
-        t[1],
-        _STATES[t[3]],
-        t[4],
-        None if t[5] is None else datetime.fromisoformat(t[5]),
-        None if t[6] is None else _EVENTS[t[6]],
-        t[7],
-        t[8],
-        None if t[15] is None else datetime.fromisoformat(t[15]),
-    )
+    return OutboxRow(tuple(getattr(r, name) for name in ROW_FIELDS))
 
 
 def row_from_tuple(t: Sequence[Any]) -> OutboxRow:
     """A list row from the ROW_COLUMNS values in order (the fast path for 10,000 rows)."""
-    types = _TYPES_CACHE.get(t[9])
-    if types is None:
-        types = _TYPES_CACHE.setdefault(t[9], tuple(t[9].split(",")) if t[9] else ())
-    return OutboxRow(
-        _item(t),
-        None if t[2] is None else UUID(t[2]),
-        types,
-        t[10],
-        datetime.fromisoformat(t[14]),
-        None if t[16] is None else datetime.fromisoformat(t[16]),
-        _READ_BACKS[t[12]],
-        t[13],
-        t[11],
-        t[17],
-        t[18],
-    )
+    return OutboxRow(tuple(t))
 
 
 def write_record(w: Row[Any]) -> WriteRecord:

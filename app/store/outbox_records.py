@@ -138,29 +138,132 @@ class ConflictDetail:
         )
 
 
-@dataclass(frozen=True)
-class OutboxRow:
-    """One line of the outbox panel: no payloads (lists must stay fast at 10,000 commits)."""
+# The columns a list row is made from, in this order (app.store.outbox_codec selects them).
+ROW_FIELDS = (
+    "commit_id",
+    "sequence",
+    "draft_id",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "last_event",
+    "last_status",
+    "last_error",
+    "resource_types",
+    "write_count",
+    "strategy",
+    "verify_state",
+    "verify_note",
+    "created_at",
+    "updated_at",
+    "confirmed_at",
+    "discarded_by",
+    "discard_reason",
+)
+_STATES = {s.value: s for s in OutboxState}
+_EVENTS = {e.value: e for e in SyncEvent}
+_READ_BACKS = {r.value: r for r in ReadBack}
 
-    item: OutboxItem
-    draft_id: UUID | None
-    resource_types: tuple[str, ...]
-    write_count: int
-    created_at: datetime
-    confirmed_at: datetime | None = None
-    read_back: ReadBack = ReadBack.PENDING
-    read_back_note: str | None = None
-    strategy: str | None = None
-    discarded_by: str | None = None
-    discard_reason: str | None = None
+
+def _ts(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+class OutboxRow:
+    """One line of the outbox panel: no payloads, and decoded lazily — a list of 10,000 rows
+    costs one small object per row; a view decodes only the rows it shows. Immutable."""
+
+    __slots__ = ("_item", "_values")
+
+    def __init__(self, values: tuple[Any, ...]) -> None:
+        if len(values) != len(ROW_FIELDS):
+            raise ValueError("an outbox row needs every ROW_FIELDS value")
+        self._values = values
+        self._item: OutboxItem | None = None
+
+    @property
+    def item(self) -> OutboxItem:
+        if self._item is None:
+            t = self._values
+            self._item = OutboxItem(
+                UUID(t[0]),
+                t[1],
+                _STATES[t[3]],
+                t[4],
+                _ts(t[5]),
+                None if t[6] is None else _EVENTS[t[6]],
+                t[7],
+                t[8],
+                _ts(t[15]),
+            )
+        return self._item
 
     @property
     def commit_id(self) -> UUID:
         return self.item.commit_id
 
     @property
+    def sequence(self) -> int:
+        return int(self._values[1])
+
+    @property
     def state(self) -> OutboxState:
-        return self.item.state
+        return _STATES[self._values[3]]
+
+    @property
+    def draft_id(self) -> UUID | None:
+        value = self._values[2]
+        return None if value is None else UUID(value)
+
+    @property
+    def resource_types(self) -> tuple[str, ...]:
+        text = self._values[9]
+        return tuple(text.split(",")) if text else ()
+
+    @property
+    def write_count(self) -> int:
+        return int(self._values[10])
+
+    @property
+    def strategy(self) -> str | None:
+        value: str | None = self._values[11]
+        return value
+
+    @property
+    def read_back(self) -> ReadBack:
+        return _READ_BACKS[self._values[12]]
+
+    @property
+    def read_back_note(self) -> str | None:
+        value: str | None = self._values[13]
+        return value
+
+    @property
+    def created_at(self) -> datetime:
+        return datetime.fromisoformat(self._values[14])
+
+    @property
+    def confirmed_at(self) -> datetime | None:
+        return _ts(self._values[16])
+
+    @property
+    def discarded_by(self) -> str | None:
+        value: str | None = self._values[17]
+        return value
+
+    @property
+    def discard_reason(self) -> str | None:
+        value: str | None = self._values[18]
+        return value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OutboxRow) and other._values == self._values
+
+    def __hash__(self) -> int:
+        return hash(self._values)
+
+    def __repr__(self) -> str:
+        return f"OutboxRow(commit_id={self._values[0]}, sequence={self._values[1]}, state={self._values[3]})"
 
 
 @dataclass(frozen=True)
