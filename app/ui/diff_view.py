@@ -10,8 +10,17 @@ from html import escape
 
 from PySide6.QtWidgets import QTabWidget, QTextBrowser, QVBoxLayout, QWidget
 
-from app.domain.diff import ChangeKind, DiffOp, DraftDiff, ItemChange, RowKind, Span
+from app.domain.diff import (
+    ChangeKind,
+    DiffOp,
+    DraftDiff,
+    ItemChange,
+    RowKind,
+    SideBySideRow,
+    Span,
+)
 
+CONTEXT_LINES = 2  # unchanged lines shown around each change in the side-by-side view
 INS = "background:#d7f5dd;color:#0b4d1c;text-decoration:none"
 DEL = "background:#fbdada;color:#7a1010;text-decoration:line-through"
 ROW_BG = {
@@ -104,8 +113,26 @@ def side_by_side_html(diff: DraftDiff) -> str:
         "<th width='4%'></th><th width='46%' align='left'>Current</th></tr>",
     ]
     for section in diff.sections:
+        if section.kind is ChangeKind.UNCHANGED:
+            out.append(
+                f"<tr><td colspan='4'><b>{escape(section.title)}</b> "
+                "<small><i>(unchanged)</i></small></td></tr>"
+            )
+            continue
         out.append(f"<tr><td colspan='4'><b>{escape(section.title)}</b></td></tr>")
-        for row in section.text.rows:
+        rows = section.text.rows
+        near = _near_changes(rows)
+        skipped = 0
+        for index, row in enumerate(rows):
+            if index not in near:
+                skipped += 1
+                continue
+            if skipped:
+                out.append(
+                    f"<tr><td></td><td colspan='3'><small><i>… {skipped} unchanged "
+                    f"line{'s' * (skipped > 1)}</i></small></td></tr>"
+                )
+                skipped = 0
             bg = ROW_BG[row.kind]
             style = f" style='background:{bg}'" if bg else ""
             left = "".join(_span_html(s) for s in row.left)
@@ -117,6 +144,15 @@ def side_by_side_html(diff: DraftDiff) -> str:
     out.append("</table>")
     out.append(_items_html(diff))
     return "".join(out)
+
+
+def _near_changes(rows: tuple[SideBySideRow, ...], context: int = CONTEXT_LINES) -> set[int]:
+    """Indexes of rows to show: changed rows and ``context`` rows around each."""
+    keep: set[int] = set()
+    for index, row in enumerate(rows):
+        if row.kind is not RowKind.EQUAL:
+            keep.update(range(max(0, index - context), min(len(rows), index + context + 1)))
+    return keep
 
 
 class DiffView(QWidget):

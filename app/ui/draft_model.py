@@ -109,9 +109,11 @@ class DraftViewModel(QObject):
 
     def _list(self) -> list[Draft]:
         assert self.context is not None
-        drafts = self.repo.list_for_encounter(self.context.patient.id, self.context.encounter.id)
+        drafts = self.repo.list_for_encounter(
+            self.context.patient.id, self.context.encounter.id, include_closed=True
+        )
         self.drafts_listed.emit(drafts)
-        return drafts
+        return [d for d in drafts if d.is_editable] or drafts
 
     def new_draft(self, template: NoteTemplate | None = None) -> Draft | None:
         if self.context is None:

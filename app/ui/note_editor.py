@@ -43,8 +43,16 @@ from app.domain.draft import (
 from app.domain.validation import ValidationProblem, ValidationReport
 
 OBS_COLUMNS = ("LOINC code", "Name", "Value", "Unit (UCUM)")
-TASK_COLUMNS = ("Task", "Owner (e.g. Practitioner/prac-2)", "Due (YYYY-MM-DD)", "Status")
-MSG_COLUMNS = ("To (e.g. Practitioner/prac-2)", "Message", "Priority")
+TASK_COLUMNS = ("Task", "Owner", "Due", "Status")
+MSG_COLUMNS = ("To", "Message", "Priority")
+COLUMN_HINTS = {
+    "Owner": "Who does it: a reference such as Practitioner/prac-2",
+    "To": "Who receives it: a reference such as Practitioner/prac-2",
+    "Due": "Due date, YYYY-MM-DD",
+    "Status": "requested, accepted, in-progress, on-hold, completed, cancelled",
+    "Priority": "routine, urgent, asap or stat",
+    "Unit (UCUM)": "UCUM unit, for example /min, mm[Hg], kg, Cel, %",
+}
 
 
 def _text(value: object) -> str:
@@ -125,6 +133,10 @@ class ItemTable(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self.table = QTableWidget(0, len(columns), self)
         self.table.setHorizontalHeaderLabels(list(columns))
+        for c, name in enumerate(columns):
+            header = self.table.horizontalHeaderItem(c)
+            if header is not None and name in COLUMN_HINTS:
+                header.setToolTip(COLUMN_HINTS[name])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         self.table.itemChanged.connect(self._changed)

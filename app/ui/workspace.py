@@ -72,7 +72,7 @@ class WorkspacePage(QWidget):
         for b in (self.new_button, self.import_button, self.from_approved_button):
             bar.addWidget(b)
         bar.addStretch(1)
-        self.saved_label = hint_label("")
+        self.saved_label = QLabel("")
         bar.addWidget(self.saved_label)
         bar.addWidget(self.patient_button)
         bar.addWidget(self.sign_out_button)
@@ -180,7 +180,15 @@ class WorkspacePage(QWidget):
         self.draft_combo.clear()
         for d in drafts:
             when = d.updated_at.astimezone().strftime("%d %b %H:%M")
-            self.draft_combo.addItem(f"{d.title} — {d.provenance.source.value}, {when}", d.id)
+            state = "" if d.is_editable else f" [{d.status.value}]"
+            self.draft_combo.addItem(
+                f"{d.title} — {d.provenance.source.value}, {when}{state}", d.id
+            )
+        current = self.drafts.draft
+        if current is not None:
+            index = self.draft_combo.findData(current.id)
+            if index >= 0:
+                self.draft_combo.setCurrentIndex(index)
 
     def _draft_chosen(self, index: int) -> None:
         draft_id = self.draft_combo.itemData(index)

@@ -10,6 +10,8 @@ import argparse
 import asyncio
 import sys
 import tempfile
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import qasync
@@ -19,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from app.bootstrap import build_services  # noqa: E402
+from app.domain.clinical import Reference  # noqa: E402
+from app.domain.draft import ObservationItem, TaskItem  # noqa: E402
 from app.paths import AppPaths  # noqa: E402
 from app.ui.workbench import build_main_window  # noqa: E402
 
@@ -45,7 +49,35 @@ async def main(size: str, out: Path) -> None:
     controller.request_sign_in(services.sites[0])
     await wait_for(lambda: controller.session is not None and window.pages.currentWidget() is not controller.signin_view, 60)
     await asyncio.sleep(1.5)
+    workspace = window.workspace  # type: ignore[attr-defined]
+    gate = window.gate  # type: ignore[attr-defined]
+    await wait_for(lambda: gate.actx is not None, 30)
+    drafts = workspace.drafts
+    workspace.editor.section_edits["plan"].setPlainText(
+        "Increase lisinopril to 20 mg daily. Recheck blood pressure in 2 weeks.")
+    drafts.edit_item(ObservationItem("hr-1", "8867-4", "Heart rate", Decimal("78"), "/min",
+                                     effective=datetime.now(UTC) - timedelta(minutes=5)))
+    drafts.edit_item(TaskItem("task-1", "Recheck blood pressure", Reference("Practitioner", "prac-2"),
+                              date.today() + timedelta(days=14)))
+    drafts.refresh_diff()
+    await asyncio.sleep(0.5)
     window.grab().save(str(out / f"workspace-{size}.png"))
+    workspace.editor.items_tabs.setCurrentIndex(1)
+    drafts.edit_item(TaskItem("task-2", "", None, None))
+    drafts.refresh_diff()
+    await asyncio.sleep(0.3)
+    window.grab().save(str(out / f"validation-{size}.png"))
+    drafts.remove_item("task-2")
+    drafts.refresh_diff()
+    workspace.approve_button.click()
+    await asyncio.sleep(0.5)
+    if gate.dialog is not None:
+        gate.dialog.grab().save(str(out / f"approval-dialog-{size}.png"))
+        if gate.dialog.acknowledge is not None:
+            gate.dialog.acknowledge.setChecked(True)
+        gate.dialog.approve_button.click()
+    await asyncio.sleep(3)
+    window.grab().save(str(out / f"approved-{size}.png"))
     for name, grab in getattr(window, "extra_screens", {}).items():
         grab().save(str(out / f"{name}-{size}.png"))
     window.close()
