@@ -25,9 +25,11 @@ from app.domain.audit import (
     AuditEvent,
     AuditKind,
     check_details,
+    decision_details,
     parse_ts,
 )
 from app.domain.outbox import OutboxState, SyncEvent
+from app.domain.review_codec import decision_from_json
 from app.store.audit import AuditLog
 from app.store.audit_tables import audit_log
 from app.store.database import Database
@@ -202,19 +204,32 @@ class AuditHooks:
             add(AuditKind.NEEDS_ATTENTION, {"status": row.last_status, "event": _value(event)})
 
     def _decision(self, row: Any, commit_id: str) -> dict[str, Any]:
-        """The whitelisted review-decision fields from the sealed decision blob."""
+        """The review decision's audit fields, from the sealed decision blob: read with the
+        decision codec (app.domain.review_codec); a blob in another layout keeps only the
+        whitelisted keys with plain values (references with display names are dropped)."""
         protector = self._db.protector
         try:
             if row.decision_format != protector.format_id:
                 return {"unreadable": True}
-            data = json.loads(
-                protector.unprotect(row.decision, context=f"{commit_id}:decision".encode())
-            )
-        except (StoreCorrupt, ValueError):
+            text = protector.unprotect(row.decision, context=f"{commit_id}:decision".encode())
+            return decision_details(decision_from_json(text.decode("utf-8")))
+        except StoreCorrupt:
+            return {"unreadable": True}
+        except ValueError:
+            pass
+        try:
+            data = json.loads(text)
+        except ValueError:
             return {"unreadable": True}
         if not isinstance(data, dict):
             return {}
-        kept = {k: v for k, v in data.items() if k in DECISION_KEYS}
+        kept: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in DECISION_KEYS:
+                continue
+            plain = value is None or isinstance(value, str | int | bool)
+            if plain or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                kept[key] = value
         try:
             check_details(kept)
         except ValueError:

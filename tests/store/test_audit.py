@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -25,11 +26,22 @@ from app.domain.audit import (
     AuditKind,
     ProblemKind,
     chain_hash,
+    decision_details,
     format_ts,
     record_mac,
 )
+from app.domain.clinical import Reference
 from app.domain.draft import DraftSource, DraftStatus
 from app.domain.outbox import OutboxState, SyncEvent
+from app.domain.review import (
+    AppIdentity,
+    ReviewDecision,
+    ReviewProvenance,
+    ReviewStatus,
+    RiskFlag,
+    RiskKind,
+)
+from app.domain.review_codec import decision_to_json
 from app.store.audit import AuditLog
 from app.store.crypto import StoreKeyring
 from app.store.outbox_records import ConflictDetail, WriteResult
@@ -437,3 +449,37 @@ def test_outbox_hooks_record_approval_attempts_and_outcomes(ps: ProtectedStore) 
 
 def test_times_are_utc_text_that_sorts() -> None:
     assert format_ts(datetime(2025, 3, 10, 9, 0, tzinfo=UTC)) == "2025-03-10T09:00:00.000000Z"
+
+
+def test_an_approval_stored_with_the_decision_codec_is_recorded_in_full(
+    ps: ProtectedStore,
+) -> None:
+    draft = ps.store.drafts.save(marker_draft())
+    decision = ReviewDecision(
+        decision_id=uuid4(),
+        draft_id=draft.id,
+        status=ReviewStatus.APPROVED,
+        approved_by=Reference("Practitioner", "prac-7", "Dr. Ada Example"),
+        approved_at=T0,
+        patient=draft.patient,  # display: the patient's name
+        source_encounter=draft.encounter,
+        destination_types=("DocumentReference", "Provenance"),
+        risk_flags=(RiskFlag(RiskKind.EDITED_AFTER_IMPORT, "Edited after import"),),
+        provenance=ReviewProvenance("scribe 1.0", True, DraftSource.IMPORTED, "ab" * 32),
+        app=AppIdentity("fhir-writeback", "0.1.0", "ws-12"),
+        content_sha256="cd" * 32,
+        acknowledged_warnings=(f"Heart rate for {PATIENT_NAME} is unusual",),
+    )
+    commit = marker_commit()
+    with ps.store.db.write() as conn:
+        ps.store.outbox.enqueue_approval(
+            commit, decision_to_json(decision), draft_id=draft.id, conn=conn
+        )
+        ps.store.drafts.set_status(draft.id, DraftStatus.APPROVED, conn=conn)
+    (approved,) = ps.audit.query(kinds=[AuditKind.APPROVED])
+    assert approved.event.actor == "Practitioner/prac-7"
+    assert approved.event.details["decision"] == decision_details(decision)
+    assert approved.event.details["decision"]["risk_flags"] == ["edited_after_import"]
+    assert approved.event.details["decision"]["acknowledged_warnings"] == 1
+    dumped = json.dumps(approved.to_json())
+    assert "Dr. Ada Example" not in dumped and PATIENT_NAME not in dumped
