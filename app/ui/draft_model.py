@@ -9,6 +9,7 @@ on switching drafts). The store is SQLite with small writes, fast enough for the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -67,7 +68,7 @@ class DraftViewModel(QObject):
         self._diff_timer = QTimer(self)
         self._diff_timer.setSingleShot(True)
         self._diff_timer.setInterval(DIFF_DELAY_MS)
-        self._diff_timer.timeout.connect(self.refresh_diff)
+        self._diff_timer.timeout.connect(self._diff_due)
 
     def set_repository(self, repo: DraftRepository) -> None:
         """The signed-in site's store (one store per site)."""
@@ -236,6 +237,27 @@ class DraftViewModel(QObject):
         self.dirty = False
         self.saved.emit(f"Draft saved {saved.updated_at.astimezone().strftime('%H:%M:%S')}")
         return True
+
+    def _diff_due(self) -> None:
+        """Diff in a worker thread (pure function; tens of ms on long notes) so typing never
+        waits for it; render when it is done, if the draft has not changed since."""
+        draft = self.draft
+        if draft is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no asyncio loop (plain Qt): diff here
+            self.refresh_diff()
+            return
+        future = loop.run_in_executor(None, diff_draft, draft)
+
+        def done(f: asyncio.Future[DraftDiff]) -> None:
+            if f.cancelled() or f.exception() is not None:
+                self.refresh_diff()
+            elif self.draft is draft:
+                self.diff_ready.emit(f.result())
+
+        future.add_done_callback(done)
 
     def refresh_diff(self) -> DraftDiff | None:
         self._diff_timer.stop()
