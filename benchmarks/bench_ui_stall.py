@@ -25,22 +25,42 @@ from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.domain.context import EncounterContext  # noqa: E402
-from app.store.store import open_store  # noqa: E402
-from app.store.templates import load_templates  # noqa: E402
-from app.ui.draft_model import DraftViewModel  # noqa: E402
-from app.ui.workspace import WorkspacePage  # noqa: E402
-from tests.domain.conftest import make_context  # noqa: E402
+from app.domain.context import EncounterContext
+from app.store.store import open_store
+from app.store.templates import load_templates
+from app.ui.draft_model import DraftViewModel
+from app.ui.workspace import WorkspacePage
+from tests.domain.conftest import make_context
 
 TARGET_MS = 50.0
 
 
 def long_text(kb: int) -> str:
     rng = random.Random(7)
-    words = (
-        "patient reports denies pain fever cough shortness breath chest exam normal "
-        "murmur rales edema plan follow review labs blood pressure glucose insulin"
-    ).split()
+    words = [
+        "patient",
+        "reports",
+        "denies",
+        "pain",
+        "fever",
+        "cough",
+        "shortness",
+        "breath",
+        "chest",
+        "exam",
+        "normal",
+        "murmur",
+        "rales",
+        "edema",
+        "plan",
+        "follow",
+        "review",
+        "labs",
+        "blood",
+        "pressure",
+        "glucose",
+        "insulin",
+    ]
     lines, size = [], 0
     while size < kb * 1024:
         line = " ".join(rng.choice(words) for _ in range(rng.randint(6, 16))) + "."
@@ -115,8 +135,10 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert app is not None
     result = qasync.run(run(args.kb, args.seconds))
-    print(f"note size: {args.kb} KB; edits: {result['edits']}; autosaves: {result['saves']}; "
-          f"diffs rendered: {result['diffs']}")
+    print(
+        f"note size: {args.kb} KB; edits: {result['edits']}; autosaves: {result['saves']}; "
+        f"diffs rendered: {result['diffs']}"
+    )
     print(
         f"longest event-loop stall: {result['max_stall_ms']:.1f} ms "
         f"(p99 {result['p99_stall_ms']:.1f} ms); target <= {TARGET_MS:.0f} ms"
