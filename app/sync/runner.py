@@ -289,22 +289,31 @@ class SyncRunner:
                         cursor = batch[-1].row.item.sequence
                 return buffer.popleft() if buffer else None
 
-        async def worker() -> None:
+        async def handle(entry: OutboxEntry) -> None:
             nonlocal processed, confirmed
-            while (entry := await take()) is not None:
-                processed += 1
-                try:
-                    item = await sender.process(entry)
-                except Exception:
-                    # A bug must not stop the other commits; the item keeps its stored state
-                    # (SENDING is turned into UNKNOWN_OUTCOME at the next start).
-                    log.exception("sync step failed for commit %s", entry.commit_id)
-                    continue
-                if item.state is S.CONFIRMED:
-                    confirmed += 1
-                elif item.state is S.PAUSED_FOR_SIGN_IN:
-                    self._pause()
+            processed += 1
+            try:
+                item = await sender.process(entry)
+            except Exception:
+                # A bug must not stop the other commits; the item keeps its stored state
+                # (SENDING is turned into UNKNOWN_OUTCOME at the next start).
+                log.exception("sync step failed for commit %s", entry.commit_id)
+                return
+            if item.state is S.CONFIRMED:
+                confirmed += 1
+            elif item.state is S.PAUSED_FOR_SIGN_IN:
+                self._pause()
 
+        async def worker() -> None:
+            while (entry := await take()) is not None:
+                await handle(entry)
+
+        if self._status.connectivity is not Connectivity.ONLINE:
+            # Not known to be reachable: one commit probes first, so an unreachable EHR costs
+            # one failed attempt, not one per queued commit.
+            probe = await take()
+            if probe is not None:
+                await handle(probe)
         await asyncio.gather(*(worker() for _ in range(self._concurrency)))
         self._set_status(last_run_at=self._clock())
         return RunReport(processed, confirmed, self._paused, self._offline_pass)
