@@ -130,13 +130,26 @@ class Services:
     def session_for(self, site: Site) -> SmartSession:
         return SmartSession(site, self.http_for(site))
 
+    # ---- the embedded sandbox can be stopped and started again (demo of offline delivery)
+    @property
+    def sandbox_running(self) -> bool:
+        return self.sandbox is not None and self.sandbox.running
+
+    def stop_sandbox(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    def start_sandbox(self) -> None:
+        if self.sandbox is not None and not self.sandbox.running:
+            self.sandbox.restart()
+
     async def aclose(self) -> None:
         await self.stop_sync()
         for client in self.http_clients.values():
             await client.aclose()
         self.http_clients.clear()
         if self.sandbox is not None:
-            self.sandbox.stop()
+            self.sandbox.close()
             self.sandbox = None
         for store in self.stores.values():
             store.close()

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.wait(0.5):
             pass
     finally:
-        server.stop()
+        server.close()
     return 0
 
 

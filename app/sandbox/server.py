@@ -6,6 +6,7 @@ import contextlib
 import logging
 import tempfile
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,23 @@ class SandboxServer:
         self.urls: SandboxUrls | None = None
         self.store: FhirStore | None = None
         self.auth: AuthService | None = None
+        self._db_path: Path | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def restart(self) -> str:
+        """Start again on the same port and database (after ``stop``): what a restarted EHR
+        looks like to the app. Sessions and data persist when ``--db`` was given."""
+        if self.running:
+            return self.fhir_base
+        if self.urls is not None:
+            port = int(self.urls.base.rsplit(":", 1)[1])
+            self.options = replace(self.options, port=port)
+        if self._db_path is not None:
+            self.options = replace(self.options, db_path=self._db_path)
+        return self.start()
 
     @property
     def fhir_base(self) -> str:
@@ -45,6 +63,7 @@ class SandboxServer:
         if db_path is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="fhir-sandbox-")
             db_path = Path(self._tmpdir.name) / "sandbox.db"
+        self._db_path = db_path
         db_path.parent.mkdir(parents=True, exist_ok=True)
 
         flask_app = Flask("app.sandbox")
@@ -85,6 +104,12 @@ class SandboxServer:
             self.store.close()
         if self.auth is not None:
             self.auth.close()
+        self.store = None
+        self.auth = None
+
+    def close(self) -> None:
+        """Stop and remove the temporary database, if one was made."""
+        self.stop()
         if self._tmpdir is not None:
             self._tmpdir.cleanup()
             self._tmpdir = None

@@ -166,6 +166,7 @@ def build_main_window(services: AppServices) -> MainWindow:
             runner.notify_enqueued()
 
     gate.queued.connect(queued)
+    _sandbox_menu(window, services, current)
     window.on_close(drafts.flush)
     window.on_close(tasks.cancel_all)
     controller.start(restore_site=_single(services.sites))
@@ -174,6 +175,33 @@ def build_main_window(services: AppServices) -> MainWindow:
     if services.startup_warnings:
         signin.warnings.emit(list(services.startup_warnings))
     return window
+
+
+def _sandbox_menu(window: MainWindow, services: object, current: dict[str, Any]) -> None:
+    """With the embedded sandbox: stop and start it, to see queued notes wait and then land."""
+    if getattr(services, "sandbox", None) is None:
+        return
+    menu = window.menuBar().addMenu("&Sandbox")
+    stop = menu.addAction("Stop the sandbox EHR (simulate an outage)")
+    start = menu.addAction("Start the sandbox EHR again")
+    start.setEnabled(False)
+
+    def stop_it() -> None:
+        services.stop_sandbox()  # type: ignore[attr-defined]
+        stop.setEnabled(False)
+        start.setEnabled(True)
+
+    def start_it() -> None:
+        services.start_sandbox()  # type: ignore[attr-defined]
+        stop.setEnabled(True)
+        start.setEnabled(False)
+        runner = current.get("runner")
+        if runner is not None:
+            runner.notify_reconnected()
+
+    stop.triggered.connect(stop_it)
+    start.triggered.connect(start_it)
+    window.sandbox_actions = (stop, start)  # type: ignore[attr-defined]
 
 
 def approver(session: SmartSession) -> Reference:
