@@ -184,6 +184,12 @@ def check_keyring(ctx: SelfTestContext) -> str:
         if sys.platform == "win32":
             raise RuntimeError("no keyring backend: Windows Credential Manager support is missing")
         raise StepSkipped("no OS keyring backend on this machine (normal on a headless Linux host)")
+    from app.keyring_policy import is_secure
+
+    if not is_secure(backend):
+        if sys.platform == "win32":
+            raise RuntimeError(f"{name} is not an OS keyring; refresh tokens would not be kept")
+        raise StepSkipped(f"{name} is not an OS keyring: the app keeps sessions in memory only")
     return f"backend {name} (nothing written)"
 
 
@@ -330,11 +336,90 @@ async def _sign_in(fhir_base: str) -> str:
 
 
 def check_write_back(ctx: SelfTestContext) -> str:
-    write_back = hook("app.sync", "self_test_write_back")
     assert ctx.fhir_base is not None
     workdir = ctx.workdir / "write-back"
     workdir.mkdir()
-    return str(call(write_back, ctx.fhir_base, CLIENT_ID, scripted_browser, workdir))
+    return asyncio.run(_write_back(ctx.fhir_base, workdir))
+
+
+async def _write_back(fhir_base: str, workdir: Path) -> str:
+    """Sign in, open the chart in context, approve a note with a vital sign, deliver it through
+    the outbox, and check the EHR holds exactly one copy (searched by its identifier)."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from app.domain.clinical import Reference
+    from app.domain.draft import ObservationItem
+    from app.domain.outbox import OutboxState
+    from app.domain.prefill import prefill_draft
+    from app.fhir.client import FhirClient
+    from app.fhir.context_loader import load_encounter_context
+    from app.fhir.profiles import choose_profile
+    from app.smart.http import create_http_client
+    from app.smart.keyring_store import RefreshTokenStore
+    from app.smart.session import SmartSession
+    from app.smart.sites import sandbox_site
+    from app.store.store import open_store
+    from app.store.templates import load_templates
+    from app.sync.approval import ApprovalContext, approve, check
+    from app.sync.runner import SyncRunner
+
+    site = sandbox_site(fhir_base)
+    http = create_http_client(site)
+    tokens = RefreshTokenStore(site.id, backend=cast(Any, MemoryKeyring()))
+    session = SmartSession(
+        site, http, token_store=tokens, browser=ScriptedBrowser(), sign_in_timeout=HTTP_TIMEOUT
+    )
+    store = open_store(workdir / "store.db")
+    try:
+        user = await session.sign_in()
+        if user is None or user.fhir_user is None:
+            raise RuntimeError("the sign-in did not say who is signed in")
+        patient, encounter = session.context.patient_id, session.context.encounter_id
+        if not patient or not encounter:
+            raise RuntimeError("the sandbox put no patient and encounter in context")
+        fhir = FhirClient(http, fhir_base, auth=session.auth)
+        context = await load_encounter_context(fhir, patient, encounter)
+        now = datetime.now(UTC)
+        template = load_templates().default
+        draft = prefill_draft(context, template, now=now)
+        draft = draft.with_section_text("plan", "Self-test note: no action.")
+        draft = draft.with_item(
+            ObservationItem(
+                "selftest-hr",
+                "8867-4",
+                "Heart rate",
+                Decimal(70),
+                "/min",
+                effective=now - timedelta(minutes=1),
+            )
+        )
+        store.drafts.save(draft)
+        profile = choose_profile(site.vendor_profile, await fhir.capability())
+        granted = session.scope_report.granted if session.scope_report else None
+        approver = Reference(user.fhir_user.resource_type, user.fhir_user.id, user.display_name)
+        actx = ApprovalContext.build(context, approver, profile, await fhir.capabilities(), granted)
+        report = check(draft, actx, template, now=now)
+        if not report.can_approve:
+            raise RuntimeError(f"the self-test note does not validate: {report.blocking_reason}")
+        _decision, commit = approve(store, draft, report, actx, now=now)
+        runner = SyncRunner(store.outbox, fhir, profile=profile, lock_path=workdir / "sync.lock")
+        async with runner:
+            await runner.drain(timeout=HTTP_TIMEOUT)
+        state = store.outbox.item(commit.commit_id).state
+        if state is not OutboxState.CONFIRMED:
+            raise RuntimeError(f"the commit ended {state.value}, not confirmed")
+        note = next(w for w in commit.writes if w.resource_type == "DocumentReference")
+        found = await fhir.search("DocumentReference", [note.search_param])
+        if len(found.resources) != 1:
+            raise RuntimeError(f"{len(found.resources)} copies of the note in the EHR, not 1")
+        await session.sign_out()
+    finally:
+        store.close()
+        await session.aclose()
+        await http.aclose()
+    types = ", ".join(w.resource_type for w in commit.writes)
+    return f"approved and delivered one commit ({types}); exactly one copy in the EHR"
 
 
 STEPS: tuple[Step, ...] = (
