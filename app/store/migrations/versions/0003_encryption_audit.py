@@ -17,6 +17,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+# Side effect only: registers the audit tables on app.store.schema.metadata wherever a store is
+# opened (every open loads the revision scripts), so the metadata always matches a migrated file
+# (tests/store/test_database.py compares them). The schema below stays written out.
+import app.store.audit_tables  # noqa: F401
+
 revision = "0003_encryption_audit"
 down_revision = "0002_outbox"
 branch_labels = None
