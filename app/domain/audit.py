@@ -395,3 +395,59 @@ def approved_event(
         state=state,
         details=decision_details(decision),
     )
+
+
+# ---------------------------------------------------------------- plain words (the viewer)
+
+_WORDS = {
+    AuditKind.SIGN_IN: "Signed in",
+    AuditKind.SIGN_OUT: "Signed out",
+    AuditKind.SESSION_LOCKED: "Session locked",
+    AuditKind.SESSION_UNLOCKED: "Session unlocked",
+    AuditKind.CHART_OPENED: "Chart opened",
+    AuditKind.DRAFT_CREATED: "Draft started",
+    AuditKind.DRAFT_IMPORTED: "Draft imported",
+    AuditKind.DRAFT_EDITED: "Draft edited",
+    AuditKind.DRAFT_DISCARDED: "Draft discarded",
+    AuditKind.DRAFT_DELETED: "Draft deleted",
+    AuditKind.APPROVED: "Approved for the chart",
+    AuditKind.SEND_ATTEMPT: "Sent to the EHR",
+    AuditKind.RECONCILED: "Checked in the EHR after an unknown outcome",
+    AuditKind.CONFIRMED: "Confirmed by the EHR",
+    AuditKind.READ_BACK: "Compared with what the EHR stored",
+    AuditKind.CONFLICT: "Conflict with the chart",
+    AuditKind.NEEDS_ATTENTION: "Refused by the EHR: needs attention",
+    AuditKind.RETRY_REQUESTED: "Retry requested",
+    AuditKind.DISCARDED: "Approved note discarded before it reached the EHR",
+    AuditKind.KEY_LOST: "Store key lost: old store set aside",
+    AuditKind.STORE_SEALED: "Older local data encrypted",
+    AuditKind.AUDIT_EXPORTED: "Audit log exported",
+}
+
+
+def describe(event: AuditEvent) -> str:
+    """One line for the audit viewer (ids, counts and states only, like the record)."""
+    d = event.details
+    text = _WORDS[event.kind]
+    if event.kind in (AuditKind.DRAFT_CREATED, AuditKind.DRAFT_IMPORTED, AuditKind.DRAFT_EDITED):
+        text += f": {d.get('sections', 0)} section(s), {d.get('characters', 0)} characters, "
+        text += f"{d.get('items', 0)} item(s)"
+    elif event.kind is AuditKind.APPROVED:
+        decision = d.get("decision")
+        types = decision.get("destination_types") if isinstance(decision, Mapping) else None
+        if isinstance(types, list) and types:
+            text += f": {', '.join(str(t) for t in types)}"
+    elif event.kind is AuditKind.SEND_ATTEMPT:
+        status = d.get("status")
+        text += f" (attempt {d.get('attempt')}"
+        text += f", HTTP {status})" if status is not None else ", no answer)"
+        text += f" -> {d.get('outcome')}"
+    elif event.kind is AuditKind.CONFIRMED:
+        written = d.get("written")
+        if isinstance(written, list) and written:
+            text += f": {', '.join(str(w) for w in written)}"
+    elif event.kind is AuditKind.DISCARDED and d.get("reason"):
+        text += f" (reason given: {d.get('reason')})"
+    elif event.kind is AuditKind.READ_BACK:
+        text += f": {d.get('result')}"
+    return text

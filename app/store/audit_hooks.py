@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from app.domain.audit import (
     DECISION_KEYS,
@@ -177,11 +177,13 @@ class AuditHooks:
             return
         event = ev.event
         if ev.old_state is S.SENDING:
+            attempt = self._attempts(c, commit_id) + 1
             add(
                 AuditKind.SEND_ATTEMPT,
                 {
-                    "attempt": int(row.attempts),
-                    "request_id": f"{commit_id}/{int(row.attempts)}",
+                    "attempt": attempt,
+                    "request_id": f"{commit_id}/{attempt}",
+                    "failed_attempts": int(row.attempts),
                     "destination": _short(self._destination()),
                     "strategy": row.strategy,
                     "status": row.last_status,
@@ -255,6 +257,18 @@ class AuditHooks:
         if earlier is None:
             return None, None
         return earlier.patient_id, earlier.encounter_id
+
+    def _attempts(self, c: Connection, commit_id: str) -> int:
+        """Send attempts already recorded for the commit (the state machine counts failures
+        only; the audit numbers every attempt)."""
+        return int(
+            c.execute(
+                select(func.count()).where(
+                    audit_log.c.commit_id == commit_id,
+                    audit_log.c.kind == AuditKind.SEND_ATTEMPT.value,
+                )
+            ).scalar_one()
+        )
 
     def _written(self, c: Connection, commit_id: str) -> list[str]:
         rows = c.execute(

@@ -420,7 +420,8 @@ def test_outbox_hooks_record_approval_attempts_and_outcomes(ps: ProtectedStore) 
     first_try = mine[1].event.details
     assert first_try["status"] == 503 and first_try["outcome"] == "retry_wait"
     assert first_try["destination"] == "https://ehr.example/fhir"
-    assert first_try["request_id"] == f"{cid}/1"
+    assert first_try["request_id"] == f"{cid}/1" and first_try["attempt"] == 1
+    assert mine[3].event.details["attempt"] == 2 and mine[3].event.details["failed_attempts"] == 1
     assert mine[2].event.actor == "Practitioner/prac-2"
     assert (
         mine[3].event.details["outcome"] == "confirmed" and mine[3].event.details["status"] == 201
@@ -483,3 +484,26 @@ def test_an_approval_stored_with_the_decision_codec_is_recorded_in_full(
     assert approved.event.details["decision"]["acknowledged_warnings"] == 1
     dumped = json.dumps(approved.to_json())
     assert "Dr. Ada Example" not in dumped and PATIENT_NAME not in dumped
+
+
+def test_records_read_as_plain_words_for_the_viewer(ps: ProtectedStore) -> None:
+    from app.domain.audit import describe
+
+    store = ps.store
+    draft = store.drafts.save(marker_draft())
+    commit = marker_commit()
+    store.outbox.enqueue_approval(commit, decision_json(draft), draft_id=draft.id)
+    store.outbox.apply(commit.commit_id, SyncEvent.SEND_STARTED)
+    store.outbox.apply(
+        commit.commit_id,
+        SyncEvent.SERVER_ACCEPTED,
+        status=201,
+        results=[WriteResult(i, f"id-{i}", "1") for i in range(3)],
+    )
+    lines = [describe(r.event) for r in ps.audit.query(newest_first=False)]
+    assert lines[0].startswith("Draft started: 4 section(s), ")
+    assert lines[1] == "Approved for the chart: DocumentReference, Task, Communication"
+    assert lines[2] == "Sent to the EHR (attempt 1, HTTP 201) -> confirmed"
+    assert lines[3] == (
+        "Confirmed by the EHR: DocumentReference/id-0, Task/id-1, Communication/id-2"
+    )
