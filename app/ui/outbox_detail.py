@@ -243,14 +243,25 @@ class OutboxDetailView(QWidget):
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-        self.conflict = ConflictView()
-        self.conflict.hide()
         layout.addLayout(top)
         layout.addWidget(self.meaning_label)
         layout.addWidget(self.error_label)
         layout.addWidget(self.text, 1)
-        layout.addWidget(self.conflict, 2)
+        self._layout = layout
+        self._conflict: ConflictView | None = None  # built the first time one is shown
         self.entry: OutboxEntry | None = None
+
+    @property
+    def conflict(self) -> ConflictView:
+        if self._conflict is None:
+            self._conflict = ConflictView()
+            self._conflict.hide()
+            self._layout.addWidget(self._conflict, 2)
+        return self._conflict
+
+    def _hide_conflict(self) -> None:
+        if self._conflict is not None:
+            self._conflict.hide()
 
     def clear(self, hint: str = "Select a commit to see what it writes and where it is.") -> None:
         self.entry = None
@@ -258,7 +269,7 @@ class OutboxDetailView(QWidget):
         self.meaning_label.setText(hint)
         self.error_label.hide()
         self.text.clear()
-        self.conflict.hide()
+        self._hide_conflict()
 
     def show_problem(self, message: str) -> None:
         """The commit could not be read (damaged store): say so instead of showing a part."""
@@ -284,4 +295,4 @@ class OutboxDetailView(QWidget):
             self.conflict.show_conflict(conflict)
             self.conflict.show()
         else:
-            self.conflict.hide()
+            self._hide_conflict()

@@ -106,6 +106,7 @@ class OutboxTableModel(QAbstractTableModel):
         self._states: tuple[OutboxState, ...] | None = None if states is None else tuple(states)
         self._page = page_size
         self._rows: list[OutboxRow] = []
+        self._cache: dict[OutboxRow, tuple[str, ...]] = {}
         self._more = False
         self._load_first_page()
 
@@ -138,10 +139,10 @@ class OutboxTableModel(QAbstractTableModel):
             return
         page = self._query(self._page, offset=len(self._rows))
         self._more = len(page) == self._page
-        known = {r.commit_id for r in self._rows}
+        known = {r.sequence for r in self._rows}
         # The loaded rows are always the newest N (refresh keeps it so), so the next page
         # follows on; skipping known ids guards against a commit approved in between.
-        page = [r for r in page if r.commit_id not in known]
+        page = [r for r in page if r.sequence not in known]
         if not page:
             return
         first = len(self._rows)
@@ -163,33 +164,38 @@ class OutboxTableModel(QAbstractTableModel):
 
     def _apply(self, new: Sequence[OutboxRow]) -> None:
         # Both lists are ordered by sequence (newest first), so once the rows missing from
-        # ``new`` are removed, the rest is a subsequence of ``new`` in the same order.
-        keep = {r.commit_id for r in new}
-        i = len(self._rows) - 1
-        while i >= 0:
-            if self._rows[i].commit_id in keep:
-                i -= 1
-                continue
-            j = i
-            while j > 0 and self._rows[j - 1].commit_id not in keep:
-                j -= 1
-            self.beginRemoveRows(QModelIndex(), j, i)
-            del self._rows[j : i + 1]
-            self.endRemoveRows()
-            i = j - 1
-        present = {r.commit_id for r in self._rows}
-        i = 0
-        while i < len(new):
-            if new[i].commit_id in present:
-                i += 1
-                continue
-            j = i
-            while j + 1 < len(new) and new[j + 1].commit_id not in present:
-                j += 1
-            self.beginInsertRows(QModelIndex(), i, j)
-            self._rows[i:i] = new[i : j + 1]
-            self.endInsertRows()
-            i = j + 1
+        # ``new`` are removed, the rest is a subsequence of ``new`` in the same order. Rows are
+        # keyed by their sequence (unique, and read without decoding the row).
+        new_seqs = [r.sequence for r in new]
+        seqs = [r.sequence for r in self._rows]
+        if seqs != new_seqs:
+            keep = set(new_seqs)
+            i = len(seqs) - 1
+            while i >= 0:
+                if seqs[i] in keep:
+                    i -= 1
+                    continue
+                j = i
+                while j > 0 and seqs[j - 1] not in keep:
+                    j -= 1
+                self.beginRemoveRows(QModelIndex(), j, i)
+                del self._rows[j : i + 1]
+                del seqs[j : i + 1]
+                self.endRemoveRows()
+                i = j - 1
+            present = set(seqs)
+            i = 0
+            while i < len(new):
+                if new_seqs[i] in present:
+                    i += 1
+                    continue
+                j = i
+                while j + 1 < len(new) and new_seqs[j + 1] not in present:
+                    j += 1
+                self.beginInsertRows(QModelIndex(), i, j)
+                self._rows[i:i] = new[i : j + 1]
+                self.endInsertRows()
+                i = j + 1
         last_col = len(Column) - 1
         start: int | None = None
         for k, row in enumerate(new):
@@ -232,37 +238,54 @@ class OutboxTableModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+        if role not in _ROLES or not index.isValid():
             return None
-        row = self._rows[index.row()]
-        column = Column(index.column())
-        if role == Qt.ItemDataRole.DisplayRole:
-            return _display(row, column)
+        r = index.row()
+        if not 0 <= r < len(self._rows):
+            return None
+        row = self._rows[r]
+        column = index.column()
+        if role == _DISPLAY:
+            return self._texts(row)[column]
         if role == ROW_ROLE:
             return row
-        if role == Qt.ItemDataRole.DecorationRole and column is Column.STATE:
-            return dot_icon(row_colour(row))
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if column is Column.STATE:
+        if role == _DECORATION:
+            return dot_icon(row_colour(row)) if column == Column.STATE else None
+        if role == _TOOLTIP:
+            if column == Column.STATE:
                 return state_meaning(row.item)
             if column in (Column.LAST_ERROR, Column.READ_BACK, Column.WHAT):
-                return _display(row, column) or None
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (
-            Column.SEQUENCE,
-            Column.ATTEMPTS,
-        ):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if (
-            role == Qt.ItemDataRole.ForegroundRole
-            and row.state is OutboxState.DISCARDED
-            and column is not Column.STATE
-        ):
-            return QBrush(QColor("#757575"))
-        if role == Qt.ItemDataRole.ForegroundRole and column is Column.STATE:
-            severity = state_severity(row.item)
-            if severity is Severity.PROBLEM:
+                return self._texts(row)[column] or None
+            return None
+        if role == _ALIGNMENT:
+            return _RIGHT if column in (Column.SEQUENCE, Column.ATTEMPTS) else None
+        # foreground: discarded lines greyed, a problem's state in red
+        if column == Column.STATE:
+            if state_severity(row.item) is Severity.PROBLEM:
                 return QBrush(QColor(SEVERITY_COLOURS[Severity.PROBLEM]))
-        return None
+            return None
+        return QBrush(QColor("#757575")) if row.state is OutboxState.DISCARDED else None
+
+    def _texts(self, row: OutboxRow) -> tuple[str, ...]:
+        # The view asks for each cell several times per paint; rows are immutable, so their
+        # words are computed once (the cache is dropped with the rows it belongs to).
+        texts = self._cache.get(row)
+        if texts is None:
+            texts = tuple(_display(row, c) for c in Column)
+            if len(self._cache) > 4 * self._page:
+                self._cache.clear()
+            self._cache[row] = texts
+        return texts
+
+
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_DECORATION = Qt.ItemDataRole.DecorationRole
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
+_ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole
+_ROLES = frozenset(
+    {_DISPLAY, _DECORATION, _TOOLTIP, _ALIGNMENT, ROW_ROLE, Qt.ItemDataRole.ForegroundRole}
+)
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
 def _display(row: OutboxRow, column: Column) -> str:

@@ -39,11 +39,12 @@ from PySide6.QtWidgets import (
 from app.domain.outbox import IllegalTransition, OutboxState, SyncEvent, allowed_events
 from app.store.errors import StoreError
 from app.store.outbox import OutboxRepository
-from app.store.outbox_records import OutboxChange, OutboxRow
+from app.store.outbox_records import OutboxChange, OutboxRow, OutboxSummary
 from app.ui.outbox_detail import OutboxDetailView
 from app.ui.outbox_model import Column, OutboxTableModel
 from app.ui.outbox_words import is_parked, state_words
 from app.ui.style import error_label, heading_label, hint_label
+from app.ui.sync_status import SyncStatusModel
 
 __all__ = ["FILTERS", "ConfirmDialog", "OutboxPanel", "OutboxTableModel"]
 
@@ -155,7 +156,8 @@ class _Bridge(QObject):
 
 class OutboxPanel(QWidget):
     """The outbox. ``retry`` replaces the default "Retry now" (``repo.retry`` + ``sync_now``);
-    ``user_label`` names who acts, for the store's record of a retry or discard."""
+    ``user_label`` names who acts, for the store's record of a retry or discard; ``status``
+    (the status bar's model, optional) shares its summary for the filter counts."""
 
     def __init__(
         self,
@@ -164,11 +166,13 @@ class OutboxPanel(QWidget):
         retry: Callable[[UUID], None] | None = None,
         user_label: Callable[[], str] = default_user_label,
         *,
+        status: SyncStatusModel | None = None,
         coalesce_ms: int = COALESCE_MS,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.repo = repo
+        self._status = status
         self._sync_now = sync_now
         self._retry = retry
         self._user_label = user_label
@@ -178,7 +182,12 @@ class OutboxPanel(QWidget):
 
         self.model = OutboxTableModel(repo, parent=self)
         self._build()
-        self._update_counts()
+        if status is not None and status.summary is not None:
+            # the status model reads the summary anyway: share it instead of asking twice
+            self._show_counts(status.summary)
+            status.summary_updated.connect(self._show_counts)
+        else:
+            self._update_counts()
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -287,7 +296,11 @@ class OutboxPanel(QWidget):
         self._selection_changed()
 
     def _update_counts(self) -> None:
-        summary = self.repo.summary()
+        if self._status is not None and self._status.summary is not None:
+            return  # the status model's next summary_updated brings the counts
+        self._show_counts(self.repo.summary())
+
+    def _show_counts(self, summary: OutboxSummary) -> None:
         counts = {
             "all": summary.total,
             "action": summary.needs_attention + summary.conflicts + summary.paused_for_sign_in,

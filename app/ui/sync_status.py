@@ -49,7 +49,8 @@ class _Bridge(QObject):
 
 
 class SyncStatusModel(QObject):
-    summary_changed = Signal(str)
+    summary_changed = Signal(str)  # the sentence, when it changed
+    summary_updated = Signal(object)  # every OutboxSummary read (the panel's counts use it)
 
     def __init__(
         self,
@@ -119,6 +120,7 @@ class SyncStatusModel(QObject):
         self.queries += 1
         try:
             self._summary = self._repo.summary()
+            self.summary_updated.emit(self._summary)
         except StoreError as exc:
             self._summary = None
             self._sentence = StatusSentence(

@@ -518,3 +518,17 @@ def test_status_model_coalesces_a_burst(qtbot: QtBot, store: Store) -> None:
 
 def decision_json_stub() -> str:
     return decision_json(clinical_commit(observations=0, task=False))
+
+
+def test_panel_shares_the_status_models_summary(
+    qtbot: QtBot, store: Store, every: EveryState, calls: Calls
+) -> None:
+    model = SyncStatusModel(store.outbox, FakeRunner(ONLINE), coalesce_ms=20)
+    panel = OutboxPanel(store.outbox, calls.sync, status=model, coalesce_ms=20)
+    qtbot.addWidget(panel)
+    assert panel.filter_box.itemText(1) == "Needs action (3)"
+    queries = model.queries
+    store.outbox.retry(every["needs_attention"], by=WHO)
+    qtbot.waitUntil(lambda: panel.filter_box.itemText(1) == "Needs action (2)")
+    assert model.queries == queries + 1  # one summary read for the bar and the panel
+    model.close()
