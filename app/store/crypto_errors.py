@@ -66,6 +66,7 @@ class KeyLossReport:
     audit_records: int = 0
     audit_head: tuple[int, str] | None = None  # (seq, hash) of the last audit record
     encrypted_values: int = 0
+    it_can_recover: bool = False  # the key is also kept wrapped for clinic IT (key escrow)
 
     @property
     def may_have_arrived(self) -> int:

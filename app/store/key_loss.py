@@ -1,7 +1,9 @@
 """Recovery when the store's key is lost: keep the old file, start a new store, say what is gone.
 
-Nothing here runs by itself. After ``open_protected_store`` raised ``KeyLost`` (or
-``WrongKey``) and the clinician read its message and chose "Start a new local store":
+Nothing here runs by itself. First choice, when the store keeps its key wrapped for IT
+(app.store.key_escrow): ``restore_key_from_escrow`` puts the key back and nothing is lost.
+Otherwise, after ``open_protected_store`` raised ``KeyLost`` (or ``WrongKey``) and the clinician
+read its message and chose "Start a new local store":
 
 1. the key is looked up once more (if IT restored it meanwhile, the store simply opens);
 2. the old file is checkpointed (its WAL folded in) and renamed, never deleted:
@@ -27,10 +29,17 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.audit import AuditEvent, AuditKind
-from app.store.crypto import StoreKeyring
+from app.store.crypto import AesGcmProtector, StoreKeyring
 from app.store.crypto_errors import KeyLossReport, KeyLost, WrongKey
+from app.store.database import open_database
 from app.store.errors import StoreUnavailable
-from app.store.protected import ProtectedStore, open_protected_store
+from app.store.key_escrow import RecoveryKeyInvalid, unwrap
+from app.store.protected import (
+    ProtectedStore,
+    ensure_store_id,
+    key_check,
+    open_protected_store,
+)
 
 MAX_LISTED = 200
 
@@ -93,6 +102,26 @@ def key_lost_event(
             else {"seq": report.audit_head[0], "hash": report.audit_head[1]},
         },
     )
+
+
+def restore_key_from_escrow(
+    path: Path, keys: StoreKeyring, private_key_pem: bytes, *, password: bytes | None = None
+) -> str:
+    """IT's recovery: unwrap the store's data key with the clinic's recovery private key, check
+    that it opens the store, and put it back into this user's keyring. Returns the store id.
+    Run as the user whose store it is; afterwards the app opens normally."""
+    db = open_database(path)
+    try:
+        store_id = ensure_store_id(db)
+        key = unwrap(db, private_key_pem, password)
+        if key_check(db, AesGcmProtector(key), store_id) is False:
+            raise RecoveryKeyInvalid(
+                f"The recovered key does not open the local store {path}; nothing was changed."
+            )
+        keys.save(store_id, key)
+    finally:
+        db.close()
+    return store_id
 
 
 def set_aside(path: Path, now: datetime) -> Path:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from app.domain.outbox import OutboxState
-from app.store.audit_tables import audit_head, audit_log
+from app.store.audit_tables import audit_head, audit_log, store_meta
 from app.store.crypto_errors import KeyLossReport, UnsentCommit
 from app.store.database import Database, PlainPayload
+from app.store.key_escrow import ESCROW
 from app.store.outbox_records import parse_ts
 from app.store.outbox_tables import outbox_commits, outbox_writes
 from app.store.schema import drafts
@@ -46,6 +47,7 @@ def inspect_store(db: Database) -> KeyLossReport:
             .all()
         )
         head = c.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+        escrow = c.execute(select(store_meta.c.key).where(store_meta.c.key == ESCROW)).first()
         records = c.execute(select(func.count()).select_from(audit_log)).scalar_one()
         sealed = 0
         for column in (
@@ -83,4 +85,5 @@ def inspect_store(db: Database) -> KeyLossReport:
         audit_records=int(records),
         audit_head=None if head is None else (int(head.seq), str(head.hash)),
         encrypted_values=sealed,
+        it_can_recover=escrow is not None,
     )

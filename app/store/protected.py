@@ -36,6 +36,7 @@ from app.store.crypto import AesGcmProtector, DataKey, StoreKeyring
 from app.store.crypto_errors import KeyLost, SealBroken, WrongKey
 from app.store.database import Database, PlainPayload, open_database
 from app.store.drafts import DraftHook
+from app.store.key_escrow import RecoveryKeyInvalid, ensure_escrow
 from app.store.key_report import inspect_store
 from app.store.outbox_tables import outbox_commits, outbox_writes
 from app.store.schema import drafts
@@ -68,6 +69,7 @@ class ProtectedStore:
     store_id: str
     key_created: bool = False
     sealed_rows: int = 0
+    warnings: tuple[str, ...] = ()  # for the clinician / IT (e.g. an unusable recovery key)
 
     @property
     def path(self) -> Path:
@@ -86,8 +88,12 @@ def open_protected_store(
     draft_hooks: Sequence[DraftHook] = (),
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     edit_interval: timedelta = timedelta(minutes=5),
+    recovery_public_key: bytes | None = None,
 ) -> ProtectedStore:
     """Open (creating if needed), migrate, unlock and seal the store at ``path``.
+
+    ``recovery_public_key`` (PEM, from the site configuration) keeps the data key wrapped for
+    clinic IT (app.store.key_escrow); an unusable one is reported in ``warnings``, not fatal.
 
     Raises ``StoreKeyUnavailable`` (keyring unreachable: retry later), ``KeyLost`` /
     ``WrongKey`` (see app.store.key_loss for the recovery), or the store's other errors.
@@ -106,6 +112,13 @@ def open_protected_store(
             log.info("store %s: new data key %s", store_id, key.kid)
         protector = AesGcmProtector(key)
         _check_key(db, protector, store_id)
+        warnings: list[str] = []
+        if recovery_public_key is not None:
+            try:
+                ensure_escrow(db, key, recovery_public_key)
+            except RecoveryKeyInvalid as exc:
+                log.warning("store %s: recovery key unusable", store_id)
+                warnings.append(exc.user_message)
         counts = seal_plaintext_rows(db, protector)
         sealed = sum(counts.values())
         if sealed or _meta_text(db, SCRUB_PENDING):
@@ -123,7 +136,9 @@ def open_protected_store(
     except BaseException:
         db.close()
         raise
-    return ProtectedStore(store, audit, hooks, protector, store_id, created, sealed)
+    return ProtectedStore(
+        store, audit, hooks, protector, store_id, created, sealed, tuple(warnings)
+    )
 
 
 # ---------------------------------------------------------------- store facts
@@ -165,22 +180,36 @@ def _set_meta(
         )
 
 
-def _check_key(db: Database, protector: AesGcmProtector, store_id: str) -> None:
-    """The sealed check value opens with this key, or is written now (first open)."""
-    context = f"store-meta:{KEY_CHECK}:{store_id}".encode()
+def key_check(db: Database, protector: AesGcmProtector, store_id: str) -> bool | None:
+    """Whether ``protector``'s key opens this store's sealed check value (None: no check value
+    yet, a store that never had a key)."""
     with db.read() as c:
         check = c.execute(select(store_meta.c.blob).where(store_meta.c.key == KEY_CHECK)).scalar()
-    if check is not None:
-        try:
-            if protector.unprotect(check, context=context) == _CHECK_TEXT:
-                return
-        except SealBroken:
-            pass
+    if check is None:
+        return None
+    try:
+        return protector.unprotect(check, context=_check_context(store_id)) == _CHECK_TEXT
+    except SealBroken:
+        return False
+
+
+def _check_context(store_id: str) -> bytes:
+    return f"store-meta:{KEY_CHECK}:{store_id}".encode()
+
+
+def _check_key(db: Database, protector: AesGcmProtector, store_id: str) -> None:
+    """The sealed check value opens with this key, or is written now (first open)."""
+    opens = key_check(db, protector, store_id)
+    if opens:
+        return
+    if opens is False:
         if sealed_value_count(db):
             raise WrongKey(inspect_store(db))
         log.warning("store %s: key check failed but nothing is sealed; re-keyed", store_id)
     with db.write() as c:
-        _set_meta(c, KEY_CHECK, blob=protector.protect(_CHECK_TEXT, context=context))
+        _set_meta(
+            c, KEY_CHECK, blob=protector.protect(_CHECK_TEXT, context=_check_context(store_id))
+        )
         _set_meta(c, KEY_ID, text=protector.key_id)
 
 

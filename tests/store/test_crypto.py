@@ -25,7 +25,8 @@ from app.store.crypto import (
 from app.store.crypto_errors import KeyLost, SealBroken, StoreKeyUnavailable, WrongKey
 from app.store.database import PlainPayload
 from app.store.errors import StoreCorrupt
-from app.store.key_loss import recover_from_key_loss
+from app.store.key_escrow import RecoveryKeyInvalid
+from app.store.key_loss import recover_from_key_loss, restore_key_from_escrow
 from app.store.outbox_errors import OutboxPayloadCorrupt
 from app.store.outbox_records import ConflictDetail
 from app.store.protected import ProtectedStore, open_protected_store
@@ -384,3 +385,70 @@ def test_key_entries_round_trip_and_hide_the_secret() -> None:
 
 def test_plain_payload_format_is_not_the_sealed_one() -> None:
     assert PlainPayload.format_id != FORMAT_ID
+
+
+# ---------------------------------------------------------------- key escrow for IT
+
+
+def _rsa_pair() -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"it-secret"),
+    )
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return public_pem, private_pem
+
+
+def test_it_restores_a_lost_key_from_the_escrow_and_nothing_is_lost(
+    keys: StoreKeyring, user_dir: Path
+) -> None:
+    public_pem, private_pem = _rsa_pair()
+    ps = open_protected_store(user_dir / "store.db", keys, recovery_public_key=public_pem)
+    fill_with_phi(ps)
+    store_id = ps.store_id
+    ps.close()
+    assert files_containing(user_dir, MARKER) == []
+    keys.delete(store_id)
+
+    with pytest.raises(KeyLost) as exc:
+        open_protected_store(user_dir / "store.db", keys, recovery_public_key=public_pem)
+    assert exc.value.report.it_can_recover
+    assert "clinic IT can restore the key" in exc.value.user_message
+
+    with pytest.raises(RecoveryKeyInvalid, match="does not open"):
+        restore_key_from_escrow(user_dir / "store.db", keys, _rsa_pair()[1], password=b"it-secret")
+    with pytest.raises(RecoveryKeyInvalid):
+        restore_key_from_escrow(user_dir / "store.db", keys, private_pem, password=b"wrong")
+    assert keys.load(store_id) is None
+
+    assert (
+        restore_key_from_escrow(user_dir / "store.db", keys, private_pem, password=b"it-secret")
+        == store_id
+    )
+    back = open_protected_store(user_dir / "store.db", keys, recovery_public_key=public_pem)
+    try:
+        assert not back.key_created
+        assert back.store.drafts.list_unfinished()[0].patient.display == PATIENT_NAME
+        assert len(back.store.outbox.list_items()) == 2 and back.audit.verify().ok
+    finally:
+        back.close()
+
+
+def test_an_unusable_recovery_key_is_reported_not_fatal(keys: StoreKeyring, user_dir: Path) -> None:
+    ps = open_protected_store(
+        user_dir / "store.db", keys, recovery_public_key=b"-----BEGIN PUBLIC KEY-----\nnope\n"
+    )
+    try:
+        assert ps.warnings and "recovery key" in ps.warnings[0]
+        ps.store.drafts.save(marker_draft())
+    finally:
+        ps.close()
+    with pytest.raises(RecoveryKeyInvalid, match="no key for IT recovery"):
+        restore_key_from_escrow(user_dir / "store.db", keys, _rsa_pair()[1])
