@@ -9,6 +9,7 @@ that turns a 401 into ``SignInRequired`` as SmartAuth does when its one refresh 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncGenerator, Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from app.fhir.profiles import VendorProfile, load_profile
 from app.smart.errors import SignInRequired
 from app.store.store import Store, open_store
 from app.sync.runner import SyncRunner
+from tests.support.fault_proxy import FaultPlan, FaultProxy
 from tests.support.launch import discover, standalone_launch
 from tests.support.servers import RunningServer
 
@@ -177,3 +179,35 @@ async def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")
         await asyncio.sleep(interval)
+
+
+class RewritingProxy(FaultProxy):
+    """The fault proxy that also rewrites successful answers, to emulate EHRs the test servers
+    are not: ``empty_create_body`` answers a create with 201, Location and ETag but no body
+    (Oracle Health); ``strip`` removes an element from every returned resource (a server that
+    silently stored less than it was sent)."""
+
+    def __init__(
+        self, upstream: str, plan: FaultPlan, *, empty_create_body: bool = False, strip: str = ""
+    ) -> None:
+        super().__init__(upstream, plan)
+        self.empty_create_body = empty_create_body
+        self.strip = strip
+
+    async def _write(
+        self, writer: asyncio.StreamWriter, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
+        if self.empty_create_body and status == 201:
+            body = b""
+            headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
+        elif self.strip and 200 <= status < 300 and body:
+            body = json.dumps(_without(json.loads(body), self.strip)).encode()
+        await super()._write(writer, status, headers, body)
+
+
+def _without(node: Any, key: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _without(v, key) for k, v in node.items() if k != key}
+    if isinstance(node, list):
+        return [_without(v, key) for v in node]
+    return node

@@ -8,7 +8,6 @@ is confirmed by reconciliation — the proxy sees no second write.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +34,7 @@ from tests.sync.commits import clinical_commit
 from tests.sync.runner_fixtures import (
     PROFILES,
     Harness,
+    RewritingProxy,
     harness,
     launch_token,
     server_copies,
@@ -55,38 +55,6 @@ def origin(server: RunningServer) -> str:
 
 def writes_only(request: ProxyRequest) -> bool:
     return request.method in ("POST", "PUT")
-
-
-class RewritingProxy(FaultProxy):
-    """The fault proxy that also rewrites successful answers, to emulate EHRs the test servers
-    are not: ``empty_create_body`` answers a create with 201, Location and ETag but no body
-    (Oracle Health); ``strip`` removes an element from every returned resource (a server that
-    silently stored less than it was sent)."""
-
-    def __init__(
-        self, upstream: str, plan: Any, *, empty_create_body: bool = False, strip: str = ""
-    ) -> None:
-        super().__init__(upstream, plan)
-        self.empty_create_body = empty_create_body
-        self.strip = strip
-
-    async def _write(
-        self, writer: asyncio.StreamWriter, status: int, headers: list[tuple[str, str]], body: bytes
-    ) -> None:
-        if self.empty_create_body and status == 201:
-            body = b""
-            headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
-        elif self.strip and 200 <= status < 300 and body:
-            body = json.dumps(_without(json.loads(body), self.strip)).encode()
-        await super()._write(writer, status, headers, body)
-
-
-def _without(node: Any, key: str) -> Any:
-    if isinstance(node, dict):
-        return {k: _without(v, key) for k, v in node.items() if k != key}
-    if isinstance(node, list):
-        return [_without(v, key) for v in node]
-    return node
 
 
 async def proxied(
