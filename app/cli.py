@@ -1,9 +1,17 @@
-"""Command line for support staff (composition root): ``check`` and ``login``.
+"""Command line for support staff (composition root): ``check``, ``login`` and ``outbox``.
 
     fhir-writeback check --site NAME [--sites-file PATH]
     fhir-writeback check --fhir-base URL [--client-id ID]
     fhir-writeback login --site NAME [--sites-file PATH] [--timeout SECONDS]
     fhir-writeback login --fhir-base URL --client-id ID
+    fhir-writeback outbox list [--open] [--site ID] [--sites-file PATH] [--data-dir DIR]
+    fhir-writeback outbox show COMMIT-ID [--site ID] [--sites-file PATH] [--data-dir DIR]
+    fhir-writeback outbox sync [--site ID] [--sites-file PATH] [--data-dir DIR] [--timeout S]
+
+``outbox`` reads the site's store (``<data dir>/sites/<site id>/store.db``, one per site);
+without ``--site`` it takes the default (or only) configured site, else the one site that has
+an outbox on this computer, else ``sandbox``. ``outbox sync`` uses the sign-in kept by
+``login`` and refuses while the app is sending (one sender per store).
 
 Exit status: 0 success (``check``: the site is usable), 1 failure, 2 wrong usage or
 configuration, 130 interrupted.
@@ -16,16 +24,25 @@ import asyncio
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from app.cli_outbox import outbox_list, outbox_show, outbox_sync
 from app.domain.site import Site
+from app.fhir.client import FhirClient
+from app.fhir.errors import FhirError
+from app.fhir.profiles import choose_profile
+from app.paths import AppPaths
 from app.smart.diagnostics import check_site
 from app.smart.errors import SignInCancelled, SiteConfigError, SmartError
 from app.smart.http import create_http_client
 from app.smart.session import SignInProgress, SignInStep, SmartSession
-from app.smart.sites import load_sites, url_problem
+from app.smart.sites import SiteCatalog, load_sites, url_problem
+from app.store.errors import StoreError
+from app.store.store import Store, open_store
+from app.sync.runner import SyncRunner
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -63,7 +80,38 @@ def _parser() -> argparse.ArgumentParser:
     login.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for the browser (300)"
     )
+    _outbox_parser(commands)
     return parser
+
+
+def _outbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    outbox = commands.add_parser(
+        "outbox", help="the outbox as the clinician sees it: list, show ID, sync"
+    )
+    actions = outbox.add_subparsers(dest="outbox_command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--site", help="site id (default: the default or only site, else sandbox)")
+        p.add_argument(
+            "--sites-file", type=Path, help="use this sites.toml instead of the installed ones"
+        )
+        p.add_argument(
+            "--data-dir", type=Path, help="the per-user data folder (default: the platform's)"
+        )
+
+    listing = actions.add_parser(
+        "list", help="every commit with its state; exit 1 if one needs a person"
+    )
+    common(listing)
+    listing.add_argument(
+        "--open", action="store_true", help="only commits not yet in the EHR (nor discarded)"
+    )
+    show = actions.add_parser("show", help="one commit in detail (id or its first 8+ characters)")
+    show.add_argument("commit_id")
+    common(show)
+    sync = actions.add_parser("sync", help="send what is waiting now, with the kept sign-in")
+    common(sync)
+    sync.add_argument("--timeout", type=float, default=120.0, help="seconds to keep sending (120)")
 
 
 def _adhoc_site(
@@ -160,12 +208,136 @@ async def _login(site: Site, timeout: float, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+_SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class _OutboxTarget:
+    site_id: str
+    site: Site | None  # None: not configured here (only its outbox folder exists)
+    folder: Path
+
+    @property
+    def store_path(self) -> Path:
+        return self.folder / "store.db"
+
+
+def _outbox_target(args: argparse.Namespace) -> _OutboxTarget:
+    """Which site's outbox: ``--site``, else the default/only site, else the one outbox found
+    on this computer, else the sandbox's."""
+    root = AppPaths.default(args.data_dir).data_dir / "sites"
+    try:
+        catalog: SiteCatalog | None = load_sites(args.sites_file)
+    except SiteConfigError:
+        if args.outbox_command == "sync" or args.sites_file is not None:
+            raise
+        catalog = None  # a broken sites.toml must not hide the outboxes from support staff
+    found = (
+        sorted(p.name for p in root.iterdir() if (p / "store.db").is_file())
+        if root.is_dir()
+        else []
+    )
+    site: Site | None = None
+    if args.site:
+        site = catalog.find(args.site) if catalog is not None else None
+        site_id = site.id if site is not None else args.site
+        if not _SITE_ID.match(site_id):
+            raise UsageError(f"'{args.site}' is not a site id")
+        if site is None and site_id not in found and site_id != "sandbox":
+            known = ", ".join(found) or "none"
+            raise UsageError(
+                f"no site named '{args.site}' is configured, and no outbox for it is in {root} "
+                f"(outboxes here: {known})"
+            )
+    elif catalog is not None and catalog.default is not None:
+        site = catalog.default
+        site_id = site.id
+    elif catalog is not None and not catalog.empty:
+        known = ", ".join(s.id for s in catalog.sites)
+        raise UsageError(f"several sites are configured; choose one with --site ({known})")
+    elif len(found) == 1:
+        site_id = found[0]
+    elif len(found) > 1:
+        raise UsageError(
+            f"several outboxes are on this computer; choose one with --site ({', '.join(found)})"
+        )
+    else:
+        site_id = "sandbox"
+    return _OutboxTarget(site_id, site, root / site_id)
+
+
+def _outbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    target = _outbox_target(args)
+    if not target.store_path.is_file():
+        if args.outbox_command == "show":
+            err.write(
+                f"fhir-writeback outbox show: the outbox of site '{target.site_id}' is empty\n"
+            )
+            return EXIT_USAGE
+        out.write(
+            f"The outbox of site '{target.site_id}' is empty: nothing was approved for it on "
+            f"this computer ({target.store_path} does not exist).\n"
+        )
+        return EXIT_OK
+    if args.outbox_command == "sync" and (target.site is None or target.site.is_sandbox):
+        raise UsageError(
+            f"site '{target.site_id}' is not configured in sites.toml; the embedded sandbox "
+            "runs only inside the app: use “Sync now” in the app's outbox"
+        )
+    try:
+        store = open_store(target.store_path)
+    except StoreError as exc:
+        err.write(f"fhir-writeback outbox: {exc.user_message}\n")
+        return EXIT_FAIL
+    try:
+        if args.outbox_command == "list":
+            text, status = outbox_list(store, only_open=args.open)
+        elif args.outbox_command == "show":
+            text, status = outbox_show(store, args.commit_id)
+        else:
+            assert target.site is not None
+            text, status = asyncio.run(
+                _outbox_sync(target.site, store, target.folder, args.timeout, err)
+            )
+    finally:
+        store.close()
+    (err if status == EXIT_USAGE else out).write(text)
+    return status
+
+
+async def _outbox_sync(
+    site: Site, store: Store, folder: Path, timeout: float, err: TextIO
+) -> tuple[str, int]:
+    async with create_http_client(site) as http:
+        session = SmartSession(site, http)
+        try:
+            if not await session.restore():
+                waiting = store.outbox.summary().pending
+                return (
+                    f"No sign-in is kept for {site.display_name}: run 'fhir-writeback login "
+                    f"--site {site.id}', then 'fhir-writeback outbox sync' again. Nothing is "
+                    f"lost: {waiting} commit(s) wait in the outbox.\n",
+                    EXIT_FAIL,
+                )
+            fhir = FhirClient(http, site.fhir_base, auth=session.auth)
+            try:
+                profile = choose_profile(site.vendor_profile, await fhir.capability())
+            except FhirError as exc:
+                return f"fhir-writeback outbox sync: {exc.user_message}\n", EXIT_FAIL
+            runner = SyncRunner(store.outbox, fhir, profile=profile, lock_path=folder / "sync.lock")
+            return await outbox_sync(runner, store, timeout=timeout)
+        finally:
+            await session.aclose()
+
+
 def main(argv: Sequence[str], *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """``argv`` starts with the subcommand, for example ``["check", "--site", "general"]``."""
     out = out or sys.stdout
     err = err or sys.stderr
     args = _parser().parse_args(list(argv))
     try:
+        if args.command == "outbox":
+            return _outbox(args, out, err)
         site = _select_site(args, need_client_id=args.command == "login")
         if args.command == "check":
             return asyncio.run(_check(site, out))

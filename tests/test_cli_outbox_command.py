@@ -1,0 +1,164 @@
+"""``fhir-writeback outbox list | show | sync`` through app.cli.main, against a temp data dir.
+
+The store is where the app keeps it (``<data dir>/sites/<site id>/store.db``); ``sync`` uses
+the sign-in kept by ``fhir-writeback login`` and sends to a real sandbox over HTTP.
+(tests/test_cli_outbox.py tests the app.cli_outbox functions themselves.)
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from app.cli import main
+from app.domain.commit import ApprovedCommit
+from app.domain.outbox import OutboxState, SyncEvent
+from app.store.store import open_store
+from tests.support.servers import RunningServer
+from tests.support.smart_fixtures import ScriptedBrowser
+from tests.sync.commits import clinical_commit
+from tests.sync.runner_fixtures import server_copies
+
+S, E = OutboxState, SyncEvent
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def sites_file(tmp_path: Path, *servers: RunningServer, default: str | None = None) -> Path:
+    path = tmp_path / "sites.toml"
+    text = f'default_site = "{default}"\n' if default else ""
+    for s in servers:
+        text += (
+            f'[sites.{s.name}]\ndisplay_name = "{s.name} EHR"\nfhir_base = "{s.fhir_base}"\n'
+            f'client_id = "{s.client_id}"\nredirect_path = "{s.redirect_path}"\n'
+        )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def approve(data_dir: Path, site_id: str, *commits: ApprovedCommit) -> list[ApprovedCommit]:
+    store = open_store(data_dir / "sites" / site_id / "store.db")
+    try:
+        return [store.outbox.enqueue_approval(c, '{"review_status": "approved"}') for c in commits]
+    finally:
+        store.close()
+
+
+def test_list_and_show_read_the_sites_store(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ok, bad = approve(data, "clinic-a", clinical_commit(), clinical_commit())
+    store = open_store(data / "sites" / "clinic-a" / "store.db")
+    store.outbox.apply(bad.commit_id, E.SEND_STARTED)
+    store.outbox.apply(
+        bad.commit_id, E.PERMANENT_REJECTION, status=422, error="The EHR refused the content."
+    )
+    store.close()
+    empty = tmp_path / "sites.toml"
+    empty.write_text("", encoding="utf-8")
+    common = ("--data-dir", str(data), "--sites-file", str(empty))
+
+    # one outbox on this computer and no site configured: that one is meant
+    code, out, err = run("outbox", "list", *common)
+    assert code == 1, out + err  # one commit needs a person
+    assert "Outbox: 2 commit(s) - 1 needs attention, 1 queued." in out
+    assert str(bad.commit_id) in out and "The EHR refused the content." in out
+
+    code, out, _ = run("outbox", "list", "--open", "--site", "clinic-a", *common)
+    assert str(ok.commit_id) in out
+
+    code, out, _ = run("outbox", "show", str(ok.commit_id)[:8], *common)
+    assert code == 0 and f"Commit {ok.commit_id} (sequence 1)" in out
+    assert "State: Queued" in out
+
+    code, _, err = run("outbox", "show", "deadbeef", *common)
+    assert code == 2 and "no commit in the outbox starts with 'deadbeef'" in err
+
+
+def test_which_outbox(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    empty = tmp_path / "sites.toml"
+    empty.write_text("", encoding="utf-8")
+    common = ("--data-dir", str(data), "--sites-file", str(empty))
+
+    code, out, _ = run("outbox", "list", *common)  # nothing anywhere: the sandbox's, empty
+    assert code == 0 and "The outbox of site 'sandbox' is empty" in out
+
+    approve(data, "clinic-a", clinical_commit())
+    approve(data, "clinic-b", clinical_commit())
+    code, _, err = run("outbox", "list", *common)
+    assert code == 2 and "choose one with --site (clinic-a, clinic-b)" in err
+    code, _, err = run("outbox", "list", "--site", "clinic-c", *common)
+    assert code == 2 and "outboxes here: clinic-a, clinic-b" in err
+    code, _, err = run("outbox", "list", "--site", "../clinic-a", *common)
+    assert code == 2 and "is not a site id" in err
+
+    configured = tmp_path / "configured.toml"
+    configured.write_text(
+        'default_site = "clinic-b"\n'
+        '[sites.clinic-b]\ndisplay_name = "Clinic B"\nfhir_base = "https://b.example/fhir"\n'
+        'client_id = "app"\n'
+        '[sites.clinic-z]\ndisplay_name = "Clinic Z"\nfhir_base = "https://z.example/fhir"\n'
+        'client_id = "app"\n',
+        encoding="utf-8",
+    )
+    code, out, _ = run("outbox", "list", "--data-dir", str(data), "--sites-file", str(configured))
+    assert code == 0 and "Outbox: 1 commit(s) - 1 queued." in out  # the default site's
+    code, out, _ = run(  # by display name, as `check --site` accepts it
+        "outbox", "list", "--site", "Clinic Z", "--data-dir", str(data), "--sites-file",
+        str(configured),
+    )  # fmt: skip
+    assert code == 0 and "The outbox of site 'clinic-z' is empty" in out
+
+
+def test_sync_needs_a_configured_site_and_a_kept_sign_in(
+    tmp_path: Path, sandbox_server: RunningServer
+) -> None:
+    embedded = tmp_path / "embedded"  # the app's embedded sandbox (no sites.toml entry)
+    approve(embedded, "sandbox", clinical_commit())
+    empty = tmp_path / "empty.toml"
+    empty.write_text("", encoding="utf-8")
+    code, _, err = run("outbox", "sync", "--data-dir", str(embedded), "--sites-file", str(empty))
+    assert code == 2 and "runs only inside the app" in err
+
+    data = tmp_path / "data"
+
+    [commit] = approve(data, sandbox_server.name, clinical_commit())
+    sites = sites_file(tmp_path, sandbox_server)
+    code, out, _ = run(
+        "outbox", "sync", "--site", sandbox_server.name, "--data-dir", str(data),
+        "--sites-file", str(sites),
+    )  # fmt: skip
+    assert code == 1
+    assert f"run 'fhir-writeback login --site {sandbox_server.name}'" in out
+    assert "Nothing is lost: 1 commit(s) wait in the outbox." in out
+    store = open_store(data / "sites" / sandbox_server.name / "store.db")
+    try:
+        assert store.outbox.item(commit.commit_id).state is S.QUEUED
+    finally:
+        store.close()
+
+
+def test_login_then_sync_sends_exactly_once(
+    tmp_path: Path, sandbox_server: RunningServer, scripted_browser: ScriptedBrowser
+) -> None:
+    data = tmp_path / "data"
+    sites = sites_file(tmp_path, sandbox_server)
+    common = ("--site", sandbox_server.name, "--sites-file", str(sites))
+    code, out, err = run("login", *common, "--timeout", "60")
+    assert code == 0 and "kept in the system keyring" in out, out + err
+    [commit] = approve(data, sandbox_server.name, clinical_commit())
+
+    code, out, err = run("outbox", "sync", *common, "--data-dir", str(data), "--timeout", "60")
+    assert code == 0, out + err
+    assert "Outbox: 1 commit(s) - 1 confirmed." in out
+    assert server_copies(sandbox_server, commit) == [1] * len(commit.writes)
+
+    code, out, _ = run("outbox", "show", str(commit.commit_id), *common, "--data-dir", str(data))
+    assert code == 0 and "Confirmed:" in out and "-> DocumentReference/" in out
+    code, out, _ = run("outbox", "sync", *common, "--data-dir", str(data))  # nothing left
+    assert code == 0 and "1 confirmed" in out
+    assert server_copies(sandbox_server, commit) == [1] * len(commit.writes)
