@@ -64,13 +64,13 @@ FILTERS: dict[str, tuple[str, tuple[OutboxState, ...] | None]] = {
 }
 _RETRYABLE = frozenset({S.RETRY_WAIT, S.UNKNOWN_OUTCOME, S.NEEDS_ATTENTION, S.CONFLICT})
 _WIDTHS = {
-    Column.STATE: 290,
+    Column.STATE: 320,
     Column.SEQUENCE: 50,
     Column.CREATED: 120,
-    Column.WHAT: 330,
+    Column.WHAT: 360,
     Column.ATTEMPTS: 70,
     Column.NEXT_ATTEMPT: 110,
-    Column.LAST_ERROR: 320,
+    Column.LAST_ERROR: 300,
 }
 
 
