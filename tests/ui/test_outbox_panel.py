@@ -7,6 +7,7 @@ store's own transitions (tests/ui/outbox_states.py); the panel reads it as the a
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -531,4 +532,24 @@ def test_panel_shares_the_status_models_summary(
     store.outbox.retry(every["needs_attention"], by=WHO)
     qtbot.waitUntil(lambda: panel.filter_box.itemText(1) == "Needs action (2)")
     assert model.queries == queries + 1  # one summary read for the bar and the panel
+    model.close()
+
+
+def test_changes_made_in_the_store_thread_reach_the_panel(
+    make_panel: Callable[..., OutboxPanel], every: EveryState, store: Store, qtbot: QtBot
+) -> None:
+    """The runner writes to the store from a worker thread (app.sync.store_thread): the panel
+    and the status model hear of it on the GUI thread."""
+    model = SyncStatusModel(store.outbox, FakeRunner(ONLINE), coalesce_ms=20)
+    panel = make_panel(status=model)
+    panel.select_commit(every["sending"])
+    worker = threading.Thread(
+        target=lambda: store.outbox.apply(every["sending"], E.NOT_SENT, error="offline"),
+        name="outbox-store",
+    )
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: panel.detail.title_label.text().startswith("Will retry"))
+    assert cell(panel, every["sending"], Column.LAST_ERROR) == "offline"
+    qtbot.waitUntil(lambda: model.summary is not None and model.summary.count(S.RETRY_WAIT) == 2)
     model.close()
