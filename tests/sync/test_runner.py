@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.domain.commit import ApprovedCommit
 from app.domain.outbox import OutboxState, SyncEvent
 from app.fhir.profiles import load_profile
 from app.store.outbox_records import ReadBack
@@ -22,7 +23,7 @@ from app.sync.errors import SyncAlreadyRunning
 from app.sync.planner import plan_send
 from app.sync.runner import Connectivity, RunnerStatus
 from tests.support.servers import RunningServer, start_sandbox
-from tests.sync.commits import clinical_commit, heart_rate
+from tests.sync.commits import clinical_commit, heart_rate, note
 from tests.sync.runner_fixtures import (
     PROFILES,
     Harness,
@@ -182,6 +183,47 @@ async def test_server_side_edit_during_an_offline_amendment_is_a_conflict(
     after = await h.fhir.read_response(rtype, rid)
     assert after.version_id == chart.version_id
     assert server_copies(ehr, amendment) == [0] * len(amendment.writes)
+
+
+async def test_amending_a_chart_note_checks_the_version_the_clinician_saw(
+    h: Harness, ehr: RunningServer
+) -> None:
+    """A note already in the chart (not written by this app) is amended: the approval records
+    the version the clinician saw; a newer version in the chart is a conflict."""
+    created = await h.fhir.create(note("written in the EHR"))
+    assert created.body is not None
+    ref = f"DocumentReference/{created.body['id']}"
+    seen = created.version_id
+    assert seen is not None
+
+    def amendment() -> ApprovedCommit:
+        return h.store.outbox.enqueue_approval(
+            clinical_commit(observations=0, task=False, replaces=ref),
+            "{}",
+            preconditions={ref: seen},
+        )
+
+    stale = amendment()
+    edited = dict(created.body)
+    edited["description"] = "edited in the EHR"
+    await h.fhir.update(edited, if_match=seen)
+    async with h.runner("generic-r4") as runner:
+        await runner.drain(timeout=30)
+    entry = h.store.outbox.get(stale.commit_id)
+    assert entry.item.state is S.CONFLICT
+    assert entry.conflict and entry.conflict.resource == ref
+    assert entry.conflict.expected_version == seen != entry.conflict.chart_version
+    assert entry.conflict.base and "description" not in entry.conflict.base  # the version seen
+    assert entry.conflict.chart and entry.conflict.chart["description"] == "edited in the EHR"
+    assert server_copies(ehr, stale) == [0] * len(stale.writes)
+
+    current = await h.fhir.read_response("DocumentReference", created.body["id"])
+    seen = current.version_id
+    fresh = amendment()
+    async with h.runner("generic-r4") as runner:
+        await runner.drain(timeout=30)
+    assert h.store.outbox.item(fresh.commit_id).state is S.CONFIRMED
+    assert server_copies(ehr, fresh) == [1] * len(fresh.writes)
 
 
 async def test_an_amendment_after_its_base_is_written_with_the_server_reference(
