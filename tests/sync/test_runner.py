@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -73,6 +74,26 @@ async def test_approved_commits_land_exactly_once(
             "oracle-like": {"DocumentReference", "Observation", "Task", "Provenance"},
         }[profile_name]
     )
+
+
+async def test_put_to_client_ids_where_a_profile_allows_it(h: Harness, ehr: RunningServer) -> None:
+    """A site profile with client-assigned ids and nothing stronger: each resource is PUT to its
+    write id (update-as-create), so a resend lands on the same resource."""
+    profile = dataclasses.replace(
+        load_profile("generic-r4"),
+        name="client-ids",
+        transaction=False,
+        conditional_create=False,
+        client_assigned_ids=True,
+    )
+    commit = h.enqueue(clinical_commit(profile))
+    async with h.runner(profile) as runner:
+        assert (await runner.drain(timeout=30)).confirmed == 1
+    entry = h.store.outbox.get(commit.commit_id)
+    assert entry.row.strategy == "put-client-id"
+    assert [w.server_id for w in entry.writes] == [str(w.write_id) for w in commit.writes]
+    assert entry.row.read_back is ReadBack.MATCHED, entry.row.read_back_note
+    assert server_copies(ehr, commit) == [1] * len(commit.writes)
 
 
 async def test_the_provenance_points_at_the_stored_note(h: Harness, ehr: RunningServer) -> None:
