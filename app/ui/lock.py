@@ -11,6 +11,7 @@ from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
+    QDockWidget,
     QHBoxLayout,
     QPushButton,
     QStackedWidget,
@@ -37,7 +38,7 @@ class MainWindowLike(Protocol):
 
     def show_page(self, page: QWidget) -> None: ...
 
-    def findChildren(self, kind: type[QDialog]) -> list[QDialog]: ...
+    def findChildren(self, kind: type[Any]) -> list[Any]: ...
 
 
 class TaskStarter(Protocol):
@@ -173,6 +174,8 @@ class SessionLock(QObject):
         self.page.show_error("")
         for dialog in self.window.findChildren(QDialog):
             dialog.hide()
+        for dock in self.window.findChildren(QDockWidget):  # the outbox shows note details
+            dock.hide()
         self.window.show_page(self.page)
         self.locked = True
         self.watcher.stop()

@@ -25,6 +25,7 @@ from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.lock import SessionLock
 from app.ui.main_window import MainWindow
+from app.ui.outbox_dock import OutboxDock
 from app.ui.patient_picker import PatientPicker
 from app.ui.signin_model import SignInViewModel
 from app.ui.style import APP_STYLESHEET
@@ -116,6 +117,8 @@ def build_main_window(services: AppServices) -> MainWindow:
 
     lock = SessionLock(window, tasks, drafts.flush, switch_user)
 
+    outbox = OutboxDock(window, lambda: current.get("user_label") or "unknown user")
+
     async def start_sync(session: SmartSession) -> None:
         try:
             runner = await services.start_sync(session)
@@ -123,12 +126,15 @@ def build_main_window(services: AppServices) -> MainWindow:
             window.set_sync_summary(str(getattr(exc, "user_message", None) or exc))
             return
         current["runner"] = runner
+        outbox.follow_runner(runner)
 
     async def after_sign_in(session: SmartSession) -> None:
         lock.arm(session)
         store = services.store_for(session.site)
         current["store"] = store
+        current["user_label"] = approver(session).display or approver(session).relative
         drafts.set_repository(store.drafts)
+        outbox.show_store(store.outbox)
         tasks.start("start-sync", start_sync(session))
         ctx = session.context
         if ctx.patient_id and ctx.encounter_id:
@@ -142,6 +148,7 @@ def build_main_window(services: AppServices) -> MainWindow:
         if controller.session is not None:
             tasks.start("stop-sync", services.stop_sync(controller.session.site))
         current["runner"] = None
+        outbox.close()
         tasks.start("sign-out", controller.sign_out())
 
     controller = AppController(window, signin, tasks, after_sign_in)
@@ -159,6 +166,7 @@ def build_main_window(services: AppServices) -> MainWindow:
     window.lock = lock  # type: ignore[attr-defined]
     window.gate = gate  # type: ignore[attr-defined]
     window.current = current  # type: ignore[attr-defined]
+    window.outbox = outbox  # type: ignore[attr-defined]
 
     def queued(_commit: object) -> None:
         runner = current["runner"]
