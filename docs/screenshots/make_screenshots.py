@@ -78,6 +78,13 @@ async def main(size: str, out: Path) -> None:
         gate.dialog.approve_button.click()
     await asyncio.sleep(3)
     window.grab().save(str(out / f"approved-{size}.png"))
+    window.outbox.toggle()  # type: ignore[attr-defined]
+    await asyncio.sleep(0.5)
+    panel = window.outbox.panel  # type: ignore[attr-defined]
+    if panel is not None:
+        panel.refresh()
+    await asyncio.sleep(0.5)
+    window.grab().save(str(out / f"outbox-{size}.png"))
     for name, grab in getattr(window, "extra_screens", {}).items():
         grab().save(str(out / f"{name}-{size}.png"))
     window.close()
@@ -90,4 +97,5 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     args = parser.parse_args()
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setQuitOnLastWindowClosed(False)
     qasync.run(main(args.size, args.out))
