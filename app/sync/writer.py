@@ -102,13 +102,27 @@ def classify_error(exc: BaseException) -> Failure:
         else:
             kind = NetworkErrorKind.CONNECTION_DROPPED
         event = classify_response(None, kind, exc.maybe_delivered)
-        return Failure(event, exc.user_message, reached_server=event is not SyncEvent.NOT_SENT)
+        if event is SyncEvent.NOT_SENT:
+            return Failure(event, exc.user_message, reached_server=False)
+        return Failure(event, _UNKNOWN_TEXT[kind])
     if isinstance(exc, FhirUnexpectedResponse) and (exc.detail or "").startswith("HTTP 3"):
         return Failure(SyncEvent.PERMANENT_REJECTION, exc.user_message)
     if isinstance(exc, FhirResponseError):
         # A 2xx whose body could not be read: the server acted, but we do not know the ids.
         return Failure(SyncEvent.OUTCOME_UNKNOWN, exc.user_message)
     raise exc
+
+
+_UNKNOWN_TEXT = {
+    NetworkErrorKind.READ_TIMEOUT: (
+        "The EHR did not answer in time; it may have stored it. The app checks whether it "
+        "arrived before sending it again."
+    ),
+    NetworkErrorKind.CONNECTION_DROPPED: (
+        "The connection to the EHR broke before its answer arrived. The app checks whether it "
+        "arrived before sending it again."
+    ),
+}
 
 
 def unreadable_answer(what: str) -> Failure:
