@@ -10,14 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import keyring
 
 from app import __version__
+from app.domain.audit import AuditEvent
 from app.domain.site import Site
 from app.domain.templates import NoteTemplate
 from app.fhir.client import FhirClient
 from app.fhir.mapping_in import preload_models
 from app.fhir.profiles import choose_profile
-from app.keyring_policy import enforce_os_keyring
+from app.keyring_policy import DemoFileKeyring, enforce_os_keyring, is_secure
 from app.logging_setup import configure_logging
 from app.paths import AppPaths
 from app.sandbox.options import SandboxOptions
@@ -26,8 +28,10 @@ from app.smart.errors import SiteConfigError
 from app.smart.http import create_http_client
 from app.smart.session import SmartSession
 from app.smart.sites import load_sites, sandbox_site
+from app.store.crypto import StoreKeyring
 from app.store.drafts import DraftRepository
-from app.store.store import Store, open_store
+from app.store.protected import ProtectedStore, open_protected_store
+from app.store.store import Store
 from app.store.templates import load_templates
 from app.sync.runner import SyncRunner
 
@@ -55,6 +59,8 @@ class Services:
     http_clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     fhir_clients: dict[int, FhirClient] = field(default_factory=dict)
     stores: dict[str, Store] = field(default_factory=dict)
+    protected: dict[str, ProtectedStore] = field(default_factory=dict)
+    actor: str | None = None  # fhirUser of the signed-in clinician, for the audit log
     sync: dict[str, tuple[SyncRunner, asyncio.Event, asyncio.Task[None]]] = field(
         default_factory=dict
     )
@@ -63,14 +69,45 @@ class Services:
         return self.paths.data_dir / "sites" / site.id
 
     def store_for(self, site: Site) -> Store:
-        """One store per site: drafts and commits hold that EHR's ids and go only there."""
+        """One encrypted store per site: drafts and commits hold that EHR's ids and go only
+        there. Raises StoreKeyUnavailable / KeyLost (with messages for people) when the key
+        that protects it cannot be had."""
         store = self.stores.get(site.id)
         if store is None:
-            folder = self.store_dir(site)
-            folder.mkdir(parents=True, exist_ok=True)
-            store = open_store(folder / "store.db")
+            protected = self.protected_store_for(site)
+            store = protected.store
             self.stores[site.id] = store
         return store
+
+    def protected_store_for(self, site: Site) -> ProtectedStore:
+        existing = self.protected.get(site.id)
+        if existing is not None:
+            return existing
+        folder = self.store_dir(site)
+        folder.mkdir(parents=True, exist_ok=True)
+        keys = StoreKeyring()
+        if site.is_sandbox and not is_secure(keyring.get_keyring()):
+            # synthetic data only: the demo works on computers without an OS keyring
+            keys = StoreKeyring(DemoFileKeyring(folder / "demo-only-store-key.json"))
+        protected = open_protected_store(
+            folder / "store.db",
+            keys,
+            actor=lambda: self.actor,
+            destination=lambda: site.fhir_base,
+        )
+        self.protected[site.id] = protected
+        self.startup_warnings.extend(protected.warnings)
+        return protected
+
+    def audit(self, site: Site, event: AuditEvent) -> None:
+        """Append to the site's audit log; an audit failure is logged, never fatal to the UI."""
+        protected = self.protected.get(site.id)
+        if protected is None:
+            return
+        try:
+            protected.audit.append(event)
+        except Exception as exc:  # the audit log must not take the app down
+            log.error("audit append failed: %s", type(exc).__name__)
 
     @property
     def drafts(self) -> DraftRepository:
@@ -154,6 +191,7 @@ class Services:
         for store in self.stores.values():
             store.close()
         self.stores.clear()
+        self.protected.clear()
         _running_marker(self.paths).unlink(missing_ok=True)  # a clean exit
 
 

@@ -8,7 +8,9 @@ memory only, telling the clinician they will have to sign in again after a resta
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import keyring
 from keyring.backend import KeyringBackend
@@ -45,3 +47,41 @@ def enforce_os_keyring() -> str | None:
         "No secure system keyring is available on this computer, so you will be asked to "
         "sign in again each time the app starts. Ask IT to enable the system keyring."
     )
+
+
+class DemoFileKeyring(KeyringBackend):
+    """A keyring in a plain JSON file, for the embedded sandbox's SYNTHETIC data only.
+
+    On a computer without an OS keyring the sandbox demo must still work; its store holds no
+    real patient data, so its key may live in a file next to it. Never used for a real site:
+    there, a missing OS keyring stops the app from opening the store (see docs/security.md).
+    """
+
+    priority = 0  # never chosen automatically
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.path = path
+
+    def _read(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self._read().get(f"{service}\x1f{username}")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        data = self._read()
+        data[f"{service}\x1f{username}"] = password
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(self.path)
+
+    def delete_password(self, service: str, username: str) -> None:
+        data = self._read()
+        data.pop(f"{service}\x1f{username}", None)
+        self.path.write_text(json.dumps(data), encoding="utf-8")

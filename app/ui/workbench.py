@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from app.domain.audit import AuditEvent, AuditKind
 from app.domain.clinical import EncounterSummary, PatientSummary, Reference
 from app.domain.context import EncounterContext
 from app.domain.site import Site
@@ -51,6 +53,10 @@ class AppServices(Protocol):
 
     async def stop_sync(self, site: Site | None = None) -> None: ...
 
+    def audit(self, site: Site, event: AuditEvent) -> None: ...
+
+    actor: str | None
+
     def fhir_for(self, session: SmartSession) -> FhirClient: ...
 
 
@@ -61,9 +67,13 @@ def build_main_window(services: AppServices) -> MainWindow:
     window = MainWindow()
 
     def show_task_error(name: str, exc: BaseException) -> None:
-        text = getattr(exc, "message", None) or (
-            "Something went wrong that the app did not expect. Your drafts and queued notes are "
-            "safe. Please try again; if it happens again, send the log folder to support."
+        text = (
+            getattr(exc, "message", None)
+            or getattr(exc, "user_message", None)
+            or (
+                "Something went wrong that the app did not expect. Your drafts and queued notes are "
+                "safe. Please try again; if it happens again, send the log folder to support."
+            )
         )
         QMessageBox.warning(window, "FHIR Write-back", str(text))
 
@@ -82,6 +92,7 @@ def build_main_window(services: AppServices) -> MainWindow:
 
         async def loader() -> EncounterContext:
             context = await load_encounter_context(fhir, patient_id, encounter_id)
+            audit(session, AuditKind.CHART_OPENED, patient_id=patient_id, encounter_id=encounter_id)
             statement = await fhir.capability()
             profile = choose_profile(session.site.vendor_profile, statement)
             granted = session.scope_report.granted if session.scope_report else None
@@ -128,9 +139,17 @@ def build_main_window(services: AppServices) -> MainWindow:
         current["runner"] = runner
         outbox.follow_runner(runner)
 
+    def audit(session: SmartSession | None, kind: AuditKind, **fields: Any) -> None:
+        if session is not None:
+            services.audit(
+                session.site, AuditEvent(kind, datetime.now(UTC), services.actor, **fields)
+            )
+
     async def after_sign_in(session: SmartSession) -> None:
         lock.arm(session)
+        services.actor = approver(session).relative
         store = services.store_for(session.site)
+        audit(session, AuditKind.SIGN_IN, details={"site": session.site.id})
         current["store"] = store
         current["user_label"] = approver(session).display or approver(session).relative
         drafts.set_repository(store.drafts)
@@ -145,6 +164,7 @@ def build_main_window(services: AppServices) -> MainWindow:
     def sign_out() -> None:
         drafts.flush()
         lock.disarm()
+        audit(controller.session, AuditKind.SIGN_OUT)
         if controller.session is not None:
             tasks.start("stop-sync", services.stop_sync(controller.session.site))
         current["runner"] = None
@@ -167,6 +187,11 @@ def build_main_window(services: AppServices) -> MainWindow:
     window.gate = gate  # type: ignore[attr-defined]
     window.current = current  # type: ignore[attr-defined]
     window.outbox = outbox  # type: ignore[attr-defined]
+    lock.locked_changed.connect(
+        lambda locked: audit(
+            lock.session, AuditKind.SESSION_LOCKED if locked else AuditKind.SESSION_UNLOCKED
+        )
+    )
 
     def queued(_commit: object) -> None:
         runner = current["runner"]

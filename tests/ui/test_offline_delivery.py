@@ -95,12 +95,12 @@ async def test_queued_while_the_ehr_is_down_then_confirmed_exactly_once(
     def state() -> OutboxState:
         return outbox.item(commit.commit_id).state
 
-    await wait_until(lambda: state() in (OutboxState.RETRY_WAIT, OutboxState.UNKNOWN_OUTCOME), 30)
+    await wait_until(lambda: state() in (OutboxState.RETRY_WAIT, OutboxState.UNKNOWN_OUTCOME), 90)
     assert outbox.item(commit.commit_id).last_error  # the clinician sees why, in plain words
     assert runner.status.connectivity.value == "offline"
 
     start_action.trigger()  # the EHR is back; reconnection triggers a run
-    await wait_until(lambda: state() is OutboxState.CONFIRMED, 60)
+    await wait_until(lambda: state() is OutboxState.CONFIRMED, 90)
 
     fhir = services.fhir_for(controller.session)
     counts = {}
