@@ -370,6 +370,23 @@ class OutboxRepository:
             ).scalar()
         return parse_ts(value)
 
+    def waiting_for_sign_in(self) -> int:
+        """Commits that wait for a new sign-in (paused, or a check that met a 401)."""
+        c = outbox_commits.c
+        with self._db.read() as conn:
+            count = conn.execute(
+                select(func.count()).where(
+                    or_(
+                        c.state == S.PAUSED_FOR_SIGN_IN.value,
+                        and_(
+                            c.state == S.UNKNOWN_OUTCOME.value,
+                            c.last_event == E.SIGN_IN_REQUIRED.value,
+                        ),
+                    )
+                )
+            ).scalar_one()
+        return int(count)
+
     def has_work(self) -> bool:
         """True while some commit is in flight or will be acted on by the runner itself (what
         remains waits for a base, a sign-in or a person)."""

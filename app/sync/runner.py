@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
-from app.domain.outbox import OutboxState
+from app.domain.outbox import OutboxState, SyncEvent
 from app.fhir.errors import FhirError
 from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
@@ -137,8 +137,7 @@ class SyncRunner:
             log.info(
                 "%d commit(s) were being sent when the app stopped: checking them", len(recovered)
             )
-        summary = await self._db.run(self._store.summary)
-        self._paused = summary.paused_for_sign_in > 0
+        self._paused = await self._db.run(self._store.waiting_for_sign_in) > 0
         self._started = True
         self._set_status(running=True, paused_for_sign_in=self._paused)
 
@@ -301,7 +300,8 @@ class SyncRunner:
                 return
             if item.state is S.CONFIRMED:
                 confirmed += 1
-            elif item.state is S.PAUSED_FOR_SIGN_IN:
+            elif item.last_event is SyncEvent.SIGN_IN_REQUIRED:
+                # PAUSED_FOR_SIGN_IN, or a check (UNKNOWN_OUTCOME) that met the same 401
                 self._pause()
 
         async def worker() -> None:

@@ -349,7 +349,9 @@ def test_restart_recovery_sign_in_and_sync_now(store: Store) -> None:
     assert [(i.commit_id, i.state) for i in recovered] == [(a.commit_id, S.UNKNOWN_OUTCOME)]
     assert store.outbox.item(a.commit_id).next_attempt_at == NOW  # checked at once
 
+    assert store.outbox.waiting_for_sign_in() == 1
     resumed = store.outbox.resume_after_sign_in(NOW)
+    assert store.outbox.waiting_for_sign_in() == 0
     assert [(i.commit_id, i.state) for i in resumed] == [(b.commit_id, S.QUEUED)]
 
     due_later = store.outbox.item(c.commit_id).next_attempt_at

@@ -308,6 +308,30 @@ async def test_status_events_and_sync_now(h: Harness, ehr: RunningServer) -> Non
 # ---------------------------------------------------------------------------- sign-in
 
 
+async def test_a_check_that_meets_an_ended_sign_in_waits_for_it(
+    h: Harness, ehr: RunningServer
+) -> None:
+    """After a crash mid-send the commit must be checked; the sign-in has ended meanwhile: the
+    check waits for the new sign-in instead of failing, then the commit is sent once."""
+    commit = h.enqueue(clinical_commit())
+    h.store.outbox.apply(commit.commit_id, E.SEND_STARTED)  # the app died here
+    valid, h.auth.token = h.auth.token, "expired-token"
+    signed_in = asyncio.Event()
+    runner = h.runner("generic-r4", wait_until_signed_in=signed_in.wait)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run_forever(stop))
+    await wait_for(lambda: runner.status.paused_for_sign_in, timeout=10)
+    item = h.store.outbox.item(commit.commit_id)
+    assert item.state is S.UNKNOWN_OUTCOME and item.last_event is E.SIGN_IN_REQUIRED
+    h.auth.token = valid
+    signed_in.set()
+    await wait_for(lambda: h.store.outbox.item(commit.commit_id).state is S.CONFIRMED)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    await runner.aclose()
+    assert server_copies(ehr, commit) == [1] * len(commit.writes)
+
+
 @pytest.fixture(scope="module")
 def short_ttl_sandbox(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
     server = start_sandbox(tmp_path_factory.mktemp("ttl"), token_ttl=2, auto_login="prac-1")
