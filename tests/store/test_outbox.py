@@ -417,8 +417,8 @@ def test_panel_query_and_summary_are_fast_with_10000_commits(store_path: Path) -
             assert len(s.outbox.list_items()) == 10_000
             s.outbox.summary()
 
-        first_page = min(_timed(panel) for _ in range(3))
-        full = min(_timed(everything) for _ in range(3))
+        first_page = min(_timed(panel) for _ in range(5))
+        full = min(_timed(everything) for _ in range(5))
         assert first_page < 0.100, f"first page + summary took {first_page * 1000:.0f} ms"
         # all 10,000 rows: ~30 ms on a 2-core machine; the margin is for busy CI hosts
         assert full < 0.150, f"all rows + summary took {full * 1000:.0f} ms"
