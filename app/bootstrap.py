@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,15 +84,9 @@ class Services:
         existing = self.protected.get(site.id)
         if existing is not None:
             return existing
-        folder = self.store_dir(site)
-        folder.mkdir(parents=True, exist_ok=True)
-        keys = StoreKeyring()
-        if site.is_sandbox and not is_secure(keyring.get_keyring()):
-            # synthetic data only: the demo works on computers without an OS keyring
-            keys = StoreKeyring(DemoFileKeyring(folder / "demo-only-store-key.json"))
-        protected = open_protected_store(
-            folder / "store.db",
-            keys,
+        protected = open_site_store(
+            self.store_dir(site),
+            is_sandbox=site.is_sandbox,
             actor=lambda: self.actor,
             destination=lambda: site.fhir_base,
         )
@@ -193,6 +188,22 @@ class Services:
         self.stores.clear()
         self.protected.clear()
         _running_marker(self.paths).unlink(missing_ok=True)  # a clean exit
+
+
+def open_site_store(
+    folder: Path,
+    *,
+    is_sandbox: bool,
+    actor: Callable[[], str | None] = lambda: None,
+    destination: Callable[[], str | None] = lambda: None,
+) -> ProtectedStore:
+    """A site's encrypted store (the app and the command line open it the same way)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    keys = StoreKeyring()
+    if is_sandbox and not is_secure(keyring.get_keyring()):
+        # synthetic data only: the demo works on computers without an OS keyring
+        keys = StoreKeyring(DemoFileKeyring(folder / "demo-only-store-key.json"))
+    return open_protected_store(folder / "store.db", keys, actor=actor, destination=destination)
 
 
 def _running_marker(paths: AppPaths) -> Path:

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from app.bootstrap import open_site_store
+from app.cli_audit import audit_export, audit_verify
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync
 from app.domain.site import Site
 from app.fhir.client import FhirClient
@@ -41,7 +43,7 @@ from app.smart.http import create_http_client
 from app.smart.session import SignInProgress, SignInStep, SmartSession
 from app.smart.sites import SiteCatalog, load_sites, url_problem
 from app.store.errors import StoreError
-from app.store.store import Store, open_store
+from app.store.store import Store
 from app.sync.runner import SyncRunner
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -81,7 +83,53 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=300.0, help="seconds to wait for the browser (300)"
     )
     _outbox_parser(commands)
+    _audit_parser(commands)
     return parser
+
+
+def _audit_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = commands.add_parser("audit", help="the hash-chained audit log: export, verify")
+    actions = audit.add_subparsers(dest="audit_command", required=True)
+    export = actions.add_parser("export", help="write the log as CSV or JSON (exit 1 if altered)")
+    export.add_argument("--since", default=None, help="first day to include, YYYY-MM-DD")
+    export.add_argument("--format", default="csv", help="csv (default) or json")
+    export.add_argument("--output", type=Path, default=None, help="file to write (default: stdout)")
+    verify = actions.add_parser("verify", help="check the chain; exit 0 intact, 1 altered")
+    for p in (export, verify):
+        p.add_argument("--site", help="site id (default: the default or only site, else sandbox)")
+        p.add_argument(
+            "--sites-file", type=Path, help="use this sites.toml instead of the installed ones"
+        )
+        p.add_argument(
+            "--data-dir", type=Path, help="the per-user data folder (default: the platform's)"
+        )
+
+
+def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    args.outbox_command = "audit"  # same site resolution as the outbox commands
+    target = _outbox_target(args)
+    if not target.store_path.is_file():
+        err.write(f"fhir-writeback audit: site '{target.site_id}' has no store on this computer\n")
+        return EXIT_USAGE
+    try:
+        protected = open_site_store(target.folder, is_sandbox=target.site_id == "sandbox")
+    except StoreError as exc:
+        err.write(f"fhir-writeback audit: {exc.user_message}\n")
+        return 3
+    try:
+        if args.audit_command == "verify":
+            text, status = audit_verify(protected.audit)
+        else:
+            text, status = audit_export(protected.audit, args.since, args.format)
+            if args.output is not None and status in (0, 1):
+                args.output.write_text(text, encoding="utf-8")
+                text = f"Audit log written to {args.output}.\n" + (
+                    "WARNING: the chain check failed: the log was altered.\n" if status else ""
+                )
+    finally:
+        protected.store.close()
+    (err if status == EXIT_USAGE else out).write(text)
+    return status
 
 
 def _outbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -285,7 +333,7 @@ def _outbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "runs only inside the app: use “Sync now” in the app's outbox"
         )
     try:
-        store = open_store(target.store_path)
+        store = open_site_store(target.folder, is_sandbox=target.site_id == "sandbox").store
     except StoreError as exc:
         err.write(f"fhir-writeback outbox: {exc.user_message}\n")
         return EXIT_FAIL
@@ -338,6 +386,8 @@ def main(argv: Sequence[str], *, out: TextIO | None = None, err: TextIO | None =
     try:
         if args.command == "outbox":
             return _outbox(args, out, err)
+        if args.command == "audit":
+            return _audit(args, out, err)
         site = _select_site(args, need_client_id=args.command == "login")
         if args.command == "check":
             return asyncio.run(_check(site, out))
