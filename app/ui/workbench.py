@@ -18,11 +18,13 @@ from app.fhir.context_loader import list_encounters, load_encounter_context, sea
 from app.fhir.profiles import choose_profile
 from app.smart.session import SmartSession
 from app.store.drafts import DraftRepository
+from app.store.protected import ProtectedStore
 from app.store.store import Store
 from app.sync.approval import ApprovalContext
 from app.sync.errors import SyncError
 from app.sync.runner import SyncRunner
 from app.ui.approval import ReviewGate
+from app.ui.audit_viewer import AuditViewer
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.lock import SessionLock
@@ -54,6 +56,8 @@ class AppServices(Protocol):
     async def stop_sync(self, site: Site | None = None) -> None: ...
 
     def audit(self, site: Site, event: AuditEvent) -> None: ...
+
+    protected: dict[str, ProtectedStore]
 
     actor: str | None
 
@@ -200,6 +204,19 @@ def build_main_window(services: AppServices) -> MainWindow:
 
     gate.queued.connect(queued)
     _sandbox_menu(window, services, current)
+
+    def open_audit() -> None:
+        session = controller.session
+        protected = services.protected.get(session.site.id) if session is not None else None
+        if protected is None:
+            QMessageBox.information(window, "Audit log", "Sign in to see this site's audit log.")
+            return
+        viewer = AuditViewer(protected.audit, window)
+        viewer.open()
+
+    tools = window.menuBar().addMenu("&Tools")
+    tools.addAction("Audit log…", open_audit)
+    tools.addAction("Outbox", outbox.toggle)
     window.on_close(drafts.flush)
     window.on_close(tasks.cancel_all)
     controller.start(restore_site=_single(services.sites))

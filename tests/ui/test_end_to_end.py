@@ -15,12 +15,14 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import Services
+from app.domain.audit import AuditKind
 from app.domain.clinical import Reference
 from app.domain.draft import ObservationItem, TaskItem
 from app.domain.outbox import OutboxState
 from app.domain.site import Site
 from app.paths import AppPaths
 from app.store.templates import load_templates
+from app.ui.audit_viewer import AuditViewer
 from app.ui.main_window import MainWindow
 from app.ui.workbench import build_main_window
 from tests.support.servers import RunningServer
@@ -81,8 +83,20 @@ async def test_sign_in_open_chart_edit_and_sign_out(
     saved = services.store_for(services.sites[0]).drafts.get(drafts.draft.id)
     assert saved.section("plan").text == "Recheck blood pressure in 2 weeks."
 
+    protected = services.protected[services.sites[0].id]
+    viewer = AuditViewer(protected.audit)
+    qtbot.addWidget(viewer)
+    kinds = {r.event.kind for r in protected.audit.query()}
+    assert {AuditKind.SIGN_IN, AuditKind.CHART_OPENED} <= kinds
+    assert viewer.table.rowCount() >= 2
+    viewer.patient_edit.setText("pat-1")
+    viewer.refresh()
+    assert all(viewer.table.item(r, 4).text() == "pat-1" for r in range(viewer.table.rowCount()))
+    assert viewer.verify()
+
     workspace.sign_out_button.click()
     await wait_until(lambda: window.pages.currentWidget() is controller.signin_view, 15)
+    assert AuditKind.SIGN_OUT in {r.event.kind for r in protected.audit.query()}
     assert controller.session is None
     await services.aclose()
 
