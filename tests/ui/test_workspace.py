@@ -13,6 +13,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app._resources import resource_path
+from app.domain.clinical import Reference
 from app.domain.context import EncounterContext
 from app.domain.diff import ChangeKind
 from app.domain.draft import DraftSource, ObservationItem
@@ -155,3 +156,75 @@ async def test_import_valid_and_invalid_files(page: WorkspacePage, tmp_path: Pat
     assert page.drafts.import_file(str(garbage)) is None
     assert "json" in errors[-1].lower()
     assert page.draft_combo.count() == 2  # nothing was added by the rejected files
+
+
+def _capabilities() -> object:
+    from app.fhir.capabilities import parse_capabilities
+
+    types = ["DocumentReference", "Observation", "Task", "Communication", "Provenance"]
+    return parse_capabilities(
+        {
+            "resourceType": "CapabilityStatement",
+            "fhirVersion": "4.0.1",
+            "rest": [
+                {
+                    "mode": "server",
+                    "interaction": [{"code": "transaction"}],
+                    "resource": [
+                        {
+                            "type": t,
+                            "interaction": [
+                                {"code": "create"},
+                                {"code": "read"},
+                                {"code": "search-type"},
+                            ],
+                            "conditionalCreate": True,
+                        }
+                        for t in types
+                    ],
+                }
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("user", "granted", "allowed", "reason"),
+    [
+        (Reference("Practitioner", "prac-1", "Dr. Alice Smith"), None, True, ""),
+        (Reference("Patient", "pat-1", "Maria"), None, False, "only a practitioner"),
+        (
+            Reference("Practitioner", "prac-1"),
+            ("user/Observation.crus",),
+            False,
+            "did not grant DocumentReference write",
+        ),
+    ],
+)
+async def test_least_privilege_approval(
+    qtbot: QtBot,
+    store: Store,
+    user: Reference,
+    granted: tuple[str, ...] | None,
+    allowed: bool,
+    reason: str,
+) -> None:
+    """Approve is offered only to a practitioner whose grants permit the write; others can
+    draft and are told why."""
+    from app.fhir.profiles import load_profile
+    from app.sync.approval import ApprovalContext
+    from app.ui.approval import ReviewGate
+
+    templates = list(load_templates().templates)
+    gate = ReviewGate(templates, lambda: store)
+    page = WorkspacePage(DraftViewModel(store.drafts, templates), gate)
+    qtbot.addWidget(page)
+    ctx = await _load(page)
+    gate.set_context(
+        ApprovalContext.build(ctx, user, load_profile("generic-r4"), _capabilities(), granted)
+    )  # type: ignore[arg-type]
+    page.editor.section_edits["plan"].setPlainText("Recheck in two weeks.")
+    page.drafts.refresh_diff()
+    assert page.approve_button.isEnabled() is allowed
+    assert reason.lower() in page.approve_reason.text().lower()
+    assert page.drafts.draft is not None and page.drafts.draft.is_editable  # drafting still works
