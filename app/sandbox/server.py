@@ -74,7 +74,8 @@ class SandboxServer:
             port=opts.port,
             threads=8,
             ident="fhir-writeback-sandbox",
-            asyncore_loop_timeout=0.05,  # stop() returns promptly
+            # Not asyncore_loop_timeout: waitress casts it to int, so anything below 1 s
+            # becomes 0 and the server busy-polls a whole core while idle.
         )
         self.urls = SandboxUrls(base=f"http://{opts.host}:{self._server.effective_port}")
 

@@ -91,7 +91,7 @@ def start_auth(
 ) -> RunningAuth:
     app = Flask("auth-test")
     # A short poll timeout so stop() returns at once (waitress notices close() on its next poll).
-    server = create_server(app, host="127.0.0.1", port=0, threads=4, asyncore_loop_timeout=0.05)
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
     urls = SandboxUrls(base=f"http://127.0.0.1:{server.effective_port}")
     options = SandboxOptions(token_ttl=token_ttl, auto_login=auto_login, db_path=db_path)
     kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}

@@ -240,7 +240,7 @@ def start_fhir(
     options = SandboxOptions(db_path=db_path, max_body_bytes=max_body_bytes)
     app = Flask("fhir-test")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
-    server = create_server(app, host="127.0.0.1", port=0, threads=8, asyncore_loop_timeout=0.05)
+    server = create_server(app, host="127.0.0.1", port=0, threads=8)
     urls = SandboxUrls(base=f"http://127.0.0.1:{server.effective_port}")
     store = FhirStore(db_path)
     seed_path = db_path.with_suffix(".seed.json")
