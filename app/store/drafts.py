@@ -77,6 +77,7 @@ class DraftRepository:
         *,
         expected_revision: int | None = None,
         conn: Connection | None = None,
+        durable: bool = True,
     ) -> Draft:
         """Insert or update ``draft``; returns it with the new ``revision`` and ``updated_at``.
 
@@ -86,7 +87,7 @@ class DraftRepository:
         """
         now = self._clock()
         key = str(draft.id)
-        with self._tx(conn) as c:
+        with self._tx(conn, durable=durable) as c:
             row = c.execute(_SELECT_STATE, {"key": key}).first()
             stored_revision = 0 if row is None else int(row.revision)
             if row is not None and row.status != DraftStatus.OPEN.value:
@@ -161,12 +162,12 @@ class DraftRepository:
 
     # ---- internals
     @contextmanager
-    def _tx(self, conn: Connection | None) -> Iterator[Connection]:
+    def _tx(self, conn: Connection | None, *, durable: bool = True) -> Iterator[Connection]:
         if conn is not None:
             with nullcontext(conn) as c:
                 yield c
         else:
-            with self._db.write() as c:
+            with self._db.write(durable=durable) as c:
                 yield c
 
     def _list(self, query: Any) -> list[Draft]:
