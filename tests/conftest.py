@@ -20,7 +20,7 @@ pytest_plugins = ["tests.support.smart_fixtures"]
 @pytest.fixture(scope="session")
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One sandbox for the session (auto-login prac-1). Tests must not rely on a pristine store."""
-    server = start_sandbox(tmp_path_factory.mktemp("sandbox"), auto_login="prac-1")
+    server = start_sandbox(tmp_path_factory.mktemp("sandbox"), auto_login="prac-1:pat-1")
     yield server
     server.stop()
 

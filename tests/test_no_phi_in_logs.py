@@ -47,7 +47,7 @@ from app.store.templates import load_templates
 from app.sync.approval import ApprovalContext, approve, check
 from app.sync.runner import SyncRunner
 from tests.support.launch import discover, standalone_launch
-from tests.support.servers import RunningServer
+from tests.support.servers import RunningServer, start_sandbox
 from tests.support.smart_fixtures import ScriptedBrowser
 
 MARKER = "QZVX-LOGMARK-5521"
@@ -128,14 +128,23 @@ def files_with(folder: Path, needles: dict[str, bytes], *, allowed: set[Path]) -
     return hits
 
 
+@pytest.fixture
+def own_sandbox(tmp_path: Path) -> Iterator[RunningServer]:
+    """A sandbox of its own: the marked patient must not leak into the shared one (its id can
+    sort before pat-1 and become other tests' default patient)."""
+    server = start_sandbox(tmp_path / "own-sandbox", auto_login="prac-1")
+    yield server
+    server.stop()
+
+
 async def test_a_full_flow_logs_no_phi_and_writes_no_token_to_disk(
-    sandbox_server: RunningServer,
+    own_sandbox: RunningServer,
     scripted_browser: ScriptedBrowser,
     file_keyring: KeyringBackend,
     app_logging: Path,
     tmp_path: Path,
 ) -> None:
-    server = sandbox_server
+    server = own_sandbox
     pid, eid = create_marked_chart(server)
     site = Site(
         id="sandbox-phi",

@@ -7,8 +7,9 @@ Context rules:
 - Patient login: the patient in context is always that patient.
 - Practitioner login: a patient is put in context only when ``launch/patient``,
   ``launch/encounter`` or ``launch`` was requested; the chosen one, else the default patient:
-  the lowest id in natural order (``pat-1`` before ``pat-2`` before ``pat-10``), which is the
-  peer EHR's default too, so an unattended launch lands on the same patient on both servers.
+  the lowest seed id in natural order (``pat-1`` before ``pat-2`` before ``pat-10``), which is
+  the peer EHR's default too, so an unattended launch lands on the same patient on both servers
+  (patients created later with server-assigned ids never become the default).
 - Encounter: with ``launch/encounter`` (or ``launch``), the patient's latest encounter, if any.
 """
 
@@ -20,6 +21,8 @@ from app.sandbox.auth.errors import UnknownLoginError
 from app.sandbox.auth.records import LoginUser, UserKind
 from app.sandbox.auth.scopes import wants_encounter, wants_patient
 from app.sandbox.contracts import Directory, DirectoryEntry
+
+_SEED_ID = re.compile(r"^pat-\d+$")  # the seed's patient ids (resources/sandbox)
 
 
 def _natural_key(text: str) -> list[tuple[int, int | str]]:
@@ -44,8 +47,11 @@ class LoginDirectory:
         return self._directory.patients()
 
     def default_patient(self) -> str | None:
+        """The seed's first patient (``pat-1``), so patients created later (with server-assigned
+        UUIDs that may sort first) never change who an unattended launch opens."""
         ids = [entry.id for entry in self.patients()]
-        return min(ids, key=_natural_key) if ids else None
+        seeded = [i for i in ids if _SEED_ID.match(i)]
+        return min(seeded or ids, key=_natural_key) if ids else None
 
     def display(self, resource_type: str, resource_id: str) -> str:
         entries = self.practitioners() if resource_type == "Practitioner" else self.patients()
