@@ -25,6 +25,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -84,6 +85,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     _outbox_parser(commands)
     _audit_parser(commands)
+    bundle = commands.add_parser(
+        "support-bundle", help="write a ZIP for support: logs, outbox states, self-test; no PHI"
+    )
+    bundle.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="ZIP to write (default: fhir-writeback-support-<time>.zip here)",
+    )
+    bundle.add_argument("--data-dir", type=Path, help="the per-user data folder")
+    bundle.add_argument("--no-self-test", action="store_true", help="leave the self-test out")
     return parser
 
 
@@ -103,6 +115,20 @@ def _audit_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         p.add_argument(
             "--data-dir", type=Path, help="the per-user data folder (default: the platform's)"
         )
+
+
+def _support_bundle(args: argparse.Namespace, out: TextIO) -> int:
+    from app.support_bundle import write_support_bundle
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = args.output or Path.cwd() / f"fhir-writeback-support-{stamp}.zip"
+    paths = AppPaths.default(args.data_dir)
+    write_support_bundle(target, paths, self_test=not args.no_self_test)
+    out.write(
+        f"Support bundle written to {target}. It holds logs, outbox states and the self-test; "
+        "no note text, patient names or tokens.\n"
+    )
+    return EXIT_OK
 
 
 def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -388,6 +414,8 @@ def main(argv: Sequence[str], *, out: TextIO | None = None, err: TextIO | None =
             return _outbox(args, out, err)
         if args.command == "audit":
             return _audit(args, out, err)
+        if args.command == "support-bundle":
+            return _support_bundle(args, out)
         site = _select_site(args, need_client_id=args.command == "login")
         if args.command == "check":
             return asyncio.run(_check(site, out))

@@ -31,6 +31,7 @@ RANK = {
     "paths": 5,
     "logging_setup": 5,
     "keyring_policy": 5,
+    "support_bundle": 5,
     "__main__": 5,
 }
 QT_MODULES = ("PySide6", "shiboken6", "qasync")
