@@ -225,9 +225,7 @@ class DraftViewModel(QObject):
             return True
         started = time.perf_counter()
         try:
-            saved = self.repo.save(
-                self.draft, expected_revision=self.draft.revision, durable=False
-            )
+            saved = self.repo.save(self.draft, expected_revision=self.draft.revision, durable=False)
         except StoreError as exc:
             self.error.emit(
                 _message(

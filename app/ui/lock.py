@@ -24,6 +24,14 @@ from app.smart.session import SmartSession
 from app.ui.style import error_label, heading_label, hint_label
 
 DEFAULT_IDLE_MINUTES = 10
+IDLE_REASON = (
+    "The chart was hidden because the app was not used for a while. Queued notes keep being "
+    "sent while it is locked. Sign in again to continue where you left off."
+)
+SESSION_ENDED_REASON = (
+    "Your EHR session has ended and could not be renewed. Sign in again to continue where you "
+    "left off; notes in the outbox wait for you and nothing is lost."
+)
 ACTIVITY_EVENTS = {
     QEvent.Type.KeyPress,
     QEvent.Type.MouseButtonPress,
@@ -94,12 +102,8 @@ class LockPage(QWidget):
         layout.addWidget(heading_label("Locked"))
         self.who = hint_label("")
         layout.addWidget(self.who)
-        layout.addWidget(
-            hint_label(
-                "The chart was hidden because the app was not used for a while. Queued notes keep "
-                "being sent while it is locked. Sign in again to continue where you left off."
-            )
-        )
+        self.reason = hint_label(IDLE_REASON)
+        layout.addWidget(self.reason)
         self.error = error_label("")
         self.error.hide()
         layout.addWidget(self.error)
@@ -164,9 +168,10 @@ class SessionLock(QObject):
         self.watcher.stop()
         self.session = None
 
-    def lock(self) -> None:
+    def lock(self, reason: str | None = None) -> None:
         if self.locked or self.session is None:
             return
+        self.page.reason.setText(reason or IDLE_REASON)
         self._flush()
         self._hidden_page = self.window.pages.currentWidget()
         name = self.session.user.display_name if self.session.user else "unknown user"

@@ -16,7 +16,7 @@ from app.domain.templates import NoteTemplate
 from app.fhir.client import FhirClient
 from app.fhir.context_loader import list_encounters, load_encounter_context, search_patients
 from app.fhir.profiles import choose_profile
-from app.smart.session import SmartSession
+from app.smart.session import SessionState, SmartSession
 from app.store.drafts import DraftRepository
 from app.store.protected import ProtectedStore
 from app.store.store import Store
@@ -27,7 +27,7 @@ from app.ui.approval import ReviewGate
 from app.ui.audit_viewer import AuditViewer
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
-from app.ui.lock import SessionLock
+from app.ui.lock import SESSION_ENDED_REASON, SessionLock
 from app.ui.main_window import MainWindow
 from app.ui.outbox_dock import OutboxDock
 from app.ui.patient_picker import PatientPicker
@@ -149,8 +149,24 @@ def build_main_window(services: AppServices) -> MainWindow:
                 session.site, AuditEvent(kind, datetime.now(UTC), services.actor, **fields)
             )
 
+    watched: set[int] = set()
+
+    def watch_session(session: SmartSession) -> None:
+        """A session that cannot be renewed locks the window with a sign-in prompt; the outbox
+        waits (paused for sign-in) and resumes after the clinician signs in again."""
+        if id(session) in watched:
+            return
+        watched.add(id(session))
+
+        def on_state(state: SessionState) -> None:
+            if state is SessionState.SIGN_IN_REQUIRED and controller.session is session:
+                lock.lock(SESSION_ENDED_REASON)
+
+        session.subscribe(on_state=on_state)
+
     async def after_sign_in(session: SmartSession) -> None:
         lock.arm(session)
+        watch_session(session)
         services.actor = approver(session).relative
         store = services.store_for(session.site)
         audit(session, AuditKind.SIGN_IN, details={"site": session.site.id})

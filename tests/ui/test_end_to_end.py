@@ -21,6 +21,7 @@ from app.domain.draft import ObservationItem, TaskItem
 from app.domain.outbox import OutboxState
 from app.domain.site import Site
 from app.paths import AppPaths
+from app.smart.session import SessionState
 from app.store.templates import load_templates
 from app.ui.audit_viewer import AuditViewer
 from app.ui.main_window import MainWindow
@@ -196,4 +197,32 @@ async def test_edit_approve_queue_and_confirm_exactly_once(
         "Provenance",
     }
     assert http is not None
+    await services.aclose()
+
+
+async def test_ended_session_locks_with_a_sign_in_prompt_and_resumes(
+    qtbot: QtBot, services: Services, scripted_browser: ScriptedBrowser, ehr: RunningServer
+) -> None:
+    if ehr.name != "sandbox":
+        pytest.skip("UI behaviour; one EHR is enough")
+    window: MainWindow = build_main_window(services)
+    qtbot.addWidget(window)
+    window.show()
+    controller = window.controller  # type: ignore[attr-defined]
+    workspace = window.workspace  # type: ignore[attr-defined]
+    lock = window.lock  # type: ignore[attr-defined]
+    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
+    controller.signin_view.sign_in_button.click()
+    await wait_until(lambda: workspace.context is not None, 60)
+
+    session = controller.session
+    session._set_state(SessionState.SIGN_IN_REQUIRED)  # what a failed refresh does
+    await wait_until(lambda: lock.locked, 5)
+    assert "session has ended" in lock.page.reason.text()
+    assert not workspace.isVisible()
+
+    lock.page.unlock_button.click()
+    await wait_until(lambda: not lock.locked, 60)
+    assert session.state is SessionState.SIGNED_IN
+    assert window.pages.currentWidget() is workspace
     await services.aclose()
