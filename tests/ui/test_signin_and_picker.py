@@ -1,0 +1,137 @@
+"""pytest-qt tests of the sign-in view (errors in plain words, cancel) and of the patient and
+encounter picker, against the sandbox over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app.bootstrap import Services
+from app.domain.site import Site
+from app.fhir.client import FhirClient
+from app.fhir.context_loader import list_encounters, search_patients
+from app.paths import AppPaths
+from app.store.templates import load_templates
+from app.ui.patient_picker import PatientPicker
+from app.ui.signin_model import SignInViewModel
+from app.ui.signin_view import SignInView
+from app.ui.workbench import build_main_window
+from tests.support.servers import RunningServer
+from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.test_end_to_end import wait_until
+
+
+@pytest.fixture
+def sandbox_services(tmp_path: Path, sandbox_server: RunningServer) -> Iterator[Services]:
+    paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
+    site = Site(
+        id="ui-sandbox",
+        display_name="Sandbox",
+        fhir_base=sandbox_server.fhir_base,
+        client_id=sandbox_server.client_id,
+    )
+    services = Services(paths=paths, sites=[site], templates=list(load_templates().templates))
+    yield services
+    for store in services.stores.values():
+        store.close()
+
+
+async def test_unreachable_ehr_is_explained_and_the_view_is_usable_again(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    from tests.support.servers import free_port
+
+    site = Site(
+        id="down",
+        display_name="Clinic EHR",
+        fhir_base=f"http://127.0.0.1:{free_port()}/fhir",
+        client_id="fhir-writeback",
+    )
+    paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
+    services = Services(paths=paths, sites=[site], templates=list(load_templates().templates))
+    model = SignInViewModel(services.sites, services.session_for)
+    view = SignInView(model)
+    qtbot.addWidget(view)
+    view.show()
+    ok = await model.sign_in(site)
+    assert not ok
+    assert view.error_label.isVisible()
+    text = view.error_label.text()
+    assert "cannot be reached" in text and "try again" in text  # what happened, what to do
+    assert view.sign_in_button.isEnabled() and not view.cancel_button.isEnabled()
+    await services.aclose()
+
+
+async def test_cancel_while_the_browser_is_open(
+    qtbot: QtBot, sandbox_services: Services, scripted_browser: ScriptedBrowser
+) -> None:
+    window = build_main_window(sandbox_services)
+    qtbot.addWidget(window)
+    controller = window.controller  # type: ignore[attr-defined]
+    view = controller.signin_view
+    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
+    scripted_browser.mode("ignore")  # the clinician never finishes in the browser
+    view.sign_in_button.click()
+    await wait_until(lambda: view.cancel_button.isEnabled(), 15)
+    assert not view.sign_in_button.isEnabled()
+    view.cancel_button.click()
+    await wait_until(lambda: view.sign_in_button.isEnabled(), 15)
+    assert "cancel" in view.progress_label.text().lower()
+    assert controller.session is None
+    await sandbox_services.aclose()
+
+
+async def test_patient_search_and_encounter_picker(
+    qtbot: QtBot, sandbox_server: RunningServer
+) -> None:
+    from tests.support.launch import discover, standalone_launch
+
+    async with httpx.AsyncClient() as http:
+        with httpx.Client() as sync_http:
+            cfg = discover(sync_http, sandbox_server.fhir_base)
+            launch = standalone_launch(
+                sync_http,
+                cfg,
+                client_id=sandbox_server.client_id,
+                scope="openid fhirUser user/*.rs",
+            )
+        token = launch.token["access_token"]
+
+        class Bearer(httpx.Auth):
+            def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+                request.headers["Authorization"] = f"Bearer {token}"
+                yield request
+
+        fhir = FhirClient(http, sandbox_server.fhir_base, auth=Bearer())
+
+        async def search(name, birth, mrn):  # type: ignore[no-untyped-def]
+            return list((await search_patients(fhir, name=name, birthdate=birth, mrn=mrn)).items)
+
+        async def encounters(pid):  # type: ignore[no-untyped-def]
+            return list((await list_encounters(fhir, pid)).items)
+
+        started: list[object] = []
+        picker = PatientPicker(search, encounters, lambda name, coro: started.append(coro))
+        qtbot.addWidget(picker)
+        picker.birth_edit.setText("12/04/1968")
+        await picker.search()
+        assert "YYYY-MM-DD" in picker.error.text()  # wrong date format explained
+
+        picker.birth_edit.setText("")
+        picker.name_edit.setText("Garcia")
+        await picker.search()
+        assert picker.patient_table.rowCount() >= 1
+        assert picker.patient_table.item(0, 0).text() == "Maria Elena Garcia"
+        picker.patient_table.selectRow(0)
+        await picker.list_encounters(picker._patients[0])
+        assert picker.encounter_table.rowCount() >= 1 and picker.open_button.isEnabled()
+        with qtbot.waitSignal(picker.chosen, timeout=2000) as chosen:
+            picker.open_button.click()
+        patient, encounter = chosen.args
+        assert patient.id == "pat-1" and encounter.id == "enc-1"  # newest first
+        for coro in started:
+            coro.close()  # type: ignore[attr-defined]
