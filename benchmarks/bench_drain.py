@@ -33,6 +33,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.bootstrap import settle_heap
 from app.domain.commit import resolve_references
 from app.fhir.client import FhirClient
 from app.fhir.profiles import load_profile
@@ -132,6 +133,7 @@ async def drain(server: RunningServer, args: argparse.Namespace, workdir: Path) 
                 lock_path=workdir / "runner" / "sync.lock",
             )
             await runner.capabilities()
+            settle_heap()  # as the app does once it has started (app.bootstrap.run_gui)
             proxy.reset()
             start = time.perf_counter()
             with LoopLag() as lag:
