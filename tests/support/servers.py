@@ -59,7 +59,9 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-def _wait_for_line(proc: subprocess.Popen[bytes], log_path: Path, pattern: str, timeout: float) -> re.Match[str]:
+def _wait_for_line(
+    proc: subprocess.Popen[bytes], log_path: Path, pattern: str, timeout: float
+) -> re.Match[str]:
     deadline = time.monotonic() + timeout
     rx = re.compile(pattern, re.M)
     while time.monotonic() < deadline:
@@ -71,11 +73,20 @@ def _wait_for_line(proc: subprocess.Popen[bytes], log_path: Path, pattern: str, 
             raise RuntimeError(f"server exited with {proc.returncode}:\n{text[-4000:]}")
         time.sleep(0.05)
     stop_process(proc)
-    raise TimeoutError(f"server not ready after {timeout}s:\n{log_path.read_text(errors='replace')[-4000:]}")
+    raise TimeoutError(
+        f"server not ready after {timeout}s:\n{log_path.read_text(errors='replace')[-4000:]}"
+    )
 
 
-def start_sandbox(workdir: Path, *, port: int = 0, db: Path | None = None, token_ttl: int | None = None,
-                  auto_login: str | None = None, timeout: float = 60) -> RunningServer:
+def start_sandbox(
+    workdir: Path,
+    *,
+    port: int = 0,
+    db: Path | None = None,
+    token_ttl: int | None = None,
+    auto_login: str | None = None,
+    timeout: float = 60,
+) -> RunningServer:
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"sandbox-{time.monotonic_ns()}.log"
     args = [sys.executable, "-m", "app.sandbox", "--port", str(port)]
@@ -86,8 +97,14 @@ def start_sandbox(workdir: Path, *, port: int = 0, db: Path | None = None, token
     if auto_login is not None:
         args += ["--auto-login", auto_login]
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen(args, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     m = _wait_for_line(proc, log_path, r"^FHIR base URL: (\S+)$", timeout)
     return RunningServer("sandbox", m.group(1), proc, log_path, client_id="fhir-writeback")
 
@@ -101,8 +118,14 @@ def peer_available() -> str | None:
     return None
 
 
-def start_peer(workdir: Path, *, token_ttl: int | None = None, auto_login: str | None = None,
-               timeout: float = 240, **env_overrides: str) -> RunningServer:
+def start_peer(
+    workdir: Path,
+    *,
+    token_ttl: int | None = None,
+    auto_login: str | None = None,
+    timeout: float = 240,
+    **env_overrides: str,
+) -> RunningServer:
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"peer-{time.monotonic_ns()}.log"
     fhir_port, auth_port = free_port(), free_port()
@@ -113,13 +136,26 @@ def start_peer(workdir: Path, *, token_ttl: int | None = None, auto_login: str |
         env["AUTO_LOGIN"] = auto_login
     env.update(env_overrides)
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen(["bash", str(PEER_DIR / "start.sh")], cwd=PEER_DIR, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            ["bash", str(PEER_DIR / "start.sh")],
+            cwd=PEER_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     _wait_for_line(proc, log_path, r"^ready$", timeout)
     m = re.search(r"^FHIR base URL: (\S+)$", log_path.read_text(), re.M)
     assert m, log_path.read_text()
-    return RunningServer("peer", m.group(1), proc, log_path, client_id=env.get("CLIENT_ID", "smart-note-app"),
-                         extra={"issuer": f"http://127.0.0.1:{auth_port}"})
+    return RunningServer(
+        "peer",
+        m.group(1),
+        proc,
+        log_path,
+        client_id=env.get("CLIENT_ID", "smart-note-app"),
+        extra={"issuer": f"http://127.0.0.1:{auth_port}"},
+    )
 
 
 @contextlib.contextmanager
