@@ -38,6 +38,22 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> No
             await asyncio.sleep(0.02)
 
 
+async def signed_in_window(qtbot: QtBot, services: Services) -> MainWindow:
+    """The real main window, signed in through the Sign in button and the scripted browser,
+    with the chart in context loaded."""
+    window: MainWindow = build_main_window(services)
+    qtbot.addWidget(window)
+    window.show()
+    controller = window.controller  # type: ignore[attr-defined]
+    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
+    assert window.pages.currentWidget() is controller.signin_view
+    controller.signin_view.sign_in_button.click()
+    workspace = window.workspace  # type: ignore[attr-defined]
+    gate = window.gate  # type: ignore[attr-defined]
+    await wait_until(lambda: workspace.context is not None and gate.actx is not None, 60)
+    return window
+
+
 @pytest.fixture
 def services(tmp_path: Path, ehr: RunningServer) -> Iterator[Services]:
     paths = AppPaths(
@@ -58,15 +74,9 @@ def services(tmp_path: Path, ehr: RunningServer) -> Iterator[Services]:
 async def test_sign_in_open_chart_edit_and_sign_out(
     qtbot: QtBot, services: Services, scripted_browser: ScriptedBrowser
 ) -> None:
-    window: MainWindow = build_main_window(services)
-    qtbot.addWidget(window)
-    window.show()
+    window = await signed_in_window(qtbot, services)
     controller = window.controller  # type: ignore[attr-defined]
     workspace = window.workspace  # type: ignore[attr-defined]
-    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
-    assert window.pages.currentWidget() is controller.signin_view
-
-    controller.signin_view.sign_in_button.click()
     await wait_until(lambda: workspace.context is not None, 60)
     assert "Signed in as" in window.user_label.text()
     assert workspace.banner.name_label.text() == "Maria Elena Garcia"
@@ -105,14 +115,9 @@ async def test_sign_in_open_chart_edit_and_sign_out(
 async def test_idle_lock_hides_the_chart_and_same_user_unlocks(
     qtbot: QtBot, services: Services, scripted_browser: ScriptedBrowser
 ) -> None:
-    window: MainWindow = build_main_window(services)
-    qtbot.addWidget(window)
-    window.show()
-    controller = window.controller  # type: ignore[attr-defined]
+    window = await signed_in_window(qtbot, services)
     workspace = window.workspace  # type: ignore[attr-defined]
     lock = window.lock  # type: ignore[attr-defined]
-    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
-    controller.signin_view.sign_in_button.click()
     await wait_until(lambda: workspace.context is not None, 60)
     assert workspace.isVisible()
 
@@ -133,14 +138,10 @@ async def test_edit_approve_queue_and_confirm_exactly_once(
 ) -> None:
     """The product in one test: a note with a vital sign and a follow-up task is approved in
     the dialog, queued, sent by the runner, and lands in the EHR exactly once."""
-    window: MainWindow = build_main_window(services)
-    qtbot.addWidget(window)
-    window.show()
+    window = await signed_in_window(qtbot, services)
     controller = window.controller  # type: ignore[attr-defined]
     workspace = window.workspace  # type: ignore[attr-defined]
     gate = window.gate  # type: ignore[attr-defined]
-    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
-    controller.signin_view.sign_in_button.click()
     await wait_until(lambda: workspace.context is not None and gate.actx is not None, 60)
     await wait_until(lambda: window.current["runner"] is not None, 30)  # type: ignore[attr-defined]
     drafts = workspace.drafts
@@ -205,14 +206,10 @@ async def test_ended_session_locks_with_a_sign_in_prompt_and_resumes(
 ) -> None:
     if ehr.name != "sandbox":
         pytest.skip("UI behaviour; one EHR is enough")
-    window: MainWindow = build_main_window(services)
-    qtbot.addWidget(window)
-    window.show()
+    window = await signed_in_window(qtbot, services)
     controller = window.controller  # type: ignore[attr-defined]
     workspace = window.workspace  # type: ignore[attr-defined]
     lock = window.lock  # type: ignore[attr-defined]
-    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
-    controller.signin_view.sign_in_button.click()
     await wait_until(lambda: workspace.context is not None, 60)
 
     session = controller.session

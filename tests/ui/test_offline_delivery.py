@@ -22,9 +22,8 @@ from app.sandbox.options import SandboxOptions
 from app.sandbox.server import SandboxServer
 from app.smart.sites import sandbox_site
 from app.store.templates import load_templates
-from app.ui.workbench import build_main_window
 from tests.support.smart_fixtures import ScriptedBrowser
-from tests.ui.test_end_to_end import wait_until
+from tests.ui.test_end_to_end import signed_in_window, wait_until
 
 
 @pytest.fixture
@@ -45,15 +44,11 @@ def services(tmp_path: Path) -> Iterator[Services]:
 async def test_queued_while_the_ehr_is_down_then_confirmed_exactly_once(
     qtbot: QtBot, services: Services, scripted_browser: ScriptedBrowser
 ) -> None:
-    window = build_main_window(services)
-    qtbot.addWidget(window)
-    window.show()
+    window = await signed_in_window(qtbot, services)
     controller = window.controller  # type: ignore[attr-defined]
     workspace = window.workspace  # type: ignore[attr-defined]
     gate = window.gate  # type: ignore[attr-defined]
     stop_action, start_action = window.sandbox_actions  # type: ignore[attr-defined]
-    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
-    controller.signin_view.sign_in_button.click()
     await wait_until(lambda: gate.actx is not None, 60)
     await wait_until(lambda: window.current["runner"] is not None, 30)  # type: ignore[attr-defined]
     runner = window.current["runner"]  # type: ignore[attr-defined]
