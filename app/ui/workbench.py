@@ -174,6 +174,8 @@ def build_main_window(services: AppServices) -> MainWindow:
         current["user_label"] = approver(session).display or approver(session).relative
         drafts.set_repository(store.drafts)
         outbox.show_store(store.outbox)
+        report = session.scope_report
+        workspace.show_grant_warnings(list(report.messages) if report is not None else [])
         tasks.start("start-sync", start_sync(session))
         ctx = session.context
         if ctx.patient_id and ctx.encounter_id:

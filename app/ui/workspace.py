@@ -91,6 +91,10 @@ class WorkspacePage(QWidget):
         self.error_label = error_label("")
         self.error_label.hide()
         layout.addWidget(self.error_label)
+        self.grants_label = hint_label("")
+        self.grants_label.setObjectName("warningText")
+        self.grants_label.hide()
+        layout.addWidget(self.grants_label)
 
         split = QSplitter(Qt.Orientation.Horizontal, self)
         self.context_pane = ContextPane(split)
@@ -147,6 +151,12 @@ class WorkspacePage(QWidget):
         self.context_pane.show_context(context)
         self._set_enabled(True)
         self.drafts.open_context(context, restored_notice=restored_notice)
+
+    def show_grant_warnings(self, lines: list[str]) -> None:
+        """What the EHR did not grant and which features that turns off, in plain words."""
+        text = "\n".join(f"• {line[0].upper()}{line[1:]}." for line in lines if line)
+        self.grants_label.setText(text)
+        self.grants_label.setVisible(bool(text))
 
     def show_error(self, text: str) -> None:
         self.error_label.setText(text)

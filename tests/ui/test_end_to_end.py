@@ -79,6 +79,7 @@ async def test_sign_in_open_chart_edit_and_sign_out(
     workspace = window.workspace  # type: ignore[attr-defined]
     await wait_until(lambda: workspace.context is not None, 60)
     assert "Signed in as" in window.user_label.text()
+    assert not workspace.grants_label.isVisible()  # both EHRs grant everything the app asks
     assert workspace.banner.name_label.text() == "Maria Elena Garcia"
     assert "MRN" in workspace.banner.details_label.text()
     tree = workspace.context_pane.tree

@@ -228,3 +228,11 @@ async def test_least_privilege_approval(
     assert page.approve_button.isEnabled() is allowed
     assert reason.lower() in page.approve_reason.text().lower()
     assert page.drafts.draft is not None and page.drafts.draft.is_editable  # drafting still works
+
+
+def test_missing_grants_are_shown_in_plain_words(page: WorkspacePage) -> None:
+    page.show_grant_warnings(["cannot create tasks: the EHR did not grant Task write"])
+    assert page.grants_label.isVisible()
+    assert page.grants_label.text() == "• Cannot create tasks: the EHR did not grant Task write."
+    page.show_grant_warnings([])
+    assert not page.grants_label.isVisible()
