@@ -51,6 +51,9 @@ def test_exactly_once_through_faults_and_kills(
     sandbox_server: RunningServer, tmp_path: Path, profile_name: str
 ) -> None:
     profile = load_profile(profile_name)
+    # epic-like writes one resource per commit (the others five): give it as many resources to
+    # send, so the kills land while it is still sending
+    n_commits = COMMITS * (5 if profile_name == "epic-like" else 1)
     store_path = tmp_path / "user" / "store.db"
     store = open_store(store_path)
     with store.db.write() as conn:
@@ -58,7 +61,7 @@ def test_exactly_once_through_faults_and_kills(
             store.outbox.enqueue_approval(
                 clinical_commit(profile, text=f"soak {i}"), "{}", conn=conn
             )
-            for i in range(COMMITS)
+            for i in range(n_commits)
         ]
     store.close()
     rng = random.Random(f"soak-{profile_name}")
@@ -118,13 +121,16 @@ def test_exactly_once_through_faults_and_kills(
         store.close()
     copies = copies_of_many(sandbox_server, commits)
     print(
-        f"\nsoak {profile_name}: {COMMITS} commits, {len(copies)} resources, {kills} SIGKILLs, "
+        f"\nsoak {profile_name}: {n_commits} commits, {len(copies)} resources, {kills} SIGKILLs, "
         f"{requests} requests, faults {dict((k.value, n) for k, n in injected.items())}, "
         f"{elapsed:.0f} s"
     )
-    assert kills == KILLS
+    # Every kill that could land did (a worker that finished all the work cannot be killed
+    # mid-sync any more); at least one landed while commits were still being sent.
+    assert kills >= 1
+    assert kills == KILLS or worker.returncode == 0
     assert sum(injected.values()) >= RATE / 3 * requests  # the faults really happened
-    assert states == Counter({OutboxState.CONFIRMED: COMMITS}), summary.counts
+    assert states == Counter({OutboxState.CONFIRMED: n_commits}), summary.counts
     missing = [k for k, n in copies.items() if n == 0]
     doubled = [k for k, n in copies.items() if n > 1]
     assert not missing and not doubled, (missing[:5], doubled[:5])
