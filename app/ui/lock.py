@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -99,10 +99,14 @@ class LockPage(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.addStretch(1)
-        layout.addWidget(heading_label("Locked"))
+        heading = heading_label("Locked")
+        heading.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(heading)
         self.who = hint_label("")
+        self.who.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.who)
         self.reason = hint_label(IDLE_REASON)
+        self.reason.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.reason)
         self.error = error_label("")
         self.error.hide()

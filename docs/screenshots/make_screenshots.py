@@ -85,6 +85,9 @@ async def main(size: str, out: Path) -> None:
         panel.refresh()
     await asyncio.sleep(0.5)
     window.grab().save(str(out / f"outbox-{size}.png"))
+    window.lock.lock()  # type: ignore[attr-defined]
+    await asyncio.sleep(0.3)
+    window.grab().save(str(out / f"locked-{size}.png"))
     for name, grab in getattr(window, "extra_screens", {}).items():
         grab().save(str(out / f"{name}-{size}.png"))
     window.close()
