@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from typing import Self
 
 
 @dataclass(frozen=True)
@@ -48,18 +49,23 @@ class Reference:
         return Reference(parts[-2], parts[-1], display)
 
 
-class AdministrativeSex(Enum):
+class _LenientEnum(Enum):
+    """An Enum with an UNKNOWN member that ``parse`` falls back to: EHR data is messy, and an
+    unexpected code must never break the chart."""
+
+    @classmethod
+    def parse(cls, value: object) -> Self:
+        for member in cls:
+            if member.value == value:
+                return member
+        return cls["UNKNOWN"]
+
+
+class AdministrativeSex(_LenientEnum):
     FEMALE = "female"
     MALE = "male"
     OTHER = "other"
     UNKNOWN = "unknown"
-
-    @classmethod
-    def parse(cls, value: object) -> AdministrativeSex:
-        for member in cls:
-            if member.value == value:
-                return member
-        return cls.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,7 @@ class PatientSummary:
         return at.year - b.year - ((at.month, at.day) < (b.month, b.day))
 
 
-class EncounterStatus(Enum):
+class EncounterStatus(_LenientEnum):
     PLANNED = "planned"
     ARRIVED = "arrived"
     TRIAGED = "triaged"
@@ -99,13 +105,9 @@ class EncounterStatus(Enum):
     UNKNOWN = "unknown"
 
     @classmethod
-    def parse(cls, value: object) -> EncounterStatus:
+    def parse(cls, value: object) -> Self:
         aliases = {"completed": "finished", "on-hold": "onleave", "discharged": "finished"}
-        value = aliases.get(str(value), value)  # R5 names
-        for member in cls:
-            if member.value == value:
-                return member
-        return cls.UNKNOWN
+        return super().parse(aliases.get(str(value), value))  # R5 names
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ class EncounterSummary:
         return self.class_code.display or self.class_code.code
 
 
-class ProblemStatus(Enum):
+class ProblemStatus(_LenientEnum):
     ACTIVE = "active"
     RECURRENCE = "recurrence"
     RELAPSE = "relapse"
@@ -147,13 +149,6 @@ class ProblemStatus(Enum):
     REMISSION = "remission"
     RESOLVED = "resolved"
     UNKNOWN = "unknown"
-
-    @classmethod
-    def parse(cls, value: object) -> ProblemStatus:
-        for member in cls:
-            if member.value == value:
-                return member
-        return cls.UNKNOWN
 
     @property
     def is_active(self) -> bool:
@@ -181,18 +176,11 @@ class Medication:
     requester: Reference | None = None
 
 
-class AllergyCriticality(Enum):
+class AllergyCriticality(_LenientEnum):
     LOW = "low"
     HIGH = "high"
     UNABLE_TO_ASSESS = "unable-to-assess"
     UNKNOWN = "unknown"
-
-    @classmethod
-    def parse(cls, value: object) -> AllergyCriticality:
-        for member in cls:
-            if member.value == value:
-                return member
-        return cls.UNKNOWN
 
 
 @dataclass(frozen=True)

@@ -37,17 +37,10 @@ from app.store.errors import StoreError
 from app.store.store import Store
 from app.sync.approval import ApprovalContext, PreparedApproval, check, prepare, queue
 from app.ui.diff_view import inline_html
+from app.ui.messages import message_for
 from app.ui.style import heading_label, hint_label
 
 log = logging.getLogger(__name__)
-
-
-def _message(exc: BaseException, fallback: str) -> str:
-    for attr in ("user_message", "message"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return fallback
 
 
 class ApprovalDialog(QDialog):
@@ -182,7 +175,7 @@ class ReviewGate(QObject):
         try:
             prepared = prepare(draft, report, self.actx)
         except (DomainError, FhirError) as exc:
-            self.error.emit(_message(exc, "The note cannot be approved."))
+            self.error.emit(message_for(exc, "The note cannot be approved."))
             return None
         patient = self.actx.context.patient
         label = patient.name + (f" (MRN {patient.mrn})" if patient.mrn else "")
@@ -200,7 +193,9 @@ class ReviewGate(QObject):
         try:
             commit = queue(store, prepared)
         except StoreError as exc:
-            self.error.emit(_message(exc, "The approval could not be saved; nothing was queued."))
+            self.error.emit(
+                message_for(exc, "The approval could not be saved; nothing was queued.")
+            )
             return False
         log.info("commit %s queued (%d writes)", commit.commit_id, len(commit.writes))
         self.queued.emit(commit)

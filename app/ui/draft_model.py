@@ -32,6 +32,7 @@ from app.domain.templates import NoteTemplate
 from app.store.drafts import DraftRepository
 from app.store.errors import StoreError
 from app.store.files import read_draft_file
+from app.ui.messages import message_for
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class DraftViewModel(QObject):
             data = read_draft_file(Path(path))
             draft = import_draft(data, self.context, now=self._clock())
         except (DomainError, StoreError, OSError) as exc:
-            self.error.emit(_message(exc, "The draft file could not be imported."))
+            self.error.emit(message_for(exc, "The draft file could not be imported."))
             return None
         shown = self._save_and_show(draft)
         gen = draft.provenance.generator
@@ -175,7 +176,7 @@ class DraftViewModel(QObject):
         try:
             saved = self.repo.save(draft)
         except StoreError as exc:
-            self.error.emit(_message(exc, "The draft could not be saved."))
+            self.error.emit(message_for(exc, "The draft could not be saved."))
             return None
         self._list()
         self._show(saved)
@@ -195,7 +196,7 @@ class DraftViewModel(QObject):
         try:
             self.draft = change(self.draft)
         except DomainError as exc:
-            self.error.emit(_message(exc, "That change could not be made."))
+            self.error.emit(message_for(exc, "That change could not be made."))
             return
         self.dirty = True
         # Throttle, not debounce: the first unsaved edit starts the timer and later keystrokes
@@ -228,7 +229,7 @@ class DraftViewModel(QObject):
             saved = self.repo.save(self.draft, expected_revision=self.draft.revision, durable=False)
         except StoreError as exc:
             self.error.emit(
-                _message(
+                message_for(
                     exc,
                     "Your draft could not be saved. Keep the app open and "
                     "check the disk; the app will try again.",
@@ -270,11 +271,3 @@ class DraftViewModel(QObject):
         diff = diff_draft(self.draft)
         self.diff_ready.emit(diff)
         return diff
-
-
-def _message(exc: BaseException, fallback: str) -> str:
-    for attr in ("user_message", "message"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return fallback

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.domain.clinical import EncounterSummary, PatientSummary
 from app.ui.banner import encounter_line
+from app.ui.messages import message_for
 from app.ui.style import error_label, heading_label, hint_label
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,7 @@ PatientSearch = Callable[[str | None, str | None, str | None], Awaitable[list[Pa
 EncounterList = Callable[[str], Awaitable[list[EncounterSummary]]]
 
 
-def _message(exc: BaseException) -> str:
-    text = getattr(exc, "message", None) or getattr(exc, "user_message", None)
-    return str(text) if text else "The search failed. Check the connection and try again."
+SEARCH_FAILED = "The search failed. Check the connection and try again."
 
 
 class PatientPicker(QWidget):
@@ -136,7 +135,7 @@ class PatientPicker(QWidget):
         except Exception as exc:  # shown, never raised into the loop
             log.warning("patient search failed: %s", type(exc).__name__)
             self.status.setText("")
-            self._show_error(_message(exc))
+            self._show_error(message_for(exc, SEARCH_FAILED))
             return
         self._patients = patients
         self.status.setText(
@@ -166,7 +165,7 @@ class PatientPicker(QWidget):
             encounters = await self._encounters(patient.id)
         except Exception as exc:
             log.warning("encounter list failed: %s", type(exc).__name__)
-            self._show_error(_message(exc))
+            self._show_error(message_for(exc, SEARCH_FAILED))
             return
         self._encounter_rows = encounters
         self.status.setText(

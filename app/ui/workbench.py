@@ -29,6 +29,7 @@ from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.lock import SESSION_ENDED_REASON, SessionLock
 from app.ui.main_window import MainWindow
+from app.ui.messages import message_for
 from app.ui.outbox_dock import OutboxDock
 from app.ui.patient_picker import PatientPicker
 from app.ui.signin_model import SignInViewModel
@@ -71,13 +72,10 @@ def build_main_window(services: AppServices) -> MainWindow:
     window = MainWindow()
 
     def show_task_error(name: str, exc: BaseException) -> None:
-        text = (
-            getattr(exc, "message", None)
-            or getattr(exc, "user_message", None)
-            or (
-                "Something went wrong that the app did not expect. Your drafts and queued notes are "
-                "safe. Please try again; if it happens again, send the log folder to support."
-            )
+        text = message_for(
+            exc,
+            "Something went wrong that the app did not expect. Your drafts and queued notes are "
+            "safe. Please try again; if it happens again, send the log folder to support.",
         )
         QMessageBox.warning(window, "FHIR Write-back", str(text))
 

@@ -27,6 +27,7 @@ from app.ui.banner import PatientBanner
 from app.ui.context_pane import ContextPane
 from app.ui.diff_view import DiffView
 from app.ui.draft_model import DraftViewModel
+from app.ui.messages import message_for
 from app.ui.note_editor import NoteEditor
 from app.ui.style import error_label, hint_label
 
@@ -137,10 +138,8 @@ class WorkspacePage(QWidget):
         try:
             context = await loader()
         except Exception as exc:  # every failure is shown in the pane, never a traceback
-            message = (
-                getattr(exc, "message", None)
-                or getattr(exc, "user_message", None)
-                or ("The chart could not be loaded. Check the connection and try again.")
+            message = message_for(
+                exc, "The chart could not be loaded. Check the connection and try again."
             )
             log.warning("context load failed: %s", type(exc).__name__)
             self.context_pane.show_error(str(message))
