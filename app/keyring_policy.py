@@ -1,9 +1,22 @@
-"""Which keyring the app may keep refresh tokens in.
+"""Which keyring the app may keep refresh tokens and store keys in: an allow-list.
 
-Only an OS keyring (Windows Credential Manager, macOS Keychain, Secret Service / KWallet) is
-acceptable. The ``keyring`` package happily falls back to plain-text or weakly protected files
-(``keyrings.alt``) when no OS keyring is running; the app refuses those and keeps the session in
-memory only, telling the clinician they will have to sign in again after a restart.
+Only the OS keyrings the ``keyring`` package ships are accepted, matched by the class itself
+(never by a module or class name, which any third-party module can copy):
+
+    Windows Credential Manager   keyring.backends.Windows.WinVaultKeyring
+    macOS Keychain               keyring.backends.macOS.Keyring
+    Secret Service (GNOME ...)   keyring.backends.SecretService.Keyring,
+                                 keyring.backends.libsecret.Keyring (the same store via libsecret)
+    KWallet                      keyring.backends.kwallet.DBusKeyring, .DBusKeyringKWallet4
+
+Everything else is refused: the ``keyrings.alt`` file and "encrypted" file backends, the null
+and fail backends, any third-party backend or subclass. ``keyring``'s chainer is accepted only
+when every backend it chains is on the list; when only some are, the app uses the best OS one
+of them alone (a chainer falls through to the next backend, which could be a plain file).
+
+When no OS keyring is left, the app installs a keyring that stores nothing: a real site then
+keeps no session and opens no store (one plain sentence tells the clinician why). The embedded
+sandbox, which holds synthetic patients only, keeps its store key in ``DemoFileKeyring``.
 """
 
 from __future__ import annotations
@@ -14,39 +27,79 @@ from pathlib import Path
 
 import keyring
 from keyring.backend import KeyringBackend
-from keyring.backends import fail
+from keyring.backends import SecretService, Windows, chainer, fail, kwallet, libsecret, macOS
 
 log = logging.getLogger(__name__)
 
-NOT_SECURE_MODULES = ("keyrings.alt", "keyring.backends.fail", "keyring.backends.null")
+OS_KEYRINGS: frozenset[type[KeyringBackend]] = frozenset(
+    {
+        Windows.WinVaultKeyring,
+        macOS.Keyring,
+        SecretService.Keyring,
+        libsecret.Keyring,
+        kwallet.DBusKeyring,
+        kwallet.DBusKeyringKWallet4,
+    }
+)
+
+NO_OS_KEYRING = (
+    "This computer has no secure system keyring (such as Windows Credential Manager or macOS "
+    "Keychain), so the app keeps no sign-in and no notes here until clinic IT enables one."
+)
 
 
-def _members(backend: KeyringBackend) -> list[KeyringBackend]:
-    inner = getattr(backend, "backends", None)  # ChainerBackend
-    return list(inner) if isinstance(inner, list | tuple) and inner else [backend]
+def is_os_keyring(backend: KeyringBackend) -> bool:
+    """Exactly one of the OS keyring classes of the ``keyring`` package (no subclass)."""
+    return type(backend) in OS_KEYRINGS
+
+
+def _chained(backend: KeyringBackend) -> list[KeyringBackend] | None:
+    """The backends a ``keyring`` chainer would use, best first; None for anything else."""
+    if type(backend) is not chainer.ChainerBackend:
+        return None
+    return list(chainer.ChainerBackend.backends)
 
 
 def is_secure(backend: KeyringBackend) -> bool:
-    members = _members(backend)
-    return bool(members) and all(
-        not type(m).__module__.startswith(NOT_SECURE_MODULES) for m in members
-    )
+    """An OS keyring, or a chainer of OS keyrings only."""
+    chained = _chained(backend)
+    if chained is None:
+        return is_os_keyring(backend)
+    return bool(chained) and all(is_os_keyring(b) for b in chained)
+
+
+def os_keyring_in(backend: KeyringBackend) -> KeyringBackend | None:
+    """The keyring to use instead of ``backend``: itself when secure, else the best OS keyring
+    it chains, else None."""
+    if is_secure(backend):
+        return backend
+    chained = _chained(backend) or []
+    return next((b for b in chained if is_os_keyring(b)), None)
+
+
+def _describe(backend: KeyringBackend) -> str:
+    kind = type(backend)
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def enforce_os_keyring() -> str | None:
-    """Replace an insecure default keyring by one that stores nothing. Returns a warning for
-    the clinician when that happened, else None."""
+    """Make the process keyring an OS keyring, or one that stores nothing. Returns the one
+    sentence for the clinician when there is no OS keyring, else None."""
     current = keyring.get_keyring()
-    if is_secure(current):
+    chosen = os_keyring_in(current)
+    if chosen is current:
         return None
-    log.warning(
-        "no secure OS keyring (%s); sessions are kept in memory only", type(current).__name__
-    )
+    if chosen is not None:
+        log.info(
+            "keyring: using %s alone (%s also chains non-OS keyrings)",
+            _describe(chosen),
+            _describe(current),
+        )
+        keyring.set_keyring(chosen)
+        return None
+    log.warning("no OS keyring (%s refused); nothing is kept outside memory", _describe(current))
     keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
-    return (
-        "No secure system keyring is available on this computer, so you will be asked to "
-        "sign in again each time the app starts. Ask IT to enable the system keyring."
-    )
+    return NO_OS_KEYRING
 
 
 class DemoFileKeyring(KeyringBackend):
@@ -55,6 +108,7 @@ class DemoFileKeyring(KeyringBackend):
     On a computer without an OS keyring the sandbox demo must still work; its store holds no
     real patient data, so its key may live in a file next to it. Never used for a real site:
     there, a missing OS keyring stops the app from opening the store (see docs/security.md).
+    ``is_secure`` refuses it like any other file keyring.
     """
 
     priority = 0  # never chosen automatically
