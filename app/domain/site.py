@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 DEFAULT_REDIRECT_PATH = "/callback"
+
+
+class LogLevel(Enum):
+    """How much the operational log file says (``--log-level``, ``log_level`` in sites.toml).
+    DEBUG adds the steps of sign-in, context loads and sync, still without patient data."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @classmethod
+    def parse(cls, text: str) -> LogLevel | None:
+        """``"debug"``, ``"DEBUG"``, ... -> the level; None for anything else."""
+        return next((level for level in cls if level.value == text.strip().lower()), None)
 
 
 @dataclass(frozen=True)
@@ -22,6 +38,7 @@ class Site:
     proxy: str | None = None
     redirect_path: str = DEFAULT_REDIRECT_PATH
     idle_lock_minutes: int | None = None
+    log_level: LogLevel | None = None  # None: the global setting (default INFO)
     is_sandbox: bool = False  # the embedded sandbox EHR, offered when nothing is configured
 
     def __str__(self) -> str:

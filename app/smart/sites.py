@@ -22,14 +22,14 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from app.domain.site import DEFAULT_REDIRECT_PATH, Site
+from app.domain.site import DEFAULT_REDIRECT_PATH, LogLevel, Site
 from app.smart.errors import SiteConfigError
 
 APP_DIR = "fhir-writeback"
 SITES_FILE = "sites.toml"
 SANDBOX_CLIENT_ID = "fhir-writeback"
 _SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_TOP_KEYS = {"default_site", "sites"}
+_TOP_KEYS = {"default_site", "log_level", "sites"}
 _REQUIRED = ("display_name", "fhir_base", "client_id")
 _SITE_KEYS = {
     "display_name": str,
@@ -41,6 +41,7 @@ _SITE_KEYS = {
     "proxy": str,
     "redirect_path": str,
     "idle_lock_minutes": int,
+    "log_level": str,
 }
 _TYPE_WORDS = {str: "a string", list: "a list of strings", int: "a whole number"}
 
@@ -58,6 +59,7 @@ class SiteCatalog:
     sites: tuple[Site, ...]
     default_site_id: str | None
     sources: tuple[Path, ...]  # the files that were read
+    log_level: LogLevel | None = None  # the top-level ``log_level`` (a site's own one wins)
 
     @property
     def empty(self) -> bool:
@@ -106,6 +108,7 @@ def load_sites(
     merged: dict[str, dict[str, Any]] = {}
     origin: dict[str, dict[str, Path]] = {}  # site id -> key -> the file that set it
     default: tuple[str, Path] | None = None
+    log_level: LogLevel | None = None
     sources: list[Path] = []
     for file in files:
         if not file.is_file():
@@ -119,6 +122,8 @@ def load_sites(
             if not isinstance(doc["default_site"], str):
                 raise SiteConfigError(str(file), "default_site", "must be a string (a site id)")
             default = (doc["default_site"], file)
+        if "log_level" in doc:
+            log_level = _log_level(file, "log_level", doc["log_level"])
         sites = doc.get("sites", {})
         if not isinstance(sites, dict):
             raise SiteConfigError(str(file), "sites", "must be a table: [sites.<id>]")
@@ -139,7 +144,7 @@ def load_sites(
         raise SiteConfigError(
             str(default[1]), "default_site", f"names the site '{default[0]}', which is not defined"
         )
-    return SiteCatalog(result, default[0] if default else None, tuple(sources))
+    return SiteCatalog(result, default[0] if default else None, tuple(sources), log_level)
 
 
 def _read(file: Path) -> dict[str, Any]:
@@ -183,6 +188,8 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
         assert isinstance(value, int)
         if not 1 <= value <= 24 * 60:
             raise SiteConfigError(str(file), where, "must be between 1 and 1440 minutes")
+    elif key == "log_level":
+        _log_level(file, where, value)
     elif key == "ca_bundle":
         assert isinstance(value, str)
         ca = _resolve_relative(file, key, value)
@@ -195,6 +202,14 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
             raise SiteConfigError(
                 str(file), where, f"{ca} is not a readable PEM certificate bundle ({exc})"
             ) from exc
+
+
+def _log_level(file: Path, where: str, value: object) -> LogLevel:
+    level = LogLevel.parse(value) if isinstance(value, str) else None
+    if level is None:
+        allowed = ", ".join(f'"{level.value}"' for level in LogLevel)
+        raise SiteConfigError(str(file), where, f"must be one of {allowed}, not {value!r}")
+    return level
 
 
 def _is_loopback(host: str) -> bool:
@@ -253,4 +268,5 @@ def _build(site_id: str, values: Mapping[str, Any], origin: Mapping[str, Path]) 
         proxy=values.get("proxy"),
         redirect_path=values.get("redirect_path", DEFAULT_REDIRECT_PATH),
         idle_lock_minutes=values.get("idle_lock_minutes"),
+        log_level=LogLevel.parse(values["log_level"]) if "log_level" in values else None,
     )
