@@ -8,7 +8,7 @@ import gc
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -16,13 +16,13 @@ import keyring
 
 from app import __version__
 from app.domain.audit import AuditEvent
-from app.domain.site import Site
+from app.domain.site import LogLevel, Site
 from app.domain.templates import NoteTemplate
 from app.fhir.client import FhirClient
 from app.fhir.mapping_in import preload_models
 from app.fhir.profiles import choose_profile
 from app.keyring_policy import DemoFileKeyring, enforce_os_keyring, is_secure
-from app.logging_setup import configure_logging
+from app.logging_setup import LogLevelChoice, configure_logging, set_log_level
 from app.paths import AppPaths
 from app.sandbox.options import SandboxOptions
 from app.sandbox.server import SandboxServer
@@ -63,6 +63,7 @@ class Services:
     stores: dict[str, Store] = field(default_factory=dict)
     protected: dict[str, ProtectedStore] = field(default_factory=dict)
     actor: str | None = None  # fhirUser of the signed-in clinician, for the audit log
+    log_levels: LogLevelChoice | None = None  # None: logging is not the app's (tests)
     sync: dict[str, tuple[SyncRunner, asyncio.Event, asyncio.Task[None]]] = field(
         default_factory=dict
     )
@@ -161,6 +162,8 @@ class Services:
         return client
 
     def session_for(self, site: Site) -> SmartSession:
+        if self.log_levels is not None:  # a site's own log_level applies while it is used
+            set_log_level(self.log_levels.for_site(site))
         return SmartSession(site, self.http_for(site))
 
     # ---- the embedded sandbox can be stopped and started again (demo of offline delivery)
@@ -212,11 +215,20 @@ def _running_marker(paths: AppPaths) -> Path:
     return paths.data_dir / "app-running.marker"
 
 
-def build_services(sites_file: Path | None, force_sandbox: bool, paths: AppPaths) -> Services:
+def build_services(
+    sites_file: Path | None,
+    force_sandbox: bool,
+    paths: AppPaths,
+    log_levels: LogLevelChoice | None = None,
+) -> Services:
     config_error = None
     sites: list[Site] = []
     try:
-        sites = list(load_sites(sites_file).sites)
+        site_catalog = load_sites(sites_file)
+        sites = list(site_catalog.sites)
+        if log_levels is not None:
+            log_levels = replace(log_levels, site_file=site_catalog.log_level)
+            set_log_level(log_levels.for_site(site_catalog.default))
     except SiteConfigError as exc:
         config_error = exc.message
         log.error("site configuration rejected: %s", type(exc).__name__)
@@ -232,6 +244,7 @@ def build_services(sites_file: Path | None, force_sandbox: bool, paths: AppPaths
         config_error=config_error,
         crashed_last_time=crashed,
         startup_warnings=warnings,
+        log_levels=log_levels,
     )
     if force_sandbox or not sites:
         services.sandbox = start_embedded_sandbox(paths)
@@ -254,15 +267,19 @@ def _preload_then_settle() -> None:
 
 
 def run_gui(
-    sites_file: Path | None = None, force_sandbox: bool = False, data_dir: Path | None = None
+    sites_file: Path | None = None,
+    force_sandbox: bool = False,
+    data_dir: Path | None = None,
+    log_level: LogLevel | None = None,
 ) -> int:
     from app.ui.application import run_event_loop
     from app.ui.workbench import build_main_window
 
     paths = AppPaths.default(data_dir).ensure()
-    configure_logging(paths.log_dir)
+    log_levels = LogLevelChoice(option=log_level)
+    configure_logging(paths.log_dir, log_levels.for_site())
     log.info("fhir-writeback %s starting", __version__)
     # The FHIR models take ~1 s to import; do it while the clinician signs in.
     threading.Thread(target=_preload_then_settle, name="preload-fhir-models", daemon=True).start()
-    services = build_services(sites_file, force_sandbox, paths)
+    services = build_services(sites_file, force_sandbox, paths, log_levels)
     return run_event_loop(lambda: build_main_window(services), services.aclose)

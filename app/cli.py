@@ -8,6 +8,9 @@
     fhir-writeback outbox show COMMIT-ID [--site ID] [--sites-file PATH] [--data-dir DIR]
     fhir-writeback outbox sync [--site ID] [--sites-file PATH] [--data-dir DIR] [--timeout S]
 
+Every command takes ``--log-level DEBUG|INFO|WARNING|ERROR`` (default: ``log_level`` in
+sites.toml, else INFO) and logs to the per-user log folder like the app.
+
 ``outbox`` reads the site's store (``<data dir>/sites/<site id>/store.db``, one per site);
 without ``--site`` it takes the default (or only) configured site, else the one site that has
 an outbox on this computer, else ``sandbox``. ``outbox sync`` uses the sign-in kept by
@@ -15,6 +18,9 @@ an outbox on this computer, else ``sandbox``. ``outbox sync`` uses the sign-in k
 
 Exit status: 0 success (``check``: the site is usable), 1 failure, 2 wrong usage or
 configuration, 130 interrupted.
+
+Like the app, the commands keep sessions and store keys only in an OS keyring
+(``app.keyring_policy``); without one they say so in one sentence.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ import argparse
 import asyncio
 import re
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -33,10 +39,12 @@ from urllib.parse import urlsplit
 from app.bootstrap import open_site_store
 from app.cli_audit import audit_export, audit_verify
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync
-from app.domain.site import Site
+from app.domain.site import LogLevel, Site
 from app.fhir.client import FhirClient
 from app.fhir.errors import FhirError
 from app.fhir.profiles import choose_profile
+from app.keyring_policy import enforce_os_keyring
+from app.logging_setup import LogLevelChoice, add_log_level_option, logging_to
 from app.paths import AppPaths
 from app.smart.diagnostics import check_site
 from app.smart.errors import SignInCancelled, SiteConfigError, SmartError
@@ -73,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
             "--ca-bundle", type=Path, help="with --fhir-base: extra trusted CA certificates (PEM)"
         )
         p.add_argument("--proxy", help="with --fhir-base: proxy URL")
+        add_log_level_option(p)
 
     check = commands.add_parser(
         "check", help="report whether a site can be used, exit 0 when usable"
@@ -96,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     bundle.add_argument("--data-dir", type=Path, help="the per-user data folder")
     bundle.add_argument("--no-self-test", action="store_true", help="leave the self-test out")
+    add_log_level_option(bundle)
     return parser
 
 
@@ -115,6 +125,7 @@ def _audit_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
         p.add_argument(
             "--data-dir", type=Path, help="the per-user data folder (default: the platform's)"
         )
+        add_log_level_option(p)
 
 
 def _support_bundle(args: argparse.Namespace, out: TextIO) -> int:
@@ -172,6 +183,7 @@ def _outbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         p.add_argument(
             "--data-dir", type=Path, help="the per-user data folder (default: the platform's)"
         )
+        add_log_level_option(p)
 
     listing = actions.add_parser(
         "list", help="every commit with its state; exit 1 if one needs a person"
@@ -404,11 +416,45 @@ async def _outbox_sync(
             await session.aclose()
 
 
-def main(argv: Sequence[str], *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """``argv`` starts with the subcommand, for example ``["check", "--site", "general"]``."""
+_KEYRING_COMMANDS = ("login", "outbox", "audit")
+
+
+def _log_level(args: argparse.Namespace) -> LogLevel:
+    """``--log-level``, else the chosen (or default) site's ``log_level``, else the file's."""
+    choice = LogLevelChoice(option=args.log_level)
+    if args.log_level is not None:
+        return choice.for_site()
+    try:
+        catalog = load_sites(getattr(args, "sites_file", None))
+    except SiteConfigError:
+        return choice.for_site()  # the command itself reports the broken file
+    site = catalog.find(args.site) if getattr(args, "site", None) else catalog.default
+    return replace(choice, site_file=catalog.log_level).for_site(site)
+
+
+def main(
+    argv: Sequence[str],
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    accept_keyring: Callable[[], str | None] = enforce_os_keyring,
+) -> int:
+    """``argv`` starts with the subcommand, for example ``["check", "--site", "general"]``.
+    ``accept_keyring`` enforces the keyring policy (returns the sentence to show when the
+    computer has no OS keyring)."""
     out = out or sys.stdout
     err = err or sys.stderr
     args = _parser().parse_args(list(argv))
+    log_dir = AppPaths.default(getattr(args, "data_dir", None)).log_dir
+    with logging_to(log_dir, _log_level(args)):
+        if args.command in _KEYRING_COMMANDS:
+            note = accept_keyring()
+            if note:
+                err.write(f"Note: {note}\n")
+        return _run(args, out, err)
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         if args.command == "outbox":
             return _outbox(args, out, err)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app import __version__
+from app.logging_setup import add_log_level_option
 
 CLI_COMMANDS = {"check", "login", "outbox", "audit", "support-bundle"}
 
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="per-user data folder (drafts, outbox); default: the platform's one",
     )
+    add_log_level_option(p)
     return p
 
 
@@ -64,7 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_self_test()
     from app.bootstrap import run_gui
 
-    return run_gui(sites_file=args.sites_file, force_sandbox=args.sandbox, data_dir=args.data_dir)
+    return run_gui(
+        sites_file=args.sites_file,
+        force_sandbox=args.sandbox,
+        data_dir=args.data_dir,
+        log_level=args.log_level,
+    )
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@ from pathlib import Path
 from app.bootstrap import open_site_store
 from app.cli import main
 from app.domain.audit import AuditEvent, AuditKind
+from tests.support.smart_fixtures import keep_test_keyring
 
 
 def _run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
+    code = main(list(argv), out=out, err=err, accept_keyring=keep_test_keyring)
     return code, out.getvalue(), err.getvalue()
 
 

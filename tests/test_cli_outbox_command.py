@@ -15,7 +15,7 @@ from app.domain.commit import ApprovedCommit
 from app.domain.outbox import OutboxState, SyncEvent
 from app.store.store import open_store
 from tests.support.servers import RunningServer
-from tests.support.smart_fixtures import ScriptedBrowser
+from tests.support.smart_fixtures import ScriptedBrowser, keep_test_keyring
 from tests.sync.commits import clinical_commit
 from tests.sync.runner_fixtures import server_copies
 
@@ -24,7 +24,7 @@ S, E = OutboxState, SyncEvent
 
 def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
+    code = main(list(argv), out=out, err=err, accept_keyring=keep_test_keyring)
     return code, out.getvalue(), err.getvalue()
 
 

@@ -9,6 +9,7 @@ sandbox demo still opens its store with the demo-only key file.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -174,3 +175,27 @@ def test_the_sandbox_still_works_without_an_os_keyring(tmp_path: Path) -> None:
     assert (folder / "demo-only-store-key.json").is_file()
     reopened = open_site_store(folder, is_sandbox=True)  # the same key opens it again
     reopened.store.close()
+
+
+def test_the_command_line_applies_the_policy_too(tmp_path: Path) -> None:
+    """``outbox list`` of a real site whose key sits in a file keyring (as keyrings.alt would
+    keep it): the one sentence, then the store's own refusal; the file is not used."""
+    from app.cli import main
+
+    sites = tmp_path / "sites.toml"
+    sites.write_text(
+        '[sites.clinic]\ndisplay_name = "Clinic"\nfhir_base = "https://ehr.clinic.example/fhir"\n'
+        'client_id = "fhir-writeback"\n',
+        encoding="utf-8",
+    )
+    data = tmp_path / "data"
+    open_site_store(data / "sites" / "clinic", is_sandbox=False).store.close()  # file keyring
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["outbox", "list", "--sites-file", str(sites), "--data-dir", str(data)], out=out, err=err
+    )
+    assert code == 1, out.getvalue()
+    assert err.getvalue().startswith(f"Note: {NO_OS_KEYRING}\n"), err.getvalue()
+    assert "keyring" in err.getvalue().splitlines()[1]  # the store cannot get its key
+    assert isinstance(keyring.get_keyring(), fail.Keyring)
+    assert not any(p.name.startswith("demo-only") for p in tmp_path.rglob("*"))

@@ -19,7 +19,7 @@ import base64
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,12 +32,12 @@ from app.domain.audit import AuditEvent, AuditKind
 from app.domain.clinical import Reference
 from app.domain.draft import NoteSection
 from app.domain.prefill import prefill_draft
-from app.domain.site import Site
+from app.domain.site import LogLevel, Site
 from app.fhir.client import FhirClient
 from app.fhir.context_loader import list_encounters, load_encounter_context, search_patients
 from app.fhir.errors import FhirNotFound
 from app.fhir.profiles import choose_profile
-from app.logging_setup import configure_logging
+from app.logging_setup import logging_to
 from app.smart.http import create_http_client
 from app.smart.keyring_store import RefreshTokenStore
 from app.smart.session import SmartSession
@@ -46,6 +46,7 @@ from app.store.protected import open_protected_store
 from app.store.templates import load_templates
 from app.sync.approval import ApprovalContext, approve, check
 from app.sync.runner import SyncRunner
+from tests.support.fault_proxy import Fault, FaultKind, FaultProxy, ScriptedFaults
 from tests.support.launch import discover, standalone_launch
 from tests.support.servers import RunningServer, start_sandbox
 from tests.support.smart_fixtures import ScriptedBrowser
@@ -92,16 +93,9 @@ def create_marked_chart(server: RunningServer) -> tuple[str, str]:
 @pytest.fixture
 def app_logging(tmp_path: Path) -> Iterator[Path]:
     """The app's own logging set-up, at DEBUG, into a folder of this test; undone afterwards."""
-    root = logging.getLogger()
-    level, before = root.level, list(root.handlers)
     folder = tmp_path / "logs"
-    configure_logging(folder, logging.DEBUG)
-    yield folder
-    for handler in root.handlers[:]:
-        if handler not in before:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(level)
+    with logging_to(folder, LogLevel.DEBUG):
+        yield folder
 
 
 def encodings(value: bytes) -> list[bytes]:
@@ -137,13 +131,29 @@ def own_sandbox(tmp_path: Path) -> Iterator[RunningServer]:
     server.stop()
 
 
-async def test_a_full_flow_logs_no_phi_and_writes_no_token_to_disk(
+@dataclass
+class Flow:
+    """What the whole flow left behind, for the tests to search."""
+
+    log_text: str
+    commit_id: str
+    resource_types: tuple[str, ...]
+    ids: dict[str, str]  # the chart's server ids: never in the log either
+    secrets: dict[str, bytes]  # tokens and the store key: only in the keyring file
+    keyring_file: Path
+
+
+@pytest.fixture
+async def full_flow(
     own_sandbox: RunningServer,
     scripted_browser: ScriptedBrowser,
     file_keyring: KeyringBackend,
     app_logging: Path,
     tmp_path: Path,
-) -> None:
+) -> Flow:
+    """Sign in, search the patient by name, open the chart, a failing read, a token refresh,
+    approve a note with the marker, sync it through a proxy that answers the first write with
+    503 (Retry-After: 1) so it is retried, until the EHR confirmed it — all logged at DEBUG."""
     server = own_sandbox
     pid, eid = create_marked_chart(server)
     site = Site(
@@ -153,17 +163,21 @@ async def test_a_full_flow_logs_no_phi_and_writes_no_token_to_disk(
         client_id=server.client_id,
         redirect_path=server.redirect_path,
     )
+    upstream = server.fhir_base.rsplit("/fhir", 1)[0]
+    writes_fail_once = ScriptedFaults(
+        [Fault.http(503, "1")], match=lambda r: r.method in ("POST", "PUT")
+    )
     http = create_http_client(site)
     session = SmartSession(site, http, token_store=RefreshTokenStore(site.id, backend=file_keyring))
     data = tmp_path / "data"
-    tokens: dict[str, bytes] = {}
+    secrets: dict[str, bytes] = {}
     ps: Any = None
     try:
         user = await session.sign_in()
         assert user is not None and user.fhir_user is not None
         current = session._tokens.current  # the test reads the secrets to look for them
         assert current is not None and current.refresh_token and current.id_token
-        tokens = {
+        secrets = {
             "access token": current.access_token.encode(),
             "refresh token": current.refresh_token.encode(),
             "id_token": current.id_token.encode(),
@@ -177,6 +191,12 @@ async def test_a_full_flow_logs_no_phi_and_writes_no_token_to_disk(
         assert MARKER in context.patient.name
         with pytest.raises(FhirNotFound):
             await fhir.read("Patient", f"{pid}-missing")
+        await session.refresh_now()
+        rotated = session._tokens.current
+        assert rotated is not None and rotated.refresh_token
+        secrets["access token (refreshed)"] = rotated.access_token.encode()
+        if rotated.refresh_token != current.refresh_token:
+            secrets["refresh token (rotated)"] = rotated.refresh_token.encode()
 
         actor = user.fhir_user.reference
         ps = open_protected_store(
@@ -200,8 +220,8 @@ async def test_a_full_flow_logs_no_phi_and_writes_no_token_to_disk(
             ),
         )
         draft = ps.store.drafts.save(draft)
-        tokens["store data key"] = ps.protector.key.secret
-        tokens["store data key (base64)"] = base64.b64encode(ps.protector.key.secret)
+        secrets["store data key"] = ps.protector.key.secret
+        secrets["store data key (base64)"] = base64.b64encode(ps.protector.key.secret)
         assert MARKER in (draft.patient.display or "")
 
         statement = await fhir.capability()
@@ -212,11 +232,18 @@ async def test_a_full_flow_logs_no_phi_and_writes_no_token_to_disk(
         report = check(draft, actx, template)
         assert report.can_approve, report.problems
         _decision, commit = approve(ps.store, draft, report, actx)
-        async with SyncRunner(
-            ps.store.outbox, fhir, profile=profile, lock_path=data / "sync.lock"
-        ) as runner:
-            summary = await runner.drain(timeout=60)
+        async with FaultProxy(upstream, writes_fail_once) as proxy:
+            proxied_site = replace(site, fhir_base=proxy.base + "/fhir")
+            async with create_http_client(proxied_site) as proxied_http:
+                sender = FhirClient(proxied_http, proxied_site.fhir_base, auth=session.auth)
+                async with SyncRunner(
+                    ps.store.outbox, sender, profile=profile, lock_path=data / "sync.lock"
+                ) as runner:
+                    summary = await runner.drain(timeout=60)
+            assert proxy.injected[FaultKind.STATUS] == 1  # the first write was refused once
         assert summary.confirmed == 1, summary
+        item = ps.store.outbox.item(commit.commit_id)
+        assert item.attempts == 1 and item.last_status == 503  # one failed attempt, retried
         kinds = {r.kind for r in ps.audit.query(commit_id=str(commit.commit_id))}
         assert {AuditKind.APPROVED, AuditKind.SEND_ATTEMPT, AuditKind.CONFIRMED} <= kinds
         assert ps.audit.verify().ok
@@ -230,20 +257,66 @@ async def test_a_full_flow_logs_no_phi_and_writes_no_token_to_disk(
 
     log_files = sorted(p for p in app_logging.rglob("*") if p.is_file())
     assert log_files, "the app wrote no log file"
-    text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in log_files)
+    return Flow(
+        log_text="\n".join(p.read_text(encoding="utf-8", errors="replace") for p in log_files),
+        commit_id=str(commit.commit_id),
+        resource_types=tuple(sorted({w.resource_type for w in commit.writes})),
+        ids={"patient id": pid, "encounter id": eid},
+        secrets=secrets,
+        keyring_file=Path(str(file_keyring.file_path)),  # type: ignore[attr-defined]
+    )
+
+
+async def test_a_full_flow_at_debug_logs_no_phi_and_writes_no_token_to_disk(
+    full_flow: Flow, tmp_path: Path
+) -> None:
+    text = full_flow.log_text
     assert " DEBUG " in text and "app." in text, "DEBUG logging of the app must be on"
     assert MARKER not in text
     assert MARKER.lower() not in text.lower()
-    keyring_file = Path(str(file_keyring.file_path))  # type: ignore[attr-defined]
+    for name, value in full_flow.ids.items():
+        assert value not in text, f"the {name} is in the log"
+    keyring_file = full_flow.keyring_file
     assert files_with(tmp_path, {"marker": MARKER.encode()}, allowed={keyring_file}) == []
-    assert len(tokens) == 5 and all(tokens.values())
-    assert files_with(tmp_path, tokens, allowed={keyring_file}) == []
+    secrets = full_flow.secrets
+    assert len(secrets) >= 6 and all(secrets.values())
+    assert files_with(tmp_path, secrets, allowed={keyring_file}) == []
     # the keyring file (base64 inside) holds the refresh token and the data key: the scan
     # above would have found them anywhere else
-    assert files_with(tmp_path, tokens, allowed=set()) == [
-        f"refresh token in {keyring_file.relative_to(tmp_path)}",
-        f"store data key (base64) in {keyring_file.relative_to(tmp_path)}",
+    found = files_with(tmp_path, secrets, allowed=set())
+    where = keyring_file.relative_to(tmp_path)
+    assert f"store data key (base64) in {where}" in found
+    assert any(f.startswith("refresh token") and f.endswith(f" in {where}") for f in found)
+    assert all(f.endswith(f" in {where}") for f in found), found
+
+
+async def test_the_debug_log_holds_one_commits_trail_from_approval_to_confirmation(
+    full_flow: Flow,
+) -> None:
+    """What support reads (docs/deployment.md): every line about the commit carries its id."""
+    cid = full_flow.commit_id
+    trail = [line.split(": ", 1)[1] for line in full_flow.log_text.splitlines() if cid in line]
+    expected = [
+        rf"commit {cid}: approved with \d+ writes \(",
+        rf"commit {cid}: \(approved\) -> queued$",
+        rf"commit {cid}: queued -> sending \[send_started\]$",
+        rf"\[commit {cid}\] POST \[base\] \(transaction: [^)]+\) -> 503 in \d+ ms$",
+        rf"\[commit {cid}\] failed: retryable_rejection, HTTP 503, Retry-After: 1 s$",
+        rf"commit {cid}: sending -> retry_wait \[retryable_rejection\] HTTP 503, failed "
+        r"attempts 1, next attempt \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(in \d+\.\d s\)$",
+        rf"commit {cid}: retry_wait -> sending \[send_started\]$",
+        rf"\[commit {cid}\] POST \[base\] \(transaction: [^)]+\) -> 200 in \d+ ms$",
+        rf"commit {cid}: sending -> confirmed \[server_accepted\]$",
     ]
+    position = 0
+    for pattern in expected:
+        hits = [i for i, line in enumerate(trail) if i >= position and re.search(pattern, line)]
+        assert hits, f"missing after line {position}: {pattern}\n" + "\n".join(trail)
+        position = hits[0] + 1
+    approved = next(line for line in trail if "approved with" in line)
+    sent = next(line for line in trail if "(transaction: " in line)
+    for rtype in full_flow.resource_types:  # the resource types, in the approval and the send
+        assert rtype in approved and f"POST {rtype}" in sent, (rtype, approved, sent)
 
 
 def test_the_log_file_masks_tokens_and_query_strings_whatever_a_record_says(

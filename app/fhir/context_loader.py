@@ -15,6 +15,8 @@ patient or encounter fails the whole load.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,8 +59,10 @@ from app.fhir.mapping_in import (
     status_code,
     subject_id,
 )
+from app.smart.http_log import prefix, tagged
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class LoadStrategy(Enum):
@@ -91,6 +95,7 @@ class _Query:
         return f"{self.resource_type}?{urlencode(self.params)}"
 
 
+@tagged("context load")
 async def load_encounter_context(
     client: FhirClient,
     patient_id: str,
@@ -114,8 +119,14 @@ async def load_encounter_context(
         runner = _run_sequential
     else:
         runner = _run_concurrent
+    started = time.perf_counter()
     patient_raw, encounter_bundle, results = await runner(
         client, patient_id, encounter_id, encounter_query, queries
+    )
+    took = (time.perf_counter() - started) * 1000
+    how, skipped = runner.__name__.removeprefix("_run_"), ", ".join(refused) or "none"
+    log.debug(
+        "%s%s: %d searches in %.0f ms (not offered: %s)", prefix(), how, len(queries), took, skipped
     )
 
     if patient_raw.get("resourceType") != "Patient" or patient_raw.get("id") != patient_id:
@@ -574,6 +585,7 @@ def _by_note_date(items: list[PriorNote]) -> list[PriorNote]:
 # ---------------------------------------------------------------- pickers
 
 
+@tagged("patient search")
 async def search_patients(
     client: FhirClient,
     *,
@@ -609,6 +621,7 @@ async def search_patients(
     )
 
 
+@tagged("encounter list")
 async def list_encounters(
     client: FhirClient, patient_id: str, *, limit: int = 50
 ) -> ContextSection[EncounterSummary]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,9 @@ import httpx
 
 from app.smart.errors import DiscoveryError
 from app.smart.http import NO_AUTH, network_error
+from app.smart.http_log import prefix
+
+log = logging.getLogger(__name__)
 
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 FHIR_JSON = "application/fhir+json"
@@ -136,6 +140,16 @@ def parse_capability_statement(fhir_base: str, cs: Mapping[str, Any]) -> SmartCo
     raise DiscoveryError(detail="CapabilityStatement has no oauth-uris security extension")
 
 
+def _found(config: SmartConfiguration) -> SmartConfiguration:
+    log.debug(
+        "%sdiscovery: from the %s; capabilities: %s",
+        prefix(),
+        config.source.value,
+        " ".join(sorted(config.capabilities)) or "none declared",
+    )
+    return config
+
+
 async def _get_json(client: httpx.AsyncClient, url: str, accept: str) -> Any:
     try:
         response = await client.get(url, headers={"Accept": accept}, auth=NO_AUTH)
@@ -155,15 +169,17 @@ async def discover(client: httpx.AsyncClient, fhir_base: str) -> SmartConfigurat
     doc = await _get_json(client, f"{base}/.well-known/smart-configuration", "application/json")
     if isinstance(doc, dict):
         try:
-            return parse_smart_configuration(base, doc)
-        except DiscoveryError:
-            pass  # a broken document: the CapabilityStatement may still be right
+            return _found(parse_smart_configuration(base, doc))
+        except DiscoveryError as exc:
+            log.debug("%sdiscovery: smart-configuration unusable: %s", prefix(), exc.detail)
+    else:
+        log.debug("%sdiscovery: no smart-configuration; trying the CapabilityStatement", prefix())
     cs = await _get_json(client, f"{base}/metadata", FHIR_JSON)
     if isinstance(cs, dict) and cs.get("resourceType") == "CapabilityStatement":
         try:
-            return parse_capability_statement(base, cs)
+            return _found(parse_capability_statement(base, cs))
         except DiscoveryError:
-            pass
+            log.debug("%sdiscovery: the CapabilityStatement has no oauth-uris", prefix())
         raise DiscoveryError(
             f"{base} is a FHIR server, but it does not declare SMART sign-in. "
             "Ask clinic IT whether this is the right FHIR base URL.",

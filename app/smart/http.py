@@ -17,6 +17,7 @@ import httpx
 from app import __version__
 from app.domain.site import Site
 from app.smart.errors import CertificateError, NetworkError
+from app.smart.http_log import HttpTrail, log_failure
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 USER_AGENT = f"fhir-writeback/{__version__}"
@@ -47,14 +48,18 @@ def create_http_client(
     """The site's shared client. Owned by the composition root, closed with ``aclose()``.
 
     It carries no default auth: FHIR calls pass ``auth=session.auth``; token calls go without.
+    Every request is logged at DEBUG without ids or query values (``app.smart.http_log``).
     """
     ca = str(site.ca_bundle) if site.ca_bundle is not None else None
+    hooks = HttpTrail(site.fhir_base).hooks
+    for name, extra in (event_hooks or {}).items():
+        hooks.setdefault(name, []).extend(extra)
     return httpx.AsyncClient(
         verify=tls_context(ca),
         proxy=site.proxy,
         timeout=timeout,
         headers={"User-Agent": USER_AGENT},
-        event_hooks=dict(event_hooks) if event_hooks else None,
+        event_hooks=hooks,
         follow_redirects=False,
     )
 
@@ -70,6 +75,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def network_error(exc: httpx.TransportError, url: str | httpx.URL) -> NetworkError:
     """Translate a transport failure into an error a clinician (and IT) can act on."""
+    log_failure(exc)
     host = urlsplit(str(url)).netloc or str(url)
     text = " ".join(str(e) for e in _chain(exc))
     cert = next((e for e in _chain(exc) if isinstance(e, ssl.SSLCertVerificationError)), None)

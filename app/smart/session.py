@@ -33,6 +33,7 @@ from app.smart.errors import (
     SignInRequired,
     SmartError,
 )
+from app.smart.http_log import prefix, tagged
 from app.smart.identity import (
     FhirUserRef,
     SignedInUser,
@@ -164,11 +165,13 @@ class SmartSession:
             self._signed_in.clear()
         if state is self._state:
             return
+        log.debug("%ssession: %s -> %s", prefix(), self._state.name, state.name)
         self._state = state
         for listener in list(self._state_listeners):
             listener(state)
 
     def _progress(self, step: SignInStep, url: str | None = None) -> None:
+        log.debug("%sstep %s", prefix(), step.name)
         for listener in list(self._progress_listeners):
             listener(SignInProgress(step, url))
 
@@ -189,6 +192,7 @@ class SmartSession:
         return requested_scopes(config, self.features)
 
     # ------------------------------------------------------------------ sign in
+    @tagged("sign-in")
     async def sign_in(self) -> SignedInUser | None:
         """Interactive sign-in through the browser. Raises a ``SmartError`` subclass."""
         if self._state is SessionState.SIGNING_IN:
@@ -207,6 +211,7 @@ class SmartSession:
                 raise self.last_error from None
             raise
         except SmartError as exc:
+            log.debug("%sfailed: %s", prefix(), type(exc).__name__)
             self.last_error = exc
             self._set_state(previous)
             raise
@@ -386,6 +391,7 @@ class SmartSession:
             self._warn(exc.message)
 
     # ------------------------------------------------------------------ restore
+    @tagged("session restore")
     async def restore(self) -> bool:
         """At start-up: continue the last session from the keyring. True when signed in.
 
@@ -397,6 +403,7 @@ class SmartSession:
             return True
         stored = await asyncio.to_thread(self._store.load)
         if stored is None:
+            log.debug("%sno session kept in the keyring", prefix())
             return False
         config = await self.discover()
         assert self._endpoint is not None
@@ -411,6 +418,7 @@ class SmartSession:
         try:
             tokens = await self._endpoint.refresh(placeholder)
         except SignInRequired as exc:
+            log.debug("%sthe kept session has ended: %s", prefix(), type(exc).__name__)
             self.last_error = exc
             with contextlib.suppress(KeyringError):
                 await asyncio.to_thread(self._store.delete, stored.user_key)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,9 @@ from typing import Any, Protocol
 import httpx
 
 from app.smart.errors import NetworkError, SignInRequired, TokenError
+from app.smart.http_log import log_tag, prefix
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -155,7 +159,7 @@ class TokenManager:
         try:
             # refresh the set we saw expiring, unless another request already replaced it
             seen = tokens
-            tokens = await self._refresh_if(lambda t: t is seen)
+            tokens = await self._refresh_if(lambda t: t is seen, "about to expire")
         except NetworkError:
             current = self._tokens
             if current is not None and not current.is_expired(self._clock()):
@@ -166,16 +170,18 @@ class TokenManager:
     async def refresh_after_rejection(self, rejected_access_token: str) -> str:
         """After a 401: refresh unless another request already replaced the rejected token."""
         tokens = await self._refresh_if(
-            lambda t: hmac.compare_digest(t.access_token, rejected_access_token)
+            lambda t: hmac.compare_digest(t.access_token, rejected_access_token), "after a 401"
         )
         return tokens.access_token
 
     async def refresh_now(self) -> TokenSet:
         """Refresh unconditionally (but still single-flight with any running refresh)."""
         before = self._tokens
-        return await self._refresh_if(lambda t: t is before)
+        return await self._refresh_if(lambda t: t is before, "asked for")
 
-    async def _refresh_if(self, still_needed: Callable[[TokenSet], bool]) -> TokenSet:
+    async def _refresh_if(
+        self, still_needed: Callable[[TokenSet], bool], reason: str = "asked for"
+    ) -> TokenSet:
         async with self._lock:
             current = self._tokens
             if current is None:
@@ -183,7 +189,7 @@ class TokenManager:
             if not still_needed(current):
                 return current  # another request refreshed while we waited
             try:
-                fresh = await self._refresher.refresh(current)
+                fresh = await self._logged_refresh(current, reason)
             except SignInRequired as exc:
                 self._tokens = None
                 if self._on_sign_in_required is not None:
@@ -192,6 +198,26 @@ class TokenManager:
             if self._on_changed is not None:
                 await self._on_changed(current, fresh)
             self._tokens = fresh
+            return fresh
+
+    async def _logged_refresh(self, current: TokenSet, reason: str) -> TokenSet:
+        """The refresher's call with its DEBUG trail: started, succeeded or failed (error class
+        only; never a token)."""
+        with log_tag("token refresh"):
+            log.debug("%sstarted (%s)", prefix(), reason)
+            try:
+                fresh = await self._refresher.refresh(current)
+            except BaseException as exc:
+                log.debug("%sfailed: %s", prefix(), type(exc).__name__)
+                raise
+            rotated = fresh.refresh_token != current.refresh_token
+            lifetime = fresh.lifetime
+            log.debug(
+                "%ssucceeded: access token valid %s, refresh token %s",
+                prefix(),
+                "(no expiry given)" if lifetime is None else f"{lifetime.total_seconds():.0f} s",
+                "rotated" if rotated else "kept",
+            )
             return fresh
 
 

@@ -58,6 +58,7 @@ from app.store.outbox_errors import (
     OutboxStateChanged,
     UnknownBaseCommit,
 )
+from app.store.outbox_log import log_changes
 from app.store.outbox_records import (
     ROW_FIELDS,
     ConflictDetail,
@@ -768,6 +769,7 @@ class OutboxRepository:
         )
 
     def _notify(self, changes: Sequence[OutboxChange]) -> None:
+        log_changes(changes, self._clock())
         for change in changes:
             for listener in list(self._listeners):
                 listener(change)
@@ -775,7 +777,7 @@ class OutboxRepository:
     def _notify_on_commit(self, c: Connection, changes: Sequence[OutboxChange]) -> None:
         """For a transaction the caller owns: tell listeners once it commits (never about a
         rolled-back one)."""
-        if changes and self._listeners:
+        if changes and (self._listeners or log.isEnabledFor(logging.DEBUG)):
             event.listen(c, "commit", lambda _conn: self._notify(changes), once=True)
 
 

@@ -10,7 +10,9 @@ profile decide what may be written; nothing here assumes one EHR.
 
 from __future__ import annotations
 
+import logging
 import socket
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +33,7 @@ from app.fhir.profiles import VendorProfile
 from app.store.store import Store
 
 APP_NAME = "fhir-writeback"
+log = logging.getLogger(__name__)
 
 
 def this_app() -> AppIdentity:
@@ -144,6 +147,12 @@ def prepare(
 def queue(store: Store, prepared: PreparedApproval) -> ApprovedCommit:
     """Record the approval and queue its commit in ONE transaction (decision, outbox rows, draft
     marked APPROVED). Only after this returns may the UI say "queued"."""
+    commit = prepared.commit
+    kinds = Counter(w.resource_type for w in commit.writes)
+    listed = ", ".join(t if n == 1 else f"{t} x{n}" for t, n in sorted(kinds.items()))
+    log.debug(
+        "commit %s: approved with %d writes (%s)", commit.commit_id, len(commit.writes), listed
+    )
     with store.db.write() as conn:
         queued = store.outbox.enqueue_approval(
             prepared.commit,

@@ -319,6 +319,7 @@ class SyncRunner:
         return RunReport(processed, confirmed, self._paused, self._offline_pass)
 
     def _pause(self) -> None:
+        log.debug("sync paused: the EHR asks for a new sign-in")
         self._paused = True
         self._signed_in.clear()
         self._set_status(paused_for_sign_in=True)
@@ -350,6 +351,7 @@ class SyncRunner:
             # "Signed in" at once although the EHR said 401: do not hammer it in a loop.
             await asyncio.sleep(self._resume_delay)
         await self._db.run(self._store.resume_after_sign_in, self._clock())
+        log.debug("sync resumed after a new sign-in")
         self._paused = False
         self._set_status(paused_for_sign_in=False)
         return True

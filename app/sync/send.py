@@ -29,6 +29,7 @@ from app.domain.commit import ApprovedCommit, PlannedWrite, resolve_references
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
 from app.fhir.errors import FhirError, FhirNotFound
 from app.smart.errors import SmartError
+from app.smart.http_log import prefix, tagged
 from app.store.outbox import OutboxRepository
 from app.store.outbox_records import (
     ConflictDetail,
@@ -98,11 +99,13 @@ class CommitSender:
         self._on_contact = on_contact or (lambda _ok: None)
         self._read_back = read_back
 
+    @tagged(lambda _self, entry: f"commit {entry.commit_id}")
     async def process(self, entry: OutboxEntry) -> OutboxItem:
         """One sync step for ``entry``; returns where the commit stands afterwards."""
         action = next_action(
             entry.item, entry.commit, self._caps, self._clock(), policy=self._store.policy
         )
+        log.debug("%s%s: next step %s", prefix(), entry.item.state.value, action.kind.value)
         if action.kind is ActionKind.RECONCILE:
             item = await self.reconcile(entry)
             if item.state is not S.QUEUED:
@@ -419,6 +422,15 @@ class CommitSender:
 
     # ------------------------------------------------------------------ helpers
     async def _fail(self, cid: Any, failure: Failure, results: list[WriteResult]) -> OutboxItem:
+        after = failure.retry_after
+        wait = "none" if after is None else f"{after.total_seconds():.0f} s"
+        log.debug(
+            "%sfailed: %s, HTTP %s, Retry-After: %s",
+            prefix(),
+            failure.event.value,
+            failure.status,
+            wait,
+        )
         return await self._db.run(
             self._store.apply,
             cid,

@@ -10,12 +10,12 @@ from keyring.backend import KeyringBackend
 from app.cli import main
 from app.smart.keyring_store import RefreshTokenStore
 from tests.support.servers import RunningServer, free_port
-from tests.support.smart_fixtures import ScriptedBrowser
+from tests.support.smart_fixtures import ScriptedBrowser, keep_test_keyring
 
 
 def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
+    code = main(list(argv), out=out, err=err, accept_keyring=keep_test_keyring)
     return code, out.getvalue(), err.getvalue()
 
 

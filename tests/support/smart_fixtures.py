@@ -31,6 +31,12 @@ def file_keyring(tmp_path: Path) -> Iterator[KeyringBackend]:
     keyring.set_keyring(previous)
 
 
+def keep_test_keyring() -> str | None:
+    """``app.cli.main(accept_keyring=...)`` for tests: the file keyring above stands in for
+    the OS keyring, so the command line keeps it (the real policy would refuse a file)."""
+    return None
+
+
 @dataclass
 class ScriptedBrowser:
     log_path: Path
