@@ -44,7 +44,8 @@ OS_KEYRINGS: frozenset[type[KeyringBackend]] = frozenset(
 
 NO_OS_KEYRING = (
     "This computer has no secure system keyring (such as Windows Credential Manager or macOS "
-    "Keychain), so the app keeps no sign-in and no notes here until clinic IT enables one."
+    "Keychain), so the app keeps no sign-in and no notes for a real EHR here until clinic IT "
+    "enables one."
 )
 
 

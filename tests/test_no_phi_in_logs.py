@@ -4,13 +4,16 @@ One full flow the way the app runs its non-UI layers, with logging configured by
 DEBUG: a patient whose name carries a marker is created in the sandbox EHR (by the EHR's own
 staff, through another client); the clinician signs in (SMART standalone launch, scripted
 browser, refresh token to the keyring), searches the patient by name, opens the encounter
-(context load), writes a draft containing the marker in the encrypted store, approves it and
-the sync runner sends it until the EHR confirmed it. A failing request is made too (errors are
-logged). Then:
+(context load), makes a failing read, refreshes the token, writes a draft containing the marker
+in the encrypted store, approves it, and the sync runner sends it through a fault proxy that
+refuses the first write (503, Retry-After: 1) until the EHR confirmed it on the retry. Then:
 
-- the marker is in no log file (and in no other file the app wrote);
-- the access token, the refresh token and the id_token are in no file under the test's folder
-  except the keyring file (the test's stand-in for the OS keyring).
+- the marker, the patient's id and the encounter's id are in no log file (and the marker in no
+  other file the app wrote);
+- the access tokens, the refresh token and the id_token are in no file under the test's folder
+  except the keyring file (the test's stand-in for the OS keyring);
+- the same DEBUG log lets support follow the commit by its id: approved -> queued -> sending ->
+  (503) retry_wait -> sending -> (200) confirmed, with the resource types it wrote.
 """
 
 from __future__ import annotations
