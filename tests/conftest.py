@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import platformdirs
 import pytest
 
 from tests.support.servers import RunningServer, peer_available, start_peer, start_sandbox
@@ -15,6 +16,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # A real file keyring and the scripted browser for every test: no test can reach the
 # developer's keyring or open their browser.
 pytest_plugins = ["tests.support.smart_fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def own_log_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The platform's log folder is the test's own: the app and the command line log there
+    (AppPaths.default), and no test may write to the developer's log folder."""
+    folder = tmp_path / "user-logs"
+    monkeypatch.setattr(platformdirs, "user_log_dir", lambda *a, **k: str(folder))
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
-import platformdirs
 import pytest
 
 from app.cli import main as cli_main
@@ -62,10 +60,8 @@ def test_the_gui_takes_log_level_in_any_case() -> None:
 
 
 @pytest.fixture
-def log_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    folder = tmp_path / "logs"
-    monkeypatch.setattr(platformdirs, "user_log_dir", lambda *a, **k: str(folder))
-    yield folder
+def log_dir(own_log_folder: Path) -> Path:
+    return own_log_folder
 
 
 def run(*argv: str) -> tuple[int, str]:
