@@ -182,6 +182,17 @@ def amendment(text: str = "Corrected: BP 138/86.") -> Draft:
     )
 
 
+def one_of_each() -> dict[str, StructuredItem]:
+    """A valid item of every kind of the catalogue, by kind key (a new kind adds one here)."""
+    return {
+        "observation": obs("obs-hr", "8867-4", "72", "/min", "Heart rate"),
+        "symptom": symptom(),
+        "medication_reconciliation": reconciliation(),
+        "task": task(),
+        "message": message(),
+    }
+
+
 def full_items() -> tuple[StructuredItem, ...]:
     return (
         obs("obs-sys", "8480-6", "128", "mm[Hg]", "Systolic blood pressure"),
