@@ -47,7 +47,7 @@ from app.domain.commit import (
 from app.domain.commit import build_commit as freeze_commit
 from app.domain.draft import Draft
 from app.domain.fingerprint import draft_content_sha256
-from app.domain.items import COMPOSITION, ITEM_KINDS, ItemKind
+from app.domain.items import COMPOSITION, ITEM_KINDS, PROVENANCE, ItemKind
 from app.domain.render import render_plain_text
 from app.domain.review import AppIdentity, ReviewDecision, ReviewStatus
 from app.fhir.capabilities import ServerCapabilities
@@ -110,7 +110,7 @@ def build_commit(
         steps.append((COMPOSITION.write_rank, lambda: [m.composition()]))
     for _rank, step in sorted(steps, key=lambda s: s[0]):
         writes += step()
-    if "Provenance" in decision.destination_types:
+    if PROVENANCE.resource_type in decision.destination_types:
         writes.append(m.provenance([w.write_id for w in writes]))
     built = {str(w.payload["resourceType"]) for w in writes}
     if built != set(decision.destination_types):
