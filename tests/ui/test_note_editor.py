@@ -106,3 +106,12 @@ def test_adding_a_symptom_and_problems_on_their_cells(editor: NoteEditor, qtbot:
     with qtbot.waitSignal(editor.item_edited) as edited:
         symptoms.table.item(0, 1).setText("mild")
     assert edited.args[0].severity is SymptomSeverity.MILD
+
+
+def test_the_diff_names_items_by_their_kind_and_line() -> None:
+    from app.domain.diff import diff_draft
+    from app.ui.diff_view import inline_html
+
+    html = inline_html(diff_draft(make_draft((symptom(),))))
+    assert "<td>Symptom</td>" in html
+    assert "Headache: moderate, since 2025-03-07" in html
