@@ -13,11 +13,13 @@ from pytestqt.qtbot import QtBot
 
 from app.domain.clinical import Medication
 from app.domain.context import ContextSection, EncounterContext
+from app.domain.diff import diff_draft
 from app.domain.items import ITEM_KINDS
 from app.domain.items.medication_reconciliation import MedicationDecision
 from app.domain.items.observation import ObservationItem
 from app.domain.items.symptom import SymptomItem, SymptomSeverity
 from app.domain.validation import WritePermissions, validate_for_approval
+from app.ui.diff_view import inline_html
 from app.ui.note_editor import NoteEditor
 from tests.domain.conftest import NOW, make_context
 from tests.support.drafts import ENCOUNTER, PATIENT, SOAP, make_draft, symptom
@@ -109,9 +111,6 @@ def test_adding_a_symptom_and_problems_on_their_cells(editor: NoteEditor, qtbot:
 
 
 def test_the_diff_names_items_by_their_kind_and_line() -> None:
-    from app.domain.diff import diff_draft
-    from app.ui.diff_view import inline_html
-
     html = inline_html(diff_draft(make_draft((symptom(),))))
     assert "<td>Symptom</td>" in html
     assert "Headache: moderate, since 2025-03-07" in html
