@@ -8,8 +8,11 @@ Pure and I/O-free. :func:`validate_for_approval` returns a :class:`ValidationRep
     "section:<key>"           a narrative section
     "item:<item_id>"          a structured item as a whole (e.g. its write is not permitted)
     "item:<item_id>:<field>"  one field of an item: code, value, unit, effective, note,
-                              description, owner, status, recipient, text
+                              description, owner, status, recipient, text, medication,
+                              decision, severity, onset (an editor column whose ``field`` is
+                              the same shows it on its cell)
 
+Each item is checked by its kind (``app.domain.items``: ``check`` and ``check_together``).
 Errors block approval; warnings are shown and approval stays possible (values outside the
 usual range, unknown LOINC codes). Messages name the place and the problem, never note text or
 patient names, and say what to do.
