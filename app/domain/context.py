@@ -85,6 +85,12 @@ class EncounterContext:
         value: ContextSection[object] = getattr(self, kind.value)
         return value
 
+    @property
+    def active_medications(self) -> tuple[Medication, ...]:
+        """The medications the patient is on: active orders (an order without a status is
+        taken as active, as the context loader does). Medication reconciliation lists these."""
+        return tuple(m for m in self.medications.items if m.status in ("active", None))
+
     def latest_vitals(self) -> tuple[Measurement, ...]:
         """The most recent measurement of each vital sign (by code, else display)."""
         return _latest_per_code(self.vitals.items)

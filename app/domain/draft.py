@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from enum import Enum
 
 from app.domain.clinical import Coding, Reference
 from app.domain.errors import DraftEditError
-
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
+from app.domain.items.kind import StructuredItem, new_item_id
+from app.domain.items.message import MessageItem
+from app.domain.items.observation import LOINC, UCUM, ObservationItem
+from app.domain.items.task import Priority, TaskItem, TaskStatus
 
 
 class DraftStatus(Enum):
@@ -33,25 +33,29 @@ class DraftSource(Enum):
     AMENDMENT = "amendment"  # opened from a prior chart note to amend it
 
 
-class TaskStatus(Enum):
-    DRAFT = "draft"
-    REQUESTED = "requested"
-    ACCEPTED = "accepted"
-    IN_PROGRESS = "in-progress"
-    ON_HOLD = "on-hold"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-
-
-class Priority(Enum):
-    ROUTINE = "routine"
-    URGENT = "urgent"
-    ASAP = "asap"
-    STAT = "stat"
-
-
-def new_item_id() -> str:
-    return str(uuid.uuid4())
+# The items of the three original kinds are re-exported here for existing callers; every kind
+# lives in its own module under app.domain.items (the catalogue).
+__all__ = [
+    "LOINC",
+    "UCUM",
+    "AmendmentRef",
+    "Baseline",
+    "Draft",
+    "DraftProvenance",
+    "DraftSource",
+    "DraftStatus",
+    "FlagTarget",
+    "Generator",
+    "MessageItem",
+    "NoteSection",
+    "ObservationItem",
+    "Priority",
+    "StructuredItem",
+    "TaskItem",
+    "TaskStatus",
+    "UncertaintyFlag",
+    "new_item_id",
+]
 
 
 @dataclass(frozen=True)
@@ -59,48 +63,6 @@ class NoteSection:
     key: str  # stable id from the template ("subjective")
     title: str  # heading shown and written ("Subjective")
     text: str = ""
-
-
-@dataclass(frozen=True)
-class ObservationItem:
-    """A measurement the clinician records with the note (LOINC code, value, UCUM unit)."""
-
-    item_id: str
-    loinc_code: str
-    display: str
-    value: Decimal | None
-    unit: str | None  # UCUM code, e.g. "mm[Hg]", "/min", "kg"
-    effective: datetime | None = None
-    note: str | None = None
-
-    @property
-    def code(self) -> Coding:
-        return Coding(LOINC, self.loinc_code, self.display)
-
-
-@dataclass(frozen=True)
-class TaskItem:
-    """A follow-up task for someone on the care team."""
-
-    item_id: str
-    description: str
-    owner: Reference | None
-    due: date | None
-    status: TaskStatus = TaskStatus.REQUESTED
-    priority: Priority = Priority.ROUTINE
-
-
-@dataclass(frozen=True)
-class MessageItem:
-    """A message to the care team (becomes a Communication)."""
-
-    item_id: str
-    recipient: Reference | None
-    text: str
-    priority: Priority = Priority.ROUTINE
-
-
-StructuredItem = ObservationItem | TaskItem | MessageItem
 
 
 class FlagTarget(Enum):

@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import Enum
+from functools import partial
 from typing import Any, TypeVar
 
 from app.domain.clinical import Coding, Reference, bounded_decimal
@@ -27,16 +29,11 @@ from app.domain.draft import (
     DraftSource,
     FlagTarget,
     Generator,
-    MessageItem,
     NoteSection,
-    ObservationItem,
-    Priority,
-    StructuredItem,
-    TaskItem,
-    TaskStatus,
     UncertaintyFlag,
 )
 from app.domain.errors import DraftContextMismatch, DraftImportError
+from app.domain.items import ITEM_KINDS, StructuredItem
 
 SCHEMA_ID = "fhir-writeback/draft-import"
 SCHEMA_VERSIONS = (1,)
@@ -44,9 +41,9 @@ MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_TEXT_CHARS = 1_000_000
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _ITEM_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-_LOINC = re.compile(r"^\d{1,7}-\d$")
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Enum)
 
 
 def import_draft(
@@ -63,7 +60,7 @@ def import_draft(
             f"the file is {len(data) / 1_048_576:.1f} MB; the limit is {MAX_IMPORT_BYTES // 1_048_576} MB",
         )
     doc = _decode(data)
-    reader = _Reader()
+    reader = _Reader(context)
     draft = reader.draft(doc, context, now or datetime.now(UTC), draft_id or uuid.uuid4(), data)
     if reader.problems:
         path, problem = reader.problems[0]
@@ -104,7 +101,8 @@ def _reject_constant(name: str) -> Any:
 class _Reader:
     """Reads the document, collecting (path, problem) pairs instead of stopping at the first."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: EncounterContext) -> None:
+        self.context = context  # the open chart, for kinds that refer to it (medications)
         self.problems: list[tuple[str, str]] = []
         self.mismatch = False
         self._item_ids: set[str] = set()
@@ -128,9 +126,9 @@ class _Reader:
         generated_at = self._instant(doc.get("generated_at"), "$.generated_at", required=True)
         sections = self._sections(doc.get("sections"))
         items: list[StructuredItem] = []
-        items += self._list(doc, "observations", self._observation)
-        items += self._list(doc, "tasks", self._task)
-        items += self._list(doc, "messages", self._message)
+        for kind in ITEM_KINDS:  # each kind reads its own list ("observations", "tasks", ...)
+            part = kind.import_part
+            items += self._list(doc, part.key, partial(part.read, self))
         self._flags(doc.get("uncertainty"), "$.uncertainty", FlagTarget.DRAFT, "")
         template = self._opt_str(doc.get("template"), "$.template") or "imported"
         title = self._opt_str(doc.get("title"), "$.title") or "Imported draft"
@@ -267,46 +265,39 @@ class _Reader:
         self._item_ids.add(given)
         return given
 
-    def _observation(self, raw: Mapping[str, Any], path: str) -> ObservationItem | None:
-        item_id = self._item_id(raw, path)
-        loinc = raw.get("loinc")
-        if not isinstance(loinc, str) or not _LOINC.match(loinc):
-            self.fail(f"{path}.loinc", "must be a LOINC code such as '8867-4'")
-            loinc = None
-        display = self._str(raw.get("display"), f"{path}.display")
-        value_raw = raw.get("value")
-        value = bounded_decimal(value_raw) if not isinstance(value_raw, str) else None
-        if value_raw is not None and value is None:
-            self.fail(f"{path}.value", "must be a number (not text, not huge)")
-        unit = self._opt_str(raw.get("unit"), f"{path}.unit")
-        effective = self._instant(raw.get("effective"), f"{path}.effective", required=False)
-        note = self._opt_str(raw.get("note"), f"{path}.note")
+    # ---- what a kind's reader uses (app.domain.items.ImportReader)
+    def item_flags(self, raw: Mapping[str, Any], path: str, item_id: str) -> None:
         self._flags(raw.get("uncertainty"), f"{path}.uncertainty", FlagTarget.ITEM, item_id)
-        if loinc is None or display is None:
-            return None
-        return ObservationItem(item_id, loinc, display, value, unit, effective, note)
 
-    def _task(self, raw: Mapping[str, Any], path: str) -> TaskItem | None:
-        item_id = self._item_id(raw, path)
-        description = self._str(raw.get("description"), f"{path}.description")
-        owner = self._reference(raw.get("owner"), f"{path}.owner", None, required=False)
-        due = self._date(raw.get("due"), f"{path}.due")
-        status = self._enum(TaskStatus, raw.get("status"), f"{path}.status", TaskStatus.REQUESTED)
-        priority = self._enum(Priority, raw.get("priority"), f"{path}.priority", Priority.ROUTINE)
-        self._flags(raw.get("uncertainty"), f"{path}.uncertainty", FlagTarget.ITEM, item_id)
-        if description is None:
-            return None
-        return TaskItem(item_id, description, owner, due, status, priority)
+    def item_id(self, raw: Mapping[str, Any], path: str) -> str:
+        return self._item_id(raw, path)
 
-    def _message(self, raw: Mapping[str, Any], path: str) -> MessageItem | None:
-        item_id = self._item_id(raw, path)
-        recipient = self._reference(raw.get("recipient"), f"{path}.recipient", None, required=False)
-        text = self._str(raw.get("text"), f"{path}.text")
-        priority = self._enum(Priority, raw.get("priority"), f"{path}.priority", Priority.ROUTINE)
-        self._flags(raw.get("uncertainty"), f"{path}.uncertainty", FlagTarget.ITEM, item_id)
-        if text is None:
-            return None
-        return MessageItem(item_id, recipient, text, priority)
+    def text(self, raw: object, path: str) -> str | None:
+        return self._str(raw, path)
+
+    def optional_text(self, raw: object, path: str) -> str | None:
+        return self._opt_str(raw, path)
+
+    def number(self, raw: object, path: str) -> Decimal | None:
+        value = bounded_decimal(raw) if not isinstance(raw, str) else None
+        if raw is not None and value is None:
+            self.fail(path, "must be a number (not text, not huge)")
+        return value
+
+    def reference(
+        self, raw: object, path: str, expected: str | None, *, required: bool
+    ) -> Reference | None:
+        return self._reference(raw, path, expected, required=required)
+
+    def instant(self, raw: object, path: str, *, required: bool) -> datetime | None:
+        return self._instant(raw, path, required=required)
+
+    def day(self, raw: object, path: str) -> date | None:
+        return self._date(raw, path)
+
+    def choice(self, enum: type[E], raw: object, path: str) -> E | None:
+        value: E | None = self._enum(enum, raw, path, None)
+        return value
 
     def _flags(self, raw: object, path: str, kind: FlagTarget, target: str) -> None:
         if raw is None:

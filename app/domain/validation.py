@@ -8,8 +8,11 @@ Pure and I/O-free. :func:`validate_for_approval` returns a :class:`ValidationRep
     "section:<key>"           a narrative section
     "item:<item_id>"          a structured item as a whole (e.g. its write is not permitted)
     "item:<item_id>:<field>"  one field of an item: code, value, unit, effective, note,
-                              description, owner, status, recipient, text
+                              description, owner, status, recipient, text, medication,
+                              decision, severity, onset (an editor column whose ``field`` is
+                              the same shows it on its cell)
 
+Each item is checked by its kind (``app.domain.items``: ``check`` and ``check_together``).
 Errors block approval; warnings are shown and approval stays possible (values outside the
 usual range, unknown LOINC codes). Messages name the place and the problem, never note text or
 patient names, and say what to do.
@@ -26,23 +29,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.domain.clinical import Reference
-from app.domain.draft import (
-    Draft,
-    DraftStatus,
-    MessageItem,
-    ObservationItem,
-    StructuredItem,
-    TaskItem,
-)
+from app.domain.draft import Draft, DraftStatus
 from app.domain.fingerprint import draft_content_sha256
+from app.domain.items import ITEM_KINDS, NOTE, NOTE_WRITES, ItemCheck, kind_of, write_rank
 from app.domain.render import render_plain_text
 from app.domain.templates import NoteTemplate
-from app.domain.validation_items import (
-    check_blood_pressure,
-    check_message,
-    check_observation,
-    check_task,
-)
 from app.domain.validation_problems import (
     MAX_ITEM_TEXT_CHARS,
     MAX_NOTE_CHARS,
@@ -133,26 +124,15 @@ class ValidationReport:
         return tuple(p for p in self.problems if p.kind is kind)
 
 
-# Optional extras: written with every commit where permitted, never a reason to block.
-OPTIONAL_DESTINATIONS = ("Composition", "Provenance")
-WRITE_ORDER = ("DocumentReference", "Observation", "Composition", "Task", "Communication",
-               "Provenance")  # fmt: skip
-
-
 def destinations_for(draft: Draft, permissions: WritePermissions) -> tuple[str, ...]:
-    """The resource types an approval of ``draft`` writes: the note, one type per kind of item,
-    and the optional Composition and Provenance where ``permissions`` allow them."""
-    wanted = {"DocumentReference"}
-    wanted |= {_RESOURCE_TYPE[type(i)] for i in draft.items}
-    wanted |= {t for t in OPTIONAL_DESTINATIONS if permissions.allows(t)}
-    return tuple(t for t in WRITE_ORDER if t in wanted)
-
-
-_RESOURCE_TYPE: dict[type[StructuredItem], str] = {
-    ObservationItem: "Observation",
-    TaskItem: "Task",
-    MessageItem: "Communication",
-}
+    """The resource types an approval of ``draft`` writes, in commit order: the note, the type
+    of each kind of item it holds, and the optional extras (Composition, Provenance) where
+    ``permissions`` allow them."""
+    wanted = {NOTE.resource_type} | {kind_of(i).resource_type for i in draft.items}
+    wanted |= {
+        w.resource_type for w in NOTE_WRITES if w.optional and permissions.allows(w.resource_type)
+    }
+    return tuple(sorted(wanted, key=lambda t: (write_rank(t), t)))
 
 
 def validate_for_approval(
@@ -180,15 +160,7 @@ def validate_for_approval(
         draft, context_patient, context_encounter, amended_note_patient, amended_note_encounter
     )
     problems += _check_narrative(draft, template)
-    observations = [i for i in draft.items if isinstance(i, ObservationItem)]
-    for item in draft.items:
-        if isinstance(item, ObservationItem):
-            problems += check_observation(item, now)
-        elif isinstance(item, TaskItem):
-            problems += check_task(item, context_patient)
-        else:
-            problems += check_message(item, context_patient)
-    problems += check_blood_pressure(observations)
+    problems += _check_items(draft, ItemCheck(context_patient, now))
     problems += _check_permissions(draft, write_permissions)
     return ValidationReport(
         problems=tuple(problems),
@@ -288,30 +260,35 @@ def _check_narrative(draft: Draft, template: NoteTemplate | None) -> Iterable[Va
         )
 
 
-# ----------------------------------------------------------------------------- permissions
+# ----------------------------------------------------------------------------- items
 
-_WHAT_FAILS: dict[str, str] = {
-    "DocumentReference": "the note cannot be filed",
-    "Observation": "the observation cannot be recorded",
-    "Task": "the follow-up task cannot be filed",
-    "Communication": "the message to the care team cannot be sent",
-}
+
+def _check_items(draft: Draft, ctx: ItemCheck) -> Iterable[ValidationProblem]:
+    """Each item by its kind's checks (in the draft's order), then each kind's joint checks."""
+    for item in draft.items:
+        yield from kind_of(item).check(item, ctx)
+    for kind in ITEM_KINDS:
+        mine = kind.select(draft.items)
+        if mine:
+            yield from kind.check_together(mine)
+
+
+# ----------------------------------------------------------------------------- permissions
 
 
 def _check_permissions(draft: Draft, permissions: WritePermissions) -> Iterable[ValidationProblem]:
-    if not permissions.allows("DocumentReference"):
+    if not permissions.allows(NOTE.resource_type):
         yield error(
             "draft",
             ProblemKind.WRITE_NOT_PERMITTED,
-            f"{_sentence(permissions.why_not('DocumentReference'))}, so the note cannot be "
+            f"{_sentence(permissions.why_not(NOTE.resource_type))}, so the note cannot be "
             "filed; ask IT to give this app permission to write notes.",
         )
     for item in draft.items:
-        resource_type = _RESOURCE_TYPE[type(item)]
+        kind = kind_of(item)
+        resource_type = kind.resource_type
         if not permissions.allows(resource_type):
-            what = _WHAT_FAILS[resource_type]
-            if isinstance(item, ObservationItem) and item.display:
-                what = f"the {item.display} observation cannot be recorded"
+            what = kind.what_fails(item)
             yield error(
                 f"item:{item.item_id}",
                 ProblemKind.WRITE_NOT_PERMITTED,

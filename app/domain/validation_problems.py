@@ -42,6 +42,7 @@ class ProblemKind(Enum):
     INCONSISTENT_VALUES = "inconsistent_values"
     TASK_INCOMPLETE = "task_incomplete"
     MESSAGE_INCOMPLETE = "message_incomplete"
+    ITEM_INCOMPLETE = "item_incomplete"  # a required part of an item is missing or wrong
     WRITE_NOT_PERMITTED = "write_not_permitted"
 
 

@@ -9,12 +9,12 @@ One commit holds, in this order (later writes refer to earlier ones by ``urn:uui
    (encounter, period), author and authenticator (the approving clinician), date, one
    attachment (text/plain UTF-8 base64, or sanitized XHTML where the profile wants it) and, for
    an amendment, ``relatesTo: replaces`` the amended note;
-2. one Observation per observation item (vital-signs or laboratory, LOINC code, UCUM quantity);
+2. one resource per structured item, by its kind's mapping (``app/fhir/items/<kind>.py``), kinds
+   in their catalogue ``write_rank`` order: observations, symptoms, then (3.), then tasks,
+   messages, medication statements;
 3. the note as a Composition, when the review decision lists it (the server declares Composition
    create and the profile allows it);
-4. one Task per follow-up task (intent ``order``, focus = the note);
-5. one Communication per care-team message (about = the note);
-6. a Provenance when the decision lists it: every write above as target, the clinician as
+4. a Provenance when the decision lists it: every write above as target, the clinician as
    author, the app as an assembler Device acting for the clinician, the source encounter, the
    amended note and the imported draft file (by its SHA-256) as entities.
 
@@ -31,9 +31,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
-from datetime import date, datetime
-from decimal import Decimal
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from app.domain.clinical import Coding, Reference
@@ -45,22 +45,24 @@ from app.domain.commit import (
     DraftWrite,
 )
 from app.domain.commit import build_commit as freeze_commit
-from app.domain.draft import Draft, MessageItem, ObservationItem, TaskItem
+from app.domain.draft import Draft
 from app.domain.fingerprint import draft_content_sha256
-from app.domain.observation_codes import known_observation, unit_display
+from app.domain.items import COMPOSITION, ITEM_KINDS, PROVENANCE, ItemKind
 from app.domain.render import render_plain_text
 from app.domain.review import AppIdentity, ReviewDecision, ReviewStatus
 from app.fhir.capabilities import ServerCapabilities
 from app.fhir.errors import FhirUnsupported
+from app.fhir.items import WriteContext, mapping_for
+from app.fhir.items.base import concept as _concept
+from app.fhir.items.base import instant as _instant
+from app.fhir.items.base import ref as _ref
 from app.fhir.narrative import plain_text_to_xhtml_div, sections_to_xhtml_div
 from app.fhir.profiles import VendorProfile
 
 JsonObject = dict[str, Any]
 
 LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
 DOC_CATEGORY_SYSTEM = "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category"
-OBS_CATEGORY_SYSTEM = "http://terminology.hl7.org/CodeSystem/observation-category"
 PROVENANCE_AGENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 DATA_OPERATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 APP_DEVICE_SYSTEM = "https://fhir-writeback.example/sid/app-instance"
@@ -101,12 +103,14 @@ def build_commit(
     _check_writable(decision.destination_types, profile, capabilities)
     m = _Mapper(draft, decision, profile, app_device, encounter_period)
     writes = [m.document_reference()]
-    writes += [m.observation(i) for i in draft.items if isinstance(i, ObservationItem)]
-    if "Composition" in decision.destination_types:
-        writes.append(m.composition())
-    writes += [m.task(i) for i in draft.items if isinstance(i, TaskItem)]
-    writes += [m.communication(i) for i in draft.items if isinstance(i, MessageItem)]
-    if "Provenance" in decision.destination_types:
+    steps: list[tuple[int, Callable[[], list[DraftWrite]]]] = [
+        (kind.write_rank, partial(m.items_of, kind)) for kind in ITEM_KINDS
+    ]
+    if COMPOSITION.resource_type in decision.destination_types:
+        steps.append((COMPOSITION.write_rank, lambda: [m.composition()]))
+    for _rank, step in sorted(steps, key=lambda s: s[0]):
+        writes += step()
+    if PROVENANCE.resource_type in decision.destination_types:
         writes.append(m.provenance([w.write_id for w in writes]))
     built = {str(w.payload["resourceType"]) for w in writes}
     if built != set(decision.destination_types):
@@ -271,71 +275,20 @@ class _Mapper:
         }
         return DraftWrite(comp, self._write_id("composition"))
 
-    # ---- structured items
-    def observation(self, item: ObservationItem) -> DraftWrite:
-        d = self.draft
-        known = known_observation(item.loinc_code)
-        obs: JsonObject = {
-            "resourceType": "Observation",
-            "status": "final",
-            "code": _concept(
-                Coding(LOINC, item.loinc_code, item.display or (known.display if known else None))
-            ),
-            "subject": _ref(d.patient, display=False),
-            "encounter": _ref(d.encounter, display=False),
-            "effectiveDateTime": _instant(item.effective or self.decision.approved_at),
-            "issued": self.when,
-            "performer": [self.clinician],
-        }
-        if known is not None:
-            cat = known.category
-            obs["category"] = [_concept(Coding(OBS_CATEGORY_SYSTEM, cat.value, cat.display))]
-        if item.value is not None:
-            quantity: JsonObject = {"value": _number(item.value, item.item_id)}
-            if item.unit:
-                quantity.update(unit=unit_display(item.unit), system=UCUM, code=item.unit)
-            obs["valueQuantity"] = quantity
-        else:
-            obs["dataAbsentReason"] = {"text": "No value recorded"}
-        if item.note and item.note.strip():
-            obs["note"] = [{"text": item.note}]
-        return DraftWrite(obs, self._write_id(f"item:{item.item_id}"))
-
-    def task(self, item: TaskItem) -> DraftWrite:
-        d = self.draft
-        task: JsonObject = {
-            "resourceType": "Task",
-            "status": item.status.value,
-            "intent": "order",
-            "priority": item.priority.value,
-            "description": item.description,
-            "focus": self.note_urn,
-            "for": _ref(d.patient, display=False),
-            "encounter": _ref(d.encounter, display=False),
-            "authoredOn": self.when,
-            "requester": self.clinician,
-        }
-        if item.owner is not None:
-            task["owner"] = _ref(item.owner)
-        if item.due is not None:
-            task["executionPeriod"] = {"end": _day(item.due)}
-        return DraftWrite(task, self._write_id(f"item:{item.item_id}"))
-
-    def communication(self, item: MessageItem) -> DraftWrite:
-        d = self.draft
-        comm: JsonObject = {
-            "resourceType": "Communication",
-            "status": "completed",
-            "priority": item.priority.value,
-            "subject": _ref(d.patient, display=False),
-            "encounter": _ref(d.encounter, display=False),
-            "sender": self.clinician,
-            "payload": [{"contentString": item.text}],
-            "about": [self.note_urn],
-        }
-        if item.recipient is not None:
-            comm["recipient"] = [_ref(item.recipient)]
-        return DraftWrite(comm, self._write_id(f"item:{item.item_id}"))
+    # ---- structured items: each by its kind's mapping (app/fhir/items/<kind>.py)
+    def items_of(self, kind: ItemKind[Any]) -> list[DraftWrite]:
+        mapping = mapping_for(kind)
+        ctx = WriteContext(
+            patient=self.draft.patient,
+            encounter=self.draft.encounter,
+            clinician=self.clinician,
+            note_id=str(self.note_id),
+            approved_at=self.decision.approved_at,
+        )
+        return [
+            DraftWrite(mapping.to_fhir(item, ctx), self._write_id(f"item:{item.item_id}"))
+            for item in kind.select(self.draft.items)
+        ]
 
     # ---- provenance
     def provenance(self, targets: Sequence[uuid.UUID]) -> DraftWrite:
@@ -378,30 +331,6 @@ class _Mapper:
 # ----------------------------------------------------------------------------- small helpers
 
 
-def _ref(ref: Reference, *, display: bool = True) -> JsonObject:
-    out: JsonObject = {"reference": ref.relative}
-    if display and ref.display and ref.display.strip():
-        out["display"] = ref.display.strip()
-    return out
-
-
-def _concept(coding: Coding) -> JsonObject:
-    c = {k: v for k, v in (("system", coding.system), ("code", coding.code)) if v}
-    if coding.display and coding.display.strip():
-        c["display"] = coding.display.strip()
-    return {"coding": [c]}
-
-
-def _instant(when: datetime) -> str:
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise CommitInvalid("timestamps must be timezone-aware")
-    return when.isoformat(timespec="seconds") if when.microsecond == 0 else when.isoformat()
-
-
-def _day(day: date) -> str:
-    return day.isoformat()
-
-
 def _period(period: tuple[datetime | None, datetime | None] | None) -> JsonObject:
     if period is None:
         return {}
@@ -412,15 +341,3 @@ def _period(period: tuple[datetime | None, datetime | None] | None) -> JsonObjec
     if end is not None:
         out["end"] = _instant(end)
     return out
-
-
-MAX_EXACT_INT = 2**53
-
-
-def _number(value: Decimal, item_id: str) -> int | float:
-    """A JSON number for a FHIR decimal (canonical JSON cannot hold Decimal)."""
-    if not value.is_finite() or (value and abs(value.adjusted()) > 15):
-        raise CommitInvalid(f"the value of item {item_id} is not a writable number")
-    if value == value.to_integral_value() and abs(value) < MAX_EXACT_INT:
-        return int(value)
-    return float(value)

@@ -11,20 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from app.domain.items import write_types
 from app.domain.validation import WritePermissions
 from app.fhir.capabilities import ServerCapabilities
 from app.fhir.profiles import VendorProfile
 from app.smart.scopes import granted_permissions
 
-# Everything the write-back mapping can produce (app.fhir.mapping_out).
-WRITE_TYPES = (
-    "DocumentReference",
-    "Composition",
-    "Observation",
-    "Task",
-    "Communication",
-    "Provenance",
-)
+# Everything the write-back mapping can produce: the note's own writes and each item kind's
+# type, from the catalogue (app.domain.items), in commit order.
+WRITE_TYPES = write_types()
 
 
 def write_permissions(

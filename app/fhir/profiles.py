@@ -9,7 +9,8 @@ server declares it and the profile allows it. Which profile applies:
    profile's ``match_software`` words (case-insensitive);
 3. else ``generic-r4``.
 
-Dependency-free on purpose (json + app._resources): the rest of app.fhir builds on it.
+Dependency-free on purpose (json, app._resources and the domain's catalogue of item kinds,
+which says what the app can write at all): the rest of app.fhir builds on it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from app._resources import resource_path
+from app.domain.items import NOTE, write_types
 
 _E = TypeVar("_E", bound=Enum)
 
@@ -152,9 +154,15 @@ def parse_profile(data: Any, *, source: str) -> VendorProfile:
     if doc_status not in _DOC_STATUSES:
         raise ProfileError(f"vendor profile {source!r}: note.doc_status {doc_status!r}")
     writable = _str_list(data, "writable_types", source)
-    if "DocumentReference" not in writable:
+    if NOTE.resource_type not in writable:
         raise ProfileError(
             f"vendor profile {source!r}: the note (DocumentReference) must be writable"
+        )
+    unknown = sorted(set(writable) - set(write_types()))
+    if unknown:
+        raise ProfileError(
+            f"vendor profile {source!r}: writable_types lists {', '.join(unknown)}, which the "
+            f"app never writes (it writes {', '.join(write_types())})"
         )
     return VendorProfile(
         name=source,

@@ -7,19 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from app.domain.commit import ApprovedCommit, PlannedWrite
-
-LABELS = {
-    "DocumentReference": "Note",
-    "Composition": "Structured note",
-    "Observation": "Observation",
-    "Task": "Follow-up task",
-    "Communication": "Message to the care team",
-    "Provenance": "Provenance",
-}
+from app.domain.items import type_label
+from app.fhir.items import kind_of_resource, mapping_for
+from app.fhir.items.base import concept_words as _concept
+from app.fhir.items.base import who as _who
 
 
 @dataclass(frozen=True)
@@ -39,14 +33,16 @@ def describe_commit(commit: ApprovedCommit) -> tuple[WriteDescription, ...]:
 
 
 def describe_write(write: PlannedWrite) -> WriteDescription:
+    """An item's write in its kind's words (app/fhir/items/<kind>.py), the note's own writes
+    here."""
     p = write.payload()
-    describe = _DESCRIBERS.get(write.resource_type, _generic)
-    return WriteDescription(
-        write.position,
-        write.resource_type,
-        LABELS.get(write.resource_type, write.resource_type),
-        describe(p),
-    )
+    kind = kind_of_resource(p)
+    if kind is not None:
+        label, text = kind.words.label, mapping_for(kind).describe(p)
+    else:
+        label = type_label(write.resource_type)
+        text = _DESCRIBERS.get(write.resource_type, _generic)(p)
+    return WriteDescription(write.position, write.resource_type, label, text)
 
 
 def _note(p: Mapping[str, Any]) -> str:
@@ -69,35 +65,6 @@ def _composition(p: Mapping[str, Any]) -> str:
     return f"{p.get('title', 'Note')}, {p.get('status')}, {n} section{'s' if n != 1 else ''}."
 
 
-def _observation(p: Mapping[str, Any]) -> str:
-    q = p.get("valueQuantity")
-    value = (
-        f"{q.get('value')} {q.get('unit', '')}".strip() if isinstance(q, Mapping) else "no value"
-    )
-    when = _time(p.get("effectiveDateTime"))
-    category = _concept((p.get("category") or [None])[0], default="")
-    return (
-        f"{_concept(p.get('code'))}: {value}"
-        + (f" at {when}" if when else "")
-        + (f" ({category.lower()})." if category else ".")
-    )
-
-
-def _task(p: Mapping[str, Any]) -> str:
-    due = (p.get("executionPeriod") or {}).get("end")
-    return (
-        f"“{p.get('description', '')}” for {_who(p.get('owner'))}"
-        + (f", due {due}" if due else "")
-        + f", {p.get('status')}, {p.get('priority', 'routine')}."
-    )
-
-
-def _communication(p: Mapping[str, Any]) -> str:
-    text = " ".join(str(x.get("contentString", "")) for x in p.get("payload") or [])
-    to = ", ".join(_who(r) for r in p.get("recipient") or []) or "nobody"
-    return f"To {to}: “{text}”"
-
-
 def _provenance(p: Mapping[str, Any]) -> str:
     agents = p.get("agent") or []
     who = _who(agents[0].get("who")) if agents else "unknown"
@@ -113,32 +80,5 @@ def _generic(p: Mapping[str, Any]) -> str:
 _DESCRIBERS = {
     "DocumentReference": _note,
     "Composition": _composition,
-    "Observation": _observation,
-    "Task": _task,
-    "Communication": _communication,
     "Provenance": _provenance,
 }
-
-
-def _who(ref: object) -> str:
-    if not isinstance(ref, Mapping):
-        return "unknown"
-    return str(ref.get("display") or ref.get("reference") or "unknown")
-
-
-def _concept(cc: object, default: str = "unknown") -> str:
-    if not isinstance(cc, Mapping):
-        return default
-    for c in cc.get("coding") or []:
-        if isinstance(c, Mapping) and (c.get("display") or c.get("code")):
-            return str(c.get("display") or c.get("code"))
-    return str(cc.get("text") or default)
-
-
-def _time(value: object) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M %Z").strip()
-    except ValueError:
-        return value

@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from app.domain.items import write_types
 from app.domain.site import Site
 from app.smart.discovery import FHIR_JSON, DiscoverySource, SmartConfiguration, discover
 from app.smart.errors import CertificateError, NetworkError, SmartError
 from app.smart.http import NO_AUTH, network_error
 
-WRITE_TYPES = ("DocumentReference", "Composition", "Observation", "Task", "Communication",
-               "Provenance")  # fmt: skip
+WRITE_TYPES = write_types()  # from the catalogue of item kinds (app.domain.items)
 USEFUL_CAPABILITIES = ("launch-standalone", "client-public", "permission-v2", "permission-v1",
                        "permission-offline", "sso-openid-connect", "context-standalone-patient",
                        "context-standalone-encounter")  # fmt: skip

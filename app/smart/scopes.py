@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from app.domain.items import WRITE_FEATURES
 from app.smart.discovery import SmartConfiguration
 
 PERMISSION_ORDER = "cruds"
@@ -24,15 +25,16 @@ _SCOPE_RX = re.compile(
 
 
 class Feature(enum.Enum):
-    """Things the app does that need EHR permissions. The value reads "cannot <value>"."""
+    """Things the app does that need EHR permissions. The value reads "cannot <value>".
 
+    Reading the chart, then one member per write of the catalogue (app.domain.items):
+    WRITE_NOTES, one per item kind (WRITE_OBSERVATIONS, WRITE_SYMPTOMS, ..., named after the
+    kind's import key), WRITE_COMPOSITIONS, WRITE_PROVENANCE."""
+
+    _ignore_ = "_write"
     READ_CONTEXT = "read the patient's chart"
-    WRITE_NOTES = "file notes"
-    WRITE_OBSERVATIONS = "record observations"
-    WRITE_TASKS = "create tasks"
-    WRITE_COMMUNICATIONS = "send messages"
-    WRITE_COMPOSITIONS = "file notes as structured documents (Composition)"
-    WRITE_PROVENANCE = "record in the chart who approved each note (Provenance)"
+    for _write in WRITE_FEATURES:
+        vars()[_write.name] = _write.cannot
 
 
 @dataclass(frozen=True)
@@ -61,13 +63,7 @@ _READ = ("Patient", "Encounter", "Condition", "MedicationRequest", "AllergyIntol
 # EHR stored and, when an answer was lost, searches by the commit's identifier before resending.
 FEATURE_NEEDS: dict[Feature, tuple[Need, ...]] = {
     Feature.READ_CONTEXT: tuple(_need(t, "rs") for t in _READ),
-    Feature.WRITE_NOTES: (_need("DocumentReference", "crus"),),
-    Feature.WRITE_OBSERVATIONS: (_need("Observation", "crus"),),
-    Feature.WRITE_TASKS: (_need("Task", "crus"),),
-    Feature.WRITE_COMMUNICATIONS: (_need("Communication", "crs"),),
-    # Optional extras of a filed note, where the EHR takes them:
-    Feature.WRITE_COMPOSITIONS: (_need("Composition", "crs"),),
-    Feature.WRITE_PROVENANCE: (_need("Provenance", "crs"),),
+    **{Feature[w.name]: (_need(w.resource_type, w.permissions),) for w in WRITE_FEATURES},
 }
 ALL_FEATURES = frozenset(Feature)
 IDENTITY_SCOPES = ("openid", "fhirUser")

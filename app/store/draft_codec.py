@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 from app.domain.clinical import Coding, Reference
@@ -23,15 +22,10 @@ from app.domain.draft import (
     DraftStatus,
     FlagTarget,
     Generator,
-    MessageItem,
     NoteSection,
-    ObservationItem,
-    Priority,
-    StructuredItem,
-    TaskItem,
-    TaskStatus,
     UncertaintyFlag,
 )
+from app.domain.items import StructuredItem, kind_named, kind_of
 
 BODY_VERSION = 1
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -119,10 +113,6 @@ def _unref(d: dict[str, Any]) -> Reference:
     return Reference(d["type"], d["id"], d.get("display"))
 
 
-def _unref_opt(d: dict[str, Any] | None) -> Reference | None:
-    return None if d is None else _unref(d)
-
-
 def _coding(c: Coding | None) -> dict[str, Any] | None:
     return None if c is None else {"system": c.system, "code": c.code, "display": c.display}
 
@@ -148,65 +138,17 @@ def _opt_iso(v: date | datetime | None) -> str | None:
 
 
 def _item(i: StructuredItem) -> dict[str, Any]:
-    if isinstance(i, ObservationItem):
-        return {
-            "kind": "observation",
-            "item_id": i.item_id,
-            "loinc_code": i.loinc_code,
-            "display": i.display,
-            "value": None if i.value is None else str(i.value),
-            "unit": i.unit,
-            "effective": _opt_iso(i.effective),
-            "note": i.note,
-        }
-    if isinstance(i, TaskItem):
-        return {
-            "kind": "task",
-            "item_id": i.item_id,
-            "description": i.description,
-            "owner": _ref(i.owner),
-            "due": _opt_iso(i.due),
-            "status": i.status.value,
-            "priority": i.priority.value,
-        }
-    return {
-        "kind": "message",
-        "item_id": i.item_id,
-        "recipient": _ref(i.recipient),
-        "text": i.text,
-        "priority": i.priority.value,
-    }
+    kind = kind_of(i)
+    return {"kind": kind.key, **kind.codec.encode(i)}
 
 
 def _unitem(d: dict[str, Any]) -> StructuredItem:
-    kind = d["kind"]
-    if kind == "observation":
-        return ObservationItem(
-            item_id=d["item_id"],
-            loinc_code=d["loinc_code"],
-            display=d["display"],
-            value=None if d["value"] is None else Decimal(d["value"]),
-            unit=d["unit"],
-            effective=None if d["effective"] is None else parse_ts(d["effective"]),
-            note=d.get("note"),
-        )
-    if kind == "task":
-        return TaskItem(
-            item_id=d["item_id"],
-            description=d["description"],
-            owner=_unref_opt(d["owner"]),
-            due=None if d["due"] is None else date.fromisoformat(d["due"]),
-            status=TaskStatus(d["status"]),
-            priority=Priority(d["priority"]),
-        )
-    if kind == "message":
-        return MessageItem(
-            item_id=d["item_id"],
-            recipient=_unref_opt(d["recipient"]),
-            text=d["text"],
-            priority=Priority(d["priority"]),
-        )
-    raise ValueError(f"unknown item kind {kind!r}")
+    try:
+        kind = kind_named(d["kind"])
+    except LookupError:
+        raise ValueError(f"unknown item kind {d['kind']!r}") from None
+    item: StructuredItem = kind.codec.decode(d)
+    return item
 
 
 def _provenance(p: DraftProvenance) -> dict[str, Any]:

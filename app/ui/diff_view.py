@@ -19,6 +19,7 @@ from app.domain.diff import (
     SideBySideRow,
     Span,
 )
+from app.domain.items import kind_of, render_item
 
 CONTEXT_LINES = 2  # unchanged lines shown around each change in the side-by-side view
 # Qt lays out rich-text tables slowly (about 0.7 s for 1,500 rows): the side-by-side view shows
@@ -51,7 +52,7 @@ def _span_html(span: Span) -> str:
 
 def _item_summary(change: ItemChange) -> str:
     item = change.after or change.before
-    return escape(type(item).__name__.replace("Item", "")) if item is not None else ""
+    return escape(kind_of(item).words.row) if item is not None else ""
 
 
 def _items_html(diff: DraftDiff) -> str:
@@ -72,22 +73,13 @@ def _items_html(diff: DraftDiff) -> str:
             )
         else:
             item = change.after or change.before
-            detail = escape(_describe_item(item))
+            detail = escape(render_item(item)) if item is not None else ""
         out.append(
             f"<tr style='background:{colour}'><td><b>{KIND_WORD[change.kind]}</b></td>"
             f"<td>{_item_summary(change)}</td><td>{detail}</td></tr>"
         )
     out.append("</table>")
     return "".join(out)
-
-
-def _describe_item(item: object) -> str:
-    fields = []
-    for name in ("display", "description", "text", "loinc_code", "value", "unit", "due"):
-        value = getattr(item, name, None)
-        if value not in (None, ""):
-            fields.append(str(value))
-    return " · ".join(fields)
 
 
 def inline_html(diff: DraftDiff) -> str:

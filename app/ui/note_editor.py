@@ -6,15 +6,13 @@ The view-model (``DraftViewModel``) applies the edits to the domain object, auto
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
-from decimal import Decimal, InvalidOperation
-from enum import Enum
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -22,6 +20,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -29,138 +29,108 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain.clinical import Reference
-from app.domain.draft import (
-    Draft,
-    MessageItem,
-    ObservationItem,
-    Priority,
-    StructuredItem,
-    TaskItem,
-    TaskStatus,
-    new_item_id,
-)
+from app.domain.context import EncounterContext
+from app.domain.draft import Draft
+from app.domain.items import ITEM_KINDS, ItemKind
 from app.domain.validation import ValidationProblem, ValidationReport
 
-OBS_COLUMNS = ("LOINC code", "Name", "Value", "Unit (UCUM)")
-TASK_COLUMNS = ("Task", "Owner", "Due", "Status")
-MSG_COLUMNS = ("To", "Message", "Priority")
-COLUMN_HINTS = {
-    "Owner": "Who does it: a reference such as Practitioner/prac-2",
-    "To": "Who receives it: a reference such as Practitioner/prac-2",
-    "Due": "Due date, YYYY-MM-DD",
-    "Status": "requested, accepted, in-progress, on-hold, completed, cancelled",
-    "Priority": "routine, urgent, asap or stat",
-    "Unit (UCUM)": "UCUM unit, for example /min, mm[Hg], kg, Cel, %",
-}
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, Reference):
-        return value.relative + (f" ({value.display})" if value.display else "")
-    if isinstance(value, date):
-        return value.isoformat()
-    if hasattr(value, "value"):
-        return str(value.value)
-    return str(value)
-
-
-def parse_reference(text: str) -> Reference | None:
-    text = text.strip()
-    if not text:
-        return None
-    display = None
-    if "(" in text and text.endswith(")"):
-        text, _, rest = text.partition("(")
-        display = rest[:-1].strip() or None
-    return Reference.parse(text.strip(), display)
-
-
-def parse_decimal(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text.strip())
-    except (InvalidOperation, ValueError):
-        return None
-    return value if value.is_finite() else None
-
-
-def parse_date(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        return None
-
-
-E = TypeVar("E", bound=Enum)
-
-
-def _enum(cls: type[E], text: str, default: E) -> E:
-    for member in cls:
-        if member.value == text.strip().lower():
-            return member
-    return default
+NONE_CHOSEN = "—"  # how an empty choice reads in a choice cell's list
 
 
 def _problem_line(problem: ValidationProblem) -> str:
     return ("⚠ " if not problem.blocking else "✖ ") + problem.message
 
 
+class ChoiceDelegate(QStyledItemDelegate):
+    """A drop-down editor for the columns whose texts are picked from a list (status,
+    priority, a medication decision); the cell keeps plain text, so the table stays generic."""
+
+    def __init__(self, choices: dict[int, tuple[str, ...]], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.choices = choices  # column -> texts
+
+    def createEditor(
+        self,
+        parent: QWidget,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> QWidget:
+        texts = self.choices.get(index.column())
+        if not texts:
+            return super().createEditor(parent, option, index)
+        combo = QComboBox(parent)
+        for text in texts:
+            combo.addItem(text or NONE_CHOSEN, text)
+        return combo
+
+    def setEditorData(self, editor: QWidget, index: QModelIndex | QPersistentModelIndex) -> None:
+        if isinstance(editor, QComboBox):
+            found = editor.findData(index.data(Qt.ItemDataRole.EditRole) or "")
+            editor.setCurrentIndex(max(found, 0))
+        else:
+            super().setEditorData(editor, index)
+
+    def setModelData(
+        self, editor: QWidget, model: Any, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        if isinstance(editor, QComboBox):
+            model.setData(index, editor.currentData() or "", Qt.ItemDataRole.EditRole)
+        else:
+            super().setModelData(editor, model, index)
+
+
 class ItemTable(QWidget):
-    """One table of structured items of one kind, with add and remove buttons."""
+    """The items of one kind as a table whose columns are the kind's declared columns
+    (``ItemKind.columns``). Renders rows and forwards edits: an edited cell goes through its
+    column's parser into a new item (``edited``), or ``removed`` when the kind no longer keeps
+    the item (a medication decision cleared)."""
 
     edited = Signal(object)  # StructuredItem
     removed = Signal(str)  # item_id
 
-    def __init__(
-        self,
-        kind_label: str,
-        columns: tuple[str, ...],
-        kind: type,
-        to_row: Callable[[StructuredItem], list[str]],
-        from_row: Callable[[str, list[str]], StructuredItem],
-        new_item: Callable[[], StructuredItem],
-        add_label: str,
-    ) -> None:
+    def __init__(self, kind: ItemKind[Any]) -> None:
         super().__init__()
         self.kind = kind
-        self.kind_label = kind_label
-        self._to_row, self._from_row, self._new = to_row, from_row, new_item
+        self._rows: list[Any] = []  # the items shown, row by row
+        columns = kind.columns
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.table = QTableWidget(0, len(columns), self)
-        self.table.setHorizontalHeaderLabels(list(columns))
-        for c, name in enumerate(columns):
+        self.table.setAccessibleName(kind.words.tab)
+        self.table.setHorizontalHeaderLabels([c.header for c in columns])
+        for c, column in enumerate(columns):
             header = self.table.horizontalHeaderItem(c)
-            if header is not None and name in COLUMN_HINTS:
-                header.setToolTip(COLUMN_HINTS[name])
+            if header is not None and column.hint:
+                header.setToolTip(column.hint)
+        choices = {c: col.choices for c, col in enumerate(columns) if col.choices}
+        self.table.setItemDelegate(ChoiceDelegate(choices, self.table))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         self.table.itemChanged.connect(self._changed)
         layout.addWidget(self.table)
         row = QHBoxLayout()
-        self.add_button = QPushButton(add_label)
-        self.add_button.clicked.connect(lambda: self.edited.emit(self._new()))
+        self.add_button = QPushButton(kind.words.add or "Add")
+        self.add_button.clicked.connect(self._add)
+        self.add_button.setVisible(kind.new_item is not None)
         self.remove_button = QPushButton("Remove selected")
         self.remove_button.clicked.connect(self._remove)
+        self.remove_button.setVisible(kind.new_item is not None)
         row.addWidget(self.add_button)
         row.addWidget(self.remove_button)
         row.addStretch(1)
         layout.addLayout(row)
         self._filling = False
 
-    def show_items(self, items: list[StructuredItem], editable: bool) -> None:
+    def show_items(self, rows: Sequence[Any], editable: bool) -> None:
         self._filling = True
         try:
-            self.table.setRowCount(len(items))
-            for r, item in enumerate(items):
-                for c, text in enumerate(self._to_row(item)):
-                    cell = QTableWidgetItem(text)
+            self._rows = list(rows)
+            self.table.setRowCount(len(rows))
+            for r, item in enumerate(rows):
+                for c, column in enumerate(self.kind.columns):
+                    cell = QTableWidgetItem(column.get(item))
                     cell.setData(Qt.ItemDataRole.UserRole, item.item_id)
-                    if not editable:
+                    if not editable or column.set is None:
                         cell.setFlags(cell.flags() & ~Qt.ItemFlag.ItemIsEditable)
                     self.table.setItem(r, c, cell)
         finally:
@@ -168,92 +138,61 @@ class ItemTable(QWidget):
         self.add_button.setEnabled(editable)
         self.remove_button.setEnabled(editable)
 
+    def item_at(self, row: int) -> Any:
+        return self._rows[row]
+
     def row_labels(self) -> list[tuple[str, str]]:
         """(item id, what the row is called) for each row, to name it in problem lists."""
         out = []
-        for row in range(self.table.rowCount()):
-            item_id, values = self._row_values(row)
-            label = next((v for v in values[:2][::-1] if v.strip()), "") or f"Row {row + 1}"
-            out.append((item_id, f"{self.kind_label} “{label}”"))
+        for r, item in enumerate(self._rows):
+            first = self.kind.columns[0].get(item) if self.kind.columns else ""
+            label = self.kind.name_of(item) or first.strip() or f"Row {r + 1}"
+            out.append((item.item_id, f"{self.kind.words.row} “{label}”"))
         return out
 
     def mark_rows(self, report: ValidationReport | None) -> None:
+        """Colour each row by its worst problem; each cell's tooltip shows the problems of its
+        field (its column's validation slot), else those of the whole item."""
         self._filling = True
         try:
-            for row in range(self.table.rowCount()):
-                item_id, _ = self._row_values(row)
-                problems = report.for_item(item_id) if report else ()
+            for r, item in enumerate(self._rows):
+                problems = report.for_item(item.item_id) if report else ()
                 blocking = any(p.blocking for p in problems)
                 colour = QColor("#fdecea") if blocking else QColor("#fff8e1") if problems else None
-                for c in range(self.table.columnCount()):
-                    cell = self.table.item(row, c)
+                for c, column in enumerate(self.kind.columns):
+                    cell = self.table.item(r, c)
                     if cell is None:
                         continue
+                    path = f"item:{item.item_id}:{column.field}"
+                    own = [p for p in problems if p.field_path == path] or list(problems)
                     cell.setBackground(colour if colour is not None else QColor(0, 0, 0, 0))
-                    cell.setToolTip("\n".join(p.message for p in problems))
+                    cell.setToolTip("\n".join(p.message for p in own))
         finally:
             self._filling = False
 
-    def _row_values(self, row: int) -> tuple[str, list[str]]:
-        cells = [self.table.item(row, c) for c in range(self.table.columnCount())]
-        item_id = cells[0].data(Qt.ItemDataRole.UserRole) if cells[0] else new_item_id()
-        return str(item_id), [c.text() if c else "" for c in cells]
-
     def _changed(self, cell: QTableWidgetItem) -> None:
-        if self._filling:
+        if self._filling or cell.row() >= len(self._rows):
             return
-        item_id, values = self._row_values(cell.row())
-        self.edited.emit(self._from_row(item_id, values))
+        column = self.kind.columns[cell.column()]
+        if column.set is None:
+            return
+        before = self._rows[cell.row()]
+        after = column.set(before, cell.text())
+        self._rows[cell.row()] = after
+        if self.kind.keeps(after):
+            self.edited.emit(after)
+        elif self.kind.keeps(before):
+            self.removed.emit(after.item_id)
+
+    def _add(self) -> None:
+        if self.kind.new_item is not None:
+            self.edited.emit(self.kind.new_item())
 
     def _remove(self) -> None:
         rows = sorted({i.row() for i in self.table.selectedIndexes()})
         for row in rows:
-            item_id, _ = self._row_values(row)
-            self.removed.emit(item_id)
-
-
-def _obs_row(item: StructuredItem) -> list[str]:
-    assert isinstance(item, ObservationItem)
-    return [item.loinc_code, item.display, _text(item.value), item.unit or ""]
-
-
-def _obs_from(item_id: str, v: list[str]) -> StructuredItem:
-    return ObservationItem(
-        item_id=item_id,
-        loinc_code=v[0].strip(),
-        display=v[1].strip(),
-        value=parse_decimal(v[2]),
-        unit=v[3].strip() or None,
-    )
-
-
-def _task_row(item: StructuredItem) -> list[str]:
-    assert isinstance(item, TaskItem)
-    return [item.description, _text(item.owner), _text(item.due), item.status.value]
-
-
-def _task_from(item_id: str, v: list[str]) -> StructuredItem:
-    return TaskItem(
-        item_id=item_id,
-        description=v[0].strip(),
-        owner=parse_reference(v[1]),
-        due=parse_date(v[2]),
-        status=_enum(TaskStatus, v[3], TaskStatus.REQUESTED),
-    )
-
-
-def _msg_row(item: StructuredItem) -> list[str]:
-    assert isinstance(item, MessageItem)
-    return [_text(item.recipient), item.text, item.priority.value]
-
-
-def _msg_from(item_id: str, v: list[str]) -> StructuredItem:
-    return MessageItem(
-        item_id=item_id,
-        recipient=parse_reference(v[0]),
-        text=v[1].strip(),
-        priority=_enum(Priority, v[2], Priority.ROUTINE),
-    )
+            if row < len(self._rows):
+                self.removed.emit(self._rows[row].item_id)
 
 
 class NoteEditor(QWidget):
@@ -286,41 +225,14 @@ class NoteEditor(QWidget):
         self.section_problems: dict[str, QLabel] = {}
 
         self.items_tabs = QTabWidget()
-        self.observations = ItemTable(
-            "Observation",
-            OBS_COLUMNS,
-            ObservationItem,
-            _obs_row,
-            _obs_from,
-            lambda: ObservationItem(new_item_id(), "", "", None, None),
-            "Add observation",
-        )
-        self.tasks = ItemTable(
-            "Task",
-            TASK_COLUMNS,
-            TaskItem,
-            _task_row,
-            _task_from,
-            lambda: TaskItem(new_item_id(), "", None, None),
-            "Add follow-up task",
-        )
-        self.messages = ItemTable(
-            "Message",
-            MSG_COLUMNS,
-            MessageItem,
-            _msg_row,
-            _msg_from,
-            lambda: MessageItem(new_item_id(), None, ""),
-            "Add message",
-        )
-        for table, name in (
-            (self.observations, "Observations"),
-            (self.tasks, "Tasks"),
-            (self.messages, "Messages to care team"),
-        ):
+        # one table per kind of the catalogue, in its order
+        self.tables: dict[str, ItemTable] = {}
+        for kind in ITEM_KINDS:
+            table = ItemTable(kind)
             table.edited.connect(self.item_edited)
             table.removed.connect(self.item_removed)
-            self.items_tabs.addTab(table, name)
+            self.items_tabs.addTab(table, kind.words.tab)
+            self.tables[kind.key] = table
         self.item_problems = QLabel("")
         self.item_problems.setObjectName("errorText")
         self.item_problems.setWordWrap(True)
@@ -338,9 +250,15 @@ class NoteEditor(QWidget):
         layout.addWidget(split, 1)
         self._draft_id: object = None
 
-    def show_draft(self, draft: Draft, placeholders: dict[str, str] | None = None) -> None:
+    def show_draft(
+        self,
+        draft: Draft,
+        placeholders: dict[str, str] | None = None,
+        context: EncounterContext | None = None,
+    ) -> None:
         """Render ``draft``. Section editors are rebuilt only for a different draft, so the
-        cursor stays where the clinician is typing."""
+        cursor stays where the clinician is typing. ``context`` gives the rows of kinds listed
+        from the chart (one medication reconciliation row per active medication)."""
         editable = draft.is_editable
         self.title_label.setText(draft.title)
         keys = [s.key for s in draft.sections]
@@ -354,10 +272,8 @@ class NoteEditor(QWidget):
                 edit.setPlainText(section.text)
                 edit.blockSignals(False)
             edit.setReadOnly(not editable)
-        items = list(draft.items)
-        self.observations.show_items([i for i in items if isinstance(i, ObservationItem)], editable)
-        self.tasks.show_items([i for i in items if isinstance(i, TaskItem)], editable)
-        self.messages.show_items([i for i in items if isinstance(i, MessageItem)], editable)
+        for table in self.tables.values():
+            table.show_items(table.kind.rows(draft.items, context), editable)
 
     def _rebuild_sections(self, draft: Draft, placeholders: dict[str, str]) -> None:
         while self.sections_layout.count():
@@ -397,7 +313,7 @@ class NoteEditor(QWidget):
             label.setText("\n".join(_problem_line(p) for p in found))
             label.setVisible(bool(found))
         lines: list[str] = []
-        for table in (self.observations, self.tasks, self.messages):
+        for table in self.tables.values():
             table.mark_rows(report)
             if report is not None:
                 for row_item_id, row_name in table.row_labels():
@@ -412,6 +328,9 @@ class NoteEditor(QWidget):
             )
         self.item_problems.setText("\n".join(lines))
         self.item_problems.setVisible(bool(lines))
+
+    def table_for(self, kind_key: str) -> ItemTable:
+        return self.tables[kind_key]
 
     def show_notice(self, text: str) -> None:
         self.notice_label.setText(text)

@@ -7,13 +7,15 @@ the store keeps timezone-aware UTC.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
+# type_label ("Follow-up task") and ordered_types (commit order) come from the catalogue of
+# item kinds; re-exported for the outbox views.
+from app.domain.items import ordered_types as ordered_types
+from app.domain.items import type_label as type_label
 from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState, SyncEvent
-from app.fhir.write_summary import LABELS
 from app.store.outbox_records import OutboxRow, OutboxSummary, ReadBack
 from app.sync.runner import Connectivity, RunnerStatus
 
@@ -117,26 +119,12 @@ def state_severity(item: OutboxItem) -> Severity:
     return Severity.BUSY
 
 
-_TYPE_ORDER = ("DocumentReference", "Composition", "Observation", "Task", "Communication")
-
-
-def type_label(resource_type: str) -> str:
-    return LABELS.get(resource_type, resource_type)
-
-
 def what_words(row: OutboxRow) -> str:
     """``5 records: Note, Observation, Follow-up task, Provenance``."""
     n = row.write_count
     return f"{n} record{'s' if n != 1 else ''}: " + ", ".join(
         type_label(t) for t in ordered_types(row.resource_types)
     )
-
-
-def ordered_types(types: Iterable[str]) -> list[str]:
-    def key(t: str) -> tuple[int, str]:
-        return (_TYPE_ORDER.index(t) if t in _TYPE_ORDER else len(_TYPE_ORDER), t)
-
-    return sorted(set(types), key=key)
 
 
 def read_back_words(row: OutboxRow) -> str:

@@ -182,7 +182,7 @@ class WorkspacePage(QWidget):
         template = next((t for t in self.drafts.templates if t.id == draft.template_id), None)
         if template is not None:
             placeholders = {s.key: s.placeholder for s in template.sections}
-        self.editor.show_draft(draft, placeholders)
+        self.editor.show_draft(draft, placeholders, self.context)
         self.from_approved_button.setVisible(not draft.is_editable)
 
     def _list_drafts(self, drafts: list[Draft]) -> None:

@@ -59,6 +59,8 @@ from tests.support.drafts import (
     make_draft,
     message,
     obs,
+    reconciliation,
+    symptom,
     task,
 )
 from tests.support.servers import RunningServer
@@ -546,10 +548,13 @@ def test_a_generic_r4_transaction_lands_exactly_once(ehr: RunningServer) -> None
     draft = replace(
         make_draft(
             (
+                # one item of every kind: 8 entries with the note, Composition and Provenance,
+                # the most the peer EHR (Medplum) takes in one conditional transaction
                 obs("hr", "8867-4", "72", "/min", "Heart rate"),
-                obs("temp", "8310-5", "37.2", "Cel", "Body temperature"),
                 task(owner=colleague),
                 message(recipient=colleague),
+                reconciliation(),
+                symptom(),
             )
         ),
         id=uuid.uuid4(),

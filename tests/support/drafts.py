@@ -21,6 +21,11 @@ from app.domain.draft import (
     TaskItem,
     TaskStatus,
 )
+from app.domain.items.medication_reconciliation import (
+    MedicationDecision,
+    MedicationReconciliationItem,
+)
+from app.domain.items.symptom import SymptomItem, SymptomSeverity, coded
 from app.domain.review import AppIdentity
 from app.domain.templates import NoteTemplate, TemplateSection
 
@@ -82,6 +87,44 @@ def message(item_id: str = "msg-1", **kw: object) -> MessageItem:
     return MessageItem(**fields)  # type: ignore[arg-type]
 
 
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+METFORMIN = Reference("MedicationRequest", "medrx-1", "metformin hydrochloride 500 MG Oral Tablet")
+
+
+def reconciliation(
+    item_id: str = "medrec-1",
+    decision: MedicationDecision | None = MedicationDecision.CONTINUE,
+    *,
+    medication: Reference = METFORMIN,
+    note: str | None = None,
+) -> MedicationReconciliationItem:
+    return MedicationReconciliationItem(
+        item_id=item_id,
+        medication=medication,
+        decision=decision,
+        note=note,
+        code=Coding(RXNORM, "861007", medication.display),
+        dosage="Take 2 tablets by mouth twice daily",
+    )
+
+
+def symptom(
+    item_id: str = "sym-1",
+    description: str = "Headache",
+    severity: SymptomSeverity | None = SymptomSeverity.MODERATE,
+    **kw: object,
+) -> SymptomItem:
+    fields: dict[str, object] = {
+        "item_id": item_id,
+        "description": description,
+        "severity": severity,
+        "onset": date(2025, 3, 7),
+        "code": coded(description),
+    }
+    fields.update(kw)
+    return SymptomItem(**fields)  # type: ignore[arg-type]
+
+
 def sections(**texts: str) -> tuple[NoteSection, ...]:
     base = {
         "subjective": "Headache for 3 days.",
@@ -137,6 +180,17 @@ def amendment(text: str = "Corrected: BP 138/86.") -> Draft:
         note_type=PROGRESS_NOTE,
         amends=AmendmentRef(Reference("DocumentReference", "docref-1"), "3"),
     )
+
+
+def one_of_each() -> dict[str, StructuredItem]:
+    """A valid item of every kind of the catalogue, by kind key (a new kind adds one here)."""
+    return {
+        "observation": obs("obs-hr", "8867-4", "72", "/min", "Heart rate"),
+        "symptom": symptom(),
+        "medication_reconciliation": reconciliation(),
+        "task": task(),
+        "message": message(),
+    }
 
 
 def full_items() -> tuple[StructuredItem, ...]:

@@ -105,7 +105,7 @@ async def test_prefilled_draft_edit_autosave_and_diff(
     diff = model.refresh_diff()
     assert diff is not None
     assert [c.kind for c in diff.items] == [ChangeKind.ADDED]
-    assert page.editor.observations.table.rowCount() == 1
+    assert page.editor.table_for("observation").table.rowCount() == 1
     assert len(store.drafts.list_for_encounter(ctx.patient.id, ctx.encounter.id)) == 1
 
 

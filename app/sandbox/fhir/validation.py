@@ -83,6 +83,11 @@ REQUIRED_CODES: dict[str, dict[str, frozenset[str]]] = {
             "proposal plan order original-order reflex-order filler-order instance-order option"
         ),
     },
+    "MedicationStatement": {
+        "status": _codes(
+            "active completed entered-in-error intended stopped on-hold unknown not-taken"
+        )
+    },
     "AllergyIntolerance": {
         "type": _codes("allergy intolerance"),
         "category": _codes("food medication environment biologic"),
