@@ -7,6 +7,7 @@
     ├── StoreCorrupt                 the file is not a database or is damaged
     │   └── StoreMissing             empty or gone, although a store existed there (app.store.
     │                                file_check: its anchor, its WAL or its key say so)
+    ├── BackupUnusable               a backup fails a check; nothing was restored (app.store.restore)
     ├── StoreTooNew                  created by a newer version of the app (unknown migration)
     ├── StoreMigrationFailed         upgrading the schema failed (the file is left as it was)
     ├── DraftNotFound                no draft with that id
