@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -31,15 +30,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from app.domain.audit import AuditEvent, AuditKind
 from app.store.audit import AuditLog
 from app.store.audit_hooks import AuditHooks
-from app.store.audit_tables import audit_log, store_meta
+from app.store.audit_tables import store_meta
 from app.store.crypto import AesGcmProtector, DataKey, StoreKeyring
 from app.store.crypto_errors import KeyLost, SealBroken, StoreKeyUnavailable, WrongKey
 from app.store.database import Database, PlainPayload, open_database
 from app.store.drafts import DraftHook
 from app.store.key_escrow import RecoveryKeyInvalid, ensure_escrow
 from app.store.key_report import inspect_store
-from app.store.outbox_tables import outbox_commits, outbox_writes
-from app.store.schema import drafts
+from app.store.outbox_tables import outbox_commits
+from app.store.sealed_columns import SEALED_COLUMNS
 from app.store.store import Store
 from app.store.store_files import StoreAnchor, read_anchor, write_anchor
 
@@ -48,15 +47,6 @@ log = logging.getLogger(__name__)
 PLAIN = PlainPayload.format_id
 STORE_ID, KEY_ID, KEY_CHECK, SCRUB_PENDING = "store_id", "key_id", "key_check", "scrub_pending"
 _CHECK_TEXT = b"fhir-writeback store key check v1"
-
-# (table, format column, blob column, context of a row) for every sealed column in the store.
-SEALED_COLUMNS: tuple[tuple[Any, str, str, Callable[[Any], str]], ...] = (
-    (drafts, "body_format", "body", lambda r: str(r.id)),
-    (outbox_writes, "payload_format", "payload", lambda r: f"{r.commit_id}.{r.position}"),
-    (outbox_commits, "decision_format", "decision", lambda r: f"{r.commit_id}:decision"),
-    (outbox_commits, "conflict_format", "conflict", lambda r: f"{r.commit_id}:conflict"),
-    (audit_log, "details_format", "details", lambda r: f"audit:{r.seq}"),
-)
 
 
 @dataclass
