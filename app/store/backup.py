@@ -220,6 +220,7 @@ class StoreBackups:
                 continue
             if not self._stop.is_set():
                 self._backup_if_old()
+        self._take_asked(settle=False)  # asked for while stopping: still taken
 
     def _take_asked(self, *, settle: bool) -> bool:
         with self._lock:

@@ -111,6 +111,17 @@ def test_close_takes_the_backup_still_asked_for(protected: ProtectedStore) -> No
     assert anchor is not None and head is not None and anchor.audit_seq == head.seq
 
 
+def test_an_approval_just_before_closing_is_backed_up(protected: ProtectedStore) -> None:
+    """Closing while the first backup of the start runs must not drop the one asked for."""
+    backups = StoreBackups(protected.path, settle=30, check_every=3600)
+    protected.store.outbox.subscribe(backups.on_outbox_change)
+    backups.start()
+    approve(protected)
+    backups.close()
+    assert backups.backups_taken == 2
+    assert len(backup_files(protected.path)) == 2
+
+
 def test_a_daily_backup_is_taken_when_the_newest_is_a_day_old(protected: ProtectedStore) -> None:
     take_backup(protected.path, now=T0)
     clock = {"now": T0 + timedelta(hours=23)}
