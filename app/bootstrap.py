@@ -30,14 +30,20 @@ from app.smart.errors import SiteConfigError
 from app.smart.http import create_http_client
 from app.smart.session import SmartSession
 from app.smart.sites import load_sites, sandbox_site
+from app.store.backup import StoreBackups
 from app.store.crypto import StoreKeyring
 from app.store.drafts import DraftRepository
+from app.store.errors import StoreError
 from app.store.protected import ProtectedStore, open_protected_store
 from app.store.store import Store
 from app.store.templates import load_templates
 from app.sync.runner import SyncRunner
 
 log = logging.getLogger(__name__)
+
+# Exit status when the local store cannot be used (damaged, missing, key lost): the app and
+# the support commands alike (docs/deployment.md).
+EXIT_STORE_UNUSABLE = 3
 
 
 def start_embedded_sandbox(paths: AppPaths) -> SandboxServer:
@@ -62,6 +68,7 @@ class Services:
     fhir_clients: dict[int, FhirClient] = field(default_factory=dict)
     stores: dict[str, Store] = field(default_factory=dict)
     protected: dict[str, ProtectedStore] = field(default_factory=dict)
+    backups: dict[str, StoreBackups] = field(default_factory=dict)
     actor: str | None = None  # fhirUser of the signed-in clinician, for the audit log
     log_levels: LogLevelChoice | None = None  # None: logging is not the app's (tests)
     sync: dict[str, tuple[SyncRunner, asyncio.Event, asyncio.Task[None]]] = field(
@@ -94,6 +101,11 @@ class Services:
         )
         self.protected[site.id] = protected
         self.startup_warnings.extend(protected.warnings)
+        # an encrypted copy after each approval batch and daily, off the GUI thread
+        backups = StoreBackups(protected.path)
+        protected.store.outbox.subscribe(backups.on_outbox_change)
+        backups.start()
+        self.backups[site.id] = backups
         return protected
 
     def audit(self, site: Site, event: AuditEvent) -> None:
@@ -187,6 +199,10 @@ class Services:
         if self.sandbox is not None:
             self.sandbox.close()
             self.sandbox = None
+        loop = asyncio.get_running_loop()
+        for backups in self.backups.values():  # a backup still asked for is taken first
+            await loop.run_in_executor(None, backups.close)
+        self.backups.clear()
         for store in self.stores.values():
             store.close()
         self.stores.clear()
@@ -203,11 +219,16 @@ def open_site_store(
 ) -> ProtectedStore:
     """A site's encrypted store (the app and the command line open it the same way)."""
     folder.mkdir(parents=True, exist_ok=True)
-    keys = StoreKeyring()
+    keys = site_keyring(folder, is_sandbox=is_sandbox)
+    return open_protected_store(folder / "store.db", keys, actor=actor, destination=destination)
+
+
+def site_keyring(folder: Path, *, is_sandbox: bool) -> StoreKeyring:
+    """Where the key of the store in ``folder`` is kept."""
     if is_sandbox and not is_secure(keyring.get_keyring()):
         # synthetic data only: the demo works on computers without an OS keyring
-        keys = StoreKeyring(DemoFileKeyring(folder / "demo-only-store-key.json"))
-    return open_protected_store(folder / "store.db", keys, actor=actor, destination=destination)
+        return StoreKeyring(DemoFileKeyring(folder / "demo-only-store-key.json"))
+    return StoreKeyring()
 
 
 def _running_marker(paths: AppPaths) -> Path:
@@ -253,6 +274,18 @@ def build_services(
     return services
 
 
+def open_first_store(services: Services) -> str | None:
+    """Open the first site's store before any window (the editor needs it for drafts). Returns
+    the words to show when it cannot be used (damaged, missing, key lost), else None."""
+    site = services.sites[0]
+    try:
+        services.store_for(site)
+    except StoreError as exc:
+        log.error("the store of site %s cannot be used: %s", site.id, type(exc).__name__)
+        return exc.user_message
+    return None
+
+
 def settle_heap() -> None:
     """Move everything allocated at start-up (Qt, the FHIR models, the app) out of the garbage
     collector's view: full collections then scan only what the session allocates, which keeps
@@ -279,7 +312,14 @@ def run_gui(
     log_levels = LogLevelChoice(option=log_level)
     configure_logging(paths.log_dir, log_levels.for_site())
     log.info("fhir-writeback %s starting", __version__)
+    services = build_services(sites_file, force_sandbox, paths, log_levels)
+    problem = open_first_store(services)
+    if problem is not None:
+        from app.ui.application import show_fatal_error
+
+        show_fatal_error(problem)
+        asyncio.run(services.aclose())
+        return EXIT_STORE_UNUSABLE
     # The FHIR models take ~1 s to import; do it while the clinician signs in.
     threading.Thread(target=_preload_then_settle, name="preload-fhir-models", daemon=True).start()
-    services = build_services(sites_file, force_sandbox, paths, log_levels)
     return run_event_loop(lambda: build_main_window(services), services.aclose)
