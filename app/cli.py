@@ -398,7 +398,13 @@ async def _outbox_sync(
                 profile = choose_profile(site.vendor_profile, await fhir.capability())
             except FhirError as exc:
                 return f"fhir-writeback outbox sync: {exc.user_message}\n", EXIT_FAIL
-            runner = SyncRunner(store.outbox, fhir, profile=profile, lock_path=folder / "sync.lock")
+            runner = SyncRunner(
+                store.outbox,
+                fhir,
+                profile=profile,
+                lock_path=folder / "sync.lock",
+                wait_until_signed_in=session.wait_until_signed_in,
+            )
             return await outbox_sync(runner, store, timeout=timeout)
         finally:
             await session.aclose()

@@ -162,3 +162,29 @@ def test_login_then_sync_sends_exactly_once(
     code, out, _ = run("outbox", "sync", *common, "--data-dir", str(data))  # nothing left
     assert code == 0 and "1 confirmed" in out
     assert server_copies(sandbox_server, commit) == [1] * len(commit.writes)
+
+
+def test_sync_after_login_resumes_commits_paused_for_sign_in(
+    tmp_path: Path, sandbox_server: RunningServer, scripted_browser: ScriptedBrowser
+) -> None:
+    """Issue 10 item 2: a commit paused because an earlier session ended is sent by the next
+    ``outbox sync`` once ``login`` succeeded (it used to say "sign in" forever)."""
+    data = tmp_path / "data"
+    sites = sites_file(tmp_path, sandbox_server)
+    common = ("--site", sandbox_server.name, "--sites-file", str(sites))
+    paused, queued = approve(data, sandbox_server.name, clinical_commit(), clinical_commit())
+    store = open_store(data / "sites" / sandbox_server.name / "store.db")
+    try:  # the earlier session ended while this one was being sent
+        store.outbox.apply(paused.commit_id, E.SEND_STARTED)
+        store.outbox.apply(paused.commit_id, E.SIGN_IN_REQUIRED, status=401, error="ended")
+    finally:
+        store.close()
+    code, out, err = run("login", *common, "--timeout", "60")
+    assert code == 0, out + err
+
+    code, out, err = run("outbox", "sync", *common, "--data-dir", str(data), "--timeout", "60")
+    assert code == 0, out + err
+    assert "Outbox: 2 commit(s) - 2 confirmed." in out
+    assert "sign in" not in out
+    for commit in (paused, queued):
+        assert server_copies(sandbox_server, commit) == [1] * len(commit.writes)

@@ -2,7 +2,9 @@
 
 One runner per user store (an OS lock file, :class:`~app.sync.lock.RunnerLock`): a second app
 instance does not send. At start, items left SENDING by a crash become UNKNOWN_OUTCOME (they
-are checked before anything is resent). A pass takes due commits in sequence order and works
+are checked before anything is resent), and items an earlier session left PAUSED_FOR_SIGN_IN
+are resumed when the runner's session is signed in (``wait_until_signed_in`` returns at once,
+or ``notify_signed_in()`` came first). A pass takes due commits in sequence order and works
 on up to ``concurrency`` of them at once (6 by default: the per-host connection limit
 browsers use, which keeps one clinician's laptop a polite client while hiding a WAN round trip:
 docs/performance.md); each commit is atomic on its own (a transaction
@@ -137,7 +139,13 @@ class SyncRunner:
             log.info(
                 "%d commit(s) were being sent when the app stopped: checking them", len(recovered)
             )
-        self._paused = await self._db.run(self._store.waiting_for_sign_in) > 0
+        waiting = await self._db.run(self._store.waiting_for_sign_in) > 0
+        if waiting and await self._signed_in_now():
+            # What an earlier session left waiting for a sign-in goes on with this one (the
+            # CLI's `outbox sync` after `login`; the app after the clinician signed in).
+            await self._db.run(self._store.resume_after_sign_in, self._clock())
+            waiting = False
+        self._paused = waiting
         self._started = True
         self._set_status(running=True, paused_for_sign_in=self._paused)
 
@@ -322,6 +330,19 @@ class SyncRunner:
         self._paused = True
         self._signed_in.clear()
         self._set_status(paused_for_sign_in=True)
+
+    async def _signed_in_now(self) -> bool:
+        """Whether the session is signed in right now (without waiting for a sign-in)."""
+        if self._wait_signed_in is None:
+            return self._signed_in.is_set()
+        waiter = asyncio.ensure_future(self._wait_signed_in())
+        await asyncio.wait([waiter], timeout=0)
+        if not waiter.done():
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+            return False
+        return not waiter.cancelled() and waiter.exception() is None
 
     async def _resume_after_sign_in(self, stop: asyncio.Event | None) -> bool:
         """Wait for a new sign-in; False when ``stop`` came first."""
