@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from app.domain.retry import parse_retry_after
 from app.fhir.capabilities import ServerCapabilities, parse_capabilities
 from app.fhir.errors import (
     FhirError,
@@ -289,7 +289,7 @@ class FhirClient:
         body = _parse(raw, response.headers.get("content-type", ""), what, strict=status < 400)
         if status >= 400:
             raise http_error(
-                status, what, outcome_text(body), _retry_after(response.headers.get("retry-after"))
+                status, what, outcome_text(body), _retry_after_seconds(response.headers.get("retry-after"))
             )
         if status >= 300:
             raise FhirUnexpectedResponse(
@@ -456,19 +456,9 @@ def _query(params: Params | None) -> httpx.QueryParams | None:
     return httpx.QueryParams(pairs) if pairs else None
 
 
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+def _retry_after_seconds(value: str | None) -> float | None:
+    wait = parse_retry_after(value, datetime.now(UTC))
+    return None if wait is None else wait.total_seconds()
 
 
 def _json_default(value: object) -> Any:

@@ -131,6 +131,26 @@ async def test_misbehaving_servers(
         assert exc.value.retry_after == 7.0 and exc.value.retryable
 
 
+def _raw_header(text: str) -> str:
+    """``text`` sent as its UTF-8 bytes (http.server writes header values as latin-1)."""
+    return text.encode("utf-8").decode("latin-1")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["²", "³", _raw_header("٣"), _raw_header("１２"), "1²", "7 s", "-1", "1e3", "0x10"],
+)
+async def test_retry_after_that_is_no_http_value_is_ignored(value: str) -> None:
+    """Issue 10 item 3: ``Retry-After: ²`` (a digit to ``str.isdigit()``, not to HTTP) raised
+    ValueError out of the client; anything but ASCII digits or an HTTP-date is ignored."""
+    route = (503, {"Retry-After": value, "Content-Type": "text/html"}, b"<h1>down</h1>")
+    with fake_server({"/Patient/p": route}) as base:
+        async with httpx.AsyncClient(timeout=10) as http:
+            with pytest.raises(FhirServerError) as exc:
+                await FhirClient(http, base).read("Patient", "p")
+    assert exc.value.retry_after is None and exc.value.retryable
+
+
 async def test_operation_outcome_text_reaches_the_user() -> None:
     outcome = {
         "resourceType": "OperationOutcome",
