@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
-
 _DELTA_SECONDS = re.compile(r"[0-9]+")
 
 

@@ -33,7 +33,7 @@ from app.fhir.errors import (
     http_error,
 )
 from app.smart.errors import CertificateError
-from app.smart.http import network_error
+from app.smart.http import configured_proxy, network_error
 
 JsonObject = dict[str, Any]
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -272,12 +272,12 @@ class FhirClient:
                     raw = await self._read_capped(response, what)
             except httpx.TimeoutException as exc:
                 delivered = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-                smart = network_error(exc, url)
+                smart = network_error(exc, url, proxy=configured_proxy(self._http))
                 raise FhirTimeout(
                     smart.message, detail=type(exc).__name__, maybe_delivered=delivered
                 ) from exc
             except httpx.TransportError as exc:
-                smart = network_error(exc, url)
+                smart = network_error(exc, url, proxy=configured_proxy(self._http))
                 cls = FhirTlsError if isinstance(smart, CertificateError) else FhirNetworkError
                 delivered = not isinstance(
                     exc, httpx.ConnectError | httpx.ProxyError | httpx.UnsupportedProtocol
@@ -289,7 +289,10 @@ class FhirClient:
         body = _parse(raw, response.headers.get("content-type", ""), what, strict=status < 400)
         if status >= 400:
             raise http_error(
-                status, what, outcome_text(body), _retry_after_seconds(response.headers.get("retry-after"))
+                status,
+                what,
+                outcome_text(body),
+                _retry_after_seconds(response.headers.get("retry-after")),
             )
         if status >= 300:
             raise FhirUnexpectedResponse(

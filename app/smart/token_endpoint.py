@@ -16,7 +16,7 @@ import httpx
 
 from app.smart.discovery import SmartConfiguration
 from app.smart.errors import InvalidClient, NetworkError, SignInRequired, TokenError
-from app.smart.http import NO_AUTH, network_error
+from app.smart.http import NO_AUTH, configured_proxy, network_error
 from app.smart.tokens import TokenSet, utc_now
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class TokenEndpoint:
                 url, data=dict(form), headers={"Accept": "application/json"}, auth=NO_AUTH
             )
         except httpx.TransportError as exc:
-            raise network_error(exc, url) from exc
+            raise network_error(exc, url, proxy=configured_proxy(self._http)) from exc
 
     def _parse(self, response: httpx.Response, previous: TokenSet | None) -> TokenSet:
         try:
