@@ -1,5 +1,5 @@
 """The async FHIR REST client: one shared ``httpx.AsyncClient``, JSON in and out, every failure
-turned into an error from ``app.fhir.errors``.
+turned into an error from ``app.fhir.errors`` (the auth flow's ``SignInRequired`` excepted).
 
 Responses are read as a stream and refused once they pass ``max_response_bytes`` (20 MB by
 default), before anything is parsed. JSON numbers with a fraction become ``Decimal`` (no float
@@ -27,12 +27,13 @@ from app.fhir.errors import (
     FhirNetworkError,
     FhirParseError,
     FhirResponseTooLarge,
+    FhirSignInServiceError,
     FhirTimeout,
     FhirTlsError,
     FhirUnexpectedResponse,
     http_error,
 )
-from app.smart.errors import CertificateError
+from app.smart.errors import CertificateError, SignInRequired, SmartError
 from app.smart.http import configured_proxy, network_error
 
 JsonObject = dict[str, Any]
@@ -284,6 +285,19 @@ class FhirClient:
                 )
                 raise cls(
                     smart.message, detail=type(exc).__name__, maybe_delivered=delivered
+                ) from exc
+            except httpx.DecodingError as exc:  # a Content-Encoding that does not decode
+                raise FhirParseError(
+                    f"The EHR's answer to {what} could not be decoded. Tell clinic IT.",
+                    detail=type(exc).__name__,
+                ) from exc
+            except SignInRequired:
+                raise  # "wait for a sign-in", not a failed request
+            except SmartError as exc:  # renewing the token failed: nothing was sent
+                raise FhirSignInServiceError(
+                    exc.message,
+                    detail=type(exc).__name__,
+                    retry_after=getattr(exc, "retry_after", None),
                 ) from exc
         status = response.status_code
         body = _parse(raw, response.headers.get("content-type", ""), what, strict=status < 400)

@@ -18,6 +18,11 @@ Each request gets a :class:`Fault` from the plan (a callable on :class:`ProxyReq
 ``Fault.http(500, forward=True)``  forward (the server commits), then answer 500 instead
 ``Fault.slow(2.0)``           forward, wait 2 s, then answer (drives read timeouts)
 ``Fault.truncated()``         forward, send the headers and half of the body, close
+``Fault.html_page()``         answer 200 with an HTML page without forwarding (a captive
+                              portal or a gateway's error page with the wrong status)
+``Fault.not_json()``          answer 200 ``application/json`` whose body is not JSON
+``Fault.kill(callback)``      call ``callback`` (e.g. SIGKILL the client), then forward:
+                              the server acts on a request whose client is gone
 ============================  ==========================================================
 
 ``proxy.go_offline()`` closes the listener and every open connection (clients then get
@@ -61,6 +66,8 @@ class FaultKind(Enum):
     STATUS = "status"  # an injected status (optionally after forwarding)
     SLOW = "slow"  # forwarded, answered late
     TRUNCATED = "truncated"  # forwarded, body cut off
+    BODY = "body"  # answered by the proxy with a fixed body (HTML page, not-JSON)
+    KILL = "kill"  # a callback first (kill the client), then forwarded
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,9 @@ class Fault:
     retry_after: str | None = None  # delta-seconds or an HTTP-date
     forward: bool = False  # STATUS: forward first (the server commits), then answer ``status``
     delay: float = 0.0  # SLOW: seconds before the answer
+    content_type: str = ""  # BODY
+    body: bytes = b""  # BODY
+    callback: Callable[[], None] | None = None  # KILL
 
     @classmethod
     def pass_through(cls) -> Fault:
@@ -95,9 +105,22 @@ class Fault:
     def truncated(cls) -> Fault:
         return cls(FaultKind.TRUNCATED)
 
+    @classmethod
+    def html_page(cls, status: int = 200) -> Fault:
+        page = b"<!doctype html><html><body><h1>Please wait</h1></body></html>"
+        return cls(FaultKind.BODY, status=status, content_type="text/html", body=page)
+
+    @classmethod
+    def not_json(cls, status: int = 200) -> Fault:
+        return cls(FaultKind.BODY, status=status, content_type="application/json", body=b"{oops")
+
+    @classmethod
+    def kill(cls, callback: Callable[[], None]) -> Fault:
+        return cls(FaultKind.KILL, callback=callback)
+
     @property
     def reaches_server(self) -> bool:
-        return self.kind not in (FaultKind.DROP_BEFORE,) and not (
+        return self.kind not in (FaultKind.DROP_BEFORE, FaultKind.BODY) and not (
             self.kind is FaultKind.STATUS and not self.forward
         )
 
@@ -310,6 +333,13 @@ class FaultProxy:
         kind = fault.kind
         if kind is FaultKind.DROP_BEFORE:
             return False
+        if kind is FaultKind.BODY:
+            await self._write(
+                writer, fault.status, [("Content-Type", fault.content_type)], fault.body
+            )
+            return True
+        if kind is FaultKind.KILL and fault.callback is not None:
+            fault.callback()
         if kind is FaultKind.STATUS and not fault.forward:
             await self._write(
                 writer, fault.status, _injected_headers(fault), _problem(fault.status)
