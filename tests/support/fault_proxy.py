@@ -28,7 +28,9 @@ Each request gets a :class:`Fault` from the plan (a callable on :class:`ProxyReq
 ``proxy.go_offline()`` closes the listener and every open connection (clients then get
 "connection refused", as when the EHR is down); ``go_online()`` listens on the same port again.
 Random plans are deterministic for a given seed and request order. The upstream's own address in
-bodies and headers (Location, paging links) is rewritten to the proxy's.
+bodies and headers (Location, paging links) is rewritten to the proxy's. A client may also use
+the proxy as its configured (forward) proxy (``proxy = proxy.base`` in sites.toml): it then
+asks for the upstream's own URLs, and nothing is rewritten (issuers in signed tokens match).
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ class ProxyRequest:
     target: str  # path and query, as received
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    absolute: bool = False  # asked as a forward proxy ("GET http://host/path"): no rewriting
 
     @property
     def path(self) -> str:
@@ -302,6 +305,9 @@ class FaultProxy:
         if not line.strip():
             return None
         method, target, _ = line.decode("latin-1").split(" ", 2)
+        absolute = target.startswith(("http://", "https://"))
+        if absolute:  # a client configured with this as its proxy: serve the path
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
         headers: list[tuple[str, str]] = []
         while (h := await reader.readline()) not in (b"\r\n", b"\n", b""):
             name, _, value = h.decode("latin-1").partition(":")
@@ -314,7 +320,7 @@ class FaultProxy:
             body = await reader.readexactly(length) if length else b""
         index = self.requests
         self.requests += 1
-        return ProxyRequest(index, method, target, tuple(headers), body)
+        return ProxyRequest(index, method, target, tuple(headers), body, absolute)
 
     async def _forward(self, request: ProxyRequest) -> httpx.Response:
         assert self._client is not None
@@ -355,12 +361,11 @@ class FaultProxy:
             return True
         if kind is FaultKind.SLOW:
             await asyncio.sleep(fault.delay)
-        payload = upstream.content.replace(self.upstream.encode(), self.base.encode())
-        headers = [
-            (k, v.replace(self.upstream, self.base))
-            for k, v in upstream.headers.items()
-            if k.lower() not in _HOP
-        ]
+        payload = upstream.content
+        headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP]
+        if not request.absolute:  # a reverse proxy: the upstream's own links point here
+            payload = payload.replace(self.upstream.encode(), self.base.encode())
+            headers = [(k, v.replace(self.upstream, self.base)) for k, v in headers]
         if kind is FaultKind.TRUNCATED:
             head = _head(upstream.status_code, headers, len(payload) or 64)
             writer.write(head + payload[: len(payload) // 2])
