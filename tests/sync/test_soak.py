@@ -241,7 +241,10 @@ def test_exactly_once_through_faults_and_kills(
     finally:
         store.close()
     copies = copies_of_many(server, commits)
-    token_faults = {f"{f.kind.value}{f.status or ''}": n for f, n in plan.token_faults.items()}
+    token_faults = {
+        f"{f.kind.value} {f.status or ''} {f.content_type}".strip(): n
+        for f, n in plan.token_faults.items()
+    }
     print(
         f"\nsoak {profile_name}: {n_commits} commits, {len(copies)} resources, {kills} SIGKILLs "
         f"({plan.rotation_kills} during token rotation), {sign_ins} new sign-ins, "
