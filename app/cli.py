@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from app.bootstrap import open_site_store
 from app.cli_audit import audit_export, audit_verify
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync
+from app.cli_sites import add_sites_parser, run_sites
 from app.domain.site import Site
 from app.fhir.client import FhirClient
 from app.fhir.errors import FhirError
@@ -85,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _outbox_parser(commands)
     _audit_parser(commands)
+    add_sites_parser(commands)
     bundle = commands.add_parser(
         "support-bundle", help="write a ZIP for support: logs, outbox states, self-test; no PHI"
     )
@@ -414,6 +416,8 @@ def main(argv: Sequence[str], *, out: TextIO | None = None, err: TextIO | None =
             return _outbox(args, out, err)
         if args.command == "audit":
             return _audit(args, out, err)
+        if args.command == "sites":
+            return run_sites(args, out, err)
         if args.command == "support-bundle":
             return _support_bundle(args, out)
         site = _select_site(args, need_client_id=args.command == "login")

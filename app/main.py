@@ -14,7 +14,7 @@ from pathlib import Path
 
 from app import __version__
 
-CLI_COMMANDS = {"check", "login", "outbox", "audit", "support-bundle"}
+CLI_COMMANDS = {"check", "login", "outbox", "audit", "support-bundle", "sites"}
 
 log = logging.getLogger("app")
 
