@@ -1,7 +1,9 @@
-"""``fhir-writeback sites validate|install``: check and provision a ``sites.toml`` for clinic IT.
+"""``fhir-writeback sites validate|install|new``: check and provision a ``sites.toml`` (clinic IT).
 
     fhir-writeback sites validate FILE
     fhir-writeback sites install FILE [--target-dir DIR]
+    fhir-writeback sites new --fhir-base URL --client-id ID [--display-name NAME]
+                             [--site-id ID] --output FILE
 
 ``validate`` says whether the app would accept FILE, with the same loader the app uses at
 start (app.smart.sites), plus what matters when the file is copied to other computers: it
@@ -13,6 +15,9 @@ C:\\ProgramData\\fhir-writeback on Windows) together with the relative CA bundle
 keeping the previous file as sites.toml.bak. Every file is written under a temporary name
 first and renamed into place at the end, so a failure leaves DIR as it was.
 
+``new`` writes a one-site file (UTF-8, values escaped) and validates it: what the installer's
+/FHIRBASE= /CLIENTID= /SITENAME= /SITEID= switches install.
+
 The Windows installers run these from the bundled fhir-writeback-cli.exe (installer.nsi
 before anything is installed; the MSI as a deferred custom action). Exit status: 0 valid /
 installed, 3 the file is refused (one line on stderr says why), 1 the files could not be
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import json
 import os
 import shutil
 import tomllib
@@ -67,7 +73,7 @@ class ValidatedSiteFile:
 
 def add_sites_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sites = commands.add_parser(
-        "sites", help="check or provision a sites.toml: validate FILE, install FILE"
+        "sites", help="check or provision a sites.toml: validate FILE, install FILE, new"
     )
     actions = sites.add_subparsers(dest="sites_command", required=True)
     validate = actions.add_parser(
@@ -84,11 +90,19 @@ def add_sites_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         default=None,
         help=f"folder to install into (default: {machine_sites_file().parent})",
     )
+    new = actions.add_parser("new", help="write a sites.toml with one site, then validate it")
+    new.add_argument("--fhir-base", required=True, help="the site's FHIR base URL (https://)")
+    new.add_argument("--client-id", required=True, help="the client id the EHR registered")
+    new.add_argument("--display-name", default="EHR", help="name clinicians see (EHR)")
+    new.add_argument("--site-id", default="clinic", help="site id (clinic)")
+    new.add_argument("--output", type=Path, required=True, metavar="FILE", help="file to write")
 
 
 def run_sites(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     command = f"fhir-writeback sites {args.sites_command}"
     try:
+        if args.sites_command == "new":
+            return _new(args, out)
         checked = validate_site_file(args.file)
         if args.sites_command == "validate":
             out.write(checked.summary() + "\n")
@@ -104,6 +118,38 @@ def run_sites(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write(checked.summary() + "\n")
     out.write("".join(f"Wrote {path}\n" for path in written))
     return EXIT_OK
+
+
+def _new(args: argparse.Namespace, out: TextIO) -> int:
+    args.output.write_text(
+        one_site_toml(args.site_id, args.display_name, args.fhir_base, args.client_id),
+        encoding="utf-8",
+    )
+    try:
+        checked = validate_site_file(args.output)
+    except SiteFileRefused:
+        args.output.unlink()
+        raise
+    out.write(checked.summary() + "\n")
+    return EXIT_OK
+
+
+def one_site_toml(site_id: str, display_name: str, fhir_base: str, client_id: str) -> str:
+    """A sites.toml with one site, the default. JSON string escapes are valid TOML ones."""
+
+    def quoted(value: str) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    return (
+        "# Written by fhir-writeback sites new (the installer's /FHIRBASE= /CLIENTID= switches).\n"
+        "# Reference: docs/deployment.md and docs/sign-in.md. Users' own additions go in\n"
+        "# %LOCALAPPDATA%\\fhir-writeback\\sites.toml, not here.\n\n"
+        f"default_site = {quoted(site_id)}\n\n"
+        f"[sites.{quoted(site_id)}]\n"
+        f"display_name = {quoted(display_name)}\n"
+        f"fhir_base = {quoted(fhir_base)}\n"
+        f"client_id = {quoted(client_id)}\n"
+    )
 
 
 def validate_site_file(file: Path) -> ValidatedSiteFile:

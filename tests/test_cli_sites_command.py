@@ -185,3 +185,44 @@ def test_install_puts_every_previous_file_back_when_a_rename_fails(
     assert (target / "sites.toml").read_text(encoding="utf-8") == "# the previous file\n"
     assert (target / "clinic-root-ca.pem").read_text(encoding="utf-8") == "previous CA\n"
     assert sorted(p.name for p in target.iterdir()) == ["clinic-root-ca.pem", "sites.toml"]
+
+
+def test_new_writes_a_one_site_file_the_app_reads_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "sites.toml"
+    code, out, err = run(
+        "new",
+        "--fhir-base=https://ehr.example.org/fhir/R4",
+        '--client-id=clinic "app"',
+        "--display-name=Clínica São José",
+        "--site-id=main.clinic",
+        f"--output={out_file}",
+        capsys=capsys,
+    )
+    assert (code, err) == (0, ""), out
+    catalog = load_sites(out_file)
+    site = catalog.default
+    assert site is not None
+    assert (site.id, site.display_name, site.fhir_base, site.client_id) == (
+        "main.clinic",
+        "Clínica São José",
+        "https://ehr.example.org/fhir/R4",
+        'clinic "app"',
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--fhir-base=http://ehr.example.org/fhir", "--client-id=x"], "must use https://"),
+        (["--fhir-base=https://ehr.example.org", "--client-id=x", "--site-id=a b"], "site id"),
+    ],
+)
+def test_new_refuses_what_the_app_would_refuse_and_leaves_no_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    out_file = tmp_path / "sites.toml"
+    code, _, err = run("new", *argv, f"--output={out_file}", capsys=capsys)
+    assert code == 3 and expected in err
+    assert not out_file.exists()
