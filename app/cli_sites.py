@@ -4,6 +4,7 @@
     fhir-writeback sites install FILE [--target-dir DIR]
     fhir-writeback sites new --fhir-base URL --client-id ID [--display-name NAME]
                              [--site-id ID] --output FILE
+    (each also takes --log FILE: append the output there too, as the installers' logs read)
 
 ``validate`` says whether the app would accept FILE, with the same loader the app uses at
 start (app.smart.sites), plus what matters when the file is copied to other computers: it
@@ -28,13 +29,17 @@ from __future__ import annotations
 
 import argparse
 import errno
+import getpass
+import io
 import json
 import os
 import shutil
+import socket
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import TextIO
 
@@ -96,9 +101,37 @@ def add_sites_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     new.add_argument("--display-name", default="EHR", help="name clinicians see (EHR)")
     new.add_argument("--site-id", default="clinic", help="site id (clinic)")
     new.add_argument("--output", type=Path, required=True, metavar="FILE", help="file to write")
+    for action in (validate, install, new):
+        action.add_argument(
+            "--log", type=Path, metavar="FILE", help="also append the output to FILE (installers)"
+        )
 
 
 def run_sites(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.log is None:
+        return _run(args, out, err)
+    said, complained = io.StringIO(), io.StringIO()
+    code = _run(args, said, complained)
+    out.write(said.getvalue())
+    err.write(complained.getvalue())
+    try:
+        _append_to_log(args.log, said.getvalue() + complained.getvalue(), code)
+    except OSError as exc:
+        err.write(f"fhir-writeback sites: could not write the log {args.log}: {exc.strerror}\n")
+    return code
+
+
+def _append_to_log(log: Path, text: str, code: int) -> None:
+    """The installers' log format: UTC time, DOMAIN\\user@computer, the line."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    domain = os.environ.get("USERDOMAIN")
+    who = f"{domain + chr(92) if domain else ''}{getpass.getuser()}@{socket.gethostname()}"
+    lines = [*text.splitlines(), f"(fhir-writeback sites: exit code {code})"]
+    with log.open("a", encoding="utf-8") as fh:
+        fh.writelines(f"{stamp} {who}   | {line}\n" for line in lines)
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     command = f"fhir-writeback sites {args.sites_command}"
     try:
         if args.sites_command == "new":

@@ -90,15 +90,7 @@ trap 'rm -rf "$WORK"' EXIT
 if [ "$STANDIN" = 1 ]; then
   # A private folder per run, so parallel runs (tests) cannot overwrite each other's payload.
   BUNDLE="$WORK/standin"
-  mkdir -p "$BUNDLE/_internal/resources/sandbox"
-  STANDIN_EXE="$(winpath "$BUNDLE/fhir-writeback.exe")"
-  # wine sees the Linux file system as drive Z:
-  BRIDGE="Z:$(tr / '\\' <<<"$ROOT/packaging/standin/bridge.sh")"
-  makensis -V2 "-DOUTFILE=$STANDIN_EXE" "-DBRIDGE=$BRIDGE" packaging/standin/standin-app.nsi >/dev/null
-  cp "$BUNDLE/fhir-writeback.exe" "$BUNDLE/fhir-writeback-cli.exe"
-  printf 'Stand-in bundle %s: not the app. See packaging/build_installer.sh.\n' "$VERSION" \
-    > "$BUNDLE/_internal/STAND-IN.txt"
-  printf '{"stand-in": "%s"}\n' "$VERSION" > "$BUNDLE/_internal/resources/sandbox/version.json"
+  bash packaging/standin/make_standin.sh "$BUNDLE" "$VERSION"
 fi
 sign "$BUNDLE/fhir-writeback.exe"
 sign "$BUNDLE/fhir-writeback-cli.exe"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -226,3 +227,20 @@ def test_new_refuses_what_the_app_would_refuse_and_leaves_no_file(
     code, _, err = run("new", *argv, f"--output={out_file}", capsys=capsys)
     assert code == 3 and expected in err
     assert not out_file.exists()
+
+
+def test_log_appends_the_output_in_the_installers_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = write(tmp_path / "sites.toml", GOOD.replace("https://", "http://"))
+    log = write(tmp_path / "setup.log", "earlier line\n")
+    code, _, err = run("validate", str(bad), f"--log={log}", capsys=capsys)
+    assert code == 3 and "must use https://" in err
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "earlier line"
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \S+@\S+   \| fhir-writeback sites validate: refused: .*"
+        r"must use https://.*",
+        lines[1],
+    ), lines[1]
+    assert lines[2].endswith("| (fhir-writeback sites: exit code 3)")
