@@ -72,6 +72,12 @@ class Version:
             raise VersionError("an MSI ProductVersion allows at most 255.255.65535")
         return f"{major}.{minor}.{build}"
 
+    def msi_version_after(self) -> str:
+        """The next MSI ProductVersion: an exclusive upper bound that includes this one
+        (wixl cannot write IncludeMaximum, and same-X.Y.Z packages must upgrade each other)."""
+        major, minor, build = (int(n) for n in self.msi_version().split("."))
+        return f"{major}.{minor}.{build + 1}"
+
     def sort_key(self) -> str:
         """Fixed width, so that comparing the strings compares the versions (PEP 440)."""
         release = (*self.release, 0, 0, 0)[:4]
