@@ -21,6 +21,7 @@ STANDIN=0
 HELP_URL=""
 ABOUT_URL=""
 SIGN=0
+absolute() { case "$1" in /*|[A-Za-z]:*) printf '%s' "$1" ;; *) printf '%s/%s' "$ROOT" "$1" ;; esac; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --bundle) BUNDLE="$2"; shift 2 ;;
@@ -29,8 +30,8 @@ while [ $# -gt 0 ]; do
     --version) VERSION="$2"; shift 2 ;;
     --help-url) HELP_URL="$2"; shift 2 ;;
     --about-url) ABOUT_URL="$2"; shift 2 ;;
-    --sign-pfx) export FHIR_WRITEBACK_SIGN_PFX="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; SIGN=1; shift 2 ;;
-    --sign-password-file) export FHIR_WRITEBACK_SIGN_PASSWORD_FILE="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; shift 2 ;;
+    --sign-pfx) export FHIR_WRITEBACK_SIGN_PFX="$(absolute "$2")"; SIGN=1; shift 2 ;;
+    --sign-password-file) export FHIR_WRITEBACK_SIGN_PASSWORD_FILE="$(absolute "$2")"; shift 2 ;;
     --sign-command) export FHIR_WRITEBACK_SIGN_COMMAND="$2"; SIGN=1; shift 2 ;;
     --timestamp-url) export FHIR_WRITEBACK_TIMESTAMP_URL="$2"; shift 2 ;;
     *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
