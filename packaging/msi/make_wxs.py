@@ -28,7 +28,7 @@ from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from versions import Version  # noqa: E402  (packaging/versions.py, a script beside this one)
+from versions import Version  # packaging/versions.py, a script beside this one
 
 APP_NAME = "FHIR Write-back"
 APP_ID = "fhir-writeback"
