@@ -15,7 +15,7 @@
 # wine osslsigncode openssl; no i386 multiarch needed). The stand-in's `sites ...` runs the real
 # `fhir-writeback sites` from .venv (packaging/standin/bridge.sh): run packaging/dev.sh setup
 # first. Every run uses a fresh, private WINEPREFIX that is deleted at the end. Needs no
-# display. Timing: see docs/deployment.md section 10.
+# display. Timing: see docs/deployment.md section 12 (about a minute alone).
 #
 # What wine cannot show: icacls under wine accepts the ACL commands and changes nothing, so
 # this checks that they ran (log) - a real Windows runner checks the ACLs themselves

@@ -132,7 +132,7 @@ def test_the_x86_build_for_windows_nsis_compiles(tmp_path: Path) -> None:
 @pytest.mark.skipif(wine64() is None, reason="64-bit wine not installed (apt-get install wine64)")
 @pytest.mark.skipif(shutil.which("osslsigncode") is None, reason="apt-get install osslsigncode")
 def test_silent_install_upgrade_and_uninstall_under_wine() -> None:
-    """packaging/test_wine.sh: 100-180 s here; its 105 checks are listed in its output: exit
+    """packaging/test_wine.sh: 60-100 s here; its 105 checks are listed in its output: exit
     codes, /SITECONFIG= validation, rollback, PEP 440 order, signatures, ACL commands, logs."""
     proc = subprocess.run(
         ["bash", "packaging/test_wine.sh"],
