@@ -8,6 +8,7 @@
     fhir-writeback outbox show COMMIT-ID [--site ID] [--sites-file PATH] [--data-dir DIR]
     fhir-writeback outbox sync [--site ID] [--sites-file PATH] [--data-dir DIR] [--timeout S]
     fhir-writeback store backups | restore --from BACKUP [--site ID] ...   (app.cli_store)
+    fhir-writeback sites validate FILE | install FILE | new ...              (app.cli_sites)
 
 Every command takes ``--log-level DEBUG|INFO|WARNING|ERROR`` (default: ``log_level`` in
 sites.toml, else INFO) and logs to the per-user log folder like the app.
@@ -40,6 +41,7 @@ from urllib.parse import urlsplit
 from app.bootstrap import EXIT_STORE_UNUSABLE, open_site_store
 from app.cli_audit import audit_export, audit_verify
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync, retry_transient
+from app.cli_sites import add_sites_parser, run_sites
 from app.cli_store import add_store_parser, store_command
 from app.domain.site import LogLevel, Site
 from app.fhir.client import FhirClient
@@ -98,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     _outbox_parser(commands)
     _audit_parser(commands)
     add_store_parser(commands)
+    add_sites_parser(commands)
     bundle = commands.add_parser(
         "support-bundle", help="write a ZIP for support: logs, outbox states, self-test; no PHI"
     )
@@ -494,6 +497,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             args.outbox_command = "store"  # same site resolution as the outbox commands
             folder = _outbox_target(args).folder
             return store_command(args, folder, AppPaths.default(args.data_dir).data_dir, out, err)
+        if args.command == "sites":
+            return run_sites(args, out, err)
         if args.command == "support-bundle":
             return _support_bundle(args, out)
         site = _select_site(args, need_client_id=args.command == "login")

@@ -29,6 +29,7 @@ RANK = {
     "cli_outbox": 5,
     "cli_audit": 5,
     "cli_store": 5,
+    "cli_sites": 5,
     "paths": 5,
     "logging_setup": 5,
     "keyring_policy": 5,
