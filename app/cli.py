@@ -33,7 +33,6 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -43,6 +42,7 @@ from app.cli_audit import audit_export, audit_verify
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync, retry_transient
 from app.cli_sites import add_sites_parser, run_sites
 from app.cli_store import add_store_parser, store_command
+from app.domain.clock import utc_now
 from app.domain.site import LogLevel, Site
 from app.fhir.client import FhirClient
 from app.fhir.errors import FhirError
@@ -138,7 +138,7 @@ def _audit_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 def _support_bundle(args: argparse.Namespace, out: TextIO) -> int:
     from app.support_bundle import write_support_bundle
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
     target = args.output or Path.cwd() / f"fhir-writeback-support-{stamp}.zip"
     paths = AppPaths.default(args.data_dir)
     write_support_bundle(target, paths, self_test=not args.no_self_test)

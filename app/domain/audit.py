@@ -27,17 +27,17 @@ import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
 from uuid import UUID
 
+from app.domain.clock import format_ts
 from app.domain.review import ReviewDecision
 
 CHAIN_VERSION = 1
 GENESIS_HASH = "0" * 64
 MAX_DETAIL_TEXT = 300  # details hold codes, ids and short fixed phrases, not prose
-_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class AuditKind(Enum):
@@ -67,16 +67,6 @@ class AuditKind(Enum):
 
 
 JsonValue = str | int | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
-
-
-def format_ts(ts: datetime) -> str:
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError("audit times must be timezone-aware (UTC)")
-    return ts.astimezone(UTC).strftime(_TS)
-
-
-def parse_ts(text: str) -> datetime:
-    return datetime.strptime(text, _TS).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
+from app.domain.clock import require_aware
+
 _DELTA_SECONDS = re.compile(r"[0-9]+")
 
 
@@ -70,7 +72,7 @@ class BackoffPolicy:
         retry_after: timedelta | None = None,
     ) -> datetime:
         """When to try next: the server's ``Retry-After`` if it gave one, else jittered backoff."""
-        _require_aware(now)
+        require_aware(now)
         if retry_after is not None:
             wait = min(max(retry_after, timedelta(0)), self.max_retry_after)
         else:
@@ -98,7 +100,7 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     else — missing, malformed, non-ASCII (``"²"`` or ``"٣"`` pass ``str.isdigit()`` but are no
     HTTP digits) — so the caller falls back to its backoff. Never raises on the value.
     """
-    _require_aware(now)
+    require_aware(now)
     text = (value or "").strip()
     if not text or not text.isascii():
         return None
@@ -117,8 +119,3 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     except OverflowError:
         return None
     return min(max(wait, timedelta(0)), timedelta(seconds=_MAX_RETRY_AFTER_SECONDS))
-
-
-def _require_aware(now: datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("timestamps must be timezone-aware (UTC)")

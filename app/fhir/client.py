@@ -13,13 +13,13 @@ import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from app.domain.clock import utc_now
 from app.domain.retry import parse_retry_after
 from app.fhir.capabilities import ServerCapabilities, parse_capabilities
 from app.fhir.errors import (
@@ -474,7 +474,7 @@ def _query(params: Params | None) -> httpx.QueryParams | None:
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
-    wait = parse_retry_after(value, datetime.now(UTC))
+    wait = parse_retry_after(value, utc_now())
     return None if wait is None else wait.total_seconds()
 
 

@@ -32,6 +32,7 @@ from app.domain.clinical import (
     PriorNote,
     ProblemStatus,
 )
+from app.domain.clock import utc_now
 from app.domain.context import ContextSection, EncounterContext, SectionKind, SkippedResource
 from app.fhir.capabilities import ServerCapabilities, TypeCapabilities
 from app.fhir.client import FhirClient, JsonObject, SearchResult, next_link, outcome_text
@@ -219,7 +220,7 @@ async def load_encounter_context(
             _by_effective,
         ),
         notes=notes,
-        loaded_at=now or datetime.now(UTC),
+        loaded_at=now or utc_now(),
         source=client.fhir_base,
     )
 

@@ -20,19 +20,16 @@ import hmac
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
 
+from app.domain.clock import utc_now
 from app.smart.errors import NetworkError, SignInRequired, TokenError
 from app.smart.http_log import log_tag, prefix
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

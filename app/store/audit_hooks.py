@@ -26,8 +26,8 @@ from app.domain.audit import (
     AuditKind,
     check_details,
     decision_details,
-    parse_ts,
 )
+from app.domain.clock import parse_ts
 from app.domain.outbox import OutboxState, SyncEvent
 from app.domain.review_codec import decision_from_json
 from app.store.audit import AuditLog

@@ -11,16 +11,17 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, select, update
 from sqlalchemy.dialects.sqlite import insert
 
+from app.domain.clock import Clock, format_ts, utc_now
 from app.domain.draft import Draft, DraftStatus
 from app.store.database import Database
-from app.store.draft_codec import decode_body, encode_body, format_ts
+from app.store.draft_codec import decode_body, encode_body
 from app.store.errors import DraftNotEditable, DraftNotFound, StaleDraft, StoreCorrupt
 from app.store.schema import drafts
 
@@ -64,7 +65,7 @@ class DraftRepository:
         db: Database,
         *,
         hooks: Sequence[DraftHook] = (),
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._db = db
         self._hooks = tuple(hooks)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from app.domain.audit import AuditEvent, AuditKind
+from app.domain.clock import Clock, utc_now
 from app.store.crypto import AesGcmProtector, StoreKeyring
 from app.store.crypto_errors import KeyLossReport, KeyLost, WrongKey
 from app.store.database import open_database
@@ -59,7 +60,7 @@ def recover_from_key_loss(
     keys: StoreKeyring,
     *,
     confirmed: bool,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
     actor: Callable[[], str | None] = lambda: None,
     **open_options: Any,
 ) -> KeyLossRecovery:

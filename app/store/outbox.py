@@ -23,12 +23,13 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Connection, and_, bindparam, event, func, insert, or_, select, update
 
+from app.domain.clock import Clock, format_ts, parse_ts, utc_now
 from app.domain.commit import (
     ApprovedCommit,
     CommitInvalid,
@@ -71,8 +72,6 @@ from app.store.outbox_records import (
     ReadBack,
     WriteRecord,
     WriteResult,
-    format_ts,
-    parse_ts,
 )
 from app.store.outbox_tables import outbox_commits, outbox_dependencies, outbox_writes, sync_status
 
@@ -111,7 +110,7 @@ class OutboxRepository:
         db: Database,
         *,
         hooks: Sequence[OutboxHook] = (),
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
         rng: RandomSource | None = None,
         policy: BackoffPolicy = DEFAULT_BACKOFF,
     ) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from app.domain.audit import AuditEvent, AuditKind
+from app.domain.clock import utc_now
 from app.domain.outbox import OutboxState
 from app.store.audit import AuditLog
 from app.store.audit_tables import store_meta
@@ -179,7 +180,7 @@ def restore_backup(
     store_path: Path, backup: Path, keys: StoreKeyring, *, now: datetime | None = None
 ) -> RestoreOutcome:
     """Check ``backup``, set the current store files aside, put the backup in their place."""
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     anchor = read_anchor(store_path)
     work = store_path.with_name(store_path.name + ".restoring")
     check = check_backup(backup, keys, work=work)

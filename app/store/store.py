@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 
+from app.domain.clock import Clock, utc_now
 from app.store.database import Database, PayloadProtector, current_revision, open_database
 from app.store.drafts import DraftHook, DraftRepository
 from app.store.outbox import OutboxRepository
@@ -23,7 +23,7 @@ class Store:
         db: Database,
         *,
         draft_hooks: Sequence[DraftHook] = (),
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self.db = db
         self.path = db.path
@@ -42,7 +42,7 @@ def open_store(
     *,
     protector: PayloadProtector | None = None,
     draft_hooks: Sequence[DraftHook] = (),
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
 ) -> Store:
     """Open the store at ``path`` (created if missing), migrated to the newest schema.
 

@@ -15,10 +15,11 @@ import socket
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from app import __version__
 from app.domain.clinical import Reference
+from app.domain.clock import utc_now
 from app.domain.commit import ApprovedCommit
 from app.domain.context import EncounterContext
 from app.domain.draft import Draft, DraftStatus
@@ -105,7 +106,7 @@ def check(
         write_permissions=actx.permissions,
         amended_note_patient=amended_patient,
         amended_note_encounter=amended_encounter,
-        now=now or datetime.now(UTC),
+        now=now or utc_now(),
     )
 
 
@@ -131,7 +132,7 @@ def prepare(
 ) -> PreparedApproval:
     """The decision and the commit, built but not stored. Raises ApprovalRefused (domain) or
     CommitInvalid / FhirUnsupported (mapping) with a message for the clinician."""
-    decision = decide(draft, report, actx.user, now or datetime.now(UTC), actx.app)
+    decision = decide(draft, report, actx.user, now or utc_now(), actx.app)
     enc = actx.context.encounter
     commit = build_commit(
         draft,

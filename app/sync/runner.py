@@ -30,10 +30,11 @@ import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
+from app.domain.clock import utc_now
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
 from app.fhir.errors import FhirError
 from app.fhir.profiles import VendorProfile
@@ -108,10 +109,6 @@ _PASS_FAILED = (
 
 
 StatusListener = Callable[[RunnerStatus], None]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class SyncRunner:

@@ -27,10 +27,10 @@ from app.domain.audit import (
     ProblemKind,
     chain_hash,
     decision_details,
-    format_ts,
     record_mac,
 )
 from app.domain.clinical import Reference
+from app.domain.clock import format_ts
 from app.domain.draft import DraftSource, DraftStatus
 from app.domain.outbox import OutboxState, SyncEvent
 from app.domain.review import (
