@@ -79,8 +79,50 @@ class BackoffPolicy:
             wait = self.delay(attempt, rng)
         return now + wait
 
+    @property
+    def longest_wait(self) -> timedelta:
+        """The longest wait :meth:`next_attempt_at` can produce (the floor lies below the cap)."""
+        return max(self.cap, self.max_retry_after)
+
 
 DEFAULT_BACKOFF = BackoffPolicy()
+
+# Slack above the longest wait before a next attempt counts as set by a clock that jumped.
+_CLOCK_JUMP_SLACK = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class DueWindow:
+    """The due-time rule at one moment, as two bounds (the store's SQL is built from them).
+
+    A next attempt at ``t`` is due when ``t <= due_by`` — or when ``t > clock_jumped_after``:
+    further ahead than any wait the policy can produce, so the wall clock jumped backwards since
+    it was set, and the item acts now rather than waiting out the jump.
+    """
+
+    due_by: datetime
+    clock_jumped_after: datetime
+
+    def is_due(self, next_attempt_at: datetime | None) -> bool:
+        return (
+            next_attempt_at is None
+            or next_attempt_at <= self.due_by
+            or next_attempt_at > self.clock_jumped_after
+        )
+
+
+def due_window(now: datetime, policy: BackoffPolicy = DEFAULT_BACKOFF) -> DueWindow:
+    """The one due-time rule (the planner asks :func:`is_due`; ``app.store.outbox`` builds its
+    ``claim_due`` query from these bounds, and a test checks the two agree)."""
+    require_aware(now)
+    return DueWindow(now, now + policy.longest_wait + _CLOCK_JUMP_SLACK)
+
+
+def is_due(
+    next_attempt_at: datetime | None, now: datetime, policy: BackoffPolicy = DEFAULT_BACKOFF
+) -> bool:
+    """Whether an item whose next attempt is ``next_attempt_at`` (None: at once) may act now."""
+    return due_window(now, policy).is_due(next_attempt_at)
 
 
 def seeded_rng(seed: int) -> random.Random:

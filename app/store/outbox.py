@@ -43,7 +43,13 @@ from app.domain.outbox import (
     new_item,
     recover_after_restart,
 )
-from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy, RandomSource
+from app.domain.retry import (
+    DEFAULT_BACKOFF,
+    BackoffPolicy,
+    DueWindow,
+    RandomSource,
+    due_window,
+)
 from app.store.database import Database
 from app.store.outbox_codec import (
     ROW_COLUMNS,
@@ -98,6 +104,17 @@ def _active() -> Any:
                 c.last_event.not_in([e.value for e in PARKED_UNKNOWN_EVENTS]),
             ),
         ),
+    )
+
+
+def due_clause(window: DueWindow) -> Any:
+    """The due-time rule (``DueWindow.is_due``) as SQL over ``next_attempt_at``: instants are
+    stored as fixed-width ``format_ts`` text, so text order is time order."""
+    at = outbox_commits.c.next_attempt_at
+    return or_(
+        at.is_(None),
+        at <= format_ts(window.due_by),
+        at > format_ts(window.clock_jumped_after),
     )
 
 
@@ -317,20 +334,15 @@ class OutboxRepository:
         """Commits the runner should act on now, in sequence order after ``after_sequence``
         (payloads verified).
 
-        A ``next_attempt_at`` further ahead than any wait the policy can produce means the
-        wall clock jumped backwards since it was set: such an item is due at once.
+        Due as ``app.domain.retry.due_window`` says (a ``next_attempt_at`` set by a clock that
+        jumped backwards is due at once), in SQL: :func:`due_clause`.
         """
-        longest = max(self.policy.cap, self.policy.max_retry_after) + timedelta(seconds=1)
         query = (
             select(outbox_commits)
             .where(
                 _active(),
                 outbox_commits.c.sequence > after_sequence,
-                or_(
-                    outbox_commits.c.next_attempt_at.is_(None),
-                    outbox_commits.c.next_attempt_at <= format_ts(now),
-                    outbox_commits.c.next_attempt_at > format_ts(now + longest),
-                ),
+                due_clause(due_window(now, self.policy)),
             )
             .order_by(outbox_commits.c.sequence)
             .limit(limit)
@@ -355,17 +367,16 @@ class OutboxRepository:
         """When the earliest item the runner acts on becomes due (None: none is waiting).
 
         A queued item is due now; ``include_queued=False`` asks only about timed waits (while
-        the EHR is unreachable the runner waits for the next retry, not for queued items).
+        the EHR is unreachable the runner waits for the next retry, not for queued items). An
+        item that is due by the due-time rule (:func:`due_clause`) makes the answer "now".
         """
+        now = self._clock()
+        due_now = [_active(), due_clause(due_window(now, self.policy))]
+        if not include_queued:
+            due_now.append(outbox_commits.c.next_attempt_at.is_not(None))
         with self._db.read() as c:
-            if include_queued:
-                ready = c.execute(
-                    select(outbox_commits.c.sequence)
-                    .where(_active(), outbox_commits.c.next_attempt_at.is_(None))
-                    .limit(1)
-                ).first()
-                if ready is not None:
-                    return self._clock()
+            if c.execute(select(outbox_commits.c.sequence).where(*due_now).limit(1)).first():
+                return now
             value = c.execute(
                 select(func.min(outbox_commits.c.next_attempt_at)).where(_active())
             ).scalar()

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -41,7 +41,7 @@ from app.domain.commit import (
     resolve_references,
 )
 from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState, SyncEvent
-from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy
+from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy, is_due
 from app.fhir.profiles import VendorProfile
 
 # ----------------------------------------------------------------------------- capabilities
@@ -393,18 +393,9 @@ class _Context:
 
 
 def _due(ctx: _Context) -> datetime | None:
-    """None when the item may act now; else the time to wait for.
-
-    A wait longer than any the policy can produce means the wall clock jumped backwards since it
-    was scheduled: act now rather than park the commit for as long as the jump.
-    """
+    """None when the item may act now (app.domain.retry.is_due); else the time to wait for."""
     at = ctx.item.next_attempt_at
-    if at is None or at <= ctx.now:
-        return None
-    longest = max(ctx.policy.cap, ctx.policy.max_retry_after, ctx.policy.floor) + timedelta(
-        seconds=1
-    )
-    return None if at - ctx.now > longest else at
+    return None if is_due(at, ctx.now, ctx.policy) else at
 
 
 def _queued(ctx: _Context) -> Action:
