@@ -37,10 +37,13 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ATTENTION, EXIT_USAGE = 0, 1, 2
 S = OutboxState
-_ORDER = (
+# every state, most urgent first (complete: tests/test_outbox_tables.py)
+ORDER = (
     S.NEEDS_ATTENTION,
     S.CONFLICT,
+    S.PARKED,
     S.PAUSED_FOR_SIGN_IN,
+    S.CHECK_PAUSED_FOR_SIGN_IN,
     S.UNKNOWN_OUTCOME,
     S.RETRY_WAIT,
     S.SENDING,
@@ -154,7 +157,7 @@ async def outbox_sync(
 
 def summary_line(summary: OutboxSummary) -> str:
     counts = Counter({s: n for s, n in summary.counts.items() if n})
-    parts = [f"{counts[s]} {STATE_TEXT[s].label.lower()}" for s in _ORDER if counts[s]]
+    parts = [f"{counts[s]} {STATE_TEXT[s].label.lower()}" for s in ORDER if counts[s]]
     last = _when(summary.last_success_at) if summary.last_success_at is not None else "never"
     text = f"Outbox: {summary.total} commit(s)"
     if parts:

@@ -58,6 +58,7 @@ class AuditKind(Enum):
     READ_BACK = "read_back"
     CONFLICT = "conflict"
     NEEDS_ATTENTION = "needs_attention"
+    PARKED = "parked"  # the outcome could not be checked: waits for a sign-in or a person
     RETRY_REQUESTED = "retry_requested"  # the clinician pressed "Retry now" / "Send again"
     DISCARDED = "discarded"  # an approved commit discarded before it reached the EHR
     KEY_LOST = "key_lost"  # the store key was lost; the old store was set aside
@@ -408,6 +409,7 @@ _WORDS = {
     AuditKind.READ_BACK: "Compared with what the EHR stored",
     AuditKind.CONFLICT: "Conflict with the chart",
     AuditKind.NEEDS_ATTENTION: "Refused by the EHR: needs attention",
+    AuditKind.PARKED: "Could not check in the EHR: waits for a person",
     AuditKind.RETRY_REQUESTED: "Retry requested",
     AuditKind.DISCARDED: "Approved note discarded before it reached the EHR",
     AuditKind.KEY_LOST: "Store key lost: old store set aside",

@@ -48,6 +48,8 @@ _RECONCILE_EVENTS = frozenset(
         E.DUPLICATES_FOUND,
     }
 )
+# The check of an unknown outcome stopped: the app waits for a sign-in or a person.
+_PARKED = frozenset({S.CHECK_PAUSED_FOR_SIGN_IN, S.PARKED})
 _EDIT_KINDS = (
     AuditKind.DRAFT_CREATED.value,
     AuditKind.DRAFT_IMPORTED.value,
@@ -204,6 +206,8 @@ class AuditHooks:
             add(AuditKind.CONFLICT, {"status": row.last_status, "event": _value(event)})
         elif ev.new_state is S.NEEDS_ATTENTION and ev.old_state is not S.NEEDS_ATTENTION:
             add(AuditKind.NEEDS_ATTENTION, {"status": row.last_status, "event": _value(event)})
+        elif ev.new_state in _PARKED and ev.old_state not in _PARKED:
+            add(AuditKind.PARKED, {"status": row.last_status, "event": _value(event)})
 
     def _decision(self, row: Any, commit_id: str) -> dict[str, Any]:
         """The review decision's audit fields, from the sealed decision blob: read with the

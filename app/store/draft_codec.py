@@ -29,6 +29,8 @@ from app.domain.draft import (
 from app.domain.items import StructuredItem, kind_named, kind_of
 
 BODY_VERSION = 1
+
+
 def encode_body(draft: Draft) -> bytes:
     body = {
         "v": BODY_VERSION,

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, and_, bindparam, event, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, event, func, insert, or_, select, update
 
 from app.domain.clock import Clock, format_ts, parse_ts, utc_now
 from app.domain.commit import (
@@ -35,7 +35,10 @@ from app.domain.commit import (
     CommitInvalid,
 )
 from app.domain.outbox import (
+    RUNNER_STATES,
+    SIGN_IN_STATES,
     TRANSITIONS,
+    UNKNOWN_STATES,
     OutboxItem,
     OutboxState,
     SyncEvent,
@@ -87,24 +90,14 @@ log = logging.getLogger(__name__)
 OutboxHook = Callable[[Connection, OutboxEvent], None]
 OutboxListener = Callable[[OutboxChange], None]
 
-# An unknown outcome whose check was refused (or needs a sign-in) waits for a person; the
-# planner says ASK_USER for it, so the runner must not pick it up again and again.
-PARKED_UNKNOWN_EVENTS = (E.SIGN_IN_REQUIRED, E.PERMANENT_REJECTION)
-
 
 def _active() -> Any:
-    """Items the runner acts on by itself."""
-    c = outbox_commits.c
-    return or_(
-        c.state.in_([S.QUEUED.value, S.RETRY_WAIT.value]),
-        and_(
-            c.state == S.UNKNOWN_OUTCOME.value,
-            or_(
-                c.last_event.is_(None),
-                c.last_event.not_in([e.value for e in PARKED_UNKNOWN_EVENTS]),
-            ),
-        ),
-    )
+    """Items the runner acts on by itself (``RUNNER_STATES``)."""
+    return _in(RUNNER_STATES)
+
+
+def _in(states: Iterable[OutboxState]) -> Any:
+    return outbox_commits.c.state.in_(sorted(s.value for s in states))
 
 
 def due_clause(window: DueWindow) -> Any:
@@ -384,19 +377,8 @@ class OutboxRepository:
 
     def waiting_for_sign_in(self) -> int:
         """Commits that wait for a new sign-in (paused, or a check that met a 401)."""
-        c = outbox_commits.c
         with self._db.read() as conn:
-            count = conn.execute(
-                select(func.count()).where(
-                    or_(
-                        c.state == S.PAUSED_FOR_SIGN_IN.value,
-                        and_(
-                            c.state == S.UNKNOWN_OUTCOME.value,
-                            c.last_event == E.SIGN_IN_REQUIRED.value,
-                        ),
-                    )
-                )
-            ).scalar_one()
+            count = conn.execute(select(func.count()).where(_in(SIGN_IN_STATES))).scalar_one()
         return int(count)
 
     def has_work(self) -> bool:
@@ -517,15 +499,9 @@ class OutboxRepository:
         with self._tx(None) as c:
             rows = list(
                 c.execute(
-                    select(*ROW_COLUMNS).where(
-                        or_(
-                            outbox_commits.c.state == S.PAUSED_FOR_SIGN_IN.value,
-                            and_(
-                                outbox_commits.c.state == S.UNKNOWN_OUTCOME.value,
-                                outbox_commits.c.last_event == E.SIGN_IN_REQUIRED.value,
-                            ),
-                        )
-                    )
+                    select(*ROW_COLUMNS)
+                    .where(_in(SIGN_IN_STATES))
+                    .order_by(outbox_commits.c.sequence)
                 )
             )
             changes: list[OutboxChange] = []
@@ -535,16 +511,15 @@ class OutboxRepository:
         return [ch.item for ch in changes]
 
     def make_due_now(self, now: datetime | None = None) -> list[OutboxItem]:
-        """ "Sync now": commits waiting to retry, or waiting to check an unknown outcome, are
-        due at once (what waits for a person — needs attention, conflict — stays put)."""
+        """ "Sync now": commits waiting to retry, or waiting to check an unknown outcome (also
+        one the app could not check by itself), are due at once (what waits for a person's
+        decision — needs attention, conflict — stays put)."""
         at = now or self._clock()
         with self._tx(None) as c:
             keys = list(
                 c.execute(
                     select(outbox_commits.c.commit_id)
-                    .where(
-                        outbox_commits.c.state.in_([S.RETRY_WAIT.value, S.UNKNOWN_OUTCOME.value])
-                    )
+                    .where(_in({S.RETRY_WAIT} | UNKNOWN_STATES))
                     .order_by(outbox_commits.c.sequence)
                 ).scalars()
             )
@@ -556,7 +531,8 @@ class OutboxRepository:
 
     def retry(self, commit_id: UUID, *, resend: bool = False, by: str | None = None) -> OutboxItem:
         """The clinician's "Retry now" (``resend``: "send again" although the outcome could not
-        be checked — only offered for UNKNOWN_OUTCOME, after they looked in the chart)."""
+        be checked — only offered for PARKED and CHECK_PAUSED_FOR_SIGN_IN, after they looked
+        in the chart)."""
         return self.apply(commit_id, E.USER_RESEND if resend else E.USER_RETRY, by=by)
 
     def discard(self, commit_id: UUID, reason: str, by: str, *, confirmed: bool) -> OutboxItem:

@@ -316,13 +316,16 @@ class OutboxSummary:
 
     @property
     def pending(self) -> int:
-        """Approved but not in the EHR yet, and nothing for the clinician to do."""
+        """Approved but not in the EHR yet, neither refused nor in conflict nor paused (an
+        outcome the app could not check counts here too, as it did as a kind of Checking)."""
         return self.count(
             OutboxState.WAITING_FOR_BASE,
             OutboxState.QUEUED,
             OutboxState.SENDING,
             OutboxState.RETRY_WAIT,
             OutboxState.UNKNOWN_OUTCOME,
+            OutboxState.CHECK_PAUSED_FOR_SIGN_IN,
+            OutboxState.PARKED,
         )
 
     @property

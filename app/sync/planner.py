@@ -410,14 +410,6 @@ def _retry_wait(ctx: _Context) -> Action:
 
 
 def _unknown(ctx: _Context) -> Action:
-    last = ctx.item.last_event
-    if last is SyncEvent.SIGN_IN_REQUIRED:
-        return Action(ActionKind.ASK_USER, "Sign in again so the app can check whether it arrived.")
-    if last is SyncEvent.PERMANENT_REJECTION:
-        return Action(
-            ActionKind.ASK_USER,
-            "The EHR refused the check. Look in the chart, then send again or discard.",
-        )
     if not ctx.caps.can_reconcile(ctx.commit):
         return Action(
             ActionKind.ASK_USER,
@@ -427,6 +419,17 @@ def _unknown(ctx: _Context) -> Action:
     if until is not None:
         return Action(ActionKind.WAIT, "Waiting before checking whether it arrived.", until)
     return Action(ActionKind.RECONCILE, "Checking whether it arrived.")
+
+
+def _check_paused(ctx: _Context) -> Action:
+    return Action(ActionKind.ASK_USER, "Sign in again so the app can check whether it arrived.")
+
+
+def _parked(ctx: _Context) -> Action:
+    return Action(
+        ActionKind.ASK_USER,
+        "The EHR refused the check. Look in the chart, then send again or discard.",
+    )
 
 
 def _ask(ctx: _Context) -> Action:
@@ -448,6 +451,8 @@ ACTION_RULES: dict[OutboxState, Callable[[_Context], Action]] = {
     OutboxState.SENDING: _sending,
     OutboxState.RETRY_WAIT: _retry_wait,
     OutboxState.UNKNOWN_OUTCOME: _unknown,
+    OutboxState.CHECK_PAUSED_FOR_SIGN_IN: _check_paused,
+    OutboxState.PARKED: _parked,
     OutboxState.PAUSED_FOR_SIGN_IN: _ask,
     OutboxState.NEEDS_ATTENTION: _ask,
     OutboxState.CONFLICT: _ask,

@@ -35,7 +35,7 @@ from enum import Enum
 from pathlib import Path
 
 from app.domain.clock import utc_now
-from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
+from app.domain.outbox import SIGN_IN_STATES, OutboxItem, OutboxState, SyncEvent
 from app.fhir.errors import FhirError
 from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
@@ -86,7 +86,7 @@ class RunReport:
 # An unexpected error (a bug, a failing store) while working on a commit: the event that takes
 # it out of the state it was in, so nothing stays "Sending" for the rest of the session. While
 # sending, a request may have gone out: the commit is checked before anything is resent.
-_AFTER_UNEXPECTED = {
+AFTER_UNEXPECTED = {
     S.SENDING: SyncEvent.OUTCOME_UNKNOWN,
     S.UNKNOWN_OUTCOME: SyncEvent.OUTCOME_UNKNOWN,
     S.QUEUED: SyncEvent.CANNOT_SEND,
@@ -303,11 +303,11 @@ class SyncRunner:
 
     async def _after_unexpected(self, entry: OutboxEntry, exc: Exception) -> OutboxItem | None:
         """Record an unexpected error of one commit's step on the commit (see
-        ``_AFTER_UNEXPECTED``); None when even that failed (swept at the next pass)."""
+        ``AFTER_UNEXPECTED``); None when even that failed (swept at the next pass)."""
         log.error("sync step failed for commit %s: %s", entry.commit_id, _describe(exc))
         try:
             current = await self._db.run(self._store.item, entry.commit_id)
-            event = _AFTER_UNEXPECTED.get(current.state)
+            event = AFTER_UNEXPECTED.get(current.state)
             if event is None:
                 return current
             words = _UNEXPECTED_WORDS[event].format(kind=type(exc).__name__)
@@ -379,8 +379,7 @@ class SyncRunner:
                 item = recorded
             if item.state is S.CONFIRMED:
                 confirmed += 1
-            elif item.last_event is SyncEvent.SIGN_IN_REQUIRED:
-                # PAUSED_FOR_SIGN_IN, or a check (UNKNOWN_OUTCOME) that met the same 401
+            elif item.state in SIGN_IN_STATES:
                 self._pause()
 
         async def worker() -> None:

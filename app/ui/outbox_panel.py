@@ -36,13 +36,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain.outbox import IllegalTransition, OutboxState, SyncEvent, allowed_events
+from app.domain.outbox import (
+    UNKNOWN_STATES,
+    IllegalTransition,
+    OutboxState,
+    SyncEvent,
+    allowed_events,
+)
 from app.store.errors import StoreError
 from app.store.outbox import OutboxRepository
 from app.store.outbox_records import OutboxChange, OutboxRow, OutboxSummary
 from app.ui.outbox_detail import OutboxDetailView
 from app.ui.outbox_model import Column, OutboxTableModel
-from app.ui.outbox_words import is_parked, state_words
+from app.ui.outbox_words import state_words
 from app.ui.style import error_label, heading_label, hint_label
 from app.ui.sync_status import SyncStatusModel
 
@@ -58,11 +64,32 @@ FILTERS: dict[str, tuple[str, tuple[OutboxState, ...] | None]] = {
     "action": ("Needs action", (S.NEEDS_ATTENTION, S.CONFLICT, S.PAUSED_FOR_SIGN_IN)),
     "pending": (
         "Pending",
-        (S.WAITING_FOR_BASE, S.QUEUED, S.SENDING, S.RETRY_WAIT, S.UNKNOWN_OUTCOME),
+        (
+            S.WAITING_FOR_BASE,
+            S.QUEUED,
+            S.SENDING,
+            S.RETRY_WAIT,
+            S.UNKNOWN_OUTCOME,
+            S.CHECK_PAUSED_FOR_SIGN_IN,
+            S.PARKED,
+        ),
     ),
     "confirmed": ("Confirmed", (S.CONFIRMED,)),
 }
-_RETRYABLE = frozenset({S.RETRY_WAIT, S.UNKNOWN_OUTCOME, S.NEEDS_ATTENTION, S.CONFLICT})
+_RETRYABLE = frozenset(
+    {
+        S.RETRY_WAIT,
+        S.UNKNOWN_OUTCOME,
+        S.CHECK_PAUSED_FOR_SIGN_IN,
+        S.PARKED,
+        S.NEEDS_ATTENTION,
+        S.CONFLICT,
+    }
+)
+# An unknown outcome: "Retry" checks again, "Discard" warns that it may be in the chart.
+_UNKNOWN = UNKNOWN_STATES
+# The app cannot check by itself: the clinician may send again after looking in the chart.
+_RESENDABLE = frozenset({S.CHECK_PAUSED_FOR_SIGN_IN, S.PARKED})
 _WIDTHS = {
     Column.STATE: 320,
     Column.SEQUENCE: 50,
@@ -357,9 +384,9 @@ class OutboxPanel(QWidget):
         events = allowed_events(row.state) if row is not None else frozenset()
         self.retry_button.setEnabled(row is not None and row.state in _RETRYABLE)
         self.retry_button.setText(
-            "Check again now" if row is not None and row.state is S.UNKNOWN_OUTCOME else "Retry now"
+            "Check again now" if row is not None and row.state in _UNKNOWN else "Retry now"
         )
-        self.resend_button.setVisible(row is not None and is_parked(row.item))
+        self.resend_button.setVisible(row is not None and row.state in _RESENDABLE)
         self.discard_button.setEnabled(SyncEvent.USER_DISCARD in events)
 
     # ------------------------------------------------------------------ actions
@@ -395,7 +422,7 @@ class OutboxPanel(QWidget):
         if row is None or SyncEvent.USER_DISCARD not in allowed_events(row.state):
             return
         warning = ""
-        if row.state is S.UNKNOWN_OUTCOME:
+        if row.state in _UNKNOWN:
             warning = (
                 "The EHR may already have received it. Look in the chart first: discarding "
                 "here does not remove anything from the EHR."
@@ -426,7 +453,7 @@ class OutboxPanel(QWidget):
 
     def ask_resend(self) -> None:
         row = self.selected_row()
-        if row is None or not is_parked(row.item):
+        if row is None or row.state not in _RESENDABLE:
             return
         dialog = ConfirmDialog(
             "Send it again?",

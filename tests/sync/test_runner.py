@@ -326,7 +326,7 @@ async def test_a_check_that_meets_an_ended_sign_in_waits_for_it(
     task = asyncio.create_task(runner.run_forever(stop))
     await wait_for(lambda: runner.status.paused_for_sign_in, timeout=10)
     item = h.store.outbox.item(commit.commit_id)
-    assert item.state is S.UNKNOWN_OUTCOME and item.last_event is E.SIGN_IN_REQUIRED
+    assert item.state is S.CHECK_PAUSED_FOR_SIGN_IN and item.last_event is E.SIGN_IN_REQUIRED
     h.auth.token = valid
     signed_in.set()
     await wait_for(lambda: h.store.outbox.item(commit.commit_id).state is S.CONFIRMED)
