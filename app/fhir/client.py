@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from app.domain.capabilities import ServerCapabilities, parse_capabilities
 from app.domain.clock import utc_now
 from app.domain.retry import parse_retry_after
-from app.fhir.capabilities import ServerCapabilities, parse_capabilities
 from app.fhir.errors import (
     FhirError,
     FhirNetworkError,

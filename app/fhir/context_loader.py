@@ -24,6 +24,7 @@ from enum import Enum
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from app.domain.capabilities import ServerCapabilities, TypeCapabilities
 from app.domain.clinical import (
     EncounterSummary,
     Measurement,
@@ -34,7 +35,6 @@ from app.domain.clinical import (
 )
 from app.domain.clock import utc_now
 from app.domain.context import ContextSection, EncounterContext, SectionKind, SkippedResource
-from app.fhir.capabilities import ServerCapabilities, TypeCapabilities
 from app.fhir.client import FhirClient, JsonObject, SearchResult, next_link, outcome_text
 from app.fhir.errors import (
     EncounterPatientMismatch,

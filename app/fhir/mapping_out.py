@@ -36,6 +36,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from app.domain.capabilities import ServerCapabilities
 from app.domain.clinical import Coding, Reference
 from app.domain.commit import (
     IDENTIFIER_SYSTEM,
@@ -50,7 +51,6 @@ from app.domain.fingerprint import draft_content_sha256
 from app.domain.items import COMPOSITION, ITEM_KINDS, PROVENANCE, ItemKind
 from app.domain.render import render_plain_text
 from app.domain.review import AppIdentity, ReviewDecision, ReviewStatus
-from app.fhir.capabilities import ServerCapabilities
 from app.fhir.errors import FhirUnsupported
 from app.fhir.items import WriteContext, mapping_for
 from app.fhir.items.base import concept as _concept

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app import __version__
+from app.domain.capabilities import ServerCapabilities
 from app.domain.clinical import Reference
 from app.domain.clock import utc_now
 from app.domain.commit import ApprovedCommit
@@ -27,7 +28,6 @@ from app.domain.review import AppIdentity, ReviewDecision, decide
 from app.domain.review_codec import decision_to_json
 from app.domain.templates import NoteTemplate
 from app.domain.validation import ValidationReport, WritePermissions, validate_for_approval
-from app.fhir.capabilities import ServerCapabilities
 from app.fhir.mapping_out import app_device_reference, build_commit
 from app.fhir.permissions import write_permissions
 from app.fhir.profiles import VendorProfile

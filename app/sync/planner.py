@@ -33,6 +33,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from app.domain.capabilities import ServerCapabilities, parse_capabilities
 from app.domain.commit import (
     ApprovedCommit,
     PlannedWrite,
@@ -88,62 +89,41 @@ class WriteCapabilities:
 
 
 def capabilities_from(
-    capability_statement: Mapping[str, Any], profile: VendorProfile
+    capability_statement: Mapping[str, Any] | ServerCapabilities, profile: VendorProfile
 ) -> WriteCapabilities:
-    """Summarise a CapabilityStatement (JSON) for writing, within what ``profile`` allows."""
-    rests = capability_statement.get("rest")
+    """Summarise a CapabilityStatement (JSON, or as app.domain.capabilities read it) for
+    writing, within what ``profile`` allows.
+
+    Search parameters declared for all types (``rest.searchParam``, e.g. ``_tag`` on the
+    sandbox) count for every type that lists its own: without them a Provenance (matched by
+    ``_tag``) could never be reconciled on a server that lists ``_tag`` only at system level.
+    """
     server = (
-        next(
-            (r for r in rests if isinstance(r, dict) and r.get("mode") == "server"),
-            None,
-        )
-        if isinstance(rests, list)
-        else None
+        capability_statement
+        if isinstance(capability_statement, ServerCapabilities)
+        else parse_capabilities(capability_statement)
     )
-    if server is None:
-        return WriteCapabilities(profile, transaction=False)
-    system_codes = _codes(server.get("interaction"))
-    # rest.searchParam: "search parameters supported for searching all resources" (R4).
-    common = _param_names(server.get("searchParam"))
+    common = server.system_search_params
     types: dict[str, TypeCapabilities] = {}
-    for resource in server.get("resource") or []:
-        if not isinstance(resource, dict) or not isinstance(resource.get("type"), str):
-            continue
-        name = resource["type"]
-        codes = _codes(resource.get("interaction"))
+    for name, declared in server.types.items():
         writable = profile.may_write(name)
-        params = _param_names(resource.get("searchParam"))
+        creates = declared.supports("create")
+        params = declared.search_params
         types[name] = TypeCapabilities(
-            create=writable and "create" in codes,
+            create=writable and creates,
             update_create=writable
             and profile.client_assigned_ids
-            and "update" in codes
-            and resource.get("updateCreate") is True,
+            and declared.supports("update")
+            and declared.update_create,
             conditional_create=writable
             and profile.conditional_create
-            and "create" in codes
-            and resource.get("conditionalCreate") is True,
-            search="search-type" in codes,
+            and creates
+            and declared.conditional_create,
+            search=declared.supports("search-type"),
             search_params=params | common if params else None,
         )
     return WriteCapabilities(
-        profile, transaction=profile.transaction and "transaction" in system_codes, types=types
-    )
-
-
-def _param_names(params: Any) -> frozenset[str]:
-    if not isinstance(params, list):
-        return frozenset()
-    return frozenset(
-        p["name"] for p in params if isinstance(p, dict) and isinstance(p.get("name"), str)
-    )
-
-
-def _codes(interactions: Any) -> frozenset[str]:
-    if not isinstance(interactions, list):
-        return frozenset()
-    return frozenset(
-        i["code"] for i in interactions if isinstance(i, dict) and isinstance(i.get("code"), str)
+        profile, transaction=profile.transaction and server.transaction, types=types
     )
 
 

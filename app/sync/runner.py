@@ -41,10 +41,9 @@ from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
 from app.store.outbox import OutboxListener, OutboxRepository
 from app.store.outbox_records import OutboxEntry, OutboxSummary
-from app.sync.capability import write_capabilities
 from app.sync.errors import SyncSetupFailed
 from app.sync.lock import RunnerLock
-from app.sync.planner import WriteCapabilities
+from app.sync.planner import WriteCapabilities, capabilities_from
 from app.sync.send import CommitSender
 from app.sync.store_thread import StoreThread
 from app.sync.writer import FhirWriter
@@ -261,7 +260,7 @@ class SyncRunner:
         if self._caps is None:
             assert self._profile is not None
             statement = await self._writer.capability()
-            self._caps = write_capabilities(statement, self._profile)
+            self._caps = capabilities_from(statement, self._profile)
             if not any(t.create for t in self._caps.types.values()):
                 raise SyncSetupFailed(
                     "The EHR declares no resource this app may create with the "

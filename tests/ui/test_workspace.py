@@ -159,7 +159,7 @@ async def test_import_valid_and_invalid_files(page: WorkspacePage, tmp_path: Pat
 
 
 def _capabilities() -> object:
-    from app.fhir.capabilities import parse_capabilities
+    from app.domain.capabilities import parse_capabilities
 
     types = ["DocumentReference", "Observation", "Task", "Communication", "Provenance"]
     return parse_capabilities(

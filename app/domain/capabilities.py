@@ -1,8 +1,11 @@
-"""What a FHIR server declares it can do, summarised from its CapabilityStatement.
+"""What a FHIR server declares it can do: the one reader of its CapabilityStatement.
 
-The app's behaviour follows these declarations: a batch Bundle only when ``batch`` is declared,
-a search parameter only when the type lists it (unknown parameters make some servers return
-nothing), an ``_include`` only when ``searchInclude`` names it (or ``*``).
+Pure (the statement is plain JSON), so every layer reads it the same way: the site check
+(app.smart.diagnostics), the FHIR client and chart loader (app.fhir), and the write planner
+(app.sync.planner narrows it with the vendor profile). The app's behaviour follows these
+declarations: a batch Bundle only when ``batch`` is declared, a search parameter only when the
+type lists it (unknown parameters make some servers return nothing), an ``_include`` only when
+``searchInclude`` names it (or ``*``). Missing or odd parts count as "not declared".
 """
 
 from __future__ import annotations
@@ -41,9 +44,6 @@ class TypeCapabilities:
     def can_include(self, spec: str) -> bool:
         return "*" in self.search_include or spec in self.search_include
 
-    def can_revinclude(self, spec: str) -> bool:
-        return "*" in self.search_revinclude or spec in self.search_revinclude
-
 
 @dataclass(frozen=True)
 class ServerCapabilities:
@@ -54,6 +54,9 @@ class ServerCapabilities:
     search_system: bool
     formats: tuple[str, ...] = ()
     types: Mapping[str, TypeCapabilities] = field(default_factory=dict)
+    # rest.searchParam: "search parameters supported for searching all resources" (R4)
+    system_search_params: frozenset[str] = frozenset()
+    system_interactions: frozenset[str] = frozenset()
 
     def type(self, name: str) -> TypeCapabilities | None:
         return self.types.get(name)
@@ -61,10 +64,6 @@ class ServerCapabilities:
     def can_search(self, name: str) -> bool:
         t = self.types.get(name)
         return t is not None and t.supports("search-type")
-
-    def can_read(self, name: str) -> bool:
-        t = self.types.get(name)
-        return t is not None and t.supports("read")
 
     def can_create(self, name: str) -> bool:
         t = self.types.get(name)
@@ -84,25 +83,23 @@ class ServerCapabilities:
 
 
 def parse_capabilities(statement: Mapping[str, Any]) -> ServerCapabilities:
-    """Summarise a CapabilityStatement; missing or odd parts count as "not declared"."""
-    rest = _list(statement.get("rest"))
-    server = next((r for r in rest if isinstance(r, Mapping) and r.get("mode") == "server"), None)
+    """Summarise a CapabilityStatement; missing or odd parts count as "not declared".
+
+    The ``rest`` entry of mode ``server`` is read (else the first one not of mode ``client``:
+    ``mode`` is required, some servers leave it out)."""
+    rest = [r for r in _list(statement.get("rest")) if isinstance(r, Mapping)]
+    server = next((r for r in rest if r.get("mode") == "server"), None)
     if server is None:
-        server = next((r for r in rest if isinstance(r, Mapping)), {})
+        server = next((r for r in rest if r.get("mode") != "client"), {})
     system = _codes(server.get("interaction"))
     types: dict[str, TypeCapabilities] = {}
     for res in _list(server.get("resource")):
         if not isinstance(res, Mapping) or not isinstance(res.get("type"), str):
             continue
-        params = frozenset(
-            p["name"]
-            for p in _list(res.get("searchParam"))
-            if isinstance(p, Mapping) and isinstance(p.get("name"), str)
-        )
         types[res["type"]] = TypeCapabilities(
             name=res["type"],
             interactions=_codes(res.get("interaction")),
-            search_params=params,
+            search_params=_param_names(res.get("searchParam")),
             search_include=frozenset(
                 s for s in _list(res.get("searchInclude")) if isinstance(s, str)
             ),
@@ -125,6 +122,16 @@ def parse_capabilities(statement: Mapping[str, Any]) -> ServerCapabilities:
         search_system="search-system" in system,
         formats=tuple(f for f in _list(statement.get("format")) if isinstance(f, str)),
         types=types,
+        system_search_params=_param_names(server.get("searchParam")),
+        system_interactions=system,
+    )
+
+
+def _param_names(params: object) -> frozenset[str]:
+    return frozenset(
+        p["name"]
+        for p in _list(params)
+        if isinstance(p, Mapping) and isinstance(p.get("name"), str)
     )
 
 
