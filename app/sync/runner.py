@@ -35,6 +35,7 @@ from enum import Enum
 from pathlib import Path
 
 from app.domain.clock import utc_now
+from app.domain.errors import words_for
 from app.domain.outbox import SIGN_IN_STATES, OutboxItem, OutboxState, SyncEvent
 from app.fhir.errors import FhirError
 from app.fhir.profiles import VendorProfile
@@ -101,6 +102,7 @@ _UNEXPECTED_WORDS = {
         "Retry; if it happens again, tell clinic IT."
     ),
 }
+_NOT_REACHED = "The EHR could not be reached; the app will try again."
 _PASS_FAILED = (
     "The app met an unexpected problem while sending; it will try again. If this keeps "
     "happening, tell clinic IT."
@@ -325,7 +327,9 @@ class SyncRunner:
             self._pause()
             return RunReport(paused=True)
         except (FhirError, SmartError) as exc:
-            self._set_status(connectivity=Connectivity.OFFLINE, problem=_message(exc))
+            self._set_status(
+                connectivity=Connectivity.OFFLINE, problem=words_for(exc, _NOT_REACHED)
+            )
             return RunReport(offline=True)
         sender = CommitSender(
             self._store,
@@ -522,11 +526,3 @@ def _describe(exc: BaseException) -> str:
         return type(exc).__name__
     last = frames[-1]
     return f"{type(exc).__name__} in {Path(last.filename).name}:{last.lineno} ({last.name})"
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, FhirError):
-        return exc.user_message
-    if isinstance(exc, SmartError):
-        return exc.message
-    return str(exc)

@@ -1,12 +1,8 @@
-"""The words the clinician sees for an error: every layer's errors carry them (``message`` in
-app.smart, ``user_message`` elsewhere); anything else gets the caller's fallback sentence."""
+"""The words the clinician sees for an error: app.domain.errors.words_for (every layer's errors
+carry them in ``user_message``); anything else gets the caller's fallback sentence."""
 
 from __future__ import annotations
 
+from app.domain.errors import words_for as message_for
 
-def message_for(exc: BaseException, fallback: str) -> str:
-    for attr in ("user_message", "message"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return fallback
+__all__ = ["message_for"]

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.errors import words_for
 from app.domain.outbox import (
     UNKNOWN_STATES,
     IllegalTransition,
@@ -505,4 +506,4 @@ class OutboxPanel(QWidget):
 
 
 def _words(exc: BaseException) -> str:
-    return str(getattr(exc, "user_message", None) or exc or type(exc).__name__)
+    return words_for(exc, "an unexpected problem; if it happens again, tell clinic IT.")

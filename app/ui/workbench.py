@@ -136,7 +136,7 @@ def build_main_window(services: AppServices) -> MainWindow:
         try:
             runner = await services.start_sync(session)
         except SyncError as exc:
-            window.set_sync_summary(str(getattr(exc, "user_message", None) or exc))
+            window.set_sync_summary(message_for(exc, "Sending to the EHR could not start."))
             return
         current["runner"] = runner
         outbox.follow_runner(runner)
