@@ -122,14 +122,6 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def close_quietly(resource: object) -> None:
-    for name in ("aclose", "close"):
-        method = getattr(resource, name, None)
-        if callable(method):
-            call(method)
-            return
-
-
 # --- steps -----------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ RANK = {
     "selftest": 5,
     "bootstrap": 5,
     "cli_outbox": 5,
+    "cli_errors": 5,
     "cli_audit": 5,
     "cli_store": 5,
     "cli_sites": 5,

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from typing import Any
-from uuid import UUID
 
 from app.domain.clock import format_ts
 from app.domain.review import ReviewDecision
@@ -323,10 +322,6 @@ def verify_chain(
 # ---------------------------------------------------------------- details builders
 
 
-def uuid_text(value: UUID | str | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def decision_details(decision: ReviewDecision) -> dict[str, Any]:
     """What the audit keeps of a review decision: who, when, what kinds of resources, which
     risks were flagged (kinds only), where the content came from — no note text."""
@@ -370,23 +365,6 @@ DECISION_KEYS = frozenset(
         "app",
     }
 )
-
-
-def approved_event(
-    decision: ReviewDecision, *, commit_id: UUID | str | None = None, state: str | None = None
-) -> AuditEvent:
-    """The APPROVED record for ``decision`` (the commit id defaults to the decision id)."""
-    return AuditEvent(
-        kind=AuditKind.APPROVED,
-        at=decision.approved_at,
-        actor=decision.approved_by.relative,
-        patient_id=decision.patient.id,
-        encounter_id=decision.source_encounter.id,
-        draft_id=str(decision.draft_id),
-        commit_id=uuid_text(commit_id) or str(decision.decision_id),
-        state=state,
-        details=decision_details(decision),
-    )
 
 
 # ---------------------------------------------------------------- plain words (the viewer)

@@ -54,10 +54,6 @@ class KnownObservation:
     category: ObservationCategory
     units: dict[str, UnitRange]  # UCUM code -> ranges in that unit; the first is the default
 
-    @property
-    def default_unit(self) -> str:
-        return next(iter(self.units))
-
 
 def _r(
     low: str, high: str, usual_low: str | None = None, usual_high: str | None = None

@@ -6,7 +6,7 @@ rule the app does not depend on (an unknown code, an R5-style ``Encounter.class`
 shown, with a warning, while one that lacks what the app needs (an Observation without a code
 or value) is skipped with a reason. Mappers raise only ``FhirMappingError``.
 
-The write direction (domain -> FHIR per vendor profile) lives in ``mapping_out`` (issue 5).
+The write direction (domain -> FHIR per vendor profile) lives in ``mapping_out``.
 """
 
 from __future__ import annotations

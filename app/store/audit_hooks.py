@@ -289,25 +289,3 @@ def _short(text: str | None) -> str | None:
 
 def _value(member: Any) -> str | None:
     return None if member is None else str(member.value)
-
-
-def read_back_event(
-    commit_id: str,
-    result: str,
-    *,
-    at: datetime,
-    actor: str | None = None,
-    differences: int = 0,
-    patient_id: str | None = None,
-) -> AuditEvent:
-    """The READ_BACK record (the outbox has no hook for read-back results yet: the sync layer
-    or the integrator appends this after ``record_read_back``)."""
-    return AuditEvent(
-        kind=AuditKind.READ_BACK,
-        at=at,
-        actor=actor,
-        patient_id=patient_id,
-        commit_id=commit_id,
-        state="confirmed",
-        details={"result": result, "differences": differences},
-    )

@@ -1,8 +1,9 @@
 """Drafts in the local store: autosave (upsert with a revision), restore, list, delete.
 
 Callers get domain ``Draft`` objects only. Every write runs in one short transaction; hooks
-(``DraftHook``) run inside that same transaction, so an audit log (issue 6) commits or rolls
-back together with the change it records. Hooks receive ids and counts, never note text.
+(``DraftHook``) run inside that same transaction, so the audit log (app.store.audit_hooks)
+commits or rolls back together with the change it records. Hooks receive ids and counts, never
+note text.
 """
 
 from __future__ import annotations

@@ -9,8 +9,9 @@
   item's attempts, next attempt, last status and last error are stored with it. The server ids,
   versions, ETags and Locations of a commit are stored in the same transaction that marks it
   CONFIRMED; that transaction also releases amendments waiting for it.
-- Hooks (``OutboxHook``) run inside each transaction with ids and states only (the audit log of
-  issue 6 hangs here); listeners (``subscribe``) are told after the commit, for the UI.
+- Hooks (``OutboxHook``) run inside each transaction with ids and states only (the audit log,
+  app.store.audit_hooks, hangs here); listeners (``subscribe``) are told after the commit, for
+  the UI.
 
 Lists and the summary read only the narrow ``outbox_commits`` table (index on state, sequence).
 """
@@ -134,7 +135,7 @@ class OutboxRepository:
 
     # ------------------------------------------------------------------ wiring
     def add_hook(self, hook: OutboxHook) -> None:
-        """Run ``hook`` inside every outbox transaction (the audit log of issue 6)."""
+        """Run ``hook`` inside every outbox transaction (the audit log)."""
         self._hooks.append(hook)
 
     def subscribe(self, listener: OutboxListener) -> Callable[[], None]:
@@ -471,11 +472,6 @@ class OutboxRepository:
                 .where(_is(str(commit_id)))
                 .values(verify_state=result.value, verify_note=note)
             )
-
-    def record_sync_success(self, at: datetime | None = None) -> None:
-        """The status bar's "last successful sync" (set with every confirmation, too)."""
-        with self._tx(None) as c:
-            self._set_last_success(c, at or self._clock())
 
     def recover_after_restart(self, now: datetime | None = None) -> list[OutboxItem]:
         """At start-up: every item left SENDING may have reached the server -> UNKNOWN_OUTCOME."""

@@ -12,7 +12,7 @@ from app.store.outbox import OutboxRepository
 
 
 class Store:
-    """Composition of the database and its repositories (issue 5 adds the outbox here).
+    """Composition of the database and its repositories (drafts and the outbox).
 
     ``db.write()`` gives one transaction that several repositories can share (pass
     ``conn=``), e.g. approving a draft and queueing its outbox rows atomically.

@@ -3,8 +3,8 @@
 One runner per user store (an OS lock file, :class:`~app.sync.lock.RunnerLock`): a second app
 instance does not send. At start, items left SENDING by a crash become UNKNOWN_OUTCOME (they
 are checked before anything is resent), and items an earlier session left PAUSED_FOR_SIGN_IN
-are resumed when the runner's session is signed in (``wait_until_signed_in`` returns at once,
-or ``notify_signed_in()`` came first). A pass takes due commits in sequence order and works
+are resumed when the runner's session is signed in (``wait_until_signed_in`` returns at once).
+A pass takes due commits in sequence order and works
 on up to ``concurrency`` of them at once (6 by default: the per-host connection limit
 browsers use, which keeps one clinician's laptop a polite client while hiding a WAN round trip:
 docs/performance.md); each commit is atomic on its own (a transaction
@@ -211,11 +211,6 @@ class SyncRunner:
 
     def notify_enqueued(self) -> None:
         """A commit was approved: wake up (it is QUEUED, so it is due at once)."""
-        self._wake.set()
-
-    def notify_signed_in(self) -> None:
-        """For callers without ``wait_until_signed_in``: the clinician signed in again."""
-        self._signed_in.set()
         self._wake.set()
 
     # ------------------------------------------------------------------ events

@@ -138,9 +138,6 @@ class ItemTable(QWidget):
         self.add_button.setEnabled(editable)
         self.remove_button.setEnabled(editable)
 
-    def item_at(self, row: int) -> Any:
-        return self._rows[row]
-
     def row_labels(self) -> list[tuple[str, str]]:
         """(item id, what the row is called) for each row, to name it in problem lists."""
         out = []
