@@ -163,8 +163,8 @@ def _attachment_text(resource: Mapping[str, Any]) -> str | None:
         doc = QTextDocument()
         try:
             doc.setHtml(sanitize_for_qt(raw))
-        except NarrativeTooLarge:
-            return "(the note is too large to show here)"
+        except NarrativeTooLarge as exc:  # too large, or its formatting too complex
+            return f"({exc.user_message})"
         return doc.toPlainText()
     return raw
 
