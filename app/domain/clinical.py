@@ -8,12 +8,13 @@ optional. Instants are timezone-aware UTC ``datetime``; calendar dates (birth da
 
 from __future__ import annotations
 
-import html.parser
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Self
+
+from app.domain.markup_text import html_to_text
 
 
 @dataclass(frozen=True)
@@ -318,37 +319,3 @@ class PriorNote:
         if "html" in ctype or self.text.lstrip().startswith("<div"):
             return html_to_text(self.text)
         return self.text
-
-
-class _TextExtractor(html.parser.HTMLParser):
-    _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"})
-    _SKIP = frozenset({"script", "style"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag in self._BLOCK and self.parts and not self.parts[-1].endswith("\n"):
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skip:
-            self._skip -= 1
-        elif tag in self._BLOCK and self.parts and not self.parts[-1].endswith("\n"):
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    """Text content of an (X)HTML fragment; scripts and styles are dropped."""
-    parser = _TextExtractor()
-    parser.feed(markup)
-    parser.close()
-    return "".join(parser.parts).strip("\n")

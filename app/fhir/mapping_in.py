@@ -39,8 +39,8 @@ from app.domain.clinical import (
     ProblemStatus,
     Reference,
     bounded_decimal,
-    html_to_text,
 )
+from app.domain.markup_text import html_to_text
 from app.fhir.errors import FhirMappingError
 
 JsonObject = Mapping[str, Any]

@@ -24,15 +24,13 @@ done with a piece of markup (:class:`MarkupVerdict`):
   estimate follows the HTML5 tree builder closely enough to over-estimate it
   (``tests/fhir/test_markup_budget.py`` checks it against html5ever itself): end tags close only
   elements that are open and in scope, formatting elements that a block closed count again
-  where the parser re-opens them, comments and raw text are skipped. :func:`markup_text` then
-  gives the text with a few regular-expression passes that never build a tree (the caller
-  escapes it, so being approximate is safe).
+  where the parser re-opens them, comments and raw text are skipped. The caller then shows the
+  text (:func:`app.domain.markup_text.html_to_text`, linear, no tree).
 - ``PARSE``: cheap for the parser.
 """
 
 from __future__ import annotations
 
-import html as html_lib
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -44,7 +42,6 @@ MAX_ATTRIBUTES = 48  # attribute names and values in one tag
 MAX_ATTRIBUTE_TOKENS = 30_000  # attribute names and values in all
 MAX_COMMENT_CHARS = 500_000  # the parser reads comments slowly (about 50 ns a character)
 MAX_AMPERSAND_WORK = 500_000_000  # '&' characters x input characters (the parser re-reads)
-MAX_ENTITY_DECODES = 20_000  # '&' characters decoded exactly in the text fallback
 NOAHS_ARK = 3  # the parser keeps at most three identical formatting elements to re-open
 
 _WS = "\t\n\f\r "
@@ -346,43 +343,3 @@ def _skip_raw_text(html: str, pos: int, name: str) -> tuple[int, bool]:
     found = closer.search(html, pos)
     end = found.start() if found else len(html)
     return end, name == "script" and html.find("<!--", pos, end) >= 0
-
-
-# ------------------------------------------------------------------------------ text fallback
-
-# Case-insensitive groups only after the literal '<', so that searching stays a fast scan.
-_DROPPED_ELEMENT = re.compile(
-    r"<((?i:script|style|iframe|object|embed|noscript|template|svg|math|title|head|textarea|"
-    rf"select|applet|frameset|frame|xmp|noembed|noframes))(?![^{_WS}/>])[^>]*+>?"
-    rf"(?:[^<]++|<(?!/(?i:\1)(?![^{_WS}/>])))*+(?:</(?i:\1)[^>]*+>?)?"
-)
-_COMMENT = re.compile(r"<!--(?:[^-]++|-(?!-!?>))*+(?:--!?>)?")
-_BLOCK_TAG = re.compile(
-    r"</?(?i:p|div|br|li|tr|td|th|h[1-6]|table|ul|ol|dl|dt|dd|blockquote|pre|hr|caption|"
-    rf"section|article|header|footer)(?![^{_WS}/>])[^>]*+>?"
-)
-_ANY_TAG = re.compile(r"</?[A-Za-z][^>]*+>?|<[!?/][^>]*+>?")
-_MANY_NEWLINES = re.compile(r"\n[ \t\n]*\n")
-_COMMON_ENTITIES = (
-    ("&lt;", "<"),
-    ("&gt;", ">"),
-    ("&quot;", '"'),
-    ("&#39;", "'"),
-    ("&nbsp;", "\u00a0"),
-    ("&amp;", "&"),
-)
-
-
-def markup_text(html: str) -> str:
-    """The text of markup, in time linear in its size (with at most :data:`MAX_MARKUP` tags,
-    fast enough for the UI thread): elements that hold no readable text
-    (scripts, styles, frames…) are dropped with their content, blocks become line breaks."""
-    text = _DROPPED_ELEMENT.sub("", _COMMENT.sub("", html))
-    text = _ANY_TAG.sub("", _BLOCK_TAG.sub("\n", text))
-    text = _MANY_NEWLINES.sub("\n\n", text)
-    if text.count("&") <= MAX_ENTITY_DECODES:
-        text = html_lib.unescape(text)
-    else:
-        for entity, char in _COMMON_ENTITIES:
-            text = text.replace(entity, char)
-    return text.strip("\n")

@@ -33,7 +33,8 @@ from collections.abc import Iterable
 
 import nh3
 
-from app.fhir.markup_budget import MAX_MARKUP, MarkupVerdict, assess_markup, markup_text
+from app.domain.markup_text import html_to_text
+from app.fhir.markup_budget import MAX_MARKUP, MarkupVerdict, assess_markup
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 DIV_OPEN = f'<div xmlns="{XHTML_NS}">'
@@ -257,7 +258,7 @@ def sanitize_xhtml(html: str) -> str:
     _check_size(html)
     html = clean_text(html)
     if _verdict(html) is MarkupVerdict.TEXT:
-        return plain_text_to_xhtml_div(markup_text(html))
+        return plain_text_to_xhtml_div(html_to_text(html))
     cleaned = nh3.clean(
         html,
         tags=set(FHIR_TAGS),
@@ -271,7 +272,7 @@ def sanitize_xhtml(html: str) -> str:
     )
     result = _narrative_div(_to_xhtml(cleaned))
     if result is None:  # a serializer corner case: never write broken XHTML
-        return plain_text_to_xhtml_div(markup_text(html))
+        return plain_text_to_xhtml_div(html_to_text(html))
     return result
 
 
@@ -280,7 +281,7 @@ def sanitize_for_qt(html: str) -> str:
     _check_size(html)
     html = clean_text(html)
     if _verdict(html) is MarkupVerdict.TEXT:
-        return "<p>" + _escape(clean_text(markup_text(html))).replace("\n", "<br>") + "</p>"
+        return "<p>" + _escape(clean_text(html_to_text(html))).replace("\n", "<br>") + "</p>"
     return nh3.clean(
         html,
         tags=set(QT_TAGS),

@@ -19,7 +19,6 @@ from app.fhir.markup_budget import (
     MarkupVerdict,
     _fits,
     assess_markup,
-    markup_text,
 )
 
 NAMES = [
@@ -148,11 +147,3 @@ def test_attribute_comment_and_ampersand_floods_are_shown_as_text() -> None:
     assert assess_markup("<!--" + "x" * MAX_COMMENT_CHARS + "-->", 200) is MarkupVerdict.TEXT
     assert assess_markup("&amp;" * 20_000 + "x" * 100_000, 200) is MarkupVerdict.TEXT
     assert assess_markup("&amp;" * 100 + "x" * 100_000, 200) is MarkupVerdict.PARSE
-
-
-def test_text_of_markup_keeps_the_words_and_drops_what_is_not_text() -> None:
-    html = (
-        "<h1>Plan</h1><p>Take <b>two</b> &amp; rest</p><script>alert(1)</script>"
-        "<!-- hidden --><STYLE>p{}</STYLE><div>BP &lt;140&gt; &#169;</div>< not a tag"
-    )
-    assert markup_text(html) == "Plan\n\nTake two & rest\n\nBP <140> ©\n< not a tag"
