@@ -42,7 +42,7 @@ from app.smart.diagnostics import check_site
 from app.smart.errors import SignInCancelled, SiteConfigError, SmartError
 from app.smart.http import create_http_client
 from app.smart.session import SignInProgress, SignInStep, SmartSession
-from app.smart.sites import SiteCatalog, load_sites, url_problem
+from app.smart.sites import SiteCatalog, ca_bundle_problem, load_sites, url_problem
 from app.store.errors import StoreError
 from app.store.store import Store
 from app.sync.runner import SyncRunner
@@ -133,7 +133,7 @@ def _support_bundle(args: argparse.Namespace, out: TextIO) -> int:
 
 def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     args.outbox_command = "audit"  # same site resolution as the outbox commands
-    target = _outbox_target(args)
+    target = _outbox_target(args, err)
     if not target.store_path.is_file():
         err.write(f"fhir-writeback audit: site '{target.site_id}' has no store on this computer\n")
         return EXIT_USAGE
@@ -194,8 +194,9 @@ def _adhoc_site(
     problem = url_problem(fhir_base)
     if problem is not None:
         raise UsageError(f"--fhir-base {problem}")
-    if ca_bundle is not None and not ca_bundle.is_file():
-        raise UsageError(f"--ca-bundle: the file {ca_bundle} does not exist")
+    ca_problem = ca_bundle_problem(ca_bundle) if ca_bundle is not None else None
+    if ca_problem is not None:
+        raise UsageError(f"--ca-bundle: {ca_problem}")
     host = urlsplit(fhir_base).netloc
     site_id = re.sub(r"[^A-Za-z0-9._-]", "-", f"adhoc-{host}")[:64]
     return Site(
@@ -296,16 +297,17 @@ class _OutboxTarget:
         return self.folder / "store.db"
 
 
-def _outbox_target(args: argparse.Namespace) -> _OutboxTarget:
+def _outbox_target(args: argparse.Namespace, err: TextIO) -> _OutboxTarget:
     """Which site's outbox: ``--site``, else the default/only site, else the one outbox found
     on this computer, else the sandbox's."""
     root = AppPaths.default(args.data_dir).data_dir / "sites"
     try:
         catalog: SiteCatalog | None = load_sites(args.sites_file)
-    except SiteConfigError:
+    except SiteConfigError as exc:
         if args.outbox_command == "sync" or args.sites_file is not None:
             raise
         catalog = None  # a broken sites.toml must not hide the outboxes from support staff
+        err.write(f"Note: {exc.message} Listing the outboxes found on this computer.\n")
     found = (
         sorted(p.name for p in root.iterdir() if (p / "store.db").is_file())
         if root.is_dir()
@@ -341,7 +343,7 @@ def _outbox_target(args: argparse.Namespace) -> _OutboxTarget:
 
 
 def _outbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    target = _outbox_target(args)
+    target = _outbox_target(args, err)
     if not target.store_path.is_file():
         if args.outbox_command == "show":
             err.write(
