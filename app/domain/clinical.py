@@ -14,6 +14,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Self
 
+from app.domain.hidden_text import hidden_characters_warning, shown
 from app.domain.markup_text import html_to_text
 
 
@@ -85,6 +86,20 @@ class PatientSummary:
     @property
     def reference(self) -> Reference:
         return Reference("Patient", self.id, self.name)
+
+    @property
+    def shown_name(self) -> str:
+        """The name as displayed: hidden characters (app.domain.hidden_text) made visible."""
+        return shown(self.name)
+
+    @property
+    def shown_mrn(self) -> str | None:
+        return None if self.mrn is None else shown(self.mrn)
+
+    @property
+    def identity_warning(self) -> str | None:
+        """Words when the name or MRN holds hidden characters (bidi or zero-width)."""
+        return hidden_characters_warning({"name": self.name, "MRN": self.mrn})
 
     def age(self, at: date) -> int | None:
         """Age in completed years on ``at``; None without a birth date or before birth."""

@@ -679,17 +679,6 @@ def parse_instant(value: object) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def subject_id(raw: JsonObject) -> str | None:
-    """The patient id a clinical resource belongs to (``subject`` or ``patient``)."""
-    for key in ("subject", "patient"):
-        ref = raw.get(key)
-        if isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
-            parsed = Reference.parse(ref["reference"])
-            if parsed is not None and parsed.resource_type == "Patient":
-                return parsed.id
-    return None
-
-
 def _id(raw: JsonObject, rtype: str) -> str:
     rid = raw.get("id")
     if not isinstance(rid, str) or not rid.strip() or len(rid) > 64:

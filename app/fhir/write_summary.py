@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from app.domain.commit import ApprovedCommit, PlannedWrite
+from app.domain.hidden_text import shown
 
 LABELS = {
     "DocumentReference": "Note",
@@ -121,9 +122,10 @@ _DESCRIBERS = {
 
 
 def _who(ref: object) -> str:
+    """Who or what a reference names, hidden (bidi, zero-width) characters made visible."""
     if not isinstance(ref, Mapping):
         return "unknown"
-    return str(ref.get("display") or ref.get("reference") or "unknown")
+    return shown(str(ref.get("display") or ref.get("reference") or "unknown"))
 
 
 def _concept(cc: object, default: str = "unknown") -> str:
