@@ -18,7 +18,10 @@ done with a piece of markup (:class:`MarkupVerdict`):
   the caller refuses it with words. Below that, the parser's work is bounded by a constant
   whatever the estimate below says.
 - ``TEXT``: too many attributes (:data:`MAX_ATTRIBUTES` in a tag, :data:`MAX_ATTRIBUTE_TOKENS`
-  in all), ampersands (:data:`MAX_AMPERSAND_WORK`) or comment characters; markup the parser may
+  in all), ampersands (:data:`MAX_AMPERSAND_WORK`) or comment characters; more elements than
+  :data:`MAX_ELEMENTS` once the formatting elements the parser re-opens before every text are
+  counted (190 distinct ``<i class=...>`` closed by a block, then ``<div>x</div>`` repeated,
+  make the parser build 760,000 elements from 8,000 tags); markup the parser may
   read in another way than this scan (SVG/MathML, ``<template>``, ``<noscript>``, ``<select>``,
   escaped script text); or an estimated depth of open elements over the caller's limit. The
   estimate follows the HTML5 tree builder closely enough to over-estimate it
@@ -38,6 +41,7 @@ from enum import Enum
 # Budgets, each worth some tens of milliseconds at most on a loaded two-core machine (see the
 # "Narrative sanitizer" section of docs/performance.md).
 MAX_MARKUP = 10_000  # '<' characters, i.e. an upper bound on tags and comments
+MAX_ELEMENTS = 20_000  # elements the parser makes, with the formatting elements it re-opens
 MAX_ATTRIBUTES = 48  # attribute names and values in one tag
 MAX_ATTRIBUTE_TOKENS = 30_000  # attribute names and values in all
 MAX_COMMENT_CHARS = 500_000  # the parser reads comments slowly (about 50 ns a character)
@@ -134,14 +138,17 @@ class _OpenElements:
     specials: list[int] = field(default_factory=list)
     boundaries: list[int] = field(default_factory=list)
     markers: list[int] = field(default_factory=list)
-    reopen: list[dict[tuple[str, str], int]] = field(default_factory=lambda: [{}])
+    # per marker: name -> attributes -> how many the parser will re-open (at most NOAHS_ARK)
+    reopen: list[dict[str, dict[str, int]]] = field(default_factory=lambda: [{}])
     reopened: int = 0
+    made: int = 0  # elements made so far, re-opened ones included
 
     @property
     def estimate(self) -> int:
         return self.depth + self.reopened + DOCUMENT_LEVELS
 
     def push(self, name: str, attributes: str) -> None:
+        self.made += 1
         index = len(self.names)
         weight = IMPLIED_WEIGHT.get(name, 1)
         self.names.append(name)
@@ -161,10 +168,11 @@ class _OpenElements:
         """The parser re-opens the formatting elements a block closed (before text and most start
         tags). The copies are counted but cannot be found by name (this errs on the deep side)."""
         frame = self.reopen[-1]
-        for (name, attributes), count in frame.items():
-            for _ in range(count):
-                self.push(REOPENED + name, attributes)
-        self.reopened -= sum(frame.values())
+        for name, counts in frame.items():
+            for attributes, count in counts.items():
+                for _ in range(count):
+                    self.push(REOPENED + name, attributes)
+                self.reopened -= count
         frame.clear()
 
     def topmost(self, name: str) -> int:
@@ -194,27 +202,30 @@ class _OpenElements:
                     indices.pop()
             if self.markers and self.markers[-1] == top:
                 self.markers.pop()
-                self.reopened -= sum(self.reopen.pop().values())
+                self.reopened -= sum(sum(c.values()) for c in self.reopen.pop().values())
             elif name in FORMATTING and name != closing:
                 self._remember(name, attributes)
             elif name[0] == REOPENED:
                 self._remember(name[1:], attributes)
 
     def _remember(self, name: str, attributes: str) -> None:
-        frame = self.reopen[-1]
-        if frame.get((name, attributes), 0) < NOAHS_ARK:
-            frame[(name, attributes)] = frame.get((name, attributes), 0) + 1
+        counts = self.reopen[-1].setdefault(name, {})
+        if counts.get(attributes, 0) < NOAHS_ARK:
+            counts[attributes] = counts.get(attributes, 0) + 1
             self.reopened += 1
 
     def forget(self, name: str) -> None:
         """``</name>`` for a formatting element that is no longer open: the parser drops it."""
         frame = self.reopen[-1]
-        key = next((k for k in reversed(frame) if k[0] == name), None)
-        if key is not None:
-            frame[key] -= 1
+        counts = frame.get(name)
+        if counts:
+            attributes = next(reversed(counts))
+            counts[attributes] -= 1
             self.reopened -= 1
-            if not frame[key]:
-                del frame[key]
+            if not counts[attributes]:
+                del counts[attributes]
+            if not counts:
+                del frame[name]
 
 
 def _key(name: str) -> str:
@@ -249,7 +260,7 @@ def _fits(html: str, max_depth: int) -> bool:
     while (match := _TOKEN.search(html, pos)) is not None:
         if match.start() > pos and stack.reopen[-1]:
             stack.reopen_formatting()  # text between the tags
-            if stack.estimate > max_depth:
+            if stack.estimate > max_depth or stack.made > MAX_ELEMENTS:
                 return False
         pos = match.end()
         if match.group(1) is not None:
@@ -270,7 +281,7 @@ def _fits(html: str, max_depth: int) -> bool:
             if attribute_tokens > MAX_ATTRIBUTE_TOKENS:
                 return False
         _start_tag(stack, name, attributes)
-        if stack.estimate > max_depth:
+        if stack.estimate > max_depth or stack.made > MAX_ELEMENTS:
             return False
         if name == "plaintext":
             return True  # the rest is text
@@ -281,7 +292,7 @@ def _fits(html: str, max_depth: int) -> bool:
             stack.pop_to(len(stack.names) - 1, name)  # closed at its end tag
     if pos < len(html) and stack.reopen[-1]:
         stack.reopen_formatting()
-    return stack.estimate <= max_depth
+    return stack.estimate <= max_depth and stack.made <= MAX_ELEMENTS
 
 
 def _start_tag(stack: _OpenElements, name: str, attributes: str) -> None:

@@ -105,6 +105,14 @@ def test_nesting_tricks_are_seen_as_deep(unit: str) -> None:
     assert assess_markup(html, 200) is MarkupVerdict.TEXT
 
 
+def test_elements_the_parser_reopens_before_every_text_count_in_all() -> None:
+    # 190 kinds of <i> closed by a block are re-opened before each "x": 760,000 elements
+    kinds = "<div>" + "".join(f"<i class=k{k}>" for k in range(190)) + "</div>"
+    html = kinds + "<div>x</div>" * 4_000
+    assert assess_markup(html, 200) is MarkupVerdict.TEXT
+    assert assess_markup(kinds + "<div>x</div>" * 50, 200) is MarkupVerdict.PARSE
+
+
 def test_formatting_elements_the_parser_reopens_count() -> None:
     # each <b> re-opens every earlier one (their attributes differ, so all are kept)
     html = "".join(f"<div><b class=c{k}></div>" for k in range(600))
