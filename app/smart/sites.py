@@ -17,6 +17,7 @@ like any other mistake: ``SiteConfigError`` is the only exception ``load_sites``
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import ssl
 import tomllib
@@ -112,14 +113,14 @@ def load_sites(
         if path is not None
         else [machine_file or machine_sites_file(), user_file or user_sites_file()]
     )
-    if path is not None and not path.exists():
+    if path is not None and not _present(path):
         raise SiteConfigError(str(path), None, "the file does not exist")
     merged: dict[str, dict[str, Any]] = {}
     origin: dict[str, dict[str, Path]] = {}  # site id -> key -> the file that set it
     default: tuple[str, Path] | None = None
     sources: list[Path] = []
     for file in files:
-        if not file.exists() and not file.is_symlink():
+        if not _present(file):
             continue
         sources.append(file)
         doc = _read(file)
@@ -151,6 +152,18 @@ def load_sites(
             str(default[1]), "default_site", f"names the site '{default[0]}', which is not defined"
         )
     return SiteCatalog(result, default[0] if default else None, tuple(sources))
+
+
+def _present(file: Path) -> bool:
+    """Whether something is at ``file`` (a dangling link or an unreadable folder counts: reading
+    it then says what is wrong, instead of the file being silently ignored)."""
+    try:
+        os.lstat(file)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _read(file: Path) -> dict[str, Any]:

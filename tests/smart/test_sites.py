@@ -281,3 +281,21 @@ def test_hostile_sites_files_give_sites_or_a_config_error(
         assert str(path) in exc.message and "Traceback" not in exc.message
     else:
         assert all(site.id for site in catalog.sites)
+
+
+def test_an_unreadable_file_or_a_dangling_link_is_reported_not_ignored(tmp_path: Path) -> None:
+    link = tmp_path / "machine.toml"
+    link.symlink_to(tmp_path / "gone.toml")
+    with pytest.raises(SiteConfigError, match="does not exist"):
+        load_sites(machine_file=link, user_file=tmp_path / "absent.toml")
+    if os.geteuid() == 0:
+        return  # root reads anything: the permission case cannot be made here
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    write(locked / "sites.toml", ONE_SITE)
+    locked.chmod(0)
+    try:
+        with pytest.raises(SiteConfigError, match="cannot be read"):
+            load_sites(machine_file=locked / "sites.toml", user_file=tmp_path / "absent.toml")
+    finally:
+        locked.chmod(0o700)
