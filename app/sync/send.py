@@ -31,7 +31,7 @@ from typing import Any
 
 from app.domain.commit import ApprovedCommit, PlannedWrite, resolve_references
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
-from app.fhir.errors import FhirError, FhirNotFound
+from app.fhir.errors import FhirError
 from app.smart.errors import SmartError
 from app.smart.http_log import prefix, tagged
 from app.store.outbox import OutboxRepository
@@ -42,22 +42,24 @@ from app.store.outbox_records import (
     WriteRecord,
     WriteResult,
 )
+from app.sync.conflicts import ConflictChecks
 from app.sync.planner import (
     ActionKind,
     CannotSend,
     PlannedRequest,
+    WriteCapabilities,
+    choose_strategy,
+    next_action,
+    plan_send,
+)
+from app.sync.reconciliation import (
     SearchRequest,
     UpdateOutcome,
     VersionCheck,
-    WriteCapabilities,
     carries_identifier,
-    choose_strategy,
-    next_action,
     plan_reconcile,
-    plan_send,
     reconcile_event,
     update_outcome,
-    update_target,
 )
 from app.sync.store_thread import StoreThread
 from app.sync.verify import differences
@@ -108,6 +110,7 @@ class CommitSender:
         self._clock = clock
         self._on_contact = on_contact or (lambda _ok: None)
         self._read_back = read_back
+        self._conflicts = ConflictChecks(store, writer, self._db, self._on_contact)
 
     @tagged(lambda _self, entry: f"commit {entry.commit_id}")
     async def process(self, entry: OutboxEntry) -> OutboxItem:
@@ -149,7 +152,7 @@ class CommitSender:
         await self._db.run(
             self._store.apply, cid, E.SEND_STARTED, expect=entry.item.state, strategy=strategy.value
         )
-        checked = await self._check_preconditions(entry, resolved, bases, versions)
+        checked = await self._conflicts.check_preconditions(entry, resolved, bases, versions)
         if isinstance(checked, Failure):
             return await self._fail(cid, checked, [])
         if isinstance(checked, ConflictDetail):
@@ -177,7 +180,7 @@ class CommitSender:
                 resolved[commit.writes[r.position].full_url] = _reference(commit, r)
             if outcome.failures:
                 failure = worst(outcome.failures)
-                refused = await self._refused_correction(
+                refused = await self._conflicts.refused_correction(
                     entry, plan.requests, failure, (resolved, versions, bases)
                 )
                 if refused is not None:
@@ -256,136 +259,6 @@ class CommitSender:
             return matches if isinstance(matches, Failure) else None
         rid, version = body_identity(matches[0], write.resource_type)
         return (rid, version, matches[0]) if rid else None
-
-    # ------------------------------------------------------------------ preconditions
-    async def _check_preconditions(
-        self,
-        entry: OutboxEntry,
-        resolved: Mapping[str, str],
-        bases: Mapping[str, WriteRecord],
-        versions: Mapping[str, str],
-    ) -> Failure | ConflictDetail | None:
-        """An amendment replaces a chart record and a correction updates one: each must still
-        be the version the clinician saw. Checked before anything is sent; a moved chart is a
-        CONFLICT (never merged)."""
-        targets: dict[str, tuple[str, str | None, PlannedWrite]] = {}
-        for write in entry.commit.writes:
-            if write.full_url in resolved:
-                continue
-            if write.is_update:
-                try:
-                    target = update_target(write, resolved, versions)
-                except CannotSend:
-                    continue  # plan_send says why
-                if target is not None:
-                    base_url = write.target if write.target in bases else None
-                    targets[target.reference] = (target.version, base_url, write)
-                continue
-            for ref in _replaced_references(write.payload()):
-                if ref in bases:
-                    record = bases[ref]
-                    if record.reference and record.version_id:
-                        targets[record.reference] = (record.version_id, ref, write)
-                else:
-                    literal, version = _literal(ref)
-                    if literal and version:
-                        targets[literal] = (version, None, write)
-        note = entry.commit.writes[0]
-        if note.full_url not in resolved:  # once the note is in, its precondition was met
-            for ref, version in entry.preconditions.items():
-                targets.setdefault(ref, (version, None, note))
-        for ref, (expected, base_url, write) in targets.items():
-            rtype, _, rid = ref.partition("/")
-            try:
-                current = await self._writer.read_response(rtype, rid)
-            except FhirNotFound:
-                self._on_contact(True)
-                return ConflictDetail(
-                    f"The chart's {rtype} that this amends no longer exists in the EHR. "
-                    "Nothing was written. Look in the chart, then retry or discard.",
-                    resource=ref,
-                    expected_version=expected,
-                    base=await self._base_copy(ref, expected, base_url),
-                    mine=write.payload(),
-                )
-            except (FhirError, SmartError) as exc:
-                failure = classify_error(exc)
-                self._on_contact(failure.reached_server)
-                return failure
-            self._on_contact(True)
-            if current.version_id != expected:
-                doing = "correcting" if write.is_update else "amending"
-                return ConflictDetail(
-                    f"Someone changed the chart's {rtype} after you started {doing} it "
-                    f"(you saw version {expected}; the chart now has version "
-                    f"{current.version_id}). Nothing was written. Compare the chart with your "
-                    "version and decide.",
-                    resource=ref,
-                    expected_version=expected,
-                    chart_version=current.version_id,
-                    base=await self._base_copy(ref, expected, base_url),
-                    chart=current.body,
-                    mine=write.payload(),
-                )
-        return None
-
-    async def _refused_correction(
-        self,
-        entry: OutboxEntry,
-        requests: tuple[PlannedRequest, ...],
-        failure: Failure,
-        known: tuple[Mapping[str, str], Mapping[str, str], Mapping[str, WriteRecord]],
-    ) -> ConflictDetail | None:
-        """A 409/412 to a round that corrects chart records: the three copies of the first
-        corrected record for the conflict view (None for any other failure). ``known``:
-        resolved references, base versions, base writes."""
-        if failure.event is not E.CONFLICT_DETECTED:
-            return None
-        resolved, versions, bases = known
-        positions = [p for r in requests for p in r.positions]
-        update = next((w for p in positions if (w := entry.commit.writes[p]).is_update), None)
-        if update is None:
-            return None
-        try:
-            target = update_target(update, resolved, versions)
-        except CannotSend:
-            return None
-        assert target is not None
-        rtype = update.resource_type
-        chart: dict[str, Any] | None = None
-        chart_version: str | None = None
-        try:
-            current = await self._writer.read_response(rtype, target.resource_id)
-            chart, chart_version = current.body, current.version_id
-        except (FhirError, SmartError):
-            pass
-        base_url = update.target if update.target in bases else None
-        return ConflictDetail(
-            f"The EHR refused the correction of its {rtype}: it changed after you saw it "
-            f"(you corrected version {target.version}"
-            + (f"; the chart now has version {chart_version}" if chart_version else "")
-            + "). Nothing more was sent. Compare the chart with your version and decide.",
-            resource=target.reference,
-            expected_version=target.version,
-            chart_version=chart_version,
-            base=await self._base_copy(target.reference, target.version, base_url),
-            chart=chart,
-            mine=update.payload(),
-        )
-
-    async def _base_copy(
-        self, ref: str, version: str, base_url: str | None
-    ) -> dict[str, Any] | None:
-        if base_url is not None:
-            return await self._db.run(self._store.base_payload, base_url)
-        rtype, _, rid = ref.partition("/")
-        try:
-            response = await self._writer.request(
-                "GET", f"{rtype}/{rid}/_history/{version}", what=f"reading the amended {rtype}"
-            )
-        except (FhirError, SmartError):
-            return None
-        return response.body
 
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, entry: OutboxEntry) -> OutboxItem:
@@ -605,24 +478,3 @@ def _base_versions(bases: Mapping[str, WriteRecord]) -> dict[str, str]:
 
 def _reference(commit: ApprovedCommit, result: WriteResult) -> str:
     return f"{commit.writes[result.position].resource_type}/{result.server_id}"
-
-
-def _replaced_references(payload: Mapping[str, Any]) -> list[str]:
-    out = []
-    for rel in payload.get("relatesTo") or []:
-        if isinstance(rel, Mapping) and rel.get("code") == "replaces":
-            target = rel.get("target")
-            ref = target.get("reference") if isinstance(target, Mapping) else None
-            if isinstance(ref, str):
-                out.append(ref)
-    return out
-
-
-def _literal(ref: str) -> tuple[str | None, str | None]:
-    """``("Type/id", version)`` from ``[base/]Type/id/_history/v`` (version None if absent)."""
-    parts = [p for p in ref.split("/") if p]
-    if len(parts) >= 4 and parts[-2] == "_history":
-        return f"{parts[-4]}/{parts[-3]}", parts[-1]
-    if len(parts) >= 2:
-        return f"{parts[-2]}/{parts[-1]}", None
-    return None, None

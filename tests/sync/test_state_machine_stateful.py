@@ -65,13 +65,15 @@ from app.sync.planner import (
     ActionKind,
     CannotSend,
     PlannedRequest,
-    SearchRequest,
-    UpdateOutcome,
     WriteCapabilities,
     capabilities_from,
     next_action,
-    plan_reconcile,
     plan_send,
+)
+from app.sync.reconciliation import (
+    SearchRequest,
+    UpdateOutcome,
+    plan_reconcile,
     reconcile_event,
     update_outcome,
 )
