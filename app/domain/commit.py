@@ -202,7 +202,9 @@ def build_commit(
         if not isinstance(resource_type, str) or not resource_type:
             raise CommitInvalid(f"write {position} has no resourceType")
         if "id" in draft.payload:
-            raise CommitInvalid(f"write {position} carries an id (the server or the planner sets it)")
+            raise CommitInvalid(
+                f"write {position} carries an id (the server or the planner sets it)"
+            )
         identifier = Identifier(IDENTIFIER_SYSTEM, write_identifier_value(cid, position))
         payload = stamp_identifier(_deep_copy(draft.payload), identifier)
         refs = local_references(payload)

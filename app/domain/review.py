@@ -21,9 +21,10 @@ from enum import Enum
 
 from app.domain.clinical import Reference
 from app.domain.diff import diff_draft
-from app.domain.draft import Baseline, Draft, DraftSource, DraftStatus
+from app.domain.draft import Baseline, Draft, DraftSource, DraftStatus, FollowUpKind
 from app.domain.errors import DomainError, DraftEditError
 from app.domain.fingerprint import draft_content_sha256
+from app.domain.followup import ItemFate, plan_writes
 from app.domain.validation import ProblemKind, ValidationReport
 
 APPROVER_TYPES = frozenset({"Practitioner", "PractitionerRole"})
@@ -167,13 +168,7 @@ def risk_flags(
         if human_edited:
             flags.append(RiskFlag(RiskKind.EDITED_AFTER_IMPORT, "Edited after import"))
     if draft.amends is not None:
-        flags.append(
-            RiskFlag(
-                RiskKind.AMENDMENT,
-                f"Amendment of a note already in the chart ({draft.amends.document.relative}); "
-                "it will replace that note",
-            )
-        )
+        flags.append(RiskFlag(RiskKind.AMENDMENT, _follow_up_flag(draft)))
     for kind, risk, words in (
         (
             ProblemKind.VALUE_UNUSUAL,
@@ -191,6 +186,27 @@ def risk_flags(
         if n:
             flags.append(RiskFlag(risk, f"{n} value{'s' if n != 1 else ''} {words}"))
     return tuple(flags)
+
+
+def _follow_up_flag(draft: Draft) -> str:
+    """The follow-up risk flag: what it does to the earlier note and to its records (counts,
+    never values)."""
+    follow_up = draft.amends
+    assert follow_up is not None
+    where = "still in the outbox" if follow_up.pending_commit is not None else "in the chart"
+    if follow_up.kind is FollowUpKind.AMENDMENT:
+        text = f"Correction of a note {where}; it will replace that note"
+    else:
+        text = f"Addendum to a note {where}; that note stays as it is"
+    plan = plan_writes(draft)
+    fixes = (ItemFate.CORRECT, ItemFate.CORRECT_IN_NOTE)
+    changed = sum(1 for p in plan.items if p.fate in fixes)
+    retracted = len(follow_up.retract)
+    if changed:
+        text += f"; {changed} of its records corrected"
+    if retracted:
+        text += f"; {retracted} marked entered in error"
+    return text
 
 
 def _generated_by(draft: Draft) -> str:
