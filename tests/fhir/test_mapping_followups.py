@@ -107,9 +107,8 @@ def test_a_confirmed_removal_marks_the_record_entered_in_error() -> None:
     [update] = [w for w in commit.writes if w.resource_type == "Task"]
     assert update.operation is WriteOperation.UPDATE and update.target == "Task/task-7"
     assert update.payload()["status"] == "entered-in-error"
-    assert [d.text for d in describe_commit(commit) if d.resource_type == "Task"][0].startswith(
-        "Marks Task/task-7 as entered in error"
-    )
+    described = next(d.text for d in describe_commit(commit) if d.resource_type == "Task")
+    assert described.startswith("Marks Task/task-7 as entered in error")
 
 
 def test_epic_like_cannot_update_so_the_note_states_the_correction() -> None:
