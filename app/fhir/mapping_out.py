@@ -83,6 +83,13 @@ CATEGORY_DISPLAY = {"clinical-note": "Clinical Note"}
 COMPOSITION_STATUS = {"preliminary": "preliminary", "final": "final", "amended": "amended"}
 
 
+def write_id_for(decision_id: uuid.UUID, role: str) -> uuid.UUID:
+    """The write id of one part of the commit of ``decision_id``: ``"note"``,
+    ``"composition"``, ``"provenance"`` or ``"item:<item id>"``. Derived, so rebuilding gives
+    the same commit and a follow-up can find the write of each item of an earlier note."""
+    return uuid.uuid5(decision_id, role)
+
+
 def app_device_reference(app: AppIdentity) -> JsonObject:
     """A logical reference to the app instance as a Device (for EHRs without a Device record)."""
     return {
@@ -214,7 +221,7 @@ class _Mapper:
 
     # ---- identities: derived from the decision id, so rebuilding gives the same commit
     def _write_id(self, role: str) -> uuid.UUID:
-        return uuid.uuid5(self.decision.decision_id, role)
+        return write_id_for(self.decision.decision_id, role)
 
     @property
     def note_urn(self) -> JsonObject:

@@ -93,16 +93,16 @@ def check(
 ) -> ValidationReport:
     amended_patient = amended_encounter = None
     follow_up = draft.amends
-    if follow_up is not None and follow_up.pending_commit is None:
+    if follow_up is not None:
         note = next((n for n in actx.context.notes.items if n.id == follow_up.document.id), None)
         if note is not None:
             # the context loader keeps only notes whose subject is the open patient
             amended_patient = actx.context.patient.reference
             amended_encounter = note.encounter
-    elif follow_up is not None:
-        # a note approved in this app, still in the outbox: its patient as this app's store
-        # recorded it at its approval (its follow-up stays in the open encounter)
-        amended_patient = follow_up.subject
+        elif follow_up.subject is not None:
+            # a note approved in this app (in the outbox, or confirmed since the chart was
+            # read): its patient as this app's store recorded it at that approval
+            amended_patient = follow_up.subject
     return validate_for_approval(
         draft,
         actx.context.patient.reference,

@@ -1,0 +1,161 @@
+"""Follow-ups of notes approved in this app (app.sync.followups), end to end against the sandbox
+and the peer EHR: approve a note with a heart rate, start "Correct this note" / "Add an
+addendum" from it — while it is still in the outbox or after it was confirmed — correct the
+heart rate, approve, sync. Then the server is read directly: the notes on the encounter and
+their relatesTo, one heart rate carrying the correction."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.domain.clinical import Reference
+from app.domain.commit import IDENTIFIER_SYSTEM, ApprovedCommit
+from app.domain.draft import Draft, FollowUpKind
+from app.domain.followup_drafts import start_follow_up
+from app.domain.items.observation import ObservationItem
+from app.domain.outbox import OutboxState
+from app.domain.prefill import prefill_draft
+from app.fhir.context_loader import load_encounter_context
+from app.fhir.profiles import load_profile
+from app.store.templates import load_templates
+from app.sync.approval import ApprovalContext, approve, check
+from app.sync.followups import NothingToFollowUp, earlier_from_outbox
+from tests.support.servers import RunningServer
+from tests.sync.runner_fixtures import SCOPE, Harness, _get, harness, launch_token
+
+S = OutboxState
+
+
+@pytest.fixture
+async def h(ehr: RunningServer, tmp_path: Path) -> AsyncIterator[Harness]:
+    async for value in harness(tmp_path, ehr.fhir_base, launch_token(ehr)):
+        yield value
+
+
+async def approval_context(h: Harness) -> ApprovalContext:
+    context = await load_encounter_context(h.fhir, "pat-1", "enc-1")
+    return ApprovalContext.build(
+        context,
+        Reference("Practitioner", "prac-1", "Dr. Test"),
+        load_profile("generic-r4"),
+        await h.fhir.capabilities(),
+        SCOPE.split(),
+    )
+
+
+def approve_draft(h: Harness, actx: ApprovalContext, draft: Draft) -> ApprovedCommit:
+    h.store.drafts.save(draft)
+    now = datetime.now(UTC)
+    report = check(draft, actx, None, now=now)
+    assert report.can_approve, report.problems
+    _decision, commit = approve(h.store, draft, report, actx, now=now)
+    return commit
+
+
+def first_note(actx: ApprovalContext, marker: str) -> Draft:
+    template = load_templates().default
+    draft = prefill_draft(actx.context, template, now=datetime.now(UTC))
+    for section in template.sections:
+        if section.required:
+            draft = draft.with_section_text(section.key, f"{section.title} {marker}.")
+    hr = ObservationItem("hr", "8867-4", "Heart rate", Decimal(96), "/min", None, None)
+    return draft.with_item(hr)
+
+
+def corrected(draft: Draft, bpm: int) -> Draft:
+    item = draft.item("hr")
+    assert isinstance(item, ObservationItem)
+    return draft.with_item(ObservationItem(**{**item.__dict__, "value": Decimal(bpm)}))
+
+
+def of_commit(server: RunningServer, rtype: str, commit: ApprovedCommit) -> list[dict[str, Any]]:
+    body = _get(server, rtype, {"patient": "Patient/pat-1", "_count": "500"})
+    prefix = f"{commit.commit_id}"
+    return [
+        e["resource"]
+        for e in body.get("entry", [])
+        if e.get("search", {}).get("mode", "match") == "match"
+        and any(
+            i.get("system") == IDENTIFIER_SYSTEM and str(i.get("value", "")).startswith(prefix)
+            for i in e["resource"].get("identifier") or []
+        )
+    ]
+
+
+@pytest.mark.parametrize("kind", list(FollowUpKind))
+async def test_a_follow_up_of_a_queued_note_waits_for_it_then_relates_to_it(
+    h: Harness, ehr: RunningServer, kind: FollowUpKind
+) -> None:
+    actx = await approval_context(h)
+    marker = f"queued {kind.value} {datetime.now(UTC).isoformat()}"
+    first = approve_draft(h, actx, first_note(actx, marker))
+    approved = h.store.drafts.get(h.store.outbox.get(first.commit_id).row.draft_id)  # type: ignore[arg-type]
+    follow = start_follow_up(earlier_from_outbox(h.store, approved), kind, now=datetime.now(UTC))
+    key = follow.sections[0].key
+    follow = corrected(follow.with_section_text(key, f"Heart rate recounted: 92. {marker}"), 92)
+    second = approve_draft(h, actx, follow)
+    assert second.depends_on == (first.commit_id,)
+    assert h.store.outbox.item(second.commit_id).state is S.WAITING_FOR_BASE
+    assert [w.resource_type for w in second.writes] == [
+        "DocumentReference",
+        "Observation",
+        "Composition",
+        "Provenance",
+    ][: len(second.writes)]
+    async with h.runner("generic-r4") as runner:
+        summary = await runner.drain(timeout=60)
+    assert summary.confirmed >= 2
+    assert h.store.outbox.item(second.commit_id).state is S.CONFIRMED
+
+    first_doc = h.store.outbox.get(first.commit_id).writes[0].reference
+    [doc] = of_commit(ehr, "DocumentReference", second)
+    assert doc["relatesTo"][0]["code"] == kind.relation
+    assert doc["relatesTo"][0]["target"]["reference"].endswith(str(first_doc))
+    # one heart rate: the first note's, corrected in place; the second wrote no new one
+    hr_first = of_commit(ehr, "Observation", first)
+    assert len(hr_first) == 1 and hr_first[0]["valueQuantity"]["value"] == 92
+    assert hr_first[0]["status"] == "corrected"
+    assert hr_first == of_commit(ehr, "Observation", second)  # the same resource
+    text = base64.b64decode(doc["content"][0]["attachment"]["data"]).decode()
+    assert marker in text
+
+
+async def test_a_follow_up_of_a_confirmed_note_corrects_the_version_it_recorded(
+    h: Harness, ehr: RunningServer
+) -> None:
+    actx = await approval_context(h)
+    marker = f"confirmed {datetime.now(UTC).isoformat()}"
+    first = approve_draft(h, actx, first_note(actx, marker))
+    async with h.runner("generic-r4") as runner:
+        await runner.drain(timeout=60)
+    entry = h.store.outbox.get(first.commit_id)
+    approved = h.store.drafts.get(entry.row.draft_id)  # type: ignore[arg-type]
+    earlier = earlier_from_outbox(h.store, approved)
+    assert earlier.reference.pending_commit is None
+    assert earlier.reference.document.relative == entry.writes[0].reference
+    [hr] = earlier.reference.chart_items
+    assert hr.target == entry.writes[1].reference and hr.version_id == entry.writes[1].version_id
+    follow = start_follow_up(earlier, FollowUpKind.AMENDMENT, now=datetime.now(UTC))
+    second = approve_draft(h, actx, corrected(follow, 90))
+    assert second.depends_on == ()
+    async with h.runner("generic-r4") as runner:
+        await runner.drain(timeout=60)
+    assert h.store.outbox.item(second.commit_id).state is S.CONFIRMED
+    [hr_now] = of_commit(ehr, "Observation", first)
+    assert hr_now["valueQuantity"]["value"] == 90
+
+
+async def test_a_discarded_note_has_nothing_to_follow_up(h: Harness) -> None:
+    actx = await approval_context(h)
+    first = approve_draft(h, actx, first_note(actx, "discarded"))
+    h.store.outbox.discard(first.commit_id, "wrong patient", "Practitioner/prac-1", confirmed=True)
+    approved = h.store.drafts.get(h.store.outbox.get(first.commit_id).row.draft_id)  # type: ignore[arg-type]
+    with pytest.raises(NothingToFollowUp, match="discarded"):
+        earlier_from_outbox(h.store, approved)
