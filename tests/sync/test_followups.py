@@ -15,14 +15,16 @@ from typing import Any
 
 import pytest
 
-from app.domain.clinical import Reference
+from app.domain.clinical import NoteSourceType, Reference
 from app.domain.commit import IDENTIFIER_SYSTEM, ApprovedCommit
 from app.domain.draft import Draft, FollowUpKind
 from app.domain.followup_drafts import start_follow_up
 from app.domain.items.observation import ObservationItem
+from app.domain.note_history import commit_of, note_threads
 from app.domain.outbox import OutboxState
 from app.domain.prefill import prefill_draft
 from app.fhir.context_loader import load_encounter_context
+from app.fhir.note_items import earlier_from_chart_note
 from app.fhir.profiles import load_profile
 from app.store.templates import load_templates
 from app.sync.approval import ApprovalContext, approve, check
@@ -84,9 +86,14 @@ def of_commit(server: RunningServer, rtype: str, commit: ApprovedCommit) -> list
         if e.get("search", {}).get("mode", "match") == "match"
         and any(
             i.get("system") == IDENTIFIER_SYSTEM and str(i.get("value", "")).startswith(prefix)
-            for i in e["resource"].get("identifier") or []
+            for i in _identifiers(e["resource"])
         )
     ]
+
+
+def _identifiers(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    found = resource.get("identifier") or []
+    return found if isinstance(found, list) else [found]  # Composition: a single one
 
 
 @pytest.mark.parametrize("kind", list(FollowUpKind))
@@ -159,3 +166,59 @@ async def test_a_discarded_note_has_nothing_to_follow_up(h: Harness) -> None:
     approved = h.store.drafts.get(h.store.outbox.get(first.commit_id).row.draft_id)  # type: ignore[arg-type]
     with pytest.raises(NothingToFollowUp, match="discarded"):
         earlier_from_outbox(h.store, approved)
+
+
+async def test_a_chart_note_written_by_this_app_is_followed_up_with_its_records(
+    h: Harness, ehr: RunningServer
+) -> None:
+    """From the chart pane (after a restart, say): the note is found with its heart rate at
+    the version the chart holds; the same note as a Composition is listed once with it; the
+    amendment corrects the heart rate in place and replaces both forms."""
+    actx = await approval_context(h)
+    marker = f"from the chart {datetime.now(UTC).isoformat()}"
+    first = approve_draft(h, actx, first_note(actx, marker))
+    async with h.runner("generic-r4") as runner:
+        await runner.drain(timeout=60)
+    actx = await approval_context(h)  # the chart as it is now (the app re-reads it too)
+    context = actx.context
+    threads = note_threads(context.notes.items, written_here=[first.commit_id])
+    [thread] = [t for t in threads if commit_of(t.current) == first.commit_id]
+    assert thread.written_here
+    assert thread.current.source_type is NoteSourceType.DOCUMENT_REFERENCE
+    assert [n.source_type for n in thread.other_forms] == [NoteSourceType.COMPOSITION]
+    earlier = await earlier_from_chart_note(h.fhir, context, thread.current)
+    [hr] = earlier.items
+    assert isinstance(hr, ObservationItem) and hr.value == 96
+    [record] = earlier.reference.chart_items
+    assert record.target == h.store.outbox.get(first.commit_id).writes[1].reference
+    assert earlier.reference.composition == f"Composition/{thread.other_forms[0].id}"
+    follow = start_follow_up(earlier, FollowUpKind.AMENDMENT, now=datetime.now(UTC))
+    hr_item = follow.items[0]
+    assert isinstance(hr_item, ObservationItem)
+    follow = follow.with_item(ObservationItem(**{**hr_item.__dict__, "value": Decimal(94)}))
+    second = approve_draft(h, actx, follow)
+    async with h.runner("generic-r4") as runner:
+        await runner.drain(timeout=60)
+    assert h.store.outbox.item(second.commit_id).state is S.CONFIRMED
+    [hr_now] = of_commit(ehr, "Observation", first)
+    assert hr_now["valueQuantity"]["value"] == 94 and hr_now["status"] == "corrected"
+    [comp] = of_commit(ehr, "Composition", second)
+    assert comp["relatesTo"][0]["code"] == "replaces"
+    assert comp["relatesTo"][0]["targetReference"]["reference"].endswith(thread.other_forms[0].id)
+    after = await load_encounter_context(h.fhir, "pat-1", "enc-1")
+    mine = [
+        t
+        for t in note_threads(after.notes.items, written_here=[first.commit_id, second.commit_id])
+        if commit_of(t.current) in (first.commit_id, second.commit_id)
+    ]
+    assert len(mine) == 1 and commit_of(mine[0].current) == second.commit_id
+    assert [commit_of(n) for n in mine[0].earlier] == [first.commit_id]
+
+
+async def test_a_note_another_system_wrote_is_followed_up_as_text(h: Harness) -> None:
+    context = await load_encounter_context(h.fhir, "pat-1", "enc-1")
+    seeded = [n for n in context.notes.items if commit_of(n) is None and n.text]
+    assert seeded, "the seed must give pat-1 a note written elsewhere"
+    earlier = await earlier_from_chart_note(h.fhir, context, seeded[0])
+    assert earlier.items == () and earlier.reference.chart_items == ()
+    assert earlier.sections[0].text == seeded[0].plain_text()
