@@ -36,24 +36,21 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from app.bootstrap import open_site_store
+from app.bootstrap import create_session, fhir_client, open_site_store, sync_runner
 from app.cli_audit import audit_export, audit_verify
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync
 from app.domain.site import LogLevel, Site
-from app.fhir.client import FhirClient
 from app.fhir.errors import FhirError
-from app.fhir.profiles import choose_profile
 from app.keyring_policy import enforce_os_keyring
 from app.logging_setup import LogLevelChoice, add_log_level_option, logging_to
 from app.paths import AppPaths
 from app.smart.diagnostics import check_site
 from app.smart.errors import SignInCancelled, SiteConfigError, SmartError
 from app.smart.http import create_http_client
-from app.smart.session import SignInProgress, SignInStep, SmartSession
+from app.smart.session import SignInProgress, SignInStep
 from app.smart.sites import SiteCatalog, load_sites, url_problem
 from app.store.errors import StoreError
 from app.store.store import Store
-from app.sync.runner import SyncRunner
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -263,7 +260,7 @@ async def _login(site: Site, timeout: float, out: TextIO, err: TextIO) -> int:
         err.flush()
 
     async with create_http_client(site) as http:
-        session = SmartSession(site, http, sign_in_timeout=timeout)
+        session = create_session(site, http, sign_in_timeout=timeout)
         session.subscribe(on_progress=progress)
         try:
             user = await session.sign_in()
@@ -395,7 +392,7 @@ async def _outbox_sync(
     site: Site, store: Store, folder: Path, timeout: float, err: TextIO
 ) -> tuple[str, int]:
     async with create_http_client(site) as http:
-        session = SmartSession(site, http)
+        session = create_session(site, http)
         try:
             if not await session.restore():
                 waiting = store.outbox.summary().pending
@@ -405,12 +402,11 @@ async def _outbox_sync(
                     f"lost: {waiting} commit(s) wait in the outbox.\n",
                     EXIT_FAIL,
                 )
-            fhir = FhirClient(http, site.fhir_base, auth=session.auth)
+            fhir = fhir_client(site, http, session)
             try:
-                profile = choose_profile(site.vendor_profile, await fhir.capability())
+                runner = await sync_runner(site, store.outbox, fhir, lock_path=folder / "sync.lock")
             except FhirError as exc:
                 return f"fhir-writeback outbox sync: {exc.user_message}\n", EXIT_FAIL
-            runner = SyncRunner(store.outbox, fhir, profile=profile, lock_path=folder / "sync.lock")
             return await outbox_sync(runner, store, timeout=timeout)
         finally:
             await session.aclose()
