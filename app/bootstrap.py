@@ -43,7 +43,9 @@ from app.smart.errors import SiteConfigError
 from app.smart.http import create_http_client
 from app.smart.session import SmartSession
 from app.smart.sites import load_sites, sandbox_site
+from app.store.backup import StoreBackups
 from app.store.crypto import StoreKeyring
+from app.store.errors import StoreError
 from app.store.protected import ProtectedStore, open_protected_store
 from app.store.templates import load_templates
 
@@ -54,6 +56,10 @@ if TYPE_CHECKING:
     from app.sync.runner import SyncRunner
 
 log = logging.getLogger(__name__)
+
+# Exit status when the local store cannot be used (damaged, missing, key lost): the app and
+# the support commands alike (docs/deployment.md).
+EXIT_STORE_UNUSABLE = 3
 
 
 # ---------------------------------------------------------------------------- one site
@@ -74,11 +80,16 @@ def open_site_store(
     """A site's encrypted store (the app and the command line open it the same way). Raises
     StoreKeyUnavailable / KeyLost (with messages for people) when its key cannot be had."""
     folder.mkdir(parents=True, exist_ok=True)
-    keys = StoreKeyring()
+    keys = site_keyring(folder, is_sandbox=is_sandbox)
+    return open_protected_store(folder / "store.db", keys, actor=actor, destination=destination)
+
+
+def site_keyring(folder: Path, *, is_sandbox: bool) -> StoreKeyring:
+    """Where the key of the store in ``folder`` is kept."""
     if is_sandbox and not is_secure(keyring.get_keyring()):
         # synthetic data only: the demo works on computers without an OS keyring
-        keys = StoreKeyring(DemoFileKeyring(folder / "demo-only-store-key.json"))
-    return open_protected_store(folder / "store.db", keys, actor=actor, destination=destination)
+        return StoreKeyring(DemoFileKeyring(folder / "demo-only-store-key.json"))
+    return StoreKeyring()
 
 
 def create_session(site: Site, http: httpx.AsyncClient, **options: Any) -> SmartSession:
@@ -170,8 +181,9 @@ def site_services(
 # ---------------------------------------------------------------------------- every site
 
 
-class _SiteFactory:
-    """What the Workbench's SiteDirectory calls to build a site's services on first use."""
+class SiteFactory:
+    """What the Workbench's SiteDirectory calls to build a site's services on first use; it
+    owns what it opened (HTTP clients, stores, their backups) and closes it last."""
 
     def __init__(self, paths: AppPaths, log_levels: LogLevelChoice | None) -> None:
         self._paths = paths
@@ -180,6 +192,7 @@ class _SiteFactory:
         self._smart: dict[str, SmartSession] = {}
         self._sessions: dict[str, SessionService] = {}
         self._stores: dict[str, ProtectedStore] = {}
+        self._backups: list[StoreBackups] = []
 
     def http_for(self, site: Site) -> httpx.AsyncClient:
         client = self.http.get(site.id)
@@ -210,7 +223,22 @@ class _SiteFactory:
                 actor=lambda: self.actor(site),
                 destination=lambda: site.fhir_base,
             )
+            # an encrypted copy after each approval batch and daily, off the GUI thread
+            backups = StoreBackups(protected.path)
+            protected.store.outbox.subscribe(backups.on_outbox_change)
+            backups.start()
+            self._backups.append(backups)
         return protected
+
+    def open_first_store(self, site: Site) -> str | None:
+        """Open ``site``'s store before any window, to refuse a damaged one at once. Returns
+        the words to show when it cannot be used (damaged, missing, key lost), else None."""
+        try:
+            self.store(site)
+        except StoreError as exc:
+            log.error("the store of site %s cannot be used: %s", site.id, type(exc).__name__)
+            return exc.user_message
+        return None
 
     async def open(self, session: SessionService) -> SiteServices:
         site = session.site
@@ -224,6 +252,10 @@ class _SiteFactory:
         for client in self.http.values():
             await client.aclose()
         self.http.clear()
+        loop = asyncio.get_running_loop()
+        for backups in self._backups:  # a backup still asked for is taken first
+            await loop.run_in_executor(None, backups.close)
+        self._backups.clear()
         for protected in self._stores.values():
             protected.store.close()
         self._stores.clear()
@@ -271,9 +303,10 @@ def build_workbench(
     startup: StartupReport | None = None,
     log_levels: LogLevelChoice | None = None,
     marker: Path | None = None,
+    factory: SiteFactory | None = None,
 ) -> Workbench:
     """The Workbench over ``sites`` (tests build one with just their sites)."""
-    factory = _SiteFactory(paths, log_levels)
+    factory = factory or SiteFactory(paths, log_levels)
 
     async def close() -> None:
         await factory.aclose()
@@ -297,6 +330,7 @@ def start_workbench(
     force_sandbox: bool,
     paths: AppPaths,
     log_levels: LogLevelChoice | None = None,
+    factory: SiteFactory | None = None,
 ) -> Workbench:
     """What the GUI starts with: the configured sites (the sandbox first when it runs)."""
     config_error = None
@@ -326,6 +360,7 @@ def start_workbench(
         startup=StartupReport(config_error, crashed, warnings),
         log_levels=log_levels,
         marker=marker,
+        factory=factory,
     )
 
 
@@ -360,9 +395,17 @@ def run_gui(
     log_levels = LogLevelChoice(option=log_level)
     configure_logging(paths.log_dir, log_levels.for_site())
     log.info("fhir-writeback %s starting", __version__)
+    factory = SiteFactory(paths, log_levels)
+    workbench = start_workbench(sites_file, force_sandbox, paths, log_levels, factory)
+    problem = factory.open_first_store(workbench.sites[0])
+    if problem is not None:
+        from app.ui.application import show_fatal_error
+
+        show_fatal_error(problem)
+        asyncio.run(workbench.aclose())
+        return EXIT_STORE_UNUSABLE
     # The FHIR models take ~1 s to import; do it while the clinician signs in.
     threading.Thread(target=_preload_then_settle, name="preload-fhir-models", daemon=True).start()
-    workbench = start_workbench(sites_file, force_sandbox, paths, log_levels)
     built: list[MainWindowParts] = []
 
     def build():  # type: ignore[no-untyped-def]  # the window (Qt is the UI's business)

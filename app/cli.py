@@ -7,6 +7,7 @@
     fhir-writeback outbox list [--open] [--site ID] [--sites-file PATH] [--data-dir DIR]
     fhir-writeback outbox show COMMIT-ID [--site ID] [--sites-file PATH] [--data-dir DIR]
     fhir-writeback outbox sync [--site ID] [--sites-file PATH] [--data-dir DIR] [--timeout S]
+    fhir-writeback store backups | restore --from BACKUP [--site ID] ...   (app.cli_store)
 
 Every command takes ``--log-level DEBUG|INFO|WARNING|ERROR`` (default: ``log_level`` in
 sites.toml, else INFO) and logs to the per-user log folder like the app.
@@ -17,7 +18,7 @@ an outbox on this computer, else ``sandbox``. ``outbox sync`` uses the sign-in k
 ``login`` and refuses while the app is sending (one sender per store).
 
 Exit status: 0 success (``check``: the site is usable), 1 failure, 2 wrong usage or
-configuration, 130 interrupted.
+configuration, 3 the site's store cannot be used (damaged, missing, key lost), 130 interrupted.
 
 Like the app, the commands keep sessions and store keys only in an OS keyring
 (``app.keyring_policy``); without one they say so in one sentence.
@@ -36,9 +37,16 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from app.bootstrap import create_session, fhir_client, open_site_store, sync_runner
+from app.bootstrap import (
+    EXIT_STORE_UNUSABLE,
+    create_session,
+    fhir_client,
+    open_site_store,
+    sync_runner,
+)
 from app.cli_audit import audit_export, audit_verify
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync
+from app.cli_store import add_store_parser, store_command
 from app.domain.site import LogLevel, Site
 from app.fhir.errors import FhirError
 from app.keyring_policy import enforce_os_keyring
@@ -50,6 +58,7 @@ from app.smart.http import create_http_client
 from app.smart.session import SignInProgress, SignInStep
 from app.smart.sites import SiteCatalog, load_sites, url_problem
 from app.store.errors import StoreError
+from app.store.file_check import existence_evidence
 from app.store.store import Store
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -91,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _outbox_parser(commands)
     _audit_parser(commands)
+    add_store_parser(commands)
     bundle = commands.add_parser(
         "support-bundle", help="write a ZIP for support: logs, outbox states, self-test; no PHI"
     )
@@ -142,14 +152,14 @@ def _support_bundle(args: argparse.Namespace, out: TextIO) -> int:
 def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     args.outbox_command = "audit"  # same site resolution as the outbox commands
     target = _outbox_target(args)
-    if not target.store_path.is_file():
+    if not target.store_exists:
         err.write(f"fhir-writeback audit: site '{target.site_id}' has no store on this computer\n")
         return EXIT_USAGE
     try:
         protected = open_site_store(target.folder, is_sandbox=target.site_id == "sandbox")
     except StoreError as exc:
         err.write(f"fhir-writeback audit: {exc.user_message}\n")
-        return 3
+        return EXIT_STORE_UNUSABLE
     try:
         if args.audit_command == "verify":
             text, status = audit_verify(protected.audit)
@@ -304,6 +314,16 @@ class _OutboxTarget:
     def store_path(self) -> Path:
         return self.folder / "store.db"
 
+    @property
+    def store_exists(self) -> bool:
+        """A store file, or what shows one existed (then opening it says it is missing)."""
+        return _store_exists(self.folder)
+
+
+def _store_exists(folder: Path) -> bool:
+    path = folder / "store.db"
+    return path.is_file() or bool(existence_evidence(path))
+
 
 def _outbox_target(args: argparse.Namespace) -> _OutboxTarget:
     """Which site's outbox: ``--site``, else the default/only site, else the one outbox found
@@ -316,7 +336,7 @@ def _outbox_target(args: argparse.Namespace) -> _OutboxTarget:
             raise
         catalog = None  # a broken sites.toml must not hide the outboxes from support staff
     found = (
-        sorted(p.name for p in root.iterdir() if (p / "store.db").is_file())
+        sorted(p.name for p in root.iterdir() if p.is_dir() and _store_exists(p))
         if root.is_dir()
         else []
     )
@@ -351,7 +371,7 @@ def _outbox_target(args: argparse.Namespace) -> _OutboxTarget:
 
 def _outbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     target = _outbox_target(args)
-    if not target.store_path.is_file():
+    if not target.store_exists:
         if args.outbox_command == "show":
             err.write(
                 f"fhir-writeback outbox show: the outbox of site '{target.site_id}' is empty\n"
@@ -371,7 +391,7 @@ def _outbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         store = open_site_store(target.folder, is_sandbox=target.site_id == "sandbox").store
     except StoreError as exc:
         err.write(f"fhir-writeback outbox: {exc.user_message}\n")
-        return EXIT_FAIL
+        return EXIT_STORE_UNUSABLE
     try:
         if args.outbox_command == "list":
             text, status = outbox_list(store, only_open=args.open)
@@ -412,7 +432,7 @@ async def _outbox_sync(
             await session.aclose()
 
 
-_KEYRING_COMMANDS = ("login", "outbox", "audit")
+_KEYRING_COMMANDS = ("login", "outbox", "audit", "store")
 
 
 def _log_level(args: argparse.Namespace) -> LogLevel:
@@ -456,6 +476,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return _outbox(args, out, err)
         if args.command == "audit":
             return _audit(args, out, err)
+        if args.command == "store":
+            args.outbox_command = "store"  # same site resolution as the outbox commands
+            folder = _outbox_target(args).folder
+            return store_command(args, folder, AppPaths.default(args.data_dir).data_dir, out, err)
         if args.command == "support-bundle":
             return _support_bundle(args, out)
         site = _select_site(args, need_client_id=args.command == "login")

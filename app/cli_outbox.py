@@ -3,7 +3,9 @@
 Plain functions returning ``(text, exit_status)`` so app/cli.py only parses arguments and
 prints. The states, labels and meanings are the ones the clinician sees in the outbox panel
 (``app.domain.outbox.STATE_TEXT``). Nothing clinical is printed: ids, states, resource types,
-server references and the plain-words last error only — never note text or values.
+server references and the class of the last error (``ErrorClass``) — never note text or
+values. The EHR's own words for the last error (which may echo a patient's name; they are
+stored sealed) are shown by ``show`` only, for the one commit asked about.
 
 Exit status: 0 fine; 1 something needs a person (needs attention, conflict, sign-in, a
 difference after read-back, or still waiting after ``sync``); 2 wrong usage (unknown or
@@ -53,8 +55,9 @@ def outbox_list(store: Store, *, only_open: bool = False) -> tuple[str, int]:
         lines.append(header)
         for row in rows:
             lines.append(_list_line(row))
-            if row.item.last_error and row.state not in (S.CONFIRMED, S.DISCARDED):
-                lines.append(f"{'':7}{row.item.last_error}")
+            problem = _problem(row)
+            if problem:
+                lines.append(f"{'':7}{problem}")
             if row.read_back is ReadBack.DIFFERS:
                 lines.append(f"{'':7}Read-back: {row.read_back_note}")
     return "\n".join(lines) + "\n", _status(summary)
@@ -110,6 +113,14 @@ def summary_line(summary: OutboxSummary) -> str:
     return text
 
 
+def _problem(row: OutboxRow) -> str:
+    """The class of the last error, while it still matters (no PHI: safe for any listing)."""
+    if row.error_class is None or row.state in (S.CONFIRMED, S.DISCARDED):
+        return ""
+    status = row.item.last_status
+    return f"Last problem: {row.error_class.words}" + (f" (HTTP {status})." if status else ".")
+
+
 def _list_line(row: OutboxRow) -> str:
     item = row.item
     label = STATE_TEXT[item.state].label
@@ -133,8 +144,11 @@ def _detail(entry: OutboxEntry) -> str:
         lines.append(f"Next attempt: {_when(item.next_attempt_at)}")
     if item.last_status is not None:
         lines.append(f"Last HTTP status: {item.last_status}")
-    if item.last_error and item.state is not S.CONFIRMED:
-        lines.append(f"Last error: {item.last_error}")
+    problem = _problem(row)
+    if problem:
+        lines.append(problem)
+        if item.last_error:
+            lines.append(f"In words: {item.last_error}")
     if row.strategy:
         lines.append(f"Written as: {row.strategy}")
     if entry.commit.depends_on:

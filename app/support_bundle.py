@@ -45,6 +45,7 @@ def _outbox_states(paths: AppPaths) -> dict[str, object]:
                     "state": row.state.value,
                     "attempts": row.item.attempts,
                     "last_status": row.item.last_status,
+                    "error_class": None if row.error_class is None else row.error_class.value,
                     "next_attempt_at": _iso(row.item.next_attempt_at),
                     "created_at": _iso(row.created_at),
                     "confirmed_at": _iso(row.confirmed_at),

@@ -34,6 +34,7 @@ RANK = {
     "bootstrap": ROOT,
     "cli_outbox": ROOT,
     "cli_audit": ROOT,
+    "cli_store": ROOT,
     "paths": ROOT,
     "logging_setup": ROOT,
     "keyring_policy": ROOT,

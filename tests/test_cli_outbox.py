@@ -33,7 +33,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-def test_list_shows_states_attempts_and_plain_errors(store: Store) -> None:
+def test_list_shows_states_attempts_and_error_classes(store: Store) -> None:
     ok = store.outbox.enqueue_approval(clinical_commit(), DECISION)
     store.outbox.apply(ok.commit_id, E.SEND_STARTED)
     store.outbox.apply(
@@ -50,7 +50,11 @@ def test_list_shows_states_attempts_and_plain_errors(store: Store) -> None:
     assert status == EXIT_ATTENTION  # something needs a person
     assert "Outbox: 2 commit(s) - 1 needs attention, 1 confirmed." in text
     assert str(bad.commit_id) in text and "Needs attention" in text
-    assert "The EHR refused the content." in text
+    assert "Last problem: the EHR refused it (HTTP 422)." in text
+    assert "The EHR refused the content." not in text  # the EHR's words may name a patient
+    shown, _ = outbox_show(store, str(bad.commit_id))
+    assert "Last problem: the EHR refused it (HTTP 422)." in shown
+    assert "In words: The EHR refused the content." in shown  # one commit, asked for
     assert "5 resource(s): DocumentReference, Observation, Provenance, Task" in text
     assert "Progress note" not in text  # never the note itself
 

@@ -65,7 +65,8 @@ def test_list_and_show_read_the_sites_store(tmp_path: Path) -> None:
     code, out, err = run("outbox", "list", *common)
     assert code == 1, out + err  # one commit needs a person
     assert "Outbox: 2 commit(s) - 1 needs attention, 1 queued." in out
-    assert str(bad.commit_id) in out and "The EHR refused the content." in out
+    assert str(bad.commit_id) in out and "Last problem: the EHR refused it (HTTP 422)." in out
+    assert "The EHR refused the content." not in out
 
     code, out, _ = run("outbox", "list", "--open", "--site", "clinic-a", *common)
     assert str(ok.commit_id) in out

@@ -194,7 +194,7 @@ def test_the_command_line_applies_the_policy_too(tmp_path: Path) -> None:
     code = main(
         ["outbox", "list", "--sites-file", str(sites), "--data-dir", str(data)], out=out, err=err
     )
-    assert code == 1, out.getvalue()
+    assert code == 3, out.getvalue()  # the store cannot be used
     assert err.getvalue().startswith(f"Note: {NO_OS_KEYRING}\n"), err.getvalue()
     assert "keyring" in err.getvalue().splitlines()[1]  # the store cannot get its key
     assert isinstance(keyring.get_keyring(), fail.Keyring)

@@ -62,6 +62,7 @@ class AuditKind(Enum):
     DISCARDED = "discarded"  # an approved commit discarded before it reached the EHR
     KEY_LOST = "key_lost"  # the store key was lost; the old store was set aside
     STORE_SEALED = "store_sealed"  # rows written before encryption were encrypted in place
+    STORE_RESTORED = "store_restored"  # the store was put back from a backup or older copy
     AUDIT_EXPORTED = "audit_exported"
 
 
@@ -421,6 +422,7 @@ _WORDS = {
     AuditKind.DISCARDED: "Approved note discarded before it reached the EHR",
     AuditKind.KEY_LOST: "Store key lost: old store set aside",
     AuditKind.STORE_SEALED: "Older local data encrypted",
+    AuditKind.STORE_RESTORED: "Local store restored from a backup",
     AuditKind.AUDIT_EXPORTED: "Audit log exported",
 }
 

@@ -229,6 +229,57 @@ def classify_response(
     return E.PERMANENT_REJECTION
 
 
+class ErrorClass(Enum):
+    """What kind of problem the last error was: a short code without the EHR's words, so it can
+    be listed, logged and kept in the clear (the EHR's text can echo a patient's name and is
+    stored sealed)."""
+
+    NOT_REACHED = "not_reached"
+    EHR_BUSY = "ehr_busy"
+    NO_ANSWER = "no_answer"
+    APP_STOPPED = "app_stopped"
+    SIGN_IN = "sign_in"
+    REFUSED = "refused"
+    CONFLICT = "conflict"
+    CANNOT_SEND = "cannot_send"
+    DUPLICATES = "duplicates"
+    BASE_DISCARDED = "base_discarded"
+    OTHER = "other"  # an error recorded before error classes existed
+
+    @property
+    def words(self) -> str:
+        return _ERROR_CLASS_WORDS[self]
+
+
+_ERROR_CLASS_WORDS = {
+    ErrorClass.NOT_REACHED: "the EHR could not be reached",
+    ErrorClass.EHR_BUSY: "the EHR was busy and asked to try later",
+    ErrorClass.NO_ANSWER: "the EHR gave no complete answer",
+    ErrorClass.APP_STOPPED: "the app stopped while sending",
+    ErrorClass.SIGN_IN: "the sign-in had ended",
+    ErrorClass.REFUSED: "the EHR refused it",
+    ErrorClass.CONFLICT: "the chart changed since it was approved",
+    ErrorClass.CANNOT_SEND: "it cannot be sent as approved",
+    ErrorClass.DUPLICATES: "it was found more than once in the EHR",
+    ErrorClass.BASE_DISCARDED: "the note it amends was discarded",
+    ErrorClass.OTHER: "an earlier problem",
+}
+
+# The class of the error an event records (events not listed record none).
+ERROR_CLASS_OF_EVENT: dict[SyncEvent, ErrorClass] = {
+    E.NOT_SENT: ErrorClass.NOT_REACHED,
+    E.RETRYABLE_REJECTION: ErrorClass.EHR_BUSY,
+    E.OUTCOME_UNKNOWN: ErrorClass.NO_ANSWER,
+    E.CRASH_RECOVERED: ErrorClass.APP_STOPPED,
+    E.SIGN_IN_REQUIRED: ErrorClass.SIGN_IN,
+    E.PERMANENT_REJECTION: ErrorClass.REFUSED,
+    E.CONFLICT_DETECTED: ErrorClass.CONFLICT,
+    E.CANNOT_SEND: ErrorClass.CANNOT_SEND,
+    E.DUPLICATES_FOUND: ErrorClass.DUPLICATES,
+    E.BASE_DISCARDED: ErrorClass.BASE_DISCARDED,
+}
+
+
 @dataclass(frozen=True)
 class OutboxItem:
     """Where one commit stands. Persisted by the store; replaced, never mutated."""
@@ -240,8 +291,9 @@ class OutboxItem:
     next_attempt_at: datetime | None = None  # RETRY_WAIT / UNKNOWN_OUTCOME: not before this
     last_event: SyncEvent | None = None
     last_status: int | None = None
-    last_error: str | None = None  # plain words, no PHI (status line / OperationOutcome text)
+    last_error: str | None = None  # words for the clinician; may quote the EHR (stored sealed)
     updated_at: datetime | None = None  # wall clock, for display only — never for ordering
+    error_class: ErrorClass | None = None  # the kind of the last error (no PHI: listable)
 
 
 def new_item(commit: ApprovedCommit, *, base_pending: bool, now: datetime) -> OutboxItem:
@@ -261,7 +313,8 @@ def advance(
     status: int | None = None,
     error: str | None = None,
 ) -> OutboxItem:
-    """Apply ``event``: the next state plus attempts, next attempt time and last error.
+    """Apply ``event``: the next state plus attempts, next attempt time, last error and its
+    class (``ERROR_CLASS_OF_EVENT``).
 
     ``retry_after`` is the server's ``Retry-After`` (see app.domain.retry.parse_retry_after); it
     replaces the jittered backoff for this wait. Raises :class:`IllegalTransition`.
@@ -283,6 +336,7 @@ def advance(
         last_event=event,
         last_status=status if status is not None else item.last_status,
         last_error=None if confirmed else (error if error is not None else item.last_error),
+        error_class=None if confirmed else ERROR_CLASS_OF_EVENT.get(event, item.error_class),
         updated_at=now,
     )
 

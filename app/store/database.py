@@ -9,8 +9,9 @@ Write transactions start with ``BEGIN IMMEDIATE`` so two writers queue instead o
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,9 +32,14 @@ from app.store.errors import (
     StoreUnavailable,
     translate,
 )
+from app.store.file_check import check_store_file
+from app.store.schema import metadata
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
+# Every revision is named like this (four digits first, in order); anything else in
+# alembic_version is damage, not a store from a newer version of the app.
+_REVISION_NAME = re.compile(r"^\d{4}_[a-z0-9_]+$")
 
 
 class PayloadProtector(Protocol):
@@ -77,6 +83,10 @@ def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    except UnicodeDecodeError as exc:
+        # SQLite's error message quotes the damaged schema text, which Python cannot decode:
+        # the first statement on a file with flipped bytes in its schema pages ends here.
+        raise sqlite3.DatabaseError("database disk image is malformed (schema)") from exc
     finally:
         cursor.close()
 
@@ -171,6 +181,10 @@ def migrate_to_head(db: Database) -> None:
         except CommandError:
             known = None
         if known is None:
+            head = scripts.get_current_head() or ""
+            if not _REVISION_NAME.match(current) or current[:4] <= head[:4]:
+                # a newer app numbers its revisions after ours; anything else is damage
+                raise StoreCorrupt.damaged(db.path, "its schema version is unreadable")
             raise StoreTooNew(
                 f"The local store {db.path} was created by a newer version of the app "
                 f"(schema {current}). Install that version again, or ask IT."
@@ -189,25 +203,49 @@ def migrate_to_head(db: Database) -> None:
         ) from exc
 
 
-def open_database(path: Path, protector: PayloadProtector | None = None) -> Database:
-    """Open (creating if needed) and migrate the store file at ``path``."""
+def check_schema(db: Database) -> None:
+    """Every table and column the app uses is in the file (flipped bytes in the schema text
+    can leave it readable but naming other things): StoreCorrupt otherwise."""
+    with db.read() as conn:
+        for table in metadata.sorted_tables:
+            rows = conn.exec_driver_sql(f'PRAGMA table_info("{table.name}")').all()
+            present = {str(r[1]) for r in rows}
+            missing = [c.name for c in table.columns if c.name not in present]
+            if missing:
+                raise StoreCorrupt.damaged(
+                    db.path, f"table {table.name} lost {len(missing)} column(s)"
+                )
+
+
+def open_database(
+    path: Path,
+    protector: PayloadProtector | None = None,
+    *,
+    create: bool = True,
+    more_evidence: Callable[[], Sequence[str]] = lambda: (),
+) -> Database:
+    """Open (creating if needed) and migrate the store file at ``path``.
+
+    ``create=False`` refuses (``StoreMissing``) when the file is missing or empty; with
+    ``create=True`` that is refused too when a store existed there (app.store.file_check).
+    Every way a damaged file fails raises ``StoreCorrupt``, and the file is left as it was.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreUnavailable(
             f"The folder for the local store {path.parent} cannot be created: {exc.strerror}."
         ) from exc
+    check_store_file(path, create=create, more_evidence=more_evidence)
     db = Database(create_store_engine(path), path, protector)
     try:
         with db.read() as conn:
             conn.execute(text("SELECT count(*) FROM sqlite_master")).scalar()
         migrate_to_head(db)
-    except sqlalchemy.exc.DatabaseError as exc:
+        check_schema(db)
+    except (sqlalchemy.exc.DatabaseError, sqlite3.DatabaseError) as exc:
         db.close()
-        raise StoreCorrupt(
-            f"The local store {path} is not a readable database. Ask IT to restore it from a "
-            "backup; the app will not overwrite it."
-        ) from exc
+        raise StoreCorrupt.damaged(path) from exc
     except BaseException:
         db.close()
         raise

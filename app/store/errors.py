@@ -5,6 +5,9 @@
     │   ├── StoreLocked              another program holds a lock for too long
     │   └── StoreDiskFull            the disk (or quota) is full
     ├── StoreCorrupt                 the file is not a database or is damaged
+    │   └── StoreMissing             empty or gone, although a store existed there (app.store.
+    │                                file_check: its anchor, its WAL or its key say so)
+    ├── BackupUnusable               a backup fails a check; nothing was restored (app.store.restore)
     ├── StoreTooNew                  created by a newer version of the app (unknown migration)
     ├── StoreMigrationFailed         upgrading the schema failed (the file is left as it was)
     ├── DraftNotFound                no draft with that id
@@ -41,7 +44,30 @@ class StoreDiskFull(StoreUnavailable):
 
 
 class StoreCorrupt(StoreError):
-    pass
+    @classmethod
+    def damaged(cls, path: Path, detail: str = "") -> StoreCorrupt:
+        """The one message for a store file that cannot be used as it is."""
+        return cls(damaged_message(path, detail))
+
+
+class StoreMissing(StoreCorrupt):
+    def __init__(self, path: Path, evidence: tuple[str, ...], backups: int) -> None:
+        detail = f"it is {'empty' if path.exists() else 'missing'}"
+        if evidence:
+            detail += ", but a store existed: " + "; ".join(evidence)
+        if backups:
+            detail += f". {backups} automatic backup(s) of it are kept on this computer"
+        super().__init__(damaged_message(path, detail))
+        self.evidence = evidence
+        self.backups = backups
+
+
+def damaged_message(path: Path, detail: str = "") -> str:
+    why = f" ({detail})" if detail else ""
+    return (
+        f"The local store {path} is damaged{why}. Ask IT to restore it from a backup "
+        "(fhir-writeback store restore); the app will not overwrite it."
+    )
 
 
 class StoreTooNew(StoreError):
@@ -99,11 +125,15 @@ def translate(exc: sqlalchemy.exc.DBAPIError, path: Path) -> StoreError | None:
                 f"The local store {path} cannot be opened for writing. "
                 "Check that the folder exists and that you may write to it."
             )
-    if isinstance(orig, sqlite3.DatabaseError) and (
-        "not a database" in text or "malformed" in text or "corrupt" in text
-    ):
-        return StoreCorrupt(
-            f"The local store {path} is damaged. Ask IT to restore it from a backup; "
-            "the app will not overwrite it."
-        )
+    if isinstance(orig, sqlite3.DatabaseError) and is_damage(text):
+        return StoreCorrupt.damaged(path)
     return None
+
+
+def is_damage(text: str) -> bool:
+    """Whether an SQLite error message says the file itself is damaged."""
+    text = text.lower()
+    return any(
+        words in text
+        for words in ("not a database", "malformed", "corrupt", "could not decode to utf-8")
+    )

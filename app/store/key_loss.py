@@ -7,8 +7,8 @@ read its message and chose "Start a new local store":
 
 1. the key is looked up once more (if IT restored it meanwhile, the store simply opens);
 2. the old file is checkpointed (its WAL folded in) and renamed, never deleted:
-   ``store.db`` -> ``store.db.locked-<UTC time>`` (with ``-wal``/``-shm`` renamed alongside if
-   any remain). If the key turns up later, IT renames it back and the notes are readable;
+   ``store.db`` -> ``store.db.locked-<UTC time>`` (with ``-wal``/``-shm`` and the store's
+   anchor renamed alongside if any remain). If the key turns up later, IT renames it back and the notes are readable;
 3. a new, empty store with a new key is created at the old path;
 4. its audit log starts with a ``KEY_LOST`` record naming the locked file, the unsent commit ids
    (and how many may already have reached the EHR) and the old log's last record (so the old
@@ -40,6 +40,7 @@ from app.store.protected import (
     key_check,
     open_protected_store,
 )
+from app.store.store_files import ANCHOR_SUFFIX, SIDE_SUFFIXES
 
 MAX_LISTED = 200
 
@@ -139,7 +140,7 @@ def set_aside(path: Path, now: datetime) -> Path:
         finally:
             conn.close()
         path.rename(target)
-        for suffix in ("-wal", "-shm", "-journal"):
+        for suffix in (*SIDE_SUFFIXES, ANCHOR_SUFFIX):  # the anchor goes with its store
             side = path.with_name(path.name + suffix)
             if side.exists():
                 side.rename(target.with_name(target.name + suffix))

@@ -14,8 +14,9 @@ from app.store.crypto_errors import KeyLossReport, UnsentCommit
 from app.store.database import Database, PlainPayload
 from app.store.key_escrow import ESCROW
 from app.store.outbox_records import parse_ts
-from app.store.outbox_tables import outbox_commits, outbox_writes
+from app.store.outbox_tables import outbox_commits
 from app.store.schema import drafts
+from app.store.sealed_columns import SEALED_COLUMNS
 
 _DONE = (OutboxState.CONFIRMED.value, OutboxState.DISCARDED.value)
 
@@ -50,13 +51,8 @@ def inspect_store(db: Database) -> KeyLossReport:
         escrow = c.execute(select(store_meta.c.key).where(store_meta.c.key == ESCROW)).first()
         records = c.execute(select(func.count()).select_from(audit_log)).scalar_one()
         sealed = 0
-        for column in (
-            drafts.c.body_format,
-            outbox_writes.c.payload_format,
-            outbox_commits.c.decision_format,
-            outbox_commits.c.conflict_format,
-            audit_log.c.details_format,
-        ):
+        for table, fmt, _blob, _context in SEALED_COLUMNS:
+            column = table.c[fmt]
             sealed += int(
                 c.execute(
                     select(func.count()).where(column.is_not(None), column != plain)

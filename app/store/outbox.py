@@ -262,7 +262,7 @@ class OutboxRepository:
             row = c.execute(select(*ROW_COLUMNS).where(_is(str(commit_id)))).first()
             if row is None:
                 raise OutboxItemNotFound(commit_id)
-            return item_of(row)
+            return item_of(row, self._decoder.open_error)
 
     def list_items(
         self,
@@ -290,7 +290,8 @@ class OutboxRepository:
             cursor = c.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.execute(sql, params)
-                return [OutboxRow(values) for values in cursor.fetchall()]
+                opener = self._decoder.open_error
+                return [OutboxRow(values, opener) for values in cursor.fetchall()]
             finally:
                 cursor.close()
 
@@ -491,7 +492,7 @@ class OutboxRepository:
             rows = c.execute(select(*ROW_COLUMNS).where(outbox_commits.c.state == S.SENDING.value))
             changes: list[OutboxChange] = []
             for row in list(rows):
-                item = item_of(row)
+                item = item_of(row, self._decoder.open_error)
                 recovered = recover_after_restart(item, now=at, rng=self._rng)
                 self._write_item(c, recovered)
                 self._emit_change(c, item, recovered, E.CRASH_RECOVERED)
@@ -602,7 +603,7 @@ class OutboxRepository:
         row = c.execute(select(*ROW_COLUMNS).where(_is(key))).first()
         if row is None:
             raise OutboxItemNotFound(commit_id)
-        item = item_of(row)
+        item = item_of(row, self._decoder.open_error)
         if expect is not None and item.state is not expect:
             raise OutboxStateChanged(commit_id, expect, item.state)
         new = advance(
@@ -709,6 +710,7 @@ class OutboxRepository:
                 raise ValueError(f"commit {key} has no write at position {r.position}")
 
     def _write_item(self, c: Connection, item: OutboxItem, **extra: Any) -> None:
+        error_format, error_text = self._decoder.seal_error(str(item.commit_id), item.last_error)
         c.execute(
             update(outbox_commits)
             .where(_is(str(item.commit_id)))
@@ -720,7 +722,9 @@ class OutboxRepository:
                 else format_ts(item.next_attempt_at),
                 last_event=None if item.last_event is None else item.last_event.value,
                 last_status=item.last_status,
-                last_error=item.last_error,
+                error_class=None if item.error_class is None else item.error_class.value,
+                error_format=error_format,
+                error_text=error_text,
                 updated_at=format_ts(item.updated_at or self._clock()),
                 **extra,
             )

@@ -23,16 +23,18 @@ from app.domain.commit import (
     sha256_hex,
 )
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
-from app.store.database import Database
+from app.store.database import Database, PlainPayload
 from app.store.outbox_errors import OutboxPayloadCorrupt
 from app.store.outbox_records import (
     ROW_FIELDS,
     ConflictDetail,
+    ErrorOpener,
     OutboxEntry,
     OutboxRow,
     WriteRecord,
 )
 from app.store.outbox_tables import outbox_commits, outbox_dependencies, outbox_writes
+from app.store.sealed_columns import error_context
 
 S, E = OutboxState, SyncEvent
 
@@ -42,6 +44,33 @@ class OutboxDecoder:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    # ---- the last error: sealed like the other PHI fields (the EHR's text may name a patient)
+    def seal_error(self, commit_id: str, text: str | None) -> tuple[int | None, bytes | None]:
+        """``(error_format, error_text)`` to store for ``text``."""
+        if text is None:
+            return None, None
+        protector = self._db.protector
+        sealed = protector.protect(text.encode("utf-8"), context=error_context(commit_id).encode())
+        return protector.format_id, sealed
+
+    def open_error(self, commit_id: str, fmt: int | None, blob: bytes | None) -> str | None:
+        """The words of a sealed last error (an ``ErrorOpener``); never raises."""
+        if blob is None:
+            return None
+        protector = self._db.protector
+        try:
+            if fmt == PlainPayload.format_id:  # written before sealing, sealed at the next open
+                return bytes(blob).decode("utf-8", "replace")
+            if fmt != protector.format_id:
+                raise OutboxPayloadCorrupt(f"error text format {fmt}")
+            raw = protector.unprotect(bytes(blob), context=error_context(commit_id).encode())
+            return raw.decode("utf-8", "replace")
+        except OutboxPayloadCorrupt:
+            return (
+                "The words of the last error cannot be read (the local store was altered); "
+                "see the error class."
+            )
 
     def entries(
         self,
@@ -117,7 +146,7 @@ class OutboxDecoder:
                 r.decision_format, r.decision, f"{r.commit_id}:decision"
             ).decode("utf-8")
         return OutboxEntry(
-            row=row_of(r),
+            row=row_of(r, self.open_error),
             commit=commit,
             writes=tuple(write_record(w) for w in writes),
             preconditions=json.loads(r.preconditions),
@@ -149,18 +178,13 @@ class OutboxDecoder:
 ROW_COLUMNS = tuple(outbox_commits.c[name] for name in ROW_FIELDS)
 
 
-def item_of(r: Any) -> OutboxItem:
+def item_of(r: Any, open_error: ErrorOpener) -> OutboxItem:
     """The item of a row that has (at least) the ROW_FIELDS, by name."""
-    return row_of(r).item
+    return row_of(r, open_error).item
 
 
-def row_of(r: Any) -> OutboxRow:
-    return OutboxRow(tuple(getattr(r, name) for name in ROW_FIELDS))
-
-
-def row_from_tuple(t: Sequence[Any]) -> OutboxRow:
-    """A list row from the ROW_COLUMNS values in order (the fast path for 10,000 rows)."""
-    return OutboxRow(tuple(t))
+def row_of(r: Any, open_error: ErrorOpener) -> OutboxRow:
+    return OutboxRow(tuple(getattr(r, name) for name in ROW_FIELDS), open_error)
 
 
 def write_record(w: Row[Any]) -> WriteRecord:

@@ -7,7 +7,7 @@ fixed width (``format_ts``), so they sort as text and parse quickly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from app.domain.commit import ApprovedCommit
-from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
+from app.domain.outbox import ErrorClass, OutboxItem, OutboxState, SyncEvent
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -148,7 +148,7 @@ ROW_FIELDS = (
     "next_attempt_at",
     "last_event",
     "last_status",
-    "last_error",
+    "error_text",  # sealed: opened only when the row's item is decoded
     "resource_types",
     "write_count",
     "strategy",
@@ -159,10 +159,22 @@ ROW_FIELDS = (
     "confirmed_at",
     "discarded_by",
     "discard_reason",
+    "error_format",
+    "error_class",
 )
 _STATES = {s.value: s for s in OutboxState}
 _EVENTS = {e.value: e for e in SyncEvent}
 _READ_BACKS = {r.value: r for r in ReadBack}
+_ERROR_CLASSES = {c.value: c for c in ErrorClass}
+
+# Opens a row's sealed last error: (commit id, error_format, error_text) -> the words. Given by
+# the repository (it has the key); it never raises (an unreadable text becomes a sentence).
+ErrorOpener = Callable[[str, int | None, bytes | None], str | None]
+
+
+def plain_error(_commit_id: str, _fmt: int | None, blob: bytes | None) -> str | None:
+    """The opener for a store without encryption (tests, the self-test)."""
+    return None if blob is None else bytes(blob).decode("utf-8", "replace")
 
 
 def _ts(text: str | None) -> datetime | None:
@@ -173,12 +185,13 @@ class OutboxRow:
     """One line of the outbox panel: no payloads, and decoded lazily — a list of 10,000 rows
     costs one small object per row; a view decodes only the rows it shows. Immutable."""
 
-    __slots__ = ("_item", "_values")
+    __slots__ = ("_item", "_open_error", "_values")
 
-    def __init__(self, values: tuple[Any, ...]) -> None:
+    def __init__(self, values: tuple[Any, ...], open_error: ErrorOpener = plain_error) -> None:
         if len(values) != len(ROW_FIELDS):
             raise ValueError("an outbox row needs every ROW_FIELDS value")
         self._values = values
+        self._open_error = open_error
         self._item: OutboxItem | None = None
 
     @property
@@ -193,10 +206,17 @@ class OutboxRow:
                 _ts(t[5]),
                 None if t[6] is None else _EVENTS[t[6]],
                 t[7],
-                t[8],
+                None if t[8] is None else self._open_error(t[0], t[19], t[8]),
                 _ts(t[15]),
+                self.error_class,
             )
         return self._item
+
+    @property
+    def error_class(self) -> ErrorClass | None:
+        """The kind of the last error, without opening its words (for lists and logs)."""
+        value = self._values[20]
+        return None if value is None else _ERROR_CLASSES.get(value, ErrorClass.OTHER)
 
     @property
     def commit_id(self) -> UUID:

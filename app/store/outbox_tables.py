@@ -38,7 +38,6 @@ outbox_commits = Table(
     Column("next_attempt_at", String(32), nullable=True),
     Column("last_event", String(32), nullable=True),
     Column("last_status", Integer, nullable=True),
-    Column("last_error", Text, nullable=True),
     Column("resource_types", String(255), nullable=False),  # sorted, comma separated
     Column("write_count", Integer, nullable=False),
     Column("preconditions", Text, nullable=False),  # JSON {"Type/id": "versionId"}
@@ -54,6 +53,11 @@ outbox_commits = Table(
     Column("decision", LargeBinary, nullable=False),
     Column("conflict_format", Integer, nullable=True),
     Column("conflict", LargeBinary, nullable=True),
+    # The last error (migration 0004): its class in the clear (app.domain.outbox.ErrorClass, no
+    # PHI, for lists), its words sealed (the EHR's text can echo a patient's name).
+    Column("error_class", String(32), nullable=True),
+    Column("error_format", Integer, nullable=True),
+    Column("error_text", LargeBinary, nullable=True),
     Index("ix_outbox_commits_state_sequence", "state", "sequence"),
     sqlite_autoincrement=True,
 )

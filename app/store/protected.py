@@ -20,10 +20,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -31,31 +30,23 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from app.domain.audit import AuditEvent, AuditKind
 from app.store.audit import AuditLog
 from app.store.audit_hooks import AuditHooks
-from app.store.audit_tables import audit_log, store_meta
+from app.store.audit_tables import store_meta
 from app.store.crypto import AesGcmProtector, DataKey, StoreKeyring
-from app.store.crypto_errors import KeyLost, SealBroken, WrongKey
+from app.store.crypto_errors import KeyLost, SealBroken, StoreKeyUnavailable, WrongKey
 from app.store.database import Database, PlainPayload, open_database
 from app.store.drafts import DraftHook
 from app.store.key_escrow import RecoveryKeyInvalid, ensure_escrow
 from app.store.key_report import inspect_store
-from app.store.outbox_tables import outbox_commits, outbox_writes
-from app.store.schema import drafts
+from app.store.outbox_tables import outbox_commits
+from app.store.sealed_columns import SEALED_COLUMNS
 from app.store.store import Store
+from app.store.store_files import StoreAnchor, read_anchor, write_anchor
 
 log = logging.getLogger(__name__)
 
 PLAIN = PlainPayload.format_id
 STORE_ID, KEY_ID, KEY_CHECK, SCRUB_PENDING = "store_id", "key_id", "key_check", "scrub_pending"
 _CHECK_TEXT = b"fhir-writeback store key check v1"
-
-# (table, format column, blob column, context of a row) for every sealed column in the store.
-SEALED_COLUMNS: tuple[tuple[Any, str, str, Callable[[Any], str]], ...] = (
-    (drafts, "body_format", "body", lambda r: str(r.id)),
-    (outbox_writes, "payload_format", "payload", lambda r: f"{r.commit_id}.{r.position}"),
-    (outbox_commits, "decision_format", "decision", lambda r: f"{r.commit_id}:decision"),
-    (outbox_commits, "conflict_format", "conflict", lambda r: f"{r.commit_id}:conflict"),
-    (audit_log, "details_format", "details", lambda r: f"audit:{r.seq}"),
-)
 
 
 @dataclass
@@ -89,8 +80,13 @@ def open_protected_store(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     edit_interval: timedelta = timedelta(minutes=5),
     recovery_public_key: bytes | None = None,
+    create: bool = True,
 ) -> ProtectedStore:
     """Open (creating if needed), migrate, unlock and seal the store at ``path``.
+
+    A missing or empty file is a new store only when nothing shows a store existed there
+    (app.store.file_check: its anchor, its WAL, its key); else, and always with
+    ``create=False``, ``StoreMissing`` is raised and nothing is touched.
 
     ``recovery_public_key`` (PEM, from the site configuration) keeps the data key wrapped for
     clinic IT (app.store.key_escrow); an unusable one is reported in ``warnings``, not fatal.
@@ -98,7 +94,7 @@ def open_protected_store(
     Raises ``StoreKeyUnavailable`` (keyring unreachable: retry later), ``KeyLost`` /
     ``WrongKey`` (see app.store.key_loss for the recovery), or the store's other errors.
     """
-    db = open_database(path)
+    db = open_database(path, create=create, more_evidence=lambda: _key_evidence(path, keys))
     try:
         store_id = ensure_store_id(db)
         key = keys.load(store_id)
@@ -131,6 +127,7 @@ def open_protected_store(
         if sealed:
             log.info("store %s: %d plain value(s) sealed in place", store_id, sealed)
             audit.append(AuditEvent(kind=AuditKind.STORE_SEALED, at=clock(), details=dict(counts)))
+        warnings += check_anchor(path, store_id, protector.key_id, audit, clock())
         store = Store(db, draft_hooks=[*draft_hooks, hooks.on_draft], clock=clock)
         store.outbox.add_hook(hooks.on_outbox)
     except BaseException:
@@ -139,6 +136,63 @@ def open_protected_store(
     return ProtectedStore(
         store, audit, hooks, protector, store_id, created, sealed, tuple(warnings)
     )
+
+
+# ---------------------------------------------------------------- the anchor
+
+
+def _key_evidence(path: Path, keys: StoreKeyring) -> tuple[str, ...]:
+    anchor = read_anchor(path)
+    if anchor is None:
+        return ()
+    try:
+        present = keys.load(anchor.store_id) is not None
+    except StoreKeyUnavailable:
+        return ()
+    return ("its key is still in this computer's keyring",) if present else ()
+
+
+def check_anchor(
+    path: Path, store_id: str, key_id: str, audit: AuditLog, now: datetime
+) -> list[str]:
+    """Write the anchor next to the store (app.store.store_files), or bring it up to date.
+
+    When the anchor saw a later audit record than the store now ends with, an older copy of
+    the store was put back without ``store restore``: that is recorded in the audit log and
+    returned as a warning for IT (notes approved after that copy was made are not in it).
+    """
+    anchor = read_anchor(path)
+    head = audit.head()
+    seq, digest = (0, None) if head is None else (head.seq, head.hash)
+    warnings: list[str] = []
+    if anchor is None or anchor.store_id != store_id or anchor.key_id != key_id:
+        anchor = StoreAnchor.new(store_id, key_id, now)
+    elif anchor.audit_seq > seq:
+        log.warning(
+            "store %s: audit log ends at %d, anchor saw %d", store_id, seq, anchor.audit_seq
+        )
+        audit.append(
+            AuditEvent(
+                kind=AuditKind.STORE_RESTORED,
+                at=now,
+                details={"how": "older_copy_found", "anchor_seq": anchor.audit_seq, "seq": seq},
+            )
+        )
+        warnings.append(
+            f"The local store {path} is an older copy: its audit log ends at record {seq}, but "
+            f"this computer had already recorded up to {anchor.audit_seq}. Notes approved after "
+            "that copy was made are not in it: check the outbox against the chart, and tell IT."
+        )
+        head = audit.head()
+        seq, digest = (0, None) if head is None else (head.seq, head.hash)
+    elif anchor.audit_seq == seq and anchor.audit_hash == digest:
+        return warnings
+    stamp = now.astimezone(UTC).isoformat()
+    try:
+        write_anchor(path, replace(anchor, audit_seq=seq, audit_hash=digest, updated_at=stamp))
+    except OSError as exc:  # the store itself is fine; the next open tries again
+        log.warning("store %s: anchor not written (%s)", store_id, type(exc).__name__)
+    return warnings
 
 
 # ---------------------------------------------------------------- store facts

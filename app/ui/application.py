@@ -7,7 +7,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 import qasync
-from PySide6.QtWidgets import QApplication, QMainWindow
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 
 
 def ensure_qapplication() -> QApplication:
@@ -39,3 +39,9 @@ def run_event_loop(
         return 0
 
     return int(qasync.run(main()))
+
+
+def show_fatal_error(text: str) -> None:
+    """Say why the app cannot start (before any window or event loop), and wait for OK."""
+    ensure_qapplication()
+    QMessageBox.critical(None, "FHIR Write-back cannot start", text)

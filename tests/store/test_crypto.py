@@ -14,7 +14,7 @@ from keyring.backends import fail
 
 from app.domain.audit import AuditKind
 from app.domain.draft import DraftStatus
-from app.domain.outbox import OutboxState, SyncEvent
+from app.domain.outbox import ErrorClass, OutboxState, SyncEvent
 from app.store.crypto import (
     FORMAT_ID,
     KEY_SERVICE,
@@ -67,6 +67,9 @@ def protected(user_dir: Path, keys: StoreKeyring) -> Iterator[ProtectedStore]:
     ps.close()
 
 
+REFUSAL = f"The EHR said: {PATIENT_NAME} has no active coverage (OperationOutcome)."
+
+
 def fill_with_phi(ps: ProtectedStore) -> None:
     """Drafts, an approved commit with payloads and decision, a conflict copy, audit rows."""
     store = ps.store
@@ -94,6 +97,15 @@ def fill_with_phi(ps: ProtectedStore) -> None:
     )
 
 
+def add_refusal(ps: ProtectedStore) -> None:
+    """A refused commit whose EHR text echoes the patient's name (issue 10, item 7)."""
+    outbox = ps.store.outbox
+    refused = outbox.enqueue_approval(marker_commit(), "{}")
+    outbox.apply(refused.commit_id, SyncEvent.SEND_STARTED)
+    outbox.apply(refused.commit_id, SyncEvent.PERMANENT_REJECTION, status=422, error=REFUSAL)
+    outbox.apply(refused.commit_id, SyncEvent.USER_RETRY)  # sealed again with every change
+
+
 # ---------------------------------------------------------------- the marker
 
 
@@ -102,6 +114,7 @@ def test_the_marker_is_in_no_file_of_the_store_folder(
     protected: ProtectedStore, keys: StoreKeyring, user_dir: Path, checkpointed: bool
 ) -> None:
     fill_with_phi(protected)
+    add_refusal(protected)
     if checkpointed:
         protected.close()
         with sqlite3.connect(user_dir / "store.db") as raw:
@@ -124,6 +137,8 @@ def test_the_marker_is_in_no_file_of_the_store_folder(
             "description": MARKER,
         }
         assert any(MARKER in w.payload_json for w in entry.commit.writes)
+        (refused,) = [r for r in ps.store.outbox.list_items() if r.item.last_error == REFUSAL]
+        assert refused.error_class is ErrorClass.REFUSED
         assert ps.audit.verify().ok
     finally:
         if checkpointed:

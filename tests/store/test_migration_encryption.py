@@ -86,10 +86,10 @@ def test_a_store_from_before_encryption_is_upgraded_in_place(
 ) -> None:
     ps = open_protected_store(old_store, keys, clock=Clock())
     try:
-        assert ps.store.schema_revision() == head_revision() == "0003_encryption_audit"
+        assert ps.store.schema_revision() == head_revision() == "0004_sealed_outbox_error"
         assert (
-            ps.key_created and ps.sealed_rows == 15
-        )  # 5 drafts, 6 payloads, 3 decisions, 1 conflict
+            ps.key_created and ps.sealed_rows == 16
+        )  # 5 drafts, 6 payloads, 3 decisions, 1 conflict, 1 error text
         # everything is still there, through the repositories
         (open_draft,) = ps.store.drafts.list_unfinished()
         assert open_draft.patient.display == NAME_IN_FIXTURE
@@ -118,6 +118,7 @@ def test_a_store_from_before_encryption_is_upgraded_in_place(
             "outbox_writes.payload": 6,
             "outbox_commits.decision": 3,
             "outbox_commits.conflict": 1,
+            "outbox_commits.error_text": 1,
         }
         # the upgrade left no plain copy: not in the file, not in its WAL, not in free pages
         assert files_containing(old_store.parent, MARKER) == []
@@ -179,7 +180,7 @@ def test_a_crash_while_sealing_leaves_the_store_as_it_was(
     assert plain == 5  # all or nothing
     ps = open_protected_store(old_store, keys)
     try:
-        assert ps.sealed_rows == 15 and not ps.key_created  # same key as the first attempt
+        assert ps.sealed_rows == 16 and not ps.key_created  # same key as the first attempt
         assert files_containing(old_store.parent, MARKER) == []
     finally:
         ps.close()
@@ -192,7 +193,7 @@ def test_a_crash_between_sealing_and_scrubbing_is_finished_at_the_next_open(
     store_id = ensure_store_id(db)
     key = DataKey.generate()
     keys.save(store_id, key)
-    assert sum(seal_plaintext_rows(db, AesGcmProtector(key)).values()) == 15
+    assert sum(seal_plaintext_rows(db, AesGcmProtector(key)).values()) == 16
     db.close()  # "crash": no VACUUM, no WAL truncate
     with sqlite3.connect(old_store) as raw:
         pending = raw.execute(

@@ -292,8 +292,12 @@ async def test_status_events_and_sync_now(h: Harness, ehr: RunningServer) -> Non
     commit = h.enqueue(clinical_commit())
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run_forever(stop))
-    await wait_for(lambda: h.store.outbox.item(commit.commit_id).state is S.CONFIRMED)
-    assert (commit.commit_id, S.SENDING) in changes and (commit.commit_id, S.CONFIRMED) in changes
+    # Wait for the event, not for the store: the store commits on the runner's store thread and
+    # only then hands the change to the event loop (call_soon_threadsafe), so polling the store
+    # can see CONFIRMED a moment before the subscriber has been told.
+    await wait_for(lambda: (commit.commit_id, S.CONFIRMED) in changes)
+    assert h.store.outbox.item(commit.commit_id).state is S.CONFIRMED
+    assert (commit.commit_id, S.SENDING) in changes
     assert statuses[-1].running and statuses[-1].connectivity is Connectivity.ONLINE
     # a commit approved while the runner sleeps is sent once the approval flow says so
     later = h.enqueue(clinical_commit())
