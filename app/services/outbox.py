@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 UNREADABLE = "The outbox could not be read."
 RunnerFactory = Callable[[], Awaitable[SyncRunner]]
-StatusListener = Callable[[RunnerStatus], None]
+StatusListener = Callable[[RunnerStatus | None], None]
 
 
 @dataclass(frozen=True)
@@ -224,4 +224,4 @@ class OutboxService:
 
     def _status_changed(self, status: RunnerStatus | None) -> None:
         for listener in list(self._status_listeners):
-            listener(status)  # type: ignore[arg-type]
+            listener(status)

@@ -69,6 +69,8 @@ async def test_cancel_while_the_browser_is_open(
     parts = build_main_window(sandbox_workbench)
     qtbot.addWidget(parts.window)
     controller = parts.controller
+    for name in ("controller", "tasks", "workspace", "lock", "gate", "current", "outbox"):
+        assert not hasattr(parts.window, name)  # tests get the parts, the window stays a window
     view = controller.signin_view
     await wait_until(lambda: not controller.tasks.is_running("sign-in"))
     scripted_browser.mode("ignore")  # the clinician never finishes in the browser
