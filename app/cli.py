@@ -45,7 +45,7 @@ from app.bootstrap import (
     sync_runner,
 )
 from app.cli_audit import audit_export, audit_verify
-from app.cli_outbox import outbox_list, outbox_show, outbox_sync
+from app.cli_outbox import outbox_list, outbox_show, outbox_sync, retry_transient
 from app.cli_store import add_store_parser, store_command
 from app.domain.site import LogLevel, Site
 from app.fhir.errors import FhirError
@@ -53,7 +53,7 @@ from app.keyring_policy import enforce_os_keyring
 from app.logging_setup import LogLevelChoice, add_log_level_option, logging_to
 from app.paths import AppPaths
 from app.smart.diagnostics import check_site
-from app.smart.errors import SignInCancelled, SiteConfigError, SmartError
+from app.smart.errors import NetworkError, SignInCancelled, SiteConfigError, SmartError
 from app.smart.http import create_http_client
 from app.smart.session import SignInProgress, SignInStep
 from app.smart.sites import SiteCatalog, load_sites, url_problem
@@ -411,23 +411,41 @@ def _outbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 async def _outbox_sync(
     site: Site, store: Store, folder: Path, timeout: float, err: TextIO
 ) -> tuple[str, int]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    waiting = store.outbox.summary().pending
     async with create_http_client(site) as http:
         session = create_session(site, http)
+        fhir = fhir_client(site, http, session)
         try:
-            if not await session.restore():
-                waiting = store.outbox.summary().pending
+            try:
+                # transient failures (a busy EHR, its sign-in service failing for a moment) are
+                # tried again within the timeout: a one-shot command has no later pass
+                if not await retry_transient(session.restore, deadline=deadline):
+                    return (
+                        f"No sign-in is kept for {site.display_name}: run 'fhir-writeback "
+                        f"login --site {site.id}', then 'fhir-writeback outbox sync' again. "
+                        f"Nothing is lost: {waiting} commit(s) wait in the outbox.\n",
+                        EXIT_FAIL,
+                    )
+                statement = await retry_transient(fhir.capability, deadline=deadline)
+            except (FhirError, NetworkError) as exc:
+                words = exc.user_message if isinstance(exc, FhirError) else exc.message
                 return (
-                    f"No sign-in is kept for {site.display_name}: run 'fhir-writeback login "
-                    f"--site {site.id}', then 'fhir-writeback outbox sync' again. Nothing is "
-                    f"lost: {waiting} commit(s) wait in the outbox.\n",
+                    f"fhir-writeback outbox sync: {words}\nThis command tried again for a "
+                    "while and stopped: run it again later. Nothing is lost: "
+                    f"{waiting} commit(s) wait in the outbox.\n",
                     EXIT_FAIL,
                 )
-            fhir = fhir_client(site, http, session)
-            try:
-                runner = await sync_runner(site, store.outbox, fhir, lock_path=folder / "sync.lock")
-            except FhirError as exc:
-                return f"fhir-writeback outbox sync: {exc.user_message}\n", EXIT_FAIL
-            return await outbox_sync(runner, store, timeout=timeout)
+            runner = await sync_runner(
+                site,
+                store.outbox,
+                fhir,
+                lock_path=folder / "sync.lock",
+                wait_until_signed_in=session.wait_until_signed_in,
+                statement=statement,
+            )
+            left = max(deadline - asyncio.get_running_loop().time(), 1.0)
+            return await outbox_sync(runner, store, timeout=left)
         finally:
             await session.aclose()
 

@@ -14,16 +14,26 @@ ambiguous id).
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 from uuid import UUID
 
 from app.domain.outbox import STATE_TEXT, OutboxState
+from app.domain.retry import DEFAULT_BACKOFF, RandomSource
+from app.fhir.errors import FhirError, FhirHttpError, FhirTlsError, FhirTransportError
+from app.smart.errors import CertificateError, NetworkError, SmartError
 from app.store.outbox_errors import OutboxItemNotFound
 from app.store.outbox_records import OutboxEntry, OutboxRow, OutboxSummary, ReadBack
 from app.store.store import Store
 from app.sync.errors import SyncError
 from app.sync.runner import SyncRunner
+
+log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ATTENTION, EXIT_USAGE = 0, 1, 2
 S = OutboxState
@@ -72,6 +82,48 @@ def outbox_show(store: Store, commit_id: str) -> tuple[str, int]:
         message = getattr(exc, "user_message", None) or str(exc)
         return f"fhir-writeback outbox show: {message}\n", EXIT_USAGE
     return _detail(entry), EXIT_ATTENTION if _needs_person(entry.row) else EXIT_OK
+
+
+T = TypeVar("T")
+SETUP_ATTEMPTS = 4  # the kept sign-in and the server's capabilities, before the first send
+
+
+def transient_wait(exc: BaseException, attempt: int, rng: RandomSource) -> float | None:
+    """Seconds to wait before trying ``exc``'s step again, None when retrying cannot help:
+    the EHR's ``Retry-After`` when it gave one, else the outbox's own backoff."""
+    if isinstance(exc, CertificateError | FhirTlsError):
+        return None
+    busy = isinstance(exc, FhirHttpError) and exc.retryable
+    if not (busy or isinstance(exc, FhirTransportError | NetworkError)):
+        return None
+    retry_after: float | None = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return min(retry_after, DEFAULT_BACKOFF.max_retry_after.total_seconds())
+    return DEFAULT_BACKOFF.delay(attempt, rng).total_seconds()
+
+
+async def retry_transient(
+    step: Callable[[], Awaitable[T]],
+    *,
+    deadline: float,
+    attempts: int = SETUP_ATTEMPTS,
+    rng: RandomSource | None = None,
+) -> T:
+    """``step()``, tried again after transient failures (a busy or briefly unreachable EHR or
+    sign-in service) a few times while the wait ends before ``deadline`` (the loop's clock);
+    the last failure is raised. The one-shot command line has no later pass to rely on."""
+    loop = asyncio.get_running_loop()
+    rng = rng or random.Random()
+    for attempt in range(1, attempts + 1):
+        try:
+            return await step()
+        except (FhirError, SmartError) as exc:
+            wait = transient_wait(exc, attempt, rng)
+            if wait is None or attempt == attempts or loop.time() + wait > deadline:
+                raise
+            log.info("transient failure (%s); trying again in %.1f s", type(exc).__name__, wait)
+            await asyncio.sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def outbox_sync(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,11 +12,15 @@ from app.cli_outbox import (
     EXIT_ATTENTION,
     EXIT_OK,
     EXIT_USAGE,
+    SETUP_ATTEMPTS,
     outbox_list,
     outbox_show,
     outbox_sync,
+    retry_transient,
 )
 from app.domain.outbox import SyncEvent
+from app.fhir.errors import FhirBadRequest, FhirRateLimited, FhirServerError
+from app.smart.errors import CertificateError, SignInRequired, SignInServiceUnavailable
 from app.store.outbox_records import WriteResult
 from app.store.store import Store, open_store
 from tests.support.servers import RunningServer
@@ -100,3 +105,41 @@ async def test_sync_refuses_while_the_app_is_sending(h: Harness) -> None:
         await app_runner.aclose()
     assert status == EXIT_ATTENTION
     assert "Another copy of the app is already sending" in text
+
+
+class Flaky:
+    def __init__(self, *failures: BaseException) -> None:
+        self.failures = list(failures)
+        self.calls = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return "ok"
+
+
+async def test_retry_transient_tries_again_only_what_can_pass() -> None:
+    loop = asyncio.get_running_loop()
+    busy = FhirServerError(503, "busy", retry_after=0.01)
+    limited = FhirRateLimited(429, "busy", retry_after=0.01)
+    renewing = SignInServiceUnavailable("later", retry_after=0.01)
+    step = Flaky(busy, limited, renewing)
+    assert await retry_transient(step, deadline=loop.time() + 10) == "ok"
+    assert step.calls == 4
+
+    for permanent in (FhirBadRequest(422, "no"), CertificateError(), SignInRequired()):
+        step = Flaky(permanent)
+        with pytest.raises(type(permanent)):
+            await retry_transient(step, deadline=loop.time() + 10)
+        assert step.calls == 1
+
+    step = Flaky(*[busy] * 10)  # a few attempts, not forever
+    with pytest.raises(FhirServerError):
+        await retry_transient(step, deadline=loop.time() + 10)
+    assert step.calls == SETUP_ATTEMPTS
+
+    step = Flaky(FhirServerError(503, "busy", retry_after=30))  # waits past the deadline
+    with pytest.raises(FhirServerError):
+        await retry_transient(step, deadline=loop.time() + 5)
+    assert step.calls == 1

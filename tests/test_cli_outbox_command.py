@@ -14,6 +14,7 @@ from app.cli import main
 from app.domain.commit import ApprovedCommit
 from app.domain.outbox import OutboxState, SyncEvent
 from app.store.store import open_store
+from tests.support.fault_proxy import Fault, ProxyRequest, ScriptedFaults, proxy_in_thread
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser, keep_test_keyring
 from tests.sync.commits import clinical_commit
@@ -28,7 +29,9 @@ def run(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def sites_file(tmp_path: Path, *servers: RunningServer, default: str | None = None) -> Path:
+def sites_file(
+    tmp_path: Path, *servers: RunningServer, default: str | None = None, proxy: str | None = None
+) -> Path:
     path = tmp_path / "sites.toml"
     text = f'default_site = "{default}"\n' if default else ""
     for s in servers:
@@ -36,6 +39,7 @@ def sites_file(tmp_path: Path, *servers: RunningServer, default: str | None = No
             f'[sites.{s.name}]\ndisplay_name = "{s.name} EHR"\nfhir_base = "{s.fhir_base}"\n'
             f'client_id = "{s.client_id}"\nredirect_path = "{s.redirect_path}"\n'
         )
+        text += f'proxy = "{proxy}"\n' if proxy else ""
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -163,3 +167,94 @@ def test_login_then_sync_sends_exactly_once(
     code, out, _ = run("outbox", "sync", *common, "--data-dir", str(data))  # nothing left
     assert code == 0 and "1 confirmed" in out
     assert server_copies(sandbox_server, commit) == [1] * len(commit.writes)
+
+
+def test_sync_after_login_resumes_commits_paused_for_sign_in(
+    tmp_path: Path, sandbox_server: RunningServer, scripted_browser: ScriptedBrowser
+) -> None:
+    """Issue 10 item 2: a commit paused because an earlier session ended is sent by the next
+    ``outbox sync`` once ``login`` succeeded (it used to say "sign in" forever)."""
+    data = tmp_path / "data"
+    sites = sites_file(tmp_path, sandbox_server)
+    common = ("--site", sandbox_server.name, "--sites-file", str(sites))
+    paused, queued = approve(data, sandbox_server.name, clinical_commit(), clinical_commit())
+    store = open_store(data / "sites" / sandbox_server.name / "store.db")
+    try:  # the earlier session ended while this one was being sent
+        store.outbox.apply(paused.commit_id, E.SEND_STARTED)
+        store.outbox.apply(paused.commit_id, E.SIGN_IN_REQUIRED, status=401, error="ended")
+    finally:
+        store.close()
+    code, out, err = run("login", *common, "--timeout", "60")
+    assert code == 0, out + err
+
+    code, out, err = run("outbox", "sync", *common, "--data-dir", str(data), "--timeout", "60")
+    assert code == 0, out + err
+    assert "Outbox: 2 commit(s) - 2 confirmed." in out
+    assert "sign in" not in out
+    for commit in (paused, queued):
+        assert server_copies(sandbox_server, commit) == [1] * len(commit.writes)
+
+
+def signed_in_through(tmp_path: Path, server: RunningServer, proxy: str) -> tuple[str, ...]:
+    """``login`` with ``proxy`` as the site's configured proxy; the options for the next
+    commands."""
+    sites = sites_file(tmp_path, server, proxy=proxy)
+    common = ("--site", server.name, "--sites-file", str(sites))
+    code, out, err = run("login", *common, "--timeout", "60")
+    assert code == 0, out + err
+    return common
+
+
+def test_sync_tries_again_through_transient_failures(
+    tmp_path: Path, sandbox_server: RunningServer, scripted_browser: ScriptedBrowser
+) -> None:
+    """Issue 10 item 9: the one-shot `outbox sync` gave up at the first 503 (and printed the
+    EHR's text run into its own). It now tries again within its timeout, honouring
+    Retry-After: the sign-in service answering an HTML page then 503, the capabilities 503
+    then 429 with an unreadable Retry-After, and the write 503."""
+    data = tmp_path / "data"
+    origin = sandbox_server.fhir_base.rsplit("/fhir", 1)[0]
+    with proxy_in_thread(origin) as proxy:
+        common = signed_in_through(tmp_path, sandbox_server, proxy.base)
+        [commit] = approve(data, sandbox_server.name, clinical_commit())
+        faults = {
+            "token": ScriptedFaults([Fault.html_page(), Fault.http(503, "1")]),
+            "metadata": ScriptedFaults([Fault.http(503, "1"), Fault.http(429, "²")]),
+            "write": ScriptedFaults([Fault.http(503, "1")]),
+        }
+
+        def plan(request: ProxyRequest) -> Fault:
+            if request.path.endswith("/token"):
+                return faults["token"](request)
+            if request.path.endswith("/metadata"):
+                return faults["metadata"](request)
+            if request.method in ("POST", "PUT"):
+                return faults["write"](request)
+            return Fault.pass_through()
+
+        proxy.proxy.plan = plan
+        code, out, err = run("outbox", "sync", *common, "--data-dir", str(data), "--timeout", "60")
+        assert code == 0, out + err
+        assert "Outbox: 1 commit(s) - 1 confirmed." in out
+        assert all(f.remaining == 0 for f in faults.values()), proxy.log
+    assert server_copies(sandbox_server, commit) == [1] * len(commit.writes)
+
+
+def test_sync_that_gives_up_says_so_in_plain_words(
+    tmp_path: Path, sandbox_server: RunningServer, scripted_browser: ScriptedBrowser
+) -> None:
+    data = tmp_path / "data"
+    origin = sandbox_server.fhir_base.rsplit("/fhir", 1)[0]
+    with proxy_in_thread(origin) as proxy:
+        common = signed_in_through(tmp_path, sandbox_server, proxy.base)
+        approve(data, sandbox_server.name, clinical_commit())
+        proxy.proxy.plan = lambda r: (
+            Fault.http(503, "1") if r.path.endswith("/metadata") else Fault.pass_through()
+        )
+        code, out, err = run("outbox", "sync", *common, "--data-dir", str(data), "--timeout", "3")
+    assert code == 1, out + err
+    assert "(the server's capabilities, HTTP 503). The EHR said: “injected by the test proxy" in out
+    assert "”. The app will try again" in out
+    assert "This command tried again for a while and stopped: run it again later." in out
+    assert "Nothing is lost: 1 commit(s) wait in the outbox." in out
+    assert sum(1 for _m, t, _k in proxy.log if t.endswith("/metadata")) >= 2

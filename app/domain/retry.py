@@ -11,10 +11,13 @@ A server's ``Retry-After`` is honoured as "not before": it replaces the jittered
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Protocol
+
+_DELTA_SECONDS = re.compile(r"[0-9]+")
 
 
 class RandomSource(Protocol):
@@ -83,27 +86,37 @@ def seeded_rng(seed: int) -> random.Random:
     return random.Random(seed)
 
 
-def parse_retry_after(value: str, now: datetime) -> timedelta | None:
+# Longer waits are nonsense; kept representable, and the policy clamps them further.
+_MAX_RETRY_AFTER_SECONDS = 366 * 24 * 3600
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     """Parse an HTTP ``Retry-After`` value: delta-seconds (``"120"``) or an HTTP-date.
 
-    Returns how long to wait from ``now`` (never negative; a date in the past means "now"), or
-    None when the value is missing or malformed (the caller then falls back to backoff).
+    The one parser of the header in the app (the FHIR client uses it too). Returns how long to
+    wait from ``now`` (never negative; a date in the past means "now"), or None for anything
+    else — missing, malformed, non-ASCII (``"²"`` or ``"٣"`` pass ``str.isdigit()`` but are no
+    HTTP digits) — so the caller falls back to its backoff. Never raises on the value.
     """
     _require_aware(now)
-    text = value.strip()
-    if not text:
+    text = (value or "").strip()
+    if not text or not text.isascii():
         return None
-    if text.isdigit():  # delta-seconds: 1*DIGIT (RFC 9110 §10.2.3)
-        seconds = int(text)
-        # Anything beyond ~a year is nonsense; keep it representable and let the policy clamp it.
-        return timedelta(seconds=min(seconds, 366 * 24 * 3600))
+    if _DELTA_SECONDS.fullmatch(text):  # delta-seconds: 1*DIGIT (RFC 9110 §10.2.3)
+        digits = text.lstrip("0") or "0"
+        seconds = _MAX_RETRY_AFTER_SECONDS if len(digits) > 9 else int(digits)
+        return timedelta(seconds=min(seconds, _MAX_RETRY_AFTER_SECONDS))
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:  # asctime form or "-0000": an HTTP-date is always GMT (RFC 9110)
         when = when.replace(tzinfo=UTC)
-    return max(when - now, timedelta(0))
+    try:
+        wait = when - now
+    except OverflowError:
+        return None
+    return min(max(wait, timedelta(0)), timedelta(seconds=_MAX_RETRY_AFTER_SECONDS))
 
 
 def _require_aware(now: datetime) -> None:

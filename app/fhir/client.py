@@ -1,5 +1,5 @@
 """The async FHIR REST client: one shared ``httpx.AsyncClient``, JSON in and out, every failure
-turned into an error from ``app.fhir.errors``.
+turned into an error from ``app.fhir.errors`` (the auth flow's ``SignInRequired`` excepted).
 
 Responses are read as a stream and refused once they pass ``max_response_bytes`` (20 MB by
 default), before anything is parsed. JSON numbers with a fraction become ``Decimal`` (no float
@@ -15,25 +15,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from app.domain.retry import parse_retry_after
 from app.fhir.capabilities import ServerCapabilities, parse_capabilities
 from app.fhir.errors import (
     FhirError,
     FhirNetworkError,
     FhirParseError,
     FhirResponseTooLarge,
+    FhirSignInServiceError,
     FhirTimeout,
     FhirTlsError,
     FhirUnexpectedResponse,
     http_error,
 )
-from app.smart.errors import CertificateError
-from app.smart.http import network_error
+from app.smart.errors import CertificateError, SignInRequired, SmartError
+from app.smart.http import configured_proxy, network_error
 
 JsonObject = dict[str, Any]
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -272,12 +273,12 @@ class FhirClient:
                     raw = await self._read_capped(response, what)
             except httpx.TimeoutException as exc:
                 delivered = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-                smart = network_error(exc, url)
+                smart = network_error(exc, url, proxy=configured_proxy(self._http))
                 raise FhirTimeout(
                     smart.message, detail=type(exc).__name__, maybe_delivered=delivered
                 ) from exc
             except httpx.TransportError as exc:
-                smart = network_error(exc, url)
+                smart = network_error(exc, url, proxy=configured_proxy(self._http))
                 cls = FhirTlsError if isinstance(smart, CertificateError) else FhirNetworkError
                 delivered = not isinstance(
                     exc, httpx.ConnectError | httpx.ProxyError | httpx.UnsupportedProtocol
@@ -285,11 +286,27 @@ class FhirClient:
                 raise cls(
                     smart.message, detail=type(exc).__name__, maybe_delivered=delivered
                 ) from exc
+            except httpx.DecodingError as exc:  # a Content-Encoding that does not decode
+                raise FhirParseError(
+                    f"The EHR's answer to {what} could not be decoded. Tell clinic IT.",
+                    detail=type(exc).__name__,
+                ) from exc
+            except SignInRequired:
+                raise  # "wait for a sign-in", not a failed request
+            except SmartError as exc:  # renewing the token failed: nothing was sent
+                raise FhirSignInServiceError(
+                    exc.message,
+                    detail=type(exc).__name__,
+                    retry_after=getattr(exc, "retry_after", None),
+                ) from exc
         status = response.status_code
         body = _parse(raw, response.headers.get("content-type", ""), what, strict=status < 400)
         if status >= 400:
             raise http_error(
-                status, what, outcome_text(body), _retry_after(response.headers.get("retry-after"))
+                status,
+                what,
+                outcome_text(body),
+                _retry_after_seconds(response.headers.get("retry-after")),
             )
         if status >= 300:
             raise FhirUnexpectedResponse(
@@ -456,19 +473,9 @@ def _query(params: Params | None) -> httpx.QueryParams | None:
     return httpx.QueryParams(pairs) if pairs else None
 
 
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+def _retry_after_seconds(value: str | None) -> float | None:
+    wait = parse_retry_after(value, datetime.now(UTC))
+    return None if wait is None else wait.total_seconds()
 
 
 def _json_default(value: object) -> Any:

@@ -4,7 +4,9 @@
     ├── FhirTransportError           no usable HTTP answer; ``maybe_delivered`` tells the sync
     │   │                            engine whether the server may have acted on the request
     │   ├── FhirNetworkError         connection refused, reset, DNS, proxy
-    │   │   └── FhirTlsError         the server's certificate could not be verified
+    │   │   ├── FhirTlsError         the server's certificate could not be verified
+    │   │   └── FhirSignInServiceError  the token could not be renewed (token endpoint
+    │   │                            failing or unreachable): nothing was sent
     │   └── FhirTimeout              no answer in time
     ├── FhirHttpError                the server answered 4xx/5xx: ``status``, ``outcome_text``
     │   ├── FhirBadRequest           400, 405, 422 and other 4xx: the request was refused
@@ -25,7 +27,9 @@
         └── EncounterPatientMismatch the encounter belongs to another patient
 
 ``SignInRequired`` raised by the SMART auth flow (app.smart.errors) passes through unchanged:
-it means "wait for sign-in", not "the request failed".
+it means "wait for sign-in", not "the request failed". Any other error of the auth flow (the
+token endpoint answering 503/429 or an HTML page, or unreachable) becomes
+``FhirSignInServiceError``: the session is intact and the request was not processed.
 """
 
 from __future__ import annotations
@@ -52,6 +56,14 @@ class FhirNetworkError(FhirTransportError):
 
 class FhirTlsError(FhirNetworkError):
     pass
+
+
+class FhirSignInServiceError(FhirNetworkError):
+    def __init__(
+        self, user_message: str, *, detail: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(user_message, detail=detail, maybe_delivered=False)
+        self.retry_after = retry_after
 
 
 class FhirTimeout(FhirTransportError):
@@ -163,7 +175,7 @@ def http_error(
 ) -> FhirHttpError:
     """The FhirHttpError subclass for ``status``; ``what`` names the request in plain words."""
     said = _STATUS_WORDS.get(status, "failed" if status < 500 else "had an internal problem")
-    because = f" The EHR said: {outcome_text}" if outcome_text else ""
+    because = f" The EHR said: {quote_ehr_text(outcome_text)}." if outcome_text else ""
     if status == 401:
         cls: type[FhirHttpError] = FhirUnauthorized
         advice = "Sign in again."
@@ -187,3 +199,10 @@ def http_error(
         retry_after=retry_after,
         detail=f"HTTP {status} for {what}",
     )
+
+
+def quote_ehr_text(text: str) -> str:
+    """The EHR's own words as a quoted clause, so they cannot run into the app's sentences:
+    whitespace collapsed, the closing full stop left to the caller."""
+    words = " ".join(text.split()).rstrip(".").strip()
+    return f"“{words}”"

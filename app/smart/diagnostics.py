@@ -21,7 +21,7 @@ from app.domain.items import write_types
 from app.domain.site import Site
 from app.smart.discovery import FHIR_JSON, DiscoverySource, SmartConfiguration, discover
 from app.smart.errors import CertificateError, NetworkError, SmartError
-from app.smart.http import NO_AUTH, network_error
+from app.smart.http import NO_AUTH, configured_proxy, network_error
 
 WRITE_TYPES = write_types()  # from the catalogue of item kinds (app.domain.items)
 USEFUL_CAPABILITIES = ("launch-standalone", "client-public", "permission-v2", "permission-v1",
@@ -100,7 +100,7 @@ async def _fetch_metadata(report: SiteReport, http: httpx.AsyncClient, base: str
     try:
         response = await http.get(url, headers={"Accept": FHIR_JSON}, auth=NO_AUTH)
     except httpx.TransportError as exc:
-        error = network_error(exc, url)
+        error = network_error(exc, url, proxy=configured_proxy(http))
         topic = "TLS certificate" if isinstance(error, CertificateError) else "Reachable"
         report.add(Status.FAIL, topic, error.message)
         return _UNREACHABLE

@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 import httpx
 
 from app.smart.errors import DiscoveryError
-from app.smart.http import NO_AUTH, network_error
+from app.smart.http import NO_AUTH, configured_proxy, network_error
 from app.smart.http_log import prefix
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ async def _get_json(client: httpx.AsyncClient, url: str, accept: str) -> Any:
     try:
         response = await client.get(url, headers={"Accept": accept}, auth=NO_AUTH)
     except httpx.TransportError as exc:
-        raise network_error(exc, url) from exc
+        raise network_error(exc, url, proxy=configured_proxy(client)) from exc
     if response.status_code != 200:
         return None
     try:

@@ -3,7 +3,9 @@
     SmartError                      base: ``.message`` (what happened + what to do), ``.detail``
     ├── SiteConfigError             sites.toml is wrong: names the file, the key and the problem
     ├── NetworkError                the EHR cannot be reached (refused, DNS, timeout, proxy)
-    │   └── CertificateError        TLS certificate could not be verified
+    │   ├── CertificateError        TLS certificate could not be verified
+    │   └── SignInServiceUnavailable  renewing the session failed for now (token endpoint
+    │                               5xx/429, or a page that is not a token): still signed in
     ├── DiscoveryError              no usable SMART configuration at the FHIR base
     ├── BrowserError                the system browser could not be opened
     ├── AuthorizationError          the authorization step (browser round trip) failed
@@ -60,6 +62,26 @@ class CertificateError(NetworkError):
         "Ask clinic IT to check the server certificate or to configure the clinic's CA bundle "
         "(ca_bundle in sites.toml)."
     )
+
+
+class SignInServiceUnavailable(NetworkError):
+    """Transient: the session and its refresh token are intact; the caller tries again
+    (after ``retry_after`` seconds when the EHR said so)."""
+
+    default_message = (
+        "The EHR's sign-in service could not renew your session just now. You are still signed "
+        "in; the app will try again."
+    )
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, detail=detail)
 
 
 class DiscoveryError(SmartError):

@@ -54,14 +54,39 @@ def create_http_client(
     hooks = HttpTrail(site.fhir_base).hooks
     for name, extra in (event_hooks or {}).items():
         hooks.setdefault(name, []).extend(extra)
-    return httpx.AsyncClient(
+    return SiteHttpClient(
+        site_proxy=site.proxy,
         verify=tls_context(ca),
-        proxy=site.proxy,
         timeout=timeout,
         headers={"User-Agent": USER_AGENT},
         event_hooks=hooks,
         follow_redirects=False,
     )
+
+
+class SiteHttpClient(httpx.AsyncClient):
+    """The site's shared client. It remembers the proxy the site configured, so a failure to
+    connect can say that it was the proxy that could not be reached (httpx does not say)."""
+
+    def __init__(self, *, site_proxy: str | None, **kwargs: Any) -> None:
+        super().__init__(proxy=site_proxy, **kwargs)
+        self.site_proxy = site_proxy
+
+
+def configured_proxy(http: httpx.AsyncClient) -> str | None:
+    """The proxy ``http`` sends everything through, when the site configured one."""
+    return http.site_proxy if isinstance(http, SiteHttpClient) else None
+
+
+def _proxy_name(proxy: str) -> str:
+    """host:port of a proxy URL, never its user name or password."""
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or "the configured address"
+    return f"{host}:{port}" if port is not None else host
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -73,8 +98,14 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def network_error(exc: httpx.TransportError, url: str | httpx.URL) -> NetworkError:
-    """Translate a transport failure into an error a clinician (and IT) can act on."""
+def network_error(
+    exc: httpx.TransportError, url: str | httpx.URL, *, proxy: str | None = None
+) -> NetworkError:
+    """Translate a transport failure into an error a clinician (and IT) can act on.
+
+    ``proxy``: the proxy the request went through (``configured_proxy(http)``). Through a proxy
+    the app connects only to the proxy, so a failed connection is the proxy's, not the EHR's.
+    """
     log_failure(exc)
     host = urlsplit(str(url)).netloc or str(url)
     text = " ".join(str(e) for e in _chain(exc))
@@ -93,6 +124,13 @@ def network_error(exc: httpx.TransportError, url: str | httpx.URL) -> NetworkErr
             "server's TLS settings and any proxy in between.",
             detail=text,
         )
+    if proxy is not None and isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return NetworkError(
+            f"The proxy {_proxy_name(proxy)} cannot be reached, so the EHR ({host}) could not "
+            "be contacted. Check the network connection; if it persists, ask clinic IT to "
+            "check the proxy and this site's proxy setting.",
+            detail=text,
+        )
     if isinstance(exc, httpx.TimeoutException):
         return NetworkError(
             f"{host} did not answer in time. Check the network connection, then try again.",
@@ -100,8 +138,8 @@ def network_error(exc: httpx.TransportError, url: str | httpx.URL) -> NetworkErr
         )
     if isinstance(exc, httpx.ProxyError):
         return NetworkError(
-            f"The proxy refused the connection to {host}. Ask clinic IT to check the proxy "
-            "setting of this site.",
+            f"The proxy{' ' + _proxy_name(proxy) if proxy else ''} refused the connection to "
+            f"{host}. Ask clinic IT to check the proxy setting of this site.",
             detail=text,
         )
     return NetworkError(

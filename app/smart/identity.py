@@ -26,7 +26,7 @@ from joserfc.jwk import KeySet
 
 from app.smart.discovery import SmartConfiguration
 from app.smart.errors import IdentityError, NetworkError
-from app.smart.http import NO_AUTH, network_error
+from app.smart.http import NO_AUTH, configured_proxy, network_error
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ async def _get_json(http: httpx.AsyncClient, url: str) -> Any:
     try:
         response = await http.get(url, headers={"Accept": "application/json"}, auth=NO_AUTH)
     except httpx.TransportError as exc:
-        raise network_error(exc, url) from exc
+        raise network_error(exc, url, proxy=configured_proxy(http)) from exc
     if response.status_code != 200:
         raise IdentityError(detail=f"GET {url}: HTTP {response.status_code}")
     try:
@@ -178,7 +178,10 @@ async def read_display_name(
     try:
         response = await http.get(ref.url, headers={"Accept": "application/fhir+json"}, auth=auth)
     except httpx.TransportError as exc:
-        log.info("reading fhirUser failed: %s", network_error(exc, ref.url).message)
+        log.info(
+            "reading fhirUser failed: %s",
+            network_error(exc, ref.url, proxy=configured_proxy(http)).message,
+        )
         return None
     except NetworkError:
         return None

@@ -14,9 +14,16 @@ from typing import Any
 
 import httpx
 
+from app.domain.retry import parse_retry_after
 from app.smart.discovery import SmartConfiguration
-from app.smart.errors import InvalidClient, NetworkError, SignInRequired, TokenError
-from app.smart.http import NO_AUTH, network_error
+from app.smart.errors import (
+    InvalidClient,
+    NetworkError,
+    SignInRequired,
+    SignInServiceUnavailable,
+    TokenError,
+)
+from app.smart.http import NO_AUTH, configured_proxy, network_error
 from app.smart.tokens import TokenSet, utc_now
 
 log = logging.getLogger(__name__)
@@ -32,6 +39,11 @@ def _oauth_error(response: httpx.Response) -> tuple[str, str]:
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return body["error"], str(body.get("error_description") or "")
     return f"http_{response.status_code}", ""
+
+
+def _what_it_sent(response: httpx.Response) -> str:
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return "a web page" if kind in ("text/html", "application/xhtml+xml") else "something else"
 
 
 class TokenEndpoint:
@@ -58,7 +70,7 @@ class TokenEndpoint:
                 url, data=dict(form), headers={"Accept": "application/json"}, auth=NO_AUTH
             )
         except httpx.TransportError as exc:
-            raise network_error(exc, url) from exc
+            raise network_error(exc, url, proxy=configured_proxy(self._http)) from exc
 
     def _parse(self, response: httpx.Response, previous: TokenSet | None) -> TokenSet:
         try:
@@ -102,7 +114,8 @@ class TokenEndpoint:
 
     async def refresh(self, current: TokenSet) -> TokenSet:
         """A new token set. ``SignInRequired`` when the grant is gone; ``NetworkError`` when
-        the EHR is unreachable or failing (transient: the old tokens are kept)."""
+        the EHR is unreachable, ``SignInServiceUnavailable`` when its token endpoint fails
+        (5xx, 429, an answer that is no token): transient, the old tokens are kept."""
         if current.refresh_token is None:
             raise SignInRequired(detail="no refresh token")
         response = await self._post(
@@ -114,14 +127,27 @@ class TokenEndpoint:
             },
         )
         if response.status_code == 200:
-            return self._parse(response, current)
+            try:
+                return self._parse(response, current)
+            except TokenError as exc:
+                # e.g. a proxy's or gateway's HTML page with status 200: nothing says the
+                # grant is gone, so the session stays and the renewal is tried again later.
+                raise SignInServiceUnavailable(
+                    f"The EHR's sign-in service answered with {_what_it_sent(response)} instead "
+                    "of renewing your session. You are still signed in; the app will try "
+                    "again. If this keeps happening, tell clinic IT.",
+                    detail=exc.detail,
+                ) from None
         error, description = _oauth_error(response)
         detail = f"{error}: {description}" if description else error
         if response.status_code >= 500 or response.status_code == 429:
-            raise NetworkError(
-                f"The EHR's sign-in service had a problem (HTTP {response.status_code}). "
-                "The app will try again.",
+            wait = parse_retry_after(response.headers.get("retry-after"), self._clock())
+            raise SignInServiceUnavailable(
+                "The EHR's sign-in service is not available just now "
+                f"(HTTP {response.status_code}). You are still signed in; the app will try "
+                "again.",
                 detail=detail,
+                retry_after=None if wait is None else wait.total_seconds(),
             )
         raise SignInRequired(detail=detail)
 

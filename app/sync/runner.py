@@ -2,7 +2,9 @@
 
 One runner per user store (an OS lock file, :class:`~app.sync.lock.RunnerLock`): a second app
 instance does not send. At start, items left SENDING by a crash become UNKNOWN_OUTCOME (they
-are checked before anything is resent). A pass takes due commits in sequence order and works
+are checked before anything is resent), and items an earlier session left PAUSED_FOR_SIGN_IN
+are resumed when the runner's session is signed in (``wait_until_signed_in`` returns at once,
+or ``notify_signed_in()`` came first). A pass takes due commits in sequence order and works
 on up to ``concurrency`` of them at once (6 by default: the per-host connection limit
 browsers use, which keeps one clinician's laptop a polite client while hiding a WAN round trip:
 docs/performance.md); each commit is atomic on its own (a transaction
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -31,7 +34,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 
-from app.domain.outbox import OutboxState, SyncEvent
+from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
 from app.fhir.errors import FhirError
 from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
@@ -71,6 +74,37 @@ class RunReport:
     confirmed: int = 0
     paused: bool = False
     offline: bool = False
+    failed: bool = False  # the pass met an unexpected error (logged; the next pass goes on)
+
+    @property
+    def stalled(self) -> bool:
+        """Queued commits should not be retried at once (EHR unreachable, or a failed pass)."""
+        return self.offline or self.failed
+
+
+# An unexpected error (a bug, a failing store) while working on a commit: the event that takes
+# it out of the state it was in, so nothing stays "Sending" for the rest of the session. While
+# sending, a request may have gone out: the commit is checked before anything is resent.
+_AFTER_UNEXPECTED = {
+    S.SENDING: SyncEvent.OUTCOME_UNKNOWN,
+    S.UNKNOWN_OUTCOME: SyncEvent.OUTCOME_UNKNOWN,
+    S.QUEUED: SyncEvent.CANNOT_SEND,
+    S.RETRY_WAIT: SyncEvent.CANNOT_SEND,
+}
+_UNEXPECTED_WORDS = {
+    SyncEvent.OUTCOME_UNKNOWN: (
+        "The app met an unexpected problem while sending this ({kind}). It checks whether it "
+        "arrived before sending it again; if this keeps happening, tell clinic IT."
+    ),
+    SyncEvent.CANNOT_SEND: (
+        "The app met an unexpected problem before sending this ({kind}); nothing was sent. "
+        "Retry; if it happens again, tell clinic IT."
+    ),
+}
+_PASS_FAILED = (
+    "The app met an unexpected problem while sending; it will try again. If this keeps "
+    "happening, tell clinic IT."
+)
 
 
 StatusListener = Callable[[RunnerStatus], None]
@@ -122,6 +156,7 @@ class SyncRunner:
         self._db = StoreThread()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._make_due = False
+        self._stranded = False  # a failure could not be recorded: sweep SENDING next pass
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -137,7 +172,13 @@ class SyncRunner:
             log.info(
                 "%d commit(s) were being sent when the app stopped: checking them", len(recovered)
             )
-        self._paused = await self._db.run(self._store.waiting_for_sign_in) > 0
+        waiting = await self._db.run(self._store.waiting_for_sign_in) > 0
+        if waiting and await self._signed_in_now():
+            # What an earlier session left waiting for a sign-in goes on with this one (the
+            # CLI's `outbox sync` after `login`; the app after the clinician signed in).
+            await self._db.run(self._store.resume_after_sign_in, self._clock())
+            waiting = False
+        self._paused = waiting
         self._started = True
         self._set_status(running=True, paused_for_sign_in=self._paused)
 
@@ -242,6 +283,46 @@ class SyncRunner:
             return await self._pass()
 
     async def _pass(self) -> RunReport:
+        """One pass; an unexpected error is logged (class and place, no PHI) and reported, and
+        never ends sending for the session."""
+        try:
+            if self._stranded:
+                await self._recover_stranded()
+            return await self._work()
+        except Exception as exc:
+            self._stranded = True
+            log.error("sync pass failed: %s", _describe(exc))
+            self._set_status(problem=_PASS_FAILED)
+            return RunReport(failed=True)
+
+    async def _recover_stranded(self) -> None:
+        """Between passes no request is in flight (one runner per store, and a pass waits for
+        all its workers): a commit still SENDING was left by a failure that could not be
+        recorded. It is checked before anything is resent, as after a crash."""
+        recovered = await self._db.run(self._store.recover_after_restart, self._clock())
+        self._stranded = False
+        if recovered:
+            log.warning("%d commit(s) left sending by a failed pass: checking them", len(recovered))
+
+    async def _after_unexpected(self, entry: OutboxEntry, exc: Exception) -> OutboxItem | None:
+        """Record an unexpected error of one commit's step on the commit (see
+        ``_AFTER_UNEXPECTED``); None when even that failed (swept at the next pass)."""
+        log.error("sync step failed for commit %s: %s", entry.commit_id, _describe(exc))
+        try:
+            current = await self._db.run(self._store.item, entry.commit_id)
+            event = _AFTER_UNEXPECTED.get(current.state)
+            if event is None:
+                return current
+            words = _UNEXPECTED_WORDS[event].format(kind=type(exc).__name__)
+            return await self._db.run(
+                self._store.apply, entry.commit_id, event, expect=current.state, error=words
+            )
+        except Exception as inner:
+            self._stranded = True
+            log.error("could not record it for commit %s: %s", entry.commit_id, _describe(inner))
+            return None
+
+    async def _work(self) -> RunReport:
         try:
             caps = await self.capabilities()
         except SignInRequired:
@@ -293,11 +374,12 @@ class SyncRunner:
             processed += 1
             try:
                 item = await sender.process(entry)
-            except Exception:
-                # A bug must not stop the other commits; the item keeps its stored state
-                # (SENDING is turned into UNKNOWN_OUTCOME at the next start).
-                log.exception("sync step failed for commit %s", entry.commit_id)
-                return
+            except Exception as exc:
+                # A bug must not stop the other commits, nor leave this one "Sending".
+                recorded = await self._after_unexpected(entry, exc)
+                if recorded is None:
+                    return
+                item = recorded
             if item.state is S.CONFIRMED:
                 confirmed += 1
             elif item.last_event is SyncEvent.SIGN_IN_REQUIRED:
@@ -314,7 +396,13 @@ class SyncRunner:
             probe = await take()
             if probe is not None:
                 await handle(probe)
-        await asyncio.gather(*(worker() for _ in range(self._concurrency)))
+        # return_exceptions: every worker has finished before the pass ends, even when one failed
+        ended = await asyncio.gather(
+            *(worker() for _ in range(self._concurrency)), return_exceptions=True
+        )
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
         self._set_status(last_run_at=self._clock())
         return RunReport(processed, confirmed, self._paused, self._offline_pass)
 
@@ -323,6 +411,19 @@ class SyncRunner:
         self._paused = True
         self._signed_in.clear()
         self._set_status(paused_for_sign_in=True)
+
+    async def _signed_in_now(self) -> bool:
+        """Whether the session is signed in right now (without waiting for a sign-in)."""
+        if self._wait_signed_in is None:
+            return self._signed_in.is_set()
+        waiter = asyncio.ensure_future(self._wait_signed_in())
+        await asyncio.wait([waiter], timeout=0)
+        if not waiter.done():
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+            return False
+        return not waiter.cancelled() and waiter.exception() is None
 
     async def _resume_after_sign_in(self, stop: asyncio.Event | None) -> bool:
         """Wait for a new sign-in; False when ``stop`` came first."""
@@ -365,10 +466,16 @@ class SyncRunner:
                     break
                 continue
             self._wake.clear()
-            report = await self.run_once()
-            if report.paused:
-                continue
-            await self._sleep(stop, await self._delay(offline=report.offline))
+            try:
+                report = await self.run_once()
+                if report.paused:
+                    continue
+                delay = await self._delay(offline=report.stalled)
+            except Exception as exc:  # the store failing between passes: try again later
+                log.error("sync loop step failed: %s", _describe(exc))
+                self._set_status(problem=_PASS_FAILED)
+                delay = self._idle_poll
+            await self._sleep(stop, delay)
 
     async def drain(self, *, timeout: float | None = None) -> OutboxSummary:
         """Run passes until nothing is left to send by itself (everything confirmed, or waiting
@@ -385,7 +492,7 @@ class SyncRunner:
             left = None if deadline is None else deadline - loop.time()
             if left is not None and left <= 0:
                 return await self._db.run(self._store.summary)
-            delay = await self._delay(offline=report.offline)
+            delay = await self._delay(offline=report.stalled)
             await self._sleep(None, delay if left is None else min(delay, left))
 
     async def _delay(self, *, offline: bool) -> float:
@@ -410,6 +517,16 @@ class SyncRunner:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+def _describe(exc: BaseException) -> str:
+    """The error's class and where it was raised: enough for support, and free of PHI (the
+    message, which may quote a patient's data, is left out)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    last = frames[-1]
+    return f"{type(exc).__name__} in {Path(last.filename).name}:{last.lineno} ({last.name})"
 
 
 def _message(exc: BaseException) -> str:

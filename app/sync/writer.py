@@ -18,14 +18,16 @@ from urllib.parse import urlsplit
 from app.domain.outbox import NetworkErrorKind, SyncEvent, classify_response
 from app.fhir.client import FhirResponse, SearchResult
 from app.fhir.errors import (
+    FhirError,
     FhirHttpError,
     FhirResponseError,
+    FhirSignInServiceError,
     FhirTimeout,
     FhirTlsError,
     FhirTransportError,
     FhirUnexpectedResponse,
 )
-from app.smart.errors import SignInRequired
+from app.smart.errors import SignInRequired, SmartError
 
 JsonObject = dict[str, Any]
 Params = Mapping[str, str] | Sequence[tuple[str, str]]
@@ -81,10 +83,9 @@ def worst(failures: Sequence[Failure]) -> Failure:
 
 
 def classify_error(exc: BaseException) -> Failure:
-    """The :class:`Failure` for an exception raised by a FhirWriter call.
-
-    Anything that is not a FHIR/SMART error is a bug and is re-raised by the caller.
-    """
+    """The :class:`Failure` for a FHIR or SMART error raised by a FhirWriter call (every one
+    maps to an event). Anything else is a bug: it is re-raised, and the runner records it on
+    the commit (app.sync.runner)."""
     if isinstance(exc, SignInRequired):
         return Failure(SyncEvent.SIGN_IN_REQUIRED, exc.message, 401)
     if isinstance(exc, FhirHttpError):
@@ -92,6 +93,13 @@ def classify_error(exc: BaseException) -> Failure:
         event = classify_response(exc.status, None, True, auth_refreshed=True)
         retry_after = None if exc.retry_after is None else timedelta(seconds=exc.retry_after)
         return Failure(event, exc.user_message, exc.status, retry_after)
+    if isinstance(exc, FhirSignInServiceError):
+        # Renewing the token failed (the token endpoint answered 503/429/an HTML page, or could
+        # not be reached): the FHIR request was not processed, the session is intact.
+        return Failure(
+            SyncEvent.NOT_SENT, exc.user_message, retry_after=_seconds(exc.retry_after),
+            reached_server=False,
+        )  # fmt: skip
     if isinstance(exc, FhirTransportError):
         if isinstance(exc, FhirTlsError):
             kind = NetworkErrorKind.TLS_FAILED
@@ -110,7 +118,20 @@ def classify_error(exc: BaseException) -> Failure:
     if isinstance(exc, FhirResponseError):
         # A 2xx whose body could not be read: the server acted, but we do not know the ids.
         return Failure(SyncEvent.OUTCOME_UNKNOWN, exc.user_message)
+    if isinstance(exc, SmartError):
+        # The auth flow of a writer that does not translate it as FhirClient does: the request
+        # never went out with a token.
+        wait = _seconds(getattr(exc, "retry_after", None))
+        return Failure(SyncEvent.NOT_SENT, exc.message, retry_after=wait, reached_server=False)
+    if isinstance(exc, FhirError):
+        # The rest of the tree (unsupported, mapping, context) is not raised by a request;
+        # should one be, the cautious reading: check whether it arrived before anything else.
+        return Failure(SyncEvent.OUTCOME_UNKNOWN, exc.user_message)
     raise exc
+
+
+def _seconds(value: float | None) -> timedelta | None:
+    return None if value is None else timedelta(seconds=value)
 
 
 _UNKNOWN_TEXT = {

@@ -97,10 +97,39 @@ def test_invalid_policies_are_refused() -> None:
         ("-5", None),
         ("1.5", None),
         ("Sun, 99 Mar 2026 12:00:00 GMT", None),
+        # digits to str.isdigit() but not to HTTP (issue 10 item 3: "²" raised ValueError)
+        ("²", None),
+        ("³", None),
+        ("٣", None),
+        ("１２", None),
+        ("1²", None),
+        ("Sun, ٠١ Mar 2026 12:01:30 GMT", None),
+        ("+5", None),
+        ("5 ", timedelta(seconds=5)),
     ],
 )
 def test_parse_retry_after(value: str, expected: timedelta | None) -> None:
     assert parse_retry_after(value, NOW) == expected
+
+
+@given(st.text())
+def test_parse_retry_after_never_raises(value: str) -> None:
+    parsed = parse_retry_after(value, NOW)
+    assert parsed is None or timedelta(0) <= parsed <= timedelta(days=366)
+    if parsed is not None:
+        assert value.isascii()
+
+
+@given(st.lists(st.characters(categories=["Nd", "No"]), min_size=1, max_size=6))
+def test_parse_retry_after_takes_only_ascii_digits(chars: list[str]) -> None:
+    value = "".join(chars)
+    expected = timedelta(seconds=int(value)) if value.isascii() else None
+    assert parse_retry_after(value, NOW) == expected
+
+
+def test_parse_retry_after_beyond_the_int_digit_limit() -> None:
+    assert parse_retry_after("9" * 5000, NOW) == timedelta(days=366)
+    assert parse_retry_after("0" * 5000 + "7", NOW) == timedelta(seconds=7)
 
 
 def test_parse_retry_after_huge_seconds_stay_representable() -> None:

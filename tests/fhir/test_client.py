@@ -11,6 +11,7 @@ import pytest
 
 from app.fhir.client import FhirClient
 from app.fhir.errors import (
+    FhirHttpError,
     FhirNetworkError,
     FhirNotFound,
     FhirParseError,
@@ -131,6 +132,26 @@ async def test_misbehaving_servers(
         assert exc.value.retry_after == 7.0 and exc.value.retryable
 
 
+def _raw_header(text: str) -> str:
+    """``text`` sent as its UTF-8 bytes (http.server writes header values as latin-1)."""
+    return text.encode("utf-8").decode("latin-1")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["²", "³", _raw_header("٣"), _raw_header("１２"), "1²", "7 s", "-1", "1e3", "0x10"],
+)
+async def test_retry_after_that_is_no_http_value_is_ignored(value: str) -> None:
+    """Issue 10 item 3: ``Retry-After: ²`` (a digit to ``str.isdigit()``, not to HTTP) raised
+    ValueError out of the client; anything but ASCII digits or an HTTP-date is ignored."""
+    route = (503, {"Retry-After": value, "Content-Type": "text/html"}, b"<h1>down</h1>")
+    with fake_server({"/Patient/p": route}) as base:
+        async with httpx.AsyncClient(timeout=10) as http:
+            with pytest.raises(FhirServerError) as exc:
+                await FhirClient(http, base).read("Patient", "p")
+    assert exc.value.retry_after is None and exc.value.retryable
+
+
 async def test_operation_outcome_text_reaches_the_user() -> None:
     outcome = {
         "resourceType": "OperationOutcome",
@@ -150,6 +171,33 @@ async def test_operation_outcome_text_reaches_the_user() -> None:
                 await FhirClient(http, base).read("Patient", "p")
     assert getattr(exc.value, "outcome_text", None) == "subject is required"
     assert "subject is required" in exc.value.user_message  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("status", "said", "advice"),
+    [
+        (503, "injected by the test proxy: 503 Service Unavailable", "The app will try again"),
+        (422, "Subject is required.\n  Check   the form.", "If this keeps happening"),
+    ],
+)
+async def test_the_ehrs_words_are_quoted_not_run_together(
+    status: int, said: str, advice: str
+) -> None:
+    """Issue 10 item 9: "The EHR said: … 503 The app will try again" ran two sentences
+    together; the EHR's text is a quoted, punctuated clause."""
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "transient", "diagnostics": said}],
+    }
+    body = json.dumps(outcome).encode()
+    with fake_server(
+        {"/Patient/p": (status, {"Content-Type": "application/fhir+json"}, body)}
+    ) as base:
+        async with httpx.AsyncClient(timeout=10) as http:
+            with pytest.raises(FhirHttpError) as exc:
+                await FhirClient(http, base).read("Patient", "p")
+    quoted = " ".join(said.split()).rstrip(".")
+    assert f"The EHR said: “{quoted}”. {advice}" in exc.value.user_message
 
 
 async def test_next_link_to_another_server_is_not_followed() -> None:

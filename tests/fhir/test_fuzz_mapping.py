@@ -579,3 +579,57 @@ async def test_a_50_mb_chunked_answer_is_refused_at_the_cap() -> None:
     message = exc.value.user_message
     assert "larger than 20 MB and was refused" in message and "Tell clinic IT" in message
     assert sent["bytes"] < FIFTY_MB  # the server was not read to the end
+
+
+# ---------------------------------------------------------------- Retry-After (issue 10)
+
+# Values of a busy server's Retry-After: digits of every script ("²", "٣", "１": digits to
+# str.isdigit(), not to HTTP; "²" raised ValueError out of the client and the loader), dates
+# with such digits, values past int()'s digit limit, and any text.
+ODD_RETRY_AFTER = ["²", "³", "¹²", "٣", "１２", "7", " 7 ", "-1", "1e3", "9" * 5000,
+                   "Thu, 01 Jan 1970 00:00:00 GMT", "Sun, ٠١ Mar 2026 12:01:30 GMT"]  # fmt: skip
+RETRY_AFTER = st.one_of(
+    st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=4),
+    st.sampled_from(ODD_RETRY_AFTER),
+    st.text(st.characters(exclude_categories=["Cc", "Cs"]), max_size=30),
+)
+
+
+class BusyServer(GeneratedServer):
+    """The generated server, but every search is answered 429 or 503 with ``retry_after``."""
+
+    def __init__(self, base: GeneratedServer, status: int, retry_after: str) -> None:
+        super().__init__(base.caps, base.patient, base.encounter, base.pool)
+        self.status, self.retry_after = status, retry_after
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/fhir").strip("/")
+        if path in ("metadata", "Patient/p1", "Encounter/e1"):
+            return super().__call__(request)
+        return httpx.Response(
+            self.status, headers=[(b"Retry-After", self.retry_after.encode("utf-8"))]
+        )
+
+
+PATIENT = {"resourceType": "Patient", "id": "p1"}
+ENCOUNTER = {"resourceType": "Encounter", "id": "e1", "subject": {"reference": "Patient/p1"}}
+
+
+@settings(FUZZ, max_examples=LOADER_EXAMPLES)
+@given(st.booleans(), st.sampled_from([429, 503]), RETRY_AFTER, st.sampled_from(list(LoadStrategy)))
+def test_context_loader_survives_any_retry_after(
+    shared: SharedClient, batch: bool, status: int, retry_after: str, strategy: LoadStrategy
+) -> None:
+    """A valid patient and encounter, so that the loader reaches the busy searches."""
+    base = GeneratedServer(capability(batch, True), PATIENT, ENCOUNTER, [(200, {})])
+    server = BusyServer(base, status, retry_after)
+
+    async def run() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(server)) as http:
+            options = ContextLoadOptions(strategy=strategy, page_size=5, notes_limit=5)
+            try:
+                await load_encounter_context(FhirClient(http, BASE), "p1", "e1", options=options)
+            except FhirError as exc:
+                assert exc.user_message
+
+    shared.run(run())

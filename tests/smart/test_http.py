@@ -73,8 +73,28 @@ def test_there_is_no_way_to_turn_verification_off() -> None:
 async def test_the_site_proxy_is_used(https_base: str, pki: Pki) -> None:
     dead_proxy = f"http://127.0.0.1:{free_port()}"
     async with create_http_client(site(https_base, ca_bundle=pki.ca_pem, proxy=dead_proxy)) as http:
-        with pytest.raises(NetworkError):
+        with pytest.raises(NetworkError) as info:
             await discover(http, https_base)
+    # issue 10 item 9: it is the proxy that cannot be reached, not the EHR
+    port = dead_proxy.rsplit(":", 1)[1]
+    assert info.value.message.startswith(f"The proxy 127.0.0.1:{port} cannot be reached")
+    assert "proxy setting" in info.value.message
+
+
+def test_proxy_words_never_show_the_proxy_password() -> None:
+    import httpx
+
+    error = network_error(
+        httpx.ConnectError("refused"),
+        "https://ehr.example/fhir",
+        proxy="http://clinic:s3cret@proxy.clinic.example:3128",
+    )
+    assert "The proxy proxy.clinic.example:3128 cannot be reached" in error.message
+    assert "ehr.example" in error.message and "s3cret" not in str(error)
+    refused = network_error(
+        httpx.ProxyError("403"), "https://ehr.example/fhir", proxy="proxy.clinic.example:3128"
+    )
+    assert "The proxy proxy.clinic.example:3128 refused the connection" in refused.message
 
 
 def test_network_error_words() -> None:

@@ -18,12 +18,19 @@ Each request gets a :class:`Fault` from the plan (a callable on :class:`ProxyReq
 ``Fault.http(500, forward=True)``  forward (the server commits), then answer 500 instead
 ``Fault.slow(2.0)``           forward, wait 2 s, then answer (drives read timeouts)
 ``Fault.truncated()``         forward, send the headers and half of the body, close
+``Fault.html_page()``         answer 200 with an HTML page without forwarding (a captive
+                              portal or a gateway's error page with the wrong status)
+``Fault.not_json()``          answer 200 ``application/json`` whose body is not JSON
+``Fault.kill(callback)``      call ``callback`` (e.g. SIGKILL the client), then forward:
+                              the server acts on a request whose client is gone
 ============================  ==========================================================
 
 ``proxy.go_offline()`` closes the listener and every open connection (clients then get
 "connection refused", as when the EHR is down); ``go_online()`` listens on the same port again.
 Random plans are deterministic for a given seed and request order. The upstream's own address in
-bodies and headers (Location, paging links) is rewritten to the proxy's.
+bodies and headers (Location, paging links) is rewritten to the proxy's. A client may also use
+the proxy as its configured (forward) proxy (``proxy = proxy.base`` in sites.toml): it then
+asks for the upstream's own URLs, and nothing is rewritten (issuers in signed tokens match).
 """
 
 from __future__ import annotations
@@ -61,6 +68,8 @@ class FaultKind(Enum):
     STATUS = "status"  # an injected status (optionally after forwarding)
     SLOW = "slow"  # forwarded, answered late
     TRUNCATED = "truncated"  # forwarded, body cut off
+    BODY = "body"  # answered by the proxy with a fixed body (HTML page, not-JSON)
+    KILL = "kill"  # a callback first (kill the client), then forwarded
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,9 @@ class Fault:
     retry_after: str | None = None  # delta-seconds or an HTTP-date
     forward: bool = False  # STATUS: forward first (the server commits), then answer ``status``
     delay: float = 0.0  # SLOW: seconds before the answer
+    content_type: str = ""  # BODY
+    body: bytes = b""  # BODY
+    callback: Callable[[], None] | None = None  # KILL
 
     @classmethod
     def pass_through(cls) -> Fault:
@@ -95,9 +107,22 @@ class Fault:
     def truncated(cls) -> Fault:
         return cls(FaultKind.TRUNCATED)
 
+    @classmethod
+    def html_page(cls, status: int = 200) -> Fault:
+        page = b"<!doctype html><html><body><h1>Please wait</h1></body></html>"
+        return cls(FaultKind.BODY, status=status, content_type="text/html", body=page)
+
+    @classmethod
+    def not_json(cls, status: int = 200) -> Fault:
+        return cls(FaultKind.BODY, status=status, content_type="application/json", body=b"{oops")
+
+    @classmethod
+    def kill(cls, callback: Callable[[], None]) -> Fault:
+        return cls(FaultKind.KILL, callback=callback)
+
     @property
     def reaches_server(self) -> bool:
-        return self.kind not in (FaultKind.DROP_BEFORE,) and not (
+        return self.kind not in (FaultKind.DROP_BEFORE, FaultKind.BODY) and not (
             self.kind is FaultKind.STATUS and not self.forward
         )
 
@@ -112,6 +137,7 @@ class ProxyRequest:
     target: str  # path and query, as received
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    absolute: bool = False  # asked as a forward proxy ("GET http://host/path"): no rewriting
 
     @property
     def path(self) -> str:
@@ -279,6 +305,9 @@ class FaultProxy:
         if not line.strip():
             return None
         method, target, _ = line.decode("latin-1").split(" ", 2)
+        absolute = target.startswith(("http://", "https://"))
+        if absolute:  # a client configured with this as its proxy: serve the path
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
         headers: list[tuple[str, str]] = []
         while (h := await reader.readline()) not in (b"\r\n", b"\n", b""):
             name, _, value = h.decode("latin-1").partition(":")
@@ -291,7 +320,7 @@ class FaultProxy:
             body = await reader.readexactly(length) if length else b""
         index = self.requests
         self.requests += 1
-        return ProxyRequest(index, method, target, tuple(headers), body)
+        return ProxyRequest(index, method, target, tuple(headers), body, absolute)
 
     async def _forward(self, request: ProxyRequest) -> httpx.Response:
         assert self._client is not None
@@ -310,6 +339,13 @@ class FaultProxy:
         kind = fault.kind
         if kind is FaultKind.DROP_BEFORE:
             return False
+        if kind is FaultKind.BODY:
+            await self._write(
+                writer, fault.status, [("Content-Type", fault.content_type)], fault.body
+            )
+            return True
+        if kind is FaultKind.KILL and fault.callback is not None:
+            fault.callback()
         if kind is FaultKind.STATUS and not fault.forward:
             await self._write(
                 writer, fault.status, _injected_headers(fault), _problem(fault.status)
@@ -325,12 +361,11 @@ class FaultProxy:
             return True
         if kind is FaultKind.SLOW:
             await asyncio.sleep(fault.delay)
-        payload = upstream.content.replace(self.upstream.encode(), self.base.encode())
-        headers = [
-            (k, v.replace(self.upstream, self.base))
-            for k, v in upstream.headers.items()
-            if k.lower() not in _HOP
-        ]
+        payload = upstream.content
+        headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP]
+        if not request.absolute:  # a reverse proxy: the upstream's own links point here
+            payload = payload.replace(self.upstream.encode(), self.base.encode())
+            headers = [(k, v.replace(self.upstream, self.base)) for k, v in headers]
         if kind is FaultKind.TRUNCATED:
             head = _head(upstream.status_code, headers, len(payload) or 64)
             writer.write(head + payload[: len(payload) // 2])

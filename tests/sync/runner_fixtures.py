@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ import httpx
 from app.domain.commit import ApprovedCommit
 from app.fhir.client import FhirClient
 from app.fhir.profiles import VendorProfile, load_profile
+from app.smart.discovery import DiscoverySource, SmartConfiguration
 from app.smart.errors import SignInRequired
+from app.smart.token_endpoint import TokenEndpoint
+from app.smart.tokens import SmartAuth, TokenManager, TokenSet
 from app.store.store import Store, open_store
 from app.sync.runner import SyncRunner
 from tests.support.fault_proxy import FaultPlan, FaultProxy
@@ -42,6 +46,47 @@ def launch_token(server: RunningServer, *, fresh: bool = False) -> str:
             result = standalone_launch(http, cfg, client_id=server.client_id, scope=SCOPE)
         _tokens[key] = str(result.token["access_token"])
     return _tokens[key]
+
+
+OFFLINE_SCOPE = "openid fhirUser launch/patient offline_access user/*.cruds"
+
+
+def offline_launch(server: RunningServer, *, via: str | None = None) -> tuple[str, str]:
+    """A new sign-in with a refresh token: ``(token endpoint URL, refresh token)``. ``via``: the
+    origin of a proxy in front of the server, so the app's refreshes go through it."""
+    with httpx.Client(timeout=TIMEOUT) as http:
+        cfg = discover(http, server.fhir_base)
+        result = standalone_launch(http, cfg, client_id=server.client_id, scope=OFFLINE_SCOPE)
+    token_url = cfg.token
+    if via is not None:
+        token_url = via.rstrip("/") + httpx.URL(token_url).raw_path.decode()
+    return token_url, str(result.token["refresh_token"])
+
+
+def refreshing_auth(
+    http: httpx.AsyncClient,
+    token_url: str,
+    client_id: str,
+    refresh_token: str,
+    *,
+    on_rotated: Callable[[TokenSet], Awaitable[None]] | None = None,
+) -> tuple[TokenManager, SmartAuth]:
+    """The app's own auth flow (SmartAuth, the single-flight TokenManager, TokenEndpoint) from
+    a kept refresh token, as ``SmartSession.restore`` leaves it: the first request renews the
+    access token. ``on_rotated`` stands in for the keyring: called with each new token set
+    before it is used."""
+    config = SmartConfiguration("", "", token_url, DiscoverySource.WELL_KNOWN)
+    endpoint = TokenEndpoint(http, config, client_id)
+
+    async def changed(_old: TokenSet, new: TokenSet) -> None:
+        if on_rotated is not None:
+            await on_rotated(new)
+
+    manager = TokenManager(endpoint, on_tokens_changed=changed)
+    now = datetime.now(UTC)
+    expired = TokenSet("-", "Bearer", now, now, None, refresh_token=refresh_token)
+    manager.set(expired)
+    return manager, SmartAuth(manager)
 
 
 class TestAuth(httpx.Auth):

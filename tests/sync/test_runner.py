@@ -336,6 +336,27 @@ async def test_a_check_that_meets_an_ended_sign_in_waits_for_it(
     assert server_copies(ehr, commit) == [1] * len(commit.writes)
 
 
+async def test_a_runner_started_signed_in_resumes_what_an_earlier_session_paused(
+    h: Harness, ehr: RunningServer
+) -> None:
+    """Issue 10 item 2: commits paused by an ended session wait while nobody is signed in, and
+    go on as soon as a runner starts with a signed-in session (no separate "signed in" event)."""
+    commit = h.enqueue(clinical_commit())
+    h.store.outbox.apply(commit.commit_id, E.SEND_STARTED)
+    h.store.outbox.apply(commit.commit_id, E.SIGN_IN_REQUIRED, status=401, error="ended")
+    nobody = asyncio.Event()
+    async with h.runner("generic-r4", wait_until_signed_in=nobody.wait) as runner:
+        assert runner.status.paused_for_sign_in
+        assert (await runner.drain(timeout=5)).paused_for_sign_in == 1
+    signed_in = asyncio.Event()
+    signed_in.set()
+    async with h.runner("generic-r4", wait_until_signed_in=signed_in.wait) as runner:
+        assert not runner.status.paused_for_sign_in
+        summary = await runner.drain(timeout=30)
+    assert summary.confirmed == 1 and summary.paused_for_sign_in == 0
+    assert server_copies(ehr, commit) == [1] * len(commit.writes)
+
+
 @pytest.fixture(scope="module")
 def short_ttl_sandbox(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
     server = start_sandbox(tmp_path_factory.mktemp("ttl"), token_ttl=2, auto_login="prac-1")

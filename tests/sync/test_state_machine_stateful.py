@@ -77,6 +77,7 @@ class Fault(Enum):
     E500_AFTER = "500_after"  # server committed, then answered 500
     E503 = "503"  # with Retry-After seconds
     E503_DATE = "503_date"  # with Retry-After as an HTTP-date
+    E503_ODD = "503_odd"  # with a Retry-After that is no HTTP value ("²": ignored, backoff)
     E429 = "429"
     E401 = "401"  # access token expired (a refresh fixes it)
     SIGNED_OUT = "signed_out"  # refresh token gone too: 401 until the clinician signs in
@@ -140,12 +141,11 @@ class SimServer:
             self.signed_out = True
         if fault is Fault.E401 or self.signed_out:
             return Response(401, None, True)
-        if fault in (Fault.E503, Fault.E503_DATE, Fault.E429):
-            after = (
-                "7"
-                if fault is not Fault.E503_DATE
-                else _http_date(self.clock + timedelta(seconds=30))
-            )
+        if fault in (Fault.E503, Fault.E503_DATE, Fault.E503_ODD, Fault.E429):
+            after = {
+                Fault.E503_DATE: _http_date(self.clock + timedelta(seconds=30)),
+                Fault.E503_ODD: "²",
+            }.get(fault, "7")
             return Response(503 if fault is not Fault.E429 else 429, None, True, retry_after=after)
         if fault is Fault.E400:
             return Response(400, None, True)
