@@ -14,6 +14,7 @@ import. The same rules are import-linter contracts (pyproject.toml), run here to
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -191,20 +192,28 @@ def test_the_domain_check_can_fail(tmp_path: Path) -> None:
     assert [n for n in ["httpx", "datetime"] if n not in stdlib] == ["httpx"]
 
 
+def lint_imports(config: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter on ``config``, in its own process: it configures logging as a command
+    does (and would switch the app's loggers off for the tests that follow)."""
+    code = (
+        "import sys; from importlinter.cli import lint_imports; "
+        f"sys.exit(lint_imports({str(config)!r}, no_cache=True, no_logo=True))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=APP.parent, capture_output=True, text=True, timeout=120
+    )
+
+
 def test_import_linter_contracts_are_kept() -> None:
     """The contracts in pyproject.toml ([tool.importlinter]): ui -> {domain, services};
     services -> {domain, smart, fhir, store, sync}; domain -> standard library; sandbox -> nothing
     of the app; and the layers in order."""
-    from importlinter.cli import lint_imports
-
-    config = APP.parent / "pyproject.toml"
-    assert lint_imports(str(config), no_cache=True, no_logo=True) == 0
+    result = lint_imports(APP.parent / "pyproject.toml")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_import_linter_reports_a_broken_contract(tmp_path: Path) -> None:
     """The contracts can fail: forbidding what app.ui really imports is reported."""
-    from importlinter.cli import lint_imports
-
     config = tmp_path / "contracts.toml"
     config.write_text(
         '[tool.importlinter]\nroot_package = "app"\n\n'
@@ -213,4 +222,5 @@ def test_import_linter_reports_a_broken_contract(tmp_path: Path) -> None:
         'source_modules = ["app.ui"]\nforbidden_modules = ["app.services"]\n',
         encoding="utf-8",
     )
-    assert lint_imports(str(config), no_cache=True, no_logo=True) != 0
+    result = lint_imports(config)
+    assert result.returncode != 0 and "BROKEN" in result.stdout, result.stdout
