@@ -8,6 +8,7 @@
     fhir-writeback outbox show COMMIT-ID [--site ID] [--sites-file PATH] [--data-dir DIR]
     fhir-writeback outbox sync [--site ID] [--sites-file PATH] [--data-dir DIR] [--timeout S]
     fhir-writeback store backups | restore --from BACKUP [--site ID] ...   (app.cli_store)
+    fhir-writeback sites validate FILE | install FILE | new ...              (app.cli_sites)
 
 Every command takes ``--log-level DEBUG|INFO|WARNING|ERROR`` (default: ``log_level`` in
 sites.toml, else INFO) and logs to the per-user log folder like the app.
@@ -46,6 +47,7 @@ from app.bootstrap import (
 )
 from app.cli_audit import audit_export, audit_verify
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync, retry_transient
+from app.cli_sites import add_sites_parser, run_sites
 from app.cli_store import add_store_parser, store_command
 from app.domain.site import LogLevel, Site
 from app.fhir.errors import FhirError
@@ -56,7 +58,7 @@ from app.smart.diagnostics import check_site
 from app.smart.errors import NetworkError, SignInCancelled, SiteConfigError, SmartError
 from app.smart.http import create_http_client
 from app.smart.session import SignInProgress, SignInStep
-from app.smart.sites import SiteCatalog, load_sites, url_problem
+from app.smart.sites import SiteCatalog, ca_bundle_problem, load_sites, url_problem
 from app.store.errors import StoreError
 from app.store.file_check import existence_evidence
 from app.store.store import Store
@@ -101,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     _outbox_parser(commands)
     _audit_parser(commands)
     add_store_parser(commands)
+    add_sites_parser(commands)
     bundle = commands.add_parser(
         "support-bundle", help="write a ZIP for support: logs, outbox states, self-test; no PHI"
     )
@@ -151,7 +154,7 @@ def _support_bundle(args: argparse.Namespace, out: TextIO) -> int:
 
 def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     args.outbox_command = "audit"  # same site resolution as the outbox commands
-    target = _outbox_target(args)
+    target = _outbox_target(args, err)
     if not target.store_exists:
         err.write(f"fhir-writeback audit: site '{target.site_id}' has no store on this computer\n")
         return EXIT_USAGE
@@ -213,8 +216,9 @@ def _adhoc_site(
     problem = url_problem(fhir_base)
     if problem is not None:
         raise UsageError(f"--fhir-base {problem}")
-    if ca_bundle is not None and not ca_bundle.is_file():
-        raise UsageError(f"--ca-bundle: the file {ca_bundle} does not exist")
+    ca_problem = ca_bundle_problem(ca_bundle) if ca_bundle is not None else None
+    if ca_problem is not None:
+        raise UsageError(f"--ca-bundle: {ca_problem}")
     host = urlsplit(fhir_base).netloc
     site_id = re.sub(r"[^A-Za-z0-9._-]", "-", f"adhoc-{host}")[:64]
     return Site(
@@ -325,16 +329,17 @@ def _store_exists(folder: Path) -> bool:
     return path.is_file() or bool(existence_evidence(path))
 
 
-def _outbox_target(args: argparse.Namespace) -> _OutboxTarget:
+def _outbox_target(args: argparse.Namespace, err: TextIO) -> _OutboxTarget:
     """Which site's outbox: ``--site``, else the default/only site, else the one outbox found
     on this computer, else the sandbox's."""
     root = AppPaths.default(args.data_dir).data_dir / "sites"
     try:
         catalog: SiteCatalog | None = load_sites(args.sites_file)
-    except SiteConfigError:
+    except SiteConfigError as exc:
         if args.outbox_command == "sync" or args.sites_file is not None:
             raise
         catalog = None  # a broken sites.toml must not hide the outboxes from support staff
+        err.write(f"Note: {exc.message} Listing the outboxes found on this computer.\n")
     found = (
         sorted(p.name for p in root.iterdir() if p.is_dir() and _store_exists(p))
         if root.is_dir()
@@ -370,7 +375,7 @@ def _outbox_target(args: argparse.Namespace) -> _OutboxTarget:
 
 
 def _outbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    target = _outbox_target(args)
+    target = _outbox_target(args, err)
     if not target.store_exists:
         if args.outbox_command == "show":
             err.write(
@@ -496,8 +501,10 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return _audit(args, out, err)
         if args.command == "store":
             args.outbox_command = "store"  # same site resolution as the outbox commands
-            folder = _outbox_target(args).folder
+            folder = _outbox_target(args, err).folder
             return store_command(args, folder, AppPaths.default(args.data_dir).data_dir, out, err)
+        if args.command == "sites":
+            return run_sites(args, out, err)
         if args.command == "support-bundle":
             return _support_bundle(args, out)
         site = _select_site(args, need_client_id=args.command == "login")

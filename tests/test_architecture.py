@@ -7,8 +7,9 @@
 PySide6, shiboken6 and qasync may only be imported under app/ui. app.ui imports only app.domain
 and app.services (the facade). app.domain imports the standard library only. app.sandbox is a
 separate program: it imports nothing from the other layers, and only the composition root
-imports it. app._resources and the app package itself (for __version__) are leaves anyone may
-import. The same rules are import-linter contracts (pyproject.toml), run here too.
+imports it. app._resources, app._user_files and the app package itself (for __version__) are
+leaves anyone may import. The same rules are import-linter contracts (pyproject.toml), run here
+too.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ RANK = {
     "cli_outbox": ROOT,
     "cli_audit": ROOT,
     "cli_store": ROOT,
+    "cli_sites": ROOT,
     "paths": ROOT,
     "logging_setup": ROOT,
     "keyring_policy": ROOT,
@@ -44,7 +46,7 @@ RANK = {
 }
 UI_MAY_IMPORT = ("domain", "services", "ui")
 QT_MODULES = ("PySide6", "shiboken6", "qasync")
-LEAVES = {"app", "app._resources"}
+LEAVES = {"app", "app._resources", "app._user_files"}
 
 
 def layer_of(module: str) -> str | None:

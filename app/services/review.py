@@ -46,8 +46,9 @@ class ApprovalProposal:
     """What confirming will record and write, shown in the approval dialog first."""
 
     prepared: PreparedApproval  # opaque to the UI: handed back to ``queue``
-    patient_label: str
+    patient_label: str  # "Maria Elena Garcia (MRN MRN-1001)", hidden characters made visible
     writes: tuple[WriteLine, ...]
+    patient_warning: str | None = None  # hidden characters in the name or MRN
 
     @property
     def draft(self) -> Draft:
@@ -103,8 +104,8 @@ class ReviewService:
             prepared = prepare(draft, report, chart.approval, now=self._clock())
             writes = tuple(WriteLine(d.heading, d.text) for d in describe_commit(prepared.commit))
         patient = chart.context.patient
-        label = patient.name + (f" (MRN {patient.mrn})" if patient.mrn else "")
-        return ApprovalProposal(prepared, label, writes)
+        label = patient.shown_name + (f" (MRN {patient.shown_mrn})" if patient.mrn else "")
+        return ApprovalProposal(prepared, label, writes, patient.identity_warning)
 
     async def queue(self, proposal: ApprovalProposal) -> ApprovedCommit:
         """Record the approval and queue its commit in one transaction, then wake the sender.

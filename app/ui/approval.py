@@ -35,7 +35,7 @@ from app.services.chart import OpenChart
 from app.services.errors import ServiceError
 from app.services.review import ApprovalProposal, ReviewService
 from app.ui.diff_view import inline_html
-from app.ui.style import heading_label, hint_label
+from app.ui.style import error_label, heading_label, hint_label
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ class ApprovalDialog(QDialog):
         self.resize(900, 680)
         layout = QVBoxLayout(self)
         layout.addWidget(heading_label(f"Approve this note for {proposal.patient_label}?"))
+        if proposal.patient_warning:  # hidden characters in the name or MRN
+            layout.addWidget(error_label(proposal.patient_warning))
         layout.addWidget(
             hint_label(
                 f"Approving as {decision.approved_by.display or decision.approved_by.relative} "

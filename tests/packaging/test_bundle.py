@@ -24,4 +24,5 @@ def test_bundle_builds_and_passes_its_self_test_offscreen() -> None:
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-6000:]
     assert "ok    --version: fhir-writeback " in proc.stdout
     assert "self-test: healthy" in proc.stdout
+    assert "ok    sites validate: a good file 0, an http:// one 3" in proc.stdout
     assert "PASS  sign-in" in proc.stdout, "the bundled app must sign in to the bundled sandbox"
