@@ -38,27 +38,30 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from app.bootstrap import EXIT_STORE_UNUSABLE, open_site_store
+from app.bootstrap import (
+    EXIT_STORE_UNUSABLE,
+    create_session,
+    fhir_client,
+    open_site_store,
+    sync_runner,
+)
 from app.cli_audit import audit_export, audit_verify
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync, retry_transient
 from app.cli_sites import add_sites_parser, run_sites
 from app.cli_store import add_store_parser, store_command
 from app.domain.site import LogLevel, Site
-from app.fhir.client import FhirClient
 from app.fhir.errors import FhirError
-from app.fhir.profiles import choose_profile
 from app.keyring_policy import enforce_os_keyring
 from app.logging_setup import LogLevelChoice, add_log_level_option, logging_to
 from app.paths import AppPaths
 from app.smart.diagnostics import check_site
 from app.smart.errors import NetworkError, SignInCancelled, SiteConfigError, SmartError
 from app.smart.http import create_http_client
-from app.smart.session import SignInProgress, SignInStep, SmartSession
-from app.smart.sites import SiteCatalog, load_sites, url_problem
+from app.smart.session import SignInProgress, SignInStep
+from app.smart.sites import SiteCatalog, ca_bundle_problem, load_sites, url_problem
 from app.store.errors import StoreError
 from app.store.file_check import existence_evidence
 from app.store.store import Store
-from app.sync.runner import SyncRunner
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -151,7 +154,7 @@ def _support_bundle(args: argparse.Namespace, out: TextIO) -> int:
 
 def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     args.outbox_command = "audit"  # same site resolution as the outbox commands
-    target = _outbox_target(args)
+    target = _outbox_target(args, err)
     if not target.store_exists:
         err.write(f"fhir-writeback audit: site '{target.site_id}' has no store on this computer\n")
         return EXIT_USAGE
@@ -213,8 +216,9 @@ def _adhoc_site(
     problem = url_problem(fhir_base)
     if problem is not None:
         raise UsageError(f"--fhir-base {problem}")
-    if ca_bundle is not None and not ca_bundle.is_file():
-        raise UsageError(f"--ca-bundle: the file {ca_bundle} does not exist")
+    ca_problem = ca_bundle_problem(ca_bundle) if ca_bundle is not None else None
+    if ca_problem is not None:
+        raise UsageError(f"--ca-bundle: {ca_problem}")
     host = urlsplit(fhir_base).netloc
     site_id = re.sub(r"[^A-Za-z0-9._-]", "-", f"adhoc-{host}")[:64]
     return Site(
@@ -270,7 +274,7 @@ async def _login(site: Site, timeout: float, out: TextIO, err: TextIO) -> int:
         err.flush()
 
     async with create_http_client(site) as http:
-        session = SmartSession(site, http, sign_in_timeout=timeout)
+        session = create_session(site, http, sign_in_timeout=timeout)
         session.subscribe(on_progress=progress)
         try:
             user = await session.sign_in()
@@ -325,16 +329,17 @@ def _store_exists(folder: Path) -> bool:
     return path.is_file() or bool(existence_evidence(path))
 
 
-def _outbox_target(args: argparse.Namespace) -> _OutboxTarget:
+def _outbox_target(args: argparse.Namespace, err: TextIO) -> _OutboxTarget:
     """Which site's outbox: ``--site``, else the default/only site, else the one outbox found
     on this computer, else the sandbox's."""
     root = AppPaths.default(args.data_dir).data_dir / "sites"
     try:
         catalog: SiteCatalog | None = load_sites(args.sites_file)
-    except SiteConfigError:
+    except SiteConfigError as exc:
         if args.outbox_command == "sync" or args.sites_file is not None:
             raise
         catalog = None  # a broken sites.toml must not hide the outboxes from support staff
+        err.write(f"Note: {exc.message} Listing the outboxes found on this computer.\n")
     found = (
         sorted(p.name for p in root.iterdir() if p.is_dir() and _store_exists(p))
         if root.is_dir()
@@ -370,7 +375,7 @@ def _outbox_target(args: argparse.Namespace) -> _OutboxTarget:
 
 
 def _outbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    target = _outbox_target(args)
+    target = _outbox_target(args, err)
     if not target.store_exists:
         if args.outbox_command == "show":
             err.write(
@@ -414,8 +419,8 @@ async def _outbox_sync(
     deadline = asyncio.get_running_loop().time() + timeout
     waiting = store.outbox.summary().pending
     async with create_http_client(site) as http:
-        session = SmartSession(site, http)
-        fhir = FhirClient(http, site.fhir_base, auth=session.auth)
+        session = create_session(site, http)
+        fhir = fhir_client(site, http, session)
         try:
             try:
                 # transient failures (a busy EHR, its sign-in service failing for a moment) are
@@ -436,12 +441,13 @@ async def _outbox_sync(
                     f"{waiting} commit(s) wait in the outbox.\n",
                     EXIT_FAIL,
                 )
-            runner = SyncRunner(
+            runner = await sync_runner(
+                site,
                 store.outbox,
                 fhir,
-                profile=choose_profile(site.vendor_profile, statement),
                 lock_path=folder / "sync.lock",
                 wait_until_signed_in=session.wait_until_signed_in,
+                statement=statement,
             )
             left = max(deadline - asyncio.get_running_loop().time(), 1.0)
             return await outbox_sync(runner, store, timeout=left)
@@ -495,7 +501,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return _audit(args, out, err)
         if args.command == "store":
             args.outbox_command = "store"  # same site resolution as the outbox commands
-            folder = _outbox_target(args).folder
+            folder = _outbox_target(args, err).folder
             return store_command(args, folder, AppPaths.default(args.data_dir).data_dir, out, err)
         if args.command == "sites":
             return run_sites(args, out, err)

@@ -1,6 +1,6 @@
 """The detail area of the outbox panel: one commit, everything about it, read-only.
 
-What each write says (``describe_commit``), the review decision (who approved what, when, with
+What each write says (in its kind's words, from the OutboxService), the review decision (who approved what, when, with
 which risk flags), where the EHR keeps each write once confirmed, and — for a conflict — the
 base, the chart and the clinician's version side by side. Never merged, never editable here.
 Everything is plain text: nothing from the server is interpreted as markup.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -26,11 +26,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.hidden_text import hidden_characters_warning, shown
 from app.domain.outbox import OutboxState
 from app.domain.review_codec import decision_from_json
-from app.fhir.narrative import NarrativeTooLarge, sanitize_for_qt
-from app.fhir.write_summary import describe_commit
-from app.store.outbox_records import ConflictDetail, OutboxEntry, ReadBack
+from app.services.outbox import (
+    ConflictDetail,
+    NarrativeTooLarge,
+    OutboxEntry,
+    ReadBack,
+    WriteLine,
+    sanitize_for_qt,
+)
 from app.ui.outbox_words import (
     is_parked,
     local_time,
@@ -46,20 +52,24 @@ from app.ui.style import error_label, hint_label
 S = OutboxState
 
 
-def commit_detail_text(entry: OutboxEntry) -> str:
+def commit_detail_text(entry: OutboxEntry, writes: Sequence[WriteLine]) -> str:
     """The plain-text body of the detail area (what is written, the decision, the facts)."""
-    parts = [_writes_text(entry), _decision_text(entry.decision_json), _facts_text(entry)]
+    parts = [
+        _writes_text(entry, writes),
+        _decision_text(entry.decision_json),
+        _facts_text(entry),
+    ]
     return "\n\n".join(p for p in parts if p)
 
 
-def _writes_text(entry: OutboxEntry) -> str:
+def _writes_text(entry: OutboxEntry, writes: Sequence[WriteLine]) -> str:
     confirmed = entry.item.state is S.CONFIRMED
     heading = "What was written" if confirmed else "What will be written"
     if entry.item.state is S.DISCARDED:
         heading = "What would have been written (discarded: nothing was sent)"
     lines = [heading]
-    for described, record in zip(describe_commit(entry.commit), entry.writes, strict=True):
-        lines.append(f"{described.position + 1}. {described.heading}")
+    for position, (described, record) in enumerate(zip(writes, entry.writes, strict=True)):
+        lines.append(f"{position + 1}. {described.heading}")
         lines.append(f"   {described.text}")
         if record.reference is not None:
             version = f", version {record.version_id}" if record.version_id else ""
@@ -74,14 +84,18 @@ def _decision_text(decision_json: str | None) -> str:
         d = decision_from_json(decision_json)
     except ValueError as exc:
         return f"Review decision\n   It could not be read ({exc})."
-    who = d.approved_by.display or d.approved_by.relative
+    who = shown(d.approved_by.display or d.approved_by.relative)
+    patient = d.patient.display or d.patient.relative
     lines = [
         "Review decision",
-        f"   Approved by {who} ({d.approved_by.relative}) at {local_time(d.approved_at)}",
-        f"   Patient: {d.patient.display or d.patient.relative}; "
-        f"encounter: {d.source_encounter.display or d.source_encounter.relative}",
+        f"   Approved by {who} ({shown(d.approved_by.relative)}) at {local_time(d.approved_at)}",
+        f"   Patient: {shown(patient)}; "
+        f"encounter: {shown(d.source_encounter.display or d.source_encounter.relative)}",
         "   Writes: " + ", ".join(type_label(t) for t in ordered_types(d.destination_types)),
     ]
+    warning = hidden_characters_warning({"name": patient})
+    if warning:
+        lines.insert(3, f"   ⚠ {warning}")
     if d.amends is not None:
         lines.append(f"   Amends {d.amends.relative}")
     source = (
@@ -163,8 +177,8 @@ def _attachment_text(resource: Mapping[str, Any]) -> str | None:
         doc = QTextDocument()
         try:
             doc.setHtml(sanitize_for_qt(raw))
-        except NarrativeTooLarge:
-            return "(the note is too large to show here)"
+        except NarrativeTooLarge as exc:  # too large, or its formatting too complex
+            return f"({exc.user_message})"
         return doc.toPlainText()
     return raw
 
@@ -277,7 +291,7 @@ class OutboxDetailView(QWidget):
         self.error_label.setText(message)
         self.error_label.show()
 
-    def show_entry(self, entry: OutboxEntry) -> None:
+    def show_entry(self, entry: OutboxEntry, writes: Sequence[WriteLine]) -> None:
         self.entry = entry
         item = entry.item
         self.title_label.setText(state_words(item))
@@ -290,7 +304,7 @@ class OutboxDetailView(QWidget):
             problem.append(read_back_words(entry.row))
         self.error_label.setText("\n".join(p for p in problem if p))
         self.error_label.setVisible(bool(problem))
-        self.text.setPlainText(commit_detail_text(entry))
+        self.text.setPlainText(commit_detail_text(entry, writes))
         if conflict is not None:
             self.conflict.show_conflict(conflict)
             self.conflict.show()

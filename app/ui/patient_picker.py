@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.clinical import EncounterSummary, PatientSummary
+from app.services.errors import words_for
 from app.ui.banner import encounter_line
-from app.ui.messages import message_for
 from app.ui.style import error_label, heading_label, hint_label
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class PatientPicker(QWidget):
         except Exception as exc:  # shown, never raised into the loop
             log.warning("patient search failed: %s", type(exc).__name__)
             self.status.setText("")
-            self._show_error(message_for(exc, SEARCH_FAILED))
+            self._show_error(words_for(exc, SEARCH_FAILED))
             return
         self._patients = patients
         self.status.setText(
@@ -143,20 +143,25 @@ class PatientPicker(QWidget):
         )
         self.patient_table.setRowCount(len(patients))
         for r, p in enumerate(patients):
+            warning = p.identity_warning  # hidden (bidi, zero-width) characters: flagged
             values = [
-                p.name,
+                p.shown_name + ("  ⚠ hidden characters" if warning else ""),
                 p.birth_date.isoformat() if p.birth_date else "",
                 p.sex.value,
-                p.mrn or "",
+                p.shown_mrn or "",
             ]
             for c, v in enumerate(values):
-                self.patient_table.setItem(r, c, QTableWidgetItem(v))
+                item = QTableWidgetItem(v)
+                if warning:
+                    item.setToolTip(warning)
+                self.patient_table.setItem(r, c, item)
         self.encounter_table.setRowCount(0)
         self.open_button.setEnabled(False)
 
     def _patient_selected(self) -> None:
         row = self.patient_table.currentRow()
         if 0 <= row < len(self._patients):
+            self._show_error(self._patients[row].identity_warning or "")
             self._run("encounter-list", self.list_encounters(self._patients[row]))
 
     async def list_encounters(self, patient: PatientSummary) -> None:
@@ -165,7 +170,7 @@ class PatientPicker(QWidget):
             encounters = await self._encounters(patient.id)
         except Exception as exc:
             log.warning("encounter list failed: %s", type(exc).__name__)
-            self._show_error(message_for(exc, SEARCH_FAILED))
+            self._show_error(words_for(exc, SEARCH_FAILED))
             return
         self._encounter_rows = encounters
         self.status.setText(
