@@ -30,8 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from enum import Enum
 
-from app.domain.draft import AmendmentRef, ChartItem, Draft, FollowUpKind
+from app.domain.diff import ChangeKind, DraftDiff, ItemChange, diff_items, diff_sections
+from app.domain.draft import AmendmentRef, ChartItem, Draft, FollowUpKind, NoteSection
 from app.domain.items import StructuredItem, kind_of, render_item
+from app.domain.render import render_plain_text
 
 UpdateAllowed = Callable[[str], bool]  # resource type -> may this site correct it in place
 
@@ -119,6 +121,13 @@ def note_addition(plan: WritePlan) -> str:
     if not stated:
         return ""
     return STATED_HEADING + "\n" + "\n".join(f"- {line}" for line in stated) + "\n"
+
+
+def written_text(draft: Draft, plan: WritePlan) -> str:
+    """The note's plain text as it is written: its sections, and the corrections it states."""
+    text = render_plain_text(draft)
+    addition = note_addition(plan)
+    return text.rstrip("\n") + "\n\n" + addition if addition else text
 
 
 def plan_writes(
@@ -223,3 +232,38 @@ def _note_words(follow_up: AmendmentRef, tz: tzinfo | None) -> str:
     if follow_up.kind is FollowUpKind.AMENDMENT:
         return f"Replaces the note of {when}: the earlier note is marked as replaced.{waits}"
     return f"Adds an addendum to the note of {when}; that note stays as it is.{waits}"
+
+
+_CHANGE_OF_FATE = {
+    ItemFate.CREATE: ChangeKind.ADDED,
+    ItemFate.CORRECT: ChangeKind.CHANGED,
+    ItemFate.CORRECT_IN_NOTE: ChangeKind.CHANGED,
+    ItemFate.RETRACT: ChangeKind.REMOVED,
+    ItemFate.RETRACT_IN_NOTE: ChangeKind.REMOVED,
+    ItemFate.UNCHANGED: ChangeKind.UNCHANGED,
+    ItemFate.KEEP: ChangeKind.UNCHANGED,
+}
+
+
+def written_changes(draft: Draft, plan: WritePlan) -> DraftDiff:
+    """The approval dialog's "Changes", from what will be written rather than from the draft:
+    the note's text as it is written (with the corrections it states) against the baseline,
+    and one row per item as the plan writes it — a new record is added, a correction changed,
+    a record marked entered in error removed; what is not sent is unchanged."""
+    sections = [*draft.sections]
+    addition = note_addition(plan)
+    if addition:
+        sections.append(NoteSection("corrections", "Corrections", addition))
+    rows: list[ItemChange] = []
+    for p in plan.items:
+        kind = _CHANGE_OF_FATE[p.fate]
+        if kind is ChangeKind.ADDED:
+            rows.append(ItemChange(kind, p.item.item_id, None, p.item))
+        elif kind is ChangeKind.REMOVED:
+            rows.append(ItemChange(kind, p.item.item_id, p.item, None))
+        elif kind is ChangeKind.CHANGED and p.before is not None:
+            (row,) = diff_items((p.before,), (p.item,))
+            rows.append(row)
+        else:
+            rows.append(ItemChange(ChangeKind.UNCHANGED, p.item.item_id, p.item, p.item))
+    return DraftDiff(diff_sections(draft.baseline.sections, sections), tuple(rows))

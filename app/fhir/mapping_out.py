@@ -55,7 +55,7 @@ from app.domain.commit import (
 from app.domain.commit import build_commit as freeze_commit
 from app.domain.draft import Draft
 from app.domain.fingerprint import draft_content_sha256
-from app.domain.followup import ItemFate, WritePlan, note_addition, plan_writes
+from app.domain.followup import ItemFate, WritePlan, note_addition, plan_writes, written_text
 from app.domain.items import COMPOSITION, ITEM_KINDS, PROVENANCE, ItemKind, kind_of
 from app.domain.render import render_plain_text
 from app.domain.review import AppIdentity, ReviewDecision, ReviewStatus
@@ -271,11 +271,7 @@ class _Mapper:
 
     def text(self) -> str:
         """The note's plain text, with the corrections it states (app.domain.followup)."""
-        addition = note_addition(self.plan)
-        text = render_plain_text(self.draft)
-        if not addition:
-            return text
-        return text.rstrip("\n") + "\n\n" + addition
+        return written_text(self.draft, self.plan)
 
     def _note_type(self) -> Coding:
         t = self.draft.note_type
