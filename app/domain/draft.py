@@ -260,5 +260,5 @@ class Draft:
         if not self.is_editable:
             raise DraftEditError(
                 f"This draft is {self.status.value} and can no longer be edited; "
-                "start a new draft to make further changes."
+                "to change an approved note: Correct this note, or Add an addendum."
             )

@@ -118,7 +118,8 @@ def decide(
         )
     if draft.status is not DraftStatus.OPEN:
         raise ApprovalRefused(
-            f"This draft is already {draft.status.value}; start a new draft to change the note."
+            f"This draft is already {draft.status.value}. To change an approved note: Correct "
+            "this note, or Add an addendum."
         )
     if user.resource_type not in APPROVER_TYPES:
         raise ApprovalRefused(

@@ -186,7 +186,8 @@ def _check_status(draft: Draft) -> Iterable[ValidationProblem]:
         yield error(
             "draft",
             ProblemKind.NOT_EDITABLE,
-            f"This draft is already {draft.status.value}; start a new draft to change the note.",
+            f"This draft is already {draft.status.value}. To change an approved note: Correct "
+            "this note, or Add an addendum.",
         )
 
 

@@ -149,7 +149,9 @@ class ReviewGate(QObject):
             self.report = None
             self.report_changed.emit(None)
             self.approval_state.emit(
-                False, "This draft is already approved; start a new draft to change the note."
+                False,
+                "This draft is already approved. To change the note: Correct this note, or Add "
+                "an addendum.",
             )
             return None
         self.report = self.review.check(draft, self.chart, self._templates.get(draft.template_id))
