@@ -7,6 +7,11 @@ as the item it was written from (``app.fhir.items.item_from_fhir``), at the vers
 holds now — the version the follow-up's corrections are made against. The same note as a
 Composition (the commit's Composition) comes from the chart pane's notes.
 
+A note that replaced an earlier one (an amendment written here) kept the earlier note's
+records it did not change: those carry the earlier commit's identifier, so the commits of the
+notes it replaces (as the chart pane's notes say) are searched too, newest first; a record
+found under several commits (a corrected one carries both identifiers) counts once.
+
 A note another system wrote has no such identifier: it is followed up as text only (the
 clinician may add items; nothing of the chart is sent again). An identifier search the server
 does not declare is never relied on (some servers answer an unknown parameter with nothing).
@@ -17,6 +22,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from app.domain.clinical import NoteSourceType, PriorNote
@@ -41,11 +47,33 @@ async def earlier_from_chart_note(
 ) -> EarlierNote:
     """``note`` (a DocumentReference of the chart pane) with its structured items."""
     commit = commit_of(note)
-    linked: list[tuple[StructuredItem, ChartItem]] = []
-    if commit is not None:
-        linked = await _records_of(client, commit)
+    linked: dict[str, tuple[StructuredItem, ChartItem]] = {}
+    for lineage_commit in _lineage(context, note):
+        for item, chart in await _records_of(client, lineage_commit):
+            linked.setdefault(chart.target, (item, chart))
     composition = _composition_of(context, commit)
-    return earlier_from_chart(context, note, linked, composition=composition)
+    return earlier_from_chart(context, note, list(linked.values()), composition=composition)
+
+
+def _lineage(context: EncounterContext, note: PriorNote) -> list[uuid.UUID]:
+    """The commits of ``note`` and of the notes it replaces (transitively), newest first."""
+    by_key = {(n.source_type.value, n.id): n for n in context.notes.items}
+    commits: list[uuid.UUID] = []
+    todo, seen = [note], set()
+    while todo:
+        current = todo.pop(0)
+        key = (current.source_type.value, current.id)
+        if key in seen:
+            continue
+        seen.add(key)
+        commit = commit_of(current)
+        if commit is not None and commit not in commits:
+            commits.append(commit)
+        for target in current.replaces:
+            older = by_key.get((target.resource_type, target.id))
+            if older is not None:
+                todo.append(older)
+    return commits
 
 
 async def _records_of(
@@ -101,12 +129,24 @@ def _as_chart_item(resource: Mapping[str, Any]) -> tuple[StructuredItem, ChartIt
         return None
     meta = resource.get("meta")
     version = meta.get("versionId") if isinstance(meta, Mapping) else None
-    seen = canonical_json({k: v for k, v in resource.items() if k != "id"})
+    seen = canonical_json(_plain({k: v for k, v in resource.items() if k != "id"}))
     rtype = str(resource["resourceType"])
     chart = ChartItem(
         item.item_id, rtype, f"{rtype}/{rid}", version if isinstance(version, str) else None, seen
     )
     return item, chart
+
+
+def _plain(value: Any) -> Any:
+    """The client reads fractions as Decimal (no float drift); the record as seen is kept as
+    plain JSON numbers, as the EHR sent them (integral ones stay integers)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _composition_of(context: EncounterContext, commit: uuid.UUID | None) -> str | None:

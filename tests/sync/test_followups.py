@@ -222,3 +222,37 @@ async def test_a_note_another_system_wrote_is_followed_up_as_text(h: Harness) ->
     earlier = await earlier_from_chart_note(h.fhir, context, seeded[0])
     assert earlier.items == () and earlier.reference.chart_items == ()
     assert earlier.sections[0].text == seeded[0].plain_text()
+
+
+async def test_a_follow_up_of_an_amendment_keeps_the_records_it_left_unchanged(
+    h: Harness, ehr: RunningServer
+) -> None:
+    """The first note wrote a heart rate and a temperature; its amendment corrected the heart
+    rate only. Followed up from the chart, the amendment brings both records: the corrected
+    heart rate (at its new version) and the temperature the first note wrote."""
+    actx = await approval_context(h)
+    marker = f"lineage {datetime.now(UTC).isoformat()}"
+    temp = ObservationItem("temp", "8310-5", "Body temperature", Decimal("37.1"), "Cel", None, None)
+    first = approve_draft(h, actx, first_note(actx, marker).with_item(temp))
+    async with h.runner("generic-r4") as runner:
+        await runner.drain(timeout=60)
+    approved = h.store.drafts.get(h.store.outbox.get(first.commit_id).row.draft_id)  # type: ignore[arg-type]
+    amend = start_follow_up(
+        earlier_from_outbox(h.store, approved), FollowUpKind.AMENDMENT, now=datetime.now(UTC)
+    )
+    second = approve_draft(h, actx, corrected(amend, 91))
+    async with h.runner("generic-r4") as runner:
+        await runner.drain(timeout=60)
+    actx = await approval_context(h)
+    [thread] = [
+        t
+        for t in note_threads(actx.context.notes.items)
+        if commit_of(t.current) == second.commit_id
+    ]
+    earlier = await earlier_from_chart_note(h.fhir, actx.context, thread.current)
+    values = sorted(
+        (i.loinc_code, i.value) for i in earlier.items if isinstance(i, ObservationItem)
+    )
+    assert values == [("8310-5", Decimal("37.1")), ("8867-4", Decimal(91))]
+    targets = {c.target for c in earlier.reference.chart_items}
+    assert len(targets) == 2  # each record once, though the heart rate carries two commits
