@@ -10,9 +10,12 @@ type lists it (unknown parameters make some servers return nothing), an ``_inclu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+# The SMART v1 extension that names the sign-in endpoints (rest.security.extension).
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
 # Parameters every FHIR server handles for every type (FHIR R4 3.1.1.5 "common parameters"
 # and result parameters); servers rarely list them per type.
@@ -57,6 +60,9 @@ class ServerCapabilities:
     # rest.searchParam: "search parameters supported for searching all resources" (R4)
     system_search_params: frozenset[str] = frozenset()
     system_interactions: frozenset[str] = frozenset()
+    # each oauth-uris extension of any rest, in order: {"authorize": value, "token": value, ...}
+    # (values as given: app.smart.discovery checks they are URLs)
+    oauth_uris: tuple[Mapping[str, object], ...] = ()
 
     def type(self, name: str) -> TypeCapabilities | None:
         return self.types.get(name)
@@ -124,7 +130,22 @@ def parse_capabilities(statement: Mapping[str, Any]) -> ServerCapabilities:
         types=types,
         system_search_params=_param_names(server.get("searchParam")),
         system_interactions=system,
+        oauth_uris=tuple(_oauth_uris(rest)),
     )
+
+
+def _oauth_uris(rests: list[Mapping[str, Any]]) -> Iterator[Mapping[str, object]]:
+    for rest in rests:
+        security = rest.get("security")
+        if not isinstance(security, Mapping):
+            continue
+        for ext in _list(security.get("extension")):
+            if isinstance(ext, Mapping) and ext.get("url") == OAUTH_URIS:
+                yield {
+                    e["url"]: e.get("valueUri") or e.get("valueUrl")
+                    for e in _list(ext.get("extension"))
+                    if isinstance(e, Mapping) and isinstance(e.get("url"), str)
+                }
 
 
 def _param_names(params: object) -> frozenset[str]:

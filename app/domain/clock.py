@@ -35,6 +35,13 @@ def format_ts(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime(_TS)
 
 
+def file_stamp(ts: datetime) -> str:
+    """An instant in a file name (``20260301T080000Z``: UTC, sortable, no characters Windows
+    refuses)."""
+    require_aware(ts)
+    return ts.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
 @overload
 def parse_ts(text: str) -> datetime: ...
 @overload

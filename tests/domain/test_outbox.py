@@ -140,6 +140,8 @@ def test_unknown_outcome_is_left_only_by_reconciliation_or_the_clinician() -> No
         (S.UNKNOWN_OUTCOME, E.RECONCILED_PARTIAL): S.QUEUED,
         (S.UNKNOWN_OUTCOME, E.RECONCILED_ABSENT): S.QUEUED,
         (S.UNKNOWN_OUTCOME, E.DUPLICATES_FOUND): S.NEEDS_ATTENTION,
+        # a lost update's check found its target changed by someone else: the clinician decides
+        (S.UNKNOWN_OUTCOME, E.CHANGED_BY_OTHERS): S.CONFLICT,
         **{(st, E.USER_RESEND): S.QUEUED for st in UNKNOWN_STATES},
         **{(st, E.USER_DISCARD): S.DISCARDED for st in UNKNOWN_STATES},
     }

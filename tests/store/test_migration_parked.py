@@ -1,4 +1,4 @@
-"""Migration 0005: stores written while "parked" was UNKNOWN_OUTCOME plus a last event get the
+"""Migration 0006: stores written while "parked" was UNKNOWN_OUTCOME plus a last event get the
 real states, and a downgrade folds them back."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def states(store: Store) -> dict[UUID, tuple[str, str | None, str | None]]:
         return {UUID(r[0]): (r[1], r[2], r[3]) for r in rows}
 
 
-def test_parked_rows_of_revision_0004_get_their_states(tmp_path: Path) -> None:
+def test_parked_rows_of_revision_0005_get_their_states(tmp_path: Path) -> None:
     store = open_store(tmp_path / "store.db")
     checking = unknown(store, None)
     sign_in = unknown(store, E.SIGN_IN_REQUIRED)
@@ -48,8 +48,8 @@ def test_parked_rows_of_revision_0004_get_their_states(tmp_path: Path) -> None:
     assert store.outbox.item(refused).state is S.PARKED
 
     with store.db.write() as conn:
-        command.downgrade(alembic_config(conn), "0004_sealed_outbox_error")
-    assert current_revision(store.db) == "0004_sealed_outbox_error"
+        command.downgrade(alembic_config(conn), "0005_write_operations")
+    assert current_revision(store.db) == "0005_write_operations"
     old = states(store)
     assert {old[k][:2] for k in (checking, sign_in, refused)} == {
         ("unknown_outcome", "outcome_unknown"),

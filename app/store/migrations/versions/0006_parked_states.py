@@ -1,7 +1,7 @@
 """parked states: an unknown outcome whose check stopped gets a state of its own
 
-Revision ID: 0005_parked_states
-Revises: 0004_sealed_outbox_error
+Revision ID: 0006_parked_states
+Revises: 0005_write_operations
 Create Date: 2026-05-20
 
 Before, "parked" was ``unknown_outcome`` plus a particular ``last_event``, and every reader
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0005_parked_states"
-down_revision = "0004_sealed_outbox_error"
+revision = "0006_parked_states"
+down_revision = "0005_write_operations"
 branch_labels = None
 depends_on = None
 
