@@ -178,7 +178,7 @@ async def full_flow(
     try:
         user = await session.sign_in()
         assert user is not None and user.fhir_user is not None
-        current = session._tokens.current  # the test reads the secrets to look for them
+        current = session.tokens  # the test reads the secrets to look for them
         assert current is not None and current.refresh_token and current.id_token
         secrets = {
             "access token": current.access_token.encode(),
@@ -195,7 +195,7 @@ async def full_flow(
         with pytest.raises(FhirNotFound):
             await fhir.read("Patient", f"{pid}-missing")
         await session.refresh_now()
-        rotated = session._tokens.current
+        rotated = session.tokens
         assert rotated is not None and rotated.refresh_token
         secrets["access token (refreshed)"] = rotated.access_token.encode()
         if rotated.refresh_token != current.refresh_token:

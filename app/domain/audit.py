@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -271,52 +271,71 @@ def verify_chain(
     checked = 0
     last: AuditRecord | None = None
 
-    def report(seq: int, kind: ProblemKind, message: str) -> None:
-        if len(problems) < max_problems:
-            problems.append(ChainProblem(seq, kind, message))
+    def report(found: Iterable[ChainProblem]) -> None:
+        problems.extend(found)
+        del problems[max_problems:]
 
     for rec in records:
         checked += 1
-        if rec.seq != expected_seq:
-            report(
-                rec.seq,
-                ProblemKind.MISSING,
-                f"expected record {expected_seq} here; {rec.seq - expected_seq} record(s) are gone"
-                if rec.seq > expected_seq
-                else f"record number {rec.seq} appears out of order",
-            )
-        if rec.prev_hash != prev_hash:
-            report(rec.seq, ProblemKind.BROKEN_LINK, "does not follow the record before it")
-        if rec.damaged:
-            report(rec.seq, ProblemKind.EDITED, "its fields are not valid any more")
-        elif not rec.readable:
-            report(rec.seq, ProblemKind.UNREADABLE, "its details cannot be decrypted")
-        elif chain_hash(rec.seq, rec.event, rec.prev_hash) != rec.hash:
-            report(rec.seq, ProblemKind.EDITED, "its content no longer matches its hash")
-        if mac_key is not None:
-            if rec.mac is None:
-                report(rec.seq, ProblemKind.UNSEALED, "written without a store key")
-            elif not hmac.compare_digest(rec.mac, record_mac(mac_key, rec.hash)):
-                report(rec.seq, ProblemKind.FORGED, "its hash is not sealed by this store's key")
+        report(_record_problems(rec, expected_seq, prev_hash, mac_key))
         expected_seq, prev_hash = rec.seq + 1, rec.hash
         last = rec
     found = None if last is None else AuditHead(last.seq, last.hash, None)
     if head is not None:
-        if mac_key is not None and (
-            head.mac is None
-            or not hmac.compare_digest(head.mac, head_mac(mac_key, head.seq, head.hash))
-        ):
-            report(head.seq, ProblemKind.FORGED, "the recorded end of the log is not sealed")
-        if found is None or found.seq < head.seq:
-            report(
-                head.seq,
-                ProblemKind.TRUNCATED,
-                f"the log should end at record {head.seq} but ends at "
-                f"{0 if found is None else found.seq}",
-            )
-        elif found.seq == head.seq and found.hash != head.hash:
-            report(head.seq, ProblemKind.EDITED, "the last record is not the one recorded")
+        report(_head_problems(head, found, mac_key))
     return VerifyResult(checked=checked, head=found, problems=tuple(problems))
+
+
+def _record_problems(
+    rec: AuditRecord, expected_seq: int, prev_hash: str, mac_key: bytes | None
+) -> Iterator[ChainProblem]:
+    """What is wrong with one record at its place in the chain."""
+    if rec.seq != expected_seq:
+        yield ChainProblem(
+            rec.seq,
+            ProblemKind.MISSING,
+            f"expected record {expected_seq} here; {rec.seq - expected_seq} record(s) are gone"
+            if rec.seq > expected_seq
+            else f"record number {rec.seq} appears out of order",
+        )
+    if rec.prev_hash != prev_hash:
+        yield ChainProblem(rec.seq, ProblemKind.BROKEN_LINK, "does not follow the record before it")
+    if rec.damaged:
+        yield ChainProblem(rec.seq, ProblemKind.EDITED, "its fields are not valid any more")
+    elif not rec.readable:
+        yield ChainProblem(rec.seq, ProblemKind.UNREADABLE, "its details cannot be decrypted")
+    elif chain_hash(rec.seq, rec.event, rec.prev_hash) != rec.hash:
+        yield ChainProblem(rec.seq, ProblemKind.EDITED, "its content no longer matches its hash")
+    if mac_key is None:
+        return
+    if rec.mac is None:
+        yield ChainProblem(rec.seq, ProblemKind.UNSEALED, "written without a store key")
+    elif not hmac.compare_digest(rec.mac, record_mac(mac_key, rec.hash)):
+        yield ChainProblem(
+            rec.seq, ProblemKind.FORGED, "its hash is not sealed by this store's key"
+        )
+
+
+def _head_problems(
+    head: AuditHead, found: AuditHead | None, mac_key: bytes | None
+) -> Iterator[ChainProblem]:
+    """Whether the log ends where its sealed head says it does."""
+    if mac_key is not None and (
+        head.mac is None
+        or not hmac.compare_digest(head.mac, head_mac(mac_key, head.seq, head.hash))
+    ):
+        yield ChainProblem(
+            head.seq, ProblemKind.FORGED, "the recorded end of the log is not sealed"
+        )
+    if found is None or found.seq < head.seq:
+        yield ChainProblem(
+            head.seq,
+            ProblemKind.TRUNCATED,
+            f"the log should end at record {head.seq} but ends at "
+            f"{0 if found is None else found.seq}",
+        )
+    elif found.seq == head.seq and found.hash != head.hash:
+        yield ChainProblem(head.seq, ProblemKind.EDITED, "the last record is not the one recorded")
 
 
 # ---------------------------------------------------------------- details builders

@@ -142,6 +142,12 @@ class SmartSession:
     def state(self) -> SessionState:
         return self._state
 
+    @property
+    def tokens(self) -> TokenSet | None:
+        """The tokens of the current sign-in (None when signed out). In memory only: the
+        refresh token is kept in the OS keyring, and no token is ever logged."""
+        return self._tokens.current
+
     def subscribe(
         self, on_state: StateListener | None = None, on_progress: ProgressListener | None = None
     ) -> Callable[[], None]:

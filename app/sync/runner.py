@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import logging
 import traceback
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -42,6 +41,7 @@ from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
 from app.store.outbox import OutboxListener, OutboxRepository
 from app.store.outbox_records import OutboxEntry, OutboxSummary
+from app.sync.due_queue import DueQueue, PassTally
 from app.sync.errors import SyncSetupFailed
 from app.sync.lock import RunnerLock
 from app.sync.planner import WriteCapabilities, capabilities_from
@@ -316,6 +316,45 @@ class SyncRunner:
             return None
 
     async def _work(self) -> RunReport:
+        sender = await self._sender()
+        if isinstance(sender, RunReport):
+            return sender
+        self._offline_pass = False
+        if self._make_due:
+            self._make_due = False
+            await self._db.run(self._store.make_due_now, self._clock())
+        due = DueQueue(
+            self._store,
+            self._db,
+            self._clock,
+            batch=max(16, 4 * self._concurrency),
+            go_on=lambda: not (self._paused or self._offline_pass or not self._started),
+        )
+        tally = PassTally()
+
+        async def worker() -> None:
+            while (entry := await due.take()) is not None:
+                await self._handle(sender, entry, tally)
+
+        if self._status.connectivity is not Connectivity.ONLINE:
+            # Not known to be reachable: one commit probes first, so an unreachable EHR costs
+            # one failed attempt, not one per queued commit.
+            probe = await due.take()
+            if probe is not None:
+                await self._handle(sender, probe, tally)
+        # return_exceptions: every worker has finished before the pass ends, even when one failed
+        ended = await asyncio.gather(
+            *(worker() for _ in range(self._concurrency)), return_exceptions=True
+        )
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        self._set_status(last_run_at=self._clock())
+        return RunReport(tally.processed, tally.confirmed, self._paused, self._offline_pass)
+
+    async def _sender(self) -> CommitSender | RunReport:
+        """The pass's CommitSender, or the report of a pass that cannot start (the server's
+        capabilities could not be read: signed out, or unreachable)."""
         try:
             caps = await self.capabilities()
         except SignInRequired:
@@ -326,7 +365,7 @@ class SyncRunner:
                 connectivity=Connectivity.OFFLINE, problem=words_for(exc, _NOT_REACHED)
             )
             return RunReport(offline=True)
-        sender = CommitSender(
+        return CommitSender(
             self._store,
             self._writer,
             caps,
@@ -335,70 +374,21 @@ class SyncRunner:
             read_back=self._read_back,
             db=self._db,
         )
-        self._offline_pass = False
-        if self._make_due:
-            self._make_due = False
-            await self._db.run(self._store.make_due_now, self._clock())
-        buffer: deque[OutboxEntry] = deque()
-        refill = asyncio.Lock()
-        cursor = 0
-        exhausted = False
-        processed = confirmed = 0
 
-        async def take() -> OutboxEntry | None:
-            nonlocal cursor, exhausted
-            async with refill:
-                if self._paused or self._offline_pass or not self._started:
-                    return None
-                if not buffer and not exhausted:
-                    batch = await self._db.run(
-                        self._store.claim_due,
-                        self._clock(),
-                        max(16, 4 * self._concurrency),
-                        after_sequence=cursor,
-                    )
-                    if not batch:
-                        exhausted = True
-                    buffer.extend(batch)
-                    if batch:
-                        cursor = batch[-1].row.item.sequence
-                return buffer.popleft() if buffer else None
-
-        async def handle(entry: OutboxEntry) -> None:
-            nonlocal processed, confirmed
-            processed += 1
-            try:
-                item = await sender.process(entry)
-            except Exception as exc:
-                # A bug must not stop the other commits, nor leave this one "Sending".
-                recorded = await self._after_unexpected(entry, exc)
-                if recorded is None:
-                    return
-                item = recorded
-            if item.state is S.CONFIRMED:
-                confirmed += 1
-            elif item.state in SIGN_IN_STATES:
-                self._pause()
-
-        async def worker() -> None:
-            while (entry := await take()) is not None:
-                await handle(entry)
-
-        if self._status.connectivity is not Connectivity.ONLINE:
-            # Not known to be reachable: one commit probes first, so an unreachable EHR costs
-            # one failed attempt, not one per queued commit.
-            probe = await take()
-            if probe is not None:
-                await handle(probe)
-        # return_exceptions: every worker has finished before the pass ends, even when one failed
-        ended = await asyncio.gather(
-            *(worker() for _ in range(self._concurrency)), return_exceptions=True
-        )
-        for outcome in ended:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        self._set_status(last_run_at=self._clock())
-        return RunReport(processed, confirmed, self._paused, self._offline_pass)
+    async def _handle(self, sender: CommitSender, entry: OutboxEntry, tally: PassTally) -> None:
+        tally.processed += 1
+        try:
+            item = await sender.process(entry)
+        except Exception as exc:
+            # A bug must not stop the other commits, nor leave this one "Sending".
+            recorded = await self._after_unexpected(entry, exc)
+            if recorded is None:
+                return
+            item = recorded
+        if item.state is S.CONFIRMED:
+            tally.confirmed += 1
+        elif item.state in SIGN_IN_STATES:
+            self._pause()
 
     def _pause(self) -> None:
         log.debug("sync paused: the EHR asks for a new sign-in")

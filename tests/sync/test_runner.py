@@ -121,7 +121,7 @@ async def test_crash_after_the_server_committed_is_reconciled_not_resent(
     (request,) = plan_send(commit, caps).requests
     await h.fhir.request("POST", "", json_body=json.loads(request.body))  # the lost send
     sent: list[str] = []
-    h.fhir._http.event_hooks["request"].append(lambda r: _note(sent, r))
+    h.http.event_hooks["request"].append(lambda r: _note(sent, r))
     async with runner:  # start() turns SENDING into UNKNOWN_OUTCOME
         summary = await runner.drain(timeout=30)
     assert summary.confirmed == 1
