@@ -37,8 +37,9 @@ from app.domain.draft import NoteSection
 from app.domain.prefill import prefill_draft
 from app.domain.site import LogLevel, Site
 from app.fhir.client import FhirClient
-from app.fhir.context_loader import list_encounters, load_encounter_context, search_patients
+from app.fhir.context_loader import load_encounter_context
 from app.fhir.errors import FhirNotFound
+from app.fhir.patient_search import list_encounters, search_patients
 from app.fhir.profiles import choose_profile
 from app.logging_setup import logging_to
 from app.smart.http import create_http_client

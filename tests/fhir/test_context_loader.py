@@ -14,14 +14,9 @@ import pytest
 from app.domain.clinical import AdministrativeSex, MeasurementKind
 from app.domain.context import SectionKind
 from app.fhir.client import FhirClient
-from app.fhir.context_loader import (
-    ContextLoadOptions,
-    LoadStrategy,
-    list_encounters,
-    load_encounter_context,
-    search_patients,
-)
+from app.fhir.context_loader import ContextLoadOptions, LoadStrategy, load_encounter_context
 from app.fhir.errors import EncounterPatientMismatch, FhirNotFound
+from app.fhir.patient_search import list_encounters, search_patients
 from tests.fhir.conftest import BearerAuth, RequestLog, access_token, bearer
 from tests.support.servers import RunningServer
 

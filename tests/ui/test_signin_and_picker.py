@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 from app.bootstrap import build_workbench
 from app.domain.site import Site
 from app.fhir.client import FhirClient
-from app.fhir.context_loader import list_encounters, search_patients
+from app.fhir.patient_search import list_encounters, search_patients
 from app.paths import AppPaths
 from app.services.workbench import Workbench
 from app.ui.patient_picker import PatientPicker
