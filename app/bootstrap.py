@@ -379,7 +379,7 @@ def settle_heap() -> None:
 
 
 def _preload_then_settle() -> None:
-    from app.fhir.mapping_in import preload_models
+    from app.fhir.fhir_reading import preload_models
 
     preload_models()
     settle_heap()

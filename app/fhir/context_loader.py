@@ -40,9 +40,8 @@ from app.fhir.errors import (
     FhirNotFound,
     FhirUnexpectedResponse,
 )
+from app.fhir.fhir_reading import References, guarded
 from app.fhir.mapping_in import (
-    References,
-    guarded,
     map_allergy,
     map_composition,
     map_condition,

@@ -15,7 +15,7 @@ from app.domain.clinical import Measurement, PriorNote, ProblemStatus
 from app.domain.context import ContextSection, SkippedResource
 from app.fhir.client import JsonObject, SearchResult, outcome_text
 from app.fhir.errors import FhirMappingError
-from app.fhir.mapping_in import References, conformance_problem, guarded, status_code
+from app.fhir.fhir_reading import References, conformance_problem, guarded, status_code
 from app.fhir.subject_check import subject_problem
 
 T = TypeVar("T")

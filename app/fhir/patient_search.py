@@ -12,7 +12,8 @@ from app.domain.context import ContextSection, SkippedResource
 from app.fhir.client import FhirClient, JsonObject, SearchResult
 from app.fhir.context_queries import patient_param
 from app.fhir.errors import FhirMappingError, FhirUnsupported
-from app.fhir.mapping_in import References, guarded, map_encounter, map_patient
+from app.fhir.fhir_reading import References, guarded
+from app.fhir.mapping_in import map_encounter, map_patient
 from app.smart.http_log import tagged
 
 T = TypeVar("T")
