@@ -234,7 +234,6 @@ class SmartAuth(httpx.Auth):
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         raise RuntimeError("SmartAuth works with httpx.AsyncClient only")
-        yield request  # pragma: no cover - makes this a generator like the base class
 
     async def async_auth_flow(
         self, request: httpx.Request
