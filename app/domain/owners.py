@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from app.domain.clinical import Reference
+from app.domain.clinical import Participant, Reference
 
 OWNER_TYPES = ("Practitioner", "PractitionerRole", "CareTeam", "Organization", "RelatedPerson")
 
@@ -112,3 +112,14 @@ def find_owner(text: str, candidates: Sequence[OwnerCandidate]) -> OwnerCandidat
     if len(exact) == 1:
         return exact[0]
     return matching[0] if len(matching) == 1 else None
+
+
+def encounter_candidates(participants: Iterable[Participant]) -> list[OwnerCandidate]:
+    """The people taking part in the encounter (the clinician writing the note among them)."""
+    found = []
+    for participant in participants:
+        ref = participant.individual
+        if ref.resource_type in OWNER_TYPES:
+            name = ref.display or ref.relative
+            found.append(OwnerCandidate(ref, name, participant.role, OwnerSource.ENCOUNTER))
+    return found
