@@ -36,7 +36,7 @@ def describe(item: object) -> tuple[str, str]:
         return item.display, detail
     if isinstance(item, Measurement):
         when = item.effective.date().isoformat() if item.effective else ""
-        return f"{item.display}: {item.display_value}", when
+        return f"{item.name}: {item.display_value}", when
     if isinstance(item, PriorNote):
         when = item.date.date().isoformat() if item.date else "undated"
         status = item.doc_status or item.status or ""
