@@ -36,6 +36,7 @@ from app.services.chart import ChartService
 from app.services.drafts import DraftService
 from app.services.errors import user_errors
 from app.services.outbox import OutboxService
+from app.services.owners import OwnerService
 from app.services.review import ReviewService
 from app.services.session import SessionService
 from app.services.workbench import SiteDirectory, SiteServices, StartupReport, Workbench
@@ -173,6 +174,7 @@ def site_services(
         review=ReviewService(store, worker, on_queued=outbox.notify_enqueued),
         outbox=outbox,
         audit=audit,
+        owners=OwnerService(fhir, store.directory, worker),
         warnings=tuple(protected.warnings),
         close=close,
     )

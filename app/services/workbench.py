@@ -3,6 +3,7 @@
     Workbench (frozen)                     built once by app.bootstrap.build_workbench
     ├── sites, templates, startup          what was configured and what start-up found
     ├── sandbox: SandboxControl | None     the embedded EHR, when it runs
+    ├── terminology: TerminologySearch     the observation picker's type-ahead
     └── directory: SiteDirectory           per-site services, each built once, on first use
         ├── session(site) -> SessionService                   cheap: no store, no network
         └── open(session) -> SiteServices (frozen)            after sign-in: opens the store
@@ -10,7 +11,8 @@
             ├── drafts  DraftService      autosave, import
             ├── review  ReviewService     check, propose, queue
             ├── outbox  OutboxService     rows, actions, the sync runner
-            └── audit   AuditService      who did what
+            ├── audit   AuditService      who did what
+            └── owners  OwnerService      who a task can be given to (kept for offline)
 
 Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
 service is set or replaced after construction. The directory builds a site's services lazily
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.domain.site import Site
@@ -31,8 +33,10 @@ from app.services.audit import AuditService
 from app.services.chart import ChartService
 from app.services.drafts import DraftService
 from app.services.outbox import OutboxService
+from app.services.owners import OwnerService
 from app.services.review import ReviewService
 from app.services.session import SessionService
+from app.services.terminology import TerminologySearch
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,7 @@ class SiteServices:
     review: ReviewService
     outbox: OutboxService
     audit: AuditService
+    owners: OwnerService | None = None  # task-owner candidates (None: a test without them)
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
 
@@ -127,6 +132,7 @@ class Workbench:
     directory: SiteDirectory
     sandbox: SandboxControl | None = None
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
+    terminology: TerminologySearch = field(default_factory=TerminologySearch)
 
     @property
     def single_site(self) -> Site | None:

@@ -14,6 +14,7 @@ import logging
 from html import escape
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -35,6 +36,7 @@ from app.services.chart import OpenChart
 from app.services.errors import ServiceError
 from app.services.review import ApprovalProposal, ReviewService
 from app.ui.diff_view import inline_html
+from app.ui.shortcuts import shortcut, tooltip
 from app.ui.style import error_label, heading_label, hint_label
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,9 @@ class ApprovalDialog(QDialog):
         self.approve_button = self.buttons.addButton(
             "Approve and queue", QDialogButtonBox.ButtonRole.AcceptRole
         )
+        self.approve_button.setToolTip(tooltip("approve", "Approve and queue the note"))
+        for keys in shortcut("approve").keys:
+            QShortcut(QKeySequence(keys), self, self._approve_by_key)
         self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -100,6 +105,12 @@ class ApprovalDialog(QDialog):
         if self.acknowledge is not None:
             self.approve_button.setEnabled(False)
             self.acknowledge.toggled.connect(self.approve_button.setEnabled)
+
+    def _approve_by_key(self) -> None:
+        """Ctrl+Shift+Enter: the same as the button, and only when the button may be pressed
+        (points to acknowledge are ticked first: Tab to the box, Space)."""
+        if self.approve_button.isEnabled():
+            self.approve_button.click()
 
     def _writes_html(self) -> str:
         rows = [

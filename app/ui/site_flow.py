@@ -73,6 +73,8 @@ class SiteFlow(QObject):
         self.site = site
         await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id})
         await self.drafts.set_service(site.drafts)
+        if self.workspace.entry is not None:
+            self.workspace.entry.set_service(site.owners)
         self.gate.set_review(site.review)
         self.outbox.show_outbox(site.outbox)
         notes = [*session.grant_messages, *(w.rstrip(".") for w in site.warnings)]

@@ -15,9 +15,10 @@ from app.services.workbench import Workbench
 from app.ui.approval import ReviewGate
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
+from app.ui.entry_model import EntryViewModel
 from app.ui.lock import SessionLock
 from app.ui.main_window import MainWindow
-from app.ui.menus import SandboxMenu, ToolsMenu
+from app.ui.menus import HelpMenu, NoteMenu, SandboxMenu, ToolsMenu
 from app.ui.outbox_dock import OutboxDock
 from app.ui.signin_model import SignInViewModel
 from app.ui.site_flow import SiteFlow
@@ -45,6 +46,9 @@ class MainWindowParts:
     flow: SiteFlow
     tools: ToolsMenu
     sandbox: SandboxMenu | None
+    entry: EntryViewModel | None = None
+    note_menu: NoteMenu | None = None
+    help_menu: HelpMenu | None = None
 
     async def aclose(self) -> None:
         """The window closed: save what was typed, then stop the window's tasks."""
@@ -66,12 +70,16 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     templates = list(workbench.templates)
     drafts = DraftViewModel(None, templates, tasks=tasks, parent=window)
     gate = ReviewGate(templates, parent=window)
-    workspace = WorkspacePage(drafts, gate)
+    entry = EntryViewModel(workbench.terminology, tasks, parent=window)
+    workspace = WorkspacePage(drafts, gate, entry=entry)
     lock = SessionLock(window, tasks, drafts.autosave)
     outbox = OutboxDock(window, tasks)
     controller = AppController(window, signin, tasks)
     flow = SiteFlow(workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks)
+    note_menu = NoteMenu(window, workspace)
     tools = ToolsMenu(window, flow, outbox, tasks)
+    help_menu = HelpMenu(window)
+    tasks.start("read-dates", entry.read_date.warm_up())
     sandbox = SandboxMenu(window, workbench.sandbox, flow) if workbench.sandbox else None
     window.on_close(drafts.autosave)
 
@@ -94,4 +102,7 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         flow,
         tools,
         sandbox,
+        entry,
+        note_menu,
+        help_menu,
     )

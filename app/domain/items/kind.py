@@ -256,14 +256,15 @@ class ItemKind(Generic[T]):
         """The SMART feature that writing this kind needs: ``WRITE_OBSERVATIONS``."""
         return "WRITE_" + self.import_part.key.upper()
 
-    def edit_cell(self, row: T, column: int, text: str) -> CellEdit[T]:
-        """An edited cell of the editor's table: the column parses ``text`` into the row's new
+    def edit_cell(self, row: T, column: int, text: str, entry: EntryContext) -> CellEdit[T]:
+        """An edited cell of the editor's table: the column reads ``text`` into the row's new
         item; the draft keeps it, drops it (a medication decision cleared) or is not concerned
-        (a note typed on a medication not yet decided stays on the row only)."""
-        parse = self.columns[column].set
-        if parse is None:
+        (a note typed on a medication not yet decided stays on the row only). Raises
+        ``EntryRefused`` (words saying what to type) for text the column cannot use."""
+        declared = self.columns[column]
+        if not declared.editable:
             return CellEdit(row, CellChange.NONE)
-        after = parse(row, text)
+        after = declared.apply(row, text, entry)  # EntryRefused: the editor keeps the text
         if self.keeps(after):
             return CellEdit(after, CellChange.KEEP)
         return CellEdit(after, CellChange.REMOVE if self.keeps(row) else CellChange.NONE)
