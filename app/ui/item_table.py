@@ -39,6 +39,7 @@ from app.domain.validation import ValidationReport
 from app.ui.entry_model import EntryViewModel
 
 NONE_CHOSEN = "—"  # how an empty choice reads in a choice cell's list
+ENTERED = Qt.ItemDataRole.UserRole  # what picking a match types into the cell
 REFUSED = QColor("#fdecea")
 WARNED = QColor("#fff8e1")
 
@@ -53,6 +54,7 @@ class EntryLineEdit(QLineEdit):
         self.completer_.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
         self.completer_.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completer_.setMaxVisibleItems(10)
+        self.completer_.setCompletionRole(ENTERED)
         self.completer_.setWidget(self)
 
     def offer(self, rows: Sequence[tuple[str, str]]) -> None:
@@ -60,11 +62,10 @@ class EntryLineEdit(QLineEdit):
         self.matches.clear()
         for shown, entered in rows:
             item = QStandardItem(shown)
-            item.setData(entered, Qt.ItemDataRole.EditRole)
-            item.setData(shown, Qt.ItemDataRole.DisplayRole)
+            item.setData(entered, ENTERED)
             self.matches.appendRow(item)
         popup = self.completer_.popup()
-        if rows and self.hasFocus():
+        if rows and self.isVisible():
             self.completer_.complete()
             if popup is not None:
                 popup.setCurrentIndex(self.matches.index(0, 0))  # Enter picks the best match
@@ -74,6 +75,25 @@ class EntryLineEdit(QLineEdit):
     def popup_open(self) -> bool:
         popup = self.completer_.popup()
         return popup is not None and popup.isVisible()
+
+    def highlighted(self) -> str | None:
+        """What picking the highlighted match enters (None: nothing highlighted)."""
+        popup = self.completer_.popup()
+        index = popup.currentIndex() if popup is not None else None
+        if index is None or not index.isValid():
+            return None
+        return str(index.data(ENTERED))
+
+    def move_highlight(self, step: int) -> None:
+        popup = self.completer_.popup()
+        if popup is not None and self.matches.rowCount():
+            row = (popup.currentIndex().row() + step) % self.matches.rowCount()
+            popup.setCurrentIndex(self.matches.index(row, 0))
+
+    def hide_popup(self) -> None:
+        popup = self.completer_.popup()
+        if popup is not None:
+            popup.hide()
 
 
 class EntryDelegate(QStyledItemDelegate):
@@ -123,18 +143,27 @@ class EntryDelegate(QStyledItemDelegate):
             super().setModelData(editor, model, index)
 
     def eventFilter(self, editor: QObject, event: QEvent) -> bool:
-        """Enter commits and moves to the next cell (like Tab), so a row is filled in one go."""
+        """Enter (and Tab) with matches offered picks the highlighted one; Enter commits and
+        moves to the next cell (like Tab), so a row is filled in one go."""
         if (
             isinstance(editor, EntryLineEdit)
             and event.type() == QEvent.Type.KeyPress
             and isinstance(event, QKeyEvent)
-            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
             and not event.modifiers() & Qt.KeyboardModifier.ControlModifier
-            and not editor.popup_open()
         ):
-            self.commitData.emit(editor)
-            self.closeEditor.emit(editor, QAbstractItemDelegate.EndEditHint.EditNextItem)
-            return True
+            key = event.key()
+            if editor.popup_open() and key in (Qt.Key.Key_Down, Qt.Key.Key_Up):
+                editor.move_highlight(1 if key == Qt.Key.Key_Down else -1)
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab):
+                picked = editor.highlighted() if editor.popup_open() else None
+                if picked is not None:
+                    editor.setText(picked)
+                editor.hide_popup()
+                if key != Qt.Key.Key_Tab or picked is not None:
+                    self.commitData.emit(editor)
+                    self.closeEditor.emit(editor, QAbstractItemDelegate.EndEditHint.EditNextItem)
+                    return True
         return super().eventFilter(editor, event)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import (
     QLabel,
@@ -202,9 +202,10 @@ class NoteEditor(QWidget):
 
     # ------------------------------------------------------------------ keyboard
     def focus_first_section(self) -> None:
+        """The cursor in the first section (once the new section editors are shown)."""
         edits = list(self.section_edits.values())
         if edits:
-            edits[0].setFocus(Qt.FocusReason.ShortcutFocusReason)
+            QTimer.singleShot(0, lambda: edits[0].setFocus(Qt.FocusReason.ShortcutFocusReason))
 
     def _current_section(self) -> int:
         edits = list(self.section_edits.values())
