@@ -105,6 +105,7 @@ class ApprovalDialog(QDialog):
         if self.acknowledge is not None:
             self.approve_button.setEnabled(False)
             self.acknowledge.toggled.connect(self.approve_button.setEnabled)
+            self.acknowledge.setFocus()  # Space ticks it, Ctrl+Shift+Enter approves
 
     def _approve_by_key(self) -> None:
         """Ctrl+Shift+Enter: the same as the button, and only when the button may be pressed
@@ -144,6 +145,8 @@ class ReviewGate(QObject):
     def set_chart(self, chart: OpenChart | None) -> None:
         self.chart = chart
         self.report = None
+        if chart is None:  # another chart is loading (or none is open): nothing to approve yet
+            self.approval_state.emit(False, "Open a chart and a draft first.")
 
     def revalidate(self, draft: Draft | None) -> ValidationReport | None:
         if draft is None or self.chart is None or self.review is None:

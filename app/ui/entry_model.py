@@ -9,6 +9,7 @@ matches and for a preview of what a typed text becomes ("Thursday 15 May 2025 (t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import date
@@ -24,7 +25,6 @@ from app.domain.items.observation import ObservationItem, value_words
 from app.domain.owners import OwnerCandidate, candidates_matching, merge_candidates
 from app.domain.terminology import terminology
 from app.services.dates import DateReader
-from app.services.errors import ServiceError
 from app.services.owners import OwnerService
 from app.services.terminology import ConceptMatch, TerminologySearch
 from app.ui.tasks import TaskTracker
@@ -77,6 +77,7 @@ class EntryViewModel(QObject):
 
     # ------------------------------------------------------------------ the chart
     def set_service(self, service: OwnerService | None) -> None:
+        self._search_timer.stop()
         self.service = service
         self.owners, self._found = (), ()
 
@@ -84,12 +85,16 @@ class EntryViewModel(QObject):
         """The owners of this chart: participants and care team (fetched, else kept)."""
         if self.service is None:
             return
+        service = self.service
         try:
-            self.owners = await self.service.for_chart(context)
-        except ServiceError as exc:
-            log.info("owner candidates unavailable: %s", exc.words)
+            owners = await service.for_chart(context)
+        except Exception as exc:  # a helper: the picker then offers typed references only
+            log.info("owner candidates unavailable: %s", type(exc).__name__)
             return
-        self.offline_changed.emit(self.service.offline)
+        if service is not self.service:
+            return
+        self.owners = owners
+        self.offline_changed.emit(service.offline)
         self.owners_changed.emit()
 
     def context(self) -> EntryContext:
@@ -116,14 +121,22 @@ class EntryViewModel(QObject):
 
     def _search_now(self) -> None:
         text = self._pending_search
-        if self.service is not None and text:
-            self.tasks.start("owner-search", self._search(self.service, text))
+        if self.service is None or not text:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the app is closing: its loop has stopped
+            return
+        self.tasks.start("owner-search", self._search(self.service, text))
 
     async def _search(self, service: OwnerService, text: str) -> None:
+        """A helper, never an error dialog: without an answer the picker offers what it has."""
         try:
             found = await service.search(text)
-        except ServiceError as exc:
-            log.info("directory search failed: %s", exc.words)
+        except Exception as exc:  # the client closed, the store closed: nothing to offer
+            log.info("directory search failed: %s", type(exc).__name__)
+            return
+        if service is not self.service:  # signed out (or another site) meanwhile
             return
         self._found = merge_candidates(self._found, found)
         self.offline_changed.emit(service.offline)

@@ -49,6 +49,7 @@ class EntryLineEdit(QLineEdit):
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
+        self.last_before_choices = False  # Enter ends the row here (choices follow: Tab to them)
         self.matches = QStandardItemModel(self)
         self.completer_ = QCompleter(self.matches, self)
         self.completer_.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
@@ -117,6 +118,7 @@ class EntryDelegate(QStyledItemDelegate):
             return combo
         editor = EntryLineEdit(parent)
         editor.setAccessibleName(column.header)
+        editor.last_before_choices = self.owner.ends_typing(index.column())
         row = index.row()
         editor.textEdited.connect(lambda text: self.owner.typed(row, index.column(), text, editor))
         editor.completer_.activated.connect(lambda picked: self._picked(editor, picked))
@@ -162,7 +164,12 @@ class EntryDelegate(QStyledItemDelegate):
                 editor.hide_popup()
                 if key != Qt.Key.Key_Tab or picked is not None:
                     self.commitData.emit(editor)
-                    self.closeEditor.emit(editor, QAbstractItemDelegate.EndEditHint.EditNextItem)
+                    hint = (
+                        QAbstractItemDelegate.EndEditHint.SubmitModelCache
+                        if editor.last_before_choices and key != Qt.Key.Key_Tab
+                        else QAbstractItemDelegate.EndEditHint.EditNextItem
+                    )
+                    self.closeEditor.emit(editor, hint)
                     return True
         return super().eventFilter(editor, event)
 
@@ -251,6 +258,10 @@ class ItemTable(QWidget):
                 cell = self.table.item(r, 0)
                 if cell is not None:
                     self.table.editItem(cell)
+
+    def ends_typing(self, column: int) -> bool:
+        """The last column to type in: the rest (if any) are picked from lists or read-only."""
+        return all(c.choices or not c.editable for c in self.kind.columns[column + 1 :])
 
     def item_at(self, row: int) -> Any:
         return self._rows[row]

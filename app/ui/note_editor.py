@@ -163,6 +163,8 @@ class NoteEditor(QWidget):
             self.sections_layout.addWidget(title)
             self.sections_layout.addWidget(edit)
             self.sections_layout.addWidget(problems)
+            title.show()  # not left to the layout's queued show: focus may go there at once
+            edit.show()
             self.section_edits[section.key] = edit
             self.section_problems[section.key] = problems
         self.sections_layout.addStretch(1)
@@ -203,9 +205,12 @@ class NoteEditor(QWidget):
     # ------------------------------------------------------------------ keyboard
     def focus_first_section(self) -> None:
         """The cursor in the first section (once the new section editors are shown)."""
+        QTimer.singleShot(0, self._focus_first)
+
+    def _focus_first(self) -> None:
         edits = list(self.section_edits.values())
         if edits:
-            QTimer.singleShot(0, lambda: edits[0].setFocus(Qt.FocusReason.ShortcutFocusReason))
+            edits[0].setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def _current_section(self) -> int:
         edits = list(self.section_edits.values())

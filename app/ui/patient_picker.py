@@ -89,8 +89,9 @@ class PatientPicker(QWidget):
         layout.addWidget(hint_label("Encounters of the selected patient (newest first):"))
         self.encounter_table = self._table(["Encounter"])
         self.encounter_table.itemDoubleClicked.connect(lambda _i: self._open())
-        # keyboard: Enter on a patient goes to their encounters, Enter on an encounter opens it
+        # keyboard: Enter on a patient opens their newest encounter; Enter on one opens it
         self.patient_table.installEventFilter(self)
+        self._open_when_listed = False
         self.encounter_table.installEventFilter(self)
         layout.addWidget(self.encounter_table, 2)
         open_row = QHBoxLayout()
@@ -107,8 +108,13 @@ class PatientPicker(QWidget):
             and isinstance(event, QKeyEvent)
             and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
         ):
-            if watched is self.patient_table and self.encounter_table.rowCount():
-                self.encounter_table.setFocus(Qt.FocusReason.OtherFocusReason)
+            if watched is self.patient_table:
+                # the newest encounter (selected); Tab to choose another. Typed ahead of the
+                # list: opened as soon as it arrives
+                if self.encounter_table.rowCount():
+                    self._open()
+                else:
+                    self._open_when_listed = True
                 return True
             if watched is self.encounter_table:
                 self._open()
@@ -184,6 +190,7 @@ class PatientPicker(QWidget):
             self.patient_table.selectRow(0)
 
     def _patient_selected(self) -> None:
+        self._open_when_listed = False
         row = self.patient_table.currentRow()
         if 0 <= row < len(self._patients):
             self._show_error(self._patients[row].identity_warning or "")
@@ -209,6 +216,9 @@ class PatientPicker(QWidget):
         if encounters:
             self.encounter_table.selectRow(0)
         self.open_button.setEnabled(bool(encounters))
+        if encounters and self._open_when_listed:
+            self._open_when_listed = False
+            self._open()
 
     def _open(self) -> None:
         p_row, e_row = self.patient_table.currentRow(), self.encounter_table.currentRow()

@@ -110,6 +110,8 @@ class SiteFlow(QObject):
 
     async def _sign_out(self) -> None:
         await self.drafts.flush()
+        if self.workspace.entry is not None:
+            self.workspace.entry.set_service(None)
         site, self.site = self.site, None
         if site is not None:
             await site.audit.record(AuditKind.SIGN_OUT)
