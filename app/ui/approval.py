@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QLabel,
     QPlainTextEdit,
+    QPushButton,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -60,7 +61,7 @@ class ApprovalDialog(QDialog):
         layout.addWidget(
             hint_label(
                 f"Approving as {decision.approved_by.display or decision.approved_by.relative} "
-                f"({decision.approved_by.relative}) from {decision.app.label}. After approval the note "
+                f"from {decision.app.label}. After approval the note "
                 "cannot be edited; it is queued and sent to the chart exactly once."
             )
         )
@@ -70,10 +71,27 @@ class ApprovalDialog(QDialog):
         note.setReadOnly(True)
         note.setAccessibleName("The note as it will be filed")
         tabs.addTab(note, "Note")
+        writes_page = QWidget()
+        writes_box = QVBoxLayout(writes_page)
         writes = QTextBrowser()
         writes.setOpenLinks(False)
         writes.setHtml(self._writes_html())
-        tabs.addTab(writes, f"What will be written ({len(proposal.writes)})")
+        writes_box.addWidget(writes, 1)
+        self.detail_button = QPushButton("Show the FHIR detail (for IT)")
+        self.detail_button.setCheckable(True)
+        self.detail_button.setAutoDefault(False)
+        self.detail_button.setToolTip(
+            "The records exactly as the EHR will receive them, for IT and support."
+        )
+        self.fhir_detail = QPlainTextEdit("\n\n".join(w.detail for w in proposal.writes))
+        self.fhir_detail.setObjectName("fhirDetail")  # IT words: allowed FHIR names (tests)
+        self.fhir_detail.setReadOnly(True)
+        self.fhir_detail.setAccessibleName("FHIR detail for IT")
+        self.fhir_detail.hide()
+        self.detail_button.toggled.connect(self.fhir_detail.setVisible)
+        writes_box.addWidget(self.detail_button, 0, Qt.AlignmentFlag.AlignLeft)
+        writes_box.addWidget(self.fhir_detail, 1)
+        tabs.addTab(writes_page, f"What will be written ({len(proposal.writes)})")
         diff = QTextBrowser()
         diff.setOpenLinks(False)
         diff.setHtml(inline_html(diff_draft(proposal.draft)))
