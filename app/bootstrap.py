@@ -35,6 +35,7 @@ from app.services.audit import AuditService
 from app.services.chart import ChartService
 from app.services.drafts import DraftService
 from app.services.errors import user_errors
+from app.services.followups import FollowUpService
 from app.services.outbox import OutboxService
 from app.services.owners import OwnerService
 from app.services.review import ReviewService
@@ -174,6 +175,7 @@ def site_services(
         review=ReviewService(store, worker, on_queued=outbox.notify_enqueued),
         outbox=outbox,
         audit=audit,
+        followups=FollowUpService(fhir, store, worker),
         owners=OwnerService(fhir, store.directory, worker),
         warnings=tuple(protected.warnings),
         close=close,

@@ -12,6 +12,7 @@
             ├── review  ReviewService     check, propose, queue
             ├── outbox  OutboxService     rows, actions, the sync runner
             ├── audit   AuditService      who did what
+            ├── followups FollowUpService correct / add to an earlier note
             └── owners  OwnerService      who a task can be given to (kept for offline)
 
 Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
@@ -32,6 +33,7 @@ from app.domain.templates import NoteTemplate
 from app.services.audit import AuditService
 from app.services.chart import ChartService
 from app.services.drafts import DraftService
+from app.services.followups import FollowUpService
 from app.services.outbox import OutboxService
 from app.services.owners import OwnerService
 from app.services.review import ReviewService
@@ -72,6 +74,7 @@ class SiteServices:
     review: ReviewService
     outbox: OutboxService
     audit: AuditService
+    followups: FollowUpService
     owners: OwnerService | None = None  # task-owner candidates (None: a test without them)
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()

@@ -10,6 +10,7 @@ from app.store.database import Database, PayloadProtector, current_revision, ope
 from app.store.directory_cache import OwnerDirectoryCache
 from app.store.drafts import DraftHook, DraftRepository
 from app.store.outbox import OutboxRepository
+from app.store.outbox_lookups import OutboxLookups
 
 
 class Store:
@@ -30,6 +31,7 @@ class Store:
         self.path = db.path
         self.drafts = DraftRepository(db, hooks=draft_hooks, clock=clock)
         self.outbox = OutboxRepository(db, clock=clock)
+        self.lookups = OutboxLookups(db)
         self.directory = OwnerDirectoryCache(db, clock=clock)
 
     def schema_revision(self) -> str | None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.services.errors import words_for
 from app.services.workbench import Workbench
 from app.ui.approval import ReviewGate
+from app.ui.chart_model import ChartViewModel
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.entry_model import EntryViewModel
@@ -46,6 +47,7 @@ class MainWindowParts:
     flow: SiteFlow
     tools: ToolsMenu
     sandbox: SandboxMenu | None
+    chart: ChartViewModel
     entry: EntryViewModel | None = None
     note_menu: NoteMenu | None = None
     help_menu: HelpMenu | None = None
@@ -75,7 +77,10 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     lock = SessionLock(window, tasks, drafts.autosave)
     outbox = OutboxDock(window, tasks)
     controller = AppController(window, signin, tasks)
-    flow = SiteFlow(workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks)
+    chart = ChartViewModel(tasks, parent=window)
+    flow = SiteFlow(
+        workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, chart
+    )
     note_menu = NoteMenu(window, workspace)
     tools = ToolsMenu(window, flow, outbox, tasks)
     help_menu = HelpMenu(window)
@@ -102,6 +107,7 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         flow,
         tools,
         sandbox,
+        chart,
         entry,
         note_menu,
         help_menu,

@@ -1,7 +1,7 @@
 """directory cache: task-owner candidates kept for offline use (sealed)
 
-Revision ID: 0005_directory_cache
-Revises: 0004_sealed_outbox_error
+Revision ID: 0006_directory_cache
+Revises: 0005_write_operations
 Create Date: 2026-06-01
 
 A new table, nothing moved: ``directory_cache`` holds, per key (a patient's care team, a
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_directory_cache"
-down_revision = "0004_sealed_outbox_error"
+revision = "0006_directory_cache"
+down_revision = "0005_write_operations"
 branch_labels = None
 depends_on = None
 
