@@ -94,13 +94,21 @@ def _note(p: Mapping[str, Any]) -> str:
     kind = "formatted text" if "xhtml" in attachment.get("contentType", "") else "plain text"
     parts = [
         f"{_concept(p.get('type'))}, {p.get('docStatus', 'no status')}",
-        f"by {_who((p.get('author') or [None])[0])}",
+        f"by {_person((p.get('author') or [None])[0])}",
         "for this visit",
         f"as {kind}",
     ]
     for rel in p.get("relatesTo") or []:
         parts.append(_RELATION_WORDS.get(str(rel.get("code")), "linked to an earlier note"))
     return ", ".join(parts) + "."
+
+
+def _person(reference: object) -> str:
+    """Who, by name; a reference without one reads as the approving clinician (the FHIR
+    reference is in the detail for IT)."""
+    if isinstance(reference, Mapping) and reference.get("display"):
+        return _who(reference)
+    return "the approving clinician"
 
 
 def _composition(p: Mapping[str, Any]) -> str:
@@ -113,7 +121,7 @@ def _composition(p: Mapping[str, Any]) -> str:
 
 def _provenance(p: Mapping[str, Any]) -> str:
     agents = p.get("agent") or []
-    who = _who(agents[0].get("who")) if agents else "unknown"
+    who = _person(agents[0].get("who")) if agents else "the approving clinician"
     device = _who(agents[1].get("who")) if len(agents) > 1 else "the app"
     n = len(p.get("target") or [])
     return f"Records in the chart that {who} approved these {n} entries, sent by {device}."
