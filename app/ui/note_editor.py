@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 
+import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import (
@@ -205,10 +206,10 @@ class NoteEditor(QWidget):
     # ------------------------------------------------------------------ keyboard
     def focus_first_section(self) -> None:
         """The cursor in the first section (once the new section editors are shown)."""
-        QTimer.singleShot(0, self._focus_first)
+        QTimer.singleShot(0, self, self._focus_first)  # dropped if the editor is gone
 
     def _focus_first(self) -> None:
-        edits = list(self.section_edits.values())
+        edits = [e for e in self.section_edits.values() if shiboken6.isValid(e)]
         if edits:
             edits[0].setFocus(Qt.FocusReason.ShortcutFocusReason)
 
