@@ -95,6 +95,7 @@ class ApprovalDialog(QDialog):
         diff.setHtml(inline_html(proposal.changes))  # from the planned writes, not the draft
         tabs.addTab(diff, "Changes")
         self.tabs, self.writes_view, self.changes_view = tabs, writes, diff
+        self.writes_page = writes_page  # the tab: the words, and the FHIR detail under them
         layout.addWidget(tabs, 1)
 
         self.acknowledge: QCheckBox | None = None

@@ -14,10 +14,19 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor, QKeyEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemDelegate,
+    QAbstractItemView,
     QComboBox,
     QCompleter,
     QHBoxLayout,
@@ -55,7 +64,6 @@ class EntryLineEdit(QLineEdit):
         self.completer_.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
         self.completer_.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completer_.setMaxVisibleItems(10)
-        self.completer_.setCompletionRole(ENTERED)
         self.completer_.setWidget(self)
 
     def offer(self, rows: Sequence[tuple[str, str]]) -> None:
@@ -66,10 +74,16 @@ class EntryLineEdit(QLineEdit):
             item.setData(entered, ENTERED)
             self.matches.appendRow(item)
         popup = self.completer_.popup()
+        typed = self.text()
         if rows and self.isVisible():
+            # nothing highlighted while typing (a highlight would replace the typed text);
+            # Enter picks the best match, Down / Up highlight another
             self.completer_.complete()
             if popup is not None:
-                popup.setCurrentIndex(self.matches.index(0, 0))  # Enter picks the best match
+                popup.setMinimumWidth(max(self.width(), 440))
+                popup.setCurrentIndex(QModelIndex())
+            if self.text() != typed:
+                self.setText(typed)
         elif popup is not None:
             popup.hide()
 
@@ -78,18 +92,21 @@ class EntryLineEdit(QLineEdit):
         return popup is not None and popup.isVisible()
 
     def highlighted(self) -> str | None:
-        """What picking the highlighted match enters (None: nothing highlighted)."""
+        """What picking enters: the highlighted match, else the best one (None: no match)."""
         popup = self.completer_.popup()
         index = popup.currentIndex() if popup is not None else None
-        if index is None or not index.isValid():
-            return None
-        return str(index.data(ENTERED))
+        if index is not None and index.isValid():
+            return str(index.data(ENTERED))
+        first = self.matches.item(0)
+        return str(first.data(ENTERED)) if first is not None else None
 
     def move_highlight(self, step: int) -> None:
         popup = self.completer_.popup()
-        if popup is not None and self.matches.rowCount():
-            row = (popup.currentIndex().row() + step) % self.matches.rowCount()
-            popup.setCurrentIndex(self.matches.index(row, 0))
+        model = popup.model() if popup is not None else None
+        if popup is not None and model is not None and model.rowCount():
+            current = popup.currentIndex().row()
+            row = (current + step) % model.rowCount() if current >= 0 else (0 if step > 0 else -1)
+            popup.setCurrentIndex(model.index(row % model.rowCount(), 0))
 
     def hide_popup(self) -> None:
         popup = self.completer_.popup()
@@ -121,7 +138,9 @@ class EntryDelegate(QStyledItemDelegate):
         editor.last_before_choices = self.owner.ends_typing(index.column())
         row = index.row()
         editor.textEdited.connect(lambda text: self.owner.typed(row, index.column(), text, editor))
-        editor.completer_.activated.connect(lambda picked: self._picked(editor, picked))
+        editor.completer_.activated[QModelIndex].connect(  # type: ignore[index]
+            lambda picked: self._picked(editor, str(picked.data(ENTERED)))
+        )
         return editor
 
     def _picked(self, editor: EntryLineEdit, picked: str) -> None:
@@ -130,6 +149,8 @@ class EntryDelegate(QStyledItemDelegate):
         self.closeEditor.emit(editor, QAbstractItemDelegate.EndEditHint.EditNextItem)
 
     def setEditorData(self, editor: QWidget, index: QModelIndex | QPersistentModelIndex) -> None:
+        if isinstance(editor, QLineEdit) and editor.isModified():
+            return  # the cell changed colour under a typing clinician: never erase what is typed
         if isinstance(editor, QComboBox):
             found = editor.findData(index.data(Qt.ItemDataRole.EditRole) or "")
             editor.setCurrentIndex(max(found, 0))
@@ -188,6 +209,7 @@ class ItemTable(QWidget):
         self._rows: list[Any] = []  # the items shown, row by row
         self.pending: dict[tuple[str, int], tuple[str, str]] = {}  # (item, column): text, words
         self._start_editing: str | None = None  # a row just added: edit its first cell
+        self._deferred: bool | None = None  # rows to draw once the open cell editor closes
         self._filling = False
         columns = kind.columns
         layout = QVBoxLayout(self)
@@ -199,7 +221,9 @@ class ItemTable(QWidget):
             header = self.table.horizontalHeaderItem(c)
             if header is not None and column.hint:
                 header.setToolTip(column.hint)
-        self.table.setItemDelegate(EntryDelegate(self))
+        delegate = EntryDelegate(self)
+        self.table.setItemDelegate(delegate)
+        delegate.closeEditor.connect(self._editor_closed)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         self.table.setTabKeyNavigation(True)
@@ -225,11 +249,20 @@ class ItemTable(QWidget):
 
     # ------------------------------------------------------------------ rendering
     def show_items(self, rows: Sequence[Any], editable: bool) -> None:
+        ids = [item.item_id for item in rows]
+        if self.table.state() == QAbstractItemView.State.EditingState and ids == [
+            item.item_id for item in self._rows
+        ]:
+            # a save or a check re-rendered while a cell is being typed in: keep the cell
+            # editor (and what is typed in it); the rows are drawn again when it closes
+            self._rows, self._deferred = list(rows), editable
+            return
+        self._deferred = None
         self._filling = True
         try:
             self._rows = list(rows)
-            ids = {item.item_id for item in rows}
-            self.pending = {k: v for k, v in self.pending.items() if k[0] in ids}
+            shown = set(ids)
+            self.pending = {k: v for k, v in self.pending.items() if k[0] in shown}
             self.table.setRowCount(len(rows))
             for r, item in enumerate(rows):
                 for c, column in enumerate(self.kind.columns):
@@ -248,6 +281,17 @@ class ItemTable(QWidget):
         self.remove_button.setEnabled(editable)
         self._show_pending()
         self._edit_added_row()
+
+    def _editor_closed(self) -> None:
+        if self._deferred is not None:
+            QTimer.singleShot(0, self, self._draw_deferred)
+
+    def _draw_deferred(self) -> None:
+        if (
+            self._deferred is not None
+            and self.table.state() != QAbstractItemView.State.EditingState
+        ):
+            self.show_items(self._rows, self._deferred)
 
     def _edit_added_row(self) -> None:
         wanted, self._start_editing = self._start_editing, None

@@ -147,3 +147,19 @@ def test_tab_leaves_a_section_ctrl_tab_types_one_and_f2_finds_blanks(
     assert plan.toPlainText() == "Follow-up in 2 weeks."
     editor.next_section(1)
     assert not plan.hasFocus()
+
+
+def test_what_is_being_typed_survives_the_row_being_marked_again(
+    editor: NoteEditor, qtbot: QtBot
+) -> None:
+    """A check re-colouring the row (every change revalidates) once reset the open cell to the
+    item's text: "bp" vanished while typing."""
+    editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))
+    table = editor.table_for("observation")
+    table.table.setFocus()
+    table.table.editItem(table.table.item(0, 0))
+    picker = cell_editor(editor, "observation")
+    qtbot.keyClicks(picker, "bp")
+    table.mark_rows(None)
+    editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))  # an autosave
+    assert picker.text() == "bp"

@@ -35,13 +35,20 @@ def check_observation(item: ObservationItem, ctx: ItemCheck) -> Iterable[Validat
     base = f"item:{item.item_id}"
     name = name_of(item) or item.loinc_code or "the observation"
     concept: Concept | None = None
-    if not is_valid_loinc(item.loinc_code):
-        typed = f"“{item.loinc_code}” is not a LOINC code" if item.loinc_code else "No observation"
+    if not item.loinc_code:  # a new row: one thing to do first
         yield error(
             f"{base}:code",
             ProblemKind.LOINC_FORMAT,
-            f"{typed} (a code reads 12345-6, its last digit a check digit); pick the "
-            "observation by name: type part of it, e.g. heart rate or a1c.",
+            "Choose the observation: type part of its name (e.g. bp, heart rate, a1c) and "
+            "pick from the list.",
+        )
+        return
+    if not is_valid_loinc(item.loinc_code):
+        yield error(
+            f"{base}:code",
+            ProblemKind.LOINC_FORMAT,
+            f"“{item.loinc_code}” is not a LOINC code (a code reads 12345-6, its last digit a "
+            "check digit); pick the observation by name: type part of it, e.g. heart rate.",
         )
     else:
         concept = item.concept
