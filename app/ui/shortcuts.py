@@ -49,8 +49,9 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("add-message", "Add message to the care team", ("Ctrl+Shift+M",), "Note"),
     Shortcut("save", "Save the draft now", ("Ctrl+S",), "Note"),
     Shortcut("change-patient", "Change patient…", ("Ctrl+Shift+P",), "Note"),
-    Shortcut("next-change", "Next change", ("Alt+Down",), "Changes"),
-    Shortcut("previous-change", "Previous change", ("Alt+Up",), "Changes"),
+    # wired by the changes view itself (app/ui/diff_view.py), listed here for Help
+    Shortcut("next-change", "Next change", ("Alt+Down", "F8"), "Changes"),
+    Shortcut("previous-change", "Previous change", ("Alt+Up", "Shift+F8"), "Changes"),
     Shortcut("outbox", "Outbox", ("Ctrl+Shift+B",), "Everywhere"),
     Shortcut("sync", "Send waiting notes now", ("F5",), "Everywhere"),
     Shortcut("shortcuts", "Keyboard shortcuts", ("Ctrl+/", "F1"), "Everywhere"),
