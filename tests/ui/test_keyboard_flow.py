@@ -114,11 +114,23 @@ async def signed_in(qtbot: QtBot, workbench: Workbench) -> MainWindowParts:
     return parts
 
 
-async def editor_open(table: QTableWidget) -> EntryLineEdit:
-    await wait_until(lambda: isinstance(QApplication.focusWidget(), EntryLineEdit), 5)
+async def editor_open(table: QTableWidget, after: EntryLineEdit | None = None) -> EntryLineEdit:
+    """The cell editor that has the keyboard (a new one, not ``after``, the one just closed)."""
+    await wait_until(
+        lambda: (
+            isinstance(QApplication.focusWidget(), EntryLineEdit)
+            and QApplication.focusWidget() is not after
+        ),
+        5,
+    )
     editor = QApplication.focusWidget()
     assert isinstance(editor, EntryLineEdit) and editor.parent() is not None
     return editor
+
+
+def cell_text(table: QTableWidget, row: int, column: int) -> str:
+    cell = table.item(row, column)
+    return cell.text() if cell is not None else ""
 
 
 async def matches_shown(editor: EntryLineEdit, first: str) -> None:
@@ -197,23 +209,25 @@ async def test_the_whole_flow_with_the_keyboard_only(
     act.type("bp")
     await matches_shown(picker_edit, "Blood pressure")
     act.key(Qt.Key.Key_Return)  # picked; on to the value
-    await editor_open(observations)
+    await editor_open(observations, after=picker_edit)
     act.type("142/88")
     act.key(Qt.Key.Key_Return)
+    await wait_until(lambda: cell_text(observations, 0, 1) == "142/88", 5)
 
     act.key(Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     tasks = editor.table_for("task").table
-    await editor_open(tasks)
+    description = await editor_open(tasks)
     act.type("Recheck blood pressure")
     act.key(Qt.Key.Key_Return)  # on to the owner
-    owner = await editor_open(tasks)
+    owner = await editor_open(tasks, after=description)
     act.type("jones")
     await matches_shown(owner, "Robert Jones")
     act.key(Qt.Key.Key_Return)  # picked; on to the due date
-    await editor_open(tasks)
+    await editor_open(tasks, after=owner)
     act.type("+2w")
     assert "(in 2 weeks)" in editor.table_for("task").entry_hint.text()
     act.key(Qt.Key.Key_Return)
+    await wait_until(lambda: cell_text(tasks, 0, 2).startswith("20"), 5)
     await wait_until(lambda: workspace.approve_button.isEnabled(), 15)
 
     act.key(Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # review
@@ -263,28 +277,28 @@ async def test_the_same_flow_with_the_mouse_takes_far_more_actions(
     act.type("bp")
     await matches_shown(picked, "Blood pressure")
     act.click_match(picked)
-    await editor_open(observations.table)
+    await editor_open(observations.table, after=picked)
     act.type("142/88")
     act.click(first)  # clicking away ends the value
-    await wait_until(lambda: observations.table.item(0, 1).text() == "142/88", 5)
+    await wait_until(lambda: cell_text(observations.table, 0, 1) == "142/88", 5)
 
     tasks = editor.table_for("task")
     bar = editor.items_tabs.tabBar()
     act.click(bar, bar.tabRect(editor.items_tabs.indexOf(tasks)).center())
     act.click(tasks.add_button)
-    await editor_open(tasks.table)
+    description = await editor_open(tasks.table)
     act.type("Recheck blood pressure")
     act.click_cell(tasks.table, 0, 1)  # ends the description
-    await wait_until(lambda: tasks.table.item(0, 0).text() == "Recheck blood pressure", 5)
+    await wait_until(lambda: cell_text(tasks.table, 0, 0) == "Recheck blood pressure", 5)
     act.click_cell(tasks.table, 0, 1, double=True)  # opens the owner
-    owner = await editor_open(tasks.table)
+    owner = await editor_open(tasks.table, after=description)
     act.type("jones")
     await matches_shown(owner, "Robert Jones")
     act.click_match(owner)
-    await editor_open(tasks.table)
+    await editor_open(tasks.table, after=owner)
     act.type("+2w")
     act.click(first)  # clicking away ends the due date
-    await wait_until(lambda: tasks.table.item(0, 2).text() != "", 5)
+    await wait_until(lambda: cell_text(tasks.table, 0, 2).startswith("20"), 5)
     await wait_until(lambda: workspace.approve_button.isEnabled(), 15)
 
     act.click(workspace.approve_button)
