@@ -129,13 +129,19 @@ async def load_worklist(
     )
 
 
-async def visits_by_number(client: FhirClient, numbers: Sequence[str]) -> list[Visit]:
-    """The encounters whose identifier is one of ``numbers``, with their patients."""
+async def visits_by_number(
+    client: FhirClient, numbers: Sequence[str], *, practitioner: str | None = None
+) -> list[Visit]:
+    """The encounters whose identifier is one of ``numbers`` (of ``practitioner``, when
+    given), with their patients."""
     if not numbers:
         return []
     caps = await client.capabilities()
     enc = caps.type("Encounter")
     params = [("identifier", ",".join(numbers)), ("_count", str(PAGE_SIZE))]
+    by = _first_param(enc, "participant", "practitioner") if enc else None
+    if practitioner is not None and by is not None:
+        params.append((by, practitioner))
     include = _first_include(enc, "Encounter:subject", "Encounter:patient") if enc else None
     params += [("_include", include)] if include else []
     result = await client.search("Encounter", params, limit=MAX_VISITS)

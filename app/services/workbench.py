@@ -10,7 +10,8 @@
             ├── drafts  DraftService      autosave, import
             ├── review  ReviewService     check, propose, queue
             ├── outbox  OutboxService     rows, actions, the sync runner
-            └── audit   AuditService      who did what
+            ├── audit   AuditService      who did what
+            └── worklist WorklistService  the day's visits, the HL7 v2 listener
 
 Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
 service is set or replaced after construction. The directory builds a site's services lazily
@@ -33,6 +34,7 @@ from app.services.drafts import DraftService
 from app.services.outbox import OutboxService
 from app.services.review import ReviewService
 from app.services.session import SessionService
+from app.services.worklist import WorklistService
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class SiteServices:
     review: ReviewService
     outbox: OutboxService
     audit: AuditService
+    worklist: WorklistService
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
 
@@ -108,6 +111,7 @@ class SiteDirectory:
 
     async def aclose(self) -> None:
         for services in reversed(list(self._opened.values())):
+            await services.worklist.stop_listener()
             await services.outbox.stop_sync()
             await services.audit.settle()
             await services.close()

@@ -23,6 +23,7 @@ from app.ui.signin_model import SignInViewModel
 from app.ui.site_flow import SiteFlow
 from app.ui.style import APP_STYLESHEET
 from app.ui.tasks import TaskTracker
+from app.ui.worklist_flow import WorklistFlow
 from app.ui.workspace import WorkspacePage
 
 UNEXPECTED = (
@@ -45,6 +46,7 @@ class MainWindowParts:
     flow: SiteFlow
     tools: ToolsMenu
     sandbox: SandboxMenu | None
+    worklist: WorklistFlow | None = None
 
     async def aclose(self) -> None:
         """The window closed: save what was typed, then stop the window's tasks."""
@@ -70,7 +72,14 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     lock = SessionLock(window, tasks, drafts.autosave)
     outbox = OutboxDock(window, tasks)
     controller = AppController(window, signin, tasks)
-    flow = SiteFlow(workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks)
+    worklist = WorklistFlow(
+        window, tasks, before_leaving=drafts.flush, open_chart_now=lambda: _open_chart(workspace)
+    )
+    flow = SiteFlow(
+        workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, worklist
+    )
+    worklist.open_chart.connect(flow.open_chart)
+    worklist.find_patient.connect(flow.change_patient)
     tools = ToolsMenu(window, flow, outbox, tasks)
     sandbox = SandboxMenu(window, workbench.sandbox, flow) if workbench.sandbox else None
     window.on_close(drafts.autosave)
@@ -94,4 +103,10 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         flow,
         tools,
         sandbox,
+        worklist,
     )
+
+
+def _open_chart(workspace: WorkspacePage) -> tuple[str, str] | None:
+    context = workspace.context
+    return None if context is None else (context.patient.id, context.encounter.id)
