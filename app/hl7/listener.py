@@ -202,10 +202,23 @@ class MllpListener:
                 await self._refuse(
                     writer, f"The message is larger than {s.max_message_kb} KB; it was not read."
                 )
+                await self._discard_rest(reader)
                 return False
         writer.writeblock(self.answer(block))
         await writer.drain()
         return True
+
+    async def _discard_rest(self, reader: _Reader) -> None:
+        """Read and drop the rest of a refused frame (closing with unread data would reset the
+        connection and lose the NAK), for at most a frame timeout."""
+        deadline = asyncio.get_running_loop().time() + self.settings.frame_timeout_seconds
+        tail = b""
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                chunk = await asyncio.wait_for(reader.read(1 << 16), left)
+                if not chunk or b"\x1c\r" in tail[-1:] + chunk:
+                    return
+                tail = chunk
 
     async def _refuse(self, writer: HL7StreamWriter, words: str) -> None:
         outcome = Rejected(AckCode.REJECT, Hl7Error.INTERNAL, words)
