@@ -80,7 +80,7 @@ class WorklistViewModel(QObject):
 
     # ------------------------------------------------------------------ actions (trampolines)
     def refresh(self) -> None:
-        self._start("worklist-load", self.load(self.day))
+        self._request(self.day)
 
     def previous_day(self) -> None:
         self._move(-1)
@@ -89,11 +89,27 @@ class WorklistViewModel(QObject):
         self._move(1)
 
     def go_today(self) -> None:
-        self._start("worklist-load", self.load(None))
+        self._request(None)
 
     def _move(self, days: int) -> None:
         base = self.day or (self._service.today() if self._service else date.today())
-        self._start("worklist-load", self.load(base + timedelta(days=days)))
+        self._request(base + timedelta(days=days))
+
+    def _request(self, day: date | None) -> None:
+        """Show ``day`` (None: today). Pressed again while a day loads, the newest wins: the
+        running load reads the day asked for last when it is done (keys are never dropped)."""
+        service = self._service
+        if service is None:
+            return
+        self.day = day or service.today()
+        self._start("worklist-load", self._load_asked())
+
+    async def _load_asked(self) -> None:
+        while True:
+            day = self.day
+            await self.load(day)
+            if self.day == day:
+                return
 
     def open_row(self, row: int) -> None:
         visits = self.worklist.visits if self.worklist else ()
