@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
@@ -39,6 +40,7 @@ from app.hl7.messages import (
     Rejected,
     acknowledgement,
     new_control_id,
+    parse,
     read_message,
 )
 from app.smart.hl7_settings import server_context
@@ -114,7 +116,9 @@ class MllpListener:
         failure: list[BaseException] = []
 
         def run() -> None:
-            loop = self._thread_loop = asyncio.new_event_loop()
+            # A plain selector loop, not the policy's: under qasync the policy makes Qt loops,
+            # which only work on the GUI thread.
+            loop = self._thread_loop = asyncio.SelectorEventLoop()
             try:
                 loop.run_until_complete(self.start())
             except OSError as exc:
@@ -206,6 +210,9 @@ class MllpListener:
                 return False
         writer.writeblock(self.answer(block))
         await writer.drain()
+        # Hand the GIL over between messages: a burst must not starve the GUI thread, which
+        # would otherwise wait a whole switch interval each time it re-enters Python.
+        time.sleep(0)
         return True
 
     async def _discard_rest(self, reader: _Reader) -> None:
@@ -230,7 +237,8 @@ class MllpListener:
 
     def answer(self, block: bytes) -> bytes:
         """The ACK for one framed message (and the event delivered, once per control id)."""
-        outcome = read_message(block)
+        message = parse(block)  # once: the event and the ACK are read from it
+        outcome = read_message(message)
         if isinstance(outcome, Rejected):
             self._count(rejected=1)
             log.warning(
@@ -240,7 +248,7 @@ class MllpListener:
                 outcome.code.value,
                 outcome.error.code,
             )
-            return acknowledgement(block, outcome, self._ack_id())
+            return acknowledgement(message, outcome, self._ack_id())
         key = (outcome.sender, outcome.event.control_id)
         remembered = self._answered.get(key)
         if remembered is not None:
@@ -248,7 +256,7 @@ class MllpListener:
             log.info("HL7 %s %s is a duplicate: acknowledged again", outcome.message_type,
                      outcome.event.control_id)  # fmt: skip
             return remembered
-        ack = acknowledgement(block, outcome, self._ack_id())
+        ack = acknowledgement(message, outcome, self._ack_id())
         self._remember(key, ack)
         self._count(accepted=1)
         log.debug("HL7 %s %s accepted", outcome.message_type, outcome.event.control_id)

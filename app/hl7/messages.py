@@ -109,9 +109,9 @@ def _has(message: hl7.Message, segment: str) -> bool:
     return True
 
 
-def read_message(raw: bytes) -> Outcome:
-    """What the listener makes of one framed message."""
-    message = parse(raw)
+def read_message(raw: bytes | hl7.Message | None) -> Outcome:
+    """What the listener makes of one framed message (raw, or as ``parse`` read it)."""
+    message = parse(raw) if isinstance(raw, bytes) else raw
     if message is None:
         return Rejected(
             AckCode.REJECT,
@@ -194,9 +194,13 @@ def _when(message: hl7.Message) -> datetime | None:
 _BLANK = r"MSH|^~\&|||||||ACK^ACK||P|2.5"
 
 
-def acknowledgement(raw: bytes, outcome: Outcome, control_id: str) -> bytes:
-    """The ACK for ``raw`` (its own control id ``control_id``), as bytes to frame."""
-    ack = _ack_of(parse(raw), _code(outcome), control_id)
+def acknowledgement(
+    raw: bytes | hl7.Message | None, outcome: Outcome, control_id: str
+) -> bytes:
+    """The ACK for ``raw`` (its own control id ``control_id``), as bytes to frame; ``raw`` may
+    be the message as ``parse`` read it (a busy listener parses each message once)."""
+    source = parse(raw) if isinstance(raw, bytes) else raw
+    ack = _ack_of(source, _code(outcome), control_id)
     if isinstance(outcome, Rejected):
         msh = ack.segment("MSH")
         if outcome.error is Hl7Error.UNSUPPORTED_VERSION or not _field(ack, "MSH", 12):

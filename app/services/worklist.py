@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, tzinfo
@@ -79,6 +80,8 @@ class WorklistService:
         self._listener: MllpListener | None = None
         self._subscribers: list[WorklistListener] = []
         self._pending: list[VisitEvent] = []
+        self._inbox: list[VisitEvent] = []  # from the listener's thread, not yet on the loop
+        self._inbox_lock = threading.Lock()
         self._drain: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unknown = 0
@@ -193,9 +196,20 @@ class WorklistService:
             self._drain.cancel()
 
     def _from_listener_thread(self, event: VisitEvent) -> None:
+        """On the listener's thread: queue the event; wake the GUI loop only for the first of
+        a batch (a burst of messages costs the loop one wake-up, not one per message)."""
+        with self._inbox_lock:
+            self._inbox.append(event)
+            first = len(self._inbox) == 1
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self.receive, event)
+        if first and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._take_inbox)
+
+    def _take_inbox(self) -> None:
+        with self._inbox_lock:
+            events, self._inbox = self._inbox, []
+        for event in events:
+            self.receive(event)
 
     def receive(self, event: VisitEvent) -> None:
         """An accepted event, on the loop: applied with the others of its batch."""
@@ -205,8 +219,11 @@ class WorklistService:
 
     async def settle(self) -> None:
         """Wait until every received event was applied (tests, benchmarks)."""
-        while self._drain is not None and not self._drain.done():
-            await asyncio.shield(self._drain)
+        while self._inbox or (self._drain is not None and not self._drain.done()):
+            if self._drain is not None and not self._drain.done():
+                await asyncio.shield(self._drain)
+            else:
+                await asyncio.sleep(0.01)
 
     async def _apply_pending(self) -> None:
         await asyncio.sleep(EVENT_BATCH_SECONDS)

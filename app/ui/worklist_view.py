@@ -158,8 +158,9 @@ class WorklistPage(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self._sized_for: object = None  # columns fitted once per day shown, not per update
         self.table.activated.connect(lambda index: model.open_row(index.row()))
         layout.addWidget(self.table, 1)
         self.listener_label = hint_label("")
@@ -208,6 +209,12 @@ class WorklistPage(QWidget):
             key = self.table_model.visits[current.row()].key
         service = self.model.service
         self.table_model.show(worklist, service.zone if service else None)
+        day = worklist.day if worklist else None
+        if day != self._sized_for and worklist is not None and worklist.visits:
+            self._sized_for = day
+            for column in range(len(COLUMNS)):
+                if column != 1:
+                    self.table.resizeColumnToContents(column)
         rows = [v.key for v in self.table_model.visits]
         row = rows.index(key) if key in rows else (0 if rows else -1)
         if row >= 0:
