@@ -194,9 +194,7 @@ def _when(message: hl7.Message) -> datetime | None:
 _BLANK = r"MSH|^~\&|||||||ACK^ACK||P|2.5"
 
 
-def acknowledgement(
-    raw: bytes | hl7.Message | None, outcome: Outcome, control_id: str
-) -> bytes:
+def acknowledgement(raw: bytes | hl7.Message | None, outcome: Outcome, control_id: str) -> bytes:
     """The ACK for ``raw`` (its own control id ``control_id``), as bytes to frame; ``raw`` may
     be the message as ``parse`` read it (a busy listener parses each message once)."""
     source = parse(raw) if isinstance(raw, bytes) else raw

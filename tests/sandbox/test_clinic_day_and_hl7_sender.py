@@ -157,4 +157,3 @@ def test_hl7_to_option() -> None:
             parse_target(bad)
     with pytest.raises(SystemExit):
         parse_args(["--hl7-to", "nonsense"])
-
