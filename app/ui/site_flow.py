@@ -82,7 +82,7 @@ class SiteFlow(QObject):
         self.workspace.show_grant_warnings(notes)
         self.tasks.start("start-sync", self._start_sync(site))
         if self.worklist is not None:
-            await self.worklist.attach(site.worklist)
+            await self.worklist.attach(site.worklist, site.outbox)
         if session.launch_patient_id and session.launch_encounter_id:
             self.open_chart(session.launch_patient_id, session.launch_encounter_id)
         elif self.worklist is not None:

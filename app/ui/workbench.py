@@ -80,6 +80,7 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     )
     worklist.open_chart.connect(flow.open_chart)
     worklist.find_patient.connect(flow.change_patient)
+    drafts.saved.connect(lambda _words: worklist.notes_changed.emit())
     tools = ToolsMenu(window, flow, outbox, tasks)
     sandbox = SandboxMenu(window, workbench.sandbox, flow) if workbench.sandbox else None
     window.on_close(drafts.autosave)

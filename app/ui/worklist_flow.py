@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from app.domain.worklist import Visit
 from app.services.errors import ServiceError
+from app.services.outbox import OutboxService
 from app.services.worklist import WorklistService
 from app.ui.main_window import MainWindow
 from app.ui.tasks import TaskTracker
@@ -27,6 +28,7 @@ ChartNow = Callable[[], tuple[str, str] | None]  # the open chart: (patient id, 
 class WorklistFlow(QObject):
     open_chart = Signal(str, str)  # patient id, encounter id: a row opened, a chart reloaded
     find_patient = Signal()  # "Find a patient…": the patient picker
+    notes_changed = Signal()  # a draft saved, a commit changed (from any thread: queued)
 
     def __init__(
         self,
@@ -51,14 +53,23 @@ class WorklistFlow(QObject):
         self.action.setEnabled(False)
         self.action.triggered.connect(lambda _checked=False: self.back())
         window.addAction(self.action)
+        self._notes_timer = QTimer(self)  # many changes at once: the note states read once
+        self._notes_timer.setSingleShot(True)
+        self._notes_timer.setInterval(300)
+        self._notes_timer.timeout.connect(self._refresh_notes)
+        self.notes_changed.connect(self._notes_timer.start)
+        self._unsubscribe: Callable[[], None] | None = None
         self.model.results_arrived.connect(self._results_arrived)
         self.model.open_requested.connect(self.open_chart)
         self.page.find_button.clicked.connect(self.find_patient)
 
-    async def attach(self, service: WorklistService) -> None:
-        """The signed-in site's worklist: its listener started, today's visits loading."""
+    async def attach(self, service: WorklistService, outbox: OutboxService | None = None) -> None:
+        """The signed-in site's worklist: its listener started, today's visits loading; the
+        note states follow the outbox (``outbox``) and the drafts saved (``notes_changed``)."""
         self.model.set_service(service)
         self.action.setEnabled(True)
+        if outbox is not None:
+            self._unsubscribe = outbox.subscribe(lambda _change: self.notes_changed.emit())
         try:
             await service.start_listener()
         except ServiceError as exc:
@@ -68,6 +79,10 @@ class WorklistFlow(QObject):
     async def detach(self) -> None:
         service = self.model.service
         self.action.setEnabled(False)
+        self._notes_timer.stop()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         self.model.set_service(None)
         if service is not None:
             await service.stop_listener()
@@ -75,8 +90,14 @@ class WorklistFlow(QObject):
     def show(self) -> None:
         self.window.show_page(self.page)
         self.page.focus_table()
+        self._refresh_notes()
+
+    def _refresh_notes(self) -> None:
         if self.model.service is not None:
-            self.tasks.start("worklist-notes", self.model.refresh_notes())
+            if self.tasks.is_running("worklist-notes"):
+                self._notes_timer.start()  # once more after this one
+            else:
+                self.tasks.start("worklist-notes", self.model.refresh_notes())
 
     def back(self) -> None:
         """Ctrl+Shift+W: save what was typed, then the worklist."""

@@ -159,7 +159,7 @@ class WorklistPage(QWidget):
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)  # the visit's kind
         self._sized_for: object = None  # columns fitted once per day shown, not per update
         self.table.activated.connect(lambda index: model.open_row(index.row()))
         layout.addWidget(self.table, 1)
@@ -213,8 +213,11 @@ class WorklistPage(QWidget):
         if day != self._sized_for and worklist is not None and worklist.visits:
             self._sized_for = day
             for column in range(len(COLUMNS)):
-                if column != 1:
+                if column != 4:
                     self.table.resizeColumnToContents(column)
+            self.table.setColumnWidth(1, max(self.table.columnWidth(1), 260))
+            self.table.setColumnWidth(6, max(self.table.columnWidth(6), 190))  # room for the
+            # longest note state ("Waiting for your review") when it comes later
         rows = [v.key for v in self.table_model.visits]
         row = rows.index(key) if key in rows else (0 if rows else -1)
         if row >= 0:
@@ -222,8 +225,11 @@ class WorklistPage(QWidget):
         self.listener_label.setText(self.model.listener_words())
 
     def _status(self, text: str) -> None:
-        self.status_label.setText(text)
-        self.heading.setText(f"My day — {text.split(' · ')[0]}" if text else "My day")
+        """ "Today, Monday 7 December · 16 visits · as of 08:12": the day in the heading, the
+        rest under it."""
+        day, _, rest = text.partition(" · ")
+        self.heading.setText(f"My day — {day}" if day else "My day")
+        self.status_label.setText(rest)
 
     def _error(self, text: str) -> None:
         self.error_label.setText(text)

@@ -48,7 +48,7 @@ async def test_the_day_one_key_away_and_a_visit_opened_from_it(
         Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
     )
     await wait_until(lambda: window.pages.currentWidget() is page, 10)
-    assert page.status_label.text().startswith("Today, ")
+    assert page.heading.text().startswith("My day — Today, ")
     assert page.table.hasFocus() or page.table.isVisible()
     qtbot.keyClick(page.table, Qt.Key.Key_Down)
     chosen = page.table_model.visits[page.table.currentIndex().row()]
