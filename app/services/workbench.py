@@ -11,6 +11,7 @@
             ├── review  ReviewService     check, propose, queue
             ├── outbox  OutboxService     rows, actions, the sync runner
             ├── audit   AuditService      who did what
+            ├── followups FollowUpService correct / add to an earlier note
             └── worklist WorklistService  the day's visits, the HL7 v2 listener
 
 Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
@@ -31,6 +32,7 @@ from app.domain.templates import NoteTemplate
 from app.services.audit import AuditService
 from app.services.chart import ChartService
 from app.services.drafts import DraftService
+from app.services.followups import FollowUpService
 from app.services.outbox import OutboxService
 from app.services.review import ReviewService
 from app.services.session import SessionService
@@ -70,6 +72,7 @@ class SiteServices:
     review: ReviewService
     outbox: OutboxService
     audit: AuditService
+    followups: FollowUpService
     worklist: WorklistService
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()

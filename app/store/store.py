@@ -9,6 +9,7 @@ from pathlib import Path
 from app.store.database import Database, PayloadProtector, current_revision, open_database
 from app.store.drafts import DraftHook, DraftRepository
 from app.store.outbox import OutboxRepository
+from app.store.outbox_lookups import OutboxLookups
 from app.store.worklist_cache import WorklistCache
 
 
@@ -31,6 +32,7 @@ class Store:
         self.drafts = DraftRepository(db, hooks=draft_hooks, clock=clock)
         self.outbox = OutboxRepository(db, clock=clock)
         self.worklist = WorklistCache(db, clock=clock)
+        self.lookups = OutboxLookups(db)
 
     def schema_revision(self) -> str | None:
         return current_revision(self.db)

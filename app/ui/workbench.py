@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.services.errors import words_for
 from app.services.workbench import Workbench
 from app.ui.approval import ReviewGate
+from app.ui.chart_model import ChartViewModel
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.lock import SessionLock
@@ -46,6 +47,7 @@ class MainWindowParts:
     flow: SiteFlow
     tools: ToolsMenu
     sandbox: SandboxMenu | None
+    chart: ChartViewModel
     worklist: WorklistFlow | None = None
 
     async def aclose(self) -> None:
@@ -72,11 +74,12 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     lock = SessionLock(window, tasks, drafts.autosave)
     outbox = OutboxDock(window, tasks)
     controller = AppController(window, signin, tasks)
+    chart = ChartViewModel(tasks, parent=window)
     worklist = WorklistFlow(
         window, tasks, before_leaving=drafts.flush, open_chart_now=lambda: _open_chart(workspace)
     )
     flow = SiteFlow(
-        workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, worklist
+        workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, chart, worklist
     )
     worklist.open_chart.connect(flow.open_chart)
     worklist.find_patient.connect(flow.change_patient)
@@ -104,6 +107,7 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         flow,
         tools,
         sandbox,
+        chart,
         worklist,
     )
 

@@ -1,7 +1,7 @@
 """worklist cache: the clinician's day as last read from the EHR (sealed)
 
-Revision ID: 0005_worklist_cache
-Revises: 0004_sealed_outbox_error
+Revision ID: 0006_worklist_cache
+Revises: 0005_write_operations
 Create Date: 2026-12-07
 
 A new table, nothing moved: ``worklist_cache`` holds, per practitioner and day, the visits last
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_worklist_cache"
-down_revision = "0004_sealed_outbox_error"
+revision = "0006_worklist_cache"
+down_revision = "0005_write_operations"
 branch_labels = None
 depends_on = None
 
