@@ -65,7 +65,7 @@ def visits_for(day: date, count: int, patients: list[str]) -> list[dict[str, obj
 
 async def run(server: RunningServer, latency: float, runs: int, count: int) -> dict[str, float]:
     day = date.today() + timedelta(days=30)
-    patients = ["pat-1", "pat-2", "pat-3"]
+    patients = ["pat-1", "pat-2", "pat-3"]  # a peer of its own: their latest encounter may move
     if server.name == "sandbox":
         patients = [f"pat-c{i:02d}" for i in range(1, 17)]
     put_all(server.fhir_base, bearer(server), visits_for(day, count, patients))

@@ -4,6 +4,7 @@ offering to reload the open chart when new results arrive for its patient."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -93,6 +94,10 @@ class WorklistFlow(QObject):
         self._refresh_notes()
 
     def _refresh_notes(self) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the app is shutting down (Qt still delivers a late timer)
+            return
         if self.model.service is not None:
             if self.tasks.is_running("worklist-notes"):
                 self._notes_timer.start()  # once more after this one

@@ -11,7 +11,7 @@ from app.domain.worklist import VisitStatus
 from app.fhir.client import FhirClient
 from app.fhir.worklist import load_worklist, visits_by_number
 from tests.fhir.conftest import RequestLog, bearer
-from tests.support.clinic_day import ensure_peer_day, local_zone
+from tests.support.clinic_day import PEER_PATIENTS, ensure_peer_day, local_zone
 from tests.support.servers import RunningServer
 
 PRAC = "Practitioner/prac-1"
@@ -40,9 +40,12 @@ async def test_the_day_of_prac1_in_at_most_two_round_trips(
         assert all(v.mrn and v.mrn.startswith("MRN-2") for v in visits), visits
         assert all(v.visit_number and v.visit_number.startswith("V") for v in visits)
     else:
-        assert {v.patient_id for v in visits} >= {"pat-1", "pat-2", "pat-3"}
-        assert not any(v.key.startswith("Appointment/") and v.patient_id == "pat-2" for v in visits)
-        assert "Appointment" in " ".join(requests_log.urls) or "POST" in requests_log.urls[0]
+        assert {v.patient_id for v in visits} >= set(PEER_PATIENTS)
+        booked = [v for v in visits if v.key.startswith("Appointment/")]
+        assert [v.patient_id for v in booked] == ["wl-pat-4"]  # wl-pat-2 has an encounter
+        assert booked[0].status is VisitStatus.PLANNED and not booked[0].can_open
+        assert booked[0].patient_name == "Test Worklist4" and booked[0].mrn == "MRN-WL-4"
+        assert requests_log.urls[0].startswith("POST ")  # Encounter + Appointment: one batch
     starts = [v.start for v in visits if v.start is not None]
     assert starts == sorted(starts)
     zone = local_zone()

@@ -61,17 +61,41 @@ def appointment(aid: str, patient: str, start: datetime) -> dict[str, Any]:
     }
 
 
+PEER_PATIENTS = ("wl-pat-1", "wl-pat-2", "wl-pat-3", "wl-pat-4")
+
+
+def patient(pid: str, n: int) -> dict[str, Any]:
+    """Patients of the worklist's own: the seed's keep their latest encounter (the peer puts
+    it in context at sign-in, and other tests write notes on it)."""
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "identifier": [
+            {
+                "type": {"coding": [{"system": V2, "code": "MR"}]},
+                "system": "urn:example:mrn",
+                "value": f"MRN-WL-{n}",
+            }
+        ],
+        "name": [{"family": f"Worklist{n}", "given": ["Test"]}],
+        "birthDate": f"19{60 + n}-0{n}-1{n}",
+    }
+
+
 def peer_day(day: date) -> list[dict[str, Any]]:
-    """Three encounters (pat-1, pat-2, pat-3) and one appointment (pat-2 at 16:00: the
-    encounter stands for pat-2, so the appointment is left off) for prac-1 on ``day``."""
+    """Three encounters and two appointments for prac-1 on ``day``: one appointment's patient
+    has an encounter (the encounter stands for it: left off), the other has none (listed)."""
     zone = local_zone()
     at = [datetime.combine(day, time(h, m), tzinfo=zone) for h, m in ((9, 0), (9, 30), (10, 0))]
     stamp = f"{day:%Y%m%d}"
+    p1, p2, p3, p4 = PEER_PATIENTS
     return [
-        encounter(f"wl-{stamp}-1", "pat-1", at[0], "finished", f"PV{stamp}1"),
-        encounter(f"wl-{stamp}-2", "pat-2", at[1], "in-progress", f"PV{stamp}2"),
-        encounter(f"wl-{stamp}-3", "pat-3", at[2], "arrived", f"PV{stamp}3"),
-        appointment(f"wl-{stamp}-a", "pat-2", datetime.combine(day, time(16, 0), tzinfo=zone)),
+        *(patient(pid, n) for n, pid in enumerate(PEER_PATIENTS, start=1)),
+        encounter(f"wl-{stamp}-1", p1, at[0], "finished", f"PV{stamp}1"),
+        encounter(f"wl-{stamp}-2", p2, at[1], "in-progress", f"PV{stamp}2"),
+        encounter(f"wl-{stamp}-3", p3, at[2], "arrived", f"PV{stamp}3"),
+        appointment(f"wl-{stamp}-a", p2, datetime.combine(day, time(16, 0), tzinfo=zone)),
+        appointment(f"wl-{stamp}-b", p4, datetime.combine(day, time(16, 30), tzinfo=zone)),
     ]
 
 
