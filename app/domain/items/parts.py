@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from app.domain.clinical import Coding, Reference
 from app.domain.clock import format_ts, parse_ts
+from app.domain.entry import EntryContext, pick_owner
 from app.domain.validation_problems import ProblemKind, ValidationProblem, error
 
 E = TypeVar("E", bound=Enum)
@@ -81,6 +82,22 @@ def cell_text(value: object) -> str:
     if isinstance(value, Enum):
         return str(value.value)
     return str(value)
+
+
+def person_cell(ref: Reference | None) -> str:
+    """A task owner or message recipient as the clinician reads it: the name ("Dr. Kim Lee");
+    the reference only when the EHR gave no name."""
+    if ref is None:
+        return ""
+    return ref.display or ref.relative
+
+
+def enter_person(current: Reference | None, text: str, ctx: EntryContext) -> Reference | None:
+    """The person ``text`` names (see :func:`app.domain.entry.pick_owner`); the same text as the
+    cell shows keeps the person it shows."""
+    if text.strip() == person_cell(current).strip():
+        return current
+    return pick_owner(text, ctx)
 
 
 def parse_reference(text: str) -> Reference | None:

@@ -1,7 +1,7 @@
 """parked states: an unknown outcome whose check stopped gets a state of its own
 
-Revision ID: 0006_parked_states
-Revises: 0005_write_operations
+Revision ID: 0009_parked_states
+Revises: 0007_worklist_cache (0008_kpi when it lands)
 Create Date: 2026-05-20
 
 Before, "parked" was ``unknown_outcome`` plus a particular ``last_event``, and every reader
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0006_parked_states"
-down_revision = "0005_write_operations"
+revision = "0009_parked_states"
+down_revision = "0007_worklist_cache"  # 0008_kpi once it is on main (the lead chains it)
 branch_labels = None
 depends_on = None
 
