@@ -16,8 +16,9 @@ from enum import Enum
 from app.domain.items import ordered_types as ordered_types
 from app.domain.items import type_label as type_label
 from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState, SyncEvent
+from app.domain.reachability import Connectivity
 from app.store.outbox_records import OutboxRow, OutboxSummary, ReadBack
-from app.sync.runner import Connectivity, RunnerStatus
+from app.sync.runner import RunnerStatus
 
 S = OutboxState
 
