@@ -48,12 +48,15 @@ DISCARDED_COLOUR = "#9e9e9e"
 
 
 def local_time(ts: datetime | None, now: datetime | None = None) -> str:
-    """``14:05`` today, ``2025-03-09 14:05`` on another day, ``""`` for no time."""
+    """In the computer's time zone, to the second (everything in the outbox is about sync):
+    ``14:05:07`` today, ``2025-03-09 14:05:07`` on another day, ``""`` for no time."""
     if ts is None:
         return ""
     local = ts.astimezone()
     today = (now or datetime.now().astimezone()).astimezone().date()
-    return local.strftime("%H:%M") if local.date() == today else local.strftime("%Y-%m-%d %H:%M")
+    if local.date() == today:
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def is_parked(item: OutboxItem) -> bool:
@@ -207,15 +210,19 @@ def status_sentence(
             head = "Not signed in · nothing waiting to be sent"
             severity = Severity.OK
     elif status.connectivity is Connectivity.OFFLINE:
+        since = local_time(status.offline_since, now)
+        offline = f"Offline since {since}" if since else "Offline"
         if waiting:
-            head = f"Offline — {_notes(waiting)} will be sent when the EHR is reachable"
+            head = f"{offline} — {_notes(waiting)} will be sent when the EHR is reachable"
         else:
-            head = "Offline — nothing waiting to be sent"
+            head = f"{offline} — nothing waiting to be sent"
         if status.problem:
             head = f"Not sending — {status.problem}"
         severity = Severity.WARNING
     else:
-        word = "Online" if status.connectivity is Connectivity.ONLINE else "Connecting"
+        # "Online" only after an answer from the EHR; until then (one probe) "Connecting…"
+        online = status.connectivity is Connectivity.ONLINE
+        word = "Online" if online else "Connecting…"
         parts = [
             word,
             f"{waiting} queued",
@@ -226,19 +233,21 @@ def status_sentence(
             parts.append(f"{differs} stored differently")
         parts.append(f"last sync {last}")
         text = " · ".join(parts)
-        severity = Severity.BUSY if waiting else Severity.OK
+        severity = Severity.BUSY if waiting or not online else Severity.OK
         if person:
             severity = Severity.PROBLEM
-        return StatusSentence(text, severity, _detail(summary, last))
+        return StatusSentence(text, severity, _detail(summary, last, status, now))
     text = " · ".join([head, *tail]) if tail else head
     if person:
         severity = Severity.PROBLEM
     if tail or summary.last_success_at is not None:
         text = f"{text} · last sync {last}"
-    return StatusSentence(text, severity, _detail(summary, last))
+    return StatusSentence(text, severity, _detail(summary, last, status, now))
 
 
-def _detail(summary: OutboxSummary, last: str) -> str:
+def _detail(
+    summary: OutboxSummary, last: str, status: RunnerStatus | None, now: datetime | None
+) -> str:
     lines = [
         f"Waiting to be sent: {summary.pending}",
         f"Waiting for sign-in: {summary.paused_for_sign_in}",
@@ -250,6 +259,10 @@ def _detail(summary: OutboxSummary, last: str) -> str:
     ]
     if summary.read_back_differs:
         lines.append(f"Stored differently than approved: {summary.read_back_differs}")
+    if status is not None and status.last_contact_at is not None:
+        lines.append(f"Last answer from the EHR: {local_time(status.last_contact_at, now)}")
+    if status is not None and status.offline_since is not None:
+        lines.append(f"No answer from the EHR since: {local_time(status.offline_since, now)}")
     lines.append("Click to open the outbox.")
     return "\n".join(lines)
 
