@@ -22,12 +22,13 @@ from PySide6.QtWidgets import (
 from app.domain.context import EncounterContext
 from app.domain.diff import DraftDiff
 from app.domain.draft import Draft
-from app.ui.approval import ReviewGate
+from app.services.errors import words_for
+from app.services.review import ApprovalProposal
+from app.ui.approval import ApprovalDialog, ReviewGate
 from app.ui.banner import PatientBanner
 from app.ui.context_pane import ContextPane
 from app.ui.diff_view import DiffView
 from app.ui.draft_model import DraftViewModel
-from app.ui.messages import message_for
 from app.ui.note_editor import NoteEditor
 from app.ui.style import error_label, hint_label
 
@@ -47,6 +48,7 @@ class WorkspacePage(QWidget):
         self.drafts = drafts
         self.gate = gate
         self.context: EncounterContext | None = None
+        self.approval_dialog: ApprovalDialog | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.banner = PatientBanner(self)
@@ -60,7 +62,7 @@ class WorkspacePage(QWidget):
         self.draft_combo.activated.connect(self._draft_chosen)
         bar.addWidget(self.draft_combo)
         self.new_button = QPushButton("New draft")
-        self.new_button.clicked.connect(lambda: drafts.new_draft())
+        self.new_button.clicked.connect(lambda: drafts.start("new-draft", drafts.new_draft()))
         self.import_button = QPushButton("Import draft…")
         self.import_button.clicked.connect(self._import)
         self.patient_button = QPushButton("Change patient…")
@@ -68,7 +70,9 @@ class WorkspacePage(QWidget):
         self.sign_out_button = QPushButton("Sign out")
         self.sign_out_button.clicked.connect(self.sign_out_requested)
         self.from_approved_button = QPushButton("New draft from this note")
-        self.from_approved_button.clicked.connect(lambda: drafts.new_draft_from_current())
+        self.from_approved_button.clicked.connect(
+            lambda: drafts.start("new-draft", drafts.new_draft_from_current())
+        )
         self.from_approved_button.hide()
         for b in (self.new_button, self.import_button, self.from_approved_button):
             bar.addWidget(b)
@@ -113,7 +117,9 @@ class WorkspacePage(QWidget):
         self.editor.section_edited.connect(drafts.edit_section)
         self.editor.item_edited.connect(drafts.edit_item)
         self.editor.item_removed.connect(drafts.remove_item)
-        self.context_pane.amend_requested.connect(drafts.amend)
+        self.context_pane.amend_requested.connect(
+            lambda note: drafts.start("new-draft", drafts.amend(note))
+        )
         drafts.draft_changed.connect(self._show_draft)
         drafts.drafts_listed.connect(self._list_drafts)
         drafts.diff_ready.connect(self._show_diff)
@@ -126,6 +132,7 @@ class WorkspacePage(QWidget):
             gate.approval_state.connect(self._approval_state)
             gate.error.connect(self.show_error)
             gate.queued.connect(self._queued)
+            gate.proposal_ready.connect(self._show_approval)
         self._set_enabled(False)
 
     def _set_enabled(self, enabled: bool) -> None:
@@ -138,7 +145,7 @@ class WorkspacePage(QWidget):
         try:
             context = await loader()
         except Exception as exc:  # every failure is shown in the pane, never a traceback
-            message = message_for(
+            message = words_for(
                 exc, "The chart could not be loaded. Check the connection and try again."
             )
             log.warning("context load failed: %s", type(exc).__name__)
@@ -149,7 +156,7 @@ class WorkspacePage(QWidget):
         self.banner.show_context(context.patient, context.encounter)
         self.context_pane.show_context(context)
         self._set_enabled(True)
-        self.drafts.open_context(context, restored_notice=restored_notice)
+        await self.drafts.open_context(context, restored_notice=restored_notice)
 
     def show_grant_warnings(self, lines: list[str]) -> None:
         """What the EHR did not grant and which features that turns off, in plain words."""
@@ -166,11 +173,26 @@ class WorkspacePage(QWidget):
         self.approve_reason.setText(reason)
 
     def _open_approval(self) -> None:
-        if self.gate is not None and self.drafts.draft is not None and self.drafts.flush():
-            self.gate.open_dialog(self.drafts.draft, self)
+        self.drafts.start("approve", self.review_and_approve())
 
-    def _queued(self, commit: object) -> None:
-        self.drafts.reload()
+    async def review_and_approve(self) -> None:
+        """Save what was typed, then propose the approval (the dialog opens over it)."""
+        if self.gate is not None and self.drafts.draft is not None and await self.drafts.flush():
+            self.gate.propose(self.drafts.draft)
+
+    def _show_approval(self, proposal: ApprovalProposal) -> None:
+        gate = self.gate
+        assert gate is not None
+        dialog = ApprovalDialog(proposal, self)
+        dialog.accepted.connect(lambda: self.drafts.start("confirm", gate.confirm(proposal)))
+        self.approval_dialog = dialog
+        dialog.open()  # never exec(): the event loop keeps running
+
+    def _queued(self, _commit: object) -> None:
+        self.drafts.start("reload", self._show_queued())
+
+    async def _show_queued(self) -> None:
+        await self.drafts.reload()  # approved now: read-only
         when = datetime.now().strftime("%H:%M:%S")
         self.editor.show_notice(
             f"Approved and queued at {when}. It will be sent to the chart exactly once; the "
@@ -202,7 +224,7 @@ class WorkspacePage(QWidget):
     def _draft_chosen(self, index: int) -> None:
         draft_id = self.draft_combo.itemData(index)
         if draft_id is not None:
-            self.drafts.switch_to(draft_id)
+            self.drafts.start("switch-draft", self.drafts.switch_to(draft_id))
 
     def _show_diff(self, diff: DraftDiff) -> None:
         self.diff_view.show_diff(diff)
@@ -210,4 +232,4 @@ class WorkspacePage(QWidget):
     def _import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a draft", "", "Draft files (*.json)")
         if path:
-            self.drafts.import_file(path)
+            self.drafts.start("import", self.drafts.import_file(path))
