@@ -23,12 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from app.domain.hidden_text import shown
 from app.domain.outbox import IllegalTransition, OutboxItem, OutboxState
+from app.domain.review_codec import decision_from_json
 from app.fhir.narrative import NarrativeTooLarge as NarrativeTooLarge
 from app.fhir.narrative import sanitize_for_qt as sanitize_for_qt
 from app.fhir.write_summary import describe_commit
 from app.services.errors import ServiceError, user_errors
 from app.services.review import WriteLine as WriteLine
+from app.store.errors import StoreError
 from app.store.outbox import OutboxRepository
 from app.store.outbox_records import ConflictDetail as ConflictDetail
 from app.store.outbox_records import OutboxChange as OutboxChange
@@ -89,6 +92,7 @@ class OutboxService:
         self._task: asyncio.Task[None] | None = None
         self._status_listeners: list[StatusListener] = []
         self._unsubscribe_runner: Callable[[], None] | None = None
+        self._patients: dict[UUID, str] = {}  # commit -> patient label (PHI: memory only)
 
     # ------------------------------------------------------------------ reading
     def rows(
@@ -117,6 +121,28 @@ class OutboxService:
             entry = self._repo.get(commit_id)
         writes = tuple(WriteLine(d.heading, d.text) for d in describe_commit(entry.commit))
         return CommitDetail(entry, writes)
+
+    def patient_label(self, commit_id: UUID) -> str:
+        """Who a commit is for, as the approval dialog said it: "Maria Elena Garcia (MRN
+        MRN-1001)", hidden characters made visible. Read from the commit's encrypted review
+        decision (never stored in clear) and kept in memory for the rows already shown."""
+        label = self._patients.get(commit_id)
+        if label is None:
+            label = self._patients[commit_id] = self._read_patient(commit_id)
+        return label
+
+    def _read_patient(self, commit_id: UUID) -> str:
+        try:
+            text = self._repo.decision_texts([commit_id]).get(commit_id)
+            decision = None if text is None else decision_from_json(text)
+        except (StoreError, ValueError) as exc:
+            log.warning("patient of commit %s not readable: %s", commit_id, type(exc).__name__)
+            return "(not readable)"
+        if decision is None:
+            return ""
+        name = shown(decision.patient.display or decision.patient.relative)
+        mrn = decision.patient_mrn
+        return f"{name} (MRN {shown(mrn)})" if mrn else name
 
     def subscribe(self, listener: Callable[[OutboxChange], None]) -> Callable[[], None]:
         """Commit changes after they are stored, on whichever thread stored them."""

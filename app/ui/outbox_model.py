@@ -46,17 +46,19 @@ Index = QModelIndex | QPersistentModelIndex
 
 class Column(IntEnum):
     STATE = 0
-    SEQUENCE = 1
-    CREATED = 2
-    WHAT = 3
-    ATTEMPTS = 4
-    NEXT_ATTEMPT = 5
-    LAST_ERROR = 6
-    READ_BACK = 7
+    PATIENT = 1
+    SEQUENCE = 2
+    CREATED = 3
+    WHAT = 4
+    ATTEMPTS = 5
+    NEXT_ATTEMPT = 6
+    LAST_ERROR = 7
+    READ_BACK = 8
 
 
 HEADERS = {
     Column.STATE: "State",
+    Column.PATIENT: "Patient",
     Column.SEQUENCE: "#",
     Column.CREATED: "Approved",
     Column.WHAT: "What",
@@ -251,7 +253,7 @@ class OutboxTableModel(QAbstractTableModel):
         if role == _TOOLTIP:
             if column == Column.STATE:
                 return state_meaning(row.item)
-            if column in (Column.LAST_ERROR, Column.READ_BACK, Column.WHAT):
+            if column in (Column.LAST_ERROR, Column.READ_BACK, Column.WHAT, Column.PATIENT):
                 return self._texts(row)[column] or None
             return None
         if role == _ALIGNMENT:
@@ -268,7 +270,12 @@ class OutboxTableModel(QAbstractTableModel):
         # words are computed once (the cache is dropped with the rows it belongs to).
         texts = self._cache.get(row)
         if texts is None:
-            texts = tuple(_display(row, c) for c in Column)
+            texts = tuple(
+                self._outbox.patient_label(row.commit_id)
+                if c is Column.PATIENT
+                else _display(row, c)
+                for c in Column
+            )
             if len(self._cache) > 4 * self._page:
                 self._cache.clear()
             self._cache[row] = texts
@@ -304,4 +311,6 @@ def _display(row: OutboxRow, column: Column) -> str:
         return local_time(item.next_attempt_at) if waiting else ""
     if column is Column.LAST_ERROR:
         return error_words(row)
-    return read_back_words(row)
+    if column is Column.READ_BACK:
+        return read_back_words(row)
+    return ""  # the patient: the model asks the service (it decrypts)

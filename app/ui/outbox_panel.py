@@ -67,6 +67,7 @@ FILTERS: dict[str, tuple[str, tuple[OutboxState, ...] | None]] = {
 _RETRYABLE = frozenset({S.RETRY_WAIT, S.UNKNOWN_OUTCOME, S.NEEDS_ATTENTION, S.CONFLICT})
 _WIDTHS = {
     Column.STATE: 320,
+    Column.PATIENT: 260,
     Column.SEQUENCE: 50,
     Column.CREATED: 120,
     Column.WHAT: 360,
