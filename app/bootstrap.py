@@ -128,6 +128,7 @@ async def sync_runner(
         profile=choose_profile(site.vendor_profile, statement),
         lock_path=lock_path,
         wait_until_signed_in=wait_until_signed_in,
+        probe=fhir.probe,  # "Online"/"Offline" kept true between sends (run_forever only)
     )
 
 
