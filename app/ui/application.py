@@ -90,7 +90,7 @@ def run_event_loop(
     app.setQuitOnLastWindowClosed(False)
 
     def new_loop() -> asyncio.AbstractEventLoop:
-        loop = qasync.QEventLoop(app)
+        loop: asyncio.AbstractEventLoop = qasync.QEventLoop(app)
         asyncio.set_event_loop(loop)
         return loop
 
