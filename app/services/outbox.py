@@ -23,15 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from app.domain.hidden_text import shown
 from app.domain.outbox import IllegalTransition, OutboxItem, OutboxState
-from app.domain.review_codec import decision_from_json
 from app.fhir.narrative import NarrativeTooLarge as NarrativeTooLarge
 from app.fhir.narrative import sanitize_for_qt as sanitize_for_qt
 from app.fhir.write_summary import describe_commit
 from app.services.errors import ServiceError, user_errors
 from app.services.review import WriteLine as WriteLine
-from app.store.errors import StoreError
+from app.services.waiting import WaitingNotes, patient_label, waiting_notes
 from app.store.outbox import OutboxRepository
 from app.store.outbox_records import ConflictDetail as ConflictDetail
 from app.store.outbox_records import OutboxChange as OutboxChange
@@ -128,21 +126,13 @@ class OutboxService:
         decision (never stored in clear) and kept in memory for the rows already shown."""
         label = self._patients.get(commit_id)
         if label is None:
-            label = self._patients[commit_id] = self._read_patient(commit_id)
+            label = self._patients[commit_id] = patient_label(self._repo, commit_id)
         return label
 
-    def _read_patient(self, commit_id: UUID) -> str:
-        try:
-            text = self._repo.decision_texts([commit_id]).get(commit_id)
-            decision = None if text is None else decision_from_json(text)
-        except (StoreError, ValueError) as exc:
-            log.warning("patient of commit %s not readable: %s", commit_id, type(exc).__name__)
-            return "(not readable)"
-        if decision is None:
-            return ""
-        name = shown(decision.patient.display or decision.patient.relative)
-        mrn = decision.patient_mrn
-        return f"{name} (MRN {shown(mrn)})" if mrn else name
+    def waiting(self) -> WaitingNotes:
+        """Notes approved and not in the chart yet (the closing question counts them)."""
+        with user_errors(UNREADABLE):
+            return waiting_notes(self._repo)
 
     def subscribe(self, listener: Callable[[OutboxChange], None]) -> Callable[[], None]:
         """Commit changes after they are stored, on whichever thread stored them."""
@@ -237,6 +227,11 @@ class OutboxService:
     def notify_reconnected(self) -> None:
         if self._runner is not None:
             self._runner.notify_reconnected()
+
+    def network_changed(self) -> None:
+        """The OS reports a network change, or the sandbox was stopped: probe the EHR now."""
+        if self._runner is not None:
+            self._runner.network_changed()
 
     def subscribe_status(self, listener: StatusListener) -> Callable[[], None]:
         """The runner's status (online/offline, paused for sign-in); None: not sending."""

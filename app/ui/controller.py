@@ -39,6 +39,8 @@ class AppController(QObject):
 
     def start(self, restore_site: Site | None = None) -> None:
         self.window.show_page(self.signin_view)
+        self.signin_view.site_list.setFocus()  # Enter signs in to the chosen EHR
+        self.signin_model.show_waiting(self.signin_view.selected_site())
         if restore_site is not None:
             self.tasks.start("sign-in", self.signin_model.restore(restore_site))
 
@@ -66,3 +68,4 @@ class AppController(QObject):
             await self.session.sign_out()
             self.session = None
         self.window.show_page(self.signin_view)
+        self.signin_model.show_waiting(self.signin_view.selected_site())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QStackedWidget, QWidget
 
 
 class MainWindow(QMainWindow):
@@ -25,6 +27,9 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.user_label)
         bar.addPermanentWidget(self.sync_label)
         self._close_handlers: list[object] = []
+        self._guard: Callable[[], str | None] | None = None
+        self._close_confirmed = False
+        self.close_question: QMessageBox | None = None
 
     def show_page(self, page: QWidget) -> None:
         if self.pages.indexOf(page) < 0:
@@ -41,6 +46,11 @@ class MainWindow(QMainWindow):
         self.sync_label.setText(text)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        question = None if self._close_confirmed or self._guard is None else self._guard()
+        if question:
+            event.ignore()
+            self._ask_before_closing(question)
+            return
         for handler in self._close_handlers:
             if callable(handler):
                 handler()
@@ -48,3 +58,27 @@ class MainWindow(QMainWindow):
 
     def on_close(self, handler: object) -> None:
         self._close_handlers.append(handler)
+
+    def set_close_guard(self, guard: Callable[[], str | None]) -> None:
+        """``guard`` says what closing now would leave behind (unsent notes), or None."""
+        self._guard = guard
+
+    def _ask_before_closing(self, text: str) -> None:
+        """Window-modal and without a nested loop (never ``exec()``): the app keeps sending
+        while the question is open."""
+        if self.close_question is not None and self.close_question.isVisible():
+            return
+        box = QMessageBox(QMessageBox.Icon.Information, "Notes not sent yet", text, parent=self)
+        quit_button = box.addButton("Quit", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Keep the app open", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(quit_button)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        box.finished.connect(lambda _result: self._answered(box.clickedButton() is quit_button))
+        self.close_question = box
+        box.open()
+
+    def _answered(self, quit_now: bool) -> None:
+        self.close_question = None
+        if quit_now:
+            self._close_confirmed = True
+            self.close()

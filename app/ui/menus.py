@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QAction
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from app.services.workbench import SandboxControl
@@ -11,6 +12,20 @@ from app.ui.main_window import MainWindow
 from app.ui.outbox_dock import OutboxDock
 from app.ui.site_flow import SiteFlow
 from app.ui.tasks import TaskTracker
+
+
+class FileMenu:
+    """File › Quit (Ctrl+Q): closes the window, as its close button does (the unsent-notes
+    question included), and the app ends after the shutdown."""
+
+    def __init__(self, window: MainWindow) -> None:
+        menu = window.menuBar().addMenu("&File")
+        self.quit_action: QAction = menu.addAction("&Quit")
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self.quit_action.setToolTip("Quit (Ctrl+Q)")
+        self.quit_action.triggered.connect(window.close)
 
 
 class ToolsMenu:
@@ -53,6 +68,8 @@ class SandboxMenu:
         self.sandbox.stop()
         self.stop_action.setEnabled(False)
         self.start_action.setEnabled(True)
+        if self.flow.site is not None:  # as a network change: the status follows at once
+            self.flow.site.outbox.network_changed()
 
     def start(self) -> None:
         self.sandbox.start()

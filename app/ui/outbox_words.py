@@ -17,6 +17,7 @@ from app.domain.items import ordered_types as ordered_types
 from app.domain.items import type_label as type_label
 from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState, SyncEvent
 from app.services.outbox import Connectivity, OutboxRow, OutboxSummary, ReadBack, RunnerStatus
+from app.services.waiting import WaitingNotes
 
 S = OutboxState
 
@@ -277,3 +278,35 @@ _STRATEGY_WORDS = {
 def strategy_words(value: str) -> str:
     """How the commit was sent (``WriteStrategy`` values), in words."""
     return _STRATEGY_WORDS.get(value, value)
+
+
+# ---------------------------------------------------------------------------- waiting notes
+
+
+def waiting_words(notes: WaitingNotes | None, now: datetime | None = None) -> str:
+    """The sign-in page's list of notes approved earlier and not in the chart yet."""
+    if notes is None or notes.count == 0:
+        return ""
+    lines = [
+        f"{_notes(notes.count)} approved earlier {'wait' if notes.count != 1 else 'waits'} "
+        "to be sent to this EHR; the app sends "
+        f"{'them' if notes.count != 1 else 'it'} after you sign in:"
+    ]
+    lines += [
+        f"• {n.patient or 'a patient'}, approved {local_time(n.approved_at, now)}"
+        for n in notes.newest
+    ]
+    more = notes.count - len(notes.newest)
+    if more > 0:
+        lines.append(f"• and {_notes(more)} more (see the outbox after signing in)")
+    return "\n".join(lines)
+
+
+def unsent_question(count: int) -> str:
+    """Closing the app with notes not sent yet: how many, and what happens to them."""
+    were = "has" if count == 1 else "have"
+    return (
+        f"{_notes(count)} {were} not been sent to the EHR yet. "
+        f"{'It is' if count == 1 else 'They are'} kept safely on this computer and will be "
+        "sent the next time you start the app and sign in."
+    )

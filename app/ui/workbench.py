@@ -17,8 +17,10 @@ from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.lock import SessionLock
 from app.ui.main_window import MainWindow
-from app.ui.menus import SandboxMenu, ToolsMenu
+from app.ui.menus import FileMenu, SandboxMenu, ToolsMenu
+from app.ui.network import NetworkWatch
 from app.ui.outbox_dock import OutboxDock
+from app.ui.outbox_words import unsent_question
 from app.ui.signin_model import SignInViewModel
 from app.ui.site_flow import SiteFlow
 from app.ui.style import APP_STYLESHEET
@@ -45,11 +47,12 @@ class MainWindowParts:
     flow: SiteFlow
     tools: ToolsMenu
     sandbox: SandboxMenu | None
+    file_menu: FileMenu
 
     async def aclose(self) -> None:
         """The window closed: save what was typed, then stop the window's tasks."""
         await self.drafts.flush()
-        self.tasks.cancel_all()
+        await self.tasks.aclose()
 
 
 def build_main_window(workbench: Workbench) -> MainWindowParts:
@@ -62,7 +65,10 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         QMessageBox.warning(window, "FHIR Write-back", words_for(exc, UNEXPECTED))
 
     tasks = TaskTracker(on_error=show_task_error)
-    signin = SignInViewModel(workbench.sites, workbench.directory.session, parent=window)
+    directory = workbench.directory
+    signin = SignInViewModel(
+        workbench.sites, directory.session, parent=window, waiting=directory.waiting
+    )
     templates = list(workbench.templates)
     drafts = DraftViewModel(None, templates, tasks=tasks, parent=window)
     gate = ReviewGate(templates, parent=window)
@@ -71,9 +77,23 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     outbox = OutboxDock(window, tasks)
     controller = AppController(window, signin, tasks)
     flow = SiteFlow(workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks)
+    file_menu = FileMenu(window)
     tools = ToolsMenu(window, flow, outbox, tasks)
     sandbox = SandboxMenu(window, workbench.sandbox, flow) if workbench.sandbox else None
     window.on_close(drafts.autosave)
+
+    def unsent_before_closing() -> str | None:
+        site = flow.site.site if flow.site is not None else controller.signin_view.selected_site()
+        notes = directory.waiting(site) if site is not None else None
+        return unsent_question(notes.count) if notes is not None and notes.count else None
+
+    window.set_close_guard(unsent_before_closing)
+
+    def network_changed() -> None:
+        if flow.site is not None:
+            flow.site.outbox.network_changed()
+
+    NetworkWatch(network_changed, window)
 
     controller.start(restore_site=workbench.single_site)
     startup = workbench.startup
@@ -94,4 +114,5 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         flow,
         tools,
         sandbox,
+        file_menu,
     )
