@@ -360,6 +360,7 @@ def build_workbench(
         directory=SiteDirectory(factory.session, factory.open, factory.waiting),
         sandbox=_Sandbox(sandbox) if sandbox is not None else None,
         close=close,
+        ui_settings=paths.user_config_dir / "window.ini",
     )
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from app.domain.site import Site
@@ -146,6 +147,7 @@ class Workbench:
     directory: SiteDirectory
     sandbox: SandboxControl | None = None
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
+    ui_settings: Path | None = None  # per-user window layout (no PHI); None: not remembered
 
     @property
     def single_site(self) -> Site | None:

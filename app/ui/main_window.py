@@ -1,4 +1,5 @@
-"""The main window frame: pages in a stack, and a status bar that is always truthful."""
+"""The main window frame: pages in a stack, the sync status in the header (always in view),
+who is signed in where in the status bar."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QLabel, QMainWindow, QMessageBox, QStackedWidget, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QWidget,
+)
 
 
 class MainWindow(QMainWindow):
@@ -25,7 +33,15 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         bar.addWidget(self.site_label)
         bar.addWidget(self.user_label)
-        bar.addPermanentWidget(self.sync_label)
+        # The sync status lives in the header (the menu bar's right-hand corner): visible
+        # whatever the window's height, on every page.
+        self.header_status = QWidget(self)
+        self.header_status.setObjectName("headerStatus")
+        self._header = QHBoxLayout(self.header_status)
+        self._header.setContentsMargins(0, 0, 6, 0)
+        self._header.addWidget(self.sync_label)
+        self.sync_label.hide()
+        self.menuBar().setCornerWidget(self.header_status, Qt.Corner.TopRightCorner)
         self._close_handlers: list[object] = []
         self._guard: Callable[[], str | None] | None = None
         self._close_confirmed = False
@@ -44,6 +60,24 @@ class MainWindow(QMainWindow):
 
     def set_sync_summary(self, text: str) -> None:
         self.sync_label.setText(text)
+        self.sync_label.setVisible(bool(text))
+        self.refresh_header()
+
+    def add_status_widget(self, widget: QWidget) -> None:
+        """Show ``widget`` in the header's status area (the outbox's sync sentence)."""
+        self._header.addWidget(widget)
+        self.refresh_header()
+
+    def remove_status_widget(self, widget: QWidget) -> None:
+        self._header.removeWidget(widget)
+        widget.hide()
+        self.refresh_header()
+
+    def refresh_header(self) -> None:
+        """Lay the header out again (its status sentence changed length)."""
+        self.header_status.adjustSize()
+        self.menuBar().setCornerWidget(self.header_status, Qt.Corner.TopRightCorner)
+        self.menuBar().updateGeometry()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         question = None if self._close_confirmed or self._guard is None else self._guard()

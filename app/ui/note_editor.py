@@ -6,7 +6,7 @@ The view-model (``DraftViewModel``) applies the edits to the domain object, auto
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -35,6 +35,8 @@ from app.domain.items import ITEM_KINDS, CellChange, ItemKind
 from app.domain.validation import ValidationProblem, ValidationReport
 
 NONE_CHOSEN = "—"  # how an empty choice reads in a choice cell's list
+# Three lines of text: the four sections of a SOAP note fit at 1280×720 (docs/screenshots).
+SECTION_MIN_HEIGHT = 56
 
 
 def _problem_line(problem: ValidationProblem) -> str:
@@ -212,11 +214,21 @@ class NoteEditor(QWidget):
         layout.addWidget(self.notice_label)
 
         split = QSplitter(Qt.Orientation.Horizontal, self)
+        self.split = split
         self.sections_area = QScrollArea(split)
         self.sections_area.setWidgetResizable(True)
         self.sections_host = QWidget()
         self.sections_layout = QVBoxLayout(self.sections_host)
+        self.sections_layout.setContentsMargins(4, 4, 4, 4)
         self.sections_area.setWidget(self.sections_host)
+        # Sections one above the other with a divider between each: drag it to give a
+        # section more room (remembered). When the sections' smallest sizes do not fit, the
+        # area scrolls: every section stays reachable.
+        self.sections_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.sections_splitter.setChildrenCollapsible(False)
+        self.sections_splitter.setHandleWidth(7)
+        self.sections_layout.addWidget(self.sections_splitter)
+        self.on_sections_built: Callable[[QSplitter], None] = lambda _splitter: None
         self.section_edits: dict[str, QPlainTextEdit] = {}
         self.section_problems: dict[str, QLabel] = {}
 
@@ -272,21 +284,27 @@ class NoteEditor(QWidget):
             table.show_items(table.kind.rows(draft.items, context), editable)
 
     def _rebuild_sections(self, draft: Draft, placeholders: dict[str, str]) -> None:
-        while self.sections_layout.count():
-            child = self.sections_layout.takeAt(0)
-            widget = child.widget() if child is not None else None
-            if widget is not None:
-                widget.deleteLater()
+        splitter = self.sections_splitter
+        for index in reversed(range(splitter.count())):
+            old = splitter.widget(index)
+            if old is not None:
+                old.hide()
+                old.setParent(None)
+                old.deleteLater()
         self.section_edits = {}
         self.section_problems = {}
         for section in draft.sections:
+            box = QWidget()
+            column = QVBoxLayout(box)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.setSpacing(2)
             title = QLabel(section.title)
             title.setObjectName("sectionTitle")
             title.setTextFormat(Qt.TextFormat.PlainText)
             edit = QPlainTextEdit()
             edit.setAccessibleName(f"{section.title} section")
             edit.setPlaceholderText(placeholders.get(section.key, ""))
-            edit.setMinimumHeight(90)
+            edit.setMinimumHeight(SECTION_MIN_HEIGHT)
             edit.textChanged.connect(
                 lambda k=section.key, e=edit: self.section_edited.emit(k, e.toPlainText())
             )
@@ -295,12 +313,14 @@ class NoteEditor(QWidget):
             problems.setWordWrap(True)
             problems.setTextFormat(Qt.TextFormat.PlainText)
             problems.hide()
-            self.sections_layout.addWidget(title)
-            self.sections_layout.addWidget(edit)
-            self.sections_layout.addWidget(problems)
+            column.addWidget(title)
+            column.addWidget(edit, 1)
+            column.addWidget(problems)
+            splitter.addWidget(box)
             self.section_edits[section.key] = edit
             self.section_problems[section.key] = problems
-        self.sections_layout.addStretch(1)
+        splitter.setSizes([1000] * splitter.count())  # equal shares until the clinician drags
+        self.on_sections_built(splitter)
 
     def show_problems(self, report: ValidationReport | None) -> None:
         """Each validation problem next to the field it concerns (section or item row)."""

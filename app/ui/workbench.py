@@ -15,6 +15,7 @@ from app.services.workbench import Workbench
 from app.ui.approval import ReviewGate
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
+from app.ui.layout_memory import LayoutMemory
 from app.ui.lock import SessionLock
 from app.ui.main_window import MainWindow
 from app.ui.menus import FileMenu, SandboxMenu, ToolsMenu
@@ -72,7 +73,9 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     templates = list(workbench.templates)
     drafts = DraftViewModel(None, templates, tasks=tasks, parent=window)
     gate = ReviewGate(templates, parent=window)
-    workspace = WorkspacePage(drafts, gate)
+    memory = LayoutMemory(workbench.ui_settings, window)
+    memory.restore_window(window)
+    workspace = WorkspacePage(drafts, gate, memory=memory)
     lock = SessionLock(window, tasks, drafts.autosave)
     outbox = OutboxDock(window, tasks)
     controller = AppController(window, signin, tasks)
@@ -81,6 +84,8 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     tools = ToolsMenu(window, flow, outbox, tasks)
     sandbox = SandboxMenu(window, workbench.sandbox, flow) if workbench.sandbox else None
     window.on_close(drafts.autosave)
+    window.on_close(lambda: memory.save_window(window))
+    memory.restore_state(window)  # after the outbox dock exists
 
     def unsent_before_closing() -> str | None:
         site = flow.site.site if flow.site is not None else controller.signin_view.selected_site()

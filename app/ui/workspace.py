@@ -29,6 +29,7 @@ from app.ui.banner import PatientBanner
 from app.ui.context_pane import ContextPane
 from app.ui.diff_view import DiffView
 from app.ui.draft_model import DraftViewModel
+from app.ui.layout_memory import LayoutMemory
 from app.ui.note_editor import NoteEditor
 from app.ui.style import error_label, hint_label
 
@@ -42,7 +43,12 @@ class WorkspacePage(QWidget):
     change_patient_requested = Signal()
 
     def __init__(
-        self, drafts: DraftViewModel, gate: ReviewGate | None = None, parent: QWidget | None = None
+        self,
+        drafts: DraftViewModel,
+        gate: ReviewGate | None = None,
+        parent: QWidget | None = None,
+        *,
+        memory: LayoutMemory | None = None,
     ) -> None:
         super().__init__(parent)
         self.drafts = drafts
@@ -81,17 +87,20 @@ class WorkspacePage(QWidget):
         bar.addWidget(self.saved_label)
         bar.addWidget(self.patient_button)
         bar.addWidget(self.sign_out_button)
-        layout.addLayout(bar)
-
-        approve_row = QHBoxLayout()
-        approve_row.setContentsMargins(8, 0, 8, 0)
+        # one row for the draft's controls and the approval: room for the note's sections
         self.approve_reason = hint_label("")
-        approve_row.addWidget(self.approve_reason, 1)
+        self.approve_reason.setWordWrap(False)
         self.approve_button = QPushButton("Review and approve…")
         self.approve_button.setEnabled(False)
         self.approve_button.clicked.connect(self._open_approval)
-        approve_row.addWidget(self.approve_button)
-        layout.addLayout(approve_row)
+        bar.addWidget(self.approve_button)
+        layout.addLayout(bar)
+        reason_row = QHBoxLayout()
+        reason_row.setContentsMargins(8, 0, 8, 0)
+        reason_row.addStretch(1)
+        reason_row.addWidget(self.approve_reason)
+        self.approve_reason.hide()
+        layout.addLayout(reason_row)
 
         self.error_label = error_label("")
         self.error_label.hide()
@@ -106,13 +115,23 @@ class WorkspacePage(QWidget):
         right = QSplitter(Qt.Orientation.Vertical, split)
         self.editor = NoteEditor(right)
         self.diff_view = DiffView(right)
+        # the note first: the changes below take a quarter and can be dragged away entirely
         right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 2)
-        right.setSizes([480, 220])
+        right.setStretchFactor(1, 1)
+        right.setCollapsible(0, False)
+        right.setSizes([540, 180])
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 3)
-        split.setSizes([320, 1000])
+        split.setSizes([300, 1000])
         layout.addWidget(split, 1)
+        self.chart_split, self.note_split = split, right
+        if memory is not None:
+            memory.remember(split, "workspace/chart")
+            memory.remember(right, "workspace/note-changes")
+            memory.remember(self.editor.split, "editor/sections-items")
+            self.editor.on_sections_built = lambda s: memory.remember(
+                s, f"editor/sections-{s.count()}"
+            )
 
         self.editor.section_edited.connect(drafts.edit_section)
         self.editor.item_edited.connect(drafts.edit_item)
@@ -171,6 +190,7 @@ class WorkspacePage(QWidget):
     def _approval_state(self, allowed: bool, reason: str) -> None:
         self.approve_button.setEnabled(allowed)
         self.approve_reason.setText(reason)
+        self.approve_reason.setVisible(bool(reason))
 
     def _open_approval(self) -> None:
         self.drafts.start("approve", self.review_and_approve())
