@@ -47,10 +47,10 @@ class OutboxDock:
         showing = not self.dock.isVisible()
         self.dock.setVisible(showing)
         if showing and not self._sized:
-            # a third of the window at most the first time (then as the clinician drags it,
+            # a quarter of the window the first time (then as the clinician drags it,
             # remembered with the window): the note keeps room for its sections
             self._sized = True
-            height = max(160, self.window.height() // 3)
+            height = max(180, self.window.height() // 4)
             self.window.resizeDocks([self.dock], [height], Qt.Orientation.Vertical)
 
     def close(self) -> None:
