@@ -3,6 +3,8 @@ labs, prior notes. Each section shows its own loading, error and "skipped" state
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import QHeaderView, QMenu, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
@@ -22,6 +24,11 @@ MUTED = QBrush(QColor("#666666"))
 PROBLEM_BRUSH = QBrush(QColor("#8a1111"))
 
 
+def local_minute(ts: datetime) -> str:
+    """A chart time in the computer's time zone (the EHR may send any offset)."""
+    return ts.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
 def describe(item: object) -> tuple[str, str]:
     """(main text, detail) of one context item, plain text."""
     if isinstance(item, Problem):
@@ -35,10 +42,10 @@ def describe(item: object) -> tuple[str, str]:
             detail = "HIGH criticality" + (f" — {detail}" if detail else "")
         return item.display, detail
     if isinstance(item, Measurement):
-        when = item.effective.date().isoformat() if item.effective else ""
+        when = local_minute(item.effective) if item.effective else ""
         return f"{item.display}: {item.display_value}", when
     if isinstance(item, PriorNote):
-        when = item.date.date().isoformat() if item.date else "undated"
+        when = item.date.astimezone().date().isoformat() if item.date else "undated"
         status = item.doc_status or item.status or ""
         return f"{item.type_display} — {when}", status
     return str(item), ""

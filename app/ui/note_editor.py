@@ -348,6 +348,12 @@ class NoteEditor(QWidget):
     def table_for(self, kind_key: str) -> ItemTable:
         return self.tables[kind_key]
 
-    def show_notice(self, text: str) -> None:
+    def show_notice(self, text: str, tone: str = "warningText") -> None:
+        """A line above the sections; ``tone`` is its style: warningText (yellow), okText
+        (green: done), errorText (red)."""
+        if self.notice_label.objectName() != tone:
+            self.notice_label.setObjectName(tone)
+            self.notice_label.style().unpolish(self.notice_label)
+            self.notice_label.style().polish(self.notice_label)
         self.notice_label.setText(text)
         self.notice_label.setVisible(bool(text))

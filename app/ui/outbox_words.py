@@ -310,3 +310,37 @@ def unsent_question(count: int) -> str:
         f"{'It is' if count == 1 else 'They are'} kept safely on this computer and will be "
         "sent the next time you start the app and sign in."
     )
+
+
+# ---------------------------------------------------------------------------- the approved note
+
+
+def approved_notice(
+    item: OutboxItem, approved_at: datetime, now: datetime | None = None
+) -> StatusSentence:
+    """The editor's line about the note just approved, true for as long as it is shown: queued
+    while it is on its way, then where it ended (sent, refused, discarded)."""
+    approved = local_time(approved_at, now)
+    new_draft = "To change the note, start a new draft from it."
+    state = item.state
+    if state is S.CONFIRMED:
+        sent = local_time(item.updated_at, now) or "just now"
+        return StatusSentence(
+            f"Sent to the chart at {sent} (approved {approved}). {new_draft}", Severity.DONE
+        )
+    if state is S.DISCARDED:
+        return StatusSentence(
+            f"Approved at {approved}, then discarded in the outbox: it was not sent to the chart.",
+            Severity.DONE,
+        )
+    if state in (S.NEEDS_ATTENTION, S.CONFLICT) or is_parked(item):
+        return StatusSentence(
+            f"Approved at {approved}, not in the chart yet: {state_words(item, now)}. Open the "
+            "outbox to decide what to do.",
+            Severity.PROBLEM,
+        )
+    return StatusSentence(
+        f"Approved and queued at {approved} ({state_words(item, now).lower()}). It will be sent "
+        f"to the chart exactly once; the outbox shows its progress. {new_draft}",
+        Severity.WARNING if state in (S.RETRY_WAIT, S.PAUSED_FOR_SIGN_IN) else Severity.BUSY,
+    )

@@ -75,6 +75,7 @@ class SiteFlow(QObject):
         await self.drafts.set_service(site.drafts)
         self.gate.set_review(site.review)
         self.outbox.show_outbox(site.outbox)
+        self.workspace.set_outbox(site.outbox)
         notes = [*session.grant_messages, *(w.rstrip(".") for w in site.warnings)]
         self.workspace.show_grant_warnings(notes)
         self.tasks.start("start-sync", self._start_sync(site))
@@ -112,6 +113,7 @@ class SiteFlow(QObject):
         if site is not None:
             await site.audit.record(AuditKind.SIGN_OUT)
             self.outbox.close()
+            self.workspace.set_outbox(None)
             await site.outbox.stop_sync()
         await self.controller.sign_out()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -19,23 +19,34 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.commit import ApprovedCommit
 from app.domain.context import EncounterContext
 from app.domain.diff import DraftDiff
 from app.domain.draft import Draft
 from app.services.errors import words_for
+from app.services.outbox import OutboxService
 from app.services.review import ApprovalProposal
 from app.ui.approval import ApprovalDialog, ReviewGate
+from app.ui.approved_notice import ApprovedNoteWatch
 from app.ui.banner import PatientBanner
 from app.ui.context_pane import ContextPane
 from app.ui.diff_view import DiffView
 from app.ui.draft_model import DraftViewModel
 from app.ui.layout_memory import LayoutMemory
 from app.ui.note_editor import NoteEditor
+from app.ui.outbox_words import Severity, StatusSentence
 from app.ui.style import error_label, hint_label
 
 log = logging.getLogger(__name__)
 
 ContextLoader = Callable[[], Awaitable[EncounterContext]]
+NOTICE_TONES = {
+    Severity.DONE: "okText",
+    Severity.OK: "okText",
+    Severity.BUSY: "warningText",
+    Severity.WARNING: "warningText",
+    Severity.PROBLEM: "errorText",
+}
 
 
 class WorkspacePage(QWidget):
@@ -55,6 +66,8 @@ class WorkspacePage(QWidget):
         self.gate = gate
         self.context: EncounterContext | None = None
         self.approval_dialog: ApprovalDialog | None = None
+        self._outbox: OutboxService | None = None
+        self._following: ApprovedNoteWatch | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.banner = PatientBanner(self)
@@ -208,16 +221,39 @@ class WorkspacePage(QWidget):
         self.approval_dialog = dialog
         dialog.open()  # never exec(): the event loop keeps running
 
-    def _queued(self, _commit: object) -> None:
-        self.drafts.start("reload", self._show_queued())
+    def set_outbox(self, outbox: OutboxService | None) -> None:
+        """The signed-in site's outbox: the note just approved is followed there."""
+        self._outbox = outbox
+        self._stop_following()
 
-    async def _show_queued(self) -> None:
+    def _queued(self, commit: ApprovedCommit) -> None:
+        self.drafts.start("reload", self._show_queued(commit))
+
+    async def _show_queued(self, commit: ApprovedCommit) -> None:
+        approved_at = datetime.now(UTC)
         await self.drafts.reload()  # approved now: read-only
-        when = datetime.now().strftime("%H:%M:%S")
-        self.editor.show_notice(
-            f"Approved and queued at {when}. It will be sent to the chart exactly once; the "
-            "outbox shows its progress. To change the note, start a new draft from it."
+        draft = self.drafts.draft
+        self._stop_following()
+        if self._outbox is None or draft is None:
+            return
+        draft_id = draft.id
+
+        def show(notice: StatusSentence) -> None:
+            current = self.drafts.draft
+            if current is not None and current.id == draft_id:
+                self.editor.show_notice(notice.text, NOTICE_TONES[notice.severity])
+            elif self._following is not None:
+                self._stop_following()  # another draft is shown: its own notices rule
+
+        self._following = ApprovedNoteWatch(
+            self._outbox, commit.commit_id, approved_at, show, parent=self
         )
+
+    def _stop_following(self) -> None:
+        watch, self._following = self._following, None
+        if watch is not None:
+            watch.stop()
+            watch.deleteLater()
 
     def _show_draft(self, draft: Draft) -> None:
         placeholders = {}
