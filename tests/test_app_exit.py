@@ -1,4 +1,5 @@
-"""Quitting the real app, every way a clinic ends it, exits 0 with nothing on stderr (issue 13).
+"""The real app as a process on a private X display (issue 13): quitting it every way a clinic
+ends it exits 0 with nothing on stderr, and the window comes back in front after a sign-in.
 
 The app runs as its own process (``python -m app``, the embedded sandbox EHR) on a private X
 display with a window manager (tests/support/xsession.py), and is ended from each place a
@@ -93,7 +94,9 @@ class RunningApp:
         raise AssertionError("the sign-in did not come back from the browser")
 
 
-def start_app(x: XSession, home: Path, browser_mode: str = "ignore") -> RunningApp:
+def start_app(
+    x: XSession, home: Path, browser_mode: str = "ignore", browser: str | None = None
+) -> RunningApp:
     """The app with the embedded sandbox; every per-user folder inside ``home``."""
     log = home / "browser.jsonl"
     env = {
@@ -105,7 +108,7 @@ def start_app(x: XSession, home: Path, browser_mode: str = "ignore") -> RunningA
         "XDG_CONFIG_HOME": str(home / "config"),
         "XDG_CACHE_HOME": str(home / "cache"),
         "PYTHONPATH": str(REPO),
-        "BROWSER": f"{sys.executable} {BROWSER} %s",
+        "BROWSER": browser or f"{sys.executable} {BROWSER} %s",
         "SCRIPTED_BROWSER_MODE": browser_mode,
         "SCRIPTED_BROWSER_LOG": str(log),
     }
@@ -190,4 +193,37 @@ def test_quit_while_a_sign_in_waits_in_the_browser(x: XSession, tmp_path: Path, 
     sign_in(app)
     time.sleep(1.5)
     app.end(how)
+    assert app.finish() == (0, "")
+
+
+def test_the_window_comes_back_in_front_when_the_browser_hands_back(
+    x: XSession, tmp_path: Path
+) -> None:
+    """The browser covers the app during the sign-in (here: a window opened on top, which
+    openbox focuses); when the EHR hands back, the app is raised and active again."""
+    slow = tmp_path / "slow-browser.sh"
+    slow.write_text(f'#!/bin/sh\nsleep 3\nexec {sys.executable} {BROWSER} "$1"\n')
+    slow.chmod(0o755)
+    app = start_app(x, tmp_path, browser_mode="login", browser=f"{slow} %s")
+    sign_in(app)
+    cover = subprocess.Popen(
+        ["xmessage", "-geometry", "900x600+50+50", "The browser, in front"],
+        env={**os.environ, **x.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        browser_window = x.find_window("^xmessage$", timeout=10)
+        assert browser_window is not None
+        time.sleep(0.5)
+        assert x.active_window() == browser_window  # the "browser" has the focus
+        app.signed_in()
+        deadline = time.monotonic() + 10
+        while x.active_window() != app.window and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert x.active_window() == app.window
+    finally:
+        cover.terminate()
+        cover.wait(5)
+    app.end("SIGTERM")
     assert app.finish() == (0, "")

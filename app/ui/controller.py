@@ -50,6 +50,7 @@ class AppController(QObject):
 
     def _on_signed_in(self, session: SessionService) -> None:
         self.session = session
+        self.window.bring_to_front()  # the browser had the screen during the sign-in
         self.window.set_site(str(session.site))
         self.window.set_user(f"Signed in as {session.user_name}")
         session.subscribe(on_state=self._on_session_state)

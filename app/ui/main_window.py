@@ -52,6 +52,18 @@ class MainWindow(QMainWindow):
             self.pages.addWidget(page)
         self.pages.setCurrentWidget(page)
 
+    def bring_to_front(self) -> None:
+        """Back in front of the browser after a sign-in: shown (un-minimised), raised and
+        activated. Window managers decide in the end (focus-stealing prevention):
+        docs/ui.md, "Back from the browser", says what each platform allows."""
+        if self.isMinimized():
+            self.showNormal()
+        self.raise_()
+        self.activateWindow()
+        handle = self.windowHandle()
+        if handle is not None:
+            handle.requestActivate()
+
     def set_site(self, text: str) -> None:
         self.site_label.setText(text)
 
