@@ -7,7 +7,7 @@
 For each size a private Xvfb with openbox (tests/support/xsession.py) runs this script again
 as the driver (``--drive``): the real main window against the embedded sandbox, opened at the
 size the app chooses by itself (never resized or maximised here), signed in through the
-scripted browser, a note written, then the outbox opened. Each step saves the *whole screen*
+scripted browser, a note written, then approved, sent and the outbox opened. Each step saves the *whole screen*
 (``import -window root``), so a status line or section that falls off the screen shows.
 
 Files: ``screen-<W>x<H>-<scale>-<step>.png`` with steps signin, workspace, outbox.
@@ -91,6 +91,14 @@ async def drive(prefix: str, out: Path) -> None:
     drafts.refresh_diff()
     await asyncio.sleep(1.5)
     shoot(out, f"{prefix}-workspace.png")
+    workspace.approve_button.click()  # approved and sent: the outbox names the patient
+    await wait_for(lambda: workspace.approval_dialog is not None, 30)
+    dialog = workspace.approval_dialog
+    assert dialog is not None
+    if dialog.acknowledge is not None:
+        dialog.acknowledge.setChecked(True)
+    dialog.approve_button.click()
+    await wait_for(lambda: workspace.editor.notice_label.text().startswith("Sent"), 60)
     parts.outbox.toggle()
     await asyncio.sleep(1.0)
     shoot(out, f"{prefix}-outbox.png")
