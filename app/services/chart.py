@@ -2,13 +2,14 @@
 chart with what the EHR allows writing for it.
 
 Network I/O only (async httpx); returns domain objects. Opening a chart is recorded in the
-audit log here, so every way of opening one is audited.
+audit log here, so every way of opening one is audited; re-reading the open chart (after a
+note the clinician approved was confirmed) is part of having it open, and is not recorded again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from app.domain.audit import AuditKind
@@ -79,3 +80,11 @@ class ChartService:
                 self._session.granted_scopes,
             )
         return OpenChart(context, approval)
+
+    async def reload(self, chart: OpenChart) -> OpenChart:
+        """The open chart as the EHR holds it now (the same searches as opening it: the same
+        round-trip budget, docs/performance.md); what the EHR allows writing stays as read."""
+        patient, encounter = chart.context.patient.id, chart.context.encounter.id
+        with user_errors(LOAD_FAILED):
+            context = await load_encounter_context(self._fhir, patient, encounter)
+        return OpenChart(context, replace(chart.approval, context=context))

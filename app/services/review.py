@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.domain.commit import ApprovedCommit
+from app.domain.diff import DraftDiff
 from app.domain.draft import Draft
+from app.domain.followup import written_changes, written_text
 from app.domain.review import ReviewDecision
 from app.domain.templates import NoteTemplate
 from app.domain.validation import ValidationReport
@@ -49,6 +51,22 @@ class ApprovalProposal:
     patient_label: str  # "Maria Elena Garcia (MRN MRN-1001)", hidden characters made visible
     writes: tuple[WriteLine, ...]
     patient_warning: str | None = None  # hidden characters in the name or MRN
+
+    @property
+    def what_happens(self) -> tuple[str, ...]:
+        """The note and each item in words ("Replaces the note of 16 Nov 09:12 …", "Heart
+        rate: 96 /min — not sent: already in the chart", "Corrects Heart rate 96 → 92")."""
+        return self.prepared.plan.lines
+
+    @property
+    def note_text(self) -> str:
+        """The note's text as it is written (with any correction it states)."""
+        return written_text(self.prepared.draft, self.prepared.plan)
+
+    @property
+    def changes(self) -> DraftDiff:
+        """What approving changes in the chart, from the planned writes (the "Changes" tab)."""
+        return written_changes(self.prepared.draft, self.prepared.plan)
 
     @property
     def draft(self) -> Draft:

@@ -10,7 +10,8 @@
             ├── drafts  DraftService      autosave, import
             ├── review  ReviewService     check, propose, queue
             ├── outbox  OutboxService     rows, actions, the sync runner
-            └── audit   AuditService      who did what
+            ├── audit   AuditService      who did what
+            └── followups FollowUpService correct / add to an earlier note
 
 Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
 service is set or replaced after construction. The directory builds a site's services lazily
@@ -32,6 +33,7 @@ from app.services.audit import AuditService
 from app.services.chart import ChartService
 from app.services.drafts import DraftService
 from app.services.errors import ServiceError
+from app.services.followups import FollowUpService
 from app.services.outbox import OutboxService
 from app.services.review import ReviewService
 from app.services.session import SessionService
@@ -71,6 +73,7 @@ class SiteServices:
     review: ReviewService
     outbox: OutboxService
     audit: AuditService
+    followups: FollowUpService
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
 

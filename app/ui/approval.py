@@ -26,9 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain.diff import diff_draft
 from app.domain.draft import Draft
-from app.domain.render import render_plain_text
 from app.domain.templates import NoteTemplate
 from app.domain.validation import ValidationReport
 from app.services.chart import OpenChart
@@ -64,7 +62,7 @@ class ApprovalDialog(QDialog):
         )
 
         tabs = QTabWidget(self)
-        note = QPlainTextEdit(render_plain_text(proposal.draft))
+        note = QPlainTextEdit(proposal.note_text)
         note.setReadOnly(True)
         note.setAccessibleName("The note as it will be filed")
         tabs.addTab(note, "Note")
@@ -74,8 +72,9 @@ class ApprovalDialog(QDialog):
         tabs.addTab(writes, f"What will be written ({len(proposal.writes)})")
         diff = QTextBrowser()
         diff.setOpenLinks(False)
-        diff.setHtml(inline_html(diff_draft(proposal.draft)))
+        diff.setHtml(inline_html(proposal.changes))  # from the planned writes, not the draft
         tabs.addTab(diff, "Changes")
+        self.tabs, self.writes_view, self.changes_view = tabs, writes, diff
         layout.addWidget(tabs, 1)
 
         self.acknowledge: QCheckBox | None = None
@@ -102,10 +101,15 @@ class ApprovalDialog(QDialog):
             self.acknowledge.toggled.connect(self.approve_button.setEnabled)
 
     def _writes_html(self) -> str:
+        """What happens to the note and to each item, then each record written."""
+        happens = "".join(f"<li>{escape(line)}</li>" for line in self.proposal.what_happens)
         rows = [
             f"<li><b>{escape(w.heading)}</b>: {escape(w.text)}</li>" for w in self.proposal.writes
         ]
-        return "<ol>" + "".join(rows) + "</ol>"
+        return (
+            f"<p><b>What happens</b></p><ul>{happens}</ul>"
+            f"<p><b>Records written ({len(rows)})</b></p><ol>{''.join(rows)}</ol>"
+        )
 
 
 class ReviewGate(QObject):
@@ -145,7 +149,9 @@ class ReviewGate(QObject):
             self.report = None
             self.report_changed.emit(None)
             self.approval_state.emit(
-                False, "This draft is already approved; start a new draft to change the note."
+                False,
+                "This draft is already approved. To change the note: Correct this note, or Add "
+                "an addendum.",
             )
             return None
         self.report = self.review.check(draft, self.chart, self._templates.get(draft.template_id))

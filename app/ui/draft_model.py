@@ -28,13 +28,15 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.domain.clinical import PriorNote
 from app.domain.context import EncounterContext
 from app.domain.diff import DraftDiff, diff_draft
-from app.domain.draft import Draft, StructuredItem
+from app.domain.draft import Draft, FollowUpKind, StructuredItem
 from app.domain.errors import DomainError
-from app.domain.prefill import amendment_draft, prefill_draft
-from app.domain.review import new_draft_from
+from app.domain.followup import note_date_words
+from app.domain.prefill import prefill_draft
 from app.domain.templates import NoteTemplate
+from app.services.chart import OpenChart
 from app.services.drafts import DraftService
 from app.services.errors import ServiceError, words_for
+from app.services.followups import EarlierNote, FollowUpService
 from app.ui.tasks import TaskTracker
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,8 @@ class DraftViewModel(QObject):
         self.templates = templates
         self._clock = clock
         self.tasks = tasks or TaskTracker()
+        self.followups: FollowUpService | None = None
+        self._open_chart: Callable[[], OpenChart | None] = lambda: None
         self.context: EncounterContext | None = None
         self.draft: Draft | None = None
         self.dirty = False
@@ -104,11 +108,51 @@ class DraftViewModel(QObject):
                 await self._list()
                 self._show(fresh)
 
-    async def new_draft_from_current(self) -> Draft | None:
-        """Approved content is immutable: further edits start a new draft from it."""
-        if self.draft is None or self.draft.is_editable:
+    def set_followups(
+        self, followups: FollowUpService | None, open_chart: Callable[[], OpenChart | None]
+    ) -> None:
+        """Where follow-ups of earlier notes start from (the site's), and the chart open."""
+        self.followups = followups
+        self._open_chart = open_chart
+
+    def set_context(self, context: EncounterContext) -> None:
+        """The open chart was read again: new drafts and follow-ups start from it (the draft
+        shown stays as it is)."""
+        if self.context is not None and self.context.encounter.id == context.encounter.id:
+            self.context = context
+
+    # ------------------------------------------------------------------ follow-ups
+    async def follow_up_note(self, note: PriorNote, kind: FollowUpKind) -> Draft | None:
+        """ "Correct this note" / "Add an addendum" on a note of the chart pane."""
+        chart = self._open_chart()
+        if chart is None or self.followups is None:
             return None
-        return await self._save_and_show(new_draft_from(self.draft, self._clock()))
+        await self.flush()
+        earlier = await self._call(
+            self.followups.from_chart(chart, note), "The note could not be opened."
+        )
+        return await self._start_follow_up(earlier, kind)
+
+    async def follow_up_current(self, kind: FollowUpKind) -> Draft | None:
+        """The same two choices for the approved note shown (queued or confirmed): never a
+        second, unlinked copy of it."""
+        draft = self.draft
+        if draft is None or draft.is_editable or self.followups is None:
+            return None
+        earlier = await self._call(
+            self.followups.from_draft(draft), "The approved note could not be opened."
+        )
+        return await self._start_follow_up(earlier, kind)
+
+    async def _start_follow_up(
+        self, earlier: EarlierNote | None, kind: FollowUpKind
+    ) -> Draft | None:
+        if earlier is None or self.followups is None:
+            return None
+        shown = await self._save_and_show(self.followups.start(earlier, kind))
+        if shown is not None:
+            self.notice.emit(follow_up_notice(earlier, kind))
+        return shown
 
     # ------------------------------------------------------------------ opening
     async def open_context(self, context: EncounterContext, restored_notice: bool = False) -> None:
@@ -147,21 +191,6 @@ class DraftViewModel(QObject):
         template = template or next((t for t in self.templates if t.default), self.templates[0])
         draft = prefill_draft(self.context, template, now=self._clock())
         return await self._save_and_show(draft)
-
-    async def amend(self, note: PriorNote) -> Draft | None:
-        if self.context is None:
-            return None
-        await self.flush()
-        if note.plain_text() is None:
-            self.error.emit("This note has no text the app can read, so it cannot be amended here.")
-            return None
-        draft = amendment_draft(self.context, note, now=self._clock())
-        shown = await self._save_and_show(draft)
-        self.notice.emit(
-            f"Amending the chart note of {note.date.date().isoformat() if note.date else 'unknown date'}: "
-            "the diff compares your text with the chart version."
-        )
-        return shown
 
     async def import_file(self, path: str) -> Draft | None:
         if self.context is None or self.service is None:
@@ -245,10 +274,25 @@ class DraftViewModel(QObject):
         if self.draft is not None:
             self.draft_changed.emit(self.draft)
 
-    def remove_item(self, item_id: str) -> None:
-        self._edit(lambda d: d.without_item(item_id))
+    def remove_item(self, item_id: str, *, entered_in_error: bool = False) -> None:
+        """Take an item out of the note. A record of the earlier note is marked entered in
+        error in the chart only with ``entered_in_error`` (the clinician confirmed it);
+        otherwise the chart keeps it as it is."""
+
+        def change(d: Draft) -> Draft:
+            d = d.without_item(item_id)
+            if d.amends is not None and d.amends.chart_item(item_id) is not None:
+                d = d.with_retraction(item_id, confirmed=entered_in_error)
+            return d
+
+        self._edit(change)
         if self.draft is not None:
             self.draft_changed.emit(self.draft)
+
+    def is_chart_record(self, item_id: str) -> bool:
+        """Whether ``item_id`` is a record of the earlier note (removing it needs a choice)."""
+        d = self.draft
+        return d is not None and d.amends is not None and d.amends.chart_item(item_id) is not None
 
     # ------------------------------------------------------------------ saving, diffing
     def autosave(self) -> None:
@@ -332,3 +376,26 @@ class DraftViewModel(QObject):
         diff = diff_draft(self.draft)
         self.diff_ready.emit(diff)
         return diff
+
+
+def follow_up_notice(earlier: EarlierNote, kind: FollowUpKind) -> str:
+    """What the clinician is doing, in words, above the editor."""
+    when = note_date_words(earlier.reference.note_date)
+    queued = (
+        " That note is still in the outbox: this one is sent after it."
+        if earlier.reference.pending_commit is not None
+        else ""
+    )
+    records = len(earlier.items)
+    kept = (
+        f" Its {records} structured item{'s are' if records != 1 else ' is'} not sent again: "
+        "change one to correct it in the chart."
+        if records
+        else ""
+    )
+    if kind is FollowUpKind.AMENDMENT:
+        return (
+            f"Correcting the note of {when}: it will replace that note; the diff compares your "
+            f"text with it.{kept}{queued}"
+        )
+    return f"Adding an addendum to the note of {when}; that note stays as it is.{kept}{queued}"

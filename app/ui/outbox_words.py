@@ -321,7 +321,7 @@ def approved_notice(
     """The editor's line about the note just approved, true for as long as it is shown: queued
     while it is on its way, then where it ended (sent, refused, discarded)."""
     approved = local_time(approved_at, now)
-    new_draft = "To change the note, start a new draft from it."
+    new_draft = "To change the note: Correct this note, or Add an addendum."
     state = item.state
     if state is S.CONFIRMED:
         sent = local_time(item.updated_at, now) or "just now"

@@ -14,10 +14,12 @@ from PySide6.QtCore import QObject
 
 from app.domain.audit import AuditKind
 from app.domain.context import EncounterContext
+from app.services.chart import OpenChart
 from app.services.errors import ServiceError
 from app.services.session import SessionService, SessionState
 from app.services.workbench import SiteServices, Workbench
 from app.ui.approval import ReviewGate
+from app.ui.chart_model import ChartViewModel
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.lock import SESSION_ENDED_REASON, SessionLock
@@ -42,6 +44,7 @@ class SiteFlow(QObject):
         lock: SessionLock,
         outbox: OutboxDock,
         tasks: TaskTracker,
+        chart: ChartViewModel,
     ) -> None:
         super().__init__(window)
         self.workbench = workbench
@@ -53,9 +56,13 @@ class SiteFlow(QObject):
         self.lock = lock
         self.outbox = outbox
         self.tasks = tasks
+        self.chart = chart
         self.site: SiteServices | None = None  # the signed-in site's services
         self._restored_notice = workbench.startup.crashed_last_time
         self._watched: set[int] = set()
+        chart.chart_changed.connect(workspace.show_chart)
+        chart.notes_changed.connect(workspace.show_notes)
+        chart.error.connect(workspace.show_error)
         controller.session_started.connect(self._signed_in)
         workspace.sign_out_requested.connect(self.sign_out)
         workspace.change_patient_requested.connect(self.change_patient)
@@ -74,6 +81,8 @@ class SiteFlow(QObject):
         await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id})
         await self.drafts.set_service(site.drafts)
         self.gate.set_review(site.review)
+        self.chart.set_site(site.chart, site.followups, site.outbox)
+        self.drafts.set_followups(site.followups, lambda: self.chart.chart)
         self.outbox.show_outbox(site.outbox)
         self.workspace.set_outbox(site.outbox)
         notes = [*session.grant_messages, *(w.rstrip(".") for w in site.warnings)]
@@ -110,6 +119,8 @@ class SiteFlow(QObject):
     async def _sign_out(self) -> None:
         await self.drafts.flush()
         site, self.site = self.site, None
+        self.chart.set_site(None, None, None)
+        self.drafts.set_followups(None, lambda: None)
         if site is not None:
             await site.audit.record(AuditKind.SIGN_OUT)
             self.outbox.close()
@@ -128,16 +139,24 @@ class SiteFlow(QObject):
         if site is None:
             return
         self.gate.set_chart(None)
+        self.chart.close()
         gate, chart = self.gate, site.chart
+        opened: list[OpenChart] = []
 
         async def loader() -> EncounterContext:
-            opened = await chart.open(patient_id, encounter_id)
-            gate.set_chart(opened)
-            return opened.context
+            chart_open = await chart.open(patient_id, encounter_id)
+            gate.set_chart(chart_open)
+            opened.append(chart_open)
+            return chart_open.context
+
+        async def load() -> None:
+            await self.workspace.load(loader, restored_notice=notice)
+            if opened:  # then its notes, marked where they were written here
+                await self.chart.opened(opened[0])
 
         self.window.show_page(self.workspace)
         notice, self._restored_notice = self._restored_notice, False
-        self.tasks.start("load-context", self.workspace.load(loader, restored_notice=notice))
+        self.tasks.start("load-context", load())
 
     def show_picker(self) -> None:
         site = self.site

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.services.errors import words_for
 from app.services.workbench import Workbench
 from app.ui.approval import ReviewGate
+from app.ui.chart_model import ChartViewModel
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.layout_memory import LayoutMemory
@@ -48,6 +49,7 @@ class MainWindowParts:
     flow: SiteFlow
     tools: ToolsMenu
     sandbox: SandboxMenu | None
+    chart: ChartViewModel
     file_menu: FileMenu
 
     async def aclose(self) -> None:
@@ -79,7 +81,10 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     lock = SessionLock(window, tasks, drafts.autosave)
     outbox = OutboxDock(window, tasks)
     controller = AppController(window, signin, tasks)
-    flow = SiteFlow(workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks)
+    chart = ChartViewModel(tasks, parent=window)
+    flow = SiteFlow(
+        workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, chart
+    )
     file_menu = FileMenu(window)
     tools = ToolsMenu(window, flow, outbox, tasks)
     sandbox = SandboxMenu(window, workbench.sandbox, flow) if workbench.sandbox else None
@@ -119,5 +124,6 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         flow,
         tools,
         sandbox,
+        chart,
         file_menu,
     )
