@@ -55,7 +55,7 @@ class MainWindow(QMainWindow):
     def bring_to_front(self) -> None:
         """Back in front of the browser after a sign-in: shown (un-minimised), raised and
         activated. Window managers decide in the end (focus-stealing prevention):
-        docs/ui.md, "Back from the browser", says what each platform allows."""
+        docs/sign-in.md, 6a, says what each platform allows."""
         if self.isMinimized():
             self.showNormal()
         self.raise_()
