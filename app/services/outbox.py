@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -29,7 +29,7 @@ from app.fhir.narrative import sanitize_for_qt as sanitize_for_qt
 from app.fhir.write_summary import describe_commit
 from app.services.errors import ServiceError, user_errors
 from app.services.review import WriteLine as WriteLine
-from app.services.waiting import WaitingNotes, patient_label, waiting_notes
+from app.services.waiting import WaitingNotes, patient_label, patient_labels, waiting_notes
 from app.store.outbox import OutboxRepository
 from app.store.outbox_records import ConflictDetail as ConflictDetail
 from app.store.outbox_records import OutboxChange as OutboxChange
@@ -128,6 +128,12 @@ class OutboxService:
         if label is None:
             label = self._patients[commit_id] = patient_label(self._repo, commit_id)
         return label
+
+    def prefetch_patients(self, commit_ids: Sequence[UUID]) -> None:
+        """Read the patients of the rows about to be shown in one go (a screenful)."""
+        missing = [c for c in commit_ids if c not in self._patients]
+        if missing:
+            self._patients.update(patient_labels(self._repo, missing))
 
     def waiting(self) -> WaitingNotes:
         """Notes approved and not in the chart yet (the closing question counts them)."""

@@ -30,7 +30,7 @@ import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
@@ -106,6 +106,7 @@ _PASS_FAILED = (
 
 
 StatusListener = Callable[[RunnerStatus], None]
+_STATUS_RESOLUTION = timedelta(seconds=1)
 
 
 def utc_now() -> datetime:
@@ -279,9 +280,18 @@ class SyncRunner:
             self._set_status(problem=None)
 
     def _reachability_changed(self, _before: Reachability, after: Reachability) -> None:
+        shown = self._status.last_contact_at
+        contact = after.last_contact_at
+        if (
+            after.connectivity is self._status.connectivity
+            and contact is not None
+            and shown is not None
+            and contact - shown < _STATUS_RESOLUTION
+        ):
+            return  # the status shows seconds: a burst of answers is one update, not hundreds
         self._set_status(
             connectivity=after.connectivity,
-            last_contact_at=after.last_contact_at,
+            last_contact_at=contact,
             offline_since=after.offline_since,
         )
 

@@ -87,6 +87,8 @@ class MainWindow(QMainWindow):
 
     def refresh_header(self) -> None:
         """Lay the header out again (its status sentence changed length)."""
+        if self.header_status.size() == self.header_status.sizeHint():
+            return
         self.header_status.adjustSize()
         self.menuBar().setCornerWidget(self.header_status, Qt.Corner.TopRightCorner)
         self.menuBar().updateGeometry()

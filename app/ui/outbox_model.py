@@ -39,6 +39,7 @@ from app.ui.outbox_words import (
 )
 
 PAGE_SIZE = 500
+PATIENT_PREFETCH = 50  # patients read per store query: a screenful of rows
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the OutboxRow of a line
 
 Index = QModelIndex | QPersistentModelIndex
@@ -108,6 +109,7 @@ class OutboxTableModel(QAbstractTableModel):
         self._page = page_size
         self._rows: list[OutboxRow] = []
         self._cache: dict[OutboxRow, tuple[str, ...]] = {}
+        self._row_index: dict[int, int] = {}  # sequence -> row, rebuilt when a row is missing
         self._more = False
         self._load_first_page()
 
@@ -265,11 +267,21 @@ class OutboxTableModel(QAbstractTableModel):
             return None
         return QBrush(QColor("#757575")) if row.state is OutboxState.DISCARDED else None
 
+    def _prefetch_patients(self, row: OutboxRow) -> None:
+        """The patients of this row and the next screenful, in one read (decrypted)."""
+        index = self._row_index.get(row.sequence)
+        if index is None or index >= len(self._rows) or self._rows[index] is not row:
+            self._row_index = {r.sequence: i for i, r in enumerate(self._rows)}
+            index = self._row_index.get(row.sequence, 0)
+        chunk = self._rows[index : index + PATIENT_PREFETCH]
+        self._outbox.prefetch_patients([r.commit_id for r in chunk])
+
     def _texts(self, row: OutboxRow) -> tuple[str, ...]:
         # The view asks for each cell several times per paint; rows are immutable, so their
         # words are computed once (the cache is dropped with the rows it belongs to).
         texts = self._cache.get(row)
         if texts is None:
+            self._prefetch_patients(row)
             texts = tuple(
                 self._outbox.patient_label(row.commit_id)
                 if c is Column.PATIENT
