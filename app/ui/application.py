@@ -117,7 +117,7 @@ def run_event_loop(
             await shutdown()
         except Exception as exc:  # a bug: logged for support, one sentence for the person
             log.error("shutdown failed: %s", type(exc).__name__, exc_info=exc)
-            print(SHUTDOWN_FAILED, file=sys.stderr)
+            sys.stderr.write(SHUTDOWN_FAILED + "\n")
             return 1
         finally:
             for widget in app.topLevelWidgets():  # ended by a signal: the window may be open
@@ -140,7 +140,7 @@ def run_event_loop(
                 log.info("Qt ended its loop before the shutdown finished; finishing it")
         task.cancel()
         log.error("the shutdown did not finish: Qt kept ending its loop")
-        print(SHUTDOWN_FAILED, file=sys.stderr)
+        sys.stderr.write(SHUTDOWN_FAILED + "\n")
         return 1
 
 

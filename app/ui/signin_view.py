@@ -79,6 +79,25 @@ class SignInView(QWidget):
         self.progress_label = hint_label("")
         layout.addWidget(self.progress_label)
 
+        self._build_messages(card, layout)
+
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(card, 3)
+        row.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(2)
+
+        model.busy_changed.connect(self._set_busy)
+        model.progress.connect(self.progress_label.setText)
+        model.error.connect(self._show_error)
+        model.link_available.connect(self._show_link)
+        model.warnings.connect(self._show_warnings)
+        model.waiting_changed.connect(self._show_waiting)
+
+    def _build_messages(self, card: QFrame, layout: QVBoxLayout) -> None:
+        """Under the buttons: the sign-in link (when no browser opened), the notes waiting
+        to be sent, errors and warnings."""
         link_row = QHBoxLayout()
         self.link_edit = QLineEdit(card)
         self.link_edit.setReadOnly(True)
@@ -107,20 +126,6 @@ class SignInView(QWidget):
         self.warning_label.setObjectName("warningText")
         self.warning_label.hide()
         layout.addWidget(self.warning_label)
-
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(card, 3)
-        row.addStretch(1)
-        outer.addLayout(row)
-        outer.addStretch(2)
-
-        model.busy_changed.connect(self._set_busy)
-        model.progress.connect(self.progress_label.setText)
-        model.error.connect(self._show_error)
-        model.link_available.connect(self._show_link)
-        model.warnings.connect(self._show_warnings)
-        model.waiting_changed.connect(self._show_waiting)
 
     def selected_site(self) -> Site | None:
         item = self.site_list.currentItem()

@@ -77,6 +77,42 @@ class WorkspacePage(QWidget):
         self.banner = PatientBanner(self)
         layout.addWidget(self.banner)
 
+        self._build_bar(layout, drafts)
+
+        self.error_label = error_label("")
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+        self.grants_label = hint_label("")
+        self.grants_label.setObjectName("warningText")
+        self.grants_label.hide()
+        layout.addWidget(self.grants_label)
+
+        self._build_panes(layout, memory)
+
+        self.editor.section_edited.connect(drafts.edit_section)
+        self.editor.item_edited.connect(drafts.edit_item)
+        self.editor.item_removed.connect(self._remove_item)
+        self.context_pane.follow_up_requested.connect(
+            lambda note, kind: drafts.start("new-draft", drafts.follow_up_note(note, kind))
+        )
+        drafts.draft_changed.connect(self._show_draft)
+        drafts.drafts_listed.connect(self._list_drafts)
+        drafts.diff_ready.connect(self._show_diff)
+        drafts.saved.connect(self.saved_label.setText)
+        drafts.notice.connect(self.editor.show_notice)
+        drafts.error.connect(self.show_error)
+        if gate is not None:
+            drafts.diff_ready.connect(lambda _diff: gate.revalidate(drafts.draft))
+            gate.report_changed.connect(self.editor.show_problems)
+            gate.approval_state.connect(self._approval_state)
+            gate.error.connect(self.show_error)
+            gate.queued.connect(self._queued)
+            gate.proposal_ready.connect(self._show_approval)
+        self._set_enabled(False)
+
+    def _build_bar(self, layout: QVBoxLayout, drafts: DraftViewModel) -> None:
+        """The draft's row: choose, start, import, follow up, change patient, sign out, and
+        approve — one row, so the note's sections keep the room."""
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 4, 8, 0)
         bar.addWidget(QLabel("Draft:"))
@@ -124,14 +160,8 @@ class WorkspacePage(QWidget):
         self.approve_reason.hide()
         layout.addLayout(reason_row)
 
-        self.error_label = error_label("")
-        self.error_label.hide()
-        layout.addWidget(self.error_label)
-        self.grants_label = hint_label("")
-        self.grants_label.setObjectName("warningText")
-        self.grants_label.hide()
-        layout.addWidget(self.grants_label)
-
+    def _build_panes(self, layout: QVBoxLayout, memory: LayoutMemory | None) -> None:
+        """Chart | note (sections | items) over its changes; every divider remembered."""
         split = QSplitter(Qt.Orientation.Horizontal, self)
         self.context_pane = ContextPane(split)
         right = QSplitter(Qt.Orientation.Vertical, split)
@@ -154,27 +184,6 @@ class WorkspacePage(QWidget):
             self.editor.on_sections_built = lambda s: memory.remember(
                 s, f"editor/sections-{s.count()}"
             )
-
-        self.editor.section_edited.connect(drafts.edit_section)
-        self.editor.item_edited.connect(drafts.edit_item)
-        self.editor.item_removed.connect(self._remove_item)
-        self.context_pane.follow_up_requested.connect(
-            lambda note, kind: drafts.start("new-draft", drafts.follow_up_note(note, kind))
-        )
-        drafts.draft_changed.connect(self._show_draft)
-        drafts.drafts_listed.connect(self._list_drafts)
-        drafts.diff_ready.connect(self._show_diff)
-        drafts.saved.connect(self.saved_label.setText)
-        drafts.notice.connect(self.editor.show_notice)
-        drafts.error.connect(self.show_error)
-        if gate is not None:
-            drafts.diff_ready.connect(lambda _diff: gate.revalidate(drafts.draft))
-            gate.report_changed.connect(self.editor.show_problems)
-            gate.approval_state.connect(self._approval_state)
-            gate.error.connect(self.show_error)
-            gate.queued.connect(self._queued)
-            gate.proposal_ready.connect(self._show_approval)
-        self._set_enabled(False)
 
     def _set_enabled(self, enabled: bool) -> None:
         for w in (self.draft_combo, self.new_button, self.import_button):

@@ -164,8 +164,17 @@ def _authorize(service: AuthService) -> Response:
             status=400,
         )
 
-    decision = form.get("decision")
-    granted = split_scope(scope_for_user(scope, user))
+    return _decide(service, grant, user, params)
+
+
+def _decide(
+    service: AuthService, grant: Any, user: LoginUser, params: list[tuple[str, str]]
+) -> Response:
+    """After the login: the consent page (unless this user allowed this client these scopes
+    before), then the user's decision."""
+    client = grant.request.client
+    decision = request.form.get("decision")
+    granted = split_scope(scope_for_user(grant.request.scope, user))
     if decision is None and _consent_remembered(service, user, client.client_id, granted):
         return _complete(service, grant, user)
     if decision is None:
