@@ -139,9 +139,10 @@ def queue_notes(home: Path, count: int) -> None:
         "from tests.sync.commits import clinical_commit\n"
         "from tests.ui.outbox_states import decision_json\n"
         "p = open_site_store(Path(sys.argv[1]), is_sandbox=True)\n"
-        "for _ in range(int(sys.argv[2])):\n"
-        "    c = clinical_commit()\n"
-        "    p.store.outbox.enqueue_approval(c, decision_json(c))\n"
+        "with p.store.db.write() as conn:\n"
+        "    for _ in range(int(sys.argv[2])):\n"
+        "        c = clinical_commit()\n"
+        "        p.store.outbox.enqueue_approval(c, decision_json(c), conn=conn)\n"
         "p.store.close()\n"
     )
     folder = home / "app-data" / "sites" / "sandbox"
@@ -178,11 +179,12 @@ def test_quit_from_the_workspace(x: XSession, tmp_path: Path, how: str) -> None:
 
 
 def test_quit_while_the_outbox_drains_asks_then_exits_cleanly(x: XSession, tmp_path: Path) -> None:
-    queue_notes(tmp_path, 300)
+    queue_notes(tmp_path, 500)  # more than a fast machine sends in the second before Ctrl+Q
     app = start_app(x, tmp_path, browser_mode="login")
     sign_in(app)
     app.signed_in()
     app.end("Ctrl+Q")
+    # still sending: the question proves notes were left (none would be if it had drained)
     assert app.answer_quit_if_asked(), "closing with unsent notes must say so"
     assert app.finish() == (0, "")
 
