@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -94,7 +94,10 @@ class MainWindow(QMainWindow):
         self.menuBar().updateGeometry()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        question = None if self._close_confirmed or self._guard is None else self._guard()
+        app = QGuiApplication.instance()
+        ending_session = isinstance(app, QGuiApplication) and app.isSavingSession()
+        asks = not (self._close_confirmed or ending_session) and self._guard is not None
+        question = self._guard() if asks and self._guard is not None else None
         if question:
             event.ignore()
             self._ask_before_closing(question)
