@@ -28,9 +28,9 @@ class NetworkWatch(QObject):
         if info is None:
             return
         self.backend = info.backendName()
-        info.reachabilityChanged.connect(self._changed)
+        info.reachabilityChanged.connect(self.on_reachability_changed)
         log.info("network changes come from the %s backend", self.backend)
 
-    def _changed(self, reachability: QNetworkInformation.Reachability) -> None:
+    def on_reachability_changed(self, reachability: QNetworkInformation.Reachability) -> None:
         log.info("the network changed: %s", reachability.name)
         self._on_change()

@@ -15,6 +15,8 @@ def test_a_network_change_is_passed_on(qtbot: QtBot) -> None:
     info = QNetworkInformation.instance()
     if watch.backend is not None:  # a platform backend (Linux: GLib, NetworkManager, ConnMan)
         assert info is not None and info.backendName() == watch.backend
-    watch._changed(QNetworkInformation.Reachability.Disconnected)  # as the backend signals it
-    watch._changed(QNetworkInformation.Reachability.Online)
+    watch.on_reachability_changed(
+        QNetworkInformation.Reachability.Disconnected
+    )  # as the backend signals it
+    watch.on_reachability_changed(QNetworkInformation.Reachability.Online)
     assert changes == [True, True]
