@@ -72,6 +72,17 @@ class RunningApp:
 
     def finish(self, timeout: float = 30) -> tuple[int, str]:
         try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # Still there: was the close itself lost (a key press the X server dropped under
+            # load)? Then the window is still up with no question: say so, do not retry.
+            if self.x.exists(self.window) and self.x.find_window(QUESTION, timeout=0.5) is None:
+                self.proc.kill()
+                _out, err = self.proc.communicate()
+                raise AssertionError(
+                    f"the window is still open 10 s after closing: {err}"
+                ) from None
+        try:
             _out, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()

@@ -52,9 +52,17 @@ class XSession:
         return None
 
     def key(self, window: str, *keys: str) -> None:
-        """Activate ``window`` (as a click would) and type ``keys`` into it."""
+        """Activate ``window`` (as a click would), wait until it has the focus (a loaded
+        machine may take a while), and type ``keys`` into it."""
         self.xdotool("windowactivate", "--sync", window)
+        deadline = time.monotonic() + 10
+        while self.active_window() != window and time.monotonic() < deadline:
+            time.sleep(0.1)
+            self.xdotool("windowactivate", window)
         self.xdotool("key", "--clearmodifiers", *keys)
+
+    def exists(self, window: str) -> bool:
+        return window in self.xdotool("search", "--onlyvisible", "--name", ".").split()
 
     def active_window(self) -> str:
         return self.xdotool("getactivewindow")
@@ -110,6 +118,7 @@ def x_session(width: int = 1366, height: int = 768) -> Iterator[XSession]:
         deadline = time.monotonic() + 10
         while not session.window_manager_ready() and time.monotonic() < deadline:
             time.sleep(0.05)
+        time.sleep(0.5)  # announced first, keybindings grabbed a moment after
         yield session
     finally:
         for proc in (wm, xvfb):
