@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from uuid import UUID
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -260,16 +261,17 @@ class WorkspacePage(QWidget):
         self._stop_following()
 
     def _queued(self, commit: ApprovedCommit) -> None:
-        self.drafts.start("reload", self._show_queued(commit))
+        approved = self.drafts.draft  # the draft on screen when the approval was stored
+        if approved is not None:
+            self.drafts.start("reload", self._show_queued(commit, approved.id))
 
-    async def _show_queued(self, commit: ApprovedCommit) -> None:
+    async def _show_queued(self, commit: ApprovedCommit, draft_id: UUID) -> None:
         approved_at = datetime.now(UTC)
         await self.drafts.reload()  # approved now: read-only
-        draft = self.drafts.draft
         self._stop_following()
-        if self._outbox is None or draft is None:
-            return
-        draft_id = draft.id
+        draft = self.drafts.draft
+        if self._outbox is None or draft is None or draft.id != draft_id:
+            return  # another draft is shown by now (a follow-up was started): its words rule
 
         def show(notice: StatusSentence) -> None:
             current = self.drafts.draft
