@@ -38,6 +38,7 @@ from app.services.drafts import DraftService
 from app.services.errors import user_errors
 from app.services.followups import FollowUpService
 from app.services.outbox import OutboxService
+from app.services.owners import OwnerService
 from app.services.review import ReviewService
 from app.services.session import SessionService
 from app.services.waiting import WaitingNotes, waiting_notes
@@ -179,6 +180,7 @@ def site_services(
         outbox=outbox,
         audit=audit,
         followups=FollowUpService(fhir, store, worker),
+        owners=OwnerService(fhir, store.directory, worker),
         warnings=tuple(protected.warnings),
         close=close,
     )

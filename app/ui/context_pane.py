@@ -53,7 +53,7 @@ def describe(item: object) -> tuple[str, str]:
         return item.display, detail
     if isinstance(item, Measurement):
         when = local_minute(item.effective) if item.effective else ""
-        return f"{item.display}: {item.display_value}", when
+        return f"{item.name}: {item.display_value}", when
     if isinstance(item, NoteThread):
         note = item.current
         marks = [note.doc_status or note.status or ""]

@@ -44,6 +44,7 @@ class OutboxDock:
         self.status.summary_changed.connect(lambda _text: self.window.refresh_header())
 
     def toggle(self) -> None:
+        """Open the outbox (its list takes the keyboard focus) or close it."""
         showing = not self.dock.isVisible()
         self.dock.setVisible(showing)
         if showing and not self._sized:
@@ -52,6 +53,13 @@ class OutboxDock:
             self._sized = True
             height = max(180, self.window.height() // 4)
             self.window.resizeDocks([self.dock], [height], Qt.Orientation.Vertical)
+        if showing and self.panel is not None:
+            self.panel.table.setFocus()
+
+    def sync_now(self) -> None:
+        """Send what is waiting now (F5); signed out there is nothing to send."""
+        if self.panel is not None:
+            self.panel.sync_now()
 
     def close(self) -> None:
         """Stop following a site's outbox (sign-out, switching site)."""

@@ -80,6 +80,8 @@ class SiteFlow(QObject):
         self.site = site
         await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id})
         await self.drafts.set_service(site.drafts)
+        if self.workspace.entry is not None:
+            self.workspace.entry.set_service(site.owners)
         self.gate.set_review(site.review)
         self.chart.set_site(site.chart, site.followups, site.outbox)
         self.drafts.set_followups(site.followups, lambda: self.chart.chart)
@@ -118,6 +120,8 @@ class SiteFlow(QObject):
 
     async def _sign_out(self) -> None:
         await self.drafts.flush()
+        if self.workspace.entry is not None:
+            self.workspace.entry.set_service(None)
         site, self.site = self.site, None
         self.chart.set_site(None, None, None)
         self.drafts.set_followups(None, lambda: None)

@@ -16,10 +16,11 @@ from app.ui.approval import ReviewGate
 from app.ui.chart_model import ChartViewModel
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
+from app.ui.entry_model import EntryViewModel
 from app.ui.layout_memory import LayoutMemory
 from app.ui.lock import SessionLock
 from app.ui.main_window import MainWindow
-from app.ui.menus import FileMenu, SandboxMenu, ToolsMenu
+from app.ui.menus import FileMenu, HelpMenu, NoteMenu, SandboxMenu, ToolsMenu
 from app.ui.network import NetworkWatch
 from app.ui.outbox_dock import OutboxDock
 from app.ui.outbox_words import unsent_question
@@ -50,7 +51,10 @@ class MainWindowParts:
     tools: ToolsMenu
     sandbox: SandboxMenu | None
     chart: ChartViewModel
-    file_menu: FileMenu
+    entry: EntryViewModel | None = None
+    note_menu: NoteMenu | None = None
+    help_menu: HelpMenu | None = None
+    file_menu: FileMenu | None = None
 
     async def aclose(self) -> None:
         """The window closed: save what was typed, then stop the window's tasks."""
@@ -77,7 +81,8 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     gate = ReviewGate(templates, parent=window)
     memory = LayoutMemory(workbench.ui_settings, window)
     memory.restore_window(window)
-    workspace = WorkspacePage(drafts, gate, memory=memory)
+    entry = EntryViewModel(workbench.terminology, tasks, parent=window)
+    workspace = WorkspacePage(drafts, gate, entry=entry, memory=memory)
     lock = SessionLock(window, tasks, drafts.autosave)
     outbox = OutboxDock(window, tasks)
     controller = AppController(window, signin, tasks)
@@ -86,7 +91,10 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, chart
     )
     file_menu = FileMenu(window)
+    note_menu = NoteMenu(window, workspace)
     tools = ToolsMenu(window, flow, outbox, tasks)
+    help_menu = HelpMenu(window)
+    tasks.start("read-dates", entry.read_date.warm_up())
     sandbox = SandboxMenu(window, workbench.sandbox, flow) if workbench.sandbox else None
     window.on_close(drafts.autosave)
     window.on_close(lambda: memory.save_window(window))
@@ -125,5 +133,8 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         tools,
         sandbox,
         chart,
+        entry,
+        note_menu,
+        help_menu,
         file_menu,
     )
