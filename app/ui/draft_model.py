@@ -137,6 +137,10 @@ class DraftViewModel(QObject):
         """The same two choices for the approved note shown (queued or confirmed): never a
         second, unlinked copy of it."""
         draft = self.draft
+        if draft is not None and draft.is_editable and self.service is not None:
+            # approved a moment ago, shown before the re-read: the store's status is the truth
+            stored = await self._call(self.service.find(draft.id), "The draft could not be read.")
+            draft = stored or draft
         if draft is None or draft.is_editable or self.followups is None:
             return None
         earlier = await self._call(
