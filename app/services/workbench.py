@@ -13,7 +13,8 @@
             ├── outbox  OutboxService     rows, actions, the sync runner
             ├── audit   AuditService      who did what
             ├── followups FollowUpService correct / add to an earlier note
-            └── owners  OwnerService      who a task can be given to (kept for offline)
+            ├── owners  OwnerService      who a task can be given to (kept for offline)
+            └── worklist WorklistService  the day's visits, the HL7 v2 listener
 
 Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
 service is set or replaced after construction. The directory builds a site's services lazily
@@ -42,6 +43,7 @@ from app.services.review import ReviewService
 from app.services.session import SessionService
 from app.services.terminology import TerminologySearch
 from app.services.waiting import WaitingNotes
+from app.services.worklist import WorklistService
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ class SiteServices:
     outbox: OutboxService
     audit: AuditService
     followups: FollowUpService
+    worklist: WorklistService
     owners: OwnerService | None = None  # task-owner candidates (None: a test without them)
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
@@ -136,6 +139,7 @@ class SiteDirectory:
 
     async def aclose(self) -> None:
         for services in reversed(list(self._opened.values())):
+            await services.worklist.stop_listener()
             await services.outbox.stop_sync()
             await services.audit.settle()
             await services.close()
