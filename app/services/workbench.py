@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from app.domain.site import Site
@@ -34,12 +35,14 @@ from app.domain.templates import NoteTemplate
 from app.services.audit import AuditService
 from app.services.chart import ChartService
 from app.services.drafts import DraftService
+from app.services.errors import ServiceError
 from app.services.followups import FollowUpService
 from app.services.outbox import OutboxService
 from app.services.owners import OwnerService
 from app.services.review import ReviewService
 from app.services.session import SessionService
 from app.services.terminology import TerminologySearch
+from app.services.waiting import WaitingNotes
 from app.services.worklist import WorklistService
 
 log = logging.getLogger(__name__)
@@ -94,9 +97,17 @@ SiteFactory = Callable[[SessionService], Awaitable[SiteServices]]
 class SiteDirectory:
     """Builds each site's services once, on first use; closes them in reverse order."""
 
-    def __init__(self, make_session: SessionFactory, open_site: SiteFactory) -> None:
+    def __init__(
+        self,
+        make_session: SessionFactory,
+        open_site: SiteFactory,
+        waiting: Callable[[Site], WaitingNotes | None] = lambda _site: None,
+    ) -> None:
+        """``waiting``: the notes a site's store holds unsent, when that store is open (the
+        first site's is, from the start), else None."""
         self._make_session = make_session
         self._open_site = open_site
+        self._waiting = waiting
         self._sessions: dict[str, SessionService] = {}
         self._opened: dict[str, SiteServices] = {}
 
@@ -116,6 +127,15 @@ class SiteDirectory:
 
     def opened(self, site: Site) -> SiteServices | None:
         return self._opened.get(site.id)
+
+    def waiting(self, site: Site) -> WaitingNotes | None:
+        """Notes approved at ``site`` and not sent yet (readable before a sign-in); None when
+        its store is not open or cannot be read."""
+        opened = self._opened.get(site.id)
+        try:
+            return opened.outbox.waiting() if opened is not None else self._waiting(site)
+        except ServiceError:
+            return None
 
     async def aclose(self) -> None:
         for services in reversed(list(self._opened.values())):
@@ -140,6 +160,7 @@ class Workbench:
     sandbox: SandboxControl | None = None
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
     terminology: TerminologySearch = field(default_factory=TerminologySearch)
+    ui_settings: Path | None = None  # per-user window layout (no PHI); None: not remembered
 
     @property
     def single_site(self) -> Site | None:

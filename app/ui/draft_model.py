@@ -101,12 +101,12 @@ class DraftViewModel(QObject):
     async def reload(self) -> None:
         """Re-read the shown draft (after the review gate changed its status)."""
         if self.draft is not None and self.service is not None:
-            fresh = await self._call(
-                self.service.find(self.draft.id), "The draft could not be read."
-            )
+            shown = self.draft.id
+            fresh = await self._call(self.service.find(shown), "The draft could not be read.")
             if fresh is not None:
                 await self._list()
-                self._show(fresh)
+                if self.draft is not None and self.draft.id == shown:
+                    self._show(fresh)  # not when another draft was opened meanwhile
 
     def set_followups(
         self, followups: FollowUpService | None, open_chart: Callable[[], OpenChart | None]
@@ -137,6 +137,10 @@ class DraftViewModel(QObject):
         """The same two choices for the approved note shown (queued or confirmed): never a
         second, unlinked copy of it."""
         draft = self.draft
+        if draft is not None and draft.is_editable and self.service is not None:
+            # approved a moment ago, shown before the re-read: the store's status is the truth
+            stored = await self._call(self.service.find(draft.id), "The draft could not be read.")
+            draft = stored or draft
         if draft is None or draft.is_editable or self.followups is None:
             return None
         earlier = await self._call(

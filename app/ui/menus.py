@@ -1,5 +1,5 @@
-"""The menu bar: Note (the frequent actions, with their keys), Tools (audit log, outbox, send
-now), Help (keyboard shortcuts) and, with the embedded sandbox, Sandbox. The keys come from
+"""The menu bar: File (quit), Note (the frequent actions, with their keys), Tools (audit log,
+outbox, send now), Help (keyboard shortcuts) and, with the embedded sandbox, Sandbox. The keys come from
 ``app.ui.shortcuts``, the one table of them."""
 
 from __future__ import annotations
@@ -60,6 +60,18 @@ class HelpMenu:
         self.dialog.open()
 
 
+class FileMenu:
+    """File › Quit (Ctrl+Q): closes the window, as its close button does (the unsent-notes
+    question included), and the app ends after the shutdown."""
+
+    def __init__(self, window: MainWindow) -> None:
+        menu = window.menuBar().addMenu("&File")
+        self.quit_action = make_action(window, "quit", window.close)
+        self.quit_action.setText("&Quit")  # Alt+F, Q
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        menu.addAction(self.quit_action)
+
+
 class ToolsMenu:
     def __init__(
         self, window: MainWindow, flow: SiteFlow, outbox: OutboxDock, tasks: TaskTracker
@@ -103,6 +115,8 @@ class SandboxMenu:
         self.sandbox.stop()
         self.stop_action.setEnabled(False)
         self.start_action.setEnabled(True)
+        if self.flow.site is not None:  # as a network change: the status follows at once
+            self.flow.site.outbox.network_changed()
 
     def start(self) -> None:
         self.sandbox.start()

@@ -89,6 +89,7 @@ class SiteFlow(QObject):
         self.chart.set_site(site.chart, site.followups, site.outbox)
         self.drafts.set_followups(site.followups, lambda: self.chart.chart)
         self.outbox.show_outbox(site.outbox)
+        self.workspace.set_outbox(site.outbox)
         notes = [*session.grant_messages, *(w.rstrip(".") for w in site.warnings)]
         self.workspace.show_grant_warnings(notes)
         self.tasks.start("start-sync", self._start_sync(site))
@@ -136,6 +137,7 @@ class SiteFlow(QObject):
             if self.worklist is not None:
                 await self.worklist.detach()
             self.outbox.close()
+            self.workspace.set_outbox(None)
             await site.outbox.stop_sync()
         await self.controller.sign_out()
 
