@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.store.database import Database, PayloadProtector, current_revision, open_database
 from app.store.drafts import DraftHook, DraftRepository
+from app.store.kpi import KpiRepository
 from app.store.outbox import OutboxRepository
 from app.store.outbox_lookups import OutboxLookups
 
@@ -31,6 +32,7 @@ class Store:
         self.drafts = DraftRepository(db, hooks=draft_hooks, clock=clock)
         self.outbox = OutboxRepository(db, clock=clock)
         self.lookups = OutboxLookups(db)
+        self.kpi = KpiRepository(db, self.drafts)
 
     def schema_revision(self) -> str | None:
         return current_revision(self.db)
