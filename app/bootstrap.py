@@ -36,6 +36,7 @@ from app.services.chart import ChartService
 from app.services.drafts import DraftService
 from app.services.errors import user_errors
 from app.services.followups import FollowUpService
+from app.services.kpi import KpiService
 from app.services.outbox import OutboxService
 from app.services.review import ReviewService
 from app.services.session import SessionService
@@ -177,6 +178,7 @@ def site_services(
         followups=FollowUpService(fhir, store, worker),
         warnings=tuple(protected.warnings),
         close=close,
+        kpi=KpiService(store.kpi, worker),
     )
 
 

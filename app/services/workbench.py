@@ -11,7 +11,8 @@
             ├── review  ReviewService     check, propose, queue
             ├── outbox  OutboxService     rows, actions, the sync runner
             ├── audit   AuditService      who did what
-            └── followups FollowUpService correct / add to an earlier note
+            ├── followups FollowUpService correct / add to an earlier note
+            └── kpi     KpiService        "My week", the editor's active editing time
 
 Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
 service is set or replaced after construction. The directory builds a site's services lazily
@@ -32,6 +33,7 @@ from app.services.audit import AuditService
 from app.services.chart import ChartService
 from app.services.drafts import DraftService
 from app.services.followups import FollowUpService
+from app.services.kpi import KpiService
 from app.services.outbox import OutboxService
 from app.services.review import ReviewService
 from app.services.session import SessionService
@@ -73,6 +75,7 @@ class SiteServices:
     followups: FollowUpService
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
+    kpi: KpiService | None = None  # "My week" and active editing time (None: a test without)
 
 
 async def _nothing() -> None:

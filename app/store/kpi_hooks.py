@@ -9,7 +9,8 @@ the record's time to compute durations, and writes counters and durations only.
 
 Kinds are matched by their stored names, so a kind another version adds (``draft_declined``)
 is measured as soon as it is recorded. A measurement that fails is logged (without details)
-and rolled back on its own savepoint: it never fails the clinician's action.
+and leaves nothing behind — each one reads first and writes once, and SQLite undoes a failed
+statement on its own —, so it never fails the clinician's action.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from app.domain.audit import AuditEvent, AuditKind, AuditRecord, parse_ts
 from app.domain.kpi import DayCounter, NoteOutcome, NoteSource, duration_ms
-from app.store.audit_tables import audit_log
 from app.store.kpi import EditsState, KpiRepository
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,8 @@ class KpiRecorder:
         handler = self._handlers.get(record.event.kind.value)
         if handler is None:
             return
-        try:
-            with c.begin_nested():
-                handler(c, record.event, record.seq)
+        try:  # each handler reads first and writes once: a failure leaves nothing behind
+            handler(c, record.event, record.seq)
         except Exception as exc:  # a measurement must never undo what it measures
             log.warning("kpi: %s not measured (%s)", record.event.kind.value, type(exc).__name__)
 
@@ -141,41 +140,32 @@ def _is_source(value: object) -> bool:
     return value in {s.value for s in NoteSource}
 
 
+_LAST_OPENING = (
+    "SELECT at FROM audit_log WHERE patient_id = ? AND seq < ? AND kind = 'chart_opened' "
+    "AND encounter_id = ? ORDER BY seq DESC LIMIT 1"
+)
+_DRAFT_STARTED = "SELECT at FROM audit_log WHERE draft_id = ? AND seq < ? ORDER BY seq LIMIT 1"
+_APPROVED_AT = (
+    "SELECT at FROM audit_log WHERE commit_id = ? AND kind = 'approved' ORDER BY seq LIMIT 1"
+)
+
+
+def _first_time(c: Connection, sql: str, params: tuple[object, ...]) -> datetime | None:
+    row = c.connection.driver_connection.execute(sql, params).fetchone()  # type: ignore[union-attr]
+    return None if row is None else parse_ts(str(row[0]))
+
+
 def _opened_before(c: Connection, event: AuditEvent, seq: int) -> datetime | None:
     """When the chart of the approved note's encounter was last opened before the approval;
     else when the draft was started (a chart opened before this version was not recorded)."""
     if event.patient_id is not None and event.encounter_id is not None:
-        at = c.execute(
-            select(audit_log.c.at)
-            .where(
-                audit_log.c.patient_id == event.patient_id,
-                audit_log.c.seq < seq,
-                audit_log.c.kind == AuditKind.CHART_OPENED.value,
-                audit_log.c.encounter_id == event.encounter_id,
-            )
-            .order_by(audit_log.c.seq.desc())
-            .limit(1)
-        ).scalar()
-        if at is not None:
-            return parse_ts(str(at))
+        opened = _first_time(c, _LAST_OPENING, (event.patient_id, seq, event.encounter_id))
+        if opened is not None:
+            return opened
     if event.draft_id is None:
         return None
-    started = c.execute(
-        select(audit_log.c.at)
-        .where(audit_log.c.draft_id == event.draft_id, audit_log.c.seq < seq)
-        .order_by(audit_log.c.seq)
-        .limit(1)
-    ).scalar()
-    return None if started is None else parse_ts(str(started))
+    return _first_time(c, _DRAFT_STARTED, (event.draft_id, seq))
 
 
 def _approved_at(c: Connection, commit_id: str | None) -> datetime | None:
-    if commit_id is None:
-        return None
-    at = c.execute(
-        select(audit_log.c.at)
-        .where(audit_log.c.commit_id == commit_id, audit_log.c.kind == AuditKind.APPROVED.value)
-        .order_by(audit_log.c.seq)
-        .limit(1)
-    ).scalar()
-    return None if at is None else parse_ts(str(at))
+    return None if commit_id is None else _first_time(c, _APPROVED_AT, (commit_id,))

@@ -80,6 +80,7 @@ class SiteFlow(QObject):
         self.site = site
         await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id})
         await self.drafts.set_service(site.drafts)
+        self.drafts.editing.set_service(site.kpi)
         self.gate.set_review(site.review)
         self.chart.set_site(site.chart, site.followups, site.outbox)
         self.drafts.set_followups(site.followups, lambda: self.chart.chart)
@@ -117,6 +118,7 @@ class SiteFlow(QObject):
 
     async def _sign_out(self) -> None:
         await self.drafts.flush()
+        self.drafts.editing.set_service(None)
         site, self.site = self.site, None
         self.chart.set_site(None, None, None)
         self.drafts.set_followups(None, lambda: None)

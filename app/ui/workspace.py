@@ -33,6 +33,7 @@ from app.ui.banner import PatientBanner
 from app.ui.context_pane import ContextPane
 from app.ui.diff_view import DiffView
 from app.ui.draft_model import DraftViewModel
+from app.ui.editing_time import watch_focus
 from app.ui.note_editor import NoteEditor
 from app.ui.style import error_label, hint_label
 
@@ -123,6 +124,7 @@ class WorkspacePage(QWidget):
         split.setSizes([320, 1000])
         layout.addWidget(split, 1)
 
+        watch_focus(self.editor, drafts.editing)
         self.editor.section_edited.connect(drafts.edit_section)
         self.editor.item_edited.connect(drafts.edit_item)
         self.editor.item_removed.connect(self._remove_item)
