@@ -80,7 +80,7 @@ class MyWeekDialog(QDialog):
         self.title.setText(f"My week: {report.first_day:%d %b} – {report.last_day:%d %b %Y}")
         xs = list(range(len(data.labels)))
         self._bars("notes", data, [(data.notes, BLUE)], counts=True)
-        self._line("approve", data, data.median_minutes)
+        self._line("approve", data.median_minutes)
         self._bars("edits", data, [(data.imported_edit_percent, GREEN)])
         stacks = [(data.after_retry, AMBER), (data.needed_person, RED)]
         self._bars("failures", data, stacks, counts=True)
@@ -124,9 +124,13 @@ class MyWeekDialog(QDialog):
             step = max(1, math.ceil(top / 5))
             plot.getAxis("left").setTickSpacing(step, step)
 
-    def _line(self, name: str, data: WeekSeries, values: tuple[float, ...]) -> None:
+    def _line(self, name: str, values: tuple[float, ...]) -> None:
         plot = self.plots[name]
         plot.clear()
+        present = [v for v in values if v == v]  # NaN: no note approved that day
+        if not present:
+            plot.setYRange(0, 1, padding=0)
+            return
         plot.plot(
             list(range(len(values))),
             list(values),
@@ -136,7 +140,6 @@ class MyWeekDialog(QDialog):
             symbolPen=None,
             connect="finite",
         )
-        present = [v for v in values if v == v]
         plot.setYRange(0, max([*present, 1.0]) * 1.15, padding=0)
 
 
