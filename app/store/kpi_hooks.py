@@ -140,13 +140,15 @@ def _is_source(value: object) -> bool:
     return value in {s.value for s in NoteSource}
 
 
+# Each lookup walks the index of one patient, draft or commit ("+kind": not the index of
+# every record of a kind, which grows with the whole log).
 _LAST_OPENING = (
-    "SELECT at FROM audit_log WHERE patient_id = ? AND seq < ? AND kind = 'chart_opened' "
+    "SELECT at FROM audit_log WHERE patient_id = ? AND seq < ? AND +kind = 'chart_opened' "
     "AND encounter_id = ? ORDER BY seq DESC LIMIT 1"
 )
 _DRAFT_STARTED = "SELECT at FROM audit_log WHERE draft_id = ? AND seq < ? ORDER BY seq LIMIT 1"
 _APPROVED_AT = (
-    "SELECT at FROM audit_log WHERE commit_id = ? AND kind = 'approved' ORDER BY seq LIMIT 1"
+    "SELECT at FROM audit_log WHERE commit_id = ? AND +kind = 'approved' ORDER BY seq LIMIT 1"
 )
 
 
