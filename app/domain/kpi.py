@@ -72,10 +72,6 @@ class NoteSource(Enum):
         except ValueError:
             return cls.PREFILLED
 
-    @property
-    def follow_up(self) -> bool:
-        return self in (NoteSource.AMENDMENT, NoteSource.ADDENDUM)
-
 
 class Delivery(Enum):
     """How an approved note reached the chart."""
@@ -97,10 +93,6 @@ class PartEdit:
     part: str  # "section:<template key>" or "items:<item kind key>"
     total: int
     changed: int
-
-    @property
-    def rate(self) -> float | None:
-        return None if self.total <= 0 else self.changed / self.total
 
 
 @dataclass(frozen=True)

@@ -82,11 +82,6 @@ class Figures:
         """Of the notes whose write-back ended (in the chart, or stopped for a person)."""
         return share(self.first_time, self.first_time + self.after_retry + self.needed_person)
 
-    @property
-    def failures(self) -> int:
-        """Write-backs that did not go through at the first attempt."""
-        return self.after_retry + self.needed_person
-
 
 def figures(notes: Iterable[NoteFigures], days: Iterable[DayFigures] = ()) -> Figures:
     everything = list(notes)

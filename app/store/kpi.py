@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, select, update
 
 from app.domain.draft import DraftStatus
 from app.domain.kpi import (
@@ -217,18 +217,6 @@ class KpiRepository:
             )
             for day, c in sorted(counts.items())
         ]
-
-    def span(self) -> tuple[date, date] | None:
-        """The first and last day anything was measured (None: nothing yet)."""
-        with self._db.read() as c:
-            low, high = c.execute(
-                select(func.min(kpi_notes.c.day), func.max(kpi_notes.c.day))
-            ).one()
-            dlow, dhigh = c.execute(
-                select(func.min(kpi_days.c.day), func.max(kpi_days.c.day))
-            ).one()
-        found = [date.fromisoformat(str(d)) for d in (low, high, dlow, dhigh) if d is not None]
-        return (min(found), max(found)) if found else None
 
 
 _NOTE_COLUMNS = tuple(col.name for col in kpi_notes.columns)

@@ -223,8 +223,3 @@ def test_no_phi_reaches_the_kpi_tables(ps: ProtectedStore, clock: ManualClock) -
         assert secret not in dumped
     assert "prac-1" not in dumped
     assert all(isinstance(v, int | type(None)) or len(str(v)) <= 48 for row in rows for v in row)
-
-
-def test_parts_are_named_by_template_key_and_item_kind() -> None:
-    assert PartEdit("section:plan", 10, 2).rate == 0.2
-    assert PartEdit("items:observation", 0, 0).rate is None
