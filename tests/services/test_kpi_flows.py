@@ -214,8 +214,15 @@ def by_key(c: Clinic, notes: list[NoteFigures], draft: Draft) -> NoteFigures:
     return next(n for n in notes if n.note == key)
 
 
-async def test_a_morning_of_notes_gives_exact_figures(clinic: Clinic, tmp_path: Path) -> None:
-    c = clinic
+@dataclass
+class Morning:
+    """The notes of the morning and their commits (A to F, in the module docstring's order)."""
+
+    drafts: dict[str, Draft]
+    commits: dict[str, Any]
+
+
+async def notes_a_and_b(c: Clinic, tmp_path: Path) -> Morning:
     mono = FakeMonotonic()
     editing = EditingTime(clock=mono)
     editing.set_service(c.kpi)
@@ -245,7 +252,10 @@ async def test_a_morning_of_notes_gives_exact_figures(clinic: Clinic, tmp_path: 
     assert c.outbox.item(commit_b.commit_id).state is S.RETRY_WAIT
     await c.send(19.5)
     assert c.outbox.item(commit_b.commit_id).state is S.CONFIRMED
+    return Morning({"a": a, "b": b}, {"a": commit_a, "b": commit_b})
 
+
+async def notes_c_to_f(c: Clinic, morning: Morning) -> None:
     # C: refused by the EHR until the clinician presses "Retry now"
     chart = await c.open_chart(20)
     c.clock.at(21)
@@ -270,24 +280,26 @@ async def test_a_morning_of_notes_gives_exact_figures(clinic: Clinic, tmp_path: 
 
     # E: "Correct this note" on A (an amendment after sending)
     chart = await c.open_chart(45)
-    approved_a = await c.drafts.find(a.id)
+    approved_a = await c.drafts.find(morning.drafts["a"].id)
     assert approved_a is not None and approved_a.status is DraftStatus.APPROVED
     c.clock.at(46)
     e = c.followups.start(await c.followups.from_draft(approved_a), FollowUpKind.AMENDMENT)
     e = await c.drafts.save(e.with_section_text(e.sections[0].key, "Seen today. Corrected."))
-    await c.approve(e, chart, 47)
+    commit_e = await c.approve(e, chart, 47)
     await c.send(47.5)
 
     # F: a draft given up
     c.clock.at(50)
     f = await c.drafts.save(written(chart, c.clock, "Started by mistake."))
     c.ps.store.drafts.set_status(f.id, DraftStatus.DISCARDED)
+    morning.drafts.update(c=note_c, d=d, e=e, f=f)
+    morning.commits.update(c=commit_c, d=commit_d, e=commit_e)
 
-    # ---- the figures of each note
-    week = await c.kpi.my_week()  # measures the edit rates of the approved notes first
+
+def check_notes(c: Clinic, morning: Morning) -> list[NoteFigures]:
     notes = c.ps.store.kpi.notes(DAY, DAY)
     assert len(notes) == 6
-    fa, fb, fc, fd, fe, ff = (by_key(c, notes, x) for x in (a, b, note_c, d, e, f))
+    fa, fb, fc, fd, fe, ff = (by_key(c, notes, morning.drafts[k]) for k in "abcdef")
     assert (fa.open_to_approve_ms, fa.approve_to_confirm_ms) == (5 * MINUTE, 30_000)
     assert fa.active_edit_ms == 70_000 and fa.delivery is Delivery.FIRST_TIME
     assert fa.source is NoteSource.PREFILLED and fa.outcome is NoteOutcome.CONFIRMED
@@ -306,26 +318,18 @@ async def test_a_morning_of_notes_gives_exact_figures(clinic: Clinic, tmp_path: 
     assert fe.source is NoteSource.AMENDMENT and fe.open_to_approve_ms == 2 * MINUTE
     assert fe.delivery is Delivery.FIRST_TIME
     assert ff.outcome is NoteOutcome.DISCARDED and ff.delivery is Delivery.NOT_APPROVED
+    return notes
 
-    # ---- My week
-    today = week.days[-1].figures
-    assert week.last_day == DAY
-    assert (today.notes_approved, today.confirmed, today.discarded) == (5, 5, 1)
-    assert (today.first_time, today.after_retry, today.needed_person) == (3, 1, 1)
-    assert (today.duplicates_prevented, today.amendments, today.addenda) == (1, 1, 0)
-    assert (today.sign_ins, today.charts_opened) == (1, 5)
-    assert today.open_to_approve.median_ms == 5 * MINUTE  # 2 3 5 8 10 minutes
-    changed, total = fb.chars()
-    assert today.imported_edit_rate == changed / total and changed == 6
 
-    # ---- the workstation's export and a merge of it
+def export_and_merge(c: Clinic, notes: list[NoteFigures], tmp_path: Path) -> list[str]:
+    """The workstation's export and a merge of it (with the HTML report): their texts."""
     out, err = io.StringIO(), io.StringIO()
     argv = ["kpi", "--since", DAY.isoformat(), "--until", DAY.isoformat(), "--format", "json"]
     assert main([*argv, "--data-dir", str(c.data_dir)], out=out, err=err,
                 accept_keyring=keep_test_keyring) == 0, err.getvalue()  # fmt: skip
     export_text = out.getvalue()
     exported = parse_export(export_text)
-    assert sorted(n.note for n in (r.note for r in exported.notes)) == sorted(n.note for n in notes)
+    assert sorted(r.note.note for r in exported.notes) == sorted(n.note for n in notes)
     export_file = tmp_path / "clinic.json"
     export_file.write_text(export_text)
     html = tmp_path / "report.html"
@@ -335,11 +339,13 @@ async def test_a_morning_of_notes_gives_exact_figures(clinic: Clinic, tmp_path: 
     rows = {(r["site"], r["period"]): r for r in json.loads(out.getvalue())["periods"]}
     assert rows[("clinic", "total")]["open_to_approve_median_s"] == 300.0
     assert rows[("clinic", "total")]["duplicates_prevented"] == 1
+    return [export_text, html.read_text()]
 
-    # ---- no PHI anywhere in the measurements
+
+def check_no_phi(c: Clinic, morning: Morning, texts: list[str]) -> None:
     secrets = [MARKER, "Garcia", "Maria", "pat-1", "enc-1", "prac-1", "Dr. Test"]
-    secrets += [str(x.id) for x in (a, b, note_c, d, e, f)]
-    secrets += [str(x.commit_id) for x in (commit_a, commit_b, commit_c, commit_d)]
+    secrets += [str(x.id) for x in morning.drafts.values()]
+    secrets += [str(x.commit_id) for x in morning.commits.values()]
     with sqlite3.connect(c.ps.path) as raw:
         dumped = json.dumps(
             [
@@ -348,8 +354,27 @@ async def test_a_morning_of_notes_gives_exact_figures(clinic: Clinic, tmp_path: 
                 for r in raw.execute(f"SELECT * FROM {t}")
             ]
         )
-    for text in (dumped, export_text, html.read_text()):
+    for text in (dumped, *texts):
         assert not [s for s in secrets if s in text]
     wal = Path(str(c.ps.path) + "-wal")
     assert wal.exists()  # the store is open: what was written is (also) in its WAL
     assert files_containing(c.ps.path.parent, MARKER) == []  # database, WAL, anything there
+
+
+async def test_a_morning_of_notes_gives_exact_figures(clinic: Clinic, tmp_path: Path) -> None:
+    morning = await notes_a_and_b(clinic, tmp_path)
+    await notes_c_to_f(clinic, morning)
+    week = await clinic.kpi.my_week()  # measures the edit rates of the approved notes first
+    notes = check_notes(clinic, morning)
+
+    today = week.days[-1].figures
+    assert week.last_day == DAY
+    assert (today.notes_approved, today.confirmed, today.discarded) == (5, 5, 1)
+    assert (today.first_time, today.after_retry, today.needed_person) == (3, 1, 1)
+    assert (today.duplicates_prevented, today.amendments, today.addenda) == (1, 1, 0)
+    assert (today.sign_ins, today.charts_opened) == (1, 5)
+    assert today.open_to_approve.median_ms == 5 * MINUTE  # 2 3 5 8 10 minutes
+    changed, total = by_key(clinic, notes, morning.drafts["b"]).chars()
+    assert today.imported_edit_rate == changed / total and changed == 6
+
+    check_no_phi(clinic, morning, export_and_merge(clinic, notes, tmp_path))
