@@ -38,6 +38,7 @@ from app.services.errors import user_errors
 from app.services.followups import FollowUpService
 from app.services.kpi import KpiService
 from app.services.outbox import OutboxService
+from app.services.owners import OwnerService
 from app.services.review import ReviewService
 from app.services.session import SessionService
 from app.services.workbench import SiteDirectory, SiteServices, StartupReport, Workbench
@@ -176,6 +177,7 @@ def site_services(
         outbox=outbox,
         audit=audit,
         followups=FollowUpService(fhir, store, worker),
+        owners=OwnerService(fhir, store.directory, worker),
         warnings=tuple(protected.warnings),
         close=close,
         kpi=KpiService(store.kpi, worker),

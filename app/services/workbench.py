@@ -3,6 +3,7 @@
     Workbench (frozen)                     built once by app.bootstrap.build_workbench
     ├── sites, templates, startup          what was configured and what start-up found
     ├── sandbox: SandboxControl | None     the embedded EHR, when it runs
+    ├── terminology: TerminologySearch     the observation picker's type-ahead
     └── directory: SiteDirectory           per-site services, each built once, on first use
         ├── session(site) -> SessionService                   cheap: no store, no network
         └── open(session) -> SiteServices (frozen)            after sign-in: opens the store
@@ -12,6 +13,7 @@
             ├── outbox  OutboxService     rows, actions, the sync runner
             ├── audit   AuditService      who did what
             ├── followups FollowUpService correct / add to an earlier note
+            ├── owners  OwnerService      who a task can be given to (kept for offline)
             └── kpi     KpiService        "My week", the editor's active editing time
 
 Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.domain.site import Site
@@ -35,8 +37,10 @@ from app.services.drafts import DraftService
 from app.services.followups import FollowUpService
 from app.services.kpi import KpiService
 from app.services.outbox import OutboxService
+from app.services.owners import OwnerService
 from app.services.review import ReviewService
 from app.services.session import SessionService
+from app.services.terminology import TerminologySearch
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,7 @@ class SiteServices:
     outbox: OutboxService
     audit: AuditService
     followups: FollowUpService
+    owners: OwnerService | None = None  # task-owner candidates (None: a test without them)
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
     kpi: KpiService | None = None  # "My week" and active editing time (None: a test without)
@@ -133,6 +138,7 @@ class Workbench:
     directory: SiteDirectory
     sandbox: SandboxControl | None = None
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
+    terminology: TerminologySearch = field(default_factory=TerminologySearch)
 
     @property
     def single_site(self) -> Site | None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.store.database import Database, PayloadProtector, current_revision, open_database
+from app.store.directory_cache import OwnerDirectoryCache
 from app.store.drafts import DraftHook, DraftRepository
 from app.store.kpi import KpiRepository
 from app.store.outbox import OutboxRepository
@@ -32,6 +33,7 @@ class Store:
         self.drafts = DraftRepository(db, hooks=draft_hooks, clock=clock)
         self.outbox = OutboxRepository(db, clock=clock)
         self.lookups = OutboxLookups(db)
+        self.directory = OwnerDirectoryCache(db, clock=clock)
         self.kpi = KpiRepository(db, self.drafts)
 
     def schema_revision(self) -> str | None:

@@ -84,7 +84,7 @@ def _items_html(diff: DraftDiff) -> str:
 
 def inline_html(diff: DraftDiff) -> str:
     if not diff.has_changes:
-        return "<p><i>No changes against the baseline.</i></p>"
+        return "<p><i>No changes since the note was started.</i></p>"
     out = []
     for section in diff.sections:
         marker = (
@@ -101,11 +101,11 @@ def inline_html(diff: DraftDiff) -> str:
 
 def side_by_side_html(diff: DraftDiff) -> str:
     if not diff.has_changes:
-        return "<p><i>No changes against the baseline.</i></p>"
+        return "<p><i>No changes since the note was started.</i></p>"
     out = [
         "<table cellspacing='0' cellpadding='2' width='100%'>",
-        "<tr><th width='4%'></th><th width='46%' align='left'>Baseline</th>"
-        "<th width='4%'></th><th width='46%' align='left'>Current</th></tr>",
+        "<tr><th width='4%'></th><th width='46%' align='left'>As started</th>"
+        "<th width='4%'></th><th width='46%' align='left'>Now</th></tr>",
     ]
     shown = 0
     for section in diff.sections:

@@ -81,6 +81,8 @@ class SiteFlow(QObject):
         await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id})
         await self.drafts.set_service(site.drafts)
         self.drafts.editing.set_service(site.kpi)
+        if self.workspace.entry is not None:
+            self.workspace.entry.set_service(site.owners)
         self.gate.set_review(site.review)
         self.chart.set_site(site.chart, site.followups, site.outbox)
         self.drafts.set_followups(site.followups, lambda: self.chart.chart)
@@ -119,6 +121,8 @@ class SiteFlow(QObject):
     async def _sign_out(self) -> None:
         await self.drafts.flush()
         self.drafts.editing.set_service(None)
+        if self.workspace.entry is not None:
+            self.workspace.entry.set_service(None)
         site, self.site = self.site, None
         self.chart.set_site(None, None, None)
         self.drafts.set_followups(None, lambda: None)
