@@ -14,6 +14,7 @@
             ├── audit   AuditService      who did what
             ├── followups FollowUpService correct / add to an earlier note
             ├── owners  OwnerService      who a task can be given to (kept for offline)
+            ├── worklist WorklistService  the day's visits, the HL7 v2 listener
             └── kpi     KpiService        "My week", the editor's active editing time
 
 Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
@@ -41,6 +42,7 @@ from app.services.owners import OwnerService
 from app.services.review import ReviewService
 from app.services.session import SessionService
 from app.services.terminology import TerminologySearch
+from app.services.worklist import WorklistService
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,7 @@ class SiteServices:
     outbox: OutboxService
     audit: AuditService
     followups: FollowUpService
+    worklist: WorklistService
     owners: OwnerService | None = None  # task-owner candidates (None: a test without them)
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
@@ -119,6 +122,7 @@ class SiteDirectory:
 
     async def aclose(self) -> None:
         for services in reversed(list(self._opened.values())):
+            await services.worklist.stop_listener()
             await services.outbox.stop_sync()
             await services.audit.settle()
             await services.close()

@@ -1,4 +1,4 @@
-"""Tables of the KPI measurements (SQLAlchemy Core), created by migration ``0007_kpi``. Same
+"""Tables of the KPI measurements (SQLAlchemy Core), created by migration ``0008_kpi``. Same
 ``metadata`` as ``schema.py``.
 
 Counters and durations only (app.domain.kpi): a note is known by a random key (a keyed hash of

@@ -39,3 +39,15 @@ directory_cache = Table(
     Column("body_format", Integer, nullable=False),
     Column("body", LargeBinary, nullable=False),
 )
+
+# The clinician's day as last read from the EHR (app.store.worklist_cache), so the worklist
+# shows offline with its age. ``body`` is sealed: names, birth dates and MRNs of the day.
+worklist_cache = Table(
+    "worklist_cache",
+    metadata,
+    Column("key", String(200), primary_key=True),  # "Practitioner/prac-1|2026-12-07"
+    Column("day", String(10), nullable=False),  # ISO date: old days are dropped by it
+    Column("fetched_at", String(32), nullable=False),  # ISO-8601 UTC, fixed width
+    Column("body_format", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)

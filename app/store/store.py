@@ -12,6 +12,7 @@ from app.store.drafts import DraftHook, DraftRepository
 from app.store.kpi import KpiRepository
 from app.store.outbox import OutboxRepository
 from app.store.outbox_lookups import OutboxLookups
+from app.store.worklist_cache import WorklistCache
 
 
 class Store:
@@ -32,6 +33,7 @@ class Store:
         self.path = db.path
         self.drafts = DraftRepository(db, hooks=draft_hooks, clock=clock)
         self.outbox = OutboxRepository(db, clock=clock)
+        self.worklist = WorklistCache(db, clock=clock)
         self.lookups = OutboxLookups(db)
         self.directory = OwnerDirectoryCache(db, clock=clock)
         self.kpi = KpiRepository(db, self.drafts)

@@ -47,7 +47,7 @@ class OutboxDock:
             self.panel.table.setFocus()
 
     def sync_now(self) -> None:
-        """Send what is waiting now (F5); signed out there is nothing to send."""
+        """Send what is waiting now (F9); signed out there is nothing to send."""
         if self.panel is not None:
             self.panel.sync_now()
 

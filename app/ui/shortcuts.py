@@ -53,7 +53,14 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("next-change", "Next change", ("Alt+Down", "F8"), "Changes"),
     Shortcut("previous-change", "Previous change", ("Alt+Up", "Shift+F8"), "Changes"),
     Shortcut("outbox", "Outbox", ("Ctrl+Shift+B",), "Everywhere"),
-    Shortcut("sync", "Send waiting notes now", ("F5",), "Everywhere"),
+    Shortcut("sync", "Send waiting notes now", ("F9",), "Everywhere"),  # Outlook's Send/Receive
+    Shortcut("worklist", "Back to the worklist", ("Ctrl+Shift+W",), "Everywhere"),
+    # wired by the worklist page itself (app/ui/worklist_view.py)
+    Shortcut("worklist-refresh", "Read the day again", ("F5",), "Worklist"),
+    Shortcut("worklist-previous-day", "Previous day", ("Alt+Left",), "Worklist"),
+    Shortcut("worklist-next-day", "Next day", ("Alt+Right",), "Worklist"),
+    Shortcut("worklist-today", "Today", ("Alt+Home",), "Worklist"),
+    Shortcut("worklist-open", "Open the visit's chart", ("Return", "Enter"), "Worklist"),
     Shortcut("shortcuts", "Keyboard shortcuts", ("Ctrl+/", "F1"), "Everywhere"),
 )  # fmt: skip
 

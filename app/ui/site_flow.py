@@ -27,6 +27,7 @@ from app.ui.main_window import MainWindow
 from app.ui.outbox_dock import OutboxDock
 from app.ui.patient_picker import PatientPicker
 from app.ui.tasks import TaskTracker
+from app.ui.worklist_flow import WorklistFlow
 from app.ui.workspace import WorkspacePage
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class SiteFlow(QObject):
         outbox: OutboxDock,
         tasks: TaskTracker,
         chart: ChartViewModel,
+        worklist: WorklistFlow | None = None,
     ) -> None:
         super().__init__(window)
         self.workbench = workbench
@@ -57,6 +59,7 @@ class SiteFlow(QObject):
         self.outbox = outbox
         self.tasks = tasks
         self.chart = chart
+        self.worklist = worklist  # the day's visits: the home page after sign-in
         self.site: SiteServices | None = None  # the signed-in site's services
         self._restored_notice = workbench.startup.crashed_last_time
         self._watched: set[int] = set()
@@ -90,8 +93,12 @@ class SiteFlow(QObject):
         notes = [*session.grant_messages, *(w.rstrip(".") for w in site.warnings)]
         self.workspace.show_grant_warnings(notes)
         self.tasks.start("start-sync", self._start_sync(site))
+        if self.worklist is not None:
+            await self.worklist.attach(site.worklist, site.outbox)
         if session.launch_patient_id and session.launch_encounter_id:
             self.open_chart(session.launch_patient_id, session.launch_encounter_id)
+        elif self.worklist is not None:
+            self.worklist.show()
         else:
             self.show_picker()
 
@@ -128,6 +135,8 @@ class SiteFlow(QObject):
         self.drafts.set_followups(None, lambda: None)
         if site is not None:
             await site.audit.record(AuditKind.SIGN_OUT)
+            if self.worklist is not None:
+                await self.worklist.detach()
             self.outbox.close()
             await site.outbox.stop_sync()
         await self.controller.sign_out()

@@ -25,6 +25,7 @@ from app.ui.signin_model import SignInViewModel
 from app.ui.site_flow import SiteFlow
 from app.ui.style import APP_STYLESHEET
 from app.ui.tasks import TaskTracker
+from app.ui.worklist_flow import WorklistFlow
 from app.ui.workspace import WorkspacePage
 
 UNEXPECTED = (
@@ -51,6 +52,7 @@ class MainWindowParts:
     entry: EntryViewModel | None = None
     note_menu: NoteMenu | None = None
     help_menu: HelpMenu | None = None
+    worklist: WorklistFlow | None = None
 
     async def aclose(self) -> None:
         """The window closed: save what was typed, then stop the window's tasks."""
@@ -78,9 +80,15 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     outbox = OutboxDock(window, tasks)
     controller = AppController(window, signin, tasks)
     chart = ChartViewModel(tasks, parent=window)
-    flow = SiteFlow(
-        workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, chart
+    worklist = WorklistFlow(
+        window, tasks, before_leaving=drafts.flush, open_chart_now=lambda: _open_chart(workspace)
     )
+    flow = SiteFlow(
+        workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, chart, worklist
+    )
+    worklist.open_chart.connect(flow.open_chart)
+    worklist.find_patient.connect(flow.change_patient)
+    drafts.saved.connect(lambda _words: worklist.notes_changed.emit())
     note_menu = NoteMenu(window, workspace)
     tools = ToolsMenu(window, flow, outbox, tasks)
     help_menu = HelpMenu(window)
@@ -111,4 +119,10 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         entry,
         note_menu,
         help_menu,
+        worklist,
     )
+
+
+def _open_chart(workspace: WorkspacePage) -> tuple[str, str] | None:
+    context = workspace.context
+    return None if context is None else (context.patient.id, context.encounter.id)

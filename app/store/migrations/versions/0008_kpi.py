@@ -1,7 +1,7 @@
 """kpi: counters and durations of the app's use, PHI-free (issue 17)
 
-Revision ID: 0007_kpi
-Revises: 0006_directory_cache
+Revision ID: 0008_kpi
+Revises: 0007_worklist_cache
 Create Date: 2026-06-10
 
 Three tables of figures only (app/store/kpi_tables.py): one row per note under a random key,
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_kpi"
-down_revision = "0006_directory_cache"
+revision = "0008_kpi"
+down_revision = "0007_worklist_cache"
 branch_labels = None
 depends_on = None
 
