@@ -37,6 +37,7 @@ from app.services.chart import ChartService
 from app.services.drafts import DraftService
 from app.services.errors import user_errors
 from app.services.followups import FollowUpService
+from app.services.kpi import KpiService
 from app.services.outbox import OutboxService
 from app.services.owners import OwnerService
 from app.services.review import ReviewService
@@ -190,6 +191,7 @@ def site_services(
         owners=OwnerService(fhir, store.directory, worker),
         warnings=tuple(protected.warnings),
         close=close,
+        kpi=KpiService(store.kpi, worker),
     )
 
 

@@ -14,7 +14,8 @@
             ├── audit   AuditService      who did what
             ├── followups FollowUpService correct / add to an earlier note
             ├── owners  OwnerService      who a task can be given to (kept for offline)
-            └── worklist WorklistService  the day's visits, the HL7 v2 listener
+            ├── worklist WorklistService  the day's visits, the HL7 v2 listener
+            └── kpi     KpiService        "My week", the editor's active editing time
 
 Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
 service is set or replaced after construction. The directory builds a site's services lazily
@@ -37,6 +38,7 @@ from app.services.chart import ChartService
 from app.services.drafts import DraftService
 from app.services.errors import ServiceError
 from app.services.followups import FollowUpService
+from app.services.kpi import KpiService
 from app.services.outbox import OutboxService
 from app.services.owners import OwnerService
 from app.services.review import ReviewService
@@ -84,6 +86,7 @@ class SiteServices:
     owners: OwnerService | None = None  # task-owner candidates (None: a test without them)
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
+    kpi: KpiService | None = None  # "My week" and active editing time (None: a test without)
 
 
 async def _nothing() -> None:

@@ -37,6 +37,7 @@ from app.services.chart import OpenChart
 from app.services.drafts import DraftService
 from app.services.errors import ServiceError, words_for
 from app.services.followups import EarlierNote, FollowUpService
+from app.ui.editing_time import EditingTime
 from app.ui.tasks import TaskTracker
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class DraftViewModel(QObject):
         self.templates = templates
         self._clock = clock
         self.tasks = tasks or TaskTracker()
+        self.editing = EditingTime()  # active editing time, for the site's measurements
         self.followups: FollowUpService | None = None
         self._open_chart: Callable[[], OpenChart | None] = lambda: None
         self.context: EncounterContext | None = None
@@ -248,6 +250,7 @@ class DraftViewModel(QObject):
             return None
 
     def _show(self, draft: Draft) -> None:
+        self.editing.showing(draft.id)
         self.draft = draft
         self.dirty = False
         self.notice.emit("")
@@ -263,6 +266,7 @@ class DraftViewModel(QObject):
         except DomainError as exc:
             self.error.emit(words_for(exc, "That change could not be made."))
             return
+        self.editing.typed()
         self.dirty = True
         # Throttle, not debounce: the first unsaved edit starts the timer and later keystrokes
         # do not push it back, so even non-stop typing is saved at least once a second.
@@ -325,6 +329,7 @@ class DraftViewModel(QObject):
 
     async def _flush(self) -> bool:
         async with self._saving:  # one save at a time: revisions follow each other
+            await self.editing.report()
             draft = self.draft
             if draft is None or not self.dirty or self.service is None:
                 return True

@@ -83,6 +83,7 @@ class SiteFlow(QObject):
         self.site = site
         await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id})
         await self.drafts.set_service(site.drafts)
+        self.drafts.editing.set_service(site.kpi)
         if self.workspace.entry is not None:
             self.workspace.entry.set_service(site.owners)
         self.gate.set_review(site.review)
@@ -127,6 +128,7 @@ class SiteFlow(QObject):
 
     async def _sign_out(self) -> None:
         await self.drafts.flush()
+        self.drafts.editing.set_service(None)
         if self.workspace.entry is not None:
             self.workspace.entry.set_service(None)
         site, self.site = self.site, None

@@ -37,6 +37,7 @@ from app.ui.banner import PatientBanner
 from app.ui.context_pane import ContextPane
 from app.ui.diff_view import DiffView
 from app.ui.draft_model import DraftViewModel
+from app.ui.editing_time import watch_focus
 from app.ui.entry_model import EntryViewModel
 from app.ui.layout_memory import LayoutMemory
 from app.ui.note_editor import NoteEditor
@@ -94,6 +95,7 @@ class WorkspacePage(QWidget):
 
         self._build_panes(layout, memory)
 
+        watch_focus(self.editor, drafts.editing)
         self.editor.section_edited.connect(drafts.edit_section)
         self.editor.item_edited.connect(drafts.edit_item)
         self.editor.item_removed.connect(self._remove_item)
