@@ -11,6 +11,7 @@ figures.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 KEYBOARD_ACTIONS = 14  # counted by the keyboard test below; the mouse test compares with it
 MAX_SHARE = 0.60
+log = logging.getLogger(__name__)
 MEASURED: dict[str, int] = {}
 
 
@@ -158,25 +160,26 @@ async def approved_and_sent(parts: MainWindowParts) -> None:
     )
     commit_id = workspace.approval_dialog.proposal.commit.commit_id  # type: ignore[union-attr]
     await wait_until(lambda: site.outbox.item(commit_id).state is OutboxState.CONFIRMED, 60)  # type: ignore[attr-defined]
-    fhir = fhir_of(parts)
-    observations = await fhir.search(
-        "Observation",
-        {"patient": "Patient/pat-1", "code": "http://loinc.org|85354-9", "_count": "200"},
-    )
-    ours = [o for o in observations.resources if any(
-        i.get("value", "").startswith(str(commit_id)) for i in o.get("identifier", []))]  # fmt: skip
-    assert len(ours) == 1
-    values = [
-        (c["code"]["coding"][0]["code"], c["valueQuantity"]["value"]) for c in ours[0]["component"]
-    ]
-    assert values == [("8480-6", 142), ("8462-4", 88)]
-    tasks = await fhir.search("Task", {"patient": "Patient/pat-1", "_count": "200"})
-    [task] = [t for t in tasks.resources if any(
-        i.get("value", "").startswith(str(commit_id)) for i in t.get("identifier", []))]  # fmt: skip
-    assert task["description"] == "Recheck blood pressure"
-    assert task["owner"]["reference"] == "Practitioner/prac-2"
-    due = date.fromisoformat(task["executionPeriod"]["end"])
-    assert due == date.today() + timedelta(weeks=2)  # typed as "+2w"
+    async with fhir_of(parts) as fhir:
+        observations = await fhir.search(
+            "Observation",
+            {"patient": "Patient/pat-1", "code": "http://loinc.org|85354-9", "_count": "200"},
+        )
+        ours = [o for o in observations.resources if any(
+            i.get("value", "").startswith(str(commit_id)) for i in o.get("identifier", []))]  # fmt: skip
+        assert len(ours) == 1
+        values = [
+            (c["code"]["coding"][0]["code"], c["valueQuantity"]["value"])
+            for c in ours[0]["component"]
+        ]
+        assert values == [("8480-6", 142), ("8462-4", 88)]
+        tasks = await fhir.search("Task", {"patient": "Patient/pat-1", "_count": "200"})
+        [task] = [t for t in tasks.resources if any(
+            i.get("value", "").startswith(str(commit_id)) for i in t.get("identifier", []))]  # fmt: skip
+        assert task["description"] == "Recheck blood pressure"
+        assert task["owner"]["reference"] == "Practitioner/prac-2"
+        due = date.fromisoformat(task["executionPeriod"]["end"])
+        assert due == date.today() + timedelta(weeks=2)  # typed as "+2w"
 
 
 async def test_the_whole_flow_with_the_keyboard_only(
@@ -313,6 +316,8 @@ async def test_the_same_flow_with_the_mouse_takes_far_more_actions(
     await approved_and_sent(parts)
     MEASURED["mouse"] = act.count
     share = KEYBOARD_ACTIONS / act.count
-    print(f"keyboard {KEYBOARD_ACTIONS} actions, mouse {act.count} actions: {share:.0%}")
+    log.info(
+        "keyboard %d actions, mouse %d actions: %.0f%%", KEYBOARD_ACTIONS, act.count, share * 100
+    )
     assert share <= MAX_SHARE, f"keyboard {KEYBOARD_ACTIONS} vs mouse {act.count}"
     await workbench.aclose()
