@@ -44,6 +44,7 @@ __all__ = [
     "DraftProvenance",
     "DraftSource",
     "DraftStatus",
+    "FlagLook",
     "FlagTarget",
     "Generator",
     "MessageItem",
@@ -82,6 +83,15 @@ class UncertaintyFlag:
 
 
 @dataclass(frozen=True)
+class FlagLook:
+    """The clinician looked at the uncertainty flag at ``index`` of the draft's flags."""
+
+    index: int
+    by: str  # the fhirUser reference ("Practitioner/prac-1")
+    at: datetime  # UTC
+
+
+@dataclass(frozen=True)
 class Generator:
     name: str
     version: str
@@ -94,9 +104,17 @@ class DraftProvenance:
     generated_at: datetime | None = None
     uncertainty: tuple[UncertaintyFlag, ...] = ()
     import_sha256: str | None = None  # hash of the imported file, for the audit trail
+    looked_at: tuple[FlagLook, ...] = ()  # which flags the clinician looked at, who, when
 
     def flags_for(self, kind: FlagTarget, target: str) -> tuple[UncertaintyFlag, ...]:
         return tuple(f for f in self.uncertainty if f.target_kind is kind and f.target == target)
+
+    @property
+    def looked_at_flags(self) -> frozenset[int]:
+        """Indexes (in ``uncertainty``) of the flags the clinician has looked at."""
+        return frozenset(
+            look.index for look in self.looked_at if 0 <= look.index < len(self.uncertainty)
+        )
 
 
 @dataclass(frozen=True)
@@ -177,6 +195,18 @@ class Draft:
         self._check_editable()
         self.item(item_id)
         return replace(self, items=tuple(i for i in self.items if i.item_id != item_id))
+
+    def with_flag_looked_at(self, index: int, by: str, at: datetime) -> Draft:
+        """The uncertainty flag at ``index`` marked as looked at by ``by`` (once; the first
+        look is kept). Provenance, not content: the content fingerprint does not change."""
+        self._check_editable()
+        prov = self.provenance
+        if not 0 <= index < len(prov.uncertainty):
+            raise DraftEditError(f"The draft has no uncertainty flag {index}.")
+        if index in prov.looked_at_flags:
+            return self
+        look = FlagLook(index, by, at)
+        return replace(self, provenance=replace(prov, looked_at=(*prov.looked_at, look)))
 
     def with_title(self, title: str) -> Draft:
         self._check_editable()

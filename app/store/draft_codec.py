@@ -20,6 +20,7 @@ from app.domain.draft import (
     DraftProvenance,
     DraftSource,
     DraftStatus,
+    FlagLook,
     FlagTarget,
     Generator,
     NoteSection,
@@ -163,6 +164,9 @@ def _provenance(p: DraftProvenance) -> dict[str, Any]:
             for f in p.uncertainty
         ],
         "import_sha256": p.import_sha256,
+        "looked_at": [
+            {"index": look.index, "by": look.by, "at": format_ts(look.at)} for look in p.looked_at
+        ],
     }
 
 
@@ -177,4 +181,8 @@ def _unprovenance(d: dict[str, Any]) -> DraftProvenance:
             for f in d.get("uncertainty", [])
         ),
         import_sha256=d.get("import_sha256"),
+        looked_at=tuple(
+            FlagLook(int(look["index"]), str(look["by"]), parse_ts(look["at"]))
+            for look in d.get("looked_at", [])
+        ),
     )

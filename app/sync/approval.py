@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from app import __version__
 from app.domain.clinical import Reference
 from app.domain.commit import ApprovedCommit
+from app.domain.consistency import chart_values
 from app.domain.context import EncounterContext
 from app.domain.draft import Draft, DraftStatus
 from app.domain.review import AppIdentity, ReviewDecision, decide
@@ -106,6 +107,7 @@ def check(
         amended_note_patient=amended_patient,
         amended_note_encounter=amended_encounter,
         now=now or datetime.now(UTC),
+        chart=chart_values((*actx.context.latest_vitals(), *actx.context.latest_labs())),
     )
 
 
