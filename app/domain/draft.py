@@ -24,7 +24,8 @@ from app.domain.items.task import Priority, TaskItem, TaskStatus
 class DraftStatus(Enum):
     OPEN = "open"  # being edited (also: restored after a crash, imported, amendment)
     APPROVED = "approved"  # set only by the review gate; content is then immutable
-    DISCARDED = "discarded"
+    DISCARDED = "discarded"  # the clinician gave up their own draft (a recorded decision)
+    DECLINED = "declined"  # the clinician will not approve an imported draft (recorded)
 
 
 class DraftSource(Enum):
@@ -40,7 +41,9 @@ __all__ = [
     "UCUM",
     "AmendmentRef",
     "Baseline",
+    "CloseReason",
     "Draft",
+    "DraftDecision",
     "DraftProvenance",
     "DraftSource",
     "DraftStatus",
@@ -134,6 +137,54 @@ class AmendmentRef:
     version_id: str | None
 
 
+class CloseReason(Enum):
+    """Why a draft is declined or discarded (the clinician may add words of their own)."""
+
+    INACCURATE = "inaccurate"
+    WRONG_PATIENT = "wrong_patient"
+    DUPLICATE = "duplicate"
+    NOT_NEEDED = "not_needed"
+    STARTED_OVER = "started_over"
+    OTHER = "other"
+
+    @property
+    def words(self) -> str:
+        return _CLOSE_WORDS[self]
+
+
+_CLOSE_WORDS = {
+    CloseReason.INACCURATE: "The content is wrong or incomplete",
+    CloseReason.WRONG_PATIENT: "It is for another patient or encounter",
+    CloseReason.DUPLICATE: "It repeats a note that is already written",
+    CloseReason.NOT_NEEDED: "No note is needed",
+    CloseReason.STARTED_OVER: "I am writing the note in another draft",
+    CloseReason.OTHER: "Another reason (written below)",
+}
+
+
+@dataclass(frozen=True)
+class DraftDecision:
+    """A recorded "not approved": who declined or discarded the draft, when, why, and the
+    fingerprint of the content they decided about. Nothing is sent; the draft stays readable."""
+
+    status: DraftStatus  # DECLINED (imported drafts) or DISCARDED (the clinician's own)
+    reason: CloseReason
+    note: str  # the clinician's own words ("" when none)
+    by: Reference  # the signed-in fhirUser, with their name as display
+    at: datetime  # UTC
+    content_sha256: str  # app.domain.fingerprint of the draft as it was decided about
+    import_sha256: str | None = None  # the imported file, for declined imports
+
+    @property
+    def words(self) -> str:
+        """ "Declined by Dr. Smith on 2025-03-10 09:14 UTC: The content is wrong (...)"."""
+        who = self.by.display or self.by.relative
+        verb = "Declined" if self.status is DraftStatus.DECLINED else "Discarded"
+        note = f" ({self.note})" if self.note else ""
+        when = self.at.strftime("%Y-%m-%d %H:%M UTC")
+        return f"{verb} by {who} on {when}: {self.reason.words}{note}"
+
+
 @dataclass(frozen=True)
 class Draft:
     id: uuid.UUID
@@ -151,6 +202,7 @@ class Draft:
     amends: AmendmentRef | None = None
     status: DraftStatus = DraftStatus.OPEN
     revision: int = 0  # 0 = never saved; the store increments it on every save
+    decision: DraftDecision | None = None  # set when declined or discarded (never approved)
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     # ---- reading

@@ -26,6 +26,7 @@ from app.domain.audit import (
     AuditKind,
     check_details,
     decision_details,
+    format_ts,
     parse_ts,
 )
 from app.domain.outbox import OutboxState, SyncEvent
@@ -93,16 +94,20 @@ class AuditHooks:
                 return
             kind, details = AuditKind.DRAFT_EDITED, counts
         elif ev.kind is DraftEventKind.STATUS_CHANGED:
-            if ev.status != "discarded":
+            if ev.status not in ("discarded", "declined"):
                 return  # approval is recorded with its decision by the outbox hook
-            kind, details = AuditKind.DRAFT_DISCARDED, counts
+            kind = (
+                AuditKind.DRAFT_DECLINED if ev.status == "declined" else AuditKind.DRAFT_DISCARDED
+            )
+            details = {**counts, **_decision_details(ev)}
         else:
             kind, details = AuditKind.DRAFT_DELETED, {"revision": ev.revision}
+        actor = ev.decision.by.relative if ev.decision is not None else self._actor()
         self._audit.append(
             AuditEvent(
                 kind=kind,
                 at=ev.at,
-                actor=self._actor(),
+                actor=actor,
                 patient_id=ev.patient_id,
                 encounter_id=ev.encounter_id,
                 draft_id=str(ev.draft_id),
@@ -277,6 +282,23 @@ class AuditHooks:
             .order_by(outbox_writes.c.position)
         )
         return [f"{r.resource_type}/{r.server_id}"[:200] for r in rows]
+
+
+def _decision_details(ev: DraftEvent) -> dict[str, Any]:
+    """A decline or discard: the reason (its code and the clinician's words, short, as for a
+    discarded commit), who and when, and the fingerprints of what was decided about."""
+    d = ev.decision
+    if d is None:
+        return {"decision": ev.status}
+    return {
+        "decision": d.status.value,
+        "reason": d.reason.value,
+        "reason_text": _short(d.note) or None,
+        "decided_by": d.by.relative,
+        "decided_at": format_ts(d.at),
+        "content_sha256": d.content_sha256,
+        "import_sha256": d.import_sha256,
+    }
 
 
 def _short(text: str | None) -> str | None:

@@ -16,7 +16,9 @@ from app.domain.clinical import Coding, Reference
 from app.domain.draft import (
     AmendmentRef,
     Baseline,
+    CloseReason,
     Draft,
+    DraftDecision,
     DraftProvenance,
     DraftSource,
     DraftStatus,
@@ -60,6 +62,7 @@ def encode_body(draft: Draft) -> bytes:
         if draft.amends is None
         else {"document": _ref(draft.amends.document), "version_id": draft.amends.version_id},
         "extra": dict(draft.extra),
+        "decision": _decision(draft.decision),
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -100,6 +103,7 @@ def decode_body(
         created_at=parse_ts(created_at),
         updated_at=parse_ts(updated_at),
         extra=dict(data.get("extra") or {}),
+        decision=_undecision(data.get("decision")),
     )
 
 
@@ -150,6 +154,34 @@ def _unitem(d: dict[str, Any]) -> StructuredItem:
         raise ValueError(f"unknown item kind {d['kind']!r}") from None
     item: StructuredItem = kind.codec.decode(d)
     return item
+
+
+def _decision(d: DraftDecision | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {
+        "status": d.status.value,
+        "reason": d.reason.value,
+        "note": d.note,
+        "by": _ref(d.by),
+        "at": format_ts(d.at),
+        "content_sha256": d.content_sha256,
+        "import_sha256": d.import_sha256,
+    }
+
+
+def _undecision(d: dict[str, Any] | None) -> DraftDecision | None:
+    if d is None:
+        return None
+    return DraftDecision(
+        status=DraftStatus(d["status"]),
+        reason=CloseReason(d["reason"]),
+        note=str(d.get("note") or ""),
+        by=_unref(d["by"]),
+        at=parse_ts(d["at"]),
+        content_sha256=str(d["content_sha256"]),
+        import_sha256=d.get("import_sha256"),
+    )
 
 
 def _provenance(p: DraftProvenance) -> dict[str, Any]:
