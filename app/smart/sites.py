@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from app.domain.site import DEFAULT_REDIRECT_PATH, LogLevel, Site
+from app.domain.site import DEFAULT_INBOX_SETTLE_SECONDS, DEFAULT_REDIRECT_PATH, LogLevel, Site
 from app.smart.errors import SiteConfigError
 
 APP_DIR = "fhir-writeback"
@@ -42,6 +42,8 @@ _SITE_KEYS = {
     "redirect_path": str,
     "idle_lock_minutes": int,
     "log_level": str,
+    "draft_inbox": str,
+    "draft_inbox_settle_seconds": int,
 }
 _TYPE_WORDS = {str: "a string", list: "a list of strings", int: "a whole number"}
 
@@ -190,6 +192,17 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
             raise SiteConfigError(str(file), where, "must be between 1 and 1440 minutes")
     elif key == "log_level":
         _log_level(file, where, value)
+    elif key == "draft_inbox":
+        folder = _resolve_relative(file, key, value)
+        assert isinstance(folder, Path)
+        if folder.exists() and not folder.is_dir():
+            raise SiteConfigError(str(file), where, f"{folder} is a file; name a folder")
+        if folder == Path(folder.anchor):
+            raise SiteConfigError(str(file), where, "must be a folder of its own, not a drive root")
+    elif key == "draft_inbox_settle_seconds":
+        assert isinstance(value, int)
+        if not 1 <= value <= 300:
+            raise SiteConfigError(str(file), where, "must be between 1 and 300 seconds")
     elif key == "ca_bundle":
         assert isinstance(value, str)
         ca = _resolve_relative(file, key, value)
@@ -245,7 +258,7 @@ def _check_url(
 
 
 def _resolve_relative(file: Path, key: str, value: object) -> object:
-    if key == "ca_bundle" and isinstance(value, str):
+    if key in ("ca_bundle", "draft_inbox") and isinstance(value, str):
         path = Path(value).expanduser()
         return path if path.is_absolute() else (file.parent / path).resolve()
     return value
@@ -269,4 +282,8 @@ def _build(site_id: str, values: Mapping[str, Any], origin: Mapping[str, Path]) 
         redirect_path=values.get("redirect_path", DEFAULT_REDIRECT_PATH),
         idle_lock_minutes=values.get("idle_lock_minutes"),
         log_level=LogLevel.parse(values["log_level"]) if "log_level" in values else None,
+        draft_inbox=values.get("draft_inbox"),
+        draft_inbox_settle_seconds=values.get(
+            "draft_inbox_settle_seconds", DEFAULT_INBOX_SETTLE_SECONDS
+        ),
     )

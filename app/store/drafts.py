@@ -181,6 +181,16 @@ class DraftRepository:
         )
         return self._list(query)
 
+    def find_imported(self, import_sha256: str) -> Draft | None:
+        """The draft imported from a file with this SHA-256, if any (any status). The hash is
+        inside the sealed body, so imported drafts are read one by one: the watched folder
+        asks rarely (once per new file)."""
+        query = select(drafts).where(drafts.c.source == "imported").order_by(drafts.c.created_at)
+        for draft in self._list(query):
+            if draft.provenance.import_sha256 == import_sha256:
+                return draft
+        return None
+
     def list_recent(self, limit: int = 20) -> list[Draft]:
         return self._list(select(drafts).order_by(drafts.c.updated_at.desc()).limit(limit))
 
