@@ -54,7 +54,7 @@ from app.smart.diagnostics import check_site
 from app.smart.errors import NetworkError, SignInCancelled, SiteConfigError, SmartError
 from app.smart.http import create_http_client
 from app.smart.session import SignInProgress, SignInStep, SmartSession
-from app.smart.sites import SiteCatalog, load_sites, url_problem
+from app.smart.sites import SiteCatalog, ca_bundle_problem, load_sites, url_problem
 from app.store.errors import StoreError
 from app.store.file_check import existence_evidence
 from app.store.store import Store
@@ -151,7 +151,7 @@ def _support_bundle(args: argparse.Namespace, out: TextIO) -> int:
 
 def _audit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     args.outbox_command = "audit"  # same site resolution as the outbox commands
-    target = _outbox_target(args)
+    target = _outbox_target(args, err)
     if not target.store_exists:
         err.write(f"fhir-writeback audit: site '{target.site_id}' has no store on this computer\n")
         return EXIT_USAGE
@@ -213,8 +213,9 @@ def _adhoc_site(
     problem = url_problem(fhir_base)
     if problem is not None:
         raise UsageError(f"--fhir-base {problem}")
-    if ca_bundle is not None and not ca_bundle.is_file():
-        raise UsageError(f"--ca-bundle: the file {ca_bundle} does not exist")
+    ca_problem = ca_bundle_problem(ca_bundle) if ca_bundle is not None else None
+    if ca_problem is not None:
+        raise UsageError(f"--ca-bundle: {ca_problem}")
     host = urlsplit(fhir_base).netloc
     site_id = re.sub(r"[^A-Za-z0-9._-]", "-", f"adhoc-{host}")[:64]
     return Site(
@@ -325,16 +326,17 @@ def _store_exists(folder: Path) -> bool:
     return path.is_file() or bool(existence_evidence(path))
 
 
-def _outbox_target(args: argparse.Namespace) -> _OutboxTarget:
+def _outbox_target(args: argparse.Namespace, err: TextIO) -> _OutboxTarget:
     """Which site's outbox: ``--site``, else the default/only site, else the one outbox found
     on this computer, else the sandbox's."""
     root = AppPaths.default(args.data_dir).data_dir / "sites"
     try:
         catalog: SiteCatalog | None = load_sites(args.sites_file)
-    except SiteConfigError:
+    except SiteConfigError as exc:
         if args.outbox_command == "sync" or args.sites_file is not None:
             raise
         catalog = None  # a broken sites.toml must not hide the outboxes from support staff
+        err.write(f"Note: {exc.message} Listing the outboxes found on this computer.\n")
     found = (
         sorted(p.name for p in root.iterdir() if p.is_dir() and _store_exists(p))
         if root.is_dir()
@@ -370,7 +372,7 @@ def _outbox_target(args: argparse.Namespace) -> _OutboxTarget:
 
 
 def _outbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    target = _outbox_target(args)
+    target = _outbox_target(args, err)
     if not target.store_exists:
         if args.outbox_command == "show":
             err.write(
@@ -495,7 +497,7 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return _audit(args, out, err)
         if args.command == "store":
             args.outbox_command = "store"  # same site resolution as the outbox commands
-            folder = _outbox_target(args).folder
+            folder = _outbox_target(args, err).folder
             return store_command(args, folder, AppPaths.default(args.data_dir).data_dir, out, err)
         if args.command == "sites":
             return run_sites(args, out, err)

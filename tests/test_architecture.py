@@ -5,7 +5,8 @@
 
 PySide6, shiboken6 and qasync may only be imported under app/ui. app.sandbox is a separate
 program: it imports nothing from the other layers, and only the composition root imports it.
-app._resources and the app package itself (for __version__) are leaves anyone may import.
+app._resources, app._user_files and the app package itself (for __version__) are leaves anyone
+may import.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ RANK = {
     "__main__": 5,
 }
 QT_MODULES = ("PySide6", "shiboken6", "qasync")
-LEAVES = {"app", "app._resources"}
+LEAVES = {"app", "app._resources", "app._user_files"}
 
 
 def layer_of(module: str) -> str | None:

@@ -8,12 +8,14 @@ optional. Instants are timezone-aware UTC ``datetime``; calendar dates (birth da
 
 from __future__ import annotations
 
-import html.parser
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Self
+
+from app.domain.hidden_text import hidden_characters_warning, shown
+from app.domain.markup_text import html_to_text
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,20 @@ class PatientSummary:
     @property
     def reference(self) -> Reference:
         return Reference("Patient", self.id, self.name)
+
+    @property
+    def shown_name(self) -> str:
+        """The name as displayed: hidden characters (app.domain.hidden_text) made visible."""
+        return shown(self.name)
+
+    @property
+    def shown_mrn(self) -> str | None:
+        return None if self.mrn is None else shown(self.mrn)
+
+    @property
+    def identity_warning(self) -> str | None:
+        """Words when the name or MRN holds hidden characters (bidi or zero-width)."""
+        return hidden_characters_warning({"name": self.name, "MRN": self.mrn})
 
     def age(self, at: date) -> int | None:
         """Age in completed years on ``at``; None without a birth date or before birth."""
@@ -318,37 +334,3 @@ class PriorNote:
         if "html" in ctype or self.text.lstrip().startswith("<div"):
             return html_to_text(self.text)
         return self.text
-
-
-class _TextExtractor(html.parser.HTMLParser):
-    _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"})
-    _SKIP = frozenset({"script", "style"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skip += 1
-        elif tag in self._BLOCK and self.parts and not self.parts[-1].endswith("\n"):
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skip:
-            self._skip -= 1
-        elif tag in self._BLOCK and self.parts and not self.parts[-1].endswith("\n"):
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    """Text content of an (X)HTML fragment; scripts and styles are dropped."""
-    parser = _TextExtractor()
-    parser.feed(markup)
-    parser.close()
-    return "".join(parser.parts).strip("\n")

@@ -32,9 +32,10 @@ from app.domain.draft import (
     NoteSection,
     UncertaintyFlag,
 )
-from app.domain.errors import DraftContextMismatch, DraftImportError
+from app.domain.errors import DraftContextMismatch, DraftImportError, TextEncodingError
 from app.domain.items import ITEM_KINDS, StructuredItem
 from app.domain.narrative_block import sections_with_blocks
+from app.domain.text_files import decode_text
 
 SCHEMA_ID = "fhir-writeback/draft-import"
 SCHEMA_VERSIONS = (1,)
@@ -42,6 +43,11 @@ MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_TEXT_CHARS = 1_000_000
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 _ITEM_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# Dates outside these years are refused: they are mistakes, and the far ends of datetime's range
+# overflow when converted between time zones (9999-12-31T23:59:59-14:00 -> OverflowError).
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+_YEARS = f"between {EARLIEST.year} and {LATEST.year - 1}"
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Enum)
@@ -99,11 +105,9 @@ def _too_large(size: int) -> str:
 
 def _decode(data: bytes) -> dict[str, Any]:
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DraftImportError(
-            "$", f"the file is not UTF-8 text (bad byte at offset {exc.start})"
-        ) from None
+        text = decode_text(data)  # UTF-8 (BOM or not), UTF-16 with a BOM
+    except TextEncodingError as exc:
+        raise DraftImportError("$", f"at {exc.where}: {exc.problem}") from None
     try:
         doc = json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
@@ -397,7 +401,14 @@ class _Reader:
             except ValueError:
                 value = None
             if value is not None and value.tzinfo is not None:
-                return value.astimezone(UTC)
+                try:
+                    instant = value.astimezone(UTC)
+                except OverflowError:  # e.g. 9999-12-31T23:59:59-14:00
+                    instant = None
+                if instant is not None and EARLIEST <= instant < LATEST:
+                    return instant
+                self.fail(path, f"must be a date and time {_YEARS}, not {raw!r}")
+                return None
         self.fail(path, "must be a date and time with a time zone, e.g. 2025-03-10T09:42:00Z")
         return None
 
@@ -406,9 +417,14 @@ class _Reader:
             return None
         if isinstance(raw, str):
             try:
-                return date.fromisoformat(raw)
+                day = date.fromisoformat(raw)
             except ValueError:
                 pass
+            else:
+                if EARLIEST.date() <= day < LATEST.date():
+                    return day
+                self.fail(path, f"must be a date {_YEARS}, not {raw!r}")
+                return None
         self.fail(path, "must be a date such as 2025-06-10")
         return None
 

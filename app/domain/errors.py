@@ -4,6 +4,7 @@
     ├── DraftImportError             an imported draft file was refused (``path``, ``problem``)
     │   └── DraftContextMismatch     the file is for another patient or encounter
     ├── TemplateError                a note template is malformed (``template_id``, ``problem``)
+    ├── TextEncodingError            a text file is not UTF-8/UTF-16 (``line``, ``column``, ``problem``)
     └── DraftEditError               an edit that the draft cannot take (unknown section/item)
 
 Messages never include note text or patient names: they name the place of the problem (a JSON
@@ -61,3 +62,16 @@ class TemplateError(DomainError):
 
 class DraftEditError(DomainError):
     """An edit names a section or item the draft does not have."""
+
+
+class TextEncodingError(DomainError):
+    """A file given as text is not in an encoding the app reads (app.domain.text_files).
+    ``line`` and ``column`` (1-based, in characters) say where it stops being readable; callers
+    put ``where`` and ``problem`` into their own message (which file, what to do)."""
+
+    def __init__(self, line: int, column: int, problem: str) -> None:
+        self.line = line
+        self.column = column
+        self.problem = problem
+        self.where = f"line {line}, column {column}"
+        super().__init__(f"The file is not text the app can read: {self.where}: {problem}.")

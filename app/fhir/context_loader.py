@@ -57,8 +57,8 @@ from app.fhir.mapping_in import (
     map_observation,
     map_patient,
     status_code,
-    subject_id,
 )
+from app.fhir.subject_check import SubjectProblem, subject_problem
 from app.smart.http_log import prefix, tagged
 
 T = TypeVar("T")
@@ -153,14 +153,9 @@ async def load_encounter_context(
             detail=f"Encounter/{encounter_id} not found",
         )
     encounter = _map_one("Encounter", encounter_raw, lambda: map_encounter(encounter_raw, refs))
-    if encounter.subject is not None and (
-        encounter.subject.resource_type != "Patient" or encounter.subject.id != patient_id
-    ):
-        raise EncounterPatientMismatch(
-            f"Encounter {encounter_id} belongs to another patient, not to {patient.name} "
-            f"(Patient/{patient_id}). Nothing was loaded; choose the patient and encounter again.",
-            detail=f"Encounter/{encounter_id}.subject != Patient/{patient_id}",
-        )
+    problem = subject_problem(encounter_raw, patient_id, client.fhir_base)
+    if problem is not None:
+        raise _wrong_patient(problem, encounter_id, patient)
 
     def result(key: str) -> SearchResult | str:
         return refused.get(key) or results.get(key) or "not requested"
@@ -172,7 +167,9 @@ async def load_encounter_context(
         keep: Callable[[JsonObject], bool],
         order: Callable[[list[T]], list[T]],
     ) -> ContextSection[T]:
-        return _section(result(key.value), rtype, patient_id, refs, mapper, keep, order)
+        return _section(
+            result(key.value), rtype, patient_id, client.fhir_base, refs, mapper, keep, order
+        )
 
     notes = section(
         SectionKind.NOTES, "DocumentReference", map_document_reference, _not_in_error, _by_note_date
@@ -182,6 +179,7 @@ async def load_encounter_context(
             result("compositions"),
             "Composition",
             patient_id,
+            client.fhir_base,
             refs,
             map_composition,
             _not_in_error,
@@ -464,10 +462,31 @@ def _map_one(rtype: str, raw: JsonObject, mapper: Callable[[], T]) -> T:
         ) from exc
 
 
+def _wrong_patient(
+    problem: SubjectProblem, encounter_id: str, patient: PatientSummary
+) -> EncounterPatientMismatch:
+    """A wrong-patient risk in words for the clinician (and a PHI-free detail for support)."""
+    whose = f"{patient.shown_name} (Patient/{patient.id})"
+    what = {
+        SubjectProblem.NAMES_NO_PATIENT: "does not say which patient it belongs to, so the app "
+        f"cannot be sure it is {whose}'s",
+        SubjectProblem.NOT_A_PATIENT: f"belongs to something other than a patient, not to {whose}",
+        SubjectProblem.OTHER_SERVER: f"names a patient on another server, not {whose} on this "
+        "EHR (the record numbers are the same, the patients may not be)",
+        SubjectProblem.OTHER_PATIENT: f"belongs to another patient, not to {whose}",
+    }[problem]
+    return EncounterPatientMismatch(
+        f"Encounter {encounter_id} {what}. Nothing was loaded: choose the patient and encounter "
+        "again, and tell clinic IT if this encounter should be this patient's.",
+        detail=f"Encounter/{encounter_id}: {problem.name}",
+    )
+
+
 def _section(
     result: SearchResult | str,
     rtype: str,
     patient_id: str,
+    fhir_base: str,
     refs: References,
     mapper: Callable[[JsonObject, References], T],
     keep: Callable[[JsonObject], bool],
@@ -487,10 +506,9 @@ def _section(
                 SkippedResource(str(raw.get("resourceType"))[:40], rid, f"it is not a {rtype}")
             )
             continue
-        owner = subject_id(raw)
-        if owner != patient_id:
-            reason = "it names no patient" if owner is None else "it belongs to another patient"
-            skipped.append(SkippedResource(rtype, rid, reason))
+        not_theirs = subject_problem(raw, patient_id, fhir_base, ("subject", "patient"))
+        if not_theirs is not None:  # not the open patient's on this EHR: never shown as theirs
+            skipped.append(SkippedResource(rtype, rid, not_theirs.value))
             continue
         try:
             if not keep(raw):

@@ -39,8 +39,8 @@ from app.domain.clinical import (
     ProblemStatus,
     Reference,
     bounded_decimal,
-    html_to_text,
 )
+from app.domain.markup_text import html_to_text
 from app.fhir.errors import FhirMappingError
 
 JsonObject = Mapping[str, Any]
@@ -677,17 +677,6 @@ def parse_instant(value: object) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
-
-
-def subject_id(raw: JsonObject) -> str | None:
-    """The patient id a clinical resource belongs to (``subject`` or ``patient``)."""
-    for key in ("subject", "patient"):
-        ref = raw.get(key)
-        if isinstance(ref, Mapping) and isinstance(ref.get("reference"), str):
-            parsed = Reference.parse(ref["reference"])
-            if parsed is not None and parsed.resource_type == "Patient":
-                return parsed.id
-    return None
 
 
 def _id(raw: JsonObject, rtype: str) -> str:

@@ -16,9 +16,13 @@ parses like a browser (html5ever), so tricks that fool regular expressions do no
   links against the local file system).
 
 Input is never trusted to be well-formed: control characters are removed, lone surrogates (from
-undecodable bytes) become U+FFFD, markup nested deeper than :data:`MAX_DEPTH` is reduced to its
-text (the HTML tree builder is quadratic in depth), and input over :data:`MAX_INPUT_CHARS` is
-refused with :class:`NarrativeTooLarge` — the only exception these functions raise.
+undecodable bytes) become U+FFFD, and input over :data:`MAX_INPUT_CHARS` is refused with
+:class:`NarrativeTooLarge` — the only exception these functions raise (as its subclass
+:class:`NarrativeTooComplex` for more than ``MAX_MARKUP`` tags). The work is linear in the input
+whatever the markup: markup the HTML parser would find expensive (a tag with too many
+attributes, too many ampersands for its size, or a tree deeper than :data:`MAX_DEPTH` however
+the tags achieve it) is shown as its text, extracted without building a tree
+(:mod:`app.fhir.markup_budget`; figures in docs/performance.md).
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 import nh3
+
+from app.domain.markup_text import html_to_text
+from app.fhir.markup_budget import MAX_MARKUP, MarkupVerdict, assess_markup
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 DIV_OPEN = f'<div xmlns="{XHTML_NS}">'
@@ -42,11 +49,26 @@ class NarrativeTooLarge(ValueError):
     """
 
     def __init__(self, size: int) -> None:
-        self.user_message = (
+        self.user_message = self.words(size)
+        super().__init__(self.user_message)
+
+    @staticmethod
+    def words(size: int) -> str:
+        return (
             f"The note text is too large to show or write safely ({size:,} characters, at most "
             f"{MAX_INPUT_CHARS:,}). Open it in the EHR instead, or shorten it."
         )
-        super().__init__(self.user_message)
+
+
+class NarrativeTooComplex(NarrativeTooLarge):
+    """More tags than can be read in the time the UI may wait (``MAX_MARKUP``)."""
+
+    @staticmethod
+    def words(size: int) -> str:
+        return (
+            f"The note's formatting is too complex to show safely ({size:,} tags, at most "
+            f"{MAX_MARKUP:,}). Open it in the EHR instead."
+        )
 
 
 # FHIR R4 narrative: HTML 4.0 chapters 7-11 (without ins/del) and 15, <a>, <img>.
@@ -175,8 +197,8 @@ QT_ATTRIBUTES: dict[str, set[str]] = {
 }
 
 _UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+_ASCII_CONTROLS = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
 _VOID = frozenset({"br", "hr", "img", "col", "wbr", "area", "input", "meta", "link", "base"})
 # A start tag as Ammonia serializes it: lowercase name, attribute values always double-quoted.
 _START_TAG = re.compile(r'<([a-z][a-z0-9]*)((?:\s+[^\s="/>]+(?:="[^"]*")?)*)\s*/?>')
@@ -184,38 +206,14 @@ _ATTR_VALUE = re.compile(r'="([^"]*)"')
 _LINK_SCHEMES = ("http:", "https:", "mailto:", "tel:")
 _DATA_IMAGE = re.compile(r"^data:image/(?:png|gif|jpeg|webp);base64,[A-Za-z0-9+/=\s]*$", re.I)
 _BAD_STYLE = re.compile(r"url\s*\(|expression\s*\(|@import|javascript:|behavior\s*:", re.I)
-_LINE_BREAKS = re.compile(r"(?:<br>)+")
-_BLOCK = frozenset(
-    [
-        "p",
-        "div",
-        "br",
-        "li",
-        "tr",
-        "td",
-        "th",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "table",
-        "ul",
-        "ol",
-        "dl",
-        "dt",
-        "dd",
-        "blockquote",
-        "pre",
-        "hr",
-    ]
-)
 _BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
 
 
 def clean_text(text: str) -> str:
     """``text`` without control characters; lone surrogates become U+FFFD; newlines are LF."""
+    if text.isascii():  # the common case, at C speed (bytes.translate deletes the controls)
+        data = text.encode("ascii").replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        return data.translate(None, _ASCII_CONTROLS).decode("ascii")
     text = _SURROGATES.sub("\ufffd", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _UNSAFE_CHARS.sub("", text)
@@ -259,8 +257,8 @@ def sanitize_xhtml(html: str) -> str:
     """Any (X)HTML as a FHIR narrative div that keeps only what FHIR allows."""
     _check_size(html)
     html = clean_text(html)
-    if _too_deep(html):
-        return plain_text_to_xhtml_div(_text_only(html))
+    if _verdict(html) is MarkupVerdict.TEXT:
+        return plain_text_to_xhtml_div(html_to_text(html))
     cleaned = nh3.clean(
         html,
         tags=set(FHIR_TAGS),
@@ -272,10 +270,9 @@ def sanitize_xhtml(html: str) -> str:
         strip_comments=True,
         filter_style_properties=set(STYLE_PROPERTIES),
     )
-    fragment = _unwrap_single_div(_to_xhtml(cleaned))
-    result = DIV_OPEN + fragment + "</div>"
-    if not _well_formed(result):  # a serializer corner case: never write broken XHTML
-        return plain_text_to_xhtml_div(_text_only(html))
+    result = _narrative_div(_to_xhtml(cleaned))
+    if result is None:  # a serializer corner case: never write broken XHTML
+        return plain_text_to_xhtml_div(html_to_text(html))
     return result
 
 
@@ -283,8 +280,8 @@ def sanitize_for_qt(html: str) -> str:
     """Markup that is safe to give a Qt rich-text widget (HTML, not XHTML)."""
     _check_size(html)
     html = clean_text(html)
-    if _too_deep(html):
-        return "<p>" + _escape(_text_only(html)).replace("\n", "<br>") + "</p>"
+    if _verdict(html) is MarkupVerdict.TEXT:
+        return "<p>" + _escape(clean_text(html_to_text(html))).replace("\n", "<br>") + "</p>"
     return nh3.clean(
         html,
         tags=set(QT_TAGS),
@@ -298,6 +295,13 @@ def sanitize_for_qt(html: str) -> str:
 
 
 # ----------------------------------------------------------------------------- internals
+
+
+def _verdict(html: str) -> MarkupVerdict:
+    verdict = assess_markup(html, MAX_DEPTH)
+    if verdict is MarkupVerdict.TOO_COMPLEX:
+        raise NarrativeTooComplex(html.count("<"))
+    return verdict
 
 
 def _fhir_attribute(tag: str, attr: str, value: str) -> str | None:
@@ -319,45 +323,6 @@ def _qt_attribute(tag: str, attr: str, value: str) -> str | None:
     return value
 
 
-def _too_deep(html: str) -> bool:
-    """An over-estimate of the element depth (unclosed tags count), without building a tree."""
-    depth = 0
-    for match in _TAG.finditer(html):
-        if match.group(2).lower() in _VOID:
-            continue
-        depth += -1 if match.group(1) else 1
-        if depth > MAX_DEPTH:
-            return True
-        depth = max(depth, 0)
-    return False
-
-
-def _text_only(html: str) -> str:
-    """The text of over-deep markup, without building a deep tree: every element is renamed to
-    a void one (``<br>`` for blocks, so lines stay apart, ``<wbr>`` for the rest) and every
-    element dropped with its content to ``<script>`` (raw text, cannot nest)."""
-
-    def flatten(match: re.Match[str]) -> str:
-        name = match.group(2).lower()
-        if name in DROPPED_WITH_CONTENT:
-            return f"<{match.group(1)}script"
-        return "<br" if name in _BLOCK else "<wbr"  # "</br>" is read as "<br>": a line break
-
-    flat = _TAG.sub(flatten, html)
-    text = nh3.clean(
-        flat, tags={"br", "wbr"}, attributes={"*": set()}, clean_content_tags={"script"}
-    )
-    text = _LINE_BREAKS.sub("\n", text.replace("<wbr>", ""))
-    return (
-        text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", '"')
-        .replace("&nbsp;", "\u00a0")
-        .replace("&amp;", "&")
-        .strip("\n")
-    )
-
-
 def _to_xhtml(html: str) -> str:
     """Ammonia's HTML5 serialization as XML: void elements closed, no HTML-only entities,
     ``<``/``>`` escaped inside attribute values, ``<img>`` whose source was removed dropped.
@@ -375,21 +340,19 @@ def _xml_start_tag(match: re.Match[str]) -> str:
     return f"<{name}{attrs}{'/' if name in _VOID else ''}>"
 
 
-def _unwrap_single_div(fragment: str) -> str:
-    """``<div>x</div>`` (as an EHR's own narrative div arrives after cleaning) becomes ``x``."""
-    if fragment.startswith("<div>") and fragment.endswith("</div>"):
-        try:
-            root = ET.fromstring(f"<r>{fragment}</r>")
-        except ET.ParseError:
-            return fragment
-        if len(root) == 1 and not (root.text or "").strip() and not (root[0].tail or "").strip():
-            return fragment[len("<div>") : -len("</div>")]
-    return fragment
-
-
-def _well_formed(xhtml: str) -> bool:
+def _narrative_div(fragment: str) -> str | None:
+    """The fragment in the narrative div (None if it is not well-formed XML), parsed once.
+    ``<div>x</div>`` (as an EHR's own narrative div arrives after cleaning) becomes ``x``."""
     try:
-        ET.fromstring(xhtml)
+        root = ET.fromstring(f"<r>{fragment}</r>")
     except ET.ParseError:
-        return False
-    return True
+        return None
+    if (
+        fragment.startswith("<div>")
+        and fragment.endswith("</div>")
+        and len(root) == 1
+        and not (root.text or "").strip()
+        and not (root[0].tail or "").strip()
+    ):
+        fragment = fragment[len("<div>") : -len("</div>")]
+    return DIV_OPEN + fragment + "</div>"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,9 +16,12 @@ import certifi
 import httpx
 
 from app import __version__
+from app._user_files import UserFileError
+from app.domain.errors import TextEncodingError
 from app.domain.site import Site
-from app.smart.errors import CertificateError, NetworkError
+from app.smart.errors import CertificateError, NetworkError, SiteConfigError
 from app.smart.http_log import HttpTrail, log_failure
+from app.smart.sites import ca_bundle_problem, read_ca_bundle
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 USER_AGENT = f"fhir-writeback/{__version__}"
@@ -32,8 +36,12 @@ NO_AUTH = httpx.Auth()
 def tls_context(ca_bundle: str | None = None) -> ssl.SSLContext:
     """Public CAs (certifi) plus, when given, the clinic's own CA bundle (PEM)."""
     context = ssl.create_default_context(cafile=certifi.where())
-    if ca_bundle is not None:
-        context.load_verify_locations(cafile=ca_bundle)
+    if ca_bundle is not None:  # read capped, and only a regular file (never /dev/zero)
+        try:
+            context.load_verify_locations(cadata=read_ca_bundle(Path(ca_bundle)))
+        except (UserFileError, TextEncodingError, ssl.SSLError, ValueError):
+            problem = ca_bundle_problem(Path(ca_bundle)) or "cannot be used"
+            raise SiteConfigError(ca_bundle, "ca_bundle", problem) from None
     # create_default_context already sets these; asserted so a refactor cannot weaken them.
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     return context

@@ -6,13 +6,21 @@
 An explicit path (tests, ``--sites-file``) replaces both. Validation is strict: unknown keys,
 wrong types, non-https URLs (loopback excepted) and missing CA files raise ``SiteConfigError``
 naming the file, the key and the problem. See docs/sign-in.md for the format.
+
+The file is read as a clinic's editor saves it (app.domain.text_files: UTF-8 with or without a
+byte-order mark, UTF-16 with one; anything else is refused with the line and column), only if it
+is a regular file of reasonable size (app._user_files: a FIFO or a device never blocks the app),
+and TOML nested deeper than Python's stack or holding numbers too long to convert is refused
+like any other mistake: ``SiteConfigError`` is the only exception ``load_sites`` raises.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import ssl
+import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +30,10 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from app._user_files import FileProblem, UserFileError, read_user_file
+from app.domain.errors import TextEncodingError
 from app.domain.site import DEFAULT_INBOX_SETTLE_SECONDS, DEFAULT_REDIRECT_PATH, LogLevel, Site
+from app.domain.text_files import decode_text
 from app.smart.errors import SiteConfigError
 
 APP_DIR = "fhir-writeback"
@@ -46,6 +57,8 @@ _SITE_KEYS = {
     "draft_inbox_settle_seconds": int,
 }
 _TYPE_WORDS = {str: "a string", list: "a list of strings", int: "a whole number"}
+MAX_SITES_FILE_BYTES = 1024 * 1024
+MAX_CA_BUNDLE_BYTES = 10 * 1024 * 1024
 
 
 def machine_sites_file() -> Path:
@@ -105,7 +118,7 @@ def load_sites(
         if path is not None
         else [machine_file or machine_sites_file(), user_file or user_sites_file()]
     )
-    if path is not None and not path.is_file():
+    if path is not None and not _present(path):
         raise SiteConfigError(str(path), None, "the file does not exist")
     merged: dict[str, dict[str, Any]] = {}
     origin: dict[str, dict[str, Path]] = {}  # site id -> key -> the file that set it
@@ -113,7 +126,7 @@ def load_sites(
     log_level: LogLevel | None = None
     sources: list[Path] = []
     for file in files:
-        if not file.is_file():
+        if not _present(file):
             continue
         sources.append(file)
         doc = _read(file)
@@ -149,14 +162,35 @@ def load_sites(
     return SiteCatalog(result, default[0] if default else None, tuple(sources), log_level)
 
 
+def _present(file: Path) -> bool:
+    """Whether something is at ``file`` (a dangling link or an unreadable folder counts: reading
+    it then says what is wrong, instead of the file being silently ignored)."""
+    try:
+        os.lstat(file)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _read(file: Path) -> dict[str, Any]:
     try:
-        with file.open("rb") as fh:
-            return tomllib.load(fh)
+        text = decode_text(read_user_file(file, limit=MAX_SITES_FILE_BYTES))
+    except UserFileError as exc:
+        raise SiteConfigError(str(file), None, f"the file {exc.problem}") from None
+    except TextEncodingError as exc:
+        raise SiteConfigError(str(file), None, f"{exc.where}: {exc.problem}") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SiteConfigError(str(file), None, f"not valid TOML ({exc})") from exc
-    except OSError as exc:
-        raise SiteConfigError(str(file), None, f"cannot be read ({exc.strerror})") from exc
+        raise SiteConfigError(str(file), None, f"not valid TOML ({exc})") from None
+    except RecursionError:
+        raise SiteConfigError(
+            str(file), None, "not valid TOML (lists or tables are nested too deeply)"
+        ) from None
+    except ValueError as exc:  # e.g. an integer with thousands of digits
+        raise SiteConfigError(str(file), None, f"not valid TOML ({exc})") from None
 
 
 def _unknown(key: str, allowed: set[str] | Mapping[str, object]) -> str:
@@ -195,10 +229,9 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
     elif key == "draft_inbox":
         folder = _resolve_relative(file, key, value)
         assert isinstance(folder, Path)
-        if folder.exists() and not folder.is_dir():
-            raise SiteConfigError(str(file), where, f"{folder} is a file; name a folder")
-        if folder == Path(folder.anchor):
-            raise SiteConfigError(str(file), where, "must be a folder of its own, not a drive root")
+        problem = draft_inbox_problem(folder)
+        if problem is not None:
+            raise SiteConfigError(str(file), where, problem)
     elif key == "draft_inbox_settle_seconds":
         assert isinstance(value, int)
         if not 1 <= value <= 300:
@@ -207,14 +240,50 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
         assert isinstance(value, str)
         ca = _resolve_relative(file, key, value)
         assert isinstance(ca, Path)
-        if not ca.is_file():
-            raise SiteConfigError(str(file), where, f"the CA bundle file {ca} does not exist")
-        try:
-            ssl.create_default_context().load_verify_locations(cafile=str(ca))
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            raise SiteConfigError(
-                str(file), where, f"{ca} is not a readable PEM certificate bundle ({exc})"
-            ) from exc
+        problem = ca_bundle_problem(ca)
+        if problem is not None:
+            raise SiteConfigError(str(file), where, problem)
+
+
+def draft_inbox_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be a watched folder (None when it can). A folder that does not
+    exist yet is accepted (a network share may be mounted later); the app reports it."""
+    if folder == Path(folder.anchor):
+        return "must be a folder of its own, not a drive root"
+    try:
+        info = folder.stat()
+    except FileNotFoundError:
+        if folder.is_symlink():
+            return f"{folder} is a link to something that does not exist"
+        return None
+    except OSError as exc:
+        return f"{folder} cannot be checked ({exc.strerror or type(exc).__name__})"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{folder} is a file; name a folder"
+    return None
+
+
+def read_ca_bundle(path: Path) -> str:
+    """The PEM text of a CA bundle; UserFileError or TextEncodingError when it cannot be one
+    (read capped: ``ca_bundle = "/dev/zero"`` is not read forever)."""
+    return decode_text(read_user_file(path, limit=MAX_CA_BUNDLE_BYTES))
+
+
+def ca_bundle_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be used as a CA bundle, in words (None when it can)."""
+    try:
+        pem = read_ca_bundle(path)
+    except UserFileError as exc:
+        if exc.kind is FileProblem.MISSING:
+            return f"the CA bundle file {path} does not exist"
+        return f"the CA bundle {path} {exc.problem}, so it is not a PEM certificate bundle"
+    except TextEncodingError:
+        return f"{path} is not a PEM certificate bundle (it is not text)"
+    try:
+        ssl.create_default_context().load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError) as exc:
+        return f"{path} is not a readable PEM certificate bundle ({exc})"
+    return None
 
 
 def _log_level(file: Path, where: str, value: object) -> LogLevel:

@@ -38,7 +38,7 @@ from app.store.store import Store
 from app.sync.approval import ApprovalContext, PreparedApproval, check, prepare, queue
 from app.ui.diff_view import inline_html
 from app.ui.messages import message_for
-from app.ui.style import heading_label, hint_label
+from app.ui.style import error_label, heading_label, hint_label
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,12 @@ class ApprovalDialog(QDialog):
     ``accepted`` means the clinician confirmed this exact ``prepared`` approval."""
 
     def __init__(
-        self, prepared: PreparedApproval, patient_label: str, parent: QWidget | None = None
+        self,
+        prepared: PreparedApproval,
+        patient_label: str,
+        parent: QWidget | None = None,
+        *,
+        patient_warning: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.prepared = prepared
@@ -58,6 +63,8 @@ class ApprovalDialog(QDialog):
         self.resize(900, 680)
         layout = QVBoxLayout(self)
         layout.addWidget(heading_label(f"Approve this note for {patient_label}?"))
+        if patient_warning:  # hidden characters in the name or MRN
+            layout.addWidget(error_label(patient_warning))
         layout.addWidget(
             hint_label(
                 f"Approving as {decision.approved_by.display or decision.approved_by.relative} "
@@ -178,8 +185,8 @@ class ReviewGate(QObject):
             self.error.emit(message_for(exc, "The note cannot be approved."))
             return None
         patient = self.actx.context.patient
-        label = patient.name + (f" (MRN {patient.mrn})" if patient.mrn else "")
-        dialog = ApprovalDialog(prepared, label, parent)
+        label = patient.shown_name + (f" (MRN {patient.shown_mrn})" if patient.mrn else "")
+        dialog = ApprovalDialog(prepared, label, parent, patient_warning=patient.identity_warning)
         dialog.accepted.connect(lambda: self.confirm(dialog.prepared))
         self.dialog = dialog
         dialog.open()  # never exec(): the event loop keeps running

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.audit import AuditKind, describe
+from app.domain.hidden_text import hidden_characters_warning, shown
 from app.store.audit import AuditLog
 from app.ui.style import hint_label
 
@@ -97,8 +98,12 @@ class AuditViewer(QDialog):
                 e.encounter_id or "",
                 e.state or "",
             ]
+            warning = hidden_characters_warning({"record id": e.patient_id})
             for col, value in enumerate(values):
-                self.table.setItem(row, col, QTableWidgetItem(value))
+                item = QTableWidgetItem(shown(value))  # hidden characters made visible
+                if warning:
+                    item.setToolTip(warning)
+                self.table.setItem(row, col, item)
         self.verify_label.setText(f"{len(records)} record(s) shown.")
 
     def verify(self) -> bool:

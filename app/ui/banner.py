@@ -1,6 +1,8 @@
 """The patient banner: always visible while a chart is open. Wrong-patient errors are the worst
 errors, so it shows every identifier a clinician checks: name, birth date and age, sex, MRN,
-and which encounter (date, class, location) the note is for."""
+and which encounter (date, class, location) the note is for. Hidden characters in the name or
+MRN (bidirectional or zero-width: app.domain.hidden_text) are shown as a visible placeholder and
+the banner says so."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.domain.clinical import EncounterSummary, PatientSummary
+from app.domain.hidden_text import shown
 
 
 def _plain(text: str, name: str | None = None) -> QLabel:
@@ -31,7 +34,7 @@ def patient_line(patient: PatientSummary, today: date) -> str:
     else:
         parts.append("DOB not recorded")
     parts.append(f"Sex {patient.sex.value}")
-    parts.append(f"MRN {patient.mrn}" if patient.mrn else "MRN not recorded")
+    parts.append(f"MRN {patient.shown_mrn}" if patient.mrn else "MRN not recorded")
     if patient.deceased:
         parts.append("DECEASED")
     return "   ·   ".join(parts)
@@ -51,7 +54,7 @@ def encounter_line(encounter: EncounterSummary) -> str:
     if locations:
         parts.append(", ".join(locations))
     parts.append(f"status {encounter.status.value}")
-    return "   ·   ".join(parts)
+    return shown("   ·   ".join(parts))  # the EHR's own texts (types, locations) too
 
 
 class PatientBanner(QFrame):
@@ -65,8 +68,13 @@ class PatientBanner(QFrame):
         self.name_label = _plain("No patient open", "bannerName")
         self.name_label.setAccessibleName("Patient name")
         self.details_label = _plain("")
+        self.warning_label = _plain("", "bannerWarning")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setAccessibleName("Patient identity warning")
+        self.warning_label.hide()
         left.addWidget(self.name_label)
         left.addWidget(self.details_label)
+        left.addWidget(self.warning_label)
         layout.addLayout(left, 3)
         self.encounter_label = _plain("")
         self.encounter_label.setAlignment(
@@ -78,11 +86,16 @@ class PatientBanner(QFrame):
     def show_context(
         self, patient: PatientSummary, encounter: EncounterSummary, today: date | None = None
     ) -> None:
-        self.name_label.setText(patient.name)
+        self.name_label.setText(patient.shown_name)
         self.details_label.setText(patient_line(patient, today or date.today()))
         self.encounter_label.setText(encounter_line(encounter))
+        warning = patient.identity_warning
+        self.warning_label.setText(warning or "")
+        self.warning_label.setVisible(warning is not None)
 
     def clear(self) -> None:
         self.name_label.setText("No patient open")
         self.details_label.setText("")
         self.encounter_label.setText("")
+        self.warning_label.setText("")
+        self.warning_label.hide()

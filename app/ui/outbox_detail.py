@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.hidden_text import hidden_characters_warning, shown
 from app.domain.outbox import OutboxState
 from app.domain.review_codec import decision_from_json
 from app.fhir.narrative import NarrativeTooLarge, sanitize_for_qt
@@ -74,14 +75,18 @@ def _decision_text(decision_json: str | None) -> str:
         d = decision_from_json(decision_json)
     except ValueError as exc:
         return f"Review decision\n   It could not be read ({exc})."
-    who = d.approved_by.display or d.approved_by.relative
+    who = shown(d.approved_by.display or d.approved_by.relative)
+    patient = d.patient.display or d.patient.relative
     lines = [
         "Review decision",
-        f"   Approved by {who} ({d.approved_by.relative}) at {local_time(d.approved_at)}",
-        f"   Patient: {d.patient.display or d.patient.relative}; "
-        f"encounter: {d.source_encounter.display or d.source_encounter.relative}",
+        f"   Approved by {who} ({shown(d.approved_by.relative)}) at {local_time(d.approved_at)}",
+        f"   Patient: {shown(patient)}; "
+        f"encounter: {shown(d.source_encounter.display or d.source_encounter.relative)}",
         "   Writes: " + ", ".join(type_label(t) for t in ordered_types(d.destination_types)),
     ]
+    warning = hidden_characters_warning({"name": patient})
+    if warning:
+        lines.insert(3, f"   ⚠ {warning}")
     if d.amends is not None:
         lines.append(f"   Amends {d.amends.relative}")
     source = (
@@ -163,8 +168,8 @@ def _attachment_text(resource: Mapping[str, Any]) -> str | None:
         doc = QTextDocument()
         try:
             doc.setHtml(sanitize_for_qt(raw))
-        except NarrativeTooLarge:
-            return "(the note is too large to show here)"
+        except NarrativeTooLarge as exc:  # too large, or its formatting too complex
+            return f"({exc.user_message})"
         return doc.toPlainText()
     return raw
 

@@ -143,20 +143,25 @@ class PatientPicker(QWidget):
         )
         self.patient_table.setRowCount(len(patients))
         for r, p in enumerate(patients):
+            warning = p.identity_warning  # hidden (bidi, zero-width) characters: flagged
             values = [
-                p.name,
+                p.shown_name + ("  ⚠ hidden characters" if warning else ""),
                 p.birth_date.isoformat() if p.birth_date else "",
                 p.sex.value,
-                p.mrn or "",
+                p.shown_mrn or "",
             ]
             for c, v in enumerate(values):
-                self.patient_table.setItem(r, c, QTableWidgetItem(v))
+                item = QTableWidgetItem(v)
+                if warning:
+                    item.setToolTip(warning)
+                self.patient_table.setItem(r, c, item)
         self.encounter_table.setRowCount(0)
         self.open_button.setEnabled(False)
 
     def _patient_selected(self) -> None:
         row = self.patient_table.currentRow()
         if 0 <= row < len(self._patients):
+            self._show_error(self._patients[row].identity_warning or "")
             self._run("encounter-list", self.list_encounters(self._patients[row]))
 
     async def list_encounters(self, patient: PatientSummary) -> None:

@@ -16,6 +16,8 @@ QFrame#signInCard { background: white; border-radius: 8px; padding: 16px; }
 QFrame#patientBanner { background: #0b3d5c; color: white; }
 QFrame#patientBanner QLabel { color: white; }
 QLabel#bannerName { font-size: 18px; font-weight: 700; }
+QFrame#patientBanner QLabel#bannerWarning { color: #3d2c00; background: #ffd54f;
+                                            border-radius: 4px; padding: 4px 8px; }
 QLabel#sectionTitle { font-weight: 600; }
 """
 

@@ -154,7 +154,9 @@ def test_all_problems_are_collected() -> None:
 @pytest.mark.parametrize(
     ("data", "words"),
     [
-        (b"\xff\xfe{not utf8", "not UTF-8"),
+        (b'{"schema": "caf\xe9"}', "line 1, column 16: the byte 0xE9 is not UTF-8"),
+        (b"\xff\xfe{not utf8", "cut short"),  # a UTF-16 byte-order mark, then odd bytes
+        ('{"a": 1}'.encode("utf-16-le"), "NUL character"),  # UTF-16 without its BOM
         (b'{"schema": ', "not valid JSON at line 1"),
         (b"[1, 2]", "one JSON object"),
         (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
@@ -176,6 +178,31 @@ def test_size_cap() -> None:
 def test_bom_is_accepted() -> None:
     draft = import_draft(b"\xef\xbb\xbf" + SAMPLE.read_bytes(), make_context(), now=NOW)
     assert draft.provenance.source is DraftSource.IMPORTED
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_with_a_byte_order_mark_is_accepted(encoding: str) -> None:
+    text = SAMPLE.read_text("utf-8")
+    data = text.encode(encoding) if encoding == "utf-16" else b"\xfe\xff" + text.encode(encoding)
+    draft = import_draft(data, make_context(), now=NOW)
+    assert draft.provenance.source is DraftSource.IMPORTED
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where"),
+    [
+        (["generated_at"], "9999-12-31T23:59:59-14:00", "$.generated_at"),  # OverflowError
+        (["generated_at"], "0001-01-01T00:00:00+14:00", "$.generated_at"),  # OverflowError
+        (["generated_at"], "9999-12-31T00:00:00Z", "$.generated_at"),
+        (["generated_at"], "1066-10-14T09:00:00Z", "$.generated_at"),
+        (["observations", 0, "effective"], "9999-12-31T23:59:59-14:00", "$.observations[0].effective"),
+        (["tasks", 0, "due"], "9999-12-31", "$.tasks[0].due"),
+    ],
+)  # fmt: skip
+def test_dates_out_of_range_are_refused_with_words(path: list[Any], value: str, where: str) -> None:
+    err = refused(mutate(path, value))
+    assert err.path == where, err.problems
+    assert "between 1900 and 2199" in err.problem and value in err.problem
 
 
 json_values = st.recursive(
@@ -204,7 +231,11 @@ json_values = st.recursive(
             "note_type",
         ]
     ),
-    value=json_values,
+    value=json_values
+    | st.sampled_from(
+        ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31", "0001-01-01"]
+    )
+    | st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
 )
 @settings(max_examples=300, deadline=None)
 def test_fuzzed_fields_only_raise_domain_errors(key: str, value: Any) -> None:

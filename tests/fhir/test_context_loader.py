@@ -4,7 +4,9 @@ round trips, paging, and a malformed resource skipped and reported in its sectio
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +22,7 @@ from app.fhir.context_loader import (
     search_patients,
 )
 from app.fhir.errors import EncounterPatientMismatch, FhirNotFound
-from tests.fhir.conftest import RequestLog, bearer
+from tests.fhir.conftest import BearerAuth, RequestLog, access_token, bearer
 from tests.support.servers import RunningServer
 
 
@@ -161,3 +163,86 @@ async def test_patient_and_encounter_pickers(fhir: FhirClient) -> None:
     starts = [e.period_start for e in encounters.items if e.period_start]
     assert starts == sorted(starts, reverse=True)
     assert all(e.subject is None or e.subject.id == "pat-2" for e in encounters.items)
+
+
+# ----------------------------------------------------------------------------- wrong patient
+
+ENCOUNTER = {
+    "resourceType": "Encounter",
+    "status": "in-progress",
+    "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+}
+
+
+@pytest.fixture
+async def sandbox_fhir(sandbox_server: RunningServer) -> AsyncIterator[FhirClient]:
+    async with httpx.AsyncClient(timeout=30) as http:
+        yield FhirClient(http, sandbox_server.fhir_base, BearerAuth(access_token(sandbox_server)))
+
+
+async def create(server: RunningServer, resource: dict[str, Any]) -> str:
+    async with httpx.AsyncClient(timeout=15) as http:
+        created = await http.post(
+            f"{server.fhir_base}/{resource['resourceType']}", json=resource, headers=bearer(server)
+        )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+async def test_an_encounter_that_names_no_patient_is_refused(
+    sandbox_server: RunningServer, sandbox_fhir: FhirClient
+) -> None:
+    encounter_id = await create(sandbox_server, ENCOUNTER)
+    with pytest.raises(EncounterPatientMismatch) as exc:
+        await load_encounter_context(sandbox_fhir, "pat-1", encounter_id)
+    words = exc.value.user_message
+    assert f"Encounter {encounter_id} does not say which patient it belongs to" in words
+    assert "Maria Elena Garcia (Patient/pat-1)" in words and "Nothing was loaded" in words
+
+
+async def test_an_encounter_of_a_same_id_patient_on_another_server_is_refused(
+    sandbox_server: RunningServer, sandbox_fhir: FhirClient
+) -> None:
+    elsewhere = {"reference": "https://other-ehr.example/fhir/Patient/pat-1"}
+    encounter_id = await create(sandbox_server, {**ENCOUNTER, "subject": elsewhere})
+    with pytest.raises(EncounterPatientMismatch) as exc:
+        await load_encounter_context(sandbox_fhir, "pat-1", encounter_id)
+    assert "names a patient on another server" in exc.value.user_message
+    assert exc.value.detail == f"Encounter/{encounter_id}: OTHER_SERVER"
+
+
+async def test_an_absolute_reference_to_this_server_is_the_patients(
+    sandbox_server: RunningServer, sandbox_fhir: FhirClient
+) -> None:
+    here = {"reference": f"{sandbox_server.fhir_base}/Patient/pat-1"}
+    encounter_id = await create(sandbox_server, {**ENCOUNTER, "subject": here})
+    ctx = await load_encounter_context(sandbox_fhir, "pat-1", encounter_id)
+    assert ctx.encounter.id == encounter_id and ctx.patient.id == "pat-1"
+
+
+async def test_a_same_id_patients_observation_from_another_server_is_not_shown(
+    sandbox_server: RunningServer, sandbox_fhir: FhirClient
+) -> None:
+    vital = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": "https://other-ehr.example/fhir/Patient/pat-3"},
+        "effectiveDateTime": "2031-01-01T00:00:00Z",
+        "valueQuantity": {"value": 180, "unit": "/min"},
+    }
+    observation_id = await create(sandbox_server, vital)
+    ctx = await load_encounter_context(sandbox_fhir, "pat-3", "enc-4")
+    assert observation_id not in {m.id for m in ctx.vitals.items}
+    skipped = [s for s in ctx.vitals.skipped if s.id == observation_id]
+    assert skipped and skipped[0].reason == "it names a patient on another server"

@@ -249,6 +249,31 @@ async def test_encounter_of_another_patient() -> None:
         await load(server)
 
 
+@pytest.mark.parametrize(
+    ("subject", "words"),
+    [
+        (None, "does not say which patient it belongs to"),
+        ({"display": "p1"}, "does not say which patient it belongs to"),
+        ({"reference": "#pat"}, "does not say which patient it belongs to"),
+        ({"reference": "https://elsewhere.example/fhir/Patient/p1"}, "on another server"),
+        ({"reference": "Group/g1"}, "something other than a patient"),
+    ],
+)
+async def test_wrong_patient_risks_are_refused(subject: Any, words: str) -> None:
+    encounter = {k: v for k, v in ENCOUNTER_R5.items() if k != "subject"}
+    if subject is not None:
+        encounter["subject"] = subject
+    with pytest.raises(EncounterPatientMismatch) as exc:
+        await load(Server(batch=True, encounter=encounter))
+    assert words in exc.value.user_message and "Nothing was loaded" in exc.value.user_message
+
+
+async def test_an_absolute_reference_to_this_base_is_the_patients() -> None:
+    subject = {"reference": "HTTPS://EHR.example:443/fhir/Patient/p1"}  # = BASE
+    ctx = await load(Server(batch=True, encounter={**ENCOUNTER_R5, "subject": subject}))
+    assert ctx.patient.id == "p1"
+
+
 async def test_patient_id_must_match() -> None:
     server = Server(batch=False)
     original = server.get

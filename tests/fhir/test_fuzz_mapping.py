@@ -32,12 +32,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.domain.clinical import MeasurementKind
+from app.domain.clinical import MeasurementKind, PatientSummary
 from app.domain.context import EncounterContext
+from app.domain.hidden_text import is_hidden
 from app.fhir import mapping_in as m
 from app.fhir.client import DEFAULT_MAX_RESPONSE_BYTES, FhirClient
 from app.fhir.context_loader import ContextLoadOptions, LoadStrategy, load_encounter_context
 from app.fhir.errors import FhirError, FhirMappingError, FhirResponseTooLarge
+from app.fhir.subject_check import subject_problem
 from tests.fhir.fake_server import fake_server
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
@@ -71,6 +73,9 @@ ODD_TEXT = [
     "<img src=x onerror=alert(1)>", "javascript:alert(1)", "\x00\x01", "\u202e", "ＡＢＣ", "💊",
     "active", "final", "entered-in-error", "in-progress", "current", "high", "text/plain",
     "application/xhtml+xml", "!!not-base64!!", "aGVsbG8=",
+    # bidirectional and zero-width characters in names and MRNs (shown neutralised, flagged)
+    "Maria \u202eaicraG", "MRN-\u200b1001", "\u2066Garcia\u2069", "\ufeffMaria", "\u061c",
+    "\u200f\u200e", "Ma\u00adria", "\U000e0041", "\u3164", "MRN\u20601002",
 ]  # fmt: skip
 TEXT = st.one_of(st.sampled_from(ODD_TEXT), st.text(max_size=12))
 NUMBER = st.one_of(
@@ -264,9 +269,20 @@ def map_everything(raw: Any) -> None:
     assert problem is None or isinstance(problem, str)
     for name, mapper in MAPPERS.items():
         try:
-            m.guarded(name.split("-")[0], raw, lambda mapper=mapper: mapper(raw))  # type: ignore[misc]
+            value = m.guarded(name.split("-")[0], raw, lambda mapper=mapper: mapper(raw))  # type: ignore[misc]
         except FhirMappingError as exc:
             assert exc.reason and exc.user_message
+            continue
+        if isinstance(value, PatientSummary):
+            shown_identity_is_safe(value)
+
+
+def shown_identity_is_safe(patient: PatientSummary) -> None:
+    """What identifies the patient on screen holds no hidden character, and says so if the
+    record did."""
+    assert not any(is_hidden(c) for c in patient.shown_name + (patient.shown_mrn or ""))
+    hidden = any(is_hidden(c) for c in patient.name + (patient.mrn or ""))
+    assert (patient.identity_warning is not None) == hidden
 
 
 # ---------------------------------------------------------------- mappers
@@ -479,13 +495,28 @@ def patients() -> st.SearchStrategy[Any]:
     )
 
 
+SUBJECTS = st.sampled_from(
+    [
+        {"reference": "Patient/p1"},
+        {"reference": f"{BASE}/Patient/p1"},
+        {"reference": "https://elsewhere.example/fhir/Patient/p1"},  # same id, another server
+        {"reference": "#p1"},
+        {"display": "p1"},
+        {},
+    ]
+)
+
+
 def encounters() -> st.SearchStrategy[Any]:
     return st.one_of(
-        resources("Encounter").map(
-            lambda r: {**r, "resourceType": "Encounter", "id": "e1", "subject": {"reference": "Patient/p1"}}
+        st.builds(
+            lambda r, subject: {**r, "resourceType": "Encounter", "id": "e1", "subject": subject},
+            resources("Encounter"),
+            SUBJECTS,
         ),
+        resources("Encounter").map(lambda r: {**r, "resourceType": "Encounter", "id": "e1"}),
         resources("Encounter"),
-    )  # fmt: skip
+    )
 
 
 @settings(FUZZ, max_examples=LOADER_EXAMPLES)
@@ -520,6 +551,9 @@ def test_context_loader_gives_a_context_or_a_fhir_error(
                 return
             assert isinstance(ctx, EncounterContext)
             assert ctx.patient.id == "p1" and ctx.encounter.id == "e1"
+            # never a wrong-patient risk: the encounter is Patient/p1's, on this server
+            assert subject_problem(encounter, "p1", BASE) is None
+            shown_identity_is_safe(ctx.patient)
 
     asyncio.run(run())
 

@@ -5,17 +5,20 @@ from __future__ import annotations
 import re
 import time
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.fhir.markup_budget import MAX_MARKUP
 from app.fhir.narrative import (
     FHIR_TAGS,
     MAX_INPUT_CHARS,
     QT_TAGS,
     XHTML_NS,
+    NarrativeTooComplex,
     NarrativeTooLarge,
     clean_text,
     plain_text_to_xhtml_div,
@@ -202,7 +205,7 @@ def test_empty_or_fully_hostile_input_gives_an_empty_div() -> None:
 
 
 def test_deeply_nested_markup_is_reduced_to_its_text_quickly() -> None:
-    html = "<div>" * 100_000 + "deep &amp; <script>x</script>text" + "</div>" * 100_000
+    html = "<div>" * 4_000 + "deep &amp; <script>x</script>text" + "</div>" * 4_000
     start = time.monotonic()
     xhtml = sanitize_xhtml(html)
     qt = sanitize_for_qt(html)
@@ -216,7 +219,7 @@ def test_deeply_nested_markup_is_reduced_to_its_text_quickly() -> None:
     ["<b><i><table><tr><td>", "<svg>", "<p>", '<div title="a>b">', "<select>", '<x y="', "<!--"],
 )
 def test_unclosed_tags_in_bulk_do_not_hang(unit: str) -> None:
-    html = unit * 50_000 + "end"
+    html = unit * (MAX_MARKUP // unit.count("<")) + "end"
     start = time.monotonic()
     xhtml = sanitize_xhtml(html)
     sanitize_for_qt(html)
@@ -225,12 +228,65 @@ def test_unclosed_tags_in_bulk_do_not_hang(unit: str) -> None:
     assert "title" not in xhtml
 
 
+@pytest.mark.parametrize("unit", ["<div>", "<div></i>", "<p>x</p>", "<", "<!--"])
+def test_more_tags_than_can_be_read_in_time_are_refused_with_words(unit: str) -> None:
+    html = unit * (MAX_MARKUP + 1)
+    start = time.monotonic()
+    for fn in (sanitize_xhtml, sanitize_for_qt):
+        with pytest.raises(NarrativeTooComplex) as err:
+            fn(html)
+        assert "too complex to show" in err.value.user_message
+        assert "Open it in the EHR" in err.value.user_message
+        assert isinstance(err.value, NarrativeTooLarge)  # callers that handle one handle both
+    assert time.monotonic() - start < 1
+
+
 def test_large_flat_narrative_is_cleaned() -> None:
-    html = "<p>Line with <b>bold</b> &amp; text<br>more</p>" * 20_000  # about 900 KB
+    html = "<p>Line with <b>bold</b> &amp; text<br>more</p>" * 1_500  # 7,500 tags
     start = time.monotonic()
     xhtml = sanitize_xhtml(html)
     assert time.monotonic() - start < 10
-    assert len(parse(xhtml)) == 20_000
+    assert len(parse(xhtml)) == 1_500
+
+
+def _best_time(fn: object, html: str) -> float:
+    assert callable(fn)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        fn(html)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+# Each shape costs the parser N^2 when N grows (nesting, attributes, ampersands before text);
+# with the budget the work must grow like the input: x4 input, about x4 time, never x16.
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda n: "<div></i>x" * n,
+        lambda n: "<b><div></b>x" * n,
+        lambda n: "<p><b></p>x" * n,
+        lambda n: "<body><div></body>x" * n,
+        lambda n: "<p " + " ".join(f"a{i}" for i in range(2 * n)) + ">x</p>",
+        lambda n: "& " * n + "x" * (300 * n),
+    ],
+    ids=[
+        "unbalanced closers",
+        "adoption agency",
+        "re-opened",
+        "ignored closers",
+        "attributes",
+        "ampersands",
+    ],
+)
+@pytest.mark.parametrize("fn", [sanitize_xhtml, sanitize_for_qt], ids=["xhtml", "qt"])
+def test_sanitizing_cost_grows_linearly_with_the_input(shape: Any, fn: Any) -> None:
+    n = MAX_MARKUP // (4 * max(1, shape(1).count("<")))  # as large as the tag budget allows
+    small, large = shape(n), shape(4 * n)
+    assert large.count("<") <= MAX_MARKUP
+    ratio = _best_time(fn, large) / max(_best_time(fn, small), 1e-3)
+    assert ratio < 9, f"x4 input took x{ratio:.1f} time"
 
 
 def test_oversized_input_is_refused_with_a_clear_message() -> None:
@@ -292,9 +348,28 @@ _HTMLISH = st.lists(
 ).map("".join)
 
 
+# Unbalanced markup, repeated: closers of elements that are not open, end tags the HTML5 tree
+# builder ignores, formatting elements it re-opens, closers hidden in comments and attributes.
+_UNBALANCED_UNITS = [
+    "<div>", "</i>", "<b>", "</b>", "<p>", "</p>", "<form>", "</form>", "<body>", "</body>",
+    "<h1>", "<h2>", "</h1>", "<td>", "</td>", "<table>", "<span>", "</span>", "<!--</div>-->",
+    '<div title="</div>">', "<style></div></style>", "<b class=x>", "x", "&amp;", "<svg>",
+    "</svg>", "<a href=x>", "</a>",
+]  # fmt: skip
+_UNBALANCED = st.builds(
+    lambda units, repeat: "".join(units) * repeat,
+    st.lists(st.sampled_from(_UNBALANCED_UNITS), min_size=1, max_size=8),
+    st.integers(min_value=1, max_value=1_000),
+)
+
+
 @settings(max_examples=300, deadline=None)
-@given(html=_HTMLISH | st.text())
+@given(html=_HTMLISH | _UNBALANCED | st.text())
 def test_any_input_gives_safe_well_formed_xhtml(html: str) -> None:
+    if html.count("<") > MAX_MARKUP:
+        with pytest.raises(NarrativeTooComplex):
+            sanitize_xhtml(html)
+        return
     xhtml = sanitize_xhtml(html)
     assert_fhir_safe(xhtml)
     xhtml.encode("utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from keyring.backend import KeyringBackend
 
 from app.cli import main
@@ -105,3 +106,53 @@ def test_login_denied_is_a_failure_with_a_message(
     scripted_browser.mode("wrong-state")
     code, _, err = run("login", "--site", ehr.name, "--sites-file", str(sites_file(tmp_path, ehr)))
     assert code == 1 and "does not belong to this sign-in" in err
+
+
+SITE_SAVED_BY_NOTEPAD = (
+    '[sites.clinique]\r\ndisplay_name = "Clinique Médicale"\r\n'
+    'fhir_base = "https://ehr.clinique.example/fhir"\r\nclient_id = "c"\r\n'
+)
+
+
+def test_a_sites_file_saved_as_unicode_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "sites.toml"
+    path.write_bytes(SITE_SAVED_BY_NOTEPAD.encode("utf-16"))  # Notepad "Unicode": BOM + LE
+    code, out, err = run(
+        "outbox", "list", "--sites-file", str(path), "--data-dir", str(tmp_path / "data")
+    )
+    assert code == 0, err
+    assert "The outbox of site 'clinique' is empty" in out
+
+
+def test_a_sites_file_saved_as_ansi_is_a_configuration_error_in_words(tmp_path: Path) -> None:
+    path = tmp_path / "sites.toml"
+    path.write_bytes(SITE_SAVED_BY_NOTEPAD.encode("cp1252"))
+    code, out, err = run(
+        "outbox", "list", "--sites-file", str(path), "--data-dir", str(tmp_path / "data")
+    )
+    assert code == 2  # the CLI's exit status for wrong usage or configuration
+    assert str(path) in err and "line 2, column 27" in err and "save it as UTF-8" in err
+    assert "Traceback" not in out + err
+
+
+def test_a_broken_installed_sites_file_does_not_hide_the_outboxes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = tmp_path / "machine" / "sites.toml"
+    broken.parent.mkdir()
+    broken.write_bytes(b"a = " + b"[" * 5_000 + b"]" * 5_000)  # RecursionError in tomllib
+    monkeypatch.setattr("app.smart.sites.machine_sites_file", lambda: broken)
+    monkeypatch.setattr("app.smart.sites.user_sites_file", lambda: tmp_path / "absent.toml")
+    code, out, err = run("outbox", "list", "--data-dir", str(tmp_path / "data"))
+    assert code == 0 and "is empty" in out
+    assert f"Note: The site configuration is wrong: {broken}" in err and "nested too deeply" in err
+    code, _, err = run("check", "--site", "x")
+    assert code == 2 and "nested too deeply" in err and "Traceback" not in err
+
+
+def test_a_device_as_ca_bundle_is_named_as_such() -> None:
+    code, _, err = run(
+        "check", "--fhir-base", "https://ehr.example.org/fhir", "--ca-bundle", "/dev/zero"
+    )
+    assert code == 2
+    assert "--ca-bundle: the CA bundle /dev/zero is not a regular file (it is a device)" in err

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.smart.errors import SiteConfigError
-from app.smart.sites import load_sites, machine_sites_file, sandbox_site, user_sites_file
+from app.smart.sites import (
+    MAX_SITES_FILE_BYTES,
+    load_sites,
+    machine_sites_file,
+    sandbox_site,
+    user_sites_file,
+)
 from tests.smart.tls import make_pki
 
 GOOD = """
@@ -139,3 +148,154 @@ def test_sandbox_site() -> None:
         and site.fhir_base == "http://127.0.0.1:9999/fhir"
         and site.client_id == "fhir-writeback"
     )
+
+
+# ----------------------------------------------------------------------------- files as saved
+
+
+ONE_SITE = (
+    '[sites.clinique]\ndisplay_name = "Clinique Médicale Zoë"\n'
+    'fhir_base = "https://ehr.clinique.example/fhir"\nclient_id = "c"\n'
+)
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        ONE_SITE.encode("utf-8"),
+        b"\xef\xbb\xbf" + ONE_SITE.encode("utf-8"),  # Notepad "UTF-8 with BOM"
+        b"\xff\xfe" + ONE_SITE.encode("utf-16-le"),  # Notepad "Unicode"
+        b"\xfe\xff" + ONE_SITE.encode("utf-16-be"),  # Notepad "Unicode big endian"
+        b"\xff\xfe" + ONE_SITE.replace("\n", "\r\n").encode("utf-16-le"),  # with CRLF
+    ],
+    ids=["utf-8", "utf-8-bom", "utf-16-le", "utf-16-be", "utf-16-le-crlf"],
+)
+def test_files_saved_by_windows_editors_are_read(tmp_path: Path, encoded: bytes) -> None:
+    path = tmp_path / "sites.toml"
+    path.write_bytes(encoded)
+    site = load_sites(path).find("clinique")
+    assert site is not None and site.display_name == "Clinique Médicale Zoë"
+
+
+@pytest.mark.parametrize(
+    ("encoded", "where", "words"),
+    [
+        (ONE_SITE.encode("cp1252"), "line 2, column 27", "0xE9 is not UTF-8 text"),  # "ANSI"
+        (ONE_SITE.encode("utf-16-le"), "line 1, column 2", "NUL character"),  # no BOM
+        (b"\xff\xfe\x00\x00" + ONE_SITE.encode("utf-32-le"), "line 1, column 1", "UTF-32"),
+        (b"\xff\xfe" + ONE_SITE.encode("utf-16-le")[:-1], "line 4, column 16", "cut short"),
+        (b"\xff\xfe" + 'a = "\ud800"'.encode("utf-16-le", "surrogatepass"), "line 1, column 6",
+         "unpaired surrogate"),
+    ],
+    ids=["ansi", "utf-16-without-bom", "utf-32", "utf-16-odd-length", "utf-16-lone-surrogate"],
+)  # fmt: skip
+def test_other_encodings_are_refused_with_line_and_column(
+    tmp_path: Path, encoded: bytes, where: str, words: str
+) -> None:
+    path = tmp_path / "sites.toml"
+    path.write_bytes(encoded)
+    with pytest.raises(SiteConfigError) as info:
+        load_sites(path)
+    message = info.value.message
+    assert str(path) in message and where in message and words in message
+    assert "save it as UTF-8" in message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "a = " + "[" * 5_000 + "]" * 5_000,  # RecursionError inside tomllib
+        "a = " + "{b = " * 3_000 + "1" + "}" * 3_000,
+        "a = " + "1" * 5_000,  # longer than int() converts (ValueError)
+    ],
+    ids=["nested-arrays", "nested-tables", "huge-integer"],
+)
+def test_toml_beyond_what_python_reads_is_a_config_error(tmp_path: Path, body: str) -> None:
+    path = write(tmp_path / "sites.toml", body)
+    with pytest.raises(SiteConfigError, match="not valid TOML"):
+        load_sites(path)
+
+
+def test_a_fifo_or_a_folder_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "sites.toml"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    with pytest.raises(SiteConfigError, match=r"not a regular file \(it is a named pipe"):
+        load_sites(fifo)
+    with pytest.raises(SiteConfigError, match=r"not a regular file \(it is a folder\)"):
+        load_sites(tmp_path)
+    with pytest.raises(SiteConfigError, match="not a regular file"):  # machine/user files too
+        load_sites(machine_file=fifo, user_file=tmp_path / "absent.toml")
+
+
+def test_an_oversized_file_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "sites.toml", "# " + "x" * (MAX_SITES_FILE_BYTES + 1))
+    with pytest.raises(SiteConfigError, match="too large"):
+        load_sites(path)
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
+def test_a_device_as_ca_bundle_is_not_said_to_be_missing(tmp_path: Path, device: str) -> None:
+    path = write(tmp_path / "sites.toml", '[sites.a]\ndisplay_name = "A"\nfhir_base = "https://e/fhir"\n'
+                 f'client_id = "c"\nca_bundle = "{device}"\n')  # fmt: skip
+    with pytest.raises(SiteConfigError) as info:
+        load_sites(path)
+    assert "does not exist" not in info.value.message
+    assert "not a regular file (it is a device)" in info.value.message
+    assert "not a PEM certificate bundle" in info.value.message
+
+
+# ----------------------------------------------------------------------------- fuzzing
+
+_TOML_PIECES = st.sampled_from(
+    [
+        "[sites.a]\n", "[sites.é]\n", 'display_name = "Zoë"\n', 'fhir_base = "https://e/fhir"\n',
+        'client_id = "c"\n', "scopes = [", "[", "]", "{", "}", "x = ", "1" * 5_000, '"', "'''",
+        "\n", "\r\n", "# comment\n", "default_site = 'a'\n", 'ca_bundle = "/dev/zero"\n',
+        "idle_lock_minutes = 99999999999999999999\n", "\x00", "\ufeff", "\u202e", "= ",
+        "[" * 3_000, "]" * 3_000, "a = " + "{b = " * 1_000, "}" * 1_000, "1979-05-27T07:32:00Z",
+    ]
+)  # fmt: skip
+_ENCODINGS = st.sampled_from(
+    ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "cp1252", "latin-1"]
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    text=st.lists(_TOML_PIECES | st.text(max_size=20), max_size=25).map("".join),
+    encoding=_ENCODINGS,
+    noise=st.binary(max_size=40),
+    where=st.floats(min_value=0, max_value=1),
+)
+def test_hostile_sites_files_give_sites_or_a_config_error(
+    tmp_path_factory: pytest.TempPathFactory, text: str, encoding: str, noise: bytes, where: float
+) -> None:
+    data = text.encode(encoding, errors="replace")
+    cut = int(len(data) * where)
+    data = data[:cut] + noise + data[cut:]  # flipped, inserted or truncated bytes
+    path = tmp_path_factory.mktemp("fuzz") / "sites.toml"
+    path.write_bytes(data)
+    try:
+        catalog = load_sites(path)
+    except SiteConfigError as exc:
+        assert str(path) in exc.message and "Traceback" not in exc.message
+    else:
+        assert all(site.id for site in catalog.sites)
+
+
+def test_an_unreadable_file_or_a_dangling_link_is_reported_not_ignored(tmp_path: Path) -> None:
+    link = tmp_path / "machine.toml"
+    link.symlink_to(tmp_path / "gone.toml")
+    with pytest.raises(SiteConfigError, match="does not exist"):
+        load_sites(machine_file=link, user_file=tmp_path / "absent.toml")
+    if os.geteuid() == 0:
+        return  # root reads anything: the permission case cannot be made here
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    write(locked / "sites.toml", ONE_SITE)
+    locked.chmod(0)
+    try:
+        with pytest.raises(SiteConfigError, match="cannot be read"):
+            load_sites(machine_file=locked / "sites.toml", user_file=tmp_path / "absent.toml")
+    finally:
+        locked.chmod(0o700)

@@ -35,14 +35,16 @@ APPROVED_AT = datetime(2025, 3, 10, 13, 55, tzinfo=UTC)
 REFUSAL = "The EHR refused it (422): Observation.valueQuantity: the unit does not fit the code."
 
 
-def decision_json(commit: ApprovedCommit, *, flags: tuple[RiskFlag, ...] = ()) -> str:
+def decision_json(
+    commit: ApprovedCommit, *, flags: tuple[RiskFlag, ...] = (), patient: Reference = PATIENT
+) -> str:
     decision = ReviewDecision(
         decision_id=commit.commit_id,
         draft_id=commit.commit_id,
         status=ReviewStatus.APPROVED,
         approved_by=APPROVER,
         approved_at=APPROVED_AT,
-        patient=PATIENT,
+        patient=patient,
         source_encounter=ENCOUNTER,
         destination_types=tuple(w.resource_type for w in commit.writes),
         risk_flags=flags,

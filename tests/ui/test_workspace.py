@@ -236,3 +236,38 @@ def test_missing_grants_are_shown_in_plain_words(page: WorkspacePage) -> None:
     assert page.grants_label.text() == "• Cannot create tasks: the EHR did not grant Task write."
     page.show_grant_warnings([])
     assert not page.grants_label.isVisible()
+
+
+async def test_the_approval_dialog_shows_hidden_characters_and_flags_them(
+    qtbot: QtBot, store: Store
+) -> None:
+    from dataclasses import replace
+
+    from PySide6.QtWidgets import QLabel
+
+    from app.domain.hidden_text import PLACEHOLDER
+    from app.fhir.profiles import load_profile
+    from app.sync.approval import ApprovalContext
+    from app.ui.approval import ReviewGate
+
+    templates = list(load_templates().templates)
+    gate = ReviewGate(templates, lambda: store)
+    page = WorkspacePage(DraftViewModel(store.drafts, templates), gate)
+    qtbot.addWidget(page)
+    plain = make_context()
+    spoofed = replace(plain.patient, name="Maria \u202eaicraG", mrn="MRN-\u200b1001")
+    ctx = await _load(page, replace(plain, patient=spoofed))
+    user = Reference("Practitioner", "prac-1", "Dr. Alice Smith")
+    gate.set_context(
+        ApprovalContext.build(ctx, user, load_profile("generic-r4"), _capabilities(), None)
+    )  # type: ignore[arg-type]
+    page.editor.section_edits["plan"].setPlainText("Recheck in two weeks.")
+    page.drafts.refresh_diff()
+    page.approve_button.click()
+    dialog = gate.dialog
+    assert dialog is not None
+    texts = [label.text() for label in dialog.findChildren(QLabel)]
+    assert f"Approve this note for Maria {PLACEHOLDER}aicraG (MRN MRN-{PLACEHOLDER}1001)?" in texts
+    assert any("name and MRN contain hidden characters" in t for t in texts)
+    assert not any("\u202e" in t or "\u200b" in t for t in texts)
+    dialog.reject()

@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from app.domain.clinical import Coding, Reference
 from app.domain.commit import URN_UUID_PREFIX, CommitInvalid
+from app.domain.hidden_text import shown
 
 JsonObject = dict[str, Any]
 T = TypeVar("T")
@@ -110,9 +111,10 @@ def has_category(resource: Mapping[str, Any], system: str, code: str) -> bool:
 
 
 def who(reference: object) -> str:
+    """Who or what a reference names, hidden (bidi, zero-width) characters made visible."""
     if not isinstance(reference, Mapping):
         return "unknown"
-    return str(reference.get("display") or reference.get("reference") or "unknown")
+    return shown(str(reference.get("display") or reference.get("reference") or "unknown"))
 
 
 def concept_words(cc: object, default: str = "unknown") -> str:
