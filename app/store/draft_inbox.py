@@ -48,6 +48,9 @@ class InboxFolder:
             raise InboxUnavailable(self.folder, exc.strerror or type(exc).__name__) from exc
         return found
 
+    def has(self, name: str) -> bool:
+        return (self.folder / name).is_file()
+
     def read(self, name: str) -> bytes:
         """The file's bytes (DraftImportError when over the size limit or unreadable)."""
         return read_draft_file(self.folder / name)

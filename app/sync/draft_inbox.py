@@ -101,9 +101,9 @@ class DraftInbox:
         now = self._clock()
         try:
             data: bytes = await self._run(self.folder.read, name)
-        except FileNotFoundError:
-            return None  # taken away by its writer since the listing
         except DraftImportError as exc:
+            if not await self._run(self.folder.has, name):
+                return None  # taken away by its writer since the listing
             return await self._reject(name, _problem(exc), now, None)
         sha = hashlib.sha256(data).hexdigest()  # the same as the draft's import_sha256
         earlier: Draft | None = await self._run(self._drafts.find_imported, sha)

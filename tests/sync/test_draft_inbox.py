@@ -126,7 +126,9 @@ async def test_bad_input_is_set_aside_with_the_reason_and_nothing_else_is_touche
         "stranger.json": InboxOutcomeKind.REJECTED,
         "mixed.json": InboxOutcomeKind.REJECTED,
     }
-    assert outcomes["huge.json"].reason == "the file is 6.0 MB; the limit is 5 MB"
+    assert outcomes["huge.json"].reason == (
+        "the file huge.json is too large (6.0 MB; the limit is 5.0 MB)"
+    )
     assert outcomes["broken.json"].reason.startswith("not valid JSON at line 1")
     assert "Patient/nobody-here / Encounter/enc-1 could not be read with your access" in (
         outcomes["stranger.json"].reason
@@ -150,7 +152,7 @@ async def test_bad_input_is_set_aside_with_the_reason_and_nothing_else_is_touche
         "writing.json.part",
     ]
     note = (folder / "rejected" / "huge.json.rejected.txt").read_text()
-    assert "Why: the file is 6.0 MB; the limit is 5 MB" in note
+    assert "Why: the file huge.json is too large (6.0 MB; the limit is 5.0 MB)" in note
     assert store.drafts.list_unfinished() == []
 
 
