@@ -62,7 +62,9 @@ def test_reading_a_6_mb_file_is_refused_before_it_is_read(tmp_path: Path) -> Non
     big = tmp_path / "big.json"
     with big.open("wb") as fh:
         fh.truncate(6 * 1024 * 1024)
-    with pytest.raises(DraftImportError, match=r"the file big\.json is too large \(6\.0 MB; the limit is 5\.0 MB\)"):
+    with pytest.raises(
+        DraftImportError, match=r"the file big\.json is too large \(6\.0 MB; the limit is 5\.0 MB\)"
+    ):
         InboxFolder(tmp_path).read("big.json")
 
 
