@@ -85,3 +85,30 @@ def test_the_dialog_needs_a_reason_and_words_for_another_reason(qtbot: QtBot) ->
     qtbot.addWidget(own)
     assert own.confirm_button.text() == "Discard draft"
     assert CloseReason.STARTED_OVER in own.buttons_by_reason
+
+
+def test_the_block_is_marked_in_the_editor(qtbot: QtBot) -> None:
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    from app.domain.narrative_block import render_block
+    from app.ui.block_highlighter import INSIDE, OUTSIDE, BlockHighlighter
+
+    edit = QPlainTextEdit()
+    qtbot.addWidget(edit)
+    highlighter = BlockHighlighter(edit.document())
+    block = render_block([obs("hr", "8867-4", "96", "/min", "Heart rate")])
+    edit.setPlainText("Free text.\n\n" + block + "More free text.")
+    highlighter.rehighlight()
+    states = []
+    line = edit.document().firstBlock()
+    while line.isValid():
+        states.append((line.text(), line.userState()))
+        line = line.next()
+    assert states == [
+        ("Free text.", OUTSIDE),
+        ("", OUTSIDE),
+        ("[Recorded with this note]", INSIDE),
+        ("- Heart rate: 96 /min", INSIDE),
+        ("[End of recorded items]", OUTSIDE),
+        ("More free text.", OUTSIDE),
+    ]
