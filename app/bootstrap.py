@@ -1,43 +1,60 @@
-"""Builds the running app: paths, logging, site configuration, sandbox, services, UI."""
+"""The composition root: builds the running app from constructor arguments.
+
+    build_workbench(...)  -> Workbench      paths, logging, sites, templates, the sandbox when it
+                                            runs, and the per-site directory (lazy)
+    site_services(...)    -> SiteServices   one site's services over its store and session
+    sync_runner(...)      -> SyncRunner     the EHR's CapabilityStatement + the site's vendor
+                                            profile -> the runner that sends its outbox
+
+``main`` (the GUI), ``cli`` (support commands) and ``selftest`` build through these same
+functions: ``open_site_store``, ``create_session``, ``fhir_client``, ``sync_runner`` and
+``site_services``. Nothing here is a registry: each function returns what it built, and the
+Workbench the UI receives is frozen (docs/architecture.md, "Composition root").
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import keyring
 
 from app import __version__
-from app.domain.audit import AuditEvent
 from app.domain.site import LogLevel, Site
-from app.domain.templates import NoteTemplate
-from app.fhir.client import FhirClient
-from app.fhir.mapping_in import preload_models
-from app.fhir.profiles import choose_profile
 from app.keyring_policy import DemoFileKeyring, enforce_os_keyring, is_secure
 from app.logging_setup import LogLevelChoice, configure_logging, set_log_level
 from app.paths import AppPaths
-from app.sandbox.options import SandboxOptions
-from app.sandbox.server import SandboxServer
+from app.services.audit import AuditService
+from app.services.chart import ChartService
+from app.services.drafts import DraftService
+from app.services.errors import user_errors
+from app.services.followups import FollowUpService
+from app.services.outbox import OutboxService
+from app.services.review import ReviewService
+from app.services.session import SessionService
+from app.services.workbench import SiteDirectory, SiteServices, StartupReport, Workbench
 from app.smart.errors import SiteConfigError
 from app.smart.http import create_http_client
 from app.smart.session import SmartSession
 from app.smart.sites import load_sites, sandbox_site
 from app.store.backup import StoreBackups
 from app.store.crypto import StoreKeyring
-from app.store.drafts import DraftRepository
 from app.store.errors import StoreError
 from app.store.protected import ProtectedStore, open_protected_store
-from app.store.store import Store
 from app.store.templates import load_templates
-from app.sync.runner import SyncRunner
+
+if TYPE_CHECKING:
+    from app.fhir.client import FhirClient
+    from app.sandbox.server import SandboxServer
+    from app.store.outbox import OutboxRepository
+    from app.sync.runner import SyncRunner
 
 log = logging.getLogger(__name__)
 
@@ -46,168 +63,12 @@ log = logging.getLogger(__name__)
 EXIT_STORE_UNUSABLE = 3
 
 
-def start_embedded_sandbox(paths: AppPaths) -> SandboxServer:
-    """The sandbox EHR in-process, persistent in the per-user data folder."""
-    server = SandboxServer(SandboxOptions(db_path=paths.data_dir / "sandbox" / "sandbox.db"))
-    server.start()
-    return server
+# ---------------------------------------------------------------------------- one site
 
 
-@dataclass
-class Services:
-    """Everything long-lived, built once; closed in reverse order by ``aclose``."""
-
-    paths: AppPaths
-    sites: list[Site]
-    templates: list[NoteTemplate]
-    config_error: str | None = None
-    crashed_last_time: bool = False
-    startup_warnings: list[str] = field(default_factory=list)
-    sandbox: SandboxServer | None = None
-    http_clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
-    fhir_clients: dict[int, FhirClient] = field(default_factory=dict)
-    stores: dict[str, Store] = field(default_factory=dict)
-    protected: dict[str, ProtectedStore] = field(default_factory=dict)
-    backups: dict[str, StoreBackups] = field(default_factory=dict)
-    actor: str | None = None  # fhirUser of the signed-in clinician, for the audit log
-    log_levels: LogLevelChoice | None = None  # None: logging is not the app's (tests)
-    sync: dict[str, tuple[SyncRunner, asyncio.Event, asyncio.Task[None]]] = field(
-        default_factory=dict
-    )
-
-    def store_dir(self, site: Site) -> Path:
-        return self.paths.data_dir / "sites" / site.id
-
-    def store_for(self, site: Site) -> Store:
-        """One encrypted store per site: drafts and commits hold that EHR's ids and go only
-        there. Raises StoreKeyUnavailable / KeyLost (with messages for people) when the key
-        that protects it cannot be had."""
-        store = self.stores.get(site.id)
-        if store is None:
-            protected = self.protected_store_for(site)
-            store = protected.store
-            self.stores[site.id] = store
-        return store
-
-    def protected_store_for(self, site: Site) -> ProtectedStore:
-        existing = self.protected.get(site.id)
-        if existing is not None:
-            return existing
-        protected = open_site_store(
-            self.store_dir(site),
-            is_sandbox=site.is_sandbox,
-            actor=lambda: self.actor,
-            destination=lambda: site.fhir_base,
-        )
-        self.protected[site.id] = protected
-        self.startup_warnings.extend(protected.warnings)
-        # an encrypted copy after each approval batch and daily, off the GUI thread
-        backups = StoreBackups(protected.path)
-        protected.store.outbox.subscribe(backups.on_outbox_change)
-        backups.start()
-        self.backups[site.id] = backups
-        return protected
-
-    def audit(self, site: Site, event: AuditEvent) -> None:
-        """Append to the site's audit log; an audit failure is logged, never fatal to the UI."""
-        protected = self.protected.get(site.id)
-        if protected is None:
-            return
-        try:
-            protected.audit.append(event)
-        except Exception as exc:  # the audit log must not take the app down
-            log.error("audit append failed: %s", type(exc).__name__)
-
-    @property
-    def drafts(self) -> DraftRepository:
-        """The store of the first site until someone signs in (the UI then switches)."""
-        return self.store_for(self.sites[0]).drafts
-
-    async def start_sync(self, session: SmartSession) -> SyncRunner:
-        """The site's sync runner, sending in the background until sign-out or exit.
-        Raises SyncAlreadyRunning when another app instance sends this store."""
-        site = session.site
-        running = self.sync.get(site.id)
-        if running is not None:
-            return running[0]
-        fhir = self.fhir_for(session)
-        profile = choose_profile(site.vendor_profile, await fhir.capability())
-        runner = SyncRunner(
-            self.store_for(site).outbox,
-            fhir,
-            profile=profile,
-            lock_path=self.store_dir(site) / "sync.lock",
-            wait_until_signed_in=session.wait_until_signed_in,
-        )
-        await runner.start()
-        stop = asyncio.Event()
-        task = asyncio.ensure_future(runner.run_forever(stop))
-        self.sync[site.id] = (runner, stop, task)
-        return runner
-
-    async def stop_sync(self, site: Site | None = None) -> None:
-        for site_id in [site.id] if site is not None else list(self.sync):
-            entry = self.sync.pop(site_id, None)
-            if entry is None:
-                continue
-            runner, stop, task = entry
-            stop.set()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-            await runner.aclose()
-
-    def fhir_for(self, session: SmartSession) -> FhirClient:
-        """One FhirClient per session, so its cached CapabilityStatement is shared."""
-        client = self.fhir_clients.get(id(session))
-        if client is None:
-            site = session.site
-            client = FhirClient(self.http_for(site), site.fhir_base, auth=session.auth)
-            self.fhir_clients[id(session)] = client
-        return client
-
-    def http_for(self, site: Site) -> httpx.AsyncClient:
-        client = self.http_clients.get(site.id)
-        if client is None:
-            client = create_http_client(site)
-            self.http_clients[site.id] = client
-        return client
-
-    def session_for(self, site: Site) -> SmartSession:
-        if self.log_levels is not None:  # a site's own log_level applies while it is used
-            set_log_level(self.log_levels.for_site(site))
-        return SmartSession(site, self.http_for(site))
-
-    # ---- the embedded sandbox can be stopped and started again (demo of offline delivery)
-    @property
-    def sandbox_running(self) -> bool:
-        return self.sandbox is not None and self.sandbox.running
-
-    def stop_sandbox(self) -> None:
-        if self.sandbox is not None:
-            self.sandbox.stop()
-
-    def start_sandbox(self) -> None:
-        if self.sandbox is not None and not self.sandbox.running:
-            self.sandbox.restart()
-
-    async def aclose(self) -> None:
-        await self.stop_sync()
-        for client in self.http_clients.values():
-            await client.aclose()
-        self.http_clients.clear()
-        if self.sandbox is not None:
-            self.sandbox.close()
-            self.sandbox = None
-        loop = asyncio.get_running_loop()
-        for backups in self.backups.values():  # a backup still asked for is taken first
-            await loop.run_in_executor(None, backups.close)
-        self.backups.clear()
-        for store in self.stores.values():
-            store.close()
-        self.stores.clear()
-        self.protected.clear()
-        _running_marker(self.paths).unlink(missing_ok=True)  # a clean exit
+def site_folder(paths: AppPaths, site: Site) -> Path:
+    """One encrypted store per site: drafts and commits hold that EHR's ids and go only there."""
+    return paths.data_dir / "sites" / site.id
 
 
 def open_site_store(
@@ -217,7 +78,8 @@ def open_site_store(
     actor: Callable[[], str | None] = lambda: None,
     destination: Callable[[], str | None] = lambda: None,
 ) -> ProtectedStore:
-    """A site's encrypted store (the app and the command line open it the same way)."""
+    """A site's encrypted store (the app and the command line open it the same way). Raises
+    StoreKeyUnavailable / KeyLost (with messages for people) when its key cannot be had."""
     folder.mkdir(parents=True, exist_ok=True)
     keys = site_keyring(folder, is_sandbox=is_sandbox)
     return open_protected_store(folder / "store.db", keys, actor=actor, destination=destination)
@@ -231,59 +93,280 @@ def site_keyring(folder: Path, *, is_sandbox: bool) -> StoreKeyring:
     return StoreKeyring()
 
 
+def create_session(site: Site, http: httpx.AsyncClient, **options: Any) -> SmartSession:
+    """The site's SMART session (``options``: token store, browser, timeouts — for tests, the
+    command line and the self-test)."""
+    return SmartSession(site, http, **options)
+
+
+def fhir_client(site: Site, http: httpx.AsyncClient, session: SmartSession) -> FhirClient:
+    """One FhirClient per session, so its cached CapabilityStatement is shared."""
+    from app.fhir.client import FhirClient
+
+    return FhirClient(http, site.fhir_base, auth=session.auth)
+
+
+async def sync_runner(
+    site: Site,
+    outbox: OutboxRepository,
+    fhir: FhirClient,
+    *,
+    lock_path: Path,
+    wait_until_signed_in: Callable[[], Awaitable[None]] | None = None,
+    statement: dict[str, Any] | None = None,
+) -> SyncRunner:
+    """The runner that sends ``outbox`` to the site: the vendor profile the site names (or the
+    one the EHR's CapabilityStatement suggests) decides how each commit is written.
+    ``statement``: the CapabilityStatement when the caller already has it."""
+    from app.fhir.profiles import choose_profile
+    from app.sync.runner import SyncRunner
+
+    if statement is None:
+        statement = await fhir.capability()
+    return SyncRunner(
+        outbox,
+        fhir,
+        profile=choose_profile(site.vendor_profile, statement),
+        lock_path=lock_path,
+        wait_until_signed_in=wait_until_signed_in,
+    )
+
+
+def site_services(
+    site: Site,
+    session: SmartSession,
+    http: httpx.AsyncClient,
+    protected: ProtectedStore,
+    folder: Path,
+    signed_in: SessionService | None = None,
+) -> SiteServices:
+    """One site's services over its open store and its session, each built by constructor
+    arguments. They share one store thread, so the GUI loop never waits for SQLite and the
+    site's writes keep their order. Closing them stops that thread; the store stays open for
+    whoever opened it."""
+    from app.sync.store_thread import StoreThread
+
+    store = protected.store
+    worker = StoreThread()
+    signed_in = signed_in or SessionService(session)
+    fhir = fhir_client(site, http, session)
+    audit = AuditService(protected.audit, worker, signed_in.actor)
+
+    async def make_runner() -> SyncRunner:
+        return await sync_runner(
+            site,
+            store.outbox,
+            fhir,
+            lock_path=folder / "sync.lock",
+            wait_until_signed_in=session.wait_until_signed_in,
+        )
+
+    outbox = OutboxService(store.outbox, worker, lambda: signed_in.user_label, make_runner)
+
+    async def close() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, worker.close)
+
+    return SiteServices(
+        site=site,
+        session=signed_in,
+        chart=ChartService(fhir, signed_in, site.vendor_profile, audit.record),
+        drafts=DraftService(store.drafts, worker),
+        review=ReviewService(store, worker, on_queued=outbox.notify_enqueued),
+        outbox=outbox,
+        audit=audit,
+        followups=FollowUpService(fhir, store, worker),
+        warnings=tuple(protected.warnings),
+        close=close,
+    )
+
+
+# ---------------------------------------------------------------------------- every site
+
+
+class SiteFactory:
+    """What the Workbench's SiteDirectory calls to build a site's services on first use; it
+    owns what it opened (HTTP clients, stores, their backups) and closes it last."""
+
+    def __init__(self, paths: AppPaths, log_levels: LogLevelChoice | None) -> None:
+        self._paths = paths
+        self._log_levels = log_levels
+        self.http: dict[str, httpx.AsyncClient] = {}
+        self._smart: dict[str, SmartSession] = {}
+        self._sessions: dict[str, SessionService] = {}
+        self._stores: dict[str, ProtectedStore] = {}
+        self._backups: list[StoreBackups] = []
+
+    def http_for(self, site: Site) -> httpx.AsyncClient:
+        client = self.http.get(site.id)
+        if client is None:
+            client = self.http[site.id] = create_http_client(site)
+        return client
+
+    def session(self, site: Site) -> SessionService:
+        if self._log_levels is not None:  # a site's own log_level applies while it is used
+            set_log_level(self._log_levels.for_site(site))
+        smart = self._smart[site.id] = create_session(site, self.http_for(site))
+        session = self._sessions[site.id] = SessionService(smart)
+        return session
+
+    def actor(self, site: Site) -> str | None:
+        """Who is signed in at ``site`` now, for the audit entries the store writes itself."""
+        session = self._sessions.get(site.id)
+        return None if session is None else session.actor()
+
+    def store(self, site: Site) -> ProtectedStore:
+        """The site's store, opened once (the GUI opens the first site's before the window,
+        to refuse a damaged store at once)."""
+        protected = self._stores.get(site.id)
+        if protected is None:
+            protected = self._stores[site.id] = open_site_store(
+                site_folder(self._paths, site),
+                is_sandbox=site.is_sandbox,
+                actor=lambda: self.actor(site),
+                destination=lambda: site.fhir_base,
+            )
+            # an encrypted copy after each approval batch and daily, off the GUI thread
+            backups = StoreBackups(protected.path)
+            protected.store.outbox.subscribe(backups.on_outbox_change)
+            backups.start()
+            self._backups.append(backups)
+        return protected
+
+    def open_first_store(self, site: Site) -> str | None:
+        """Open ``site``'s store before any window, to refuse a damaged one at once. Returns
+        the words to show when it cannot be used (damaged, missing, key lost), else None."""
+        try:
+            self.store(site)
+        except StoreError as exc:
+            log.error("the store of site %s cannot be used: %s", site.id, type(exc).__name__)
+            return exc.user_message
+        return None
+
+    async def open(self, session: SessionService) -> SiteServices:
+        site = session.site
+        with user_errors("The local store of this EHR could not be opened."):
+            protected = await asyncio.get_running_loop().run_in_executor(None, self.store, site)
+        folder = site_folder(self._paths, site)
+        smart = self._smart[site.id]
+        return site_services(site, smart, self.http_for(site), protected, folder, session)
+
+    async def aclose(self) -> None:
+        for client in self.http.values():
+            await client.aclose()
+        self.http.clear()
+        loop = asyncio.get_running_loop()
+        for backups in self._backups:  # a backup still asked for is taken first
+            await loop.run_in_executor(None, backups.close)
+        self._backups.clear()
+        for protected in self._stores.values():
+            protected.store.close()
+        self._stores.clear()
+
+
+class _Sandbox:
+    """The embedded sandbox EHR as the Sandbox menu controls it."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        self.server = server
+
+    @property
+    def running(self) -> bool:
+        return self.server.running
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def start(self) -> None:
+        if not self.server.running:
+            self.server.restart()
+
+
+def start_embedded_sandbox(paths: AppPaths) -> SandboxServer:
+    """The sandbox EHR in-process, persistent in the per-user data folder (imported only
+    when it runs: a configured EHR never loads it)."""
+    from app.sandbox.options import SandboxOptions
+    from app.sandbox.server import SandboxServer
+
+    server = SandboxServer(SandboxOptions(db_path=paths.data_dir / "sandbox" / "sandbox.db"))
+    server.start()
+    return server
+
+
 def _running_marker(paths: AppPaths) -> Path:
     """Present while the app runs; found at start-up it means the last run did not end cleanly."""
     return paths.data_dir / "app-running.marker"
 
 
-def build_services(
+def build_workbench(
+    paths: AppPaths,
+    sites: list[Site],
+    *,
+    sandbox: SandboxServer | None = None,
+    startup: StartupReport | None = None,
+    log_levels: LogLevelChoice | None = None,
+    marker: Path | None = None,
+    factory: SiteFactory | None = None,
+) -> Workbench:
+    """The Workbench over ``sites`` (tests build one with just their sites)."""
+    factory = factory or SiteFactory(paths, log_levels)
+
+    async def close() -> None:
+        await factory.aclose()
+        if sandbox is not None:
+            sandbox.close()
+        if marker is not None:
+            marker.unlink(missing_ok=True)  # a clean exit
+
+    return Workbench(
+        sites=tuple(sites),
+        templates=tuple(load_templates().templates),
+        startup=startup or StartupReport(),
+        directory=SiteDirectory(factory.session, factory.open),
+        sandbox=_Sandbox(sandbox) if sandbox is not None else None,
+        close=close,
+    )
+
+
+def start_workbench(
     sites_file: Path | None,
     force_sandbox: bool,
     paths: AppPaths,
     log_levels: LogLevelChoice | None = None,
-) -> Services:
+    factory: SiteFactory | None = None,
+) -> Workbench:
+    """What the GUI starts with: the configured sites (the sandbox first when it runs)."""
     config_error = None
     sites: list[Site] = []
     try:
-        site_catalog = load_sites(sites_file)
-        sites = list(site_catalog.sites)
+        catalog = load_sites(sites_file)
+        sites = list(catalog.sites)
         if log_levels is not None:
-            log_levels = replace(log_levels, site_file=site_catalog.log_level)
-            set_log_level(log_levels.for_site(site_catalog.default))
+            log_levels = replace(log_levels, site_file=catalog.log_level)
+            set_log_level(log_levels.for_site(catalog.default))
     except SiteConfigError as exc:
         config_error = exc.message
         log.error("site configuration rejected: %s", type(exc).__name__)
-    warnings = [w for w in (enforce_os_keyring(),) if w]
+    warnings = tuple(w for w in (enforce_os_keyring(),) if w)
     marker = _running_marker(paths)
     crashed = marker.exists()
     marker.write_text("running\n", encoding="utf-8")
-    catalog = load_templates()
-    services = Services(
-        paths=paths,
-        sites=sites,
-        templates=list(catalog.templates),
-        config_error=config_error,
-        crashed_last_time=crashed,
-        startup_warnings=warnings,
-        log_levels=log_levels,
-    )
+    sandbox = None
     if force_sandbox or not sites:
-        services.sandbox = start_embedded_sandbox(paths)
-        print(f"Sandbox EHR: FHIR base URL: {services.sandbox.fhir_base}", flush=True)
-        services.sites.insert(0, sandbox_site(services.sandbox.fhir_base))
-    return services
+        sandbox = start_embedded_sandbox(paths)
+        print(f"Sandbox EHR: FHIR base URL: {sandbox.fhir_base}", flush=True)
+        sites.insert(0, sandbox_site(sandbox.fhir_base))
+    return build_workbench(
+        paths,
+        sites,
+        sandbox=sandbox,
+        startup=StartupReport(config_error, crashed, warnings),
+        log_levels=log_levels,
+        marker=marker,
+        factory=factory,
+    )
 
 
-def open_first_store(services: Services) -> str | None:
-    """Open the first site's store before any window (the editor needs it for drafts). Returns
-    the words to show when it cannot be used (damaged, missing, key lost), else None."""
-    site = services.sites[0]
-    try:
-        services.store_for(site)
-    except StoreError as exc:
-        log.error("the store of site %s cannot be used: %s", site.id, type(exc).__name__)
-        return exc.user_message
-    return None
+# ---------------------------------------------------------------------------- the GUI
 
 
 def settle_heap() -> None:
@@ -295,6 +378,8 @@ def settle_heap() -> None:
 
 
 def _preload_then_settle() -> None:
+    from app.fhir.mapping_in import preload_models
+
     preload_models()
     settle_heap()
 
@@ -306,20 +391,32 @@ def run_gui(
     log_level: LogLevel | None = None,
 ) -> int:
     from app.ui.application import run_event_loop
-    from app.ui.workbench import build_main_window
+    from app.ui.workbench import MainWindowParts, build_main_window
 
     paths = AppPaths.default(data_dir).ensure()
     log_levels = LogLevelChoice(option=log_level)
     configure_logging(paths.log_dir, log_levels.for_site())
     log.info("fhir-writeback %s starting", __version__)
-    services = build_services(sites_file, force_sandbox, paths, log_levels)
-    problem = open_first_store(services)
+    factory = SiteFactory(paths, log_levels)
+    workbench = start_workbench(sites_file, force_sandbox, paths, log_levels, factory)
+    problem = factory.open_first_store(workbench.sites[0])
     if problem is not None:
         from app.ui.application import show_fatal_error
 
         show_fatal_error(problem)
-        asyncio.run(services.aclose())
+        asyncio.run(workbench.aclose())
         return EXIT_STORE_UNUSABLE
     # The FHIR models take ~1 s to import; do it while the clinician signs in.
     threading.Thread(target=_preload_then_settle, name="preload-fhir-models", daemon=True).start()
-    return run_event_loop(lambda: build_main_window(services), services.aclose)
+    built: list[MainWindowParts] = []
+
+    def build():  # type: ignore[no-untyped-def]  # the window (Qt is the UI's business)
+        built.append(build_main_window(workbench))
+        return built[0].window
+
+    async def shutdown() -> None:
+        for parts in built:  # save what was typed before the stores close
+            await parts.aclose()
+        await workbench.aclose()
+
+    return run_event_loop(build, shutdown)

@@ -38,27 +38,30 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from app.bootstrap import EXIT_STORE_UNUSABLE, open_site_store
+from app.bootstrap import (
+    EXIT_STORE_UNUSABLE,
+    create_session,
+    fhir_client,
+    open_site_store,
+    sync_runner,
+)
 from app.cli_audit import audit_export, audit_verify
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync, retry_transient
 from app.cli_sites import add_sites_parser, run_sites
 from app.cli_store import add_store_parser, store_command
 from app.domain.site import LogLevel, Site
-from app.fhir.client import FhirClient
 from app.fhir.errors import FhirError
-from app.fhir.profiles import choose_profile
 from app.keyring_policy import enforce_os_keyring
 from app.logging_setup import LogLevelChoice, add_log_level_option, logging_to
 from app.paths import AppPaths
 from app.smart.diagnostics import check_site
 from app.smart.errors import NetworkError, SignInCancelled, SiteConfigError, SmartError
 from app.smart.http import create_http_client
-from app.smart.session import SignInProgress, SignInStep, SmartSession
+from app.smart.session import SignInProgress, SignInStep
 from app.smart.sites import SiteCatalog, ca_bundle_problem, load_sites, url_problem
 from app.store.errors import StoreError
 from app.store.file_check import existence_evidence
 from app.store.store import Store
-from app.sync.runner import SyncRunner
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -271,7 +274,7 @@ async def _login(site: Site, timeout: float, out: TextIO, err: TextIO) -> int:
         err.flush()
 
     async with create_http_client(site) as http:
-        session = SmartSession(site, http, sign_in_timeout=timeout)
+        session = create_session(site, http, sign_in_timeout=timeout)
         session.subscribe(on_progress=progress)
         try:
             user = await session.sign_in()
@@ -416,8 +419,8 @@ async def _outbox_sync(
     deadline = asyncio.get_running_loop().time() + timeout
     waiting = store.outbox.summary().pending
     async with create_http_client(site) as http:
-        session = SmartSession(site, http)
-        fhir = FhirClient(http, site.fhir_base, auth=session.auth)
+        session = create_session(site, http)
+        fhir = fhir_client(site, http, session)
         try:
             try:
                 # transient failures (a busy EHR, its sign-in service failing for a moment) are
@@ -438,12 +441,13 @@ async def _outbox_sync(
                     f"{waiting} commit(s) wait in the outbox.\n",
                     EXIT_FAIL,
                 )
-            runner = SyncRunner(
+            runner = await sync_runner(
+                site,
                 store.outbox,
                 fhir,
-                profile=choose_profile(site.vendor_profile, statement),
                 lock_path=folder / "sync.lock",
                 wait_until_signed_in=session.wait_until_signed_in,
+                statement=statement,
             )
             left = max(deadline - asyncio.get_running_loop().time(), 1.0)
             return await outbox_sync(runner, store, timeout=left)

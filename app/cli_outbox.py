@@ -224,9 +224,14 @@ def _detail(entry: OutboxEntry) -> str:
         where = record.reference or "not in the EHR yet"
         version = f" version {record.version_id}" if record.version_id else ""
         status = f" ({record.response_status})" if record.response_status else ""
+        corrects = (
+            f"\n     corrects {planned.target} (If-Match {planned.if_match or 'as recorded'})"
+            if planned.is_update
+            else ""
+        )
         lines.append(
             f"  {planned.position}. {planned.resource_type:18} {planned.identifier.token}"
-            f"\n     -> {where}{version}{status}"
+            f"{corrects}\n     -> {where}{version}{status}"
         )
     return "\n".join(lines) + "\n"
 

@@ -54,7 +54,16 @@ from typing import Any, TextIO, cast
 DISTRIBUTION = "fhir-writeback"
 CLIENT_ID = "fhir-writeback"
 SANDBOX_USER = "prac-1"
-LAYERS = ("app.domain", "app.smart", "app.fhir", "app.store", "app.sync", "app.ui", "app.sandbox")
+LAYERS = (
+    "app.domain",
+    "app.smart",
+    "app.fhir",
+    "app.store",
+    "app.sync",
+    "app.services",
+    "app.ui",
+    "app.sandbox",
+)
 STRICT_ENV = "FHIR_WRITEBACK_SELFTEST_STRICT"
 HTTP_TIMEOUT = 30.0
 
@@ -344,45 +353,46 @@ def check_write_back(ctx: SelfTestContext) -> str:
 
 async def _write_back(fhir_base: str, workdir: Path) -> str:
     """Sign in, open the chart in context, approve a note with a vital sign, deliver it through
-    the outbox, and check the EHR holds exactly one copy (searched by its identifier)."""
+    the outbox, and check the EHR holds exactly one copy (searched by its identifier).
+
+    Built through the app's own composition root (``app.bootstrap``): the same site services
+    the window uses, over a store in ``workdir`` whose key is kept in a file there."""
     from datetime import UTC, datetime, timedelta
     from decimal import Decimal
 
-    from app.domain.clinical import Reference
+    from app.bootstrap import create_session, fhir_client, site_services, sync_runner
     from app.domain.draft import ObservationItem
     from app.domain.outbox import OutboxState
     from app.domain.prefill import prefill_draft
-    from app.fhir.client import FhirClient
-    from app.fhir.context_loader import load_encounter_context
-    from app.fhir.profiles import choose_profile
+    from app.keyring_policy import DemoFileKeyring
     from app.smart.http import create_http_client
     from app.smart.keyring_store import RefreshTokenStore
-    from app.smart.session import SmartSession
     from app.smart.sites import sandbox_site
-    from app.store.store import open_store
+    from app.store.crypto import StoreKeyring
+    from app.store.protected import open_protected_store
     from app.store.templates import load_templates
-    from app.sync.approval import ApprovalContext, approve, check
-    from app.sync.runner import SyncRunner
 
     site = sandbox_site(fhir_base)
     http = create_http_client(site)
     tokens = RefreshTokenStore(site.id, backend=cast(Any, MemoryKeyring()))
-    session = SmartSession(
+    smart = create_session(
         site, http, token_store=tokens, browser=ScriptedBrowser(), sign_in_timeout=HTTP_TIMEOUT
     )
-    store = open_store(workdir / "store.db")
+    keys = StoreKeyring(DemoFileKeyring(workdir / "store-key.json"))
+    protected = open_protected_store(workdir / "store.db", keys)
+    services = site_services(site, smart, http, protected, workdir)
     try:
-        user = await session.sign_in()
-        if user is None or user.fhir_user is None:
-            raise RuntimeError("the sign-in did not say who is signed in")
-        patient, encounter = session.context.patient_id, session.context.encounter_id
+        await services.session.sign_in()
+        patient, encounter = (
+            services.session.launch_patient_id,
+            services.session.launch_encounter_id,
+        )
         if not patient or not encounter:
             raise RuntimeError("the sandbox put no patient and encounter in context")
-        fhir = FhirClient(http, fhir_base, auth=session.auth)
-        context = await load_encounter_context(fhir, patient, encounter)
+        chart = await services.chart.open(patient, encounter)
         now = datetime.now(UTC)
         template = load_templates().default
-        draft = prefill_draft(context, template, now=now)
+        draft = prefill_draft(chart.context, template, now=now)
         draft = draft.with_section_text("plan", "Self-test note: no action.")
         draft = draft.with_item(
             ObservationItem(
@@ -394,29 +404,29 @@ async def _write_back(fhir_base: str, workdir: Path) -> str:
                 effective=now - timedelta(minutes=1),
             )
         )
-        store.drafts.save(draft)
-        profile = choose_profile(site.vendor_profile, await fhir.capability())
-        granted = session.scope_report.granted if session.scope_report else None
-        approver = Reference(user.fhir_user.resource_type, user.fhir_user.id, user.display_name)
-        actx = ApprovalContext.build(context, approver, profile, await fhir.capabilities(), granted)
-        report = check(draft, actx, template, now=now)
+        draft = await services.drafts.save(draft)
+        report = services.review.check(draft, chart, template)
         if not report.can_approve:
             raise RuntimeError(f"the self-test note does not validate: {report.blocking_reason}")
-        _decision, commit = approve(store, draft, report, actx, now=now)
-        runner = SyncRunner(store.outbox, fhir, profile=profile, lock_path=workdir / "sync.lock")
+        commit = await services.review.queue(services.review.propose(draft, report, chart))
+        fhir = fhir_client(site, http, smart)
+        runner = await sync_runner(
+            site, protected.store.outbox, fhir, lock_path=workdir / "sync.lock"
+        )
         async with runner:
             await runner.drain(timeout=HTTP_TIMEOUT)
-        state = store.outbox.item(commit.commit_id).state
+        state = protected.store.outbox.item(commit.commit_id).state
         if state is not OutboxState.CONFIRMED:
             raise RuntimeError(f"the commit ended {state.value}, not confirmed")
         note = next(w for w in commit.writes if w.resource_type == "DocumentReference")
         found = await fhir.search("DocumentReference", [note.search_param])
         if len(found.resources) != 1:
             raise RuntimeError(f"{len(found.resources)} copies of the note in the EHR, not 1")
-        await session.sign_out()
+        await services.session.sign_out()
     finally:
-        store.close()
-        await session.aclose()
+        await services.close()
+        protected.store.close()
+        await services.session.aclose()
         await http.aclose()
     types = ", ".join(w.resource_type for w in commit.writes)
     return f"approved and delivered one commit ({types}); exactly one copy in the EHR"

@@ -78,7 +78,9 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from app.services.outbox import OutboxService
     from app.store.store import open_store
+    from app.sync.store_thread import StoreThread
     from app.ui.outbox_panel import OutboxPanel
     from app.ui.style import APP_STYLESHEET
     from app.ui.sync_status import SyncStatusButton, SyncStatusModel
@@ -88,12 +90,12 @@ def main() -> int:
     app.setStyleSheet(APP_STYLESHEET)
     at_start = rss_mb()
     store = open_store(path)
-    outbox = store.outbox
-    outbox.list_items(newest_first=True, limit=500)  # a running app has the pages cached
+    store.outbox.list_items(newest_first=True, limit=500)  # a running app has the pages cached
+    outbox = OutboxService(store.outbox, StoreThread(), user_label=lambda: "bench")
 
     # At start-up the app builds the status bar's model and button (the summary is read then).
     start = time.perf_counter()
-    model = SyncStatusModel(outbox)
+    model = SyncStatusModel(outbox, outbox)
     button = SyncStatusButton(model)
     button.show()
     app.processEvents()
@@ -103,7 +105,7 @@ def main() -> int:
 
     def open_panel() -> None:
         """What a click on the status button does: build the panel, show it, paint it."""
-        panel = OutboxPanel(outbox, sync_now=lambda: None, status=model)
+        panel = OutboxPanel(outbox, status=model)
         panel.resize(1366, 700)
         panel.show()
         app.processEvents()

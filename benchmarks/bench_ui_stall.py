@@ -26,8 +26,10 @@ from PySide6.QtWidgets import QApplication
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.domain.context import EncounterContext
+from app.services.drafts import DraftService
 from app.store.store import open_store
 from app.store.templates import load_templates
+from app.sync.store_thread import StoreThread
 from app.ui.draft_model import DraftViewModel
 from app.ui.workspace import WorkspacePage
 from tests.domain.conftest import make_context
@@ -72,7 +74,8 @@ def long_text(kb: int) -> str:
 async def run(kb: int, seconds: float) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="ui-stall-"))
     store = open_store(tmp / "store.db")
-    model = DraftViewModel(store.drafts, list(load_templates().templates))
+    drafts = DraftService(store.drafts, StoreThread())  # saves on the store thread, as the app
+    model = DraftViewModel(drafts, list(load_templates().templates))
     page = WorkspacePage(model)
     page.resize(1366, 768)
     page.show()
@@ -84,7 +87,7 @@ async def run(kb: int, seconds: float) -> dict[str, float]:
     await page.load(loader)
     text = long_text(kb)
     model.edit_section("subjective", text)  # baseline stays the prefilled text: a big diff
-    model.flush()
+    await model.flush()
     gaps: list[float] = []
     stop = asyncio.Event()
     rendered: list[float] = []

@@ -1,20 +1,26 @@
 """The layering is executable: these tests fail when an import crosses a layer the wrong way.
 
     app.domain (0) < app.smart (1) < app.fhir | app.store (2, independent siblings)
-    < app.sync (3) < app.ui (4) < composition root: app.main, app.cli, app.selftest (5)
+    < app.sync (3) < app.services (4) < app.ui (5)
+    < composition root: app.main, app.cli, app.selftest, app.bootstrap (6)
 
-PySide6, shiboken6 and qasync may only be imported under app/ui. app.sandbox is a separate
-program: it imports nothing from the other layers, and only the composition root imports it.
-app._resources, app._user_files and the app package itself (for __version__) are leaves anyone
-may import.
+PySide6, shiboken6 and qasync may only be imported under app/ui. app.ui imports only app.domain
+and app.services (the facade). app.domain imports the standard library only. app.sandbox is a
+separate program: it imports nothing from the other layers, and only the composition root
+imports it. app._resources, app._user_files and the app package itself (for __version__) are
+leaves anyone may import. The same rules are import-linter contracts (pyproject.toml), run here
+too.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 APP = Path(__file__).resolve().parents[1] / "app"
+ROOT = 6  # the composition root
 
 RANK = {
     "domain": 0,
@@ -22,21 +28,23 @@ RANK = {
     "fhir": 2,
     "store": 2,
     "sync": 3,
-    "ui": 4,
-    "main": 5,
-    "cli": 5,
-    "selftest": 5,
-    "bootstrap": 5,
-    "cli_outbox": 5,
-    "cli_audit": 5,
-    "cli_store": 5,
-    "cli_sites": 5,
-    "paths": 5,
-    "logging_setup": 5,
-    "keyring_policy": 5,
-    "support_bundle": 5,
-    "__main__": 5,
+    "services": 4,
+    "ui": 5,
+    "main": ROOT,
+    "cli": ROOT,
+    "selftest": ROOT,
+    "bootstrap": ROOT,
+    "cli_outbox": ROOT,
+    "cli_audit": ROOT,
+    "cli_store": ROOT,
+    "cli_sites": ROOT,
+    "paths": ROOT,
+    "logging_setup": ROOT,
+    "keyring_policy": ROOT,
+    "support_bundle": ROOT,
+    "__main__": ROOT,
 }
+UI_MAY_IMPORT = ("domain", "services", "ui")
 QT_MODULES = ("PySide6", "shiboken6", "qasync")
 LEAVES = {"app", "app._resources", "app._user_files"}
 
@@ -102,15 +110,19 @@ def violations(source_module: str, imported: list[str]) -> list[str]:
             problems.append(f"{source_module} imports {target}: the sandbox imports no app layer")
             continue
         if dst_layer == "sandbox":
-            if RANK.get(src_layer or "", 0) < 5:
+            if RANK.get(src_layer or "", 0) < ROOT:
                 problems.append(
                     f"{source_module} imports {target}: only the composition root starts the sandbox"
                 )
             continue
         src_rank, dst_rank = RANK.get(src_layer or "", 0), RANK.get(dst_layer, 99)
-        if dst_rank > src_rank:
+        if src_layer == "ui" and dst_layer not in UI_MAY_IMPORT:
+            problems.append(
+                f"{source_module} imports {target}: the UI uses app.domain and app.services only"
+            )
+        elif dst_rank > src_rank:
             problems.append(f"{source_module} imports {target}: {src_layer} is below {dst_layer}")
-        elif dst_rank == src_rank and src_rank != 5:
+        elif dst_rank == src_rank and src_rank != ROOT:
             problems.append(
                 f"{source_module} imports {target}: {src_layer} and {dst_layer} are independent"
             )
@@ -146,3 +158,71 @@ def test_relative_imports_are_resolved() -> None:
         "app.domain.probe", imports_in("from ..ui import window\n", "app.domain.probe")
     )
     assert imports_in("from . import x\n", "app.fhir", is_package=True) == ["app.fhir"]
+
+
+def test_checker_keeps_the_ui_to_the_facade() -> None:
+    assert violations("app.ui.outbox_panel", ["app.store.outbox"])
+    assert violations("app.ui.signin_model", ["app.smart.session"])
+    assert violations("app.ui.approval", ["app.sync.approval"])
+    assert not violations("app.ui.outbox_panel", ["app.services.outbox", "app.domain.outbox"])
+    assert violations("app.services.outbox", ["app.ui.tasks"])
+    assert not violations("app.services.outbox", ["app.sync.runner", "app.store.outbox"])
+
+
+def third_party_imports(path: Path) -> list[str]:
+    """Imports of ``path`` that are neither the standard library nor the app."""
+    stdlib = sys.stdlib_module_names | {"__future__"}
+    return [
+        name
+        for name in imports_of(path)
+        if name and name.split(".")[0] not in stdlib and name.split(".")[0] != "app"
+    ]
+
+
+def test_domain_imports_the_standard_library_only() -> None:
+    files = sorted((APP / "domain").rglob("*.py"))
+    assert len(files) > 10
+    problems = [f"{p.relative_to(APP)}: {name}" for p in files for name in third_party_imports(p)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_domain_check_can_fail(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("import httpx\nfrom datetime import UTC\n", encoding="utf-8")
+    assert [n for n in imports_in(probe.read_text(), "app.domain.probe")] == ["httpx", "datetime"]
+    stdlib = sys.stdlib_module_names
+    assert [n for n in ["httpx", "datetime"] if n not in stdlib] == ["httpx"]
+
+
+def lint_imports(config: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter on ``config``, in its own process: it configures logging as a command
+    does (and would switch the app's loggers off for the tests that follow)."""
+    code = (
+        "import sys; from importlinter.cli import lint_imports; "
+        f"sys.exit(lint_imports({str(config)!r}, no_cache=True, no_logo=True))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=APP.parent, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_import_linter_contracts_are_kept() -> None:
+    """The contracts in pyproject.toml ([tool.importlinter]): ui -> {domain, services};
+    services -> {domain, smart, fhir, store, sync}; domain -> standard library; sandbox -> nothing
+    of the app; and the layers in order."""
+    result = lint_imports(APP.parent / "pyproject.toml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_import_linter_reports_a_broken_contract(tmp_path: Path) -> None:
+    """The contracts can fail: forbidding what app.ui really imports is reported."""
+    config = tmp_path / "contracts.toml"
+    config.write_text(
+        '[tool.importlinter]\nroot_package = "app"\n\n'
+        "[[tool.importlinter.contracts]]\n"
+        'name = "probe"\ntype = "forbidden"\n'
+        'source_modules = ["app.ui"]\nforbidden_modules = ["app.services"]\n',
+        encoding="utf-8",
+    )
+    result = lint_imports(config)
+    assert result.returncode != 0 and "BROKEN" in result.stdout, result.stdout

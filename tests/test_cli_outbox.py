@@ -18,6 +18,7 @@ from app.cli_outbox import (
     outbox_sync,
     retry_transient,
 )
+from app.domain.commit import DraftWrite, WriteOperation, build_commit
 from app.domain.outbox import SyncEvent
 from app.fhir.errors import FhirBadRequest, FhirRateLimited, FhirServerError
 from app.smart.errors import CertificateError, SignInRequired, SignInServiceUnavailable
@@ -77,6 +78,25 @@ def test_show_by_prefix_and_unknown_ids(store: Store) -> None:
     assert commit.writes[0].identifier.token in text
     assert outbox_show(store, "nope")[1] == EXIT_USAGE
     assert outbox_show(store, "00000000-0000-4000-8000-000000000000")[1] == EXIT_USAGE
+
+
+def test_show_says_which_chart_record_a_correction_updates(store: Store) -> None:
+    correction = build_commit(
+        [
+            DraftWrite({"resourceType": "DocumentReference", "status": "current"}),
+            DraftWrite(
+                {"resourceType": "Observation", "status": "corrected"},
+                operation=WriteOperation.UPDATE,
+                target="Observation/obs-96",
+                if_match="2",
+            ),
+        ],
+        sequence=1,
+    )
+    commit = store.outbox.enqueue_approval(correction, DECISION)
+    text, _ = outbox_show(store, str(commit.commit_id))
+    assert "corrects Observation/obs-96 (If-Match 2)" in text
+    assert text.count("corrects ") == 1  # the note is created, not an update
 
 
 @pytest.fixture

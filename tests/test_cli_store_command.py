@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 from keyring.backend import KeyringBackend
 
-from app.bootstrap import EXIT_STORE_UNUSABLE, Services, run_gui
+from app.bootstrap import EXIT_STORE_UNUSABLE, SiteFactory, run_gui
 from app.cli import main
 from app.domain.site import Site
 from app.paths import AppPaths
 from app.store.store_files import backup_files
-from app.store.templates import load_templates
 from tests.store.damage import DAMAGE, snapshot
 from tests.store.protected_support import decision_json, marker_commit, marker_draft
 from tests.support.smart_fixtures import keep_test_keyring
@@ -41,14 +40,12 @@ def run(*argv: str) -> tuple[int, str, str]:
 def data_dir(tmp_path: Path) -> Path:
     """The app approved two notes for clinic A (unsent: the EHR was never reached) and exited."""
     data = tmp_path / "data"
-    services = Services(
-        paths=AppPaths.default(data), sites=[SITE], templates=list(load_templates().templates)
-    )
-    store = services.store_for(SITE)
+    sites = SiteFactory(AppPaths.default(data), None)  # as the app opens a site's store
+    store = sites.store(SITE).store
     for _ in range(2):
         draft = store.drafts.save(marker_draft())
         store.outbox.enqueue_approval(marker_commit(), decision_json(draft))
-    asyncio.run(services.aclose())
+    asyncio.run(sites.aclose())
     return data
 
 

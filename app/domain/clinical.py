@@ -317,6 +317,7 @@ class PriorNote:
     relates_to: tuple[NoteRelation, ...] = ()
     encounter: Reference | None = None
     attachment_url: str | None = None
+    identifiers: tuple[str, ...] = ()  # "system|value" tokens (this app's commit identifier)
 
     @property
     def reference(self) -> Reference:

@@ -18,6 +18,12 @@ References between writes of one commit use the ``urn:uuid:`` fullUrl of the tar
 ``depends_on`` of a write lists the positions it refers to (always earlier ones, so the order of
 ``writes`` is a valid send order). ``ApprovedCommit.depends_on`` lists other commits that must be
 confirmed first: an amendment waits for the commit it amends.
+
+Most writes create a resource. A follow-up note may also correct a resource already in the chart
+in place (:class:`WriteOperation` ``UPDATE``): ``target`` names it (``"Observation/12"``, or the
+``urn:uuid:`` fullUrl of a write of a commit still in the outbox) and ``if_match`` the version the
+clinician saw (``None``: the version the base commit recorded when it wrote it). The payload
+carries no ``id``: the planner adds the target's id when it sends it.
 """
 
 from __future__ import annotations
@@ -44,6 +50,13 @@ SINGLE_IDENTIFIER_TYPES = frozenset({"Composition", "Bundle", "QuestionnaireResp
 class CommitInvalid(ValueError):
     """An approved commit could not be built or failed an integrity check (a programming or
     storage error, never the clinician's: validation happens before approval)."""
+
+
+class WriteOperation(Enum):
+    """What a write does on the server."""
+
+    CREATE = "create"  # a new resource (POST, conditional create, PUT to a client id)
+    UPDATE = "update"  # a resource already in the chart, changed in place (PUT with If-Match)
 
 
 class MatchBy(Enum):
@@ -75,6 +88,13 @@ class PlannedWrite:
     payload_sha256: str
     identifier: Identifier
     depends_on: tuple[int, ...] = ()
+    operation: WriteOperation = WriteOperation.CREATE
+    target: str | None = None  # UPDATE: "Type/id", or the urn:uuid of another commit's write
+    if_match: str | None = None  # UPDATE: the version the clinician saw (None: as recorded)
+
+    @property
+    def is_update(self) -> bool:
+        return self.operation is WriteOperation.UPDATE
 
     @property
     def full_url(self) -> str:
@@ -133,6 +153,8 @@ class ApprovedCommit:
                 raise CommitInvalid(f"write {index} may only refer to earlier writes")
             if write.identifier.value != write_identifier_value(self.commit_id, index):
                 raise CommitInvalid(f"write {index} carries an identifier of another commit")
+            if write.is_update != (write.target is not None):
+                raise CommitInvalid(f"write {index}: an update, and only an update, has a target")
         if len({w.write_id for w in self.writes}) != len(self.writes):
             raise CommitInvalid("write ids must be unique within a commit")
 
@@ -159,6 +181,9 @@ class DraftWrite:
 
     payload: Mapping[str, Any]
     write_id: UUID = field(default_factory=uuid4)
+    operation: WriteOperation = WriteOperation.CREATE
+    target: str | None = None  # UPDATE only: see PlannedWrite
+    if_match: str | None = None
 
 
 def build_commit(
@@ -176,6 +201,10 @@ def build_commit(
         resource_type = draft.payload.get("resourceType")
         if not isinstance(resource_type, str) or not resource_type:
             raise CommitInvalid(f"write {position} has no resourceType")
+        if "id" in draft.payload:
+            raise CommitInvalid(
+                f"write {position} carries an id (the server or the planner sets it)"
+            )
         identifier = Identifier(IDENTIFIER_SYSTEM, write_identifier_value(cid, position))
         payload = stamp_identifier(_deep_copy(draft.payload), identifier)
         refs = local_references(payload)
@@ -192,6 +221,9 @@ def build_commit(
                 payload_sha256=sha256_hex(text),
                 identifier=identifier,
                 depends_on=tuple(internal),
+                operation=draft.operation,
+                target=draft.target,
+                if_match=draft.if_match,
             )
         )
     return ApprovedCommit(cid, sequence, tuple(planned), tuple(dict.fromkeys(depends_on)))

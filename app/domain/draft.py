@@ -31,7 +31,8 @@ class DraftStatus(Enum):
 class DraftSource(Enum):
     PREFILLED = "prefilled"  # built from a template and the encounter context
     IMPORTED = "imported"  # produced elsewhere (e.g. a scribe service) and imported from a file
-    AMENDMENT = "amendment"  # opened from a prior chart note to amend it
+    AMENDMENT = "amendment"  # "Correct this note": replaces an earlier note
+    ADDENDUM = "addendum"  # "Add an addendum": adds to an earlier note, which stays as it is
 
 
 # The items of the three original kinds are re-exported here for existing callers; every kind
@@ -41,6 +42,7 @@ __all__ = [
     "UCUM",
     "AmendmentRef",
     "Baseline",
+    "ChartItem",
     "CloseReason",
     "Draft",
     "DraftDecision",
@@ -49,6 +51,7 @@ __all__ = [
     "DraftStatus",
     "FlagLook",
     "FlagTarget",
+    "FollowUpKind",
     "Generator",
     "MessageItem",
     "NoteSection",
@@ -129,12 +132,75 @@ class Baseline:
     items: tuple[StructuredItem, ...] = ()
 
 
+class FollowUpKind(Enum):
+    """How a note follows up an earlier one, as the clinician chose it in plain words."""
+
+    AMENDMENT = "amendment"  # "Correct this note": relatesTo replaces, the earlier one superseded
+    ADDENDUM = "addendum"  # "Add an addendum": relatesTo appends, the earlier one stays current
+
+    @property
+    def relation(self) -> str:
+        """The ``relatesTo.code`` the new note is written with."""
+        return "replaces" if self is FollowUpKind.AMENDMENT else "appends"
+
+    @property
+    def choice(self) -> str:
+        """The words the clinician chooses it by."""
+        return "Correct this note" if self is FollowUpKind.AMENDMENT else "Add an addendum"
+
+    @property
+    def source(self) -> DraftSource:
+        return DraftSource.AMENDMENT if self is FollowUpKind.AMENDMENT else DraftSource.ADDENDUM
+
+
+@dataclass(frozen=True)
+class ChartItem:
+    """A structured item of the earlier note where it already is: a record in the chart, or a
+    write of a commit still on its way there. A follow-up never writes it again: unchanged it
+    is left alone, changed it is corrected in place (If-Match on ``version_id``), removed (and
+    confirmed) it is marked entered in error."""
+
+    item_id: str  # the item's id in the follow-up draft (and its baseline)
+    resource_type: str
+    target: str  # "Observation/12", or the "urn:uuid:..." of a write still in the outbox
+    version_id: str | None  # the version the clinician saw; None: the one its commit records
+    seen_json: str  # the record as the clinician saw it (canonical JSON, no id)
+
+
 @dataclass(frozen=True)
 class AmendmentRef:
-    """The chart note this draft amends (it will be written with ``relatesTo: replaces``)."""
+    """The earlier note a follow-up draft corrects (an amendment: ``relatesTo: replaces``) or
+    adds to (an addendum: ``relatesTo: appends``). The name stays from when only amendments of
+    chart notes existed.
+
+    ``document`` is the earlier DocumentReference; while its commit is still in the outbox
+    (``pending_commit``), its id is the write id of that commit's note and the new note refers
+    to it by ``urn:uuid`` until the EHR gives it an id.
+    """
 
     document: Reference
     version_id: str | None
+    kind: FollowUpKind = FollowUpKind.AMENDMENT
+    note_date: datetime | None = None  # when the earlier note was written (for the words)
+    pending_commit: uuid.UUID | None = None  # the earlier note's commit, not yet confirmed
+    composition: str | None = None  # the same note as a Composition ("Composition/9" or urn)
+    subject: Reference | None = None  # the earlier note's patient, as this app's store knows it
+    chart_items: tuple[ChartItem, ...] = ()
+    retract: tuple[str, ...] = ()  # chart items the clinician confirmed as entered in error
+
+    @property
+    def target(self) -> str:
+        """The reference the new note's ``relatesTo`` points at."""
+        if self.pending_commit is not None:
+            return f"urn:uuid:{self.document.id}"
+        return self.document.relative
+
+    def chart_item(self, item_id: str) -> ChartItem | None:
+        return next((c for c in self.chart_items if c.item_id == item_id), None)
+
+    def with_retraction(self, item_id: str, confirmed: bool) -> AmendmentRef:
+        kept = tuple(i for i in self.retract if i != item_id)
+        return replace(self, retract=(*kept, item_id) if confirmed else kept)
 
 
 class CloseReason(Enum):
@@ -260,6 +326,14 @@ class Draft:
         look = FlagLook(index, by, at)
         return replace(self, provenance=replace(prov, looked_at=(*prov.looked_at, look)))
 
+    def with_retraction(self, item_id: str, *, confirmed: bool = True) -> Draft:
+        """Record (or withdraw) the clinician's confirmation that an item of the earlier note,
+        removed from this follow-up, is to be marked entered in error in the chart."""
+        self._check_editable()
+        if self.amends is None or self.amends.chart_item(item_id) is None:
+            raise DraftEditError(f"Item {item_id!r} is not a record of the earlier note.")
+        return replace(self, amends=self.amends.with_retraction(item_id, confirmed))
+
     def with_title(self, title: str) -> Draft:
         self._check_editable()
         return replace(self, title=title)
@@ -268,5 +342,5 @@ class Draft:
         if not self.is_editable:
             raise DraftEditError(
                 f"This draft is {self.status.value} and can no longer be edited; "
-                "start a new draft to make further changes."
+                "to change an approved note: Correct this note, or Add an addendum."
             )

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate
 
-from app.domain.draft import Draft, NoteSection
+from app.domain.draft import Draft, FollowUpKind, NoteSection
 from app.domain.items import ITEM_KINDS, StructuredItem, render_item, role_of
 from app.domain.validation_problems import without_unsafe
 
@@ -65,6 +65,20 @@ def items_by_section(
             if key is not None:
                 grouped.setdefault(key, []).append(item)
     return grouped
+
+
+def block_items(draft: Draft) -> tuple[StructuredItem, ...]:
+    """The items a draft's blocks list: all of them, except in an addendum, which lists only
+    what it records itself (the earlier note's records, unchanged, belong to that note)."""
+    follow_up = draft.amends
+    if follow_up is None or follow_up.kind is not FollowUpKind.ADDENDUM:
+        return draft.items
+    before = {i.item_id: i for i in draft.baseline.items}
+    return tuple(
+        i
+        for i in draft.items
+        if follow_up.chart_item(i.item_id) is None or before.get(i.item_id) != i
+    )
 
 
 def sections_with_blocks(
@@ -141,9 +155,8 @@ def sync_blocks(draft: Draft) -> Draft:
     if not draft.is_editable:
         return draft
     result = draft
-    for old, new in zip(
-        draft.sections, sections_with_blocks(draft.sections, draft.items), strict=True
-    ):
+    blocks = sections_with_blocks(draft.sections, block_items(draft))
+    for old, new in zip(draft.sections, blocks, strict=True):
         if new.text != old.text:
             result = result.with_section_text(new.key, new.text)
     return result
@@ -152,7 +165,7 @@ def sync_blocks(draft: Draft) -> Draft:
 def out_of_step(draft: Draft) -> tuple[str, ...]:
     """Keys of the sections whose block does not say what the table says (edited inside,
     deleted, or written before the table last changed)."""
-    grouped = items_by_section([s.key for s in draft.sections], draft.items)
+    grouped = items_by_section([s.key for s in draft.sections], block_items(draft))
     stale = []
     for section in draft.sections:
         expected = render_block(grouped.get(section.key, []))

@@ -61,6 +61,8 @@ class SyncEvent(Enum):
     RECONCILED_PARTIAL = "reconciled_partial"  # some found: send only the missing ones
     RECONCILED_ABSENT = "reconciled_absent"  # none found: safe to send again
     DUPLICATES_FOUND = "duplicates_found"  # a write found more than once: a person must look
+    # an update's target was changed by someone else (neither ours nor the version expected)
+    CHANGED_BY_OTHERS = "changed_by_others"
     # lifecycle
     CRASH_RECOVERED = "crash_recovered"  # SENDING found at start-up
     SIGNED_IN = "signed_in"
@@ -123,6 +125,7 @@ TRANSITIONS: dict[tuple[OutboxState, SyncEvent], OutboxState] = {
     (S.UNKNOWN_OUTCOME, E.RECONCILED_PARTIAL): S.QUEUED,
     (S.UNKNOWN_OUTCOME, E.RECONCILED_ABSENT): S.QUEUED,
     (S.UNKNOWN_OUTCOME, E.DUPLICATES_FOUND): S.NEEDS_ATTENTION,
+    (S.UNKNOWN_OUTCOME, E.CHANGED_BY_OTHERS): S.CONFLICT,
     **{(S.UNKNOWN_OUTCOME, event): S.UNKNOWN_OUTCOME for event in _STAY_UNKNOWN},
     (S.UNKNOWN_OUTCOME, E.USER_RESEND): S.QUEUED,
     (S.UNKNOWN_OUTCOME, E.USER_DISCARD): S.DISCARDED,
@@ -147,6 +150,7 @@ FAILURE_EVENTS = frozenset(
         E.CONFLICT_DETECTED,
         E.CANNOT_SEND,
         E.DUPLICATES_FOUND,
+        E.CHANGED_BY_OTHERS,
         E.BASE_DISCARDED,
     }
 )
@@ -276,6 +280,7 @@ ERROR_CLASS_OF_EVENT: dict[SyncEvent, ErrorClass] = {
     E.CONFLICT_DETECTED: ErrorClass.CONFLICT,
     E.CANNOT_SEND: ErrorClass.CANNOT_SEND,
     E.DUPLICATES_FOUND: ErrorClass.DUPLICATES,
+    E.CHANGED_BY_OTHERS: ErrorClass.CONFLICT,
     E.BASE_DISCARDED: ErrorClass.BASE_DISCARDED,
 }
 

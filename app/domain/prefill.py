@@ -12,14 +12,15 @@ from typing import Any
 from app.domain.clinical import PriorNote
 from app.domain.context import ContextSection, EncounterContext
 from app.domain.draft import (
-    AmendmentRef,
     Baseline,
     Draft,
     DraftProvenance,
     DraftSource,
+    FollowUpKind,
     NoteSection,
 )
-from app.domain.templates import AMENDMENT_TEMPLATE, NoteTemplate, PrefillSource
+from app.domain.followup_drafts import earlier_from_chart, start_follow_up
+from app.domain.templates import NoteTemplate, PrefillSource
 
 
 def prefill_draft(
@@ -80,28 +81,12 @@ def amendment_draft(
     now: datetime,
     draft_id: uuid.UUID | None = None,
 ) -> Draft:
-    """A draft amending a chart note: its text, verbatim, in one section; the baseline is the
-    chart version, so the diff shows exactly the amendment."""
+    """A draft correcting a chart note without linked structured items: its text, verbatim,
+    in one section; the baseline is the chart version, so the diff shows exactly the
+    amendment. (Follow-ups in general: app.domain.followup_drafts.)"""
     _require_utc(now)
-    text = note.plain_text() or ""
-    section_def = AMENDMENT_TEMPLATE.sections[0]
-    sections = (
-        NoteSection(key=section_def.key, title=note.type_display or section_def.title, text=text),
-    )
-    return Draft(
-        id=draft_id or uuid.uuid4(),
-        patient=context.patient.reference,
-        encounter=note.encounter or context.encounter.reference,
-        template_id=AMENDMENT_TEMPLATE.id,
-        title=f"Amendment: {note.type_display}",
-        note_type=note.type,
-        sections=sections,
-        baseline=Baseline(sections=sections),
-        provenance=DraftProvenance(source=DraftSource.AMENDMENT),
-        amends=AmendmentRef(document=note.reference, version_id=note.version_id),
-        created_at=now,
-        updated_at=now,
-    )
+    earlier = earlier_from_chart(context, note)
+    return start_follow_up(earlier, FollowUpKind.AMENDMENT, now=now, draft_id=draft_id)
 
 
 def _require_utc(now: datetime) -> None:

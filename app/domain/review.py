@@ -7,9 +7,9 @@ edited or not), from which app and machine, and the SHA-256 of the approved cont
 decision is what the audit trail records and what the write-back mapping writes as Provenance.
 
 Approved content is immutable: :func:`approved_draft` freezes the draft (``DraftStatus.APPROVED``
-makes every edit method raise), and further changes start a new draft with
-:func:`new_draft_from`, whose baseline is the approved content so its diff shows exactly what
-changed after approval.
+makes every edit method raise). Further changes are a follow-up of the approved note — an
+amendment that replaces it or an addendum to it (app.domain.followup_drafts) — never a second,
+unlinked copy of it.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from enum import Enum
 
 from app.domain.clinical import Reference
 from app.domain.diff import diff_draft
-from app.domain.draft import Baseline, Draft, DraftSource, DraftStatus
+from app.domain.draft import Draft, DraftSource, DraftStatus, FollowUpKind
 from app.domain.errors import DomainError, DraftEditError
 from app.domain.fingerprint import draft_content_sha256
+from app.domain.followup import ItemFate, plan_writes
 from app.domain.validation import ProblemKind, ValidationReport
 
 APPROVER_TYPES = frozenset({"Practitioner", "PractitionerRole"})
-DERIVED_FROM = "derived_from"  # Draft.extra key: the approved draft a new draft was made from
 
 
 class ApprovalRefused(DomainError):
@@ -119,7 +119,8 @@ def decide(
         )
     if draft.status is not DraftStatus.OPEN:
         raise ApprovalRefused(
-            f"This draft is already {draft.status.value}; start a new draft to change the note."
+            f"This draft is already {draft.status.value}. To change an approved note: Correct "
+            "this note, or Add an addendum."
         )
     if user.resource_type not in APPROVER_TYPES:
         raise ApprovalRefused(
@@ -174,13 +175,7 @@ def risk_flags(
         if human_edited:
             flags.append(RiskFlag(RiskKind.EDITED_AFTER_IMPORT, "Edited after import"))
     if draft.amends is not None:
-        flags.append(
-            RiskFlag(
-                RiskKind.AMENDMENT,
-                f"Amendment of a note already in the chart ({draft.amends.document.relative}); "
-                "it will replace that note",
-            )
-        )
+        flags.append(RiskFlag(RiskKind.AMENDMENT, _follow_up_flag(draft)))
     for kind, risk, words in (
         (
             ProblemKind.VALUE_UNUSUAL,
@@ -209,6 +204,27 @@ def risk_flags(
     return tuple(flags)
 
 
+def _follow_up_flag(draft: Draft) -> str:
+    """The follow-up risk flag: what it does to the earlier note and to its records (counts,
+    never values)."""
+    follow_up = draft.amends
+    assert follow_up is not None
+    where = "still in the outbox" if follow_up.pending_commit is not None else "in the chart"
+    if follow_up.kind is FollowUpKind.AMENDMENT:
+        text = f"Correction of a note {where}; it will replace that note"
+    else:
+        text = f"Addendum to a note {where}; that note stays as it is"
+    plan = plan_writes(draft)
+    fixes = (ItemFate.CORRECT, ItemFate.CORRECT_IN_NOTE)
+    changed = sum(1 for p in plan.items if p.fate in fixes)
+    retracted = len(follow_up.retract)
+    if changed:
+        text += f"; {changed} of its records corrected"
+    if retracted:
+        text += f"; {retracted} marked entered in error"
+    return text
+
+
 def _generated_by(draft: Draft) -> str:
     gen = draft.provenance.generator
     if draft.provenance.source is DraftSource.IMPORTED and gen is not None:
@@ -230,27 +246,3 @@ def approved_draft(draft: Draft, decision: ReviewDecision | None = None) -> Draf
     if draft.status is not DraftStatus.OPEN:
         raise DraftEditError(f"A {draft.status.value} draft cannot be approved.")
     return replace(draft, status=DraftStatus.APPROVED)
-
-
-def new_draft_from(approved: Draft, now: datetime, *, draft_id: uuid.UUID | None = None) -> Draft:
-    """A new, editable draft with the approved draft's content. Its baseline is that content,
-    so the diff shows only later changes. Uncertainty flags were reviewed at approval and are
-    not carried over; ``extra["derived_from"]`` names the approved draft."""
-    if approved.status is not DraftStatus.APPROVED:
-        raise DraftEditError(
-            "Only an approved draft can be the start of a new draft; keep editing this one."
-        )
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("timestamps must be timezone-aware (UTC)")
-    stamp = now.astimezone(UTC)
-    return replace(
-        approved,
-        id=draft_id or uuid.uuid4(),
-        baseline=Baseline(sections=approved.sections, items=approved.items),
-        provenance=replace(approved.provenance, uncertainty=()),
-        status=DraftStatus.OPEN,
-        revision=0,
-        created_at=stamp,
-        updated_at=stamp,
-        extra={**approved.extra, DERIVED_FROM: str(approved.id)},
-    )

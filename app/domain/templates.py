@@ -70,6 +70,15 @@ AMENDMENT_TEMPLATE = NoteTemplate(
 )
 
 
+ADDENDUM_TEMPLATE = NoteTemplate(
+    id="addendum",
+    name="Addendum to an earlier note",
+    version=1,
+    sections=(TemplateSection(key="addendum", title="Addendum", required=True),),
+    description="What is added to the earlier note, which stays as it is.",
+)
+
+
 def parse_template(data: Mapping[str, Any]) -> NoteTemplate:
     """A NoteTemplate from a decoded template file; TemplateError names the problem."""
     tid = data.get("id")

@@ -32,6 +32,7 @@ from app.domain.clinical import Reference
 from app.domain.consistency import ChartValue, check_consistency
 from app.domain.draft import Draft, DraftStatus
 from app.domain.fingerprint import draft_content_sha256
+from app.domain.followup import ItemFate, plan_writes
 from app.domain.items import ITEM_KINDS, NOTE, NOTE_WRITES, ItemCheck, kind_of, write_rank
 from app.domain.render import render_plain_text
 from app.domain.templates import NoteTemplate
@@ -64,10 +65,16 @@ ENCOUNTER_TYPES = frozenset({"Encounter"})
 class WritePermissions:
     """The resource types this app may create at this site: granted SMART scopes ∩ what the
     CapabilityStatement declares ∩ the vendor profile. ``refusals`` says why a type is not
-    creatable, as a clause: ``"the EHR did not grant Task write"``."""
+    creatable, as a clause: ``"the EHR did not grant Task write"``. ``updatable``: the types
+    whose records it may correct in place (a version-aware update: profile, server and scopes
+    allow it); a follow-up states other corrections in its note instead."""
 
     creatable: frozenset[str]
     refusals: Mapping[str, str] = field(default_factory=dict, hash=False)
+    updatable: frozenset[str] = frozenset()
+
+    def may_update(self, resource_type: str) -> bool:
+        return resource_type in self.updatable
 
     @classmethod
     def allowing(cls, *resource_types: str) -> WritePermissions:
@@ -128,9 +135,11 @@ class ValidationReport:
 
 def destinations_for(draft: Draft, permissions: WritePermissions) -> tuple[str, ...]:
     """The resource types an approval of ``draft`` writes, in commit order: the note, the type
-    of each kind of item it holds, and the optional extras (Composition, Provenance) where
-    ``permissions`` allow them."""
-    wanted = {NOTE.resource_type} | {kind_of(i).resource_type for i in draft.items}
+    of each item its write plan writes (app.domain.followup: a follow-up never writes the
+    earlier note's unchanged items again), and the optional extras (Composition, Provenance)
+    where ``permissions`` allow them."""
+    plan = plan_writes(draft, permissions.may_update)
+    wanted = {NOTE.resource_type} | {p.resource_type for p in plan.written}
     wanted |= {
         w.resource_type for w in NOTE_WRITES if w.optional and permissions.allows(w.resource_type)
     }
@@ -183,7 +192,8 @@ def _check_status(draft: Draft) -> Iterable[ValidationProblem]:
         yield error(
             "draft",
             ProblemKind.NOT_EDITABLE,
-            f"This draft is already {draft.status.value}; start a new draft to change the note.",
+            f"This draft is already {draft.status.value}. To change an approved note: Correct "
+            "this note, or Add an addendum.",
         )
 
 
@@ -270,8 +280,13 @@ def _check_narrative(draft: Draft, template: NoteTemplate | None) -> Iterable[Va
 
 
 def _check_items(draft: Draft, ctx: ItemCheck) -> Iterable[ValidationProblem]:
-    """Each item by its kind's checks (in the draft's order), then each kind's joint checks."""
+    """Each item by its kind's checks (in the draft's order), then each kind's joint checks.
+    Records of an earlier note that a follow-up leaves as they are in the chart are not
+    checked one by one: nothing is written for them."""
+    untouched = {p.item.item_id for p in plan_writes(draft).items if p.fate is ItemFate.UNCHANGED}
     for item in draft.items:
+        if item.item_id in untouched:
+            continue
         yield from kind_of(item).check(item, ctx)
     for kind in ITEM_KINDS:
         mine = kind.select(draft.items)
@@ -314,7 +329,14 @@ def _check_permissions(draft: Draft, permissions: WritePermissions) -> Iterable[
             f"{_sentence(permissions.why_not(NOTE.resource_type))}, so the note cannot be "
             "filed; ask IT to give this app permission to write notes.",
         )
+    created = {
+        p.item.item_id
+        for p in plan_writes(draft, permissions.may_update).items
+        if p.fate is ItemFate.CREATE
+    }
     for item in draft.items:
+        if item.item_id not in created:  # corrections the site cannot make are stated in text
+            continue
         kind = kind_of(item)
         resource_type = kind.resource_type
         if not permissions.allows(resource_type):

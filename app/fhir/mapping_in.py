@@ -494,6 +494,7 @@ def map_document_reference(raw: JsonObject, refs: References | None = None) -> P
         relates_to=relations,
         encounter=encounter,
         attachment_url=url,
+        identifiers=identifier_tokens(raw.get("identifier")),
     )
 
 
@@ -587,6 +588,17 @@ def map_composition(raw: JsonObject, refs: References | None = None) -> PriorNot
         encounter=encounter_ref
         if encounter_ref and encounter_ref.resource_type == "Encounter"
         else None,
+        identifiers=identifier_tokens(raw.get("identifier")),
+    )
+
+
+def identifier_tokens(value: object) -> tuple[str, ...]:
+    """``system|value`` of each Identifier (a list, or a single one as in Composition)."""
+    found = value if isinstance(value, list) else [value]
+    return tuple(
+        f"{i.get('system') or ''}|{i['value']}"
+        for i in found
+        if isinstance(i, Mapping) and isinstance(i.get("value"), str)
     )
 
 

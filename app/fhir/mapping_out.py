@@ -8,12 +8,19 @@ One commit holds, in this order (later writes refer to earlier ones by ``urn:uui
    draft's note type, else the profile's), category ``clinical-note``, subject, context
    (encounter, period), author and authenticator (the approving clinician), date, one
    attachment (text/plain UTF-8 base64, or sanitized XHTML where the profile wants it) and, for
-   an amendment, ``relatesTo: replaces`` the amended note;
-2. one resource per structured item, by its kind's mapping (``app/fhir/items/<kind>.py``), kinds
-   in their catalogue ``write_rank`` order: observations, symptoms, then (3.), then tasks,
-   messages, medication statements;
+   a follow-up, ``relatesTo`` the earlier note: ``replaces`` (an amendment: US Core's
+   supersession — the earlier note is not changed in place; the EHR may mark it superseded) or
+   ``appends`` (an addendum);
+2. the structured items as the draft's write plan (app.domain.followup) says, kinds in their
+   catalogue ``write_rank`` order (observations, symptoms, then (3.), then tasks, messages,
+   medication statements): a new record for each new item, by its kind's mapping
+   (``app/fhir/items/<kind>.py``); for a follow-up, an update of each record of the earlier
+   note the clinician corrected or confirmed as entered in error (app.fhir.corrections) and
+   nothing for those left as they are. Corrections the site cannot make in place are stated
+   in the note's text instead;
 3. the note as a Composition, when the review decision lists it (the server declares Composition
-   create and the profile allows it);
+   create and the profile allows it), with the same ``relatesTo`` as the note where the earlier
+   note has a Composition;
 4. a Provenance when the decision lists it: every write above as target, the clinician as
    author, the app as an assembler Device acting for the clinician, the source encounter, the
    amended note and the imported draft file (by its SHA-256) as entities.
@@ -43,14 +50,17 @@ from app.domain.commit import (
     ApprovedCommit,
     CommitInvalid,
     DraftWrite,
+    WriteOperation,
 )
 from app.domain.commit import build_commit as freeze_commit
 from app.domain.draft import Draft
 from app.domain.fingerprint import draft_content_sha256
-from app.domain.items import COMPOSITION, ITEM_KINDS, PROVENANCE, ItemKind
+from app.domain.followup import ItemFate, WritePlan, note_addition, plan_writes, written_text
+from app.domain.items import COMPOSITION, ITEM_KINDS, PROVENANCE, ItemKind, kind_of
 from app.domain.render import render_plain_text
 from app.domain.review import AppIdentity, ReviewDecision, ReviewStatus
 from app.fhir.capabilities import ServerCapabilities
+from app.fhir.corrections import update_body
 from app.fhir.errors import FhirUnsupported
 from app.fhir.items import WriteContext, mapping_for
 from app.fhir.items.base import concept as _concept
@@ -71,6 +81,13 @@ XHTML = "application/xhtml+xml"
 NOTE_TYPE_DISPLAY = {"11506-3": "Progress note", "34117-2": "History and physical note"}
 CATEGORY_DISPLAY = {"clinical-note": "Clinical Note"}
 COMPOSITION_STATUS = {"preliminary": "preliminary", "final": "final", "amended": "amended"}
+
+
+def write_id_for(decision_id: uuid.UUID, role: str) -> uuid.UUID:
+    """The write id of one part of the commit of ``decision_id``: ``"note"``,
+    ``"composition"``, ``"provenance"`` or ``"item:<item id>"``. Derived, so rebuilding gives
+    the same commit and a follow-up can find the write of each item of an earlier note."""
+    return uuid.uuid5(decision_id, role)
 
 
 def app_device_reference(app: AppIdentity) -> JsonObject:
@@ -94,14 +111,22 @@ def build_commit(
     sequence: int = 1,
     encounter_period: tuple[datetime | None, datetime | None] | None = None,
     depends_on: Sequence[uuid.UUID] = (),
+    plan: WritePlan | None = None,
 ) -> ApprovedCommit:
     """The approved commit for ``draft``. ``sequence`` is a placeholder: the outbox assigns the
     real one when it stores the commit. ``encounter_period`` (start, end) fills
     ``DocumentReference.context.period``; ``depends_on`` lists commits that must be confirmed
-    first (an amendment of a note that is still in the outbox)."""
+    first (a follow-up of a note still in the outbox waits for it without being told).
+    ``plan`` is the draft's write plan as the approval showed it (default: made here with what
+    the profile and server allow updating)."""
     _check_decision(draft, decision)
-    _check_writable(decision.destination_types, profile, capabilities)
-    m = _Mapper(draft, decision, profile, app_device, encounter_period)
+    if plan is None:
+        plan = plan_writes(draft, lambda t: _may_update(t, profile, capabilities))
+    _check_writable(decision.destination_types, plan, profile, capabilities)
+    follow_up = draft.amends
+    if follow_up is not None and follow_up.pending_commit is not None:
+        depends_on = (*depends_on, follow_up.pending_commit)
+    m = _Mapper(draft, decision, profile, app_device, encounter_period, plan)
     writes = [m.document_reference()]
     steps: list[tuple[int, Callable[[], list[DraftWrite]]]] = [
         (kind.write_rank, partial(m.items_of, kind)) for kind in ITEM_KINDS
@@ -111,7 +136,7 @@ def build_commit(
     for _rank, step in sorted(steps, key=lambda s: s[0]):
         writes += step()
     if PROVENANCE.resource_type in decision.destination_types:
-        writes.append(m.provenance([w.write_id for w in writes]))
+        writes.append(m.provenance(writes))
     built = {str(w.payload["resourceType"]) for w in writes}
     if built != set(decision.destination_types):
         raise CommitInvalid(
@@ -132,9 +157,24 @@ def _check_decision(draft: Draft, decision: ReviewDecision) -> None:
         raise CommitInvalid("the note is empty")
 
 
+def _may_update(resource_type: str, profile: VendorProfile, caps: ServerCapabilities) -> bool:
+    declared = caps.type(resource_type)
+    return (
+        profile.if_match_update
+        and profile.may_write(resource_type)
+        and declared is not None
+        and declared.supports("update")
+        and declared.versioning != "no-version"
+    )
+
+
 def _check_writable(
-    types: Sequence[str], profile: VendorProfile, capabilities: ServerCapabilities
+    types: Sequence[str],
+    plan: WritePlan,
+    profile: VendorProfile,
+    capabilities: ServerCapabilities,
 ) -> None:
+    only_updated = plan.updated_types - plan.created_types
     for resource_type in types:
         if not profile.may_write(resource_type):
             raise FhirUnsupported(
@@ -142,6 +182,14 @@ def _check_writable(
                 "remove that part of the note and approve it again, or ask IT.",
                 detail=f"profile {profile.name} excludes {resource_type}",
             )
+        if resource_type in only_updated:
+            if not _may_update(resource_type, profile, capabilities):
+                raise FhirUnsupported(
+                    f"The EHR does not let this app correct {resource_type} records in place; "
+                    "review the note again.",
+                    detail=f"no versioned update for {resource_type}",
+                )
+            continue
         if not capabilities.can_create(resource_type):
             raise FhirUnsupported(
                 f"The EHR does not declare that it accepts new {resource_type} resources; "
@@ -158,8 +206,10 @@ class _Mapper:
         profile: VendorProfile,
         app_device: Reference | Mapping[str, Any],
         encounter_period: tuple[datetime | None, datetime | None] | None,
+        plan: WritePlan,
     ) -> None:
         self.draft = draft
+        self.plan = plan
         self.decision = decision
         self.profile = profile
         self.app_device = (
@@ -171,7 +221,7 @@ class _Mapper:
 
     # ---- identities: derived from the decision id, so rebuilding gives the same commit
     def _write_id(self, role: str) -> uuid.UUID:
-        return uuid.uuid5(self.decision.decision_id, role)
+        return write_id_for(self.decision.decision_id, role)
 
     @property
     def note_urn(self) -> JsonObject:
@@ -215,9 +265,13 @@ class _Mapper:
             doc["description"] = d.title.strip()
         if d.amends is not None:
             doc["relatesTo"] = [
-                {"code": "replaces", "target": _ref(d.amends.document, display=False)}
+                {"code": d.amends.kind.relation, "target": {"reference": d.amends.target}}
             ]
         return DraftWrite(doc, self.note_id)
+
+    def text(self) -> str:
+        """The note's plain text, with the corrections it states (app.domain.followup)."""
+        return written_text(self.draft, self.plan)
 
     def _note_type(self) -> Coding:
         t = self.draft.note_type
@@ -231,7 +285,7 @@ class _Mapper:
             content_type, data = XHTML, self._xhtml().encode("utf-8")
         else:
             content_type = "text/plain; charset=utf-8"
-            data = render_plain_text(self.draft).encode("utf-8", "replace")
+            data = self.text().encode("utf-8", "replace")
         attachment: JsonObject = {
             "contentType": content_type,
             "data": base64.b64encode(data).decode("ascii"),
@@ -244,21 +298,27 @@ class _Mapper:
             attachment["title"] = self.draft.title.strip()
         return attachment
 
+    def _sections(self) -> list[tuple[str, str]]:
+        parts = [(s.title, s.text) for s in self.draft.sections]
+        addition = note_addition(self.plan)
+        if addition:
+            parts.append(("Corrections", addition))
+        return parts
+
     def _xhtml(self) -> str:
-        sections = self.draft.sections
-        if len(sections) == 1:  # an amendment keeps the chart note's own layout
-            return plain_text_to_xhtml_div(sections[0].text)
-        return sections_to_xhtml_div((s.title, s.text) for s in sections)
+        if len(self.draft.sections) == 1:  # an amendment keeps the chart note's own layout
+            return plain_text_to_xhtml_div(self.text())
+        return sections_to_xhtml_div(self._sections())
 
     def composition(self) -> DraftWrite:
         d = self.draft
         sections = [
             {
-                "title": s.title,
-                "text": {"status": "generated", "div": plain_text_to_xhtml_div(s.text)},
+                "title": title,
+                "text": {"status": "generated", "div": plain_text_to_xhtml_div(text)},
             }
-            for s in d.sections
-            if s.text.strip()
+            for title, text in self._sections()
+            if text.strip()
         ]
         comp: JsonObject = {
             "resourceType": "Composition",
@@ -273,10 +333,19 @@ class _Mapper:
             "attester": [{"mode": "legal", "time": self.when, "party": self.clinician}],
             "section": sections,
         }
+        if d.amends is not None and d.amends.composition is not None:
+            comp["relatesTo"] = [
+                {
+                    "code": d.amends.kind.relation,
+                    "targetReference": {"reference": d.amends.composition},
+                }
+            ]
         return DraftWrite(comp, self._write_id("composition"))
 
     # ---- structured items: each by its kind's mapping (app/fhir/items/<kind>.py)
     def items_of(self, kind: ItemKind[Any]) -> list[DraftWrite]:
+        """The writes of the plan's items of ``kind``: new records, and updates of the earlier
+        note's records (corrections, entered in error), in the draft's order."""
         mapping = mapping_for(kind)
         ctx = WriteContext(
             patient=self.draft.patient,
@@ -285,19 +354,34 @@ class _Mapper:
             note_id=str(self.note_id),
             approved_at=self.decision.approved_at,
         )
-        return [
-            DraftWrite(mapping.to_fhir(item, ctx), self._write_id(f"item:{item.item_id}"))
-            for item in kind.select(self.draft.items)
-        ]
+        writes = []
+        for plan in self.plan.written:
+            if kind_of(plan.item) is not kind:
+                continue
+            write_id = self._write_id(f"item:{plan.item.item_id}")
+            if plan.fate is ItemFate.CREATE:
+                writes.append(DraftWrite(mapping.to_fhir(plan.item, ctx), write_id))
+                continue
+            assert plan.chart is not None
+            writes.append(
+                DraftWrite(
+                    update_body(plan, ctx),
+                    write_id,
+                    operation=WriteOperation.UPDATE,
+                    target=plan.chart.target,
+                    if_match=plan.chart.version_id,
+                )
+            )
+        return writes
 
     # ---- provenance
-    def provenance(self, targets: Sequence[uuid.UUID]) -> DraftWrite:
+    def provenance(self, writes: Sequence[DraftWrite]) -> DraftWrite:
         d, dec = self.draft, self.decision
         entities: list[JsonObject] = [
             {"role": "source", "what": _ref(dec.source_encounter, display=False)}
         ]
         if d.amends is not None:
-            entities.append({"role": "revision", "what": _ref(d.amends.document, display=False)})
+            entities.append({"role": "revision", "what": {"reference": d.amends.target}})
         sha = d.provenance.import_sha256
         if sha:
             gen = d.provenance.generator
@@ -309,7 +393,8 @@ class _Mapper:
         activity = "UPDATE" if d.amends is not None else "CREATE"
         prov: JsonObject = {
             "resourceType": "Provenance",
-            "target": [{"reference": f"{URN_UUID_PREFIX}{t}"} for t in targets],
+            # an update's own fullUrl names no resource: its target does
+            "target": [{"reference": w.target or f"{URN_UUID_PREFIX}{w.write_id}"} for w in writes],
             "recorded": self.when,
             "activity": _concept(Coding(DATA_OPERATION_SYSTEM, activity, activity.title())),
             "agent": [

@@ -1,5 +1,6 @@
 """Which resource types the app may create at a site: vendor profile ∩ CapabilityStatement ∩
-granted SMART scopes, with the reason for every type that is not allowed.
+granted SMART scopes, with the reason for every type that is not allowed — and which it may
+correct in place (a follow-up's corrections of the earlier note's records).
 
 The result (:class:`app.domain.validation.WritePermissions`) is what validation before approval
 checks each write against, so a draft that the site cannot take is blocked with a sentence
@@ -38,7 +39,28 @@ def write_permissions(
             creatable.add(resource_type)
         else:
             refusals[resource_type] = reason
-    return WritePermissions(frozenset(creatable), refusals)
+    updatable = frozenset(t for t in WRITE_TYPES if _may_update(t, profile, capabilities, scopes))
+    return WritePermissions(frozenset(creatable), refusals, updatable)
+
+
+def _may_update(
+    resource_type: str,
+    profile: VendorProfile,
+    capabilities: ServerCapabilities,
+    scopes: tuple[str, ...] | None,
+) -> bool:
+    """A record of this type may be corrected in place: the profile allows version-aware
+    updates (If-Match) and the type, the server declares update with versioning, and the
+    granted scopes include update."""
+    declared = capabilities.type(resource_type)
+    return (
+        profile.if_match_update
+        and profile.may_write(resource_type)
+        and declared is not None
+        and declared.supports("update")
+        and declared.versioning != "no-version"
+        and (scopes is None or "u" in granted_permissions(scopes, resource_type))
+    )
 
 
 def _refusal(

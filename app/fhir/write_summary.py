@@ -34,7 +34,7 @@ def describe_commit(commit: ApprovedCommit) -> tuple[WriteDescription, ...]:
 
 def describe_write(write: PlannedWrite) -> WriteDescription:
     """An item's write in its kind's words (app/fhir/items/<kind>.py), the note's own writes
-    here."""
+    here. An update says which chart record it changes, and how."""
     p = write.payload()
     kind = kind_of_resource(p)
     if kind is not None:
@@ -42,7 +42,17 @@ def describe_write(write: PlannedWrite) -> WriteDescription:
     else:
         label = type_label(write.resource_type)
         text = _DESCRIBERS.get(write.resource_type, _generic)(p)
+    if write.is_update:
+        record = "the earlier note's record" if _pending(write) else f"{write.target}"
+        if p.get("status") == "entered-in-error":
+            text = f"Marks {record} as entered in error: {text}"
+        else:
+            text = f"Corrects {record} in place (status {p.get('status')}): {text}"
     return WriteDescription(write.position, write.resource_type, label, text)
+
+
+def _pending(write: PlannedWrite) -> bool:
+    return (write.target or "").startswith("urn:uuid:")
 
 
 def _note(p: Mapping[str, Any]) -> str:

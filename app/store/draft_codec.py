@@ -16,6 +16,7 @@ from app.domain.clinical import Coding, Reference
 from app.domain.draft import (
     AmendmentRef,
     Baseline,
+    ChartItem,
     CloseReason,
     Draft,
     DraftDecision,
@@ -24,6 +25,7 @@ from app.domain.draft import (
     DraftStatus,
     FlagLook,
     FlagTarget,
+    FollowUpKind,
     Generator,
     NoteSection,
     UncertaintyFlag,
@@ -58,9 +60,7 @@ def encode_body(draft: Draft) -> bytes:
             "items": [_item(i) for i in draft.baseline.items],
         },
         "provenance": _provenance(draft.provenance),
-        "amends": None
-        if draft.amends is None
-        else {"document": _ref(draft.amends.document), "version_id": draft.amends.version_id},
+        "amends": None if draft.amends is None else _follow_up(draft.amends),
         "extra": dict(draft.extra),
         "decision": _decision(draft.decision),
     }
@@ -95,9 +95,7 @@ def decode_body(
             items=tuple(_unitem(i) for i in data["baseline"]["items"]),
         ),
         provenance=_unprovenance(data["provenance"]),
-        amends=None
-        if amends is None
-        else AmendmentRef(document=_unref(amends["document"]), version_id=amends.get("version_id")),
+        amends=None if amends is None else _unfollow_up(amends),
         status=DraftStatus(status),
         revision=revision,
         created_at=parse_ts(created_at),
@@ -108,6 +106,50 @@ def decode_body(
 
 
 # ---- pieces
+
+
+def _follow_up(a: AmendmentRef) -> dict[str, Any]:
+    """The earlier note a follow-up corrects or adds to (older bodies hold only the first two
+    keys: an amendment of a chart note)."""
+    return {
+        "document": _ref(a.document),
+        "version_id": a.version_id,
+        "kind": a.kind.value,
+        "note_date": _opt_iso(a.note_date),
+        "pending_commit": None if a.pending_commit is None else str(a.pending_commit),
+        "composition": a.composition,
+        "subject": _ref(a.subject),
+        "chart_items": [
+            {
+                "item_id": c.item_id,
+                "resource_type": c.resource_type,
+                "target": c.target,
+                "version_id": c.version_id,
+                "seen": c.seen_json,
+            }
+            for c in a.chart_items
+        ],
+        "retract": list(a.retract),
+    }
+
+
+def _unfollow_up(d: dict[str, Any]) -> AmendmentRef:
+    pending = d.get("pending_commit")
+    subject = d.get("subject")
+    return AmendmentRef(
+        document=_unref(d["document"]),
+        version_id=d.get("version_id"),
+        kind=FollowUpKind(d.get("kind", FollowUpKind.AMENDMENT.value)),
+        note_date=None if d.get("note_date") is None else parse_ts(d["note_date"]),
+        pending_commit=None if pending is None else uuid.UUID(pending),
+        composition=d.get("composition"),
+        subject=None if subject is None else _unref(subject),
+        chart_items=tuple(
+            ChartItem(c["item_id"], c["resource_type"], c["target"], c.get("version_id"), c["seen"])
+            for c in d.get("chart_items", [])
+        ),
+        retract=tuple(d.get("retract", [])),
+    )
 
 
 def _ref(r: Reference | None) -> dict[str, Any] | None:

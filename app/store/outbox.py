@@ -207,6 +207,9 @@ class OutboxRepository:
                         "resource_type": w.resource_type,
                         "identifier_value": w.identifier.value,
                         "depends_on": ",".join(str(d) for d in w.depends_on),
+                        "operation": w.operation.value,
+                        "target": w.target,
+                        "if_match": w.if_match,
                         "payload_sha256": w.payload_sha256,
                         "payload_format": protector.format_id,
                         "payload": protector.protect(

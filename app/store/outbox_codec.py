@@ -20,6 +20,7 @@ from app.domain.commit import (
     CommitInvalid,
     Identifier,
     PlannedWrite,
+    WriteOperation,
     sha256_hex,
 )
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
@@ -37,6 +38,7 @@ from app.store.outbox_tables import outbox_commits, outbox_dependencies, outbox_
 from app.store.sealed_columns import error_context
 
 S, E = OutboxState, SyncEvent
+_OPERATIONS = {o.value: o for o in WriteOperation}
 
 
 class OutboxDecoder:
@@ -119,6 +121,9 @@ class OutboxDecoder:
                 payload_sha256=w.payload_sha256,
                 identifier=Identifier(IDENTIFIER_SYSTEM, w.identifier_value),
                 depends_on=tuple(int(p) for p in w.depends_on.split(",") if p),
+                operation=_OPERATIONS.get(w.operation, WriteOperation.CREATE),
+                target=w.target,
+                if_match=w.if_match,
             )
             for w in writes
         )

@@ -100,6 +100,10 @@ outbox_writes = Table(
     Column("location", Text, nullable=True),
     Column("response_status", String(64), nullable=True),
     Column("recorded_at", String(32), nullable=True),
+    # migration 0005: an update of a resource already in the chart (app.domain.commit)
+    Column("operation", String(16), nullable=False, server_default="create"),
+    Column("target", Text, nullable=True),
+    Column("if_match", String(64), nullable=True),
 )
 
 # Small key/value facts about syncing (the last successful sync for the status bar).
@@ -120,7 +124,8 @@ IMMUTABLE_TRIGGERS = (
     (
         "outbox_writes_identity_immutable",
         "CREATE TRIGGER outbox_writes_identity_immutable BEFORE UPDATE OF commit_id, position, "
-        "write_id, resource_type, identifier_value, depends_on, payload_sha256 ON outbox_writes "
+        "write_id, resource_type, identifier_value, depends_on, payload_sha256, operation, "
+        "target, if_match ON outbox_writes "
         "BEGIN SELECT RAISE(ABORT, 'approved payload identities are immutable'); END",
     ),
 )

@@ -9,6 +9,7 @@ from pathlib import Path
 from app.store.database import Database, PayloadProtector, current_revision, open_database
 from app.store.drafts import DraftHook, DraftRepository
 from app.store.outbox import OutboxRepository
+from app.store.outbox_lookups import OutboxLookups
 
 
 class Store:
@@ -29,6 +30,7 @@ class Store:
         self.path = db.path
         self.drafts = DraftRepository(db, hooks=draft_hooks, clock=clock)
         self.outbox = OutboxRepository(db, clock=clock)
+        self.lookups = OutboxLookups(db)
 
     def schema_revision(self) -> str | None:
         return current_revision(self.db)

@@ -22,7 +22,8 @@ from app.domain.clinical import Reference
 from app.domain.commit import ApprovedCommit
 from app.domain.consistency import chart_values
 from app.domain.context import EncounterContext
-from app.domain.draft import Draft, DraftStatus
+from app.domain.draft import Draft, DraftStatus, FollowUpKind
+from app.domain.followup import WritePlan, plan_writes
 from app.domain.review import AppIdentity, ReviewDecision, decide
 from app.domain.review_codec import decision_to_json
 from app.domain.templates import NoteTemplate
@@ -92,12 +93,17 @@ def check(
     draft: Draft, actx: ApprovalContext, template: NoteTemplate | None, now: datetime | None = None
 ) -> ValidationReport:
     amended_patient = amended_encounter = None
-    if draft.amends is not None:
-        note = next((n for n in actx.context.notes.items if n.id == draft.amends.document.id), None)
+    follow_up = draft.amends
+    if follow_up is not None:
+        note = next((n for n in actx.context.notes.items if n.id == follow_up.document.id), None)
         if note is not None:
             # the context loader keeps only notes whose subject is the open patient
             amended_patient = actx.context.patient.reference
             amended_encounter = note.encounter
+        elif follow_up.subject is not None:
+            # a note approved in this app (in the outbox, or confirmed since the chart was
+            # read): its patient as this app's store recorded it at that approval
+            amended_patient = follow_up.subject
     return validate_for_approval(
         draft,
         actx.context.patient.reference,
@@ -119,11 +125,19 @@ class PreparedApproval:
     report: ValidationReport
     decision: ReviewDecision
     commit: ApprovedCommit
+    plan: WritePlan  # what happens to each item, in words: "What will be written", "Changes"
 
     @property
     def preconditions(self) -> dict[str, str]:
+        """An amendment replaces the version of the chart note the clinician saw (checked
+        before sending); an addendum leaves it as it is, whatever its version."""
         amends = self.draft.amends
-        if amends is not None and amends.version_id:
+        if (
+            amends is not None
+            and amends.kind is FollowUpKind.AMENDMENT
+            and amends.pending_commit is None
+            and amends.version_id
+        ):
             return {amends.document.relative: amends.version_id}
         return {}
 
@@ -135,6 +149,7 @@ def prepare(
     CommitInvalid / FhirUnsupported (mapping) with a message for the clinician."""
     decision = decide(draft, report, actx.user, now or datetime.now(UTC), actx.app)
     enc = actx.context.encounter
+    plan = plan_writes(draft, actx.permissions.may_update)
     commit = build_commit(
         draft,
         decision,
@@ -142,8 +157,9 @@ def prepare(
         actx.capabilities,
         app_device=app_device_reference(actx.app),
         encounter_period=(enc.period_start, enc.period_end),
+        plan=plan,
     )
-    return PreparedApproval(draft, report, decision, commit)
+    return PreparedApproval(draft, report, decision, commit, plan)
 
 
 def queue(store: Store, prepared: PreparedApproval) -> ApprovedCommit:

@@ -1,6 +1,6 @@
 """The outbox planner: pure, table-driven decisions for the sync runner. No I/O.
 
-Three questions, three functions:
+Two questions here, a third beside it:
 
 - :func:`next_action` — what to do with an item now: SEND, RECONCILE (search the write
   identifiers), WAIT until a time, ASK_USER, or NOTHING. One rule per state in :data:`ACTION_RULES`.
@@ -15,9 +15,11 @@ Three questions, three functions:
 
   Writes are sent in dependency order; references to writes the server already has are
   rewritten to their server ids (``resolved``), so the runner calls it again after each round
-  until it returns no requests.
-- :func:`plan_reconcile` / :func:`reconcile_event` — after an unknown outcome: which searches to
-  run, and what their match counts mean. A resend happens only after the searches said "absent".
+  until it returns no requests. A write that corrects a resource already in the chart
+  (``WriteOperation.UPDATE``) is a PUT of its target with ``If-Match`` on the version the
+  clinician saw — inside the transaction, or, without one, in a round of its own before any
+  create, so a refused correction (412) leaves nothing of the commit in the chart.
+- after an unknown outcome, which checks to run and what they mean: app/sync/reconciliation.py.
 
 A search parameter the server does not declare is never relied on for reconciliation (some
 servers, the peer EHR among them, answer an unknown parameter with zero results — which would
@@ -34,6 +36,7 @@ from enum import Enum
 from typing import Any
 
 from app.domain.commit import (
+    URN_UUID_PREFIX,
     ApprovedCommit,
     PlannedWrite,
     canonical_json,
@@ -60,6 +63,7 @@ class TypeCapabilities:
     conditional_create: bool = False
     search: bool = False
     search_params: frozenset[str] | None = None  # None: the server lists none
+    update: bool = False  # version-aware update (PUT with If-Match) of a resource in the chart
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,10 @@ class WriteCapabilities:
         return self.types.get(resource_type, TypeCapabilities())
 
     def can_find(self, write: PlannedWrite) -> bool:
-        """Whether a search for the write identifier gives a trustworthy answer."""
+        """Whether a search for the write identifier gives a trustworthy answer (an update is
+        found by reading its target, which always is)."""
+        if write.is_update:
+            return True
         caps = self.of(write.resource_type)
         if not (caps.search and self.profile.identifier_search):
             return False
@@ -125,6 +132,10 @@ def capabilities_from(
             and resource.get("conditionalCreate") is True,
             search="search-type" in codes,
             search_params=params | common if params else None,
+            update=writable
+            and profile.if_match_update
+            and "update" in codes
+            and resource.get("versioning") != "no-version",
         )
     return WriteCapabilities(
         profile, transaction=profile.transaction and "transaction" in system_codes, types=types
@@ -158,6 +169,9 @@ class WriteStrategy(Enum):
     CONDITIONAL_CREATE = "conditional-create"  # idempotent per resource
     PUT_CLIENT_ID = "put-client-id"  # idempotent per resource (update-as-create)
     CREATE_THEN_READ_BACK = "create+read-back"  # neither: reconcile, and read back after success
+    # A correction of a resource already in the chart: PUT with If-Match. Not a commit-level
+    # strategy (a follow-up always creates its note too): the strategy of its requests.
+    UPDATE_IF_MATCH = "update+if-match"
 
 
 def write_strategy(resource_type: str, caps: WriteCapabilities) -> WriteStrategy:
@@ -177,16 +191,23 @@ def write_strategy(resource_type: str, caps: WriteCapabilities) -> WriteStrategy
 
 
 def choose_strategy(commit: ApprovedCommit, caps: WriteCapabilities) -> WriteStrategy:
-    """The commit-level strategy (for display, audit and the benchmark report)."""
+    """The commit-level strategy (for display, audit and the benchmark report): that of its
+    creates; its updates (corrections in place) need the version-aware update."""
     for t in sorted(commit.resource_types):
         if not caps.profile.may_write(t):
             raise CannotSend(f"The {caps.profile.display_name} profile does not allow writing {t}.")
-    if caps.transaction and all(caps.of(t).create for t in commit.resource_types):
-        if all(caps.of(t).conditional_create for t in commit.resource_types):
+    for t in sorted({w.resource_type for w in commit.writes if w.is_update}):
+        if not caps.of(t).update:
+            raise CannotSend(f"The EHR does not let this app correct {t} resources in place.")
+    created = {w.resource_type for w in commit.writes if not w.is_update}
+    if caps.transaction and all(caps.of(t).create for t in created):
+        if all(caps.of(t).conditional_create for t in created):
             return WriteStrategy.TRANSACTION_IF_NONE_EXIST
         return WriteStrategy.TRANSACTION
+    if not created:
+        return WriteStrategy.UPDATE_IF_MATCH
     order = list(WriteStrategy)
-    return max((write_strategy(t, caps) for t in commit.resource_types), key=order.index)
+    return max((write_strategy(t, caps) for t in created), key=order.index)
 
 
 @dataclass(frozen=True)
@@ -224,9 +245,12 @@ def plan_send(
     commit: ApprovedCommit,
     caps: WriteCapabilities,
     resolved: Mapping[str, str] | None = None,
+    versions: Mapping[str, str] | None = None,
 ) -> SendPlan:
     """The next requests for ``commit``. ``resolved`` maps fullUrls (``urn:uuid:...``) of writes
-    the server already has — of this commit or of its base — to ``"Type/id"``.
+    the server already has — of this commit or of its base — to ``"Type/id"``; ``versions``
+    maps ``"Type/id"`` of a base commit's writes to the version it recorded (the ``If-Match``
+    of an update whose approval left it to the base: ``PlannedWrite.if_match`` None).
 
     Raises :class:`CannotSend` when the profile or server does not allow a write, or when a
     reference to another commit (an amendment's base) is not resolved yet.
@@ -238,20 +262,61 @@ def plan_send(
     for w in commit.writes:
         if w.position in remaining:
             external = {r for r in local_references(w.payload()) if r not in own and r not in known}
+            if w.is_update and w.target is not None and w.target.startswith(URN_UUID_PREFIX):
+                external |= {w.target} - known.keys()
             if external:
                 raise CannotSend("It refers to a note that has not reached the EHR yet.")
     if not remaining:
         return SendPlan(strategy, (), ())
+    targets = {p: update_target(commit.writes[p], known, versions) for p in remaining}
     if strategy in (WriteStrategy.TRANSACTION_IF_NONE_EXIST, WriteStrategy.TRANSACTION):
         return SendPlan(
-            strategy, (_transaction(commit, caps, remaining, known, strategy),), remaining
+            strategy, (_transaction(commit, caps, remaining, known, strategy, targets),), remaining
         )
     ready = [
         commit.writes[p]
         for p in remaining
         if all(commit.writes[d].full_url in known for d in commit.writes[p].depends_on)
     ]
-    return SendPlan(strategy, tuple(_single(w, caps, known) for w in ready), remaining)
+    if any(w.is_update for w in ready):  # corrections first, on their own: see the docstring
+        ready = [w for w in ready if w.is_update]
+    requests = tuple(_single(w, caps, known, targets[w.position]) for w in ready)
+    return SendPlan(strategy, requests, remaining)
+
+
+@dataclass(frozen=True)
+class UpdateTarget:
+    """Where an update goes and on which version: ``reference`` ``"Type/id"``, ``version``."""
+
+    reference: str
+    version: str
+
+    @property
+    def if_match(self) -> str:
+        return f'W/"{self.version}"'
+
+    @property
+    def resource_id(self) -> str:
+        return self.reference.partition("/")[2]
+
+
+def update_target(
+    write: PlannedWrite, known: Mapping[str, str], versions: Mapping[str, str] | None = None
+) -> UpdateTarget | None:
+    """The resolved target and version of an update (None for a create). Raises
+    :class:`CannotSend` when the target is not in the chart yet or its version is unknown."""
+    if not write.is_update or write.target is None:
+        return None
+    reference = known.get(write.target, write.target)
+    if reference.startswith(URN_UUID_PREFIX):
+        raise CannotSend("It corrects a record that has not reached the EHR yet.")
+    version = write.if_match or (versions or {}).get(reference)
+    if not version:
+        raise CannotSend(
+            f"The app does not know which version of the chart's {write.resource_type} was "
+            "corrected, so it cannot correct it safely. Discard this and start again from the chart."
+        )
+    return UpdateTarget(reference, version)
 
 
 def _transaction(
@@ -260,14 +325,21 @@ def _transaction(
     remaining: tuple[int, ...],
     known: Mapping[str, str],
     strategy: WriteStrategy,
+    targets: Mapping[int, UpdateTarget | None],
 ) -> PlannedRequest:
     entries = []
     for p in remaining:
         w = commit.writes[p]
-        request: dict[str, str] = {"method": "POST", "url": w.resource_type}
-        if caps.of(w.resource_type).conditional_create:
-            request["ifNoneExist"] = w.if_none_exist
         body = json_loads(resolve_references(w.payload_json, known))
+        target = targets.get(p)
+        request: dict[str, str]
+        if target is not None:
+            body["id"] = target.resource_id
+            request = {"method": "PUT", "url": target.reference, "ifMatch": target.if_match}
+        else:
+            request = {"method": "POST", "url": w.resource_type}
+            if caps.of(w.resource_type).conditional_create:
+                request["ifNoneExist"] = w.if_none_exist
         entries.append({"fullUrl": w.full_url, "resource": body, "request": request})
     bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
     return PlannedRequest(
@@ -280,10 +352,26 @@ def _transaction(
     )
 
 
-def _single(w: PlannedWrite, caps: WriteCapabilities, known: Mapping[str, str]) -> PlannedRequest:
-    strategy = write_strategy(w.resource_type, caps)
+def _single(
+    w: PlannedWrite,
+    caps: WriteCapabilities,
+    known: Mapping[str, str],
+    target: UpdateTarget | None = None,
+) -> PlannedRequest:
     body_json = resolve_references(w.payload_json, known)
     headers = [FHIR_JSON, PREFER_REPRESENTATION]
+    if target is not None:
+        body = json_loads(body_json)
+        body["id"] = target.resource_id
+        return PlannedRequest(
+            "PUT",
+            target.reference,
+            canonical_json(body),
+            (*headers, ("If-Match", target.if_match)),
+            (w.position,),
+            WriteStrategy.UPDATE_IF_MATCH,
+        )
+    strategy = write_strategy(w.resource_type, caps)
     if strategy is WriteStrategy.PUT_CLIENT_ID:
         body = json_loads(body_json)
         body["id"] = w.client_id
@@ -311,58 +399,6 @@ def _single(w: PlannedWrite, caps: WriteCapabilities, known: Mapping[str, str]) 
 def json_loads(text: str) -> dict[str, Any]:
     value: dict[str, Any] = json.loads(text)
     return value
-
-
-# ----------------------------------------------------------------------------- reconciliation
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    """``GET {resource_type}?{name}={value}`` (the runner URL-encodes). Count the entries whose
-    ``search.mode`` is not ``include``, following ``next`` links: no control parameters are
-    added because an unknown one may make a server answer "nothing found"."""
-
-    resource_type: str
-    params: tuple[tuple[str, str], ...]
-    position: int
-
-
-def plan_reconcile(
-    commit: ApprovedCommit,
-    caps: WriteCapabilities,
-    resolved: Mapping[str, str] | None = None,
-) -> tuple[SearchRequest, ...]:
-    """One search per write whose server copy is not known yet. Raises :class:`CannotSend`
-    when a write cannot be searched reliably (then the clinician decides)."""
-    known = resolved or {}
-    searches = []
-    for w in commit.writes:
-        if w.full_url in known:
-            continue
-        if not caps.can_find(w):
-            raise CannotSend(f"The EHR cannot be searched for {w.resource_type} by identifier.")
-        searches.append(SearchRequest(w.resource_type, (w.search_param,), w.position))
-    return tuple(searches)
-
-
-def reconcile_event(
-    commit: ApprovedCommit, matches: Mapping[int, int], resolved: Mapping[str, str] | None = None
-) -> SyncEvent:
-    """What the searches found. ``matches`` maps each searched position to its match count;
-    writes in ``resolved`` count as present once."""
-    known = resolved or {}
-    counts = {
-        w.position: (1 if w.full_url in known else matches.get(w.position, -1))
-        for w in commit.writes
-    }
-    if any(c < 0 for c in counts.values()):
-        raise ValueError("every write needs a search result or a resolved server id")
-    if any(c > 1 for c in counts.values()):
-        return SyncEvent.DUPLICATES_FOUND
-    present = sum(counts.values())
-    if present == len(counts):
-        return SyncEvent.RECONCILED_PRESENT
-    return SyncEvent.RECONCILED_ABSENT if present == 0 else SyncEvent.RECONCILED_PARTIAL
 
 
 # ----------------------------------------------------------------------------- next action

@@ -2,15 +2,19 @@
 
 :class:`CommitSender` does, for one outbox entry, what ``app.sync.planner.next_action`` says:
 
-- SEND: mark SENDING (persisted *before* any request), check the amendment's preconditions
-  (the chart record it replaces still has the version the clinician saw, else CONFLICT with
-  base / chart / mine kept), then send the planner's requests round by round. Server ids come
+- SEND: mark SENDING (persisted *before* any request), check the preconditions (the chart
+  record an amendment replaces, and every record a correction updates, still has the version
+  the clinician saw, else CONFLICT with base / chart / mine kept), then send the planner's
+  requests round by round (a 409/412 to a correction keeps the same three copies). Server ids come
   from Location, ETag and ``entry.response`` first, bodies second, an identifier search last.
   Ids learned in a round are stored at once; the last round's ids are stored in the same
   transaction that marks the commit CONFIRMED.
-- RECONCILE (after an unknown outcome): search every write identifier. Present -> CONFIRMED
-  with the ids found; absent or partial -> QUEUED and sent again at once (only what is missing);
-  duplicates -> NEEDS_ATTENTION. Nothing is ever re-sent before this check.
+- RECONCILE (after an unknown outcome): search every write identifier, and read the target of
+  every correction (it carries the write's identifier: applied; it still has the version the
+  app expected: not applied; neither: changed by someone else -> CONFLICT). Present ->
+  CONFIRMED with the ids found; absent or partial -> QUEUED and sent again at once (only what
+  is missing); duplicates -> NEEDS_ATTENTION. Nothing is ever re-sent before this check, so a
+  correction is never applied twice.
 - After CONFIRMED: read back what the EHR stored and compare it with what was sent
   (app.sync.verify); a difference is flagged on the commit, never silently accepted.
 """
@@ -27,7 +31,7 @@ from typing import Any
 
 from app.domain.commit import ApprovedCommit, PlannedWrite, resolve_references
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
-from app.fhir.errors import FhirError, FhirNotFound
+from app.fhir.errors import FhirError
 from app.smart.errors import SmartError
 from app.smart.http_log import prefix, tagged
 from app.store.outbox import OutboxRepository
@@ -38,6 +42,7 @@ from app.store.outbox_records import (
     WriteRecord,
     WriteResult,
 )
+from app.sync.conflicts import ConflictChecks
 from app.sync.planner import (
     ActionKind,
     CannotSend,
@@ -45,9 +50,16 @@ from app.sync.planner import (
     WriteCapabilities,
     choose_strategy,
     next_action,
-    plan_reconcile,
     plan_send,
+)
+from app.sync.reconciliation import (
+    SearchRequest,
+    UpdateOutcome,
+    VersionCheck,
+    carries_identifier,
+    plan_reconcile,
     reconcile_event,
+    update_outcome,
 )
 from app.sync.store_thread import StoreThread
 from app.sync.verify import differences
@@ -98,6 +110,7 @@ class CommitSender:
         self._clock = clock
         self._on_contact = on_contact or (lambda _ok: None)
         self._read_back = read_back
+        self._conflicts = ConflictChecks(store, writer, self._db, self._on_contact)
 
     @tagged(lambda _self, entry: f"commit {entry.commit_id}")
     async def process(self, entry: OutboxEntry) -> OutboxItem:
@@ -129,6 +142,7 @@ class CommitSender:
         bases = await self._db.run(self._store.base_writes, entry)
         resolved = {ref: rec.reference for ref, rec in bases.items() if rec.reference}
         resolved.update(entry.resolved())
+        versions = _base_versions(bases)
         try:
             strategy = choose_strategy(commit, self._caps)
         except CannotSend as exc:
@@ -138,7 +152,7 @@ class CommitSender:
         await self._db.run(
             self._store.apply, cid, E.SEND_STARTED, expect=entry.item.state, strategy=strategy.value
         )
-        checked = await self._check_preconditions(entry, resolved, bases)
+        checked = await self._conflicts.check_preconditions(entry, resolved, bases, versions)
         if isinstance(checked, Failure):
             return await self._fail(cid, checked, [])
         if isinstance(checked, ConflictDetail):
@@ -148,7 +162,7 @@ class CommitSender:
         copies: dict[int, dict[str, Any]] = {}
         while True:
             try:
-                plan = plan_send(commit, self._caps, resolved)
+                plan = plan_send(commit, self._caps, resolved, versions)
             except CannotSend as exc:
                 return await self._db.run(self._store.apply, cid, E.CANNOT_SEND, error=str(exc))
             if plan.complete:
@@ -165,7 +179,21 @@ class CommitSender:
             for r in outcome.results:
                 resolved[commit.writes[r.position].full_url] = _reference(commit, r)
             if outcome.failures:
-                return await self._fail(cid, worst(outcome.failures), outcome.results)
+                failure = worst(outcome.failures)
+                refused = await self._conflicts.refused_correction(
+                    entry, plan.requests, failure, (resolved, versions, bases)
+                )
+                if refused is not None:
+                    return await self._db.run(
+                        self._store.apply,
+                        cid,
+                        E.CONFLICT_DETECTED,
+                        status=failure.status,
+                        error=refused.message,
+                        conflict=refused,
+                        results=outcome.results,
+                    )
+                return await self._fail(cid, failure, outcome.results)
             if all(w.full_url in resolved for w in commit.writes):
                 item = await self._db.run(
                     self._store.apply, cid, E.SERVER_ACCEPTED, results=outcome.results
@@ -198,6 +226,8 @@ class CommitSender:
         write = commit.writes[request.positions[0]]
         found = parse_location(response.location, write.resource_type)
         body_id, body_version = body_identity(response.body, write.resource_type)
+        if write.is_update:  # the id is the target's, whatever the answer holds
+            found = (request.url.partition("/")[2], found[1] if found else None)
         rid = (
             found[0] if found else (body_id or (write.client_id if request.method == "PUT" else ""))
         )
@@ -230,78 +260,6 @@ class CommitSender:
         rid, version = body_identity(matches[0], write.resource_type)
         return (rid, version, matches[0]) if rid else None
 
-    # ------------------------------------------------------------------ preconditions
-    async def _check_preconditions(
-        self,
-        entry: OutboxEntry,
-        resolved: Mapping[str, str],
-        bases: Mapping[str, WriteRecord],
-    ) -> Failure | ConflictDetail | None:
-        """An amendment replaces a chart record: it must still be the version the clinician
-        amended. Checked before anything is sent; a moved chart is a CONFLICT (never merged)."""
-        targets: dict[str, tuple[str, str | None, PlannedWrite]] = {}
-        for write in entry.commit.writes:
-            if write.full_url in resolved:
-                continue
-            for ref in _replaced_references(write.payload()):
-                if ref in bases:
-                    record = bases[ref]
-                    if record.reference and record.version_id:
-                        targets[record.reference] = (record.version_id, ref, write)
-                else:
-                    literal, version = _literal(ref)
-                    if literal and version:
-                        targets[literal] = (version, None, write)
-        for ref, version in entry.preconditions.items():
-            targets.setdefault(ref, (version, None, entry.commit.writes[0]))
-        for ref, (expected, base_url, write) in targets.items():
-            rtype, _, rid = ref.partition("/")
-            try:
-                current = await self._writer.read_response(rtype, rid)
-            except FhirNotFound:
-                self._on_contact(True)
-                return ConflictDetail(
-                    f"The chart's {rtype} that this amends no longer exists in the EHR. "
-                    "Nothing was written. Look in the chart, then retry or discard.",
-                    resource=ref,
-                    expected_version=expected,
-                    base=await self._base_copy(ref, expected, base_url),
-                    mine=write.payload(),
-                )
-            except (FhirError, SmartError) as exc:
-                failure = classify_error(exc)
-                self._on_contact(failure.reached_server)
-                return failure
-            self._on_contact(True)
-            if current.version_id != expected:
-                return ConflictDetail(
-                    f"Someone changed the chart's {rtype} after you started amending it "
-                    f"(you amended version {expected}; the chart now has version "
-                    f"{current.version_id}). Nothing was written. Compare the chart with your "
-                    "version and decide.",
-                    resource=ref,
-                    expected_version=expected,
-                    chart_version=current.version_id,
-                    base=await self._base_copy(ref, expected, base_url),
-                    chart=current.body,
-                    mine=write.payload(),
-                )
-        return None
-
-    async def _base_copy(
-        self, ref: str, version: str, base_url: str | None
-    ) -> dict[str, Any] | None:
-        if base_url is not None:
-            return await self._db.run(self._store.base_payload, base_url)
-        rtype, _, rid = ref.partition("/")
-        try:
-            response = await self._writer.request(
-                "GET", f"{rtype}/{rid}/_history/{version}", what=f"reading the amended {rtype}"
-            )
-        except (FhirError, SmartError):
-            return None
-        return response.body
-
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, entry: OutboxEntry) -> OutboxItem:
         commit = entry.commit
@@ -310,28 +268,40 @@ class CommitSender:
         resolved = {ref: rec.reference for ref, rec in bases.items() if rec.reference}
         resolved.update(entry.resolved())
         try:
-            searches = plan_reconcile(commit, self._caps, resolved)
+            checks = plan_reconcile(commit, self._caps, resolved, _base_versions(bases))
         except CannotSend:
             return entry.item  # next_action asks the clinician in that case
-        found = await asyncio.gather(*(self._search(commit.writes[s.position]) for s in searches))
+        found = await asyncio.gather(*(self._check(commit, c) for c in checks))
         failures = [f for f in found if isinstance(f, Failure)]
         if failures:
             return await self._fail(cid, worst(failures), [])
         counts: dict[int, int] = {}
+        changed: set[int] = set()
         results: list[WriteResult] = []
         copies: dict[int, dict[str, Any]] = {}
-        for search, matches in zip(searches, found, strict=True):
+        for check, matches in zip(checks, found, strict=True):
             assert not isinstance(matches, Failure)
-            counts[search.position] = len(matches)
+            if matches is UpdateOutcome.CHANGED_BY_OTHERS:
+                changed.add(check.position)
+                continue
+            assert isinstance(matches, list)
+            counts[check.position] = len(matches)
             if len(matches) == 1:
-                write = commit.writes[search.position]
+                write = commit.writes[check.position]
                 rid, version = body_identity(matches[0], write.resource_type)
                 if rid:
-                    results.append(WriteResult(search.position, rid, version))
-                    copies[search.position] = matches[0]
+                    results.append(WriteResult(check.position, rid, version))
+                    copies[check.position] = matches[0]
                     resolved[write.full_url] = f"{write.resource_type}/{rid}"
-        event = reconcile_event(commit, counts, resolved)
+        event = reconcile_event(commit, counts, resolved, frozenset(changed))
         error = None
+        if event is E.CHANGED_BY_OTHERS:
+            error = (
+                "Someone changed a chart record this note corrects, and the app cannot tell "
+                "whether its correction arrived. Nothing more was sent. Compare the chart with "
+                "your version and decide."
+            )
+            results = []
         if event is E.DUPLICATES_FOUND:
             extra = sorted(commit.writes[p].resource_type for p, n in counts.items() if n > 1)
             error = (
@@ -344,6 +314,28 @@ class CommitSender:
         if item.state is S.CONFIRMED:
             await self._verify(commit, resolved, copies)
         return item
+
+    async def _check(
+        self, commit: ApprovedCommit, check: SearchRequest | VersionCheck
+    ) -> list[dict[str, Any]] | UpdateOutcome | Failure:
+        """A search for a created write (its copies), or a read of a corrected record: [the
+        record] when the correction is in it, [] when not, CHANGED_BY_OTHERS."""
+        write = commit.writes[check.position]
+        if isinstance(check, SearchRequest):
+            return await self._search(write)
+        rtype, _, rid = check.target.reference.partition("/")
+        try:
+            current = await self._writer.read_response(rtype, rid)
+        except (FhirError, SmartError) as exc:
+            failure = classify_error(exc)
+            self._on_contact(failure.reached_server)
+            return failure
+        self._on_contact(True)
+        body = current.body if isinstance(current.body, dict) else {}
+        outcome = update_outcome(write, body, current.version_id, check.target.version)
+        if outcome is UpdateOutcome.APPLIED:
+            return [body]
+        return [] if outcome is UpdateOutcome.NOT_APPLIED else outcome
 
     async def _search(self, write: PlannedWrite) -> list[dict[str, Any]] | Failure:
         """The server copies of ``write``: resources that really carry its identifier (a server
@@ -361,7 +353,7 @@ class CommitSender:
                 SyncEvent.OUTCOME_UNKNOWN,
                 "The EHR's answer to the check was too long to be sure; the app will check again.",
             )
-        return [r for r in result.resources if _carries(r, write)]
+        return [r for r in result.resources if carries_identifier(r, write)]
 
     # ------------------------------------------------------------------ read-back
     async def _verify(
@@ -478,47 +470,11 @@ def _read_transaction(
     return out
 
 
+def _base_versions(bases: Mapping[str, WriteRecord]) -> dict[str, str]:
+    """``"Type/id"`` -> the version a base commit recorded for it (the ``If-Match`` of a
+    correction approved while the base was still in the outbox)."""
+    return {r.reference: r.version_id for r in bases.values() if r.reference and r.version_id}
+
+
 def _reference(commit: ApprovedCommit, result: WriteResult) -> str:
     return f"{commit.writes[result.position].resource_type}/{result.server_id}"
-
-
-def _carries(resource: Mapping[str, Any], write: PlannedWrite) -> bool:
-    if resource.get("resourceType") != write.resource_type:
-        return False
-    ident = write.identifier
-    if write.match_by.value == "_tag":
-        meta = resource.get("meta")
-        tags = meta.get("tag") if isinstance(meta, Mapping) else None
-        return any(
-            isinstance(t, Mapping)
-            and t.get("system") == ident.system
-            and t.get("code") == ident.value
-            for t in (tags if isinstance(tags, list) else [])
-        )
-    found = resource.get("identifier")
-    items = found if isinstance(found, list) else [found]
-    return any(
-        isinstance(i, Mapping) and i.get("system") == ident.system and i.get("value") == ident.value
-        for i in items
-    )
-
-
-def _replaced_references(payload: Mapping[str, Any]) -> list[str]:
-    out = []
-    for rel in payload.get("relatesTo") or []:
-        if isinstance(rel, Mapping) and rel.get("code") == "replaces":
-            target = rel.get("target")
-            ref = target.get("reference") if isinstance(target, Mapping) else None
-            if isinstance(ref, str):
-                out.append(ref)
-    return out
-
-
-def _literal(ref: str) -> tuple[str | None, str | None]:
-    """``("Type/id", version)`` from ``[base/]Type/id/_history/v`` (version None if absent)."""
-    parts = [p for p in ref.split("/") if p]
-    if len(parts) >= 4 and parts[-2] == "_history":
-        return f"{parts[-4]}/{parts[-3]}", parts[-1]
-    if len(parts) >= 2:
-        return f"{parts[-2]}/{parts[-1]}", None
-    return None, None

@@ -24,13 +24,19 @@ def ensure_qapplication() -> QApplication:
 def run_event_loop(
     build_window: Callable[[], QMainWindow], shutdown: Callable[[], Awaitable[None]] | None = None
 ) -> int:
-    """Run the window until it closes; ``shutdown`` runs on the loop before it stops."""
+    """Run the window until it closes; ``shutdown`` runs on the loop before it stops.
+
+    Qt does not quit by itself when the window closes: once Qt's loop has returned, nothing
+    asynchronous can finish (qasync stops with "Event loop stopped before Future completed"),
+    so the last draft save, stopping the sender and closing the stores would never run. The
+    window's closing ends ``main`` instead, after ``shutdown``; returning ends the loop."""
     app = ensure_qapplication()
-    app.setQuitOnLastWindowClosed(True)
+    app.setQuitOnLastWindowClosed(False)
 
     async def main() -> int:
         closed = asyncio.Event()
-        app.aboutToQuit.connect(closed.set)
+        app.lastWindowClosed.connect(closed.set)
+        app.aboutToQuit.connect(closed.set)  # quit from elsewhere (the session ends)
         window = build_window()
         window.show()
         await closed.wait()

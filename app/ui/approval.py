@@ -1,15 +1,16 @@
 """The review gate in the UI: validation next to the fields, and the approval dialog that shows
 exactly what will be written before the clinician confirms.
 
-Nothing reaches the outbox without the dialog's explicit "Approve and queue"; the word "queued"
-appears only after the store committed the approval and its outbox rows in one transaction.
+``ReviewGate`` is the view-model (no widgets): it checks the draft through the site's
+``ReviewService`` as it changes, and proposes an approval; the workspace (the view) opens
+``ApprovalDialog`` over the proposal. Nothing reaches the outbox without the dialog's explicit
+"Approve and queue"; the word "queued" appears only after the store committed the approval and
+its outbox rows in one transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
 from html import escape
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -25,19 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain.diff import diff_draft
 from app.domain.draft import Draft
-from app.domain.errors import DomainError
-from app.domain.render import render_plain_text
 from app.domain.templates import NoteTemplate
 from app.domain.validation import ValidationReport
-from app.fhir.errors import FhirError
-from app.fhir.write_summary import describe_commit
-from app.store.errors import StoreError
-from app.store.store import Store
-from app.sync.approval import ApprovalContext, PreparedApproval, check, prepare, queue
+from app.services.chart import OpenChart
+from app.services.errors import ServiceError
+from app.services.review import ApprovalProposal, ReviewService
 from app.ui.diff_view import inline_html
-from app.ui.messages import message_for
 from app.ui.style import error_label, heading_label, hint_label
 
 log = logging.getLogger(__name__)
@@ -45,26 +40,19 @@ log = logging.getLogger(__name__)
 
 class ApprovalDialog(QDialog):
     """Shows the rendered note, each resource in plain words, the diff, risk flags and warnings.
-    ``accepted`` means the clinician confirmed this exact ``prepared`` approval."""
+    ``accepted`` means the clinician confirmed this exact ``proposal``."""
 
-    def __init__(
-        self,
-        prepared: PreparedApproval,
-        patient_label: str,
-        parent: QWidget | None = None,
-        *,
-        patient_warning: str | None = None,
-    ) -> None:
+    def __init__(self, proposal: ApprovalProposal, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.prepared = prepared
-        decision = prepared.decision
+        self.proposal = proposal
+        decision = proposal.decision
         self.setWindowTitle("Review and approve")
         self.setModal(True)
         self.resize(900, 680)
         layout = QVBoxLayout(self)
-        layout.addWidget(heading_label(f"Approve this note for {patient_label}?"))
-        if patient_warning:  # hidden characters in the name or MRN
-            layout.addWidget(error_label(patient_warning))
+        layout.addWidget(heading_label(f"Approve this note for {proposal.patient_label}?"))
+        if proposal.patient_warning:  # hidden characters in the name or MRN
+            layout.addWidget(error_label(proposal.patient_warning))
         layout.addWidget(
             hint_label(
                 f"Approving as {decision.approved_by.display or decision.approved_by.relative} "
@@ -74,24 +62,23 @@ class ApprovalDialog(QDialog):
         )
 
         tabs = QTabWidget(self)
-        note = QPlainTextEdit(render_plain_text(prepared.draft))
+        note = QPlainTextEdit(proposal.note_text)
         note.setReadOnly(True)
         note.setAccessibleName("The note as it will be filed")
         tabs.addTab(note, "Note")
         writes = QTextBrowser()
         writes.setOpenLinks(False)
         writes.setHtml(self._writes_html())
-        tabs.addTab(writes, f"What will be written ({len(prepared.commit.writes)})")
+        tabs.addTab(writes, f"What will be written ({len(proposal.writes)})")
         diff = QTextBrowser()
         diff.setOpenLinks(False)
-        diff.setHtml(inline_html(diff_draft(prepared.draft)))
+        diff.setHtml(inline_html(proposal.changes))  # from the planned writes, not the draft
         tabs.addTab(diff, "Changes")
+        self.tabs, self.writes_view, self.changes_view = tabs, writes, diff
         layout.addWidget(tabs, 1)
 
         self.acknowledge: QCheckBox | None = None
-        notes = [f.text for f in decision.risk_flags] + [
-            w.message for w in prepared.report.warnings
-        ]
+        notes = proposal.notes
         if notes:
             box = QLabel("\n".join(f"• {n}" for n in notes))
             box.setObjectName("warningText")
@@ -114,56 +101,60 @@ class ApprovalDialog(QDialog):
             self.acknowledge.toggled.connect(self.approve_button.setEnabled)
 
     def _writes_html(self) -> str:
+        """What happens to the note and to each item, then each record written."""
+        happens = "".join(f"<li>{escape(line)}</li>" for line in self.proposal.what_happens)
         rows = [
-            f"<li><b>{escape(d.heading)}</b>: {escape(d.text)}</li>"
-            for d in describe_commit(self.prepared.commit)
+            f"<li><b>{escape(w.heading)}</b>: {escape(w.text)}</li>" for w in self.proposal.writes
         ]
-        return "<ol>" + "".join(rows) + "</ol>"
+        return (
+            f"<p><b>What happens</b></p><ul>{happens}</ul>"
+            f"<p><b>Records written ({len(rows)})</b></p><ol>{''.join(rows)}</ol>"
+        )
 
 
 class ReviewGate(QObject):
-    """Validates the draft as it changes, shows why approval is not possible, runs the dialog
-    and queues the approved commit."""
+    """Validates the draft as it changes, says why approval is not possible, proposes the
+    approval (the view shows it) and queues the confirmed one."""
 
     report_changed = Signal(object)  # ValidationReport | None
     approval_state = Signal(bool, str)  # can approve, reason when not
+    proposal_ready = Signal(object)  # ApprovalProposal: the view opens the dialog over it
     queued = Signal(object)  # ApprovedCommit, after the transaction committed
     error = Signal(str)
 
-    def __init__(
-        self,
-        templates: list[NoteTemplate],
-        store_for_queue: Callable[[], Store | None],
-        parent: QObject | None = None,
-    ) -> None:
+    def __init__(self, templates: list[NoteTemplate], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._templates = {t.id: t for t in templates}
-        self._store = store_for_queue
-        self.actx: ApprovalContext | None = None
+        self.review: ReviewService | None = None
+        self.chart: OpenChart | None = None
         self.report: ValidationReport | None = None
-        self.dialog: ApprovalDialog | None = None
 
-    def set_context(self, actx: ApprovalContext | None) -> None:
-        self.actx = actx
+    def set_review(self, review: ReviewService | None) -> None:
+        """The signed-in site's review service (None: signed out)."""
+        self.review = review
+        self.set_chart(None)
+
+    def set_chart(self, chart: OpenChart | None) -> None:
+        self.chart = chart
         self.report = None
 
     def revalidate(self, draft: Draft | None) -> ValidationReport | None:
-        if draft is None or self.actx is None:
+        if draft is None or self.chart is None or self.review is None:
             self.report = None
             self.approval_state.emit(False, "Open a chart and a draft first.")
             self.report_changed.emit(None)
             return None
-        not_allowed = self.actx.can_approve_at_all
+        not_allowed = self.review.blocked(self.chart)
         if not draft.is_editable:
             self.report = None
             self.report_changed.emit(None)
             self.approval_state.emit(
-                False, "This draft is already approved; start a new draft to change the note."
+                False,
+                "This draft is already approved. To change the note: Correct this note, or Add "
+                "an addendum.",
             )
             return None
-        self.report = check(
-            draft, self.actx, self._templates.get(draft.template_id), now=datetime.now(UTC)
-        )
+        self.report = self.review.check(draft, self.chart, self._templates.get(draft.template_id))
         self.report_changed.emit(self.report)
         if not_allowed:
             self.approval_state.emit(False, not_allowed)
@@ -175,35 +166,29 @@ class ReviewGate(QObject):
             self.approval_state.emit(True, "")
         return self.report
 
-    def open_dialog(self, draft: Draft, parent: QWidget) -> ApprovalDialog | None:
+    def propose(self, draft: Draft) -> ApprovalProposal | None:
+        """Check once more and build what approving would write; ``proposal_ready`` tells the
+        view to show it."""
         report = self.revalidate(draft)
-        if report is None or self.actx is None or not report.can_approve:
+        if report is None or self.chart is None or self.review is None or not report.can_approve:
             return None
         try:
-            prepared = prepare(draft, report, self.actx)
-        except (DomainError, FhirError) as exc:
-            self.error.emit(message_for(exc, "The note cannot be approved."))
+            proposal = self.review.propose(draft, report, self.chart)
+        except ServiceError as exc:
+            self.error.emit(exc.words)
             return None
-        patient = self.actx.context.patient
-        label = patient.shown_name + (f" (MRN {patient.shown_mrn})" if patient.mrn else "")
-        dialog = ApprovalDialog(prepared, label, parent, patient_warning=patient.identity_warning)
-        dialog.accepted.connect(lambda: self.confirm(dialog.prepared))
-        self.dialog = dialog
-        dialog.open()  # never exec(): the event loop keeps running
-        return dialog
+        self.proposal_ready.emit(proposal)
+        return proposal
 
-    def confirm(self, prepared: PreparedApproval) -> bool:
-        store = self._store()
-        if store is None:
+    async def confirm(self, proposal: ApprovalProposal) -> bool:
+        """The clinician confirmed ``proposal`` in the dialog: record it and queue its commit."""
+        if self.review is None:
             self.error.emit("The local store is not open; the note was not approved.")
             return False
         try:
-            commit = queue(store, prepared)
-        except StoreError as exc:
-            self.error.emit(
-                message_for(exc, "The approval could not be saved; nothing was queued.")
-            )
+            commit = await self.review.queue(proposal)
+        except ServiceError as exc:
+            self.error.emit(exc.words)
             return False
-        log.info("commit %s queued (%d writes)", commit.commit_id, len(commit.writes))
         self.queued.emit(commit)
         return True

@@ -1,4 +1,7 @@
-"""The audit log viewer: filter by patient, date and what happened; check the chain."""
+"""The audit log viewer: filter by patient, date and what happened; check the chain.
+
+Reads through the site's ``AuditService`` (on the store thread); the buttons start tracked
+tasks, so a long chain check never freezes the window."""
 
 from __future__ import annotations
 
@@ -22,16 +25,21 @@ from PySide6.QtWidgets import (
 
 from app.domain.audit import AuditKind, describe
 from app.domain.hidden_text import hidden_characters_warning, shown
-from app.store.audit import AuditLog
+from app.services.audit import AuditService
+from app.services.errors import ServiceError
 from app.ui.style import hint_label
+from app.ui.tasks import TaskTracker
 
 COLUMNS = ("#", "When (local time)", "Who", "What", "Patient", "Encounter", "State")
 
 
 class AuditViewer(QDialog):
-    def __init__(self, audit: AuditLog, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, audit: AuditService, tasks: TaskTracker | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.audit = audit
+        self.tasks = tasks or TaskTracker()
         self.setWindowTitle("Audit log")
         self.resize(1100, 600)
         layout = QVBoxLayout(self)
@@ -56,7 +64,7 @@ class AuditViewer(QDialog):
         self.state_edit.setPlaceholderText("any (e.g. confirmed)")
         filters.addWidget(self.state_edit)
         apply_button = QPushButton("Show")
-        apply_button.clicked.connect(self.refresh)
+        apply_button.clicked.connect(lambda: self.tasks.start("audit-query", self.refresh()))
         filters.addWidget(apply_button)
         layout.addLayout(filters)
         self.table = QTableWidget(0, len(COLUMNS))
@@ -69,23 +77,29 @@ class AuditViewer(QDialog):
         self.verify_label = hint_label("")
         bottom.addWidget(self.verify_label, 1)
         verify_button = QPushButton("Check the chain")
-        verify_button.clicked.connect(self.verify)
+        verify_button.clicked.connect(lambda: self.tasks.start("audit-verify", self.verify()))
         bottom.addWidget(verify_button)
         layout.addLayout(bottom)
-        self.refresh()
 
-    def refresh(self) -> None:
+    def open(self) -> None:
+        super().open()
+        self.tasks.start("audit-query", self.refresh())
+
+    async def refresh(self) -> None:
         since_day = self.since_edit.date().toPython()
         since = datetime.combine(since_day, time.min, tzinfo=UTC)  # type: ignore[arg-type]
         kind = self.kind_combo.currentData()
         state = self.state_edit.text().strip()
-        records = self.audit.query(
-            patient_id=self.patient_edit.text().strip() or None,
-            since=since,
-            kinds=[kind] if kind is not None else None,
-            states=[state] if state else None,
-            limit=2000,
-        )
+        try:
+            records = await self.audit.query(
+                patient_id=self.patient_edit.text().strip() or None,
+                since=since,
+                kinds=[kind] if kind is not None else None,
+                states=[state] if state else None,
+            )
+        except ServiceError as exc:
+            self.verify_label.setText(exc.words)
+            return
         self.table.setRowCount(len(records))
         for row, record in enumerate(records):
             e = record.event
@@ -106,7 +120,12 @@ class AuditViewer(QDialog):
                 self.table.setItem(row, col, item)
         self.verify_label.setText(f"{len(records)} record(s) shown.")
 
-    def verify(self) -> bool:
-        result = self.audit.verify()
+    async def verify(self) -> bool:
+        self.verify_label.setText("Checking the chain…")
+        try:
+            result = await self.audit.verify()
+        except ServiceError as exc:
+            self.verify_label.setText(exc.words)
+            return False
         self.verify_label.setText(result.summary())
         return result.ok

@@ -6,13 +6,11 @@ Holds no business state of its own: it reacts to view-model signals and starts t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 
 from app.domain.site import Site
-from app.smart.session import SessionState, SmartSession
+from app.services.session import SessionService, SessionState
 from app.ui.main_window import MainWindow
 from app.ui.signin_model import SignInViewModel
 from app.ui.signin_view import SignInView
@@ -20,25 +18,22 @@ from app.ui.tasks import TaskTracker
 
 log = logging.getLogger(__name__)
 
-# Called once signed in; builds and shows the next page. Returns when it is shown.
-AfterSignIn = Callable[[SmartSession], Coroutine[Any, Any, None]]
-
 
 class AppController(QObject):
+    session_started = Signal(object)  # SessionService: signed in; the site's pages follow
+
     def __init__(
         self,
         window: MainWindow,
         signin_model: SignInViewModel,
         tasks: TaskTracker,
-        after_sign_in: AfterSignIn,
     ) -> None:
         super().__init__(window)
         self.window = window
         self.tasks = tasks
         self.signin_model = signin_model
         self.signin_view = SignInView(signin_model)
-        self._after_sign_in = after_sign_in
-        self.session: SmartSession | None = None
+        self.session: SessionService | None = None
         self.signin_view.sign_in_requested.connect(self.request_sign_in)
         signin_model.signed_in.connect(self._on_signed_in)
 
@@ -51,13 +46,12 @@ class AppController(QObject):
         self.window.set_site(str(site))
         self.tasks.start("sign-in", self.signin_model.sign_in(site))
 
-    def _on_signed_in(self, session: SmartSession) -> None:
+    def _on_signed_in(self, session: SessionService) -> None:
         self.session = session
-        user = session.user.display_name if session.user else "unknown user"
         self.window.set_site(str(session.site))
-        self.window.set_user(f"Signed in as {user}")
+        self.window.set_user(f"Signed in as {session.user_name}")
         session.subscribe(on_state=self._on_session_state)
-        self.tasks.start("after-sign-in", self._after_sign_in(session))
+        self.session_started.emit(session)
 
     def _on_session_state(self, state: SessionState) -> None:
         if state is SessionState.SIGN_IN_REQUIRED:

@@ -3,9 +3,12 @@
 Edits arrive from the editor widget; each one replaces ``self.draft`` with a new immutable
 ``Draft``; the first unsaved edit starts the autosave timer (every keystroke is saved within
 ``AUTOSAVE_DELAY_MS``, well inside the 2 s promise, even while typing never pauses) and each
-edit restarts the diff timer. ``flush()`` saves at once (on close,
-on switching drafts). The store is SQLite with small writes, fast enough for the GUI thread
-(measured in benchmarks/bench_autosave.py); errors are shown, never swallowed.
+edit restarts the diff timer. ``flush()`` saves at once (on close, on switching drafts).
+
+Saving and reading go through the site's ``DraftService``, which runs them on the store thread:
+the GUI loop never waits for SQLite. Typing goes on while a save is under way; the saved
+revision is carried over to what was typed meanwhile, which the next save stores. Errors are
+shown, never swallowed.
 """
 
 from __future__ import annotations
@@ -14,30 +17,36 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.domain.clinical import PriorNote
 from app.domain.context import EncounterContext
 from app.domain.diff import DraftDiff, diff_draft
-from app.domain.draft import Draft, StructuredItem
-from app.domain.draft_import import import_draft
+from app.domain.draft import Draft, FollowUpKind, StructuredItem
 from app.domain.errors import DomainError
-from app.domain.prefill import amendment_draft, prefill_draft
-from app.domain.review import new_draft_from
+from app.domain.followup import note_date_words
+from app.domain.prefill import prefill_draft
 from app.domain.templates import NoteTemplate
-from app.store.drafts import DraftRepository
-from app.store.errors import StoreError
-from app.store.files import read_draft_file
-from app.ui.messages import message_for
+from app.services.chart import OpenChart
+from app.services.drafts import DraftService
+from app.services.errors import ServiceError, words_for
+from app.services.followups import EarlierNote, FollowUpService
+from app.ui.tasks import TaskTracker
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 AUTOSAVE_DELAY_MS = 1000
 DIFF_DELAY_MS = 250
+AUTOSAVE_FAILED = (
+    "Your draft could not be saved. Keep the app open and check the disk; the app will try again."
+)
 
 
 class DraftViewModel(QObject):
@@ -50,55 +59,107 @@ class DraftViewModel(QObject):
 
     def __init__(
         self,
-        repo: DraftRepository,
+        service: DraftService | None,
         templates: list[NoteTemplate],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tasks: TaskTracker | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self.repo = repo
+        self.service = service
         self.templates = templates
         self._clock = clock
+        self.tasks = tasks or TaskTracker()
+        self.followups: FollowUpService | None = None
+        self._open_chart: Callable[[], OpenChart | None] = lambda: None
         self.context: EncounterContext | None = None
         self.draft: Draft | None = None
         self.dirty = False
         self.save_durations: list[float] = []
+        self._saving = asyncio.Lock()
+        self._flushes: set[asyncio.Future[bool]] = set()
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(AUTOSAVE_DELAY_MS)
-        self._autosave.timeout.connect(self.flush)
+        self._autosave.timeout.connect(self.autosave)
         self._diff_timer = QTimer(self)
         self._diff_timer.setSingleShot(True)
         self._diff_timer.setInterval(DIFF_DELAY_MS)
         self._diff_timer.timeout.connect(self._diff_due)
 
-    def set_repository(self, repo: DraftRepository) -> None:
-        """The signed-in site's store (one store per site)."""
-        self.flush()
-        self.repo = repo
+    def start(self, name: str, work: Coroutine[Any, Any, Any]) -> None:
+        """A button's trampoline into a tracked task (refused while one of that name runs)."""
+        self.tasks.start(name, work)
+
+    async def set_service(self, service: DraftService | None) -> None:
+        """The signed-in site's drafts (one store per site); None after signing out."""
+        await self.flush()
+        self.service = service
         self.context = None
         self.draft = None
 
-    def reload(self) -> None:
+    async def reload(self) -> None:
         """Re-read the shown draft (after the review gate changed its status)."""
-        if self.draft is not None:
-            fresh = self.repo.find(self.draft.id)
+        if self.draft is not None and self.service is not None:
+            fresh = await self._call(
+                self.service.find(self.draft.id), "The draft could not be read."
+            )
             if fresh is not None:
-                self._list()
+                await self._list()
                 self._show(fresh)
 
-    def new_draft_from_current(self) -> Draft | None:
-        """Approved content is immutable: further edits start a new draft from it."""
-        if self.draft is None or self.draft.is_editable:
+    def set_followups(
+        self, followups: FollowUpService | None, open_chart: Callable[[], OpenChart | None]
+    ) -> None:
+        """Where follow-ups of earlier notes start from (the site's), and the chart open."""
+        self.followups = followups
+        self._open_chart = open_chart
+
+    def set_context(self, context: EncounterContext) -> None:
+        """The open chart was read again: new drafts and follow-ups start from it (the draft
+        shown stays as it is)."""
+        if self.context is not None and self.context.encounter.id == context.encounter.id:
+            self.context = context
+
+    # ------------------------------------------------------------------ follow-ups
+    async def follow_up_note(self, note: PriorNote, kind: FollowUpKind) -> Draft | None:
+        """ "Correct this note" / "Add an addendum" on a note of the chart pane."""
+        chart = self._open_chart()
+        if chart is None or self.followups is None:
             return None
-        return self._save_and_show(new_draft_from(self.draft, self._clock()))
+        await self.flush()
+        earlier = await self._call(
+            self.followups.from_chart(chart, note), "The note could not be opened."
+        )
+        return await self._start_follow_up(earlier, kind)
+
+    async def follow_up_current(self, kind: FollowUpKind) -> Draft | None:
+        """The same two choices for the approved note shown (queued or confirmed): never a
+        second, unlinked copy of it."""
+        draft = self.draft
+        if draft is None or draft.is_editable or self.followups is None:
+            return None
+        earlier = await self._call(
+            self.followups.from_draft(draft), "The approved note could not be opened."
+        )
+        return await self._start_follow_up(earlier, kind)
+
+    async def _start_follow_up(
+        self, earlier: EarlierNote | None, kind: FollowUpKind
+    ) -> Draft | None:
+        if earlier is None or self.followups is None:
+            return None
+        shown = await self._save_and_show(self.followups.start(earlier, kind))
+        if shown is not None:
+            self.notice.emit(follow_up_notice(earlier, kind))
+        return shown
 
     # ------------------------------------------------------------------ opening
-    def open_context(self, context: EncounterContext, restored_notice: bool = False) -> None:
+    async def open_context(self, context: EncounterContext, restored_notice: bool = False) -> None:
         """Show the newest open draft of this encounter, or prefill a new one."""
-        self.flush()
+        await self.flush()
         self.context = context
-        drafts = self._list()
+        drafts = await self._list()
         if drafts:
             self._show(drafts[0])
             if restored_notice:
@@ -108,50 +169,40 @@ class DraftViewModel(QObject):
                     "before that was lost."
                 )
         else:
-            self.new_draft()
+            await self.new_draft()
 
-    def _list(self) -> list[Draft]:
-        assert self.context is not None
-        drafts = self.repo.list_for_encounter(
-            self.context.patient.id, self.context.encounter.id, include_closed=True
+    async def _list(self) -> list[Draft]:
+        """The encounter's drafts (emitted); the editable ones first choice."""
+        if self.context is None or self.service is None:
+            return []
+        drafts = await self._call(
+            self.service.list_for_encounter(self.context.patient.id, self.context.encounter.id),
+            "The drafts could not be read.",
         )
+        if drafts is None:
+            return []
         self.drafts_listed.emit(drafts)
         return [d for d in drafts if d.is_editable] or drafts
 
-    def new_draft(self, template: NoteTemplate | None = None) -> Draft | None:
+    async def new_draft(self, template: NoteTemplate | None = None) -> Draft | None:
         if self.context is None:
             return None
-        self.flush()
+        await self.flush()
         template = template or next((t for t in self.templates if t.default), self.templates[0])
         draft = prefill_draft(self.context, template, now=self._clock())
-        return self._save_and_show(draft)
+        return await self._save_and_show(draft)
 
-    def amend(self, note: PriorNote) -> Draft | None:
-        if self.context is None:
+    async def import_file(self, path: str) -> Draft | None:
+        if self.context is None or self.service is None:
             return None
-        self.flush()
-        if note.plain_text() is None:
-            self.error.emit("This note has no text the app can read, so it cannot be amended here.")
-            return None
-        draft = amendment_draft(self.context, note, now=self._clock())
-        shown = self._save_and_show(draft)
-        self.notice.emit(
-            f"Amending the chart note of {note.date.date().isoformat() if note.date else 'unknown date'}: "
-            "the diff compares your text with the chart version."
+        await self.flush()
+        draft = await self._call(
+            self.service.import_file(Path(path), self.context, self._clock()),
+            "The draft file could not be imported.",
         )
-        return shown
-
-    def import_file(self, path: str) -> Draft | None:
-        if self.context is None:
+        if draft is None:
             return None
-        self.flush()
-        try:
-            data = read_draft_file(Path(path))
-            draft = import_draft(data, self.context, now=self._clock())
-        except (DomainError, StoreError, OSError) as exc:
-            self.error.emit(message_for(exc, "The draft file could not be imported."))
-            return None
-        shown = self._save_and_show(draft)
+        shown = await self._save_and_show(draft)
         gen = draft.provenance.generator
         flags = len(draft.provenance.uncertainty)
         self.notice.emit(
@@ -166,21 +217,31 @@ class DraftViewModel(QObject):
         )
         return shown
 
-    def switch_to(self, draft_id: uuid.UUID) -> None:
-        self.flush()
-        draft = self.repo.find(draft_id)
+    async def switch_to(self, draft_id: uuid.UUID) -> None:
+        await self.flush()
+        if self.service is None:
+            return
+        draft = await self._call(self.service.find(draft_id), "The draft could not be read.")
         if draft is not None:
             self._show(draft)
 
-    def _save_and_show(self, draft: Draft) -> Draft | None:
-        try:
-            saved = self.repo.save(draft)
-        except StoreError as exc:
-            self.error.emit(message_for(exc, "The draft could not be saved."))
+    async def _save_and_show(self, draft: Draft) -> Draft | None:
+        if self.service is None:
             return None
-        self._list()
+        saved = await self._call(self.service.save(draft), "The draft could not be saved.")
+        if saved is None:
+            return None
+        await self._list()
         self._show(saved)
         return saved
+
+    async def _call(self, work: Coroutine[Any, Any, T], fallback: str) -> T | None:
+        """Await a service call; its failure is shown (None is returned)."""
+        try:
+            return await work
+        except ServiceError as exc:
+            self.error.emit(words_for(exc, fallback))
+            return None
 
     def _show(self, draft: Draft) -> None:
         self.draft = draft
@@ -196,7 +257,7 @@ class DraftViewModel(QObject):
         try:
             self.draft = change(self.draft)
         except DomainError as exc:
-            self.error.emit(message_for(exc, "That change could not be made."))
+            self.error.emit(words_for(exc, "That change could not be made."))
             return
         self.dirty = True
         # Throttle, not debounce: the first unsaved edit starts the timer and later keystrokes
@@ -213,35 +274,79 @@ class DraftViewModel(QObject):
         if self.draft is not None:
             self.draft_changed.emit(self.draft)
 
-    def remove_item(self, item_id: str) -> None:
-        self._edit(lambda d: d.without_item(item_id))
+    def remove_item(self, item_id: str, *, entered_in_error: bool = False) -> None:
+        """Take an item out of the note. A record of the earlier note is marked entered in
+        error in the chart only with ``entered_in_error`` (the clinician confirmed it);
+        otherwise the chart keeps it as it is."""
+
+        def change(d: Draft) -> Draft:
+            d = d.without_item(item_id)
+            if d.amends is not None and d.amends.chart_item(item_id) is not None:
+                d = d.with_retraction(item_id, confirmed=entered_in_error)
+            return d
+
+        self._edit(change)
         if self.draft is not None:
             self.draft_changed.emit(self.draft)
 
+    def is_chart_record(self, item_id: str) -> bool:
+        """Whether ``item_id`` is a record of the earlier note (removing it needs a choice)."""
+        d = self.draft
+        return d is not None and d.amends is not None and d.amends.chart_item(item_id) is not None
+
     # ------------------------------------------------------------------ saving, diffing
-    def flush(self) -> bool:
-        """Save now if anything changed. True when nothing is left unsaved."""
+    def autosave(self) -> None:
+        """The autosave timer (and closing, locking): save in the background."""
         self._autosave.stop()
-        if self.draft is None or not self.dirty:
-            return True
-        started = time.perf_counter()
         try:
-            saved = self.repo.save(self.draft, expected_revision=self.draft.revision, durable=False)
-        except StoreError as exc:
-            self.error.emit(
-                message_for(
-                    exc,
-                    "Your draft could not be saved. Keep the app open and "
-                    "check the disk; the app will try again.",
+            asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (the app is gone): nothing can be saved now
+            log.warning("autosave without an event loop: the draft stays unsaved")
+            return
+        self._start_flush()
+
+    async def flush(self) -> bool:
+        """Save now if anything changed. True when nothing is left unsaved.
+
+        The save runs to its end even when the caller is cancelled (signing out, closing):
+        a save handed to the store thread always lands, and its revision is kept."""
+        self._autosave.stop()
+        return await asyncio.shield(self._start_flush())
+
+    def _start_flush(self) -> asyncio.Future[bool]:
+        flush = asyncio.ensure_future(self._flush())
+        self._flushes.add(flush)
+        flush.add_done_callback(self._flushes.discard)
+        return flush
+
+    async def _flush(self) -> bool:
+        async with self._saving:  # one save at a time: revisions follow each other
+            draft = self.draft
+            if draft is None or not self.dirty or self.service is None:
+                return True
+            started = time.perf_counter()
+            self.dirty = False  # edits from here on make it dirty again
+            try:
+                saved = await self.service.save(
+                    draft,
+                    expected_revision=draft.revision,
+                    durable=False,
+                    fallback=AUTOSAVE_FAILED,
                 )
-            )
-            self._autosave.start()
-            return False
-        self.save_durations.append(time.perf_counter() - started)
-        self.draft = saved  # saving is synchronous: nothing was typed in between
-        self.dirty = False
-        self.saved.emit(f"Draft saved {saved.updated_at.astimezone().strftime('%H:%M:%S')}")
-        return True
+            except ServiceError as exc:
+                self.dirty = True
+                self.error.emit(exc.words)
+                self._autosave.start()
+                return False
+            self.save_durations.append(time.perf_counter() - started)
+            current = self.draft
+            if current is draft:
+                self.draft = saved
+            elif current is not None and current.id == saved.id:
+                # typed while saving: keep the new text, take the stored revision
+                self.draft = replace(current, revision=saved.revision, updated_at=saved.updated_at)
+            self.saved.emit(f"Draft saved {saved.updated_at.astimezone().strftime('%H:%M:%S')}")
+            return not self.dirty
 
     def _diff_due(self) -> None:
         """Diff in a worker thread (pure function; tens of ms on long notes) so typing never
@@ -271,3 +376,26 @@ class DraftViewModel(QObject):
         diff = diff_draft(self.draft)
         self.diff_ready.emit(diff)
         return diff
+
+
+def follow_up_notice(earlier: EarlierNote, kind: FollowUpKind) -> str:
+    """What the clinician is doing, in words, above the editor."""
+    when = note_date_words(earlier.reference.note_date)
+    queued = (
+        " That note is still in the outbox: this one is sent after it."
+        if earlier.reference.pending_commit is not None
+        else ""
+    )
+    records = len(earlier.items)
+    kept = (
+        f" Its {records} structured item{'s are' if records != 1 else ' is'} not sent again: "
+        "change one to correct it in the chart."
+        if records
+        else ""
+    )
+    if kind is FollowUpKind.AMENDMENT:
+        return (
+            f"Correcting the note of {when}: it will replace that note; the diff compares your "
+            f"text with it.{kept}{queued}"
+        )
+    return f"Adding an addendum to the note of {when}; that note stays as it is.{kept}{queued}"

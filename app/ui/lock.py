@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.smart.errors import SmartError
-from app.smart.session import SmartSession
+from app.services.errors import ServiceError
+from app.services.session import SessionService
 from app.ui.style import error_label, heading_label, hint_label
 
 DEFAULT_IDLE_MINUTES = 10
@@ -140,29 +140,28 @@ class SessionLock(QObject):
     """
 
     locked_changed = Signal(bool)
+    switch_user_requested = Signal()  # someone else signed in at the lock page
 
     def __init__(
         self,
         window: MainWindowLike,
         tasks: TaskStarter,
         flush: Callable[[], object],
-        on_switch_user: Callable[[], object],
     ) -> None:
         super().__init__()
         self.window = window
         self.tasks = tasks
         self._flush = flush
-        self._on_switch_user = on_switch_user
         self.page = LockPage()
         self.watcher = IdleWatcher(DEFAULT_IDLE_MINUTES * 60_000, self)
         self.watcher.idle.connect(self.lock)
         self.page.unlock_requested.connect(lambda: self.tasks.start("unlock", self.unlock()))
         self.page.switch_user_requested.connect(self._switch)
-        self.session: SmartSession | None = None
+        self.session: SessionService | None = None
         self._hidden_page: QWidget | None = None
         self.locked = False
 
-    def arm(self, session: SmartSession) -> None:
+    def arm(self, session: SessionService) -> None:
         self.session = session
         minutes = session.site.idle_lock_minutes or DEFAULT_IDLE_MINUTES
         self.watcher.set_timeout_minutes(minutes)
@@ -178,8 +177,7 @@ class SessionLock(QObject):
         self.page.reason.setText(reason or IDLE_REASON)
         self._flush()
         self._hidden_page = self.window.pages.currentWidget()
-        name = self.session.user.display_name if self.session.user else "unknown user"
-        self.page.show_user(name)
+        self.page.show_user(self.session.user_name)
         self.page.show_error("")
         for dialog in self.window.findChildren(QDialog):
             dialog.hide()
@@ -194,14 +192,14 @@ class SessionLock(QObject):
         session = self.session
         if session is None:
             return False
-        previous = session.user.key if session.user else None
+        previous = session.user_key
         self.page.show_error("")
         try:
-            user = await session.sign_in()
-        except SmartError as exc:
-            self.page.show_error(exc.message)
+            user_key = await session.sign_in()
+        except ServiceError as exc:
+            self.page.show_error(exc.words)
             return False
-        if user is None or user.key != previous:
+        if user_key is None or user_key != previous:
             self.page.show_error("")
             self._switch()
             return False
@@ -216,4 +214,4 @@ class SessionLock(QObject):
         self.locked = False
         self._hidden_page = None
         self.locked_changed.emit(False)
-        self._on_switch_user()
+        self.switch_user_requested.emit()

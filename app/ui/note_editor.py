@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from app.domain.context import EncounterContext
 from app.domain.draft import Draft
-from app.domain.items import ITEM_KINDS, ItemKind
+from app.domain.items import ITEM_KINDS, CellChange, ItemKind
 from app.domain.validation import ValidationProblem, ValidationReport
 
 NONE_CHOSEN = "—"  # how an empty choice reads in a choice cell's list
@@ -173,16 +173,12 @@ class ItemTable(QWidget):
     def _changed(self, cell: QTableWidgetItem) -> None:
         if self._filling or cell.row() >= len(self._rows):
             return
-        column = self.kind.columns[cell.column()]
-        if column.set is None:
-            return
-        before = self._rows[cell.row()]
-        after = column.set(before, cell.text())
-        self._rows[cell.row()] = after
-        if self.kind.keeps(after):
-            self.edited.emit(after)
-        elif self.kind.keeps(before):
-            self.removed.emit(after.item_id)
+        edit = self.kind.edit_cell(self._rows[cell.row()], cell.column(), cell.text())
+        self._rows[cell.row()] = edit.item
+        if edit.change is CellChange.KEEP:
+            self.edited.emit(edit.item)
+        elif edit.change is CellChange.REMOVE:
+            self.removed.emit(edit.item.item_id)
 
     def _add(self) -> None:
         if self.kind.new_item is not None:

@@ -1,6 +1,6 @@
 """The detail area of the outbox panel: one commit, everything about it, read-only.
 
-What each write says (``describe_commit``), the review decision (who approved what, when, with
+What each write says (in its kind's words, from the OutboxService), the review decision (who approved what, when, with
 which risk flags), where the EHR keeps each write once confirmed, and — for a conflict — the
 base, the chart and the clinician's version side by side. Never merged, never editable here.
 Everything is plain text: nothing from the server is interpreted as markup.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import Qt
@@ -29,9 +29,14 @@ from PySide6.QtWidgets import (
 from app.domain.hidden_text import hidden_characters_warning, shown
 from app.domain.outbox import OutboxState
 from app.domain.review_codec import decision_from_json
-from app.fhir.narrative import NarrativeTooLarge, sanitize_for_qt
-from app.fhir.write_summary import describe_commit
-from app.store.outbox_records import ConflictDetail, OutboxEntry, ReadBack
+from app.services.outbox import (
+    ConflictDetail,
+    NarrativeTooLarge,
+    OutboxEntry,
+    ReadBack,
+    WriteLine,
+    sanitize_for_qt,
+)
 from app.ui.outbox_words import (
     is_parked,
     local_time,
@@ -47,20 +52,24 @@ from app.ui.style import error_label, hint_label
 S = OutboxState
 
 
-def commit_detail_text(entry: OutboxEntry) -> str:
+def commit_detail_text(entry: OutboxEntry, writes: Sequence[WriteLine]) -> str:
     """The plain-text body of the detail area (what is written, the decision, the facts)."""
-    parts = [_writes_text(entry), _decision_text(entry.decision_json), _facts_text(entry)]
+    parts = [
+        _writes_text(entry, writes),
+        _decision_text(entry.decision_json),
+        _facts_text(entry),
+    ]
     return "\n\n".join(p for p in parts if p)
 
 
-def _writes_text(entry: OutboxEntry) -> str:
+def _writes_text(entry: OutboxEntry, writes: Sequence[WriteLine]) -> str:
     confirmed = entry.item.state is S.CONFIRMED
     heading = "What was written" if confirmed else "What will be written"
     if entry.item.state is S.DISCARDED:
         heading = "What would have been written (discarded: nothing was sent)"
     lines = [heading]
-    for described, record in zip(describe_commit(entry.commit), entry.writes, strict=True):
-        lines.append(f"{described.position + 1}. {described.heading}")
+    for position, (described, record) in enumerate(zip(writes, entry.writes, strict=True)):
+        lines.append(f"{position + 1}. {described.heading}")
         lines.append(f"   {described.text}")
         if record.reference is not None:
             version = f", version {record.version_id}" if record.version_id else ""
@@ -282,7 +291,7 @@ class OutboxDetailView(QWidget):
         self.error_label.setText(message)
         self.error_label.show()
 
-    def show_entry(self, entry: OutboxEntry) -> None:
+    def show_entry(self, entry: OutboxEntry, writes: Sequence[WriteLine]) -> None:
         self.entry = entry
         item = entry.item
         self.title_label.setText(state_words(item))
@@ -295,7 +304,7 @@ class OutboxDetailView(QWidget):
             problem.append(read_back_words(entry.row))
         self.error_label.setText("\n".join(p for p in problem if p))
         self.error_label.setVisible(bool(problem))
-        self.text.setPlainText(commit_detail_text(entry))
+        self.text.setPlainText(commit_detail_text(entry, writes))
         if conflict is not None:
             self.conflict.show_conflict(conflict)
             self.conflict.show()

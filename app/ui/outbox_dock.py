@@ -1,61 +1,50 @@
 """The outbox as a dock at the bottom of the main window, and its sentence in the status bar.
 
-One store per site: when a clinician signs in, the dock shows that site's outbox and follows
-that site's sync runner. The status-bar button opens and closes the dock.
+One store per site: when a clinician signs in, the dock shows that site's outbox (its
+``OutboxService``: rows, actions and the runner's status). The status-bar button opens and
+closes the dock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow
 
-from app.store.outbox import OutboxRepository
+from app.services.outbox import OutboxService
 from app.ui.outbox_panel import OutboxPanel
 from app.ui.sync_status import SyncStatusButton, SyncStatusModel
+from app.ui.tasks import TaskTracker
+
+SIGNED_OUT = "Sign in to see the outbox."
 
 
 class OutboxDock:
-    def __init__(self, window: QMainWindow, user_label: Callable[[], str]) -> None:
+    def __init__(self, window: QMainWindow, tasks: TaskTracker) -> None:
         self.window = window
-        self.user_label = user_label
+        self.tasks = tasks
         self.dock = QDockWidget("Outbox — notes approved for the chart", window)
         self.dock.setObjectName("outboxDock")
         self.dock.setAllowedAreas(Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.dock.setWidget(QLabel("Sign in to see the outbox."))
+        self.dock.setWidget(QLabel(SIGNED_OUT))
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
         self.dock.hide()
         self.status: SyncStatusModel | None = None
         self.button: SyncStatusButton | None = None
         self.panel: OutboxPanel | None = None
-        self._runner: Any = None
 
-    def show_store(self, repo: OutboxRepository) -> None:
+    def show_outbox(self, outbox: OutboxService) -> None:
         self.close()
-        self.status = SyncStatusModel(repo, None)
-        self.panel = OutboxPanel(
-            repo, self.sync_now, user_label=self.user_label, status=self.status
-        )
+        self.status = SyncStatusModel(outbox, outbox)
+        self.panel = OutboxPanel(outbox, self.tasks, status=self.status)
         self.dock.setWidget(self.panel)
         self.button = SyncStatusButton(self.status, self.toggle)
         self.window.statusBar().addPermanentWidget(self.button)
-
-    def follow_runner(self, runner: Any) -> None:
-        self._runner = runner
-        if self.status is not None:
-            self.status.set_runner(runner)
-
-    def sync_now(self) -> None:
-        if self._runner is not None:
-            self._runner.sync_now()
 
     def toggle(self) -> None:
         self.dock.setVisible(not self.dock.isVisible())
 
     def close(self) -> None:
-        """Stop following a store (sign-out, switching site)."""
+        """Stop following a site's outbox (sign-out, switching site)."""
         if self.panel is not None:
             self.panel.close_panel()
         if self.status is not None:
@@ -64,6 +53,5 @@ class OutboxDock:
             self.window.statusBar().removeWidget(self.button)
             self.button.deleteLater()
         self.panel = self.status = self.button = None
-        self._runner = None
-        self.dock.setWidget(QLabel("Sign in to see the outbox."))
+        self.dock.setWidget(QLabel(SIGNED_OUT))
         self.dock.hide()

@@ -23,8 +23,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
 
 from app.domain.outbox import OutboxState
-from app.store.outbox import OutboxRepository
-from app.store.outbox_records import OutboxRow
+from app.services.outbox import OutboxRow, OutboxService
 from app.ui.outbox_words import (
     DISCARDED_COLOUR,
     SEVERITY_COLOURS,
@@ -95,14 +94,14 @@ def row_colour(row: OutboxRow) -> str:
 class OutboxTableModel(QAbstractTableModel):
     def __init__(
         self,
-        repo: OutboxRepository,
+        outbox: OutboxService,
         *,
         states: Iterable[OutboxState] | None = None,
         page_size: int = PAGE_SIZE,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._repo = repo
+        self._outbox = outbox
         self._states: tuple[OutboxState, ...] | None = None if states is None else tuple(states)
         self._page = page_size
         self._rows: list[OutboxRow] = []
@@ -123,9 +122,7 @@ class OutboxTableModel(QAbstractTableModel):
         self.endResetModel()
 
     def _query(self, limit: int, offset: int = 0) -> list[OutboxRow]:
-        return self._repo.list_items(
-            states=self._states, limit=limit, offset=offset, newest_first=True
-        )
+        return self._outbox.rows(self._states, limit=limit, offset=offset)
 
     def _load_first_page(self) -> None:
         self._rows = self._query(self._page)

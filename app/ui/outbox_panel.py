@@ -1,21 +1,23 @@
 """The outbox panel: every commit with its state in plain words, its detail, and the actions.
 
-Actions are the clinician's, and each goes through the store, which records who did what:
-"Retry now" (``repo.retry`` then "Sync now"), "Send again…" for an outcome the app could not
-check (after a confirmation), "Discard…" (a dialog that requires a typed reason; only its
-accept calls ``repo.discard(..., confirmed=True)``), and "Sync now". Dialogs are opened with
-``open()`` and answer through signals: nothing here blocks the event loop.
+Actions are the clinician's, and each goes through the site's ``OutboxService``, which records
+who did what and runs the write on the store thread: "Retry now" (then "Sync now"), "Send
+again…" for an outcome the app could not check (after a confirmation), "Discard…" (a dialog that
+requires a typed reason; only its accept discards), and "Sync now". Dialogs are opened with
+``open()`` and answer through signals; actions run as tracked tasks: nothing here blocks the
+event loop.
 
-The panel reads the store; store change notifications (from any thread) are coalesced with a
-short timer, so a burst of 1,000 changes costs one re-read of the rows on screen.
+The panel reads the outbox through the service; change notifications (from any thread) are
+coalesced with a short timer, so a burst of 1,000 changes costs one re-read of the rows on
+screen.
 """
 
 from __future__ import annotations
 
 import contextlib
-import getpass
 import logging
-from collections.abc import Callable
+from collections.abc import Coroutine
+from typing import Any
 from uuid import UUID
 
 from PySide6.QtCore import QItemSelection, QObject, Qt, QTimer, Signal
@@ -36,15 +38,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain.outbox import IllegalTransition, OutboxState, SyncEvent, allowed_events
-from app.store.errors import StoreError
-from app.store.outbox import OutboxRepository
-from app.store.outbox_records import OutboxChange, OutboxRow, OutboxSummary
+from app.domain.outbox import OutboxState, SyncEvent, allowed_events
+from app.services.errors import ServiceError, words_for
+from app.services.outbox import OutboxChange, OutboxRow, OutboxService, OutboxSummary
 from app.ui.outbox_detail import OutboxDetailView
 from app.ui.outbox_model import Column, OutboxTableModel
 from app.ui.outbox_words import is_parked, state_words
 from app.ui.style import error_label, heading_label, hint_label
 from app.ui.sync_status import SyncStatusModel
+from app.ui.tasks import TaskTracker
 
 __all__ = ["FILTERS", "ConfirmDialog", "OutboxPanel", "OutboxTableModel"]
 
@@ -72,14 +74,6 @@ _WIDTHS = {
     Column.NEXT_ATTEMPT: 110,
     Column.LAST_ERROR: 300,
 }
-
-
-def default_user_label() -> str:
-    """Who acts, when the caller does not say (the integrator passes the signed-in fhirUser)."""
-    try:
-        return f"local user {getpass.getuser()}"
-    except (OSError, KeyError):
-        return "local user"
 
 
 class ConfirmDialog(QDialog):
@@ -155,32 +149,27 @@ class _Bridge(QObject):
 
 
 class OutboxPanel(QWidget):
-    """The outbox. ``retry`` replaces the default "Retry now" (``repo.retry`` + ``sync_now``);
-    ``user_label`` names who acts, for the store's record of a retry or discard; ``status``
-    (the status bar's model, optional) shares its summary for the filter counts."""
+    """The outbox of one site. ``status`` (the status bar's model, optional) shares its
+    summary for the filter counts; ``tasks`` runs the actions (the window's tracker)."""
 
     def __init__(
         self,
-        repo: OutboxRepository,
-        sync_now: Callable[[], None],
-        retry: Callable[[UUID], None] | None = None,
-        user_label: Callable[[], str] = default_user_label,
+        outbox: OutboxService,
+        tasks: TaskTracker | None = None,
         *,
         status: SyncStatusModel | None = None,
         coalesce_ms: int = COALESCE_MS,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.repo = repo
+        self.outbox = outbox
+        self.tasks = tasks or TaskTracker()
         self._status = status
-        self._sync_now = sync_now
-        self._retry = retry
-        self._user_label = user_label
         self.refreshes = 0  # how often the rows were re-read (coalescing is tested with it)
         self.dialog: ConfirmDialog | None = None
         self._pending_changes = 0
 
-        self.model = OutboxTableModel(repo, parent=self)
+        self.model = OutboxTableModel(outbox, parent=self)
         self._build()
         if status is not None and status.summary is not None:
             # the status model reads the summary anyway: share it instead of asking twice
@@ -201,7 +190,7 @@ class OutboxPanel(QWidget):
             with contextlib.suppress(RuntimeError):  # the panel is gone; the repository outlived it
                 bridge.store_changed.emit()
 
-        unsubscribe = repo.subscribe(on_change)
+        unsubscribe = outbox.subscribe(on_change)
         self._unsubscribe = unsubscribe
         self.destroyed.connect(lambda *_: unsubscribe())
         self._selection_changed()
@@ -290,15 +279,15 @@ class OutboxPanel(QWidget):
         try:
             self.model.refresh(changes)
             self._update_counts()
-        except StoreError as exc:
-            self.show_message(f"The outbox could not be read: {exc.user_message}")
+        except ServiceError as exc:
+            self.show_message(f"The outbox could not be read: {exc.words}")
             return
         self._selection_changed()
 
     def _update_counts(self) -> None:
         if self._status is not None and self._status.summary is not None:
             return  # the status model's next summary_updated brings the counts
-        self._show_counts(self.repo.summary())
+        self._show_counts(self.outbox.summary())
 
     def _show_counts(self, summary: OutboxSummary) -> None:
         counts = {
@@ -349,9 +338,10 @@ class OutboxPanel(QWidget):
         if shown is not None and shown.row == row:
             return  # nothing changed for the commit on screen
         try:
-            self.detail.show_entry(self.repo.get(row.commit_id))
-        except StoreError as exc:
-            self.detail.show_problem(exc.user_message)
+            detail = self.outbox.detail(row.commit_id)
+            self.detail.show_entry(detail.entry, detail.writes)
+        except ServiceError as exc:
+            self.detail.show_problem(exc.words)
 
     def _update_actions(self, row: OutboxRow | None) -> None:
         events = allowed_events(row.state) if row is not None else frozenset()
@@ -370,25 +360,19 @@ class OutboxPanel(QWidget):
     def sync_now(self) -> None:
         self.show_message("")
         try:
-            self._sync_now()
+            self.outbox.sync_now()
         except Exception as exc:
             log.error("sync now failed: %s", type(exc).__name__)
-            self.show_message(f"Sync could not start: {_words(exc)}")
+            self.show_message(
+                f"Sync could not start: {words_for(exc, str(exc) or type(exc).__name__)}"
+            )
 
     def retry_selected(self) -> None:
         row = self.selected_row()
         if row is None or row.state not in _RETRYABLE:
             return
         self.show_message("")
-        try:
-            if self._retry is not None:
-                self._retry(row.commit_id)
-            else:
-                self.repo.retry(row.commit_id, by=self._user_label())
-                self._sync_now()
-        except (IllegalTransition, StoreError) as exc:
-            self.show_message(self._moved_on(row, exc))
-        self.refresh()
+        self.tasks.start("outbox-action", self._act(row, self.outbox.retry(row.commit_id)))
 
     def ask_discard(self) -> None:
         row = self.selected_row()
@@ -409,20 +393,13 @@ class OutboxPanel(QWidget):
             reason_label="Why are you discarding it?",
             parent=self,
         )
-        commit_id = row.commit_id
-        dialog.accepted.connect(lambda: self._discard_confirmed(commit_id, dialog.reason()))
+        dialog.accepted.connect(
+            lambda: self.tasks.start(
+                "outbox-action",
+                self._act(row, self.outbox.discard(row.commit_id, dialog.reason()), "discarded"),
+            )
+        )
         self._open(dialog)
-
-    def _discard_confirmed(self, commit_id: UUID, reason: str) -> None:
-        position = self.model.row_of(commit_id)
-        row = self.model.row_at(position) if position is not None else None
-        try:
-            self.repo.discard(commit_id, reason, self._user_label(), confirmed=True)
-        except (IllegalTransition, StoreError, ValueError) as exc:
-            self.show_message(self._moved_on(row, exc, "discarded"))
-        else:
-            self.show_message("")
-        self.refresh()
 
     def ask_resend(self) -> None:
         row = self.selected_row()
@@ -436,16 +413,24 @@ class OutboxPanel(QWidget):
             check_text="I looked in the chart: this note is not there.",
             parent=self,
         )
-        commit_id = row.commit_id
-        dialog.accepted.connect(lambda: self._resend_confirmed(commit_id))
+        dialog.accepted.connect(
+            lambda: self.tasks.start(
+                "outbox-action",
+                self._act(None, self.outbox.resend(row.commit_id), "sent again"),
+            )
+        )
         self._open(dialog)
 
-    def _resend_confirmed(self, commit_id: UUID) -> None:
+    async def _act(
+        self, row: OutboxRow | None, action: Coroutine[Any, Any, None], what: str = "retried"
+    ) -> None:
+        """Run a clinician's action; say so when it could not be done (the commit moved on)."""
         try:
-            self.repo.retry(commit_id, resend=True, by=self._user_label())
-            self._sync_now()
-        except (IllegalTransition, StoreError) as exc:
-            self.show_message(self._moved_on(None, exc, "sent again"))
+            await action
+        except ServiceError as exc:
+            self.show_message(self._moved_on(row, exc, what))
+        else:
+            self.show_message("")
         self.refresh()
 
     def _open(self, dialog: ConfirmDialog) -> None:
@@ -461,15 +446,15 @@ class OutboxPanel(QWidget):
         dialog.finished.connect(finished)
         dialog.open()
 
-    def _moved_on(self, row: OutboxRow | None, exc: Exception, what: str = "retried") -> str:
+    def _moved_on(self, row: OutboxRow | None, exc: ServiceError, what: str) -> str:
         if row is not None:
             try:
-                now = self.repo.item(row.commit_id)
-            except StoreError:
+                now = self.outbox.item(row.commit_id)
+            except Exception:  # the words below still say it failed
                 now = None
             if now is not None and now.state is not row.state:
                 return f"It could not be {what}: it is now “{state_words(now)}”."
-        return f"It could not be {what}: {_words(exc)}"
+        return f"It could not be {what}: {_reason(exc)}"
 
     def close_panel(self) -> None:
         """Stop listening to the store (the window is closing)."""
@@ -477,5 +462,7 @@ class OutboxPanel(QWidget):
         self._unsubscribe()
 
 
-def _words(exc: BaseException) -> str:
-    return str(getattr(exc, "user_message", None) or exc or type(exc).__name__)
+def _reason(exc: ServiceError) -> str:
+    """The cause's own words (an illegal move says which), else the service's sentence."""
+    cause = exc.__cause__
+    return words_for(cause, str(cause) or exc.words) if cause is not None else exc.words

@@ -1,6 +1,6 @@
 """The outbox in plain words: what the panel, its detail area and the status bar say.
 
-Pure functions over the store's records and the runner's status (no Qt), so every sentence a
+Pure functions over the outbox's records and the runner's status (no Qt), so every sentence a
 clinician reads is testable on its own. Times are shown in the computer's local time zone;
 the store keeps timezone-aware UTC.
 """
@@ -16,8 +16,7 @@ from enum import Enum
 from app.domain.items import ordered_types as ordered_types
 from app.domain.items import type_label as type_label
 from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState, SyncEvent
-from app.store.outbox_records import OutboxRow, OutboxSummary, ReadBack
-from app.sync.runner import Connectivity, RunnerStatus
+from app.services.outbox import Connectivity, OutboxRow, OutboxSummary, ReadBack, RunnerStatus
 
 S = OutboxState
 

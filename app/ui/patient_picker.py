@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.clinical import EncounterSummary, PatientSummary
+from app.services.errors import words_for
 from app.ui.banner import encounter_line
-from app.ui.messages import message_for
 from app.ui.style import error_label, heading_label, hint_label
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class PatientPicker(QWidget):
         except Exception as exc:  # shown, never raised into the loop
             log.warning("patient search failed: %s", type(exc).__name__)
             self.status.setText("")
-            self._show_error(message_for(exc, SEARCH_FAILED))
+            self._show_error(words_for(exc, SEARCH_FAILED))
             return
         self._patients = patients
         self.status.setText(
@@ -170,7 +170,7 @@ class PatientPicker(QWidget):
             encounters = await self._encounters(patient.id)
         except Exception as exc:
             log.warning("encounter list failed: %s", type(exc).__name__)
-            self._show_error(message_for(exc, SEARCH_FAILED))
+            self._show_error(words_for(exc, SEARCH_FAILED))
             return
         self._encounter_rows = encounters
         self.status.setText(

@@ -12,12 +12,12 @@ from collections.abc import Callable, Sequence
 from PySide6.QtCore import QObject, Signal
 
 from app.domain.site import Site
-from app.smart.errors import SignInCancelled, SmartError
-from app.smart.session import SessionState, SignInProgress, SignInStep, SmartSession
+from app.services.errors import ServiceError, SignInCancelled
+from app.services.session import SessionService, SessionState, SignInProgress, SignInStep
 
 log = logging.getLogger(__name__)
 
-SessionFactory = Callable[[Site], SmartSession]
+SessionFactory = Callable[[Site], SessionService]
 
 
 class SignInViewModel(QObject):
@@ -26,7 +26,7 @@ class SignInViewModel(QObject):
     link_available = Signal(str)  # the sign-in URL, when the browser could not be opened
     error = Signal(str)  # what happened and what to do; "" clears
     warnings = Signal(list)  # non-fatal: missing grants, keyring problems
-    signed_in = Signal(object)  # the SmartSession
+    signed_in = Signal(object)  # the SessionService
 
     def __init__(
         self, sites: Sequence[Site], session_factory: SessionFactory, parent: QObject | None = None
@@ -34,11 +34,11 @@ class SignInViewModel(QObject):
         super().__init__(parent)
         self.sites = list(sites)
         self._factory = session_factory
-        self._sessions: dict[str, SmartSession] = {}
-        self.session: SmartSession | None = None
+        self._sessions: dict[str, SessionService] = {}  # the factory's, remembered to cancel
+        self.session: SessionService | None = None
         self.busy = False
 
-    def session_for(self, site: Site) -> SmartSession:
+    def session_for(self, site: Site) -> SessionService:
         session = self._sessions.get(site.id)
         if session is None:
             session = self._factory(site)
@@ -67,9 +67,9 @@ class SignInViewModel(QObject):
         except SignInCancelled:
             self.progress.emit("Sign-in cancelled.")
             return False
-        except SmartError as exc:
-            log.warning("sign-in failed: %s", type(exc).__name__)
-            self.error.emit(exc.message)
+        except ServiceError as exc:
+            log.warning("sign-in failed: %s", type(exc.__cause__).__name__)
+            self.error.emit(exc.words)
             return False
         finally:
             unsubscribe()
@@ -83,8 +83,8 @@ class SignInViewModel(QObject):
         self.progress.emit("Continuing your last session…")
         try:
             ok = await session.restore()
-        except SmartError as exc:
-            self.error.emit(exc.message)
+        except ServiceError as exc:
+            self.error.emit(exc.words)
             return False
         finally:
             self._set_busy(False)
@@ -95,12 +95,9 @@ class SignInViewModel(QObject):
             return False
         return self._finish(session)
 
-    def _finish(self, session: SmartSession) -> bool:
+    def _finish(self, session: SessionService) -> bool:
         self.session = session
-        notes = list(session.warnings)
-        if session.scope_report is not None:
-            notes.extend(session.scope_report.messages)
-        self.warnings.emit(notes)
+        self.warnings.emit(session.warnings)
         self.progress.emit("Signed in.")
         self.signed_in.emit(session)
         return True
@@ -108,7 +105,3 @@ class SignInViewModel(QObject):
     def cancel(self) -> None:
         for session in self._sessions.values():
             session.cancel_sign_in()
-
-    async def aclose(self) -> None:
-        for session in self._sessions.values():
-            await session.aclose()

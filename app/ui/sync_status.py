@@ -17,10 +17,8 @@ from typing import Protocol
 from PySide6.QtCore import QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QToolButton, QWidget
 
-from app.store.errors import StoreError
-from app.store.outbox import OutboxRepository
-from app.store.outbox_records import OutboxChange, OutboxSummary
-from app.sync.runner import RunnerStatus
+from app.services.errors import ServiceError
+from app.services.outbox import OutboxChange, OutboxService, OutboxSummary, RunnerStatus
 from app.ui.outbox_model import dot_icon
 from app.ui.outbox_words import (
     SEVERITY_COLOURS,
@@ -33,12 +31,14 @@ COALESCE_MS = 150
 
 
 class RunnerStatusSource(Protocol):
-    """What the model needs from the sync runner (``app.sync.runner.SyncRunner`` fits)."""
+    """What the model needs to know about sending (``OutboxService`` fits; None: not sending)."""
 
     @property
-    def status(self) -> RunnerStatus: ...
+    def status(self) -> RunnerStatus | None: ...
 
-    def subscribe_status(self, listener: Callable[[RunnerStatus], None]) -> Callable[[], None]: ...
+    def subscribe_status(
+        self, listener: Callable[[RunnerStatus | None], None]
+    ) -> Callable[[], None]: ...
 
 
 class _Bridge(QObject):
@@ -54,7 +54,7 @@ class SyncStatusModel(QObject):
 
     def __init__(
         self,
-        repo: OutboxRepository,
+        outbox: OutboxService,
         runner_status_source: RunnerStatusSource | None = None,
         *,
         coalesce_ms: int = COALESCE_MS,
@@ -62,7 +62,7 @@ class SyncStatusModel(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._repo = repo
+        self._outbox = outbox
         self._clock = clock
         self._bridge = _Bridge(self)
         self._bridge.store_changed.connect(self._schedule)
@@ -82,7 +82,7 @@ class SyncStatusModel(QObject):
             with contextlib.suppress(RuntimeError):  # the model is gone; the repository outlived it
                 bridge.store_changed.emit()
 
-        unsubscribe_store = repo.subscribe(on_store_change)
+        unsubscribe_store = outbox.subscribe(on_store_change)
         self.destroyed.connect(lambda *_: unsubscribe_store())
         self._unsubscribe_store = unsubscribe_store
         self.set_runner(runner_status_source, update=False)
@@ -98,7 +98,7 @@ class SyncStatusModel(QObject):
         if source is not None:
             bridge = self._bridge
 
-            def on_status(status: RunnerStatus) -> None:
+            def on_status(status: RunnerStatus | None) -> None:
                 with contextlib.suppress(RuntimeError):
                     bridge.status_changed.emit(status)
 
@@ -110,7 +110,7 @@ class SyncStatusModel(QObject):
         if not self._timer.isActive():
             self._timer.start()
 
-    def _on_status(self, status: RunnerStatus) -> None:
+    def _on_status(self, status: RunnerStatus | None) -> None:
         self._status = status
         self._update()
 
@@ -119,13 +119,11 @@ class SyncStatusModel(QObject):
         self._timer.stop()
         self.queries += 1
         try:
-            self._summary = self._repo.summary()
+            self._summary = self._outbox.summary()
             self.summary_updated.emit(self._summary)
-        except StoreError as exc:
+        except ServiceError as exc:
             self._summary = None
-            self._sentence = StatusSentence(
-                f"Outbox not readable — {exc.user_message}", Severity.PROBLEM
-            )
+            self._sentence = StatusSentence(f"Outbox not readable — {exc.words}", Severity.PROBLEM)
             self.summary_changed.emit(self._sentence.text)
             return
         self._update()

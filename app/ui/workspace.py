@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -21,13 +22,17 @@ from PySide6.QtWidgets import (
 
 from app.domain.context import EncounterContext
 from app.domain.diff import DraftDiff
-from app.domain.draft import Draft
-from app.ui.approval import ReviewGate
+from app.domain.draft import Draft, DraftStatus, FollowUpKind
+from app.domain.items import render_item
+from app.domain.note_history import NoteThread
+from app.services.chart import OpenChart
+from app.services.errors import words_for
+from app.services.review import ApprovalProposal
+from app.ui.approval import ApprovalDialog, ReviewGate
 from app.ui.banner import PatientBanner
 from app.ui.context_pane import ContextPane
 from app.ui.diff_view import DiffView
 from app.ui.draft_model import DraftViewModel
-from app.ui.messages import message_for
 from app.ui.note_editor import NoteEditor
 from app.ui.style import error_label, hint_label
 
@@ -47,6 +52,7 @@ class WorkspacePage(QWidget):
         self.drafts = drafts
         self.gate = gate
         self.context: EncounterContext | None = None
+        self.approval_dialog: ApprovalDialog | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.banner = PatientBanner(self)
@@ -60,18 +66,25 @@ class WorkspacePage(QWidget):
         self.draft_combo.activated.connect(self._draft_chosen)
         bar.addWidget(self.draft_combo)
         self.new_button = QPushButton("New draft")
-        self.new_button.clicked.connect(lambda: drafts.new_draft())
+        self.new_button.clicked.connect(lambda: drafts.start("new-draft", drafts.new_draft()))
         self.import_button = QPushButton("Import draft…")
         self.import_button.clicked.connect(self._import)
         self.patient_button = QPushButton("Change patient…")
         self.patient_button.clicked.connect(self.change_patient_requested)
         self.sign_out_button = QPushButton("Sign out")
         self.sign_out_button.clicked.connect(self.sign_out_requested)
-        self.from_approved_button = QPushButton("New draft from this note")
-        self.from_approved_button.clicked.connect(lambda: drafts.new_draft_from_current())
-        self.from_approved_button.hide()
-        for b in (self.new_button, self.import_button, self.from_approved_button):
+        # an approved note is followed up, never copied: the clinician's two choices
+        self.follow_up_buttons: dict[FollowUpKind, QPushButton] = {}
+        for kind in FollowUpKind:
+            button = QPushButton(kind.choice)
+            button.clicked.connect(
+                lambda _c=False, k=kind: drafts.start("new-draft", drafts.follow_up_current(k))
+            )
+            button.hide()
+            self.follow_up_buttons[kind] = button
+        for b in (self.new_button, self.import_button, *self.follow_up_buttons.values()):
             bar.addWidget(b)
+        self.removal_question: QMessageBox | None = None
         bar.addStretch(1)
         self.saved_label = QLabel("")
         bar.addWidget(self.saved_label)
@@ -112,8 +125,10 @@ class WorkspacePage(QWidget):
 
         self.editor.section_edited.connect(drafts.edit_section)
         self.editor.item_edited.connect(drafts.edit_item)
-        self.editor.item_removed.connect(drafts.remove_item)
-        self.context_pane.amend_requested.connect(drafts.amend)
+        self.editor.item_removed.connect(self._remove_item)
+        self.context_pane.follow_up_requested.connect(
+            lambda note, kind: drafts.start("new-draft", drafts.follow_up_note(note, kind))
+        )
         drafts.draft_changed.connect(self._show_draft)
         drafts.drafts_listed.connect(self._list_drafts)
         drafts.diff_ready.connect(self._show_diff)
@@ -126,6 +141,7 @@ class WorkspacePage(QWidget):
             gate.approval_state.connect(self._approval_state)
             gate.error.connect(self.show_error)
             gate.queued.connect(self._queued)
+            gate.proposal_ready.connect(self._show_approval)
         self._set_enabled(False)
 
     def _set_enabled(self, enabled: bool) -> None:
@@ -138,7 +154,7 @@ class WorkspacePage(QWidget):
         try:
             context = await loader()
         except Exception as exc:  # every failure is shown in the pane, never a traceback
-            message = message_for(
+            message = words_for(
                 exc, "The chart could not be loaded. Check the connection and try again."
             )
             log.warning("context load failed: %s", type(exc).__name__)
@@ -149,7 +165,22 @@ class WorkspacePage(QWidget):
         self.banner.show_context(context.patient, context.encounter)
         self.context_pane.show_context(context)
         self._set_enabled(True)
-        self.drafts.open_context(context, restored_notice=restored_notice)
+        await self.drafts.open_context(context, restored_notice=restored_notice)
+
+    def show_chart(self, chart: OpenChart) -> None:
+        """The open chart was (re-)read: show it, check the draft against it."""
+        if self.context is None or self.context.encounter.id != chart.context.encounter.id:
+            return
+        self.context = chart.context
+        self.context_pane.show_context(chart.context)
+        self.drafts.set_context(chart.context)
+        if self.gate is not None:
+            self.gate.set_chart(chart)
+            self.gate.revalidate(self.drafts.draft)
+
+    def show_notes(self, threads: tuple[NoteThread, ...]) -> None:
+        if self.context is not None:
+            self.context_pane.show_context(self.context, threads)
 
     def show_grant_warnings(self, lines: list[str]) -> None:
         """What the EHR did not grant and which features that turns off, in plain words."""
@@ -166,15 +197,31 @@ class WorkspacePage(QWidget):
         self.approve_reason.setText(reason)
 
     def _open_approval(self) -> None:
-        if self.gate is not None and self.drafts.draft is not None and self.drafts.flush():
-            self.gate.open_dialog(self.drafts.draft, self)
+        self.drafts.start("approve", self.review_and_approve())
 
-    def _queued(self, commit: object) -> None:
-        self.drafts.reload()
+    async def review_and_approve(self) -> None:
+        """Save what was typed, then propose the approval (the dialog opens over it)."""
+        if self.gate is not None and self.drafts.draft is not None and await self.drafts.flush():
+            self.gate.propose(self.drafts.draft)
+
+    def _show_approval(self, proposal: ApprovalProposal) -> None:
+        gate = self.gate
+        assert gate is not None
+        dialog = ApprovalDialog(proposal, self)
+        dialog.accepted.connect(lambda: self.drafts.start("confirm", gate.confirm(proposal)))
+        self.approval_dialog = dialog
+        dialog.open()  # never exec(): the event loop keeps running
+
+    def _queued(self, _commit: object) -> None:
+        self.drafts.start("reload", self._show_queued())
+
+    async def _show_queued(self) -> None:
+        await self.drafts.reload()  # approved now: read-only
         when = datetime.now().strftime("%H:%M:%S")
         self.editor.show_notice(
             f"Approved and queued at {when}. It will be sent to the chart exactly once; the "
-            "outbox shows its progress. To change the note, start a new draft from it."
+            "outbox shows its progress. To change the note: Correct this note, or Add an "
+            "addendum."
         )
 
     def _show_draft(self, draft: Draft) -> None:
@@ -183,7 +230,8 @@ class WorkspacePage(QWidget):
         if template is not None:
             placeholders = {s.key: s.placeholder for s in template.sections}
         self.editor.show_draft(draft, placeholders, self.context)
-        self.from_approved_button.setVisible(not draft.is_editable)
+        for button in self.follow_up_buttons.values():
+            button.setVisible(draft.status is DraftStatus.APPROVED)
 
     def _list_drafts(self, drafts: list[Draft]) -> None:
         self.draft_combo.clear()
@@ -202,12 +250,49 @@ class WorkspacePage(QWidget):
     def _draft_chosen(self, index: int) -> None:
         draft_id = self.draft_combo.itemData(index)
         if draft_id is not None:
-            self.drafts.switch_to(draft_id)
+            self.drafts.start("switch-draft", self.drafts.switch_to(draft_id))
 
     def _show_diff(self, diff: DraftDiff) -> None:
         self.diff_view.show_diff(diff)
 
+    def _remove_item(self, item_id: str) -> None:
+        """Removing a record of the earlier note needs the clinician's choice: mark it entered
+        in error in the chart, or only leave it out of this note (the chart keeps it)."""
+        draft = self.drafts.draft
+        if draft is None or not self.drafts.is_chart_record(item_id):
+            self.drafts.remove_item(item_id)
+            return
+        line = render_item(draft.item(item_id))
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Remove a record of the earlier note",
+            f"“{line}” is in the chart as part of the earlier note. Was it entered in error?",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setInformativeText(
+            "Mark it as entered in error: the chart keeps it, marked as an error, when this "
+            "note is approved. Remove from this note only: the chart keeps it as it is."
+        )
+        mark = box.addButton("Mark as entered in error", QMessageBox.ButtonRole.DestructiveRole)
+        only = box.addButton("Remove from this note only", QMessageBox.ButtonRole.AcceptRole)
+
+        def answered(_button: object) -> None:
+            clicked = box.clickedButton()
+            if clicked is mark:
+                self.drafts.remove_item(item_id, entered_in_error=True)
+            elif clicked is only:
+                self.drafts.remove_item(item_id)
+            else:  # cancelled: the row comes back
+                current = self.drafts.draft
+                if current is not None:
+                    self._show_draft(current)
+
+        box.buttonClicked.connect(answered)
+        self.removal_question = box
+        box.open()  # never exec(): the event loop keeps running
+
     def _import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a draft", "", "Draft files (*.json)")
         if path:
-            self.drafts.import_file(path)
+            self.drafts.start("import", self.drafts.import_file(path))

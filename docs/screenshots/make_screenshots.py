@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from app.bootstrap import build_services  # noqa: E402
+from app.bootstrap import start_workbench  # noqa: E402
 from app.domain.clinical import Reference  # noqa: E402
 from app.domain.draft import ObservationItem, TaskItem  # noqa: E402
 from app.paths import AppPaths  # noqa: E402
@@ -37,21 +37,21 @@ async def main(size: str, out: Path) -> None:
     width, height = (int(x) for x in size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="fhir-writeback-shots-"))
     paths = AppPaths(tmp / "data", tmp / "log", tmp / "cfg", tmp / "site").ensure()
-    services = build_services(None, True, paths)
-    window = build_main_window(services)
+    workbench = start_workbench(None, True, paths)
+    parts = build_main_window(workbench)
+    window = parts.window
     window.resize(width, height)
     window.show()
     await asyncio.sleep(0.5)
     out.mkdir(parents=True, exist_ok=True)
     window.grab().save(str(out / f"signin-{size}.png"))
-    controller = window.controller  # type: ignore[attr-defined]
+    controller = parts.controller
     await wait_for(lambda: not controller.tasks.is_running("sign-in"), 30)  # restore attempt
-    controller.request_sign_in(services.sites[0])
+    controller.request_sign_in(workbench.sites[0])
     await wait_for(lambda: controller.session is not None and window.pages.currentWidget() is not controller.signin_view, 60)
     await asyncio.sleep(1.5)
-    workspace = window.workspace  # type: ignore[attr-defined]
-    gate = window.gate  # type: ignore[attr-defined]
-    await wait_for(lambda: gate.actx is not None, 30)
+    workspace, gate = parts.workspace, parts.gate
+    await wait_for(lambda: gate.chart is not None and workspace.drafts.draft is not None, 30)
     drafts = workspace.drafts
     workspace.editor.section_edits["plan"].setPlainText(
         "Increase lisinopril to 20 mg daily. Recheck blood pressure in 2 weeks.")
@@ -71,27 +71,27 @@ async def main(size: str, out: Path) -> None:
     drafts.refresh_diff()
     workspace.approve_button.click()
     await asyncio.sleep(0.5)
-    if gate.dialog is not None:
-        gate.dialog.grab().save(str(out / f"approval-dialog-{size}.png"))
-        if gate.dialog.acknowledge is not None:
-            gate.dialog.acknowledge.setChecked(True)
-        gate.dialog.approve_button.click()
+    dialog = workspace.approval_dialog
+    if dialog is not None:
+        dialog.grab().save(str(out / f"approval-dialog-{size}.png"))
+        if dialog.acknowledge is not None:
+            dialog.acknowledge.setChecked(True)
+        dialog.approve_button.click()
     await asyncio.sleep(3)
     window.grab().save(str(out / f"approved-{size}.png"))
-    window.outbox.toggle()  # type: ignore[attr-defined]
+    parts.outbox.toggle()
     await asyncio.sleep(0.5)
-    panel = window.outbox.panel  # type: ignore[attr-defined]
+    panel = parts.outbox.panel
     if panel is not None:
         panel.refresh()
     await asyncio.sleep(0.5)
     window.grab().save(str(out / f"outbox-{size}.png"))
-    window.lock.lock()  # type: ignore[attr-defined]
+    parts.lock.lock()
     await asyncio.sleep(0.3)
     window.grab().save(str(out / f"locked-{size}.png"))
-    for name, grab in getattr(window, "extra_screens", {}).items():
-        grab().save(str(out / f"{name}-{size}.png"))
     window.close()
-    await services.aclose()
+    await parts.aclose()
+    await workbench.aclose()
 
 
 if __name__ == "__main__":

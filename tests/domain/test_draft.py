@@ -58,5 +58,5 @@ def test_unknown_section_is_refused() -> None:
 
 def test_approved_draft_is_immutable() -> None:
     draft = replace(prefill_draft(make_context(), TEMPLATE, now=NOW), status=DraftStatus.APPROVED)
-    with pytest.raises(DraftEditError, match="new draft"):
+    with pytest.raises(DraftEditError, match="Correct this note, or Add an addendum"):
         draft.with_section_text("a", "x")

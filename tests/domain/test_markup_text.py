@@ -26,7 +26,7 @@ def test_block_tags_give_one_line_break_and_keep_the_texts_own_lines() -> None:
 
 def _best_time(html: str) -> float:
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):  # the best of five: other work on a shared CI machine only adds time
         start = time.perf_counter()
         html_to_text(html)
         best = min(best, time.perf_counter() - start)
@@ -36,8 +36,9 @@ def _best_time(html: str) -> float:
 @pytest.mark.parametrize("unit", ["<a ", "<!--", "<div></i>", "</", "<?", "<p title='", "&amp;"])
 def test_the_cost_grows_like_the_input(unit: str) -> None:
     # html.parser took 3.5 s for '<!--' * 20_000 and 48 s for 80_000: quadratic
-    ratio = _best_time(unit * 80_000) / max(_best_time(unit * 20_000), 1e-3)
-    assert ratio < 9, f"x4 input took x{ratio:.1f} time"
+    # x8 input: linear work takes about x8 time, quadratic x64; the limit leaves room for noise
+    ratio = _best_time(unit * 160_000) / max(_best_time(unit * 20_000), 1e-3)
+    assert ratio < 24, f"x8 input took x{ratio:.1f} time"
 
 
 def test_past_the_exact_decoding_budget_the_common_references_are_still_decoded() -> None:

@@ -128,3 +128,28 @@ def test_multi_line_item_text_stays_one_line_in_the_block() -> None:
 def test_empty_section_gets_only_the_block() -> None:
     draft = sync_blocks(soap_draft().with_section_text("plan", "").with_item(task()))
     assert draft.section("plan").text.startswith(BLOCK_START)
+
+
+def test_an_addendum_lists_only_what_it_records_itself() -> None:
+    from app.domain.draft import FollowUpKind
+    from tests.support.followups import corrected_heart_rate, follow_up
+
+    addendum = follow_up(FollowUpKind.ADDENDUM)
+    assert sync_blocks(addendum) is addendum  # the earlier note's records, unchanged: no block
+    corrected = sync_blocks(corrected_heart_rate(addendum))
+    (section,) = corrected.sections
+    assert "- Heart rate: 92 /min" in section.text
+    assert "Follow-up" not in section.text  # the earlier note's task is not repeated
+
+
+def test_an_amendment_of_a_note_without_a_block_is_not_told_to_add_one() -> None:
+    from app.domain.consistency import check_consistency
+    from tests.support.followups import corrected_heart_rate, follow_up
+
+    amendment = follow_up()
+    assert check_consistency(amendment) == ()  # "HR 96" agrees with the chart record 96
+    corrected = corrected_heart_rate(amendment)
+    kinds = [m.kind.value for m in check_consistency(corrected)]
+    assert kinds == ["table"]  # the text's 96 against the correction; no "block" warning
+    fixed = sync_blocks(corrected)
+    assert "- Heart rate: 92 /min" in fixed.sections[0].text  # once the table changes

@@ -136,6 +136,8 @@ def test_unknown_outcome_is_left_only_by_reconciliation_or_the_clinician() -> No
         E.RECONCILED_PARTIAL: S.QUEUED,
         E.RECONCILED_ABSENT: S.QUEUED,
         E.DUPLICATES_FOUND: S.NEEDS_ATTENTION,
+        # a lost update's check found its target changed by someone else: the clinician decides
+        E.CHANGED_BY_OTHERS: S.CONFLICT,
         E.USER_RESEND: S.QUEUED,
         E.USER_DISCARD: S.DISCARDED,
     }

@@ -28,7 +28,6 @@ from app.domain.review import (
     RiskKind,
     approved_draft,
     decide,
-    new_draft_from,
 )
 from app.domain.review_codec import decision_from_json, decision_to_json
 from app.domain.templates import AMENDMENT_TEMPLATE
@@ -210,30 +209,6 @@ def test_an_approved_draft_cannot_be_decided_again() -> None:
     approved = approved_draft(draft)
     with pytest.raises(ApprovalRefused):
         decide(approved, report, CLINICIAN, NOW, APP)
-
-
-def test_further_edits_make_a_new_draft_whose_baseline_is_the_approved_content() -> None:
-    draft = make_draft(full_items())
-    approved = approved_draft(draft)
-    later = NOW + timedelta(hours=1)
-    fresh = new_draft_from(approved, later)
-    assert fresh.id != approved.id
-    assert fresh.status is DraftStatus.OPEN and fresh.revision == 0
-    assert (fresh.created_at, fresh.updated_at) == (later, later)
-    assert fresh.sections == approved.sections and fresh.items == approved.items
-    assert fresh.baseline.sections == approved.sections
-    assert fresh.baseline.items == approved.items
-    assert not fresh.is_modified
-    assert fresh.extra["derived_from"] == str(approved.id)
-    assert draft_content_sha256(fresh) == draft_content_sha256(approved)
-    edited = fresh.with_section_text("plan", "Added after approval.")
-    assert edited.is_modified
-    assert approved.section("plan").text != "Added after approval."
-
-
-def test_new_draft_from_requires_an_approved_draft() -> None:
-    with pytest.raises(DraftEditError):
-        new_draft_from(make_draft(), NOW)
 
 
 def test_fingerprint_ignores_bookkeeping_but_not_content() -> None:

@@ -252,7 +252,7 @@ def test_large_flat_narrative_is_cleaned() -> None:
 def _best_time(fn: object, html: str) -> float:
     assert callable(fn)
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):  # the best of five: other work on a shared CI machine only adds time
         start = time.perf_counter()
         fn(html)
         best = min(best, time.perf_counter() - start)
@@ -286,7 +286,7 @@ def test_sanitizing_cost_grows_linearly_with_the_input(shape: Any, fn: Any) -> N
     small, large = shape(n), shape(4 * n)
     assert large.count("<") <= MAX_MARKUP
     ratio = _best_time(fn, large) / max(_best_time(fn, small), 1e-3)
-    assert ratio < 9, f"x4 input took x{ratio:.1f} time"
+    assert ratio < 11, f"x4 input took x{ratio:.1f} time"  # quadratic: x16
 
 
 def test_oversized_input_is_refused_with_a_clear_message() -> None:

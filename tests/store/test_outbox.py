@@ -13,7 +13,13 @@ import pytest
 import sqlalchemy.exc
 from sqlalchemy import text
 
-from app.domain.commit import ApprovedCommit, CommitInvalid, DraftWrite, build_commit
+from app.domain.commit import (
+    ApprovedCommit,
+    CommitInvalid,
+    DraftWrite,
+    WriteOperation,
+    build_commit,
+)
 from app.domain.draft import Draft, DraftStatus
 from app.domain.outbox import IllegalTransition, OutboxState, SyncEvent
 from app.store.outbox_errors import (
@@ -151,6 +157,36 @@ def test_identities_and_hashes_cannot_be_updated(store: Store) -> None:
         with pytest.raises(sqlalchemy.exc.IntegrityError), store.db.write() as c:
             c.execute(text(sql))
     assert store.outbox.get(commit.commit_id).commit == commit
+
+
+def test_a_correction_keeps_its_target_and_version_and_they_cannot_change(store: Store) -> None:
+    """An update of a chart record (issue 12) is stored with what it updates and on which
+    version: part of what was approved, immutable like the payload."""
+    correction = build_commit(
+        [
+            DraftWrite({"resourceType": "DocumentReference", "status": "current"}),
+            DraftWrite(
+                {"resourceType": "Observation", "status": "corrected"},
+                operation=WriteOperation.UPDATE,
+                target="Observation/o-7",
+                if_match="3",
+            ),
+        ],
+        sequence=1,
+    )
+    stored = store.outbox.enqueue_approval(correction, DECISION)
+    again = store.outbox.get(stored.commit_id).commit
+    assert again == stored
+    assert again.writes[1].operation is WriteOperation.UPDATE
+    assert (again.writes[1].target, again.writes[1].if_match) == ("Observation/o-7", "3")
+    assert again.writes[0].operation is WriteOperation.CREATE and again.writes[0].target is None
+    for sql in (
+        "UPDATE outbox_writes SET target = 'Observation/other'",
+        "UPDATE outbox_writes SET if_match = '9'",
+        "UPDATE outbox_writes SET operation = 'create'",
+    ):
+        with pytest.raises(sqlalchemy.exc.IntegrityError), store.db.write() as c:
+            c.execute(text(sql))
 
 
 def test_damaged_payload_is_never_sent_and_does_not_block_others(store: Store) -> None:

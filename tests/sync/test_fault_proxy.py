@@ -17,7 +17,8 @@ import pytest
 from app.domain.outbox import NetworkErrorKind, SyncEvent, classify_response
 from app.domain.retry import parse_retry_after
 from app.fhir.profiles import load_profile
-from app.sync.planner import capabilities_from, plan_reconcile, plan_send, reconcile_event
+from app.sync.planner import capabilities_from, plan_send
+from app.sync.reconciliation import plan_reconcile, reconcile_event
 from tests.support.fault_proxy import (
     Fault,
     FaultKind,

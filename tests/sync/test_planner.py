@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import pytest
 
-from app.domain.commit import ApprovedCommit, DraftWrite, build_commit
+from app.domain.commit import ApprovedCommit, DraftWrite, WriteOperation, build_commit
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
 from app.domain.retry import BackoffPolicy
 from app.fhir.profiles import VendorProfile, load_profile
@@ -22,9 +22,14 @@ from app.sync.planner import (
     capabilities_from,
     choose_strategy,
     next_action,
-    plan_reconcile,
     plan_send,
+)
+from app.sync.reconciliation import (
+    UpdateOutcome,
+    VersionCheck,
+    plan_reconcile,
     reconcile_event,
+    update_outcome,
 )
 
 S, E = OutboxState, SyncEvent
@@ -38,6 +43,7 @@ def capability_statement(
     transaction: bool = True,
     conditional: tuple[str, ...] = TYPES,
     update_create: bool = False,
+    update: bool = True,
     params: list[dict[str, str]] | None = ALL_PARAMS,
     software: str = "test server",
 ) -> dict[str, Any]:
@@ -45,7 +51,9 @@ def capability_statement(
     for t in TYPES:
         r: dict[str, Any] = {
             "type": t,
-            "interaction": [{"code": c} for c in ("read", "create", "update", "search-type")],
+            "interaction": [
+                {"code": c} for c in ("read", "create", "search-type") + (("update",) * update)
+            ],
             "conditionalCreate": t in conditional,
             "updateCreate": update_create,
         }
@@ -373,3 +381,89 @@ def test_item_and_commit_must_match() -> None:
     commit = note_commit()
     with pytest.raises(ValueError):
         next_action(OutboxItem(uuid4(), 1, S.QUEUED), commit, caps(), NOW)
+
+
+# ------------------------------------------------------------------ corrections in place
+
+
+def correction_commit(
+    target: str = "Observation/o-1", if_match: str | None = "4"
+) -> ApprovedCommit:
+    return build_commit(
+        [
+            DraftWrite({"resourceType": "DocumentReference", "status": "current"}),
+            DraftWrite(
+                {"resourceType": "Observation", "status": "corrected"},
+                operation=WriteOperation.UPDATE,
+                target=target,
+                if_match=if_match,
+            ),
+        ],
+        sequence=1,
+    )
+
+
+def test_a_correction_is_a_put_with_if_match_inside_the_transaction() -> None:
+    commit = correction_commit()
+    (request,) = plan_send(commit, caps()).requests
+    entries = json.loads(request.body)["entry"]
+    assert entries[0]["request"]["method"] == "POST"
+    assert entries[1]["request"] == {
+        "method": "PUT",
+        "url": "Observation/o-1",
+        "ifMatch": 'W/"4"',
+    }
+    assert entries[1]["resource"]["id"] == "o-1"  # the planner adds the target's id
+
+
+def test_without_a_transaction_the_correction_goes_first_and_alone() -> None:
+    commit = correction_commit()
+    first = plan_send(commit, caps(transaction=False))
+    (put,) = first.requests
+    assert (put.method, put.url, dict(put.headers)["If-Match"]) == (
+        "PUT",
+        "Observation/o-1",
+        'W/"4"',
+    )
+    assert put.strategy is WriteStrategy.UPDATE_IF_MATCH
+    second = plan_send(
+        commit, caps(transaction=False), {commit.writes[1].full_url: "Observation/o-1"}
+    )
+    assert [r.method for r in second.requests] == ["POST"]
+
+
+def test_a_correction_needs_the_version_aware_update() -> None:
+    with pytest.raises(CannotSend, match="correct Observation"):
+        choose_strategy(correction_commit(), caps("generic-r4", transaction=False, update=False))
+    profile = dataclasses.replace(load_profile("generic-r4"), if_match_update=False)
+    with pytest.raises(CannotSend, match="correct Observation"):
+        plan_send(correction_commit(), caps(profile))
+
+
+def test_a_correction_of_a_queued_record_waits_for_its_id_and_takes_its_recorded_version() -> None:
+    base_url = f"urn:uuid:{uuid4()}"
+    commit = correction_commit(target=base_url, if_match=None)
+    with pytest.raises(CannotSend, match="not reached the EHR"):
+        plan_send(commit, caps())
+    with pytest.raises(CannotSend, match="which version"):
+        plan_send(commit, caps(), {base_url: "Observation/o-9"})
+    (request,) = plan_send(
+        commit, caps(), {base_url: "Observation/o-9"}, {"Observation/o-9": "2"}
+    ).requests
+    entry = json.loads(request.body)["entry"][1]
+    assert entry["request"]["url"] == "Observation/o-9" and entry["request"]["ifMatch"] == 'W/"2"'
+
+
+def test_a_lost_correction_is_checked_by_reading_its_target() -> None:
+    commit = correction_commit()
+    checks = plan_reconcile(commit, caps())
+    assert isinstance(checks[1], VersionCheck) and checks[1].target.reference == "Observation/o-1"
+    write = commit.writes[1]
+    mine = {"resourceType": "Observation", "identifier": [dataclasses.asdict(write.identifier)]}
+    other = {"resourceType": "Observation", "identifier": []}
+    assert update_outcome(write, mine, "5", "4") is UpdateOutcome.APPLIED
+    assert update_outcome(write, other, "4", "4") is UpdateOutcome.NOT_APPLIED
+    assert update_outcome(write, other, "5", "4") is UpdateOutcome.CHANGED_BY_OTHERS
+    assert reconcile_event(commit, {0: 1, 1: 1}) is E.RECONCILED_PRESENT
+    assert reconcile_event(commit, {0: 1, 1: 0}) is E.RECONCILED_PARTIAL
+    assert reconcile_event(commit, {0: 1}, changed=frozenset({1})) is E.CHANGED_BY_OTHERS

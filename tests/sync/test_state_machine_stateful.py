@@ -9,10 +9,15 @@ edits resources on the server behind the app's back, and jumps the wall clock.
 The runner here is a reference implementation of the async runner's loop built only on the pure
 core (app.domain.outbox, app.sync.planner); the real runner must behave the same way.
 
+The clinician also corrects structured items of an earlier note (a follow-up commit whose
+Observation write is an update with If-Match, of a base that is confirmed or still queued).
+
 Invariants, after every step:
 - no approved commit is lost: every one is in the durable store, and a CONFIRMED one has every
   write on the server with its server id recorded;
 - none is written twice: the server never holds two resources with the same write identifier;
+- no update is applied twice: the server applied each correction at most once, and never
+  received it again once it had applied it (a lost answer is checked by reading the record);
 - states only move along the transition table (every persisted change is checked).
 At the end the faults stop, the clinician clears what asks for them, and everything that was
 not discarded must reach CONFIRMED (liveness).
@@ -34,7 +39,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from app.domain.commit import IDENTIFIER_SYSTEM, ApprovedCommit, DraftWrite, build_commit
+from app.domain.commit import (
+    IDENTIFIER_SYSTEM,
+    ApprovedCommit,
+    DraftWrite,
+    WriteOperation,
+    build_commit,
+)
 from app.domain.outbox import (
     TRANSITIONS,
     IllegalTransition,
@@ -57,9 +68,14 @@ from app.sync.planner import (
     WriteCapabilities,
     capabilities_from,
     next_action,
-    plan_reconcile,
     plan_send,
+)
+from app.sync.reconciliation import (
+    SearchRequest,
+    UpdateOutcome,
+    plan_reconcile,
     reconcile_event,
+    update_outcome,
 )
 
 S, E = OutboxState, SyncEvent
@@ -97,6 +113,7 @@ class Response:
     sent: bool
     locations: dict[int, str] = field(default_factory=dict)  # position -> "Type/id"
     retry_after: str | None = None
+    versions: dict[int, str] = field(default_factory=dict)  # position -> versionId (ETag)
 
 
 @dataclass
@@ -112,6 +129,9 @@ class SimServer:
     next_id: int = 0
     # amendment write identifier token -> base version the clinician amended
     expected_base_version: dict[str, int] = field(default_factory=dict)
+    # update write identifier token -> how often the server applied that update
+    applied_updates: dict[str, int] = field(default_factory=dict)
+    resent_updates: list[str] = field(default_factory=list)  # applied, then received again
 
     def keys_of(self, resource: dict[str, Any]) -> set[str]:
         tokens = {
@@ -132,7 +152,10 @@ class SimServer:
                 counts[token] = counts.get(token, 0) + 1
         return counts
 
-    def handle(self, request: PlannedRequest, fault: Fault) -> Response:
+    def handle(
+        self, request: PlannedRequest, fault: Fault, updates: set[str] | None = None
+    ) -> Response:
+        self.note_resent_updates(updates or set())
         if fault is Fault.REFUSED:
             return Response(None, NetworkErrorKind.CONNECT_FAILED, sent=False)
         if fault is Fault.DROP_BEFORE:
@@ -151,9 +174,9 @@ class SimServer:
             return Response(400, None, True)
         if fault is Fault.E409:
             return Response(409, None, True)
-        status, locations = self.apply(request)
+        status, locations, versions = self.apply(request)
         if status >= 400 or fault is Fault.NONE:
-            return Response(status, None, True, locations)
+            return Response(status, None, True, locations, versions=versions)
         if fault is Fault.TRUNCATED:
             return Response(status, NetworkErrorKind.TRUNCATED_BODY, True)
         if fault is Fault.E500_AFTER:
@@ -165,23 +188,39 @@ class SimServer:
         )
         return Response(None, kind, True)
 
-    def apply(self, request: PlannedRequest) -> tuple[int, dict[int, str]]:
-        """Process a write atomically; (status, locations)."""
+    def note_resent_updates(self, updates: set[str]) -> None:
+        """``updates``: the identifier tokens of the corrections a request carries."""
+        self.resent_updates += sorted(t for t in updates if t in self.applied_updates)
+
+    def apply(self, request: PlannedRequest) -> tuple[int, dict[int, str], dict[int, str]]:
+        """Process a write atomically; (status, locations, versions)."""
         body = json.loads(request.body)
         if request.url == "":  # transaction
             entries = [
-                (pos, e["resource"], e["request"].get("ifNoneExist"), e["fullUrl"])
+                (pos, e["resource"], e["request"], e["fullUrl"])
                 for pos, e in zip(request.positions, body["entry"], strict=True)
             ]
         else:
-            header = dict(request.headers).get("If-None-Exist")
-            entries = [(request.positions[0], body, header, None)]
+            headers = dict(request.headers)
+            entry_request = {"method": request.method, "url": request.url}
+            if "If-None-Exist" in headers:
+                entry_request["ifNoneExist"] = headers["If-None-Exist"]
+            if "If-Match" in headers:
+                entry_request["ifMatch"] = headers["If-Match"]
+            entries = [(request.positions[0], body, entry_request, None)]
         if any(self.conflicts(res) for _, res, _, _ in entries):
-            return 412, {}
+            return 412, {}, {}
+        for _, _, req, _ in entries:
+            if "ifMatch" in req:
+                ref = req["url"]
+                wanted = req["ifMatch"].removeprefix("W/").strip('"')
+                if ref not in self.resources or str(self.versions[ref]) != wanted:
+                    return 412, {}, {}
         staged: dict[str, dict[str, Any]] = {}
         locations: dict[int, str] = {}
         by_full_url: dict[str, str] = {}
-        for pos, res, if_none_exist, full_url in entries:
+        for pos, res, req, full_url in entries:
+            if_none_exist = req.get("ifNoneExist")
             existing = (
                 self.find(if_none_exist.split("=", 1)[1])
                 if (if_none_exist and self.conditional)
@@ -191,11 +230,14 @@ class SimServer:
                 locations[pos] = existing[0]
             else:
                 rtype = res["resourceType"]
-                if request.method == "PUT":
-                    ref = request.url
+                if req["method"] == "PUT":
+                    ref = req["url"]
                 else:
                     self.next_id += 1
                     ref = f"{rtype}/srv-{self.next_id}"
+                if "ifMatch" in req:
+                    for token in self.keys_of(res) - self.keys_of(self.resources[ref]):
+                        self.applied_updates[token] = self.applied_updates.get(token, 0) + 1
                 staged[ref] = res
                 locations[pos] = ref
             if full_url:
@@ -204,7 +246,8 @@ class SimServer:
             _rewrite(res, by_full_url)  # the server resolves urn:uuid references in a Bundle
             self.resources[ref] = res
             self.versions[ref] = self.versions.get(ref, 0) + 1
-        return 201, locations
+        versions = {pos: str(self.versions[ref]) for pos, ref in locations.items()}
+        return 201, locations, versions
 
     def conflicts(self, resource: dict[str, Any]) -> bool:
         for token in self.keys_of(resource):
@@ -230,9 +273,26 @@ class SimServer:
         if fault in (Fault.E400, Fault.E409):
             return Response(400, None, True)
         found = self.find(token)
-        return Response(200, None, True, {i: ref for i, ref in enumerate(found)})
+        return Response(
+            200,
+            None,
+            True,
+            {i: ref for i, ref in enumerate(found)},
+            versions={i: str(self.versions[ref]) for i, ref in enumerate(found)},
+        )
+
+    def read(self, ref: str, fault: Fault) -> tuple[Response, dict[str, Any] | None]:
+        """GET Type/id: (response, the resource with its version) — a lost update's check."""
+        response = self.search("", fault)
+        if response.status != 200:
+            return response, None
+        return Response(200, None, True), {
+            **self.resources[ref],
+            "meta": {"versionId": str(self.versions[ref])},
+        }
 
     def edit(self, ref: str) -> None:
+        """Someone else changes a resource (the app's identifiers stay, as in a real EHR)."""
         self.resources[ref] = {
             **self.resources[ref],
             "text": {"status": "generated", "div": "<div>edited</div>"},
@@ -269,6 +329,7 @@ class Stored:
     commit: ApprovedCommit
     item: OutboxItem
     resolved: dict[str, str] = field(default_factory=dict)  # fullUrl -> "Type/id"
+    versions: dict[str, str] = field(default_factory=dict)  # "Type/id" -> version recorded
 
 
 CAPABILITY_VARIANTS = {
@@ -287,6 +348,7 @@ def capability_statement(transaction: bool, conditional: bool) -> dict[str, Any]
         {
             "type": t,
             "interaction": [{"code": c} for c in ("read", "create", "update", "search-type")],
+            "versioning": "versioned-update",
             "conditionalCreate": conditional,
             "searchParam": params,
         }
@@ -315,6 +377,7 @@ class SyncModel(RuleBasedStateMachine):
         self.now = START
         self.auth_refreshed = False  # in memory only
         self.transitions = 0
+        self.updates: list[UUID] = []  # commits that correct an Observation in place
 
     # ------------------------------------------------------------------ durable store
 
@@ -332,6 +395,12 @@ class SyncModel(RuleBasedStateMachine):
         if any(s is S.DISCARDED for s in states):
             return S.DISCARDED
         return S.CONFIRMED if all(s is S.CONFIRMED for s in states) else None
+
+    def base_versions(self, stored: Stored) -> dict[str, str]:
+        versions: dict[str, str] = {}
+        for dep in stored.commit.depends_on:
+            versions.update(self.store[dep].versions)
+        return versions
 
     def release_dependants(self) -> None:
         for stored in self.store.values():
@@ -408,6 +477,52 @@ class SyncModel(RuleBasedStateMachine):
         )
         self.server.expected_base_version[stored.commit.writes[0].identifier.token] = expected
 
+    def correctable(self) -> list[tuple[Stored, int]]:
+        return [
+            (s, w.position)
+            for c in self.approved
+            if (s := self.store[c]).item.state is not S.DISCARDED
+            for w in s.commit.writes
+            if w.resource_type == "Observation" and not w.is_update
+        ]
+
+    @precondition(lambda self: bool(self.correctable()) and self.caps.of("Observation").update)
+    @rule(index=st.integers(0, 10_000))
+    def correct(self, index: int) -> None:
+        """A follow-up note that corrects an Observation of an earlier note in place: PUT with
+        If-Match on the version the clinician saw (the chart's, or — while the earlier note is
+        still queued — the one its commit will record)."""
+        options = self.correctable()
+        base, position = options[index % len(options)]
+        obs = base.commit.writes[position]
+        known = base.resolved.get(obs.full_url)
+        if known is not None:  # in the chart: the clinician saw its current version
+            seen = {k: v for k, v in self.server.resources[known].items() if k != "id"}
+            target, if_match = known, str(self.server.versions[known])
+        else:
+            seen, target, if_match = obs.payload(), obs.full_url, None
+        seen["status"] = "corrected"
+        seen["valueQuantity"] = {"value": index % 200}
+        stored = self.approve_commit(
+            [
+                DraftWrite(
+                    {
+                        "resourceType": "DocumentReference",
+                        "status": "current",
+                        "relatesTo": [
+                            {
+                                "code": "appends",
+                                "target": {"reference": base.commit.writes[0].full_url},
+                            }
+                        ],
+                    }
+                ),
+                DraftWrite(seen, operation=WriteOperation.UPDATE, target=target, if_match=if_match),
+            ],
+            depends_on=(base.commit.commit_id,),
+        )
+        self.updates.append(stored.commit.commit_id)
+
     def ask_user_items(self) -> list[Stored]:
         return [
             s
@@ -476,11 +591,12 @@ class SyncModel(RuleBasedStateMachine):
     # ------------------------------------------------------------------ the world
 
     @precondition(lambda self: bool(self.server.resources))
-    @rule(index=st.integers(0, 10_000))
-    def server_side_edit(self, index: int) -> None:
-        docs = sorted(r for r in self.server.resources if r.startswith("DocumentReference/"))
-        if docs:
-            self.server.edit(docs[index % len(docs)])
+    @rule(index=st.integers(0, 10_000), observation=st.booleans())
+    def server_side_edit(self, index: int, observation: bool) -> None:
+        kind = "Observation/" if observation else "DocumentReference/"
+        refs = sorted(r for r in self.server.resources if r.startswith(kind))
+        if refs:
+            self.server.edit(refs[index % len(refs)])
 
     @rule(seconds=st.integers(-2 * 86_400, 2 * 86_400))
     def clock_jump(self, seconds: int) -> None:
@@ -547,13 +663,19 @@ class SyncModel(RuleBasedStateMachine):
             return
         stored = picked[0]
         try:
-            plan = plan_send(stored.commit, self.caps, stored.resolved)
+            plan = plan_send(stored.commit, self.caps, stored.resolved, self.base_versions(stored))
         except CannotSend:
             return
         self.persist(stored, E.SEND_STARTED)
         if plan.requests:
-            self.server.handle(plan.requests[0], fault)
+            request = plan.requests[0]
+            self.server.handle(request, fault, self.updates_in(stored, request))
         self.restart()
+
+    @staticmethod
+    def updates_in(stored: Stored, request: PlannedRequest) -> set[str]:
+        writes = [stored.commit.writes[p] for p in request.positions]
+        return {w.identifier.token for w in writes if w.is_update}
 
     def fault(self, plan: list[Fault]) -> Fault:
         return plan.pop(0) if plan else Fault.NONE
@@ -591,40 +713,69 @@ class SyncModel(RuleBasedStateMachine):
         return True
 
     def send(self, stored: Stored, plan: list[Fault]) -> None:
+        versions = self.base_versions(stored)
         try:
-            send_plan = plan_send(stored.commit, self.caps, stored.resolved)
+            send_plan = plan_send(stored.commit, self.caps, stored.resolved, versions)
         except CannotSend as exc:
             self.persist(stored, E.CANNOT_SEND, error=str(exc))
             return
         self.persist(stored, E.SEND_STARTED)
         while not send_plan.complete:
             for request in send_plan.requests:
-                response = self.server.handle(request, self.fault(plan))
+                response = self.server.handle(
+                    request, self.fault(plan), self.updates_in(stored, request)
+                )
                 if self.failure(stored, response):
                     return
                 # Trust Location / entry.response: store each server id as it is learnt.
                 for pos, ref in response.locations.items():
                     stored.resolved[stored.commit.writes[pos].full_url] = ref
+                    if pos in response.versions:
+                        stored.versions[ref] = response.versions[pos]
                 if request.read_back:
                     (pos,) = request.positions
                     found = self.server.find(stored.commit.writes[pos].identifier.token)
                     assert len(found) == 1, "read-back found a duplicate"
-            send_plan = plan_send(stored.commit, self.caps, stored.resolved)
+            send_plan = plan_send(stored.commit, self.caps, stored.resolved, versions)
         self.persist(stored, E.SERVER_ACCEPTED, status=201)
 
     def reconcile(self, stored: Stored, plan: list[Fault]) -> None:
         matches: dict[int, int] = {}
-        for search in plan_reconcile(stored.commit, self.caps, stored.resolved):
-            (_, token) = search.params[0]
-            response = self.server.search(token, self.fault(plan))
+        changed: set[int] = set()
+        checks = plan_reconcile(
+            stored.commit, self.caps, stored.resolved, self.base_versions(stored)
+        )
+        for check in checks:
+            write = stored.commit.writes[check.position]
+            if isinstance(check, SearchRequest):
+                (_, token) = check.params[0]
+                response = self.server.search(token, self.fault(plan))
+                if self.failure(stored, response):
+                    return
+                matches[check.position] = len(response.locations)
+                if len(response.locations) == 1:
+                    stored.resolved[write.full_url] = response.locations[0]
+                    stored.versions[response.locations[0]] = response.versions[0]
+                continue
+            response, current = self.server.read(check.target.reference, self.fault(plan))
             if self.failure(stored, response):
                 return
-            matches[search.position] = len(response.locations)
-            if len(response.locations) == 1:
-                stored.resolved[stored.commit.writes[search.position].full_url] = (
-                    response.locations[0]
-                )
-        self.persist(stored, reconcile_event(stored.commit, matches, stored.resolved))
+            assert current is not None
+            version = current["meta"]["versionId"]
+            outcome = update_outcome(write, current, version, check.target.version)
+            # the check's verdict must match the chart: "not applied" / "changed by someone
+            # else" only when the correction is really not in it (else it would be resent or
+            # reported as a conflict although it is in the chart)
+            applied = self.server.applied_updates.get(write.identifier.token, 0) > 0
+            assert applied is (outcome is UpdateOutcome.APPLIED), (outcome, applied)
+            if outcome is UpdateOutcome.CHANGED_BY_OTHERS:
+                changed.add(check.position)
+            matches[check.position] = int(outcome is UpdateOutcome.APPLIED)
+            if outcome is UpdateOutcome.APPLIED:
+                stored.resolved[write.full_url] = check.target.reference
+                stored.versions[check.target.reference] = version
+        event = reconcile_event(stored.commit, matches, stored.resolved, frozenset(changed))
+        self.persist(stored, event)
 
     # ------------------------------------------------------------------ invariants
 
@@ -632,6 +783,13 @@ class SyncModel(RuleBasedStateMachine):
     def none_written_twice(self) -> None:
         duplicates = {token: n for token, n in self.server.copies().items() if n > 1}
         assert not duplicates, f"written twice: {duplicates}"
+
+    @invariant()
+    def no_update_applied_twice(self) -> None:
+        twice = {token: n for token, n in self.server.applied_updates.items() if n > 1}
+        assert not twice, f"an update was applied twice: {twice}"
+        resent = self.server.resent_updates
+        assert not resent, f"an update was sent again after it was applied: {resent}"
 
     @invariant()
     def no_approved_commit_lost(self) -> None:
@@ -671,6 +829,7 @@ class SyncModel(RuleBasedStateMachine):
         states = {cid: s.item.state for cid, s in self.store.items()}
         assert all(st in (S.CONFIRMED, S.DISCARDED) for st in states.values()), states
         self.none_written_twice()
+        self.no_update_applied_twice()
         self.no_approved_commit_lost()
 
     def ask(self, stored: Stored) -> bool:

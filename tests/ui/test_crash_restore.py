@@ -30,6 +30,8 @@ CHILD = textwrap.dedent(
     from app.store.crypto import StoreKeyring
     from app.store.protected import open_protected_store
     from app.store.templates import load_templates
+    from app.services.drafts import DraftService
+    from app.sync.store_thread import StoreThread
     from app.ui.draft_model import DraftViewModel
     from app.ui.workspace import WorkspacePage
     from tests.domain.conftest import make_context
@@ -40,7 +42,8 @@ CHILD = textwrap.dedent(
     async def main():
         keys = StoreKeyring(DemoFileKeyring(folder / "key.json"))
         store = open_protected_store(folder / "store.db", keys).store
-        page = WorkspacePage(DraftViewModel(store.drafts, list(load_templates().templates)))
+        drafts = DraftService(store.drafts, StoreThread())
+        page = WorkspacePage(DraftViewModel(drafts, list(load_templates().templates)))
         page.show()
         ctx = make_context()
         async def loader():

@@ -14,18 +14,19 @@ import pytest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app.bootstrap import Services
+from app.bootstrap import build_workbench, fhir_client
 from app.domain.audit import AuditKind
 from app.domain.clinical import Reference
 from app.domain.draft import ObservationItem, TaskItem
 from app.domain.outbox import OutboxState
 from app.domain.site import Site
+from app.fhir.client import FhirClient
 from app.paths import AppPaths
-from app.smart.session import SessionState
-from app.store.templates import load_templates
+from app.services.session import SessionState
+from app.services.workbench import SiteServices, Workbench
+from app.smart.http import create_http_client
 from app.ui.audit_viewer import AuditViewer
-from app.ui.main_window import MainWindow
-from app.ui.workbench import build_main_window
+from app.ui.workbench import MainWindowParts, build_main_window
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
 
@@ -38,24 +39,54 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> No
             await asyncio.sleep(0.02)
 
 
-async def signed_in_window(qtbot: QtBot, services: Services) -> MainWindow:
+async def signed_in_window(qtbot: QtBot, workbench: Workbench) -> MainWindowParts:
     """The real main window, signed in through the Sign in button and the scripted browser,
     with the chart in context loaded."""
-    window: MainWindow = build_main_window(services)
+    parts = build_main_window(workbench)
+    window = parts.window
     qtbot.addWidget(window)
     window.show()
-    controller = window.controller  # type: ignore[attr-defined]
+    controller = parts.controller
     await wait_until(lambda: not controller.tasks.is_running("sign-in"))
     assert window.pages.currentWidget() is controller.signin_view
     controller.signin_view.sign_in_button.click()
-    workspace = window.workspace  # type: ignore[attr-defined]
-    gate = window.gate  # type: ignore[attr-defined]
-    await wait_until(lambda: workspace.context is not None and gate.actx is not None, 60)
-    return window
+    workspace, gate = parts.workspace, parts.gate
+    await wait_until(lambda: workspace.context is not None and gate.chart is not None, 60)
+    await wait_until(lambda: workspace.drafts.draft is not None, 10)
+    return parts
+
+
+def site_of(parts: MainWindowParts) -> SiteServices:
+    site = parts.flow.site
+    assert site is not None, "not signed in"
+    return site
+
+
+async def approve_in_the_dialog(parts: MainWindowParts) -> object:
+    """Click "Review and approve…", tick the acknowledgement, "Approve and queue"; the commit
+    once the gate says it is queued."""
+    workspace = parts.workspace
+    workspace.approve_button.click()
+    await wait_until(lambda: workspace.approval_dialog is not None, 10)
+    dialog = workspace.approval_dialog
+    assert dialog is not None and dialog.isVisible()
+    if dialog.acknowledge is not None:
+        dialog.acknowledge.setChecked(True)
+    queued: list[object] = []
+    parts.gate.queued.connect(queued.append)
+    dialog.approve_button.click()
+    await wait_until(lambda: bool(queued), 5)
+    return queued[0]
+
+
+def fhir_of(parts: MainWindowParts) -> FhirClient:
+    """A FHIR client with the signed-in session's token (to look into the EHR)."""
+    session = site_of(parts).session
+    return fhir_client(session.site, create_http_client(session.site), session._smart)
 
 
 @pytest.fixture
-def services(tmp_path: Path, ehr: RunningServer) -> Iterator[Services]:
+def workbench(tmp_path: Path, ehr: RunningServer) -> Iterator[Workbench]:
     paths = AppPaths(
         tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
     ).ensure()
@@ -65,18 +96,14 @@ def services(tmp_path: Path, ehr: RunningServer) -> Iterator[Services]:
         fhir_base=ehr.fhir_base,
         client_id=ehr.client_id,
     )
-    services = Services(paths=paths, sites=[site], templates=list(load_templates().templates))
-    yield services
-    for store in services.stores.values():
-        store.close()
+    yield build_workbench(paths, [site])
 
 
 async def test_sign_in_open_chart_edit_and_sign_out(
-    qtbot: QtBot, services: Services, scripted_browser: ScriptedBrowser
+    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser
 ) -> None:
-    window = await signed_in_window(qtbot, services)
-    controller = window.controller  # type: ignore[attr-defined]
-    workspace = window.workspace  # type: ignore[attr-defined]
+    parts = await signed_in_window(qtbot, workbench)
+    window, controller, workspace = parts.window, parts.controller, parts.workspace
     await wait_until(lambda: workspace.context is not None, 60)
     assert "Signed in as" in window.user_label.text()
     assert not workspace.grants_label.isVisible()  # both EHRs grant everything the app asks
@@ -89,36 +116,40 @@ async def test_sign_in_open_chart_edit_and_sign_out(
 
     drafts = workspace.drafts
     await wait_until(lambda: drafts.draft is not None)
+    saves: list[str] = []
+    drafts.saved.connect(saves.append)
     workspace.editor.section_edits["plan"].setPlainText("Recheck blood pressure in 2 weeks.")
-    with qtbot.waitSignal(drafts.saved, timeout=2500):
-        pass
-    saved = services.store_for(services.sites[0]).drafts.get(drafts.draft.id)
-    assert saved.section("plan").text == "Recheck blood pressure in 2 weeks."
+    await wait_until(lambda: bool(saves), 2.5)  # autosaved within 2 s, off the GUI thread
+    site = site_of(parts)
+    saved = await site.drafts.find(drafts.draft.id)
+    assert saved is not None and saved.section("plan").text == "Recheck blood pressure in 2 weeks."
 
-    protected = services.protected[services.sites[0].id]
-    viewer = AuditViewer(protected.audit)
+    async def kinds() -> set[AuditKind]:
+        records = await site.audit.query(patient_id=None, since=None, kinds=None, states=None)
+        return {r.event.kind for r in records}
+
+    assert {AuditKind.SIGN_IN, AuditKind.CHART_OPENED} <= await kinds()
+    viewer = AuditViewer(site.audit, parts.tasks)
     qtbot.addWidget(viewer)
-    kinds = {r.event.kind for r in protected.audit.query()}
-    assert {AuditKind.SIGN_IN, AuditKind.CHART_OPENED} <= kinds
+    await viewer.refresh()
     assert viewer.table.rowCount() >= 2
     viewer.patient_edit.setText("pat-1")
-    viewer.refresh()
+    await viewer.refresh()
     assert all(viewer.table.item(r, 4).text() == "pat-1" for r in range(viewer.table.rowCount()))
-    assert viewer.verify()
+    assert await viewer.verify()
 
     workspace.sign_out_button.click()
     await wait_until(lambda: window.pages.currentWidget() is controller.signin_view, 15)
-    assert AuditKind.SIGN_OUT in {r.event.kind for r in protected.audit.query()}
+    assert AuditKind.SIGN_OUT in await kinds()
     assert controller.session is None
-    await services.aclose()
+    await workbench.aclose()
 
 
 async def test_idle_lock_hides_the_chart_and_same_user_unlocks(
-    qtbot: QtBot, services: Services, scripted_browser: ScriptedBrowser
+    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser
 ) -> None:
-    window = await signed_in_window(qtbot, services)
-    workspace = window.workspace  # type: ignore[attr-defined]
-    lock = window.lock  # type: ignore[attr-defined]
+    parts = await signed_in_window(qtbot, workbench)
+    window, workspace, lock = parts.window, parts.workspace, parts.lock
     await wait_until(lambda: workspace.context is not None, 60)
     assert workspace.isVisible()
 
@@ -131,20 +162,19 @@ async def test_idle_lock_hides_the_chart_and_same_user_unlocks(
     await wait_until(lambda: not lock.locked, 60)
     assert window.pages.currentWidget() is workspace
     assert workspace.banner.name_label.text() == "Maria Elena Garcia"
-    await services.aclose()
+    await workbench.aclose()
 
 
 async def test_edit_approve_queue_and_confirm_exactly_once(
-    qtbot: QtBot, services: Services, scripted_browser: ScriptedBrowser, ehr: RunningServer
+    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser, ehr: RunningServer
 ) -> None:
     """The product in one test: a note with a vital sign and a follow-up task is approved in
     the dialog, queued, sent by the runner, and lands in the EHR exactly once."""
-    window = await signed_in_window(qtbot, services)
-    controller = window.controller  # type: ignore[attr-defined]
-    workspace = window.workspace  # type: ignore[attr-defined]
-    gate = window.gate  # type: ignore[attr-defined]
-    await wait_until(lambda: workspace.context is not None and gate.actx is not None, 60)
-    await wait_until(lambda: window.current["runner"] is not None, 30)  # type: ignore[attr-defined]
+    parts = await signed_in_window(qtbot, workbench)
+    workspace, gate = parts.workspace, parts.gate
+    await wait_until(lambda: workspace.context is not None and gate.chart is not None, 60)
+    site = site_of(parts)
+    await wait_until(lambda: site.outbox.sending, 30)
     drafts = workspace.drafts
 
     workspace.editor.section_edits["plan"].setPlainText("Recheck blood pressure in 2 weeks.")
@@ -171,50 +201,45 @@ async def test_edit_approve_queue_and_confirm_exactly_once(
     assert report is not None and report.can_approve, [p.message for p in report.errors]
     assert workspace.approve_button.isEnabled()
 
-    workspace.approve_button.click()
-    dialog = gate.dialog
-    assert dialog is not None and dialog.isVisible()
-    types = [w.resource_type for w in dialog.prepared.commit.writes]
+    commit = await approve_in_the_dialog(parts)
+    dialog = workspace.approval_dialog
+    assert dialog is not None
+    types = [w.resource_type for w in dialog.proposal.commit.writes]
     assert types.count("DocumentReference") == 1 and "Observation" in types and "Task" in types
-    if dialog.acknowledge is not None:
-        dialog.acknowledge.setChecked(True)
-    with qtbot.waitSignal(gate.queued, timeout=5000) as queued:
-        dialog.approve_button.click()
-    commit = queued.args[0]
-    assert not drafts.draft.is_editable  # approved content is immutable
+    assert commit.commit_id == dialog.proposal.commit.commit_id  # type: ignore[attr-defined]
+    await wait_until(lambda: not drafts.draft.is_editable, 5)  # approved content is immutable
     assert "queued" in workspace.editor.notice_label.text()
 
-    store = services.store_for(services.sites[0])
-    await wait_until(lambda: store.outbox.item(commit.commit_id).state is OutboxState.CONFIRMED, 60)
+    def state() -> OutboxState:
+        return site.outbox.item(commit.commit_id).state  # type: ignore[attr-defined]
 
-    http = services.http_for(services.sites[0])
-    fhir = services.fhir_for(controller.session)
-    for write in commit.writes:
+    await wait_until(lambda: state() is OutboxState.CONFIRMED, 60)
+
+    fhir = fhir_of(parts)
+    for write in commit.writes:  # type: ignore[attr-defined]
         result = await fhir.search(write.resource_type, [write.search_param])
         assert len(result.resources) == 1, (write.resource_type, len(result.resources))
-    assert {w.resource_type for w in commit.writes} >= {
+    assert {w.resource_type for w in commit.writes} >= {  # type: ignore[attr-defined]
         "DocumentReference",
         "Observation",
         "Task",
         "Provenance",
     }
-    assert http is not None
-    await services.aclose()
+    await workbench.aclose()
 
 
 async def test_ended_session_locks_with_a_sign_in_prompt_and_resumes(
-    qtbot: QtBot, services: Services, scripted_browser: ScriptedBrowser, ehr: RunningServer
+    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser, ehr: RunningServer
 ) -> None:
     if ehr.name != "sandbox":
         pytest.skip("UI behaviour; one EHR is enough")
-    window = await signed_in_window(qtbot, services)
-    controller = window.controller  # type: ignore[attr-defined]
-    workspace = window.workspace  # type: ignore[attr-defined]
-    lock = window.lock  # type: ignore[attr-defined]
+    parts = await signed_in_window(qtbot, workbench)
+    window, workspace, lock = parts.window, parts.workspace, parts.lock
     await wait_until(lambda: workspace.context is not None, 60)
 
-    session = controller.session
-    session._set_state(SessionState.SIGN_IN_REQUIRED)  # what a failed refresh does
+    session = parts.controller.session
+    assert session is not None
+    session._smart._set_state(SessionState.SIGN_IN_REQUIRED)  # what a failed refresh does
     await wait_until(lambda: lock.locked, 5)
     assert "session has ended" in lock.page.reason.text()
     assert not workspace.isVisible()
@@ -223,4 +248,4 @@ async def test_ended_session_locks_with_a_sign_in_prompt_and_resumes(
     await wait_until(lambda: not lock.locked, 60)
     assert session.state is SessionState.SIGNED_IN
     assert window.pages.currentWidget() is workspace
-    await services.aclose()
+    await workbench.aclose()

@@ -16,8 +16,10 @@ from pytestqt.qtbot import QtBot
 from app.domain.audit import AuditEvent, AuditKind
 from app.domain.clinical import PatientSummary, Reference
 from app.domain.hidden_text import PLACEHOLDER
+from app.services.audit import AuditService
 from app.store.crypto import StoreKeyring
 from app.store.protected import ProtectedStore, open_protected_store
+from app.sync.store_thread import StoreThread
 from app.ui.audit_viewer import AuditViewer
 from app.ui.banner import PatientBanner
 from app.ui.outbox_detail import _decision_text
@@ -96,7 +98,7 @@ def protected(tmp_path: Path) -> Iterator[ProtectedStore]:
     opened.store.close()
 
 
-def test_the_audit_viewer_shows_placeholders_and_the_flag(
+async def test_the_audit_viewer_shows_placeholders_and_the_flag(
     qtbot: QtBot, protected: ProtectedStore
 ) -> None:
     protected.audit.append(
@@ -108,8 +110,9 @@ def test_the_audit_viewer_shows_placeholders_and_the_flag(
             encounter_id="enc-1",
         )
     )
-    viewer = AuditViewer(protected.audit)
+    viewer = AuditViewer(AuditService(protected.audit, StoreThread(), actor=lambda: None))
     qtbot.addWidget(viewer)
+    await viewer.refresh()
     row = next(r for r in range(viewer.table.rowCount()) if viewer.table.item(r, 4).text() != "")
     assert viewer.table.item(row, 4).text() == f"pat-{PLACEHOLDER}1"
     assert "hidden characters" in viewer.table.item(row, 4).toolTip()

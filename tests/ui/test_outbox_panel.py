@@ -20,9 +20,9 @@ from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from app.domain.outbox import OutboxState, SyncEvent
-from app.store.outbox_records import OutboxSummary
+from app.services.outbox import Connectivity, OutboxService, OutboxSummary, RunnerStatus
 from app.store.store import Store, open_store
-from app.sync.runner import Connectivity, RunnerStatus
+from app.sync.store_thread import StoreThread
 from app.ui.outbox_model import ROW_ROLE, Column, OutboxTableModel
 from app.ui.outbox_panel import OutboxPanel
 from app.ui.outbox_words import Severity, local_time, status_sentence
@@ -60,10 +60,17 @@ def calls() -> Calls:
 
 
 @pytest.fixture
-def make_panel(qtbot: QtBot, store: Store, calls: Calls) -> Callable[..., OutboxPanel]:
+def outbox(store: Store, calls: Calls) -> OutboxService:
+    """The site's outbox as the UI sees it; "Sync now" is counted instead of sent."""
+    service = OutboxService(store.outbox, StoreThread(), user_label=lambda: WHO)
+    service.sync_now = calls.sync  # type: ignore[method-assign]
+    return service
+
+
+@pytest.fixture
+def make_panel(qtbot: QtBot, outbox: OutboxService) -> Callable[..., OutboxPanel]:
     def make(**kw: object) -> OutboxPanel:
-        kw.setdefault("user_label", lambda: WHO)
-        panel = OutboxPanel(store.outbox, calls.sync, coalesce_ms=20, **kw)  # type: ignore[arg-type]
+        panel = OutboxPanel(outbox, coalesce_ms=20, **kw)  # type: ignore[arg-type]
         qtbot.addWidget(panel)
         panel.resize(1400, 800)
         panel.show()
@@ -226,13 +233,14 @@ def test_conflict_is_shown_side_by_side_read_only(
 # ---------------------------------------------------------------------------- actions
 
 
-def test_retry_now_requeues_and_syncs(
+async def test_retry_now_requeues_and_syncs(
     make_panel: Callable[..., OutboxPanel], every: EveryState, store: Store, calls: Calls
 ) -> None:
     panel = make_panel()
     panel.select_commit(every["needs_attention"])
     assert panel.retry_button.isEnabled()
     panel.retry_button.click()
+    await panel.tasks.wait_idle()  # written on the store thread, not the GUI's
     assert state_of(store, every["needs_attention"]) is S.QUEUED
     assert calls.sync_now == 1
     assert cell(panel, every["needs_attention"], Column.STATE) == "Queued"
@@ -244,17 +252,6 @@ def test_retry_now_requeues_and_syncs(
     assert panel.retry_button.text() == "Check again now"
 
 
-def test_retry_uses_the_given_callable(
-    make_panel: Callable[..., OutboxPanel], every: EveryState, store: Store, calls: Calls
-) -> None:
-    asked: list[UUID] = []
-    panel = make_panel(retry=asked.append)
-    panel.select_commit(every["retry_wait"])
-    panel.retry_button.click()
-    assert asked == [every["retry_wait"]] and calls.sync_now == 0
-    assert state_of(store, every["retry_wait"]) is S.RETRY_WAIT  # the caller's job
-
-
 def test_sync_now_and_its_failure(make_panel: Callable[..., OutboxPanel], calls: Calls) -> None:
     panel = make_panel()
     panel.sync_button.click()
@@ -263,13 +260,13 @@ def test_sync_now_and_its_failure(make_panel: Callable[..., OutboxPanel], calls:
     def broken() -> None:
         raise RuntimeError("the runner is not running")
 
-    panel._sync_now = broken
+    panel.outbox.sync_now = broken  # type: ignore[method-assign]
     panel.sync_button.click()
     assert panel.message_label.isVisible()
     assert "Sync could not start: the runner is not running" in panel.message_label.text()
 
 
-def test_discard_needs_a_typed_reason_and_records_who_and_why(
+async def test_discard_needs_a_typed_reason_and_records_who_and_why(
     make_panel: Callable[..., OutboxPanel], every: EveryState, store: Store, qtbot: QtBot
 ) -> None:
     panel = make_panel()
@@ -287,6 +284,7 @@ def test_discard_needs_a_typed_reason_and_records_who_and_why(
     assert dialog.confirm_button.isEnabled()
     dialog.confirm_button.click()
     qtbot.waitUntil(lambda: panel.dialog is None)
+    await panel.tasks.wait_idle()
 
     entry = store.outbox.get(every["queued"])
     assert entry.item.state is S.DISCARDED
@@ -321,7 +319,7 @@ def test_discard_without_confirmation_does_nothing(
     assert panel.dialog is None
 
 
-def test_send_again_only_after_looking_in_the_chart(
+async def test_send_again_only_after_looking_in_the_chart(
     make_panel: Callable[..., OutboxPanel], every: EveryState, store: Store, calls: Calls
 ) -> None:
     panel = make_panel()
@@ -335,11 +333,12 @@ def test_send_again_only_after_looking_in_the_chart(
     assert not dialog.confirm_button.isEnabled()
     dialog.check.setChecked(True)
     dialog.confirm_button.click()
+    await panel.tasks.wait_idle()
     assert state_of(store, every["parked"]) is S.QUEUED
     assert calls.sync_now == 1
 
 
-def test_an_action_on_a_commit_that_moved_on_says_so(
+async def test_an_action_on_a_commit_that_moved_on_says_so(
     make_panel: Callable[..., OutboxPanel], every: EveryState, store: Store, qtbot: QtBot
 ) -> None:
     panel = make_panel()
@@ -351,6 +350,7 @@ def test_an_action_on_a_commit_that_moved_on_says_so(
     # meanwhile the runner sent it
     store.outbox.apply(every["retry_wait"], E.SEND_STARTED)
     dialog.confirm_button.click()
+    await panel.tasks.wait_idle()
     assert state_of(store, every["retry_wait"]) is S.SENDING
     assert panel.message_label.text() == "It could not be discarded: it is now “Sending…”."
 
@@ -382,9 +382,11 @@ def test_store_changes_are_coalesced_and_keep_the_selection(
     qtbot.waitUntil(lambda: panel.detail.title_label.text() == "Queued")
 
 
-def test_model_pages_and_refreshes_without_duplicates(qtbot: QtBot, store: Store) -> None:
+def test_model_pages_and_refreshes_without_duplicates(
+    qtbot: QtBot, store: Store, outbox: OutboxService
+) -> None:
     commits = [enqueue(store.outbox, clinical_commit(observations=0)) for _ in range(120)]
-    model = OutboxTableModel(store.outbox, page_size=50)
+    model = OutboxTableModel(outbox, page_size=50)
     assert model.rowCount() == 50 and model.canFetchMore()
     assert model.row_at(0).commit_id == commits[-1].commit_id  # type: ignore[union-attr]
     newer = [enqueue(store.outbox, clinical_commit(observations=0)) for _ in range(3)]
@@ -461,10 +463,10 @@ class FakeRunner:
 
 
 def test_status_model_follows_the_store_and_the_runner(
-    qtbot: QtBot, store: Store, every: EveryState
+    qtbot: QtBot, store: Store, outbox: OutboxService, every: EveryState
 ) -> None:
     runner = FakeRunner(ONLINE)
-    model = SyncStatusModel(store.outbox, runner, coalesce_ms=20)
+    model = SyncStatusModel(outbox, runner, coalesce_ms=20)
     opened: list[bool] = []
     button = SyncStatusButton(model, on_open=lambda: opened.append(True))
     qtbot.addWidget(button)
@@ -501,8 +503,8 @@ def test_status_model_follows_the_store_and_the_runner(
     model.close()
 
 
-def test_status_model_coalesces_a_burst(qtbot: QtBot, store: Store) -> None:
-    model = SyncStatusModel(store.outbox, FakeRunner(ONLINE), coalesce_ms=30)
+def test_status_model_coalesces_a_burst(qtbot: QtBot, store: Store, outbox: OutboxService) -> None:
+    model = SyncStatusModel(outbox, FakeRunner(ONLINE), coalesce_ms=30)
     before = model.queries
     with store.db.write() as conn:
         for _ in range(1000):
@@ -522,10 +524,10 @@ def decision_json_stub() -> str:
 
 
 def test_panel_shares_the_status_models_summary(
-    qtbot: QtBot, store: Store, every: EveryState, calls: Calls
+    qtbot: QtBot, store: Store, outbox: OutboxService, every: EveryState
 ) -> None:
-    model = SyncStatusModel(store.outbox, FakeRunner(ONLINE), coalesce_ms=20)
-    panel = OutboxPanel(store.outbox, calls.sync, status=model, coalesce_ms=20)
+    model = SyncStatusModel(outbox, FakeRunner(ONLINE), coalesce_ms=20)
+    panel = OutboxPanel(outbox, status=model, coalesce_ms=20)
     qtbot.addWidget(panel)
     assert panel.filter_box.itemText(1) == "Needs action (3)"
     queries = model.queries
@@ -536,11 +538,15 @@ def test_panel_shares_the_status_models_summary(
 
 
 def test_changes_made_in_the_store_thread_reach_the_panel(
-    make_panel: Callable[..., OutboxPanel], every: EveryState, store: Store, qtbot: QtBot
+    make_panel: Callable[..., OutboxPanel],
+    every: EveryState,
+    store: Store,
+    outbox: OutboxService,
+    qtbot: QtBot,
 ) -> None:
     """The runner writes to the store from a worker thread (app.sync.store_thread): the panel
     and the status model hear of it on the GUI thread."""
-    model = SyncStatusModel(store.outbox, FakeRunner(ONLINE), coalesce_ms=20)
+    model = SyncStatusModel(outbox, FakeRunner(ONLINE), coalesce_ms=20)
     panel = make_panel(status=model)
     panel.select_commit(every["sending"])
     worker = threading.Thread(

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.bootstrap import Services
+from app.bootstrap import build_workbench
 from app.domain.site import Site
 from app.fhir.client import FhirClient
 from app.fhir.context_loader import list_encounters, search_patients
 from app.paths import AppPaths
-from app.store.templates import load_templates
+from app.services.workbench import Workbench
 from app.ui.patient_picker import PatientPicker
 from app.ui.signin_model import SignInViewModel
 from app.ui.signin_view import SignInView
@@ -26,7 +26,7 @@ from tests.ui.test_end_to_end import wait_until
 
 
 @pytest.fixture
-def sandbox_services(tmp_path: Path, sandbox_server: RunningServer) -> Iterator[Services]:
+def sandbox_workbench(tmp_path: Path, sandbox_server: RunningServer) -> Iterator[Workbench]:
     paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
     site = Site(
         id="ui-sandbox",
@@ -34,10 +34,7 @@ def sandbox_services(tmp_path: Path, sandbox_server: RunningServer) -> Iterator[
         fhir_base=sandbox_server.fhir_base,
         client_id=sandbox_server.client_id,
     )
-    services = Services(paths=paths, sites=[site], templates=list(load_templates().templates))
-    yield services
-    for store in services.stores.values():
-        store.close()
+    yield build_workbench(paths, [site])
 
 
 async def test_unreachable_ehr_is_explained_and_the_view_is_usable_again(
@@ -52,8 +49,8 @@ async def test_unreachable_ehr_is_explained_and_the_view_is_usable_again(
         client_id="fhir-writeback",
     )
     paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
-    services = Services(paths=paths, sites=[site], templates=list(load_templates().templates))
-    model = SignInViewModel(services.sites, services.session_for)
+    workbench = build_workbench(paths, [site])
+    model = SignInViewModel(workbench.sites, workbench.directory.session)
     view = SignInView(model)
     qtbot.addWidget(view)
     view.show()
@@ -63,15 +60,17 @@ async def test_unreachable_ehr_is_explained_and_the_view_is_usable_again(
     text = view.error_label.text()
     assert "cannot be reached" in text and "try again" in text  # what happened, what to do
     assert view.sign_in_button.isEnabled() and not view.cancel_button.isEnabled()
-    await services.aclose()
+    await workbench.aclose()
 
 
 async def test_cancel_while_the_browser_is_open(
-    qtbot: QtBot, sandbox_services: Services, scripted_browser: ScriptedBrowser
+    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
 ) -> None:
-    window = build_main_window(sandbox_services)
-    qtbot.addWidget(window)
-    controller = window.controller  # type: ignore[attr-defined]
+    parts = build_main_window(sandbox_workbench)
+    qtbot.addWidget(parts.window)
+    controller = parts.controller
+    for name in ("controller", "tasks", "workspace", "lock", "gate", "current", "outbox"):
+        assert not hasattr(parts.window, name)  # tests get the parts, the window stays a window
     view = controller.signin_view
     await wait_until(lambda: not controller.tasks.is_running("sign-in"))
     scripted_browser.mode("ignore")  # the clinician never finishes in the browser
@@ -82,7 +81,7 @@ async def test_cancel_while_the_browser_is_open(
     await wait_until(lambda: view.sign_in_button.isEnabled(), 15)
     assert "cancel" in view.progress_label.text().lower()
     assert controller.session is None
-    await sandbox_services.aclose()
+    await sandbox_workbench.aclose()
 
 
 async def test_patient_search_and_encounter_picker(

@@ -17,11 +17,14 @@ from app.domain.clinical import Reference
 from app.domain.context import EncounterContext
 from app.domain.diff import ChangeKind
 from app.domain.draft import DraftSource, ObservationItem
+from app.services.drafts import DraftService
 from app.store.store import Store, open_store
 from app.store.templates import load_templates
+from app.sync.store_thread import StoreThread
 from app.ui.draft_model import DraftViewModel
 from app.ui.workspace import WorkspacePage
 from tests.domain.conftest import make_context
+from tests.ui.test_end_to_end import wait_until
 
 
 @pytest.fixture
@@ -31,9 +34,13 @@ def store(tmp_path: Path) -> Store:
     s.close()
 
 
+def drafts_of(store: Store) -> DraftService:
+    return DraftService(store.drafts, StoreThread())
+
+
 @pytest.fixture
 def page(qtbot: QtBot, store: Store) -> WorkspacePage:
-    model = DraftViewModel(store.drafts, list(load_templates().templates))
+    model = DraftViewModel(drafts_of(store), list(load_templates().templates))
     widget = WorkspacePage(model)
     qtbot.addWidget(widget)
     widget.resize(1366, 768)
@@ -87,11 +94,12 @@ async def test_prefilled_draft_edit_autosave_and_diff(
     objective = page.editor.section_edits["objective"].toPlainText()
     assert "142/88" in objective  # latest vitals prefilled into the objective section
 
+    saves: list[str] = []
+    model.saved.connect(saves.append)
     edit = page.editor.section_edits["plan"]
     edit.setPlainText("Increase lisinopril to 20 mg daily.")
     assert model.dirty
-    with qtbot.waitSignal(model.saved, timeout=2000):  # autosave within 2 s of the last keystroke
-        pass
+    await wait_until(lambda: bool(saves), 2.0)  # autosave within 2 s of the last keystroke
     assert not model.dirty
     stored = store.drafts.get(draft.id)
     assert stored.section("plan").text == "Increase lisinopril to 20 mg daily."
@@ -111,14 +119,14 @@ async def test_prefilled_draft_edit_autosave_and_diff(
 
 async def test_reopening_restores_the_draft_with_notice(qtbot: QtBot, store: Store) -> None:
     templates = list(load_templates().templates)
-    first = DraftViewModel(store.drafts, templates)
+    first = DraftViewModel(drafts_of(store), templates)
     page1 = WorkspacePage(first)
     qtbot.addWidget(page1)
     await _load(page1)
     page1.editor.section_edits["subjective"].setPlainText("Typed before the crash")
-    assert first.flush()
+    assert await first.flush()
 
-    second = DraftViewModel(store.drafts, templates)
+    second = DraftViewModel(drafts_of(store), templates)
     page2 = WorkspacePage(second)
     qtbot.addWidget(page2)
     notices: list[str] = []
@@ -138,7 +146,7 @@ async def test_import_valid_and_invalid_files(page: WorkspacePage, tmp_path: Pat
     errors: list[str] = []
     page.drafts.error.connect(errors.append)
     sample = resource_path("samples", "scribe-draft.json")
-    imported = page.drafts.import_file(str(sample))
+    imported = await page.drafts.import_file(str(sample))
     assert imported is not None, errors
     assert imported.provenance.source is DraftSource.IMPORTED
     assert imported.is_editable  # never approved by the import
@@ -148,12 +156,12 @@ async def test_import_valid_and_invalid_files(page: WorkspacePage, tmp_path: Pat
     doc = json.loads(sample.read_text("utf-8"))
     doc["source"]["patient"] = "Patient/someone-else"
     bad.write_text(json.dumps(doc), "utf-8")
-    assert page.drafts.import_file(str(bad)) is None
+    assert await page.drafts.import_file(str(bad)) is None
     assert errors and "patient" in errors[-1].lower()
 
     garbage = tmp_path / "garbage.json"
     garbage.write_bytes(b"{not json")
-    assert page.drafts.import_file(str(garbage)) is None
+    assert await page.drafts.import_file(str(garbage)) is None
     assert "json" in errors[-1].lower()
     assert page.draft_combo.count() == 2  # nothing was added by the rejected files
 
@@ -212,17 +220,25 @@ async def test_least_privilege_approval(
     """Approve is offered only to a practitioner whose grants permit the write; others can
     draft and are told why."""
     from app.fhir.profiles import load_profile
+    from app.services.chart import OpenChart
+    from app.services.review import ReviewService
     from app.sync.approval import ApprovalContext
     from app.ui.approval import ReviewGate
 
     templates = list(load_templates().templates)
-    gate = ReviewGate(templates, lambda: store)
-    page = WorkspacePage(DraftViewModel(store.drafts, templates), gate)
+    gate = ReviewGate(templates)
+    gate.set_review(ReviewService(store, StoreThread()))
+    page = WorkspacePage(DraftViewModel(drafts_of(store), templates), gate)
     qtbot.addWidget(page)
     ctx = await _load(page)
-    gate.set_context(
-        ApprovalContext.build(ctx, user, load_profile("generic-r4"), _capabilities(), granted)
-    )  # type: ignore[arg-type]
+    approval = ApprovalContext.build(
+        ctx,
+        user,
+        load_profile("generic-r4"),
+        _capabilities(),  # type: ignore[arg-type]
+        granted,
+    )
+    gate.set_chart(OpenChart(ctx, approval))
     page.editor.section_edits["plan"].setPlainText("Recheck in two weeks.")
     page.drafts.refresh_diff()
     assert page.approve_button.isEnabled() is allowed
@@ -247,24 +263,33 @@ async def test_the_approval_dialog_shows_hidden_characters_and_flags_them(
 
     from app.domain.hidden_text import PLACEHOLDER
     from app.fhir.profiles import load_profile
+    from app.services.chart import OpenChart
+    from app.services.review import ReviewService
     from app.sync.approval import ApprovalContext
     from app.ui.approval import ReviewGate
 
     templates = list(load_templates().templates)
-    gate = ReviewGate(templates, lambda: store)
-    page = WorkspacePage(DraftViewModel(store.drafts, templates), gate)
+    gate = ReviewGate(templates)
+    gate.set_review(ReviewService(store, StoreThread()))
+    page = WorkspacePage(DraftViewModel(drafts_of(store), templates), gate)
     qtbot.addWidget(page)
     plain = make_context()
     spoofed = replace(plain.patient, name="Maria \u202eaicraG", mrn="MRN-\u200b1001")
     ctx = await _load(page, replace(plain, patient=spoofed))
     user = Reference("Practitioner", "prac-1", "Dr. Alice Smith")
-    gate.set_context(
-        ApprovalContext.build(ctx, user, load_profile("generic-r4"), _capabilities(), None)
-    )  # type: ignore[arg-type]
+    approval = ApprovalContext.build(
+        ctx,
+        user,
+        load_profile("generic-r4"),
+        _capabilities(),  # type: ignore[arg-type]
+        None,
+    )
+    gate.set_chart(OpenChart(ctx, approval))
     page.editor.section_edits["plan"].setPlainText("Recheck in two weeks.")
     page.drafts.refresh_diff()
     page.approve_button.click()
-    dialog = gate.dialog
+    await wait_until(lambda: page.approval_dialog is not None, 10)
+    dialog = page.approval_dialog
     assert dialog is not None
     texts = [label.text() for label in dialog.findChildren(QLabel)]
     assert f"Approve this note for Maria {PLACEHOLDER}aicraG (MRN MRN-{PLACEHOLDER}1001)?" in texts

@@ -25,6 +25,8 @@ from app.domain.items.catalogue import (
     write_types,
 )
 from app.domain.items.kind import (
+    CellChange,
+    CellEdit,
     CodecPart,
     Column,
     ImportField,
@@ -46,6 +48,8 @@ __all__ = [
     "NOTE_WRITES",
     "PROVENANCE",
     "WRITE_FEATURES",
+    "CellChange",
+    "CellEdit",
     "CodecPart",
     "Column",
     "ImportField",

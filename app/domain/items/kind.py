@@ -164,6 +164,20 @@ class CodecPart(Generic[T]):
     decode: Callable[[Mapping[str, Any]], T]
 
 
+class CellChange(Enum):
+    """What an edited editor cell does to the draft."""
+
+    KEEP = "keep"  # the draft keeps the new item (added or changed)
+    REMOVE = "remove"  # the kind no longer keeps the item: the draft drops it
+    NONE = "none"  # nothing for the draft (a read-only column; a row the kind does not keep)
+
+
+@dataclass(frozen=True)
+class CellEdit(Generic[T]):
+    item: T  # the row as it reads now
+    change: CellChange
+
+
 def _no_joint_checks(items: Sequence[Any]) -> Iterable[ValidationProblem]:
     return ()
 
@@ -213,6 +227,18 @@ class ItemKind(Generic[T]):
     def feature_name(self) -> str:
         """The SMART feature that writing this kind needs: ``WRITE_OBSERVATIONS``."""
         return "WRITE_" + self.import_part.key.upper()
+
+    def edit_cell(self, row: T, column: int, text: str) -> CellEdit[T]:
+        """An edited cell of the editor's table: the column parses ``text`` into the row's new
+        item; the draft keeps it, drops it (a medication decision cleared) or is not concerned
+        (a note typed on a medication not yet decided stays on the row only)."""
+        parse = self.columns[column].set
+        if parse is None:
+            return CellEdit(row, CellChange.NONE)
+        after = parse(row, text)
+        if self.keeps(after):
+            return CellEdit(after, CellChange.KEEP)
+        return CellEdit(after, CellChange.REMOVE if self.keeps(row) else CellChange.NONE)
 
     def rows(self, items: Sequence[object], context: EncounterContext | None) -> tuple[T, ...]:
         """The editor's rows: the draft's items of this kind, or (``chart_rows``) one row per

@@ -7,7 +7,10 @@ Each ``app/fhir/items/<kind key>.py`` defines ``MAPPING``, an :class:`ItemMappin
   chart) is of this kind — Observation is claimed by observations and symptoms by category;
 - ``from_fhir(resource)``: the chart resource as a domain item (mapping in: what is already in
   the chart), raising :class:`~app.fhir.errors.FhirMappingError` when it cannot be read;
-- ``describe(payload)``: one sentence for the approval dialog and the outbox.
+- ``describe(payload)``: one sentence for the approval dialog and the outbox;
+- ``corrected_status(before, after)``: the status a record of this kind gets when a follow-up
+  corrects it in place (``corrected``/``amended`` for observations), or None to keep the
+  status the mapping writes (app.fhir.corrections).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class ItemMapping(Generic[T]):
     claims: Callable[[Mapping[str, Any]], bool]
     from_fhir: Callable[[Mapping[str, Any]], T]
     describe: Callable[[Mapping[str, Any]], str]
+    corrected_status: Callable[[T, T], str | None] | None = None
 
 
 # ---------------------------------------------------------------- writing JSON

@@ -87,6 +87,15 @@ def describe(p: Mapping[str, Any]) -> str:
     )
 
 
+def corrected_status(before: ObservationItem, after: ObservationItem) -> str:
+    """R4: ``corrected`` when the result itself (code, value, unit) was wrong, ``amended`` for
+    other changes (time, note)."""
+    result = ("loinc_code", "value", "unit")
+    if any(getattr(before, f) != getattr(after, f) for f in result):
+        return "corrected"
+    return "amended"
+
+
 MAPPING: ItemMapping[ObservationItem] = ItemMapping(
-    "observation", to_fhir, claims, from_fhir, describe
+    "observation", to_fhir, claims, from_fhir, describe, corrected_status
 )

@@ -96,4 +96,18 @@ def describe(p: Mapping[str, Any]) -> str:
     return f"{name}: {severity.lower()}" + (f", since {onset}" if onset else "") + "."
 
 
-MAPPING: ItemMapping[SymptomItem] = ItemMapping("symptom", to_fhir, claims, from_fhir, describe)
+def corrected_status(before: SymptomItem, after: SymptomItem) -> str:
+    """A survey Observation: ``corrected`` when what was reported (symptom, severity) was
+    recorded wrongly, ``amended`` for other changes (onset, note)."""
+    if (before.description, before.severity, before.code) != (
+        after.description,
+        after.severity,
+        after.code,
+    ):
+        return "corrected"
+    return "amended"
+
+
+MAPPING: ItemMapping[SymptomItem] = ItemMapping(
+    "symptom", to_fhir, claims, from_fhir, describe, corrected_status
+)

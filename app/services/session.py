@@ -1,0 +1,125 @@
+"""``SessionService``: one site's sign-in, as the UI uses it.
+
+A thin facade over ``app.smart.session.SmartSession``: sign in, continue the last session,
+cancel, sign out, listen to state and progress, and who is signed in — as domain values
+(``Reference``) and plain words. Errors arrive as ``ServiceError`` (``SignInCancelled`` when the
+clinician closed the sign-in). The audit log's "who" comes from :meth:`actor`, so nothing
+writes the signed-in user back into a shared object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from app.domain.clinical import Reference
+from app.domain.site import Site
+from app.services.errors import user_errors
+from app.smart.session import SessionState as SessionState
+from app.smart.session import SignInProgress as SignInProgress
+from app.smart.session import SignInStep as SignInStep
+
+if TYPE_CHECKING:
+    from app.smart.session import SmartSession
+
+__all__ = ["SessionService", "SessionState", "SignInProgress", "SignInStep"]
+
+StateListener = Callable[[SessionState], None]
+ProgressListener = Callable[[SignInProgress], None]
+
+UNKNOWN_USER = "unknown user"
+
+
+class SessionService:
+    def __init__(self, session: SmartSession) -> None:
+        self._smart = session
+        self.site: Site = session.site
+
+    # ------------------------------------------------------------------ signing in and out
+    async def sign_in(self) -> str | None:
+        """Interactive sign-in through the browser. Returns the signed-in user's key (stable
+        per person, to tell "the same clinician" at the lock page). ServiceError on failure."""
+        with user_errors("Sign-in failed. Please try again."):
+            user = await self._smart.sign_in()
+        return user.key if user is not None else None
+
+    async def restore(self) -> bool:
+        """Continue the session kept in the keyring (start-up). True when signed in."""
+        with user_errors("The last session could not be continued. Please sign in."):
+            return await self._smart.restore()
+
+    def cancel_sign_in(self) -> None:
+        self._smart.cancel_sign_in()
+
+    async def sign_out(self) -> None:
+        await self._smart.sign_out()
+
+    async def aclose(self) -> None:
+        await self._smart.aclose()
+
+    def subscribe(
+        self, on_state: StateListener | None = None, on_progress: ProgressListener | None = None
+    ) -> Callable[[], None]:
+        """Listen to state changes and sign-in progress; returns the unsubscribe function."""
+        return self._smart.subscribe(on_state=on_state, on_progress=on_progress)
+
+    @property
+    def wait_until_signed_in(self) -> Callable[[], Awaitable[None]]:
+        return self._smart.wait_until_signed_in
+
+    # ------------------------------------------------------------------ who and what
+    @property
+    def state(self) -> SessionState:
+        return self._smart.state
+
+    @property
+    def user_key(self) -> str | None:
+        user = self._smart.user
+        return user.key if user is not None else None
+
+    @property
+    def user_name(self) -> str:
+        user = self._smart.user
+        return user.display_name if user is not None else UNKNOWN_USER
+
+    @property
+    def approver(self) -> Reference:
+        """The signed-in user as the approver: their fhirUser with their name."""
+        user = self._smart.user
+        if user is None or user.fhir_user is None:
+            return Reference("Unknown", "unknown", UNKNOWN_USER)
+        return Reference(user.fhir_user.resource_type, user.fhir_user.id, user.display_name)
+
+    @property
+    def user_label(self) -> str:
+        """Who acts, for the store's record of a retry or discard."""
+        approver = self.approver
+        return approver.display or approver.relative
+
+    def actor(self) -> str | None:
+        """The fhirUser of whoever is signed in now, for the audit log (None: nobody)."""
+        return None if self._smart.user is None else self.approver.relative
+
+    @property
+    def launch_patient_id(self) -> str | None:
+        return self._smart.context.patient_id
+
+    @property
+    def launch_encounter_id(self) -> str | None:
+        return self._smart.context.encounter_id
+
+    @property
+    def grant_messages(self) -> list[str]:
+        """What the EHR did not grant and which features that turns off, in plain words."""
+        report = self._smart.scope_report
+        return list(report.messages) if report is not None else []
+
+    @property
+    def granted_scopes(self) -> tuple[str, ...] | None:
+        report = self._smart.scope_report
+        return report.granted if report is not None else None
+
+    @property
+    def warnings(self) -> list[str]:
+        """Non-fatal problems of the sign-in (keyring unavailable, ...), then missing grants."""
+        return [*self._smart.warnings, *self.grant_messages]

@@ -1,0 +1,142 @@
+"""The typed result of the composition root: what the UI receives.
+
+    Workbench (frozen)                     built once by app.bootstrap.build_workbench
+    ├── sites, templates, startup          what was configured and what start-up found
+    ├── sandbox: SandboxControl | None     the embedded EHR, when it runs
+    └── directory: SiteDirectory           per-site services, each built once, on first use
+        ├── session(site) -> SessionService                   cheap: no store, no network
+        └── open(session) -> SiteServices (frozen)            after sign-in: opens the store
+            ├── chart   ChartService      the chart over FHIR
+            ├── drafts  DraftService      autosave, import
+            ├── review  ReviewService     check, propose, queue
+            ├── outbox  OutboxService     rows, actions, the sync runner
+            ├── audit   AuditService      who did what
+            └── followups FollowUpService correct / add to an earlier note
+
+Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
+service is set or replaced after construction. The directory builds a site's services lazily
+(nothing of a site is opened before it is used: the sign-in window does not wait for SQLite)
+and closes everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.domain.site import Site
+from app.domain.templates import NoteTemplate
+from app.services.audit import AuditService
+from app.services.chart import ChartService
+from app.services.drafts import DraftService
+from app.services.followups import FollowUpService
+from app.services.outbox import OutboxService
+from app.services.review import ReviewService
+from app.services.session import SessionService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StartupReport:
+    """What start-up found, for the sign-in page."""
+
+    config_error: str | None = None  # sites.toml was rejected: why, in words
+    crashed_last_time: bool = False  # the last run did not end cleanly: say drafts were kept
+    warnings: tuple[str, ...] = ()  # keyring problems and the like
+
+
+class SandboxControl(Protocol):
+    """The embedded sandbox EHR, stoppable to show queued notes waiting (Sandbox menu)."""
+
+    @property
+    def running(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SiteServices:
+    """Everything the UI uses for one signed-in site."""
+
+    site: Site
+    session: SessionService
+    chart: ChartService
+    drafts: DraftService
+    review: ReviewService
+    outbox: OutboxService
+    audit: AuditService
+    followups: FollowUpService
+    warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
+    close: Callable[[], Awaitable[None]] = lambda: _nothing()
+
+
+async def _nothing() -> None:
+    return None
+
+
+SessionFactory = Callable[[Site], SessionService]
+SiteFactory = Callable[[SessionService], Awaitable[SiteServices]]
+
+
+class SiteDirectory:
+    """Builds each site's services once, on first use; closes them in reverse order."""
+
+    def __init__(self, make_session: SessionFactory, open_site: SiteFactory) -> None:
+        self._make_session = make_session
+        self._open_site = open_site
+        self._sessions: dict[str, SessionService] = {}
+        self._opened: dict[str, SiteServices] = {}
+
+    def session(self, site: Site) -> SessionService:
+        session = self._sessions.get(site.id)
+        if session is None:
+            session = self._sessions[site.id] = self._make_session(site)
+        return session
+
+    async def open(self, session: SessionService) -> SiteServices:
+        """The site's services (its store opened on first use). ServiceError with words when
+        the store cannot be used (damaged, key lost)."""
+        opened = self._opened.get(session.site.id)
+        if opened is None:
+            opened = self._opened[session.site.id] = await self._open_site(session)
+        return opened
+
+    def opened(self, site: Site) -> SiteServices | None:
+        return self._opened.get(site.id)
+
+    async def aclose(self) -> None:
+        for services in reversed(list(self._opened.values())):
+            await services.outbox.stop_sync()
+            await services.audit.settle()
+            await services.close()
+        self._opened.clear()
+        for session in reversed(list(self._sessions.values())):
+            await session.aclose()
+        self._sessions.clear()
+
+
+@dataclass(frozen=True)
+class Workbench:
+    """The app as the UI receives it. See the module docstring."""
+
+    sites: tuple[Site, ...]
+    templates: tuple[NoteTemplate, ...]
+    startup: StartupReport
+    directory: SiteDirectory
+    sandbox: SandboxControl | None = None
+    close: Callable[[], Awaitable[None]] = lambda: _nothing()
+
+    @property
+    def single_site(self) -> Site | None:
+        """The site to continue at start-up: only when there is exactly one."""
+        return self.sites[0] if len(self.sites) == 1 else None
+
+    async def aclose(self) -> None:
+        """Stop sending, close every site's store and session, then the rest (reverse order)."""
+        await self.directory.aclose()
+        await self.close()

@@ -1,0 +1,175 @@
+"""The signed-in site, from sign-in to sign-out: its services, the outbox, the chart.
+
+After the controller says who signed in, :class:`SiteFlow` opens that site's services (the
+Workbench's directory builds them once), points the view-models at them, starts sending, and
+shows the chart in context or the patient picker. It holds one piece of state — which site's
+services are in use — and no business logic: that is in the services and view-models.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject
+
+from app.domain.audit import AuditKind
+from app.domain.context import EncounterContext
+from app.services.chart import OpenChart
+from app.services.errors import ServiceError
+from app.services.session import SessionService, SessionState
+from app.services.workbench import SiteServices, Workbench
+from app.ui.approval import ReviewGate
+from app.ui.chart_model import ChartViewModel
+from app.ui.controller import AppController
+from app.ui.draft_model import DraftViewModel
+from app.ui.lock import SESSION_ENDED_REASON, SessionLock
+from app.ui.main_window import MainWindow
+from app.ui.outbox_dock import OutboxDock
+from app.ui.patient_picker import PatientPicker
+from app.ui.tasks import TaskTracker
+from app.ui.workspace import WorkspacePage
+
+log = logging.getLogger(__name__)
+
+
+class SiteFlow(QObject):
+    def __init__(
+        self,
+        workbench: Workbench,
+        window: MainWindow,
+        controller: AppController,
+        drafts: DraftViewModel,
+        gate: ReviewGate,
+        workspace: WorkspacePage,
+        lock: SessionLock,
+        outbox: OutboxDock,
+        tasks: TaskTracker,
+        chart: ChartViewModel,
+    ) -> None:
+        super().__init__(window)
+        self.workbench = workbench
+        self.window = window
+        self.controller = controller
+        self.drafts = drafts
+        self.gate = gate
+        self.workspace = workspace
+        self.lock = lock
+        self.outbox = outbox
+        self.tasks = tasks
+        self.chart = chart
+        self.site: SiteServices | None = None  # the signed-in site's services
+        self._restored_notice = workbench.startup.crashed_last_time
+        self._watched: set[int] = set()
+        chart.chart_changed.connect(workspace.show_chart)
+        chart.notes_changed.connect(workspace.show_notes)
+        chart.error.connect(workspace.show_error)
+        controller.session_started.connect(self._signed_in)
+        workspace.sign_out_requested.connect(self.sign_out)
+        workspace.change_patient_requested.connect(self.change_patient)
+        lock.switch_user_requested.connect(self.sign_out)
+        lock.locked_changed.connect(self._audit_lock)
+
+    # ------------------------------------------------------------------ signing in and out
+    def _signed_in(self, session: SessionService) -> None:
+        self.tasks.start("after-sign-in", self.after_sign_in(session))
+
+    async def after_sign_in(self, session: SessionService) -> None:
+        self.lock.arm(session)
+        self._watch(session)
+        site = await self.workbench.directory.open(session)
+        self.site = site
+        await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id})
+        await self.drafts.set_service(site.drafts)
+        self.gate.set_review(site.review)
+        self.chart.set_site(site.chart, site.followups, site.outbox)
+        self.drafts.set_followups(site.followups, lambda: self.chart.chart)
+        self.outbox.show_outbox(site.outbox)
+        notes = [*session.grant_messages, *(w.rstrip(".") for w in site.warnings)]
+        self.workspace.show_grant_warnings(notes)
+        self.tasks.start("start-sync", self._start_sync(site))
+        if session.launch_patient_id and session.launch_encounter_id:
+            self.open_chart(session.launch_patient_id, session.launch_encounter_id)
+        else:
+            self.show_picker()
+
+    async def _start_sync(self, site: SiteServices) -> None:
+        try:
+            await site.outbox.start_sync()
+        except ServiceError as exc:
+            self.window.set_sync_summary(exc.words)
+
+    def _watch(self, session: SessionService) -> None:
+        """A session that cannot be renewed locks the window with a sign-in prompt; the outbox
+        waits (paused for sign-in) and resumes after the clinician signs in again."""
+        if id(session) in self._watched:
+            return
+        self._watched.add(id(session))
+
+        def on_state(state: SessionState) -> None:
+            if state is SessionState.SIGN_IN_REQUIRED and self.controller.session is session:
+                self.lock.lock(SESSION_ENDED_REASON)
+
+        session.subscribe(on_state=on_state)
+
+    def sign_out(self) -> None:
+        self.lock.disarm()
+        self.tasks.start("sign-out", self._sign_out())
+
+    async def _sign_out(self) -> None:
+        await self.drafts.flush()
+        site, self.site = self.site, None
+        self.chart.set_site(None, None, None)
+        self.drafts.set_followups(None, lambda: None)
+        if site is not None:
+            await site.audit.record(AuditKind.SIGN_OUT)
+            self.outbox.close()
+            await site.outbox.stop_sync()
+        await self.controller.sign_out()
+
+    def _audit_lock(self, locked: bool) -> None:
+        if self.site is not None and self.lock.session is not None:
+            kind = AuditKind.SESSION_LOCKED if locked else AuditKind.SESSION_UNLOCKED
+            self.site.audit.record_soon(kind)
+
+    # ------------------------------------------------------------------ the chart
+    def open_chart(self, patient_id: str, encounter_id: str) -> None:
+        site = self.site
+        if site is None:
+            return
+        self.gate.set_chart(None)
+        self.chart.close()
+        gate, chart = self.gate, site.chart
+        opened: list[OpenChart] = []
+
+        async def loader() -> EncounterContext:
+            chart_open = await chart.open(patient_id, encounter_id)
+            gate.set_chart(chart_open)
+            opened.append(chart_open)
+            return chart_open.context
+
+        async def load() -> None:
+            await self.workspace.load(loader, restored_notice=notice)
+            if opened:  # then its notes, marked where they were written here
+                await self.chart.opened(opened[0])
+
+        self.window.show_page(self.workspace)
+        notice, self._restored_notice = self._restored_notice, False
+        self.tasks.start("load-context", load())
+
+    def show_picker(self) -> None:
+        site = self.site
+        if site is None:
+            return
+        picker = PatientPicker(
+            site.chart.search_patients, site.chart.list_encounters, self.tasks.start
+        )
+        picker.chosen.connect(lambda patient, encounter: self.open_chart(patient.id, encounter.id))
+        self.window.show_page(picker)
+
+    def change_patient(self) -> None:
+        if self.controller.session is not None:
+            self.tasks.start("change-patient", self._change_patient())
+
+    async def _change_patient(self) -> None:
+        await self.drafts.flush()
+        self.show_picker()
