@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from app.logging_setup import LogLevelChoice, configure_logging, set_log_level
 from app.paths import AppPaths
 from app.services.audit import AuditService
 from app.services.chart import ChartService
+from app.services.draft_inbox import DraftInboxService
 from app.services.drafts import DraftService
 from app.services.errors import user_errors
 from app.services.followups import FollowUpService
@@ -162,19 +164,32 @@ def site_services(
         )
 
     outbox = OutboxService(store.outbox, worker, lambda: signed_in.user_label, make_runner)
+    inbox = None
+    if site.draft_inbox is not None:  # off unless the site file names a folder
+        inbox = DraftInboxService(
+            site.draft_inbox,
+            store.drafts,
+            fhir,
+            worker,
+            audit.record,
+            settle=timedelta(seconds=site.draft_inbox_settle_seconds),
+        )
 
     async def close() -> None:
+        if inbox is not None:
+            await inbox.aclose()
         await asyncio.get_running_loop().run_in_executor(None, worker.close)
 
     return SiteServices(
         site=site,
         session=signed_in,
         chart=ChartService(fhir, signed_in, site.vendor_profile, audit.record),
-        drafts=DraftService(store.drafts, worker),
+        drafts=DraftService(store.drafts, worker, lambda: signed_in.approver),
         review=ReviewService(store, worker, on_queued=outbox.notify_enqueued),
         outbox=outbox,
         audit=audit,
         followups=FollowUpService(fhir, store, worker),
+        inbox=inbox,
         warnings=tuple(protected.warnings),
         close=close,
     )

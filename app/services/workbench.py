@@ -10,6 +10,7 @@
             ├── drafts  DraftService      autosave, import
             ├── review  ReviewService     check, propose, queue
             ├── outbox  OutboxService     rows, actions, the sync runner
+            ├── inbox   DraftInboxService the scribe's watched folder (None: not configured)
             ├── audit   AuditService      who did what
             └── followups FollowUpService correct / add to an earlier note
 
@@ -30,6 +31,7 @@ from app.domain.site import Site
 from app.domain.templates import NoteTemplate
 from app.services.audit import AuditService
 from app.services.chart import ChartService
+from app.services.draft_inbox import DraftInboxService
 from app.services.drafts import DraftService
 from app.services.followups import FollowUpService
 from app.services.outbox import OutboxService
@@ -71,6 +73,7 @@ class SiteServices:
     outbox: OutboxService
     audit: AuditService
     followups: FollowUpService
+    inbox: DraftInboxService | None = None  # the scribe's watched folder, where configured
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
 

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.domain.draft import Draft
 from app.domain.templates import NoteTemplate
-from app.domain.validation import ValidationReport
+from app.domain.validation import ProblemKind, ValidationReport
 from app.services.chart import OpenChart
 from app.services.errors import ServiceError
 from app.services.review import ApprovalProposal, ReviewService
@@ -36,6 +36,14 @@ from app.ui.diff_view import inline_html
 from app.ui.style import error_label, heading_label, hint_label
 
 log = logging.getLogger(__name__)
+
+
+def _warning(text: str) -> QLabel:
+    box = QLabel(text)
+    box.setObjectName("warningText")
+    box.setWordWrap(True)
+    box.setTextFormat(Qt.TextFormat.PlainText)  # note text is never markup
+    return box
 
 
 class ApprovalDialog(QDialog):
@@ -78,14 +86,24 @@ class ApprovalDialog(QDialog):
         layout.addWidget(tabs, 1)
 
         self.acknowledge: QCheckBox | None = None
-        notes = proposal.notes
+        disagree = [p.message for p in proposal.report.of_kind(ProblemKind.NARRATIVE_MISMATCH)]
+        notes = [n for n in proposal.notes if n not in disagree]
+        self.mismatch_box: QLabel | None = None
+        if disagree:  # the note's text and its recorded values disagree: said first, apart
+            self.mismatch_box = _warning(
+                "The note's text and its recorded values disagree (Cancel to fix them in the "
+                "editor, or confirm that what is written is right):\n"
+                + "\n".join(f"• {m}" for m in disagree)
+            )
+            layout.addWidget(self.mismatch_box)
         if notes:
-            box = QLabel("\n".join(f"• {n}" for n in notes))
-            box.setObjectName("warningText")
-            box.setWordWrap(True)
-            box.setTextFormat(Qt.TextFormat.PlainText)
-            layout.addWidget(box)
-            self.acknowledge = QCheckBox("I have reviewed the points above")
+            layout.addWidget(_warning("\n".join(f"• {n}" for n in notes)))
+        if notes or disagree:
+            self.acknowledge = QCheckBox(
+                "I have checked each disagreement and the points above"
+                if disagree
+                else "I have reviewed the points above"
+            )
             layout.addWidget(self.acknowledge)
 
         self.buttons = QDialogButtonBox(self)
@@ -110,6 +128,15 @@ class ApprovalDialog(QDialog):
             f"<p><b>What happens</b></p><ul>{happens}</ul>"
             f"<p><b>Records written ({len(rows)})</b></p><ol>{''.join(rows)}</ol>"
         )
+
+
+def _closed_words(draft: Draft) -> str:
+    """Why a draft that is not open cannot be approved, in words."""
+    if draft.decision is not None:
+        return f"{draft.decision.words}. Nothing was sent; the draft is kept, read-only."
+    return (
+        "This draft is already approved. To change the note: Correct this note, or Add an addendum."
+    )
 
 
 class ReviewGate(QObject):
@@ -148,11 +175,7 @@ class ReviewGate(QObject):
         if not draft.is_editable:
             self.report = None
             self.report_changed.emit(None)
-            self.approval_state.emit(
-                False,
-                "This draft is already approved. To change the note: Correct this note, or Add "
-                "an addendum.",
-            )
+            self.approval_state.emit(False, _closed_words(draft))
             return None
         self.report = self.review.check(draft, self.chart, self._templates.get(draft.template_id))
         self.report_changed.emit(self.report)

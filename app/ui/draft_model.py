@@ -31,6 +31,7 @@ from app.domain.diff import DraftDiff, diff_draft
 from app.domain.draft import Draft, FollowUpKind, StructuredItem
 from app.domain.errors import DomainError
 from app.domain.followup import note_date_words
+from app.domain.narrative_block import sync_blocks
 from app.domain.prefill import prefill_draft
 from app.domain.templates import NoteTemplate
 from app.services.chart import OpenChart
@@ -87,6 +88,9 @@ class DraftViewModel(QObject):
         self._diff_timer.setInterval(DIFF_DELAY_MS)
         self._diff_timer.timeout.connect(self._diff_due)
 
+    def now(self) -> datetime:
+        return self._clock()
+
     def start(self, name: str, work: Coroutine[Any, Any, Any]) -> None:
         """A button's trampoline into a tracked task (refused while one of that name runs)."""
         self.tasks.start(name, work)
@@ -97,6 +101,10 @@ class DraftViewModel(QObject):
         self.service = service
         self.context = None
         self.draft = None
+
+    async def refresh_drafts(self) -> None:
+        """List the encounter's drafts again (a draft arrived from the watched folder)."""
+        await self._list()
 
     async def reload(self) -> None:
         """Re-read the shown draft (after the review gate changed its status)."""
@@ -270,7 +278,13 @@ class DraftViewModel(QObject):
         self._edit(lambda d: d.with_section_text(key, text))
 
     def edit_item(self, item: StructuredItem) -> None:
-        self._edit(lambda d: d.with_item(item))
+        # the section's app-maintained block follows the table
+        self.apply(lambda d: sync_blocks(d.with_item(item)))
+
+    def apply(self, change: Callable[[Draft], Draft]) -> None:
+        """A change made for the clinician (a table edit, a one-click fix): applied to the
+        draft, saved like typing, and shown (the editor re-renders the sections it changed)."""
+        self._edit(change)
         if self.draft is not None:
             self.draft_changed.emit(self.draft)
 
@@ -283,11 +297,9 @@ class DraftViewModel(QObject):
             d = d.without_item(item_id)
             if d.amends is not None and d.amends.chart_item(item_id) is not None:
                 d = d.with_retraction(item_id, confirmed=entered_in_error)
-            return d
+            return sync_blocks(d)
 
-        self._edit(change)
-        if self.draft is not None:
-            self.draft_changed.emit(self.draft)
+        self.apply(change)
 
     def is_chart_record(self, item_id: str) -> bool:
         """Whether ``item_id`` is a record of the earlier note (removing it needs a choice)."""

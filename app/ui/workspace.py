@@ -28,11 +28,14 @@ from app.domain.note_history import NoteThread
 from app.services.chart import OpenChart
 from app.services.errors import words_for
 from app.services.review import ApprovalProposal
+from app.ui.agreement_model import AgreementViewModel
+from app.ui.agreement_view import AgreementView
 from app.ui.approval import ApprovalDialog, ReviewGate
 from app.ui.banner import PatientBanner
 from app.ui.context_pane import ContextPane
 from app.ui.diff_view import DiffView
 from app.ui.draft_model import DraftViewModel
+from app.ui.inbox_view import InboxNotices
 from app.ui.note_editor import NoteEditor
 from app.ui.style import error_label, hint_label
 
@@ -46,11 +49,18 @@ class WorkspacePage(QWidget):
     change_patient_requested = Signal()
 
     def __init__(
-        self, drafts: DraftViewModel, gate: ReviewGate | None = None, parent: QWidget | None = None
+        self,
+        drafts: DraftViewModel,
+        gate: ReviewGate | None = None,
+        parent: QWidget | None = None,
+        agreement: AgreementViewModel | None = None,
     ) -> None:
         super().__init__(parent)
         self.drafts = drafts
         self.gate = gate
+        if agreement is None and gate is not None:
+            agreement = AgreementViewModel(drafts, gate, self)
+        self.agreement = AgreementView(agreement, self) if agreement is not None else None
         self.context: EncounterContext | None = None
         self.approval_dialog: ApprovalDialog | None = None
         layout = QVBoxLayout(self)
@@ -84,6 +94,8 @@ class WorkspacePage(QWidget):
             self.follow_up_buttons[kind] = button
         for b in (self.new_button, self.import_button, *self.follow_up_buttons.values()):
             bar.addWidget(b)
+        if self.agreement is not None:  # "Decline draft…" / "Discard draft…"
+            bar.addWidget(self.agreement.close_button)
         self.removal_question: QMessageBox | None = None
         bar.addStretch(1)
         self.saved_label = QLabel("")
@@ -109,11 +121,15 @@ class WorkspacePage(QWidget):
         self.grants_label.setObjectName("warningText")
         self.grants_label.hide()
         layout.addWidget(self.grants_label)
+        self.inbox_notices = InboxNotices(self)
+        layout.addWidget(self.inbox_notices)
 
         split = QSplitter(Qt.Orientation.Horizontal, self)
         self.context_pane = ContextPane(split)
         right = QSplitter(Qt.Orientation.Vertical, split)
         self.editor = NoteEditor(right)
+        if self.agreement is not None:  # mismatches and uncertain passages, under the editor
+            right.addWidget(self.agreement.panel)
         self.diff_view = DiffView(right)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 2)
