@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.draft import Draft
+from app.domain.review import RiskKind
 from app.domain.templates import NoteTemplate
 from app.domain.validation import ProblemKind, ValidationReport
 from app.services.chart import OpenChart
@@ -87,7 +88,8 @@ class ApprovalDialog(QDialog):
 
         self.acknowledge: QCheckBox | None = None
         disagree = [p.message for p in proposal.report.of_kind(ProblemKind.NARRATIVE_MISMATCH)]
-        notes = [n for n in proposal.notes if n not in disagree]
+        counted = {f.text for f in decision.risk_flags if f.kind is RiskKind.NARRATIVE_MISMATCH}
+        notes = [n for n in proposal.notes if n not in disagree and n not in counted]
         self.mismatch_box: QLabel | None = None
         if disagree:  # the note's text and its recorded values disagree: said first, apart
             self.mismatch_box = _warning(
@@ -99,11 +101,11 @@ class ApprovalDialog(QDialog):
         if notes:
             layout.addWidget(_warning("\n".join(f"• {n}" for n in notes)))
         if notes or disagree:
-            self.acknowledge = QCheckBox(
-                "I have checked each disagreement and the points above"
-                if disagree
-                else "I have reviewed the points above"
-            )
+            words = "I have reviewed the points above"
+            if disagree:
+                others = " and the points above" if notes else " above"
+                words = f"I have checked each disagreement{others}"
+            self.acknowledge = QCheckBox(words)
             layout.addWidget(self.acknowledge)
 
         self.buttons = QDialogButtonBox(self)

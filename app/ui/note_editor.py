@@ -33,6 +33,7 @@ from app.domain.context import EncounterContext
 from app.domain.draft import Draft
 from app.domain.items import ITEM_KINDS, CellChange, ItemKind
 from app.domain.validation import ValidationProblem, ValidationReport
+from app.ui.block_highlighter import BlockHighlighter
 
 NONE_CHOSEN = "—"  # how an empty choice reads in a choice cell's list
 
@@ -279,6 +280,7 @@ class NoteEditor(QWidget):
                 widget.deleteLater()
         self.section_edits = {}
         self.section_problems = {}
+        self.highlighters: dict[str, BlockHighlighter] = {}
         for section in draft.sections:
             title = QLabel(section.title)
             title.setObjectName("sectionTitle")
@@ -287,6 +289,8 @@ class NoteEditor(QWidget):
             edit.setAccessibleName(f"{section.title} section")
             edit.setPlaceholderText(placeholders.get(section.key, ""))
             edit.setMinimumHeight(90)
+            # the app-maintained block (its items follow the table) marked apart from free text
+            self.highlighters[section.key] = BlockHighlighter(edit.document())
             edit.textChanged.connect(
                 lambda k=section.key, e=edit: self.section_edited.emit(k, e.toPlainText())
             )
