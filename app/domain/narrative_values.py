@@ -158,9 +158,32 @@ class Mention:
     text: str  # the whole mention as written ("HR 78/min")
 
 
-def _name_pattern(name: str) -> str:
-    escaped = re.escape(name).replace(r"\ ", r"[ \t]+")
-    return escaped if name != name.lower() else f"(?i:{escaped})"
+_Node = dict[str, "_Node"]  # a trie of characters ("" marks the end of a name)
+
+
+def _trie(names: list[str]) -> str:
+    """One regular expression for ``names`` as a trie ("h(?:eart rate|emoglobin)|..."): each
+    position of the text fails at its first character instead of trying every name, which
+    keeps the check fast on long notes. A longer name wins over its prefix."""
+    root: _Node = {}
+    for name in names:
+        node = root
+        for char in name:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def build(node: _Node) -> str:
+        branches = [
+            ("[ \t]+" if char == " " else re.escape(char)) + build(child)
+            for char, child in sorted(node.items(), key=lambda kv: kv[0])
+            if char
+        ]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(root)
 
 
 def _build_pattern() -> tuple[re.Pattern[str], dict[str, str]]:
@@ -170,8 +193,9 @@ def _build_pattern() -> tuple[re.Pattern[str], dict[str, str]]:
             names.setdefault(name, code)
     for name in BLOOD_PRESSURE_NAMES:
         names[name] = "bp"
-    ordered = sorted(names, key=len, reverse=True)
-    alternatives = "|".join(_name_pattern(n) for n in ordered)
+    folded = [n for n in names if n == n.lower()]  # matched in any case
+    cased = [n for n in names if n != n.lower()]  # "HR", "Hb": matched as written
+    alternatives = f"(?i:{_trie(folded)})|{_trie(cased)}"
     units = "|".join(
         re.escape(u).replace(r"\ ", "[ \t]*") for u in sorted(WRITTEN_UNITS, key=len, reverse=True)
     )
