@@ -11,7 +11,8 @@ its own patient and encounter, or sets it aside with the reason beside it.
         save the draft (audited)    the store fails                 -> left in place (WAITING)
         file away                                                   -> imported/
 
-Nothing is ever approved: a saved draft is OPEN, like any imported draft. Store and folder calls
+Nothing is ever approved: a saved draft is OPEN, like any imported draft. The log names no file
+(a scribe's file name may carry a patient's name): the outcomes carry it, to the screen only. Store and folder calls
 run through ``run`` (the site's store thread: the event loop never waits for the disk); the
 chart is read with the signed-in clinician's token (``load_context``). The rules of readiness
 are in :mod:`app.domain.draft_inbox`.
@@ -142,7 +143,7 @@ class DraftInbox:
             )
         except (FhirError, SmartError) as exc:
             if isinstance(exc, FhirResponseError):
-                log.warning("draft inbox: %s for %s", type(exc).__name__, name)
+                log.warning("draft inbox: %s reading a file's chart", type(exc).__name__)
             return self._waiting(name, now, "the EHR could not be asked about its patient now")
         try:
             draft = import_draft(data, context, now=now)
@@ -152,7 +153,7 @@ class DraftInbox:
             saved: Draft = await self._run(self._drafts.save, draft)
             moved: str = await self._run(self.folder.file_away, name)
         except (StoreError, OSError) as exc:
-            log.warning("draft inbox: %s while saving %s", type(exc).__name__, name)
+            log.warning("draft inbox: %s while saving a draft", type(exc).__name__)
             return self._waiting(name, now, "the draft could not be saved now")
         return InboxOutcome(
             InboxOutcomeKind.IMPORTED,
@@ -170,7 +171,7 @@ class DraftInbox:
         try:
             moved: str = await self._run(self.folder.set_aside, name, reason, now, data)
         except OSError as exc:
-            log.warning("draft inbox: %s while setting %s aside", type(exc).__name__, name)
+            log.warning("draft inbox: %s while setting a file aside", type(exc).__name__)
             return self._waiting(name, now, f"{reason} (and it could not be moved aside)")
         return InboxOutcome(InboxOutcomeKind.REJECTED, name, now, reason=reason, moved_to=moved)
 
