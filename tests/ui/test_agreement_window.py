@@ -90,6 +90,11 @@ async def observations_of(fhir: FhirClient, commit_id: UUID) -> dict[str, list[A
     return found
 
 
+async def observation_ids(fhir: FhirClient, patient_id: str) -> set[str]:
+    result = await fhir.search("Observation", [("patient", f"Patient/{patient_id}")], limit=2000)
+    return {str(r["id"]) for r in result.resources}
+
+
 # ---------------------------------------------------------------- 1. a mismatch, found and fixed
 
 
@@ -175,6 +180,7 @@ async def test_declining_an_imported_draft_sends_nothing_and_is_audited(
     fhir = fhir_of(parts)
     encounter = f"Encounter/{context.encounter.id}"
     notes_before = await notes_on(fhir, encounter)
+    observations_before = await observation_ids(fhir, context.patient.id)
     file = tmp_path / "scribe.json"
     file.write_text(json.dumps(sample_for(parts)))
     imported = await drafts.import_file(str(file))
@@ -215,6 +221,7 @@ async def test_declining_an_imported_draft_sends_nothing_and_is_audited(
     assert record.event.actor == site.session.approver.relative
     assert site.outbox.summary().total == 0  # nothing queued, nothing sent
     assert await notes_on(fhir, encounter) == notes_before  # nothing in the EHR
+    assert await observation_ids(fhir, context.patient.id) == observations_before
     stored = await site.drafts.find(imported.id)
     assert stored is not None and stored.status is DraftStatus.DECLINED
     await workbench.aclose()
