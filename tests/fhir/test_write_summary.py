@@ -17,7 +17,7 @@ def test_every_write_of_a_commit_is_described() -> None:
         (
             "Note (DocumentReference)",
             "Progress note, final, for Patient/pat-1, in Encounter/enc-1, by Dr. Alex Chen, "
-            "as text (125 bytes).",
+            "as text (477 bytes).",
         ),
         (
             "Observation (Observation)",
