@@ -109,12 +109,14 @@ class DraftViewModel(QObject):
     async def reload(self) -> None:
         """Re-read the shown draft (after the review gate changed its status)."""
         if self.draft is not None and self.service is not None:
-            fresh = await self._call(
-                self.service.find(self.draft.id), "The draft could not be read."
-            )
+            shown = self.draft.id
+            fresh = await self._call(self.service.find(shown), "The draft could not be read.")
             if fresh is not None:
                 await self._list()
-                self._show(fresh)
+                # the clinician may have moved on meanwhile (a follow-up started at once):
+                # the re-read never takes them back to the draft it was for
+                if self.draft is not None and self.draft.id == shown:
+                    self._show(fresh)
 
     def set_followups(
         self, followups: FollowUpService | None, open_chart: Callable[[], OpenChart | None]

@@ -296,3 +296,35 @@ async def test_the_approval_dialog_shows_hidden_characters_and_flags_them(
     assert any("name and MRN contain hidden characters" in t for t in texts)
     assert not any("\u202e" in t or "\u200b" in t for t in texts)
     dialog.reject()
+
+
+async def test_a_slow_reload_does_not_take_the_clinician_back(
+    page: WorkspacePage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-read after an approval ends after the clinician moved on to another draft (a
+    follow-up started at once, under load): the draft they moved to stays shown, with its
+    notice."""
+    import asyncio
+
+    await _load(page)
+    model = page.drafts
+    first = model.draft
+    assert first is not None
+    service = model.service
+    assert service is not None
+    release = asyncio.Event()
+    real_find = service.find
+
+    async def slow_find(draft_id: object) -> object:
+        await release.wait()
+        return await real_find(draft_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "find", slow_find)
+    model.start("reload", model.reload())
+    second = await model.new_draft()
+    assert second is not None
+    model.notice.emit("Started from the earlier note.")
+    release.set()
+    await wait_until(lambda: not model.tasks.is_running("reload"), 5)
+    assert model.draft is not None and model.draft.id == second.id
+    assert page.editor.notice_label.text() == "Started from the earlier note."
