@@ -39,9 +39,11 @@ from app.services.drafts import DraftService
 from app.services.errors import user_errors
 from app.services.followups import FollowUpService
 from app.services.outbox import OutboxService
+from app.services.owners import OwnerService
 from app.services.review import ReviewService
 from app.services.session import SessionService
 from app.services.workbench import SiteDirectory, SiteServices, StartupReport, Workbench
+from app.services.worklist import WorklistService
 from app.smart.errors import SiteConfigError
 from app.smart.http import create_http_client
 from app.smart.session import SmartSession
@@ -53,7 +55,9 @@ from app.store.protected import ProtectedStore, open_protected_store
 from app.store.templates import load_templates
 
 if TYPE_CHECKING:
+    from app.domain.visit_events import VisitEvent
     from app.fhir.client import FhirClient
+    from app.hl7.listener import MllpListener
     from app.sandbox.server import SandboxServer
     from app.store.outbox import OutboxRepository
     from app.sync.runner import SyncRunner
@@ -164,6 +168,9 @@ def site_services(
         )
 
     outbox = OutboxService(store.outbox, worker, lambda: signed_in.user_label, make_runner)
+    worklist = WorklistService(
+        fhir, signed_in, store.db, store.worklist, worker, listener=hl7_listener(site)
+    )
     inbox = None
     if site.draft_inbox is not None:  # off unless the site file names a folder
         inbox = DraftInboxService(
@@ -188,11 +195,27 @@ def site_services(
         review=ReviewService(store, worker, on_queued=outbox.notify_enqueued),
         outbox=outbox,
         audit=audit,
+        worklist=worklist,
         followups=FollowUpService(fhir, store, worker),
         inbox=inbox,
+        owners=OwnerService(fhir, store.directory, worker),
         warnings=tuple(protected.warnings),
         close=close,
     )
+
+
+def hl7_listener(site: Site) -> Callable[[Callable[[VisitEvent], None]], MllpListener] | None:
+    """What builds the site's HL7 v2 listener (None: the site has none in sites.toml)."""
+    settings = site.hl7
+    if settings is None:
+        return None
+
+    def make(deliver: Callable[[VisitEvent], None]) -> MllpListener:
+        from app.hl7.listener import MllpListener
+
+        return MllpListener(settings, deliver)
+
+    return make
 
 
 # ---------------------------------------------------------------------------- every site

@@ -1,6 +1,6 @@
 """The layering is executable: these tests fail when an import crosses a layer the wrong way.
 
-    app.domain (0) < app.smart (1) < app.fhir | app.store (2, independent siblings)
+    app.domain (0) < app.smart (1) < app.fhir | app.store | app.hl7 (2, independent siblings)
     < app.sync (3) < app.services (4) < app.ui (5)
     < composition root: app.main, app.cli, app.selftest, app.bootstrap (6)
 
@@ -27,6 +27,7 @@ RANK = {
     "smart": 1,
     "fhir": 2,
     "store": 2,
+    "hl7": 2,
     "sync": 3,
     "services": 4,
     "ui": 5,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from app.domain.context import EncounterContext
+from app.domain.entry import EntryContext
 from app.domain.items import (
     ITEM_KINDS,
     NOTE_WRITES,
@@ -87,6 +89,9 @@ def test_every_kind_declares_every_facet(kind: ItemKind[Any]) -> None:
     assert kind.keeps(item)
 
 
+ENTRY = EntryContext(today=date(2025, 3, 10))
+
+
 @KINDS
 def test_every_kind_has_editor_columns_with_validation_slots(kind: ItemKind[Any]) -> None:
     item = SAMPLES[kind.key]
@@ -99,6 +104,8 @@ def test_every_kind_has_editor_columns_with_validation_slots(kind: ItemKind[Any]
         assert column.field in fields, f"{column.header}: slot {column.field!r} names no field"
         if column.set is not None:  # setting what is shown gives the same item back
             assert column.set(item, column.get(item)) == item, column.header
+        if column.editable:  # and so does entering it
+            assert column.apply(item, column.get(item), ENTRY) == item, column.header
         assert all(isinstance(c, str) for c in column.choices)
 
 

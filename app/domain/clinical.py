@@ -16,6 +16,7 @@ from typing import Self
 
 from app.domain.hidden_text import hidden_characters_warning, shown
 from app.domain.markup_text import html_to_text
+from app.domain.terminology import Concept, terminology
 
 
 @dataclass(frozen=True)
@@ -243,20 +244,44 @@ class Measurement:
     unit_text: str | None = None  # the unit as the EHR shows it ("mmHg" for UCUM "mm[Hg]")
 
     @property
+    def name(self) -> str:
+        """What clinicians call it: the terminology's name for a known LOINC code ("Blood
+        pressure", not LOINC's "Blood pressure panel with all children optional")."""
+        known = _known(self.code)
+        return known.name if known is not None and self.display == known.display else self.display
+
+    @property
     def display_value(self) -> str:
-        """``142/88 mmHg``, ``78 beats/minute``, ``positive``; empty when nothing was recorded."""
+        """``142/88 mmHg``, ``78 bpm``, ``37.1 °C``, ``positive``; empty when nothing was
+        recorded. Units of known observations read as clinicians write them."""
+        known = _known(self.code)
         if self.components and self.value is None and self.value_text is None:
             values = [
                 _fmt(c.value) if c.value is not None else (c.value_text or "?")
                 for c in self.components
             ]
-            units = {c.unit_text or c.unit for c in self.components if c.unit_text or c.unit}
+            units = {_unit_words(_known(c.code), c.unit, c.unit_text) for c in self.components}
+            units.discard("")
             unit = f" {units.pop()}" if len(units) == 1 else ""
             return "/".join(values) + unit
         if self.value is not None:
-            unit_shown = self.unit_text or self.unit
+            unit_shown = _unit_words(known, self.unit, self.unit_text)
             return _fmt(self.value) + (f" {unit_shown}" if unit_shown else "")
         return self.value_text or ""
+
+
+def _known(code: Coding | None) -> Concept | None:
+    if code is None or code.system != "http://loinc.org" or not code.code:
+        return None
+    return terminology().concept(code.code)
+
+
+def _unit_words(known: Concept | None, unit: str | None, unit_text: str | None) -> str:
+    """The terminology's words for a known observation's UCUM unit ("°C" for Cel, "bpm"),
+    else the EHR's unit text, else the code."""
+    if known is not None and unit in known.units:
+        return terminology().shown_unit(unit, known)
+    return unit_text or unit or ""
 
 
 VitalSign = Measurement

@@ -32,17 +32,18 @@ from app.domain.clinical import Measurement
 from app.domain.draft import Draft, ObservationItem
 from app.domain.errors import DraftEditError
 from app.domain.items import new_item_id
-from app.domain.items.observation import OBSERVATION
+from app.domain.items.observation import OBSERVATION, ObservationComponent
 from app.domain.items.parts import format_number
 from app.domain.narrative_block import find_block, out_of_step, sync_blocks
 from app.domain.narrative_values import (
     BLOOD_PRESSURE,
+    PANEL,
     WRITTEN_UNITS,
     Mention,
     find_mentions,
     same_value,
 )
-from app.domain.observation_codes import known_observation, unit_display
+from app.domain.terminology import known_observation, unit_display
 
 
 class MismatchKind(Enum):
@@ -148,26 +149,49 @@ def apply_fix(draft: Draft, mismatch: Mismatch, fix: Fix, *, item_id: str | None
         return sync_blocks(draft.with_section_text(mention.section_key, new_text))
     if fix is Fix.UPDATE_ITEM:
         for code, value in zip(mention.codes, mention.values, strict=True):
-            for item, _ in _items_of(OBSERVATION.select(draft.items), code):
+            for item in OBSERVATION.select(draft.items):
                 if item.item_id in mismatch.item_ids:
-                    draft = draft.with_item(
-                        replace(item, value=value, unit=mention.unit or item.unit)
-                    )
+                    draft = draft.with_item(_with_value(item, code, value, mention.unit))
         return sync_blocks(draft)
-    for index, (code, value) in enumerate(zip(mention.codes, mention.values, strict=True)):
-        known = known_observation(code)
-        assert known is not None  # mentions are of known observations only
-        new_id = f"{item_id}-{index}" if item_id and len(mention.codes) > 1 else item_id
-        draft = draft.with_item(
-            ObservationItem(
-                new_id or new_item_id(),
-                code,
-                known.display,
-                value,
-                mention.unit or known.default_unit,
-            )
+    return sync_blocks(draft.with_item(_new_item(mention, item_id)))
+
+
+def _with_value(
+    item: ObservationItem, code: str, value: Decimal, unit: str | None
+) -> ObservationItem:
+    """``item`` recording ``value`` for ``code``: its own value, or its component's (a blood
+    pressure panel's systolic or diastolic part)."""
+    if item.loinc_code == code:
+        return replace(item, value=value, unit=unit or item.unit)
+    parts = tuple(
+        replace(c, value=value, unit=unit or c.unit) if c.loinc_code == code else c
+        for c in item.components
+    )
+    return replace(item, components=parts)
+
+
+def _new_item(mention: Mention, item_id: str | None) -> ObservationItem:
+    """The measurement a mention states, as a new item of the table (a blood pressure as the
+    panel with its two parts, as the table records one)."""
+    new_id = item_id or new_item_id()
+    if mention.codes == BLOOD_PRESSURE:
+        panel = known_observation(PANEL)
+        assert panel is not None  # bundled with the app
+        unit = mention.unit or panel.default_unit
+        parts = tuple(
+            ObservationComponent(code, _name(code), value, unit)
+            for code, value in zip(mention.codes, mention.values, strict=True)
         )
-    return sync_blocks(draft)
+        return ObservationItem(new_id, PANEL, panel.name, None, unit, components=parts)
+    known = known_observation(mention.codes[0])
+    assert known is not None  # mentions are of known observations only
+    unit = mention.unit or known.default_unit
+    return ObservationItem(new_id, known.code, known.name, mention.values[0], unit)
+
+
+def _name(code: str) -> str:
+    known = known_observation(code)
+    return known.name if known else code
 
 
 # ---------------------------------------------------------------- comparing one mention
@@ -185,15 +209,15 @@ def _compare(
         disagrees = False
         unit: str | None = None
         for code, value, recorded in zip(mention.codes, mention.values, table, strict=True):
-            verdicts = [same_value(value, mention.unit, v, i.unit, code) for i, v in recorded]
+            verdicts = [same_value(value, mention.unit, v, u, code) for _, v, u in recorded]
             if recorded and False in verdicts and True not in verdicts:
                 disagrees = True
             chosen = recorded[-1] if recorded else None
             expected.append(chosen[1] if chosen else value)
-            unit = unit or (chosen[0].unit if chosen else None)
+            unit = unit or (chosen[2] if chosen else None)
         if not disagrees:
             return None
-        ids = tuple(i.item_id for group in table for i, _ in group)
+        ids = tuple(dict.fromkeys(i.item_id for group in table for i, _, _ in group))
         return _mismatch(MismatchKind.TABLE, mention, title, tuple(expected), unit, ids)
     recorded_chart = [chart.get(code) for code in mention.codes]
     if not all(recorded_chart):
@@ -231,7 +255,7 @@ def _mismatch(
     what = _label(mention.codes)
     expected_text = "/".join(format_number(v) for v in expected if v is not None)
     if unit:
-        expected_text += f" {unit_display(unit)}"
+        expected_text += f" {unit_display(unit, mention.codes[0])}"
     written = mention.written
     if kind is MismatchKind.TABLE:
         message = f"{title} says {what} {written}; the table records {expected_text}."
@@ -285,16 +309,28 @@ def _block_mismatch(draft: Draft, key: str) -> Mismatch:
     )
 
 
-def _items_of(items: list[ObservationItem], code: str) -> list[tuple[ObservationItem, Decimal]]:
-    """The items of ``code`` that have a value, each with its value."""
-    return [(i, i.value) for i in items if i.loinc_code == code and i.value is not None]
+def _items_of(
+    items: list[ObservationItem], code: str
+) -> list[tuple[ObservationItem, Decimal, str | None]]:
+    """The items recording a value for ``code``, each with that value and its unit: items of
+    the code, and panels with a component of it (a blood pressure's systolic part)."""
+    found: list[tuple[ObservationItem, Decimal, str | None]] = []
+    for item in items:
+        if item.loinc_code == code and item.value is not None:
+            found.append((item, item.value, item.unit))
+        found += [
+            (item, c.value, c.unit)
+            for c in item.components
+            if c.loinc_code == code and c.value is not None
+        ]
+    return found
 
 
 def _label(codes: tuple[str, ...]) -> str:
     if codes == BLOOD_PRESSURE:
         return "blood pressure"
     known = known_observation(codes[0])
-    return known.display.lower() if known else codes[0]
+    return known.in_sentence if known else codes[0]
 
 
 def _ucum(unit: str | None) -> str | None:

@@ -61,7 +61,7 @@ class ItemFate(Enum):
 class ItemPlan:
     """What happens to one item. ``item`` is the draft's item, or — for a removed one — the
     chart's; ``before`` the chart's version of a chart item; ``words`` one line for the
-    dialog ("corrects Heart rate 96 /min → 92 /min")."""
+    dialog ("corrects Heart rate 96 bpm → 92 bpm")."""
 
     fate: ItemFate
     item: StructuredItem
@@ -197,7 +197,7 @@ def _removed(
 
 
 def _change(old: StructuredItem, new: StructuredItem) -> str:
-    """``Heart rate 96 /min → 92 /min`` (the shared name said once)."""
+    """``Heart rate 96 bpm → 92 bpm`` (the shared name said once)."""
     before, after = render_item(old), render_item(new)
     head_old, sep_old, rest_old = before.partition(": ")
     head_new, sep_new, rest_new = after.partition(": ")

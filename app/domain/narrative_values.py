@@ -21,12 +21,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from app.domain.observation_codes import KNOWN_OBSERVATIONS, known_observation
+from app.domain.terminology import Concept, known_observation, terminology
 
-SYSTOLIC, DIASTOLIC = "8480-6", "8462-4"
+SYSTOLIC, DIASTOLIC, PANEL = "8480-6", "8462-4", "85354-9"
 BLOOD_PRESSURE = (SYSTOLIC, DIASTOLIC)
 
-# What notes call the known observations besides their LOINC display, by LOINC code.
+# What notes call the known observations besides their name and LOINC display, by LOINC code
+# (the terminology's synonyms are search terms for the picker, too short for running text:
+# "t", "p", "k").
 NAMES: dict[str, tuple[str, ...]] = {
     "8867-4": ("heart rate", "pulse rate", "pulse", "HR"),
     "9279-1": ("respiratory rate", "respiration rate", "resp rate", "respirations", "RR"),
@@ -186,11 +188,21 @@ def _trie(names: list[str]) -> str:
     return build(root)
 
 
+def _written_names(concept: Concept) -> tuple[str, ...]:
+    """The concept's name as running text writes it ("heart rate", "HbA1c") and its LOINC
+    display ("glucose [mass/volume] in blood")."""
+    return (concept.in_sentence, concept.display.lower())
+
+
 def _build_pattern() -> tuple[re.Pattern[str], dict[str, str]]:
     names: dict[str, str] = {}
-    for code, known in KNOWN_OBSERVATIONS.items():
-        for name in (known.display.lower(), *NAMES.get(code, ())):
+    for code, written in NAMES.items():
+        for name in written:
             names.setdefault(name, code)
+    for concept in terminology().concepts.values():
+        if not concept.is_panel:
+            for name in _written_names(concept):
+                names.setdefault(name, concept.code)
     for name in BLOOD_PRESSURE_NAMES:
         names[name] = "bp"
     folded = [n for n in names if n == n.lower()]  # matched in any case

@@ -115,7 +115,7 @@ def _vitals(ctx: EncounterContext, tz: tzinfo) -> str:
     latest = ctx.latest_vitals()
     if not latest:
         return ""
-    lines = [f"- {m.display}: {m.display_value} ({_when(m.effective, tz)})" for m in latest]
+    lines = [f"- {m.name}: {m.display_value} ({_when(m.effective, tz)})" for m in latest]
     return "Vital signs (latest):\n" + "\n".join(lines)
 
 
@@ -126,7 +126,7 @@ def _labs(ctx: EncounterContext, tz: tzinfo) -> str:
     latest = ctx.latest_labs()
     if not latest:
         return ""
-    lines = [f"- {m.display}: {m.display_value} ({_when(m.effective, tz)})" for m in latest]
+    lines = [f"- {m.name}: {m.display_value} ({_when(m.effective, tz)})" for m in latest]
     return "Recent results:\n" + "\n".join(lines)
 
 

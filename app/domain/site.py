@@ -26,6 +26,25 @@ class LogLevel(Enum):
 
 
 @dataclass(frozen=True)
+class Hl7Listener:
+    """The site's optional HL7 v2 listener (``[sites.<id>.hl7]``, docs/worklist.md)."""
+
+    port: int
+    listen: str = "127.0.0.1"  # the address to bind; anything but loopback needs ``allow``
+    allow: tuple[str, ...] = ()  # sender addresses or networks ("10.1.2.3", "10.1.2.0/24")
+    tls_cert: Path | None = None  # MLLP over TLS: this listener's certificate (PEM) ...
+    tls_key: Path | None = None  # ... and its private key
+    tls_client_ca: Path | None = None  # senders must present a certificate from this CA
+    max_message_kb: int = 1024  # a larger message is refused (AR) and the connection closed
+    frame_timeout_seconds: float = 10.0  # a frame begun and not finished in time: closed
+    idle_timeout_seconds: float = 3600.0  # a connection silent this long: closed
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls_cert is not None
+
+
+@dataclass(frozen=True)
 class Site:
     """One configured EHR. Validated when loaded (app.smart.sites); immutable afterwards."""
 
@@ -43,6 +62,7 @@ class Site:
     is_sandbox: bool = False  # the embedded sandbox EHR, offered when nothing is configured
     draft_inbox: Path | None = None  # the scribe's watched folder; None: off (the default)
     draft_inbox_settle_seconds: int = DEFAULT_INBOX_SETTLE_SECONDS  # unchanged this long: ready
+    hl7: Hl7Listener | None = None  # None: no HL7 v2 listener (the worklist reads FHIR only)
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.fhir_base})"

@@ -20,6 +20,11 @@ from typing import Any
 from app.domain.clinical import Coding
 from app.domain.errors import TemplateError
 
+# A blank to fill in, as in the EHRs' note writers: "Follow-up in *** weeks". A template's text, an
+# imported draft or the clinician may leave one; F2 jumps to the next; a note with one left
+# cannot be approved (app.domain.validation).
+BLANK = "***"
+
 _KEY = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 

@@ -35,7 +35,7 @@ from app.domain.fingerprint import draft_content_sha256
 from app.domain.followup import ItemFate, plan_writes
 from app.domain.items import ITEM_KINDS, NOTE, NOTE_WRITES, ItemCheck, kind_of, write_rank
 from app.domain.render import render_plain_text
-from app.domain.templates import NoteTemplate
+from app.domain.templates import BLANK, NoteTemplate
 from app.domain.validation_problems import (
     MAX_ITEM_TEXT_CHARS,
     MAX_NOTE_CHARS,
@@ -255,6 +255,15 @@ def _check_narrative(draft: Draft, template: NoteTemplate | None) -> Iterable[Va
         yield from check_text(
             f"section:{section.key}", f"The {section.title} section", section.text, MAX_NOTE_CHARS
         )
+        blanks = section.text.count(BLANK)
+        if blanks:
+            yield error(
+                f"section:{section.key}",
+                ProblemKind.BLANK_LEFT,
+                f"The {section.title} section still has {blanks} blank"
+                f"{'s' if blanks > 1 else ''} ({BLANK}); press F2 to go to "
+                f"{'each' if blanks > 1 else 'it'}, then fill it in or delete it.",
+            )
     if template is not None:
         texts = {s.key: s.text for s in draft.sections}
         for ts in template.sections:

@@ -27,6 +27,7 @@ class ProblemKind(Enum):
     NOT_EDITABLE = "not_editable"
     EMPTY_NOTE = "empty_note"
     REQUIRED_SECTION = "required_section"
+    BLANK_LEFT = "blank_left"  # a *** blank not filled in
     UNSAFE_TEXT = "unsafe_text"
     TEXT_TOO_LONG = "text_too_long"
     WRONG_PATIENT = "wrong_patient"

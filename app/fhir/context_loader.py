@@ -548,7 +548,7 @@ def _merge_notes(
         return ContextSection(error=docs.error)
     failed = tuple(
         f"{label} could not be loaded: {part.error}"
-        for label, part in (("Notes (DocumentReference)", docs), ("Documents (Composition)", comps))
+        for label, part in (("Notes", docs), ("Structured notes", comps))
         if part.error is not None
     )
     return ContextSection(

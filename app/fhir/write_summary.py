@@ -21,11 +21,17 @@ class WriteDescription:
     position: int
     resource_type: str
     label: str  # "Follow-up task"
-    text: str  # one sentence
+    text: str  # one sentence, in clinical words
 
     @property
     def heading(self) -> str:
-        return f"{self.label} ({self.resource_type})"
+        """What clinicians read: "Follow-up task" (the resource type is for IT: ``technical``)."""
+        return self.label
+
+    @property
+    def technical(self) -> str:
+        """ "Follow-up task — FHIR Task": for the FHIR detail view (IT)."""
+        return f"{self.label} — FHIR {self.resource_type}"
 
 
 def describe_commit(commit: ApprovedCommit) -> tuple[WriteDescription, ...]:
@@ -39,11 +45,13 @@ def describe_write(write: PlannedWrite) -> WriteDescription:
     kind = kind_of_resource(p)
     if kind is not None:
         label, text = kind.words.label, mapping_for(kind).describe(p)
+        label = _CATEGORY_LABEL.get(_category(p), label) if kind.key == "observation" else label
     else:
         label = type_label(write.resource_type)
         text = _DESCRIBERS.get(write.resource_type, _generic)(p)
     if write.is_update:
-        record = "the earlier note's record" if _pending(write) else f"{write.target}"
+        # which chart record: in words here; its FHIR reference is in the detail for IT
+        record = "the earlier note's record" if _pending(write) else f"the chart's {label.lower()}"
         if p.get("status") == "entered-in-error":
             text = f"Marks {record} as entered in error: {text}"
         else:
@@ -55,36 +63,72 @@ def _pending(write: PlannedWrite) -> bool:
     return (write.target or "").startswith("urn:uuid:")
 
 
+# An observation reads as what it is to a clinician: a vital sign, a result, a score
+_CATEGORY_LABEL = {
+    "vital-signs": "Vital sign",
+    "laboratory": "Lab result",
+    "exam": "Measurement",
+    "survey": "Score",
+}
+
+
+def _category(p: Mapping[str, Any]) -> str:
+    for category in p.get("category") or []:
+        for coding in category.get("coding") or [] if isinstance(category, Mapping) else []:
+            if isinstance(coding, Mapping) and coding.get("code"):
+                return str(coding["code"])
+    return ""
+
+
+_RELATION_WORDS = {
+    "replaces": "replacing an earlier version of the note",
+    "appends": "added to an earlier note",
+    "transforms": "made from an earlier note",
+}
+
+
 def _note(p: Mapping[str, Any]) -> str:
+    """ "Progress note, final, by Dr. Alex Chen, for this visit, as formatted text." (what the
+    EHR files; where it goes and its size are in the FHIR detail)."""
     attachment = (p.get("content") or [{}])[0].get("attachment", {})
-    kind = "formatted text (XHTML)" if "xhtml" in attachment.get("contentType", "") else "text"
+    kind = "formatted text" if "xhtml" in attachment.get("contentType", "") else "plain text"
     parts = [
         f"{_concept(p.get('type'))}, {p.get('docStatus', 'no status')}",
-        f"for {_who(p.get('subject'))}",
-        f"in {_who(((p.get('context') or {}).get('encounter') or [None])[0])}",
-        f"by {_who((p.get('author') or [None])[0])}",
-        f"as {kind} ({attachment.get('size', '?')} bytes)",
+        f"by {_person((p.get('author') or [None])[0])}",
+        "for this visit",
+        f"as {kind}",
     ]
     for rel in p.get("relatesTo") or []:
-        parts.append(f"{rel.get('code', 'relates to')} {_who(rel.get('target'))}")
+        parts.append(_RELATION_WORDS.get(str(rel.get("code")), "linked to an earlier note"))
     return ", ".join(parts) + "."
+
+
+def _person(reference: object) -> str:
+    """Who, by name; a reference without one reads as the approving clinician (the FHIR
+    reference is in the detail for IT)."""
+    if isinstance(reference, Mapping) and reference.get("display"):
+        return _who(reference)
+    return "the approving clinician"
 
 
 def _composition(p: Mapping[str, Any]) -> str:
     n = len(p.get("section") or [])
-    return f"{p.get('title', 'Note')}, {p.get('status')}, {n} section{'s' if n != 1 else ''}."
+    return (
+        f"{p.get('title', 'Note')} as a structured document, {p.get('status')}, "
+        f"{n} section{'s' if n != 1 else ''}."
+    )
 
 
 def _provenance(p: Mapping[str, Any]) -> str:
     agents = p.get("agent") or []
-    who = _who(agents[0].get("who")) if agents else "unknown"
+    who = _person(agents[0].get("who")) if agents else "the approving clinician"
     device = _who(agents[1].get("who")) if len(agents) > 1 else "the app"
     n = len(p.get("target") or [])
-    return f"Records that {who} approved these {n} records, sent by {device}."
+    return f"Records in the chart that {who} approved these {n} entries, sent by {device}."
 
 
 def _generic(p: Mapping[str, Any]) -> str:
-    return f"A {p.get('resourceType')} resource."
+    return "Another entry for the chart (see the FHIR detail)."
 
 
 _DESCRIBERS = {

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from app.sandbox.auth.errors import SandboxAuthError
+from app.sandbox.hl7_sender import parse_target
 from app.sandbox.options import SandboxOptions
 from app.sandbox.server import SandboxServer
 
@@ -29,11 +30,27 @@ def parse_args(argv: list[str] | None = None) -> SandboxOptions:
         default=None,
         help="skip the login page and sign in as this user",
     )
+    p.add_argument(
+        "--hl7-to",
+        metavar="HOST:PORT",
+        default=None,
+        help="send HL7 v2 events (ADT when encounters change, ORU for new lab results) over "
+        "MLLP to this listener",
+    )
     a = p.parse_args(argv)
     if a.token_ttl < 1:
         p.error("--token-ttl must be at least 1 second")
+    try:
+        hl7_to = parse_target(a.hl7_to) if a.hl7_to else None
+    except ValueError as exc:
+        p.error(str(exc))
     return SandboxOptions(
-        host=a.host, port=a.port, db_path=a.db, token_ttl=a.token_ttl, auto_login=a.auto_login
+        host=a.host,
+        port=a.port,
+        db_path=a.db,
+        token_ttl=a.token_ttl,
+        auto_login=a.auto_login,
+        hl7_to=hl7_to,
     )
 
 

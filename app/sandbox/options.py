@@ -21,3 +21,9 @@ class SandboxOptions:
     seed_path: Path = DEFAULT_SEED
     clients_path: Path = DEFAULT_CLIENTS
     max_body_bytes: int = 8 * 1024 * 1024  # requests larger than this get 413
+    clinic_day: bool | None = None  # today's visits for prac-1 (None: with the default seed)
+    hl7_to: tuple[str, int] | None = None  # send HL7 v2 events there (app.sandbox.hl7_sender)
+
+    @property
+    def writes_clinic_day(self) -> bool:
+        return self.clinic_day if self.clinic_day is not None else self.seed_path == DEFAULT_SEED

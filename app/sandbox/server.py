@@ -14,8 +14,10 @@ from flask import Flask
 from waitress.server import create_server
 
 from app.sandbox.auth import AuthService, create_auth_blueprint
+from app.sandbox.clinic_day import ensure_clinic_day
 from app.sandbox.contracts import SandboxUrls
 from app.sandbox.fhir import FhirStore, create_fhir_blueprint
+from app.sandbox.hl7_sender import Hl7Sender
 from app.sandbox.options import SandboxOptions
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class SandboxServer:
         self.store: FhirStore | None = None
         self.auth: AuthService | None = None
         self._db_path: Path | None = None
+        self.hl7: Hl7Sender | None = None
 
     @property
     def running(self) -> bool:
@@ -81,6 +84,11 @@ class SandboxServer:
 
         self.store = FhirStore(db_path)
         self.store.ensure_seeded(opts.seed_path)
+        if opts.writes_clinic_day:
+            ensure_clinic_day(self.store.db)
+        if opts.hl7_to is not None:
+            self.hl7 = Hl7Sender(self.store.db, *opts.hl7_to)
+            self.hl7.start()
         self.auth = AuthService(db_path, self.urls, opts, directory=self.store)
         flask_app.register_blueprint(create_auth_blueprint(self.auth))
         flask_app.register_blueprint(create_fhir_blueprint(self.store, self.urls, self.auth, opts))
@@ -95,6 +103,9 @@ class SandboxServer:
             self._server.run()
 
     def stop(self) -> None:
+        if self.hl7 is not None:
+            self.hl7.close()
+            self.hl7 = None
         if self._server is not None:
             self._server.close()
             self._server = None

@@ -13,6 +13,7 @@ dialog's explicit "Approve and queue".
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class WriteLine:
 
     heading: str
     text: str
+    detail: str = ""  # for IT: the FHIR resource type and what is sent (the "FHIR detail" view)
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,10 @@ class ApprovalProposal:
         ]
 
 
+def _fhir_detail(technical: str, payload: object) -> str:
+    return f"{technical}\n{json.dumps(payload, indent=2, ensure_ascii=False, default=str)}"
+
+
 class ReviewService:
     def __init__(
         self,
@@ -120,7 +126,12 @@ class ReviewService:
         the refusal) when the note cannot be approved."""
         with user_errors("The note cannot be approved."):
             prepared = prepare(draft, report, chart.approval, now=self._clock())
-            writes = tuple(WriteLine(d.heading, d.text) for d in describe_commit(prepared.commit))
+            writes = tuple(
+                WriteLine(d.heading, d.text, _fhir_detail(d.technical, w.payload()))
+                for d, w in zip(
+                    describe_commit(prepared.commit), prepared.commit.writes, strict=True
+                )
+            )
         patient = chart.context.patient
         label = patient.shown_name + (f" (MRN {patient.shown_mrn})" if patient.mrn else "")
         return ApprovalProposal(prepared, label, writes, patient.identity_warning)

@@ -3,6 +3,7 @@
     Workbench (frozen)                     built once by app.bootstrap.build_workbench
     ├── sites, templates, startup          what was configured and what start-up found
     ├── sandbox: SandboxControl | None     the embedded EHR, when it runs
+    ├── terminology: TerminologySearch     the observation picker's type-ahead
     └── directory: SiteDirectory           per-site services, each built once, on first use
         ├── session(site) -> SessionService                   cheap: no store, no network
         └── open(session) -> SiteServices (frozen)            after sign-in: opens the store
@@ -12,7 +13,9 @@
             ├── outbox  OutboxService     rows, actions, the sync runner
             ├── inbox   DraftInboxService the scribe's watched folder (None: not configured)
             ├── audit   AuditService      who did what
-            └── followups FollowUpService correct / add to an earlier note
+            ├── followups FollowUpService correct / add to an earlier note
+            ├── owners  OwnerService      who a task can be given to (kept for offline)
+            └── worklist WorklistService  the day's visits, the HL7 v2 listener
 
 Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
 service is set or replaced after construction. The directory builds a site's services lazily
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.domain.site import Site
@@ -35,8 +38,11 @@ from app.services.draft_inbox import DraftInboxService
 from app.services.drafts import DraftService
 from app.services.followups import FollowUpService
 from app.services.outbox import OutboxService
+from app.services.owners import OwnerService
 from app.services.review import ReviewService
 from app.services.session import SessionService
+from app.services.terminology import TerminologySearch
+from app.services.worklist import WorklistService
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +79,8 @@ class SiteServices:
     outbox: OutboxService
     audit: AuditService
     followups: FollowUpService
+    worklist: WorklistService
+    owners: OwnerService | None = None  # task-owner candidates (None: a test without them)
     inbox: DraftInboxService | None = None  # the scribe's watched folder, where configured
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
@@ -114,6 +122,7 @@ class SiteDirectory:
 
     async def aclose(self) -> None:
         for services in reversed(list(self._opened.values())):
+            await services.worklist.stop_listener()
             await services.outbox.stop_sync()
             await services.audit.settle()
             await services.close()
@@ -133,6 +142,7 @@ class Workbench:
     directory: SiteDirectory
     sandbox: SandboxControl | None = None
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
+    terminology: TerminologySearch = field(default_factory=TerminologySearch)
 
     @property
     def single_site(self) -> Site | None:

@@ -55,9 +55,11 @@ def _need(resource_type: str, perms: str) -> Need:
     return Need(resource_type, frozenset(perms))
 
 
-# What the encounter context reads (app.fhir.context_loader), including the _include targets.
+# What the encounter context reads (app.fhir.context_loader), including the _include targets,
+# and who a follow-up task can be given to (app.fhir.directory: care team, directory by name).
 _READ = ("Patient", "Encounter", "Condition", "MedicationRequest", "AllergyIntolerance",
-         "Observation", "DocumentReference", "Composition", "Practitioner", "Location")  # fmt: skip
+         "Observation", "DocumentReference", "Composition", "Practitioner", "Location",
+         "CareTeam", "PractitionerRole")  # fmt: skip
 
 # Every write also needs read + search of its type: exactly-once delivery reads back what the
 # EHR stored and, when an answer was lost, searches by the commit's identifier before resending.

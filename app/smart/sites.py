@@ -35,6 +35,7 @@ from app.domain.errors import TextEncodingError
 from app.domain.site import DEFAULT_INBOX_SETTLE_SECONDS, DEFAULT_REDIRECT_PATH, LogLevel, Site
 from app.domain.text_files import decode_text
 from app.smart.errors import SiteConfigError
+from app.smart.hl7_settings import read_hl7_table
 
 APP_DIR = "fhir-writeback"
 SITES_FILE = "sites.toml"
@@ -55,8 +56,9 @@ _SITE_KEYS = {
     "log_level": str,
     "draft_inbox": str,
     "draft_inbox_settle_seconds": int,
+    "hl7": dict,  # the HL7 v2 listener (app.smart.hl7_settings)
 }
-_TYPE_WORDS = {str: "a string", list: "a list of strings", int: "a whole number"}
+_TYPE_WORDS = {str: "a string", list: "a list of strings", int: "a whole number", dict: "a table"}
 MAX_SITES_FILE_BYTES = 1024 * 1024
 MAX_CA_BUNDLE_BYTES = 10 * 1024 * 1024
 
@@ -206,6 +208,8 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
         wrong_type = not all(isinstance(s, str) and s and " " not in s for s in value)
     if wrong_type:
         raise SiteConfigError(str(file), where, f"must be {_TYPE_WORDS[expected]}, not {value!r}")
+    if key == "hl7":
+        read_hl7_table(file, where, value)
     if isinstance(value, str) and not value.strip():
         raise SiteConfigError(str(file), where, "must not be empty")
     if key == "fhir_base":
@@ -327,6 +331,8 @@ def _check_url(
 
 
 def _resolve_relative(file: Path, key: str, value: object) -> object:
+    if key == "hl7":
+        return read_hl7_table(file, f"hl7 of {file.name}", value)
     if key in ("ca_bundle", "draft_inbox") and isinstance(value, str):
         path = Path(value).expanduser()
         return path if path.is_absolute() else (file.parent / path).resolve()
@@ -355,4 +361,5 @@ def _build(site_id: str, values: Mapping[str, Any], origin: Mapping[str, Path]) 
         draft_inbox_settle_seconds=values.get(
             "draft_inbox_settle_seconds", DEFAULT_INBOX_SETTLE_SECONDS
         ),
+        hl7=values.get("hl7"),
     )

@@ -27,3 +27,27 @@ drafts = Table(
     Index("ix_drafts_encounter", "patient_id", "encounter_id", "updated_at"),
     Index("ix_drafts_status_updated", "status", "updated_at"),
 )
+
+# Task-owner candidates as last fetched from the EHR (care team per patient, directory searches),
+# so the owner picker works offline. ``body`` is sealed (names and roles of care teams are PHI
+# in context: who treats the patient).
+directory_cache = Table(
+    "directory_cache",
+    metadata,
+    Column("key", String(200), primary_key=True),  # "care-team:Patient/pat-1", "directory:jones"
+    Column("fetched_at", String(32), nullable=False),  # ISO-8601 UTC, fixed width
+    Column("body_format", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)
+
+# The clinician's day as last read from the EHR (app.store.worklist_cache), so the worklist
+# shows offline with its age. ``body`` is sealed: names, birth dates and MRNs of the day.
+worklist_cache = Table(
+    "worklist_cache",
+    metadata,
+    Column("key", String(200), primary_key=True),  # "Practitioner/prac-1|2026-12-07"
+    Column("day", String(10), nullable=False),  # ISO date: old days are dropped by it
+    Column("fetched_at", String(32), nullable=False),  # ISO-8601 UTC, fixed width
+    Column("body_format", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)

@@ -10,7 +10,7 @@ from typing import Any
 
 from app.store.audit_tables import audit_log
 from app.store.outbox_tables import outbox_commits, outbox_writes
-from app.store.schema import drafts
+from app.store.schema import directory_cache, drafts, worklist_cache
 
 
 def error_context(commit_id: str) -> str:
@@ -25,4 +25,6 @@ SEALED_COLUMNS: tuple[tuple[Any, str, str, Callable[[Any], str]], ...] = (
     (outbox_commits, "conflict_format", "conflict", lambda r: f"{r.commit_id}:conflict"),
     (outbox_commits, "error_format", "error_text", lambda r: error_context(str(r.commit_id))),
     (audit_log, "details_format", "details", lambda r: f"audit:{r.seq}"),
+    (directory_cache, "body_format", "body", lambda r: f"directory:{r.key}"),
+    (worklist_cache, "body_format", "body", lambda r: f"worklist:{r.key}"),
 )

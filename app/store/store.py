@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.store.database import Database, PayloadProtector, current_revision, open_database
+from app.store.directory_cache import OwnerDirectoryCache
 from app.store.drafts import DraftHook, DraftRepository
 from app.store.outbox import OutboxRepository
 from app.store.outbox_lookups import OutboxLookups
+from app.store.worklist_cache import WorklistCache
 
 
 class Store:
@@ -30,7 +32,9 @@ class Store:
         self.path = db.path
         self.drafts = DraftRepository(db, hooks=draft_hooks, clock=clock)
         self.outbox = OutboxRepository(db, clock=clock)
+        self.worklist = WorklistCache(db, clock=clock)
         self.lookups = OutboxLookups(db)
+        self.directory = OwnerDirectoryCache(db, clock=clock)
 
     def schema_revision(self) -> str | None:
         return current_revision(self.db)

@@ -14,12 +14,14 @@ import logging
 from html import escape
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
     QDialogButtonBox,
     QLabel,
     QPlainTextEdit,
+    QPushButton,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -34,6 +36,7 @@ from app.services.chart import OpenChart
 from app.services.errors import ServiceError
 from app.services.review import ApprovalProposal, ReviewService
 from app.ui.diff_view import inline_html
+from app.ui.shortcuts import shortcut, tooltip
 from app.ui.style import error_label, heading_label, hint_label
 
 log = logging.getLogger(__name__)
@@ -65,7 +68,7 @@ class ApprovalDialog(QDialog):
         layout.addWidget(
             hint_label(
                 f"Approving as {decision.approved_by.display or decision.approved_by.relative} "
-                f"({decision.approved_by.relative}) from {decision.app.label}. After approval the note "
+                f"from {decision.app.label}. After approval the note "
                 "cannot be edited; it is queued and sent to the chart exactly once."
             )
         )
@@ -75,15 +78,33 @@ class ApprovalDialog(QDialog):
         note.setReadOnly(True)
         note.setAccessibleName("The note as it will be filed")
         tabs.addTab(note, "Note")
+        writes_page = QWidget()
+        writes_box = QVBoxLayout(writes_page)
         writes = QTextBrowser()
         writes.setOpenLinks(False)
         writes.setHtml(self._writes_html())
-        tabs.addTab(writes, f"What will be written ({len(proposal.writes)})")
+        writes_box.addWidget(writes, 1)
+        self.detail_button = QPushButton("Show the FHIR detail (for IT)")
+        self.detail_button.setCheckable(True)
+        self.detail_button.setAutoDefault(False)
+        self.detail_button.setToolTip(
+            "The records exactly as the EHR will receive them, for IT and support."
+        )
+        self.fhir_detail = QPlainTextEdit("\n\n".join(w.detail for w in proposal.writes))
+        self.fhir_detail.setObjectName("fhirDetail")  # IT words: allowed FHIR names (tests)
+        self.fhir_detail.setReadOnly(True)
+        self.fhir_detail.setAccessibleName("FHIR detail for IT")
+        self.fhir_detail.hide()
+        self.detail_button.toggled.connect(self.fhir_detail.setVisible)
+        writes_box.addWidget(self.detail_button, 0, Qt.AlignmentFlag.AlignLeft)
+        writes_box.addWidget(self.fhir_detail, 1)
+        tabs.addTab(writes_page, f"What will be written ({len(proposal.writes)})")
         diff = QTextBrowser()
         diff.setOpenLinks(False)
         diff.setHtml(inline_html(proposal.changes))  # from the planned writes, not the draft
         tabs.addTab(diff, "Changes")
         self.tabs, self.writes_view, self.changes_view = tabs, writes, diff
+        self.writes_page = writes_page  # the tab: the words, and the FHIR detail under them
         layout.addWidget(tabs, 1)
 
         self.acknowledge: QCheckBox | None = None
@@ -112,6 +133,9 @@ class ApprovalDialog(QDialog):
         self.approve_button = self.buttons.addButton(
             "Approve and queue", QDialogButtonBox.ButtonRole.AcceptRole
         )
+        self.approve_button.setToolTip(tooltip("approve", "Approve and queue the note"))
+        for keys in shortcut("approve").keys:
+            QShortcut(QKeySequence(keys), self, self._approve_by_key)
         self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -119,6 +143,13 @@ class ApprovalDialog(QDialog):
         if self.acknowledge is not None:
             self.approve_button.setEnabled(False)
             self.acknowledge.toggled.connect(self.approve_button.setEnabled)
+            self.acknowledge.setFocus()  # Space ticks it, Ctrl+Shift+Enter approves
+
+    def _approve_by_key(self) -> None:
+        """Ctrl+Shift+Enter: the same as the button, and only when the button may be pressed
+        (points to acknowledge are ticked first: Tab to the box, Space)."""
+        if self.approve_button.isEnabled():
+            self.approve_button.click()
 
     def _writes_html(self) -> str:
         """What happens to the note and to each item, then each record written."""
@@ -166,6 +197,8 @@ class ReviewGate(QObject):
     def set_chart(self, chart: OpenChart | None) -> None:
         self.chart = chart
         self.report = None
+        if chart is None:  # another chart is loading (or none is open): nothing to approve yet
+            self.approval_state.emit(False, "Open a chart and a draft first.")
 
     def revalidate(self, draft: Draft | None) -> ValidationReport | None:
         if draft is None or self.chart is None or self.review is None:

@@ -47,7 +47,7 @@ def describe(item: object) -> tuple[str, str]:
         return item.display, detail
     if isinstance(item, Measurement):
         when = item.effective.date().isoformat() if item.effective else ""
-        return f"{item.display}: {item.display_value}", when
+        return f"{item.name}: {item.display_value}", when
     if isinstance(item, NoteThread):
         note = item.current
         marks = [note.doc_status or note.status or ""]

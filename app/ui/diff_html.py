@@ -154,7 +154,7 @@ def _runs(spans: Iterable[Span]) -> Iterator[tuple[bool, list[Span]]]:
 def inline_html(diff: DraftDiff, options: DiffOptions | None = None) -> str:
     options = options or DiffOptions()
     if not diff.has_changes:
-        return "<p><i>No changes against the baseline.</i></p>"
+        return "<p><i>No changes since the note was started.</i></p>"
     counter = _Counter()
     out = []
     for section in diff.sections:
@@ -213,11 +213,11 @@ def _visible(text: TextDiff, options: DiffOptions) -> TextDiff:
 def side_by_side_html(diff: DraftDiff, options: DiffOptions | None = None) -> str:
     options = options or DiffOptions()
     if not diff.has_changes:
-        return "<p><i>No changes against the baseline.</i></p>"
+        return "<p><i>No changes since the note was started.</i></p>"
     out = [
         "<table cellspacing='0' cellpadding='2' width='100%'>",
-        "<tr><th width='4%'></th><th width='46%' align='left'>Baseline</th>"
-        "<th width='4%'></th><th width='46%' align='left'>Current</th></tr>",
+        "<tr><th width='4%'></th><th width='46%' align='left'>As started</th>"
+        "<th width='4%'></th><th width='46%' align='left'>Now</th></tr>",
     ]
     counter = _Counter()
     shown = 0

@@ -1,4 +1,6 @@
-"""The menu bar: Tools (audit log, outbox) and, with the embedded sandbox, Sandbox."""
+"""The menu bar: Note (the frequent actions, with their keys), Tools (audit log, outbox, send
+now), Help (keyboard shortcuts) and, with the embedded sandbox, Sandbox. The keys come from
+``app.ui.shortcuts``, the one table of them."""
 
 from __future__ import annotations
 
@@ -9,8 +11,53 @@ from app.services.workbench import SandboxControl
 from app.ui.audit_viewer import AuditViewer
 from app.ui.main_window import MainWindow
 from app.ui.outbox_dock import OutboxDock
+from app.ui.shortcuts import ShortcutsDialog, make_action
 from app.ui.site_flow import SiteFlow
 from app.ui.tasks import TaskTracker
+from app.ui.workspace import WorkspacePage
+
+
+class NoteMenu:
+    """The note's frequent actions; each works from anywhere in the window by its keys."""
+
+    def __init__(self, window: MainWindow, workspace: WorkspacePage) -> None:
+        self.workspace = workspace
+        editor = workspace.editor
+        menu = window.menuBar().addMenu("&Note")
+        self.actions: dict[str, QAction] = {}
+        for name, slot in (
+            ("review", workspace.review_shortcut),
+            ("save", workspace.save_now),
+            ("change-patient", workspace.change_patient_shortcut),
+            (None, None),
+            ("next-blank", lambda: editor.next_blank(1)),
+            ("previous-blank", lambda: editor.next_blank(-1)),
+            ("next-section", lambda: editor.next_section(1)),
+            ("previous-section", lambda: editor.next_section(-1)),
+            (None, None),
+            ("add-observation", lambda: workspace.add_row("observation")),
+            ("add-task", lambda: workspace.add_row("task")),
+            ("add-message", lambda: workspace.add_row("message")),
+        ):
+            if name is None or slot is None:
+                menu.addSeparator()
+                continue
+            action = make_action(window, name, slot)
+            menu.addAction(action)
+            self.actions[name] = action
+
+
+class HelpMenu:
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.dialog: ShortcutsDialog | None = None
+        menu = window.menuBar().addMenu("&Help")
+        self.shortcuts_action = make_action(window, "shortcuts", self.show_shortcuts)
+        menu.addAction(self.shortcuts_action)
+
+    def show_shortcuts(self) -> None:
+        self.dialog = ShortcutsDialog(self.window)
+        self.dialog.open()
 
 
 class ToolsMenu:
@@ -23,7 +70,10 @@ class ToolsMenu:
         self.viewer: AuditViewer | None = None
         menu = window.menuBar().addMenu("&Tools")
         menu.addAction("Audit log…", self.open_audit)
-        menu.addAction("Outbox", outbox.toggle)
+        self.outbox_action = make_action(window, "outbox", outbox.toggle)
+        self.sync_action = make_action(window, "sync", outbox.sync_now)
+        menu.addAction(self.outbox_action)
+        menu.addAction(self.sync_action)
 
     def open_audit(self) -> None:
         site = self.flow.site

@@ -2,28 +2,25 @@
 
 The widget renders a ``Draft`` and reports edits as signals; it keeps no draft of its own.
 The view-model (``DraftViewModel``) applies the edits to the domain object, autosaves and diffs.
+
+Keyboard first: Tab and Shift+Tab leave a section (Ctrl+Tab types a tab character); the
+sections come first in the Tab order; F2 / Shift+F2 jump to the next / previous blank
+(``***``, as in the EHRs' note writers) or empty section; ``next_section`` and
+``previous_section`` move between sections; ``add_row`` opens a new item row for typing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import itertools
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QColor
+import shiboken6
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import (
-    QComboBox,
-    QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPlainTextEdit,
-    QPushButton,
     QScrollArea,
     QSplitter,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -31,165 +28,33 @@ from PySide6.QtWidgets import (
 
 from app.domain.context import EncounterContext
 from app.domain.draft import Draft
-from app.domain.items import ITEM_KINDS, CellChange, ItemKind
+from app.domain.items import ITEM_KINDS
+from app.domain.templates import BLANK
 from app.domain.validation import ValidationProblem, ValidationReport
 from app.ui.block_highlighter import BlockHighlighter
-
-NONE_CHOSEN = "—"  # how an empty choice reads in a choice cell's list
+from app.ui.entry_model import EntryViewModel
+from app.ui.item_table import ItemTable
 
 
 def _problem_line(problem: ValidationProblem) -> str:
     return ("⚠ " if not problem.blocking else "✖ ") + problem.message
 
 
-class ChoiceDelegate(QStyledItemDelegate):
-    """A drop-down editor for the columns whose texts are picked from a list (status,
-    priority, a medication decision); the cell keeps plain text, so the table stays generic."""
+class SectionEdit(QPlainTextEdit):
+    """A note section: Tab leaves it (as in any form); Ctrl+Tab types a tab character."""
 
-    def __init__(self, choices: dict[int, tuple[str, ...]], parent: QWidget) -> None:
-        super().__init__(parent)
-        self.choices = choices  # column -> texts
-
-    def createEditor(
-        self,
-        parent: QWidget,
-        option: QStyleOptionViewItem,
-        index: QModelIndex | QPersistentModelIndex,
-    ) -> QWidget:
-        texts = self.choices.get(index.column())
-        if not texts:
-            return super().createEditor(parent, option, index)
-        combo = QComboBox(parent)
-        for text in texts:
-            combo.addItem(text or NONE_CHOSEN, text)
-        return combo
-
-    def setEditorData(self, editor: QWidget, index: QModelIndex | QPersistentModelIndex) -> None:
-        if isinstance(editor, QComboBox):
-            found = editor.findData(index.data(Qt.ItemDataRole.EditRole) or "")
-            editor.setCurrentIndex(max(found, 0))
-        else:
-            super().setEditorData(editor, index)
-
-    def setModelData(
-        self, editor: QWidget, model: Any, index: QModelIndex | QPersistentModelIndex
-    ) -> None:
-        if isinstance(editor, QComboBox):
-            model.setData(index, editor.currentData() or "", Qt.ItemDataRole.EditRole)
-        else:
-            super().setModelData(editor, model, index)
-
-
-class ItemTable(QWidget):
-    """The items of one kind as a table whose columns are the kind's declared columns
-    (``ItemKind.columns``). Renders rows and forwards edits: an edited cell goes through its
-    column's parser into a new item (``edited``), or ``removed`` when the kind no longer keeps
-    the item (a medication decision cleared)."""
-
-    edited = Signal(object)  # StructuredItem
-    removed = Signal(str)  # item_id
-
-    def __init__(self, kind: ItemKind[Any]) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.kind = kind
-        self._rows: list[Any] = []  # the items shown, row by row
-        columns = kind.columns
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.table = QTableWidget(0, len(columns), self)
-        self.table.setAccessibleName(kind.words.tab)
-        self.table.setHorizontalHeaderLabels([c.header for c in columns])
-        for c, column in enumerate(columns):
-            header = self.table.horizontalHeaderItem(c)
-            if header is not None and column.hint:
-                header.setToolTip(column.hint)
-        choices = {c: col.choices for c, col in enumerate(columns) if col.choices}
-        self.table.setItemDelegate(ChoiceDelegate(choices, self.table))
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setVisible(False)
-        self.table.itemChanged.connect(self._changed)
-        layout.addWidget(self.table)
-        row = QHBoxLayout()
-        self.add_button = QPushButton(kind.words.add or "Add")
-        self.add_button.clicked.connect(self._add)
-        self.add_button.setVisible(kind.new_item is not None)
-        self.remove_button = QPushButton("Remove selected")
-        self.remove_button.clicked.connect(self._remove)
-        self.remove_button.setVisible(kind.new_item is not None)
-        row.addWidget(self.add_button)
-        row.addWidget(self.remove_button)
-        row.addStretch(1)
-        layout.addLayout(row)
-        self._filling = False
+        self.setTabChangesFocus(True)
 
-    def show_items(self, rows: Sequence[Any], editable: bool) -> None:
-        self._filling = True
-        try:
-            self._rows = list(rows)
-            self.table.setRowCount(len(rows))
-            for r, item in enumerate(rows):
-                for c, column in enumerate(self.kind.columns):
-                    cell = QTableWidgetItem(column.get(item))
-                    cell.setData(Qt.ItemDataRole.UserRole, item.item_id)
-                    if not editable or column.set is None:
-                        cell.setFlags(cell.flags() & ~Qt.ItemFlag.ItemIsEditable)
-                    self.table.setItem(r, c, cell)
-        finally:
-            self._filling = False
-        self.add_button.setEnabled(editable)
-        self.remove_button.setEnabled(editable)
-
-    def item_at(self, row: int) -> Any:
-        return self._rows[row]
-
-    def row_labels(self) -> list[tuple[str, str]]:
-        """(item id, what the row is called) for each row, to name it in problem lists."""
-        out = []
-        for r, item in enumerate(self._rows):
-            first = self.kind.columns[0].get(item) if self.kind.columns else ""
-            label = self.kind.name_of(item) or first.strip() or f"Row {r + 1}"
-            out.append((item.item_id, f"{self.kind.words.row} “{label}”"))
-        return out
-
-    def mark_rows(self, report: ValidationReport | None) -> None:
-        """Colour each row by its worst problem; each cell's tooltip shows the problems of its
-        field (its column's validation slot), else those of the whole item."""
-        self._filling = True
-        try:
-            for r, item in enumerate(self._rows):
-                problems = report.for_item(item.item_id) if report else ()
-                blocking = any(p.blocking for p in problems)
-                colour = QColor("#fdecea") if blocking else QColor("#fff8e1") if problems else None
-                for c, column in enumerate(self.kind.columns):
-                    cell = self.table.item(r, c)
-                    if cell is None:
-                        continue
-                    path = f"item:{item.item_id}:{column.field}"
-                    own = [p for p in problems if p.field_path == path] or list(problems)
-                    cell.setBackground(colour if colour is not None else QColor(0, 0, 0, 0))
-                    cell.setToolTip("\n".join(p.message for p in own))
-        finally:
-            self._filling = False
-
-    def _changed(self, cell: QTableWidgetItem) -> None:
-        if self._filling or cell.row() >= len(self._rows):
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if (
+            event.key() == Qt.Key.Key_Tab
+            and event.modifiers() == Qt.KeyboardModifier.ControlModifier
+        ):
+            self.insertPlainText("\t")
             return
-        edit = self.kind.edit_cell(self._rows[cell.row()], cell.column(), cell.text())
-        self._rows[cell.row()] = edit.item
-        if edit.change is CellChange.KEEP:
-            self.edited.emit(edit.item)
-        elif edit.change is CellChange.REMOVE:
-            self.removed.emit(edit.item.item_id)
-
-    def _add(self) -> None:
-        if self.kind.new_item is not None:
-            self.edited.emit(self.kind.new_item())
-
-    def _remove(self) -> None:
-        rows = sorted({i.row() for i in self.table.selectedIndexes()})
-        for row in rows:
-            if row < len(self._rows):
-                self.removed.emit(self._rows[row].item_id)
+        super().keyPressEvent(event)
 
 
 class NoteEditor(QWidget):
@@ -197,8 +62,9 @@ class NoteEditor(QWidget):
     item_edited = Signal(object)  # StructuredItem
     item_removed = Signal(str)  # item_id
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, entry: EntryViewModel | None = None) -> None:
         super().__init__(parent)
+        self.entry = entry
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.title_label = QLabel("")
@@ -218,14 +84,14 @@ class NoteEditor(QWidget):
         self.sections_host = QWidget()
         self.sections_layout = QVBoxLayout(self.sections_host)
         self.sections_area.setWidget(self.sections_host)
-        self.section_edits: dict[str, QPlainTextEdit] = {}
+        self.section_edits: dict[str, SectionEdit] = {}
         self.section_problems: dict[str, QLabel] = {}
 
         self.items_tabs = QTabWidget()
         # one table per kind of the catalogue, in its order
         self.tables: dict[str, ItemTable] = {}
         for kind in ITEM_KINDS:
-            table = ItemTable(kind)
+            table = ItemTable(kind, entry)
             table.edited.connect(self.item_edited)
             table.removed.connect(self.item_removed)
             self.items_tabs.addTab(table, kind.words.tab)
@@ -285,7 +151,7 @@ class NoteEditor(QWidget):
             title = QLabel(section.title)
             title.setObjectName("sectionTitle")
             title.setTextFormat(Qt.TextFormat.PlainText)
-            edit = QPlainTextEdit()
+            edit = SectionEdit()
             edit.setAccessibleName(f"{section.title} section")
             edit.setPlaceholderText(placeholders.get(section.key, ""))
             edit.setMinimumHeight(90)
@@ -302,9 +168,18 @@ class NoteEditor(QWidget):
             self.sections_layout.addWidget(title)
             self.sections_layout.addWidget(edit)
             self.sections_layout.addWidget(problems)
+            title.show()  # not left to the layout's queued show: focus may go there at once
+            edit.show()
             self.section_edits[section.key] = edit
             self.section_problems[section.key] = problems
         self.sections_layout.addStretch(1)
+        self._chain_tab_order()
+
+    def _chain_tab_order(self) -> None:
+        """Sections first, in order, then the item tabs and their tables."""
+        chain: list[QWidget] = [*self.section_edits.values(), self.items_tabs]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
 
     def show_problems(self, report: ValidationReport | None) -> None:
         """Each validation problem next to the field it concerns (section or item row)."""
@@ -331,6 +206,83 @@ class NoteEditor(QWidget):
 
     def table_for(self, kind_key: str) -> ItemTable:
         return self.tables[kind_key]
+
+    # ------------------------------------------------------------------ keyboard
+    def focus_first_section(self) -> None:
+        """The cursor in the first section (once the new section editors are shown)."""
+        QTimer.singleShot(0, self, self._focus_first)  # dropped if the editor is gone
+
+    def _focus_first(self) -> None:
+        edits = [e for e in self.section_edits.values() if shiboken6.isValid(e)]
+        if edits:
+            edits[0].setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _current_section(self) -> int:
+        edits = list(self.section_edits.values())
+        return next((i for i, e in enumerate(edits) if e.hasFocus()), -1)
+
+    def next_section(self, step: int = 1) -> None:
+        """Move to the next (``step`` 1) or previous (-1) section, wrapping round."""
+        edits = list(self.section_edits.values())
+        if not edits:
+            return
+        here = self._current_section()
+        target = edits[(here + step) % len(edits)] if here >= 0 else edits[0 if step > 0 else -1]
+        target.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.sections_area.ensureWidgetVisible(target)
+
+    def next_blank(self, step: int = 1) -> bool:
+        """Select the next (previous) blank ``***`` after (before) the cursor, through the
+        sections in order and round again; without one, go to the next empty section. False
+        when the note has neither."""
+        edits = list(self.section_edits.values())
+        if not edits:
+            return False
+        here = max(self._current_section(), 0)
+        order = [(here + step * i) % len(edits) for i in range(len(edits) + 1)]
+        for n, index in enumerate(order):
+            edit = edits[index]
+            text = edit.toPlainText()
+            cursor = edit.textCursor()
+            if n == 0:
+                start = cursor.selectionEnd() if step > 0 else cursor.selectionStart() - 1
+            else:
+                start = 0 if step > 0 else len(text)
+            found = text.find(BLANK, start) if step > 0 else text.rfind(BLANK, 0, max(start, 0))
+            if found >= 0:
+                return self._select(edit, found, found + len(BLANK))
+        empty = [e for e in (edits[i] for i in order[1:]) if not e.toPlainText().strip()]
+        if empty:
+            empty[0].setFocus(Qt.FocusReason.ShortcutFocusReason)
+            self.sections_area.ensureWidgetVisible(empty[0])
+            return True
+        return False
+
+    def _select(self, edit: SectionEdit, start: int, end: int) -> bool:
+        cursor = edit.textCursor()
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        edit.setTextCursor(cursor)
+        edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.sections_area.ensureWidgetVisible(edit)
+        return True
+
+    def add_row(self, kind_key: str) -> None:
+        """Show the kind's tab and open a new row for typing (Add observation, task...)."""
+        table = self.tables[kind_key]
+        self.items_tabs.setCurrentWidget(table)
+        table.add_row()
+
+    def pending_entries(self) -> list[str]:
+        """Texts typed into item cells that could not be used yet, with what to type."""
+        lines = []
+        for table in self.tables.values():
+            names = dict(table.row_labels())
+            for (item_id, column), (_text, words) in table.pending.items():
+                lines.append(
+                    f"{names.get(item_id, table.kind.words.row)}, {table.kind.columns[column].header}: {words}"
+                )
+        return lines
 
     def show_notice(self, text: str) -> None:
         self.notice_label.setText(text)

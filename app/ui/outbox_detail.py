@@ -79,7 +79,7 @@ def _writes_text(entry: OutboxEntry, writes: Sequence[WriteLine]) -> str:
 
 def _decision_text(decision_json: str | None) -> str:
     if decision_json is None:
-        return "Review decision\n   None is stored with this commit."
+        return "Review decision\n   None is stored with this note."
     try:
         d = decision_from_json(decision_json)
     except ValueError as exc:
@@ -251,7 +251,7 @@ class OutboxDetailView(QWidget):
         self.title_label.setObjectName("sectionTitle")
         self.title_label.setTextFormat(Qt.TextFormat.PlainText)
         top.addWidget(self.title_label, 1)
-        self.meaning_label = hint_label("Select a commit to see what it writes and where it is.")
+        self.meaning_label = hint_label("Select a note to see what it writes and where it is.")
         self.error_label = error_label("")
         self.error_label.hide()
         self.text = QPlainTextEdit()
@@ -277,7 +277,7 @@ class OutboxDetailView(QWidget):
         if self._conflict is not None:
             self._conflict.hide()
 
-    def clear(self, hint: str = "Select a commit to see what it writes and where it is.") -> None:
+    def clear(self, hint: str = "Select a note to see what it writes and where it is.") -> None:
         self.entry = None
         self.title_label.setText("")
         self.meaning_label.setText(hint)

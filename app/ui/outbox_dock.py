@@ -41,7 +41,15 @@ class OutboxDock:
         self.window.statusBar().addPermanentWidget(self.button)
 
     def toggle(self) -> None:
+        """Open the outbox (its list takes the keyboard focus) or close it."""
         self.dock.setVisible(not self.dock.isVisible())
+        if self.dock.isVisible() and self.panel is not None:
+            self.panel.table.setFocus()
+
+    def sync_now(self) -> None:
+        """Send what is waiting now (F9); signed out there is nothing to send."""
+        if self.panel is not None:
+            self.panel.sync_now()
 
     def close(self) -> None:
         """Stop following a site's outbox (sign-out, switching site)."""

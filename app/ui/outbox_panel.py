@@ -44,6 +44,7 @@ from app.services.outbox import OutboxChange, OutboxRow, OutboxService, OutboxSu
 from app.ui.outbox_detail import OutboxDetailView
 from app.ui.outbox_model import Column, OutboxTableModel
 from app.ui.outbox_words import is_parked, state_words
+from app.ui.shortcuts import tooltip
 from app.ui.style import error_label, heading_label, hint_label
 from app.ui.sync_status import SyncStatusModel
 from app.ui.tasks import TaskTracker
@@ -223,7 +224,7 @@ class OutboxPanel(QWidget):
         self.discard_button.setToolTip("Do not send the selected note (asks for a reason).")
         self.discard_button.clicked.connect(self.ask_discard)
         self.sync_button = QPushButton("Sync now")
-        self.sync_button.setToolTip("Send everything that is waiting now.")
+        self.sync_button.setToolTip(tooltip("sync", "Send everything that is waiting now"))
         self.sync_button.clicked.connect(self.sync_now)
         for button in (
             self.retry_button,

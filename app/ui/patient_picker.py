@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -88,6 +89,10 @@ class PatientPicker(QWidget):
         layout.addWidget(hint_label("Encounters of the selected patient (newest first):"))
         self.encounter_table = self._table(["Encounter"])
         self.encounter_table.itemDoubleClicked.connect(lambda _i: self._open())
+        # keyboard: Enter on a patient opens their newest encounter; Enter on one opens it
+        self.patient_table.installEventFilter(self)
+        self._open_when_listed = False
+        self.encounter_table.installEventFilter(self)
         layout.addWidget(self.encounter_table, 2)
         open_row = QHBoxLayout()
         open_row.addStretch(1)
@@ -96,6 +101,29 @@ class PatientPicker(QWidget):
         self.open_button.clicked.connect(self._open)
         open_row.addWidget(self.open_button)
         layout.addLayout(open_row)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
+            if watched is self.patient_table:
+                # the newest encounter (selected); Tab to choose another. Typed ahead of the
+                # list: opened as soon as it arrives
+                if self.encounter_table.rowCount():
+                    self._open()
+                else:
+                    self._open_when_listed = True
+                return True
+            if watched is self.encounter_table:
+                self._open()
+                return True
+        return super().eventFilter(watched, event)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.name_edit.setFocus(Qt.FocusReason.OtherFocusReason)
 
     @staticmethod
     def _table(headers: list[str]) -> QTableWidget:
@@ -157,8 +185,12 @@ class PatientPicker(QWidget):
                 self.patient_table.setItem(r, c, item)
         self.encounter_table.setRowCount(0)
         self.open_button.setEnabled(False)
+        if patients:  # the best match selected, ready for Enter
+            self.patient_table.setFocus(Qt.FocusReason.OtherFocusReason)
+            self.patient_table.selectRow(0)
 
     def _patient_selected(self) -> None:
+        self._open_when_listed = False
         row = self.patient_table.currentRow()
         if 0 <= row < len(self._patients):
             self._show_error(self._patients[row].identity_warning or "")
@@ -184,6 +216,9 @@ class PatientPicker(QWidget):
         if encounters:
             self.encounter_table.selectRow(0)
         self.open_button.setEnabled(bool(encounters))
+        if encounters and self._open_when_listed:
+            self._open_when_listed = False
+            self._open()
 
     def _open(self) -> None:
         p_row, e_row = self.patient_table.currentRow(), self.encounter_table.currentRow()

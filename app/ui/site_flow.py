@@ -29,6 +29,7 @@ from app.ui.main_window import MainWindow
 from app.ui.outbox_dock import OutboxDock
 from app.ui.patient_picker import PatientPicker
 from app.ui.tasks import TaskTracker
+from app.ui.worklist_flow import WorklistFlow
 from app.ui.workspace import WorkspacePage
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class SiteFlow(QObject):
         outbox: OutboxDock,
         tasks: TaskTracker,
         chart: ChartViewModel,
+        worklist: WorklistFlow | None = None,
     ) -> None:
         super().__init__(window)
         self.workbench = workbench
@@ -59,6 +61,7 @@ class SiteFlow(QObject):
         self.outbox = outbox
         self.tasks = tasks
         self.chart = chart
+        self.worklist = worklist  # the day's visits: the home page after sign-in
         self.site: SiteServices | None = None  # the signed-in site's services
         self._restored_notice = workbench.startup.crashed_last_time
         self._watched: set[int] = set()
@@ -83,6 +86,8 @@ class SiteFlow(QObject):
         self.site = site
         await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id})
         await self.drafts.set_service(site.drafts)
+        if self.workspace.entry is not None:
+            self.workspace.entry.set_service(site.owners)
         self.gate.set_review(site.review)
         self.chart.set_site(site.chart, site.followups, site.outbox)
         self.drafts.set_followups(site.followups, lambda: self.chart.chart)
@@ -91,8 +96,12 @@ class SiteFlow(QObject):
         self.workspace.show_grant_warnings(notes)
         self.tasks.start("start-sync", self._start_sync(site))
         self._start_inbox(site)
+        if self.worklist is not None:
+            await self.worklist.attach(site.worklist, site.outbox)
         if session.launch_patient_id and session.launch_encounter_id:
             self.open_chart(session.launch_patient_id, session.launch_encounter_id)
+        elif self.worklist is not None:
+            self.worklist.show()
         else:
             self.show_picker()
 
@@ -149,11 +158,15 @@ class SiteFlow(QObject):
 
     async def _sign_out(self) -> None:
         await self.drafts.flush()
+        if self.workspace.entry is not None:
+            self.workspace.entry.set_service(None)
         site, self.site = self.site, None
         self.chart.set_site(None, None, None)
         self.drafts.set_followups(None, lambda: None)
         if site is not None:
             await site.audit.record(AuditKind.SIGN_OUT)
+            if self.worklist is not None:
+                await self.worklist.detach()
             self.outbox.close()
             await self._stop_inbox(site)
             await site.outbox.stop_sync()

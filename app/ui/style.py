@@ -19,6 +19,18 @@ QLabel#bannerName { font-size: 18px; font-weight: 700; }
 QFrame#patientBanner QLabel#bannerWarning { color: #3d2c00; background: #ffd54f;
                                             border-radius: 4px; padding: 4px 8px; }
 QLabel#sectionTitle { font-weight: 600; }
+QLabel#entryHint { color: #1f3b57; background: #eef4fb; border-radius: 4px; padding: 4px 8px; }
+QLabel#entryHint[refused="true"] { color: #8a1111; background: #fdecea;
+                                   border: 1px solid #f5c2c0; }
+/* A clear focus ring: where the keyboard is, at a glance (issue 13) */
+QPlainTextEdit, QLineEdit, QTextBrowser, QTableWidget, QTableView, QListWidget, QComboBox {
+    border: 1px solid #9aa5b1; border-radius: 3px; }
+QPlainTextEdit:focus, QLineEdit:focus, QTextBrowser:focus, QTableWidget:focus,
+QTableView:focus, QListWidget:focus, QComboBox:focus {
+    border: 2px solid #1565c0; }
+QPushButton:focus, QCheckBox:focus, QRadioButton:focus {
+    outline: 2px solid #1565c0; border: 2px solid #1565c0; border-radius: 3px; padding: 3px 8px; }
+QTabBar::tab:focus { border: 2px solid #1565c0; }
 """
 
 

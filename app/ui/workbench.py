@@ -16,14 +16,16 @@ from app.ui.approval import ReviewGate
 from app.ui.chart_model import ChartViewModel
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
+from app.ui.entry_model import EntryViewModel
 from app.ui.lock import SessionLock
 from app.ui.main_window import MainWindow
-from app.ui.menus import SandboxMenu, ToolsMenu
+from app.ui.menus import HelpMenu, NoteMenu, SandboxMenu, ToolsMenu
 from app.ui.outbox_dock import OutboxDock
 from app.ui.signin_model import SignInViewModel
 from app.ui.site_flow import SiteFlow
 from app.ui.style import APP_STYLESHEET
 from app.ui.tasks import TaskTracker
+from app.ui.worklist_flow import WorklistFlow
 from app.ui.workspace import WorkspacePage
 
 UNEXPECTED = (
@@ -47,6 +49,10 @@ class MainWindowParts:
     tools: ToolsMenu
     sandbox: SandboxMenu | None
     chart: ChartViewModel
+    entry: EntryViewModel | None = None
+    note_menu: NoteMenu | None = None
+    help_menu: HelpMenu | None = None
+    worklist: WorklistFlow | None = None
 
     async def aclose(self) -> None:
         """The window closed: save what was typed, then stop the window's tasks."""
@@ -68,15 +74,25 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     templates = list(workbench.templates)
     drafts = DraftViewModel(None, templates, tasks=tasks, parent=window)
     gate = ReviewGate(templates, parent=window)
-    workspace = WorkspacePage(drafts, gate)
+    entry = EntryViewModel(workbench.terminology, tasks, parent=window)
+    workspace = WorkspacePage(drafts, gate, entry=entry)
     lock = SessionLock(window, tasks, drafts.autosave)
     outbox = OutboxDock(window, tasks)
     controller = AppController(window, signin, tasks)
     chart = ChartViewModel(tasks, parent=window)
-    flow = SiteFlow(
-        workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, chart
+    worklist = WorklistFlow(
+        window, tasks, before_leaving=drafts.flush, open_chart_now=lambda: _open_chart(workspace)
     )
+    flow = SiteFlow(
+        workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, chart, worklist
+    )
+    worklist.open_chart.connect(flow.open_chart)
+    worklist.find_patient.connect(flow.change_patient)
+    drafts.saved.connect(lambda _words: worklist.notes_changed.emit())
+    note_menu = NoteMenu(window, workspace)
     tools = ToolsMenu(window, flow, outbox, tasks)
+    help_menu = HelpMenu(window)
+    tasks.start("read-dates", entry.read_date.warm_up())
     sandbox = SandboxMenu(window, workbench.sandbox, flow) if workbench.sandbox else None
     window.on_close(drafts.autosave)
 
@@ -100,4 +116,13 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         tools,
         sandbox,
         chart,
+        entry,
+        note_menu,
+        help_menu,
+        worklist,
     )
+
+
+def _open_chart(workspace: WorkspacePage) -> tuple[str, str] | None:
+    context = workspace.context
+    return None if context is None else (context.patient.id, context.encounter.id)

@@ -35,8 +35,10 @@ from app.ui.banner import PatientBanner
 from app.ui.context_pane import ContextPane
 from app.ui.diff_view import DiffView
 from app.ui.draft_model import DraftViewModel
+from app.ui.entry_model import EntryViewModel
 from app.ui.inbox_view import InboxNotices
 from app.ui.note_editor import NoteEditor
+from app.ui.shortcuts import tooltip
 from app.ui.style import error_label, hint_label
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class WorkspacePage(QWidget):
         gate: ReviewGate | None = None,
         parent: QWidget | None = None,
         agreement: AgreementViewModel | None = None,
+        entry: EntryViewModel | None = None,
     ) -> None:
         super().__init__(parent)
         self.drafts = drafts
@@ -61,6 +64,7 @@ class WorkspacePage(QWidget):
         if agreement is None and gate is not None:
             agreement = AgreementViewModel(drafts, gate, self)
         self.agreement = AgreementView(agreement, self) if agreement is not None else None
+        self.entry = entry
         self.context: EncounterContext | None = None
         self.approval_dialog: ApprovalDialog | None = None
         layout = QVBoxLayout(self)
@@ -80,6 +84,7 @@ class WorkspacePage(QWidget):
         self.import_button = QPushButton("Import draft…")
         self.import_button.clicked.connect(self._import)
         self.patient_button = QPushButton("Change patient…")
+        self.patient_button.setToolTip(tooltip("change-patient", "Open another patient's chart"))
         self.patient_button.clicked.connect(self.change_patient_requested)
         self.sign_out_button = QPushButton("Sign out")
         self.sign_out_button.clicked.connect(self.sign_out_requested)
@@ -109,6 +114,7 @@ class WorkspacePage(QWidget):
         self.approve_reason = hint_label("")
         approve_row.addWidget(self.approve_reason, 1)
         self.approve_button = QPushButton("Review and approve…")
+        self.approve_button.setToolTip(tooltip("review", "Review and approve the note"))
         self.approve_button.setEnabled(False)
         self.approve_button.clicked.connect(self._open_approval)
         approve_row.addWidget(self.approve_button)
@@ -127,7 +133,7 @@ class WorkspacePage(QWidget):
         split = QSplitter(Qt.Orientation.Horizontal, self)
         self.context_pane = ContextPane(split)
         right = QSplitter(Qt.Orientation.Vertical, split)
-        self.editor = NoteEditor(right)
+        self.editor = NoteEditor(right, entry)
         if self.agreement is not None:  # mismatches and uncertain passages, under the editor
             right.addWidget(self.agreement.panel)
         self.diff_view = DiffView(right)
@@ -181,7 +187,10 @@ class WorkspacePage(QWidget):
         self.banner.show_context(context.patient, context.encounter)
         self.context_pane.show_context(context)
         self._set_enabled(True)
+        if self.entry is not None:
+            self.drafts.start("owners", self.entry.open_chart(context))
         await self.drafts.open_context(context, restored_notice=restored_notice)
+        self.editor.focus_first_section()  # ready to type: the note comes first
 
     def show_chart(self, chart: OpenChart) -> None:
         """The open chart was (re-)read: show it, check the draft against it."""
@@ -215,8 +224,37 @@ class WorkspacePage(QWidget):
     def _open_approval(self) -> None:
         self.drafts.start("approve", self.review_and_approve())
 
+    def review_shortcut(self) -> None:
+        """Ctrl+Enter: review and approve, or say why not (in words, next to the button)."""
+        if not self.isVisible():
+            return
+        waiting = self.editor.pending_entries()
+        if waiting:
+            self.show_error("Some entries were not accepted yet:\n" + "\n".join(waiting))
+            return
+        if self.approve_button.isEnabled():
+            self._open_approval()
+        elif self.approve_reason.text():
+            self.show_error(self.approve_reason.text())
+
+    def change_patient_shortcut(self) -> None:
+        if self.isVisible():
+            self.change_patient_requested.emit()
+
+    def save_now(self) -> None:
+        if self.isVisible():
+            self.drafts.start("save-now", self.drafts.flush())
+
+    def add_row(self, kind_key: str) -> None:
+        if self.isVisible() and self.drafts.draft is not None and self.drafts.draft.is_editable:
+            self.editor.add_row(kind_key)
+
     async def review_and_approve(self) -> None:
         """Save what was typed, then propose the approval (the dialog opens over it)."""
+        waiting = self.editor.pending_entries()
+        if waiting:
+            self.show_error("Some entries were not accepted yet:\n" + "\n".join(waiting))
+            return
         if self.gate is not None and self.drafts.draft is not None and await self.drafts.flush():
             self.gate.propose(self.drafts.draft)
 

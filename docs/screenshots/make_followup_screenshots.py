@@ -53,7 +53,7 @@ def shoot(widget: QWidget, path: Path) -> None:
     print("saved", path)
 
 
-async def main(size: str, out: Path) -> None:  # noqa: PLR0915 (one scripted walk-through)
+async def main(size: str, out: Path) -> None:
     width, height = (int(x) for x in size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="fhir-writeback-shots-"))
     paths = AppPaths(tmp / "data", tmp / "log", tmp / "cfg", tmp / "site").ensure()
@@ -103,7 +103,8 @@ async def main(size: str, out: Path) -> None:  # noqa: PLR0915 (one scripted wal
     await wait_for(lambda: drafts.draft is not None and drafts.draft.is_editable, 30)
     table = workspace.editor.tables["observation"].table
     headers = [h.text() for c in range(table.columnCount()) if (h := table.horizontalHeaderItem(c))]
-    hr_row = next(r for r in range(table.rowCount()) if table.item(r, 1).text() == "Heart rate")  # type: ignore[union-attr]
+    name = headers.index("Observation")
+    hr_row = next(r for r in range(table.rowCount()) if table.item(r, name).text() == "Heart rate")  # type: ignore[union-attr]
     cell = table.item(hr_row, headers.index("Value"))
     assert cell is not None
     cell.setText("92")
@@ -117,7 +118,7 @@ async def main(size: str, out: Path) -> None:  # noqa: PLR0915 (one scripted wal
     review = workspace.approval_dialog
     assert review is not None
     review.move(120, 40)
-    review.tabs.setCurrentWidget(review.writes_view)
+    review.tabs.setCurrentWidget(review.writes_page)
     await asyncio.sleep(0.8)
     shoot(review, out / f"followup-review-{size}.png")
     if review.acknowledge is not None:

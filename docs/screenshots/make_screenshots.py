@@ -48,17 +48,38 @@ async def main(size: str, out: Path) -> None:
     controller = parts.controller
     await wait_for(lambda: not controller.tasks.is_running("sign-in"), 30)  # restore attempt
     controller.request_sign_in(workbench.sites[0])
-    await wait_for(lambda: controller.session is not None and window.pages.currentWidget() is not controller.signin_view, 60)
+    await wait_for(
+        lambda: (
+            controller.session is not None
+            and window.pages.currentWidget() is not controller.signin_view
+        ),
+        60,
+    )
     await asyncio.sleep(1.5)
     workspace, gate = parts.workspace, parts.gate
     await wait_for(lambda: gate.chart is not None and workspace.drafts.draft is not None, 30)
     drafts = workspace.drafts
     workspace.editor.section_edits["plan"].setPlainText(
-        "Increase lisinopril to 20 mg daily. Recheck blood pressure in 2 weeks.")
-    drafts.edit_item(ObservationItem("hr-1", "8867-4", "Heart rate", Decimal("78"), "/min",
-                                     effective=datetime.now(UTC) - timedelta(minutes=5)))
-    drafts.edit_item(TaskItem("task-1", "Recheck blood pressure", Reference("Practitioner", "prac-2"),
-                              date.today() + timedelta(days=14)))
+        "Increase lisinopril to 20 mg daily. Recheck blood pressure in 2 weeks."
+    )
+    drafts.edit_item(
+        ObservationItem(
+            "hr-1",
+            "8867-4",
+            "Heart rate",
+            Decimal("78"),
+            "/min",
+            effective=datetime.now(UTC) - timedelta(minutes=5),
+        )
+    )
+    drafts.edit_item(
+        TaskItem(
+            "task-1",
+            "Recheck blood pressure",
+            Reference("Practitioner", "prac-2"),
+            date.today() + timedelta(days=14),
+        )
+    )
     drafts.refresh_diff()
     await asyncio.sleep(0.5)
     window.grab().save(str(out / f"workspace-{size}.png"))

@@ -1751,6 +1751,47 @@ PATIENTS = [
 ]
 
 
+# (practitioner, SNOMED CT occupation code, its display) on every patient's care team;
+# pat-1 also sees Dr. Robert Jones (internal medicine), pat-5 Dr. Müller-Åberg (nephrology)
+CARE_TEAM = [
+    ("prac-1", "446050000", "Primary care physician (occupation)"),
+    ("prac-4", "224535009", "Registered nurse (occupation)"),
+]
+EXTRA_CARE_TEAM = {
+    "pat-1": [("prac-2", "309343006", "Physician (occupation)")],
+    "pat-5": [("prac-5", "309343006", "Physician (occupation)")],
+}
+
+
+def care_teams(seed: Seed) -> None:
+    """One active care team per patient (task owners are picked from it)."""
+    patients = [r for r in seed.resources if r["resourceType"] == "Patient"]
+    for n, patient in enumerate(patients, 1):
+        pid = patient["id"]
+        members = CARE_TEAM + EXTRA_CARE_TEAM.get(pid, [])
+        seed.add(
+            "CareTeam",
+            f"careteam-{n}",
+            {
+                "status": "active",
+                "category": [
+                    cc(
+                        "http://loinc.org",
+                        "LA28865-6",
+                        "Longitudinal care-coordination focused care team",
+                    )
+                ],
+                "name": "Primary care team",
+                "subject": ref("Patient", pid),
+                "participant": [
+                    {"role": [cc(SNOMED, code, display)], "member": seed.prac(prac)}
+                    for prac, code, display in members
+                ],
+                "managingOrganization": [ref("Organization", "org-1", ORG)],
+            },
+        )
+
+
 def build() -> Json:
     seed = Seed()
     # ids that match the peer EHR's seed are given explicitly; the rest count on from here
@@ -1759,6 +1800,7 @@ def build() -> Json:
     directory(seed)
     for make_patient in PATIENTS:
         make_patient(seed)
+    care_teams(seed)
     keys = [(r["resourceType"], r["id"]) for r in seed.resources]
     duplicates = {k for k in keys if keys.count(k) > 1}
     if duplicates:

@@ -72,7 +72,7 @@ def test_display_values() -> None:
     bp = next(v for v in ctx.vitals.items if v.id == "obs-bp-1")
     hr = next(v for v in ctx.vitals.items if v.id == "obs-hr-1")
     assert bp.display_value == "142/88 mmHg"
-    assert hr.display_value == "78 /min"
+    assert hr.display_value == "78 bpm"  # not "78 /min": units as clinicians write them
 
 
 @pytest.mark.parametrize(
@@ -99,3 +99,24 @@ def test_prior_note_plain_text_from_xhtml() -> None:
 
     xhtml = replace(note, text="<div><p>Hello</p></div>", content_type="application/xhtml+xml")
     assert xhtml.plain_text() == "Hello"
+
+
+def test_chart_measurements_read_in_clinician_words() -> None:
+    from app.domain.clinical import Coding, Measurement, MeasurementComponent, MeasurementKind
+
+    loinc = "http://loinc.org"
+    temp = Measurement("t", MeasurementKind.VITAL_SIGN, Coding(loinc, "8310-5", "Body temperature"),
+                       "Body temperature", Decimal("37.1"), "Cel", None, unit_text="C")  # fmt: skip
+    assert (temp.name, temp.display_value) == ("Temperature", "37.1 °C")
+    bp = Measurement(
+        "b", MeasurementKind.VITAL_SIGN,
+        Coding(loinc, "85354-9", "Blood pressure panel with all children optional"),
+        "Blood pressure panel with all children optional", None, None, None,
+        components=(
+            MeasurementComponent(Coding(loinc, "8480-6"), "Systolic", Decimal(142), "mm[Hg]"),
+            MeasurementComponent(Coding(loinc, "8462-4"), "Diastolic", Decimal(88), "mm[Hg]"),
+        ),
+    )  # fmt: skip
+    assert (bp.name, bp.display_value) == ("Blood pressure", "142/88 mmHg")
+    odd = Measurement("x", MeasurementKind.LABORATORY, None, "Something", Decimal(3), "mg", None)
+    assert (odd.name, odd.display_value) == ("Something", "3 mg")

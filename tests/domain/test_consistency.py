@@ -17,6 +17,7 @@ from app.domain.consistency import (
 )
 from app.domain.draft import Draft
 from app.domain.errors import DraftEditError
+from app.domain.items.observation import ObservationComponent, ObservationItem
 from app.domain.narrative_block import BLOCK_START, out_of_step, sync_blocks
 from app.domain.narrative_values import find_mentions, same_value
 from app.domain.prefill import prefill_draft
@@ -54,10 +55,10 @@ def test_prefilled_heart_rate_disagreeing_with_the_table_is_found() -> None:
     assert mismatch.kind is MismatchKind.TABLE
     assert mismatch.section_key == "objective"
     assert mismatch.message == (
-        "Objective says heart rate 78 beats/minute; the table records 96 /min."
+        "Objective says heart rate 78 beats/minute; the table records 96 bpm."
     )
     assert [(f.fix, f.label) for f in mismatch.fixes] == [
-        (Fix.UPDATE_TEXT, "Change the text to 96 /min"),
+        (Fix.UPDATE_TEXT, "Change the text to 96 bpm"),
         (Fix.UPDATE_ITEM, "Change the table to 78 beats/minute"),
     ]
     assert mismatch.item_ids == ("obs-hr",)
@@ -67,7 +68,7 @@ def test_fix_update_the_text() -> None:
     draft = draft_with("HR 78/min, well.", HR_96)
     (mismatch,) = check_consistency(draft, CHART)
     fixed = apply_fix(draft, mismatch, Fix.UPDATE_TEXT)
-    assert fixed.section("objective").text.startswith("HR 96 /min, well.")
+    assert fixed.section("objective").text.startswith("HR 96 bpm, well.")
     assert fixed.items == draft.items
     assert check_consistency(fixed, CHART) == ()
 
@@ -77,7 +78,7 @@ def test_fix_update_the_item_and_the_block_follows() -> None:
     (mismatch,) = check_consistency(draft, CHART)
     fixed = apply_fix(draft, mismatch, Fix.UPDATE_ITEM)
     assert fixed.item("obs-hr").value == Decimal(78)  # type: ignore[attr-defined]
-    assert "- Heart rate: 78 /min" in fixed.section("objective").text
+    assert "- Heart rate: 78 bpm" in fixed.section("objective").text
     assert check_consistency(fixed, CHART) == ()
     assert out_of_step(fixed) == ()
 
@@ -86,7 +87,7 @@ def test_no_item_compares_with_the_latest_charted_value() -> None:
     draft = draft_with("Pulse 88 bpm at rest.")
     (mismatch,) = check_consistency(draft, CHART)
     assert mismatch.kind is MismatchKind.CHART
-    assert "the latest heart rate in the chart is 78 /min (2025-03-10)" in mismatch.message
+    assert "the latest heart rate in the chart is 78 bpm (2025-03-10)" in mismatch.message
     assert {f.fix for f in mismatch.fixes} == {Fix.UPDATE_TEXT, Fix.ADD_ITEM}
     added = apply_fix(draft, mismatch, Fix.ADD_ITEM, item_id="new-hr")
     item = added.item("new-hr")
@@ -118,6 +119,36 @@ def test_blood_pressure_pair_against_two_items() -> None:
     assert [i.value for i in both.items] == [Decimal(142), Decimal(88)]  # type: ignore[attr-defined]
 
 
+def test_blood_pressure_panel_item_as_the_table_records_it() -> None:
+    """The table records a blood pressure as one panel item (85354-9) with two parts."""
+    panel = ObservationItem(
+        "obs-bp",
+        "85354-9",
+        "Blood pressure",
+        None,
+        "mm[Hg]",
+        components=(
+            ObservationComponent("8480-6", "Systolic blood pressure", Decimal(150), "mm[Hg]"),
+            ObservationComponent("8462-4", "Diastolic blood pressure", Decimal(90), "mm[Hg]"),
+        ),
+    )
+    draft = draft_with("BP 142/88 mmHg.", panel)
+    (mismatch,) = check_consistency(draft, CHART)
+    assert mismatch.kind is MismatchKind.TABLE
+    assert (mismatch.expected_text, mismatch.item_ids) == ("150/90 mmHg", ("obs-bp",))
+    fixed = apply_fix(draft, mismatch, Fix.UPDATE_ITEM)
+    parts = fixed.item("obs-bp").components  # type: ignore[attr-defined]
+    assert [(c.loinc_code, c.value) for c in parts] == [("8480-6", 142), ("8462-4", 88)]
+    assert "- Blood pressure: 142/88 mmHg" in fixed.section("objective").text
+    assert check_consistency(fixed, CHART) == ()
+    (from_chart,) = check_consistency(draft_with("BP 160/95 mmHg."), CHART)
+    added = apply_fix(draft_with("BP 160/95 mmHg."), from_chart, Fix.ADD_ITEM, item_id="bp")
+    new = added.item("bp")
+    assert (new.loinc_code, new.value) == ("85354-9", None)  # type: ignore[attr-defined]
+    assert [c.value for c in new.components] == [160, 95]  # type: ignore[attr-defined]
+    assert check_consistency(added, CHART) == ()
+
+
 def test_units_are_converted_where_arithmetic_allows() -> None:
     temp = obs("obs-t", "8310-5", "37", "Cel", "Body temperature")
     weight = obs("obs-w", "29463-7", "80", "kg", "Body weight")
@@ -129,7 +160,7 @@ def test_units_are_converted_where_arithmetic_allows() -> None:
 def test_a_block_edited_by_hand_is_reported_once() -> None:
     draft = draft_with("Well.", HR_96)
     edited = draft.with_section_text(
-        "objective", draft.section("objective").text.replace("96 /min", "90 /min")
+        "objective", draft.section("objective").text.replace("96 bpm", "90 bpm")
     )
     (mismatch,) = check_consistency(edited, CHART)  # the value, not also "block out of step"
     assert mismatch.kind is MismatchKind.TABLE

@@ -47,7 +47,7 @@ def test_unchanged_items_are_not_sent_and_say_so() -> None:
     plan = plan_writes(follow_up(), UPDATABLE.may_update)
     assert [p.fate for p in plan.items] == [ItemFate.UNCHANGED, ItemFate.UNCHANGED]
     assert plan.written == ()
-    assert plan.items[0].words == "Heart rate: 96 /min — not sent: already in the chart"
+    assert plan.items[0].words == "Heart rate: 96 bpm — not sent: already in the chart"
     assert plan.note_words.startswith("Replaces the note of 16 Nov")
 
 
@@ -55,7 +55,7 @@ def test_a_changed_item_is_corrected_in_place() -> None:
     plan = plan_writes(corrected_heart_rate(follow_up()), UPDATABLE.may_update)
     hr = plan.items[0]
     assert hr.fate is ItemFate.CORRECT and hr.chart and hr.chart.target == "Observation/obs-96"
-    assert hr.words == "Corrects Heart rate 96 /min → 92 /min"
+    assert hr.words == "Corrects Heart rate 96 bpm → 92 bpm"
     assert plan.updated_types == {"Observation"} and plan.created_types == frozenset()
 
 
@@ -64,7 +64,7 @@ def test_where_the_site_cannot_update_the_note_states_the_correction() -> None:
     assert plan.items[0].fate is ItemFate.CORRECT_IN_NOTE
     assert "stated in the note" in plan.items[0].words
     assert plan.written == ()
-    assert note_addition(plan).endswith("- Heart rate 96 /min → 92 /min\n")
+    assert note_addition(plan).endswith("- Heart rate 96 bpm → 92 bpm\n")
 
 
 def test_a_removed_item_is_marked_entered_in_error_only_when_confirmed() -> None:

@@ -60,10 +60,10 @@ def test_items_go_to_the_section_of_their_role() -> None:
 def test_a_table_edit_renders_the_block_after_the_free_text() -> None:
     draft = sync_blocks(soap_draft().with_item(HR))
     assert draft.section("objective").text == (
-        f"Examination unremarkable.\n\n{BLOCK_START}\n- Heart rate: 96 /min\n{BLOCK_END}\n"
+        f"Examination unremarkable.\n\n{BLOCK_START}\n- Heart rate: 96 bpm\n{BLOCK_END}\n"
     )
     assert out_of_step(draft) == ()
-    assert "- Heart rate: 96 /min" in render_plain_text(draft)  # the block is what is written
+    assert "- Heart rate: 96 bpm" in render_plain_text(draft)  # the block is what is written
 
 
 def test_the_block_follows_the_table_and_keeps_text_around_it() -> None:
@@ -73,7 +73,7 @@ def test_the_block_follows_the_table_and_keeps_text_around_it() -> None:
     changed = sync_blocks(draft.with_item(replace(HR, value=Decimal(92))))
     text = changed.section("objective").text
     assert text.startswith("Examination unremarkable.\n\n")
-    assert "- Heart rate: 92 /min\n" in text and "96" not in text
+    assert "- Heart rate: 92 bpm\n" in text and "96" not in text
     assert text.endswith(f"{BLOCK_END}\nAbdomen soft.")
     assert "- Follow-up: " in changed.section("plan").text
     removed = sync_blocks(changed.without_item(HR.item_id))
@@ -100,13 +100,13 @@ def test_a_block_edited_by_hand_is_out_of_step_until_rewritten() -> None:
 @pytest.mark.parametrize(
     "damaged",
     [
-        f"Text.\n\n{BLOCK_START}\n- Heart rate: 80 /min\nMore text.",  # end marker deleted
-        f"Text.\n\n- Heart rate: 80 /min\n{BLOCK_END}\nMore text.",  # start marker deleted
+        f"Text.\n\n{BLOCK_START}\n- Heart rate: 80 bpm\nMore text.",  # end marker deleted
+        f"Text.\n\n- Heart rate: 80 bpm\n{BLOCK_END}\nMore text.",  # start marker deleted
     ],
 )
 def test_a_damaged_block_is_repaired_not_duplicated(damaged: str) -> None:
     repaired = with_block(damaged, render_block([HR]))
-    assert repaired == f"Text.\n\n{BLOCK_START}\n- Heart rate: 96 /min\n{BLOCK_END}\nMore text."
+    assert repaired == f"Text.\n\n{BLOCK_START}\n- Heart rate: 96 bpm\n{BLOCK_END}\nMore text."
     assert repaired.count(BLOCK_START) == 1
 
 
@@ -138,7 +138,7 @@ def test_an_addendum_lists_only_what_it_records_itself() -> None:
     assert sync_blocks(addendum) is addendum  # the earlier note's records, unchanged: no block
     corrected = sync_blocks(corrected_heart_rate(addendum))
     (section,) = corrected.sections
-    assert "- Heart rate: 92 /min" in section.text
+    assert "- Heart rate: 92 bpm" in section.text
     assert "Follow-up" not in section.text  # the earlier note's task is not repeated
 
 
@@ -152,4 +152,4 @@ def test_an_amendment_of_a_note_without_a_block_is_not_told_to_add_one() -> None
     kinds = [m.kind.value for m in check_consistency(corrected)]
     assert kinds == ["table"]  # the text's 96 against the correction; no "block" warning
     fixed = sync_blocks(corrected)
-    assert "- Heart rate: 92 /min" in fixed.sections[0].text  # once the table changes
+    assert "- Heart rate: 92 bpm" in fixed.sections[0].text  # once the table changes

@@ -20,7 +20,7 @@ def test_soap_prefill_puts_context_where_the_template_says() -> None:
     ctx = make_context()
     draft = prefill_draft(ctx, soap(), now=NOW)
     objective = draft.section("objective").text
-    assert "Heart rate: 78 /min (2025-03-10 09:15)" in objective
+    assert "Heart rate: 78 bpm (2025-03-10 09:15)" in objective
     assert "91" not in objective  # only the latest heart rate
     assert "Blood pressure: 142/88 mmHg" in objective
     # labs failed to load: the note says so rather than pretending there are none

@@ -98,7 +98,8 @@ def test_a_corrected_observation_is_an_update_of_the_chart_record() -> None:
     prov = commit.writes[-1].payload()
     assert {"reference": "Observation/obs-96"} in prov["target"]  # the record, not a fullUrl
     described = {d.resource_type: d.text for d in describe_commit(commit)}
-    assert described["Observation"].startswith("Corrects Observation/obs-96 in place")
+    # in clinical words; which record (Observation/obs-96) is in the FHIR detail for IT
+    assert described["Observation"].startswith("Corrects the chart's vital sign in place")
 
 
 def test_a_confirmed_removal_marks_the_record_entered_in_error() -> None:
@@ -108,7 +109,7 @@ def test_a_confirmed_removal_marks_the_record_entered_in_error() -> None:
     assert update.operation is WriteOperation.UPDATE and update.target == "Task/task-7"
     assert update.payload()["status"] == "entered-in-error"
     described = next(d.text for d in describe_commit(commit) if d.resource_type == "Task")
-    assert described.startswith("Marks Task/task-7 as entered in error")
+    assert described.startswith("Marks the chart's follow-up task as entered in error")
 
 
 def test_epic_like_cannot_update_so_the_note_states_the_correction() -> None:
@@ -117,7 +118,7 @@ def test_epic_like_cannot_update_so_the_note_states_the_correction() -> None:
     text = note_text(commit)
     assert text.startswith("Seen today. HR 96.")
     assert "the EHR does not let this app change those records in place" in text
-    assert text.endswith("- Heart rate 96 /min → 92 /min\n")
+    assert text.endswith("- Heart rate 96 bpm → 92 bpm\n")
 
 
 def test_an_addendum_of_a_queued_note_refers_to_its_writes_and_waits_for_it() -> None:

@@ -28,7 +28,6 @@ from app.domain.draft import (
     Priority,
     TaskStatus,
 )
-from app.domain.observation_codes import KNOWN_OBSERVATIONS
 from app.domain.render import render_plain_text
 from app.domain.review import ReviewDecision, decide
 from app.domain.templates import AMENDMENT_TEMPLATE
@@ -64,6 +63,7 @@ from tests.support.drafts import (
     task,
 )
 from tests.support.servers import RunningServer
+from tests.support.terms import plausible_cases
 
 DEVICE = app_device_reference(APP)
 
@@ -211,9 +211,10 @@ def test_observations_carry_loinc_ucum_and_category() -> None:
     assert hr["category"][0]["coding"][0]["code"] == "vital-signs"
     assert glu["category"][0]["coding"][0]["code"] == "laboratory"
     assert "category" not in odd  # unknown code: no guessed category
+    assert hr["code"]["text"] == "Heart rate"
     assert hr["valueQuantity"] == {
         "value": 72,
-        "unit": "/min",
+        "unit": "bpm",  # as clinicians write it; the UCUM code stays /min
         "system": "http://unitsofmeasure.org",
         "code": "/min",
     }
@@ -460,11 +461,7 @@ _TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from("\n\t <>&\"'"),
     max_size=200,
 )
-_PLAUSIBLE = [
-    (code, unit, r.plausible_low, r.plausible_high)
-    for code, known in sorted(KNOWN_OBSERVATIONS.items())
-    for unit, r in known.units.items()
-]
+_PLAUSIBLE = plausible_cases()
 
 
 @st.composite

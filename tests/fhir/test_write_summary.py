@@ -14,36 +14,30 @@ def test_every_write_of_a_commit_is_described() -> None:
         for d in describe_commit(commit_for(make_draft(full_items()), "generic-r4"))
     ]
     assert lines == [
+        ("Note", "Progress note, final, by Dr. Alex Chen, for this visit, as plain text."),
+        ("Vital sign", "Systolic blood pressure: 128 mmHg at 2025-03-10 09:15 UTC (vital signs)."),
+        ("Vital sign", "Diastolic blood pressure: 82 mmHg at 2025-03-10 09:15 UTC (vital signs)."),
+        ("Lab result", "Glucose: 5.4 mmol/L at 2025-03-10 09:15 UTC (laboratory)."),
+        ("Structured note", "Progress note as a structured document, final, 4 sections."),
         (
-            "Note (DocumentReference)",
-            "Progress note, final, for Patient/pat-1, in Encounter/enc-1, by Dr. Alex Chen, "
-            "as text (477 bytes).",
-        ),
-        (
-            "Observation (Observation)",
-            "Systolic blood pressure: 128 mmHg at 2025-03-10 09:15 UTC (vital signs).",
-        ),
-        (
-            "Observation (Observation)",
-            "Diastolic blood pressure: 82 mmHg at 2025-03-10 09:15 UTC (vital signs).",
-        ),
-        ("Observation (Observation)", "Glucose: 5.4 mmol/L at 2025-03-10 09:15 UTC (laboratory)."),
-        ("Structured note (Composition)", "Progress note, final, 4 sections."),
-        (
-            "Follow-up task (Task)",
+            "Follow-up task",
             "“Recheck blood pressure in 2 weeks” for Clinic nurses, due 2025-03-24, requested, "
             "routine.",
         ),
         (
-            "Message to the care team (Communication)",
+            "Message to the care team",
             "To Clinic nurses: “Please call the patient about the lab results.”",
         ),
         (
-            "Provenance (Provenance)",
-            "Records that Dr. Alex Chen approved these 7 records, sent by fhir-writeback 0.1.0 "
-            "on clinic-laptop-7.",
+            "Approval record",
+            "Records in the chart that Dr. Alex Chen approved these 7 entries, sent by "
+            "fhir-writeback 0.1.0 on clinic-laptop-7.",
         ),
     ]
+    technical = [
+        d.technical for d in describe_commit(commit_for(make_draft(full_items()), "generic-r4"))
+    ]
+    assert technical[0] == "Note — FHIR DocumentReference"  # the FHIR detail, for IT
 
 
 def test_an_amendment_says_what_it_replaces_and_xhtml_is_named() -> None:
@@ -56,5 +50,5 @@ def test_an_amendment_says_what_it_replaces_and_xhtml_is_named() -> None:
         amended_note_encounter=draft.encounter,
     )
     note = describe_commit(commit)[0].text
-    assert note.endswith("replaces DocumentReference/docref-1.")
-    assert "as formatted text (XHTML)" in note
+    assert note.endswith("replacing an earlier version of the note.")
+    assert "as formatted text" in note

@@ -86,6 +86,7 @@ def start_sandbox(
     token_ttl: int | None = None,
     auto_login: str | None = None,
     timeout: float = 60,
+    hl7_to: str | None = None,
 ) -> RunningServer:
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"sandbox-{time.monotonic_ns()}.log"
@@ -96,6 +97,8 @@ def start_sandbox(
         args += ["--token-ttl", str(token_ttl)]
     if auto_login is not None:
         args += ["--auto-login", auto_login]
+    if hl7_to is not None:
+        args += ["--hl7-to", hl7_to]
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
             args,

@@ -245,7 +245,7 @@ async def test_refresh_after_confirmation_then_an_addendum(
     dialog = await review(parts)
     lines = dialog.proposal.what_happens
     assert lines[0].startswith("Adds an addendum to the note of ")
-    assert "Heart rate: 96 /min — not sent: already in the chart" in lines
+    assert "Heart rate: 96 bpm — not sent: already in the chart" in lines
     assert [w.resource_type for w in dialog.proposal.commit.writes].count("Observation") == 0
     second = await confirm(parts, dialog)
     await confirmed(parts, second.commit_id)
@@ -286,7 +286,7 @@ async def test_correct_a_vital_sign(
     set_heart_rate_in_table(parts, 92)
     await wait_until(lambda: drafts.draft is not None and drafts.draft.items[0].value == 92, 5)  # type: ignore[attr-defined]
     dialog = await review(parts)
-    assert "Corrects Heart rate 96 /min → 92 /min" in dialog.proposal.what_happens
+    assert "Corrects Heart rate 96 bpm → 92 bpm" in dialog.proposal.what_happens
     [update] = [w for w in dialog.proposal.commit.writes if w.is_update]
     assert update.resource_type == "Observation"
     changes = dialog.changes_view.toPlainText()

@@ -43,7 +43,7 @@ def test_one_tab_per_kind_with_the_declared_headers(editor: NoteEditor) -> None:
     assert tabs == [k.words.tab for k in ITEM_KINDS]
     table = editor.table_for("observation").table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
-    assert headers == ["LOINC code", "Name", "Value", "Unit (UCUM)"]
+    assert headers == ["Observation", "Value", "Unit", "LOINC"]
 
 
 def test_editing_a_cell_changes_only_that_field(editor: NoteEditor, qtbot: QtBot) -> None:
@@ -53,7 +53,7 @@ def test_editing_a_cell_changes_only_that_field(editor: NoteEditor, qtbot: QtBot
     editor.show_draft(make_draft((hr,)))
     table = editor.table_for("observation").table
     with qtbot.waitSignal(editor.item_edited) as signal:
-        table.item(0, 2).setText("96")
+        table.item(0, 1).setText("96")
     assert signal.args == [replace(hr, value=Decimal(96))]
 
 

@@ -128,7 +128,7 @@ def test_every_state_in_plain_words(
     assert cell(panel, every["confirmed"], Column.READ_BACK) == "Matches what was sent"
     assert "stored something different" in cell(panel, every["differs"], Column.READ_BACK)
     assert cell(panel, every["queued"], Column.WHAT) == (
-        "5 records: Note, Observation, Follow-up task, Provenance"
+        "5 records: Note, Observation, Follow-up task, Approval record"
     )
     assert cell(panel, every["retry_wait"], Column.NEXT_ATTEMPT) == local_time(
         retry.next_attempt_at
@@ -184,13 +184,13 @@ def test_detail_shows_what_is_written_and_the_decision(
     text = detail.text.toPlainText()
     for expected in (
         "What will be written",
-        "1. Note (DocumentReference)",
+        "1. Note\n",
         "Heart rate:",
-        "4. Follow-up task (Task)",
+        "4. Follow-up task\n",
         "“Follow up in two weeks.”",
         "Approved by Dr. Alice Smith (Practitioner/prac-1) at ",
         "Patient: Maria Elena Garcia; encounter: Office visit 2025-03-10",
-        "Writes: Note, Observation, Follow-up task, Provenance",
+        "Writes: Note, Observation, Follow-up task, Approval record",
         "Risk flags:\n   - 1 value is outside the usual range",
         "Approved in fhir-writeback 0.1.0 on exam-room-3",
         "Failed attempts: 1 · last answer from the EHR: HTTP 422",

@@ -37,6 +37,7 @@ from app.domain.items.kind import (
     KindWords,
     NoteRole,
     NoteWrite,
+    Picker,
     StructuredItem,
     new_item_id,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "KindWords",
     "NoteRole",
     "NoteWrite",
+    "Picker",
     "StructuredItem",
     "UnknownItemKind",
     "WriteFeature",

@@ -28,7 +28,7 @@ COMPOSITION = NoteWrite(
     "crs",
     20,
     "Structured note",
-    "file notes as structured documents (Composition)",
+    "file notes as structured documents",
     optional=True,
 )
 PROVENANCE = NoteWrite(
@@ -36,8 +36,8 @@ PROVENANCE = NoteWrite(
     "WRITE_PROVENANCE",
     "crs",
     1000,
-    "Provenance",
-    "record in the chart who approved each note (Provenance)",
+    "Approval record",
+    "record in the chart who approved each note",
     optional=True,
 )
 NOTE_WRITES: tuple[NoteWrite, ...] = (NOTE, COMPOSITION, PROVENANCE)

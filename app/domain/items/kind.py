@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from app.domain.clinical import Reference
 from app.domain.context import EncounterContext
+from app.domain.entry import EntryContext
 from app.domain.validation_problems import ValidationProblem
 
 T = TypeVar("T")
@@ -95,10 +96,23 @@ class ItemCheck:
     now: datetime | None  # UTC; enables "not in the future" checks
 
 
+class Picker(Enum):
+    """How the editor helps the clinician fill a cell (the UI maps each to its widget)."""
+
+    TEXT = "text"  # plain text
+    OBSERVATION = "observation"  # type-ahead over the bundled terminology (name or LOINC code)
+    OWNER = "owner"  # type-ahead over the encounter's participants, care team and directory
+    DUE_DATE = "due-date"  # "tomorrow", "+2w": the resolved date shown before it is accepted
+    QUANTITY = "quantity"  # a value, with its unit if typed ("98.6 F", "142/88")
+
+
 @dataclass(frozen=True)
 class Column(Generic[T]):
     """One editor column. ``get`` gives the cell text; ``set`` parses an edited text into a new
-    item (None: the column is read-only); problems at ``item:<id>:<field>`` show on this cell."""
+    item, or ``enter`` does with the clinician's locale, today and the owner candidates at hand
+    (it raises :class:`~app.domain.entry.EntryRefused` with words saying what to type; the
+    editor keeps the text). Neither: the column is read-only. Problems at
+    ``item:<id>:<field>`` show on this cell."""
 
     header: str
     field: str
@@ -106,6 +120,20 @@ class Column(Generic[T]):
     set: Callable[[T, str], T] | None = None
     hint: str = ""
     choices: tuple[str, ...] = ()  # the cell is picked from these texts ("" = none chosen)
+    enter: Callable[[T, str, EntryContext], T] | None = None
+    picker: Picker = Picker.TEXT
+
+    @property
+    def editable(self) -> bool:
+        return self.set is not None or self.enter is not None
+
+    def apply(self, item: T, text: str, ctx: EntryContext) -> T:
+        """The item with ``text`` entered in this column (EntryRefused: kept as typed)."""
+        if self.enter is not None:
+            return self.enter(item, text, ctx)
+        if self.set is None:
+            return item
+        return self.set(item, text)
 
 
 class ImportReader(Protocol):
@@ -228,14 +256,15 @@ class ItemKind(Generic[T]):
         """The SMART feature that writing this kind needs: ``WRITE_OBSERVATIONS``."""
         return "WRITE_" + self.import_part.key.upper()
 
-    def edit_cell(self, row: T, column: int, text: str) -> CellEdit[T]:
-        """An edited cell of the editor's table: the column parses ``text`` into the row's new
+    def edit_cell(self, row: T, column: int, text: str, entry: EntryContext) -> CellEdit[T]:
+        """An edited cell of the editor's table: the column reads ``text`` into the row's new
         item; the draft keeps it, drops it (a medication decision cleared) or is not concerned
-        (a note typed on a medication not yet decided stays on the row only)."""
-        parse = self.columns[column].set
-        if parse is None:
+        (a note typed on a medication not yet decided stays on the row only). Raises
+        ``EntryRefused`` (words saying what to type) for text the column cannot use."""
+        declared = self.columns[column]
+        if not declared.editable:
             return CellEdit(row, CellChange.NONE)
-        after = parse(row, text)
+        after = declared.apply(row, text, entry)  # EntryRefused: the editor keeps the text
         if self.keeps(after):
             return CellEdit(after, CellChange.KEEP)
         return CellEdit(after, CellChange.REMOVE if self.keeps(row) else CellChange.NONE)

@@ -17,13 +17,14 @@ from app.domain.items.kind import (
     ItemKind,
     KindWords,
     NoteRole,
+    Picker,
     new_item_id,
 )
 from app.domain.items.parts import (
-    cell_text,
     check_not_other_patient,
+    enter_person,
     parse_choice,
-    parse_reference,
+    person_cell,
     ref_from,
     ref_json,
 )
@@ -141,9 +142,10 @@ MESSAGE: ItemKind[MessageItem] = ItemKind(
         Column(
             "To",
             "recipient",
-            lambda i: cell_text(i.recipient),
-            lambda i, t: replace(i, recipient=parse_reference(t)),
-            hint="Who receives it: a reference such as Practitioner/prac-2",
+            lambda i: person_cell(i.recipient),
+            enter=lambda i, t, ctx: replace(i, recipient=enter_person(i.recipient, t, ctx)),
+            picker=Picker.OWNER,
+            hint="Who receives it: type part of a name and pick from the list",
         ),
         Column("Message", "text", lambda i: i.text, lambda i, t: replace(i, text=t.strip())),
         Column(

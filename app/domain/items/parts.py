@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any, TypeVar
 
 from app.domain.clinical import Coding, Reference
+from app.domain.entry import EntryContext, pick_owner
 from app.domain.validation_problems import ProblemKind, ValidationProblem, error
 
 E = TypeVar("E", bound=Enum)
@@ -85,6 +86,22 @@ def cell_text(value: object) -> str:
     if isinstance(value, Enum):
         return str(value.value)
     return str(value)
+
+
+def person_cell(ref: Reference | None) -> str:
+    """A task owner or message recipient as the clinician reads it: the name ("Dr. Kim Lee");
+    the reference only when the EHR gave no name."""
+    if ref is None:
+        return ""
+    return ref.display or ref.relative
+
+
+def enter_person(current: Reference | None, text: str, ctx: EntryContext) -> Reference | None:
+    """The person ``text`` names (see :func:`app.domain.entry.pick_owner`); the same text as the
+    cell shows keeps the person it shows."""
+    if text.strip() == person_cell(current).strip():
+        return current
+    return pick_owner(text, ctx)
 
 
 def parse_reference(text: str) -> Reference | None:

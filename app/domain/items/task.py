@@ -10,6 +10,7 @@ from enum import Enum
 from typing import Any
 
 from app.domain.clinical import Reference
+from app.domain.due_dates import parse_due
 from app.domain.items.kind import (
     CodecPart,
     Column,
@@ -20,6 +21,7 @@ from app.domain.items.kind import (
     ItemKind,
     KindWords,
     NoteRole,
+    Picker,
     new_item_id,
 )
 from app.domain.items.parts import (
@@ -27,9 +29,9 @@ from app.domain.items.parts import (
     check_not_other_patient,
     day_from,
     day_json,
+    enter_person,
     parse_choice,
-    parse_date,
-    parse_reference,
+    person_cell,
     ref_from,
     ref_json,
 )
@@ -87,7 +89,7 @@ def check_task(item: TaskItem, ctx: ItemCheck) -> Iterable[ValidationProblem]:
         yield error(
             f"{base}:owner",
             ProblemKind.TASK_INCOMPLETE,
-            "Choose who owns the follow-up task (a person, role or team).",
+            "Choose who owns the follow-up task: type part of a name and pick from the list.",
         )
     else:
         yield from check_not_other_patient(f"{base}:owner", item.owner, ctx.patient, "task owner")
@@ -97,7 +99,7 @@ def check_task(item: TaskItem, ctx: ItemCheck) -> Iterable[ValidationProblem]:
 
 def render(item: TaskItem) -> str:
     """``Follow-up: Recheck blood pressure in 2 weeks (Clinic nurses, due 2025-03-24)``."""
-    details = [who.display or who.relative for who in (item.owner,) if who is not None]
+    details = [person_cell(item.owner)] if item.owner is not None else []
     if item.due is not None:
         details.append(f"due {item.due.isoformat()}")
     if item.priority is not Priority.ROUTINE:
@@ -197,16 +199,19 @@ TASK: ItemKind[TaskItem] = ItemKind(
         Column(
             "Owner",
             "owner",
-            lambda i: cell_text(i.owner),
-            lambda i, t: replace(i, owner=parse_reference(t)),
-            hint="Who does it: a reference such as Practitioner/prac-2",
+            lambda i: person_cell(i.owner),
+            enter=lambda i, t, ctx: replace(i, owner=enter_person(i.owner, t, ctx)),
+            picker=Picker.OWNER,
+            hint="Who does it: type part of a name (in this visit, the care team or the "
+            "directory) and pick from the list",
         ),
         Column(
             "Due",
             "due",
             lambda i: cell_text(i.due),
-            lambda i, t: replace(i, due=parse_date(t)),
-            hint="Due date, YYYY-MM-DD",
+            enter=lambda i, t, ctx: replace(i, due=parse_due(t, ctx)),
+            picker=Picker.DUE_DATE,
+            hint="When: tomorrow, +2w, in 3 days, next Monday, 3/12 or 2025-06-10",
         ),
         Column(
             "Status",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +98,8 @@ class ResourceDatabase:
         self._lock = threading.RLock()
         self._depth = 0
         self._savepoints = 0
+        self._observers: list[Callable[[StoredResource], None]] = []
+        self._written: list[StoredResource] = []  # by the open transaction: told at COMMIT
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -127,10 +129,20 @@ class ResourceDatabase:
                 self._depth -= 1
                 if outermost:
                     self._conn.execute("ROLLBACK")
+                    self._written.clear()
                 raise
             self._depth -= 1
             if outermost:
                 self._conn.execute("COMMIT")
+                written, self._written = self._written, []
+                for stored in written:
+                    for observer in self._observers:
+                        observer(stored)
+
+    def observe(self, observer: Callable[[StoredResource], None]) -> None:
+        """Call ``observer`` with each resource version written, once its transaction committed
+        (the HL7 sender; it must return quickly)."""
+        self._observers.append(observer)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -141,9 +153,11 @@ class ResourceDatabase:
             self._savepoints += 1
             name = f"sp{self._savepoints}"
             self._conn.execute(f"SAVEPOINT {name}")
+            kept = len(self._written)
             try:
                 yield
             except BaseException:
+                del self._written[kept:]
                 self._conn.execute(f"ROLLBACK TO {name}")
                 self._conn.execute(f"RELEASE {name}")
                 raise
@@ -224,6 +238,8 @@ class ResourceDatabase:
         key = (stored.resource_type, stored.id)
         rows = index_rows(stored.resource)
         with self._lock:
+            if self._observers:
+                self._written.append(stored)
             c = self._conn
             c.execute(
                 "INSERT INTO resource (type, id, version, last_updated, lu_low, lu_high, json) "

@@ -94,7 +94,7 @@ def test_the_approval_dialog_says_medicine_and_decision() -> None:
     item = reconciliation(decision=MedicationDecision.CHANGED, note="now 1000 mg twice daily")
     words = {d.heading: d.text for d in describe_commit(commit_for(make_draft((item,)),
                                                                    "generic-r4"))}  # fmt: skip
-    assert words["Medication reconciliation (MedicationStatement)"] == (
+    assert words["Medication reconciliation"] == (
         "metformin hydrochloride 500 MG Oral Tablet: changed — “now 1000 mg twice daily”."
     )
 

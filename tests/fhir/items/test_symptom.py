@@ -50,7 +50,7 @@ def test_symptoms_and_vitals_share_a_type_but_not_a_kind() -> None:
     assert isinstance(vital_back, ObservationItem) and vital_back.value == hr.value
     words = [(d.label, d.text) for d in describe_commit(commit)]
     assert ("Patient-reported symptom", "Headache: moderate, since 2025-03-07.") in words
-    assert words[1][0] == "Observation"
+    assert words[1][0] == "Vital sign"
 
 
 def test_severity_reads_back_from_snomed_codes() -> None:

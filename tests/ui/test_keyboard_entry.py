@@ -1,0 +1,165 @@
+"""The editor with the keyboard only: pickers that offer matches as one types (an observation by
+"bp", an owner by "jones"), previews of what a typed date becomes, bad input kept in its cell
+with words saying what to type, Tab leaving a section, Ctrl+Tab typing a tab, F2 finding the
+next blank."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from app.domain.clinical import Reference
+from app.domain.draft import NoteSection
+from app.domain.items.observation import ObservationItem
+from app.domain.items.task import TaskItem
+from app.domain.owners import OwnerCandidate, OwnerSource
+from app.services.terminology import TerminologySearch
+from app.ui.entry_model import EntryViewModel
+from app.ui.item_table import EntryLineEdit
+from app.ui.note_editor import NoteEditor
+from app.ui.tasks import TaskTracker
+from tests.support.drafts import make_draft
+
+TODAY = date(2025, 5, 14)
+JONES = OwnerCandidate(Reference("Practitioner", "prac-2", "Dr. Robert Jones"), "Dr. Robert Jones",
+                       "Physician", OwnerSource.CARE_TEAM)  # fmt: skip
+
+
+@pytest.fixture
+def editor(qtbot: QtBot) -> NoteEditor:
+    entry = EntryViewModel(TerminologySearch(), TaskTracker(), today=lambda: TODAY)
+    entry.owners = (JONES,)
+    widget = NoteEditor(entry=entry)
+    qtbot.addWidget(widget)
+    widget.resize(1200, 700)
+    widget.show()
+    return widget
+
+
+def cell_editor(editor: NoteEditor, kind: str) -> EntryLineEdit:
+    focused = QApplication.focusWidget()
+    assert isinstance(focused, EntryLineEdit), f"no cell editor open in {kind}: {focused}"
+    return focused
+
+
+def test_an_observation_is_picked_by_typing_bp_and_its_value_follows(
+    editor: NoteEditor, qtbot: QtBot
+) -> None:
+    editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))
+    table = editor.table_for("observation")
+    table.table.setFocus()
+    table.table.editItem(table.table.item(0, 0))
+    picker = cell_editor(editor, "observation")
+    qtbot.keyClicks(picker, "bp")
+    assert picker.matches.rowCount() > 0
+    assert picker.matches.item(0).text().startswith("Blood pressure — 85354-9")
+    with qtbot.waitSignal(editor.item_edited) as picked:
+        qtbot.keyClick(picker, Qt.Key.Key_Return)
+    [bp] = picked.args
+    assert (bp.loinc_code, bp.display, bp.unit) == ("85354-9", "Blood pressure", "mm[Hg]")
+    value = cell_editor(editor, "observation")  # Enter moved on to the value
+    qtbot.keyClicks(value, "142/88")
+    with qtbot.waitSignal(editor.item_edited) as entered:
+        qtbot.keyClick(value, Qt.Key.Key_Return)
+    assert [c.value for c in entered.args[0].components] == [Decimal(142), Decimal(88)]
+
+
+def test_bad_input_stays_with_words_saying_what_to_type(editor: NoteEditor, qtbot: QtBot) -> None:
+    bp = ObservationItem("o1", "85354-9", "Blood pressure", None, "mm[Hg]")
+    draft = make_draft((bp,))
+    editor.show_draft(draft)
+    table = editor.table_for("observation")
+    edited: list[object] = []
+    editor.item_edited.connect(edited.append)
+    table.table.item(0, 1).setText("142/")
+    assert edited == [], "nothing reaches the draft"
+    assert table.table.item(0, 1).text() == "142/", "nothing typed is erased"
+    assert "two numbers with a slash, e.g. 142/88" in table.entry_hint.text()
+    assert table.entry_hint.isVisible()
+    assert "142/88" in table.table.item(0, 1).toolTip()
+    editor.show_draft(draft)  # an autosave re-renders: the typed text is still there
+    assert table.table.item(0, 1).text() == "142/"
+    assert editor.pending_entries() and "Value" in editor.pending_entries()[0]
+    table.table.item(0, 1).setText("142/88")
+    assert edited and edited[-1].components[0].value == Decimal(142)
+    assert editor.pending_entries() == []
+
+    table.table.item(0, 2).setText("stone")  # an unknown unit
+    assert "is not a unit for blood pressure; type mmHg" in table.entry_hint.text()
+    table.table.item(0, 2).setText("mmHg")
+    temp = ObservationItem("t", "8310-5", "Temperature", None, "Cel")
+    editor.show_draft(make_draft((temp,)))
+    table.table.item(0, 1).setText("37,5")  # a comma decimal in a point locale
+    assert "type the decimal with a point: 37.5" in table.entry_hint.text()
+
+
+def test_a_due_date_is_shown_resolved_before_it_is_accepted(
+    editor: NoteEditor, qtbot: QtBot
+) -> None:
+    task = TaskItem("t1", "Recheck blood pressure", None, None)
+    editor.show_draft(make_draft((task,)))
+    tasks = editor.table_for("task")
+    editor.items_tabs.setCurrentWidget(tasks)
+    tasks.table.setFocus()
+    tasks.table.editItem(tasks.table.item(0, 2))
+    due = cell_editor(editor, "task")
+    qtbot.keyClicks(due, "tomorrow")
+    assert "Due Thursday 15 May 2025 (tomorrow)" in tasks.entry_hint.text()
+    due.clear()
+    qtbot.keyClicks(due, "someday")
+    assert "is not a date the app can read; type tomorrow, +2w" in tasks.entry_hint.text()
+    with qtbot.waitSignal(editor.item_edited) as picked:
+        tasks.table.item(0, 1).setText("jones")
+    assert picked.args[0].owner == Reference("Practitioner", "prac-2", "Dr. Robert Jones")
+    tasks.table.item(0, 1).setText("Dr. Who")
+    assert "No one called “Dr. Who”" in tasks.entry_hint.text()
+    assert tasks.table.item(0, 1).text() == "Dr. Who"
+
+
+def test_tab_leaves_a_section_ctrl_tab_types_one_and_f2_finds_blanks(
+    editor: NoteEditor, qtbot: QtBot
+) -> None:
+    draft = make_draft(())
+    sections = tuple(
+        NoteSection(s.key, s.title, "Follow-up in *** weeks." if s.key == "plan" else "")
+        for s in draft.sections
+    )
+    from dataclasses import replace
+
+    editor.show_draft(replace(draft, sections=sections))
+    keys = list(editor.section_edits)
+    first, second = editor.section_edits[keys[0]], editor.section_edits[keys[1]]
+    editor.focus_first_section()
+    qtbot.waitUntil(first.hasFocus)
+    qtbot.keyClick(first, Qt.Key.Key_Tab, Qt.KeyboardModifier.ControlModifier)
+    assert first.toPlainText() == "\t"
+    qtbot.keyClick(first, Qt.Key.Key_Tab)
+    assert second.hasFocus(), "Tab moves to the next section"
+    assert editor.next_blank(1)
+    plan = editor.section_edits["plan"]
+    assert plan.hasFocus() and plan.textCursor().selectedText() == "***"
+    qtbot.keyClicks(plan, "2")
+    assert plan.toPlainText() == "Follow-up in 2 weeks."
+    editor.next_section(1)
+    assert not plan.hasFocus()
+
+
+def test_what_is_being_typed_survives_the_row_being_marked_again(
+    editor: NoteEditor, qtbot: QtBot
+) -> None:
+    """A check re-colouring the row (every change revalidates) once reset the open cell to the
+    item's text: "bp" vanished while typing."""
+    editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))
+    table = editor.table_for("observation")
+    table.table.setFocus()
+    table.table.editItem(table.table.item(0, 0))
+    picker = cell_editor(editor, "observation")
+    qtbot.keyClicks(picker, "bp")
+    table.mark_rows(None)
+    editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))  # an autosave
+    assert picker.text() == "bp"

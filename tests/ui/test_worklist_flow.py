@@ -1,0 +1,74 @@
+"""The worklist in the real window on the sandbox (its clinic day) over real HTTP: signed in
+with a chart in context, the day is one key away (Ctrl+Shift+W); a row opened with the
+keyboard opens that encounter's chart; back again with the same key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from app.bootstrap import build_workbench
+from app.domain.site import Site
+from app.paths import AppPaths
+from app.services.workbench import Workbench
+from tests.support.servers import RunningServer
+from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.test_end_to_end import signed_in_window, wait_until
+
+
+@pytest.fixture
+def workbench(tmp_path: Path, sandbox_server: RunningServer) -> Iterator[Workbench]:
+    paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
+    site = Site(
+        id="worklist-sandbox",
+        display_name="Sandbox",
+        fhir_base=sandbox_server.fhir_base,
+        client_id=sandbox_server.client_id,
+    )
+    yield build_workbench(paths, [site])
+
+
+async def test_the_day_one_key_away_and_a_visit_opened_from_it(
+    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser
+) -> None:
+    parts = await signed_in_window(qtbot, workbench)
+    window, workspace, flow = parts.window, parts.workspace, parts.worklist
+    assert flow is not None and workspace.context is not None
+    assert workspace.context.patient.id == "pat-1"  # the EHR's choice opens first
+    page = flow.page
+    await wait_until(lambda: page.table_model.rowCount() >= 12, 30)  # loaded meanwhile
+
+    qtbot.keyClick(
+        workspace,
+        Qt.Key.Key_W,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    await wait_until(lambda: window.pages.currentWidget() is page, 10)
+    assert page.heading.text().startswith("My day — Today, ")
+    assert page.table.hasFocus() or page.table.isVisible()
+    qtbot.keyClick(page.table, Qt.Key.Key_Down)
+    chosen = page.table_model.visits[page.table.currentIndex().row()]
+    assert chosen.encounter_id is not None and chosen.mrn and chosen.mrn.startswith("MRN-2")
+    qtbot.keyClick(page.table, Qt.Key.Key_Return)
+    await wait_until(
+        lambda: (
+            workspace.context is not None
+            and workspace.context.encounter.id == chosen.encounter_id
+            and window.pages.currentWidget() is workspace
+        ),
+        30,
+    )
+    assert workspace.banner.name_label.text() == chosen.patient_name
+
+    qtbot.keyClick(
+        workspace,
+        Qt.Key.Key_W,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    await wait_until(lambda: window.pages.currentWidget() is page, 10)
+    await parts.tasks.wait_idle()
+    await workbench.aclose()
