@@ -32,7 +32,7 @@ def test_mismatches_offer_their_fixes(qtbot: QtBot) -> None:
     panel.show_state([mismatch], draft.provenance, {}, editable=True)
     assert not panel.isHidden()
     button = panel.fix_buttons[(mismatch.key, Fix.UPDATE_TEXT)]
-    assert button.text() == "Change the text to 96 /min"
+    assert button.text() == "Change the text to 96 bpm"
     with qtbot.waitSignal(panel.fix_requested) as fired:
         button.click()
     assert fired.args == [mismatch, Fix.UPDATE_TEXT]
@@ -108,7 +108,7 @@ def test_the_block_is_marked_in_the_editor(qtbot: QtBot) -> None:
         ("Free text.", OUTSIDE),
         ("", OUTSIDE),
         ("[Recorded with this note]", INSIDE),
-        ("- Heart rate: 96 /min", INSIDE),
+        ("- Heart rate: 96 bpm", INSIDE),
         ("[End of recorded items]", OUTSIDE),
         ("More free text.", OUTSIDE),
     ]

@@ -101,7 +101,7 @@ async def observation_ids(fhir: FhirClient, patient_id: str) -> set[str]:
 async def test_a_narrative_table_mismatch_is_found_fixed_and_the_chart_agrees(
     qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser, ehr: RunningServer
 ) -> None:
-    """Objective says "Heart rate: 78 beats/minute", the table says 96 /min: the warning names
+    """Objective says "Heart rate: 78 beats/minute", the table says 96 bpm: the warning names
     both, the review dialog lists it apart and asks for it to be confirmed; one click changes
     the text to 96; approved, the EHR's note says 96 and holds one heart rate, 96."""
     parts = await signed_in_window(qtbot, workbench)
@@ -117,7 +117,7 @@ async def test_a_narrative_table_mismatch_is_found_fixed_and_the_chart_agrees(
     drafts.edit_item(
         ObservationItem("hr", "8867-4", "Heart rate", Decimal(96), "/min", effective=taken)
     )
-    assert "- Heart rate: 96 /min" in editor.section_edits["objective"].toPlainText()  # the block
+    assert "- Heart rate: 96 bpm" in editor.section_edits["objective"].toPlainText()  # the block
     drafts.refresh_diff()
     agreement = workspace.agreement
     assert agreement is not None
@@ -125,7 +125,7 @@ async def test_a_narrative_table_mismatch_is_found_fixed_and_the_chart_agrees(
     [mismatch] = agreement.model.mismatches
     assert mismatch.kind is MismatchKind.TABLE
     assert (
-        mismatch.message == "Objective says heart rate 78 beats/minute; the table records 96 /min."
+        mismatch.message == "Objective says heart rate 78 beats/minute; the table records 96 bpm."
     )
     assert not agreement.panel.isHidden()
     assert gate.report is not None and gate.report.can_approve  # a warning, not a block
@@ -140,10 +140,10 @@ async def test_a_narrative_table_mismatch_is_found_fixed_and_the_chart_agrees(
     dialog.reject()
 
     button = agreement.panel.fix_buttons[(mismatch.key, Fix.UPDATE_TEXT)]
-    assert button.text() == "Change the text to 96 /min"
+    assert button.text() == "Change the text to 96 bpm"
     button.click()
     objective = editor.section_edits["objective"].toPlainText()
-    assert objective.startswith("Heart rate: 96 /min. Chest clear.")
+    assert objective.startswith("Heart rate: 96 bpm. Chest clear.")
     await wait_until(lambda: not agreement.model.mismatches, 10)
     assert agreement.panel.isHidden()
 
@@ -155,8 +155,8 @@ async def test_a_narrative_table_mismatch_is_found_fixed_and_the_chart_agrees(
     fhir = fhir_of(parts)
     [doc] = await written_by(fhir, "DocumentReference", commit.commit_id)
     text = note_text(doc)
-    assert "Heart rate: 96 /min. Chest clear." in text and "78" not in text
-    assert "[Recorded with this note]\n- Heart rate: 96 /min\n[End of recorded items]" in text
+    assert "Heart rate: 96 bpm. Chest clear." in text and "78" not in text
+    assert "[Recorded with this note]\n- Heart rate: 96 bpm\n[End of recorded items]" in text
     assert await observations_of(fhir, commit.commit_id) == {"8867-4": [96]}
     await workbench.aclose()
 
