@@ -75,6 +75,7 @@ class ExportFormat(Enum):
             raise ValueError(f"unknown export format {value!r}: use csv or json") from None
 
 
+AuditListener = Callable[[Connection, AuditRecord], None]
 _LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
 
 
@@ -89,6 +90,12 @@ class AuditLog:
         self._db = db
         self._mac_key = mac_key
         self._clock = clock
+        self._listeners: list[AuditListener] = []
+
+    def add_listener(self, listener: AuditListener) -> None:
+        """Call ``listener`` with each appended record, inside the append's transaction (the
+        KPI recorder, app.store.kpi_hooks, measures from here)."""
+        self._listeners.append(listener)
 
     # ------------------------------------------------------------------ writing
     def append(self, event: AuditEvent, *, conn: Connection | None = None) -> AuditRecord:
@@ -126,6 +133,8 @@ class AuditLog:
                     set_={"seq": seq, "hash": record.hash, "mac": mac},
                 )
             )
+            for listener in self._listeners:
+                listener(c, record)
         return record
 
     # ------------------------------------------------------------------ reading

@@ -14,7 +14,7 @@ import logging
 import socket
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from app import __version__
@@ -148,6 +148,7 @@ def prepare(
     """The decision and the commit, built but not stored. Raises ApprovalRefused (domain) or
     CommitInvalid / FhirUnsupported (mapping) with a message for the clinician."""
     decision = decide(draft, report, actx.user, now or datetime.now(UTC), actx.app)
+    decision = replace(decision, patient_mrn=actx.context.patient.mrn)
     enc = actx.context.encounter
     plan = plan_writes(draft, actx.permissions.may_update)
     commit = build_commit(

@@ -51,8 +51,12 @@ class SignInView(QWidget):
         if model.sites:
             self.site_list.setCurrentRow(0)
         self.site_list.setMaximumHeight(120)
-        self.site_list.itemDoubleClicked.connect(lambda _item: self._request())
+        # Enter on the chosen EHR signs in (a double click does too)
+        self.site_list.itemActivated.connect(lambda _item: self._request())
         layout.addWidget(self.site_list)
+        self.site_list.currentItemChanged.connect(
+            lambda *_: model.show_waiting(self.selected_site())
+        )
 
         buttons = QHBoxLayout()
         self.sign_in_button = QPushButton("Sign in")
@@ -75,6 +79,25 @@ class SignInView(QWidget):
         self.progress_label = hint_label("")
         layout.addWidget(self.progress_label)
 
+        self._build_messages(card, layout)
+
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(card, 3)
+        row.addStretch(1)
+        outer.addLayout(row)
+        outer.addStretch(2)
+
+        model.busy_changed.connect(self._set_busy)
+        model.progress.connect(self.progress_label.setText)
+        model.error.connect(self._show_error)
+        model.link_available.connect(self._show_link)
+        model.warnings.connect(self._show_warnings)
+        model.waiting_changed.connect(self._show_waiting)
+
+    def _build_messages(self, card: QFrame, layout: QVBoxLayout) -> None:
+        """Under the buttons: the sign-in link (when no browser opened), the notes waiting
+        to be sent, errors and warnings."""
         link_row = QHBoxLayout()
         self.link_edit = QLineEdit(card)
         self.link_edit.setReadOnly(True)
@@ -90,6 +113,12 @@ class SignInView(QWidget):
         self.link_box.hide()
         layout.addWidget(self.link_box)
 
+        self.waiting_label = hint_label("")
+        self.waiting_label.setObjectName("waitingText")
+        self.waiting_label.setAccessibleName("Notes waiting to be sent")
+        self.waiting_label.hide()
+        layout.addWidget(self.waiting_label)
+
         self.error_label = error_label("")
         self.error_label.hide()
         layout.addWidget(self.error_label)
@@ -97,19 +126,6 @@ class SignInView(QWidget):
         self.warning_label.setObjectName("warningText")
         self.warning_label.hide()
         layout.addWidget(self.warning_label)
-
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(card, 3)
-        row.addStretch(1)
-        outer.addLayout(row)
-        outer.addStretch(2)
-
-        model.busy_changed.connect(self._set_busy)
-        model.progress.connect(self.progress_label.setText)
-        model.error.connect(self._show_error)
-        model.link_available.connect(self._show_link)
-        model.warnings.connect(self._show_warnings)
 
     def selected_site(self) -> Site | None:
         item = self.site_list.currentItem()
@@ -140,5 +156,10 @@ class SignInView(QWidget):
         self.link_box.show()
 
     def _show_warnings(self, lines: list[str]) -> None:
-        self.warning_label.setText("\n".join(f"• {line[0].upper()}{line[1:]}." for line in lines))
-        self.warning_label.setVisible(bool(lines))
+        shown = [line.rstrip(".") for line in lines if line]
+        self.warning_label.setText("\n".join(f"• {line[0].upper()}{line[1:]}." for line in shown))
+        self.warning_label.setVisible(bool(shown))
+
+    def _show_waiting(self, text: str) -> None:
+        self.waiting_label.setText(text)
+        self.waiting_label.setVisible(bool(text))

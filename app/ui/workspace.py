@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from uuid import UUID
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.commit import ApprovedCommit
 from app.domain.context import EncounterContext
 from app.domain.diff import DraftDiff
 from app.domain.draft import Draft, DraftStatus, FollowUpKind
@@ -27,23 +29,35 @@ from app.domain.items import render_item
 from app.domain.note_history import NoteThread
 from app.services.chart import OpenChart
 from app.services.errors import words_for
+from app.services.outbox import OutboxService
 from app.services.review import ApprovalProposal
 from app.ui.agreement_model import AgreementViewModel
 from app.ui.agreement_view import AgreementView
 from app.ui.approval import ApprovalDialog, ReviewGate
+from app.ui.approved_notice import ApprovedNoteWatch
 from app.ui.banner import PatientBanner
 from app.ui.context_pane import ContextPane
 from app.ui.diff_view import DiffView
 from app.ui.draft_model import DraftViewModel
+from app.ui.editing_time import watch_focus
 from app.ui.entry_model import EntryViewModel
 from app.ui.inbox_view import InboxNotices
+from app.ui.layout_memory import LayoutMemory
 from app.ui.note_editor import NoteEditor
+from app.ui.outbox_words import Severity, StatusSentence
 from app.ui.shortcuts import tooltip
 from app.ui.style import error_label, hint_label
 
 log = logging.getLogger(__name__)
 
 ContextLoader = Callable[[], Awaitable[EncounterContext]]
+NOTICE_TONES = {
+    Severity.DONE: "okText",
+    Severity.OK: "okText",
+    Severity.BUSY: "warningText",
+    Severity.WARNING: "warningText",
+    Severity.PROBLEM: "errorText",
+}
 
 
 class WorkspacePage(QWidget):
@@ -57,6 +71,8 @@ class WorkspacePage(QWidget):
         parent: QWidget | None = None,
         agreement: AgreementViewModel | None = None,
         entry: EntryViewModel | None = None,
+        *,
+        memory: LayoutMemory | None = None,
     ) -> None:
         super().__init__(parent)
         self.drafts = drafts
@@ -67,11 +83,52 @@ class WorkspacePage(QWidget):
         self.entry = entry
         self.context: EncounterContext | None = None
         self.approval_dialog: ApprovalDialog | None = None
+        self._outbox: OutboxService | None = None
+        self._following: ApprovedNoteWatch | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.banner = PatientBanner(self)
         layout.addWidget(self.banner)
 
+        self._build_bar(layout, drafts)
+
+        self.error_label = error_label("")
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+        self.grants_label = hint_label("")
+        self.grants_label.setObjectName("warningText")
+        self.grants_label.hide()
+        layout.addWidget(self.grants_label)
+        self.inbox_notices = InboxNotices(self)
+        layout.addWidget(self.inbox_notices)
+
+        self._build_panes(layout, memory)
+
+        watch_focus(self.editor, drafts.editing)
+        self.editor.section_edited.connect(drafts.edit_section)
+        self.editor.item_edited.connect(drafts.edit_item)
+        self.editor.item_removed.connect(self._remove_item)
+        self.context_pane.follow_up_requested.connect(
+            lambda note, kind: drafts.start("new-draft", drafts.follow_up_note(note, kind))
+        )
+        drafts.draft_changed.connect(self._show_draft)
+        drafts.drafts_listed.connect(self._list_drafts)
+        drafts.diff_ready.connect(self._show_diff)
+        drafts.saved.connect(self.saved_label.setText)
+        drafts.notice.connect(self.editor.show_notice)
+        drafts.error.connect(self.show_error)
+        if gate is not None:
+            drafts.diff_ready.connect(lambda _diff: gate.revalidate(drafts.draft))
+            gate.report_changed.connect(self.editor.show_problems)
+            gate.approval_state.connect(self._approval_state)
+            gate.error.connect(self.show_error)
+            gate.queued.connect(self._queued)
+            gate.proposal_ready.connect(self._show_approval)
+        self._set_enabled(False)
+
+    def _build_bar(self, layout: QVBoxLayout, drafts: DraftViewModel) -> None:
+        """The draft's row: choose, start, import, follow up, change patient, sign out, and
+        approve — one row, so the note's sections keep the room."""
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 4, 8, 0)
         bar.addWidget(QLabel("Draft:"))
@@ -107,64 +164,51 @@ class WorkspacePage(QWidget):
         bar.addWidget(self.saved_label)
         bar.addWidget(self.patient_button)
         bar.addWidget(self.sign_out_button)
-        layout.addLayout(bar)
-
-        approve_row = QHBoxLayout()
-        approve_row.setContentsMargins(8, 0, 8, 0)
+        # one row for the draft's controls and the approval: room for the note's sections
         self.approve_reason = hint_label("")
-        approve_row.addWidget(self.approve_reason, 1)
+        self.approve_reason.setWordWrap(False)
         self.approve_button = QPushButton("Review and approve…")
         self.approve_button.setToolTip(tooltip("review", "Review and approve the note"))
         self.approve_button.setEnabled(False)
         self.approve_button.clicked.connect(self._open_approval)
-        approve_row.addWidget(self.approve_button)
-        layout.addLayout(approve_row)
+        bar.addWidget(self.approve_button)
+        layout.addLayout(bar)
+        reason_row = QHBoxLayout()
+        reason_row.setContentsMargins(8, 0, 8, 0)
+        reason_row.addStretch(1)
+        reason_row.addWidget(self.approve_reason)
+        self.approve_reason.hide()
+        layout.addLayout(reason_row)
 
-        self.error_label = error_label("")
-        self.error_label.hide()
-        layout.addWidget(self.error_label)
-        self.grants_label = hint_label("")
-        self.grants_label.setObjectName("warningText")
-        self.grants_label.hide()
-        layout.addWidget(self.grants_label)
-        self.inbox_notices = InboxNotices(self)
-        layout.addWidget(self.inbox_notices)
-
+    def _build_panes(self, layout: QVBoxLayout, memory: LayoutMemory | None) -> None:
+        """Chart | note (sections | items) over its changes; every divider remembered."""
         split = QSplitter(Qt.Orientation.Horizontal, self)
         self.context_pane = ContextPane(split)
         right = QSplitter(Qt.Orientation.Vertical, split)
-        self.editor = NoteEditor(right, entry)
+        self.editor = NoteEditor(right, self.entry)
         if self.agreement is not None:  # mismatches and uncertain passages, under the editor
             right.addWidget(self.agreement.panel)
         self.diff_view = DiffView(right)
+        # the note first: the changes below take a quarter and can be dragged away entirely
+        # (the agreement panel, where there is one, between them: shown only while it has
+        # something to say)
         right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 2)
-        right.setSizes([480, 220])
+        for index in range(1, right.count()):
+            right.setStretchFactor(index, 1)
+        right.setCollapsible(0, False)
+        right.setSizes([540, *([140] * (right.count() - 2)), 180])
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 3)
-        split.setSizes([320, 1000])
+        split.setSizes([300, 1000])
         layout.addWidget(split, 1)
-
-        self.editor.section_edited.connect(drafts.edit_section)
-        self.editor.item_edited.connect(drafts.edit_item)
-        self.editor.item_removed.connect(self._remove_item)
-        self.context_pane.follow_up_requested.connect(
-            lambda note, kind: drafts.start("new-draft", drafts.follow_up_note(note, kind))
-        )
-        drafts.draft_changed.connect(self._show_draft)
-        drafts.drafts_listed.connect(self._list_drafts)
-        drafts.diff_ready.connect(self._show_diff)
-        drafts.saved.connect(self.saved_label.setText)
-        drafts.notice.connect(self.editor.show_notice)
-        drafts.error.connect(self.show_error)
-        if gate is not None:
-            drafts.diff_ready.connect(lambda _diff: gate.revalidate(drafts.draft))
-            gate.report_changed.connect(self.editor.show_problems)
-            gate.approval_state.connect(self._approval_state)
-            gate.error.connect(self.show_error)
-            gate.queued.connect(self._queued)
-            gate.proposal_ready.connect(self._show_approval)
-        self._set_enabled(False)
+        self.chart_split, self.note_split = split, right
+        if memory is not None:
+            memory.remember(split, "workspace/chart")
+            memory.remember(right, "workspace/note-changes")
+            memory.remember(self.editor.split, "editor/sections-items")
+            self.editor.on_sections_built = lambda s: memory.remember(
+                s, f"editor/sections-{s.count()}"
+            )
 
     def _set_enabled(self, enabled: bool) -> None:
         for w in (self.draft_combo, self.new_button, self.import_button):
@@ -220,6 +264,7 @@ class WorkspacePage(QWidget):
     def _approval_state(self, allowed: bool, reason: str) -> None:
         self.approve_button.setEnabled(allowed)
         self.approve_reason.setText(reason)
+        self.approve_reason.setVisible(bool(reason))
 
     def _open_approval(self) -> None:
         self.drafts.start("approve", self.review_and_approve())
@@ -266,17 +311,40 @@ class WorkspacePage(QWidget):
         self.approval_dialog = dialog
         dialog.open()  # never exec(): the event loop keeps running
 
-    def _queued(self, _commit: object) -> None:
-        self.drafts.start("reload", self._show_queued())
+    def set_outbox(self, outbox: OutboxService | None) -> None:
+        """The signed-in site's outbox: the note just approved is followed there."""
+        self._outbox = outbox
+        self._stop_following()
 
-    async def _show_queued(self) -> None:
+    def _queued(self, commit: ApprovedCommit) -> None:
+        approved = self.drafts.draft  # the draft on screen when the approval was stored
+        if approved is not None:
+            self.drafts.start("reload", self._show_queued(commit, approved.id))
+
+    async def _show_queued(self, commit: ApprovedCommit, draft_id: UUID) -> None:
+        approved_at = datetime.now(UTC)
         await self.drafts.reload()  # approved now: read-only
-        when = datetime.now().strftime("%H:%M:%S")
-        self.editor.show_notice(
-            f"Approved and queued at {when}. It will be sent to the chart exactly once; the "
-            "outbox shows its progress. To change the note: Correct this note, or Add an "
-            "addendum."
+        self._stop_following()
+        draft = self.drafts.draft
+        if self._outbox is None or draft is None or draft.id != draft_id:
+            return  # another draft is shown by now (a follow-up was started): its words rule
+
+        def show(notice: StatusSentence) -> None:
+            current = self.drafts.draft
+            if current is not None and current.id == draft_id:
+                self.editor.show_notice(notice.text, NOTICE_TONES[notice.severity])
+            elif self._following is not None:
+                self._stop_following()  # another draft is shown: its own notices rule
+
+        self._following = ApprovedNoteWatch(
+            self._outbox, commit.commit_id, approved_at, show, parent=self
         )
+
+    def _stop_following(self) -> None:
+        watch, self._following = self._following, None
+        if watch is not None:
+            watch.stop()
+            watch.deleteLater()
 
     def _show_draft(self, draft: Draft) -> None:
         placeholders = {}

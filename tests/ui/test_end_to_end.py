@@ -214,6 +214,15 @@ async def test_edit_approve_queue_and_confirm_exactly_once(
         return site.outbox.item(commit.commit_id).state  # type: ignore[attr-defined]
 
     await wait_until(lambda: state() is OutboxState.CONFIRMED, 60)
+    # the yellow "queued" line ends with its state: it now says the note is in the chart
+    notice = workspace.editor.notice_label
+    await wait_until(lambda: notice.text().startswith("Sent to the chart at"), 5)
+    assert "queued" not in notice.text() and notice.objectName() == "okText"
+    # the outbox names the patient as the approval did (name and MRN)
+    patient = workspace.context.patient  # type: ignore[union-attr]
+    label = site.outbox.patient_label(commit.commit_id)  # type: ignore[attr-defined]
+    assert label.startswith(patient.shown_name)
+    assert patient.mrn is None or label.endswith(f"(MRN {patient.shown_mrn})")
 
     fhir = fhir_of(parts)
     for write in commit.writes:  # type: ignore[attr-defined]

@@ -320,9 +320,15 @@ async def test_a_follow_up_of_a_note_still_in_the_outbox_waits_for_it(
     first = await write_and_approve(parts, f"queued {datetime.now(UTC).isoformat()}")
     assert site.outbox.item(first.commit_id).state is S.QUEUED
     workspace = parts.workspace
-    workspace.follow_up_buttons[FollowUpKind.ADDENDUM].click()
+    addendum = workspace.follow_up_buttons[FollowUpKind.ADDENDUM]
+    # as the clinician sees it: the button shows once the approved note is shown read-only
+    # (clicked before, it would act on the draft still shown as editable, and do nothing)
+    await wait_until(lambda: addendum.isVisible(), 10)
+    addendum.click()
     drafts = workspace.drafts
-    await wait_until(lambda: drafts.draft is not None and drafts.draft.is_editable, 30)
+    # the addendum itself (not the approved note still shown editable until it is re-read)
+    await wait_until(lambda: "addendum" in workspace.editor.section_edits, 30)
+    assert drafts.draft is not None and drafts.draft.is_editable
     assert "still in the outbox" in workspace.editor.notice_label.text()
     workspace.editor.section_edits["addendum"].setPlainText("Patient called back: no dizziness.")
     dialog = await review(parts)

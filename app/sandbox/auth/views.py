@@ -3,7 +3,8 @@
     GET       /fhir/.well-known/smart-configuration   SMART discovery
     GET       /auth/.well-known/openid-configuration  OpenID discovery (same endpoints)
     GET       /auth/jwks                              public signing keys
-    GET/POST  /auth/authorize                         login page -> consent page -> redirect
+    GET/POST  /auth/authorize                         login page -> consent page (once per user,
+                                                      client and scopes) -> redirect
     POST      /auth/token                             authorization_code | refresh_token
     POST      /auth/revoke                            RFC 7009
     POST      /auth/introspect                        RFC 7662
@@ -93,6 +94,19 @@ def _complete(service: AuthService, grant: Any, user: LoginUser | None) -> Respo
     return result
 
 
+def _consent_remembered(
+    service: AuthService, user: LoginUser, client_id: str, granted: list[str]
+) -> bool:
+    """Consent is asked once per user, client and scopes, as real authorization servers do:
+    a request for no more than this user allowed this client before goes straight back to the
+    app. OpenID's ``prompt=consent`` asks again."""
+    if "consent" in request.values.get("prompt", "").split():
+        return False
+    return bool(granted) and set(granted) <= service.store.consented_scopes(
+        user.fhir_user, client_id
+    )
+
+
 def _authorize(service: AuthService) -> Response:
     server = service.server
     try:
@@ -150,9 +164,20 @@ def _authorize(service: AuthService) -> Response:
             status=400,
         )
 
-    decision = form.get("decision")
+    return _decide(service, grant, user, params)
+
+
+def _decide(
+    service: AuthService, grant: Any, user: LoginUser, params: list[tuple[str, str]]
+) -> Response:
+    """After the login: the consent page (unless this user allowed this client these scopes
+    before), then the user's decision."""
+    client = grant.request.client
+    decision = request.form.get("decision")
+    granted = split_scope(scope_for_user(grant.request.scope, user))
+    if decision is None and _consent_remembered(service, user, client.client_id, granted):
+        return _complete(service, grant, user)
     if decision is None:
-        granted = split_scope(scope_for_user(scope, user))
         dropped = [s for s in split_scope(grant.request.payload.scope) if s not in granted]
         page_params = [*params, ("login", user.id), ("patient", user.patient or "")]
         patient_display = service.logins.display("Patient", user.patient) if user.patient else None
@@ -168,6 +193,7 @@ def _authorize(service: AuthService) -> Response:
             )
         )
     if decision == "approve":
+        service.store.remember_consent(user.fhir_user, client.client_id, granted)
         return _complete(service, grant, user)
     if decision == "deny":
         return _complete(service, grant, None)
