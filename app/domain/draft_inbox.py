@@ -76,6 +76,18 @@ def ready_files(
     return ready, sightings
 
 
+def growing_files(entries: Iterable[InboxEntry], seen: Mapping[str, Sighting]) -> list[str]:
+    """The candidate files seen before whose size or time has changed since: still being
+    written (a copy in progress). A file seen for the first time is not among them."""
+    return [
+        e.name
+        for e in entries
+        if is_candidate(e.name)
+        and (before := seen.get(e.name)) is not None
+        and (before.size, before.modified) != (e.size, e.modified)
+    ]
+
+
 class InboxOutcomeKind(Enum):
     IMPORTED = "imported"  # a draft awaiting review; the file moved to imported/
     REJECTED = "rejected"  # the file moved to rejected/ with the reason beside it

@@ -1,7 +1,9 @@
 """The watched folder's runner: one scan turns each ready file into a draft awaiting review for
 its own patient and encounter, or sets it aside with the reason beside it.
 
-    scan() -> [InboxOutcome]       each ready file (stable for the settle time), oldest first:
+    scan() -> [InboxOutcome]       a file that changed since the last look: said once (WAITING,
+                                    "still being written"), left alone until it stops changing
+                                   each ready file (stable for the settle time), oldest first:
         read (size cap)             too big / unreadable            -> rejected/
         SHA-256 seen before?        the same content again          -> rejected/
         source patient, encounter   missing                         -> rejected/
@@ -35,6 +37,7 @@ from app.domain.draft_inbox import (
     InboxOutcome,
     InboxOutcomeKind,
     Sighting,
+    growing_files,
     ready_files,
 )
 from app.domain.errors import DraftImportError
@@ -84,12 +87,16 @@ class DraftInbox:
         self._run = run
         self._clock = clock
         self._seen: dict[str, Sighting] = {}
+        self._told_growing: set[str] = set()  # files said to be still being written
 
     async def scan(self) -> list[InboxOutcome]:
         """Handle every ready file once; InboxUnavailable when the folder cannot be listed."""
         entries: list[InboxEntry] = await self._run(self.folder.entries)
-        ready, self._seen = ready_files(entries, self._seen, self._clock(), self._settle)
-        outcomes = []
+        now = self._clock()
+        growing = [n for n in growing_files(entries, self._seen) if n not in self._told_growing]
+        ready, self._seen = ready_files(entries, self._seen, now, self._settle)
+        self._told_growing = {n for n in (*self._told_growing, *growing) if n in self._seen}
+        outcomes = [self._still_written(name, now) for name in growing]
         for entry in ready:
             outcome = await self._handle(entry.name)
             if outcome is not None:
@@ -174,6 +181,18 @@ class DraftInbox:
             log.warning("draft inbox: %s while setting a file aside", type(exc).__name__)
             return self._waiting(name, now, f"{reason} (and it could not be moved aside)")
         return InboxOutcome(InboxOutcomeKind.REJECTED, name, now, reason=reason, moved_to=moved)
+
+    def _still_written(self, name: str, now: datetime) -> InboxOutcome:
+        seconds = round(self._settle.total_seconds())
+        return InboxOutcome(
+            InboxOutcomeKind.WAITING,
+            name,
+            now,
+            reason=(
+                "it is still being written (it changed since the last look); it is read once "
+                f"it has not changed for {seconds} second{'s' if seconds != 1 else ''}"
+            ),
+        )
 
     @staticmethod
     def _waiting(name: str, now: datetime, reason: str) -> InboxOutcome:

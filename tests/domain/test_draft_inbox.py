@@ -10,6 +10,7 @@ from app.domain.draft_inbox import (
     InboxOutcome,
     InboxOutcomeKind,
     aside_name,
+    growing_files,
     is_candidate,
     ready_files,
     rejection_text,
@@ -45,6 +46,15 @@ def test_a_file_is_ready_once_it_stopped_changing_for_the_settle_time() -> None:
     assert ready == [grown]
     ready, seen = ready_files([], seen, T0 + 5 * S)
     assert seen == {}  # gone from the folder: forgotten
+
+
+def test_a_file_that_changed_since_the_last_look_is_growing() -> None:
+    first = InboxEntry("a.json", 100, T0)
+    _, seen = ready_files([first, InboxEntry("b.json", 5, T0)], {}, T0)
+    assert growing_files([first], {}) == []  # seen for the first time: not yet known
+    grown = InboxEntry("a.json", 4096, T0 + S)
+    entries = [grown, InboxEntry("b.json", 5, T0), InboxEntry("c.json.part", 9, T0)]
+    assert growing_files(entries, seen) == ["a.json"]
 
 
 def test_ready_files_oldest_first() -> None:

@@ -164,15 +164,25 @@ async def test_a_file_still_being_written_is_left_alone(
     growing = folder / "visit.json"
     growing.write_bytes(SAMPLE[:100])  # half-written: not JSON yet
     inbox = make_inbox(folder, store, fhir, clock)
+    told = []
     for _ in range(3):
-        assert await inbox.scan() == []
+        told += await inbox.scan()
+        assert tree(folder) == ["visit.json"]  # left where it is
         with growing.open("ab") as fh:  # the copy goes on
             fh.write(b" ")
         clock.now += timedelta(seconds=3)
+    # said once, in words, while it kept changing (the app shows it)
+    [waiting] = told
+    assert waiting.kind is InboxOutcomeKind.WAITING and waiting.file_name == "visit.json"
+    assert waiting.words == (
+        "visit.json was left in the folder for now: it is still being written (it changed "
+        "since the last look); it is read once it has not changed for 2 seconds"
+    )
     growing.write_bytes(SAMPLE)  # complete
     clock.now += timedelta(seconds=1)
     (outcome,) = await settle(inbox, clock)
     assert outcome.kind is InboxOutcomeKind.IMPORTED
+    assert store.drafts.list_unfinished() != []
 
 
 async def test_an_unreachable_ehr_leaves_the_file_in_place(tmp_path: Path, store: Store) -> None:

@@ -7,6 +7,7 @@ Observation once, nothing written for a declined draft."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -25,12 +26,13 @@ from app.bootstrap import build_workbench
 from app.domain.audit import AuditKind
 from app.domain.consistency import Fix, MismatchKind
 from app.domain.draft import CloseReason, DraftStatus, ObservationItem
-from app.domain.draft_inbox import InboxOutcomeKind
+from app.domain.draft_inbox import InboxOutcome, InboxOutcomeKind
 from app.domain.outbox import OutboxState
 from app.domain.site import Site
 from app.fhir.client import FhirClient
 from app.paths import AppPaths
 from app.services.workbench import Workbench
+from app.ui.inbox_view import InboxNotices
 from app.ui.workbench import MainWindowParts
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
@@ -95,6 +97,25 @@ async def observation_ids(fhir: FhirClient, patient_id: str) -> set[str]:
     return {str(r["id"]) for r in result.resources}
 
 
+async def one_more_note(
+    fhir: FhirClient, encounter: str, before: list[dict[str, Any]], commit_id: UUID
+) -> dict[str, Any]:
+    """The encounter holds exactly one more note than ``before``: the commit's, current; the
+    notes it had keep their status (nothing replaced). Returns the new note."""
+    after = await notes_on(fhir, encounter)
+    [doc] = await written_by(fhir, "DocumentReference", commit_id)
+    assert len(after) == len(before) + 1
+    assert {d["id"] for d in after} - {d["id"] for d in before} == {doc["id"]}
+    assert doc["status"] == "current" and not doc.get("relatesTo")
+    kept = {d["id"]: d["status"] for d in after if d["id"] != doc["id"]}
+    assert kept == {d["id"]: d["status"] for d in before}
+    return doc
+
+
+async def new_observations(fhir: FhirClient, patient_id: str, before: set[str]) -> set[str]:
+    return await observation_ids(fhir, patient_id) - before
+
+
 # ---------------------------------------------------------------- 1. a mismatch, found and fixed
 
 
@@ -108,6 +129,12 @@ async def test_a_narrative_table_mismatch_is_found_fixed_and_the_chart_agrees(
     workspace, drafts, gate = parts.workspace, parts.workspace.drafts, parts.gate
     site = site_of(parts)
     await wait_until(lambda: site.outbox.sending, 30)
+    context = workspace.context
+    assert context is not None
+    fhir = fhir_of(parts)
+    encounter = f"Encounter/{context.encounter.id}"
+    notes_before = await notes_on(fhir, encounter)
+    observations_before = await observation_ids(fhir, context.patient.id)
     editor = workspace.editor
     editor.section_edits["subjective"].setPlainText("Palpitations since Sunday.")
     editor.section_edits["objective"].setPlainText("Heart rate: 78 beats/minute. Chest clear.")
@@ -152,12 +179,13 @@ async def test_a_narrative_table_mismatch_is_found_fixed_and_the_chart_agrees(
     commit = await confirm(parts, dialog)
     await wait_until(lambda: site.outbox.item(commit.commit_id).state is OutboxState.CONFIRMED, 60)
 
-    fhir = fhir_of(parts)
-    [doc] = await written_by(fhir, "DocumentReference", commit.commit_id)
+    doc = await one_more_note(fhir, encounter, notes_before, commit.commit_id)
     text = note_text(doc)
     assert "Heart rate: 96 bpm. Chest clear." in text and "78" not in text
     assert "[Recorded with this note]\n- Heart rate: 96 bpm\n[End of recorded items]" in text
-    assert await observations_of(fhir, commit.commit_id) == {"8867-4": [96]}
+    assert await observations_of(fhir, commit.commit_id) == {"8867-4": [96]}  # once
+    written = {o["id"] for o in await written_by(fhir, "Observation", commit.commit_id)}
+    assert await new_observations(fhir, context.patient.id, observations_before) == written
     await workbench.aclose()
 
 
@@ -234,9 +262,11 @@ async def test_a_file_in_the_watched_folder_becomes_a_draft_and_one_note(
     qtbot: QtBot, scripted_browser: ScriptedBrowser, ehr: RunningServer, tmp_path: Path
 ) -> None:
     """A scribe tool drops a file (written as .part, then renamed): the draft appears for the
-    open encounter, awaiting review; approved, the EHR holds exactly one more note and each
-    Observation once. The same file again, and a 6 MB file, are set aside with the reason, in
-    the folder and in the app."""
+    open encounter, awaiting review; approved, the EHR holds exactly one more note, current, and
+    each Observation once. Then the bad input of issue 12 — the same content again, a 6 MB
+    file, a chart the clinician cannot read, a copy still being written that stalls half-way —
+    each said in the app and set aside with the reason in the folder; nothing else changes in
+    the EHR."""
     inbox = tmp_path / "scribe-inbox"
     inbox.mkdir()
     workbench = make_workbench(tmp_path, ehr, inbox)
@@ -250,6 +280,9 @@ async def test_a_file_in_the_watched_folder_becomes_a_draft_and_one_note(
     fhir = fhir_of(parts)
     encounter = f"Encounter/{context.encounter.id}"
     before = await notes_on(fhir, encounter)
+    observations_before = await observation_ids(fhir, context.patient.id)
+    seen: list[InboxOutcome] = []  # every outcome (the notices list the latest few)
+    site.inbox.subscribe(seen.extend)
 
     body = json.dumps(sample_for(parts)).encode()
     (inbox / "visit.json.part").write_bytes(body)
@@ -275,29 +308,59 @@ async def test_a_file_in_the_watched_folder_becomes_a_draft_and_one_note(
     commit = await confirm(parts, dialog)
     await wait_until(lambda: site.outbox.item(commit.commit_id).state is OutboxState.CONFIRMED, 60)
 
-    after = await notes_on(fhir, encounter)
-    assert len(after) == len(before) + 1
-    [doc] = await written_by(fhir, "DocumentReference", commit.commit_id)
-    assert doc["id"] in {d["id"] for d in after}
+    await one_more_note(fhir, encounter, before, commit.commit_id)
     assert await observations_of(fhir, commit.commit_id) == {
         "8867-4": [78],
         "29463-7": [82.5],
     }
+    written = {o["id"] for o in await written_by(fhir, "Observation", commit.commit_id)}
+    assert await new_observations(fhir, context.patient.id, observations_before) == written
+    after = await notes_on(fhir, encounter)
 
-    (inbox / "again.json").write_bytes(body)  # the same content twice
-    with (inbox / "huge.json").open("wb") as fh:
-        fh.truncate(6 * 1024 * 1024)
-    await wait_until(lambda: notices.text().count("set aside") >= 2, 30)
-    text = notices.text()
-    assert "again.json was set aside in rejected/: the same content was already imported" in text
-    assert "huge.json was set aside in rejected/: the file huge.json is too large" in text
+    await drop_bad_input(inbox, body, notices)
     assert sorted(p.name for p in (inbox / "rejected").iterdir()) == [
         "again.json",
         "again.json.rejected.txt",
+        "half.json",
+        "half.json.rejected.txt",
         "huge.json",
         "huge.json.rejected.txt",
+        "stranger.json",
+        "stranger.json.rejected.txt",
     ]
-    assert len(await notes_on(fhir, encounter)) == len(after)  # nothing else reached the chart
-    outcomes = [o.kind for o in notices.outcomes]
-    assert outcomes.count(InboxOutcomeKind.IMPORTED) == 1
+    assert await notes_on(fhir, encounter) == after  # nothing else reached the chart
+    assert await new_observations(fhir, context.patient.id, observations_before) == written
+    assert [o.kind for o in seen].count(InboxOutcomeKind.IMPORTED) == 1
+    assert site.outbox.summary().total == 1  # the one the clinician approved
     await workbench.aclose()
+
+
+async def drop_bad_input(inbox: Path, body: bytes, notices: InboxNotices) -> None:
+    """The same content twice, a 6 MB file, a chart the clinician cannot read, a copy that
+    keeps growing and then stalls half-written: each said in the app, set aside in the folder."""
+    (inbox / "again.json").write_bytes(body)
+    with (inbox / "huge.json").open("wb") as fh:
+        fh.truncate(6 * 1024 * 1024)
+    stranger = json.loads(body)
+    stranger["source"] = {"patient": "Patient/nobody-here", "encounter": "Encounter/enc-1"}
+    (inbox / "stranger.json").write_text(json.dumps(stranger))
+    half = inbox / "half.json"
+    half.write_bytes(body[:200])
+    told = "half.json was left in the folder for now: it is still being written"
+    for _ in range(60):  # still being copied: a few bytes more every half second
+        if told in notices.text():
+            break
+        with half.open("ab") as fh:
+            fh.write(b" ")
+        await asyncio.sleep(0.5)
+    assert told in notices.text() and half.exists()  # said in the app, left in the folder
+    await wait_until(lambda: "half.json was set aside" in notices.text(), 30)  # then it stalled
+    await wait_until(lambda: notices.text().count("set aside") >= 4, 30)
+    text = notices.text()
+    assert "again.json was set aside in rejected/: the same content was already imported" in text
+    assert "huge.json was set aside in rejected/: the file huge.json is too large" in text
+    assert (
+        "stranger.json was set aside in rejected/: Patient/nobody-here / Encounter/enc-1 could "
+        "not be read with your access" in text
+    )
+    assert "half.json was set aside in rejected/: not valid JSON" in text
