@@ -1,5 +1,5 @@
 """Screenshots of the agreement check, from the real app against the embedded sandbox: the
-mismatch warning in the workspace (Objective says 78 beats/minute, the table 96 /min, with its
+mismatch warning in the workspace (Objective says 78 beats/minute, the table 96 bpm, with its
 one-click fixes and the app-maintained block) and the review dialog that asks to confirm it.
 
     Xvfb :92 -screen 0 1366x768x24 & openbox &   (DISPLAY=:92)
@@ -67,7 +67,7 @@ async def main(size: str, out: Path) -> None:
     workspace, gate, drafts = parts.workspace, parts.gate, parts.workspace.drafts
     await wait_for(lambda: gate.chart is not None and drafts.draft is not None)
 
-    # the issue's case: Objective says 78 beats/minute, the table 96 /min
+    # the issue's case: Objective says 78 beats/minute, the table 96 bpm
     editor = workspace.editor
     editor.section_edits["subjective"].setPlainText("Palpitations since Sunday.")
     editor.section_edits["objective"].setPlainText(
@@ -87,12 +87,14 @@ async def main(size: str, out: Path) -> None:
         split.setSizes([260, width - 260])
     right = agreement.panel.parentWidget()
     if isinstance(right, QSplitter):
-        right.setSizes([400, 110, 140])
-    await asyncio.sleep(0.8)
+        right.setSizes([470, 80, 60])
+    # Objective given the room the other sections can spare (as a clinician drags the
+    # dividers), scrolled by a line: the value it states and the block under it both in view
+    editor.sections_splitter.setSizes([1, 1000, 1, 1])
+    await asyncio.sleep(0.3)
     objective = editor.section_edits["objective"]
-    bar = editor.sections_area.verticalScrollBar()
-    bar.setValue(objective.parentWidget().mapTo(editor.sections_host, objective.pos()).y() - 30)
-    await asyncio.sleep(0.5)
+    objective.verticalScrollBar().setValue(1)
+    await asyncio.sleep(0.8)
     shoot(window, out / f"mismatch-warning-{size}.png")
 
     workspace.approval_dialog = None
