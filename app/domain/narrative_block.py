@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from itertools import accumulate
 
 from app.domain.draft import Draft, FollowUpKind, NoteSection
-from app.domain.items import ITEM_KINDS, StructuredItem, render_item, role_of
+from app.domain.items import ITEM_KINDS, StructuredItem, kind_of, render_item, role_of
 from app.domain.validation_problems import without_unsafe
 
 BLOCK_START = "[Recorded with this note]"
@@ -61,10 +61,19 @@ def items_by_section(
     grouped: dict[str, list[StructuredItem]] = {}
     for kind in ITEM_KINDS:
         for item in kind.select(items):
+            if not entered(item):
+                continue
             key = section_for(item, keys)
             if key is not None:
                 grouped.setdefault(key, []).append(item)
     return grouped
+
+
+def entered(item: StructuredItem) -> bool:
+    """Whether anything was entered in ``item``: a row just added ("Add observation") records
+    nothing yet, and the block does not list it ("- LOINC : no value")."""
+    blank = kind_of(item).new_item
+    return blank is None or render_item(item) != render_item(blank())
 
 
 def block_items(draft: Draft) -> tuple[StructuredItem, ...]:

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from app.domain.draft import Draft, DraftStatus
+from app.domain.items.observation import OBSERVATION
 from app.domain.narrative_block import (
     BLOCK_END,
     BLOCK_START,
@@ -153,3 +154,14 @@ def test_an_amendment_of_a_note_without_a_block_is_not_told_to_add_one() -> None
     assert kinds == ["table"]  # the text's 96 against the correction; no "block" warning
     fixed = sync_blocks(corrected)
     assert "- Heart rate: 92 bpm" in fixed.sections[0].text  # once the table changes
+
+
+def test_a_row_just_added_is_not_listed_until_something_is_entered() -> None:
+    """ "Add observation" adds a blank row: the block does not say "- LOINC : no value"."""
+    assert OBSERVATION.new_item is not None
+    draft = sync_blocks(soap_draft().with_item(OBSERVATION.new_item()))
+    assert BLOCK_START not in draft.section("objective").text
+    assert out_of_step(draft) == ()
+    blank = OBSERVATION.select(draft.items)[0]
+    typed = sync_blocks(draft.with_item(replace(HR, item_id=blank.item_id)))
+    assert "- Heart rate: 96 bpm" in typed.section("objective").text
