@@ -175,7 +175,18 @@ class DraftViewModel(QObject):
         self.context = context
         drafts = await self._list()
         if drafts:
-            self._show(drafts[0])
+            shown, listed = self.draft, drafts[0]
+            if (
+                shown is not None
+                and shown.id == listed.id
+                and (self.dirty or shown.revision > listed.revision)
+            ):
+                # typed into this very draft while its chart was read again (saved since, or
+                # to be saved like any edit): what was typed stays, not the copy listed before
+                self.draft_changed.emit(shown)
+            else:
+                await self.flush()  # typed into another draft meanwhile: saved before it goes
+                self._show(drafts[0])
             if restored_notice:
                 when = drafts[0].updated_at.astimezone().strftime("%H:%M:%S on %d %b")
                 self.notice.emit(
