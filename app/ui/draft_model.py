@@ -175,18 +175,15 @@ class DraftViewModel(QObject):
         self.context = context
         drafts = await self._list()
         if drafts:
-            shown, listed = self.draft, drafts[0]
-            if (
-                shown is not None
-                and shown.id == listed.id
-                and (self.dirty or shown.revision > listed.revision)
-            ):
+            listed = drafts[0]
+            if not self._newer_than(listed):
+                await self.flush()  # typed into another draft meanwhile: saved before it goes
+            if self._newer_than(listed) and self.draft is not None:
                 # typed into this very draft while its chart was read again (saved since, or
                 # to be saved like any edit): what was typed stays, not the copy listed before
-                self.draft_changed.emit(shown)
+                self.draft_changed.emit(self.draft)
             else:
-                await self.flush()  # typed into another draft meanwhile: saved before it goes
-                self._show(drafts[0])
+                self._show(listed)
             if restored_notice:
                 when = drafts[0].updated_at.astimezone().strftime("%H:%M:%S on %d %b")
                 self.notice.emit(
@@ -195,6 +192,15 @@ class DraftViewModel(QObject):
                 )
         else:
             await self.new_draft()
+
+    def _newer_than(self, listed: Draft) -> bool:
+        """Whether the draft shown is ``listed`` with edits the listing does not have."""
+        shown = self.draft
+        return (
+            shown is not None
+            and shown.id == listed.id
+            and (self.dirty or shown.revision > listed.revision)
+        )
 
     async def _list(self) -> list[Draft]:
         """The encounter's drafts (emitted); the editable ones first choice."""
