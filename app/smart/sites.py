@@ -22,7 +22,7 @@ import re
 import ssl
 import stat
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,45 +208,66 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
         wrong_type = not all(isinstance(s, str) and s and " " not in s for s in value)
     if wrong_type:
         raise SiteConfigError(str(file), where, f"must be {_TYPE_WORDS[expected]}, not {value!r}")
-    if key == "hl7":
-        read_hl7_table(file, where, value)
     if isinstance(value, str) and not value.strip():
         raise SiteConfigError(str(file), where, "must not be empty")
-    if key == "fhir_base":
-        _check_url(file, where, value, schemes=("https", "http"))
-    elif key == "proxy":
-        _check_url(file, where, value, schemes=("http", "https", "socks5", "socks5h"), tls=False)
-    elif key == "redirect_path":
-        assert isinstance(value, str)
-        if not value.startswith("/") or any(c in value for c in "?#% "):
-            raise SiteConfigError(
-                str(file),
-                where,
-                f"must be a path starting with '/', like \"/callback\", not {value!r}",
-            )
-    elif key == "idle_lock_minutes":
-        assert isinstance(value, int)
-        if not 1 <= value <= 24 * 60:
-            raise SiteConfigError(str(file), where, "must be between 1 and 1440 minutes")
-    elif key == "log_level":
-        _log_level(file, where, value)
-    elif key == "draft_inbox":
-        folder = _resolve_relative(file, key, value)
-        assert isinstance(folder, Path)
-        problem = draft_inbox_problem(folder)
-        if problem is not None:
-            raise SiteConfigError(str(file), where, problem)
-    elif key == "draft_inbox_settle_seconds":
-        assert isinstance(value, int)
-        if not 1 <= value <= 300:
-            raise SiteConfigError(str(file), where, "must be between 1 and 300 seconds")
-    elif key == "ca_bundle":
-        assert isinstance(value, str)
-        ca = _resolve_relative(file, key, value)
-        assert isinstance(ca, Path)
-        problem = ca_bundle_problem(ca)
-        if problem is not None:
-            raise SiteConfigError(str(file), where, problem)
+    check = _VALUE_CHECKS.get(key)
+    if check is not None:
+        check(file, where, value)
+
+
+def _check_fhir_base(file: Path, where: str, value: object) -> None:
+    _check_url(file, where, value, schemes=("https", "http"))
+
+
+def _check_proxy(file: Path, where: str, value: object) -> None:
+    _check_url(file, where, value, schemes=("http", "https", "socks5", "socks5h"), tls=False)
+
+
+def _check_redirect_path(file: Path, where: str, value: object) -> None:
+    assert isinstance(value, str)
+    if not value.startswith("/") or any(c in value for c in "?#% "):
+        raise SiteConfigError(
+            str(file),
+            where,
+            f"must be a path starting with '/', like \"/callback\", not {value!r}",
+        )
+
+
+def _check_idle_lock(file: Path, where: str, value: object) -> None:
+    assert isinstance(value, int)
+    if not 1 <= value <= 24 * 60:
+        raise SiteConfigError(str(file), where, "must be between 1 and 1440 minutes")
+
+
+def _check_draft_inbox(file: Path, where: str, value: object) -> None:
+    folder = _resolve_relative(file, "draft_inbox", value)
+    assert isinstance(folder, Path)
+    problem = draft_inbox_problem(folder)
+    if problem is not None:
+        raise SiteConfigError(str(file), where, problem)
+
+
+def _check_settle_seconds(file: Path, where: str, value: object) -> None:
+    assert isinstance(value, int)
+    if not 1 <= value <= 300:
+        raise SiteConfigError(str(file), where, "must be between 1 and 300 seconds")
+
+
+def _check_ca_bundle(file: Path, where: str, value: object) -> None:
+    assert isinstance(value, str)
+    ca = _resolve_relative(file, "ca_bundle", value)
+    assert isinstance(ca, Path)
+    problem = ca_bundle_problem(ca)
+    if problem is not None:
+        raise SiteConfigError(str(file), where, problem)
+
+
+def _check_log_level(file: Path, where: str, value: object) -> None:
+    _log_level(file, where, value)
+
+
+def _check_hl7(file: Path, where: str, value: object) -> None:
+    read_hl7_table(file, where, value)
 
 
 def draft_inbox_problem(folder: Path) -> str | None:
@@ -363,3 +384,17 @@ def _build(site_id: str, values: Mapping[str, Any], origin: Mapping[str, Path]) 
         ),
         hl7=values.get("hl7"),
     )
+
+
+# The checks beyond the value's type, by key (each raises SiteConfigError with the words).
+_VALUE_CHECKS: dict[str, Callable[[Path, str, object], None]] = {
+    "fhir_base": _check_fhir_base,
+    "proxy": _check_proxy,
+    "redirect_path": _check_redirect_path,
+    "idle_lock_minutes": _check_idle_lock,
+    "log_level": _check_log_level,
+    "draft_inbox": _check_draft_inbox,
+    "draft_inbox_settle_seconds": _check_settle_seconds,
+    "ca_bundle": _check_ca_bundle,
+    "hl7": _check_hl7,
+}

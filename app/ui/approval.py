@@ -108,26 +108,8 @@ class ApprovalDialog(QDialog):
         layout.addWidget(tabs, 1)
 
         self.acknowledge: QCheckBox | None = None
-        disagree = [p.message for p in proposal.report.of_kind(ProblemKind.NARRATIVE_MISMATCH)]
-        counted = {f.text for f in decision.risk_flags if f.kind is RiskKind.NARRATIVE_MISMATCH}
-        notes = [n for n in proposal.notes if n not in disagree and n not in counted]
         self.mismatch_box: QLabel | None = None
-        if disagree:  # the note's text and its recorded values disagree: said first, apart
-            self.mismatch_box = _warning(
-                "The note's text and its recorded values disagree (Cancel to fix them in the "
-                "editor, or confirm that what is written is right):\n"
-                + "\n".join(f"• {m}" for m in disagree)
-            )
-            layout.addWidget(self.mismatch_box)
-        if notes:
-            layout.addWidget(_warning("\n".join(f"• {n}" for n in notes)))
-        if notes or disagree:
-            words = "I have reviewed the points above"
-            if disagree:
-                others = " and the points above" if notes else " above"
-                words = f"I have checked each disagreement{others}"
-            self.acknowledge = QCheckBox(words)
-            layout.addWidget(self.acknowledge)
+        self._add_points(layout)
 
         self.buttons = QDialogButtonBox(self)
         self.approve_button = self.buttons.addButton(
@@ -144,6 +126,32 @@ class ApprovalDialog(QDialog):
             self.approve_button.setEnabled(False)
             self.acknowledge.toggled.connect(self.approve_button.setEnabled)
             self.acknowledge.setFocus()  # Space ticks it, Ctrl+Shift+Enter approves
+
+    def _add_points(self, layout: QVBoxLayout) -> None:
+        """What the clinician confirms before approving: the disagreements between the note's
+        text and its recorded values first, apart; then the other points; one box to tick."""
+        proposal = self.proposal
+        disagree = [p.message for p in proposal.report.of_kind(ProblemKind.NARRATIVE_MISMATCH)]
+        counted = {
+            f.text for f in proposal.decision.risk_flags if f.kind is RiskKind.NARRATIVE_MISMATCH
+        }
+        notes = [n for n in proposal.notes if n not in disagree and n not in counted]
+        if disagree:
+            self.mismatch_box = _warning(
+                "The note's text and its recorded values disagree (Cancel to fix them in the "
+                "editor, or confirm that what is written is right):\n"
+                + "\n".join(f"• {m}" for m in disagree)
+            )
+            layout.addWidget(self.mismatch_box)
+        if notes:
+            layout.addWidget(_warning("\n".join(f"• {n}" for n in notes)))
+        if notes or disagree:
+            words = "I have reviewed the points above"
+            if disagree:
+                others = " and the points above" if notes else " above"
+                words = f"I have checked each disagreement{others}"
+            self.acknowledge = QCheckBox(words)
+            layout.addWidget(self.acknowledge)
 
     def _approve_by_key(self) -> None:
         """Ctrl+Shift+Enter: the same as the button, and only when the button may be pressed

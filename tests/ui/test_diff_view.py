@@ -99,7 +99,7 @@ def test_the_view_walks_the_changes(qtbot: QtBot) -> None:
     view.ignore_whitespace.setChecked(True)
     assert view.change_count < count  # the tab and the re-wrap are hidden
     html_before = view.inline.toHtml()
-    view._link(QUrl("show:assessment"))  # the "(show)" link of the long history
+    view.inline.anchorClicked.emit(QUrl("show:assessment"))  # "(show)" of the long history
     assert "Line 10 of the history." in view.inline.toPlainText()
     assert view.inline.toHtml() != html_before
 
