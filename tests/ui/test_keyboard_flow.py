@@ -186,7 +186,7 @@ async def test_the_whole_flow_with_the_keyboard_only(
     workspace = parts.workspace
     act = Actions(qtbot)
     act.key(Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    await wait_until(lambda: parts.window.pages.currentWidget() is not workspace, 5)
+    await wait_until(lambda: parts.window.pages.currentWidget() is not workspace, 20)
     await wait_until(lambda: act.focused().placeholderText() == "Family or given name", 5)  # type: ignore[attr-defined]
     act.type("Garcia")
     act.key(Qt.Key.Key_Return)  # search
@@ -197,7 +197,7 @@ async def test_the_whole_flow_with_the_keyboard_only(
     act.key(Qt.Key.Key_Return)  # open the newest encounter
     await chart_opened(parts)
     editor = workspace.editor
-    await wait_until(lambda: next(iter(editor.section_edits.values())).hasFocus(), 5)
+    await wait_until(lambda: next(iter(editor.section_edits.values())).hasFocus(), 20)
 
     act.type("Headache for 3 days, better with rest. ")
     act.key(Qt.Key.Key_Tab)  # the next section
@@ -212,7 +212,7 @@ async def test_the_whole_flow_with_the_keyboard_only(
     await editor_open(observations, after=picker_edit)
     act.type("142/88")
     act.key(Qt.Key.Key_Return)
-    await wait_until(lambda: cell_text(observations, 0, 1) == "142/88", 5)
+    await wait_until(lambda: cell_text(observations, 0, 1) == "142/88", 20)
 
     act.key(Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     tasks = editor.table_for("task").table
@@ -227,7 +227,7 @@ async def test_the_whole_flow_with_the_keyboard_only(
     act.type("+2w")
     assert "(in 2 weeks)" in editor.table_for("task").entry_hint.text()
     act.key(Qt.Key.Key_Return)
-    await wait_until(lambda: cell_text(tasks, 0, 2).startswith("20"), 5)
+    await wait_until(lambda: cell_text(tasks, 0, 2).startswith("20"), 20)
     await wait_until(lambda: workspace.approve_button.isEnabled(), 15)
 
     act.key(Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # review
@@ -236,7 +236,7 @@ async def test_the_whole_flow_with_the_keyboard_only(
     )
     dialog = workspace.approval_dialog
     assert dialog is not None and dialog.acknowledge is not None  # 142 is above the usual range
-    await wait_until(dialog.acknowledge.hasFocus, 5)
+    await wait_until(dialog.acknowledge.hasFocus, 20)
     act.key(Qt.Key.Key_Space)
     act.key(
         Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
@@ -254,7 +254,7 @@ async def test_the_same_flow_with_the_mouse_takes_far_more_actions(
     workspace = parts.workspace
     act = Actions(qtbot)
     act.click(workspace.patient_button)
-    await wait_until(lambda: parts.window.pages.currentWidget() is not workspace, 5)
+    await wait_until(lambda: parts.window.pages.currentWidget() is not workspace, 20)
     picker = parts.window.pages.currentWidget()
     act.click(picker.name_edit)  # type: ignore[attr-defined]
     act.type("Garcia")
@@ -280,7 +280,7 @@ async def test_the_same_flow_with_the_mouse_takes_far_more_actions(
     await editor_open(observations.table, after=picked)
     act.type("142/88")
     act.click(first)  # clicking away ends the value
-    await wait_until(lambda: cell_text(observations.table, 0, 1) == "142/88", 5)
+    await wait_until(lambda: cell_text(observations.table, 0, 1) == "142/88", 20)
 
     tasks = editor.table_for("task")
     bar = editor.items_tabs.tabBar()
@@ -289,7 +289,7 @@ async def test_the_same_flow_with_the_mouse_takes_far_more_actions(
     description = await editor_open(tasks.table)
     act.type("Recheck blood pressure")
     act.click_cell(tasks.table, 0, 1)  # ends the description
-    await wait_until(lambda: cell_text(tasks.table, 0, 0) == "Recheck blood pressure", 5)
+    await wait_until(lambda: cell_text(tasks.table, 0, 0) == "Recheck blood pressure", 20)
     act.click_cell(tasks.table, 0, 1, double=True)  # opens the owner
     owner = await editor_open(tasks.table, after=description)
     act.type("jones")
@@ -298,7 +298,7 @@ async def test_the_same_flow_with_the_mouse_takes_far_more_actions(
     await editor_open(tasks.table, after=owner)
     act.type("+2w")
     act.click(first)  # clicking away ends the due date
-    await wait_until(lambda: cell_text(tasks.table, 0, 2).startswith("20"), 5)
+    await wait_until(lambda: cell_text(tasks.table, 0, 2).startswith("20"), 20)
     await wait_until(lambda: workspace.approve_button.isEnabled(), 15)
 
     act.click(workspace.approve_button)
