@@ -106,13 +106,16 @@ class InboxOutcome:
     patient: str | None = None  # "Patient/pat-1" (relative references only)
     encounter: str | None = None
     moved_to: str | None = None  # "rejected/visit.json" (relative to the folder)
+    # IMPORTED: the patient and visit as the clinician reads them (the screen only, never a log)
+    shown_as: str | None = None  # "Maria Elena Garcia (MRN-1001), visit of 2025-03-10"
 
     @property
     def words(self) -> str:
         if self.kind is InboxOutcomeKind.IMPORTED:
+            whom = self.shown_as or f"{self.patient}, {self.encounter}"
             return (
-                f"{self.file_name}: a draft for {self.patient}, {self.encounter} is waiting for "
-                "your review (nothing was approved)."
+                f"{self.file_name}: a draft for {whom} is waiting for your review (nothing was "
+                "approved)."
             )
         if self.kind is InboxOutcomeKind.REJECTED:
             return f"{self.file_name} was set aside in {REJECTED_DIR}/: {self.reason}"

@@ -170,6 +170,7 @@ class DraftInbox:
             patient=saved.patient.relative,
             encounter=saved.encounter.relative,
             moved_to=moved,
+            shown_as=_shown_as(context),
         )
 
     async def _reject(
@@ -199,6 +200,14 @@ class DraftInbox:
         return InboxOutcome(
             InboxOutcomeKind.WAITING, name, now, reason=f"{reason}; it will be tried again"
         )
+
+
+def _shown_as(context: EncounterContext) -> str:
+    """The patient and the visit as the clinician reads them on the screen."""
+    patient, visit = context.patient, context.encounter
+    mrn = f" ({patient.mrn})" if patient.mrn else ""
+    when = f", visit of {visit.period_start.date().isoformat()}" if visit.period_start else ""
+    return f"{patient.name}{mrn}{when}"
 
 
 def _problem(exc: DraftImportError) -> str:

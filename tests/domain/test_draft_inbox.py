@@ -3,6 +3,7 @@ files set aside, what the ``.rejected.txt`` says."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from app.domain.draft_inbox import (
@@ -93,6 +94,11 @@ def test_outcome_words() -> None:
     assert imported.words == (
         "v.json: a draft for Patient/pat-1, Encounter/enc-1 is waiting for your review "
         "(nothing was approved)."
+    )
+    named = replace(imported, shown_as="Maria Elena Garcia (MRN-1001), visit of 2025-03-10")
+    assert named.words == (
+        "v.json: a draft for Maria Elena Garcia (MRN-1001), visit of 2025-03-10 is waiting for "
+        "your review (nothing was approved)."
     )
     rejected = InboxOutcome(InboxOutcomeKind.REJECTED, "v.json", T0, reason="not JSON")
     assert rejected.words == "v.json was set aside in rejected/: not JSON"

@@ -88,6 +88,11 @@ async def test_a_valid_file_becomes_an_open_draft_and_is_filed_away(
     (outcome,) = await inbox.scan()
     assert outcome.kind is InboxOutcomeKind.IMPORTED
     assert (outcome.patient, outcome.encounter) == ("Patient/pat-1", "Encounter/enc-1")
+    # on the screen by name, MRN and visit date (as in the banner), never by reference
+    assert outcome.words.startswith(
+        "visit.json: a draft for Maria Elena Garcia (MRN-1001), visit of "
+    )
+    assert "Patient/" not in outcome.words
     assert tree(folder) == ["imported", "imported/visit.json"]
     (draft,) = store.drafts.list_for_encounter("pat-1", "enc-1")
     assert str(draft.id) == outcome.draft_id

@@ -289,6 +289,7 @@ async def test_a_file_in_the_watched_folder_becomes_a_draft_and_one_note(
     os.replace(inbox / "visit.json.part", inbox / "visit.json")  # the rename convention
     notices = workspace.inbox_notices
     await wait_until(lambda: "waiting for your review" in notices.text(), 30)
+    assert f"a draft for {context.patient.name} (" in notices.text()  # by name, as the banner
     assert (inbox / "imported" / "visit.json").read_bytes() == body
     await wait_until(lambda: workspace.draft_combo.count() >= 2, 10)  # listed with the others
     [arrived] = [
