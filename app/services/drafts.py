@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from app.domain.clinical import Reference
+from app.domain.clock import Clock, utc_now
 from app.domain.context import EncounterContext
 from app.domain.draft import CloseReason, Draft
 from app.domain.draft_decision import close_draft
@@ -34,7 +35,7 @@ class DraftService:
         repo: DraftRepository,
         worker: StoreThread,
         user: Callable[[], Reference] = lambda: Reference("Practitioner", "unknown"),
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._repo = repo
         self._worker = worker

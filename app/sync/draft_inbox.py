@@ -25,9 +25,10 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from app.domain.clock import Clock, utc_now
 from app.domain.context import EncounterContext
 from app.domain.draft import Draft
 from app.domain.draft_import import import_draft, read_source
@@ -78,7 +79,7 @@ class DraftInbox:
         *,
         settle: timedelta = DEFAULT_SETTLE,
         run: Runner = _direct,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self.folder = folder
         self._drafts = drafts

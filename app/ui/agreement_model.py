@@ -62,7 +62,7 @@ class AgreementViewModel(QObject):
         service = self.drafts.service
         if service is None:
             return
-        who, now = service.user.relative, self.drafts.now()
+        who, now = service.user.relative, self.drafts.current_time()
         self.drafts.apply(lambda d: d.with_flag_looked_at(index, who, now))
 
     @staticmethod

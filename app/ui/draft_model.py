@@ -91,7 +91,7 @@ class DraftViewModel(QObject):
         self._diff_timer.setInterval(DIFF_DELAY_MS)
         self._diff_timer.timeout.connect(self._diff_due)
 
-    def now(self) -> datetime:
+    def current_time(self) -> datetime:
         return self._clock()
 
     def start(self, name: str, work: Coroutine[Any, Any, Any]) -> None:
