@@ -131,65 +131,69 @@ async def test_a_narrative_table_mismatch_is_found_fixed_and_the_chart_agrees(
     await wait_until(lambda: site.outbox.sending, 30)
     context = workspace.context
     assert context is not None
-    fhir = fhir_of(parts)
-    encounter = f"Encounter/{context.encounter.id}"
-    notes_before = await notes_on(fhir, encounter)
-    observations_before = await observation_ids(fhir, context.patient.id)
-    editor = workspace.editor
-    editor.section_edits["subjective"].setPlainText("Palpitations since Sunday.")
-    editor.section_edits["objective"].setPlainText("Heart rate: 78 beats/minute. Chest clear.")
-    editor.section_edits["assessment"].setPlainText("Sinus tachycardia.")
-    editor.section_edits["plan"].setPlainText("Holter monitor.")
-    taken = datetime.now(UTC) - timedelta(minutes=5)
-    drafts.edit_item(
-        ObservationItem("hr", "8867-4", "Heart rate", Decimal(96), "/min", effective=taken)
-    )
-    assert "- Heart rate: 96 bpm" in editor.section_edits["objective"].toPlainText()  # the block
-    drafts.refresh_diff()
-    agreement = workspace.agreement
-    assert agreement is not None
-    await wait_until(lambda: bool(agreement.model.mismatches), 10)
-    [mismatch] = agreement.model.mismatches
-    assert mismatch.kind is MismatchKind.TABLE
-    assert (
-        mismatch.message == "Objective says heart rate 78 beats/minute; the table records 96 bpm."
-    )
-    assert not agreement.panel.isHidden()
-    assert gate.report is not None and gate.report.can_approve  # a warning, not a block
+    async with fhir_of(parts) as fhir:
+        encounter = f"Encounter/{context.encounter.id}"
+        notes_before = await notes_on(fhir, encounter)
+        observations_before = await observation_ids(fhir, context.patient.id)
+        editor = workspace.editor
+        editor.section_edits["subjective"].setPlainText("Palpitations since Sunday.")
+        editor.section_edits["objective"].setPlainText("Heart rate: 78 beats/minute. Chest clear.")
+        editor.section_edits["assessment"].setPlainText("Sinus tachycardia.")
+        editor.section_edits["plan"].setPlainText("Holter monitor.")
+        taken = datetime.now(UTC) - timedelta(minutes=5)
+        drafts.edit_item(
+            ObservationItem("hr", "8867-4", "Heart rate", Decimal(96), "/min", effective=taken)
+        )
+        assert (
+            "- Heart rate: 96 bpm" in editor.section_edits["objective"].toPlainText()
+        )  # the block
+        drafts.refresh_diff()
+        agreement = workspace.agreement
+        assert agreement is not None
+        await wait_until(lambda: bool(agreement.model.mismatches), 10)
+        [mismatch] = agreement.model.mismatches
+        assert mismatch.kind is MismatchKind.TABLE
+        assert (
+            mismatch.message
+            == "Objective says heart rate 78 beats/minute; the table records 96 bpm."
+        )
+        assert not agreement.panel.isHidden()
+        assert gate.report is not None and gate.report.can_approve  # a warning, not a block
 
-    dialog = await review(parts)  # the review asks for the disagreement to be confirmed
-    assert dialog.mismatch_box is not None and mismatch.message in dialog.mismatch_box.text()
-    assert dialog.acknowledge is not None and "disagreement" in dialog.acknowledge.text()
-    assert not dialog.approve_button.isEnabled()
-    assert "where the note's text and its recorded values disagree" in " ".join(
-        dialog.proposal.notes
-    )
-    dialog.reject()
+        dialog = await review(parts)  # the review asks for the disagreement to be confirmed
+        assert dialog.mismatch_box is not None and mismatch.message in dialog.mismatch_box.text()
+        assert dialog.acknowledge is not None and "disagreement" in dialog.acknowledge.text()
+        assert not dialog.approve_button.isEnabled()
+        assert "where the note's text and its recorded values disagree" in " ".join(
+            dialog.proposal.notes
+        )
+        dialog.reject()
 
-    button = agreement.panel.fix_buttons[(mismatch.key, Fix.UPDATE_TEXT)]
-    assert button.text() == "Change the text to 96 bpm"
-    button.click()
-    objective = editor.section_edits["objective"].toPlainText()
-    assert objective.startswith("Heart rate: 96 bpm. Chest clear.")
-    await wait_until(lambda: not agreement.model.mismatches, 10)
-    assert agreement.panel.isHidden()
+        button = agreement.panel.fix_buttons[(mismatch.key, Fix.UPDATE_TEXT)]
+        assert button.text() == "Change the text to 96 bpm"
+        button.click()
+        objective = editor.section_edits["objective"].toPlainText()
+        assert objective.startswith("Heart rate: 96 bpm. Chest clear.")
+        await wait_until(lambda: not agreement.model.mismatches, 10)
+        assert agreement.panel.isHidden()
 
-    dialog = await review(parts)
-    assert dialog.mismatch_box is None
-    commit = await confirm(parts, dialog)
-    await wait_until(lambda: site.outbox.item(commit.commit_id).state is OutboxState.CONFIRMED, 60)
+        dialog = await review(parts)
+        assert dialog.mismatch_box is None
+        commit = await confirm(parts, dialog)
+        await wait_until(
+            lambda: site.outbox.item(commit.commit_id).state is OutboxState.CONFIRMED, 60
+        )
 
-    doc = await one_more_note(fhir, encounter, notes_before, commit.commit_id)
-    text = note_text(doc)
-    assert "Heart rate: 96 bpm. Chest clear." in text and "78" not in text
-    assert "[Recorded with this note]\n- Heart rate: 96 bpm\n[End of recorded items]" in text
-    assert await observations_of(fhir, commit.commit_id) == {"8867-4": [96]}  # once
-    written = {o["id"] for o in await written_by(fhir, "Observation", commit.commit_id)}
-    assert await new_observations(fhir, context.patient.id, observations_before) == written
-    await workbench.aclose()
+        doc = await one_more_note(fhir, encounter, notes_before, commit.commit_id)
+        text = note_text(doc)
+        assert "Heart rate: 96 bpm. Chest clear." in text and "78" not in text
+        assert "[Recorded with this note]\n- Heart rate: 96 bpm\n[End of recorded items]" in text
+        assert await observations_of(fhir, commit.commit_id) == {"8867-4": [96]}  # once
+        written = {o["id"] for o in await written_by(fhir, "Observation", commit.commit_id)}
+        assert await new_observations(fhir, context.patient.id, observations_before) == written
+        await workbench.aclose()
 
-
-# ---------------------------------------------------------------- 2. declining an imported draft
+    # ---------------------------------------------------------------- 2. declining an imported draft
 
 
 async def test_declining_an_imported_draft_sends_nothing_and_is_audited(
@@ -205,57 +209,58 @@ async def test_declining_an_imported_draft_sends_nothing_and_is_audited(
     await wait_until(lambda: site.outbox.sending, 30)
     context = workspace.context
     assert context is not None
-    fhir = fhir_of(parts)
-    encounter = f"Encounter/{context.encounter.id}"
-    notes_before = await notes_on(fhir, encounter)
-    observations_before = await observation_ids(fhir, context.patient.id)
-    file = tmp_path / "scribe.json"
-    file.write_text(json.dumps(sample_for(parts)))
-    imported = await drafts.import_file(str(file))
-    assert imported is not None and drafts.draft is not None and drafts.draft.id == imported.id
-    agreement = workspace.agreement
-    assert agreement is not None
-    assert set(agreement.panel.look_buttons) == {0, 1, 2}  # the sample's uncertain passages
-    agreement.panel.look_buttons[0].click()
-    assert drafts.draft.provenance.looked_at_flags == {0}
-    assert agreement.close_button.text() == "Decline draft…" and agreement.close_button.isVisible()
+    async with fhir_of(parts) as fhir:
+        encounter = f"Encounter/{context.encounter.id}"
+        notes_before = await notes_on(fhir, encounter)
+        observations_before = await observation_ids(fhir, context.patient.id)
+        file = tmp_path / "scribe.json"
+        file.write_text(json.dumps(sample_for(parts)))
+        imported = await drafts.import_file(str(file))
+        assert imported is not None and drafts.draft is not None and drafts.draft.id == imported.id
+        agreement = workspace.agreement
+        assert agreement is not None
+        assert set(agreement.panel.look_buttons) == {0, 1, 2}  # the sample's uncertain passages
+        agreement.panel.look_buttons[0].click()
+        assert drafts.draft.provenance.looked_at_flags == {0}
+        assert (
+            agreement.close_button.text() == "Decline draft…" and agreement.close_button.isVisible()
+        )
 
-    agreement.close_button.click()
-    dialog = agreement.close_dialog
-    assert dialog is not None and dialog.isVisible()
-    dialog.buttons_by_reason[CloseReason.INACCURATE].setChecked(True)
-    dialog.note_edit.setPlainText("the dictation mixed up two visits")
-    dialog.confirm_button.click()
-    await wait_until(lambda: drafts.draft is not None and not drafts.draft.is_editable, 10)
+        agreement.close_button.click()
+        dialog = agreement.close_dialog
+        assert dialog is not None and dialog.isVisible()
+        dialog.buttons_by_reason[CloseReason.INACCURATE].setChecked(True)
+        dialog.note_edit.setPlainText("the dictation mixed up two visits")
+        dialog.confirm_button.click()
+        await wait_until(lambda: drafts.draft is not None and not drafts.draft.is_editable, 10)
 
-    shown = drafts.draft
-    assert shown.status is DraftStatus.DECLINED and shown.decision is not None
-    assert shown.sections == imported.sections  # readable, as it was
-    assert workspace.editor.section_edits["plan"].isReadOnly()
-    assert not workspace.approve_button.isEnabled()
-    assert workspace.approve_reason.text().startswith("Declined by ")
-    assert "Nothing was sent to the chart." in workspace.editor.notice_label.text()
-    assert not agreement.close_button.isVisible()
-    assert "[declined]" in workspace.draft_combo.currentText()
+        shown = drafts.draft
+        assert shown.status is DraftStatus.DECLINED and shown.decision is not None
+        assert shown.sections == imported.sections  # readable, as it was
+        assert workspace.editor.section_edits["plan"].isReadOnly()
+        assert not workspace.approve_button.isEnabled()
+        assert workspace.approve_reason.text().startswith("Declined by ")
+        assert "Nothing was sent to the chart." in workspace.editor.notice_label.text()
+        assert not agreement.close_button.isVisible()
+        assert "[declined]" in workspace.draft_combo.currentText()
 
-    records = await site.audit.query(
-        patient_id=None, since=None, kinds=[AuditKind.DRAFT_DECLINED], states=None
-    )
-    [record] = [r for r in records if r.event.draft_id == str(imported.id)]
-    details = record.event.details
-    assert details["reason"] == "inaccurate"
-    assert details["reason_text"] == "the dictation mixed up two visits"
-    assert details["import_sha256"] == imported.provenance.import_sha256
-    assert record.event.actor == site.session.approver.relative
-    assert site.outbox.summary().total == 0  # nothing queued, nothing sent
-    assert await notes_on(fhir, encounter) == notes_before  # nothing in the EHR
-    assert await observation_ids(fhir, context.patient.id) == observations_before
-    stored = await site.drafts.find(imported.id)
-    assert stored is not None and stored.status is DraftStatus.DECLINED
-    await workbench.aclose()
+        records = await site.audit.query(
+            patient_id=None, since=None, kinds=[AuditKind.DRAFT_DECLINED], states=None
+        )
+        [record] = [r for r in records if r.event.draft_id == str(imported.id)]
+        details = record.event.details
+        assert details["reason"] == "inaccurate"
+        assert details["reason_text"] == "the dictation mixed up two visits"
+        assert details["import_sha256"] == imported.provenance.import_sha256
+        assert record.event.actor == site.session.approver.relative
+        assert site.outbox.summary().total == 0  # nothing queued, nothing sent
+        assert await notes_on(fhir, encounter) == notes_before  # nothing in the EHR
+        assert await observation_ids(fhir, context.patient.id) == observations_before
+        stored = await site.drafts.find(imported.id)
+        assert stored is not None and stored.status is DraftStatus.DECLINED
+        await workbench.aclose()
 
-
-# ---------------------------------------------------------------- 3. the watched folder
+    # ---------------------------------------------------------------- 3. the watched folder
 
 
 async def test_a_file_in_the_watched_folder_becomes_a_draft_and_one_note(
@@ -277,63 +282,65 @@ async def test_a_file_in_the_watched_folder_becomes_a_draft_and_one_note(
     await wait_until(lambda: site.outbox.sending, 30)
     context = workspace.context
     assert context is not None
-    fhir = fhir_of(parts)
-    encounter = f"Encounter/{context.encounter.id}"
-    before = await notes_on(fhir, encounter)
-    observations_before = await observation_ids(fhir, context.patient.id)
-    seen: list[InboxOutcome] = []  # every outcome (the notices list the latest few)
-    site.inbox.subscribe(seen.extend)
+    async with fhir_of(parts) as fhir:
+        encounter = f"Encounter/{context.encounter.id}"
+        before = await notes_on(fhir, encounter)
+        observations_before = await observation_ids(fhir, context.patient.id)
+        seen: list[InboxOutcome] = []  # every outcome (the notices list the latest few)
+        site.inbox.subscribe(seen.extend)
 
-    body = json.dumps(sample_for(parts)).encode()
-    (inbox / "visit.json.part").write_bytes(body)
-    os.replace(inbox / "visit.json.part", inbox / "visit.json")  # the rename convention
-    notices = workspace.inbox_notices
-    await wait_until(lambda: "waiting for your review" in notices.text(), 30)
-    assert f"a draft for {context.patient.name} (" in notices.text()  # by name, as the banner
-    assert (inbox / "imported" / "visit.json").read_bytes() == body
-    await wait_until(lambda: workspace.draft_combo.count() >= 2, 10)  # listed with the others
-    [arrived] = [
-        workspace.draft_combo.itemData(i)
-        for i in range(workspace.draft_combo.count())
-        if "imported" in workspace.draft_combo.itemText(i)
-    ]
-    await drafts.switch_to(arrived)
-    draft = drafts.draft
-    assert draft is not None and draft.status is DraftStatus.OPEN  # awaiting review only
-    assert site.outbox.summary().total == 0  # nothing approved automatically
-    agreement = workspace.agreement
-    assert agreement is not None
-    for index in sorted(agreement.panel.look_buttons):
-        agreement.model.look_at(index)
-    dialog = await review(parts)
-    commit = await confirm(parts, dialog)
-    await wait_until(lambda: site.outbox.item(commit.commit_id).state is OutboxState.CONFIRMED, 60)
+        body = json.dumps(sample_for(parts)).encode()
+        (inbox / "visit.json.part").write_bytes(body)
+        os.replace(inbox / "visit.json.part", inbox / "visit.json")  # the rename convention
+        notices = workspace.inbox_notices
+        await wait_until(lambda: "waiting for your review" in notices.text(), 30)
+        assert f"a draft for {context.patient.name} (" in notices.text()  # by name, as the banner
+        assert (inbox / "imported" / "visit.json").read_bytes() == body
+        await wait_until(lambda: workspace.draft_combo.count() >= 2, 10)  # listed with the others
+        [arrived] = [
+            workspace.draft_combo.itemData(i)
+            for i in range(workspace.draft_combo.count())
+            if "imported" in workspace.draft_combo.itemText(i)
+        ]
+        await drafts.switch_to(arrived)
+        draft = drafts.draft
+        assert draft is not None and draft.status is DraftStatus.OPEN  # awaiting review only
+        assert site.outbox.summary().total == 0  # nothing approved automatically
+        agreement = workspace.agreement
+        assert agreement is not None
+        for index in sorted(agreement.panel.look_buttons):
+            agreement.model.look_at(index)
+        dialog = await review(parts)
+        commit = await confirm(parts, dialog)
+        await wait_until(
+            lambda: site.outbox.item(commit.commit_id).state is OutboxState.CONFIRMED, 60
+        )
 
-    await one_more_note(fhir, encounter, before, commit.commit_id)
-    assert await observations_of(fhir, commit.commit_id) == {
-        "8867-4": [78],
-        "29463-7": [82.5],
-    }
-    written = {o["id"] for o in await written_by(fhir, "Observation", commit.commit_id)}
-    assert await new_observations(fhir, context.patient.id, observations_before) == written
-    after = await notes_on(fhir, encounter)
+        await one_more_note(fhir, encounter, before, commit.commit_id)
+        assert await observations_of(fhir, commit.commit_id) == {
+            "8867-4": [78],
+            "29463-7": [82.5],
+        }
+        written = {o["id"] for o in await written_by(fhir, "Observation", commit.commit_id)}
+        assert await new_observations(fhir, context.patient.id, observations_before) == written
+        after = await notes_on(fhir, encounter)
 
-    await drop_bad_input(inbox, body, notices)
-    assert sorted(p.name for p in (inbox / "rejected").iterdir()) == [
-        "again.json",
-        "again.json.rejected.txt",
-        "half.json",
-        "half.json.rejected.txt",
-        "huge.json",
-        "huge.json.rejected.txt",
-        "stranger.json",
-        "stranger.json.rejected.txt",
-    ]
-    assert await notes_on(fhir, encounter) == after  # nothing else reached the chart
-    assert await new_observations(fhir, context.patient.id, observations_before) == written
-    assert [o.kind for o in seen].count(InboxOutcomeKind.IMPORTED) == 1
-    assert site.outbox.summary().total == 1  # the one the clinician approved
-    await workbench.aclose()
+        await drop_bad_input(inbox, body, notices)
+        assert sorted(p.name for p in (inbox / "rejected").iterdir()) == [
+            "again.json",
+            "again.json.rejected.txt",
+            "half.json",
+            "half.json.rejected.txt",
+            "huge.json",
+            "huge.json.rejected.txt",
+            "stranger.json",
+            "stranger.json.rejected.txt",
+        ]
+        assert await notes_on(fhir, encounter) == after  # nothing else reached the chart
+        assert await new_observations(fhir, context.patient.id, observations_before) == written
+        assert [o.kind for o in seen].count(InboxOutcomeKind.IMPORTED) == 1
+        assert site.outbox.summary().total == 1  # the one the clinician approved
+        await workbench.aclose()
 
 
 async def drop_bad_input(inbox: Path, body: bytes, notices: InboxNotices) -> None:
