@@ -20,6 +20,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from app.logging_setup import LogLevelChoice, configure_logging, set_log_level
 from app.paths import AppPaths
 from app.services.audit import AuditService
 from app.services.chart import ChartService
+from app.services.draft_inbox import DraftInboxService
 from app.services.drafts import DraftService
 from app.services.errors import user_errors
 from app.services.followups import FollowUpService
@@ -174,20 +176,33 @@ def site_services(
     worklist = WorklistService(
         fhir, signed_in, store.db, store.worklist, worker, listener=hl7_listener(site)
     )
+    inbox = None
+    if site.draft_inbox is not None:  # off unless the site file names a folder
+        inbox = DraftInboxService(
+            site.draft_inbox,
+            store.drafts,
+            fhir,
+            worker,
+            audit.record,
+            settle=timedelta(seconds=site.draft_inbox_settle_seconds),
+        )
 
     async def close() -> None:
+        if inbox is not None:
+            await inbox.aclose()
         await asyncio.get_running_loop().run_in_executor(None, worker.close)
 
     return SiteServices(
         site=site,
         session=signed_in,
         chart=ChartService(fhir, signed_in, site.vendor_profile, audit.record),
-        drafts=DraftService(store.drafts, worker),
+        drafts=DraftService(store.drafts, worker, lambda: signed_in.approver),
         review=ReviewService(store, worker, on_queued=outbox.notify_enqueued),
         outbox=outbox,
         audit=audit,
         worklist=worklist,
         followups=FollowUpService(fhir, store, worker),
+        inbox=inbox,
         owners=OwnerService(fhir, store.directory, worker),
         warnings=tuple(protected.warnings),
         close=close,

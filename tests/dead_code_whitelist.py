@@ -15,6 +15,7 @@ _.async_auth_flow
 # Qt calls the overrides of its virtual methods
 _.eventFilter  # app.ui.lock: QObject.eventFilter
 _.headerData  # app.ui.outbox_model: QAbstractTableModel.headerData
+_.highlightBlock  # app.ui.block_highlighter: QSyntaxHighlighter.highlightBlock
 
 # Authlib calls these on the sandbox's client, code, token, grant, endpoint and server classes
 # (ClientMixin, AuthorizationCodeMixin, TokenMixin, the grants, endpoints and OpenIDCode)

@@ -32,6 +32,7 @@ from enum import Enum
 from typing import Any
 
 from app.domain.clock import format_ts
+from app.domain.draft import CloseReason
 from app.domain.review import ReviewDecision
 
 CHAIN_VERSION = 1
@@ -48,7 +49,8 @@ class AuditKind(Enum):
     DRAFT_CREATED = "draft_created"
     DRAFT_IMPORTED = "draft_imported"
     DRAFT_EDITED = "draft_edited"  # counts only, at most once per draft per few minutes
-    DRAFT_DISCARDED = "draft_discarded"
+    DRAFT_DISCARDED = "draft_discarded"  # the clinician gave up their own draft (and why)
+    DRAFT_DECLINED = "draft_declined"  # the clinician will not approve an imported draft (why)
     DRAFT_DELETED = "draft_deleted"
     APPROVED = "approved"  # the review decision; the commit is queued in the same transaction
     SEND_ATTEMPT = "send_attempt"  # one attempt to send a commit and its outcome
@@ -398,6 +400,7 @@ _WORDS = {
     AuditKind.DRAFT_IMPORTED: "Draft imported",
     AuditKind.DRAFT_EDITED: "Draft edited",
     AuditKind.DRAFT_DISCARDED: "Draft discarded",
+    AuditKind.DRAFT_DECLINED: "Imported draft declined",
     AuditKind.DRAFT_DELETED: "Draft deleted",
     AuditKind.APPROVED: "Approved for the chart",
     AuditKind.SEND_ATTEMPT: "Sent to the EHR",
@@ -414,6 +417,9 @@ _WORDS = {
     AuditKind.STORE_RESTORED: "Local store restored from a backup",
     AuditKind.AUDIT_EXPORTED: "Audit log exported",
 }
+
+
+_REASON_WORDS = {r.value: r.words for r in CloseReason}
 
 
 def describe(event: AuditEvent) -> str:
@@ -439,6 +445,11 @@ def describe(event: AuditEvent) -> str:
             text += f": {', '.join(str(w) for w in written)}"
     elif event.kind is AuditKind.DISCARDED and d.get("reason"):
         text += f" (reason given: {d.get('reason')})"
+    elif event.kind in (AuditKind.DRAFT_DECLINED, AuditKind.DRAFT_DISCARDED) and d.get("reason"):
+        words = _REASON_WORDS.get(str(d.get("reason")), str(d.get("reason")))
+        text += (
+            f" (reason: {words}" + (f"; {d['reason_text']}" if d.get("reason_text") else "") + ")"
+        )
     elif event.kind is AuditKind.READ_BACK:
         text += f": {d.get('result')}"
     return text

@@ -1,17 +1,24 @@
 """Diffs between a draft's baseline and the clinician's current text and items.
 
-Text is compared with the standard library's ``difflib.SequenceMatcher``, hierarchically so long
-notes stay fast (a 100 KB note with edits spread through it diffs in a few milliseconds):
-
-1. lines (each with any blank lines after it attached, so blank lines do not act as anchors);
-2. inside a changed block of lines that is large, content-defined chunks of about ten words
-   (boundaries chosen by a hash of the word, so an insertion only disturbs its own chunk);
-3. words (a run of non-space characters with the spaces after it) inside changed chunks.
+Text is compared over *words* (runs of non-space characters) with a shortest edit script
+(:mod:`app.domain.sequence_match`: Myers' algorithm, bounded, falling back to ``difflib``), so
+inserting words never shows a word as deleted. Words alone are matched; the white space between them is compared
+afterwards. So a word is never shown as changed because the space, tab or line break after it
+changed ("arterial" at the end of a line is the same word as "arterial" followed by a new line),
+re-wrapped lines show no word changes, and between two runs of matched words a change reads as
+one deletion and one insertion. Long notes (a 100 KB note with edits spread through it diffs in
+a few milliseconds) are first matched in content-defined chunks of about ten words (boundaries
+chosen by a hash of the words, so an insertion only disturbs its own chunk; white space does not
+count, so a re-wrapped paragraph still matches), then refined word by word where they differ.
 
 A changed region that is still very large after that (text rewritten from scratch) is shown as
 one deletion plus one insertion instead of being refined word by word, which keeps the work
 bounded. Whatever the input, joining the EQUAL and DELETE spans gives back the baseline exactly
 and joining the EQUAL and INSERT spans gives back the current text (tested with Hypothesis).
+
+A *hunk* is one run of changes between unchanged text; a hunk whose both sides are white space
+only (a re-wrapped line, a tab that became a space, a trailing line break) is a white-space
+change: :meth:`TextDiff.ignoring_whitespace` shows those as unchanged ("ignore white space").
 
 Structured items are compared by their stable ``item_id``: added, removed, changed (with the
 fields that changed) or unchanged.
@@ -23,7 +30,7 @@ import dataclasses
 import re
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,16 +40,17 @@ from itertools import zip_longest
 
 from app.domain.clinical import Reference
 from app.domain.draft import Draft, NoteSection, StructuredItem
+from app.domain.sequence_match import matching_blocks
 
-# A replaced block with more words than this on both sides together is refined through chunks.
-_DIRECT_WORDS = 600
-# A replaced run of chunks with more words than this is shown as delete + insert, unrefined.
-_MAX_REFINE_WORDS = 4000
+# Texts longer than this (both sides together, about 1,000 words) are matched chunk by chunk
+# first, then word by word inside the chunks that differ.
+_DIRECT_CHARS = 6000
+# A replaced run of more chunks than this (about 4,000 words) is shown as delete + insert.
+_MAX_REFINE_CHUNKS = 400
 _CHUNK_MODULUS = 10  # about one chunk boundary every ten words
 
-_LINE_UNIT = re.compile(r"[^\n]*\n(?:[ \t\r\f\v]*\n)*|[^\n]+")
-_WORD = re.compile(r"\s+|\S+\s*")
-_LINE = re.compile(r"[^\n]*\n|[^\n]+")
+_WORD = re.compile(r"\S+")
+_SPLIT = re.compile(r"(\s+)")
 
 
 class DiffOp(Enum):
@@ -84,6 +92,23 @@ class SideBySideRow:
         return "".join(s.text for s in self.right)
 
 
+@dataclass(frozen=True, slots=True)
+class Hunk:
+    """One run of changes between unchanged text: what was deleted and what was inserted there,
+    and where it starts in each text (character offsets)."""
+
+    index: int
+    baseline_at: int
+    current_at: int
+    deleted: str
+    inserted: str
+
+    @property
+    def whitespace_only(self) -> bool:
+        """Both sides are white space (or nothing): re-wrapping, tabs, trailing line breaks."""
+        return not self.deleted.strip() and not self.inserted.strip()
+
+
 @dataclass(frozen=True)
 class TextDiff:
     """The inline diff (``spans``) and the side-by-side diff (``rows``) of one text."""
@@ -111,43 +136,84 @@ class TextDiff:
     def words_removed(self) -> int:
         return sum(_count_words(s.text) for s in self.spans if s.op is DiffOp.DELETE)
 
+    @property
+    def hunks(self) -> tuple[Hunk, ...]:
+        """Each run of changes, in order (the next/previous change keys walk these)."""
+        return tuple(_hunks(self.spans))
+
+    @property
+    def whitespace_only(self) -> bool:
+        """Changed, and every change is white space only."""
+        hunks = self.hunks
+        return bool(hunks) and all(h.whitespace_only for h in hunks)
+
+    def ignoring_whitespace(self) -> TextDiff:
+        """The same diff with white-space-only changes shown as unchanged text (the current
+        text's white space). A view for people: its ``baseline`` is not the baseline."""
+        if not any(h.whitespace_only for h in self.hunks):
+            return self
+        return _assemble(list(_hide_whitespace(self.spans)))
+
 
 def diff_text(baseline: str, current: str) -> TextDiff:
     """Word-level inline and side-by-side diff of two texts."""
-    spans: list[Span] = []
-    rows: list[SideBySideRow] = []
-    left_no, right_no = 1, 1
     if baseline == current:
-        blocks: list[tuple[str, str, str, list[Span]]] = [("equal", baseline, current, [])]
-    else:
-        blocks = _line_blocks(baseline, current)
-    for tag, a_text, b_text, refined in blocks:
-        if tag == "equal":
-            if a_text:
-                spans.append(Span(DiffOp.EQUAL, a_text))
-            for line in _LINE.findall(a_text):
-                span = (Span(DiffOp.EQUAL, line),)
-                rows.append(SideBySideRow(RowKind.EQUAL, left_no, right_no, span, span))
-                left_no, right_no = left_no + 1, right_no + 1
-            continue
-        block_spans = refined if tag == "replace" else _one_sided(tag, a_text, b_text)
-        spans.extend(block_spans)
-        left_lines = _split_lines([s for s in block_spans if s.op is not DiffOp.INSERT])
-        right_lines = _split_lines([s for s in block_spans if s.op is not DiffOp.DELETE])
-        for left, right in zip_longest(left_lines, right_lines):
-            kind = _row_kind(left, right)
-            rows.append(
-                SideBySideRow(
-                    kind,
-                    left_no if left is not None else None,
-                    right_no if right is not None else None,
-                    tuple(left or ()),
-                    tuple(right or ()),
-                )
+        return _assemble([Span(DiffOp.EQUAL, baseline)])
+    if len(baseline) + len(current) <= _DIRECT_CHARS:
+        return _assemble(_diff_words(baseline, current))
+    return _assemble(_diff_chunks(baseline, current))
+
+
+def _assemble(spans: list[Span]) -> TextDiff:
+    merged = _merge(spans)
+    return TextDiff(spans=tuple(merged), rows=tuple(_rows(merged)))
+
+
+def _rows(spans: Sequence[Span]) -> Iterator[SideBySideRow]:
+    """Side-by-side rows. A line break in unchanged text ends the current line on both sides
+    at once: the lines completed on each side since the previous such break are paired, the
+    two last ones together (they share that break), the ones before from the top."""
+    left_no = right_no = 1
+    done_left: list[list[Span]] = []
+    done_right: list[list[Span]] = []
+    left: list[Span] = []
+    right: list[Span] = []
+
+    def rows(lefts: list[list[Span]], rights: list[list[Span]]) -> Iterator[SideBySideRow]:
+        nonlocal left_no, right_no
+        for l_line, r_line in zip_longest(lefts, rights):
+            yield SideBySideRow(
+                _row_kind(l_line, r_line),
+                left_no if l_line is not None else None,
+                right_no if r_line is not None else None,
+                tuple(l_line or ()),
+                tuple(r_line or ()),
             )
-            left_no += left is not None
-            right_no += right is not None
-    return TextDiff(spans=tuple(_merge(spans)), rows=tuple(rows))
+            left_no += l_line is not None
+            right_no += r_line is not None
+
+    for span in spans:
+        pieces = span.text.split("\n")
+        for k, piece in enumerate(pieces):
+            text = piece + "\n" if k < len(pieces) - 1 else piece
+            if text and span.op is not DiffOp.INSERT:
+                left.append(Span(span.op, text))
+            if text and span.op is not DiffOp.DELETE:
+                right.append(Span(span.op, text))
+            if k == len(pieces) - 1:
+                continue
+            if span.op is not DiffOp.INSERT:
+                done_left.append(left)
+                left = []
+            if span.op is not DiffOp.DELETE:
+                done_right.append(right)
+                right = []
+            if span.op is DiffOp.EQUAL:
+                last_left, last_right = done_left.pop(), done_right.pop()
+                yield from rows(done_left, done_right)
+                yield from rows([last_left], [last_right])
+                done_left, done_right = [], []
+    yield from rows(done_left + ([left] if left else []), done_right + ([right] if right else []))
 
 
 def _one_sided(tag: str, a_text: str, b_text: str) -> list[Span]:
@@ -164,114 +230,173 @@ def _row_kind(left: list[Span] | None, right: list[Span] | None) -> RowKind:
     return RowKind.CHANGED
 
 
-def _line_blocks(a: str, b: str) -> list[tuple[str, str, str, list[Span]]]:
-    """(tag, baseline text, current text, refined spans for 'replace') per block of lines."""
-    a_units = _LINE_UNIT.findall(a)
-    b_units = _LINE_UNIT.findall(b)
-    matcher = SequenceMatcher(None, a_units, b_units, autojunk=_needs_autojunk(b_units))
-    blocks: list[tuple[str, str, str, list[Span]]] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        a_text, b_text = "".join(a_units[i1:i2]), "".join(b_units[j1:j2])
-        refined = _refine(a_text, b_text) if tag == "replace" else []
-        blocks.append((tag, a_text, b_text, refined))
-    return blocks
-
-
 def _needs_autojunk(units: Sequence[str]) -> bool:
-    """Autojunk only where the lines repeat so much that exact matching would go quadratic
-    (difflib's own criterion: a line making up more than 1% of 200+ lines)."""
+    """Autojunk only where the chunks repeat so much that exact matching would go quadratic
+    (difflib's own criterion: an element making up more than 1% of 200+ elements)."""
     if len(units) < 200:
         return False
     most = Counter(units).most_common(1)[0][1]
     return most > 1 + len(units) // 100
 
 
-def _refine(a: str, b: str) -> list[Span]:
-    """Word-level spans for one replaced block of lines."""
-    a_words, b_words = _WORD.findall(a), _WORD.findall(b)
-    if len(a_words) + len(b_words) <= _DIRECT_WORDS:
-        return _diff_words(a_words, b_words)
-    a_chunks, b_chunks = _chunks(a_words), _chunks(b_words)
-    matcher = SequenceMatcher(None, a_chunks, b_chunks, autojunk=False)
+def _diff_chunks(a: str, b: str) -> list[Span]:
+    """Long texts: content-defined chunks of about ten words are matched first by their words
+    (white space does not count, so re-wrapped text still matches), then refined word by word
+    where they differ."""
+    a_chunks, b_chunks = _chunks(a), _chunks(b)
+    a_keys = [" ".join(c.split()) for c in a_chunks]
+    b_keys = [" ".join(c.split()) for c in b_chunks]
+    # Chunks of ten words seldom repeat, so difflib's longest-block-first matching is as good
+    # as a shortest script here, and faster; the words inside changed chunks get the latter.
+    matcher = SequenceMatcher(None, a_keys, b_keys, autojunk=_needs_autojunk(b_keys))
     spans: list[Span] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         a_text, b_text = "".join(a_chunks[i1:i2]), "".join(b_chunks[j1:j2])
-        if tag == "equal":
+        if a_text == b_text:
             spans.append(Span(DiffOp.EQUAL, a_text))
         elif tag in ("delete", "insert"):
             spans.extend(_one_sided(tag, a_text, b_text))
+        elif tag == "equal" or (i2 - i1) + (j2 - j1) <= _MAX_REFINE_CHUNKS:
+            spans.extend(_diff_words(a_text, b_text))
         else:
-            sub_a, sub_b = _WORD.findall(a_text), _WORD.findall(b_text)
-            if len(sub_a) + len(sub_b) <= _MAX_REFINE_WORDS:
-                spans.extend(_diff_words(sub_a, sub_b))
-            else:
-                spans += [Span(DiffOp.DELETE, a_text), Span(DiffOp.INSERT, b_text)]
+            spans += [Span(DiffOp.DELETE, a_text), Span(DiffOp.INSERT, b_text)]
     return spans
 
 
-def _diff_words(a_words: list[str], b_words: list[str]) -> list[Span]:
-    matcher = SequenceMatcher(None, a_words, b_words, autojunk=False)
+def _diff_words(a: str, b: str) -> list[Span]:
+    """Words are matched (a shortest edit script over the words alone); the white space between
+    them is compared afterwards. Between two runs of matched words, what differs is one deletion
+    and one insertion, less the white space both sides share at its edges."""
+    a_at = [(m.start(), m.end()) for m in _WORD.finditer(a)]
+    b_at = [(m.start(), m.end()) for m in _WORD.finditer(b)]
+    blocks = matching_blocks([a[s:e] for s, e in a_at], [b[s:e] for s, e in b_at])
     spans: list[Span] = []
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            spans.append(Span(DiffOp.EQUAL, "".join(a_words[i1:i2])))
+    pos_a = pos_b = 0
+    for i, j, size in blocks:
+        spans += _region(a[pos_a : a_at[i][0]], b[pos_b : b_at[j][0]])
+        end_a, end_b = a_at[i + size - 1][1], b_at[j + size - 1][1]
+        run = a[a_at[i][0] : end_a]
+        if run == b[b_at[j][0] : end_b]:  # the usual case: the white space is the same too
+            spans.append(Span(DiffOp.EQUAL, run))
+        else:
+            for k in range(size):
+                sa, ea = a_at[i + k]
+                spans.append(Span(DiffOp.EQUAL, a[sa:ea]))
+                if k + 1 < size:  # the white space between two matched words
+                    eb = b_at[j + k][1]
+                    spans += _region(a[ea : a_at[i + k + 1][0]], b[eb : b_at[j + k + 1][0]])
+        pos_a, pos_b = end_a, end_b
+    spans += _region(a[pos_a:], b[pos_b:])
+    return _merge(spans)
+
+
+def _region(x: str, y: str) -> list[Span]:
+    """One stretch between matched words: equal, or a deletion and an insertion with the white
+    space the two sides share at either end kept as unchanged text."""
+    if x == y:
+        return [Span(DiffOp.EQUAL, x)]
+    head = 0
+    while head < min(len(x), len(y)) and x[head] == y[head] and x[head].isspace():
+        head += 1
+    tail = 0
+    while (
+        tail < min(len(x), len(y)) - head
+        and x[-1 - tail] == y[-1 - tail]
+        and x[-1 - tail].isspace()
+    ):
+        tail += 1
+    end_x, end_y = len(x) - tail, len(y) - tail
+    return [
+        Span(DiffOp.EQUAL, x[:head]),
+        Span(DiffOp.DELETE, x[head:end_x]),
+        Span(DiffOp.INSERT, y[head:end_y]),
+        Span(DiffOp.EQUAL, x[end_x:]),
+    ]
+
+
+def _hunks(spans: Sequence[Span]) -> Iterator[Hunk]:
+    at_a = at_b = 0
+    index = 0
+    deleted: list[str] = []
+    inserted: list[str] = []
+    start_a = start_b = 0
+    for span in (*spans, Span(DiffOp.EQUAL, "")):
+        if span.op is DiffOp.EQUAL:
+            if deleted or inserted:
+                yield Hunk(index, start_a, start_b, "".join(deleted), "".join(inserted))
+                index += 1
+                deleted, inserted = [], []
+            at_a += len(span.text)
+            at_b += len(span.text)
+            start_a, start_b = at_a, at_b
+        elif span.op is DiffOp.DELETE:
+            deleted.append(span.text)
+            at_a += len(span.text)
+        else:
+            inserted.append(span.text)
+            at_b += len(span.text)
+
+
+def _hide_whitespace(spans: Sequence[Span]) -> Iterator[Span]:
+    """White-space-only runs of changes as unchanged current text."""
+    run: list[Span] = []
+    for span in (*spans, Span(DiffOp.EQUAL, "")):
+        if span.op is not DiffOp.EQUAL:
+            run.append(span)
             continue
-        if tag in ("delete", "replace"):
-            spans.append(Span(DiffOp.DELETE, "".join(a_words[i1:i2])))
-        if tag in ("insert", "replace"):
-            spans.append(Span(DiffOp.INSERT, "".join(b_words[j1:j2])))
-    return spans
+        if run and all(not s.text.strip() for s in run):
+            inserted = "".join(s.text for s in run if s.op is DiffOp.INSERT)
+            if inserted:
+                yield Span(DiffOp.EQUAL, inserted)
+        else:
+            yield from run
+        run = []
+        if span.text:
+            yield span
 
 
-def _chunks(words: list[str]) -> list[str]:
-    """Content-defined chunks: a chunk ends after a word pair whose hash hits the modulus (a
-    pair rather than one word, so a small vocabulary still gives varied chunks). crc32 is
-    stable across runs (``hash()`` is salted per process); it is memoised per distinct word."""
+def _chunks(text: str) -> list[str]:
+    """Content-defined chunks: a chunk ends at the white space after a word pair whose hash hits
+    the modulus (a pair rather than one word, so a small vocabulary still gives varied chunks).
+    crc32 is stable across runs (``hash()`` is salted per process); memoised per distinct word."""
+    tokens = _SPLIT.split(text)  # word, space, word, space, ..., word (words may be "")
     memo: dict[str, int] = {}
     chunks: list[str] = []
     start = 0
     previous = 0
-    for i, word in enumerate(words):
+    for i in range(0, len(tokens), 2):
+        word = tokens[i]
         h = memo.get(word)
         if h is None:
             h = memo[word] = zlib.crc32(word.encode("utf-8", "surrogatepass"))
         if (previous * 31 + h) % _CHUNK_MODULUS == 0:
-            chunks.append("".join(words[start : i + 1]))
-            start = i + 1
+            chunks.append("".join(tokens[start : i + 2]))
+            start = i + 2
         previous = h
-    if start < len(words):
-        chunks.append("".join(words[start:]))
-    return chunks
-
-
-def _split_lines(spans: list[Span]) -> list[list[Span]]:
-    """Cut a run of spans into lines (each line's last span ends with its newline)."""
-    lines: list[list[Span]] = []
-    current: list[Span] = []
-    for span in spans:
-        parts = span.text.split("\n")
-        for k, part in enumerate(parts):
-            text = part + "\n" if k < len(parts) - 1 else part
-            if text:
-                current.append(Span(span.op, text))
-            if k < len(parts) - 1:
-                lines.append(current)
-                current = []
-    if current:
-        lines.append(current)
-    return lines
+    if start < len(tokens):
+        chunks.append("".join(tokens[start:]))
+    return [c for c in chunks if c]
 
 
 def _merge(spans: list[Span]) -> list[Span]:
+    """Neighbouring spans of the same kind joined (each text joined once: no quadratic
+    concatenation over thousands of words)."""
     merged: list[Span] = []
+    run: list[Span] = []
     for span in spans:
         if not span.text:
             continue
-        if merged and merged[-1].op is span.op:
-            merged[-1] = Span(span.op, merged[-1].text + span.text)
-        else:
-            merged.append(span)
+        if run and span.op is not run[0].op:
+            merged.append(_joined(run))
+            run = []
+        run.append(span)
+    if run:
+        merged.append(_joined(run))
     return merged
+
+
+def _joined(run: list[Span]) -> Span:
+    return run[0] if len(run) == 1 else Span(run[0].op, "".join(s.text for s in run))
 
 
 def _count_words(text: str) -> int:

@@ -24,7 +24,8 @@ from app.domain.items.task import Priority, TaskItem, TaskStatus
 class DraftStatus(Enum):
     OPEN = "open"  # being edited (also: restored after a crash, imported, amendment)
     APPROVED = "approved"  # set only by the review gate; content is then immutable
-    DISCARDED = "discarded"
+    DISCARDED = "discarded"  # the clinician gave up their own draft (a recorded decision)
+    DECLINED = "declined"  # the clinician will not approve an imported draft (recorded)
 
 
 class DraftSource(Enum):
@@ -42,10 +43,13 @@ __all__ = [
     "AmendmentRef",
     "Baseline",
     "ChartItem",
+    "CloseReason",
     "Draft",
+    "DraftDecision",
     "DraftProvenance",
     "DraftSource",
     "DraftStatus",
+    "FlagLook",
     "FlagTarget",
     "FollowUpKind",
     "Generator",
@@ -85,6 +89,15 @@ class UncertaintyFlag:
 
 
 @dataclass(frozen=True)
+class FlagLook:
+    """The clinician looked at the uncertainty flag at ``index`` of the draft's flags."""
+
+    index: int
+    by: str  # the fhirUser reference ("Practitioner/prac-1")
+    at: datetime  # UTC
+
+
+@dataclass(frozen=True)
 class Generator:
     name: str
     version: str
@@ -97,9 +110,17 @@ class DraftProvenance:
     generated_at: datetime | None = None
     uncertainty: tuple[UncertaintyFlag, ...] = ()
     import_sha256: str | None = None  # hash of the imported file, for the audit trail
+    looked_at: tuple[FlagLook, ...] = ()  # which flags the clinician looked at, who, when
 
     def flags_for(self, kind: FlagTarget, target: str) -> tuple[UncertaintyFlag, ...]:
         return tuple(f for f in self.uncertainty if f.target_kind is kind and f.target == target)
+
+    @property
+    def looked_at_flags(self) -> frozenset[int]:
+        """Indexes (in ``uncertainty``) of the flags the clinician has looked at."""
+        return frozenset(
+            look.index for look in self.looked_at if 0 <= look.index < len(self.uncertainty)
+        )
 
 
 @dataclass(frozen=True)
@@ -182,6 +203,54 @@ class AmendmentRef:
         return replace(self, retract=(*kept, item_id) if confirmed else kept)
 
 
+class CloseReason(Enum):
+    """Why a draft is declined or discarded (the clinician may add words of their own)."""
+
+    INACCURATE = "inaccurate"
+    WRONG_PATIENT = "wrong_patient"
+    DUPLICATE = "duplicate"
+    NOT_NEEDED = "not_needed"
+    STARTED_OVER = "started_over"
+    OTHER = "other"
+
+    @property
+    def words(self) -> str:
+        return _CLOSE_WORDS[self]
+
+
+_CLOSE_WORDS = {
+    CloseReason.INACCURATE: "The content is wrong or incomplete",
+    CloseReason.WRONG_PATIENT: "It is for another patient or encounter",
+    CloseReason.DUPLICATE: "It repeats a note that is already written",
+    CloseReason.NOT_NEEDED: "No note is needed",
+    CloseReason.STARTED_OVER: "I am writing the note in another draft",
+    CloseReason.OTHER: "Another reason (written below)",
+}
+
+
+@dataclass(frozen=True)
+class DraftDecision:
+    """A recorded "not approved": who declined or discarded the draft, when, why, and the
+    fingerprint of the content they decided about. Nothing is sent; the draft stays readable."""
+
+    status: DraftStatus  # DECLINED (imported drafts) or DISCARDED (the clinician's own)
+    reason: CloseReason
+    note: str  # the clinician's own words ("" when none)
+    by: Reference  # the signed-in fhirUser, with their name as display
+    at: datetime  # UTC
+    content_sha256: str  # app.domain.fingerprint of the draft as it was decided about
+    import_sha256: str | None = None  # the imported file, for declined imports
+
+    @property
+    def words(self) -> str:
+        """ "Declined by Dr. Smith on 2025-03-10 09:14 UTC: The content is wrong (...)"."""
+        who = self.by.display or self.by.relative
+        verb = "Declined" if self.status is DraftStatus.DECLINED else "Discarded"
+        note = f" ({self.note})" if self.note else ""
+        when = self.at.strftime("%Y-%m-%d %H:%M UTC")
+        return f"{verb} by {who} on {when}: {self.reason.words}{note}"
+
+
 @dataclass(frozen=True)
 class Draft:
     id: uuid.UUID
@@ -199,6 +268,7 @@ class Draft:
     amends: AmendmentRef | None = None
     status: DraftStatus = DraftStatus.OPEN
     revision: int = 0  # 0 = never saved; the store increments it on every save
+    decision: DraftDecision | None = None  # set when declined or discarded (never approved)
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     # ---- reading
@@ -243,6 +313,18 @@ class Draft:
         self._check_editable()
         self.item(item_id)
         return replace(self, items=tuple(i for i in self.items if i.item_id != item_id))
+
+    def with_flag_looked_at(self, index: int, by: str, at: datetime) -> Draft:
+        """The uncertainty flag at ``index`` marked as looked at by ``by`` (once; the first
+        look is kept). Provenance, not content: the content fingerprint does not change."""
+        self._check_editable()
+        prov = self.provenance
+        if not 0 <= index < len(prov.uncertainty):
+            raise DraftEditError(f"The draft has no uncertainty flag {index}.")
+        if index in prov.looked_at_flags:
+            return self
+        look = FlagLook(index, by, at)
+        return replace(self, provenance=replace(prov, looked_at=(*prov.looked_at, look)))
 
     def with_retraction(self, item_id: str, *, confirmed: bool = True) -> Draft:
         """Record (or withdraw) the clinician's confirmation that an item of the earlier note,

@@ -35,6 +35,7 @@ from app.domain.draft import (
 )
 from app.domain.errors import DraftContextMismatch, DraftImportError, TextEncodingError
 from app.domain.items import ITEM_KINDS, StructuredItem
+from app.domain.narrative_block import sections_with_blocks
 from app.domain.text_files import decode_text
 
 SCHEMA_ID = "fhir-writeback/draft-import"
@@ -62,10 +63,7 @@ def import_draft(
 ) -> Draft:
     """An OPEN draft for review from a draft-import file; DraftImportError names the problem."""
     if len(data) > MAX_IMPORT_BYTES:
-        raise DraftImportError(
-            "$",
-            f"the file is {len(data) / 1_048_576:.1f} MB; the limit is {MAX_IMPORT_BYTES // 1_048_576} MB",
-        )
+        raise DraftImportError("$", _too_large(len(data)))
     doc = _decode(data)
     reader = _Reader(context)
     draft = reader.draft(doc, context, now or utc_now(), draft_id or uuid.uuid4(), data)
@@ -77,6 +75,33 @@ def import_draft(
         raise error_cls(path, problem + suffix, tuple(reader.problems))
     assert draft is not None
     return draft
+
+
+def read_source(data: bytes) -> tuple[Reference, Reference]:
+    """The patient and encounter a draft-import file is for (``source``), read before the
+    chart is open (the watched folder opens it). DraftImportError when they are missing."""
+    if len(data) > MAX_IMPORT_BYTES:
+        raise DraftImportError("$", _too_large(len(data)))
+    doc = _decode(data)
+    raw = doc.get("source")
+    if not isinstance(raw, Mapping):
+        raise DraftImportError("$.source", "required: an object with 'patient' and 'encounter'")
+    refs = []
+    for key, expected in (("patient", "Patient"), ("encounter", "Encounter")):
+        value = raw.get(key)
+        if isinstance(value, Mapping):
+            value = value.get("reference")
+        ref = Reference.parse(value) if isinstance(value, str) else None
+        if ref is None or ref.resource_type != expected:
+            raise DraftImportError(
+                f"$.source.{key}", f"must be a reference such as '{expected}/<id>'"
+            )
+        refs.append(ref)
+    return refs[0], refs[1]
+
+
+def _too_large(size: int) -> str:
+    return f"the file is {size / 1_048_576:.1f} MB; the limit is {MAX_IMPORT_BYTES // 1_048_576} MB"
 
 
 def _decode(data: bytes) -> dict[str, Any]:
@@ -140,7 +165,10 @@ class _Reader:
         note_type = self._coding(doc.get("note_type"), "$.note_type")
         if self.problems or patient is None or encounter is None or generator is None:
             return None
-        baseline = Baseline(sections=tuple(sections), items=tuple(items))
+        # The items are written into their sections' app-maintained blocks in the baseline
+        # too: the diff then shows only what the clinician changed, not the app's block.
+        with_blocks = sections_with_blocks(tuple(sections), tuple(items))
+        baseline = Baseline(sections=with_blocks, items=tuple(items))
         return Draft(
             id=draft_id,
             patient=patient,

@@ -49,6 +49,7 @@ class RiskKind(Enum):
     UNUSUAL_VALUES = "unusual_values"
     UNCHECKED_CODES = "unchecked_codes"
     INCONSISTENT_VALUES = "inconsistent_values"
+    NARRATIVE_MISMATCH = "narrative_mismatch"  # the text and the recorded values disagree
 
 
 @dataclass(frozen=True)
@@ -160,10 +161,16 @@ def risk_flags(
     if prov.source is DraftSource.IMPORTED:
         n = len(prov.uncertainty)
         if n:
+            looked = len(prov.looked_at_flags)
+            seen = (
+                ""
+                if not looked
+                else (", each looked at" if looked == n else f", {looked} looked at")
+            )
             flags.append(
                 RiskFlag(
                     RiskKind.IMPORTED_UNCERTAINTY,
-                    f"Imported draft with {n} uncertainty flag{'s' if n != 1 else ''}",
+                    f"Imported draft with {n} uncertainty flag{'s' if n != 1 else ''}{seen}",
                 )
             )
         if human_edited:
@@ -186,6 +193,15 @@ def risk_flags(
         n = len(report.of_kind(kind))
         if n:
             flags.append(RiskFlag(risk, f"{n} value{'s' if n != 1 else ''} {words}"))
+    n = len(report.of_kind(ProblemKind.NARRATIVE_MISMATCH))
+    if n:
+        flags.append(
+            RiskFlag(
+                RiskKind.NARRATIVE_MISMATCH,
+                f"{n} place{'s' if n != 1 else ''} where the note's text and its recorded "
+                "values disagree",
+            )
+        )
     return tuple(flags)
 
 

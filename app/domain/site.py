@@ -7,6 +7,7 @@ from enum import Enum
 from pathlib import Path
 
 DEFAULT_REDIRECT_PATH = "/callback"
+DEFAULT_INBOX_SETTLE_SECONDS = 2
 
 
 class LogLevel(Enum):
@@ -59,6 +60,8 @@ class Site:
     idle_lock_minutes: int | None = None
     log_level: LogLevel | None = None  # None: the global setting (default INFO)
     is_sandbox: bool = False  # the embedded sandbox EHR, offered when nothing is configured
+    draft_inbox: Path | None = None  # the scribe's watched folder; None: off (the default)
+    draft_inbox_settle_seconds: int = DEFAULT_INBOX_SETTLE_SECONDS  # unchanged this long: ready
     hl7: Hl7Listener | None = None  # None: no HL7 v2 listener (the worklist reads FHIR only)
 
     def __str__(self) -> str:

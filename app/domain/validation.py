@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from app.domain.clinical import Reference
+from app.domain.consistency import ChartValue, check_consistency
 from app.domain.draft import Draft, DraftStatus
 from app.domain.fingerprint import draft_content_sha256
 from app.domain.followup import ItemFate, plan_writes
@@ -43,6 +44,7 @@ from app.domain.validation_problems import (
     ValidationProblem,
     check_text,
     error,
+    warning,
 )
 
 __all__ = [
@@ -154,6 +156,7 @@ def validate_for_approval(
     amended_note_patient: Reference | None = None,
     amended_note_encounter: Reference | None = None,
     now: datetime | None = None,
+    chart: Mapping[str, ChartValue] | None = None,
 ) -> ValidationReport:
     """Everything that blocks (or should give pause to) approving ``draft``.
 
@@ -161,7 +164,9 @@ def validate_for_approval(
     amendment, ``amended_note_patient`` is the ``subject`` of the chart note being amended
     (without it the amendment is blocked: the wrong-patient guard fails closed) and
     ``amended_note_encounter`` its encounter, which the amendment may keep. ``now`` (UTC)
-    enables the check that observation times are not in the future.
+    enables the check that observation times are not in the future. ``chart`` (the latest
+    charted value per LOINC code, ``app.domain.consistency.chart_values``) is what the
+    narrative's values are compared with where the table has none.
     """
     problems: list[ValidationProblem] = []
     problems += _check_status(draft)
@@ -170,6 +175,7 @@ def validate_for_approval(
     )
     problems += _check_narrative(draft, template)
     problems += _check_items(draft, ItemCheck(context_patient, now))
+    problems += _check_agreement(draft, chart)
     problems += _check_permissions(draft, write_permissions)
     return ValidationReport(
         problems=tuple(problems),
@@ -295,6 +301,30 @@ def _check_items(draft: Draft, ctx: ItemCheck) -> Iterable[ValidationProblem]:
         mine = kind.select(draft.items)
         if mine:
             yield from kind.check_together(mine)
+
+
+# ----------------------------------------------------------------------------- agreement
+
+
+def _check_agreement(
+    draft: Draft, chart: Mapping[str, ChartValue] | None
+) -> Iterable[ValidationProblem]:
+    """Narrative against table and chart (warnings the clinician acknowledges), and imported
+    uncertainty flags nobody has looked at yet."""
+    for mismatch in check_consistency(draft, chart):
+        yield warning(
+            f"section:{mismatch.section_key}", ProblemKind.NARRATIVE_MISMATCH, mismatch.message
+        )
+    flags = draft.provenance.uncertainty
+    waiting = len(flags) - len(draft.provenance.looked_at_flags)
+    if waiting > 0:
+        yield warning(
+            "draft",
+            ProblemKind.UNCERTAINTY_NOT_LOOKED_AT,
+            f"{waiting} of the {len(flags)} passages the generator was unsure about "
+            f"{'has' if waiting == 1 else 'have'} not been looked at; open each under "
+            "“Uncertain passages” and mark it as looked at.",
+        )
 
 
 # ----------------------------------------------------------------------------- permissions

@@ -45,6 +45,8 @@ class ProblemKind(Enum):
     MESSAGE_INCOMPLETE = "message_incomplete"
     ITEM_INCOMPLETE = "item_incomplete"  # a required part of an item is missing or wrong
     WRITE_NOT_PERMITTED = "write_not_permitted"
+    NARRATIVE_MISMATCH = "narrative_mismatch"  # the text states another value than table/chart
+    UNCERTAINTY_NOT_LOOKED_AT = "uncertainty_not_looked_at"  # imported flags not looked at yet
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,12 @@ def error(path: str, kind: ProblemKind, message: str) -> ValidationProblem:
 
 def warning(path: str, kind: ProblemKind, message: str) -> ValidationProblem:
     return ValidationProblem(path, message, Severity.WARNING, kind)
+
+
+def without_unsafe(text: str) -> str:
+    """``text`` without the characters :func:`check_text` refuses (the item that holds them is
+    refused already; a copy of its text in the note must not be refused a second time)."""
+    return _UNSAFE_CHAR.sub("", text)
 
 
 def check_text(path: str, what: str, text: str, limit: int) -> Iterable[ValidationProblem]:

@@ -1,4 +1,5 @@
-"""``DraftService``: the site's drafts — list, find, save (autosave), import from a file.
+"""``DraftService``: the site's drafts — list, find, save (autosave), import from a file, and
+the decisions other than "approve" (decline an imported draft, discard one's own).
 
 Every call runs on the site's store thread (one thread: saves keep their order), so the GUI
 loop never waits for SQLite or the disk. Returns domain ``Draft`` objects; failures arrive as
@@ -8,11 +9,15 @@ loop never waits for SQLite or the disk. Returns domain ``Draft`` objects; failu
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from app.domain.clinical import Reference
+from app.domain.clock import Clock, utc_now
 from app.domain.context import EncounterContext
-from app.domain.draft import Draft
+from app.domain.draft import CloseReason, Draft
+from app.domain.draft_decision import close_draft
 from app.domain.draft_import import import_draft
 from app.domain.errors import DomainError
 from app.services.errors import ServiceError, user_errors
@@ -25,9 +30,34 @@ SAVE_FAILED = "The draft could not be saved."
 
 
 class DraftService:
-    def __init__(self, repo: DraftRepository, worker: StoreThread) -> None:
+    def __init__(
+        self,
+        repo: DraftRepository,
+        worker: StoreThread,
+        user: Callable[[], Reference] = lambda: Reference("Practitioner", "unknown"),
+        clock: Clock = utc_now,
+    ) -> None:
         self._repo = repo
         self._worker = worker
+        self._user = user
+        self._clock = clock
+
+    @property
+    def user(self) -> Reference:
+        """The signed-in clinician (who looks at flags, who declines)."""
+        return self._user()
+
+    async def close(self, draft_id: uuid.UUID, reason: CloseReason, note: str) -> Draft:
+        """Decline an imported draft, or discard one's own, with a reason: stored with who,
+        when, why and the content's fingerprint, and audited, in one transaction. Nothing is
+        sent; the draft stays readable. ServiceError (words) when it cannot be done."""
+        user, now = self._user(), self._clock()
+
+        def decide(draft: Draft) -> Draft:
+            return close_draft(draft, reason, note, user, now)
+
+        with user_errors("The decision could not be saved; the draft is unchanged."):
+            return await self._worker.run(self._repo.close, draft_id, decide)
 
     async def list_for_encounter(self, patient_id: str, encounter_id: str) -> list[Draft]:
         """Every draft of the encounter (approved ones too), newest first."""

@@ -11,6 +11,7 @@
             ├── drafts  DraftService      autosave, import
             ├── review  ReviewService     check, propose, queue
             ├── outbox  OutboxService     rows, actions, the sync runner
+            ├── inbox   DraftInboxService the scribe's watched folder (None: not configured)
             ├── audit   AuditService      who did what
             ├── followups FollowUpService correct / add to an earlier note
             ├── owners  OwnerService      who a task can be given to (kept for offline)
@@ -35,6 +36,7 @@ from app.domain.site import Site
 from app.domain.templates import NoteTemplate
 from app.services.audit import AuditService
 from app.services.chart import ChartService
+from app.services.draft_inbox import DraftInboxService
 from app.services.drafts import DraftService
 from app.services.errors import ServiceError
 from app.services.followups import FollowUpService
@@ -84,6 +86,7 @@ class SiteServices:
     followups: FollowUpService
     worklist: WorklistService
     owners: OwnerService | None = None  # task-owner candidates (None: a test without them)
+    inbox: DraftInboxService | None = None  # the scribe's watched folder, where configured
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
     kpi: KpiService | None = None  # "My week" and active editing time (None: a test without)

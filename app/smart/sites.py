@@ -20,8 +20,9 @@ import ipaddress
 import os
 import re
 import ssl
+import stat
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ import platformdirs
 
 from app._user_files import FileProblem, UserFileError, read_user_file
 from app.domain.errors import TextEncodingError
-from app.domain.site import DEFAULT_REDIRECT_PATH, LogLevel, Site
+from app.domain.site import DEFAULT_INBOX_SETTLE_SECONDS, DEFAULT_REDIRECT_PATH, LogLevel, Site
 from app.domain.text_files import decode_text
 from app.smart.errors import SiteConfigError
 from app.smart.hl7_settings import read_hl7_table
@@ -53,6 +54,8 @@ _SITE_KEYS = {
     "redirect_path": str,
     "idle_lock_minutes": int,
     "log_level": str,
+    "draft_inbox": str,
+    "draft_inbox_settle_seconds": int,
     "hl7": dict,  # the HL7 v2 listener (app.smart.hl7_settings)
 }
 _TYPE_WORDS = {str: "a string", list: "a list of strings", int: "a whole number", dict: "a table"}
@@ -205,35 +208,84 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
         wrong_type = not all(isinstance(s, str) and s and " " not in s for s in value)
     if wrong_type:
         raise SiteConfigError(str(file), where, f"must be {_TYPE_WORDS[expected]}, not {value!r}")
-    if key == "hl7":
-        read_hl7_table(file, where, value)
     if isinstance(value, str) and not value.strip():
         raise SiteConfigError(str(file), where, "must not be empty")
-    if key == "fhir_base":
-        _check_url(file, where, value, schemes=("https", "http"))
-    elif key == "proxy":
-        _check_url(file, where, value, schemes=("http", "https", "socks5", "socks5h"), tls=False)
-    elif key == "redirect_path":
-        assert isinstance(value, str)
-        if not value.startswith("/") or any(c in value for c in "?#% "):
-            raise SiteConfigError(
-                str(file),
-                where,
-                f"must be a path starting with '/', like \"/callback\", not {value!r}",
-            )
-    elif key == "idle_lock_minutes":
-        assert isinstance(value, int)
-        if not 1 <= value <= 24 * 60:
-            raise SiteConfigError(str(file), where, "must be between 1 and 1440 minutes")
-    elif key == "log_level":
-        _log_level(file, where, value)
-    elif key == "ca_bundle":
-        assert isinstance(value, str)
-        ca = _resolve_relative(file, key, value)
-        assert isinstance(ca, Path)
-        problem = ca_bundle_problem(ca)
-        if problem is not None:
-            raise SiteConfigError(str(file), where, problem)
+    check = _VALUE_CHECKS.get(key)
+    if check is not None:
+        check(file, where, value)
+
+
+def _check_fhir_base(file: Path, where: str, value: object) -> None:
+    _check_url(file, where, value, schemes=("https", "http"))
+
+
+def _check_proxy(file: Path, where: str, value: object) -> None:
+    _check_url(file, where, value, schemes=("http", "https", "socks5", "socks5h"), tls=False)
+
+
+def _check_redirect_path(file: Path, where: str, value: object) -> None:
+    assert isinstance(value, str)
+    if not value.startswith("/") or any(c in value for c in "?#% "):
+        raise SiteConfigError(
+            str(file),
+            where,
+            f"must be a path starting with '/', like \"/callback\", not {value!r}",
+        )
+
+
+def _check_idle_lock(file: Path, where: str, value: object) -> None:
+    assert isinstance(value, int)
+    if not 1 <= value <= 24 * 60:
+        raise SiteConfigError(str(file), where, "must be between 1 and 1440 minutes")
+
+
+def _check_draft_inbox(file: Path, where: str, value: object) -> None:
+    folder = _resolve_relative(file, "draft_inbox", value)
+    assert isinstance(folder, Path)
+    problem = draft_inbox_problem(folder)
+    if problem is not None:
+        raise SiteConfigError(str(file), where, problem)
+
+
+def _check_settle_seconds(file: Path, where: str, value: object) -> None:
+    assert isinstance(value, int)
+    if not 1 <= value <= 300:
+        raise SiteConfigError(str(file), where, "must be between 1 and 300 seconds")
+
+
+def _check_ca_bundle(file: Path, where: str, value: object) -> None:
+    assert isinstance(value, str)
+    ca = _resolve_relative(file, "ca_bundle", value)
+    assert isinstance(ca, Path)
+    problem = ca_bundle_problem(ca)
+    if problem is not None:
+        raise SiteConfigError(str(file), where, problem)
+
+
+def _check_log_level(file: Path, where: str, value: object) -> None:
+    _log_level(file, where, value)
+
+
+def _check_hl7(file: Path, where: str, value: object) -> None:
+    read_hl7_table(file, where, value)
+
+
+def draft_inbox_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be a watched folder (None when it can). A folder that does not
+    exist yet is accepted (a network share may be mounted later); the app reports it."""
+    if folder == Path(folder.anchor):
+        return "must be a folder of its own, not a drive root"
+    try:
+        info = folder.stat()
+    except FileNotFoundError:
+        if folder.is_symlink():
+            return f"{folder} is a link to something that does not exist"
+        return None
+    except OSError as exc:
+        return f"{folder} cannot be checked ({exc.strerror or type(exc).__name__})"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{folder} is a file; name a folder"
+    return None
 
 
 def read_ca_bundle(path: Path) -> str:
@@ -302,7 +354,7 @@ def _check_url(
 def _resolve_relative(file: Path, key: str, value: object) -> object:
     if key == "hl7":
         return read_hl7_table(file, f"hl7 of {file.name}", value)
-    if key == "ca_bundle" and isinstance(value, str):
+    if key in ("ca_bundle", "draft_inbox") and isinstance(value, str):
         path = Path(value).expanduser()
         return path if path.is_absolute() else (file.parent / path).resolve()
     return value
@@ -326,5 +378,23 @@ def _build(site_id: str, values: Mapping[str, Any], origin: Mapping[str, Path]) 
         redirect_path=values.get("redirect_path", DEFAULT_REDIRECT_PATH),
         idle_lock_minutes=values.get("idle_lock_minutes"),
         log_level=LogLevel.parse(values["log_level"]) if "log_level" in values else None,
+        draft_inbox=values.get("draft_inbox"),
+        draft_inbox_settle_seconds=values.get(
+            "draft_inbox_settle_seconds", DEFAULT_INBOX_SETTLE_SECONDS
+        ),
         hl7=values.get("hl7"),
     )
+
+
+# The checks beyond the value's type, by key (each raises SiteConfigError with the words).
+_VALUE_CHECKS: dict[str, Callable[[Path, str, object], None]] = {
+    "fhir_base": _check_fhir_base,
+    "proxy": _check_proxy,
+    "redirect_path": _check_redirect_path,
+    "idle_lock_minutes": _check_idle_lock,
+    "log_level": _check_log_level,
+    "draft_inbox": _check_draft_inbox,
+    "draft_inbox_settle_seconds": _check_settle_seconds,
+    "ca_bundle": _check_ca_bundle,
+    "hl7": _check_hl7,
+}

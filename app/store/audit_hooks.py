@@ -27,7 +27,7 @@ from app.domain.audit import (
     check_details,
     decision_details,
 )
-from app.domain.clock import parse_ts
+from app.domain.clock import format_ts, parse_ts
 from app.domain.outbox import OutboxState, SyncEvent
 from app.domain.review_codec import decision_from_json
 from app.store.audit import AuditLog
@@ -95,16 +95,20 @@ class AuditHooks:
                 return
             kind, details = AuditKind.DRAFT_EDITED, counts
         elif ev.kind is DraftEventKind.STATUS_CHANGED:
-            if ev.status != "discarded":
+            if ev.status not in ("discarded", "declined"):
                 return  # approval is recorded with its decision by the outbox hook
-            kind, details = AuditKind.DRAFT_DISCARDED, counts
+            kind = (
+                AuditKind.DRAFT_DECLINED if ev.status == "declined" else AuditKind.DRAFT_DISCARDED
+            )
+            details = {**counts, **_decision_details(ev)}
         else:
             kind, details = AuditKind.DRAFT_DELETED, {"revision": ev.revision}
+        actor = ev.decision.by.relative if ev.decision is not None else self._actor()
         self._audit.append(
             AuditEvent(
                 kind=kind,
                 at=ev.at,
-                actor=self._actor(),
+                actor=actor,
                 patient_id=ev.patient_id,
                 encounter_id=ev.encounter_id,
                 draft_id=str(ev.draft_id),
@@ -296,6 +300,23 @@ def _outcome(ev: OutboxEvent, row: Any, written: Callable[[], list[str]]) -> _Re
     if new in _PARKED and old not in _PARKED:
         return AuditKind.PARKED, facts
     return None
+
+
+def _decision_details(ev: DraftEvent) -> dict[str, Any]:
+    """A decline or discard: the reason (its code and the clinician's words, short, as for a
+    discarded commit), who and when, and the fingerprints of what was decided about."""
+    d = ev.decision
+    if d is None:
+        return {"decision": ev.status}
+    return {
+        "decision": d.status.value,
+        "reason": d.reason.value,
+        "reason_text": _short(d.note) or None,
+        "decided_by": d.by.relative,
+        "decided_at": format_ts(d.at),
+        "content_sha256": d.content_sha256,
+        "import_sha256": d.import_sha256,
+    }
 
 
 def _short(text: str | None) -> str | None:

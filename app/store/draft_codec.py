@@ -18,10 +18,13 @@ from app.domain.draft import (
     AmendmentRef,
     Baseline,
     ChartItem,
+    CloseReason,
     Draft,
+    DraftDecision,
     DraftProvenance,
     DraftSource,
     DraftStatus,
+    FlagLook,
     FlagTarget,
     FollowUpKind,
     Generator,
@@ -49,6 +52,7 @@ def encode_body(draft: Draft) -> bytes:
         "provenance": _provenance(draft.provenance),
         "amends": None if draft.amends is None else _follow_up(draft.amends),
         "extra": dict(draft.extra),
+        "decision": _decision(draft.decision),
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -87,6 +91,7 @@ def decode_body(
         created_at=parse_ts(created_at),
         updated_at=parse_ts(updated_at),
         extra=dict(data.get("extra") or {}),
+        decision=_undecision(data.get("decision")),
     )
 
 
@@ -183,6 +188,34 @@ def _unitem(d: dict[str, Any]) -> StructuredItem:
     return item
 
 
+def _decision(d: DraftDecision | None) -> dict[str, Any] | None:
+    if d is None:
+        return None
+    return {
+        "status": d.status.value,
+        "reason": d.reason.value,
+        "note": d.note,
+        "by": _ref(d.by),
+        "at": format_ts(d.at),
+        "content_sha256": d.content_sha256,
+        "import_sha256": d.import_sha256,
+    }
+
+
+def _undecision(d: dict[str, Any] | None) -> DraftDecision | None:
+    if d is None:
+        return None
+    return DraftDecision(
+        status=DraftStatus(d["status"]),
+        reason=CloseReason(d["reason"]),
+        note=str(d.get("note") or ""),
+        by=_unref(d["by"]),
+        at=parse_ts(d["at"]),
+        content_sha256=str(d["content_sha256"]),
+        import_sha256=d.get("import_sha256"),
+    )
+
+
 def _provenance(p: DraftProvenance) -> dict[str, Any]:
     return {
         "source": p.source.value,
@@ -195,6 +228,9 @@ def _provenance(p: DraftProvenance) -> dict[str, Any]:
             for f in p.uncertainty
         ],
         "import_sha256": p.import_sha256,
+        "looked_at": [
+            {"index": look.index, "by": look.by, "at": format_ts(look.at)} for look in p.looked_at
+        ],
     }
 
 
@@ -209,4 +245,8 @@ def _unprovenance(d: dict[str, Any]) -> DraftProvenance:
             for f in d.get("uncertainty", [])
         ),
         import_sha256=d.get("import_sha256"),
+        looked_at=tuple(
+            FlagLook(int(look["index"]), str(look["by"]), parse_ts(look["at"]))
+            for look in d.get("looked_at", [])
+        ),
     )

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Row, bindparam, delete, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from app.domain.clock import Clock, format_ts, utc_now
-from app.domain.draft import Draft, DraftStatus
+from app.domain.draft import Draft, DraftDecision, DraftStatus
 from app.store.database import Database
 from app.store.draft_codec import decode_body, encode_body
 from app.store.errors import DraftNotEditable, DraftNotFound, StaleDraft, StoreCorrupt
@@ -47,6 +47,7 @@ class DraftEvent:
     sections: int = 0
     characters: int = 0
     items: int = 0
+    decision: DraftDecision | None = None  # a decline or discard: who, when, why, fingerprint
 
 
 DraftHook = Callable[[Connection, DraftEvent], None]
@@ -122,6 +123,29 @@ class DraftRepository:
             self._emit(c, DraftEventKind.STATUS_CHANGED, changed)
         return changed
 
+    def close(
+        self,
+        draft_id: uuid.UUID,
+        decide: Callable[[Draft], Draft],
+        *,
+        conn: Connection | None = None,
+    ) -> Draft:
+        """Decline or discard a draft: ``decide`` gets the stored draft and returns it closed
+        with its decision (``app.domain.draft_decision.close_draft``); the closed draft is
+        stored (content kept, read-only) and the hooks record the decision, in one
+        transaction. DraftNotEditable when it is no longer open."""
+        with self._tx(conn) as c:
+            current = self._get(c, draft_id)
+            if current.status is not DraftStatus.OPEN:
+                raise DraftNotEditable(draft_id, current.status.value)
+            closed = decide(current)
+            if closed.id != current.id or closed.decision is None or closed.is_editable:
+                raise ValueError("close() needs the same draft, closed with its decision")
+            saved = replace(closed, revision=current.revision + 1, updated_at=self._clock())
+            c.execute(_UPSERT, self._row_values(saved))
+            self._emit(c, DraftEventKind.STATUS_CHANGED, saved)
+        return saved
+
     def delete(self, draft_id: uuid.UUID, *, conn: Connection | None = None) -> None:
         with self._tx(conn) as c:
             current = self._get(c, draft_id)
@@ -158,6 +182,16 @@ class DraftRepository:
             .limit(limit)
         )
         return self._list(query)
+
+    def find_imported(self, import_sha256: str) -> Draft | None:
+        """The draft imported from a file with this SHA-256, if any (any status). The hash is
+        inside the sealed body, so imported drafts are read one by one: the watched folder
+        asks rarely (once per new file)."""
+        query = select(drafts).where(drafts.c.source == "imported").order_by(drafts.c.created_at)
+        for draft in self._list(query):
+            if draft.provenance.import_sha256 == import_sha256:
+                return draft
+        return None
 
     def list_recent(self, limit: int = 20) -> list[Draft]:
         return self._list(select(drafts).order_by(drafts.c.updated_at.desc()).limit(limit))
@@ -234,6 +268,7 @@ class DraftRepository:
             sections=len(d.sections),
             characters=sum(len(s.text) for s in d.sections),
             items=len(d.items),
+            decision=d.decision,
         )
         for hook in self._hooks:
             hook(c, event)

@@ -12,7 +12,8 @@
     ├── StoreMigrationFailed         upgrading the schema failed (the file is left as it was)
     ├── DraftNotFound                no draft with that id
     ├── DraftNotEditable             the stored draft is approved or discarded: content is frozen
-    └── StaleDraft                   the draft was saved elsewhere since it was read (revision)
+    ├── StaleDraft                   the draft was saved elsewhere since it was read (revision)
+    └── InboxUnavailable             the scribe's watched folder cannot be listed (draft_inbox)
 
 Programming errors (SQL mistakes, integrity bugs) are not wrapped: they surface as themselves.
 """
@@ -137,3 +138,13 @@ def is_damage(text: str) -> bool:
         words in text
         for words in ("not a database", "malformed", "corrupt", "could not decode to utf-8")
     )
+
+
+class InboxUnavailable(StoreError):
+    """The watched folder cannot be listed (missing, no permission, network share gone)."""
+
+    def __init__(self, folder: Path, why: str) -> None:
+        super().__init__(
+            f"The scribe folder {folder} cannot be read ({why}). Files in it wait there; "
+            "ask IT to check the folder and the draft_inbox setting of this site."
+        )

@@ -49,7 +49,7 @@ class KpiRecorder:
             AuditKind.DRAFT_CREATED.value: self._started,
             AuditKind.DRAFT_IMPORTED.value: self._started,
             AuditKind.DRAFT_DISCARDED.value: self._closed(NoteOutcome.DISCARDED),
-            "draft_declined": self._closed(NoteOutcome.DECLINED),
+            AuditKind.DRAFT_DECLINED.value: self._closed(NoteOutcome.DECLINED),
             AuditKind.APPROVED.value: self._approved,
             AuditKind.SEND_ATTEMPT.value: self._counter("send_attempts"),
             AuditKind.RECONCILED.value: self._reconciled,

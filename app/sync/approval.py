@@ -22,6 +22,7 @@ from app.domain.capabilities import ServerCapabilities
 from app.domain.clinical import Reference
 from app.domain.clock import utc_now
 from app.domain.commit import ApprovedCommit
+from app.domain.consistency import chart_values
 from app.domain.context import EncounterContext
 from app.domain.draft import Draft, DraftStatus, FollowUpKind
 from app.domain.followup import WritePlan, plan_writes
@@ -113,6 +114,7 @@ def check(
         amended_note_patient=amended_patient,
         amended_note_encounter=amended_encounter,
         now=now or utc_now(),
+        chart=chart_values((*actx.context.latest_vitals(), *actx.context.latest_labs())),
     )
 
 

@@ -29,8 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.draft import Draft
+from app.domain.review import RiskKind
 from app.domain.templates import NoteTemplate
-from app.domain.validation import ValidationReport
+from app.domain.validation import ProblemKind, ValidationReport
 from app.services.chart import OpenChart
 from app.services.errors import ServiceError
 from app.services.review import ApprovalProposal, ReviewService
@@ -39,6 +40,14 @@ from app.ui.shortcuts import shortcut, tooltip
 from app.ui.style import error_label, heading_label, hint_label
 
 log = logging.getLogger(__name__)
+
+
+def _warning(text: str) -> QLabel:
+    box = QLabel(text)
+    box.setObjectName("warningText")
+    box.setWordWrap(True)
+    box.setTextFormat(Qt.TextFormat.PlainText)  # note text is never markup
+    return box
 
 
 class ApprovalDialog(QDialog):
@@ -99,15 +108,8 @@ class ApprovalDialog(QDialog):
         layout.addWidget(tabs, 1)
 
         self.acknowledge: QCheckBox | None = None
-        notes = proposal.notes
-        if notes:
-            box = QLabel("\n".join(f"• {n}" for n in notes))
-            box.setObjectName("warningText")
-            box.setWordWrap(True)
-            box.setTextFormat(Qt.TextFormat.PlainText)
-            layout.addWidget(box)
-            self.acknowledge = QCheckBox("I have reviewed the points above")
-            layout.addWidget(self.acknowledge)
+        self.mismatch_box: QLabel | None = None
+        self._add_points(layout)
 
         self.buttons = QDialogButtonBox(self)
         self.approve_button = self.buttons.addButton(
@@ -125,6 +127,32 @@ class ApprovalDialog(QDialog):
             self.acknowledge.toggled.connect(self.approve_button.setEnabled)
             self.acknowledge.setFocus()  # Space ticks it, Ctrl+Shift+Enter approves
 
+    def _add_points(self, layout: QVBoxLayout) -> None:
+        """What the clinician confirms before approving: the disagreements between the note's
+        text and its recorded values first, apart; then the other points; one box to tick."""
+        proposal = self.proposal
+        disagree = [p.message for p in proposal.report.of_kind(ProblemKind.NARRATIVE_MISMATCH)]
+        counted = {
+            f.text for f in proposal.decision.risk_flags if f.kind is RiskKind.NARRATIVE_MISMATCH
+        }
+        notes = [n for n in proposal.notes if n not in disagree and n not in counted]
+        if disagree:
+            self.mismatch_box = _warning(
+                "The note's text and its recorded values disagree (Cancel to fix them in the "
+                "editor, or confirm that what is written is right):\n"
+                + "\n".join(f"• {m}" for m in disagree)
+            )
+            layout.addWidget(self.mismatch_box)
+        if notes:
+            layout.addWidget(_warning("\n".join(f"• {n}" for n in notes)))
+        if notes or disagree:
+            words = "I have reviewed the points above"
+            if disagree:
+                others = " and the points above" if notes else " above"
+                words = f"I have checked each disagreement{others}"
+            self.acknowledge = QCheckBox(words)
+            layout.addWidget(self.acknowledge)
+
     def _approve_by_key(self) -> None:
         """Ctrl+Shift+Enter: the same as the button, and only when the button may be pressed
         (points to acknowledge are ticked first: Tab to the box, Space)."""
@@ -141,6 +169,15 @@ class ApprovalDialog(QDialog):
             f"<p><b>What happens</b></p><ul>{happens}</ul>"
             f"<p><b>Records written ({len(rows)})</b></p><ol>{''.join(rows)}</ol>"
         )
+
+
+def _closed_words(draft: Draft) -> str:
+    """Why a draft that is not open cannot be approved, in words."""
+    if draft.decision is not None:
+        return f"{draft.decision.words}. Nothing was sent; the draft is kept, read-only."
+    return (
+        "This draft is already approved. To change the note: Correct this note, or Add an addendum."
+    )
 
 
 class ReviewGate(QObject):
@@ -181,11 +218,7 @@ class ReviewGate(QObject):
         if not draft.is_editable:
             self.report = None
             self.report_changed.emit(None)
-            self.approval_state.emit(
-                False,
-                "This draft is already approved. To change the note: Correct this note, or Add "
-                "an addendum.",
-            )
+            self.approval_state.emit(False, _closed_words(draft))
             return None
         self.report = self.review.check(draft, self.chart, self._templates.get(draft.template_id))
         self.report_changed.emit(self.report)

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from app.domain.diff import DraftDiff, diff_draft
 from app.domain.draft import Draft, FollowUpKind, StructuredItem
 from app.domain.errors import DomainError, words_for
 from app.domain.followup import note_date_words
+from app.domain.narrative_block import sync_blocks
 from app.domain.prefill import prefill_draft
 from app.domain.templates import NoteTemplate
 from app.services.chart import OpenChart
@@ -89,6 +91,9 @@ class DraftViewModel(QObject):
         self._diff_timer.setInterval(DIFF_DELAY_MS)
         self._diff_timer.timeout.connect(self._diff_due)
 
+    def current_time(self) -> datetime:
+        return self._clock()
+
     def start(self, name: str, work: Coroutine[Any, Any, Any]) -> None:
         """A button's trampoline into a tracked task (refused while one of that name runs)."""
         self.tasks.start(name, work)
@@ -99,6 +104,10 @@ class DraftViewModel(QObject):
         self.service = service
         self.context = None
         self.draft = None
+
+    async def refresh_drafts(self) -> None:
+        """List the encounter's drafts again (a draft arrived from the watched folder)."""
+        await self._list()
 
     async def reload(self) -> None:
         """Re-read the shown draft (after the review gate changed its status)."""
@@ -167,7 +176,15 @@ class DraftViewModel(QObject):
         self.context = context
         drafts = await self._list()
         if drafts:
-            self._show(drafts[0])
+            listed = drafts[0]
+            if not self._newer_than(listed):
+                await self.flush()  # typed into another draft meanwhile: saved before it goes
+            if self._newer_than(listed) and self.draft is not None:
+                # typed into this very draft while its chart was read again (saved since, or
+                # to be saved like any edit): what was typed stays, not the copy listed before
+                self.draft_changed.emit(self.draft)
+            else:
+                self._show(listed)
             if restored_notice:
                 when = drafts[0].updated_at.astimezone().strftime("%H:%M:%S on %d %b")
                 self.notice.emit(
@@ -176,6 +193,15 @@ class DraftViewModel(QObject):
                 )
         else:
             await self.new_draft()
+
+    def _newer_than(self, listed: Draft) -> bool:
+        """Whether the draft shown is ``listed`` with edits the listing does not have."""
+        shown = self.draft
+        return (
+            shown is not None
+            and shown.id == listed.id
+            and (self.dirty or shown.revision > listed.revision)
+        )
 
     async def _list(self) -> list[Draft]:
         """The encounter's drafts (emitted); the editable ones first choice."""
@@ -278,7 +304,13 @@ class DraftViewModel(QObject):
         self._edit(lambda d: d.with_section_text(key, text))
 
     def edit_item(self, item: StructuredItem) -> None:
-        self._edit(lambda d: d.with_item(item))
+        # the section's app-maintained block follows the table
+        self.apply(lambda d: sync_blocks(d.with_item(item)))
+
+    def apply(self, change: Callable[[Draft], Draft]) -> None:
+        """A change made for the clinician (a table edit, a one-click fix): applied to the
+        draft, saved like typing, and shown (the editor re-renders the sections it changed)."""
+        self._edit(change)
         if self.draft is not None:
             self.draft_changed.emit(self.draft)
 
@@ -291,11 +323,9 @@ class DraftViewModel(QObject):
             d = d.without_item(item_id)
             if d.amends is not None and d.amends.chart_item(item_id) is not None:
                 d = d.with_retraction(item_id, confirmed=entered_in_error)
-            return d
+            return sync_blocks(d)
 
-        self._edit(change)
-        if self.draft is not None:
-            self.draft_changed.emit(self.draft)
+        self.apply(change)
 
     def is_chart_record(self, item_id: str) -> bool:
         """Whether ``item_id`` is a record of the earlier note (removing it needs a choice)."""

@@ -32,6 +32,7 @@ from app.domain.draft import Draft
 from app.domain.items import ITEM_KINDS
 from app.domain.templates import BLANK
 from app.domain.validation import ValidationProblem, ValidationReport
+from app.ui.block_highlighter import BlockHighlighter
 from app.ui.entry_model import EntryViewModel
 from app.ui.item_table import ItemTable
 
@@ -161,6 +162,7 @@ class NoteEditor(QWidget):
                 old.deleteLater()
         self.section_edits = {}
         self.section_problems = {}
+        self.highlighters: dict[str, BlockHighlighter] = {}
         for section in draft.sections:
             box = QWidget()
             column = QVBoxLayout(box)
@@ -173,6 +175,8 @@ class NoteEditor(QWidget):
             edit.setAccessibleName(f"{section.title} section")
             edit.setPlaceholderText(placeholders.get(section.key, ""))
             edit.setMinimumHeight(SECTION_MIN_HEIGHT)
+            # the app-maintained block (its items follow the table) marked apart from free text
+            self.highlighters[section.key] = BlockHighlighter(edit.document())
             edit.textChanged.connect(
                 lambda k=section.key, e=edit: self.section_edited.emit(k, e.toPlainText())
             )

@@ -9,11 +9,13 @@ services are in use — and no business logic: that is in the services and view-
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject
 
 from app.domain.audit import AuditKind
 from app.domain.context import EncounterContext
+from app.domain.draft_inbox import InboxOutcome, InboxOutcomeKind
 from app.services.chart import OpenChart
 from app.services.errors import ServiceError
 from app.services.session import SessionService, SessionState
@@ -63,6 +65,7 @@ class SiteFlow(QObject):
         self.site: SiteServices | None = None  # the signed-in site's services
         self._restored_notice = workbench.startup.crashed_last_time
         self._watched: set[int] = set()
+        self._inbox_unsubscribe: Callable[[], None] = lambda: None
         chart.chart_changed.connect(workspace.show_chart)
         chart.notes_changed.connect(workspace.show_notes)
         chart.error.connect(workspace.show_error)
@@ -94,6 +97,7 @@ class SiteFlow(QObject):
         notes = [*session.grant_messages, *(w.rstrip(".") for w in site.warnings)]
         self.workspace.show_grant_warnings(notes)
         self.tasks.start("start-sync", self._start_sync(site))
+        self._start_inbox(site)
         if self.worklist is not None:
             await self.worklist.attach(site.worklist, site.outbox)
         if session.launch_patient_id and session.launch_encounter_id:
@@ -108,6 +112,34 @@ class SiteFlow(QObject):
             await site.outbox.start_sync()
         except ServiceError as exc:
             self.window.set_sync_summary(exc.words)
+
+    def _start_inbox(self, site: SiteServices) -> None:
+        """The scribe's watched folder, where the site names one: its outcomes are shown, and
+        a draft that arrived for the open encounter appears in its list of drafts."""
+        inbox = site.inbox
+        if inbox is None:
+            return
+        notices = self.workspace.inbox_notices
+
+        def arrived(outcomes: list[InboxOutcome]) -> None:
+            notices.add(outcomes)
+            notices.set_problem(inbox.problem)
+            open_encounter = self.workspace.context
+            if open_encounter is not None and any(
+                o.kind is InboxOutcomeKind.IMPORTED
+                and o.encounter == open_encounter.encounter.reference.relative
+                for o in outcomes
+            ):
+                self.tasks.start("inbox-drafts", self.drafts.refresh_drafts())
+
+        self._inbox_unsubscribe = inbox.subscribe(arrived)
+        inbox.start()
+
+    async def _stop_inbox(self, site: SiteServices) -> None:
+        if site.inbox is not None:
+            self._inbox_unsubscribe()
+            await site.inbox.aclose()
+        self.workspace.inbox_notices.clear_all()
 
     def _watch(self, session: SessionService) -> None:
         """A session that cannot be renewed locks the window with a sign-in prompt; the outbox
@@ -139,6 +171,7 @@ class SiteFlow(QObject):
             if self.worklist is not None:
                 await self.worklist.detach()
             self.outbox.close()
+            await self._stop_inbox(site)
             self.workspace.set_outbox(None)
             await site.outbox.stop_sync()
         await self.controller.sign_out()

@@ -31,6 +31,8 @@ from app.domain.note_history import NoteThread
 from app.services.chart import OpenChart
 from app.services.outbox import OutboxService
 from app.services.review import ApprovalProposal
+from app.ui.agreement_model import AgreementViewModel
+from app.ui.agreement_view import AgreementView
 from app.ui.approval import ApprovalDialog, ReviewGate
 from app.ui.approved_notice import ApprovedNoteWatch
 from app.ui.banner import PatientBanner
@@ -39,6 +41,7 @@ from app.ui.diff_view import DiffView
 from app.ui.draft_model import DraftViewModel
 from app.ui.editing_time import watch_focus
 from app.ui.entry_model import EntryViewModel
+from app.ui.inbox_view import InboxNotices
 from app.ui.layout_memory import LayoutMemory
 from app.ui.note_editor import NoteEditor
 from app.ui.outbox_words import Severity, StatusSentence
@@ -66,6 +69,7 @@ class WorkspacePage(QWidget):
         drafts: DraftViewModel,
         gate: ReviewGate | None = None,
         parent: QWidget | None = None,
+        agreement: AgreementViewModel | None = None,
         entry: EntryViewModel | None = None,
         *,
         memory: LayoutMemory | None = None,
@@ -73,6 +77,9 @@ class WorkspacePage(QWidget):
         super().__init__(parent)
         self.drafts = drafts
         self.gate = gate
+        if agreement is None and gate is not None:
+            agreement = AgreementViewModel(drafts, gate, self)
+        self.agreement = AgreementView(agreement, self) if agreement is not None else None
         self.entry = entry
         self.context: EncounterContext | None = None
         self.approval_dialog: ApprovalDialog | None = None
@@ -92,6 +99,8 @@ class WorkspacePage(QWidget):
         self.grants_label.setObjectName("warningText")
         self.grants_label.hide()
         layout.addWidget(self.grants_label)
+        self.inbox_notices = InboxNotices(self)
+        layout.addWidget(self.inbox_notices)
 
         self._build_panes(layout, memory)
 
@@ -147,6 +156,8 @@ class WorkspacePage(QWidget):
             self.follow_up_buttons[kind] = button
         for b in (self.new_button, self.import_button, *self.follow_up_buttons.values()):
             bar.addWidget(b)
+        if self.agreement is not None:  # "Decline draft…" / "Discard draft…"
+            bar.addWidget(self.agreement.close_button)
         self.removal_question: QMessageBox | None = None
         bar.addStretch(1)
         self.saved_label = QLabel("")
@@ -175,12 +186,17 @@ class WorkspacePage(QWidget):
         self.context_pane = ContextPane(split)
         right = QSplitter(Qt.Orientation.Vertical, split)
         self.editor = NoteEditor(right, self.entry)
+        if self.agreement is not None:  # mismatches and uncertain passages, under the editor
+            right.addWidget(self.agreement.panel)
         self.diff_view = DiffView(right)
         # the note first: the changes below take a quarter and can be dragged away entirely
+        # (the agreement panel, where there is one, between them: shown only while it has
+        # something to say)
         right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 1)
+        for index in range(1, right.count()):
+            right.setStretchFactor(index, 1)
         right.setCollapsible(0, False)
-        right.setSizes([540, 180])
+        right.setSizes([540, *([140] * (right.count() - 2)), 180])
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 3)
         split.setSizes([300, 1000])

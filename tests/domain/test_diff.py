@@ -120,9 +120,9 @@ def test_word_level_highlighting() -> None:
     )
     assert [(s.op, s.text) for s in d.spans] == [
         (DiffOp.EQUAL, "BP "),
-        (DiffOp.DELETE, "142/88 "),
-        (DiffOp.INSERT, "150/90 "),
-        (DiffOp.EQUAL, "mmHg, HR 78.\nPlan: continue.\n"),
+        (DiffOp.DELETE, "142/88"),
+        (DiffOp.INSERT, "150/90"),
+        (DiffOp.EQUAL, " mmHg, HR 78.\nPlan: continue.\n"),
     ]
     assert [r.kind for r in d.rows] == [RowKind.CHANGED, RowKind.EQUAL]
     assert d.rows[0].left_text == "BP 142/88 mmHg, HR 78.\n"

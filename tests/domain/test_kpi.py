@@ -87,9 +87,9 @@ def test_edit_rates_per_section_and_item_kind() -> None:
         items=(hr, obs("rr", "9279-1", "18", "/min", "Respiratory rate")),
     )
     parts = {p.part: p for p in measure_edits(draft)}
-    # "three " -> "five " (words with their space): of the longer text's 21 characters,
-    # "Cough for " and "days." are unchanged
-    assert parts["section:subjective"] == PartEdit("section:subjective", 21, 6)
+    # "three" -> "five" (the diff matches words alone; the spaces around them are unchanged):
+    # of the longer text's 21 characters, "Cough for ", " days." are unchanged
+    assert parts["section:subjective"] == PartEdit("section:subjective", 21, 5)
     assert parts["items:observation"] == PartEdit("items:observation", 2, 1)
 
 

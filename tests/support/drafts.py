@@ -26,6 +26,7 @@ from app.domain.items.medication_reconciliation import (
     MedicationReconciliationItem,
 )
 from app.domain.items.symptom import SymptomItem, SymptomSeverity, coded
+from app.domain.narrative_block import sections_with_blocks
 from app.domain.review import AppIdentity
 from app.domain.templates import NoteTemplate, TemplateSection
 
@@ -128,7 +129,7 @@ def symptom(
 def sections(**texts: str) -> tuple[NoteSection, ...]:
     base = {
         "subjective": "Headache for 3 days.",
-        "objective": "BP 142/88.",
+        "objective": "Chest clear.",
         "assessment": "Tension headache.",
         "plan": "Ibuprofen; recheck in 2 weeks.",
     }
@@ -143,8 +144,11 @@ def make_draft(
     edited: bool = True,
     **section_texts: str,
 ) -> Draft:
-    """A SOAP draft for pat-1/enc-1; ``edited`` makes the content differ from the baseline."""
+    """A SOAP draft for pat-1/enc-1; ``edited`` makes the content differ from the baseline.
+    The items are written into their sections' app-maintained blocks, as the editor does."""
     secs = sections(**section_texts)
+    if items:
+        secs = sections_with_blocks(secs, items)
     baseline = Baseline(sections=secs, items=items)
     if edited:
         baseline = Baseline(sections=tuple(replace(s, text="") for s in secs), items=())

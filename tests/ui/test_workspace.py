@@ -7,6 +7,7 @@ loading itself is tested over real HTTP in tests/fhir and tests/ui/test_end_to_e
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -296,3 +297,72 @@ async def test_the_approval_dialog_shows_hidden_characters_and_flags_them(
     assert any("name and MRN contain hidden characters" in t for t in texts)
     assert not any("\u202e" in t or "\u200b" in t for t in texts)
     dialog.reject()
+
+
+async def test_a_slow_reload_does_not_take_the_clinician_back(
+    page: WorkspacePage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-read after an approval ends after the clinician moved on to another draft (a
+    follow-up started at once, under load): the draft they moved to stays shown, with its
+    notice."""
+    import asyncio
+
+    await _load(page)
+    model = page.drafts
+    first = model.draft
+    assert first is not None
+    service = model.service
+    assert service is not None
+    release = asyncio.Event()
+    real_find = service.find
+
+    async def slow_find(draft_id: object) -> object:
+        await release.wait()
+        return await real_find(draft_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "find", slow_find)
+    model.start("reload", model.reload())
+    second = await model.new_draft()
+    assert second is not None
+    model.notice.emit("Started from the earlier note.")
+    release.set()
+    await wait_until(lambda: not model.tasks.is_running("reload"), 5)
+    assert model.draft is not None and model.draft.id == second.id
+    assert page.editor.notice_label.text() == "Started from the earlier note."
+
+
+@pytest.mark.parametrize("saved_meanwhile", [False, True])
+async def test_typing_while_the_chart_is_read_again_is_kept(
+    page: WorkspacePage, monkeypatch: pytest.MonkeyPatch, saved_meanwhile: bool
+) -> None:
+    """The same chart opened again (the patient search, Enter on the encounter) while the
+    clinician goes on typing into its draft: what they typed while the drafts were listed is
+    neither replaced by the stored copy nor lost; it is saved."""
+    import asyncio
+
+    context = await _load(page)
+    model = page.drafts
+    service = model.service
+    assert service is not None and model.draft is not None
+    release = asyncio.Event()
+    real_list = service.list_for_encounter
+
+    async def slow_list(patient_id: str, encounter_id: str) -> object:
+        listed = await real_list(patient_id, encounter_id)  # read now, answered late
+        await release.wait()
+        return listed
+
+    monkeypatch.setattr(service, "list_for_encounter", slow_list)
+    model.start("reopen", model.open_context(context))
+    await asyncio.sleep(0.05)
+    hr = ObservationItem("hr", "8867-4", "Heart rate", Decimal(96), "/min")
+    model.edit_item(hr)  # typed on meanwhile
+    if saved_meanwhile:
+        assert await model.flush()  # the autosave ran before the list came back
+    release.set()
+    await wait_until(lambda: not model.tasks.is_running("reopen"), 5)
+    assert model.draft is not None and model.draft.item("hr") == hr
+    assert "- Heart rate: 96 bpm" in page.editor.section_edits["objective"].toPlainText()
+    assert await model.flush()
+    stored = await service.find(model.draft.id)
+    assert stored is not None and stored.item("hr") == hr
