@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.sandbox.contracts import SandboxUrls
+from app.sandbox.quirks import Quirk, declare
 from app.sandbox.fhir.params import (
     COMMON_PARAMS,
     SEARCH_PARAMS,
@@ -61,7 +62,9 @@ def _resource(resource_type: str) -> dict[str, Any]:
     }
 
 
-def capability_statement(urls: SandboxUrls, date: str) -> dict[str, Any]:
+def capability_statement(
+    urls: SandboxUrls, date: str, quirks: frozenset[Quirk] = frozenset()
+) -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -111,7 +114,7 @@ def capability_statement(urls: SandboxUrls, date: str) -> dict[str, Any]:
                         }
                     ],
                 },
-                "resource": [_resource(t) for t in SUPPORTED_TYPES],
+                "resource": [declare(quirks, _resource(t)) for t in SUPPORTED_TYPES],
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
                 "searchParam": [{"name": p.name, "type": p.kind.value} for p in COMMON_PARAMS],
             }
