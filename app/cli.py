@@ -417,9 +417,7 @@ def _outbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             text, status = outbox_show(store, args.commit_id)
         else:
             assert target.site is not None
-            text, status = asyncio.run(
-                _outbox_sync(target.site, store, target.folder, args, err)
-            )
+            text, status = asyncio.run(_outbox_sync(target.site, store, target.folder, args, err))
     finally:
         store.close()
     (err if status == EXIT_USAGE else out).write(text)
@@ -443,8 +441,7 @@ async def _outbox_sync(
                     refusal = await _sign_in_for_sync(session, site, options.browser, err)
                     if refusal is not None:
                         return (
-                            f"{refusal} Nothing is lost: {waiting} commit(s) wait in the "
-                            "outbox.\n",
+                            f"{refusal} Nothing is lost: {waiting} commit(s) wait in the outbox.\n",
                             EXIT_FAIL,
                         )
                 statement = await retry_transient(fhir.capability, deadline=deadline)
@@ -475,9 +472,7 @@ async def _sign_in_for_sync(
 ) -> str | None:
     """No session could be restored: sign in through the browser in this process (unless
     ``--no-browser``). None when signed in, else the sentence saying why not and what to do."""
-    again = (
-        f"run 'fhir-writeback login --site {site.id}', then 'fhir-writeback outbox sync' again."
-    )
+    again = f"run 'fhir-writeback login --site {site.id}', then 'fhir-writeback outbox sync' again."
     if not browser:
         return f"No sign-in is kept for {site.display_name}: {again}"
     err.write(f"No sign-in is kept for {site.display_name}: sign in to send.\n")

@@ -66,6 +66,7 @@ class RunnerStatus:
     paused_for_sign_in: bool = False
     last_run_at: datetime | None = None
     problem: str | None = None  # plain words: why nothing is being sent (setup failed, ...)
+    in_pass: bool = False  # a pass is sending or checking now (a sign-in prompt waits for it)
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,11 @@ class SyncRunner:
         if self._paused:
             return RunReport(paused=True)
         async with self._run_lock:
-            return await self._pass()
+            self._set_status(in_pass=True)
+            try:
+                return await self._pass()
+            finally:
+                self._set_status(in_pass=False)
 
     async def _pass(self) -> RunReport:
         """One pass; an unexpected error is logged (class and place, no PHI) and reported, and

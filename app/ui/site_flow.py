@@ -9,6 +9,7 @@ services are in use — and no business logic: that is in the services and view-
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject
 
@@ -26,6 +27,7 @@ from app.ui.lock import SESSION_ENDED_REASON, SessionLock
 from app.ui.main_window import MainWindow
 from app.ui.outbox_dock import OutboxDock
 from app.ui.patient_picker import PatientPicker
+from app.ui.session_end import SessionEndNotice
 from app.ui.tasks import TaskTracker
 from app.ui.worklist_flow import WorklistFlow
 from app.ui.workspace import WorkspacePage
@@ -63,6 +65,7 @@ class SiteFlow(QObject):
         self.site: SiteServices | None = None  # the signed-in site's services
         self._restored_notice = workbench.startup.crashed_last_time
         self._watched: set[int] = set()
+        self._session_end: SessionEndNotice | None = None
         chart.chart_changed.connect(workspace.show_chart)
         chart.notes_changed.connect(workspace.show_notes)
         chart.error.connect(workspace.show_error)
@@ -92,6 +95,7 @@ class SiteFlow(QObject):
         notes = [*session.grant_messages, *(w.rstrip(".") for w in site.warnings)]
         self.workspace.show_grant_warnings(notes)
         self.tasks.start("start-sync", self._start_sync(site))
+        self._watch_session_end(session, site)
         if self.worklist is not None:
             await self.worklist.attach(site.worklist, site.outbox)
         if session.launch_patient_id and session.launch_encounter_id:
@@ -120,8 +124,30 @@ class SiteFlow(QObject):
 
         session.subscribe(on_state=on_state)
 
+    def _watch_session_end(self, session: SessionService, site: SiteServices) -> None:
+        """A session the EHR cannot renew: show when it ends, and ask for a sign-in shortly
+        before (after the pass in progress, never in the middle of it)."""
+        if self._session_end is not None:
+            self._session_end.stop()
+
+        def sending_now() -> bool:
+            status = site.outbox.status
+            return status is not None and status.in_pass
+
+        notice = SessionEndNotice(session, sending_now, lambda: datetime.now(UTC), self)
+        notice.notice.connect(self.window.set_user)
+        notice.sign_in_due.connect(self.lock.lock)
+        site.outbox.subscribe_status(
+            lambda status: notice.check() if status is not None and not status.in_pass else None
+        )
+        self._session_end = notice
+        notice.start()
+
     def sign_out(self) -> None:
         self.lock.disarm()
+        if self._session_end is not None:
+            self._session_end.stop()
+            self._session_end = None
         self.tasks.start("sign-out", self._sign_out())
 
     async def _sign_out(self) -> None:

@@ -35,7 +35,9 @@ def test_a_quirky_site_behaves_as_its_switches_say(quirky: RunningServer) -> Non
         assert "offline_access" in token["scope"] and "refresh_token" not in token
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         base = quirky.fhir_base
-        refused = http.get(f"{base}/DocumentReference", params={"identifier": "x|y"}, headers=headers)
+        refused = http.get(
+            f"{base}/DocumentReference", params={"identifier": "x|y"}, headers=headers
+        )
         assert refused.status_code == 400
         assert "must name the patient" in refused.json()["issue"][0]["diagnostics"]
         fine = http.get(

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from app.sandbox.contracts import SandboxUrls
-from app.sandbox.quirks import Quirk, declare
 from app.sandbox.fhir.params import (
     COMMON_PARAMS,
     SEARCH_PARAMS,
@@ -18,6 +17,7 @@ from app.sandbox.fhir.params import (
     may_target,
     reference_params,
 )
+from app.sandbox.quirks import Quirk, declare
 
 SOFTWARE_NAME = "fhir-writeback sandbox EHR"
 SOFTWARE_VERSION = "0.1.0"
