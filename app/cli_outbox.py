@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
 
-from app.domain.outbox import STATE_TEXT, OutboxState
+from app.domain.outbox import STATE_TEXT, OutboxState, is_parked
 from app.domain.retry import DEFAULT_BACKOFF, RandomSource
 from app.fhir.errors import FhirError, FhirHttpError, FhirTlsError, FhirTransportError
 from app.smart.errors import CertificateError, NetworkError, SmartError
@@ -36,6 +36,12 @@ from app.sync.runner import SyncRunner
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ATTENTION, EXIT_USAGE = 0, 1, 2
+# A commit whose check the app cannot make by itself (app.domain.outbox.is_parked).
+PARKED_LABEL = "Needs a person to check"
+PARKED_MEANING = (
+    "The EHR did not confirm it and the app cannot check by itself whether it arrived. Look "
+    "in the chart: if it is there, discard it here; if not, send it again."
+)
 S = OutboxState
 _ORDER = (
     S.NEEDS_ATTENTION,
@@ -57,7 +63,7 @@ def outbox_list(store: Store, *, only_open: bool = False) -> tuple[str, int]:
     if only_open:
         rows = [r for r in rows if r.state not in (S.CONFIRMED, S.DISCARDED)]
     summary = store.outbox.summary()
-    lines = [summary_line(summary), ""]
+    lines = [summary_line(summary, _parked(store)), ""]
     if not rows:
         lines.append("The outbox is empty." if not only_open else "Nothing is waiting.")
     else:
@@ -70,7 +76,7 @@ def outbox_list(store: Store, *, only_open: bool = False) -> tuple[str, int]:
                 lines.append(f"{'':7}{problem}")
             if row.read_back is ReadBack.DIFFERS:
                 lines.append(f"{'':7}Read-back: {row.read_back_note}")
-    return "\n".join(lines) + "\n", _status(summary)
+    return "\n".join(lines) + "\n", _status(store)
 
 
 def outbox_show(store: Store, commit_id: str) -> tuple[str, int]:
@@ -139,7 +145,7 @@ async def outbox_sync(
         summary = await runner.drain(timeout=timeout)
     finally:
         await runner.aclose()
-    lines = [summary_line(summary)]
+    lines = [summary_line(summary, _parked(store))]
     if runner.status.paused_for_sign_in:
         lines.append(
             "The EHR session has ended: sign in with 'fhir-writeback login', then run "
@@ -149,12 +155,15 @@ async def outbox_sync(
         lines.append(runner.status.problem)
     if summary.pending:
         lines.append(f"{summary.pending} commit(s) are still waiting; the app keeps trying.")
-    return "\n".join(lines) + "\n", _status(summary)
+    return "\n".join(lines) + "\n", _status(store)
 
 
-def summary_line(summary: OutboxSummary) -> str:
+def summary_line(summary: OutboxSummary, parked: int = 0) -> str:
     counts = Counter({s: n for s, n in summary.counts.items() if n})
-    parts = [f"{counts[s]} {STATE_TEXT[s].label.lower()}" for s in _ORDER if counts[s]]
+    counts[S.UNKNOWN_OUTCOME] -= parked
+    parts = [f"{counts[s]} {STATE_TEXT[s].label.lower()}" for s in _ORDER if counts[s] > 0]
+    if parked:
+        parts.insert(0, f"{parked} {PARKED_LABEL.lower()}")
     last = _when(summary.last_success_at) if summary.last_success_at is not None else "never"
     text = f"Outbox: {summary.total} commit(s)"
     if parts:
@@ -175,7 +184,7 @@ def _problem(row: OutboxRow) -> str:
 
 def _list_line(row: OutboxRow) -> str:
     item = row.item
-    label = STATE_TEXT[item.state].label
+    label = PARKED_LABEL if is_parked(item) else STATE_TEXT[item.state].label
     what = f"{row.write_count} resource(s): {', '.join(row.resource_types)}"
     nxt = _when(item.next_attempt_at) if item.next_attempt_at is not None else "-"
     return f"{item.sequence:>5}  {item.commit_id!s:36}  {label:17}  {item.attempts:>5}  {nxt:20}  {what}"
@@ -184,9 +193,12 @@ def _list_line(row: OutboxRow) -> str:
 def _detail(entry: OutboxEntry) -> str:
     row, item = entry.row, entry.item
     text = STATE_TEXT[item.state]
+    label, meaning = (
+        (PARKED_LABEL, PARKED_MEANING) if is_parked(item) else (text.label, text.meaning)
+    )
     lines = [
         f"Commit {item.commit_id} (sequence {item.sequence})",
-        f"State: {text.label} - {text.meaning}",
+        f"State: {label} - {meaning}",
         f"Approved: {_when(row.created_at)}",
     ]
     if row.confirmed_at is not None:
@@ -253,14 +265,20 @@ def _resolve(store: Store, given: str) -> UUID:
 
 
 def _needs_person(row: OutboxRow) -> bool:
-    return row.state in (S.NEEDS_ATTENTION, S.CONFLICT, S.PAUSED_FOR_SIGN_IN) or (
-        row.read_back is ReadBack.DIFFERS
+    return (
+        row.state in (S.NEEDS_ATTENTION, S.CONFLICT, S.PAUSED_FOR_SIGN_IN)
+        or is_parked(row.item)
+        or row.read_back is ReadBack.DIFFERS
     )
 
 
-def _status(summary: OutboxSummary) -> int:
-    waiting_for_person = summary.needs_attention + summary.conflicts + summary.paused_for_sign_in
-    return EXIT_ATTENTION if waiting_for_person or summary.read_back_differs else EXIT_OK
+def _parked(store: Store) -> int:
+    return sum(1 for row in store.outbox.list_items() if is_parked(row.item))
+
+
+def _status(store: Store) -> int:
+    """1 whenever anything needs a person (a parked check included), else 0."""
+    return EXIT_ATTENTION if any(_needs_person(r) for r in store.outbox.list_items()) else EXIT_OK
 
 
 def _when(ts: datetime) -> str:

@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from app.domain.commit import ApprovedCommit
+from app.fhir.profiles import load_profile
+from tests.support.fault_proxy import Fault, ProxyRequest, ScriptedFaults, proxy_in_thread
 from tests.support.servers import RunningServer, start_sandbox
 from tests.support.smart_fixtures import ScriptedBrowser
 from tests.sync.commits import clinical_commit
-from tests.sync.runner_fixtures import server_copies
+from tests.sync.runner_fixtures import launch_token, server_copies
 from tests.test_cli_outbox_command import approve, run
 
 
@@ -26,7 +30,9 @@ def no_refresh_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
     server.stop()
 
 
-def site_file(tmp_path: Path, server: RunningServer, profile: str | None = None) -> Path:
+def site_file(
+    tmp_path: Path, server: RunningServer, profile: str | None = None, *, proxy: str | None = None
+) -> Path:
     path = tmp_path / "sites.toml"
     text = (
         f'[sites.{server.name}]\ndisplay_name = "{server.name} EHR"\n'
@@ -34,6 +40,8 @@ def site_file(tmp_path: Path, server: RunningServer, profile: str | None = None)
     )
     if profile is not None:
         text += f'vendor_profile = "{profile}"\n'
+    if proxy is not None:
+        text += f'proxy = "{proxy}"\n'
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -81,3 +89,88 @@ def test_a_sync_whose_sign_in_is_refused_says_so_and_keeps_the_commits(
     assert "The sign-in to norefresh EHR did not succeed:" in out
     assert "Nothing is lost: 1 commit(s) wait in the outbox." in out
     assert server_copies(no_refresh_site, commit) == [0] * len(commit.writes)
+
+
+@pytest.fixture(scope="module")
+def patient_only_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = start_sandbox(
+        tmp_path_factory.mktemp("patient-only"), auto_login="prac-1:pat-1",
+        quirks=("search-needs-patient",),
+    )  # fmt: skip
+    server.name = "patientonly"
+    yield server
+    server.stop()
+
+
+def copies_per_patient(server: RunningServer, commit: ApprovedCommit) -> list[int]:
+    """``server_copies`` on a site that searches one patient at a time."""
+    headers = {"Authorization": f"Bearer {launch_token(server)}"}
+    counts = []
+    with httpx.Client(base_url=server.fhir_base + "/", headers=headers, timeout=30) as http:
+        for w in commit.writes:
+            name, token = w.search_param
+            found = http.get(w.resource_type, params={name: token, "patient": "Patient/pat-1"})
+            found.raise_for_status()
+            counts.append(len(found.json().get("entry", [])))
+    return counts
+
+
+def is_note_post(request: ProxyRequest) -> bool:
+    return request.method == "POST" and request.target.endswith("/fhir/DocumentReference")
+
+
+def test_a_lost_answer_is_checked_with_the_patient_the_site_insists_on(
+    tmp_path: Path, patient_only_site: RunningServer, scripted_browser: ScriptedBrowser
+) -> None:
+    """Item 2: the check searched ``identifier`` alone; the EHR answered 400 every time and the
+    note stayed "Checking" for good while ``outbox list`` exited 0."""
+    data = tmp_path / "data"
+    origin = patient_only_site.fhir_base.rsplit("/fhir", 1)[0]
+    with proxy_in_thread(origin) as proxy:
+        sites = site_file(tmp_path, patient_only_site, "epic-like", proxy=proxy.base)
+        common = ("--site", patient_only_site.name, "--sites-file", str(sites))
+        assert run("login", *common, "--timeout", "60")[0] == 0
+        [commit] = approve(data, patient_only_site.name, clinical_commit(load_profile("epic-like")))
+        drops = ScriptedFaults([Fault.drop_after()])
+        proxy.proxy.plan = lambda r: drops(r) if is_note_post(r) else Fault.pass_through()
+        code, out, err = run("outbox", "sync", *common, "--data-dir", str(data), "--timeout", "60")
+        checks = [t for m, t, _k in proxy.log if m == "GET" and "/DocumentReference?" in t]
+    assert code == 0, out + err
+    assert "Outbox: 1 commit(s) - 1 confirmed." in out
+    assert checks and all("patient=Patient%2Fpat-1" in t for t in checks), checks
+    assert copies_per_patient(patient_only_site, commit) == [1]
+
+
+def test_a_refused_check_asks_a_person_in_words_and_list_says_so(
+    tmp_path: Path, patient_only_site: RunningServer, scripted_browser: ScriptedBrowser
+) -> None:
+    """Item 2: a 400 to the check parks the commit with words that say the note may already be
+    in the chart and what to look for; ``outbox list`` exits 1."""
+    data = tmp_path / "data"
+    origin = patient_only_site.fhir_base.rsplit("/fhir", 1)[0]
+    with proxy_in_thread(origin) as proxy:
+        sites = site_file(tmp_path, patient_only_site, "epic-like", proxy=proxy.base)
+        common = ("--site", patient_only_site.name, "--sites-file", str(sites))
+        assert run("login", *common, "--timeout", "60")[0] == 0
+        [commit] = approve(data, patient_only_site.name, clinical_commit(load_profile("epic-like")))
+        drops = ScriptedFaults([Fault.drop_after()])
+
+        def plan(request: ProxyRequest) -> Fault:
+            if is_note_post(request):
+                return drops(request)
+            if "/DocumentReference?" in request.target:
+                return Fault.http(400)
+            return Fault.pass_through()
+
+        proxy.proxy.plan = plan
+        code, out, err = run("outbox", "sync", *common, "--data-dir", str(data), "--timeout", "30")
+    assert code == 1, out + err
+    code, out, _ = run("outbox", "list", *common, "--data-dir", str(data))
+    assert code == 1, out
+    assert "1 needs a person to check" in out and "Needs a person to check" in out
+    code, out, _ = run("outbox", "show", str(commit.commit_id), *common, "--data-dir", str(data))
+    assert code == 1
+    assert "The EHR refused the app's check whether this arrived (HTTP 400)." in out
+    assert "The note may already be in the chart: look in the patient's chart for a note" in out
+    assert "If it is there, discard this here" in out
+    assert copies_per_patient(patient_only_site, commit) == [1]  # it did arrive

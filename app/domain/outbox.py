@@ -156,6 +156,15 @@ FAILURE_EVENTS = frozenset(
 )
 
 
+# An unknown outcome the app cannot check by itself any more (the sign-in ended, or the EHR
+# refused the check): the runner leaves it, and a person decides.
+PARKED_BY = frozenset({E.SIGN_IN_REQUIRED, E.PERMANENT_REJECTION})
+
+
+def is_parked(item: OutboxItem) -> bool:
+    return item.state is S.UNKNOWN_OUTCOME and item.last_event in PARKED_BY
+
+
 def next_state(state: OutboxState, event: SyncEvent) -> OutboxState:
     """The state after ``event``; raises :class:`IllegalTransition` when not allowed."""
     try:

@@ -46,6 +46,8 @@ from app.domain.commit import (
 from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState, SyncEvent
 from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy
 from app.fhir.profiles import VendorProfile
+from app.sync.search_values import Params as SearchParams
+from app.sync.search_values import declared_combinations, search_params
 
 # ----------------------------------------------------------------------------- capabilities
 
@@ -64,6 +66,8 @@ class TypeCapabilities:
     search: bool = False
     search_params: frozenset[str] | None = None  # None: the server lists none
     update: bool = False  # version-aware update (PUT with If-Match) of a resource in the chart
+    # search parameters the server requires together (search-parameter-combination extension)
+    combinations: tuple[frozenset[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,14 @@ class WriteCapabilities:
         name, _ = write.search_param
         # Undeclared parameters may silently match nothing: only trust declared ones; a
         # server that lists no parameters at all is trusted as far as the profile says.
-        return caps.search_params is None or name in caps.search_params
+        declared = caps.search_params is None or name in caps.search_params
+        return declared and self.search_for(write) is not None
+
+    def search_for(self, write: PlannedWrite) -> SearchParams | None:
+        """The search that finds ``write``'s server copy with every parameter the app knows
+        and the server allows (app/sync/search_values.py); None when none can be built."""
+        caps = self.of(write.resource_type)
+        return search_params(write, caps.search_params, caps.combinations)
 
     def can_reconcile(self, commit: ApprovedCommit) -> bool:
         return all(self.can_find(w) for w in commit.writes)
@@ -132,6 +143,7 @@ def capabilities_from(
             and resource.get("conditionalCreate") is True,
             search="search-type" in codes,
             search_params=params | common if params else None,
+            combinations=declared_combinations(resource),
             update=writable
             and profile.if_match_update
             and "update" in codes

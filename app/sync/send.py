@@ -25,7 +25,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +59,7 @@ from app.sync.reconciliation import (
     carries_identifier,
     plan_reconcile,
     reconcile_event,
+    refused_check_words,
     update_outcome,
 )
 from app.sync.store_thread import StoreThread
@@ -254,7 +255,7 @@ class CommitSender:
     async def _find_one(
         self, write: PlannedWrite
     ) -> tuple[str, str | None, dict[str, Any]] | Failure | None:
-        matches = await self._search(write)
+        matches = await self._search(write, self._caps.search_for(write) or (write.search_param,))
         if isinstance(matches, Failure) or len(matches) != 1:
             return matches if isinstance(matches, Failure) else None
         rid, version = body_identity(matches[0], write.resource_type)
@@ -274,7 +275,11 @@ class CommitSender:
         found = await asyncio.gather(*(self._check(commit, c) for c in checks))
         failures = [f for f in found if isinstance(f, Failure)]
         if failures:
-            return await self._fail(cid, worst(failures), [])
+            failure = worst(failures)
+            if failure.event is E.PERMANENT_REJECTION:  # parked: a person looks in the chart
+                words = refused_check_words(commit, failure.status, failure.ehr_text)
+                failure = replace(failure, error=words)
+            return await self._fail(cid, failure, [])
         counts: dict[int, int] = {}
         changed: set[int] = set()
         results: list[WriteResult] = []
@@ -322,7 +327,7 @@ class CommitSender:
         record] when the correction is in it, [] when not, CHANGED_BY_OTHERS."""
         write = commit.writes[check.position]
         if isinstance(check, SearchRequest):
-            return await self._search(write)
+            return await self._search(write, check.params)
         rtype, _, rid = check.target.reference.partition("/")
         try:
             current = await self._writer.read_response(rtype, rid)
@@ -337,12 +342,13 @@ class CommitSender:
             return [body]
         return [] if outcome is UpdateOutcome.NOT_APPLIED else outcome
 
-    async def _search(self, write: PlannedWrite) -> list[dict[str, Any]] | Failure:
+    async def _search(
+        self, write: PlannedWrite, params: tuple[tuple[str, str], ...]
+    ) -> list[dict[str, Any]] | Failure:
         """The server copies of ``write``: resources that really carry its identifier (a server
         that ignored the search parameter must not make unrelated resources count)."""
-        name, token = write.search_param
         try:
-            result = await self._writer.search(write.resource_type, [(name, token)])
+            result = await self._writer.search(write.resource_type, list(params))
         except (FhirError, SmartError) as exc:
             failure = classify_error(exc)
             self._on_contact(failure.reached_server)
