@@ -123,6 +123,7 @@ async def sync_runner(
     one the EHR's CapabilityStatement suggests) decides how each commit is written.
     ``statement``: the CapabilityStatement when the caller already has it."""
     from app.fhir.profiles import choose_profile
+    from app.store.site_refusals import SiteRefusals
     from app.sync.runner import SyncRunner
 
     if statement is None:
@@ -133,6 +134,7 @@ async def sync_runner(
         profile=choose_profile(site.vendor_profile, statement),
         lock_path=lock_path,
         wait_until_signed_in=wait_until_signed_in,
+        refusals=SiteRefusals(lock_path.parent),  # the site's folder
     )
 
 
@@ -148,6 +150,7 @@ def site_services(
     arguments. They share one store thread, so the GUI loop never waits for SQLite and the
     site's writes keep their order. Closing them stops that thread; the store stays open for
     whoever opened it."""
+    from app.store.site_refusals import SiteRefusals
     from app.sync.store_thread import StoreThread
 
     store = protected.store
@@ -155,6 +158,7 @@ def site_services(
     signed_in = signed_in or SessionService(session)
     fhir = fhir_client(site, http, session)
     audit = AuditService(protected.audit, worker, signed_in.actor)
+    refusals = SiteRefusals(folder)
 
     async def make_runner() -> SyncRunner:
         return await sync_runner(
@@ -176,7 +180,9 @@ def site_services(
     return SiteServices(
         site=site,
         session=signed_in,
-        chart=ChartService(fhir, signed_in, site.vendor_profile, audit.record),
+        chart=ChartService(
+            fhir, signed_in, site.vendor_profile, audit.record, lambda: tuple(refusals.load())
+        ),
         drafts=DraftService(store.drafts, worker),
         review=ReviewService(store, worker, on_queued=outbox.notify_enqueued),
         outbox=outbox,
@@ -184,7 +190,7 @@ def site_services(
         worklist=worklist,
         followups=FollowUpService(fhir, store, worker),
         owners=OwnerService(fhir, store.directory, worker),
-        warnings=tuple(protected.warnings),
+        warnings=(*protected.warnings, *(r.words for r in refusals.load().values())),
         close=close,
     )
 

@@ -46,6 +46,7 @@ from app.bootstrap import (
     sync_runner,
 )
 from app.cli_audit import audit_export, audit_verify
+from app.cli_check import run_check
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync, retry_transient
 from app.cli_sites import add_sites_parser, run_sites
 from app.cli_store import add_store_parser, store_command
@@ -54,7 +55,6 @@ from app.fhir.errors import FhirError
 from app.keyring_policy import enforce_os_keyring
 from app.logging_setup import LogLevelChoice, add_log_level_option, logging_to
 from app.paths import AppPaths
-from app.smart.diagnostics import check_site
 from app.smart.errors import NetworkError, SignInCancelled, SiteConfigError, SmartError
 from app.smart.http import create_http_client
 from app.smart.session import SignInProgress, SignInStep, SmartSession
@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="report whether a site can be used, exit 0 when usable"
     )
     site_options(check, client_id_required=False)
+    check.add_argument(
+        "--data-dir", type=Path, help="the per-user data folder (default: the platform's)"
+    )
     login = commands.add_parser("login", help="sign in through the browser and keep the session")
     site_options(login, client_id_required=True)
     login.add_argument(
@@ -264,13 +267,6 @@ def _select_site(args: argparse.Namespace, *, need_client_id: bool) -> Site:
         known = ", ".join(s.id for s in catalog.sites)
         raise UsageError(f"several sites are configured; choose one with --site ({known})")
     return catalog.default
-
-
-async def _check(site: Site, out: TextIO) -> int:
-    async with create_http_client(site) as http:
-        report = await check_site(site, http)
-    out.write(report.render() + "\n")
-    return EXIT_OK if report.usable else EXIT_FAIL
 
 
 def _progress_writer(err: TextIO) -> Callable[[SignInProgress], None]:
@@ -543,7 +539,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return _support_bundle(args, out)
         site = _select_site(args, need_client_id=args.command == "login")
         if args.command == "check":
-            return asyncio.run(_check(site, out))
+            folder = AppPaths.default(args.data_dir).data_dir / "sites" / site.id
+            return asyncio.run(run_check(site, folder, out))
         return asyncio.run(_login(site, args.timeout, out, err))
     except (UsageError, SiteConfigError) as exc:
         err.write(f"fhir-writeback {args.command}: {getattr(exc, 'message', exc)}\n")

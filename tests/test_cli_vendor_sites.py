@@ -3,14 +3,21 @@ line against sandboxes started with per-site switches (``--quirk``, app/sandbox/
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from app.bootstrap import create_session, fhir_client
 from app.domain.commit import ApprovedCommit
+from app.domain.site import Site
+from app.domain.validation import WritePermissions
 from app.fhir.profiles import load_profile
+from app.services.chart import ChartService
+from app.services.session import SessionService
+from app.smart.sites import load_sites
 from tests.support.fault_proxy import Fault, ProxyRequest, ScriptedFaults, proxy_in_thread
 from tests.support.servers import RunningServer, start_sandbox
 from tests.support.smart_fixtures import ScriptedBrowser
@@ -174,3 +181,71 @@ def test_a_refused_check_asks_a_person_in_words_and_list_says_so(
     assert "The note may already be in the chart: look in the patient's chart for a note" in out
     assert "If it is there, discard this here" in out
     assert copies_per_patient(patient_only_site, commit) == [1]  # it did arrive
+
+
+SCOPES_WITHOUT_TASK_WRITE = (
+    "openid fhirUser offline_access launch/patient user/Patient.rs user/Encounter.rs "
+    "user/Practitioner.rs user/Condition.rs user/Observation.crs user/MedicationRequest.rs "
+    "user/AllergyIntolerance.rs user/DocumentReference.crus user/Task.rs "
+    "user/Communication.crs user/Provenance.crs user/Composition.crs"
+).split()
+
+
+def check_verdicts(out: str) -> dict[str, str]:
+    """``{resource type: verdict}`` from the lines under "What the app will write:"."""
+    found: dict[str, str] = {}
+    lines = out.split("What the app will write:\n", 1)[1].splitlines()
+    for line in lines:
+        if not line.startswith("  "):
+            break
+        resource_type, verdict = line.split(maxsplit=1)
+        found[resource_type] = verdict
+    return found
+
+
+async def approval_gate(site: Site) -> WritePermissions:
+    """What approval allows on the site: the chart service's approval context, over the kept
+    sign-in (as the app opens a chart)."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        smart = create_session(site, http)
+        assert await smart.restore()
+        chart = ChartService(fhir_client(site, http, smart), SessionService(smart),
+                             site.vendor_profile, _no_audit)  # fmt: skip
+        opened = await chart.open("pat-1", "enc-1")
+        await smart.aclose()
+    return opened.approval.permissions
+
+
+async def _no_audit(*_args: object, **_kwargs: object) -> None:
+    return None
+
+
+def test_check_names_the_profile_and_agrees_with_the_approval_gate(
+    tmp_path: Path, sandbox_server: RunningServer, scripted_browser: ScriptedBrowser
+) -> None:
+    """Item 3: ``check`` listed what the server declares, not what the app would do."""
+    sites = site_file(tmp_path, sandbox_server, "oracle-like")
+    with sites.open("a", encoding="utf-8") as f:
+        f.write(f"scopes = {list(SCOPES_WITHOUT_TASK_WRITE)!r}\n".replace("'", '"'))
+    common = ("--site", sandbox_server.name, "--sites-file", str(sites))
+    assert run("login", *common, "--timeout", "60")[0] == 0
+    code, out, err = run("check", *common, "--data-dir", str(tmp_path / "data"))
+    assert code == 0, out + err
+    assert (
+        "Vendor profile: oracle-like (Oracle Health (Cerner)-like EHR) - named in the site "
+        "configuration." in out
+    )
+    assert "Granted scopes: from the kept sign-in." in out
+    verdicts = check_verdicts(out)
+    assert verdicts["DocumentReference"] == "will write  - create+read-back"
+    assert verdicts["Composition"] == "will not write (profile)"
+    assert verdicts["MedicationStatement"] == "will not write (profile)"
+    assert verdicts["Task"] == "not granted (scopes)"
+
+    site = load_sites(sites).find(sandbox_server.name)
+    assert site is not None
+    allowed = asyncio.run(approval_gate(site))
+    assert {t for t, v in verdicts.items() if v.startswith("will write")} == set(allowed.creatable)
+    for resource_type, verdict in verdicts.items():
+        if not verdict.startswith("will write"):
+            assert not allowed.allows(resource_type), resource_type

@@ -60,6 +60,7 @@ from app.store.outbox_errors import (
 )
 from app.store.outbox_log import log_changes
 from app.store.outbox_records import (
+    NOT_WRITTEN,
     ROW_FIELDS,
     ConflictDetail,
     OutboxChange,
@@ -632,7 +633,12 @@ class OutboxRepository:
         if new.state is S.CONFIRMED:
             missing = c.execute(
                 select(func.count()).where(
-                    outbox_writes.c.commit_id == key, outbox_writes.c.server_id.is_(None)
+                    outbox_writes.c.commit_id == key,
+                    outbox_writes.c.server_id.is_(None),
+                    or_(
+                        outbox_writes.c.response_status.is_(None),
+                        outbox_writes.c.response_status.not_like(f"{NOT_WRITTEN}%"),
+                    ),
                 )
             ).scalar_one()
             if missing:
@@ -701,7 +707,7 @@ class OutboxRepository:
                 update(outbox_writes)
                 .where(outbox_writes.c.commit_id == key, outbox_writes.c.position == r.position)
                 .values(
-                    server_id=r.server_id,
+                    server_id=r.server_id or None,  # "": a refused companion (not written)
                     server_version=r.version_id,
                     etag=r.etag,
                     location=r.location,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -61,13 +61,15 @@ class ApprovalContext:
         capabilities: ServerCapabilities,
         granted_scopes: Iterable[str] | None,
         app: AppIdentity | None = None,
+        refused: Collection[str] = (),
     ) -> ApprovalContext:
+        """``refused``: optional companions this site refused before (not planned again)."""
         return cls(
             context,
             user,
             profile,
             capabilities,
-            write_permissions(profile, capabilities, granted_scopes),
+            write_permissions(profile, capabilities, granted_scopes, refused),
             app or this_app(),
         )
 

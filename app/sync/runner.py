@@ -40,6 +40,7 @@ from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
 from app.store.outbox import OutboxListener, OutboxRepository
 from app.store.outbox_records import OutboxEntry, OutboxSummary
+from app.store.site_refusals import SiteRefusals
 from app.sync.capability import write_capabilities
 from app.sync.errors import SyncSetupFailed
 from app.sync.lock import RunnerLock
@@ -130,7 +131,10 @@ class SyncRunner:
         idle_poll: float = 60.0,
         resume_delay: float = 2.0,
         read_back: bool = True,
+        refusals: SiteRefusals | None = None,
     ) -> None:
+        """``refusals``: what this site refused although it declares it (optional companions
+        such as Provenance are then confirmed without, and no longer sent)."""
         if profile is None and capabilities is None:
             raise ValueError("give the vendor profile (or ready-made capabilities)")
         if concurrency < 1:
@@ -147,6 +151,7 @@ class SyncRunner:
         self._idle_poll = idle_poll
         self._resume_delay = resume_delay
         self._read_back = read_back
+        self._refusals = refusals
         self._wake = asyncio.Event()
         self._paused = False
         self._offline_pass = False
@@ -344,6 +349,7 @@ class SyncRunner:
             on_contact=self._contact,
             read_back=self._read_back,
             db=self._db,
+            refusals=self._refusals,
         )
         self._offline_pass = False
         if self._make_due:

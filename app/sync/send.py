@@ -36,12 +36,15 @@ from app.smart.errors import SmartError
 from app.smart.http_log import prefix, tagged
 from app.store.outbox import OutboxRepository
 from app.store.outbox_records import (
+    NOT_WRITTEN,
     ConflictDetail,
     OutboxEntry,
     ReadBack,
     WriteRecord,
     WriteResult,
 )
+from app.store.site_refusals import SiteRefusals
+from app.sync.companions import Companions
 from app.sync.conflicts import ConflictChecks
 from app.sync.planner import (
     ActionKind,
@@ -103,6 +106,7 @@ class CommitSender:
         on_contact: ContactListener | None = None,
         read_back: bool = True,
         db: StoreThread | None = None,
+        refusals: SiteRefusals | None = None,
     ) -> None:
         self._store = store
         self._db = db or StoreThread()
@@ -112,6 +116,7 @@ class CommitSender:
         self._on_contact = on_contact or (lambda _ok: None)
         self._read_back = read_back
         self._conflicts = ConflictChecks(store, writer, self._db, self._on_contact)
+        self._companions = Companions(refusals, clock)
 
     @tagged(lambda _self, entry: f"commit {entry.commit_id}")
     async def process(self, entry: OutboxEntry) -> OutboxItem:
@@ -161,6 +166,9 @@ class CommitSender:
                 self._store.apply, cid, E.CONFLICT_DETECTED, error=checked.message, conflict=checked
             )
         copies: dict[int, dict[str, Any]] = {}
+        skipped = await self._db.run(self._companions.skip_known, commit, resolved)
+        if skipped:  # refused here before: not sent again
+            await self._db.run(self._store.record_writes, cid, skipped)
         while True:
             try:
                 plan = plan_send(commit, self._caps, resolved, versions)
@@ -172,13 +180,20 @@ class CommitSender:
             if not plan.requests:  # the planner found nothing it may send yet: a bug
                 raise RuntimeError(f"commit {cid}: writes remain but none can be sent")
             outcome = _Round()
-            for done in await asyncio.gather(*(self._perform(commit, r) for r in plan.requests)):
+            rounds = await asyncio.gather(*(self._perform(commit, r) for r in plan.requests))
+            for done in rounds:
                 outcome.results += done.results
                 outcome.copies.update(done.copies)
                 outcome.failures += done.failures
             copies.update(outcome.copies)
             for r in outcome.results:
                 resolved[commit.writes[r.position].full_url] = _reference(commit, r)
+            not_written = await self._db.run(
+                self._companions.accept_refusals, commit, plan.requests, rounds, resolved
+            )
+            if not_written is not None:  # only optional companions refused, the note is in
+                outcome.results += not_written
+                outcome.failures = []
             if outcome.failures:
                 failure = worst(outcome.failures)
                 refused = await self._conflicts.refused_correction(
@@ -381,10 +396,11 @@ class CommitSender:
                 return None
             return response.body
 
-        copies_now = await asyncio.gather(*(stored(w) for w in commit.writes))
+        written = [w for w in commit.writes if resolved.get(w.full_url) != NOT_WRITTEN]
+        copies_now = await asyncio.gather(*(stored(w) for w in written))
         problems: list[str] = []
         unread = 0
-        for write, copy in zip(commit.writes, copies_now, strict=True):
+        for write, copy in zip(written, copies_now, strict=True):
             if copy is None:
                 unread += 1
                 continue
