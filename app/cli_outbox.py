@@ -23,12 +23,18 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
 
-from app.domain.outbox import STATE_TEXT, OutboxState, is_parked
+from app.domain.outbox import STATE_TEXT, OutboxState, discard_words, is_parked
 from app.domain.retry import DEFAULT_BACKOFF, RandomSource
 from app.fhir.errors import FhirError, FhirHttpError, FhirTlsError, FhirTransportError
 from app.smart.errors import CertificateError, NetworkError, SmartError
 from app.store.outbox_errors import OutboxItemNotFound
-from app.store.outbox_records import OutboxEntry, OutboxRow, OutboxSummary, ReadBack
+from app.store.outbox_records import (
+    OutboxEntry,
+    OutboxRow,
+    OutboxSummary,
+    ReadBack,
+    WriteRecord,
+)
 from app.store.store import Store
 from app.sync.errors import SyncError
 from app.sync.runner import SyncRunner
@@ -196,6 +202,8 @@ def _detail(entry: OutboxEntry) -> str:
     label, meaning = (
         (PARKED_LABEL, PARKED_MEANING) if is_parked(item) else (text.label, text.meaning)
     )
+    if item.state is S.DISCARDED:
+        meaning = discard_words([r.reference for r in entry.writes if r.reference])
     lines = [
         f"Commit {item.commit_id} (sequence {item.sequence})",
         f"State: {label} - {meaning}",
@@ -203,6 +211,7 @@ def _detail(entry: OutboxEntry) -> str:
     ]
     if row.confirmed_at is not None:
         lines.append(f"Confirmed: {_when(row.confirmed_at)}")
+    lines += [without_words(r) for r in entry.writes if r.not_written]
     lines.append(f"Attempts: {item.attempts}")
     if item.next_attempt_at is not None:
         lines.append(f"Next attempt: {_when(item.next_attempt_at)}")
@@ -233,7 +242,7 @@ def _detail(entry: OutboxEntry) -> str:
         lines.append(f"Discarded by {row.discarded_by}: {row.discard_reason}")
     lines.append("Resources:")
     for planned, record in zip(entry.commit.writes, entry.writes, strict=True):
-        where = record.reference or "not in the EHR yet"
+        where = record.reference or ("not written" if record.not_written else "not in the EHR yet")
         version = f" version {record.version_id}" if record.version_id else ""
         status = f" ({record.response_status})" if record.response_status else ""
         corrects = (
@@ -246,6 +255,16 @@ def _detail(entry: OutboxEntry) -> str:
             f"{corrects}\n     -> {where}{version}{status}"
         )
     return "\n".join(lines) + "\n"
+
+
+def without_words(record: WriteRecord) -> str:
+    """``Confirmed without Provenance: ...`` for a companion the EHR refused."""
+    because = (record.response_status or "").partition(": ")[2] or "refused by the EHR"
+    return (
+        f"Confirmed without {record.resource_type}: the EHR refused it"
+        f"{because.removeprefix('refused by the EHR')}. The note is in the chart; the "
+        f"{record.resource_type} stays in this app's outbox and the approval in its audit trail."
+    )
 
 
 def _resolve(store: Store, given: str) -> UUID:

@@ -12,12 +12,16 @@ import pytest
 
 from app.bootstrap import create_session, fhir_client
 from app.domain.commit import ApprovedCommit
+from app.domain.outbox import SyncEvent
 from app.domain.site import Site
 from app.domain.validation import WritePermissions
 from app.fhir.profiles import load_profile
 from app.services.chart import ChartService
 from app.services.session import SessionService
 from app.smart.sites import load_sites
+from app.store.outbox_records import WriteResult
+from app.store.site_refusals import SiteRefusals
+from app.store.store import open_store
 from tests.support.fault_proxy import Fault, ProxyRequest, ScriptedFaults, proxy_in_thread
 from tests.support.servers import RunningServer, start_sandbox
 from tests.support.smart_fixtures import ScriptedBrowser
@@ -203,14 +207,17 @@ def check_verdicts(out: str) -> dict[str, str]:
     return found
 
 
-async def approval_gate(site: Site) -> WritePermissions:
+async def approval_gate(site: Site, data: Path | None = None) -> WritePermissions:
     """What approval allows on the site: the chart service's approval context, over the kept
-    sign-in (as the app opens a chart)."""
+    sign-in (as the app opens a chart; ``data``: the data folder, for what the site refused)."""
+    refused = SiteRefusals(data / "sites" / site.id) if data is not None else None
     async with httpx.AsyncClient(timeout=30) as http:
         smart = create_session(site, http)
         assert await smart.restore()
-        chart = ChartService(fhir_client(site, http, smart), SessionService(smart),
-                             site.vendor_profile, _no_audit)  # fmt: skip
+        chart = ChartService(
+            fhir_client(site, http, smart), SessionService(smart), site.vendor_profile,
+            _no_audit, lambda: tuple(refused.load()) if refused is not None else (),
+        )  # fmt: skip
         opened = await chart.open("pat-1", "enc-1")
         await smart.aclose()
     return opened.approval.permissions
@@ -249,3 +256,84 @@ def test_check_names_the_profile_and_agrees_with_the_approval_gate(
     for resource_type, verdict in verdicts.items():
         if not verdict.startswith("will write"):
             assert not allowed.allows(resource_type), resource_type
+
+
+@pytest.fixture(scope="module")
+def no_provenance_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = start_sandbox(
+        tmp_path_factory.mktemp("no-provenance"), auto_login="prac-1:pat-1",
+        quirks=("refuse-provenance",),
+    )  # fmt: skip
+    server.name = "noprovenance"
+    yield server
+    server.stop()
+
+
+def test_provenance_declared_but_refused_confirms_the_note_without_it_and_is_remembered(
+    tmp_path: Path, no_provenance_site: RunningServer, scripted_browser: ScriptedBrowser
+) -> None:
+    """Item 4: the site declares Provenance create and answers 403 when it comes."""
+    data = tmp_path / "data"
+    origin = no_provenance_site.fhir_base.rsplit("/fhir", 1)[0]
+    oracle = load_profile("oracle-like")
+    with proxy_in_thread(origin) as proxy:
+        sites = site_file(tmp_path, no_provenance_site, "oracle-like", proxy=proxy.base)
+        common = ("--site", no_provenance_site.name, "--sites-file", str(sites))
+        options = (*common, "--data-dir", str(data))
+        assert run("login", *common, "--timeout", "60")[0] == 0
+        [first] = approve(data, no_provenance_site.name, clinical_commit(oracle))
+        code, out, err = run("outbox", "sync", *options, "--timeout", "60")
+        assert code == 0, out + err
+        assert "Outbox: 1 commit(s) - 1 confirmed." in out
+        posts = [t for m, t, _k in proxy.log if m == "POST" and t.endswith("/fhir/Provenance")]
+        assert len(posts) == 1
+
+        code, out, _ = run("outbox", "show", str(first.commit_id), *options)
+        assert code == 0, out
+        assert "Confirmed without Provenance: the EHR refused it (HTTP 403)" in out
+        assert "Provenance" in out and "not written: refused by the EHR (HTTP 403)" in out
+
+        code, out, _ = run("check", *options)
+        assert check_verdicts(out)["Provenance"] == "will not write (refused by this EHR before)"
+        assert "Note for clinic IT: This EHR refused Provenance writes (HTTP 403)" in out
+
+        [second] = approve(data, no_provenance_site.name, clinical_commit(oracle))
+        code, out, err = run("outbox", "sync", *options, "--timeout", "60")
+        assert code == 0 and "2 confirmed" in out, out + err
+        posts = [t for m, t, _k in proxy.log if m == "POST" and t.endswith("/fhir/Provenance")]
+        assert len(posts) == 1  # not sent again
+    for commit in (first, second):
+        copies = server_copies(no_provenance_site, commit)
+        assert copies[:-1] == [1] * (len(commit.writes) - 1) and copies[-1] == 0
+
+    site = load_sites(sites).find(no_provenance_site.name)
+    assert site is not None
+    # approval no longer plans it (the site's folder is where the app keeps its data)
+    assert "Provenance" not in asyncio.run(approval_gate(site, data)).creatable
+
+
+def test_a_discard_never_claims_nothing_was_written_when_part_was(tmp_path: Path) -> None:
+    """Item 4: "It was not written to the EHR" was said of a commit whose note was in the
+    chart (its observation refused afterwards)."""
+    data = tmp_path / "data"
+    [partial, untouched] = approve(data, "clinic", clinical_commit(), clinical_commit())
+    store = open_store(data / "sites" / "clinic" / "store.db")
+    try:
+        store.outbox.apply(partial.commit_id, SyncEvent.SEND_STARTED)
+        store.outbox.record_writes(partial.commit_id, [WriteResult(0, "note-77", "1")])
+        store.outbox.apply(partial.commit_id, SyncEvent.PERMANENT_REJECTION, status=422)
+        for commit in (partial, untouched):
+            store.outbox.discard(commit.commit_id, "test", "Dr Test", confirmed=True)
+    finally:
+        store.close()
+    empty = tmp_path / "sites.toml"
+    empty.write_text("", encoding="utf-8")
+    options = ("--site", "clinic", "--data-dir", str(data), "--sites-file", str(empty))
+    code, out, _ = run("outbox", "show", str(partial.commit_id), *options)
+    assert "It was not written to the EHR" not in out
+    assert (
+        "State: Discarded - You chose not to send the rest. Already in the EHR, and not removed "
+        "by discarding: DocumentReference/note-77." in out
+    )
+    code, out, _ = run("outbox", "show", str(untouched.commit_id), *options)
+    assert "It was not written to the EHR." in out

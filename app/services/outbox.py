@@ -118,6 +118,12 @@ class OutboxService:
         writes = tuple(WriteLine(d.heading, d.text) for d in describe_commit(entry.commit))
         return CommitDetail(entry, writes)
 
+    def already_in_ehr(self, commit_id: UUID) -> list[str]:
+        """``Type/id`` of the commit's writes the EHR already holds (a discard keeps them)."""
+        with user_errors(UNREADABLE):
+            entry = self._repo.get(commit_id)
+        return [r.reference for r in entry.writes if r.reference]
+
     def subscribe(self, listener: Callable[[OutboxChange], None]) -> Callable[[], None]:
         """Commit changes after they are stored, on whichever thread stored them."""
         return self._repo.subscribe(listener)
