@@ -187,12 +187,24 @@ def test_a_refused_check_asks_a_person_in_words_and_list_says_so(
     assert copies_per_patient(patient_only_site, commit) == [1]  # it did arrive
 
 
-SCOPES_WITHOUT_TASK_WRITE = (
-    "openid fhirUser offline_access launch/patient user/Patient.rs user/Encounter.rs "
-    "user/Practitioner.rs user/Condition.rs user/Observation.crs user/MedicationRequest.rs "
-    "user/AllergyIntolerance.rs user/DocumentReference.crus user/Task.rs "
-    "user/Communication.crs user/Provenance.crs user/Composition.crs"
-).split()
+SCOPES_WITHOUT_TASK_WRITE = [
+    "openid",
+    "fhirUser",
+    "offline_access",
+    "launch/patient",
+    "user/Patient.rs",
+    "user/Encounter.rs",
+    "user/Practitioner.rs",
+    "user/Condition.rs",
+    "user/Observation.crs",
+    "user/MedicationRequest.rs",
+    "user/AllergyIntolerance.rs",
+    "user/DocumentReference.crus",
+    "user/Task.rs",
+    "user/Communication.crs",
+    "user/Provenance.crs",
+    "user/Composition.crs",
+]
 
 
 def check_verdicts(out: str) -> dict[str, str]:
@@ -335,5 +347,5 @@ def test_a_discard_never_claims_nothing_was_written_when_part_was(tmp_path: Path
         "State: Discarded - You chose not to send the rest. Already in the EHR, and not removed "
         "by discarding: DocumentReference/note-77." in out
     )
-    code, out, _ = run("outbox", "show", str(untouched.commit_id), *options)
+    _code, out, _ = run("outbox", "show", str(untouched.commit_id), *options)
     assert "It was not written to the EHR." in out
