@@ -342,6 +342,7 @@ def test_a_discard_never_claims_nothing_was_written_when_part_was(tmp_path: Path
     empty.write_text("", encoding="utf-8")
     options = ("--site", "clinic", "--data-dir", str(data), "--sites-file", str(empty))
     code, out, _ = run("outbox", "show", str(partial.commit_id), *options)
+    assert code == 0, out
     assert "It was not written to the EHR" not in out
     assert (
         "State: Discarded - You chose not to send the rest. Already in the EHR, and not removed "
