@@ -4,6 +4,7 @@ line against sandboxes started with per-site switches (``--quirk``, app/sandbox/
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from app.domain.commit import ApprovedCommit
 from app.domain.outbox import SyncEvent
 from app.domain.site import Site
 from app.domain.validation import WritePermissions
-from app.fhir.profiles import load_profile
+from app.fhir.profiles import available_profiles, load_profile
 from app.services.chart import ChartService
 from app.services.session import SessionService
+from app.smart.errors import SiteConfigError
 from app.smart.sites import load_sites
 from app.store.outbox_records import WriteResult
 from app.store.site_refusals import SiteRefusals
@@ -350,3 +352,26 @@ def test_a_discard_never_claims_nothing_was_written_when_part_was(tmp_path: Path
     )
     _code, out, _ = run("outbox", "show", str(untouched.commit_id), *options)
     assert "It was not written to the EHR." in out
+
+
+def test_an_unknown_vendor_profile_is_refused_at_load_with_the_valid_names(
+    tmp_path: Path, sandbox_server: RunningServer
+) -> None:
+    """Item 5: ``vendor_profile = "epic"`` (as docs/sign-in.md showed) surfaced as "The chart
+    could not be loaded. Check the connection…"."""
+    sites = site_file(tmp_path, sandbox_server, "epic")
+    code, _, err = run("check", "--site", sandbox_server.name, "--sites-file", str(sites))
+    assert code == 2
+    assert f"sites.{sandbox_server.name}.vendor_profile" in err
+    assert (
+        'is not a vendor profile this app knows (\'epic\'); use "epic-like", "generic-r4", "oracle-like"'
+        in err
+    )
+    with pytest.raises(SiteConfigError):
+        load_sites(sites)
+
+
+def test_the_sign_in_guide_names_only_profiles_that_exist() -> None:
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "sign-in.md").read_text("utf-8")
+    named = re.findall(r'vendor_profile = "([^"]+)"', guide)
+    assert named and set(named) <= set(available_profiles())

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from app._resources import vendor_profile_names
 from app._user_files import FileProblem, UserFileError, read_user_file
 from app.domain.errors import TextEncodingError
 from app.domain.site import DEFAULT_REDIRECT_PATH, LogLevel, Site
@@ -227,6 +228,11 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
             raise SiteConfigError(str(file), where, "must be between 1 and 1440 minutes")
     elif key == "log_level":
         _log_level(file, where, value)
+    elif key == "vendor_profile" and value not in vendor_profile_names():
+        valid = ", ".join(f'"{name}"' for name in vendor_profile_names())
+        raise SiteConfigError(
+            str(file), where, f"is not a vendor profile this app knows ({value!r}); use {valid}"
+        )
     elif key == "ca_bundle":
         assert isinstance(value, str)
         ca = _resolve_relative(file, key, value)

@@ -45,7 +45,7 @@ from app.domain.commit import (
 )
 from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState, SyncEvent
 from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy
-from app.fhir.profiles import VendorProfile
+from app.fhir.profiles import CreateResponse, VendorProfile
 from app.sync.search_values import Params as SearchParams
 from app.sync.search_values import declared_combinations, search_params
 
@@ -250,6 +250,17 @@ class SendPlan:
 
 
 PREFER_REPRESENTATION = ("Prefer", "return=representation")
+PREFER_MINIMAL = ("Prefer", "return=minimal")
+
+
+def _prefer(profile: VendorProfile) -> tuple[str, str]:
+    """Ask for what the vendor answers a create with (``create_response``): a representation
+    (its copy saves the read-back request) or the Location alone (then read back by id)."""
+    if profile.create_response is CreateResponse.LOCATION_ONLY:
+        return PREFER_MINIMAL
+    return PREFER_REPRESENTATION
+
+
 FHIR_JSON = ("Content-Type", "application/fhir+json")
 
 
@@ -358,7 +369,7 @@ def _transaction(
         "POST",
         "",
         canonical_json(bundle),
-        (FHIR_JSON, PREFER_REPRESENTATION),
+        (FHIR_JSON, _prefer(caps.profile)),
         remaining,
         strategy,
     )
@@ -371,7 +382,7 @@ def _single(
     target: UpdateTarget | None = None,
 ) -> PlannedRequest:
     body_json = resolve_references(w.payload_json, known)
-    headers = [FHIR_JSON, PREFER_REPRESENTATION]
+    headers = [FHIR_JSON, _prefer(caps.profile)]
     if target is not None:
         body = json_loads(body_json)
         body["id"] = target.resource_id
