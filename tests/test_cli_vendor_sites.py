@@ -375,3 +375,32 @@ def test_the_sign_in_guide_names_only_profiles_that_exist() -> None:
     guide = (Path(__file__).resolve().parents[1] / "docs" / "sign-in.md").read_text("utf-8")
     named = re.findall(r'vendor_profile = "([^"]+)"', guide)
     assert named and set(named) <= set(available_profiles())
+
+
+def test_a_refused_note_is_a_failure_in_words_that_quote_the_ehr(
+    tmp_path: Path, no_provenance_site: RunningServer, scripted_browser: ScriptedBrowser
+) -> None:
+    """Items 4 and 6: in a transaction the refused Provenance takes the note with it: nothing
+    was written, a person is needed, and the EHR's own text is a quoted, punctuated clause
+    ("…is not supported by this server If this keeps happening…" ran together)."""
+    data = tmp_path / "data"
+    sites = site_file(tmp_path, no_provenance_site, "generic-r4")
+    options = (
+        "--site",
+        no_provenance_site.name,
+        "--sites-file",
+        str(sites),
+        "--data-dir",
+        str(data),
+    )
+    assert run("login", *options[:4], "--timeout", "60")[0] == 0
+    [commit] = approve(data, no_provenance_site.name, clinical_commit())
+    code, out, err = run("outbox", "sync", *options, "--timeout", "60")
+    assert code == 1, out + err
+    code, out, _ = run("outbox", "show", str(commit.commit_id), *options)
+    assert code == 1 and "State: Needs attention" in out
+    assert (
+        "The EHR said: “Provenance is not supported by this server for this client”. Ask "
+        "clinic IT" in out
+    )
+    assert server_copies(no_provenance_site, commit) == [0] * len(commit.writes)

@@ -42,6 +42,7 @@ from app.fhir.errors import (
     FhirNotFound,
     FhirUnexpectedResponse,
     FhirUnsupported,
+    ehr_noted,
     http_error,
 )
 from app.fhir.mapping_in import (
@@ -531,7 +532,7 @@ def _section(
         )
     if result.truncated:
         warnings.append(f"Showing the first {len(items)}; the chart has more.")
-    warnings += [f"The EHR noted: {text}" for o in result.outcomes if (text := outcome_text(o))]
+    warnings += [ehr_noted(text) for o in result.outcomes if (text := outcome_text(o))]
     return ContextSection(
         items=tuple(order(items)),
         skipped=tuple(skipped),
