@@ -39,6 +39,7 @@ RANK = {
     "cli_audit": ROOT,
     "cli_store": ROOT,
     "cli_sites": ROOT,
+    "cli_check": ROOT,
     "paths": ROOT,
     "logging_setup": ROOT,
     "keyring_policy": ROOT,
