@@ -226,13 +226,8 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
         assert isinstance(value, int)
         if not 1 <= value <= 24 * 60:
             raise SiteConfigError(str(file), where, "must be between 1 and 1440 minutes")
-    elif key == "log_level":
-        _log_level(file, where, value)
-    elif key == "vendor_profile" and value not in vendor_profile_names():
-        valid = ", ".join(f'"{name}"' for name in vendor_profile_names())
-        raise SiteConfigError(
-            str(file), where, f"is not a vendor profile this app knows ({value!r}); use {valid}"
-        )
+    elif key in ("log_level", "vendor_profile"):
+        _named_choice(file, where, key, value)
     elif key == "ca_bundle":
         assert isinstance(value, str)
         ca = _resolve_relative(file, key, value)
@@ -263,6 +258,17 @@ def ca_bundle_problem(path: Path) -> str | None:
     except (ssl.SSLError, ValueError) as exc:
         return f"{path} is not a readable PEM certificate bundle ({exc})"
     return None
+
+
+def _named_choice(file: Path, where: str, key: str, value: object) -> None:
+    """A value that must be one of a known set of names (the log level, a vendor profile)."""
+    if key == "log_level":
+        _log_level(file, where, value)
+    elif value not in vendor_profile_names():
+        valid = ", ".join(f'"{name}"' for name in vendor_profile_names())
+        raise SiteConfigError(
+            str(file), where, f"is not a vendor profile this app knows ({value!r}); use {valid}"
+        )
 
 
 def _log_level(file: Path, where: str, value: object) -> LogLevel:
