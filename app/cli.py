@@ -485,7 +485,8 @@ async def _sign_in_for_sync(
     return None
 
 
-_KEYRING_COMMANDS = ("login", "outbox", "audit", "store")
+# check continues a kept sign-in to learn the granted scopes (app/cli_check.py)
+_KEYRING_COMMANDS = ("check", "login", "outbox", "audit", "store")
 
 
 def _log_level(args: argparse.Namespace) -> LogLevel:

@@ -16,6 +16,7 @@ from enum import Enum
 from app.domain.items import ordered_types as ordered_types
 from app.domain.items import type_label as type_label
 from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState, SyncEvent
+from app.domain.outbox import is_parked as is_parked  # one rule: app.domain.outbox
 from app.services.outbox import Connectivity, OutboxRow, OutboxSummary, ReadBack, RunnerStatus
 
 S = OutboxState
@@ -52,14 +53,6 @@ def local_time(ts: datetime | None, now: datetime | None = None) -> str:
     local = ts.astimezone()
     today = (now or datetime.now().astimezone()).astimezone().date()
     return local.strftime("%H:%M") if local.date() == today else local.strftime("%Y-%m-%d %H:%M")
-
-
-def is_parked(item: OutboxItem) -> bool:
-    """An unknown outcome the app cannot check by itself any more."""
-    return item.state is S.UNKNOWN_OUTCOME and item.last_event in (
-        _PARKED_BY_SIGN_IN,
-        _PARKED_BY_REFUSAL,
-    )
 
 
 def state_words(item: OutboxItem, now: datetime | None = None) -> str:
