@@ -154,8 +154,8 @@ async def outbox_sync(
     lines = [summary_line(summary, _parked(store))]
     if runner.status.paused_for_sign_in:
         lines.append(
-            "The EHR session has ended: sign in with 'fhir-writeback login', then run "
-            "'fhir-writeback outbox sync' again. Nothing is lost."
+            "The EHR session has ended: run 'fhir-writeback outbox sync' again (it signs you in "
+            "through the browser). Nothing is lost."
         )
     elif runner.status.problem:
         lines.append(runner.status.problem)
