@@ -20,8 +20,8 @@ from typing import Any, TextIO
 import httpx
 
 from app.bootstrap import create_session
+from app.domain.capabilities import parse_capabilities
 from app.domain.site import Site
-from app.fhir.capabilities import parse_capabilities
 from app.fhir.permissions import WriteVerdict, write_verdicts
 from app.fhir.profiles import DEFAULT_PROFILE, choose_profile, profile_name_for_software
 from app.smart.diagnostics import check_site

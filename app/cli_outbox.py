@@ -23,7 +23,9 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
 
-from app.domain.outbox import STATE_TEXT, OutboxState, discard_words, is_parked
+from app.cli_errors import UsageError
+from app.domain.errors import words_for
+from app.domain.outbox import STATE_TEXT, OutboxState, discard_words
 from app.domain.retry import DEFAULT_BACKOFF, RandomSource
 from app.fhir.errors import FhirError, FhirHttpError, FhirTlsError, FhirTransportError
 from app.smart.errors import CertificateError, NetworkError, SmartError
@@ -42,17 +44,14 @@ from app.sync.runner import SyncRunner
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ATTENTION, EXIT_USAGE = 0, 1, 2
-# A commit whose check the app cannot make by itself (app.domain.outbox.is_parked).
-PARKED_LABEL = "Needs a person to check"
-PARKED_MEANING = (
-    "The EHR did not confirm it and the app cannot check by itself whether it arrived. Look "
-    "in the chart: if it is there, discard it here; if not, send it again."
-)
 S = OutboxState
-_ORDER = (
+# every state, most urgent first (complete: tests/test_outbox_tables.py)
+ORDER = (
     S.NEEDS_ATTENTION,
     S.CONFLICT,
+    S.PARKED,
     S.PAUSED_FOR_SIGN_IN,
+    S.CHECK_PAUSED_FOR_SIGN_IN,
     S.UNKNOWN_OUTCOME,
     S.RETRY_WAIT,
     S.SENDING,
@@ -69,7 +68,7 @@ def outbox_list(store: Store, *, only_open: bool = False) -> tuple[str, int]:
     if only_open:
         rows = [r for r in rows if r.state not in (S.CONFIRMED, S.DISCARDED)]
     summary = store.outbox.summary()
-    lines = [summary_line(summary, _parked(store)), ""]
+    lines = [summary_line(summary), ""]
     if not rows:
         lines.append("The outbox is empty." if not only_open else "Nothing is waiting.")
     else:
@@ -82,7 +81,7 @@ def outbox_list(store: Store, *, only_open: bool = False) -> tuple[str, int]:
                 lines.append(f"{'':7}{problem}")
             if row.read_back is ReadBack.DIFFERS:
                 lines.append(f"{'':7}Read-back: {row.read_back_note}")
-    return "\n".join(lines) + "\n", _status(store)
+    return "\n".join(lines) + "\n", _status(summary)
 
 
 def outbox_show(store: Store, commit_id: str) -> tuple[str, int]:
@@ -90,9 +89,9 @@ def outbox_show(store: Store, commit_id: str) -> tuple[str, int]:
     try:
         key = _resolve(store, commit_id)
         entry = store.outbox.get(key)
-    except (ValueError, OutboxItemNotFound) as exc:
-        message = getattr(exc, "user_message", None) or str(exc)
-        return f"fhir-writeback outbox show: {message}\n", EXIT_USAGE
+    except (UsageError, OutboxItemNotFound) as exc:
+        words = words_for(exc, "no such commit")
+        return f"fhir-writeback outbox show: {words}\n", EXIT_USAGE
     return _detail(entry), EXIT_ATTENTION if _needs_person(entry.row) else EXIT_OK
 
 
@@ -151,7 +150,7 @@ async def outbox_sync(
         summary = await runner.drain(timeout=timeout)
     finally:
         await runner.aclose()
-    lines = [summary_line(summary, _parked(store))]
+    lines = [summary_line(summary)]
     if runner.status.paused_for_sign_in:
         lines.append(
             "The EHR session has ended: run 'fhir-writeback outbox sync' again (it signs you in "
@@ -161,15 +160,12 @@ async def outbox_sync(
         lines.append(runner.status.problem)
     if summary.pending:
         lines.append(f"{summary.pending} commit(s) are still waiting; the app keeps trying.")
-    return "\n".join(lines) + "\n", _status(store)
+    return "\n".join(lines) + "\n", _status(summary)
 
 
-def summary_line(summary: OutboxSummary, parked: int = 0) -> str:
+def summary_line(summary: OutboxSummary) -> str:
     counts = Counter({s: n for s, n in summary.counts.items() if n})
-    counts[S.UNKNOWN_OUTCOME] -= parked
-    parts = [f"{counts[s]} {STATE_TEXT[s].label.lower()}" for s in _ORDER if counts[s] > 0]
-    if parked:
-        parts.insert(0, f"{parked} {PARKED_LABEL.lower()}")
+    parts = [f"{counts[s]} {STATE_TEXT[s].label.lower()}" for s in ORDER if counts[s]]
     last = _when(summary.last_success_at) if summary.last_success_at is not None else "never"
     text = f"Outbox: {summary.total} commit(s)"
     if parts:
@@ -190,7 +186,7 @@ def _problem(row: OutboxRow) -> str:
 
 def _list_line(row: OutboxRow) -> str:
     item = row.item
-    label = PARKED_LABEL if is_parked(item) else STATE_TEXT[item.state].label
+    label = STATE_TEXT[item.state].label
     what = f"{row.write_count} resource(s): {', '.join(row.resource_types)}"
     nxt = _when(item.next_attempt_at) if item.next_attempt_at is not None else "-"
     return f"{item.sequence:>5}  {item.commit_id!s:36}  {label:17}  {item.attempts:>5}  {nxt:20}  {what}"
@@ -199,14 +195,12 @@ def _list_line(row: OutboxRow) -> str:
 def _detail(entry: OutboxEntry) -> str:
     row, item = entry.row, entry.item
     text = STATE_TEXT[item.state]
-    label, meaning = (
-        (PARKED_LABEL, PARKED_MEANING) if is_parked(item) else (text.label, text.meaning)
-    )
-    if item.state is S.DISCARDED:
+    meaning = text.meaning
+    if item.state is S.DISCARDED:  # true to what reached the EHR
         meaning = discard_words([r.reference for r in entry.writes if r.reference])
     lines = [
         f"Commit {item.commit_id} (sequence {item.sequence})",
-        f"State: {label} - {meaning}",
+        f"State: {text.label} - {meaning}",
         f"Approved: {_when(row.created_at)}",
     ]
     if row.confirmed_at is not None:
@@ -274,30 +268,33 @@ def _resolve(store: Store, given: str) -> UUID:
     except ValueError:
         pass
     if len(text) < 8:
-        raise ValueError(f"'{given}' is not a commit id (give at least its first 8 characters)")
+        raise UsageError(f"'{given}' is not a commit id (give at least its first 8 characters)")
     matches = [r.commit_id for r in store.outbox.list_items() if str(r.commit_id).startswith(text)]
     if not matches:
-        raise ValueError(f"no commit in the outbox starts with '{given}'")
+        raise UsageError(f"no commit in the outbox starts with '{given}'")
     if len(matches) > 1:
-        raise ValueError(f"'{given}' matches {len(matches)} commits; give more characters")
+        raise UsageError(f"'{given}' matches {len(matches)} commits; give more characters")
     return matches[0]
 
 
+# States in which nothing happens until a person acts (a parked check included: issue 14).
+NEEDS_PERSON = (
+    S.NEEDS_ATTENTION,
+    S.CONFLICT,
+    S.PARKED,
+    S.PAUSED_FOR_SIGN_IN,
+    S.CHECK_PAUSED_FOR_SIGN_IN,
+)
+
+
 def _needs_person(row: OutboxRow) -> bool:
-    return (
-        row.state in (S.NEEDS_ATTENTION, S.CONFLICT, S.PAUSED_FOR_SIGN_IN)
-        or is_parked(row.item)
-        or row.read_back is ReadBack.DIFFERS
-    )
+    return row.state in NEEDS_PERSON or row.read_back is ReadBack.DIFFERS
 
 
-def _parked(store: Store) -> int:
-    return sum(1 for row in store.outbox.list_items() if is_parked(row.item))
-
-
-def _status(store: Store) -> int:
+def _status(summary: OutboxSummary) -> int:
     """1 whenever anything needs a person (a parked check included), else 0."""
-    return EXIT_ATTENTION if any(_needs_person(r) for r in store.outbox.list_items()) else EXIT_OK
+    waiting_for_person = summary.count(*NEEDS_PERSON)
+    return EXIT_ATTENTION if waiting_for_person or summary.read_back_differs else EXIT_OK
 
 
 def _when(ts: datetime) -> str:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from enum import Enum
 
+from app.domain.capabilities import ServerCapabilities
 from app.domain.items import NOTE_WRITES, write_types
 from app.domain.validation import WritePermissions
-from app.fhir.capabilities import ServerCapabilities
 from app.fhir.profiles import VendorProfile
 from app.smart.scopes import granted_permissions
 

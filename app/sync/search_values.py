@@ -24,29 +24,7 @@ from typing import Any
 
 from app.domain.commit import PlannedWrite
 
-COMBINATION_URL = (
-    "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"
-)
-
 Params = tuple[tuple[str, str], ...]
-
-
-def declared_combinations(resource: Mapping[str, Any]) -> tuple[frozenset[str], ...]:
-    """The required parameter sets a CapabilityStatement ``rest.resource`` declares."""
-    found: list[frozenset[str]] = []
-    for ext in resource.get("extension") or []:
-        if not isinstance(ext, Mapping) or ext.get("url") != COMBINATION_URL:
-            continue
-        required = frozenset(
-            str(e["valueString"])
-            for e in ext.get("extension") or []
-            if isinstance(e, Mapping)
-            and e.get("url") == "required"
-            and isinstance(e.get("valueString"), str)
-        )
-        if required:
-            found.append(required)
-    return tuple(found)
 
 
 def search_params(

@@ -9,11 +9,11 @@ services are in use — and no business logic: that is in the services and view-
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject
 
 from app.domain.audit import AuditKind
+from app.domain.clock import utc_now
 from app.domain.context import EncounterContext
 from app.services.chart import OpenChart
 from app.services.errors import ServiceError
@@ -134,7 +134,7 @@ class SiteFlow(QObject):
             status = site.outbox.status
             return status is not None and status.in_pass
 
-        notice = SessionEndNotice(session, sending_now, lambda: datetime.now(UTC), self)
+        notice = SessionEndNotice(session, sending_now, utc_now, self)
         notice.notice.connect(self.window.set_user)
         notice.sign_in_due.connect(self.lock.lock)
         site.outbox.subscribe_status(

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from app.sync.search_values import COMBINATION_URL, declared_combinations, search_params
+from app.domain.capabilities import COMBINATION_URL, parse_capabilities
+from app.sync.search_values import search_params
 from tests.sync.commits import clinical_commit
 
 NOTE = clinical_commit(observations=0, task=False, with_provenance=False).writes[0]
 DECLARED = frozenset({"identifier", "patient", "encounter", "type", "date", "category"})
+
+
+def declared_combinations(resource: dict[str, object]) -> tuple[frozenset[str], ...]:
+    """The combinations the one CapabilityStatement reader finds on a DocumentReference."""
+    statement = {
+        "rest": [{"mode": "server", "resource": [{"type": "DocumentReference", **resource}]}]
+    }
+    return parse_capabilities(statement).types["DocumentReference"].search_combinations
 
 
 def combination(*names: str) -> dict[str, object]:
