@@ -180,7 +180,7 @@ def test_a_refused_check_asks_a_person_in_words_and_list_says_so(
     assert code == 1, out + err
     code, out, _ = run("outbox", "list", *common, "--data-dir", str(data))
     assert code == 1, out
-    assert "1 needs a person to check" in out and "Needs a person to check" in out
+    assert "1 could not check" in out and "Could not check" in out
     code, out, _ = run("outbox", "show", str(commit.commit_id), *common, "--data-dir", str(data))
     assert code == 1
     assert "The EHR refused the app's check whether this arrived (HTTP 400)." in out
