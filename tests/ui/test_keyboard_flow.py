@@ -160,25 +160,26 @@ async def approved_and_sent(parts: MainWindowParts) -> None:
     )
     commit_id = workspace.approval_dialog.proposal.commit.commit_id  # type: ignore[union-attr]
     await wait_until(lambda: site.outbox.item(commit_id).state is OutboxState.CONFIRMED, 60)  # type: ignore[attr-defined]
-    fhir = fhir_of(parts)
-    observations = await fhir.search(
-        "Observation",
-        {"patient": "Patient/pat-1", "code": "http://loinc.org|85354-9", "_count": "200"},
-    )
-    ours = [o for o in observations.resources if any(
-        i.get("value", "").startswith(str(commit_id)) for i in o.get("identifier", []))]  # fmt: skip
-    assert len(ours) == 1
-    values = [
-        (c["code"]["coding"][0]["code"], c["valueQuantity"]["value"]) for c in ours[0]["component"]
-    ]
-    assert values == [("8480-6", 142), ("8462-4", 88)]
-    tasks = await fhir.search("Task", {"patient": "Patient/pat-1", "_count": "200"})
-    [task] = [t for t in tasks.resources if any(
-        i.get("value", "").startswith(str(commit_id)) for i in t.get("identifier", []))]  # fmt: skip
-    assert task["description"] == "Recheck blood pressure"
-    assert task["owner"]["reference"] == "Practitioner/prac-2"
-    due = date.fromisoformat(task["executionPeriod"]["end"])
-    assert due == date.today() + timedelta(weeks=2)  # typed as "+2w"
+    async with fhir_of(parts) as fhir:
+        observations = await fhir.search(
+            "Observation",
+            {"patient": "Patient/pat-1", "code": "http://loinc.org|85354-9", "_count": "200"},
+        )
+        ours = [o for o in observations.resources if any(
+            i.get("value", "").startswith(str(commit_id)) for i in o.get("identifier", []))]  # fmt: skip
+        assert len(ours) == 1
+        values = [
+            (c["code"]["coding"][0]["code"], c["valueQuantity"]["value"])
+            for c in ours[0]["component"]
+        ]
+        assert values == [("8480-6", 142), ("8462-4", 88)]
+        tasks = await fhir.search("Task", {"patient": "Patient/pat-1", "_count": "200"})
+        [task] = [t for t in tasks.resources if any(
+            i.get("value", "").startswith(str(commit_id)) for i in t.get("identifier", []))]  # fmt: skip
+        assert task["description"] == "Recheck blood pressure"
+        assert task["owner"]["reference"] == "Practitioner/prac-2"
+        due = date.fromisoformat(task["executionPeriod"]["end"])
+        assert due == date.today() + timedelta(weeks=2)  # typed as "+2w"
 
 
 async def test_the_whole_flow_with_the_keyboard_only(
