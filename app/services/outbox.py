@@ -174,6 +174,11 @@ class OutboxService:
         return self._runner is not None
 
     @property
+    def in_pass(self) -> bool:
+        """True while a pass is sending or checking (not between passes)."""
+        return self._runner is not None and self._runner.in_pass
+
+    @property
     def status(self) -> RunnerStatus | None:
         return self._runner.status if self._runner is not None else None
 

@@ -68,7 +68,6 @@ class RunnerStatus:
     paused_for_sign_in: bool = False
     last_run_at: datetime | None = None
     problem: str | None = None  # plain words: why nothing is being sent (setup failed, ...)
-    in_pass: bool = False  # a pass is sending or checking now (a sign-in prompt waits for it)
 
 
 @dataclass(frozen=True)
@@ -239,6 +238,11 @@ class SyncRunner:
         return unsubscribe
 
     @property
+    def in_pass(self) -> bool:
+        """A pass is sending or checking now (a sign-in prompt waits until it is over)."""
+        return self._run_lock.locked()
+
+    @property
     def status(self) -> RunnerStatus:
         return self._status
 
@@ -279,11 +283,7 @@ class SyncRunner:
         if self._paused:
             return RunReport(paused=True)
         async with self._run_lock:
-            self._set_status(in_pass=True)
-            try:
-                return await self._pass()
-            finally:
-                self._set_status(in_pass=False)
+            return await self._pass()
 
     async def _pass(self) -> RunReport:
         """One pass; an unexpected error is logged (class and place, no PHI) and reported, and

@@ -130,16 +130,9 @@ class SiteFlow(QObject):
         if self._session_end is not None:
             self._session_end.stop()
 
-        def sending_now() -> bool:
-            status = site.outbox.status
-            return status is not None and status.in_pass
-
-        notice = SessionEndNotice(session, sending_now, utc_now, self)
+        notice = SessionEndNotice(session, lambda: site.outbox.in_pass, utc_now, self)
         notice.notice.connect(self.window.set_user)
         notice.sign_in_due.connect(self.lock.lock)
-        site.outbox.subscribe_status(
-            lambda status: notice.check() if status is not None and not status.in_pass else None
-        )
         self._session_end = notice
         notice.start()
 
