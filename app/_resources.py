@@ -18,3 +18,8 @@ def resources_dir() -> Path:
 
 def resource_path(*parts: str) -> Path:
     return resources_dir().joinpath(*parts)
+
+
+def vendor_profile_names() -> tuple[str, ...]:
+    """Names of the bundled vendor profiles (``resources/profiles/<name>.json``), sorted."""
+    return tuple(sorted(p.stem for p in resource_path("profiles").glob("*.json")))

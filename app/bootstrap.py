@@ -129,6 +129,7 @@ async def sync_runner(
     one the EHR's CapabilityStatement suggests) decides how each commit is written.
     ``statement``: the CapabilityStatement when the caller already has it."""
     from app.fhir.profiles import choose_profile
+    from app.store.site_refusals import SiteRefusals
     from app.sync.runner import SyncRunner
 
     if statement is None:
@@ -140,6 +141,7 @@ async def sync_runner(
         lock_path=lock_path,
         wait_until_signed_in=wait_until_signed_in,
         probe=fhir.probe,  # "Online"/"Offline" kept true between sends (run_forever only)
+        refusals=SiteRefusals(lock_path.parent),  # the site's folder
     )
 
 
@@ -155,6 +157,7 @@ def site_services(
     arguments. They share one store thread, so the GUI loop never waits for SQLite and the
     site's writes keep their order. Closing them stops that thread; the store stays open for
     whoever opened it."""
+    from app.store.site_refusals import SiteRefusals
     from app.sync.store_thread import StoreThread
 
     store = protected.store
@@ -162,6 +165,7 @@ def site_services(
     signed_in = signed_in or SessionService(session)
     fhir = fhir_client(site, http, session)
     audit = AuditService(protected.audit, worker, signed_in.actor)
+    refusals = SiteRefusals(folder)
 
     async def make_runner() -> SyncRunner:
         return await sync_runner(
@@ -195,7 +199,9 @@ def site_services(
     return SiteServices(
         site=site,
         session=signed_in,
-        chart=ChartService(fhir, signed_in, site.vendor_profile, audit.record),
+        chart=ChartService(
+            fhir, signed_in, site.vendor_profile, audit.record, lambda: tuple(refusals.load())
+        ),
         drafts=DraftService(store.drafts, worker, lambda: signed_in.approver),
         review=ReviewService(store, worker, on_queued=outbox.notify_enqueued),
         outbox=outbox,
@@ -204,7 +210,7 @@ def site_services(
         followups=FollowUpService(fhir, store, worker),
         inbox=inbox,
         owners=OwnerService(fhir, store.directory, worker),
-        warnings=tuple(protected.warnings),
+        warnings=(*protected.warnings, *(r.words for r in refusals.load().values())),
         close=close,
         kpi=KpiService(store.kpi, worker),
     )

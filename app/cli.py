@@ -46,6 +46,7 @@ from app.bootstrap import (
     sync_runner,
 )
 from app.cli_audit import audit_export, audit_verify
+from app.cli_check import run_check
 from app.cli_errors import UsageError
 from app.cli_kpi import add_kpi_parser, run_kpi
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync, retry_transient
@@ -58,10 +59,9 @@ from app.fhir.errors import FhirError
 from app.keyring_policy import enforce_os_keyring
 from app.logging_setup import LogLevelChoice, add_log_level_option, logging_to
 from app.paths import AppPaths
-from app.smart.diagnostics import check_site
 from app.smart.errors import NetworkError, SignInCancelled, SiteConfigError, SmartError
 from app.smart.http import create_http_client
-from app.smart.session import SignInProgress, SignInStep
+from app.smart.session import SignInProgress, SignInStep, SmartSession
 from app.smart.sites import SiteCatalog, ca_bundle_problem, load_sites, url_problem
 from app.store.errors import StoreError
 from app.store.file_check import existence_evidence
@@ -95,6 +95,9 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="report whether a site can be used, exit 0 when usable"
     )
     site_options(check, client_id_required=False)
+    check.add_argument(
+        "--data-dir", type=Path, help="the per-user data folder (default: the platform's)"
+    )
     login = commands.add_parser("login", help="sign in through the browser and keep the session")
     site_options(login, client_id_required=True)
     login.add_argument(
@@ -206,9 +209,18 @@ def _outbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     show = actions.add_parser("show", help="one commit in detail (id or its first 8+ characters)")
     show.add_argument("commit_id")
     common(show)
-    sync = actions.add_parser("sync", help="send what is waiting now, with the kept sign-in")
+    sync = actions.add_parser(
+        "sync", help="send what is waiting now, with the kept sign-in (else sign in first)"
+    )
     common(sync)
     sync.add_argument("--timeout", type=float, default=120.0, help="seconds to keep sending (120)")
+    sync.add_argument(
+        "--no-browser",
+        dest="browser",
+        action="store_false",
+        help="when no sign-in is kept, say so instead of signing in through the browser "
+        "(for scheduled runs)",
+    )
 
 
 def _adhoc_site(
@@ -257,14 +269,9 @@ def _select_site(args: argparse.Namespace, *, need_client_id: bool) -> Site:
     return catalog.default
 
 
-async def _check(site: Site, out: TextIO) -> int:
-    async with create_http_client(site) as http:
-        report = await check_site(site, http)
-    out.write(report.render() + "\n")
-    return EXIT_OK if report.usable else EXIT_FAIL
+def _progress_writer(err: TextIO) -> Callable[[SignInProgress], None]:
+    """Sign-in progress on stderr: the steps, and the link when no browser opened."""
 
-
-async def _login(site: Site, timeout: float, out: TextIO, err: TextIO) -> int:
     def progress(p: SignInProgress) -> None:
         if p.step is SignInStep.WAITING_FOR_BROWSER:
             err.write(f"{p.step.value}\nIf no browser opened, visit:\n  {p.authorize_url}\n")
@@ -274,9 +281,13 @@ async def _login(site: Site, timeout: float, out: TextIO, err: TextIO) -> int:
             err.write(p.step.value + "\n")
         err.flush()
 
+    return progress
+
+
+async def _login(site: Site, timeout: float, out: TextIO, err: TextIO) -> int:
     async with create_http_client(site) as http:
         session = create_session(site, http, sign_in_timeout=timeout)
-        session.subscribe(on_progress=progress)
+        session.subscribe(on_progress=_progress_writer(err))
         try:
             user = await session.sign_in()
         finally:
@@ -297,12 +308,9 @@ async def _login(site: Site, timeout: float, out: TextIO, err: TextIO) -> int:
         out.write(f"Note: {message}\n")
     for warning in session.warnings:
         out.write(f"Warning: {warning}\n")
-    stored = report is not None and report.offline_access and not session.warnings
-    out.write(
-        "The session is kept in the system keyring.\n"
-        if stored
-        else "The session is not kept: you will sign in again in the app.\n"
-    )
+    lifetime = session.lifetime
+    if lifetime is not None:
+        out.write(lifetime.sentence(utc_now()) + "\n")
     return EXIT_OK
 
 
@@ -405,9 +413,7 @@ def _outbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             text, status = outbox_show(store, args.commit_id)
         else:
             assert target.site is not None
-            text, status = asyncio.run(
-                _outbox_sync(target.site, store, target.folder, args.timeout, err)
-            )
+            text, status = asyncio.run(_outbox_sync(target.site, store, target.folder, args, err))
     finally:
         store.close()
     (err if status == EXIT_USAGE else out).write(text)
@@ -415,24 +421,25 @@ def _outbox(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 async def _outbox_sync(
-    site: Site, store: Store, folder: Path, timeout: float, err: TextIO
+    site: Site, store: Store, folder: Path, options: argparse.Namespace, err: TextIO
 ) -> tuple[str, int]:
+    timeout: float = options.timeout
     deadline = asyncio.get_running_loop().time() + timeout
     waiting = store.outbox.summary().pending
     async with create_http_client(site) as http:
-        session = create_session(site, http)
+        session = create_session(site, http, sign_in_timeout=timeout)
         fhir = fhir_client(site, http, session)
         try:
             try:
                 # transient failures (a busy EHR, its sign-in service failing for a moment) are
                 # tried again within the timeout: a one-shot command has no later pass
                 if not await retry_transient(session.restore, deadline=deadline):
-                    return (
-                        f"No sign-in is kept for {site.display_name}: run 'fhir-writeback "
-                        f"login --site {site.id}', then 'fhir-writeback outbox sync' again. "
-                        f"Nothing is lost: {waiting} commit(s) wait in the outbox.\n",
-                        EXIT_FAIL,
-                    )
+                    refusal = await _sign_in_for_sync(session, site, options.browser, err)
+                    if refusal is not None:
+                        return (
+                            f"{refusal} Nothing is lost: {waiting} commit(s) wait in the outbox.\n",
+                            EXIT_FAIL,
+                        )
                 statement = await retry_transient(fhir.capability, deadline=deadline)
             except (FhirError, NetworkError) as exc:
                 words = words_for(exc, "The EHR could not be reached.")
@@ -456,7 +463,31 @@ async def _outbox_sync(
             await session.aclose()
 
 
-_KEYRING_COMMANDS = ("login", "outbox", "audit", "store", "kpi")
+async def _sign_in_for_sync(
+    session: SmartSession, site: Site, browser: bool, err: TextIO
+) -> str | None:
+    """No session could be restored: sign in through the browser in this process (unless
+    ``--no-browser``). None when signed in, else the sentence saying why not and what to do."""
+    again = f"run 'fhir-writeback login --site {site.id}', then 'fhir-writeback outbox sync' again."
+    if not browser:
+        return f"No sign-in is kept for {site.display_name}: {again}"
+    err.write(f"No sign-in is kept for {site.display_name}: sign in to send.\n")
+    session.subscribe(on_progress=_progress_writer(err))
+    try:
+        await session.sign_in()
+    except SignInCancelled:
+        return f"The sign-in to {site.display_name} was cancelled: {again}"
+    except SmartError as exc:
+        words = words_for(exc, "The sign-in failed.")
+        return f"The sign-in to {site.display_name} did not succeed: {words} Or {again}"
+    lifetime = session.lifetime
+    if lifetime is not None:
+        err.write(lifetime.sentence(utc_now()) + "\n")
+    return None
+
+
+# check continues a kept sign-in to learn the granted scopes (app/cli_check.py)
+_KEYRING_COMMANDS = ("check", "login", "outbox", "audit", "store", "kpi")
 
 
 def _log_level(args: argparse.Namespace) -> LogLevel:
@@ -512,7 +543,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return _support_bundle(args, out)
         site = _select_site(args, need_client_id=args.command == "login")
         if args.command == "check":
-            return asyncio.run(_check(site, out))
+            folder = AppPaths.default(args.data_dir).data_dir / "sites" / site.id
+            return asyncio.run(run_check(site, folder, out))
         return asyncio.run(_login(site, args.timeout, out, err))
     except (UsageError, SiteConfigError) as exc:
         err.write(f"fhir-writeback {args.command}: {words_for(exc, 'wrong usage')}\n")

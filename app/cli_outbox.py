@@ -25,12 +25,18 @@ from uuid import UUID
 
 from app.cli_errors import UsageError
 from app.domain.errors import words_for
-from app.domain.outbox import STATE_TEXT, OutboxState
+from app.domain.outbox import STATE_TEXT, OutboxState, discard_words
 from app.domain.retry import DEFAULT_BACKOFF, RandomSource
 from app.fhir.errors import FhirError, FhirHttpError, FhirTlsError, FhirTransportError
 from app.smart.errors import CertificateError, NetworkError, SmartError
 from app.store.outbox_errors import OutboxItemNotFound
-from app.store.outbox_records import OutboxEntry, OutboxRow, OutboxSummary, ReadBack
+from app.store.outbox_records import (
+    OutboxEntry,
+    OutboxRow,
+    OutboxSummary,
+    ReadBack,
+    WriteRecord,
+)
 from app.store.store import Store
 from app.sync.errors import SyncError
 from app.sync.runner import SyncRunner
@@ -147,8 +153,8 @@ async def outbox_sync(
     lines = [summary_line(summary)]
     if runner.status.paused_for_sign_in:
         lines.append(
-            "The EHR session has ended: sign in with 'fhir-writeback login', then run "
-            "'fhir-writeback outbox sync' again. Nothing is lost."
+            "The EHR session has ended: run 'fhir-writeback outbox sync' again (it signs you in "
+            "through the browser). Nothing is lost."
         )
     elif runner.status.problem:
         lines.append(runner.status.problem)
@@ -189,13 +195,17 @@ def _list_line(row: OutboxRow) -> str:
 def _detail(entry: OutboxEntry) -> str:
     row, item = entry.row, entry.item
     text = STATE_TEXT[item.state]
+    meaning = text.meaning
+    if item.state is S.DISCARDED:  # true to what reached the EHR
+        meaning = discard_words([r.reference for r in entry.writes if r.reference])
     lines = [
         f"Commit {item.commit_id} (sequence {item.sequence})",
-        f"State: {text.label} - {text.meaning}",
+        f"State: {text.label} - {meaning}",
         f"Approved: {_when(row.created_at)}",
     ]
     if row.confirmed_at is not None:
         lines.append(f"Confirmed: {_when(row.confirmed_at)}")
+    lines += [without_words(r) for r in entry.writes if r.not_written]
     lines.append(f"Attempts: {item.attempts}")
     if item.next_attempt_at is not None:
         lines.append(f"Next attempt: {_when(item.next_attempt_at)}")
@@ -226,7 +236,7 @@ def _detail(entry: OutboxEntry) -> str:
         lines.append(f"Discarded by {row.discarded_by}: {row.discard_reason}")
     lines.append("Resources:")
     for planned, record in zip(entry.commit.writes, entry.writes, strict=True):
-        where = record.reference or "not in the EHR yet"
+        where = record.reference or ("not written" if record.not_written else "not in the EHR yet")
         version = f" version {record.version_id}" if record.version_id else ""
         status = f" ({record.response_status})" if record.response_status else ""
         corrects = (
@@ -239,6 +249,16 @@ def _detail(entry: OutboxEntry) -> str:
             f"{corrects}\n     -> {where}{version}{status}"
         )
     return "\n".join(lines) + "\n"
+
+
+def without_words(record: WriteRecord) -> str:
+    """``Confirmed without Provenance: ...`` for a companion the EHR refused."""
+    because = (record.response_status or "").partition(": ")[2] or "refused by the EHR"
+    return (
+        f"Confirmed without {record.resource_type}: the EHR refused it"
+        f"{because.removeprefix('refused by the EHR')}. The note is in the chart; the "
+        f"{record.resource_type} stays in this app's outbox and the approval in its audit trail."
+    )
 
 
 def _resolve(store: Store, given: str) -> UUID:
@@ -257,14 +277,23 @@ def _resolve(store: Store, given: str) -> UUID:
     return matches[0]
 
 
+# States in which nothing happens until a person acts (a parked check included: issue 14).
+NEEDS_PERSON = (
+    S.NEEDS_ATTENTION,
+    S.CONFLICT,
+    S.PARKED,
+    S.PAUSED_FOR_SIGN_IN,
+    S.CHECK_PAUSED_FOR_SIGN_IN,
+)
+
+
 def _needs_person(row: OutboxRow) -> bool:
-    return row.state in (S.NEEDS_ATTENTION, S.CONFLICT, S.PAUSED_FOR_SIGN_IN) or (
-        row.read_back is ReadBack.DIFFERS
-    )
+    return row.state in NEEDS_PERSON or row.read_back is ReadBack.DIFFERS
 
 
 def _status(summary: OutboxSummary) -> int:
-    waiting_for_person = summary.needs_attention + summary.conflicts + summary.paused_for_sign_in
+    """1 whenever anything needs a person (a parked check included), else 0."""
+    waiting_for_person = summary.count(*NEEDS_PERSON)
     return EXIT_ATTENTION if waiting_for_person or summary.read_back_differs else EXIT_OK
 
 

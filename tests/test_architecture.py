@@ -43,6 +43,7 @@ RANK = {
     "cli_kpi": ROOT,
     "kpi_output": ROOT,
     "kpi_html": ROOT,
+    "cli_check": ROOT,
     "paths": ROOT,
     "logging_setup": ROOT,
     "keyring_policy": ROOT,

@@ -135,7 +135,7 @@ def test_sync_needs_a_configured_site_and_a_kept_sign_in(
     sites = sites_file(tmp_path, sandbox_server)
     code, out, _ = run(
         "outbox", "sync", "--site", sandbox_server.name, "--data-dir", str(data),
-        "--sites-file", str(sites),
+        "--sites-file", str(sites), "--no-browser",
     )  # fmt: skip
     assert code == 1
     assert f"run 'fhir-writeback login --site {sandbox_server.name}'" in out

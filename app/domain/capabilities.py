@@ -17,6 +17,10 @@ from typing import Any
 # The SMART v1 extension that names the sign-in endpoints (rest.security.extension).
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
+COMBINATION_URL = (
+    "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination"
+)
+
 # Parameters every FHIR server handles for every type (FHIR R4 3.1.1.5 "common parameters"
 # and result parameters); servers rarely list them per type.
 COMMON_PARAMS = frozenset(
@@ -35,6 +39,8 @@ class TypeCapabilities:
     conditional_update: bool = False
     update_create: bool = False
     versioning: str | None = None
+    # parameter sets the server requires together (search-parameter-combination extension)
+    search_combinations: tuple[frozenset[str], ...] = ()
 
     def supports(self, interaction: str) -> bool:
         return interaction in self.interactions
@@ -116,6 +122,7 @@ def parse_capabilities(statement: Mapping[str, Any]) -> ServerCapabilities:
             conditional_update=res.get("conditionalUpdate") is True,
             update_create=res.get("updateCreate") is True,
             versioning=res.get("versioning") if isinstance(res.get("versioning"), str) else None,
+            search_combinations=_combinations(res),
         )
     software = statement.get("software")
     name = software.get("name") if isinstance(software, Mapping) else None
@@ -146,6 +153,25 @@ def _oauth_uris(rests: list[Mapping[str, Any]]) -> Iterator[Mapping[str, object]
                     for e in _list(ext.get("extension"))
                     if isinstance(e, Mapping) and isinstance(e.get("url"), str)
                 }
+
+
+def _combinations(resource: Mapping[str, Any]) -> tuple[frozenset[str], ...]:
+    """The required parameter sets a ``rest.resource`` declares (``capabilitystatement-search-
+    parameter-combination``: Epic- and Oracle-like servers require the patient, for example)."""
+    found: list[frozenset[str]] = []
+    for ext in _list(resource.get("extension")):
+        if not isinstance(ext, Mapping) or ext.get("url") != COMBINATION_URL:
+            continue
+        required = frozenset(
+            str(e["valueString"])
+            for e in _list(ext.get("extension"))
+            if isinstance(e, Mapping)
+            and e.get("url") == "required"
+            and isinstance(e.get("valueString"), str)
+        )
+        if required:
+            found.append(required)
+    return tuple(found)
 
 
 def _param_names(params: object) -> frozenset[str]:

@@ -26,6 +26,7 @@ State diagram and plain-language meanings: docs/sync.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -376,6 +377,17 @@ def recover_after_restart(item: OutboxItem, *, now: datetime, rng: RandomSource)
         return item
     return advance(
         item, E.CRASH_RECOVERED, now=now, rng=rng, error="The app stopped while sending."
+    )
+
+
+def discard_words(already_written: Sequence[str]) -> str:
+    """What discarding meant, true to what reached the EHR: ``already_written`` lists the
+    ``Type/id`` of writes the EHR holds (a discard does not remove them)."""
+    if not already_written:
+        return STATE_TEXT[S.DISCARDED].meaning
+    return (
+        "You chose not to send the rest. Already in the EHR, and not removed by discarding: "
+        f"{', '.join(already_written)}. Remove it there if it should not stay."
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from app.domain.clinical import Measurement, PriorNote, ProblemStatus
 from app.domain.context import ContextSection, SkippedResource
 from app.fhir.client import JsonObject, SearchResult, outcome_text
-from app.fhir.errors import FhirMappingError
+from app.fhir.errors import FhirMappingError, ehr_noted
 from app.fhir.fhir_reading import References, conformance_problem, guarded, status_code
 from app.fhir.subject_check import subject_problem
 
@@ -70,7 +70,7 @@ def chart_section(
         )
     if result.truncated:
         warnings.append(f"Showing the first {len(items)}; the chart has more.")
-    warnings += [f"The EHR noted: {text}" for o in result.outcomes if (text := outcome_text(o))]
+    warnings += [ehr_noted(text) for o in result.outcomes if (text := outcome_text(o))]
     return ContextSection(
         items=tuple(order(items)),
         skipped=tuple(skipped),

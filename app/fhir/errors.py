@@ -206,3 +206,8 @@ def quote_ehr_text(text: str) -> str:
     whitespace collapsed, the closing full stop left to the caller."""
     words = " ".join(text.split()).rstrip(".").strip()
     return f"“{words}”"
+
+
+def ehr_noted(text: str) -> str:
+    """A note the EHR attached to an answer (an OperationOutcome in a searchset), as a sentence."""
+    return f"The EHR noted: {quote_ehr_text(text)}."

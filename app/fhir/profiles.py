@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
 
-from app._resources import resource_path
+from app._resources import resource_path, vendor_profile_names
 from app.domain.items import NOTE, write_types
 
 _E = TypeVar("_E", bound=Enum)
@@ -34,17 +34,11 @@ class ProfileError(ValueError):
 
 
 class CreateResponse(Enum):
+    """What a create answers. The app asks for that (``Prefer``): a representation saves the
+    read-back request; location-only servers are asked for ``return=minimal`` and read back."""
+
     REPRESENTATION = "representation"  # 201 with the created resource in the body
     LOCATION_ONLY = "location-only"  # 201 with an empty body: id/version from Location and ETag
-
-
-class AmendmentMode(Enum):
-    RELATES_TO_REPLACES = "relates-to-replaces"  # a new DocumentReference, relatesTo: replaces
-
-
-class VersionIdStyle(Enum):
-    INTEGER = "integer"  # 1, 2, 3
-    OPAQUE = "opaque"  # any string (the peer EHR uses UUIDs): compare, never parse
 
 
 @dataclass(frozen=True)
@@ -53,8 +47,6 @@ class NoteSettings:
     category: str
     attachment_content_type: str  # "text/plain" (base64 data) or "application/xhtml+xml"
     doc_status: str
-    requires_existing_encounter: bool
-    amendment: AmendmentMode
 
 
 @dataclass(frozen=True)
@@ -71,7 +63,6 @@ class VendorProfile:
     if_match_update: bool  # version-aware update (If-Match) allowed
     identifier_search: bool  # search by identifier is reliable (reconciliation depends on it)
     create_response: CreateResponse
-    version_id_style: VersionIdStyle
 
     def may_write(self, resource_type: str) -> bool:
         return resource_type in self.writable_types
@@ -99,15 +90,12 @@ _KEYS = {
     "if_match_update",
     "identifier_search",
     "create_response",
-    "version_id_style",
 }
 _NOTE_KEYS = {
     "type_loinc",
     "category",
     "attachment_content_type",
     "doc_status",
-    "requires_existing_encounter",
-    "amendment",
 }
 _ATTACHMENT_TYPES = {"text/plain", "application/xhtml+xml"}
 _DOC_STATUSES = {"preliminary", "final", "amended"}
@@ -115,8 +103,7 @@ _DOC_STATUSES = {"preliminary", "final", "amended"}
 
 def available_profiles() -> tuple[str, ...]:
     """Names of the bundled profiles, sorted."""
-    folder = resource_path("profiles")
-    return tuple(sorted(p.stem for p in folder.glob("*.json")))
+    return vendor_profile_names()
 
 
 def load_profile(name: str) -> VendorProfile:
@@ -174,8 +161,6 @@ def parse_profile(data: Any, *, source: str) -> VendorProfile:
             category=_str(note, "category", source),
             attachment_content_type=content_type,
             doc_status=doc_status,
-            requires_existing_encounter=_bool(note, "requires_existing_encounter", source),
-            amendment=_enum(AmendmentMode, note, "amendment", source),
         ),
         writable_types=frozenset(writable),
         transaction=_bool(data, "transaction", source),
@@ -184,7 +169,6 @@ def parse_profile(data: Any, *, source: str) -> VendorProfile:
         if_match_update=_bool(data, "if_match_update", source),
         identifier_search=_bool(data, "identifier_search", source),
         create_response=_enum(CreateResponse, data, "create_response", source),
-        version_id_style=_enum(VersionIdStyle, data, "version_id_style", source),
     )
 
 

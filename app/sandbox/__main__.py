@@ -11,6 +11,7 @@ from pathlib import Path
 from app.sandbox.auth.errors import SandboxAuthError
 from app.sandbox.hl7_sender import parse_target
 from app.sandbox.options import SandboxOptions
+from app.sandbox.quirks import Quirk, parse_quirks
 from app.sandbox.server import SandboxServer
 
 
@@ -37,11 +38,23 @@ def parse_args(argv: list[str] | None = None) -> SandboxOptions:
         help="send HL7 v2 events (ADT when encounters change, ORU for new lab results) over "
         "MLLP to this listener",
     )
+    p.add_argument(
+        "--quirk",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="behave like a particular kind of vendor site (repeatable): "
+        + ", ".join(q.value for q in Quirk),
+    )
     a = p.parse_args(argv)
     if a.token_ttl < 1:
         p.error("--token-ttl must be at least 1 second")
     try:
         hl7_to = parse_target(a.hl7_to) if a.hl7_to else None
+    except ValueError as exc:
+        p.error(str(exc))
+    try:
+        quirks = parse_quirks(a.quirk)
     except ValueError as exc:
         p.error(str(exc))
     return SandboxOptions(
@@ -51,6 +64,7 @@ def parse_args(argv: list[str] | None = None) -> SandboxOptions:
         token_ttl=a.token_ttl,
         auto_login=a.auto_login,
         hl7_to=hl7_to,
+        quirks=quirks,
     )
 
 

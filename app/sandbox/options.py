@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app._resources import resource_path
+from app.sandbox.quirks import Quirk
 
 DEFAULT_SEED = resource_path("sandbox", "seed-bundle.json")
 DEFAULT_CLIENTS = resource_path("sandbox", "clients.json")
@@ -23,6 +24,7 @@ class SandboxOptions:
     max_body_bytes: int = 8 * 1024 * 1024  # requests larger than this get 413
     clinic_day: bool | None = None  # today's visits for prac-1 (None: with the default seed)
     hl7_to: tuple[str, int] | None = None  # send HL7 v2 events there (app.sandbox.hl7_sender)
+    quirks: frozenset[Quirk] = frozenset()  # per-site behaviour switches (app.sandbox.quirks)
 
     @property
     def writes_clinic_day(self) -> bool:

@@ -8,7 +8,7 @@ note the clinician approved was confirmed) is part of having it open, and is not
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -46,7 +46,10 @@ class ChartService:
         session: SessionService,
         vendor_profile: str | None,
         record: AuditRecorder,
+        refused: Callable[[], Collection[str]] = tuple,
     ) -> None:
+        """``refused``: the optional companions the site refused before (read at each open)."""
+        self._refused = refused
         self._fhir = fhir
         self._session = session
         self._vendor_profile = vendor_profile
@@ -79,6 +82,7 @@ class ChartService:
                 profile,
                 await self._fhir.capabilities(),
                 self._session.granted_scopes,
+                refused=self._refused(),
             )
         return OpenChart(context, approval)
 

@@ -140,6 +140,12 @@ class OutboxService:
         with user_errors(UNREADABLE):
             return waiting_notes(self._repo)
 
+    def already_in_ehr(self, commit_id: UUID) -> list[str]:
+        """``Type/id`` of the commit's writes the EHR already holds (a discard keeps them)."""
+        with user_errors(UNREADABLE):
+            entry = self._repo.get(commit_id)
+        return [r.reference for r in entry.writes if r.reference]
+
     def subscribe(self, listener: Callable[[OutboxChange], None]) -> Callable[[], None]:
         """Commit changes after they are stored, on whichever thread stored them."""
         return self._repo.subscribe(listener)
@@ -188,6 +194,11 @@ class OutboxService:
     def sending(self) -> bool:
         """True while the runner sends in the background."""
         return self._runner is not None
+
+    @property
+    def in_pass(self) -> bool:
+        """True while a pass is sending or checking (not between passes)."""
+        return self._runner is not None and self._runner.in_pass
 
     @property
     def status(self) -> RunnerStatus | None:

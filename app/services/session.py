@@ -17,6 +17,9 @@ import httpx
 from app.domain.clinical import Reference
 from app.domain.site import Site
 from app.services.errors import user_errors
+from app.smart.lifetime import SessionKeeping as SessionKeeping
+from app.smart.lifetime import SessionLifetime as SessionLifetime
+from app.smart.lifetime import ends_words as ends_words
 from app.smart.session import SessionState as SessionState
 from app.smart.session import SignInProgress as SignInProgress
 from app.smart.session import SignInStep as SignInStep
@@ -24,7 +27,15 @@ from app.smart.session import SignInStep as SignInStep
 if TYPE_CHECKING:
     from app.smart.session import SmartSession
 
-__all__ = ["SessionService", "SessionState", "SignInProgress", "SignInStep"]
+__all__ = [
+    "SessionKeeping",
+    "SessionLifetime",
+    "SessionService",
+    "SessionState",
+    "SignInProgress",
+    "SignInStep",
+    "ends_words",
+]
 
 StateListener = Callable[[SessionState], None]
 ProgressListener = Callable[[SignInProgress], None]
@@ -82,6 +93,11 @@ class SessionService:
     @property
     def state(self) -> SessionState:
         return self._smart.state
+
+    @property
+    def lifetime(self) -> SessionLifetime | None:
+        """How long this session lasts (kept, renewable, or ending at a time)."""
+        return self._smart.lifetime
 
     @property
     def user_key(self) -> str | None:

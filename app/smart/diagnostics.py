@@ -50,6 +50,7 @@ class SiteReport:
     configuration: SmartConfiguration | None = None
     fhir_version: str | None = None
     write_targets: dict[str, bool] = field(default_factory=dict)
+    statement: dict[str, Any] | None = None  # the CapabilityStatement, when one was read
 
     def add(self, status: Status, topic: str, text: str) -> None:
         self.findings.append(Finding(status, topic, text))
@@ -89,6 +90,7 @@ async def check_site(site: Site, http: httpx.AsyncClient) -> SiteReport:
     else:
         _report_discovery(report, config)
     if isinstance(capability, dict):
+        report.statement = capability
         _report_capability_statement(report, capability)
     return report
 

@@ -43,6 +43,7 @@ from app.smart.identity import (
     verify_id_token,
 )
 from app.smart.keyring_store import RefreshTokenStore, StoredSession
+from app.smart.lifetime import SessionKeeping, SessionLifetime
 from app.smart.redirect import LoopbackRedirectReceiver, RedirectReceiver, ResultPage
 from app.smart.scopes import ALL_FEATURES, Feature, ScopeReport, compare, requested_scopes
 from app.smart.token_endpoint import TokenEndpoint
@@ -136,6 +137,7 @@ class SmartSession:
         self.scope_report: ScopeReport | None = None
         self.warnings: list[str] = []  # non-fatal problems to show (keyring unavailable, ...)
         self.last_error: SmartError | None = None
+        self._kept = False  # the current refresh token is in the keyring
 
     # ------------------------------------------------------------------ events
     @property
@@ -181,6 +183,18 @@ class SmartSession:
         log.debug("%sstep %s", prefix(), step.name)
         for listener in list(self._progress_listeners):
             listener(SignInProgress(step, url))
+
+    @property
+    def lifetime(self) -> SessionLifetime | None:
+        """How long the current session lasts (None when not signed in), from the tokens the
+        EHR returned: kept (a refresh token in the keyring), renewable, or ending at a time."""
+        tokens = self._tokens.current
+        if tokens is None or self._state is not SessionState.SIGNED_IN:
+            return None
+        if tokens.refresh_token is None:
+            return SessionLifetime(SessionKeeping.ENDS, tokens.expires_at)
+        keeping = SessionKeeping.KEPT if self._kept else SessionKeeping.RENEWABLE
+        return SessionLifetime(keeping, None)
 
     async def wait_until_signed_in(self) -> None:
         """Returns at once when signed in, else when the next sign-in succeeds."""
@@ -343,8 +357,12 @@ class SmartSession:
         )
 
     async def _persist(self, tokens: TokenSet) -> None:
+        self._kept = False
         if tokens.refresh_token is None:
-            return  # nothing to keep: a new sign-in is needed when this session ends
+            # nothing to keep (an earlier session's entry would only fail at the next start):
+            # a new sign-in is needed when this session ends
+            await self._forget_stored()
+            return
         user = self.user
         stored = StoredSession(
             user_key=user.key if user is not None else "default",
@@ -358,6 +376,8 @@ class SmartSession:
         except KeyringError as exc:
             log.warning("refresh token not saved: %s", exc.detail)
             self._warn(exc.message)
+            return
+        self._kept = True
 
     def _warn(self, message: str) -> None:
         if message not in self.warnings:

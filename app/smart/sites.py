@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
+from app._resources import vendor_profile_names
 from app._user_files import FileProblem, UserFileError, read_user_file
 from app.domain.errors import TextEncodingError
 from app.domain.site import DEFAULT_INBOX_SETTLE_SECONDS, DEFAULT_REDIRECT_PATH, LogLevel, Site
@@ -266,6 +267,10 @@ def _check_log_level(file: Path, where: str, value: object) -> None:
     _log_level(file, where, value)
 
 
+def _check_vendor_profile(file: Path, where: str, value: object) -> None:
+    _named_choice(file, where, "vendor_profile", value)
+
+
 def _check_hl7(file: Path, where: str, value: object) -> None:
     read_hl7_table(file, where, value)
 
@@ -309,6 +314,17 @@ def ca_bundle_problem(path: Path) -> str | None:
     except (ssl.SSLError, ValueError) as exc:
         return f"{path} is not a readable PEM certificate bundle ({exc})"
     return None
+
+
+def _named_choice(file: Path, where: str, key: str, value: object) -> None:
+    """A value that must be one of a known set of names (the log level, a vendor profile)."""
+    if key == "log_level":
+        _log_level(file, where, value)
+    elif value not in vendor_profile_names():
+        valid = ", ".join(f'"{name}"' for name in vendor_profile_names())
+        raise SiteConfigError(
+            str(file), where, f"is not a vendor profile this app knows ({value!r}); use {valid}"
+        )
 
 
 def _log_level(file: Path, where: str, value: object) -> LogLevel:
@@ -393,6 +409,7 @@ _VALUE_CHECKS: dict[str, Callable[[Path, str, object], None]] = {
     "redirect_path": _check_redirect_path,
     "idle_lock_minutes": _check_idle_lock,
     "log_level": _check_log_level,
+    "vendor_profile": _check_vendor_profile,
     "draft_inbox": _check_draft_inbox,
     "draft_inbox_settle_seconds": _check_settle_seconds,
     "ca_bundle": _check_ca_bundle,

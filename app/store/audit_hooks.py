@@ -263,12 +263,25 @@ class AuditHooks:
         )
 
     def _written(self, c: Connection, commit_id: str) -> list[str]:
+        """``Type/id`` of each write; a companion the EHR refused as ``Type not written:
+        refused by the EHR (HTTP 403)`` (its content stays in the sealed outbox)."""
         rows = c.execute(
-            select(outbox_writes.c.resource_type, outbox_writes.c.server_id)
+            select(
+                outbox_writes.c.resource_type,
+                outbox_writes.c.server_id,
+                outbox_writes.c.response_status,
+            )
             .where(outbox_writes.c.commit_id == commit_id)
             .order_by(outbox_writes.c.position)
         )
-        return [f"{r.resource_type}/{r.server_id}"[:200] for r in rows]
+        return [
+            (
+                f"{r.resource_type}/{r.server_id}"
+                if r.server_id is not None
+                else f"{r.resource_type} {r.response_status or 'not written'}"
+            )[:200]
+            for r in rows
+        ]
 
 
 _Record = tuple[AuditKind, dict[str, Any]]

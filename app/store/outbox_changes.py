@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from app.domain.clock import Clock, format_ts
@@ -28,6 +28,7 @@ from app.store.outbox_codec import ROW_COLUMNS, OutboxDecoder, item_of
 from app.store.outbox_errors import OutboxItemNotFound, OutboxStateChanged, UnknownBaseCommit
 from app.store.outbox_reads import LAST_SUCCESS_KEY, commit_is
 from app.store.outbox_records import (
+    NOT_WRITTEN,
     ConflictDetail,
     OutboxChange,
     OutboxEvent,
@@ -192,7 +193,12 @@ class OutboxChanges:
         if new.state is S.CONFIRMED:
             missing = c.execute(
                 select(func.count()).where(
-                    outbox_writes.c.commit_id == key, outbox_writes.c.server_id.is_(None)
+                    outbox_writes.c.commit_id == key,
+                    outbox_writes.c.server_id.is_(None),
+                    or_(
+                        outbox_writes.c.response_status.is_(None),
+                        outbox_writes.c.response_status.not_like(f"{NOT_WRITTEN}%"),
+                    ),
                 )
             ).scalar_one()
             if missing:
@@ -265,7 +271,7 @@ class OutboxChanges:
                 update(outbox_writes)
                 .where(outbox_writes.c.commit_id == key, outbox_writes.c.position == r.position)
                 .values(
-                    server_id=r.server_id,
+                    server_id=r.server_id or None,  # "": a refused companion (not written)
                     server_version=r.version_id,
                     etag=r.etag,
                     location=r.location,

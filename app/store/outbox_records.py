@@ -59,9 +59,16 @@ class OutboxChange:
     item: OutboxItem
 
 
+# ``response_status`` of an optional companion write (Provenance, Composition) the EHR refused
+# after it took the note: the commit is confirmed without it (docs/writeback.md).
+NOT_WRITTEN = "not written"
+
+
 @dataclass(frozen=True)
 class WriteResult:
-    """Where the server keeps one write (from Location, ETag, entry.response or a search)."""
+    """Where the server keeps one write (from Location, ETag, entry.response or a search).
+    ``server_id`` "" with ``response_status`` ``"not written: ..."``: a companion the EHR
+    refused (:func:`not_written`)."""
 
     position: int
     server_id: str
@@ -69,6 +76,12 @@ class WriteResult:
     etag: str | None = None
     location: str | None = None
     response_status: str | None = None
+
+
+def not_written(position: int, status: int | None) -> WriteResult:
+    """The result of a companion write the EHR refused (HTTP ``status``)."""
+    code = f" (HTTP {status})" if status else ""
+    return WriteResult(position, "", response_status=f"{NOT_WRITTEN}: refused by the EHR{code}")
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,11 @@ class WriteRecord:
     def reference(self) -> str | None:
         """``"Type/id"`` once the server holds it."""
         return None if self.server_id is None else f"{self.resource_type}/{self.server_id}"
+
+    @property
+    def not_written(self) -> bool:
+        """An optional companion the EHR refused: the commit was confirmed without it."""
+        return self.server_id is None and (self.response_status or "").startswith(NOT_WRITTEN)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -63,13 +63,15 @@ class ApprovalContext:
         capabilities: ServerCapabilities,
         granted_scopes: Iterable[str] | None,
         app: AppIdentity | None = None,
+        refused: Collection[str] = (),
     ) -> ApprovalContext:
+        """``refused``: optional companions this site refused before (not planned again)."""
         return cls(
             context,
             user,
             profile,
             capabilities,
-            write_permissions(profile, capabilities, granted_scopes),
+            write_permissions(profile, capabilities, granted_scopes, refused),
             app or this_app(),
         )
 

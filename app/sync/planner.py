@@ -46,7 +46,9 @@ from app.domain.commit import (
 )
 from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState
 from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy, is_due
-from app.fhir.profiles import VendorProfile
+from app.fhir.profiles import CreateResponse, VendorProfile
+from app.sync.search_values import Params as SearchParams
+from app.sync.search_values import search_params
 
 # ----------------------------------------------------------------------------- capabilities
 
@@ -65,6 +67,8 @@ class TypeCapabilities:
     search: bool = False
     search_params: frozenset[str] | None = None  # None: the server lists none
     update: bool = False  # version-aware update (PUT with If-Match) of a resource in the chart
+    # search parameters the server requires together (search-parameter-combination extension)
+    combinations: tuple[frozenset[str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,14 @@ class WriteCapabilities:
         name, _ = write.search_param
         # Undeclared parameters may silently match nothing: only trust declared ones; a
         # server that lists no parameters at all is trusted as far as the profile says.
-        return caps.search_params is None or name in caps.search_params
+        declared = caps.search_params is None or name in caps.search_params
+        return declared and self.search_for(write) is not None
+
+    def search_for(self, write: PlannedWrite) -> SearchParams | None:
+        """The search that finds ``write``'s server copy with every parameter the app knows
+        and the server allows (app/sync/search_values.py); None when none can be built."""
+        caps = self.of(write.resource_type)
+        return search_params(write, caps.search_params, caps.combinations)
 
     def can_reconcile(self, commit: ApprovedCommit) -> bool:
         return all(self.can_find(w) for w in commit.writes)
@@ -128,6 +139,7 @@ def capabilities_from(
             and declared.conditional_create,
             search=declared.supports("search-type"),
             search_params=params | common if params else None,
+            combinations=declared.search_combinations,
             update=writable
             and profile.if_match_update
             and declared.supports("update")
@@ -218,6 +230,17 @@ class SendPlan:
 
 
 PREFER_REPRESENTATION = ("Prefer", "return=representation")
+PREFER_MINIMAL = ("Prefer", "return=minimal")
+
+
+def _prefer(profile: VendorProfile) -> tuple[str, str]:
+    """Ask for what the vendor answers a create with (``create_response``): a representation
+    (its copy saves the read-back request) or the Location alone (then read back by id)."""
+    if profile.create_response is CreateResponse.LOCATION_ONLY:
+        return PREFER_MINIMAL
+    return PREFER_REPRESENTATION
+
+
 FHIR_JSON = ("Content-Type", "application/fhir+json")
 
 
@@ -326,7 +349,7 @@ def _transaction(
         "POST",
         "",
         canonical_json(bundle),
-        (FHIR_JSON, PREFER_REPRESENTATION),
+        (FHIR_JSON, _prefer(caps.profile)),
         remaining,
         strategy,
     )
@@ -339,7 +362,7 @@ def _single(
     target: UpdateTarget | None = None,
 ) -> PlannedRequest:
     body_json = resolve_references(w.payload_json, known)
-    headers = [FHIR_JSON, PREFER_REPRESENTATION]
+    headers = [FHIR_JSON, _prefer(caps.profile)]
     if target is not None:
         body = json_loads(body_json)
         body["id"] = target.resource_id

@@ -22,13 +22,15 @@ from typing import Any
 
 from app.domain.commit import ApprovedCommit, PlannedWrite
 from app.domain.outbox import SyncEvent
+from app.fhir.errors import quote_ehr_text
 from app.sync.planner import CannotSend, UpdateTarget, WriteCapabilities, update_target
 
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """``GET {resource_type}?{name}={value}`` (the runner URL-encodes). Count the entries whose
-    ``search.mode`` is not ``include``, following ``next`` links: no control parameters are
+    """``GET {resource_type}?{params}`` (the runner URL-encodes): the write identifier with
+    the patient and what the server requires with it (app/sync/search_values.py). Count the
+    entries whose ``search.mode`` is not ``include``, following ``next`` links: no control parameters are
     added because an unknown one may make a server answer "nothing found"."""
 
     resource_type: str
@@ -102,9 +104,10 @@ def plan_reconcile(
         if target is not None:
             checks.append(VersionCheck(target, w.position))
             continue
-        if not caps.can_find(w):
+        params = caps.search_for(w) if caps.can_find(w) else None
+        if params is None:
             raise CannotSend(f"The EHR cannot be searched for {w.resource_type} by identifier.")
-        checks.append(SearchRequest(w.resource_type, (w.search_param,), w.position))
+        checks.append(SearchRequest(w.resource_type, params, w.position))
     return tuple(checks)
 
 
@@ -132,3 +135,23 @@ def reconcile_event(
     if present == len(counts):
         return SyncEvent.RECONCILED_PRESENT
     return SyncEvent.RECONCILED_ABSENT if present == 0 else SyncEvent.RECONCILED_PARTIAL
+
+
+def refused_check_words(commit: ApprovedCommit, status: int | None, ehr_text: str | None) -> str:
+    """What a person needs when the EHR refused the check after a lost answer (400/422): the
+    note may already be in the chart, and how to recognise it there."""
+    said = f" The EHR said: {quote_ehr_text(ehr_text)}." if ehr_text else ""
+    code = f" (HTTP {status})" if status else ""
+    note = next((w for w in commit.writes if w.resource_type == "DocumentReference"), None)
+    look = "the records of this commit"
+    if note is not None:
+        payload = note.payload()
+        title, day = payload.get("description"), str(payload.get("date") or "")[:10]
+        look = "a note" + (f" dated {day}" if day else "")
+        look += f" titled {quote_ehr_text(title)}" if isinstance(title, str) and title else ""
+        look += f" (identifier {note.identifier.value})"
+    return (
+        f"The EHR refused the app's check whether this arrived{code}.{said} The note may "
+        f"already be in the chart: look in the patient's chart for {look}. If it is there, "
+        "discard this here (it is already in the chart); if not, choose “Send again…”."
+    )

@@ -42,6 +42,7 @@ from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
 from app.store.outbox import OutboxListener, OutboxRepository
 from app.store.outbox_records import OutboxEntry, OutboxSummary
+from app.store.site_refusals import SiteRefusals
 from app.sync.due_queue import DueQueue, PassTally
 from app.sync.errors import SyncSetupFailed
 from app.sync.lock import RunnerLock
@@ -128,7 +129,10 @@ class SyncRunner:
         read_back: bool = True,
         probe: Probe | None = None,
         probe_policy: ProbePolicy = DEFAULT_PROBE_POLICY,
+        refusals: SiteRefusals | None = None,
     ) -> None:
+        """``refusals``: what this site refused although it declares it (optional companions
+        such as Provenance are then confirmed without, and no longer sent)."""
         if profile is None and capabilities is None:
             raise ValueError("give the vendor profile (or ready-made capabilities)")
         if concurrency < 1:
@@ -145,6 +149,7 @@ class SyncRunner:
         self._idle_poll = idle_poll
         self._resume_delay = resume_delay
         self._read_back = read_back
+        self._refusals = refusals
         self._wake = asyncio.Event()
         self._paused = False
         self._offline_pass = False
@@ -252,6 +257,11 @@ class SyncRunner:
                 self._status_listeners.remove(listener)
 
         return unsubscribe
+
+    @property
+    def in_pass(self) -> bool:
+        """A pass is sending or checking now (a sign-in prompt waits until it is over)."""
+        return self._run_lock.locked()
 
     @property
     def status(self) -> RunnerStatus:
@@ -409,6 +419,7 @@ class SyncRunner:
             on_contact=self._contact,
             read_back=self._read_back,
             db=self._db,
+            refusals=self._refusals,
         )
 
     async def _handle(self, sender: CommitSender, entry: OutboxEntry, tally: PassTally) -> None:

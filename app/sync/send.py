@@ -25,7 +25,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -36,12 +36,15 @@ from app.smart.errors import SmartError
 from app.smart.http_log import prefix, tagged
 from app.store.outbox import OutboxRepository
 from app.store.outbox_records import (
+    NOT_WRITTEN,
     ConflictDetail,
     OutboxEntry,
     ReadBack,
     WriteRecord,
     WriteResult,
 )
+from app.store.site_refusals import SiteRefusals
+from app.sync.companions import Companions
 from app.sync.conflicts import ConflictChecks
 from app.sync.planner import (
     ActionKind,
@@ -59,6 +62,7 @@ from app.sync.reconciliation import (
     carries_identifier,
     plan_reconcile,
     reconcile_event,
+    refused_check_words,
     update_outcome,
 )
 from app.sync.store_thread import StoreThread
@@ -102,6 +106,7 @@ class CommitSender:
         on_contact: ContactListener | None = None,
         read_back: bool = True,
         db: StoreThread | None = None,
+        refusals: SiteRefusals | None = None,
     ) -> None:
         self._store = store
         self._db = db or StoreThread()
@@ -111,6 +116,7 @@ class CommitSender:
         self._on_contact = on_contact or (lambda _ok: None)
         self._read_back = read_back
         self._conflicts = ConflictChecks(store, writer, self._db, self._on_contact)
+        self._companions = Companions(refusals, clock)
 
     @tagged(lambda _self, entry: f"commit {entry.commit_id}")
     async def process(self, entry: OutboxEntry) -> OutboxItem:
@@ -160,6 +166,9 @@ class CommitSender:
                 self._store.apply, cid, E.CONFLICT_DETECTED, error=checked.message, conflict=checked
             )
         copies: dict[int, dict[str, Any]] = {}
+        skipped = await self._db.run(self._companions.skip_known, commit, resolved)
+        if skipped:  # refused here before: not sent again
+            await self._db.run(self._store.record_writes, cid, skipped)
         while True:
             try:
                 plan = plan_send(commit, self._caps, resolved, versions)
@@ -171,13 +180,20 @@ class CommitSender:
             if not plan.requests:  # the planner found nothing it may send yet: a bug
                 raise RuntimeError(f"commit {cid}: writes remain but none can be sent")
             outcome = _Round()
-            for done in await asyncio.gather(*(self._perform(commit, r) for r in plan.requests)):
+            rounds = await asyncio.gather(*(self._perform(commit, r) for r in plan.requests))
+            for done in rounds:
                 outcome.results += done.results
                 outcome.copies.update(done.copies)
                 outcome.failures += done.failures
             copies.update(outcome.copies)
             for r in outcome.results:
                 resolved[commit.writes[r.position].full_url] = _reference(commit, r)
+            not_written = await self._db.run(
+                self._companions.accept_refusals, commit, plan.requests, rounds, resolved
+            )
+            if not_written is not None:  # only optional companions refused, the note is in
+                outcome.results += not_written
+                outcome.failures = []
             if outcome.failures:
                 failure = worst(outcome.failures)
                 refused = await self._conflicts.refused_correction(
@@ -254,7 +270,7 @@ class CommitSender:
     async def _find_one(
         self, write: PlannedWrite
     ) -> tuple[str, str | None, dict[str, Any]] | Failure | None:
-        matches = await self._search(write)
+        matches = await self._search(write, self._caps.search_for(write) or (write.search_param,))
         if isinstance(matches, Failure) or len(matches) != 1:
             return matches if isinstance(matches, Failure) else None
         rid, version = body_identity(matches[0], write.resource_type)
@@ -274,7 +290,11 @@ class CommitSender:
         found = await asyncio.gather(*(self._check(commit, c) for c in checks))
         failures = [f for f in found if isinstance(f, Failure)]
         if failures:
-            return await self._fail(cid, worst(failures), [])
+            failure = worst(failures)
+            if failure.event is E.PERMANENT_REJECTION:  # parked: a person looks in the chart
+                words = refused_check_words(commit, failure.status, failure.ehr_text)
+                failure = replace(failure, error=words)
+            return await self._fail(cid, failure, [])
         counts: dict[int, int] = {}
         changed: set[int] = set()
         results: list[WriteResult] = []
@@ -322,7 +342,7 @@ class CommitSender:
         record] when the correction is in it, [] when not, CHANGED_BY_OTHERS."""
         write = commit.writes[check.position]
         if isinstance(check, SearchRequest):
-            return await self._search(write)
+            return await self._search(write, check.params)
         rtype, _, rid = check.target.reference.partition("/")
         try:
             current = await self._writer.read_response(rtype, rid)
@@ -337,12 +357,13 @@ class CommitSender:
             return [body]
         return [] if outcome is UpdateOutcome.NOT_APPLIED else outcome
 
-    async def _search(self, write: PlannedWrite) -> list[dict[str, Any]] | Failure:
+    async def _search(
+        self, write: PlannedWrite, params: tuple[tuple[str, str], ...]
+    ) -> list[dict[str, Any]] | Failure:
         """The server copies of ``write``: resources that really carry its identifier (a server
         that ignored the search parameter must not make unrelated resources count)."""
-        name, token = write.search_param
         try:
-            result = await self._writer.search(write.resource_type, [(name, token)])
+            result = await self._writer.search(write.resource_type, list(params))
         except (FhirError, SmartError) as exc:
             failure = classify_error(exc)
             self._on_contact(failure.reached_server)
@@ -375,10 +396,11 @@ class CommitSender:
                 return None
             return response.body
 
-        copies_now = await asyncio.gather(*(stored(w) for w in commit.writes))
+        written = [w for w in commit.writes if resolved.get(w.full_url) != NOT_WRITTEN]
+        copies_now = await asyncio.gather(*(stored(w) for w in written))
         problems: list[str] = []
         unread = 0
-        for write, copy in zip(commit.writes, copies_now, strict=True):
+        for write, copy in zip(written, copies_now, strict=True):
             if copy is None:
                 unread += 1
                 continue

@@ -63,6 +63,7 @@ class Failure:
     status: int | None = None
     retry_after: timedelta | None = None
     reached_server: bool = True  # False: nothing was sent (offline, refused, TLS)
+    ehr_text: str | None = None  # the EHR's own words (an OperationOutcome's text), if any
 
 
 # When several requests of one commit fail at once, the most cautious outcome wins: an unknown
@@ -92,7 +93,7 @@ def classify_error(exc: BaseException) -> Failure:
         # The auth flow (SmartAuth) already refreshed once before a 401 surfaces here.
         event = classify_response(exc.status, None, True, auth_refreshed=True)
         retry_after = None if exc.retry_after is None else timedelta(seconds=exc.retry_after)
-        return Failure(event, exc.user_message, exc.status, retry_after)
+        return Failure(event, exc.user_message, exc.status, retry_after, ehr_text=exc.outcome_text)
     if isinstance(exc, FhirSignInServiceError):
         # Renewing the token failed (the token endpoint answered 503/429/an HTML page, or could
         # not be reached): the FHIR request was not processed, the session is intact.

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.hidden_text import hidden_characters_warning, shown
-from app.domain.outbox import OutboxState
+from app.domain.outbox import OutboxState, discard_words
 from app.domain.review_codec import decision_from_json
 from app.services.outbox import (
     ConflictDetail,
@@ -65,7 +65,12 @@ def _writes_text(entry: OutboxEntry, writes: Sequence[WriteLine]) -> str:
     confirmed = entry.item.state is S.CONFIRMED
     heading = "What was written" if confirmed else "What will be written"
     if entry.item.state is S.DISCARDED:
-        heading = "What would have been written (discarded: nothing was sent)"
+        in_ehr = [r.reference for r in entry.writes if r.reference]
+        heading = (
+            f"Discarded — {discard_words(in_ehr)}"
+            if in_ehr
+            else "What would have been written (discarded: nothing was sent)"
+        )
     lines = [heading]
     for position, (described, record) in enumerate(zip(writes, entry.writes, strict=True)):
         lines.append(f"{position + 1}. {described.heading}")
@@ -73,6 +78,11 @@ def _writes_text(entry: OutboxEntry, writes: Sequence[WriteLine]) -> str:
         if record.reference is not None:
             version = f", version {record.version_id}" if record.version_id else ""
             lines.append(f"   In the EHR as {record.reference}{version}")
+        elif record.not_written:
+            lines.append(
+                "   Not written: the EHR refused it although it declares it; the note was "
+                "confirmed without it, and it stays in this app's outbox."
+            )
     return "\n".join(lines)
 
 

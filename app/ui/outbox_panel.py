@@ -408,14 +408,21 @@ class OutboxPanel(QWidget):
         if row is None or SyncEvent.USER_DISCARD not in allowed_events(row.state):
             return
         warning = ""
+        in_ehr = self.outbox.already_in_ehr(row.commit_id)
         if row.state in _UNKNOWN:
             warning = (
                 "The EHR may already have received it. Look in the chart first: discarding "
                 "here does not remove anything from the EHR."
             )
+        elif in_ehr:
+            warning = (
+                f"Part of it is already in the EHR ({', '.join(in_ehr)}): discarding here "
+                "does not remove it from the EHR."
+            )
+        what = "The rest of it" if in_ehr else "It"
         dialog = ConfirmDialog(
             "Discard this note?",
-            "It will not be sent to the EHR. Notes that amend it will not be sent either. "
+            f"{what} will not be sent to the EHR. Notes that amend it will not be sent either. "
             "Your name and reason are recorded. This cannot be undone.",
             "Discard",
             warning=warning,

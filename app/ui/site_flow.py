@@ -14,6 +14,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject
 
 from app.domain.audit import AuditKind
+from app.domain.clock import utc_now
 from app.domain.context import EncounterContext
 from app.domain.draft_inbox import InboxOutcome, InboxOutcomeKind
 from app.services.chart import OpenChart
@@ -28,6 +29,7 @@ from app.ui.lock import SESSION_ENDED_REASON, SessionLock
 from app.ui.main_window import MainWindow
 from app.ui.outbox_dock import OutboxDock
 from app.ui.patient_picker import PatientPicker
+from app.ui.session_end import SessionEndNotice
 from app.ui.tasks import TaskTracker
 from app.ui.worklist_flow import WorklistFlow
 from app.ui.workspace import WorkspacePage
@@ -66,6 +68,7 @@ class SiteFlow(QObject):
         self._restored_notice = workbench.startup.crashed_last_time
         self._watched: set[int] = set()
         self._inbox_unsubscribe: Callable[[], None] = lambda: None
+        self._session_end: SessionEndNotice | None = None
         chart.chart_changed.connect(workspace.show_chart)
         chart.notes_changed.connect(workspace.show_notes)
         chart.error.connect(workspace.show_error)
@@ -98,6 +101,7 @@ class SiteFlow(QObject):
         self.workspace.show_grant_warnings(notes)
         self.tasks.start("start-sync", self._start_sync(site))
         self._start_inbox(site)
+        self._watch_session_end(session, site)
         if self.worklist is not None:
             await self.worklist.attach(site.worklist, site.outbox)
         if session.launch_patient_id and session.launch_encounter_id:
@@ -154,8 +158,23 @@ class SiteFlow(QObject):
 
         session.subscribe(on_state=on_state)
 
+    def _watch_session_end(self, session: SessionService, site: SiteServices) -> None:
+        """A session the EHR cannot renew: show when it ends, and ask for a sign-in shortly
+        before (after the pass in progress, never in the middle of it)."""
+        if self._session_end is not None:
+            self._session_end.stop()
+
+        notice = SessionEndNotice(session, lambda: site.outbox.in_pass, utc_now, self)
+        notice.notice.connect(self.window.set_user)
+        notice.sign_in_due.connect(self.lock.lock)
+        self._session_end = notice
+        notice.start()
+
     def sign_out(self) -> None:
         self.lock.disarm()
+        if self._session_end is not None:
+            self._session_end.stop()
+            self._session_end = None
         self.tasks.start("sign-out", self._sign_out())
 
     async def _sign_out(self) -> None:

@@ -228,7 +228,8 @@ async def test_messy_server(batch: bool) -> None:
     reasons = {s.id: s.reason for s in ctx.problems.skipped}
     assert reasons["c-other"] == "it belongs to another patient"
     assert "no code or text" in reasons["c-nocode"]
-    assert any("clinical-status parameter ignored" in w for w in ctx.problems.warnings)
+    # issue 14 item 6: the EHR's words as a quoted, punctuated clause
+    assert "The EHR noted: “clinical-status parameter ignored”." in ctx.problems.warnings
     assert [m.display for m in ctx.medications.items] == ["Amlodipine 5 mg"]  # via _include
     assert (
         ctx.allergies.error is not None

@@ -41,12 +41,12 @@ def test_generic_r4_is_us_core_style() -> None:
     } <= p.writable_types
 
 
-def test_epic_like_writes_only_notes_on_existing_encounters() -> None:
+def test_epic_like_writes_only_notes() -> None:
     p = load_profile("epic-like")
     assert p.writable_types == {"DocumentReference"}
     assert not (p.conditional_create or p.transaction or p.provenance_write or p.composition_write)
     assert not p.may_write("Task")
-    assert p.note.requires_existing_encounter and p.note.attachment_content_type == "text/plain"
+    assert p.note.attachment_content_type == "text/plain"
 
 
 def test_oracle_like_uses_xhtml_final_and_location_only_creates() -> None:
@@ -132,3 +132,17 @@ def test_real_servers_get_the_generic_profile(ehr: RunningServer) -> None:
     cs = response.json()
     assert cs["resourceType"] == "CapabilityStatement"
     assert choose_profile(None, cs).name == DEFAULT_PROFILE
+
+
+@pytest.mark.parametrize(
+    "key", ["version_id_style", "note.amendment", "note.requires_existing_encounter"]
+)
+def test_keys_that_drove_nothing_are_gone_and_refused(key: str) -> None:
+    """Issue 14 item 5: parsed and validated but never read. The app compares versions as
+    opaque strings, always amends with relatesTo replaces, and writes notes only on the open
+    encounter: a profile that still names one of them is refused."""
+    data = raw()
+    where, _, name = key.rpartition(".")
+    (data["note"] if where else data)[name] = "x"
+    with pytest.raises(ProfileError, match=f"unknown {key}"):
+        parse_profile(data, source="generic-r4")

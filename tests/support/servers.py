@@ -87,7 +87,9 @@ def start_sandbox(
     auto_login: str | None = None,
     timeout: float = 60,
     hl7_to: str | None = None,
+    quirks: tuple[str, ...] = (),
 ) -> RunningServer:
+    """``quirks``: per-site behaviour switches (``--quirk``, app/sandbox/quirks.py)."""
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / f"sandbox-{time.monotonic_ns()}.log"
     args = [sys.executable, "-m", "app.sandbox", "--port", str(port)]
@@ -99,6 +101,8 @@ def start_sandbox(
         args += ["--auto-login", auto_login]
     if hl7_to is not None:
         args += ["--hl7-to", hl7_to]
+    for quirk in quirks:
+        args += ["--quirk", quirk]
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(
             args,

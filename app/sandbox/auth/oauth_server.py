@@ -46,8 +46,11 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
         key: SigningKey,
         urls: SandboxUrls,
         token_ttl: int,
+        issue_refresh_tokens: bool = True,
     ) -> None:
         super().__init__()  # no Flask app: configured here, not from app.config
+        # False: a site that never issues refresh tokens (the no-refresh-token quirk)
+        self.issue_refresh_tokens = issue_refresh_tokens
         self.store = store
         self.clients = clients
         self.urls = urls
@@ -85,7 +88,7 @@ class SmartAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
             "expires_in": self.token_ttl,
             "scope": scope or "",
         }
-        if include_refresh_token:
+        if include_refresh_token and self.issue_refresh_tokens:
             token["refresh_token"] = secrets.token_urlsafe(32)
         if user is not None:
             if wants_patient(scope) and user.patient:

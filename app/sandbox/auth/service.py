@@ -17,6 +17,7 @@ from app.sandbox.auth.records import TokenKind
 from app.sandbox.auth.storage import AuthStore
 from app.sandbox.contracts import Directory, SandboxUrls, TokenClaims
 from app.sandbox.options import SandboxOptions
+from app.sandbox.quirks import Quirk
 
 
 class AuthService:
@@ -54,6 +55,7 @@ class AuthService:
             key=self.key,
             urls=urls,
             token_ttl=options.token_ttl,
+            issue_refresh_tokens=Quirk.NO_REFRESH_TOKEN not in options.quirks,
         )
 
     def verify_access_token(self, token: str) -> TokenClaims | None:

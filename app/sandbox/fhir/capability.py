@@ -17,6 +17,7 @@ from app.sandbox.fhir.params import (
     may_target,
     reference_params,
 )
+from app.sandbox.quirks import Quirk, declare
 
 SOFTWARE_NAME = "fhir-writeback sandbox EHR"
 SOFTWARE_VERSION = "0.1.0"
@@ -61,7 +62,9 @@ def _resource(resource_type: str) -> dict[str, Any]:
     }
 
 
-def capability_statement(urls: SandboxUrls, date: str) -> dict[str, Any]:
+def capability_statement(
+    urls: SandboxUrls, date: str, quirks: frozenset[Quirk] = frozenset()
+) -> dict[str, Any]:
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -111,7 +114,7 @@ def capability_statement(urls: SandboxUrls, date: str) -> dict[str, Any]:
                         }
                     ],
                 },
-                "resource": [_resource(t) for t in SUPPORTED_TYPES],
+                "resource": [declare(quirks, _resource(t)) for t in SUPPORTED_TYPES],
                 "interaction": [{"code": "transaction"}, {"code": "batch"}],
                 "searchParam": [{"name": p.name, "type": p.kind.value} for p in COMMON_PARAMS],
             }

@@ -21,7 +21,9 @@ from app.sandbox.contracts import SandboxUrls, TokenVerifier
 from app.sandbox.fhir.capability import capability_statement
 from app.sandbox.fhir.dates import http_date, now_instant, parse_range
 from app.sandbox.fhir.errors import (
+    BadRequest,
     FhirError,
+    Forbidden,
     MethodNotAllowed,
     NotAcceptable,
     NotAuthenticated,
@@ -37,6 +39,7 @@ from app.sandbox.fhir.store import FhirStore
 from app.sandbox.fhir.transaction import BundleProcessor
 from app.sandbox.fhir.validation import parse_json_body
 from app.sandbox.options import SandboxOptions
+from app.sandbox.quirks import bundle_types, missing_patient, refused_write
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,8 @@ def create_fhir_blueprint(
     bp = Blueprint("fhir", __name__)
     service = FhirService(store.db, urls.fhir_base)
     bundles = BundleProcessor(service)
-    capability = capability_statement(urls, now_instant())
+    capability = capability_statement(urls, now_instant(), options.quirks)
+    quirks = options.quirks
     cap = options.max_body_bytes
 
     def authenticate() -> Access:
@@ -198,6 +202,16 @@ def create_fhir_blueprint(
 
         return register
 
+    def require_patient(rtype: str, pairs: list[tuple[str, str]]) -> None:
+        refusal = missing_patient(quirks, rtype, pairs)
+        if refusal is not None:
+            raise BadRequest(refusal)
+
+    def refuse_write(rtype: str) -> None:
+        refusal = refused_write(quirks, rtype)
+        if refusal is not None:
+            raise Forbidden(refusal)
+
     def not_allowed(what: str) -> MethodNotAllowed:
         return MethodNotAllowed(f"{request.method} is not supported on {what}.")
 
@@ -216,7 +230,10 @@ def create_fhir_blueprint(
                 "history are not supported"
             )
         prefer = parse_prefer(request.headers.get("Prefer"))
-        result = bundles.process(access, read_body(), prefer)
+        body = read_body()
+        for rtype in sorted(bundle_types(body)):
+            refuse_write(rtype)
+        result = bundles.process(access, body, prefer)
         return fhir_response(result.status, result.body)
 
     @fhir_route("/fhir/<rtype>")
@@ -226,9 +243,12 @@ def create_fhir_blueprint(
         require_type(rtype)
         prefer = parse_prefer(request.headers.get("Prefer"))
         if request.method in ("GET", "HEAD"):
-            result = service.search(access, rtype, search_pairs(False), strict=prefer.strict)
+            pairs = search_pairs(False)
+            require_patient(rtype, pairs)
+            result = service.search(access, rtype, pairs, strict=prefer.strict)
             return fhir_response(200, result.body)
         if request.method == "POST":
+            refuse_write(rtype)
             result = service.create(
                 access, rtype, read_body(), if_none_exist=request.headers.get("If-None-Exist")
             )
@@ -244,6 +264,7 @@ def create_fhir_blueprint(
             raise not_allowed(f"/{rtype}/_search")
         prefer = parse_prefer(request.headers.get("Prefer"))
         pairs = search_pairs(request.method == "POST")
+        require_patient(rtype, pairs)
         return fhir_response(200, service.search(access, rtype, pairs, strict=prefer.strict).body)
 
     @fhir_route("/fhir/<rtype>/<rid>")
