@@ -10,16 +10,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.domain.context import EncounterContext
 from app.domain.draft import Draft
 from app.domain.draft_import import import_draft
 from app.domain.errors import DomainError
 from app.services.errors import ServiceError, user_errors
-from app.store.drafts import DraftRepository
 from app.store.errors import StoreError
 from app.store.files import read_draft_file
 from app.sync.store_thread import StoreThread
+
+if TYPE_CHECKING:
+    from app.store.drafts import DraftRepository
 
 SAVE_FAILED = "The draft could not be saved."
 

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from app.domain.commit import ApprovedCommit
 from app.domain.diff import DraftDiff
@@ -29,9 +30,11 @@ from app.domain.validation import ValidationReport
 from app.fhir.write_summary import describe_commit
 from app.services.chart import OpenChart
 from app.services.errors import user_errors
-from app.store.store import Store
 from app.sync.approval import PreparedApproval, check, prepare, queue
 from app.sync.store_thread import StoreThread
+
+if TYPE_CHECKING:
+    from app.store.store import Store
 
 log = logging.getLogger(__name__)
 

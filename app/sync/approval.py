@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from app import __version__
 from app.domain.clinical import Reference
@@ -31,7 +32,9 @@ from app.fhir.capabilities import ServerCapabilities
 from app.fhir.mapping_out import app_device_reference, build_commit
 from app.fhir.permissions import write_permissions
 from app.fhir.profiles import VendorProfile
-from app.store.store import Store
+
+if TYPE_CHECKING:
+    from app.store.store import Store
 
 APP_NAME = "fhir-writeback"
 log = logging.getLogger(__name__)

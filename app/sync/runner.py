@@ -33,12 +33,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
 from app.fhir.errors import FhirError
 from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
-from app.store.outbox import OutboxListener, OutboxRepository
 from app.store.outbox_records import OutboxEntry, OutboxSummary
 from app.sync.capability import write_capabilities
 from app.sync.errors import SyncSetupFailed
@@ -47,6 +47,9 @@ from app.sync.planner import WriteCapabilities
 from app.sync.send import CommitSender
 from app.sync.store_thread import StoreThread
 from app.sync.writer import FhirWriter
+
+if TYPE_CHECKING:
+    from app.store.outbox import OutboxListener, OutboxRepository
 
 log = logging.getLogger(__name__)
 
