@@ -49,8 +49,6 @@ from app.smart.sites import load_sites, sandbox_site
 from app.store.templates import load_templates
 
 if TYPE_CHECKING:  # the store stack (SQLAlchemy, Alembic) loads after the window is shown
-    from PySide6.QtWidgets import QMainWindow
-
     from app.domain.visit_events import VisitEvent
     from app.fhir.client import FhirClient
     from app.hl7.listener import MllpListener
@@ -390,7 +388,8 @@ def start_workbench(
     sandbox = None
     if force_sandbox or not sites:
         sandbox = start_embedded_sandbox(paths)
-        print(f"Sandbox EHR: FHIR base URL: {sandbox.fhir_base}", flush=True)
+        # the developer's console shows where the embedded EHR listens (docs/sandbox.md)
+        print(f"Sandbox EHR: FHIR base URL: {sandbox.fhir_base}", flush=True)  # noqa: T201
         sites.insert(0, sandbox_site(sandbox.fhir_base))
     return build_workbench(
         paths,
@@ -415,7 +414,7 @@ def settle_heap() -> None:
 
 
 def _preload_then_settle() -> None:
-    from app.fhir.mapping_in import preload_models
+    from app.fhir.fhir_reading import preload_models
 
     preload_models()
     settle_heap()
@@ -438,11 +437,11 @@ def run_gui(
     workbench = start_workbench(sites_file, force_sandbox, paths, log_levels, factory)
     built: list[MainWindowParts] = []
 
-    def build() -> QMainWindow:
+    def build():  # type: ignore[no-untyped-def]  # the window (Qt is the UI's business)
         built.append(build_main_window(workbench))
         return built[0].window
 
-    async def once_shown(window: QMainWindow) -> int | None:
+    async def once_shown(window: Any) -> int | None:  # the window: Qt is the UI's business
         """What waits until the sign-in window is up: the store stack (SQLAlchemy, Alembic,
         the first site's store, refused in words when damaged) and the FHIR models."""
         loop = asyncio.get_running_loop()

@@ -21,12 +21,13 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
+from app.domain.capabilities import ServerCapabilities, TypeCapabilities
 from app.domain.clinical import PatientSummary
 from app.domain.worklist import Visit, VisitStatus, Worklist, day_bounds, sort_visits
-from app.fhir.capabilities import ServerCapabilities, TypeCapabilities
 from app.fhir.client import FhirClient, JsonObject, SearchResult
 from app.fhir.errors import FhirError, FhirMappingError, FhirUnexpectedResponse
-from app.fhir.mapping_in import concept_text, guarded, map_patient, parse_instant
+from app.fhir.fhir_reading import concept_text, guarded, parse_instant
+from app.fhir.mapping_in import map_patient
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from app.domain.audit import AuditKind
 from app.domain.clinical import EncounterSummary, PatientSummary
 from app.domain.context import EncounterContext
-from app.fhir.context_loader import list_encounters, load_encounter_context, search_patients
+from app.fhir.context_loader import load_encounter_context
+from app.fhir.patient_search import list_encounters, search_patients
 from app.fhir.profiles import choose_profile
 from app.services.errors import user_errors
 from app.services.session import SessionService

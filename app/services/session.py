@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import httpx
+
 from app.domain.clinical import Reference
 from app.domain.site import Site
 from app.services.errors import user_errors
@@ -66,6 +68,11 @@ class SessionService:
     @property
     def wait_until_signed_in(self) -> Callable[[], Awaitable[None]]:
         return self._smart.wait_until_signed_in
+
+    @property
+    def auth(self) -> httpx.Auth:
+        """The session's SMART auth flow, for a FHIR client of its own (bootstrap, tests)."""
+        return self._smart.auth
 
     # ------------------------------------------------------------------ who and what
     @property

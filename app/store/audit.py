@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from enum import Enum
@@ -33,12 +33,11 @@ from app.domain.audit import (
     AuditRecord,
     VerifyResult,
     canonical_json,
-    format_ts,
     head_mac,
     link,
-    parse_ts,
     verify_chain,
 )
+from app.domain.clock import Clock, format_ts, parse_ts, utc_now
 from app.store.audit_tables import audit_head, audit_log
 from app.store.database import Database
 from app.store.errors import StoreCorrupt
@@ -84,7 +83,7 @@ class AuditLog:
         db: Database,
         *,
         mac_key: bytes | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._db = db
         self._mac_key = mac_key

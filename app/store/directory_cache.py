@@ -17,9 +17,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.sqlite import insert
 
 from app.domain.clinical import Reference
+from app.domain.clock import format_ts, parse_ts
 from app.domain.owners import OwnerCandidate, OwnerSource
 from app.store.database import Database
-from app.store.draft_codec import format_ts, parse_ts
 from app.store.schema import directory_cache
 
 MAX_SEARCHES = 200

@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.sqlite import insert
 
+from app.domain.clock import format_ts, parse_ts
 from app.domain.draft import DraftSource, DraftStatus
 from app.domain.outbox import OutboxState
 from app.domain.worklist import NoteFacts, Visit, VisitStatus, Worklist, WorklistSource
 from app.store.database import Database
-from app.store.draft_codec import format_ts, parse_ts
 from app.store.outbox_tables import outbox_commits
 from app.store.schema import drafts, worklist_cache
 

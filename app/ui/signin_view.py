@@ -42,16 +42,7 @@ class SignInView(QWidget):
             )
         )
 
-        self.site_list = QListWidget(card)
-        self.site_list.setAccessibleName("EHR sites")
-        for site in model.sites:
-            item = QListWidgetItem(f"{site.display_name}\n{site.fhir_base}")
-            item.setData(Qt.ItemDataRole.UserRole, site)
-            self.site_list.addItem(item)
-        if model.sites:
-            self.site_list.setCurrentRow(0)
-        self.site_list.setMaximumHeight(120)
-        self.site_list.itemDoubleClicked.connect(lambda _item: self._request())
+        self.site_list = self._site_list(card)
         layout.addWidget(self.site_list)
 
         buttons = QHBoxLayout()
@@ -75,19 +66,7 @@ class SignInView(QWidget):
         self.progress_label = hint_label("")
         layout.addWidget(self.progress_label)
 
-        link_row = QHBoxLayout()
-        self.link_edit = QLineEdit(card)
-        self.link_edit.setReadOnly(True)
-        self.link_edit.setAccessibleName("Sign-in link")
-        self.copy_button = QPushButton("Copy link")
-        self.copy_button.clicked.connect(
-            lambda: QGuiApplication.clipboard().setText(self.link_edit.text())
-        )
-        link_row.addWidget(self.link_edit)
-        link_row.addWidget(self.copy_button)
-        self.link_box = QWidget(card)
-        self.link_box.setLayout(link_row)
-        self.link_box.hide()
+        self.link_box = self._link_box(card)
         layout.addWidget(self.link_box)
 
         self.error_label = error_label("")
@@ -110,6 +89,36 @@ class SignInView(QWidget):
         model.error.connect(self._show_error)
         model.link_available.connect(self._show_link)
         model.warnings.connect(self._show_warnings)
+
+    def _site_list(self, parent: QWidget) -> QListWidget:
+        sites = QListWidget(parent)
+        sites.setAccessibleName("EHR sites")
+        for site in self.model.sites:
+            item = QListWidgetItem(f"{site.display_name}\n{site.fhir_base}")
+            item.setData(Qt.ItemDataRole.UserRole, site)
+            sites.addItem(item)
+        if self.model.sites:
+            sites.setCurrentRow(0)
+        sites.setMaximumHeight(120)
+        sites.itemDoubleClicked.connect(lambda _item: self._request())
+        return sites
+
+    def _link_box(self, parent: QWidget) -> QWidget:
+        """The sign-in link to copy, for when the browser did not open."""
+        link_row = QHBoxLayout()
+        self.link_edit = QLineEdit(parent)
+        self.link_edit.setReadOnly(True)
+        self.link_edit.setAccessibleName("Sign-in link")
+        self.copy_button = QPushButton("Copy link")
+        self.copy_button.clicked.connect(
+            lambda: QGuiApplication.clipboard().setText(self.link_edit.text())
+        )
+        link_row.addWidget(self.link_edit)
+        link_row.addWidget(self.copy_button)
+        box = QWidget(parent)
+        box.setLayout(link_row)
+        box.hide()
+        return box
 
     def selected_site(self) -> Site | None:
         item = self.site_list.currentItem()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.services.errors import words_for
+from app.domain.errors import words_for
 from app.services.workbench import Workbench
 from app.ui.approval import ReviewGate
 from app.ui.chart_model import ChartViewModel

@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
 from app.domain.context import EncounterContext
 from app.domain.diff import DraftDiff
 from app.domain.draft import Draft, DraftStatus, FollowUpKind
+from app.domain.errors import words_for
 from app.domain.items import render_item
 from app.domain.note_history import NoteThread
 from app.services.chart import OpenChart
-from app.services.errors import words_for
 from app.services.review import ApprovalProposal
 from app.ui.approval import ApprovalDialog, ReviewGate
 from app.ui.banner import PatientBanner
@@ -65,6 +65,54 @@ class WorkspacePage(QWidget):
         self.banner = PatientBanner(self)
         layout.addWidget(self.banner)
 
+        self.removal_question: QMessageBox | None = None
+        layout.addLayout(self._draft_bar())
+
+        approve_row = QHBoxLayout()
+        approve_row.setContentsMargins(8, 0, 8, 0)
+        self.approve_reason = hint_label("")
+        approve_row.addWidget(self.approve_reason, 1)
+        self.approve_button = QPushButton("Review and approve…")
+        self.approve_button.setToolTip(tooltip("review", "Review and approve the note"))
+        self.approve_button.setEnabled(False)
+        self.approve_button.clicked.connect(self._open_approval)
+        approve_row.addWidget(self.approve_button)
+        layout.addLayout(approve_row)
+
+        self.error_label = error_label("")
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+        self.grants_label = hint_label("")
+        self.grants_label.setObjectName("warningText")
+        self.grants_label.hide()
+        layout.addWidget(self.grants_label)
+
+        layout.addWidget(self._panes(), 1)
+
+        self.editor.section_edited.connect(drafts.edit_section)
+        self.editor.item_edited.connect(drafts.edit_item)
+        self.editor.item_removed.connect(self._remove_item)
+        self.context_pane.follow_up_requested.connect(
+            lambda note, kind: drafts.start("new-draft", drafts.follow_up_note(note, kind))
+        )
+        drafts.draft_changed.connect(self._show_draft)
+        drafts.drafts_listed.connect(self._list_drafts)
+        drafts.diff_ready.connect(self._show_diff)
+        drafts.saved.connect(self.saved_label.setText)
+        drafts.notice.connect(self.editor.show_notice)
+        drafts.error.connect(self.show_error)
+        if gate is not None:
+            drafts.diff_ready.connect(lambda _diff: gate.revalidate(drafts.draft))
+            gate.report_changed.connect(self.editor.show_problems)
+            gate.approval_state.connect(self._approval_state)
+            gate.error.connect(self.show_error)
+            gate.queued.connect(self._queued)
+            gate.proposal_ready.connect(self._show_approval)
+        self._set_enabled(False)
+
+    def _draft_bar(self) -> QHBoxLayout:
+        """Which draft, new / import / the two follow-ups, when it was saved, and leaving."""
+        drafts = self.drafts
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 4, 8, 0)
         bar.addWidget(QLabel("Draft:"))
@@ -92,37 +140,19 @@ class WorkspacePage(QWidget):
             self.follow_up_buttons[kind] = button
         for b in (self.new_button, self.import_button, *self.follow_up_buttons.values()):
             bar.addWidget(b)
-        self.removal_question: QMessageBox | None = None
         bar.addStretch(1)
         self.saved_label = QLabel("")
         bar.addWidget(self.saved_label)
         bar.addWidget(self.patient_button)
         bar.addWidget(self.sign_out_button)
-        layout.addLayout(bar)
+        return bar
 
-        approve_row = QHBoxLayout()
-        approve_row.setContentsMargins(8, 0, 8, 0)
-        self.approve_reason = hint_label("")
-        approve_row.addWidget(self.approve_reason, 1)
-        self.approve_button = QPushButton("Review and approve…")
-        self.approve_button.setToolTip(tooltip("review", "Review and approve the note"))
-        self.approve_button.setEnabled(False)
-        self.approve_button.clicked.connect(self._open_approval)
-        approve_row.addWidget(self.approve_button)
-        layout.addLayout(approve_row)
-
-        self.error_label = error_label("")
-        self.error_label.hide()
-        layout.addWidget(self.error_label)
-        self.grants_label = hint_label("")
-        self.grants_label.setObjectName("warningText")
-        self.grants_label.hide()
-        layout.addWidget(self.grants_label)
-
+    def _panes(self) -> QSplitter:
+        """The chart on the left; the note editor over the changes on the right."""
         split = QSplitter(Qt.Orientation.Horizontal, self)
         self.context_pane = ContextPane(split)
         right = QSplitter(Qt.Orientation.Vertical, split)
-        self.editor = NoteEditor(right, entry)
+        self.editor = NoteEditor(right, self.entry)
         self.diff_view = DiffView(right)
         right.setStretchFactor(0, 3)
         right.setStretchFactor(1, 2)
@@ -130,28 +160,7 @@ class WorkspacePage(QWidget):
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 3)
         split.setSizes([320, 1000])
-        layout.addWidget(split, 1)
-
-        self.editor.section_edited.connect(drafts.edit_section)
-        self.editor.item_edited.connect(drafts.edit_item)
-        self.editor.item_removed.connect(self._remove_item)
-        self.context_pane.follow_up_requested.connect(
-            lambda note, kind: drafts.start("new-draft", drafts.follow_up_note(note, kind))
-        )
-        drafts.draft_changed.connect(self._show_draft)
-        drafts.drafts_listed.connect(self._list_drafts)
-        drafts.diff_ready.connect(self._show_diff)
-        drafts.saved.connect(self.saved_label.setText)
-        drafts.notice.connect(self.editor.show_notice)
-        drafts.error.connect(self.show_error)
-        if gate is not None:
-            drafts.diff_ready.connect(lambda _diff: gate.revalidate(drafts.draft))
-            gate.report_changed.connect(self.editor.show_problems)
-            gate.approval_state.connect(self._approval_state)
-            gate.error.connect(self.show_error)
-            gate.queued.connect(self._queued)
-            gate.proposal_ready.connect(self._show_approval)
-        self._set_enabled(False)
+        return split
 
     def _set_enabled(self, enabled: bool) -> None:
         for w in (self.draft_combo, self.new_button, self.import_button):

@@ -45,12 +45,12 @@ def main(argv: list[str]) -> int:
     class FirstPaint(QObject):
         seen = False
 
-        def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
-            if not self.seen and event.type() == QEvent.Type.Paint:
-                if isinstance(watched, QMainWindow):
-                    self.seen = True
-                    _report(report_path)
-                    QTimer.singleShot(300, watched.close)
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            painted = event.type() == QEvent.Type.Paint and isinstance(watched, QMainWindow)
+            if painted and not self.seen:
+                self.seen = True
+                _report(report_path)
+                QTimer.singleShot(300, watched.close)
             return False
 
     qt_app = QApplication(sys.argv[:1])

@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app.bootstrap import build_workbench, fhir_client
+from app.bootstrap import build_workbench
 from app.domain.audit import AuditKind
 from app.domain.clinical import Reference
 from app.domain.draft import ObservationItem, TaskItem
@@ -82,7 +82,7 @@ async def approve_in_the_dialog(parts: MainWindowParts) -> object:
 def fhir_of(parts: MainWindowParts) -> FhirClient:
     """A FHIR client with the signed-in session's token (to look into the EHR)."""
     session = site_of(parts).session
-    return fhir_client(session.site, create_http_client(session.site), session._smart)
+    return FhirClient(create_http_client(session.site), session.site.fhir_base, auth=session.auth)
 
 
 @pytest.fixture

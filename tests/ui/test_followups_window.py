@@ -320,7 +320,9 @@ async def test_a_follow_up_of_a_note_still_in_the_outbox_waits_for_it(
     first = await write_and_approve(parts, f"queued {datetime.now(UTC).isoformat()}")
     assert site.outbox.item(first.commit_id).state is S.QUEUED
     workspace = parts.workspace
-    workspace.follow_up_buttons[FollowUpKind.ADDENDUM].click()
+    addendum = workspace.follow_up_buttons[FollowUpKind.ADDENDUM]
+    await wait_until(addendum.isVisible, 10)  # shown once the approved note is (re)loaded
+    addendum.click()
     drafts = workspace.drafts
     await wait_until(lambda: drafts.draft is not None and drafts.draft.is_editable, 30)
     assert "still in the outbox" in workspace.editor.notice_label.text()

@@ -11,6 +11,7 @@ figures.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.slow
 
 KEYBOARD_ACTIONS = 14  # counted by the keyboard test below; the mouse test compares with it
 MAX_SHARE = 0.60
+log = logging.getLogger(__name__)
 MEASURED: dict[str, int] = {}
 
 
@@ -313,6 +315,8 @@ async def test_the_same_flow_with_the_mouse_takes_far_more_actions(
     await approved_and_sent(parts)
     MEASURED["mouse"] = act.count
     share = KEYBOARD_ACTIONS / act.count
-    print(f"keyboard {KEYBOARD_ACTIONS} actions, mouse {act.count} actions: {share:.0%}")
+    log.info(
+        "keyboard %d actions, mouse %d actions: %.0f%%", KEYBOARD_ACTIONS, act.count, share * 100
+    )
     assert share <= MAX_SHARE, f"keyboard {KEYBOARD_ACTIONS} vs mouse {act.count}"
     await workbench.aclose()

@@ -100,73 +100,28 @@ def _authorize(service: AuthService) -> Response:
         grant = server.get_consent_grant(end_user=service.auto_login)
     except OAuth2Error as error:
         return _authorization_error(service, error)
-    client = grant.request.client
     scope = grant.request.scope
-    params = _oauth_params()
-
     if service.auto_login is not None:
-        try:
-            user = service.logins.resolve(service.auto_login, None, scope)
-        except UnknownLoginError as exc:
-            return _html(
-                error_page(
-                    "Automatic sign-in failed",
-                    str(exc),
-                    "Restart the sandbox with an existing --auto-login user.",
-                ),
-                500,
-            )
-        return _complete(service, grant, user)
+        return _auto_login(service, grant, service.auto_login)
 
     form = request.form
-    picker = wants_patient(scope) or wants_encounter(scope)
     if request.method == "GET" or "login" not in form:
-        return _html(
-            login_page(
-                action=AUTHORIZE_PATH,
-                params=params,
-                client_name=client.client_name,
-                practitioners=service.logins.practitioners(),
-                patients=service.logins.patients(),
-                patient_picker=picker,
-                selected_patient=service.logins.default_patient(),
-            )
-        )
+        return _login_page(service, grant, selected_patient=service.logins.default_patient())
     try:
         user = service.logins.resolve(form["login"], form.get("patient"), scope)
     except UnknownLoginError as exc:
-        return _html(
-            login_page(
-                action=AUTHORIZE_PATH,
-                params=params,
-                client_name=client.client_name,
-                practitioners=service.logins.practitioners(),
-                patients=service.logins.patients(),
-                patient_picker=picker,
-                selected_login=form.get("login"),
-                selected_patient=form.get("patient"),
-                error=str(exc),
-            ),
+        return _login_page(
+            service,
+            grant,
             status=400,
+            selected_login=form.get("login"),
+            selected_patient=form.get("patient"),
+            error=str(exc),
         )
 
     decision = form.get("decision")
     if decision is None:
-        granted = split_scope(scope_for_user(scope, user))
-        dropped = [s for s in split_scope(grant.request.payload.scope) if s not in granted]
-        page_params = [*params, ("login", user.id), ("patient", user.patient or "")]
-        patient_display = service.logins.display("Patient", user.patient) if user.patient else None
-        return _html(
-            consent_page(
-                action=AUTHORIZE_PATH,
-                params=page_params,
-                client_name=client.client_name,
-                user=user,
-                patient_display=patient_display,
-                granted=granted,
-                dropped=dropped,
-            )
-        )
+        return _consent_page(service, grant, user)
     if decision == "approve":
         return _complete(service, grant, user)
     if decision == "deny":
@@ -174,6 +129,56 @@ def _authorize(service: AuthService) -> Response:
     return _html(
         error_page("Unknown choice", f"decision={decision!r}", "Use the Allow or Deny button."),
         status=400,
+    )
+
+
+def _auto_login(service: AuthService, grant: Any, login: str) -> Response:
+    """The sandbox started with ``--auto-login``: no page, the user is given."""
+    try:
+        user = service.logins.resolve(login, None, grant.request.scope)
+    except UnknownLoginError as exc:
+        return _html(
+            error_page(
+                "Automatic sign-in failed",
+                str(exc),
+                "Restart the sandbox with an existing --auto-login user.",
+            ),
+            500,
+        )
+    return _complete(service, grant, user)
+
+
+def _login_page(service: AuthService, grant: Any, *, status: int = 200, **shown: Any) -> Response:
+    scope = grant.request.scope
+    return _html(
+        login_page(
+            action=AUTHORIZE_PATH,
+            params=_oauth_params(),
+            client_name=grant.request.client.client_name,
+            practitioners=service.logins.practitioners(),
+            patients=service.logins.patients(),
+            patient_picker=wants_patient(scope) or wants_encounter(scope),
+            **shown,
+        ),
+        status=status,
+    )
+
+
+def _consent_page(service: AuthService, grant: Any, user: LoginUser) -> Response:
+    granted = split_scope(scope_for_user(grant.request.scope, user))
+    dropped = [s for s in split_scope(grant.request.payload.scope) if s not in granted]
+    page_params = [*_oauth_params(), ("login", user.id), ("patient", user.patient or "")]
+    patient_display = service.logins.display("Patient", user.patient) if user.patient else None
+    return _html(
+        consent_page(
+            action=AUTHORIZE_PATH,
+            params=page_params,
+            client_name=grant.request.client.client_name,
+            user=user,
+            patient_display=patient_display,
+            granted=granted,
+            dropped=dropped,
+        )
     )
 
 
