@@ -154,7 +154,7 @@ class SyncRunner:
         self._status = RunnerStatus()
         self._status_listeners: list[StatusListener] = []
         self._run_lock = asyncio.Lock()
-        self._db = StoreThread()
+        self._db = StoreThread(group=store.group)  # group commit: one fsync, many changes
         self._loop: asyncio.AbstractEventLoop | None = None
         self._make_due = False
         self._stranded = False  # a failure could not be recorded: sweep SENDING next pass
