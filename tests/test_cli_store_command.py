@@ -142,7 +142,6 @@ def shown(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("damage", ["empty", "missing", "garbage"])
-@pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")  # offscreen, shown
 def test_the_app_refuses_a_damaged_store_in_words_and_exits_3(
     data_dir: Path,
     sites_file: Path,
