@@ -9,6 +9,7 @@ Write transactions start with ``BEGIN IMMEDIATE`` so two writers queue instead o
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -100,6 +101,9 @@ def _on_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+log = logging.getLogger(__name__)
+
+
 class _GroupOnThisThread(threading.local):
     """The connection of the group transaction this thread is in (``Database.group``)."""
 
@@ -151,7 +155,10 @@ class Database:
         finally:
             callbacks, self._group.after = self._group.after, []
         for callback in callbacks:  # (only reached when the COMMIT succeeded)
-            callback()
+            try:
+                callback()
+            except Exception as exc:  # committed is committed, for every caller of the group
+                log.error("a listener failed after a group commit: %s", type(exc).__name__)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once what was written is committed: now, or at the end of the

@@ -102,3 +102,20 @@ async def test_listeners_hear_of_a_change_once_it_is_committed(
     finally:
         worker.close()
     assert heard == [(S.SENDING.value, S.SENDING.value)] * 4
+
+
+async def test_a_failing_listener_does_not_fail_the_group(store: Store, tmp_path: Path) -> None:
+    queued = [store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(3)]
+
+    def broken(_change: OutboxChange) -> None:
+        raise RuntimeError("a listener with a bug")
+
+    store.outbox.subscribe(broken)
+    worker = StoreThread(group=store.outbox.group)
+    try:
+        items = await asyncio.gather(
+            *(worker.run(store.outbox.apply, c.commit_id, E.SEND_STARTED) for c in queued)
+        )
+    finally:
+        worker.close()
+    assert [i.state for i in items] == [S.SENDING] * 3  # committed, and every caller knows it
