@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import keyring
+from keyring.backends import null
 
 from app import __version__
 from app.domain.site import LogLevel, Site
@@ -36,14 +37,17 @@ from app.services.chart import ChartService
 from app.services.drafts import DraftService
 from app.services.errors import user_errors
 from app.services.followups import FollowUpService
+from app.services.kpi import KpiService
 from app.services.outbox import OutboxService
 from app.services.owners import OwnerService
 from app.services.review import ReviewService
 from app.services.session import SessionService
+from app.services.waiting import WaitingNotes, waiting_notes
 from app.services.workbench import SiteDirectory, SiteServices, StartupReport, Workbench
 from app.services.worklist import WorklistService
 from app.smart.errors import SiteConfigError
 from app.smart.http import create_http_client
+from app.smart.keyring_store import RefreshTokenStore
 from app.smart.session import SmartSession
 from app.smart.sites import load_sites, sandbox_site
 from app.store.templates import load_templates
@@ -136,6 +140,7 @@ async def sync_runner(
         profile=choose_profile(site.vendor_profile, statement),
         lock_path=lock_path,
         wait_until_signed_in=wait_until_signed_in,
+        probe=fhir.probe,  # "Online"/"Offline" kept true between sends (run_forever only)
     )
 
 
@@ -189,6 +194,7 @@ def site_services(
         owners=OwnerService(fhir, store.directory, worker),
         warnings=tuple(protected.warnings),
         close=close,
+        kpi=KpiService(store.kpi, worker),
     )
 
 
@@ -209,13 +215,34 @@ def hl7_listener(site: Site) -> Callable[[Callable[[VisitEvent], None]], MllpLis
 # ---------------------------------------------------------------------------- every site
 
 
+def os_keyring_in_use() -> bool:
+    """Whether sessions can be kept: the process keyring is an OS keyring (the policy in
+    app.keyring_policy installs one that stores nothing otherwise)."""
+    return is_secure(keyring.get_keyring())
+
+
+def session_store(site: Site, keeps_sessions: bool) -> RefreshTokenStore:
+    """Where ``site``'s refresh token is kept: the OS keyring, or — without one — nowhere,
+    quietly (the start-up sentence already said so; no second warning, no error)."""
+    if keeps_sessions:
+        return RefreshTokenStore(site.id)
+    return RefreshTokenStore(site.id, backend=null.Keyring())  # type: ignore[no-untyped-call]
+
+
 class SiteFactory:
     """What the Workbench's SiteDirectory calls to build a site's services on first use; it
     owns what it opened (HTTP clients, stores, their backups) and closes it last."""
 
-    def __init__(self, paths: AppPaths, log_levels: LogLevelChoice | None) -> None:
+    def __init__(
+        self,
+        paths: AppPaths,
+        log_levels: LogLevelChoice | None,
+        *,
+        keeps_sessions: Callable[[], bool] = os_keyring_in_use,
+    ) -> None:
         self._paths = paths
         self._log_levels = log_levels
+        self._keeps_sessions = keeps_sessions
         self.http: dict[str, httpx.AsyncClient] = {}
         self._smart: dict[str, SmartSession] = {}
         self._sessions: dict[str, SessionService] = {}
@@ -234,7 +261,8 @@ class SiteFactory:
     def session(self, site: Site) -> SessionService:
         if self._log_levels is not None:  # a site's own log_level applies while it is used
             set_log_level(self._log_levels.for_site(site))
-        smart = self._smart[site.id] = create_session(site, self.http_for(site))
+        store = session_store(site, self._keeps_sessions())
+        smart = self._smart[site.id] = create_session(site, self.http_for(site), token_store=store)
         session = self._sessions[site.id] = SessionService(smart)
         return session
 
@@ -276,6 +304,20 @@ class SiteFactory:
             log.error("the store of site %s cannot be used: %s", site.id, type(exc).__name__)
             return exc.user_message
         return None
+
+    def waiting(self, site: Site) -> WaitingNotes | None:
+        """The notes ``site``'s store holds unsent, when it is open (no store is opened for
+        this: the first site's is from the start). None when it cannot be read."""
+        protected = self._stores.get(site.id)
+        if protected is None:
+            return None
+        from app.store.errors import StoreError
+
+        try:
+            return waiting_notes(protected.store.outbox)
+        except StoreError as exc:
+            log.warning("waiting notes of %s not readable: %s", site.id, type(exc).__name__)
+            return None
 
     async def open(self, session: SessionService) -> SiteServices:
         site = session.site
@@ -356,9 +398,10 @@ def build_workbench(
         sites=tuple(sites),
         templates=tuple(load_templates().templates),
         startup=startup or StartupReport(),
-        directory=SiteDirectory(factory.session, factory.open),
+        directory=SiteDirectory(factory.session, factory.open, factory.waiting),
         sandbox=_Sandbox(sandbox) if sandbox is not None else None,
         close=close,
+        ui_settings=paths.user_config_dir / "window.ini",
     )
 
 

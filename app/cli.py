@@ -9,6 +9,7 @@
     fhir-writeback outbox sync [--site ID] [--sites-file PATH] [--data-dir DIR] [--timeout S]
     fhir-writeback store backups | restore --from BACKUP [--site ID] ...   (app.cli_store)
     fhir-writeback sites validate FILE | install FILE | new ...              (app.cli_sites)
+    fhir-writeback kpi --since DATE ... | kpi merge FILE... [--html OUT]     (app.cli_kpi)
 
 Every command takes ``--log-level DEBUG|INFO|WARNING|ERROR`` (default: ``log_level`` in
 sites.toml, else INFO) and logs to the per-user log folder like the app.
@@ -46,6 +47,7 @@ from app.bootstrap import (
 )
 from app.cli_audit import audit_export, audit_verify
 from app.cli_errors import UsageError
+from app.cli_kpi import add_kpi_parser, run_kpi
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync, retry_transient
 from app.cli_sites import add_sites_parser, run_sites
 from app.cli_store import add_store_parser, store_command
@@ -102,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     _audit_parser(commands)
     add_store_parser(commands)
     add_sites_parser(commands)
+    add_kpi_parser(commands)
     bundle = commands.add_parser(
         "support-bundle", help="write a ZIP for support: logs, outbox states, self-test; no PHI"
     )
@@ -453,7 +456,7 @@ async def _outbox_sync(
             await session.aclose()
 
 
-_KEYRING_COMMANDS = ("login", "outbox", "audit", "store")
+_KEYRING_COMMANDS = ("login", "outbox", "audit", "store", "kpi")
 
 
 def _log_level(args: argparse.Namespace) -> LogLevel:
@@ -503,6 +506,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return store_command(args, folder, AppPaths.default(args.data_dir).data_dir, out, err)
         if args.command == "sites":
             return run_sites(args, out, err)
+        if args.command == "kpi":
+            return run_kpi(args, out, err)
         if args.command == "support-bundle":
             return _support_bundle(args, out)
         site = _select_site(args, need_client_id=args.command == "login")

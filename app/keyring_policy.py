@@ -43,9 +43,9 @@ OS_KEYRINGS: frozenset[type[KeyringBackend]] = frozenset(
 )
 
 NO_OS_KEYRING = (
-    "This computer has no secure system keyring (such as Windows Credential Manager or macOS "
-    "Keychain), so the app keeps no sign-in and no notes for a real EHR here until clinic IT "
-    "enables one."
+    "This computer has no secure password store (keyring) such as Windows Credential Manager "
+    "or macOS Keychain, so you will sign in each time the app starts, and notes for a real EHR "
+    "cannot be kept here until clinic IT sets one up."
 )
 
 

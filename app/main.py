@@ -15,7 +15,7 @@ from pathlib import Path
 from app import __version__
 from app.logging_setup import add_log_level_option
 
-CLI_COMMANDS = {"check", "login", "outbox", "audit", "store", "support-bundle", "sites"}
+CLI_COMMANDS = {"check", "login", "outbox", "audit", "store", "support-bundle", "sites", "kpi"}
 
 log = logging.getLogger("app")
 

@@ -32,6 +32,7 @@ from app.domain.outbox import SyncEvent
 from app.store.outbox_records import WriteResult
 from app.store.store import open_store
 from tests.sync.commits import clinical_commit
+from tests.ui.outbox_states import decision_json
 
 E = SyncEvent
 
@@ -58,8 +59,10 @@ def fill(path: Path, n: int) -> None:
     commits = []
     with store.db.write() as conn:
         for i in range(n):
+            # a real review decision: the panel's patient column reads it (issue 13)
+            commit = clinical_commit(text=f"note {i}")
             commits.append(
-                store.outbox.enqueue_approval(clinical_commit(text=f"note {i}"), "{}", conn=conn)
+                store.outbox.enqueue_approval(commit, decision_json(commit), conn=conn)
             )
     for i, commit in enumerate(commits[: int(n * 0.9)]):
         store.outbox.apply(commit.commit_id, E.SEND_STARTED)

@@ -10,13 +10,15 @@ ROOT="$(pwd)"
 VENV="${FHIR_WRITEBACK_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3}"
 
-# Debian packages: Qt's runtime libraries, a virtual X screen for the UI, Chromium for the
-# browser-driven sign-in test, npm for the peer EHR used by the conformance tests; for the
-# Windows packages (tests/packaging): NSIS, wixl + msitools (the MSI), osslsigncode + openssl
-# (signing with a throwaway certificate), 64-bit wine (running both installers).
+# Debian packages: Qt's runtime libraries, a virtual X screen for the UI with a window manager
+# and the tools that drive it (openbox, xdotool, xprop: the quit test runs the real app and
+# closes it as a person would), Chromium for the browser-driven sign-in test, npm for the peer
+# EHR used by the conformance tests; for the Windows packages (tests/packaging): NSIS, wixl +
+# msitools (the MSI), osslsigncode + openssl (signing with a throwaway certificate), 64-bit
+# wine (running both installers).
 DEBS=(libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0
       libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0 libxcb-image0
-      xvfb xauth chromium nsis wine wine64 wixl msitools osslsigncode openssl)
+      xvfb xauth openbox xdotool x11-utils chromium nsis wine wine64 wixl msitools osslsigncode openssl)
 
 log() { printf '\033[1m[dev.sh]\033[0m %s\n' "$*" >&2; }
 

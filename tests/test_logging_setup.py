@@ -79,6 +79,8 @@ COMMANDS = [
     ["audit", "export"],
     ["audit", "verify"],
     ["support-bundle"],
+    ["kpi", "--since", "2026-03-01"],
+    ["kpi", "merge", "export.json"],
 ]
 
 

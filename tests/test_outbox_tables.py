@@ -26,6 +26,7 @@ from app.domain.outbox import (
     SyncEvent,
     allowed_events,
 )
+from app.domain.worklist import NOTE_STATE_OF_COMMIT, NoteState
 from app.fhir.profiles import load_profile
 from app.sync.planner import ACTION_RULES, ActionKind, capabilities_from, next_action
 from app.sync.runner import AFTER_UNEXPECTED
@@ -49,6 +50,7 @@ def test_every_state_has_its_words() -> None:
 def test_every_state_has_a_rule_a_severity_and_a_place_in_the_lists() -> None:
     assert set(ACTION_RULES) == set(S)
     assert set(STATE_SEVERITY) == set(S)
+    assert set(NOTE_STATE_OF_COMMIT) == set(S)  # the worklist's note column
     assert sorted(ORDER, key=list(S).index) == list(S)  # each state once
     shown: list[OutboxState] = []
     for _label, states in FILTERS.values():
@@ -106,3 +108,12 @@ def test_an_unexpected_error_has_a_way_out_of_every_state_the_runner_works_in() 
 def test_every_audit_kind_has_words() -> None:
     for kind in AuditKind:
         assert describe(AuditEvent(kind, NOW)), kind
+
+
+def test_the_worklist_and_the_outbox_agree_on_what_needs_the_clinician() -> None:
+    """A commit the outbox marks as a problem is never "queued" on the worklist, and one the
+    worklist calls sent is one the EHR has stored."""
+    for state, note in NOTE_STATE_OF_COMMIT.items():
+        if state in (S.NEEDS_ATTENTION, S.CONFLICT, S.PARKED):
+            assert note in (NoteState.NEEDS_ATTENTION, NoteState.CONFLICT), state
+        assert (note is NoteState.SENT) == (state is S.CONFIRMED), state

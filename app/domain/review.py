@@ -94,6 +94,7 @@ class ReviewDecision:
     content_sha256: str  # app.domain.fingerprint of the approved content
     amends: Reference | None = None
     acknowledged_warnings: tuple[str, ...] = ()  # the warnings shown when approving
+    patient_mrn: str | None = None  # the MRN shown when approving (the outbox lists it)
 
 
 def decide(

@@ -52,6 +52,8 @@ def decision_to_json(decision: ReviewDecision) -> str:
         "amends": _ref(d.amends) if d.amends else None,
         "acknowledged_warnings": list(d.acknowledged_warnings),
     }
+    if d.patient_mrn is not None:  # absent in decisions recorded before it was kept
+        data["patient_mrn"] = d.patient_mrn
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -88,6 +90,7 @@ def decision_from_json(text: str) -> ReviewDecision:
         content_sha256=r.text("content_sha256"),
         amends=None if amends is None else r.ref("amends"),
         acknowledged_warnings=tuple(r.texts("acknowledged_warnings")),
+        patient_mrn=r.opt_str("patient_mrn"),
     )
 
 

@@ -42,6 +42,7 @@ Params = Mapping[str, str] | Sequence[tuple[str, str]]
 FHIR_JSON = "application/fhir+json"
 DEFAULT_MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 MAX_PAGES = 200
+_GATEWAY_DOWN = frozenset({502, 503, 504})  # a proxy answering for an EHR that is not there
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,20 @@ class FhirClient:
             self._capability = body
             self._capabilities = parse_capabilities(body)
         return self._capability
+
+    async def probe(self, timeout: float) -> bool:
+        """Does the EHR answer? One ``HEAD`` of ``/metadata``: no sign-in needed (so no token
+        refresh), no patient data, headers only (the sandbox's CapabilityStatement is 44 kB;
+        this answer is a few hundred bytes). Any HTTP answer counts, even 405 from a server
+        without HEAD, except a gateway's 502/503/504, which says the EHR behind it is not
+        there. Never raises for the network: False is "no answer within ``timeout``"."""
+        try:
+            response = await self._http.request(
+                "HEAD", self.url("metadata"), headers={"Accept": FHIR_JSON}, timeout=timeout
+            )
+        except httpx.HTTPError:
+            return False
+        return response.status_code not in _GATEWAY_DOWN
 
     async def capabilities(self, *, refresh: bool = False) -> ServerCapabilities:
         await self.capability(refresh=refresh)

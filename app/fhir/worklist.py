@@ -17,12 +17,13 @@ import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
 from app.domain.capabilities import ServerCapabilities, TypeCapabilities
 from app.domain.clinical import PatientSummary
+from app.domain.clock import utc_now
 from app.domain.worklist import Visit, VisitStatus, Worklist, day_bounds, sort_visits
 from app.fhir.client import FhirClient, JsonObject, SearchResult
 from app.fhir.errors import FhirError, FhirMappingError, FhirUnexpectedResponse
@@ -125,7 +126,7 @@ async def load_worklist(
         practitioner=practitioner,
         day=day,
         visits=sort_visits(visits),
-        fetched_at=now or datetime.now(UTC),
+        fetched_at=now or utc_now(),
         round_trips=trips,
     )
 

@@ -5,6 +5,7 @@
     DraftService     app/services/drafts.py    save (autosave), list, import drafts
     ReviewService    app/services/review.py    check, propose, queue an approval
     OutboxService    app/services/outbox.py    the outbox, the clinician's actions, sending
+    waiting_notes    app/services/waiting.py   notes not sent yet, readable before a sign-in
     AuditService     app/services/audit.py     record and read the audit log
     Workbench        app/services/workbench.py what the UI receives (frozen)
     words_for        app/services/errors.py    the one function that turns errors into words

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -29,6 +29,7 @@ from app.fhir.narrative import sanitize_for_qt as sanitize_for_qt
 from app.fhir.write_summary import describe_commit
 from app.services.errors import ServiceError, user_errors
 from app.services.review import WriteLine as WriteLine
+from app.services.waiting import WaitingNotes, patient_label, patient_labels, waiting_notes
 from app.store.outbox_records import ConflictDetail as ConflictDetail
 from app.store.outbox_records import OutboxChange as OutboxChange
 from app.store.outbox_records import OutboxEntry as OutboxEntry
@@ -91,6 +92,7 @@ class OutboxService:
         self._task: asyncio.Task[None] | None = None
         self._status_listeners: list[StatusListener] = []
         self._unsubscribe_runner: Callable[[], None] | None = None
+        self._patients: dict[UUID, str] = {}  # commit -> patient label (PHI: memory only)
 
     # ------------------------------------------------------------------ reading
     def rows(
@@ -119,6 +121,26 @@ class OutboxService:
             entry = self._repo.get(commit_id)
         writes = tuple(WriteLine(d.heading, d.text) for d in describe_commit(entry.commit))
         return CommitDetail(entry, writes)
+
+    def patient_label(self, commit_id: UUID) -> str:
+        """Who a commit is for, as the approval dialog said it: "Maria Elena Garcia (MRN
+        MRN-1001)", hidden characters made visible. Read from the commit's encrypted review
+        decision (never stored in clear) and kept in memory for the rows already shown."""
+        label = self._patients.get(commit_id)
+        if label is None:
+            label = self._patients[commit_id] = patient_label(self._repo, commit_id)
+        return label
+
+    def prefetch_patients(self, commit_ids: Sequence[UUID]) -> None:
+        """Read the patients of the rows about to be shown in one go (a screenful)."""
+        missing = [c for c in commit_ids if c not in self._patients]
+        if missing:
+            self._patients.update(patient_labels(self._repo, missing))
+
+    def waiting(self) -> WaitingNotes:
+        """Notes approved and not in the chart yet (the closing question counts them)."""
+        with user_errors(UNREADABLE):
+            return waiting_notes(self._repo)
 
     def subscribe(self, listener: Callable[[OutboxChange], None]) -> Callable[[], None]:
         """Commit changes after they are stored, on whichever thread stored them."""
@@ -213,6 +235,11 @@ class OutboxService:
     def notify_reconnected(self) -> None:
         if self._runner is not None:
             self._runner.notify_reconnected()
+
+    def network_changed(self) -> None:
+        """The OS reports a network change, or the sandbox was stopped: probe the EHR now."""
+        if self._runner is not None:
+            self._runner.network_changed()
 
     def subscribe_status(self, listener: StatusListener) -> Callable[[], None]:
         """The runner's status (online/offline, paused for sign-in); None: not sending."""

@@ -45,6 +45,10 @@ class SessionService:
             user = await self._smart.sign_in()
         return user.key if user is not None else None
 
+    async def has_kept_session(self) -> bool:
+        """Whether there is a session to continue (a first launch has none)."""
+        return await self._smart.has_kept_session()
+
     async def restore(self) -> bool:
         """Continue the session kept in the keyring (start-up). True when signed in."""
         with user_errors("The last session could not be continued. Please sign in."):

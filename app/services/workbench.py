@@ -14,7 +14,8 @@
             ├── audit   AuditService      who did what
             ├── followups FollowUpService correct / add to an earlier note
             ├── owners  OwnerService      who a task can be given to (kept for offline)
-            └── worklist WorklistService  the day's visits, the HL7 v2 listener
+            ├── worklist WorklistService  the day's visits, the HL7 v2 listener
+            └── kpi     KpiService        "My week", the editor's active editing time
 
 Every service gets its dependencies as constructor arguments (app.bootstrap builds them); no
 service is set or replaced after construction. The directory builds a site's services lazily
@@ -27,6 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from app.domain.site import Site
@@ -34,12 +36,15 @@ from app.domain.templates import NoteTemplate
 from app.services.audit import AuditService
 from app.services.chart import ChartService
 from app.services.drafts import DraftService
+from app.services.errors import ServiceError
 from app.services.followups import FollowUpService
+from app.services.kpi import KpiService
 from app.services.outbox import OutboxService
 from app.services.owners import OwnerService
 from app.services.review import ReviewService
 from app.services.session import SessionService
 from app.services.terminology import TerminologySearch
+from app.services.waiting import WaitingNotes
 from app.services.worklist import WorklistService
 
 log = logging.getLogger(__name__)
@@ -81,6 +86,7 @@ class SiteServices:
     owners: OwnerService | None = None  # task-owner candidates (None: a test without them)
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
+    kpi: KpiService | None = None  # "My week" and active editing time (None: a test without)
 
 
 async def _nothing() -> None:
@@ -94,9 +100,17 @@ SiteFactory = Callable[[SessionService], Awaitable[SiteServices]]
 class SiteDirectory:
     """Builds each site's services once, on first use; closes them in reverse order."""
 
-    def __init__(self, make_session: SessionFactory, open_site: SiteFactory) -> None:
+    def __init__(
+        self,
+        make_session: SessionFactory,
+        open_site: SiteFactory,
+        waiting: Callable[[Site], WaitingNotes | None] = lambda _site: None,
+    ) -> None:
+        """``waiting``: the notes a site's store holds unsent, when that store is open (the
+        first site's is, from the start), else None."""
         self._make_session = make_session
         self._open_site = open_site
+        self._waiting = waiting
         self._sessions: dict[str, SessionService] = {}
         self._opened: dict[str, SiteServices] = {}
 
@@ -116,6 +130,15 @@ class SiteDirectory:
 
     def opened(self, site: Site) -> SiteServices | None:
         return self._opened.get(site.id)
+
+    def waiting(self, site: Site) -> WaitingNotes | None:
+        """Notes approved at ``site`` and not sent yet (readable before a sign-in); None when
+        its store is not open or cannot be read."""
+        opened = self._opened.get(site.id)
+        try:
+            return opened.outbox.waiting() if opened is not None else self._waiting(site)
+        except ServiceError:
+            return None
 
     async def aclose(self) -> None:
         for services in reversed(list(self._opened.values())):
@@ -140,6 +163,7 @@ class Workbench:
     sandbox: SandboxControl | None = None
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
     terminology: TerminologySearch = field(default_factory=TerminologySearch)
+    ui_settings: Path | None = None  # per-user window layout (no PHI); None: not remembered
 
     @property
     def single_site(self) -> Site | None:

@@ -398,6 +398,15 @@ class SmartSession:
             self._warn(exc.message)
 
     # ------------------------------------------------------------------ restore
+    async def has_kept_session(self) -> bool:
+        """Whether a session of this site is kept in the keyring (nothing is sent anywhere).
+        False when the keyring cannot be read: there is nothing to continue then either."""
+        try:
+            return await asyncio.to_thread(self._store.load) is not None
+        except KeyringError as exc:
+            log.warning("keyring not readable: %s", exc.detail)
+            return False
+
     @tagged("session restore")
     async def restore(self) -> bool:
         """At start-up: continue the last session from the keyring. True when signed in.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from enum import Enum
@@ -83,6 +83,7 @@ _MOVE_HEAD = _HEAD.on_conflict_do_update(
     index_elements=[audit_head.c.id],
     set_={"seq": _HEAD.excluded.seq, "hash": _HEAD.excluded.hash, "mac": _HEAD.excluded.mac},
 )
+AuditListener = Callable[[Connection, AuditRecord], None]
 _LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
 
 
@@ -97,6 +98,12 @@ class AuditLog:
         self._db = db
         self._mac_key = mac_key
         self._clock = clock
+        self._listeners: list[AuditListener] = []
+
+    def add_listener(self, listener: AuditListener) -> None:
+        """Call ``listener`` with each appended record, inside the append's transaction (the
+        KPI recorder, app.store.kpi_hooks, measures from here)."""
+        self._listeners.append(listener)
 
     # ------------------------------------------------------------------ writing
     def append(self, event: AuditEvent, *, conn: Connection | None = None) -> AuditRecord:
@@ -129,6 +136,8 @@ class AuditLog:
             )
             mac = None if self._mac_key is None else head_mac(self._mac_key, seq, record.hash)
             c.execute(_MOVE_HEAD, {"seq": seq, "hash": record.hash, "mac": mac})
+            for listener in self._listeners:
+                listener(c, record)
         return record
 
     # ------------------------------------------------------------------ reading

@@ -83,6 +83,27 @@ class OutboxReads:
         except OutboxItemNotFound:
             return None
 
+    def decision_texts(self, commit_ids: Iterable[UUID]) -> dict[UUID, str]:
+        """The review decisions of ``commit_ids`` (decrypted, as JSON text), without reading or
+        verifying any payload: the outbox's patient column asks for the rows it shows."""
+        ids = [str(i) for i in commit_ids]
+        if not ids:
+            return {}
+        columns = (outbox_commits.c.commit_id, outbox_commits.c.decision_format)
+        with self._db.read() as c:
+            rows = c.execute(
+                select(*columns, outbox_commits.c.decision).where(
+                    outbox_commits.c.commit_id.in_(ids)
+                )
+            ).all()
+        unprotect = self._decoder.unprotect
+        return {
+            UUID(r.commit_id): unprotect(
+                r.decision_format, r.decision, f"{r.commit_id}:decision"
+            ).decode("utf-8")
+            for r in rows
+        }
+
     def item(self, commit_id: UUID) -> OutboxItem:
         """Just the state of one commit (cheap)."""
         with self._db.read() as c:

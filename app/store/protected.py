@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Connection, func, select, update
@@ -38,6 +38,7 @@ from app.store.database import Database, PlainPayload, open_database
 from app.store.drafts import DraftHook
 from app.store.key_escrow import RecoveryKeyInvalid, ensure_escrow
 from app.store.key_report import inspect_store
+from app.store.kpi_hooks import KpiRecorder, local_day
 from app.store.outbox_tables import outbox_commits
 from app.store.sealed_columns import SEALED_COLUMNS
 from app.store.store import Store
@@ -82,12 +83,15 @@ def open_protected_store(
     edit_interval: timedelta = timedelta(minutes=5),
     recovery_public_key: bytes | None = None,
     create: bool = True,
+    day_of: Callable[[datetime], date] = local_day,
 ) -> ProtectedStore:
     """Open (creating if needed), migrate, unlock and seal the store at ``path``.
 
     A missing or empty file is a new store only when nothing shows a store existed there
     (app.store.file_check: its anchor, its WAL, its key); else, and always with
     ``create=False``, ``StoreMissing`` is raised and nothing is touched.
+
+    ``day_of`` gives the calendar day the KPI figures count an event on (the workstation's).
 
     ``recovery_public_key`` (PEM, from the site configuration) keeps the data key wrapped for
     clinic IT (app.store.key_escrow); an unusable one is reported in ``warnings``, not fatal.
@@ -131,6 +135,7 @@ def open_protected_store(
         warnings += check_anchor(path, store_id, protector.key_id, audit, clock())
         store = Store(db, draft_hooks=[*draft_hooks, hooks.on_draft], clock=clock)
         store.outbox.add_hook(hooks.on_outbox)
+        audit.add_listener(KpiRecorder(store.kpi, day_of=day_of).on_audit)
     except BaseException:
         db.close()
         raise

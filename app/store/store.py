@@ -9,6 +9,7 @@ from app.domain.clock import Clock, utc_now
 from app.store.database import Database, PayloadProtector, current_revision, open_database
 from app.store.directory_cache import OwnerDirectoryCache
 from app.store.drafts import DraftHook, DraftRepository
+from app.store.kpi import KpiRepository
 from app.store.outbox import OutboxRepository
 from app.store.outbox_lookups import OutboxLookups
 from app.store.worklist_cache import WorklistCache
@@ -35,6 +36,7 @@ class Store:
         self.worklist = WorklistCache(db, clock=clock)
         self.lookups = OutboxLookups(db)
         self.directory = OwnerDirectoryCache(db, clock=clock)
+        self.kpi = KpiRepository(db, self.drafts)
 
     def schema_revision(self) -> str | None:
         return current_revision(self.db)

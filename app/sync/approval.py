@@ -14,7 +14,7 @@ import logging
 import socket
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -150,6 +150,7 @@ def prepare(
     """The decision and the commit, built but not stored. Raises ApprovalRefused (domain) or
     CommitInvalid / FhirUnsupported (mapping) with a message for the clinician."""
     decision = decide(draft, report, actx.user, now or utc_now(), actx.app)
+    decision = replace(decision, patient_mrn=actx.context.patient.mrn)
     enc = actx.context.encounter
     plan = plan_writes(draft, actx.permissions.may_update)
     commit = build_commit(

@@ -29,14 +29,15 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
-from enum import Enum
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.domain.clock import utc_now
 from app.domain.errors import words_for
 from app.domain.outbox import SIGN_IN_STATES, OutboxItem, OutboxState, SyncEvent
+from app.domain.reachability import DEFAULT_PROBE_POLICY, ProbePolicy, Reachability
+from app.domain.reachability import Connectivity as Connectivity  # the status's vocabulary
 from app.fhir.errors import FhirError
 from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
@@ -45,6 +46,7 @@ from app.sync.due_queue import DueQueue, PassTally
 from app.sync.errors import SyncSetupFailed
 from app.sync.lock import RunnerLock
 from app.sync.planner import WriteCapabilities, capabilities_from
+from app.sync.reachability import Probe, ReachabilityMonitor
 from app.sync.send import CommitSender
 from app.sync.store_thread import StoreThread
 from app.sync.writer import FhirWriter
@@ -57,12 +59,6 @@ log = logging.getLogger(__name__)
 S = OutboxState
 
 
-class Connectivity(Enum):
-    UNKNOWN = "unknown"
-    ONLINE = "online"
-    OFFLINE = "offline"
-
-
 @dataclass(frozen=True)
 class RunnerStatus:
     running: bool = False
@@ -70,6 +66,8 @@ class RunnerStatus:
     paused_for_sign_in: bool = False
     last_run_at: datetime | None = None
     problem: str | None = None  # plain words: why nothing is being sent (setup failed, ...)
+    last_contact_at: datetime | None = None  # the EHR's last answer (a send, a probe)
+    offline_since: datetime | None = None  # the first request without an answer since then
 
 
 @dataclass(frozen=True)
@@ -113,6 +111,7 @@ _PASS_FAILED = (
 
 
 StatusListener = Callable[[RunnerStatus], None]
+_STATUS_RESOLUTION = timedelta(seconds=1)
 
 
 class SyncRunner:
@@ -130,6 +129,8 @@ class SyncRunner:
         idle_poll: float = 60.0,
         resume_delay: float = 2.0,
         read_back: bool = True,
+        probe: Probe | None = None,
+        probe_policy: ProbePolicy = DEFAULT_PROBE_POLICY,
     ) -> None:
         if profile is None and capabilities is None:
             raise ValueError("give the vendor profile (or ready-made capabilities)")
@@ -158,6 +159,16 @@ class SyncRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._make_due = False
         self._stranded = False  # a failure could not be recorded: sweep SENDING next pass
+        # Every answer (or none) from the EHR goes through the monitor; with a probe it also
+        # keeps "Online"/"Offline" true between sends (run beside run_forever).
+        self.reachability = ReachabilityMonitor(
+            probe,
+            lambda: self._db.run(self._store.has_work),
+            policy=probe_policy,
+            clock=clock,
+            on_back=self.sync_now,
+        )
+        self.reachability.subscribe(self._reachability_changed)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -207,14 +218,24 @@ class SyncRunner:
         (Returns at once; the store is updated by the running loop, off the UI thread.)"""
         self._make_due = True
         self._wake.set()
+        if not self.reachability.state.online:
+            self.reachability.request_check()
 
     def notify_reconnected(self) -> None:
-        """The network came back (the UI hears it from the OS): same as "Sync now"."""
+        """The network came back (the UI hears it from the OS): same as "Sync now", and the
+        EHR is probed at once."""
+        self.reachability.request_check()
         self.sync_now()
+
+    def network_changed(self) -> None:
+        """The OS reports a network change (or the sandbox was stopped or started): probe
+        at once, so the status is true within one probe."""
+        self.reachability.request_check()
 
     def notify_enqueued(self) -> None:
         """A commit was approved: wake up (it is QUEUED, so it is due at once)."""
         self._wake.set()
+        self.reachability.work_changed()
 
     # ------------------------------------------------------------------ events
     def subscribe(self, listener: OutboxListener) -> Callable[[], None]:
@@ -248,11 +269,27 @@ class SyncRunner:
             listener(new)
 
     def _contact(self, reached: bool) -> None:
-        if reached:
-            self._set_status(connectivity=Connectivity.ONLINE, problem=None)
-        else:
+        if not reached:
             self._offline_pass = True
-            self._set_status(connectivity=Connectivity.OFFLINE)
+        self.reachability.record_contact(reached)  # the status follows (_reachability_changed)
+        if reached:
+            self._set_status(problem=None)
+
+    def _reachability_changed(self, _before: Reachability, after: Reachability) -> None:
+        shown = self._status.last_contact_at
+        contact = after.last_contact_at
+        if (
+            after.connectivity is self._status.connectivity
+            and contact is not None
+            and shown is not None
+            and contact - shown < _STATUS_RESOLUTION
+        ):
+            return  # the status shows seconds: a burst of answers is one update, not hundreds
+        self._set_status(
+            connectivity=after.connectivity,
+            last_contact_at=contact,
+            offline_since=after.offline_since,
+        )
 
     # ------------------------------------------------------------------ running
     async def capabilities(self) -> WriteCapabilities:
@@ -364,9 +401,8 @@ class SyncRunner:
             self._pause()
             return RunReport(paused=True)
         except (FhirError, SmartError) as exc:
-            self._set_status(
-                connectivity=Connectivity.OFFLINE, problem=words_for(exc, _NOT_REACHED)
-            )
+            self._contact(False)
+            self._set_status(problem=words_for(exc, _NOT_REACHED))
             return RunReport(offline=True)
         return CommitSender(
             self._store,
@@ -445,8 +481,18 @@ class SyncRunner:
         return True
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Send until ``stop`` is set: passes when something is due, sleeps in between."""
+        """Send until ``stop`` is set: passes when something is due, sleeps in between; the
+        reachability probes run beside it."""
         await self.start()
+        probing = asyncio.ensure_future(self.reachability.run(stop))
+        try:
+            await self._send_until(stop)
+        finally:
+            probing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probing
+
+    async def _send_until(self, stop: asyncio.Event) -> None:
         while not stop.is_set() and self._started:
             if self._paused:
                 if not await self._resume_after_sign_in(stop):

@@ -1,8 +1,26 @@
-"""Qt application start-up: one QApplication, the qasync loop, the main window."""
+"""Qt application start-up and shutdown: one QApplication, the qasync loop, the main window.
+
+However the app is ended, the same asynchronous shutdown runs to its end on the running loop
+(the last draft save, stopping the sender, closing sessions, HTTP clients and stores), and the
+process exits 0 without a traceback:
+
+    the window closes      its close button, the window manager, File › Quit, Ctrl+Q
+    SIGTERM, SIGINT        a logoff or shutdown, a service manager, Ctrl+C in a terminal
+    Qt ends its own loop   the session manager (Windows logoff): Qt's loop returns before the
+                           shutdown could finish ("Event loop stopped before Future completed");
+                           the loop is then run again until it has
+
+Qt does not quit by itself when the window closes: once Qt's loop has returned, nothing
+asynchronous can finish, so the window's closing ends ``main`` instead, after ``shutdown``;
+returning ends the loop.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -13,6 +31,19 @@ from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QWidget
 # How long the window may take to paint before what waits for it starts anyway (a window that
 # never paints, such as one opened minimised, must not keep the store closed).
 FIRST_PAINT_TIMEOUT_S = 5.0
+
+log = logging.getLogger(__name__)
+
+QUIT_SIGNALS = tuple(
+    s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGINT", None)) if s is not None
+)
+# Qt's loop may be ended from outside more than once (a session manager that insists): the
+# shutdown gets this many chances to finish.
+RESTARTS = 3
+SHUTDOWN_FAILED = (
+    "FHIR Write-back could not close everything cleanly; your drafts and queued notes are kept "
+    "and are checked at the next start. The log folder says more."
+)
 
 
 def ensure_qapplication() -> QApplication:
@@ -26,42 +57,113 @@ def ensure_qapplication() -> QApplication:
     return app
 
 
+def _on_quit_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> None:
+    """Call ``handler`` on the loop when the OS asks the app to end."""
+    for signum in QUIT_SIGNALS:
+        try:
+            loop.add_signal_handler(signum, handler)
+        except (NotImplementedError, RuntimeError, ValueError):
+            # Windows (no add_signal_handler), or not the main thread: a plain handler that
+            # hands over to the loop (Python runs it between Qt's events).
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(signum, lambda *_: loop.call_soon_threadsafe(handler))
+
+
+class _QuitEndsTheApp(QObject):
+    """``QApplication.quit()`` (a session manager, a stray call) would end Qt's loop at once
+    and close the windows while it winds down, when no asynchronous step may run; it ends the
+    app the ordinary way instead: the shutdown, then the loop."""
+
+    def __init__(self, end: Callable[[], None], parent: QObject) -> None:
+        super().__init__(parent)
+        self._end = end
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Quit and watched is self.parent():
+            self._end()
+            return True
+        return False
+
+
 def run_event_loop(
     build_window: Callable[[], QMainWindow],
     shutdown: Callable[[], Awaitable[None]] | None = None,
     once_shown: Callable[[QMainWindow], Awaitable[int | None]] | None = None,
 ) -> int:
-    """Run the window until it closes; ``shutdown`` runs on the loop before it stops.
-
-    ``once_shown`` runs when the window has first painted (what the clinician needs first is
-    on screen before anything slow starts); an exit status it returns ends the app with it.
-
-    Qt does not quit by itself when the window closes: once Qt's loop has returned, nothing
-    asynchronous can finish (qasync stops with "Event loop stopped before Future completed"),
-    so the last draft save, stopping the sender and closing the stores would never run. The
-    window's closing ends ``main`` instead, after ``shutdown``; returning ends the loop."""
+    """Run the window until the app ends; ``shutdown`` runs on the loop before it stops.
+    Returns the exit status: 0, 1 when the shutdown itself failed (logged, no traceback), or
+    the one ``once_shown`` returned. ``once_shown`` runs when the window has first painted
+    (what the clinician needs first is on screen before anything slow starts)."""
     app = ensure_qapplication()
     app.setQuitOnLastWindowClosed(False)
 
+    def new_loop() -> asyncio.AbstractEventLoop:
+        loop: asyncio.AbstractEventLoop = qasync.QEventLoop(app)
+        asyncio.set_event_loop(loop)
+        return loop
+
+    ending = asyncio.Event()
+    qt_ended: list[bool] = []
+
+    def qt_ends_its_loop() -> None:
+        # Emitted while Qt's loop winds down, when no asyncio step may run: only noted here;
+        # the loop is run again below and the shutdown starts then.
+        qt_ended.append(True)
+
     async def main() -> int:
-        closed = asyncio.Event()
-        app.lastWindowClosed.connect(closed.set)
-        app.aboutToQuit.connect(closed.set)  # quit from elsewhere (the session ends)
+        app.lastWindowClosed.connect(ending.set)
+        app.aboutToQuit.connect(qt_ends_its_loop)
+        _on_quit_signals(asyncio.get_running_loop(), ending.set)
+        quit_filter = _QuitEndsTheApp(ending.set, app)
+        app.installEventFilter(quit_filter)
         window = build_window()
         window.show()
-        status = None
-        if once_shown is not None:
-            await first_paint(window)
-            status = await once_shown(window)
-            if status is not None:
-                window.close()
+        status = await _after_first_paint(window, once_shown)
         if status is None:
-            await closed.wait()
-        if shutdown is not None:
+            await ending.wait()
+        if shutdown is None:
+            return status or 0
+        try:
             await shutdown()
+        except Exception as exc:  # a bug: logged for support, one sentence for the person
+            log.error("shutdown failed: %s", type(exc).__name__, exc_info=exc)
+            sys.stderr.write(SHUTDOWN_FAILED + "\n")
+            return 1
+        finally:
+            for widget in app.topLevelWidgets():  # ended by a signal: the window may be open
+                widget.hide()
         return status or 0
 
-    return int(qasync.run(main()))
+    async def finish(task: asyncio.Task[int]) -> int:
+        if qt_ended:
+            ending.set()
+        return await asyncio.shield(task)
+
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        task = runner.get_loop().create_task(main())
+        for _ in range(RESTARTS):
+            try:
+                return int(runner.run(finish(task)))
+            except RuntimeError:
+                if task.done():
+                    raise
+                log.info("Qt ended its loop before the shutdown finished; finishing it")
+        task.cancel()
+        log.error("the shutdown did not finish: Qt kept ending its loop")
+        sys.stderr.write(SHUTDOWN_FAILED + "\n")
+        return 1
+
+
+async def _after_first_paint(
+    window: QMainWindow, once_shown: Callable[[QMainWindow], Awaitable[int | None]] | None
+) -> int | None:
+    if once_shown is None:
+        return None
+    await first_paint(window)
+    status = await once_shown(window)
+    if status is not None:
+        window.close()
+    return status
 
 
 class _PaintWatch(QObject):

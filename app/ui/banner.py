@@ -43,7 +43,7 @@ def patient_line(patient: PatientSummary, today: date) -> str:
 def encounter_line(encounter: EncounterSummary) -> str:
     parts = []
     if encounter.period_start is not None:
-        parts.append(f"Encounter {encounter.period_start.date().isoformat()}")
+        parts.append(f"Encounter {encounter.period_start.astimezone().date().isoformat()}")
     else:
         parts.append("Encounter date not recorded")
     if encounter.class_display:

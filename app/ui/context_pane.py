@@ -9,6 +9,7 @@ note…" and "Add an addendum…"."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from functools import partial
 
 from PySide6.QtCore import QPoint, Qt, Signal
@@ -33,6 +34,11 @@ PROBLEM_BRUSH = QBrush(QColor("#8a1111"))
 WRITTEN_HERE_BRUSH = QBrush(QColor("#1d5e2f"))
 
 
+def local_minute(ts: datetime) -> str:
+    """A chart time in the computer's time zone (the EHR may send any offset)."""
+    return ts.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
 def describe(item: object) -> tuple[str, str]:
     """(main text, detail) of one context item, plain text."""
     if isinstance(item, Problem):
@@ -46,7 +52,7 @@ def describe(item: object) -> tuple[str, str]:
             detail = "HIGH criticality" + (f" — {detail}" if detail else "")
         return item.display, detail
     if isinstance(item, Measurement):
-        when = item.effective.date().isoformat() if item.effective else ""
+        when = local_minute(item.effective) if item.effective else ""
         return f"{item.name}: {item.display_value}", when
     if isinstance(item, NoteThread):
         note = item.current

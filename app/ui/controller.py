@@ -39,6 +39,8 @@ class AppController(QObject):
 
     def start(self, restore_site: Site | None = None) -> None:
         self.window.show_page(self.signin_view)
+        self.signin_view.site_list.setFocus()  # Enter signs in to the chosen EHR
+        self.signin_model.show_waiting(self.signin_view.selected_site())
         if restore_site is not None:
             self.tasks.start("sign-in", self.signin_model.restore(restore_site))
 
@@ -48,6 +50,7 @@ class AppController(QObject):
 
     def _on_signed_in(self, session: SessionService) -> None:
         self.session = session
+        self.window.bring_to_front()  # the browser had the screen during the sign-in
         self.window.set_site(str(session.site))
         self.window.set_user(f"Signed in as {session.user_name}")
         session.subscribe(on_state=self._on_session_state)
@@ -66,3 +69,4 @@ class AppController(QObject):
             await self.session.sign_out()
             self.session = None
         self.window.show_page(self.signin_view)
+        self.signin_model.show_waiting(self.signin_view.selected_site())

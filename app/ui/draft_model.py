@@ -37,6 +37,7 @@ from app.services.chart import OpenChart
 from app.services.drafts import DraftService
 from app.services.errors import ServiceError
 from app.services.followups import EarlierNote, FollowUpService
+from app.ui.editing_time import EditingTime
 from app.ui.tasks import TaskTracker
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class DraftViewModel(QObject):
         self.templates = templates
         self._clock = clock
         self.tasks = tasks or TaskTracker()
+        self.editing = EditingTime()  # active editing time, for the site's measurements
         self.followups: FollowUpService | None = None
         self._open_chart: Callable[[], OpenChart | None] = lambda: None
         self.context: EncounterContext | None = None
@@ -101,12 +103,12 @@ class DraftViewModel(QObject):
     async def reload(self) -> None:
         """Re-read the shown draft (after the review gate changed its status)."""
         if self.draft is not None and self.service is not None:
-            fresh = await self._call(
-                self.service.find(self.draft.id), "The draft could not be read."
-            )
+            shown = self.draft.id
+            fresh = await self._call(self.service.find(shown), "The draft could not be read.")
             if fresh is not None:
                 await self._list()
-                self._show(fresh)
+                if self.draft is not None and self.draft.id == shown:
+                    self._show(fresh)  # not when another draft was opened meanwhile
 
     def set_followups(
         self, followups: FollowUpService | None, open_chart: Callable[[], OpenChart | None]
@@ -137,6 +139,10 @@ class DraftViewModel(QObject):
         """The same two choices for the approved note shown (queued or confirmed): never a
         second, unlinked copy of it."""
         draft = self.draft
+        if draft is not None and draft.is_editable and self.service is not None:
+            # approved a moment ago, shown before the re-read: the store's status is the truth
+            stored = await self._call(self.service.find(draft.id), "The draft could not be read.")
+            draft = stored or draft
         if draft is None or draft.is_editable or self.followups is None:
             return None
         earlier = await self._call(
@@ -244,6 +250,7 @@ class DraftViewModel(QObject):
             return None
 
     def _show(self, draft: Draft) -> None:
+        self.editing.showing(draft.id)
         self.draft = draft
         self.dirty = False
         self.notice.emit("")
@@ -259,6 +266,7 @@ class DraftViewModel(QObject):
         except DomainError as exc:
             self.error.emit(words_for(exc, "That change could not be made."))
             return
+        self.editing.typed()
         self.dirty = True
         # Throttle, not debounce: the first unsaved edit starts the timer and later keystrokes
         # do not push it back, so even non-stop typing is saved at least once a second.
@@ -321,6 +329,7 @@ class DraftViewModel(QObject):
 
     async def _flush(self) -> bool:
         async with self._saving:  # one save at a time: revisions follow each other
+            await self.editing.report()
             draft = self.draft
             if draft is None or not self.dirty or self.service is None:
                 return True

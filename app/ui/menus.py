@@ -1,11 +1,11 @@
-"""The menu bar: Note (the frequent actions, with their keys), Tools (audit log, outbox, send
-now), Help (keyboard shortcuts) and, with the embedded sandbox, Sandbox. The keys come from
-``app.ui.shortcuts``, the one table of them."""
+"""The menu bar: File (quit), Note (the frequent actions, with their keys), Tools (audit log,
+outbox, send now, My week), Help (keyboard shortcuts) and, with the embedded sandbox, Sandbox.
+The keys come from ``app.ui.shortcuts``, the one table of them."""
 
 from __future__ import annotations
 
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QDialog, QMessageBox
 
 from app.services.workbench import SandboxControl
 from app.ui.audit_viewer import AuditViewer
@@ -60,6 +60,18 @@ class HelpMenu:
         self.dialog.open()
 
 
+class FileMenu:
+    """File › Quit (Ctrl+Q): closes the window, as its close button does (the unsent-notes
+    question included), and the app ends after the shutdown."""
+
+    def __init__(self, window: MainWindow) -> None:
+        menu = window.menuBar().addMenu("&File")
+        self.quit_action = make_action(window, "quit", window.close)
+        self.quit_action.setText("&Quit")  # Alt+F, Q
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        menu.addAction(self.quit_action)
+
+
 class ToolsMenu:
     def __init__(
         self, window: MainWindow, flow: SiteFlow, outbox: OutboxDock, tasks: TaskTracker
@@ -68,12 +80,15 @@ class ToolsMenu:
         self.flow = flow
         self.tasks = tasks
         self.viewer: AuditViewer | None = None
+        self.my_week: QDialog | None = None
         menu = window.menuBar().addMenu("&Tools")
         menu.addAction("Audit log…", self.open_audit)
         self.outbox_action = make_action(window, "outbox", outbox.toggle)
         self.sync_action = make_action(window, "sync", outbox.sync_now)
         menu.addAction(self.outbox_action)
         menu.addAction(self.sync_action)
+        menu.addAction("My week…", self.open_my_week)
+        menu.aboutToShow.connect(load_charts)
 
     def open_audit(self) -> None:
         site = self.flow.site
@@ -84,6 +99,21 @@ class ToolsMenu:
             return
         self.viewer = AuditViewer(site.audit, self.tasks, self.window)
         self.viewer.open()
+
+    def open_my_week(self) -> None:
+        site = self.flow.site
+        if site is None or site.kpi is None:
+            QMessageBox.information(self.window, "My week", "Sign in to see your week.")
+            return
+        from app.ui.my_week import open_my_week  # pyqtgraph: loaded when first asked for
+
+        self.my_week = open_my_week(self.window, site.kpi, self.tasks)
+
+
+def load_charts() -> None:
+    """Import the charting library (pyqtgraph, numpy: about half a second, once) when the
+    Tools menu opens, so that choosing "My week" in it opens the view at once."""
+    import app.ui.my_week  # noqa: F401
 
 
 class SandboxMenu:
@@ -103,6 +133,8 @@ class SandboxMenu:
         self.sandbox.stop()
         self.stop_action.setEnabled(False)
         self.start_action.setEnabled(True)
+        if self.flow.site is not None:  # as a network change: the status follows at once
+            self.flow.site.outbox.network_changed()
 
     def start(self) -> None:
         self.sandbox.start()

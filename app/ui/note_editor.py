@@ -12,6 +12,7 @@ sections come first in the Tab order; F2 / Shift+F2 jump to the next / previous 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -33,6 +34,9 @@ from app.domain.templates import BLANK
 from app.domain.validation import ValidationProblem, ValidationReport
 from app.ui.entry_model import EntryViewModel
 from app.ui.item_table import ItemTable
+
+# Three lines of text: the four sections of a SOAP note fit at 1280×720 (docs/screenshots).
+SECTION_MIN_HEIGHT = 56
 
 
 def _problem_line(problem: ValidationProblem) -> str:
@@ -78,11 +82,21 @@ class NoteEditor(QWidget):
         layout.addWidget(self.notice_label)
 
         split = QSplitter(Qt.Orientation.Horizontal, self)
+        self.split = split
         self.sections_area = QScrollArea(split)
         self.sections_area.setWidgetResizable(True)
         self.sections_host = QWidget()
         self.sections_layout = QVBoxLayout(self.sections_host)
+        self.sections_layout.setContentsMargins(4, 4, 4, 4)
         self.sections_area.setWidget(self.sections_host)
+        # Sections one above the other with a divider between each: drag it to give a
+        # section more room (remembered). When the sections' smallest sizes do not fit, the
+        # area scrolls: every section stays reachable.
+        self.sections_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.sections_splitter.setChildrenCollapsible(False)
+        self.sections_splitter.setHandleWidth(7)
+        self.sections_layout.addWidget(self.sections_splitter)
+        self.on_sections_built: Callable[[QSplitter], None] = lambda _splitter: None
         self.section_edits: dict[str, SectionEdit] = {}
         self.section_problems: dict[str, QLabel] = {}
 
@@ -138,21 +152,27 @@ class NoteEditor(QWidget):
             table.show_items(table.kind.rows(draft.items, context), editable)
 
     def _rebuild_sections(self, draft: Draft, placeholders: dict[str, str]) -> None:
-        while self.sections_layout.count():
-            child = self.sections_layout.takeAt(0)
-            widget = child.widget() if child is not None else None
-            if widget is not None:
-                widget.deleteLater()
+        splitter = self.sections_splitter
+        for index in reversed(range(splitter.count())):
+            old = splitter.widget(index)
+            if old is not None:
+                old.hide()
+                old.setParent(None)
+                old.deleteLater()
         self.section_edits = {}
         self.section_problems = {}
         for section in draft.sections:
+            box = QWidget()
+            column = QVBoxLayout(box)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.setSpacing(2)
             title = QLabel(section.title)
             title.setObjectName("sectionTitle")
             title.setTextFormat(Qt.TextFormat.PlainText)
             edit = SectionEdit()
             edit.setAccessibleName(f"{section.title} section")
             edit.setPlaceholderText(placeholders.get(section.key, ""))
-            edit.setMinimumHeight(90)
+            edit.setMinimumHeight(SECTION_MIN_HEIGHT)
             edit.textChanged.connect(
                 lambda k=section.key, e=edit: self.section_edited.emit(k, e.toPlainText())
             )
@@ -161,14 +181,15 @@ class NoteEditor(QWidget):
             problems.setWordWrap(True)
             problems.setTextFormat(Qt.TextFormat.PlainText)
             problems.hide()
-            self.sections_layout.addWidget(title)
-            self.sections_layout.addWidget(edit)
-            self.sections_layout.addWidget(problems)
-            title.show()  # not left to the layout's queued show: focus may go there at once
-            edit.show()
+            column.addWidget(title)
+            column.addWidget(edit, 1)
+            column.addWidget(problems)
+            splitter.addWidget(box)
+            box.show()  # not left to the layout's queued show: focus may go there at once
             self.section_edits[section.key] = edit
             self.section_problems[section.key] = problems
-        self.sections_layout.addStretch(1)
+        splitter.setSizes([1000] * splitter.count())  # equal shares until the clinician drags
+        self.on_sections_built(splitter)
         self._chain_tab_order()
 
     def _chain_tab_order(self) -> None:
@@ -280,6 +301,12 @@ class NoteEditor(QWidget):
                 )
         return lines
 
-    def show_notice(self, text: str) -> None:
+    def show_notice(self, text: str, tone: str = "warningText") -> None:
+        """A line above the sections; ``tone`` is its style: warningText (yellow), okText
+        (green: done), errorText (red)."""
+        if self.notice_label.objectName() != tone:
+            self.notice_label.setObjectName(tone)
+            self.notice_label.style().unpolish(self.notice_label)
+            self.notice_label.style().polish(self.notice_label)
         self.notice_label.setText(text)
         self.notice_label.setVisible(bool(text))

@@ -38,6 +38,7 @@ from app.ui.outbox_words import (
 )
 
 PAGE_SIZE = 500
+PATIENT_PREFETCH = 50  # patients read per store query: a screenful of rows
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1  # the OutboxRow of a line
 
 Index = QModelIndex | QPersistentModelIndex
@@ -45,17 +46,19 @@ Index = QModelIndex | QPersistentModelIndex
 
 class Column(IntEnum):
     STATE = 0
-    SEQUENCE = 1
-    CREATED = 2
-    WHAT = 3
-    ATTEMPTS = 4
-    NEXT_ATTEMPT = 5
-    LAST_ERROR = 6
-    READ_BACK = 7
+    PATIENT = 1
+    SEQUENCE = 2
+    CREATED = 3
+    WHAT = 4
+    ATTEMPTS = 5
+    NEXT_ATTEMPT = 6
+    LAST_ERROR = 7
+    READ_BACK = 8
 
 
 HEADERS = {
     Column.STATE: "State",
+    Column.PATIENT: "Patient",
     Column.SEQUENCE: "#",
     Column.CREATED: "Approved",
     Column.WHAT: "What",
@@ -105,6 +108,7 @@ class OutboxTableModel(QAbstractTableModel):
         self._page = page_size
         self._rows: list[OutboxRow] = []
         self._cache: dict[OutboxRow, tuple[str, ...]] = {}
+        self._row_index: dict[int, int] = {}  # sequence -> row, rebuilt when a row is missing
         self._more = False
         self._load_first_page()
 
@@ -250,7 +254,7 @@ class OutboxTableModel(QAbstractTableModel):
         if role == _TOOLTIP:
             if column == Column.STATE:
                 return state_meaning(row.item)
-            if column in (Column.LAST_ERROR, Column.READ_BACK, Column.WHAT):
+            if column in (Column.LAST_ERROR, Column.READ_BACK, Column.WHAT, Column.PATIENT):
                 return self._texts(row)[column] or None
             return None
         if role == _ALIGNMENT:
@@ -262,12 +266,27 @@ class OutboxTableModel(QAbstractTableModel):
             return None
         return QBrush(QColor("#757575")) if row.state is OutboxState.DISCARDED else None
 
+    def _prefetch_patients(self, row: OutboxRow) -> None:
+        """The patients of this row and the next screenful, in one read (decrypted)."""
+        index = self._row_index.get(row.sequence)
+        if index is None or index >= len(self._rows) or self._rows[index] is not row:
+            self._row_index = {r.sequence: i for i, r in enumerate(self._rows)}
+            index = self._row_index.get(row.sequence, 0)
+        chunk = self._rows[index : index + PATIENT_PREFETCH]
+        self._outbox.prefetch_patients([r.commit_id for r in chunk])
+
     def _texts(self, row: OutboxRow) -> tuple[str, ...]:
         # The view asks for each cell several times per paint; rows are immutable, so their
         # words are computed once (the cache is dropped with the rows it belongs to).
         texts = self._cache.get(row)
         if texts is None:
-            texts = tuple(_display(row, c) for c in Column)
+            self._prefetch_patients(row)
+            texts = tuple(
+                self._outbox.patient_label(row.commit_id)
+                if c is Column.PATIENT
+                else _display(row, c)
+                for c in Column
+            )
             if len(self._cache) > 4 * self._page:
                 self._cache.clear()
             self._cache[row] = texts
@@ -301,4 +320,6 @@ def _display(row: OutboxRow, column: Column) -> str:
         return local_time(item.next_attempt_at) if waiting else ""
     if column is Column.LAST_ERROR:
         return error_words(row)
-    return read_back_words(row)
+    if column is Column.READ_BACK:
+        return read_back_words(row)
+    return ""  # the patient: the model asks the service (it decrypts)

@@ -90,6 +90,7 @@ _UNKNOWN = UNKNOWN_STATES
 _RESENDABLE = frozenset({S.CHECK_PAUSED_FOR_SIGN_IN, S.PARKED})
 _WIDTHS = {
     Column.STATE: 320,
+    Column.PATIENT: 260,
     Column.SEQUENCE: 50,
     Column.CREATED: 120,
     Column.WHAT: 360,
@@ -221,6 +222,7 @@ class OutboxPanel(QWidget):
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 2, 6, 4)
         bar = QHBoxLayout()
         title = QLabel("Outbox")
         title.setObjectName("sectionTitle")
@@ -281,11 +283,17 @@ class OutboxPanel(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
 
         self.detail = OutboxDetailView()
+        # small enough to open at the bottom of a 1280x720 window without crowding the note
+        # (a header and three rows; the detail's first lines); drag the dividers for more
+        self.table.setMinimumHeight(72)
+        self.detail.text.setMinimumHeight(24)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
         splitter.addWidget(self.detail)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setCollapsible(0, False)
+        self.splitter = splitter
         layout.addWidget(splitter, 1)
 
     # ------------------------------------------------------------------ refreshing

@@ -17,6 +17,7 @@ from app.domain.items import ordered_types as ordered_types
 from app.domain.items import type_label as type_label
 from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState
 from app.services.outbox import Connectivity, OutboxRow, OutboxSummary, ReadBack, RunnerStatus
+from app.services.waiting import WaitingNotes
 
 S = OutboxState
 
@@ -42,12 +43,15 @@ DISCARDED_COLOUR = "#9e9e9e"
 
 
 def local_time(ts: datetime | None, now: datetime | None = None) -> str:
-    """``14:05`` today, ``2025-03-09 14:05`` on another day, ``""`` for no time."""
+    """In the computer's time zone, to the second (everything in the outbox is about sync):
+    ``14:05:07`` today, ``2025-03-09 14:05:07`` on another day, ``""`` for no time."""
     if ts is None:
         return ""
     local = ts.astimezone()
     today = (now or datetime.now().astimezone()).astimezone().date()
-    return local.strftime("%H:%M") if local.date() == today else local.strftime("%Y-%m-%d %H:%M")
+    if local.date() == today:
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def state_words(item: OutboxItem, now: datetime | None = None) -> str:
@@ -164,15 +168,19 @@ def status_sentence(
             head = "Not signed in · nothing waiting to be sent"
             severity = Severity.OK
     elif status.connectivity is Connectivity.OFFLINE:
+        since = local_time(status.offline_since, now)
+        offline = f"Offline since {since}" if since else "Offline"
         if waiting:
-            head = f"Offline — {_notes(waiting)} will be sent when the EHR is reachable"
+            head = f"{offline} — {_notes(waiting)} will be sent when the EHR is reachable"
         else:
-            head = "Offline — nothing waiting to be sent"
+            head = f"{offline} — nothing waiting to be sent"
         if status.problem:
             head = f"Not sending — {status.problem}"
         severity = Severity.WARNING
     else:
-        word = "Online" if status.connectivity is Connectivity.ONLINE else "Connecting"
+        # "Online" only after an answer from the EHR; until then (one probe) "Connecting…"
+        online = status.connectivity is Connectivity.ONLINE
+        word = "Online" if online else "Connecting…"
         parts = [
             word,
             f"{waiting} queued",
@@ -183,19 +191,21 @@ def status_sentence(
             parts.append(f"{differs} stored differently")
         parts.append(f"last sync {last}")
         text = " · ".join(parts)
-        severity = Severity.BUSY if waiting else Severity.OK
+        severity = Severity.BUSY if waiting or not online else Severity.OK
         if person:
             severity = Severity.PROBLEM
-        return StatusSentence(text, severity, _detail(summary, last))
+        return StatusSentence(text, severity, _detail(summary, last, status, now))
     text = " · ".join([head, *tail]) if tail else head
     if person:
         severity = Severity.PROBLEM
     if tail or summary.last_success_at is not None:
         text = f"{text} · last sync {last}"
-    return StatusSentence(text, severity, _detail(summary, last))
+    return StatusSentence(text, severity, _detail(summary, last, status, now))
 
 
-def _detail(summary: OutboxSummary, last: str) -> str:
+def _detail(
+    summary: OutboxSummary, last: str, status: RunnerStatus | None, now: datetime | None
+) -> str:
     lines = [
         f"Waiting to be sent: {summary.pending}",
         f"Waiting for sign-in: {summary.paused_for_sign_in}",
@@ -207,6 +217,10 @@ def _detail(summary: OutboxSummary, last: str) -> str:
     ]
     if summary.read_back_differs:
         lines.append(f"Stored differently than approved: {summary.read_back_differs}")
+    if status is not None and status.last_contact_at is not None:
+        lines.append(f"Last answer from the EHR: {local_time(status.last_contact_at, now)}")
+    if status is not None and status.offline_since is not None:
+        lines.append(f"No answer from the EHR since: {local_time(status.offline_since, now)}")
     lines.append("Click to open the outbox.")
     return "\n".join(lines)
 
@@ -223,3 +237,69 @@ _STRATEGY_WORDS = {
 def strategy_words(value: str) -> str:
     """How the commit was sent (``WriteStrategy`` values), in words."""
     return _STRATEGY_WORDS.get(value, value)
+
+
+# ---------------------------------------------------------------------------- waiting notes
+
+
+def waiting_words(notes: WaitingNotes | None, now: datetime | None = None) -> str:
+    """The sign-in page's list of notes approved earlier and not in the chart yet."""
+    if notes is None or notes.count == 0:
+        return ""
+    lines = [
+        f"{_notes(notes.count)} approved earlier {'wait' if notes.count != 1 else 'waits'} "
+        "to be sent to this EHR; the app sends "
+        f"{'them' if notes.count != 1 else 'it'} after you sign in:"
+    ]
+    lines += [
+        f"• {n.patient or 'a patient'}, approved {local_time(n.approved_at, now)}"
+        for n in notes.newest
+    ]
+    more = notes.count - len(notes.newest)
+    if more > 0:
+        lines.append(f"• and {_notes(more)} more (see the outbox after signing in)")
+    return "\n".join(lines)
+
+
+def unsent_question(count: int) -> str:
+    """Closing the app with notes not sent yet: how many, and what happens to them."""
+    were = "has" if count == 1 else "have"
+    return (
+        f"{_notes(count)} {were} not been sent to the EHR yet. "
+        f"{'It is' if count == 1 else 'They are'} kept safely on this computer and will be "
+        "sent the next time you start the app and sign in."
+    )
+
+
+# ---------------------------------------------------------------------------- the approved note
+
+
+def approved_notice(
+    item: OutboxItem, approved_at: datetime, now: datetime | None = None
+) -> StatusSentence:
+    """The editor's line about the note just approved, true for as long as it is shown: queued
+    while it is on its way, then where it ended (sent, refused, discarded)."""
+    approved = local_time(approved_at, now)
+    new_draft = "To change the note: Correct this note, or Add an addendum."
+    state = item.state
+    if state is S.CONFIRMED:
+        sent = local_time(item.updated_at, now) or "just now"
+        return StatusSentence(
+            f"Sent to the chart at {sent} (approved {approved}). {new_draft}", Severity.DONE
+        )
+    if state is S.DISCARDED:
+        return StatusSentence(
+            f"Approved at {approved}, then discarded in the outbox: it was not sent to the chart.",
+            Severity.DONE,
+        )
+    if STATE_SEVERITY[state] is Severity.PROBLEM:  # refused, in conflict, or parked
+        return StatusSentence(
+            f"Approved at {approved}, not in the chart yet: {state_words(item, now)}. Open the "
+            "outbox to decide what to do.",
+            Severity.PROBLEM,
+        )
+    return StatusSentence(
+        f"Approved and queued at {approved} ({state_words(item, now).lower()}). It will be sent "
+        f"to the chart exactly once; the outbox shows its progress. {new_draft}",
+        Severity.WARNING if state in (S.RETRY_WAIT, S.PAUSED_FOR_SIGN_IN) else Severity.BUSY,
+    )

@@ -62,6 +62,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("worklist-today", "Today", ("Alt+Home",), "Worklist"),
     Shortcut("worklist-open", "Open the visit's chart", ("Return", "Enter"), "Worklist"),
     Shortcut("shortcuts", "Keyboard shortcuts", ("Ctrl+/", "F1"), "Everywhere"),
+    Shortcut("quit", "Quit", ("Ctrl+Q",), "Everywhere"),
 )  # fmt: skip
 
 # Keys that are not commands but matter as much: shown in the help too.

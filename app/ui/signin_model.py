@@ -14,10 +14,13 @@ from PySide6.QtCore import QObject, Signal
 from app.domain.site import Site
 from app.services.errors import ServiceError, SignInCancelled
 from app.services.session import SessionService, SessionState, SignInProgress, SignInStep
+from app.services.waiting import WaitingNotes
+from app.ui.outbox_words import waiting_words
 
 log = logging.getLogger(__name__)
 
 SessionFactory = Callable[[Site], SessionService]
+WaitingSource = Callable[[Site], WaitingNotes | None]
 
 
 class SignInViewModel(QObject):
@@ -27,13 +30,20 @@ class SignInViewModel(QObject):
     error = Signal(str)  # what happened and what to do; "" clears
     warnings = Signal(list)  # non-fatal: missing grants, keyring problems
     signed_in = Signal(object)  # the SessionService
+    waiting_changed = Signal(str)  # notes approved earlier and not sent yet, in words
 
     def __init__(
-        self, sites: Sequence[Site], session_factory: SessionFactory, parent: QObject | None = None
+        self,
+        sites: Sequence[Site],
+        session_factory: SessionFactory,
+        parent: QObject | None = None,
+        *,
+        waiting: WaitingSource | None = None,
     ) -> None:
         super().__init__(parent)
         self.sites = list(sites)
         self._factory = session_factory
+        self._waiting = waiting
         self._sessions: dict[str, SessionService] = {}  # the factory's, remembered to cancel
         self.session: SessionService | None = None
         self.busy = False
@@ -44,6 +54,12 @@ class SignInViewModel(QObject):
             session = self._factory(site)
             self._sessions[site.id] = session
         return session
+
+    def show_waiting(self, site: Site | None) -> None:
+        """List the notes approved at ``site`` that wait to be sent (readable before a
+        sign-in: the store is on this computer)."""
+        notes = self._waiting(site) if site is not None and self._waiting is not None else None
+        self.waiting_changed.emit(waiting_words(notes))
 
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
@@ -79,6 +95,8 @@ class SignInViewModel(QObject):
     async def restore(self, site: Site) -> bool:
         """Continue the stored session of this site (at start-up), quietly when there is none."""
         session = self.session_for(site)
+        if not await session.has_kept_session():
+            return False  # a first launch, or signed out last time: nothing to say
         self._set_busy(True)
         self.progress.emit("Continuing your last session…")
         try:

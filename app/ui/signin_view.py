@@ -42,8 +42,21 @@ class SignInView(QWidget):
             )
         )
 
-        self.site_list = self._site_list(card)
+        self.site_list = QListWidget(card)
+        self.site_list.setAccessibleName("EHR sites")
+        for site in model.sites:
+            item = QListWidgetItem(f"{site.display_name}\n{site.fhir_base}")
+            item.setData(Qt.ItemDataRole.UserRole, site)
+            self.site_list.addItem(item)
+        if model.sites:
+            self.site_list.setCurrentRow(0)
+        self.site_list.setMaximumHeight(120)
+        # Enter on the chosen EHR signs in (a double click does too)
+        self.site_list.itemActivated.connect(lambda _item: self._request())
         layout.addWidget(self.site_list)
+        self.site_list.currentItemChanged.connect(
+            lambda *_: model.show_waiting(self.selected_site())
+        )
 
         buttons = QHBoxLayout()
         self.sign_in_button = QPushButton("Sign in")
@@ -66,16 +79,7 @@ class SignInView(QWidget):
         self.progress_label = hint_label("")
         layout.addWidget(self.progress_label)
 
-        self.link_box = self._link_box(card)
-        layout.addWidget(self.link_box)
-
-        self.error_label = error_label("")
-        self.error_label.hide()
-        layout.addWidget(self.error_label)
-        self.warning_label = hint_label("")
-        self.warning_label.setObjectName("warningText")
-        self.warning_label.hide()
-        layout.addWidget(self.warning_label)
+        self._build_messages(card, layout)
 
         row = QHBoxLayout()
         row.addStretch(1)
@@ -89,24 +93,13 @@ class SignInView(QWidget):
         model.error.connect(self._show_error)
         model.link_available.connect(self._show_link)
         model.warnings.connect(self._show_warnings)
+        model.waiting_changed.connect(self._show_waiting)
 
-    def _site_list(self, parent: QWidget) -> QListWidget:
-        sites = QListWidget(parent)
-        sites.setAccessibleName("EHR sites")
-        for site in self.model.sites:
-            item = QListWidgetItem(f"{site.display_name}\n{site.fhir_base}")
-            item.setData(Qt.ItemDataRole.UserRole, site)
-            sites.addItem(item)
-        if self.model.sites:
-            sites.setCurrentRow(0)
-        sites.setMaximumHeight(120)
-        sites.itemDoubleClicked.connect(lambda _item: self._request())
-        return sites
-
-    def _link_box(self, parent: QWidget) -> QWidget:
-        """The sign-in link to copy, for when the browser did not open."""
+    def _build_messages(self, card: QFrame, layout: QVBoxLayout) -> None:
+        """Under the buttons: the sign-in link (when no browser opened), the notes waiting
+        to be sent, errors and warnings."""
         link_row = QHBoxLayout()
-        self.link_edit = QLineEdit(parent)
+        self.link_edit = QLineEdit(card)
         self.link_edit.setReadOnly(True)
         self.link_edit.setAccessibleName("Sign-in link")
         self.copy_button = QPushButton("Copy link")
@@ -115,10 +108,24 @@ class SignInView(QWidget):
         )
         link_row.addWidget(self.link_edit)
         link_row.addWidget(self.copy_button)
-        box = QWidget(parent)
-        box.setLayout(link_row)
-        box.hide()
-        return box
+        self.link_box = QWidget(card)
+        self.link_box.setLayout(link_row)
+        self.link_box.hide()
+        layout.addWidget(self.link_box)
+
+        self.waiting_label = hint_label("")
+        self.waiting_label.setObjectName("waitingText")
+        self.waiting_label.setAccessibleName("Notes waiting to be sent")
+        self.waiting_label.hide()
+        layout.addWidget(self.waiting_label)
+
+        self.error_label = error_label("")
+        self.error_label.hide()
+        layout.addWidget(self.error_label)
+        self.warning_label = hint_label("")
+        self.warning_label.setObjectName("warningText")
+        self.warning_label.hide()
+        layout.addWidget(self.warning_label)
 
     def selected_site(self) -> Site | None:
         item = self.site_list.currentItem()
@@ -149,5 +156,10 @@ class SignInView(QWidget):
         self.link_box.show()
 
     def _show_warnings(self, lines: list[str]) -> None:
-        self.warning_label.setText("\n".join(f"• {line[0].upper()}{line[1:]}." for line in lines))
-        self.warning_label.setVisible(bool(lines))
+        shown = [line.rstrip(".") for line in lines if line]
+        self.warning_label.setText("\n".join(f"• {line[0].upper()}{line[1:]}." for line in shown))
+        self.warning_label.setVisible(bool(shown))
+
+    def _show_waiting(self, text: str) -> None:
+        self.waiting_label.setText(text)
+        self.waiting_label.setVisible(bool(text))

@@ -83,12 +83,14 @@ class SiteFlow(QObject):
         self.site = site
         await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id})
         await self.drafts.set_service(site.drafts)
+        self.drafts.editing.set_service(site.kpi)
         if self.workspace.entry is not None:
             self.workspace.entry.set_service(site.owners)
         self.gate.set_review(site.review)
         self.chart.set_site(site.chart, site.followups, site.outbox)
         self.drafts.set_followups(site.followups, lambda: self.chart.chart)
         self.outbox.show_outbox(site.outbox)
+        self.workspace.set_outbox(site.outbox)
         notes = [*session.grant_messages, *(w.rstrip(".") for w in site.warnings)]
         self.workspace.show_grant_warnings(notes)
         self.tasks.start("start-sync", self._start_sync(site))
@@ -126,6 +128,7 @@ class SiteFlow(QObject):
 
     async def _sign_out(self) -> None:
         await self.drafts.flush()
+        self.drafts.editing.set_service(None)
         if self.workspace.entry is not None:
             self.workspace.entry.set_service(None)
         site, self.site = self.site, None
@@ -136,6 +139,7 @@ class SiteFlow(QObject):
             if self.worklist is not None:
                 await self.worklist.detach()
             self.outbox.close()
+            self.workspace.set_outbox(None)
             await site.outbox.stop_sync()
         await self.controller.sign_out()
 

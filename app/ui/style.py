@@ -12,6 +12,8 @@ QLabel#errorText { color: #8a1111; background: #fdecea; border: 1px solid #f5c2c
                    border-radius: 4px; padding: 8px; }
 QLabel#warningText { color: #6b4e00; background: #fff8e1; border: 1px solid #f3d98b;
                      border-radius: 4px; padding: 8px; }
+QLabel#okText { color: #1b5e20; background: #e8f5e9; border: 1px solid #a5d6a7;
+                border-radius: 4px; padding: 8px; }
 QFrame#signInCard { background: white; border-radius: 8px; padding: 16px; }
 QFrame#patientBanner { background: #0b3d5c; color: white; }
 QFrame#patientBanner QLabel { color: white; }

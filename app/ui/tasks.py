@@ -20,6 +20,7 @@ class TaskTracker:
     def __init__(self, on_error: Callable[[str, BaseException], None] | None = None) -> None:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._on_error = on_error
+        self._closing = False
 
     def is_running(self, name: str) -> bool:
         task = self._tasks.get(name)
@@ -43,7 +44,7 @@ class TaskTracker:
         exc = task.exception()
         if exc is not None:
             log.error("task %s failed: %s", name, type(exc).__name__)
-            if self._on_error is not None:
+            if self._on_error is not None and not self._closing:
                 self._on_error(name, exc)
 
     def cancel(self, name: str) -> None:
@@ -51,9 +52,15 @@ class TaskTracker:
         if task is not None:
             task.cancel()
 
-    def cancel_all(self) -> None:
-        for task in list(self._tasks.values()):
+    async def aclose(self, timeout: float = 10.0) -> None:
+        """Cancel every task and wait until each has ended (the app is closing: nothing may
+        still run when the stores and sessions close after this)."""
+        self._closing = True  # failures now are logged, not shown: the window is gone
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     async def wait_idle(self, timeout: float = 30.0) -> None:
         """Wait until no task runs (tests)."""

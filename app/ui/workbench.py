@@ -17,10 +17,13 @@ from app.ui.chart_model import ChartViewModel
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.entry_model import EntryViewModel
+from app.ui.layout_memory import LayoutMemory
 from app.ui.lock import SessionLock
 from app.ui.main_window import MainWindow
-from app.ui.menus import HelpMenu, NoteMenu, SandboxMenu, ToolsMenu
+from app.ui.menus import FileMenu, HelpMenu, NoteMenu, SandboxMenu, ToolsMenu
+from app.ui.network import NetworkWatch
 from app.ui.outbox_dock import OutboxDock
+from app.ui.outbox_words import unsent_question
 from app.ui.signin_model import SignInViewModel
 from app.ui.site_flow import SiteFlow
 from app.ui.style import APP_STYLESHEET
@@ -52,12 +55,13 @@ class MainWindowParts:
     entry: EntryViewModel | None = None
     note_menu: NoteMenu | None = None
     help_menu: HelpMenu | None = None
+    file_menu: FileMenu | None = None
     worklist: WorklistFlow | None = None
 
     async def aclose(self) -> None:
         """The window closed: save what was typed, then stop the window's tasks."""
         await self.drafts.flush()
-        self.tasks.cancel_all()
+        await self.tasks.aclose()
 
 
 def build_main_window(workbench: Workbench) -> MainWindowParts:
@@ -70,12 +74,17 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         QMessageBox.warning(window, "FHIR Write-back", words_for(exc, UNEXPECTED))
 
     tasks = TaskTracker(on_error=show_task_error)
-    signin = SignInViewModel(workbench.sites, workbench.directory.session, parent=window)
+    directory = workbench.directory
+    signin = SignInViewModel(
+        workbench.sites, directory.session, parent=window, waiting=directory.waiting
+    )
     templates = list(workbench.templates)
     drafts = DraftViewModel(None, templates, tasks=tasks, parent=window)
     gate = ReviewGate(templates, parent=window)
+    memory = LayoutMemory(workbench.ui_settings, window)
+    memory.restore_window(window)
     entry = EntryViewModel(workbench.terminology, tasks, parent=window)
-    workspace = WorkspacePage(drafts, gate, entry=entry)
+    workspace = WorkspacePage(drafts, gate, entry=entry, memory=memory)
     lock = SessionLock(window, tasks, drafts.autosave)
     outbox = OutboxDock(window, tasks)
     controller = AppController(window, signin, tasks)
@@ -83,6 +92,7 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     worklist = WorklistFlow(
         window, tasks, before_leaving=drafts.flush, open_chart_now=lambda: _open_chart(workspace)
     )
+    file_menu = FileMenu(window)
     flow = SiteFlow(
         workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, chart, worklist
     )
@@ -95,6 +105,9 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     tasks.start("read-dates", entry.read_date.warm_up())
     sandbox = SandboxMenu(window, workbench.sandbox, flow) if workbench.sandbox else None
     window.on_close(drafts.autosave)
+    window.on_close(lambda: memory.save_window(window))
+    memory.restore_state(window)  # after the outbox dock exists
+    _guard_and_watch(window, workbench, flow, controller)
 
     controller.start(restore_site=workbench.single_site)
     startup = workbench.startup
@@ -119,8 +132,28 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         entry,
         note_menu,
         help_menu,
+        file_menu,
         worklist,
     )
+
+
+def _guard_and_watch(
+    window: MainWindow, workbench: Workbench, flow: SiteFlow, controller: AppController
+) -> None:
+    """Closing asks about notes not sent yet; a network change has the EHR probed at once."""
+
+    def unsent_before_closing() -> str | None:
+        site = flow.site.site if flow.site is not None else controller.signin_view.selected_site()
+        notes = workbench.directory.waiting(site) if site is not None else None
+        return unsent_question(notes.count) if notes is not None and notes.count else None
+
+    window.set_close_guard(unsent_before_closing)
+
+    def network_changed() -> None:
+        if flow.site is not None:
+            flow.site.outbox.network_changed()
+
+    NetworkWatch(network_changed, window)
 
 
 def _open_chart(workspace: WorkspacePage) -> tuple[str, str] | None:

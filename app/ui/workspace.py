@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from uuid import UUID
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.clinical import EncounterSummary, PatientSummary
+from app.domain.clock import utc_now
+from app.domain.commit import ApprovedCommit
 from app.domain.context import EncounterContext
 from app.domain.diff import DraftDiff
 from app.domain.draft import Draft, DraftStatus, FollowUpKind
@@ -28,20 +30,32 @@ from app.domain.errors import words_for
 from app.domain.items import render_item
 from app.domain.note_history import NoteThread
 from app.services.chart import OpenChart
+from app.services.outbox import OutboxService
 from app.services.review import ApprovalProposal
 from app.ui.approval import ApprovalDialog, ReviewGate
+from app.ui.approved_notice import ApprovedNoteWatch
 from app.ui.banner import PatientBanner
 from app.ui.context_pane import ContextPane
 from app.ui.diff_view import DiffView
 from app.ui.draft_model import DraftViewModel
+from app.ui.editing_time import watch_focus
 from app.ui.entry_model import EntryViewModel
+from app.ui.layout_memory import LayoutMemory
 from app.ui.note_editor import NoteEditor
+from app.ui.outbox_words import Severity, StatusSentence
 from app.ui.shortcuts import tooltip
 from app.ui.style import error_label, hint_label
 
 log = logging.getLogger(__name__)
 
 ContextLoader = Callable[[], Awaitable[EncounterContext]]
+NOTICE_TONES = {
+    Severity.DONE: "okText",
+    Severity.OK: "okText",
+    Severity.BUSY: "warningText",
+    Severity.WARNING: "warningText",
+    Severity.PROBLEM: "errorText",
+}
 
 
 class WorkspacePage(QWidget):
@@ -54,6 +68,8 @@ class WorkspacePage(QWidget):
         gate: ReviewGate | None = None,
         parent: QWidget | None = None,
         entry: EntryViewModel | None = None,
+        *,
+        memory: LayoutMemory | None = None,
     ) -> None:
         super().__init__(parent)
         self.drafts = drafts
@@ -61,24 +77,14 @@ class WorkspacePage(QWidget):
         self.entry = entry
         self.context: EncounterContext | None = None
         self.approval_dialog: ApprovalDialog | None = None
+        self._outbox: OutboxService | None = None
+        self._following: ApprovedNoteWatch | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.banner = PatientBanner(self)
         layout.addWidget(self.banner)
 
-        self.removal_question: QMessageBox | None = None
-        layout.addLayout(self._draft_bar())
-
-        approve_row = QHBoxLayout()
-        approve_row.setContentsMargins(8, 0, 8, 0)
-        self.approve_reason = hint_label("")
-        approve_row.addWidget(self.approve_reason, 1)
-        self.approve_button = QPushButton("Review and approve…")
-        self.approve_button.setToolTip(tooltip("review", "Review and approve the note"))
-        self.approve_button.setEnabled(False)
-        self.approve_button.clicked.connect(self._open_approval)
-        approve_row.addWidget(self.approve_button)
-        layout.addLayout(approve_row)
+        self._build_bar(layout, drafts)
 
         self.error_label = error_label("")
         self.error_label.hide()
@@ -88,8 +94,9 @@ class WorkspacePage(QWidget):
         self.grants_label.hide()
         layout.addWidget(self.grants_label)
 
-        layout.addWidget(self._panes(), 1)
+        self._build_panes(layout, memory)
 
+        watch_focus(self.editor, drafts.editing)
         self.editor.section_edited.connect(drafts.edit_section)
         self.editor.item_edited.connect(drafts.edit_item)
         self.editor.item_removed.connect(self._remove_item)
@@ -111,9 +118,9 @@ class WorkspacePage(QWidget):
             gate.proposal_ready.connect(self._show_approval)
         self._set_enabled(False)
 
-    def _draft_bar(self) -> QHBoxLayout:
-        """Which draft, new / import / the two follow-ups, when it was saved, and leaving."""
-        drafts = self.drafts
+    def _build_bar(self, layout: QVBoxLayout, drafts: DraftViewModel) -> None:
+        """The draft's row: choose, start, import, follow up, change patient, sign out, and
+        approve — one row, so the note's sections keep the room."""
         bar = QHBoxLayout()
         bar.setContentsMargins(8, 4, 8, 0)
         bar.addWidget(QLabel("Draft:"))
@@ -141,27 +148,52 @@ class WorkspacePage(QWidget):
             self.follow_up_buttons[kind] = button
         for b in (self.new_button, self.import_button, *self.follow_up_buttons.values()):
             bar.addWidget(b)
+        self.removal_question: QMessageBox | None = None
         bar.addStretch(1)
         self.saved_label = QLabel("")
         bar.addWidget(self.saved_label)
         bar.addWidget(self.patient_button)
         bar.addWidget(self.sign_out_button)
-        return bar
+        # one row for the draft's controls and the approval: room for the note's sections
+        self.approve_reason = hint_label("")
+        self.approve_reason.setWordWrap(False)
+        self.approve_button = QPushButton("Review and approve…")
+        self.approve_button.setToolTip(tooltip("review", "Review and approve the note"))
+        self.approve_button.setEnabled(False)
+        self.approve_button.clicked.connect(self._open_approval)
+        bar.addWidget(self.approve_button)
+        layout.addLayout(bar)
+        reason_row = QHBoxLayout()
+        reason_row.setContentsMargins(8, 0, 8, 0)
+        reason_row.addStretch(1)
+        reason_row.addWidget(self.approve_reason)
+        self.approve_reason.hide()
+        layout.addLayout(reason_row)
 
-    def _panes(self) -> QSplitter:
-        """The chart on the left; the note editor over the changes on the right."""
+    def _build_panes(self, layout: QVBoxLayout, memory: LayoutMemory | None) -> None:
+        """Chart | note (sections | items) over its changes; every divider remembered."""
         split = QSplitter(Qt.Orientation.Horizontal, self)
         self.context_pane = ContextPane(split)
         right = QSplitter(Qt.Orientation.Vertical, split)
         self.editor = NoteEditor(right, self.entry)
         self.diff_view = DiffView(right)
+        # the note first: the changes below take a quarter and can be dragged away entirely
         right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 2)
-        right.setSizes([480, 220])
+        right.setStretchFactor(1, 1)
+        right.setCollapsible(0, False)
+        right.setSizes([540, 180])
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 3)
-        split.setSizes([320, 1000])
-        return split
+        split.setSizes([300, 1000])
+        layout.addWidget(split, 1)
+        self.chart_split, self.note_split = split, right
+        if memory is not None:
+            memory.remember(split, "workspace/chart")
+            memory.remember(right, "workspace/note-changes")
+            memory.remember(self.editor.split, "editor/sections-items")
+            self.editor.on_sections_built = lambda s: memory.remember(
+                s, f"editor/sections-{s.count()}"
+            )
 
     def _set_enabled(self, enabled: bool) -> None:
         for w in (self.draft_combo, self.new_button, self.import_button):
@@ -223,6 +255,7 @@ class WorkspacePage(QWidget):
     def _approval_state(self, allowed: bool, reason: str) -> None:
         self.approve_button.setEnabled(allowed)
         self.approve_reason.setText(reason)
+        self.approve_reason.setVisible(bool(reason))
 
     def _open_approval(self) -> None:
         self.drafts.start("approve", self.review_and_approve())
@@ -269,17 +302,40 @@ class WorkspacePage(QWidget):
         self.approval_dialog = dialog
         dialog.open()  # never exec(): the event loop keeps running
 
-    def _queued(self, _commit: object) -> None:
-        self.drafts.start("reload", self._show_queued())
+    def set_outbox(self, outbox: OutboxService | None) -> None:
+        """The signed-in site's outbox: the note just approved is followed there."""
+        self._outbox = outbox
+        self._stop_following()
 
-    async def _show_queued(self) -> None:
+    def _queued(self, commit: ApprovedCommit) -> None:
+        approved = self.drafts.draft  # the draft on screen when the approval was stored
+        if approved is not None:
+            self.drafts.start("reload", self._show_queued(commit, approved.id))
+
+    async def _show_queued(self, commit: ApprovedCommit, draft_id: UUID) -> None:
+        approved_at = utc_now()
         await self.drafts.reload()  # approved now: read-only
-        when = datetime.now().strftime("%H:%M:%S")
-        self.editor.show_notice(
-            f"Approved and queued at {when}. It will be sent to the chart exactly once; the "
-            "outbox shows its progress. To change the note: Correct this note, or Add an "
-            "addendum."
+        self._stop_following()
+        draft = self.drafts.draft
+        if self._outbox is None or draft is None or draft.id != draft_id:
+            return  # another draft is shown by now (a follow-up was started): its words rule
+
+        def show(notice: StatusSentence) -> None:
+            current = self.drafts.draft
+            if current is not None and current.id == draft_id:
+                self.editor.show_notice(notice.text, NOTICE_TONES[notice.severity])
+            elif self._following is not None:
+                self._stop_following()  # another draft is shown: its own notices rule
+
+        self._following = ApprovedNoteWatch(
+            self._outbox, commit.commit_id, approved_at, show, parent=self
         )
+
+    def _stop_following(self) -> None:
+        watch, self._following = self._following, None
+        if watch is not None:
+            watch.stop()
+            watch.deleteLater()
 
     def _show_draft(self, draft: Draft) -> None:
         placeholders = {}

@@ -266,3 +266,15 @@ def test_a_damaged_decision_record_is_refused_naming_the_field(mutate: Any, wher
         decision_from_json(json.dumps(data))
     with pytest.raises(ValueError, match="not JSON"):
         decision_from_json("{")
+
+
+def test_the_patients_mrn_shown_when_approving_is_kept_with_the_decision() -> None:
+    draft = make_draft()
+    decision = replace(
+        decide(draft, report_for(draft), CLINICIAN, NOW, APP), patient_mrn="MRN-1001"
+    )
+    text = decision_to_json(decision)
+    assert decision_from_json(text).patient_mrn == "MRN-1001"
+    without = decision_to_json(replace(decision, patient_mrn=None))
+    assert "patient_mrn" not in without  # decisions recorded before stay byte for byte
+    assert decision_from_json(without).patient_mrn is None

@@ -339,16 +339,25 @@ class FaultProxy:
         kind = fault.kind
         if kind is FaultKind.DROP_BEFORE:
             return False
+        head_only = request.method == "HEAD"  # an answer to HEAD has headers only (RFC 9110)
         if kind is FaultKind.BODY:
             await self._write(
-                writer, fault.status, [("Content-Type", fault.content_type)], fault.body
+                writer,
+                fault.status,
+                [("Content-Type", fault.content_type)],
+                fault.body,
+                head_only=head_only,
             )
             return True
         if kind is FaultKind.KILL and fault.callback is not None:
             fault.callback()
         if kind is FaultKind.STATUS and not fault.forward:
             await self._write(
-                writer, fault.status, _injected_headers(fault), _problem(fault.status)
+                writer,
+                fault.status,
+                _injected_headers(fault),
+                _problem(fault.status),
+                head_only=head_only,
             )
             return True
         upstream = await self._forward(request)
@@ -356,7 +365,11 @@ class FaultProxy:
             return False
         if kind is FaultKind.STATUS:
             await self._write(
-                writer, fault.status, _injected_headers(fault), _problem(fault.status)
+                writer,
+                fault.status,
+                _injected_headers(fault),
+                _problem(fault.status),
+                head_only=head_only,
             )
             return True
         if kind is FaultKind.SLOW:
@@ -371,13 +384,19 @@ class FaultProxy:
             writer.write(head + payload[: len(payload) // 2])
             await writer.drain()
             return False
-        await self._write(writer, upstream.status_code, headers, payload)
+        await self._write(writer, upstream.status_code, headers, payload, head_only=head_only)
         return True
 
     async def _write(
-        self, writer: asyncio.StreamWriter, status: int, headers: list[tuple[str, str]], body: bytes
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        *,
+        head_only: bool = False,
     ) -> None:
-        writer.write(_head(status, headers, len(body)) + body)
+        writer.write(_head(status, headers, len(body)) + (b"" if head_only else body))
         await writer.drain()
 
 

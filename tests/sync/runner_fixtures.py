@@ -241,14 +241,20 @@ class RewritingProxy(FaultProxy):
         self.strip = strip
 
     async def _write(
-        self, writer: asyncio.StreamWriter, status: int, headers: list[tuple[str, str]], body: bytes
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        *,
+        head_only: bool = False,
     ) -> None:
         if self.empty_create_body and status == 201:
             body = b""
             headers = [(k, v) for k, v in headers if k.lower() != "content-type"]
         elif self.strip and 200 <= status < 300 and body:
             body = json.dumps(_without(json.loads(body), self.strip)).encode()
-        await super()._write(writer, status, headers, body)
+        await super()._write(writer, status, headers, body, head_only=head_only)
 
 
 def _without(node: Any, key: str) -> Any:

@@ -5,7 +5,8 @@ sign out returns to the sign-in page."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -79,10 +80,13 @@ async def approve_in_the_dialog(parts: MainWindowParts) -> object:
     return queued[0]
 
 
-def fhir_of(parts: MainWindowParts) -> FhirClient:
-    """A FHIR client with the signed-in session's token (to look into the EHR)."""
+@contextlib.asynccontextmanager
+async def fhir_of(parts: MainWindowParts) -> AsyncIterator[FhirClient]:
+    """A FHIR client with the signed-in session's token (to look into the EHR); its HTTP client
+    is closed on the way out."""
     session = site_of(parts).session
-    return FhirClient(create_http_client(session.site), session.site.fhir_base, auth=session.auth)
+    async with create_http_client(session.site) as http:
+        yield FhirClient(http, session.site.fhir_base, auth=session.auth)
 
 
 @pytest.fixture
@@ -214,18 +218,27 @@ async def test_edit_approve_queue_and_confirm_exactly_once(
         return site.outbox.item(commit.commit_id).state  # type: ignore[attr-defined]
 
     await wait_until(lambda: state() is OutboxState.CONFIRMED, 60)
+    # the yellow "queued" line ends with its state: it now says the note is in the chart
+    notice = workspace.editor.notice_label
+    await wait_until(lambda: notice.text().startswith("Sent to the chart at"), 5)
+    assert "queued" not in notice.text() and notice.objectName() == "okText"
+    # the outbox names the patient as the approval did (name and MRN)
+    patient = workspace.context.patient  # type: ignore[union-attr]
+    label = site.outbox.patient_label(commit.commit_id)  # type: ignore[attr-defined]
+    assert label.startswith(patient.shown_name)
+    assert patient.mrn is None or label.endswith(f"(MRN {patient.shown_mrn})")
 
-    fhir = fhir_of(parts)
-    for write in commit.writes:  # type: ignore[attr-defined]
-        result = await fhir.search(write.resource_type, [write.search_param])
-        assert len(result.resources) == 1, (write.resource_type, len(result.resources))
-    assert {w.resource_type for w in commit.writes} >= {  # type: ignore[attr-defined]
-        "DocumentReference",
-        "Observation",
-        "Task",
-        "Provenance",
-    }
-    await workbench.aclose()
+    async with fhir_of(parts) as fhir:
+        for write in commit.writes:  # type: ignore[attr-defined]
+            result = await fhir.search(write.resource_type, [write.search_param])
+            assert len(result.resources) == 1, (write.resource_type, len(result.resources))
+        assert {w.resource_type for w in commit.writes} >= {  # type: ignore[attr-defined]
+            "DocumentReference",
+            "Observation",
+            "Task",
+            "Provenance",
+        }
+        await workbench.aclose()
 
 
 async def test_ended_session_locks_with_a_sign_in_prompt_and_resumes(

@@ -116,7 +116,7 @@ def test_every_state_in_plain_words(
     assert retry.attempts == 2 and retry.next_attempt_at is not None
     text = cell(panel, every["retry_wait"], Column.STATE)
     assert text == f"Will retry at {local_time(retry.next_attempt_at)} (attempt 3)"
-    assert re.fullmatch(r"Will retry at (\d{4}-\d\d-\d\d )?\d\d:\d\d \(attempt 3\)", text)
+    assert re.fullmatch(r"Will retry at (\d{4}-\d\d-\d\d )?\d\d:\d\d:\d\d \(attempt 3\)", text)
 
     assert panel.model.rowCount() == 12  # newest first
     sequences = [int(panel.model.index(r, Column.SEQUENCE).data()) for r in range(12)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -110,14 +110,6 @@ def parse_reference(text: str) -> Reference | None:
         text, _, rest = text.partition("(")
         display = rest[:-1].strip() or None
     return Reference.parse(text.strip(), display)
-
-
-def parse_decimal(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text.strip())
-    except (InvalidOperation, ValueError):
-        return None
-    return value if value.is_finite() else None
 
 
 def parse_date(text: str) -> date | None:

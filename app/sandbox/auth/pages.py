@@ -133,7 +133,8 @@ def consent_page(
 {_hidden(params)}
 <button type="submit" name="decision" value="approve">Allow</button>
 <button type="submit" name="decision" value="deny">Deny</button>
-</form>"""
+</form>
+<p class="note">Allowed once, this app is not asked again for these permissions.</p>"""
     return _page("Allow access", body)
 
 

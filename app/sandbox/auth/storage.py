@@ -1,8 +1,9 @@
 """SQLite persistence of the authorization server, in the sandbox's database file.
 
 The tables are prefixed ``auth_`` and live next to the FHIR store's tables in the same file
-(own connection, own lock), so a sandbox restarted with the same ``--db`` keeps its signing key
-and every session that has not expired. Each operation is one short transaction.
+(own connection, own lock), so a sandbox restarted with the same ``--db`` keeps its signing key,
+every session that has not expired, and the consents users gave. Each operation is one short
+transaction.
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ CREATE TABLE IF NOT EXISTS auth_tokens (
     rotated_at REAL
 );
 CREATE INDEX IF NOT EXISTS auth_tokens_family ON auth_tokens (family_id);
+CREATE TABLE IF NOT EXISTS auth_consents (
+    fhir_user TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    granted_at REAL NOT NULL,
+    PRIMARY KEY (fhir_user, client_id)
+);
 """
 
 # Rows this long past expiry are deleted at start; a revoked token stays until then, so a
@@ -273,3 +281,28 @@ class AuthStore:
                 (self.now(), family_id),
             )
         return cur.rowcount
+
+    # -- consent (per user and client: the scopes the user allowed, ever)
+    def consented_scopes(self, fhir_user: str, client_id: str) -> frozenset[str]:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT scope FROM auth_consents WHERE fhir_user = ? AND client_id = ?",
+                (fhir_user, client_id),
+            ).fetchone()
+        return frozenset(row["scope"].split()) if row else frozenset()
+
+    def remember_consent(self, fhir_user: str, client_id: str, scopes: list[str]) -> None:
+        """Add ``scopes`` to what this user allowed this client (a later, wider request asks
+        again; a narrower or equal one does not)."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT scope FROM auth_consents WHERE fhir_user = ? AND client_id = ?",
+                (fhir_user, client_id),
+            ).fetchone()
+            known = set(row["scope"].split()) if row else set()
+            db.execute(
+                "INSERT INTO auth_consents (fhir_user, client_id, scope, granted_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (fhir_user, client_id)"
+                " DO UPDATE SET scope = excluded.scope, granted_at = excluded.granted_at",
+                (fhir_user, client_id, " ".join(sorted(known | set(scopes))), self.now()),
+            )

@@ -3,7 +3,8 @@
     GET       /fhir/.well-known/smart-configuration   SMART discovery
     GET       /auth/.well-known/openid-configuration  OpenID discovery (same endpoints)
     GET       /auth/jwks                              public signing keys
-    GET/POST  /auth/authorize                         login page -> consent page -> redirect
+    GET/POST  /auth/authorize                         login page -> consent page (once per user,
+                                                      client and scopes) -> redirect
     POST      /auth/token                             authorization_code | refresh_token
     POST      /auth/revoke                            RFC 7009
     POST      /auth/introspect                        RFC 7662
@@ -93,6 +94,19 @@ def _complete(service: AuthService, grant: Any, user: LoginUser | None) -> Respo
     return result
 
 
+def _consent_remembered(
+    service: AuthService, user: LoginUser, client_id: str, granted: list[str]
+) -> bool:
+    """Consent is asked once per user, client and scopes, as real authorization servers do:
+    a request for no more than this user allowed this client before goes straight back to the
+    app. OpenID's ``prompt=consent`` asks again."""
+    if "consent" in request.values.get("prompt", "").split():
+        return False
+    return bool(granted) and set(granted) <= service.store.consented_scopes(
+        user.fhir_user, client_id
+    )
+
+
 def _authorize(service: AuthService) -> Response:
     server = service.server
     try:
@@ -100,85 +114,92 @@ def _authorize(service: AuthService) -> Response:
         grant = server.get_consent_grant(end_user=service.auto_login)
     except OAuth2Error as error:
         return _authorization_error(service, error)
+    client = grant.request.client
     scope = grant.request.scope
+    params = _oauth_params()
+
     if service.auto_login is not None:
-        return _auto_login(service, grant, service.auto_login)
+        try:
+            user = service.logins.resolve(service.auto_login, None, scope)
+        except UnknownLoginError as exc:
+            return _html(
+                error_page(
+                    "Automatic sign-in failed",
+                    str(exc),
+                    "Restart the sandbox with an existing --auto-login user.",
+                ),
+                500,
+            )
+        return _complete(service, grant, user)
 
     form = request.form
+    picker = wants_patient(scope) or wants_encounter(scope)
     if request.method == "GET" or "login" not in form:
-        return _login_page(service, grant, selected_patient=service.logins.default_patient())
+        return _html(
+            login_page(
+                action=AUTHORIZE_PATH,
+                params=params,
+                client_name=client.client_name,
+                practitioners=service.logins.practitioners(),
+                patients=service.logins.patients(),
+                patient_picker=picker,
+                selected_patient=service.logins.default_patient(),
+            )
+        )
     try:
         user = service.logins.resolve(form["login"], form.get("patient"), scope)
     except UnknownLoginError as exc:
-        return _login_page(
-            service,
-            grant,
+        return _html(
+            login_page(
+                action=AUTHORIZE_PATH,
+                params=params,
+                client_name=client.client_name,
+                practitioners=service.logins.practitioners(),
+                patients=service.logins.patients(),
+                patient_picker=picker,
+                selected_login=form.get("login"),
+                selected_patient=form.get("patient"),
+                error=str(exc),
+            ),
             status=400,
-            selected_login=form.get("login"),
-            selected_patient=form.get("patient"),
-            error=str(exc),
         )
 
-    decision = form.get("decision")
+    return _decide(service, grant, user, params)
+
+
+def _decide(
+    service: AuthService, grant: Any, user: LoginUser, params: list[tuple[str, str]]
+) -> Response:
+    """After the login: the consent page (unless this user allowed this client these scopes
+    before), then the user's decision."""
+    client = grant.request.client
+    decision = request.form.get("decision")
+    granted = split_scope(scope_for_user(grant.request.scope, user))
+    if decision is None and _consent_remembered(service, user, client.client_id, granted):
+        return _complete(service, grant, user)
     if decision is None:
-        return _consent_page(service, grant, user)
+        dropped = [s for s in split_scope(grant.request.payload.scope) if s not in granted]
+        page_params = [*params, ("login", user.id), ("patient", user.patient or "")]
+        patient_display = service.logins.display("Patient", user.patient) if user.patient else None
+        return _html(
+            consent_page(
+                action=AUTHORIZE_PATH,
+                params=page_params,
+                client_name=client.client_name,
+                user=user,
+                patient_display=patient_display,
+                granted=granted,
+                dropped=dropped,
+            )
+        )
     if decision == "approve":
+        service.store.remember_consent(user.fhir_user, client.client_id, granted)
         return _complete(service, grant, user)
     if decision == "deny":
         return _complete(service, grant, None)
     return _html(
         error_page("Unknown choice", f"decision={decision!r}", "Use the Allow or Deny button."),
         status=400,
-    )
-
-
-def _auto_login(service: AuthService, grant: Any, login: str) -> Response:
-    """The sandbox started with ``--auto-login``: no page, the user is given."""
-    try:
-        user = service.logins.resolve(login, None, grant.request.scope)
-    except UnknownLoginError as exc:
-        return _html(
-            error_page(
-                "Automatic sign-in failed",
-                str(exc),
-                "Restart the sandbox with an existing --auto-login user.",
-            ),
-            500,
-        )
-    return _complete(service, grant, user)
-
-
-def _login_page(service: AuthService, grant: Any, *, status: int = 200, **shown: Any) -> Response:
-    scope = grant.request.scope
-    return _html(
-        login_page(
-            action=AUTHORIZE_PATH,
-            params=_oauth_params(),
-            client_name=grant.request.client.client_name,
-            practitioners=service.logins.practitioners(),
-            patients=service.logins.patients(),
-            patient_picker=wants_patient(scope) or wants_encounter(scope),
-            **shown,
-        ),
-        status=status,
-    )
-
-
-def _consent_page(service: AuthService, grant: Any, user: LoginUser) -> Response:
-    granted = split_scope(scope_for_user(grant.request.scope, user))
-    dropped = [s for s in split_scope(grant.request.payload.scope) if s not in granted]
-    page_params = [*_oauth_params(), ("login", user.id), ("patient", user.patient or "")]
-    patient_display = service.logins.display("Patient", user.patient) if user.patient else None
-    return _html(
-        consent_page(
-            action=AUTHORIZE_PATH,
-            params=page_params,
-            client_name=grant.request.client.client_name,
-            user=user,
-            patient_display=patient_display,
-            granted=granted,
-            dropped=dropped,
-        )
     )
 
 

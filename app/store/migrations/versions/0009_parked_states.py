@@ -1,7 +1,7 @@
 """parked states: an unknown outcome whose check stopped gets a state of its own
 
 Revision ID: 0009_parked_states
-Revises: 0007_worklist_cache (0008_kpi when it lands)
+Revises: 0008_kpi
 Create Date: 2026-05-20
 
 Before, "parked" was ``unknown_outcome`` plus a particular ``last_event``, and every reader
@@ -18,7 +18,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0009_parked_states"
-down_revision = "0007_worklist_cache"  # 0008_kpi once it is on main (the lead chains it)
+down_revision = "0008_kpi"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,81 @@
+"""Closing with notes not sent yet says how many and that they go at the next start; the
+sign-in page lists the notes waiting, before anyone signs in (issue 13)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+from pytestqt.qtbot import QtBot
+
+from app.bootstrap import SiteFactory, build_workbench
+from app.domain.clinical import Reference
+from app.domain.site import Site
+from app.paths import AppPaths
+from app.ui.workbench import build_main_window
+from tests.support.servers import RunningServer
+from tests.sync.commits import clinical_commit
+from tests.ui.outbox_states import decision_json
+from tests.ui.test_end_to_end import wait_until
+
+JAMES = Reference("Patient", "pat-2", "James Chen")
+
+
+def settle() -> None:
+    for _ in range(5):
+        QApplication.processEvents()
+
+
+async def test_sign_in_page_lists_waiting_notes_and_closing_asks_first(
+    qtbot: QtBot, tmp_path: Path, sandbox_server: RunningServer
+) -> None:
+    paths = AppPaths(
+        tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
+    ).ensure()
+    site = Site(
+        id="waiting",
+        display_name="Sandbox",
+        fhir_base=sandbox_server.fhir_base,
+        client_id=sandbox_server.client_id,
+    )
+    factory = SiteFactory(paths, None)
+    workbench = build_workbench(paths, [site], factory=factory)
+    assert factory.open_first_store(site) is None  # as the app does before its window
+    outbox = factory.store(site).store.outbox
+    for patient in (JAMES, JAMES):
+        commit = clinical_commit()
+        outbox.enqueue_approval(commit, decision_json(commit, patient=patient))
+
+    parts = build_main_window(workbench)
+    window = parts.window
+    qtbot.addWidget(window)
+    window.show()
+    await wait_until(lambda: not parts.controller.tasks.is_running("sign-in"), 30)
+    waiting = parts.controller.signin_view.waiting_label
+    assert waiting.isVisible()
+    assert waiting.text().startswith("2 notes approved earlier wait to be sent")
+    assert waiting.text().count("James Chen, approved ") == 2
+
+    window.close()  # closing with two notes unsent: asked first
+    settle()
+    question = window.close_question
+    assert question is not None and question.isVisible() and window.isVisible()
+    assert question.text().startswith("2 notes have not been sent to the EHR yet.")
+    assert "sent the next time you start the app" in question.text()
+    keep = next(
+        b for b in question.buttons() if question.buttonRole(b) is QMessageBox.ButtonRole.RejectRole
+    )
+    keep.click()
+    settle()
+    assert window.isVisible()  # kept open
+
+    window.close()
+    settle()
+    question = window.close_question
+    assert question is not None
+    assert question.defaultButton().text() == "Quit"
+    question.defaultButton().click()
+    settle()
+    assert not window.isVisible()
+    await parts.aclose()
+    await workbench.aclose()

@@ -1,0 +1,81 @@
+"""The status says what is true (issue 13), driven from the Sandbox menu as a clinic's demo
+does: "Connecting…" for one probe at most, "Offline" within 10 s of the EHR going away (here at
+once: stopping the sandbox asks for a probe), "Online" only after the EHR answered again; the
+times shown are local and to the second."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app.bootstrap import start_workbench
+from app.domain.reachability import Connectivity
+from app.paths import AppPaths
+from app.services.workbench import Workbench
+from app.ui.workbench import MainWindowParts, build_main_window
+from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.test_end_to_end import wait_until
+
+SECOND = re.compile(r"\b\d\d:\d\d:\d\d\b")
+
+
+@pytest.fixture
+def workbench(tmp_path: Path) -> Iterator[Workbench]:
+    """The app as it starts without a configured site: with its embedded sandbox."""
+    paths = AppPaths(
+        tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
+    ).ensure()
+    yield start_workbench(None, True, paths)
+
+
+async def signed_in(qtbot: QtBot, workbench: Workbench) -> MainWindowParts:
+    parts = build_main_window(workbench)
+    qtbot.addWidget(parts.window)
+    parts.window.show()
+    await wait_until(lambda: not parts.controller.tasks.is_running("sign-in"), 30)
+    parts.controller.signin_view.sign_in_button.click()
+    await wait_until(lambda: parts.outbox.status is not None, 60)
+    return parts
+
+
+async def test_status_follows_the_sandbox_stopped_and_started_from_its_menu(
+    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser
+) -> None:
+    parts = await signed_in(qtbot, workbench)
+    status = parts.outbox.status
+    assert status is not None
+    seen: list[str] = [status.sentence]
+    status.summary_changed.connect(seen.append)
+    loop = asyncio.get_running_loop()
+
+    # Connecting… lasts one probe: the first is sent as sending starts
+    await wait_until(lambda: status.sentence.startswith("Online"), 5)
+    assert all(s.startswith(("Connecting…", "Online", "Not signed in")) for s in seen), seen
+    runner_status = status.runner_status
+    assert runner_status is not None and runner_status.last_contact_at is not None
+
+    menu = parts.sandbox
+    assert menu is not None
+    menu.stop_action.trigger()  # returns once the sandbox has stopped
+    gone = loop.time()
+    await wait_until(lambda: status.sentence.startswith("Offline"), 12)
+    assert loop.time() - gone <= 10
+    assert SECOND.search(status.sentence), status.sentence  # "Offline since 14:05:07"
+    assert "Last answer from the EHR:" in status.detail
+    await asyncio.sleep(0.5)
+    assert status.sentence.startswith("Offline")  # nothing claims otherwise meanwhile
+
+    menu.start_action.trigger()
+    await wait_until(lambda: status.sentence.startswith("Online"), 10)
+    after = status.runner_status
+    assert after is not None and after.connectivity is Connectivity.ONLINE
+    assert after.last_contact_at is not None and runner_status.last_contact_at is not None
+    assert after.last_contact_at > runner_status.last_contact_at  # an answer, not a guess
+
+    await parts.aclose()
+    await workbench.aclose()

@@ -1,0 +1,101 @@
+"""Start-up with and without a kept session (issue 13): with an OS keyring the last session is
+continued without a browser; "Continuing your last session…" is never said on a first launch;
+without an OS keyring nothing is kept and one plain sentence says so (no second warning)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from app.bootstrap import SiteFactory, build_workbench
+from app.domain.site import Site
+from app.keyring_policy import NO_OS_KEYRING
+from app.paths import AppPaths
+from app.services.workbench import StartupReport, Workbench
+from app.ui.workbench import MainWindowParts, build_main_window
+from tests.support.servers import RunningServer
+from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.test_end_to_end import wait_until
+
+CONTINUING = "Continuing your last session…"
+
+
+def workbench_for(
+    tmp_path: Path, server: RunningServer, *, os_keyring: bool, warnings: tuple[str, ...] = ()
+) -> Workbench:
+    """The app's Workbench; ``os_keyring`` stands the tests' file keyring in for an OS one."""
+    paths = AppPaths(
+        tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
+    ).ensure()
+    site = Site(
+        id="kept", display_name="Sandbox", fhir_base=server.fhir_base, client_id=server.client_id
+    )
+    factory = SiteFactory(paths, None, keeps_sessions=lambda: os_keyring)
+    return build_workbench(paths, [site], factory=factory, startup=StartupReport(warnings=warnings))
+
+
+async def open_window(qtbot: QtBot, workbench: Workbench) -> tuple[MainWindowParts, list[str]]:
+    """The main window as the app opens it; every progress sentence it showed."""
+    said: list[str] = []
+    parts = build_main_window(workbench)
+    parts.signin.progress.connect(said.append)
+    qtbot.addWidget(parts.window)
+    parts.window.show()
+    await wait_until(lambda: not parts.controller.tasks.is_running("sign-in"), 30)
+    return parts, said
+
+
+async def close(parts: MainWindowParts, workbench: Workbench) -> None:
+    await parts.aclose()
+    await workbench.aclose()
+
+
+async def test_a_kept_session_is_continued_without_the_browser(
+    qtbot: QtBot,
+    tmp_path: Path,
+    sandbox_server: RunningServer,
+    scripted_browser: ScriptedBrowser,
+) -> None:
+    first = workbench_for(tmp_path, sandbox_server, os_keyring=True)
+    parts, said = await open_window(qtbot, first)
+    assert CONTINUING not in said  # a first launch: nothing to continue
+    assert parts.controller.session is None
+    parts.controller.signin_view.sign_in_button.click()
+    await wait_until(lambda: parts.controller.session is not None, 30)
+    visits = len(scripted_browser.entries())
+    assert visits > 0
+    await close(parts, first)
+
+    again = workbench_for(tmp_path, sandbox_server, os_keyring=True)
+    parts, said = await open_window(qtbot, again)
+    await wait_until(lambda: parts.controller.session is not None, 30)
+    assert CONTINUING in said
+    assert len(scripted_browser.entries()) == visits  # no browser this time
+    signin_page = parts.controller.signin_view
+    await wait_until(lambda: parts.window.pages.currentWidget() is not signin_page, 30)
+    await close(parts, again)
+
+
+async def test_without_an_os_keyring_nothing_is_kept_and_one_sentence_says_so(
+    qtbot: QtBot,
+    tmp_path: Path,
+    sandbox_server: RunningServer,
+    scripted_browser: ScriptedBrowser,
+) -> None:
+    first = workbench_for(tmp_path, sandbox_server, os_keyring=False, warnings=(NO_OS_KEYRING,))
+    parts, said = await open_window(qtbot, first)
+    view = parts.controller.signin_view
+    assert CONTINUING not in said
+    assert not view.error_label.isVisible()
+    assert view.warning_label.text().count("keyring") == 1
+    view.sign_in_button.click()
+    await wait_until(lambda: parts.controller.session is not None, 30)
+    session = parts.controller.session
+    assert session is not None and session.warnings == []  # no second keyring warning
+    await close(parts, first)
+
+    again = workbench_for(tmp_path, sandbox_server, os_keyring=False, warnings=(NO_OS_KEYRING,))
+    parts, said = await open_window(qtbot, again)
+    assert CONTINUING not in said and parts.controller.session is None
+    await close(parts, again)
