@@ -52,18 +52,17 @@ from app.smart.http import create_http_client
 from app.smart.keyring_store import RefreshTokenStore
 from app.smart.session import SmartSession
 from app.smart.sites import load_sites, sandbox_site
-from app.store.backup import StoreBackups
-from app.store.crypto import StoreKeyring
-from app.store.errors import StoreError
-from app.store.protected import ProtectedStore, open_protected_store
 from app.store.templates import load_templates
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the store stack (SQLAlchemy, Alembic) loads after the window is shown
     from app.domain.visit_events import VisitEvent
     from app.fhir.client import FhirClient
     from app.hl7.listener import MllpListener
     from app.sandbox.server import SandboxServer
+    from app.store.backup import StoreBackups
+    from app.store.crypto import StoreKeyring
     from app.store.outbox import OutboxRepository
+    from app.store.protected import ProtectedStore
     from app.sync.runner import SyncRunner
 
 log = logging.getLogger(__name__)
@@ -90,6 +89,8 @@ def open_site_store(
 ) -> ProtectedStore:
     """A site's encrypted store (the app and the command line open it the same way). Raises
     StoreKeyUnavailable / KeyLost (with messages for people) when its key cannot be had."""
+    from app.store.protected import open_protected_store
+
     folder.mkdir(parents=True, exist_ok=True)
     keys = site_keyring(folder, is_sandbox=is_sandbox)
     return open_protected_store(folder / "store.db", keys, actor=actor, destination=destination)
@@ -97,6 +98,8 @@ def open_site_store(
 
 def site_keyring(folder: Path, *, is_sandbox: bool) -> StoreKeyring:
     """Where the key of the store in ``folder`` is kept."""
+    from app.store.crypto import StoreKeyring
+
     if is_sandbox and not is_secure(keyring.get_keyring()):
         # synthetic data only: the demo works on computers without an OS keyring
         return StoreKeyring(DemoFileKeyring(folder / "demo-only-store-key.json"))
@@ -266,6 +269,9 @@ class SiteFactory:
         self._sessions: dict[str, SessionService] = {}
         self._stores: dict[str, ProtectedStore] = {}
         self._backups: list[StoreBackups] = []
+        # the first site's store opens on a worker thread as the window shows; signing in at
+        # once asks for it from another: one of them opens it, the other gets the same one
+        self._opening = threading.Lock()
 
     def http_for(self, site: Site) -> httpx.AsyncClient:
         client = self.http.get(site.id)
@@ -287,26 +293,32 @@ class SiteFactory:
         return None if session is None else session.actor()
 
     def store(self, site: Site) -> ProtectedStore:
-        """The site's store, opened once (the GUI opens the first site's before the window,
-        to refuse a damaged store at once)."""
-        protected = self._stores.get(site.id)
-        if protected is None:
-            protected = self._stores[site.id] = open_site_store(
-                site_folder(self._paths, site),
-                is_sandbox=site.is_sandbox,
-                actor=lambda: self.actor(site),
-                destination=lambda: site.fhir_base,
-            )
-            # an encrypted copy after each approval batch and daily, off the GUI thread
-            backups = StoreBackups(protected.path)
-            protected.store.outbox.subscribe(backups.on_outbox_change)
-            backups.start()
-            self._backups.append(backups)
+        """The site's store, opened once (the GUI opens the first site's as soon as the window
+        shows, to refuse a damaged store at once)."""
+        from app.store.backup import StoreBackups
+
+        with self._opening:
+            protected = self._stores.get(site.id)
+            if protected is None:
+                protected = self._stores[site.id] = open_site_store(
+                    site_folder(self._paths, site),
+                    is_sandbox=site.is_sandbox,
+                    actor=lambda: self.actor(site),
+                    destination=lambda: site.fhir_base,
+                )
+                # an encrypted copy after each approval batch and daily, off the GUI thread
+                backups = StoreBackups(protected.path)
+                protected.store.outbox.subscribe(backups.on_outbox_change)
+                backups.start()
+                self._backups.append(backups)
         return protected
 
     def open_first_store(self, site: Site) -> str | None:
-        """Open ``site``'s store before any window, to refuse a damaged one at once. Returns
-        the words to show when it cannot be used (damaged, missing, key lost), else None."""
+        """Open ``site``'s store before anything can use it, to refuse a damaged one at once.
+        Returns the words to show when it cannot be used (damaged, missing, key lost), else
+        None."""
+        from app.store.errors import StoreError
+
         try:
             self.store(site)
         except StoreError as exc:
@@ -320,6 +332,8 @@ class SiteFactory:
         protected = self._stores.get(site.id)
         if protected is None:
             return None
+        from app.store.errors import StoreError
+
         try:
             return waiting_notes(protected.store.outbox)
         except StoreError as exc:
@@ -476,7 +490,7 @@ def run_gui(
     data_dir: Path | None = None,
     log_level: LogLevel | None = None,
 ) -> int:
-    from app.ui.application import run_event_loop
+    from app.ui.application import run_event_loop, tell_fatal_error
     from app.ui.workbench import MainWindowParts, build_main_window
 
     paths = AppPaths.default(data_dir).ensure()
@@ -485,24 +499,29 @@ def run_gui(
     log.info("fhir-writeback %s starting", __version__)
     factory = SiteFactory(paths, log_levels)
     workbench = start_workbench(sites_file, force_sandbox, paths, log_levels, factory)
-    problem = factory.open_first_store(workbench.sites[0])
-    if problem is not None:
-        from app.ui.application import show_fatal_error
-
-        show_fatal_error(problem)
-        asyncio.run(workbench.aclose())
-        return EXIT_STORE_UNUSABLE
-    # The FHIR models take ~1 s to import; do it while the clinician signs in.
-    threading.Thread(target=_preload_then_settle, name="preload-fhir-models", daemon=True).start()
     built: list[MainWindowParts] = []
 
     def build():  # type: ignore[no-untyped-def]  # the window (Qt is the UI's business)
         built.append(build_main_window(workbench))
         return built[0].window
 
+    async def once_shown(window: Any) -> int | None:  # the window: Qt is the UI's business
+        """What waits until the sign-in window is up: the store stack (SQLAlchemy, Alembic,
+        the first site's store, refused in words when damaged) and the FHIR models."""
+        loop = asyncio.get_running_loop()
+        problem = await loop.run_in_executor(None, factory.open_first_store, workbench.sites[0])
+        if problem is not None:
+            await tell_fatal_error(window, problem)
+            return EXIT_STORE_UNUSABLE
+        # The FHIR models take ~1 s to import; do it while the clinician signs in.
+        threading.Thread(
+            target=_preload_then_settle, name="preload-fhir-models", daemon=True
+        ).start()
+        return None
+
     async def shutdown() -> None:
         for parts in built:  # save what was typed before the stores close
             await parts.aclose()
         await workbench.aclose()
 
-    return run_event_loop(build, shutdown)
+    return run_event_loop(build, shutdown, once_shown)

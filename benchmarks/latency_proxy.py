@@ -3,6 +3,9 @@
     async with LatencyProxy("http://127.0.0.1:8080", latency=0.1) as proxy:
         proxy.base            # http://127.0.0.1:<port>, use it instead of the upstream
         proxy.requests        # how many requests went through
+        proxy.upstream_seconds  # the upstream's answer times, summed (server time + local hop)
+        proxy.round_trips     # how many of them started while none was in flight (requests
+                              # sent together count once: the waits a client could not overlap)
 
 Each request waits ``latency`` seconds before it is forwarded, like a WAN round trip. The
 upstream's own address in bodies and Location headers is rewritten to the proxy's, so paging
@@ -12,6 +15,7 @@ links keep going through the proxy. Requests on separate connections are served 
 from __future__ import annotations
 
 import asyncio
+import time
 from types import TracebackType
 
 import httpx
@@ -31,6 +35,9 @@ class LatencyProxy:
         self.upstream = upstream.rstrip("/")
         self.latency = latency
         self.requests = 0
+        self.round_trips = 0
+        self.upstream_seconds = 0.0  # time the upstream server took, summed over requests
+        self._in_flight = 0
         self.base = ""
         self._server: asyncio.Server | None = None
         self._client = httpx.AsyncClient(timeout=60)
@@ -66,13 +73,20 @@ class LatencyProxy:
                 length = next((int(v) for k, v in headers if k.lower() == "content-length"), 0)
                 body = await reader.readexactly(length) if length else b""
                 self.requests += 1
-                await asyncio.sleep(self.latency)
-                upstream = await self._client.request(
-                    method,
-                    self.upstream + target,
-                    headers=[(k, v) for k, v in headers if k.lower() not in _HOP],
-                    content=body,
-                )
+                self.round_trips += self._in_flight == 0
+                self._in_flight += 1
+                try:
+                    await asyncio.sleep(self.latency)
+                    asked = time.perf_counter()
+                    upstream = await self._client.request(
+                        method,
+                        self.upstream + target,
+                        headers=[(k, v) for k, v in headers if k.lower() not in _HOP],
+                        content=body,
+                    )
+                    self.upstream_seconds += time.perf_counter() - asked
+                finally:
+                    self._in_flight -= 1
                 payload = upstream.content.replace(self.upstream.encode(), self.base.encode())
                 out = [f"HTTP/1.1 {upstream.status_code} {upstream.reason_phrase}\r\n"]
                 for k, v in upstream.headers.items():

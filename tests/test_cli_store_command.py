@@ -2,7 +2,8 @@
 silently ("The outbox is empty.", a second key, two unsent notes gone). Now every command
 refuses it as damaged (exit 3) without touching a file or the keyring, the app made backups
 by itself, and ``store restore --from latest`` brings the notes back. The app itself
-(``run_gui``) says so in words before any window and exits 3 too."""
+(``run_gui``) says so in words as soon as its window shows (issue 15: the store stack loads
+after the window) and exits 3 too."""
 
 from __future__ import annotations
 
@@ -130,7 +131,11 @@ def test_restore_names_the_backups_when_the_one_given_is_not_there(
 @pytest.fixture
 def shown(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     messages: list[str] = []
-    monkeypatch.setattr("app.ui.application.show_fatal_error", messages.append)
+
+    async def tell(_window: object, text: str) -> None:
+        messages.append(text)
+
+    monkeypatch.setattr("app.ui.application.tell_fatal_error", tell)
     monkeypatch.setattr("app.bootstrap.configure_logging", lambda *_args: None)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the log folder
     return messages

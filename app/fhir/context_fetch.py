@@ -1,10 +1,12 @@
 """Running the chart's searches in as few round trips as the server allows.
 
-With ``batch`` declared in the CapabilityStatement everything goes in one batch Bundle (plus
-the CapabilityStatement itself, fetched once per client): two round trips for a normal chart.
-Without it, the searches run concurrently (or one after the other: the benchmark's naive
-baseline). Either way paging is followed, bounded per section; a search that fails becomes its
-section's error words.
+With ``batch`` declared in the CapabilityStatement the patient and the encounter go in one
+small batch Bundle and every section's search in another, both sent at once: the banner can
+show when the small one is back, the chart when the other is, one round trip after the
+CapabilityStatement (fetched once per client). Each search asks for its section's first view
+in one page (the newest ``limit`` items); paging is followed only when the server answers with
+smaller pages. Without batch, the searches run concurrently (or one after the other: the
+benchmark's naive baseline). A search that fails becomes its section's error words.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from app.domain.capabilities import ServerCapabilities
@@ -31,6 +34,9 @@ log = logging.getLogger(__name__)
 
 # section key -> its results, or the words of why it could not be searched
 SectionResults = dict[str, SearchResult | str]
+# called with the patient and the encounter search as soon as both are in (before the
+# sections); it may raise to stop the load (a wrong patient)
+HeaderReady = Callable[[JsonObject, SearchResult], None]
 
 
 async def fetch_chart(
@@ -39,8 +45,10 @@ async def fetch_chart(
     patient_id: str,
     encounter_id: str,
     options: ContextLoadOptions,
-) -> tuple[JsonObject, SearchResult, SectionResults]:
-    """The patient, the encounter (with its includes) and every section's search results."""
+    header_ready: HeaderReady,
+) -> SectionResults:
+    """Every section's search results; ``header_ready`` gets the patient and the encounter
+    (with its includes) as soon as they are in."""
     queries, refused = plan_queries(caps, patient_id, options)
     use_batch = options.strategy is LoadStrategy.BATCH or (
         options.strategy is LoadStrategy.AUTO and caps.batch
@@ -52,39 +60,78 @@ async def fetch_chart(
     else:
         runner = run_concurrent
     started = time.perf_counter()
-    patient_raw, encounter_bundle, results = await runner(
-        client, patient_id, encounter_id, encounter_query(caps, encounter_id), queries
-    )
+    header = Header(patient_id, encounter_id, encounter_query(caps, encounter_id), header_ready)
+    results = await runner(client, header, queries)
     took = (time.perf_counter() - started) * 1000
     how, skipped = runner.__name__.removeprefix("run_"), ", ".join(refused) or "none"
     log.debug(
         "%s%s: %d searches in %.0f ms (not offered: %s)", prefix(), how, len(queries), took, skipped
     )
-    return patient_raw, encounter_bundle, {**results, **refused}
+    return {**results, **refused}
 
 
-RunResult = tuple[JsonObject, SearchResult, dict[str, SearchResult | str]]
+@dataclass(frozen=True)
+class Header:
+    """What the banner needs: the patient and the encounter (a search with includes, or None
+    for a plain read), and whom to tell when they are in."""
+
+    patient_id: str
+    encounter_id: str
+    encounter_query: Query | None
+    ready: HeaderReady
+
+    @property
+    def urls(self) -> list[str]:
+        encounter = self.encounter_query
+        return [
+            f"Patient/{self.patient_id}",
+            encounter.relative_url if encounter else f"Encounter/{self.encounter_id}",
+        ]
+
+    async def read(self, client: FhirClient) -> tuple[JsonObject, SearchResult]:
+        """The patient and the encounter with two requests at once (servers without batch)."""
+
+        async def encounter() -> SearchResult:
+            if self.encounter_query is None:
+                return SearchResult(resources=(await client.read("Encounter", self.encounter_id),))
+            return await client.search("Encounter", self.encounter_query.params, limit=1)
+
+        return await asyncio.gather(client.read("Patient", self.patient_id), encounter())
 
 
-async def run_batch(
-    client: FhirClient,
-    patient_id: str,
-    encounter_id: str,
-    encounter_query: Query | None,
-    queries: Sequence[Query],
-) -> RunResult:
-    urls = [f"Patient/{patient_id}"]
-    urls.append(encounter_query.relative_url if encounter_query else f"Encounter/{encounter_id}")
-    urls += [q.relative_url for q in queries]
-    response = await client.batch([{"request": {"method": "GET", "url": u}} for u in urls])
+def _gets(urls: Sequence[str]) -> list[JsonObject]:
+    return [{"request": {"method": "GET", "url": u}} for u in urls]
+
+
+async def _batch_of(client: FhirClient, queries: Sequence[Query]) -> JsonObject:
+    if not queries:  # the server offers none of the sections
+        return {"resourceType": "Bundle", "type": "batch-response", "entry": []}
+    return await client.batch(_gets([q.relative_url for q in queries]))
+
+
+def _drop(pending: asyncio.Future[Any]) -> None:
+    """Cancel what the load no longer waits for (its failure is not the one to report)."""
+    if not pending.done():
+        pending.cancel()
+    elif not pending.cancelled():
+        pending.exception()  # retrieved: asyncio logs no "never retrieved" error
+
+
+async def run_batch(client: FhirClient, header: Header, queries: Sequence[Query]) -> SectionResults:
+    searches = asyncio.ensure_future(_batch_of(client, queries))  # sent with the header's
+    try:
+        entries = (await client.batch(_gets(header.urls))).get("entry") or []
+        patient_raw = entry_resource(entries[0], f"reading Patient/{header.patient_id}")
+        enc_raw = entry_resource(entries[1], f"reading Encounter/{header.encounter_id}")
+        if enc_raw.get("resourceType") == "Bundle":
+            enc_result = await client.collect(enc_raw, limit=1)
+        else:
+            enc_result = SearchResult(resources=(enc_raw,))
+        header.ready(patient_raw, enc_result)
+        response = await searches
+    finally:
+        _drop(searches)
     entries = response.get("entry") or []
-
-    patient_raw = entry_resource(entries[0], f"reading Patient/{patient_id}")
-    enc_raw = entry_resource(entries[1], f"reading Encounter/{encounter_id}")
-    if enc_raw.get("resourceType") == "Bundle":
-        enc_result = await client.collect(enc_raw, limit=1)
-    else:
-        enc_result = SearchResult(resources=(enc_raw,))
 
     async def complete(query: Query, entry: object) -> SearchResult | str:
         try:
@@ -105,67 +152,34 @@ async def run_batch(
         except FhirError as exc:
             return exc.user_message
 
-    done = await asyncio.gather(
-        *(complete(q, e) for q, e in zip(queries, entries[2:], strict=True))
-    )
-    return patient_raw, enc_result, {q.key: r for q, r in zip(queries, done, strict=True)}
+    done = await asyncio.gather(*(complete(q, e) for q, e in zip(queries, entries, strict=True)))
+    return {q.key: r for q, r in zip(queries, done, strict=True)}
+
+
+async def _search(client: FhirClient, query: Query) -> SearchResult | str:
+    try:
+        return await client.search(query.resource_type, query.params, limit=query.limit)
+    except FhirError as exc:
+        return exc.user_message
 
 
 async def run_concurrent(
-    client: FhirClient,
-    patient_id: str,
-    encounter_id: str,
-    encounter_query: Query | None,
-    queries: Sequence[Query],
-) -> RunResult:
-    async def encounter() -> SearchResult:
-        if encounter_query is None:
-            return SearchResult(resources=(await client.read("Encounter", encounter_id),))
-        return await client.search("Encounter", encounter_query.params, limit=1)
-
-    async def search(query: Query) -> SearchResult | str:
-        try:
-            return await client.search(query.resource_type, query.params, limit=query.limit)
-        except FhirError as exc:
-            return exc.user_message
-
-    patient_task = client.read("Patient", patient_id)
-    gathered = await asyncio.gather(
-        patient_task, encounter(), *(search(q) for q in queries), return_exceptions=True
-    )
-    for outcome in gathered:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    patient_raw, enc_result, *rest = gathered
-    assert isinstance(patient_raw, dict) and isinstance(enc_result, SearchResult)
-    results: dict[str, SearchResult | str] = {}
-    for q, r in zip(queries, rest, strict=True):
-        assert isinstance(r, SearchResult | str)
-        results[q.key] = r
-    return patient_raw, enc_result, results
+    client: FhirClient, header: Header, queries: Sequence[Query]
+) -> SectionResults:
+    searches = asyncio.gather(*(_search(client, q) for q in queries))
+    try:
+        header.ready(*await header.read(client))
+        found = await searches
+    finally:
+        _drop(searches)
+    return {q.key: r for q, r in zip(queries, found, strict=True)}
 
 
 async def run_sequential(
-    client: FhirClient,
-    patient_id: str,
-    encounter_id: str,
-    encounter_query: Query | None,
-    queries: Sequence[Query],
-) -> RunResult:
-    patient_raw = await client.read("Patient", patient_id)
-    if encounter_query is None:
-        enc_result = SearchResult(resources=(await client.read("Encounter", encounter_id),))
-    else:
-        enc_result = await client.search("Encounter", encounter_query.params, limit=1)
-    results: dict[str, SearchResult | str] = {}
-    for query in queries:
-        try:
-            results[query.key] = await client.search(
-                query.resource_type, query.params, limit=query.limit
-            )
-        except FhirError as exc:
-            results[query.key] = exc.user_message
-    return patient_raw, enc_result, results
+    client: FhirClient, header: Header, queries: Sequence[Query]
+) -> SectionResults:
+    header.ready(*await header.read(client))
+    return {query.key: await _search(client, query) for query in queries}
 
 
 def entry_resource(entry: object, what: str) -> JsonObject:

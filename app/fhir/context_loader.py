@@ -67,16 +67,25 @@ async def load_encounter_context(
     *,
     options: ContextLoadOptions | None = None,
     now: datetime | None = None,
+    on_header: Callable[[PatientSummary, EncounterSummary], None] | None = None,
 ) -> EncounterContext:
     """The chart context of one encounter. Raises FhirError subclasses only when the patient
-    or the encounter cannot be loaded or do not belong together (EncounterPatientMismatch)."""
+    or the encounter cannot be loaded or do not belong together (EncounterPatientMismatch).
+    ``on_header`` gets the patient and the encounter (checked to belong together) as soon as
+    they are in, one round trip before the chart's sections: the banner need not wait."""
     options = options or ContextLoadOptions()
     caps = await client.capabilities()
-    patient_raw, encounter_bundle, results = await fetch_chart(
-        client, caps, patient_id, encounter_id, options
-    )
-    patient = _patient(patient_raw, patient_id, options)
-    encounter, refs = _encounter(encounter_bundle, encounter_id, patient, client.fhir_base)
+    header: list[tuple[PatientSummary, EncounterSummary, References]] = []
+
+    def header_ready(patient_raw: JsonObject, encounter_bundle: SearchResult) -> None:
+        patient = _patient(patient_raw, patient_id, options)
+        encounter, refs = _encounter(encounter_bundle, encounter_id, patient, client.fhir_base)
+        header.append((patient, encounter, refs))
+        if on_header is not None:
+            on_header(patient, encounter)
+
+    results = await fetch_chart(client, caps, patient_id, encounter_id, options, header_ready)
+    ((patient, encounter, refs),) = header
     sections = _Sections(results, patient_id, client.fhir_base, refs)
     return EncounterContext(
         patient=patient,

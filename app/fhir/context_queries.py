@@ -22,7 +22,9 @@ class LoadStrategy(Enum):
 
 @dataclass(frozen=True)
 class ContextLoadOptions:
-    page_size: int = 100
+    # one page holds a section's first view (its limit): more pages only from servers that
+    # answer with smaller ones (each is a round trip more)
+    page_size: int = 500
     vitals_limit: int = 200
     labs_limit: int = 200
     notes_limit: int = 50

@@ -23,9 +23,14 @@ class SandboxOptions:
     clients_path: Path = DEFAULT_CLIENTS
     max_body_bytes: int = 8 * 1024 * 1024  # requests larger than this get 413
     clinic_day: bool | None = None  # today's visits for prac-1 (None: with the default seed)
+    large_chart: bool | None = None  # pat-large, 200 notes (None: with the default seed)
     hl7_to: tuple[str, int] | None = None  # send HL7 v2 events there (app.sandbox.hl7_sender)
     quirks: frozenset[Quirk] = frozenset()  # per-site behaviour switches (app.sandbox.quirks)
 
     @property
     def writes_clinic_day(self) -> bool:
         return self.clinic_day if self.clinic_day is not None else self.seed_path == DEFAULT_SEED
+
+    @property
+    def writes_large_chart(self) -> bool:
+        return self.large_chart if self.large_chart is not None else self.seed_path == DEFAULT_SEED

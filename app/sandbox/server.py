@@ -18,6 +18,7 @@ from app.sandbox.clinic_day import ensure_clinic_day
 from app.sandbox.contracts import SandboxUrls
 from app.sandbox.fhir import FhirStore, create_fhir_blueprint
 from app.sandbox.hl7_sender import Hl7Sender
+from app.sandbox.large_chart import ensure_large_chart
 from app.sandbox.options import SandboxOptions
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class SandboxServer:
         self.store.ensure_seeded(opts.seed_path)
         if opts.writes_clinic_day:
             ensure_clinic_day(self.store.db)
+        if opts.writes_large_chart:
+            ensure_large_chart(self.store.db)
         if opts.hl7_to is not None:
             self.hl7 = Hl7Sender(self.store.db, *opts.hl7_to)
             self.hl7.start()

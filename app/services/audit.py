@@ -7,13 +7,15 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.domain.audit import AuditEvent, AuditKind, AuditRecord, VerifyResult
 from app.domain.clock import Clock, utc_now
 from app.services.errors import user_errors
-from app.store.audit import AuditLog
 from app.sync.store_thread import StoreThread
+
+if TYPE_CHECKING:
+    from app.store.audit import AuditLog
 
 log = logging.getLogger(__name__)
 

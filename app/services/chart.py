@@ -67,10 +67,18 @@ class ChartService:
             found = await list_encounters(self._fhir, patient_id)
         return list(found.items)
 
-    async def open(self, patient_id: str, encounter_id: str) -> OpenChart:
-        """Load the encounter's context and what the EHR allows writing for it."""
+    async def open(
+        self,
+        patient_id: str,
+        encounter_id: str,
+        on_header: Callable[[PatientSummary, EncounterSummary], None] | None = None,
+    ) -> OpenChart:
+        """Load the encounter's context and what the EHR allows writing for it; ``on_header``
+        gets the patient and the encounter a round trip before the rest (the banner)."""
         with user_errors(LOAD_FAILED):
-            context = await load_encounter_context(self._fhir, patient_id, encounter_id)
+            context = await load_encounter_context(
+                self._fhir, patient_id, encounter_id, on_header=on_header
+            )
             await self._record(
                 AuditKind.CHART_OPENED, patient_id=patient_id, encounter_id=encounter_id
             )

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.domain.clinical import Reference
 from app.domain.clock import Clock, utc_now
@@ -21,10 +22,12 @@ from app.domain.draft_decision import close_draft
 from app.domain.draft_import import import_draft
 from app.domain.errors import DomainError
 from app.services.errors import ServiceError, user_errors
-from app.store.drafts import DraftRepository
 from app.store.errors import StoreError
 from app.store.files import read_draft_file
 from app.sync.store_thread import StoreThread
+
+if TYPE_CHECKING:
+    from app.store.drafts import DraftRepository
 
 SAVE_FAILED = "The draft could not be saved."
 

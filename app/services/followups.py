@@ -25,12 +25,12 @@ from app.domain.followup_drafts import EarlierNote, start_follow_up
 from app.fhir.note_items import earlier_from_chart_note
 from app.services.chart import OpenChart
 from app.services.errors import ServiceError, user_errors
-from app.store.store import Store
 from app.sync.followups import earlier_from_outbox
 from app.sync.store_thread import StoreThread
 
 if TYPE_CHECKING:
     from app.fhir.client import FhirClient
+    from app.store.store import Store
 
 __all__ = ["EarlierNote", "FollowUpKind", "FollowUpService"]
 

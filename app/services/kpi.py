@@ -12,11 +12,14 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from app.domain.kpi_report import WEEK_DAYS, WeekReport, week_report
 from app.services.errors import user_errors
-from app.store.kpi import KpiRepository
 from app.sync.store_thread import StoreThread
+
+if TYPE_CHECKING:
+    from app.store.kpi import KpiRepository
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from app.domain.outbox import IllegalTransition, OutboxItem, OutboxState
@@ -30,7 +30,6 @@ from app.fhir.write_summary import describe_commit
 from app.services.errors import ServiceError, user_errors
 from app.services.review import WriteLine as WriteLine
 from app.services.waiting import WaitingNotes, patient_label, patient_labels, waiting_notes
-from app.store.outbox import OutboxRepository
 from app.store.outbox_records import ConflictDetail as ConflictDetail
 from app.store.outbox_records import OutboxChange as OutboxChange
 from app.store.outbox_records import OutboxEntry as OutboxEntry
@@ -41,6 +40,9 @@ from app.sync.runner import Connectivity as Connectivity
 from app.sync.runner import RunnerStatus as RunnerStatus
 from app.sync.runner import SyncRunner
 from app.sync.store_thread import StoreThread
+
+if TYPE_CHECKING:
+    from app.store.outbox import OutboxRepository
 
 __all__ = [
     "CommitDetail",

@@ -22,11 +22,11 @@ from app.domain.owners import (
 from app.fhir.directory import care_team, search_directory
 from app.fhir.errors import FhirError
 from app.smart.errors import SmartError
-from app.store.directory_cache import OwnerDirectoryCache, care_team_key, search_key
 from app.sync.store_thread import StoreThread
 
 if TYPE_CHECKING:
     from app.fhir.client import FhirClient
+    from app.store.directory_cache import OwnerDirectoryCache
 
 log = logging.getLogger(__name__)
 _OFFLINE = (FhirError, SmartError, httpx.HTTPError, OSError)
@@ -41,6 +41,8 @@ class OwnerService:
 
     async def for_chart(self, context: EncounterContext) -> tuple[OwnerCandidate, ...]:
         """The encounter's participants and the patient's care team (fetched, else kept)."""
+        from app.store.directory_cache import care_team_key  # the store stack: after sign-in
+
         here = encounter_candidates(context.encounter.participants)
         key = care_team_key(context.patient.reference)
         try:
@@ -65,5 +67,7 @@ class OwnerService:
             return merge_candidates(candidates_matching(text, everyone))
         self.offline = False
         if found:
+            from app.store.directory_cache import search_key  # the store stack: after sign-in
+
             await self._worker.run(self._cache.save, search_key(text), found)
         return merge_candidates(found)

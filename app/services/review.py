@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.domain.clock import Clock, utc_now
 from app.domain.commit import ApprovedCommit
@@ -29,9 +30,11 @@ from app.domain.validation import ValidationReport
 from app.fhir.write_summary import describe_commit
 from app.services.chart import OpenChart
 from app.services.errors import user_errors
-from app.store.store import Store
 from app.sync.approval import PreparedApproval, check, prepare, queue
 from app.sync.store_thread import StoreThread
+
+if TYPE_CHECKING:
+    from app.store.store import Store
 
 log = logging.getLogger(__name__)
 

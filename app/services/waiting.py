@@ -14,13 +14,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from app.domain.hidden_text import shown
 from app.domain.outbox import OutboxState
 from app.domain.review_codec import decision_from_json
 from app.store.errors import StoreError
-from app.store.outbox import OutboxRepository
+
+if TYPE_CHECKING:
+    from app.store.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
 

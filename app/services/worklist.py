@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from app.domain.clock import utc_now
 from app.domain.visit_events import ListenerCounts, VisitEvent
 from app.domain.worklist import (
+    NoteFacts,
     Visit,
     Worklist,
     apply_events,
@@ -37,13 +38,13 @@ from app.fhir.errors import FhirError
 from app.fhir.worklist import load_worklist, visits_by_number
 from app.services.errors import ServiceError, user_errors
 from app.services.session import SessionService
-from app.store.database import Database
-from app.store.worklist_cache import WorklistCache, note_facts
 from app.sync.store_thread import StoreThread
 
 if TYPE_CHECKING:
     from app.fhir.client import FhirClient
     from app.hl7.listener import MllpListener
+    from app.store.database import Database
+    from app.store.worklist_cache import WorklistCache
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class WorklistService:
     async def _with_notes(self, worklist: Worklist) -> Worklist:
         ids = [v.encounter_id for v in worklist.visits if v.encounter_id]
         with user_errors("The notes' states could not be read from this computer's store."):
-            facts = await self._worker.run(note_facts, self._db, ids)
+            facts = await self._worker.run(_note_facts, self._db, ids)
         visits = [
             replace(v, note=note_state(facts[v.encounter_id])) if v.encounter_id in facts else v
             for v in worklist.visits
@@ -256,8 +257,16 @@ class WorklistService:
 
     async def _noted(self, visits: list[Visit]) -> list[Visit]:
         ids = [v.encounter_id for v in visits if v.encounter_id]
-        facts = await self._worker.run(note_facts, self._db, ids)
+        facts = await self._worker.run(_note_facts, self._db, ids)
         return [
             replace(v, note=note_state(facts[v.encounter_id])) if v.encounter_id in facts else v
             for v in visits
         ]
+
+
+def _note_facts(db: Database, encounter_ids: list[str]) -> dict[str, NoteFacts]:
+    """The store's facts about the notes of these encounters (on the store thread; the store
+    stack is imported when it is first needed, not at start-up)."""
+    from app.store.worklist_cache import note_facts
+
+    return note_facts(db, encounter_ids)

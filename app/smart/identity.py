@@ -16,17 +16,17 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from app.smart.discovery import SmartConfiguration
 from app.smart.errors import IdentityError, NetworkError
 from app.smart.http import NO_AUTH, configured_proxy, network_error
+
+if TYPE_CHECKING:  # joserfc (and cryptography's X.509) load at sign-in, not at start-up
+    from joserfc.jwk import KeySet
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,9 @@ async def jwks_for(http: httpx.AsyncClient, config: SmartConfiguration, issuer: 
         if not isinstance(jwks_uri, str):
             raise IdentityError(detail="the issuer publishes no jwks_uri")
     doc = await _get_json(http, jwks_uri)
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
     try:
         return KeySet.import_key_set(doc)
     except (JoseError, ValueError, TypeError, KeyError) as exc:
@@ -117,6 +120,9 @@ async def verify_id_token(
     """The verified claims. Raises ``IdentityError`` (or ``NetworkError`` fetching keys)."""
     issuer = config.issuer or _issuer_from_unverified(id_token)
     keys = await jwks_for(http, config, issuer)
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+
     try:
         token = jwt.decode(id_token, keys, algorithms=ID_TOKEN_ALGORITHMS)
         registry = jwt.JWTClaimsRegistry(

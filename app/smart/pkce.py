@@ -5,8 +5,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-
 STATE_BYTES = 32  # 256 bits, well above SMART's 122-bit minimum
 
 
@@ -19,6 +17,9 @@ class Pkce:
 
 def new_pkce() -> Pkce:
     """A 86-character verifier (RFC 7636 allows 43..128) and its S256 challenge."""
+    # authlib loads when the clinician signs in, not at start-up (issue 15)
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
     verifier = secrets.token_urlsafe(64)
     return Pkce(verifier=verifier, challenge=create_s256_code_challenge(verifier))
 

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, bindparam, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.domain.audit import (
@@ -74,6 +74,15 @@ class ExportFormat(Enum):
             raise ValueError(f"unknown export format {value!r}: use csv or json") from None
 
 
+# built once: an append is on the path of every outbox state change (issue 15)
+_APPEND = audit_log.insert()
+_HEAD = sqlite_insert(audit_head).values(
+    id=1, seq=bindparam("seq"), hash=bindparam("hash"), mac=bindparam("mac")
+)
+_MOVE_HEAD = _HEAD.on_conflict_do_update(
+    index_elements=[audit_head.c.id],
+    set_={"seq": _HEAD.excluded.seq, "hash": _HEAD.excluded.hash, "mac": _HEAD.excluded.mac},
+)
 AuditListener = Callable[[Connection, AuditRecord], None]
 _LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
 
@@ -105,33 +114,28 @@ class AuditLog:
             record = link(seq, event, prev, self._mac_key)
             protector = self._db.protector
             c.execute(
-                audit_log.insert().values(
-                    seq=seq,
-                    at=format_ts(event.at),
-                    actor=event.actor,
-                    kind=event.kind.value,
-                    patient_id=event.patient_id,
-                    encounter_id=event.encounter_id,
-                    draft_id=event.draft_id,
-                    commit_id=event.commit_id,
-                    state=event.state,
-                    details_format=protector.format_id,
-                    details=protector.protect(
+                _APPEND,
+                {
+                    "seq": seq,
+                    "at": format_ts(event.at),
+                    "actor": event.actor,
+                    "kind": event.kind.value,
+                    "patient_id": event.patient_id,
+                    "encounter_id": event.encounter_id,
+                    "draft_id": event.draft_id,
+                    "commit_id": event.commit_id,
+                    "state": event.state,
+                    "details_format": protector.format_id,
+                    "details": protector.protect(
                         canonical_json(dict(event.details)), context=_context(seq)
                     ),
-                    prev_hash=prev,
-                    hash=record.hash,
-                    mac=record.mac,
-                )
+                    "prev_hash": prev,
+                    "hash": record.hash,
+                    "mac": record.mac,
+                },
             )
             mac = None if self._mac_key is None else head_mac(self._mac_key, seq, record.hash)
-            stmt = sqlite_insert(audit_head).values(id=1, seq=seq, hash=record.hash, mac=mac)
-            c.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[audit_head.c.id],
-                    set_={"seq": seq, "hash": record.hash, "mac": mac},
-                )
-            )
+            c.execute(_MOVE_HEAD, {"seq": seq, "hash": record.hash, "mac": mac})
             for listener in self._listeners:
                 listener(c, record)
         return record

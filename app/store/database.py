@@ -9,8 +9,10 @@ Write transactions start with ``BEGIN IMMEDIATE`` so two writers queue instead o
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -99,6 +101,17 @@ def _on_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+log = logging.getLogger(__name__)
+
+
+class _GroupOnThisThread(threading.local):
+    """The connection of the group transaction this thread is in (``Database.group``)."""
+
+    def __init__(self) -> None:
+        self.connection: Connection | None = None
+        self.after: list[Callable[[], None]] = []
+
+
 class Database:
     """An open store file. ``read()``/``write()`` give a Connection inside a transaction."""
 
@@ -108,11 +121,52 @@ class Database:
         self.engine = engine
         self.path = path
         self.protector: PayloadProtector = protector or PlainPayload()
+        self._group = _GroupOnThisThread()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
+        group = self._group.connection
+        if group is not None:  # what the group wrote so far is what there is
+            yield group
+            return
         with self._errors(), self.engine.connect() as conn, conn.begin():
             yield conn
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Group commit: every ``write()`` (and ``read()``) this thread makes inside shares one
+        transaction, each write in its own SAVEPOINT (one that fails is rolled back alone and
+        raises as before), and one fully synchronous COMMIT makes them all durable at once.
+        ``after_commit`` callbacks run after that COMMIT; on a failed COMMIT nothing was stored
+        and the error is raised here. Used by the sync runner's store thread: the state
+        changes of several commits in flight cost one fsync."""
+        if self._group.connection is not None:
+            yield
+            return
+        try:
+            with self._errors(), self.engine.connect() as raw:
+                conn = raw.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    self._group.connection = conn
+                    try:
+                        yield
+                    finally:
+                        self._group.connection = None
+        finally:
+            callbacks, self._group.after = self._group.after, []
+        for callback in callbacks:  # (only reached when the COMMIT succeeded)
+            try:
+                callback()
+            except Exception as exc:  # committed is committed, for every caller of the group
+                log.error("a listener failed after a group commit: %s", type(exc).__name__)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once what was written is committed: now, or at the end of the
+        group this thread is in (never for a group that failed)."""
+        if self._group.connection is None:
+            callback()
+        else:
+            self._group.after.append(callback)
 
     @contextmanager
     def write(self, *, durable: bool = True) -> Iterator[Connection]:
@@ -123,6 +177,11 @@ class Database:
         cost 5-15 ms, but the last saves before a power loss may be rolled back. Approvals and
         the outbox always use the default, fully synchronous commit.
         """
+        group = self._group.connection
+        if group is not None:
+            with self._errors(), group.begin_nested():
+                yield group
+            return
         with self._errors(), self.engine.connect() as raw:
             driver = raw.connection.driver_connection
             if not durable and driver is not None:

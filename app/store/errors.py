@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlalchemy.exc
+if TYPE_CHECKING:  # the error classes are imported at start-up; SQLAlchemy only with the store
+    import sqlalchemy.exc
 
 
 class StoreError(Exception):

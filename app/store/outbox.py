@@ -18,7 +18,7 @@ import json
 import logging
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -350,6 +350,15 @@ class OutboxRepository(OutboxReads):
                 yield c
 
     def _notify(self, changes: Sequence[OutboxChange]) -> None:
+        """Tell listeners once the changes are committed (at the end of a group commit, when
+        the store thread is in one: app.store.database.Database.group)."""
+        self._db.after_commit(lambda: self._notify_now(changes))
+
+    def group(self) -> AbstractContextManager[None]:
+        """One transaction for the state changes made inside on this thread (group commit)."""
+        return self._db.group()
+
+    def _notify_now(self, changes: Sequence[OutboxChange]) -> None:
         log_changes(changes, self._clock())
         for change in changes:
             for listener in list(self._listeners):
@@ -359,4 +368,4 @@ class OutboxRepository(OutboxReads):
         """For a transaction the caller owns: tell listeners once it commits (never about a
         rolled-back one)."""
         if changes and (self._listeners or log.isEnabledFor(logging.DEBUG)):
-            event.listen(c, "commit", lambda _conn: self._notify(changes), once=True)
+            event.listen(c, "commit", lambda _conn: self._notify_now(changes), once=True)

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from app import __version__
 from app.domain.capabilities import ServerCapabilities
@@ -33,7 +34,9 @@ from app.domain.validation import ValidationReport, WritePermissions, validate_f
 from app.fhir.mapping_out import app_device_reference, build_commit
 from app.fhir.permissions import write_permissions
 from app.fhir.profiles import VendorProfile
-from app.store.store import Store
+
+if TYPE_CHECKING:
+    from app.store.store import Store
 
 APP_NAME = "fhir-writeback"
 log = logging.getLogger(__name__)

@@ -11,17 +11,19 @@ Nothing is ever merged automatically: the commit goes to CONFLICT and the clinic
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.domain.commit import PlannedWrite
 from app.domain.outbox import SyncEvent
 from app.fhir.errors import FhirError, FhirNotFound
 from app.smart.errors import SmartError
-from app.store.outbox import OutboxRepository
 from app.store.outbox_records import ConflictDetail, OutboxEntry, WriteRecord
 from app.sync.planner import CannotSend, PlannedRequest, update_target
 from app.sync.store_thread import StoreThread
 from app.sync.writer import Failure, FhirWriter, classify_error
+
+if TYPE_CHECKING:
+    from app.store.outbox import OutboxRepository
 
 E = SyncEvent
 

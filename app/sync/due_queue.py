@@ -8,11 +8,14 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.domain.clock import Clock
-from app.store.outbox import OutboxRepository
 from app.store.outbox_records import OutboxEntry
 from app.sync.store_thread import StoreThread
+
+if TYPE_CHECKING:
+    from app.store.outbox import OutboxRepository
 
 
 class DueQueue:

@@ -17,6 +17,7 @@ where that note found it.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from app.domain.clinical import Reference
 from app.domain.commit import PlannedWrite, canonical_json, resolve_references
@@ -27,7 +28,9 @@ from app.domain.outbox import OutboxState
 from app.domain.review_codec import decision_from_json
 from app.fhir.mapping_out import write_id_for
 from app.store.outbox_records import OutboxEntry, WriteRecord
-from app.store.store import Store
+
+if TYPE_CHECKING:
+    from app.store.store import Store
 
 S = OutboxState
 

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.domain.clock import utc_now
 from app.domain.errors import words_for
@@ -40,7 +41,6 @@ from app.domain.reachability import Connectivity as Connectivity  # the status's
 from app.fhir.errors import FhirError
 from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
-from app.store.outbox import OutboxListener, OutboxRepository
 from app.store.outbox_records import OutboxEntry, OutboxSummary
 from app.store.site_refusals import SiteRefusals
 from app.sync.due_queue import DueQueue, PassTally
@@ -51,6 +51,9 @@ from app.sync.reachability import Probe, ReachabilityMonitor
 from app.sync.send import CommitSender
 from app.sync.store_thread import StoreThread
 from app.sync.writer import FhirWriter
+
+if TYPE_CHECKING:
+    from app.store.outbox import OutboxListener, OutboxRepository
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +160,7 @@ class SyncRunner:
         self._status = RunnerStatus()
         self._status_listeners: list[StatusListener] = []
         self._run_lock = asyncio.Lock()
-        self._db = StoreThread()
+        self._db = StoreThread(group=store.group)  # group commit: one fsync, many changes
         self._loop: asyncio.AbstractEventLoop | None = None
         self._make_due = False
         self._stranded = False  # a failure could not be recorded: sweep SENDING next pass

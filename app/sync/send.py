@@ -27,14 +27,13 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.domain.commit import ApprovedCommit, PlannedWrite, resolve_references
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
 from app.fhir.errors import FhirError
 from app.smart.errors import SmartError
 from app.smart.http_log import prefix, tagged
-from app.store.outbox import OutboxRepository
 from app.store.outbox_records import (
     NOT_WRITTEN,
     ConflictDetail,
@@ -77,6 +76,9 @@ from app.sync.writer import (
     unreadable_answer,
     worst,
 )
+
+if TYPE_CHECKING:
+    from app.store.outbox import OutboxRepository
 
 log = logging.getLogger(__name__)
 

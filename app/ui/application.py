@@ -26,7 +26,11 @@ from collections.abc import Awaitable, Callable
 
 import qasync
 from PySide6.QtCore import QEvent, QObject
-from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
+from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QWidget
+
+# How long the window may take to paint before what waits for it starts anyway (a window that
+# never paints, such as one opened minimised, must not keep the store closed).
+FIRST_PAINT_TIMEOUT_S = 5.0
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +86,14 @@ class _QuitEndsTheApp(QObject):
 
 
 def run_event_loop(
-    build_window: Callable[[], QMainWindow], shutdown: Callable[[], Awaitable[None]] | None = None
+    build_window: Callable[[], QMainWindow],
+    shutdown: Callable[[], Awaitable[None]] | None = None,
+    once_shown: Callable[[QMainWindow], Awaitable[int | None]] | None = None,
 ) -> int:
     """Run the window until the app ends; ``shutdown`` runs on the loop before it stops.
-    Returns the exit status: 0, or 1 when the shutdown itself failed (logged, no traceback)."""
+    Returns the exit status: 0, 1 when the shutdown itself failed (logged, no traceback), or
+    the one ``once_shown`` returned. ``once_shown`` runs when the window has first painted
+    (what the clinician needs first is on screen before anything slow starts)."""
     app = ensure_qapplication()
     app.setQuitOnLastWindowClosed(False)
 
@@ -110,9 +118,11 @@ def run_event_loop(
         app.installEventFilter(quit_filter)
         window = build_window()
         window.show()
-        await ending.wait()
+        status = await _after_first_paint(window, once_shown)
+        if status is None:
+            await ending.wait()
         if shutdown is None:
-            return 0
+            return status or 0
         try:
             await shutdown()
         except Exception as exc:  # a bug: logged for support, one sentence for the person
@@ -122,7 +132,7 @@ def run_event_loop(
         finally:
             for widget in app.topLevelWidgets():  # ended by a signal: the window may be open
                 widget.hide()
-        return 0
+        return status or 0
 
     async def finish(task: asyncio.Task[int]) -> int:
         if qt_ended:
@@ -144,7 +154,55 @@ def run_event_loop(
         return 1
 
 
-def show_fatal_error(text: str) -> None:
-    """Say why the app cannot start (before any window or event loop), and wait for OK."""
-    ensure_qapplication()
-    QMessageBox.critical(None, "FHIR Write-back cannot start", text)
+async def _after_first_paint(
+    window: QMainWindow, once_shown: Callable[[QMainWindow], Awaitable[int | None]] | None
+) -> int | None:
+    if once_shown is None:
+        return None
+    await first_paint(window)
+    status = await once_shown(window)
+    if status is not None:
+        window.close()
+    return status
+
+
+class _PaintWatch(QObject):
+    """Sets ``painted`` at the first paint event of the widget it watches."""
+
+    def __init__(self, painted: asyncio.Event) -> None:
+        super().__init__()
+        self._painted = painted
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self._painted.set()
+        return False
+
+
+async def first_paint(window: QWidget, timeout: float = FIRST_PAINT_TIMEOUT_S) -> None:
+    """Return once ``window`` has painted for the first time (or after ``timeout``)."""
+    painted = asyncio.Event()
+    watch = _PaintWatch(painted)
+    window.installEventFilter(watch)
+    try:
+        await asyncio.wait_for(painted.wait(), timeout)
+    except TimeoutError:
+        pass
+    finally:
+        window.removeEventFilter(watch)
+
+
+async def tell_fatal_error(parent: QWidget, text: str) -> None:
+    """Say why the app cannot go on, and wait until the clinician has read it (without
+    blocking the event loop)."""
+    box = QMessageBox(
+        QMessageBox.Icon.Critical,
+        "FHIR Write-back cannot start",
+        text,
+        QMessageBox.StandardButton.Ok,
+        parent,
+    )
+    read = asyncio.Event()
+    box.finished.connect(lambda _result: read.set())
+    box.open()
+    await read.wait()

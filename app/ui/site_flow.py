@@ -211,7 +211,9 @@ class SiteFlow(QObject):
         opened: list[OpenChart] = []
 
         async def loader() -> EncounterContext:
-            chart_open = await chart.open(patient_id, encounter_id)
+            chart_open = await chart.open(
+                patient_id, encounter_id, on_header=self.workspace.show_header
+            )
             gate.set_chart(chart_open)
             opened.append(chart_open)
             return chart_open.context

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.clinical import EncounterSummary, PatientSummary
 from app.domain.clock import utc_now
 from app.domain.commit import ApprovedCommit
 from app.domain.context import EncounterContext
@@ -224,6 +225,7 @@ class WorkspacePage(QWidget):
                 exc, "The chart could not be loaded. Check the connection and try again."
             )
             log.warning("context load failed: %s", type(exc).__name__)
+            self.banner.clear()  # no patient shown over a chart that did not load
             self.context_pane.show_error(str(message))
             self.show_error(str(message))
             return
@@ -235,6 +237,11 @@ class WorkspacePage(QWidget):
             self.drafts.start("owners", self.entry.open_chart(context))
         await self.drafts.open_context(context, restored_notice=restored_notice)
         self.editor.focus_first_section()  # ready to type: the note comes first
+
+    def show_header(self, patient: PatientSummary, encounter: EncounterSummary) -> None:
+        """The patient and the encounter are in (checked to belong together): the banner need
+        not wait for the rest of the chart."""
+        self.banner.show_context(patient, encounter)
 
     def show_chart(self, chart: OpenChart) -> None:
         """The open chart was (re-)read: show it, check the draft against it."""

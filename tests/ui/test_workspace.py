@@ -84,6 +84,31 @@ async def test_load_failure_is_shown_not_raised(page: WorkspacePage) -> None:
     assert "not loaded" in page.context_pane.tree.topLevelItem(0).text(0)
 
 
+async def test_the_banner_shows_before_the_chart_is_in(page: WorkspacePage) -> None:
+    """Issue 15: the patient and the encounter come a round trip before the sections."""
+    ctx = make_context()
+    seen_while_loading: list[str] = []
+
+    async def loader() -> EncounterContext:
+        page.show_header(ctx.patient, ctx.encounter)
+        seen_while_loading.append(page.banner.name_label.text())
+        return ctx
+
+    await page.load(loader)
+    assert seen_while_loading == ["Maria Elena Garcia"]
+
+
+async def test_a_failed_load_leaves_no_patient_in_the_banner(page: WorkspacePage) -> None:
+    ctx = make_context()
+
+    async def loader() -> EncounterContext:
+        page.show_header(ctx.patient, ctx.encounter)
+        raise ConnectionError("the sections' batch never came back")
+
+    await page.load(loader)
+    assert page.banner.name_label.text() == "No patient open"
+
+
 async def test_prefilled_draft_edit_autosave_and_diff(
     page: WorkspacePage, qtbot: QtBot, store: Store
 ) -> None:

@@ -22,6 +22,10 @@ from app.sandbox.fhir.indexing import index_rows
 
 SCHEMA_VERSION = "1"
 
+# The *_by_owner indexes serve re-indexing a resource (type, id) and _sort: the sort key of a
+# match is one look-up there (type, id, param -> the value), where an index on (type, param)
+# would read every resource's value of that parameter for each match (issue 15: 5 s for 5,000
+# Observations). They replace the (type, id) indexes of schema 1 (DROP INDEX below).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resource (
@@ -49,25 +53,29 @@ CREATE TABLE IF NOT EXISTS idx_token (
     system TEXT NOT NULL, code TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_token_lookup ON idx_token (type, param, code, system);
-CREATE INDEX IF NOT EXISTS idx_token_owner ON idx_token (type, id);
+DROP INDEX IF EXISTS idx_token_owner;
+CREATE INDEX IF NOT EXISTS idx_token_by_owner ON idx_token (type, id, param, code);
 CREATE TABLE IF NOT EXISTS idx_ref (
     type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
     target_type TEXT NOT NULL, target_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_ref_lookup ON idx_ref (type, param, target_id, target_type);
-CREATE INDEX IF NOT EXISTS idx_ref_owner ON idx_ref (type, id);
+DROP INDEX IF EXISTS idx_ref_owner;
+CREATE INDEX IF NOT EXISTS idx_ref_by_owner ON idx_ref (type, id, param, target_id);
 CREATE TABLE IF NOT EXISTS idx_date (
     type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
     low TEXT NOT NULL, high TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_date_lookup ON idx_date (type, param, low);
-CREATE INDEX IF NOT EXISTS idx_date_owner ON idx_date (type, id);
+DROP INDEX IF EXISTS idx_date_owner;
+CREATE INDEX IF NOT EXISTS idx_date_by_owner ON idx_date (type, id, param, low);
 CREATE TABLE IF NOT EXISTS idx_string (
     type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
     value TEXT NOT NULL, raw TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS idx_string_lookup ON idx_string (type, param, value);
-CREATE INDEX IF NOT EXISTS idx_string_owner ON idx_string (type, id);
+DROP INDEX IF EXISTS idx_string_owner;
+CREATE INDEX IF NOT EXISTS idx_string_by_owner ON idx_string (type, id, param, value);
 """
 
 _INDEX_TABLES = ("idx_token", "idx_ref", "idx_date", "idx_string")

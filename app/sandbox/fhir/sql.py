@@ -183,7 +183,7 @@ def order_by(resource_type: str, sort: Sequence[SortKey]) -> Filter:
             f"(SELECT {pick}(x.{column}) FROM {table} x "
             "WHERE x.type = r.type AND x.id = r.id AND x.param = ?)"
         )
-        parts.append(f"{expr} IS NULL, {expr} {direction}")
-        params += [name, name]
+        parts.append(f"{expr} {direction} NULLS LAST")  # one look-up per match, not two
+        params.append(name)
     parts.append("r.lu_low ASC, r.id ASC")
     return ", ".join(parts), params

@@ -1,0 +1,297 @@
+"""Issue 15, items 1 and 2: the context load at any chart size, near the round-trip limit.
+
+    .venv/bin/python benchmarks/bench_context_sizes.py [--server sandbox|peer]
+        [--sizes 10,100,1000,5000,20000] [--latency 0.1] [--runs 3]
+
+Patients ``pat-obs-<n>`` with n Observations (a quarter vital signs, the rest laboratory) and
+200 notes (app/sandbox/large_chart.py) are written to the server, then each is loaded, median
+of ``--runs``, three ways in the same run, all getting the same data (the patient, the
+encounter, problems, medications, allergies, the newest 200 vital signs, the newest 200 labs,
+the newest 50 notes):
+
+    app        load_encounter_context, the session's CapabilityStatement cached (as at sign-in)
+    httpx      plain sequential httpx: one request after the other, JSON decoded, no mapping
+    fhirclient SMART's Python client 4.4 (requests), its models built, in sequence
+
+once through benchmarks/latency_proxy.py with ``--latency`` added to each request, once
+straight to the server (the local link). Reported: when the banner (patient + encounter) can
+show, when the whole context is ready, the round trips (requests that could not overlap), and
+the ratios. Targets: banner <= 350 ms and everything <= 600 ms and <= 2 round trips at 100 ms,
+for every size; growth per size at most linear; on the local link the app no slower than
+plain httpx. Exits 1 when one is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.fhir.client import FhirClient
+from app.fhir.context_loader import ContextLoadOptions, load_encounter_context
+from app.sandbox.fhir.store import FhirStore
+from app.sandbox.large_chart import large_chart, write_chart
+from app.sandbox.options import DEFAULT_SEED
+from benchmarks.latency_proxy import LatencyProxy
+from tests.fhir.conftest import BearerAuth, access_token
+from tests.support.servers import RunningServer, start_peer, start_sandbox
+
+OPTIONS = ContextLoadOptions()
+# whether the loader tells when the banner can show (before issue 15 it did not)
+HEADER = "on_header" in inspect.signature(load_encounter_context).parameters
+LIMITS = {"vitals": OPTIONS.vitals_limit, "labs": OPTIONS.labs_limit, "notes": OPTIONS.notes_limit}
+
+
+def patient_of(size: int) -> tuple[str, str]:
+    return f"pat-obs-{size}", f"enc-obs-{size}"
+
+
+def chart(size: int) -> dict[str, Any]:
+    patient, _ = patient_of(size)
+    return large_chart(size, patient=patient, mrn=f"MRN-OBS-{size}")
+
+
+# ---------------------------------------------------------------- the same data, three ways
+
+
+def searches(patient: str) -> list[tuple[str, dict[str, str], int]]:
+    """What the naive clients ask for: the app's sections, newest first, up to its limits."""
+    ref = f"Patient/{patient}"
+    return [
+        ("Condition", {"patient": ref, "clinical-status": "active,recurrence,relapse"}, 500),
+        ("MedicationRequest", {"patient": ref, "status": "active"}, 500),
+        ("AllergyIntolerance", {"patient": ref}, 500),
+        ("Observation", {"patient": ref, "category": "vital-signs", "_sort": "-date"}, 200),
+        ("Observation", {"patient": ref, "category": "laboratory", "_sort": "-date"}, 200),
+        ("DocumentReference", {"patient": ref, "_sort": "-date"}, 50),
+    ]
+
+
+async def plain_httpx(http: httpx.AsyncClient, base: str, patient: str, encounter: str) -> int:
+    found = 0
+    for path in (f"Patient/{patient}", f"Encounter/{encounter}"):
+        (await http.get(f"{base}/{path}")).raise_for_status()
+    for rtype, params, limit in searches(patient):
+        url: str | None = f"{base}/{rtype}"
+        query: dict[str, str] | None = {**params, "_count": str(min(limit, 100))}
+        got = 0
+        while url is not None and got < limit:
+            response = await http.get(url, params=query)
+            response.raise_for_status()
+            bundle = response.json()
+            got += len(bundle.get("entry") or [])
+            url = next(
+                (lk["url"] for lk in bundle.get("link", []) if lk["relation"] == "next"), None
+            )
+            query = None
+        found += min(got, limit)
+    return found
+
+
+def with_fhirclient(base: str, token: str, patient: str, encounter: str) -> int:
+    from fhirclient.models.allergyintolerance import AllergyIntolerance
+    from fhirclient.models.condition import Condition
+    from fhirclient.models.documentreference import DocumentReference
+    from fhirclient.models.encounter import Encounter
+    from fhirclient.models.medicationrequest import MedicationRequest
+    from fhirclient.models.observation import Observation
+    from fhirclient.models.patient import Patient
+    from fhirclient.server import FHIRServer
+
+    models = {
+        "Condition": Condition,
+        "MedicationRequest": MedicationRequest,
+        "AllergyIntolerance": AllergyIntolerance,
+        "Observation": Observation,
+        "DocumentReference": DocumentReference,
+    }
+    server = FHIRServer(None, base_uri=base)
+    server.session.headers["Authorization"] = f"Bearer {token}"
+    Patient.read(patient, server)
+    Encounter.read(encounter, server)
+    found = 0
+    for rtype, params, limit in searches(patient):
+        search = models[rtype].where(struct={**params, "_count": str(min(limit, 100))})
+        got = 0
+        for _resource in search.perform_resources_iter(server):
+            got += 1
+            if got >= limit:
+                break
+        found += got
+    server.session.close()
+    return found
+
+
+# ---------------------------------------------------------------- measuring
+
+
+@dataclass
+class Timing:
+    banner: float
+    ready: float
+    round_trips: float
+
+
+async def timed(
+    runs: int, proxy: LatencyProxy | None, load: Callable[[], Awaitable[float | None]]
+) -> Timing:
+    banners, readies, trips = [], [], []
+    for _ in range(runs):
+        before = proxy.round_trips if proxy else 0
+        t0 = time.perf_counter()
+        banner_at = await load()
+        ready = time.perf_counter() - t0
+        readies.append(ready)
+        banners.append((banner_at - t0) if banner_at is not None else ready)
+        trips.append((proxy.round_trips - before) if proxy else 0)
+    return Timing(statistics.median(banners), statistics.median(readies), statistics.median(trips))
+
+
+async def measure_size(
+    size: int,
+    base: str,
+    token: str,
+    runs: int,
+    proxy: LatencyProxy | None,
+    app_client: FhirClient,
+    http: httpx.AsyncClient,
+) -> dict[str, Timing]:
+    patient, encounter = patient_of(size)
+
+    async def app() -> float | None:
+        shown: list[float] = []
+        extra = {"on_header": lambda *_: shown.append(time.perf_counter())} if HEADER else {}
+        await load_encounter_context(app_client, patient, encounter, **extra)
+        return shown[0] if shown else None
+
+    async def naive_httpx() -> None:
+        await plain_httpx(http, base, patient, encounter)
+
+    async def naive_fhirclient() -> None:
+        await asyncio.to_thread(with_fhirclient, base, token, patient, encounter)
+
+    await app()  # warm the server's caches for this patient
+    return {
+        "app": await timed(runs, proxy, app),
+        "httpx": await timed(runs, proxy, naive_httpx),
+        "fhirclient": await timed(runs, proxy, naive_fhirclient),
+    }
+
+
+def report(title: str, results: dict[int, dict[str, Timing]], latency: float) -> list[str]:
+    missed: list[str] = []
+    print(title)
+    print(
+        f"  {'Observations':>12} | {'app banner':>10} {'app ready':>9} {'RTs':>3} | {'httpx':>8} {'RTs':>4} | {'fhirclient':>10} | {'vs httpx':>8} {'vs fhirclient':>13}"
+    )
+    for size, row in results.items():
+        app, hx, fc = row["app"], row["httpx"], row["fhirclient"]
+        print(
+            f"  {size:>12} | {app.banner * 1000:8.0f}ms {app.ready * 1000:7.0f}ms {app.round_trips:3.0f} | "
+            f"{hx.ready * 1000:6.0f}ms {hx.round_trips:4.0f} | {fc.ready * 1000:8.0f}ms | "
+            f"{hx.ready / app.ready:7.1f}x {fc.ready / app.ready:12.1f}x"
+        )
+        if latency >= 0.1:
+            if app.banner > 0.35:
+                missed.append(f"{size}: banner {app.banner * 1000:.0f} ms > 350 ms")
+            if app.ready > 0.6:
+                missed.append(f"{size}: ready {app.ready * 1000:.0f} ms > 600 ms")
+            if app.round_trips > 2:
+                missed.append(f"{size}: {app.round_trips:.0f} round trips > 2")
+        elif latency == 0 and app.ready > hx.ready:
+            missed.append(
+                f"{size}: local link {app.ready * 1000:.0f} ms > httpx {hx.ready * 1000:.0f} ms"
+            )
+    sizes = list(results)
+    for small, big in zip(sizes, sizes[1:], strict=False):
+        grow = results[big]["app"].ready / results[small]["app"].ready
+        if grow > big / small:
+            missed.append(
+                f"{small} -> {big}: grew {grow:.1f}x, more than linear ({big / small:.0f}x)"
+            )
+    return missed
+
+
+async def run(server: RunningServer, sizes: list[int], latency: float, runs: int) -> list[str]:
+    token = access_token(server)
+    upstream = server.fhir_base.rsplit("/fhir", 1)[0]
+    auth = BearerAuth(token)
+    missed: list[str] = []
+    async with httpx.AsyncClient(timeout=120, auth=auth) as http:
+        if server.name == "peer":
+            await load_into_peer(http, server.fhir_base, sizes)
+        for label, wait in (
+            (f"+{latency * 1000:.0f} ms per request", latency),
+            ("local link (no added latency)", 0.0),
+        ):
+            results: dict[int, dict[str, Timing]] = {}
+            async with LatencyProxy(upstream, latency=wait) as proxy:
+                base = server.fhir_base.replace(upstream, proxy.base) if wait else server.fhir_base
+                client = FhirClient(http, base, auth)
+                await client.capabilities()  # read once at sign-in
+                for size in sizes:
+                    results[size] = await measure_size(
+                        size, base, token, runs, proxy if wait else None, client, http
+                    )
+            missed += report(f"{server.name}, {label}, median of {runs}:", results, wait)
+    return missed
+
+
+async def load_into_peer(http: httpx.AsyncClient, base: str, sizes: list[int]) -> None:
+    for size in sizes:
+        entries = chart(size)["entry"]
+        for start in range(0, len(entries), 1000):
+            bundle = {
+                "resourceType": "Bundle",
+                "type": "batch",
+                "entry": entries[start : start + 1000],
+            }
+            (await http.post(base, json=bundle)).raise_for_status()
+
+
+def sandbox_with_charts(workdir: Path, sizes: list[int]) -> RunningServer:
+    db = workdir / "sandbox.db"
+    store = FhirStore(db)
+    store.ensure_seeded(DEFAULT_SEED)
+    for size in sizes:
+        write_chart(store.db, chart(size))
+    store.close()
+    return start_sandbox(workdir, db=db, auto_login="prac-1")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", choices=["sandbox", "peer"], default="sandbox")
+    parser.add_argument("--sizes", default="10,100,1000,5000,20000")
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.server == "sandbox":
+            server = sandbox_with_charts(Path(tmp), sizes)
+        else:
+            server = start_peer(Path(tmp), auto_login="prac-1")
+        try:
+            missed = asyncio.run(run(server, sizes, args.latency, args.runs))
+        finally:
+            server.stop()
+    for line in missed:
+        print("MISSED:", line)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

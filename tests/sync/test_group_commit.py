@@ -1,0 +1,121 @@
+"""Issue 15, item 3: the runner's store thread groups the state changes waiting for it into one
+transaction (one fsync), without weakening what ``run`` promises: when it returns, the change
+is committed (another connection sees it), a change that fails is rolled back alone, and
+listeners hear of a change only once it is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from app.domain.outbox import IllegalTransition, OutboxState, SyncEvent
+from app.store.outbox_records import OutboxChange
+from app.store.store import Store, open_store
+from app.sync.store_thread import StoreThread
+from tests.store.test_outbox import DECISION, small_commit
+
+S, E = OutboxState, SyncEvent
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = open_store(tmp_path / "store.db")
+    yield s
+    s.close()
+
+
+def committed_states(path: Path) -> dict[str, str]:
+    """What is on disk, read with a connection of its own (not the store's)."""
+    with sqlite3.connect(path) as conn:
+        return dict(conn.execute("SELECT commit_id, state FROM outbox_commits").fetchall())
+
+
+class Commits:
+    def __init__(self, store: Store) -> None:
+        self.count = 0
+        event.listen(store.db.engine, "commit", self._one)
+
+    def _one(self, _conn: Any) -> None:
+        self.count += 1
+
+
+async def test_changes_waiting_together_share_one_transaction_and_are_on_disk_when_answered(
+    store: Store, tmp_path: Path
+) -> None:
+    queued = [store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(12)]
+    commits = Commits(store)
+    worker = StoreThread(group=store.outbox.group)
+    try:
+
+        async def start(commit_id: Any) -> str:
+            item = await worker.run(store.outbox.apply, commit_id, E.SEND_STARTED)
+            # answered: committed, for anyone who looks
+            assert committed_states(tmp_path / "store.db")[str(commit_id)] == item.state.value
+            return item.state.value
+
+        states = await asyncio.gather(*(start(c.commit_id) for c in queued))
+    finally:
+        worker.close()
+    assert states == [S.SENDING.value] * 12
+    assert commits.count < 12  # grouped: fewer COMMITs (fsyncs) than changes
+
+
+async def test_a_change_that_fails_is_rolled_back_alone(store: Store, tmp_path: Path) -> None:
+    first, second = (store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(2))
+    worker = StoreThread(group=store.outbox.group)
+    try:
+        results = await asyncio.gather(
+            worker.run(store.outbox.apply, first.commit_id, E.SEND_STARTED),
+            worker.run(store.outbox.apply, second.commit_id, E.SERVER_ACCEPTED),  # not allowed
+            return_exceptions=True,
+        )
+    finally:
+        worker.close()
+    assert isinstance(results[1], IllegalTransition)
+    on_disk = committed_states(tmp_path / "store.db")
+    assert on_disk[str(first.commit_id)] == S.SENDING.value
+    assert on_disk[str(second.commit_id)] == S.QUEUED.value
+
+
+async def test_listeners_hear_of_a_change_once_it_is_committed(
+    store: Store, tmp_path: Path
+) -> None:
+    queued = [store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(4)]
+    heard: list[tuple[str, str]] = []
+
+    def listener(change: OutboxChange) -> None:
+        commit_id = str(change.item.commit_id)
+        heard.append((change.item.state.value, committed_states(tmp_path / "store.db")[commit_id]))
+
+    store.outbox.subscribe(listener)
+    worker = StoreThread(group=store.outbox.group)
+    try:
+        await asyncio.gather(
+            *(worker.run(store.outbox.apply, c.commit_id, E.SEND_STARTED) for c in queued)
+        )
+    finally:
+        worker.close()
+    assert heard == [(S.SENDING.value, S.SENDING.value)] * 4
+
+
+async def test_a_failing_listener_does_not_fail_the_group(store: Store, tmp_path: Path) -> None:
+    queued = [store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(3)]
+
+    def broken(_change: OutboxChange) -> None:
+        raise RuntimeError("a listener with a bug")
+
+    store.outbox.subscribe(broken)
+    worker = StoreThread(group=store.outbox.group)
+    try:
+        items = await asyncio.gather(
+            *(worker.run(store.outbox.apply, c.commit_id, E.SEND_STARTED) for c in queued)
+        )
+    finally:
+        worker.close()
+    assert [i.state for i in items] == [S.SENDING] * 3  # committed, and every caller knows it
