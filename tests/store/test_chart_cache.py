@@ -115,6 +115,7 @@ def test_bounds_drop_the_oldest_first(cache: ChartCache, clocks: FakeClocks) -> 
         clocks.elapse(timedelta(minutes=1))
     assert sorted(cache.stamps()) == [("pat-1", "enc-1"), ("pat-1", "enc-2")]
     count, size = cache.usage()
+    assert count == 2
     tight = OfflinePolicy(max_bytes=size // 2 + 1)
     assert cache.enforce(tight) == 1
     assert list(cache.stamps()) == [("pat-1", "enc-2")]
@@ -127,9 +128,7 @@ def test_purge_all_empties_the_cache(cache: ChartCache) -> None:
     assert cache.load("pat-1", "enc-1") is None and cache.load_capability() is None
 
 
-def test_a_damaged_entry_is_dropped_never_shown_half(
-    tmp_path: Path, clocks: FakeClocks
-) -> None:
+def test_a_damaged_entry_is_dropped_never_shown_half(tmp_path: Path, clocks: FakeClocks) -> None:
     keys = StoreKeyring(file_keyring(tmp_path / "keyring"))
     protected = open_protected_store(tmp_path / "store.db", keys)
     store: Store = protected.store
