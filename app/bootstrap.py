@@ -38,6 +38,7 @@ from app.services.drafts import DraftService
 from app.services.errors import user_errors
 from app.services.followups import FollowUpService
 from app.services.kpi import KpiService
+from app.services.offline import OfflineCharts
 from app.services.outbox import OutboxService
 from app.services.owners import OwnerService
 from app.services.review import ReviewService
@@ -174,14 +175,17 @@ def site_services(
     worklist = WorklistService(
         fhir, signed_in, store.db, store.worklist, worker, listener=hl7_listener(site)
     )
+    offline = OfflineCharts(fhir, store.charts, worker, policy=site.offline)
+    worklist.subscribe(offline.prefetch_worklist)
 
     async def close() -> None:
+        await offline.aclose()
         await asyncio.get_running_loop().run_in_executor(None, worker.close)
 
     return SiteServices(
         site=site,
         session=signed_in,
-        chart=ChartService(fhir, signed_in, site.vendor_profile, audit.record),
+        chart=ChartService(fhir, signed_in, site.vendor_profile, audit.record, offline),
         drafts=DraftService(store.drafts, worker),
         review=ReviewService(store, worker, on_queued=outbox.notify_enqueued),
         outbox=outbox,
@@ -192,6 +196,7 @@ def site_services(
         warnings=tuple(protected.warnings),
         close=close,
         kpi=KpiService(store.kpi, worker),
+        offline=offline,
     )
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from app.domain.offline import DEFAULT_OFFLINE_POLICY, OfflinePolicy
+
 DEFAULT_REDIRECT_PATH = "/callback"
 
 
@@ -60,6 +62,7 @@ class Site:
     log_level: LogLevel | None = None  # None: the global setting (default INFO)
     is_sandbox: bool = False  # the embedded sandbox EHR, offered when nothing is configured
     hl7: Hl7Listener | None = None  # None: no HL7 v2 listener (the worklist reads FHIR only)
+    offline: OfflinePolicy = DEFAULT_OFFLINE_POLICY  # charts kept for offline use (docs/offline.md)
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.fhir_base})"

@@ -82,7 +82,7 @@ def run_clocks(wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Call
 class ChartCache:
     def __init__(self, db: Database, *, clocks: Callable[[], Clocks] | None = None) -> None:
         self._db = db
-        self._clocks = clocks or run_clocks()
+        self.clocks = clocks or run_clocks()
         self.dropped_damaged = 0
 
     # ------------------------------------------------------------------ writing
@@ -98,7 +98,7 @@ class ChartCache:
         self._put(METADATA_KEY, "", "", json.dumps(statement).encode())
 
     def _put(self, key: str, patient_id: str, encounter_id: str, plain: bytes) -> CacheStamp:
-        clocks = self._clocks()
+        clocks = self.clocks()
         protector = self._db.protector
         body = protector.protect(zlib.compress(plain, 6), context=_context(key))
         row = {
@@ -153,7 +153,7 @@ class ChartCache:
         if row is None:
             return None
         stamp = _stamp(row)
-        clocks = self._clocks()
+        clocks = self.clocks()
         if is_expired(stamp, clocks, policy):
             self._delete(key)
             return None
@@ -203,7 +203,7 @@ class ChartCache:
                     c.key != METADATA_KEY
                 )
             ).all()
-        clocks = self._clocks()
+        clocks = self.clocks()
         entries = [KeptEntry(r.key, _stamp(r), r.size) for r in rows]
         expired = [e.key for e in entries if is_expired(e.stamp, clocks, policy)]
         live = [e for e in entries if e.key not in set(expired)]

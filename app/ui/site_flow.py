@@ -141,7 +141,19 @@ class SiteFlow(QObject):
             self.outbox.close()
             self.workspace.set_outbox(None)
             await site.outbox.stop_sync()
+            await self._purge_kept_charts(site)
         await self.controller.sign_out()
+
+    async def _purge_kept_charts(self, site: SiteServices) -> None:
+        """Signing out removes the charts kept for offline use (quitting keeps them, within
+        the site's retention, for an offline start: docs/offline.md)."""
+        if site.offline is None:
+            return
+        try:
+            await site.offline.aclose()
+            await site.offline.purge()
+        except ServiceError as exc:
+            self.window.set_sync_summary(exc.words)
 
     def _audit_lock(self, locked: bool) -> None:
         if self.site is not None and self.lock.session is not None:
@@ -165,7 +177,10 @@ class SiteFlow(QObject):
             return chart_open.context
 
         async def load() -> None:
+            self.workspace.banner.show_freshness(None)
             await self.workspace.load(loader, restored_notice=notice)
+            if opened:
+                self.workspace.banner.show_freshness(opened[0].freshness)
             if opened:  # then its notes, marked where they were written here
                 await self.chart.opened(opened[0])
 
