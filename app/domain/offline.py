@@ -144,6 +144,42 @@ class ChartFreshness:
         return f"chart as of {when}, offline"
 
 
+@dataclass(frozen=True)
+class ChartBasis:
+    """The chart a note was approved from, recorded in the review decision: read live, or the
+    copy kept on this computer while the EHR could not be reached (an offline approval), and
+    as of when."""
+
+    source: ChartSource
+    as_of: datetime  # UTC
+
+    @property
+    def offline(self) -> bool:
+        return self.source is ChartSource.KEPT
+
+    @classmethod
+    def of(cls, freshness: ChartFreshness) -> ChartBasis:
+        return cls(freshness.source, freshness.fetched_at)
+
+
+def offline_approval_words(basis: ChartBasis, amends: bool, zone: tzinfo | None = None) -> str:
+    """What the approval dialog says about a note approved on a kept chart ('' when live)."""
+    if not basis.offline:
+        return ""
+    when = ChartFreshness(basis.source, basis.as_of).banner_words(zone).removeprefix("chart as of ")
+    words = (
+        f"You are approving offline, on the chart as kept at {when.removesuffix(', offline')}. "
+        "The note is sent when the EHR can be reached."
+    )
+    if amends:
+        words += (
+            " It changes a note that may have been changed in the EHR meanwhile: that note is "
+            "checked first, and if it changed you will be asked to compare before anything is "
+            "written."
+        )
+    return words
+
+
 NOT_KEPT = (
     "This chart is not kept on this computer and the EHR cannot be reached, so it cannot be "
     "shown. Open a visit from the worklist marked as kept, or try again when the connection is "

@@ -56,6 +56,10 @@ class ApprovalDialog(QDialog):
         layout.addWidget(heading_label(f"Approve this note for {proposal.patient_label}?"))
         if proposal.patient_warning:  # hidden characters in the name or MRN
             layout.addWidget(error_label(proposal.patient_warning))
+        if proposal.offline_words:  # approved on the chart kept while offline
+            offline = hint_label(proposal.offline_words)
+            offline.setObjectName("offlineApproval")
+            layout.addWidget(offline)
         layout.addWidget(
             hint_label(
                 f"Approving as {decision.approved_by.display or decision.approved_by.relative} "
