@@ -177,6 +177,7 @@ def site_services(
     )
     offline = OfflineCharts(fhir, store.charts, worker, policy=site.offline)
     worklist.subscribe(offline.prefetch_worklist)
+    outbox.subscribe_status(offline.on_status)
 
     async def close() -> None:
         await offline.aclose()

@@ -92,6 +92,10 @@ class ChartService:
     async def open(self, patient_id: str, encounter_id: str) -> OpenChart:
         """Load the encounter's context and what the EHR allows writing for it; the kept chart
         when the EHR does not answer (ServiceError NOT_KEPT when there is none)."""
+        if self._offline is not None and self._offline.known_offline:
+            kept = await self._offline.kept(patient_id, encounter_id)
+            if kept is not None:  # no connect timeout first: the sender knows it is offline
+                return await self._approvable(kept.context, _kept(kept.stamp.fetched_at))
         async with self._foreground():
             try:
                 with user_errors(LOAD_FAILED):
@@ -113,8 +117,7 @@ class ChartService:
         kept = await self._offline.kept(patient_id, encounter_id)
         if kept is None:
             raise ServiceError(NOT_KEPT)
-        freshness = ChartFreshness(ChartSource.KEPT, kept.stamp.fetched_at)
-        return await self._approvable(kept.context, freshness)
+        return await self._approvable(kept.context, _kept(kept.stamp.fetched_at))
 
     async def _approvable(self, context: EncounterContext, freshness: ChartFreshness) -> OpenChart:
         patient_id, encounter_id = context.patient.id, context.encounter.id
@@ -148,3 +151,7 @@ class ChartService:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _kept(fetched_at: datetime) -> ChartFreshness:
+    return ChartFreshness(ChartSource.KEPT, fetched_at)

@@ -11,6 +11,14 @@ the background prefetch that keeps them (docs/offline.md).
     start() / aclose()       the background prefetcher: ``request(targets)`` hands it the latest
                              list (a newer list replaces an older one not yet done)
     purge()                  everything kept, dropped (sign-out)
+    on_status(status)        the outbox runner's reachability (one fact, app.sync.reachability):
+                             while the EHR is known to be offline a chart opens from the kept
+                             copy at once (no connect timeout first) and nothing is prefetched;
+                             when it answers again the kept charts are refreshed
+
+A dropped connection during the prefetch is tried once more after ``RETRY_PAUSE``; a second
+one in a row stops the prefetch until the EHR is reachable again: a flapping link costs at most
+two requests per chart, never a storm.
 
 Why no ``_lastUpdated``/ETag check before re-reading a kept chart: a chart is one batch (one
 round trip once the CapabilityStatement is known), and a check of the six searches for anything
@@ -29,11 +37,13 @@ from typing import TYPE_CHECKING
 
 from app.domain.context import EncounterContext
 from app.domain.offline import DEFAULT_OFFLINE_POLICY, CacheStamp, OfflinePolicy, needs_refresh
+from app.domain.reachability import Connectivity
 from app.domain.worklist import Worklist, WorklistSource
 from app.fhir.context_loader import load_encounter_context
 from app.fhir.errors import FhirError, FhirServerError, FhirTransportError
 from app.services.errors import ServiceError, user_errors
 from app.store.chart_cache import ChartCache, KeptChart
+from app.sync.runner import RunnerStatus
 from app.sync.store_thread import StoreThread
 
 if TYPE_CHECKING:
@@ -42,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GATEWAY_DOWN = frozenset({502, 503, 504})
+RETRY_PAUSE = 1.0  # seconds before the one retry of a chart whose request got no answer
 CHART_KEY = tuple[str, str]  # (patient id, encounter id)
 
 
@@ -102,6 +113,8 @@ class OfflineCharts:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running = False
+        self.connectivity = Connectivity.UNKNOWN
+        self.retry_pause = RETRY_PAUSE
         self.last_report: PrefetchReport | None = None
 
     # ------------------------------------------------------------------ one chart
@@ -141,9 +154,11 @@ class OfflineCharts:
             if stamp is not None and not needs_refresh(stamp, clocks, self.policy):
                 report.fresh.append(target)
                 continue
-            await self.gate.idle()  # the clinician first
+            if self.known_offline:
+                report.unreachable = True
+                break
             try:
-                context = await load_encounter_context(self._fhir, *target)
+                context = await self._fetch(target)
             except FhirError as exc:
                 if no_answer(exc):
                     report.unreachable = True
@@ -159,6 +174,32 @@ class OfflineCharts:
             report.kept.append(target)
         self.last_report = report
         return report
+
+    async def _fetch(self, target: CHART_KEY) -> EncounterContext:
+        """One chart, after the clinician's requests; a request without an answer once more."""
+        for attempt in (1, 2):
+            await self.gate.idle()  # the clinician first
+            try:
+                return await load_encounter_context(self._fhir, *target)
+            except FhirError as exc:
+                if attempt == 2 or not no_answer(exc):
+                    raise
+                await asyncio.sleep(self.retry_pause)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @property
+    def known_offline(self) -> bool:
+        return self.connectivity is Connectivity.OFFLINE
+
+    def on_status(self, status: RunnerStatus | None) -> None:
+        """The sender's reachability: when the EHR answers again, the kept charts are
+        refreshed (the same list as last time)."""
+        before = self.connectivity
+        self.connectivity = status.connectivity if status is not None else Connectivity.UNKNOWN
+        back = before is Connectivity.OFFLINE and self.connectivity is Connectivity.ONLINE
+        if back and self._wanted:
+            log.info("prefetch: the EHR answers again; refreshing the kept charts")
+            self.request(self._wanted)
 
     def request(self, targets: Sequence[CHART_KEY]) -> None:
         """Prefetch these in the background (the latest list wins)."""

@@ -6,6 +6,7 @@ whole and resumes; the prefetch waits while the clinician's own request is in fl
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +18,14 @@ import pytest
 from app.domain.audit import AuditKind
 from app.domain.clinical import Reference
 from app.domain.offline import NOT_KEPT, ChartSource
+from app.domain.reachability import Connectivity
 from app.fhir.client import FhirClient
 from app.services.chart import ChartService
 from app.services.errors import ServiceError
 from app.services.offline import OfflineCharts
 from app.services.session import SessionService
 from app.store.store import Store, open_store
+from app.sync.runner import RunnerStatus
 from app.sync.store_thread import StoreThread
 from tests.fhir.conftest import BearerAuth, access_token
 from tests.support.fault_proxy import Fault, FaultProxy, ScriptedFaults, no_faults
@@ -115,8 +118,9 @@ async def test_a_cut_during_prefetch_keeps_what_was_whole_and_resumes(rig: Rig) 
     offline, _chart = rig.services()
     await offline.prefetch(CHARTS[:1])  # the CapabilityStatement read; the first chart kept
     rig.store.charts.purge_all()
-    rig.proxy.plan = ScriptedFaults([Fault.pass_through(), Fault.drop_before()] * 3)
-    cut = await offline.prefetch(CHARTS)
+    offline.retry_pause = 0.05
+    rig.proxy.plan = ScriptedFaults([Fault.pass_through()] + [Fault.drop_before()] * 2)
+    cut = await offline.prefetch(CHARTS)  # the link goes after the first chart
     assert cut.unreachable and len(cut.kept) < len(CHARTS)
     kept_now = set(rig.store.charts.stamps())
     assert kept_now == set(cut.kept)
@@ -144,3 +148,60 @@ async def test_sign_out_purge_removes_every_kept_chart(rig: Rig) -> None:
     await offline.prefetch(CHARTS)
     assert await offline.purge() >= len(CHARTS)
     assert rig.store.charts.stamps() == {} and rig.store.charts.load_capability() is None
+
+
+async def test_one_dropped_connection_is_tried_once_more(rig: Rig) -> None:
+    offline, _chart = rig.services()
+    offline.retry_pause = 0.05
+    await offline.prefetch(CHARTS[:1])  # the CapabilityStatement read
+    rig.store.charts.purge_all()
+    rig.proxy.plan = ScriptedFaults([Fault.drop_before()])
+    before = rig.proxy.requests
+    report = await offline.prefetch(CHARTS)
+    assert report.kept == CHARTS and not report.unreachable
+    assert rig.proxy.requests - before == len(CHARTS) + 1  # one chart asked twice, no more
+
+
+async def test_a_flapping_link_costs_no_storm_and_loses_nothing(rig: Rig) -> None:
+    """The link drops for a moment every half second; the prefetch is asked again each time
+    the EHR answers (as on reconnection). Every chart ends up kept whole, and no chart costs
+    more than two requests per round."""
+    offline, _chart = rig.services()
+    offline.retry_pause = 0.05
+    await offline.prefetch(CHARTS[:1])
+    rig.store.charts.purge_all()
+    started = time.monotonic()
+    rig.proxy.plan = lambda request: (
+        Fault.drop_before() if int((time.monotonic() - started) / 0.25) % 2 else Fault.slow(0.05)
+    )
+    rounds = 0
+    while set(rig.store.charts.stamps()) != set(CHARTS):
+        rounds += 1
+        assert rounds <= 20, "the charts were never all kept"
+        before = rig.proxy.requests
+        report = await offline.prefetch(CHARTS)
+        attempted = len(report.kept) + len(report.failed) + (1 if report.unreachable else 0)
+        assert rig.proxy.requests - before <= 2 * max(attempted, 1)
+        await asyncio.sleep(0.1)
+    for patient, encounter in CHARTS:
+        assert rig.store.charts.load(patient, encounter) is not None
+
+
+async def test_known_offline_opens_the_kept_chart_without_asking_and_refreshes_when_back(
+    rig: Rig,
+) -> None:
+    offline, chart = rig.services()
+    await offline.prefetch(CHARTS)
+    offline.on_status(RunnerStatus(connectivity=Connectivity.OFFLINE))
+    before = rig.proxy.requests
+    opened = await chart.open("pat-1", "enc-1")
+    assert opened.freshness.source is ChartSource.KEPT and rig.proxy.requests == before
+
+    offline.request(CHARTS)  # what the worklist asked for; nothing is sent while offline
+    await offline.settle()
+    assert rig.proxy.requests == before
+    rig.store.charts.purge_all()
+    offline.on_status(RunnerStatus(connectivity=Connectivity.ONLINE))  # the EHR answers again
+    await offline.settle()
+    assert set(rig.store.charts.stamps()) == set(CHARTS)
+    await offline.aclose()
