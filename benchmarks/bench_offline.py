@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import statistics
 import sys
@@ -34,6 +35,7 @@ from app.domain.reachability import Connectivity
 from app.fhir.client import FhirClient
 from app.fhir.mapping_in import preload_models
 from app.services.chart import ChartService
+from app.services.errors import ServiceError
 from app.services.offline import OfflineCharts
 from app.services.session import SessionService
 from app.store.crypto import StoreKeyring
@@ -74,12 +76,10 @@ async def clinician_latency(
     for n in range(1000):
         if stop.is_set():
             break
-        try:
+        with contextlib.suppress(ServiceError):  # a dropped request of the clinician: not timed
             times.append(
                 await timed(lambda n=n: chart.list_encounters(patients[n % len(patients)]))
             )
-        except Exception:  # noqa: BLE001 - a dropped request of the clinician: not timed
-            pass
         await asyncio.sleep(1.0)
     return times
 
