@@ -31,10 +31,12 @@ import platformdirs
 
 from app._user_files import FileProblem, UserFileError, read_user_file
 from app.domain.errors import TextEncodingError
+from app.domain.offline import DEFAULT_OFFLINE_POLICY
 from app.domain.site import DEFAULT_REDIRECT_PATH, LogLevel, Site
 from app.domain.text_files import decode_text
 from app.smart.errors import SiteConfigError
 from app.smart.hl7_settings import read_hl7_table
+from app.smart.offline_settings import read_offline_table
 
 APP_DIR = "fhir-writeback"
 SITES_FILE = "sites.toml"
@@ -54,6 +56,7 @@ _SITE_KEYS = {
     "idle_lock_minutes": int,
     "log_level": str,
     "hl7": dict,  # the HL7 v2 listener (app.smart.hl7_settings)
+    "offline": dict,  # charts kept for offline use (app.smart.offline_settings)
 }
 _TYPE_WORDS = {str: "a string", list: "a list of strings", int: "a whole number", dict: "a table"}
 MAX_SITES_FILE_BYTES = 1024 * 1024
@@ -207,6 +210,8 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
         raise SiteConfigError(str(file), where, f"must be {_TYPE_WORDS[expected]}, not {value!r}")
     if key == "hl7":
         read_hl7_table(file, where, value)
+    if key == "offline":
+        read_offline_table(file, where, value)
     if isinstance(value, str) and not value.strip():
         raise SiteConfigError(str(file), where, "must not be empty")
     if key == "fhir_base":
@@ -302,6 +307,8 @@ def _check_url(
 def _resolve_relative(file: Path, key: str, value: object) -> object:
     if key == "hl7":
         return read_hl7_table(file, f"hl7 of {file.name}", value)
+    if key == "offline":
+        return read_offline_table(file, f"offline of {file.name}", value)
     if key == "ca_bundle" and isinstance(value, str):
         path = Path(value).expanduser()
         return path if path.is_absolute() else (file.parent / path).resolve()
@@ -327,4 +334,5 @@ def _build(site_id: str, values: Mapping[str, Any], origin: Mapping[str, Path]) 
         idle_lock_minutes=values.get("idle_lock_minutes"),
         log_level=LogLevel.parse(values["log_level"]) if "log_level" in values else None,
         hl7=values.get("hl7"),
+        offline=values.get("offline", DEFAULT_OFFLINE_POLICY),
     )
