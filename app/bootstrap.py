@@ -173,10 +173,17 @@ def site_services(
 
     outbox = OutboxService(store.outbox, worker, lambda: signed_in.user_label, make_runner)
     worklist = WorklistService(
-        fhir, signed_in, store.db, store.worklist, worker, listener=hl7_listener(site)
+        fhir,
+        signed_in,
+        store.db,
+        store.worklist,
+        worker,
+        listener=hl7_listener(site),
+        kept=lambda: store.charts.kept_encounters(site.offline),
     )
     offline = OfflineCharts(fhir, store.charts, worker, policy=site.offline)
     worklist.subscribe(offline.prefetch_worklist)
+    offline.subscribe(worklist.marks_changed)
     outbox.subscribe_status(offline.on_status)
 
     async def close() -> None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -113,6 +113,7 @@ class OfflineCharts:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running = False
+        self._listeners: list[Callable[[], Awaitable[None]]] = []
         self.connectivity = Connectivity.UNKNOWN
         self.retry_pause = RETRY_PAUSE
         self.last_report: PrefetchReport | None = None
@@ -214,6 +215,10 @@ class OfflineCharts:
                 [(v.patient_id, v.encounter_id) for v in worklist.visits if v.encounter_id]
             )
 
+    def subscribe(self, listener: Callable[[], Awaitable[None]]) -> None:
+        """``listener`` is awaited after each background prefetch that kept charts."""
+        self._listeners.append(listener)
+
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run())
@@ -224,7 +229,10 @@ class OfflineCharts:
             self._wake.clear()
             self._running = True
             try:
-                await self.prefetch(self._wanted)
+                report = await self.prefetch(self._wanted)
+                if report.kept:
+                    for listener in list(self._listeners):
+                        await listener()
             except ServiceError as exc:  # the store: said in the log, tried again next time
                 log.warning("prefetch stopped: %s", type(exc.__cause__).__name__)
             finally:

@@ -182,6 +182,13 @@ class ChartCache:
             ).all()
         return {(r.patient_id, r.encounter_id): _stamp(r) for r in rows}
 
+    def kept_encounters(self, policy: OfflinePolicy = DEFAULT_OFFLINE_POLICY) -> set[str]:
+        """The encounters whose chart is kept and not past the retention (no body opened)."""
+        clocks = self.clocks()
+        return {
+            e for (_p, e), stamp in self.stamps().items() if not is_expired(stamp, clocks, policy)
+        }
+
     def usage(self) -> tuple[int, int]:
         """(charts kept, bytes of their sealed bodies)."""
         c = chart_cache.c

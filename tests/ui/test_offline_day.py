@@ -25,6 +25,7 @@ from app.sandbox.server import SandboxServer
 from app.services.workbench import Workbench
 from app.smart.sites import sandbox_site
 from app.ui.workbench import MainWindowParts
+from app.ui.worklist_view import offline_words
 from tests.support.smart_fixtures import ScriptedBrowser
 from tests.ui.test_end_to_end import (
     fhir_of,
@@ -97,6 +98,10 @@ async def test_an_offline_day_open_kept_charts_approve_reconnect_confirmed(
     visits = [(v.patient_id, v.encounter_id) for v in worklist.visits if v.encounter_id]
     day = [v for v in visits if v in set(kept.kept) | set(kept.fresh)]
     assert len(day) >= 3, kept
+    shown = site.worklist.current  # the worklist says which charts open without the EHR
+    assert shown is not None
+    assert {v.encounter_id for v in shown.visits if v.kept_offline} >= {e for _p, e in day}
+    assert offline_words(next(v for v in shown.visits if v.kept_offline)) == "Kept"
     (p1, e1), (p2, e2) = day[0], day[1]
     assert p1 is not None and e1 is not None and p2 is not None and e2 is not None
 
