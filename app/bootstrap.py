@@ -49,6 +49,7 @@ from app.services.worklist import WorklistService
 from app.smart.errors import SiteConfigError
 from app.smart.http import create_http_client
 from app.smart.keyring_store import RefreshTokenStore
+from app.smart.offline_unlock import OfflineUnlockStore
 from app.smart.session import SmartSession
 from app.smart.sites import load_sites, sandbox_site
 from app.store.backup import StoreBackups
@@ -270,7 +271,8 @@ class SiteFactory:
             set_log_level(self._log_levels.for_site(site))
         store = session_store(site, self._keeps_sessions())
         smart = self._smart[site.id] = create_session(site, self.http_for(site), token_store=store)
-        session = self._sessions[site.id] = SessionService(smart)
+        unlock = OfflineUnlockStore(site.id)  # the offline start: beside the kept session
+        session = self._sessions[site.id] = SessionService(smart, unlock)
         return session
 
     def actor(self, site: Site) -> str | None:

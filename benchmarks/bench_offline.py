@@ -50,6 +50,7 @@ from tests.support.servers import start_sandbox
 
 class Clinician:
     approver = Reference("Practitioner", "prac-1", "Dr. Alice Smith")
+    working_offline = False
     granted_scopes = None
 
 

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SEARCH_OFFLINE = (
+    "You are working offline: searching needs the EHR. Open a visit marked Kept on the "
+    "worklist; searching works again once the EHR can be reached."
+)
 LOAD_FAILED = "The chart could not be loaded. Check the connection and try again."
 
 AuditRecorder = Callable[..., Awaitable[None]]
@@ -68,6 +72,10 @@ class ChartService:
         self._record = record
         self._offline = offline
 
+    def _refuse_while_working_offline(self) -> None:
+        if self._offline is not None and self._session.working_offline:
+            raise ServiceError(SEARCH_OFFLINE)
+
     def _foreground(self) -> contextlib.AbstractAsyncContextManager[None]:
         if self._offline is None:
             return contextlib.nullcontext()
@@ -76,12 +84,14 @@ class ChartService:
     async def search_patients(
         self, name: str | None, birthdate: str | None, mrn: str | None
     ) -> list[PatientSummary]:
+        self._refuse_while_working_offline()
         async with self._foreground():
             with user_errors("The patient search failed. Check the connection and try again."):
                 found = await search_patients(self._fhir, name=name, birthdate=birthdate, mrn=mrn)
         return list(found.items)
 
     async def list_encounters(self, patient_id: str) -> list[EncounterSummary]:
+        self._refuse_while_working_offline()
         async with self._foreground():
             with user_errors(
                 "The encounters could not be listed. Check the connection and try again."
@@ -92,6 +102,8 @@ class ChartService:
     async def open(self, patient_id: str, encounter_id: str) -> OpenChart:
         """Load the encounter's context and what the EHR allows writing for it; the kept chart
         when the EHR does not answer (ServiceError NOT_KEPT when there is none)."""
+        if self._offline is not None and self._session.working_offline:
+            return await self._open_kept(patient_id, encounter_id)  # no session: kept only
         if self._offline is not None and self._offline.known_offline:
             kept = await self._offline.kept(patient_id, encounter_id)
             if kept is not None:  # no connect timeout first: the sender knows it is offline

@@ -105,20 +105,25 @@ class WorklistService:
     async def load(self, day: date | None = None) -> Worklist:
         day = day or self.today()
         practitioner = self.practitioner
+        if self._session.working_offline:  # unlocked locally: no session to ask the EHR with
+            return await self._from_cache(practitioner, day, None)
         try:
             live = await load_worklist(self._fhir, practitioner, day, self._zone, now=self._clock())
         except FhirError as exc:
             log.info(
                 "worklist: the EHR could not be read (%s); trying the cache", type(exc).__name__
             )
-            with user_errors(NO_WORKLIST):
-                cached = await self._worker.run(self._cache.load, practitioner, day)
-            if cached is None:
-                raise ServiceError(NO_WORKLIST) from exc
-            return await self._publish(await self._with_notes(cached))
+            return await self._from_cache(practitioner, day, exc)
         with user_errors("The worklist could not be kept on this computer."):
             await self._worker.run(self._cache.save, live)
         return await self._publish(await self._with_notes(live))
+
+    async def _from_cache(self, practitioner: str, day: date, cause: Exception | None) -> Worklist:
+        with user_errors(NO_WORKLIST):
+            cached = await self._worker.run(self._cache.load, practitioner, day)
+        if cached is None:
+            raise ServiceError(NO_WORKLIST) from cause
+        return await self._publish(await self._with_notes(cached))
 
     async def refresh_notes(self) -> Worklist | None:
         if self.current is None:

@@ -16,6 +16,7 @@ from app.domain.audit import AuditKind
 from app.domain.context import EncounterContext
 from app.services.chart import OpenChart
 from app.services.errors import ServiceError
+from app.services.reconnect import reconnect
 from app.services.session import SessionService, SessionState
 from app.services.workbench import SiteServices, Workbench
 from app.ui.approval import ReviewGate
@@ -93,7 +94,10 @@ class SiteFlow(QObject):
         self.workspace.set_outbox(site.outbox)
         notes = [*session.grant_messages, *(w.rstrip(".") for w in site.warnings)]
         self.workspace.show_grant_warnings(notes)
-        self.tasks.start("start-sync", self._start_sync(site))
+        if session.working_offline:  # renew the session, refresh the kept charts, then send
+            self.tasks.start("reconnect", reconnect(site, self.window.set_sync_summary))
+        else:
+            self.tasks.start("start-sync", self._start_sync(site))
         if self.worklist is not None:
             await self.worklist.attach(site.worklist, site.outbox)
         if session.launch_patient_id and session.launch_encounter_id:

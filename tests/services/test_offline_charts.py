@@ -38,6 +38,7 @@ CHARTS = [("pat-1", "enc-1"), ("pat-3", "enc-4")]
 
 class FakeSession:
     approver = Reference("Practitioner", "prac-1", "Dr. Alice Smith")
+    working_offline = False
     granted_scopes = None
 
 
