@@ -9,8 +9,8 @@
                            in words ("" when done).
 
 A kept session that has ended (its refresh token refused) is not an error here: the session
-says SIGN_IN_REQUIRED, and the window asks for a sign-in (the lock's prompt) without losing
-what was typed or queued.
+says SIGN_IN_REQUIRED, the window asks for a sign-in (the lock's prompt) without losing what
+was typed or queued, and the steps go on once the clinician signed in.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from app.domain.reachability import OFFLINE_BACKOFF
 from app.domain.retry import BackoffPolicy, RandomSource
 from app.services.errors import ServiceError
+from app.services.session import SessionState
 from app.services.workbench import SiteServices
 
 log = logging.getLogger(__name__)
@@ -41,20 +42,24 @@ async def reconnect(
     rng: RandomSource | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> bool:
-    """True once the session was renewed and the sender started."""
+    """True once the session was renewed (or signed in again) and the sender started; False
+    when the clinician signed out meanwhile or the sender could not start."""
     rng = rng or random.Random()
     attempt = 0
-    while site.session.working_offline:
-        say(TRYING)
+    while site.session.state is not SessionState.SIGNED_IN:
         attempt += 1
-        await sleep(policy.delay(attempt, rng).total_seconds())
-        try:
-            if await site.session.restore():
-                break
-            say(ENDED)
-            return False
-        except ServiceError as exc:
-            log.info("reconnect: not yet (%s)", type(exc.__cause__).__name__)
+        if site.session.working_offline:
+            say(TRYING)
+            await sleep(policy.delay(attempt, rng).total_seconds())
+            try:
+                if not await site.session.restore():
+                    say(ENDED)  # the window asks for a sign-in; the loop waits for it
+            except ServiceError as exc:
+                log.info("reconnect: not yet (%s)", type(exc.__cause__).__name__)
+        elif site.session.state is SessionState.SIGN_IN_REQUIRED:
+            await sleep(1.0)  # the clinician signs in at the lock's prompt
+        else:
+            return False  # signed out meanwhile: nothing to send for anyone
     say(RENEWED)
     await _refresh_kept_charts(site)
     say(SENDING)

@@ -97,8 +97,8 @@ class SessionService:
     async def can_work_offline(self) -> bool:
         """Whether an offline start is set up here (a PIN set; the window and PIN are checked
         by ``work_offline``)."""
-        if self._unlock is None:
-            return False
+        if self._unlock is None or not await self.has_kept_session():
+            return False  # nothing to renew once the EHR is back: sign in then
         try:
             return await asyncio.to_thread(self._unlock.load) is not None
         except KeyringError:
@@ -114,6 +114,17 @@ class SessionService:
             who = await asyncio.to_thread(self._unlock.unlock, pin, self._clock(), window)
         ref = resolve_fhir_user(who.fhir_user, self.site.fhir_base) if who.fhir_user else None
         self._smart.work_offline(SignedInUser(who.user_key, ref, who.display_name or ""))
+
+    async def check_offline_pin(self, pin: str) -> None:
+        """While working offline, the idle lock is lifted with the same PIN (and window).
+        ServiceError with the words of the refusal."""
+        if self._unlock is None or not self.working_offline:
+            raise ServiceError(UnlockRefusal.NOT_SET_UP.words)
+        window = self.site.offline.unlock_window
+        with user_errors(UnlockRefusal.NOT_SET_UP.words):
+            who = await asyncio.to_thread(self._unlock.unlock, pin, self._clock(), window)
+        if who.user_key != self.user_key:
+            raise ServiceError(UnlockRefusal.NOT_SET_UP.words)
 
     async def set_offline_pin(self, pin: str) -> None:
         """Set (or change) the app PIN for an offline start; only while signed in online."""

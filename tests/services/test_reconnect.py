@@ -11,6 +11,7 @@ from typing import Any, cast
 from app.domain.worklist import Visit, VisitStatus, Worklist
 from app.services.errors import ServiceError
 from app.services.reconnect import ENDED, RENEWED, SENDING, TRYING, reconnect
+from app.services.session import SessionState
 from app.services.workbench import SiteServices
 
 
@@ -21,14 +22,19 @@ class Steps:
 
 class FakeSession:
     def __init__(self, steps: Steps, answers: list[bool | None]) -> None:
-        self.steps, self.answers, self.working_offline = steps, answers, True
+        self.steps, self.answers = steps, answers
+        self.state = SessionState.WORKING_OFFLINE
+
+    @property
+    def working_offline(self) -> bool:
+        return self.state is SessionState.WORKING_OFFLINE
 
     async def restore(self) -> bool:
         answer = self.answers.pop(0)
         self.steps.done.append(f"restore:{answer}")
         if answer is None:
             raise ServiceError("The EHR cannot be reached.")
-        self.working_offline = not answer
+        self.state = SessionState.SIGNED_IN if answer else SessionState.SIGN_IN_REQUIRED
         return answer
 
 
@@ -96,7 +102,23 @@ async def test_renew_then_refresh_then_send_saying_each_step() -> None:
     assert sleeps.seconds == [10.0, 10.0, 20.0]  # the sender's backoff: one try each time
 
 
-async def test_a_session_that_ended_asks_for_a_sign_in_and_sends_nothing() -> None:
+async def test_a_session_that_ended_waits_for_the_sign_in_then_goes_on() -> None:
     steps, said = Steps(), []
-    ok = await reconnect(site(steps, [False]), said.append, sleep=Sleeps(), rng=Half())
-    assert not ok and said[-1] == ENDED and "send" not in steps.done
+    services = site(steps, [False])
+    session = cast(FakeSession, services.session)
+
+    async def sleep(seconds: float) -> None:
+        if said[-1] == ENDED and "send" not in steps.done:
+            assert "worklist" not in steps.done  # nothing refreshed or sent before the sign-in
+            session.state = SessionState.SIGNED_IN  # the clinician signed in at the lock
+
+    ok = await reconnect(services, said.append, sleep=sleep, rng=Half())
+    assert ok and ENDED in said and steps.done[-1] == "send"
+
+
+async def test_signed_out_meanwhile_sends_nothing() -> None:
+    steps = Steps()
+    services = site(steps, [])
+    cast(FakeSession, services.session).state = SessionState.SIGNED_OUT
+    assert await reconnect(services, lambda _words: None, sleep=Sleeps(), rng=Half()) is False
+    assert steps.done == []
