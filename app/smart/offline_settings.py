@@ -7,7 +7,7 @@ out of range raises ``SiteConfigError`` naming the file and the key. See docs/of
     max_charts = 60             # at most this many charts kept (the oldest go first)
     max_megabytes = 20          # and at most this much room in the store
     refresh_minutes = 15        # a kept chart older than this is read again while online
-    unlock_window_hours = 12    # reserved for the offline start (not in this version)
+    unlock_window_hours = 12    # an offline start this long after the last online sign-in
 """
 
 from __future__ import annotations
