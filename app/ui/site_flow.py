@@ -82,7 +82,8 @@ class SiteFlow(QObject):
         self._watch(session)
         site = await self.workbench.directory.open(session)
         self.site = site
-        await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id})
+        how = "offline PIN" if session.working_offline else "EHR"  # the local unlock, audited
+        await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id, "via": how})
         await self.drafts.set_service(site.drafts)
         self.drafts.editing.set_service(site.kpi)
         if self.workspace.entry is not None:
