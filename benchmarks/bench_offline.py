@@ -85,6 +85,57 @@ async def clinician_latency(
     return times
 
 
+async def timed_alone(chart: ChartService, patients: list[str]) -> list[float]:
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(clinician_latency(chart, patients, stop))
+    await asyncio.sleep(12)
+    stop.set()
+    return await task
+
+
+async def measure_prefetch(
+    built: tuple[OfflineCharts, ChartService],
+    patients: list[str],
+    targets: list[tuple[str, str]],
+    proxy: FaultProxy,
+    usage: Callable[[], tuple[int, int]],
+) -> None:
+    offline, chart = built
+    stop = asyncio.Event()
+    beside_task = asyncio.ensure_future(clinician_latency(chart, patients, stop))
+    t0 = time.perf_counter()
+    rounds = 0
+    while rounds < 5:  # asked again as on reconnection, when a run stopped
+        rounds += 1
+        if not (await offline.prefetch(targets)).unreachable:
+            break
+    took = time.perf_counter() - t0
+    stop.set()
+    beside = await beside_task
+    kept, _size = usage()
+    print(f"prefetch: {kept}/{len(targets)} charts kept in {took:.1f} s ({rounds} run(s))")
+    print(f"  requests through the proxy: {proxy.requests}; injected: {dict(proxy.injected)}")
+    print(f"clinician's request beside prefetch: {median_ms(beside)}")
+
+
+async def measure_open(
+    services: Callable[[], tuple[OfflineCharts, ChartService]], targets: list[tuple[str, str]]
+) -> None:
+    _o, cold = services()  # a fresh start, the EHR gone: connection refused
+    refused = [await timed(lambda p=p, e=e: cold.open(p, e)) for p, e in targets]
+    known, known_chart = services()
+    known.on_status(RunnerStatus(connectivity=Connectivity.OFFLINE))
+    at_once = [await timed(lambda p=p, e=e: known_chart.open(p, e)) for p, e in targets]
+    print(
+        f"open a kept chart offline (connection refused): {median_ms(refused)}, "
+        f"max {max(refused) * 1000:.0f} ms"
+    )
+    print(
+        f"open a kept chart offline (known offline):      {median_ms(at_once)}, "
+        f"max {max(at_once) * 1000:.0f} ms"
+    )
+
+
 def median_ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:.0f} ms (n={len(values)})" if values else "-"
 
@@ -118,50 +169,15 @@ async def run(latency: float, drops: float, count: int) -> None:
                 return offline, ChartService(fhir, session, None, _record, offline)
 
             proxy.plan = lossy(latency, 0)
-            _offline, alone_chart = services()
-            stop = asyncio.Event()
-            alone_task = asyncio.ensure_future(clinician_latency(alone_chart, patients, stop))
-            await asyncio.sleep(12)
-            stop.set()
-            alone = await alone_task
-
+            alone = await timed_alone(services()[1], patients)
             proxy.plan = lossy(latency, drops)
-            offline, chart = services()
-            stop = asyncio.Event()
-            beside_task = asyncio.ensure_future(clinician_latency(chart, patients, stop))
-            t0 = time.perf_counter()
-            rounds, report = 0, None
-            while rounds < 5:  # asked again as on reconnection, when a run stopped
-                rounds += 1
-                report = await offline.prefetch(targets)
-                if not report.unreachable:
-                    break
-            took = time.perf_counter() - t0
-            stop.set()
-            beside = await beside_task
+            usage = protected.store.charts.usage
+            await measure_prefetch(services(), patients, targets, proxy, usage)
             kept, size = protected.store.charts.usage()
             print(f"link: {latency * 1000:.0f} ms per request, {drops:.0%} connections dropped")
-            print(f"prefetch: {kept}/{len(targets)} charts kept in {took:.1f} s ({rounds} run(s))")
-            print(
-                f"  requests through the proxy: {proxy.requests}; injected: {dict(proxy.injected)}"
-            )
-            print(f"clinician's request alone:         {median_ms(alone)}")
-            print(f"clinician's request beside prefetch: {median_ms(beside)}")
-
+            print(f"clinician's request alone:           {median_ms(alone)}")
             await proxy.go_offline()
-            _o, cold = services()  # a fresh start, the EHR gone: connection refused
-            refused = [await timed(lambda p=p, e=e: cold.open(p, e)) for p, e in targets]
-            known, known_chart = services()
-            known.on_status(RunnerStatus(connectivity=Connectivity.OFFLINE))
-            at_once = [await timed(lambda p=p, e=e: known_chart.open(p, e)) for p, e in targets]
-            print(
-                f"open a kept chart offline (connection refused): {median_ms(refused)}, "
-                f"max {max(refused) * 1000:.0f} ms"
-            )
-            print(
-                f"open a kept chart offline (known offline):      {median_ms(at_once)}, "
-                f"max {max(at_once) * 1000:.0f} ms"
-            )
+            await measure_open(services, targets)
         db = work / "site" / "store.db"
         on_disk = sum(p.stat().st_size for p in db.parent.glob("store.db*"))
         print(

@@ -21,7 +21,7 @@ import os
 import re
 import ssl
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,11 @@ _SITE_KEYS = {
     "log_level": str,
     "hl7": dict,  # the HL7 v2 listener (app.smart.hl7_settings)
     "offline": dict,  # charts kept for offline use (app.smart.offline_settings)
+}
+# the site's sub-tables, each read (and validated) by its own module
+_TABLES: dict[str, Callable[[Path, str, object], object]] = {
+    "hl7": read_hl7_table,
+    "offline": read_offline_table,
 }
 _TYPE_WORDS = {str: "a string", list: "a list of strings", int: "a whole number", dict: "a table"}
 MAX_SITES_FILE_BYTES = 1024 * 1024
@@ -208,10 +213,9 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
         wrong_type = not all(isinstance(s, str) and s and " " not in s for s in value)
     if wrong_type:
         raise SiteConfigError(str(file), where, f"must be {_TYPE_WORDS[expected]}, not {value!r}")
-    if key == "hl7":
-        read_hl7_table(file, where, value)
-    if key == "offline":
-        read_offline_table(file, where, value)
+    table_reader = _TABLES.get(key)
+    if table_reader is not None:
+        table_reader(file, where, value)
     if isinstance(value, str) and not value.strip():
         raise SiteConfigError(str(file), where, "must not be empty")
     if key == "fhir_base":
@@ -305,10 +309,9 @@ def _check_url(
 
 
 def _resolve_relative(file: Path, key: str, value: object) -> object:
-    if key == "hl7":
-        return read_hl7_table(file, f"hl7 of {file.name}", value)
-    if key == "offline":
-        return read_offline_table(file, f"offline of {file.name}", value)
+    table_reader = _TABLES.get(key)
+    if table_reader is not None:
+        return table_reader(file, f"{key} of {file.name}", value)
     if key == "ca_bundle" and isinstance(value, str):
         path = Path(value).expanduser()
         return path if path.is_absolute() else (file.parent / path).resolve()
