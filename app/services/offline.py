@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 GATEWAY_DOWN = frozenset({502, 503, 504})
 RETRY_PAUSE = 1.0  # seconds before the one retry of a chart whose request got no answer
+START_DELAY = 2.0  # a background prefetch starts this long after it was asked for (sign-in:
+# the clinician's first clicks, the worklist and the sender's first probe go first)
+PAUSE = 0.1  # between two charts of a background prefetch
 CHART_KEY = tuple[str, str]  # (patient id, encounter id)
 
 
@@ -116,6 +119,7 @@ class OfflineCharts:
         self._listeners: list[Callable[[], Awaitable[None]]] = []
         self.connectivity = Connectivity.UNKNOWN
         self.retry_pause = RETRY_PAUSE
+        self.start_delay = START_DELAY
         self.last_report: PrefetchReport | None = None
 
     # ------------------------------------------------------------------ one chart
@@ -146,7 +150,8 @@ class OfflineCharts:
             return await self._worker.run(self._cache.purge_all)
 
     # ------------------------------------------------------------------ prefetch
-    async def prefetch(self, targets: Sequence[CHART_KEY]) -> PrefetchReport:
+    async def prefetch(self, targets: Sequence[CHART_KEY], *, pause: float = 0.0) -> PrefetchReport:
+        """Keep ``targets`` (see the module's docstring); ``pause`` seconds between charts."""
         report = PrefetchReport()
         stamps = await self._worker.run(self._cache.stamps)
         clocks = self._cache.clocks()
@@ -158,6 +163,8 @@ class OfflineCharts:
             if self.known_offline:
                 report.unreachable = True
                 break
+            if report.kept:
+                await asyncio.sleep(pause)
             try:
                 context = await self._fetch(target)
             except FhirError as exc:
@@ -229,7 +236,8 @@ class OfflineCharts:
             self._wake.clear()
             self._running = True
             try:
-                report = await self.prefetch(self._wanted)
+                await asyncio.sleep(self.start_delay)
+                report = await self.prefetch(self._wanted, pause=PAUSE)
                 if report.kept:
                     for listener in list(self._listeners):
                         await listener()
