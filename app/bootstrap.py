@@ -432,7 +432,8 @@ def start_workbench(
     sandbox = None
     if force_sandbox or not sites:
         sandbox = start_embedded_sandbox(paths)
-        print(f"Sandbox EHR: FHIR base URL: {sandbox.fhir_base}", flush=True)
+        # the developer's console shows where the embedded EHR listens (docs/sandbox.md)
+        print(f"Sandbox EHR: FHIR base URL: {sandbox.fhir_base}", flush=True)  # noqa: T201
         sites.insert(0, sandbox_site(sandbox.fhir_base))
     return build_workbench(
         paths,
@@ -457,7 +458,7 @@ def settle_heap() -> None:
 
 
 def _preload_then_settle() -> None:
-    from app.fhir.mapping_in import preload_models
+    from app.fhir.fhir_reading import preload_models
 
     preload_models()
     settle_heap()

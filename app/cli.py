@@ -34,7 +34,6 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -47,10 +46,13 @@ from app.bootstrap import (
     sync_runner,
 )
 from app.cli_audit import audit_export, audit_verify
+from app.cli_errors import UsageError
 from app.cli_kpi import add_kpi_parser, run_kpi
 from app.cli_outbox import outbox_list, outbox_show, outbox_sync, retry_transient
 from app.cli_sites import add_sites_parser, run_sites
 from app.cli_store import add_store_parser, store_command
+from app.domain.clock import file_stamp, utc_now
+from app.domain.errors import words_for
 from app.domain.site import LogLevel, Site
 from app.fhir.errors import FhirError
 from app.keyring_policy import enforce_os_keyring
@@ -66,10 +68,6 @@ from app.store.file_check import existence_evidence
 from app.store.store import Store
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class UsageError(Exception):
-    pass
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -144,7 +142,7 @@ def _audit_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser])
 def _support_bundle(args: argparse.Namespace, out: TextIO) -> int:
     from app.support_bundle import write_support_bundle
 
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = file_stamp(utc_now())
     target = args.output or Path.cwd() / f"fhir-writeback-support-{stamp}.zip"
     paths = AppPaths.default(args.data_dir)
     write_support_bundle(target, paths, self_test=not args.no_self_test)
@@ -437,7 +435,7 @@ async def _outbox_sync(
                     )
                 statement = await retry_transient(fhir.capability, deadline=deadline)
             except (FhirError, NetworkError) as exc:
-                words = exc.user_message if isinstance(exc, FhirError) else exc.message
+                words = words_for(exc, "The EHR could not be reached.")
                 return (
                     f"fhir-writeback outbox sync: {words}\nThis command tried again for a "
                     "while and stopped: run it again later. Nothing is lost: "
@@ -517,13 +515,13 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return asyncio.run(_check(site, out))
         return asyncio.run(_login(site, args.timeout, out, err))
     except (UsageError, SiteConfigError) as exc:
-        err.write(f"fhir-writeback {args.command}: {getattr(exc, 'message', exc)}\n")
+        err.write(f"fhir-writeback {args.command}: {words_for(exc, 'wrong usage')}\n")
         return EXIT_USAGE
     except SignInCancelled as exc:
-        err.write(exc.message + "\n")
+        err.write(words_for(exc, "Sign-in cancelled.") + "\n")
         return EXIT_INTERRUPTED
     except SmartError as exc:
-        err.write(f"fhir-writeback {args.command}: {exc.message}\n")
+        err.write(f"fhir-writeback {args.command}: {words_for(exc, 'signing in failed')}\n")
         if exc.detail:
             err.write(f"  (detail for support: {exc.detail})\n")
         return EXIT_FAIL

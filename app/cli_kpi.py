@@ -20,12 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
 from app import __version__
 from app.bootstrap import EXIT_STORE_UNUSABLE, open_site_store
+from app.domain.clock import utc_now
 from app.domain.kpi_export import (
     KpiExport,
     KpiFileError,
@@ -132,7 +133,7 @@ def _export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             protected.close()
     export = KpiExport(
         workstation=workstation_id(data_dir),
-        exported_at=datetime.now(UTC),
+        exported_at=utc_now(),
         since=since,
         until=until,
         app_version=__version__,

@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
 
+from app.cli_errors import UsageError
+from app.domain.errors import words_for
 from app.domain.outbox import STATE_TEXT, OutboxState
 from app.domain.retry import DEFAULT_BACKOFF, RandomSource
 from app.fhir.errors import FhirError, FhirHttpError, FhirTlsError, FhirTransportError
@@ -37,10 +39,13 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_ATTENTION, EXIT_USAGE = 0, 1, 2
 S = OutboxState
-_ORDER = (
+# every state, most urgent first (complete: tests/test_outbox_tables.py)
+ORDER = (
     S.NEEDS_ATTENTION,
     S.CONFLICT,
+    S.PARKED,
     S.PAUSED_FOR_SIGN_IN,
+    S.CHECK_PAUSED_FOR_SIGN_IN,
     S.UNKNOWN_OUTCOME,
     S.RETRY_WAIT,
     S.SENDING,
@@ -78,9 +83,9 @@ def outbox_show(store: Store, commit_id: str) -> tuple[str, int]:
     try:
         key = _resolve(store, commit_id)
         entry = store.outbox.get(key)
-    except (ValueError, OutboxItemNotFound) as exc:
-        message = getattr(exc, "user_message", None) or str(exc)
-        return f"fhir-writeback outbox show: {message}\n", EXIT_USAGE
+    except (UsageError, OutboxItemNotFound) as exc:
+        words = words_for(exc, "no such commit")
+        return f"fhir-writeback outbox show: {words}\n", EXIT_USAGE
     return _detail(entry), EXIT_ATTENTION if _needs_person(entry.row) else EXIT_OK
 
 
@@ -154,7 +159,7 @@ async def outbox_sync(
 
 def summary_line(summary: OutboxSummary) -> str:
     counts = Counter({s: n for s, n in summary.counts.items() if n})
-    parts = [f"{counts[s]} {STATE_TEXT[s].label.lower()}" for s in _ORDER if counts[s]]
+    parts = [f"{counts[s]} {STATE_TEXT[s].label.lower()}" for s in ORDER if counts[s]]
     last = _when(summary.last_success_at) if summary.last_success_at is not None else "never"
     text = f"Outbox: {summary.total} commit(s)"
     if parts:
@@ -243,12 +248,12 @@ def _resolve(store: Store, given: str) -> UUID:
     except ValueError:
         pass
     if len(text) < 8:
-        raise ValueError(f"'{given}' is not a commit id (give at least its first 8 characters)")
+        raise UsageError(f"'{given}' is not a commit id (give at least its first 8 characters)")
     matches = [r.commit_id for r in store.outbox.list_items() if str(r.commit_id).startswith(text)]
     if not matches:
-        raise ValueError(f"no commit in the outbox starts with '{given}'")
+        raise UsageError(f"no commit in the outbox starts with '{given}'")
     if len(matches) > 1:
-        raise ValueError(f"'{given}' matches {len(matches)} commits; give more characters")
+        raise UsageError(f"'{given}' matches {len(matches)} commits; give more characters")
     return matches[0]
 
 

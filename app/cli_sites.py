@@ -39,10 +39,10 @@ import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from typing import TextIO
 
+from app.domain.clock import utc_now
 from app.logging_setup import add_log_level_option
 from app.smart.errors import SiteConfigError
 from app.smart.sites import SITES_FILE, SiteCatalog, load_sites, machine_sites_file
@@ -125,7 +125,7 @@ def run_sites(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _append_to_log(log: Path, text: str, code: int) -> None:
     """The installers' log format: UTC time, DOMAIN\\user@computer, the line."""
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = utc_now().strftime("%Y-%m-%dT%H:%M:%SZ")
     domain = os.environ.get("USERDOMAIN")
     who = f"{domain + chr(92) if domain else ''}{getpass.getuser()}@{socket.gethostname()}"
     lines = [*text.splitlines(), f"(fhir-writeback sites: exit code {code})"]

@@ -13,12 +13,13 @@ from __future__ import annotations
 import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from jinja2 import Environment
 from markupsafe import Markup
 
 from app import __version__
+from app.domain.clock import utc_now
 from app.domain.kpi_merge import MergeResult
 from app.domain.kpi_report import TOTAL, Period
 from app.kpi_output import REPORT_COLUMNS, period_row
@@ -243,7 +244,7 @@ def report_html(merged: MergeResult, *, made: datetime | None = None) -> str:
         )
     template = Environment(autoescape=True).from_string(_PAGE)
     return template.render(
-        made=(made or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+        made=(made or utc_now()).strftime("%Y-%m-%d %H:%M UTC"),
         version=__version__,
         files=merged.files,
         workstations=len(merged.workstations),

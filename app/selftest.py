@@ -131,14 +131,6 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def close_quietly(resource: object) -> None:
-    for name in ("aclose", "close"):
-        method = getattr(resource, name, None)
-        if callable(method):
-            call(method)
-            return
-
-
 # --- steps -----------------------------------------------------------------------------------
 
 
@@ -357,10 +349,11 @@ async def _write_back(fhir_base: str, workdir: Path) -> str:
 
     Built through the app's own composition root (``app.bootstrap``): the same site services
     the window uses, over a store in ``workdir`` whose key is kept in a file there."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
     from decimal import Decimal
 
     from app.bootstrap import create_session, fhir_client, site_services, sync_runner
+    from app.domain.clock import utc_now
     from app.domain.draft import ObservationItem
     from app.domain.outbox import OutboxState
     from app.domain.prefill import prefill_draft
@@ -390,7 +383,7 @@ async def _write_back(fhir_base: str, workdir: Path) -> str:
         if not patient or not encounter:
             raise RuntimeError("the sandbox put no patient and encounter in context")
         chart = await services.chart.open(patient, encounter)
-        now = datetime.now(UTC)
+        now = utc_now()
         template = load_templates().default
         draft = prefill_draft(chart.context, template, now=now)
         draft = draft.with_section_text("plan", "Self-test note: no action.")

@@ -15,10 +15,11 @@ import platform
 import sys
 import zipfile
 from contextlib import redirect_stdout
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from app import __version__
+from app.domain.clock import utc_now
 from app.paths import AppPaths
 
 
@@ -77,7 +78,7 @@ def write_support_bundle(target: Path, paths: AppPaths, *, self_test: bool = Tru
         "version": __version__,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "created_at": datetime.now(UTC).isoformat(),
+        "created_at": utc_now().isoformat(),
     }
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
         bundle.writestr("about.json", json.dumps(about, indent=2))

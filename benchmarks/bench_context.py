@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.fhir.client import FhirClient
 from app.fhir.context_loader import ContextLoadOptions, LoadStrategy, load_encounter_context
-from app.fhir.mapping_in import preload_models
+from app.fhir.fhir_reading import preload_models
 from benchmarks.latency_proxy import LatencyProxy
 from tests.fhir.conftest import BearerAuth, access_token
 from tests.support.servers import RunningServer, start_peer, start_sandbox

@@ -36,6 +36,7 @@ RANK = {
     "selftest": ROOT,
     "bootstrap": ROOT,
     "cli_outbox": ROOT,
+    "cli_errors": ROOT,
     "cli_audit": ROOT,
     "cli_store": ROOT,
     "cli_sites": ROOT,
@@ -230,3 +231,50 @@ def test_import_linter_reports_a_broken_contract(tmp_path: Path) -> None:
     )
     result = lint_imports(config)
     assert result.returncode != 0 and "BROKEN" in result.stdout, result.stdout
+
+
+# ---------------------------------------------------------------------------- sizes
+
+MAX_MODULE_LINES = 600
+MAX_FUNCTION_LINES = 80
+# The sandbox's FHIR route table: one function that registers every route of the test EHR; its
+# length is the number of routes, each a few lines (splitting it scatters the table).
+LONG_FUNCTIONS_ALLOWED = {("app.sandbox.fhir.routes", "create_fhir_blueprint")}
+
+
+def long_functions(source: str, module: str) -> list[str]:
+    """Functions (and methods, nested ones too) longer than MAX_FUNCTION_LINES, with their
+    decorators, as ``module.name (N lines)``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            length = (node.end_lineno or node.lineno) - first + 1
+            if length > MAX_FUNCTION_LINES and (module, node.name) not in LONG_FUNCTIONS_ALLOWED:
+                found.append(f"{module}.{node.name} ({length} lines)")
+    return found
+
+
+def test_modules_and_functions_stay_small() -> None:
+    """No module over 600 lines, no function over 80 (STYLE.md: a file that grows past that is
+    asking to be split — along its responsibilities)."""
+    problems: list[str] = []
+    for path in sorted(APP.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        lines = len(source.splitlines())
+        if lines > MAX_MODULE_LINES:
+            problems.append(f"{path.relative_to(APP.parent)} ({lines} lines)")
+        problems.extend(long_functions(source, module_name(path)))
+    assert not problems, "too long:\n" + "\n".join(problems)
+
+
+def test_the_size_check_can_fail() -> None:
+    """80 lines pass; the 81st (a decorator counts) fails; the route table is the exception."""
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES - 1))
+    source = f"def short():\n    pass\n\n\n@decorated\ndef long():\n{body}\n"
+    assert long_functions(source, "app.probe") == [
+        f"app.probe.long ({MAX_FUNCTION_LINES + 1} lines)"
+    ]
+    assert long_functions(source.replace("@decorated\n", ""), "app.probe") == []
+    table = source.replace("def long", "def create_fhir_blueprint")
+    assert long_functions(table, "app.sandbox.fhir.routes") == []

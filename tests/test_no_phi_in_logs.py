@@ -37,8 +37,9 @@ from app.domain.draft import NoteSection
 from app.domain.prefill import prefill_draft
 from app.domain.site import LogLevel, Site
 from app.fhir.client import FhirClient
-from app.fhir.context_loader import list_encounters, load_encounter_context, search_patients
+from app.fhir.context_loader import load_encounter_context
 from app.fhir.errors import FhirNotFound
+from app.fhir.patient_search import list_encounters, search_patients
 from app.fhir.profiles import choose_profile
 from app.logging_setup import logging_to
 from app.smart.http import create_http_client
@@ -178,7 +179,7 @@ async def full_flow(
     try:
         user = await session.sign_in()
         assert user is not None and user.fhir_user is not None
-        current = session._tokens.current  # the test reads the secrets to look for them
+        current = session.tokens  # the test reads the secrets to look for them
         assert current is not None and current.refresh_token and current.id_token
         secrets = {
             "access token": current.access_token.encode(),
@@ -195,7 +196,7 @@ async def full_flow(
         with pytest.raises(FhirNotFound):
             await fhir.read("Patient", f"{pid}-missing")
         await session.refresh_now()
-        rotated = session._tokens.current
+        rotated = session.tokens
         assert rotated is not None and rotated.refresh_token
         secrets["access token (refreshed)"] = rotated.access_token.encode()
         if rotated.refresh_token != current.refresh_token:

@@ -25,19 +25,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
-from uuid import UUID
 
+from app.domain.clock import format_ts
 from app.domain.review import ReviewDecision
 
 CHAIN_VERSION = 1
 GENESIS_HASH = "0" * 64
 MAX_DETAIL_TEXT = 300  # details hold codes, ids and short fixed phrases, not prose
-_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 class AuditKind(Enum):
@@ -58,6 +57,7 @@ class AuditKind(Enum):
     READ_BACK = "read_back"
     CONFLICT = "conflict"
     NEEDS_ATTENTION = "needs_attention"
+    PARKED = "parked"  # the outcome could not be checked: waits for a sign-in or a person
     RETRY_REQUESTED = "retry_requested"  # the clinician pressed "Retry now" / "Send again"
     DISCARDED = "discarded"  # an approved commit discarded before it reached the EHR
     KEY_LOST = "key_lost"  # the store key was lost; the old store was set aside
@@ -67,16 +67,6 @@ class AuditKind(Enum):
 
 
 JsonValue = str | int | bool | None | Sequence["JsonValue"] | Mapping[str, "JsonValue"]
-
-
-def format_ts(ts: datetime) -> str:
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError("audit times must be timezone-aware (UTC)")
-    return ts.astimezone(UTC).strftime(_TS)
-
-
-def parse_ts(text: str) -> datetime:
-    return datetime.strptime(text, _TS).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -281,59 +271,74 @@ def verify_chain(
     checked = 0
     last: AuditRecord | None = None
 
-    def report(seq: int, kind: ProblemKind, message: str) -> None:
-        if len(problems) < max_problems:
-            problems.append(ChainProblem(seq, kind, message))
+    def report(found: Iterable[ChainProblem]) -> None:
+        problems.extend(found)
+        del problems[max_problems:]
 
     for rec in records:
         checked += 1
-        if rec.seq != expected_seq:
-            report(
-                rec.seq,
-                ProblemKind.MISSING,
-                f"expected record {expected_seq} here; {rec.seq - expected_seq} record(s) are gone"
-                if rec.seq > expected_seq
-                else f"record number {rec.seq} appears out of order",
-            )
-        if rec.prev_hash != prev_hash:
-            report(rec.seq, ProblemKind.BROKEN_LINK, "does not follow the record before it")
-        if rec.damaged:
-            report(rec.seq, ProblemKind.EDITED, "its fields are not valid any more")
-        elif not rec.readable:
-            report(rec.seq, ProblemKind.UNREADABLE, "its details cannot be decrypted")
-        elif chain_hash(rec.seq, rec.event, rec.prev_hash) != rec.hash:
-            report(rec.seq, ProblemKind.EDITED, "its content no longer matches its hash")
-        if mac_key is not None:
-            if rec.mac is None:
-                report(rec.seq, ProblemKind.UNSEALED, "written without a store key")
-            elif not hmac.compare_digest(rec.mac, record_mac(mac_key, rec.hash)):
-                report(rec.seq, ProblemKind.FORGED, "its hash is not sealed by this store's key")
+        report(_record_problems(rec, expected_seq, prev_hash, mac_key))
         expected_seq, prev_hash = rec.seq + 1, rec.hash
         last = rec
     found = None if last is None else AuditHead(last.seq, last.hash, None)
     if head is not None:
-        if mac_key is not None and (
-            head.mac is None
-            or not hmac.compare_digest(head.mac, head_mac(mac_key, head.seq, head.hash))
-        ):
-            report(head.seq, ProblemKind.FORGED, "the recorded end of the log is not sealed")
-        if found is None or found.seq < head.seq:
-            report(
-                head.seq,
-                ProblemKind.TRUNCATED,
-                f"the log should end at record {head.seq} but ends at "
-                f"{0 if found is None else found.seq}",
-            )
-        elif found.seq == head.seq and found.hash != head.hash:
-            report(head.seq, ProblemKind.EDITED, "the last record is not the one recorded")
+        report(_head_problems(head, found, mac_key))
     return VerifyResult(checked=checked, head=found, problems=tuple(problems))
 
 
+def _record_problems(
+    rec: AuditRecord, expected_seq: int, prev_hash: str, mac_key: bytes | None
+) -> Iterator[ChainProblem]:
+    """What is wrong with one record at its place in the chain."""
+    if rec.seq != expected_seq:
+        yield ChainProblem(
+            rec.seq,
+            ProblemKind.MISSING,
+            f"expected record {expected_seq} here; {rec.seq - expected_seq} record(s) are gone"
+            if rec.seq > expected_seq
+            else f"record number {rec.seq} appears out of order",
+        )
+    if rec.prev_hash != prev_hash:
+        yield ChainProblem(rec.seq, ProblemKind.BROKEN_LINK, "does not follow the record before it")
+    if rec.damaged:
+        yield ChainProblem(rec.seq, ProblemKind.EDITED, "its fields are not valid any more")
+    elif not rec.readable:
+        yield ChainProblem(rec.seq, ProblemKind.UNREADABLE, "its details cannot be decrypted")
+    elif chain_hash(rec.seq, rec.event, rec.prev_hash) != rec.hash:
+        yield ChainProblem(rec.seq, ProblemKind.EDITED, "its content no longer matches its hash")
+    if mac_key is None:
+        return
+    if rec.mac is None:
+        yield ChainProblem(rec.seq, ProblemKind.UNSEALED, "written without a store key")
+    elif not hmac.compare_digest(rec.mac, record_mac(mac_key, rec.hash)):
+        yield ChainProblem(
+            rec.seq, ProblemKind.FORGED, "its hash is not sealed by this store's key"
+        )
+
+
+def _head_problems(
+    head: AuditHead, found: AuditHead | None, mac_key: bytes | None
+) -> Iterator[ChainProblem]:
+    """Whether the log ends where its sealed head says it does."""
+    if mac_key is not None and (
+        head.mac is None
+        or not hmac.compare_digest(head.mac, head_mac(mac_key, head.seq, head.hash))
+    ):
+        yield ChainProblem(
+            head.seq, ProblemKind.FORGED, "the recorded end of the log is not sealed"
+        )
+    if found is None or found.seq < head.seq:
+        yield ChainProblem(
+            head.seq,
+            ProblemKind.TRUNCATED,
+            f"the log should end at record {head.seq} but ends at "
+            f"{0 if found is None else found.seq}",
+        )
+    elif found.seq == head.seq and found.hash != head.hash:
+        yield ChainProblem(head.seq, ProblemKind.EDITED, "the last record is not the one recorded")
+
+
 # ---------------------------------------------------------------- details builders
-
-
-def uuid_text(value: UUID | str | None) -> str | None:
-    return None if value is None else str(value)
 
 
 def decision_details(decision: ReviewDecision) -> dict[str, Any]:
@@ -381,23 +386,6 @@ DECISION_KEYS = frozenset(
 )
 
 
-def approved_event(
-    decision: ReviewDecision, *, commit_id: UUID | str | None = None, state: str | None = None
-) -> AuditEvent:
-    """The APPROVED record for ``decision`` (the commit id defaults to the decision id)."""
-    return AuditEvent(
-        kind=AuditKind.APPROVED,
-        at=decision.approved_at,
-        actor=decision.approved_by.relative,
-        patient_id=decision.patient.id,
-        encounter_id=decision.source_encounter.id,
-        draft_id=str(decision.draft_id),
-        commit_id=uuid_text(commit_id) or str(decision.decision_id),
-        state=state,
-        details=decision_details(decision),
-    )
-
-
 # ---------------------------------------------------------------- plain words (the viewer)
 
 _WORDS = {
@@ -418,6 +406,7 @@ _WORDS = {
     AuditKind.READ_BACK: "Compared with what the EHR stored",
     AuditKind.CONFLICT: "Conflict with the chart",
     AuditKind.NEEDS_ATTENTION: "Refused by the EHR: needs attention",
+    AuditKind.PARKED: "Could not check in the EHR: waits for a person",
     AuditKind.RETRY_REQUESTED: "Retry requested",
     AuditKind.DISCARDED: "Approved note discarded before it reached the EHR",
     AuditKind.KEY_LOST: "Store key lost: old store set aside",

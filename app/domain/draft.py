@@ -3,7 +3,7 @@ where it came from.
 
 A ``Draft`` is immutable; edits return a new draft (``with_section_text``, ``with_item``, ...).
 The store stamps ``revision`` and ``updated_at`` when it saves. Approval belongs to the review
-gate (issue 5): nothing in this module ever sets ``DraftStatus.APPROVED``.
+gate (app.sync.approval): nothing in this module ever sets ``DraftStatus.APPROVED``.
 """
 
 from __future__ import annotations

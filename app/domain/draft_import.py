@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from app.domain.clinical import Coding, Reference, bounded_decimal
+from app.domain.clock import utc_now
 from app.domain.context import EncounterContext
 from app.domain.draft import (
     Baseline,
@@ -67,7 +68,7 @@ def import_draft(
         )
     doc = _decode(data)
     reader = _Reader(context)
-    draft = reader.draft(doc, context, now or datetime.now(UTC), draft_id or uuid.uuid4(), data)
+    draft = reader.draft(doc, context, now or utc_now(), draft_id or uuid.uuid4(), data)
     if reader.problems:
         path, problem = reader.problems[0]
         more = len(reader.problems) - 1

@@ -90,12 +90,6 @@ def parse_number(text: str, ctx: EntryContext) -> Decimal:
         raise EntryRefused(f"“{text.strip()}” is not a number.") from exc
 
 
-def number_text(value: Decimal, ctx: EntryContext) -> str:
-    """A number as the clinician's locale writes it (for cells and messages)."""
-    text = format(value, "f")
-    return text.replace(".", ",") if ctx.decimal_mark is DecimalMark.COMMA else text
-
-
 # ---------------------------------------------------------------- quantities
 
 _QUANTITY = re.compile(r"^\s*([+\-\u2212]?[\d.,]+)\s*(.*?)\s*$")

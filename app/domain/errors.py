@@ -9,9 +9,25 @@
 
 Messages never include note text or patient names: they name the place of the problem (a JSON
 path such as ``$.sections[2].text``, a template id, an item id) and what is wrong with it.
+
+:func:`words_for` is the app's one function from an error to the words a person reads.
 """
 
 from __future__ import annotations
+
+
+def words_for(exc: BaseException, fallback: str) -> str:
+    """The words a person reads for ``exc``: the one way the app turns an error into words.
+
+    Every layer's errors carry theirs in ``user_message`` (``DomainError``, ``SmartError``,
+    ``FhirError``, ``StoreError``, ``SyncError``, …): a sentence that says what happened and
+    what to do next, with the EHR's own text quoted inside it
+    (``app.fhir.errors.quote_ehr_text``), never glued on. Anything else is a bug or a failure
+    nobody wrote words for: ``fallback`` (such a sentence) is shown instead — never ``str(exc)``,
+    which may be a traceback fragment or quote a patient's data.
+    """
+    words = getattr(exc, "user_message", None)
+    return words if isinstance(words, str) and words.strip() else fallback
 
 
 class DomainError(Exception):

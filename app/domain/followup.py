@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from enum import Enum
 
+from app.domain.clock import utc_now
 from app.domain.diff import ChangeKind, DraftDiff, ItemChange, diff_items, diff_sections
 from app.domain.draft import AmendmentRef, ChartItem, Draft, FollowUpKind, NoteSection
 from app.domain.items import StructuredItem, kind_of, render_item
@@ -218,7 +219,7 @@ def note_date_words(when: datetime | None, tz: tzinfo | None = None) -> str:
     if when is None:
         return "unknown date"
     local = when.astimezone(tz)
-    now = datetime.now(local.tzinfo)
+    now = utc_now().astimezone(local.tzinfo)
     return local.strftime("%d %b %H:%M" if local.year == now.year else "%d %b %Y %H:%M")
 
 

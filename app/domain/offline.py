@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import Enum
 
+from app.domain.clock import utc_now
+
 CLOCK_SLACK = timedelta(minutes=5)  # "fetched in the future" by less than this: clock skew only
 
 
@@ -135,7 +137,7 @@ class ChartFreshness:
         if self.source is ChartSource.LIVE:
             return ""
         local = self.fetched_at.astimezone(zone)
-        now = (today or datetime.now(local.tzinfo)).astimezone(local.tzinfo)
+        now = (today or utc_now()).astimezone(local.tzinfo)
         when = (
             local.strftime("%H:%M")
             if local.date() == now.date()

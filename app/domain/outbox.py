@@ -12,7 +12,14 @@ The one rule that keeps writes exactly-once: once a request may have reached the
 complete answer came back, the item is ``UNKNOWN_OUTCOME`` and leaves it only through
 reconciliation (a search for the write identifiers) or an explicit decision of the clinician —
 never by resending blindly. A 500/502/504 counts as "may have reached the server": a gateway may
-have forwarded the request and a server may fail after its database commit.
+have forwarded the request and a server may fail after its database commit. When the check
+itself cannot go on, the item waits in one of two states the runner leaves alone:
+``CHECK_PAUSED_FOR_SIGN_IN`` (the search met a 401 after the refresh: signing in resumes the
+check) and ``PARKED`` (the EHR refused the search or cannot be searched: a person looks in the
+chart, then checks again, sends again or discards).
+
+Every table over the states and events here (and ``ACTION_RULES`` in app.sync.planner, the
+words in app.ui.outbox_words) is complete: tests/test_outbox_tables.py checks it.
 
 State diagram and plain-language meanings: docs/sync.md.
 """
@@ -34,6 +41,8 @@ class OutboxState(Enum):
     SENDING = "sending"
     RETRY_WAIT = "retry_wait"
     UNKNOWN_OUTCOME = "unknown_outcome"
+    CHECK_PAUSED_FOR_SIGN_IN = "check_paused_for_sign_in"  # the check met a 401: sign in
+    PARKED = "parked"  # the outcome cannot be checked by the app: a person decides
     PAUSED_FOR_SIGN_IN = "paused_for_sign_in"
     NEEDS_ATTENTION = "needs_attention"
     CONFLICT = "conflict"
@@ -84,14 +93,14 @@ class IllegalTransition(Exception):
 S = OutboxState
 E = SyncEvent
 
-# While the outcome is unknown, every failure of the reconciliation search keeps it unknown.
+# While the outcome is unknown, a failure of the reconciliation search keeps it unknown (it is
+# checked again after the backoff) — except a 401 after the refresh (CHECK_PAUSED_FOR_SIGN_IN)
+# and a refusal (PARKED), after which the app cannot check by itself.
 _STAY_UNKNOWN = (
     E.NOT_SENT,
     E.RETRYABLE_REJECTION,
     E.OUTCOME_UNKNOWN,
     E.AUTH_REFRESH_NEEDED,
-    E.SIGN_IN_REQUIRED,
-    E.PERMANENT_REJECTION,
     E.CONFLICT_DETECTED,
     E.SIGNED_IN,
     E.USER_RETRY,
@@ -127,8 +136,17 @@ TRANSITIONS: dict[tuple[OutboxState, SyncEvent], OutboxState] = {
     (S.UNKNOWN_OUTCOME, E.DUPLICATES_FOUND): S.NEEDS_ATTENTION,
     (S.UNKNOWN_OUTCOME, E.CHANGED_BY_OTHERS): S.CONFLICT,
     **{(S.UNKNOWN_OUTCOME, event): S.UNKNOWN_OUTCOME for event in _STAY_UNKNOWN},
+    (S.UNKNOWN_OUTCOME, E.SIGN_IN_REQUIRED): S.CHECK_PAUSED_FOR_SIGN_IN,
+    (S.UNKNOWN_OUTCOME, E.PERMANENT_REJECTION): S.PARKED,
     (S.UNKNOWN_OUTCOME, E.USER_RESEND): S.QUEUED,
     (S.UNKNOWN_OUTCOME, E.USER_DISCARD): S.DISCARDED,
+    (S.CHECK_PAUSED_FOR_SIGN_IN, E.SIGNED_IN): S.UNKNOWN_OUTCOME,  # check again at once
+    (S.CHECK_PAUSED_FOR_SIGN_IN, E.USER_RETRY): S.UNKNOWN_OUTCOME,
+    (S.CHECK_PAUSED_FOR_SIGN_IN, E.USER_RESEND): S.QUEUED,  # they looked in the chart
+    (S.CHECK_PAUSED_FOR_SIGN_IN, E.USER_DISCARD): S.DISCARDED,
+    (S.PARKED, E.USER_RETRY): S.UNKNOWN_OUTCOME,  # "Check again now"
+    (S.PARKED, E.USER_RESEND): S.QUEUED,  # "Send again…": they looked in the chart
+    (S.PARKED, E.USER_DISCARD): S.DISCARDED,
     (S.PAUSED_FOR_SIGN_IN, E.SIGNED_IN): S.QUEUED,
     (S.PAUSED_FOR_SIGN_IN, E.USER_DISCARD): S.DISCARDED,
     (S.NEEDS_ATTENTION, E.USER_RETRY): S.QUEUED,
@@ -138,6 +156,16 @@ TRANSITIONS: dict[tuple[OutboxState, SyncEvent], OutboxState] = {
 }
 
 TERMINAL_STATES = frozenset({S.CONFIRMED, S.DISCARDED})
+
+# What the runner acts on by itself (claims from the store, plans for): everything else waits
+# for a base, a sign-in or a person, is in flight, or is done.
+RUNNER_STATES = frozenset({S.QUEUED, S.RETRY_WAIT, S.UNKNOWN_OUTCOME})
+
+# Wait for a new sign-in: signing in queues the first again and resumes the check of the second.
+SIGN_IN_STATES = frozenset({S.PAUSED_FOR_SIGN_IN, S.CHECK_PAUSED_FOR_SIGN_IN})
+
+# The outcome is not known; only a check or the clinician moves it to Queued (never a failure).
+UNKNOWN_STATES = frozenset({S.UNKNOWN_OUTCOME, S.CHECK_PAUSED_FOR_SIGN_IN, S.PARKED})
 
 # Events that record a failed attempt (counted, shown as the last error, drive the backoff).
 FAILURE_EVENTS = frozenset(
@@ -167,10 +195,6 @@ def next_state(state: OutboxState, event: SyncEvent) -> OutboxState:
 def allowed_events(state: OutboxState) -> frozenset[SyncEvent]:
     """Events accepted in ``state`` (the UI enables "Retry now" / "Discard" from this)."""
     return frozenset(event for (s, event) in TRANSITIONS if s is state)
-
-
-def is_terminal(state: OutboxState) -> bool:
-    return state in TERMINAL_STATES
 
 
 class NetworkErrorKind(Enum):
@@ -357,35 +381,65 @@ def recover_after_restart(item: OutboxItem, *, now: datetime, rng: RandomSource)
 
 @dataclass(frozen=True)
 class StateText:
-    label: str
+    """Every word about one state: the outbox panel, its detail, the command line, the docs."""
+
+    label: str  # a word or two ("Checking"): lists, summaries, ``outbox list``
+    status: str  # what is happening to it, in a few words: the outbox panel's state column
     meaning: str  # what it means for the clinician, and what (if anything) they should do
 
 
 STATE_TEXT: dict[OutboxState, StateText] = {
     S.WAITING_FOR_BASE: StateText(
-        "Waiting", "Waits until the note it amends has reached the EHR; then it is sent."
+        "Waiting",
+        "Waiting for the note it amends",
+        "Waits until the note it amends has reached the EHR; then it is sent.",
     ),
-    S.QUEUED: StateText("Queued", "Will be sent when the EHR is reachable. Nothing to do."),
-    S.SENDING: StateText("Sending", "Being sent to the EHR now."),
+    S.QUEUED: StateText(
+        "Queued", "Queued", "Will be sent when the EHR is reachable. Nothing to do."
+    ),
+    S.SENDING: StateText("Sending", "Sending…", "Being sent to the EHR now."),
     S.RETRY_WAIT: StateText(
-        "Retrying", "The EHR could not take it just now; the app will try again by itself."
+        "Retrying",
+        "Will retry",
+        "The EHR could not take it just now; the app will try again by itself.",
     ),
     S.UNKNOWN_OUTCOME: StateText(
         "Checking",
+        "Checking whether the EHR received it",
         "The EHR did not confirm it. The app checks whether it arrived before sending it again, "
         "so it is never written twice.",
     ),
+    S.CHECK_PAUSED_FOR_SIGN_IN: StateText(
+        "Sign in to check",
+        "Waiting for sign-in to check whether the EHR received it",
+        "The app sent it but got no answer, and needs you to sign in again to check "
+        "whether the EHR stored it. Nothing is sent twice.",
+    ),
+    S.PARKED: StateText(
+        "Could not check",
+        "Could not check whether the EHR received it",
+        "The app sent it but got no answer, and the EHR refused the check. Look in the "
+        "chart: if it is there, discard it here; if not, choose “Send again…”.",
+    ),
     S.PAUSED_FOR_SIGN_IN: StateText(
-        "Paused — sign in", "Your sign-in has expired. Sign in again; nothing is lost."
+        "Paused — sign in",
+        "Waiting for sign-in",
+        "Your sign-in has expired. Sign in again; nothing is lost.",
     ),
     S.NEEDS_ATTENTION: StateText(
         "Needs attention",
+        "Needs your attention",
         "The EHR refused it. Read the reason, then retry or discard. Other notes are not held up.",
     ),
     S.CONFLICT: StateText(
         "Conflict",
+        "Conflict with the chart",
         "The chart changed since you started. Compare the chart and your version and decide.",
     ),
-    S.CONFIRMED: StateText("Confirmed", "The EHR has stored it."),
-    S.DISCARDED: StateText("Discarded", "You chose not to send it. It was not written to the EHR."),
+    S.CONFIRMED: StateText("Confirmed", "Sent ✓", "The EHR has stored it."),
+    S.DISCARDED: StateText(
+        "Discarded",
+        "Discarded",
+        "You chose not to send it. It was not written to the EHR.",
+    ),
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from app.domain.clinical import PriorNote
@@ -96,10 +96,6 @@ def _require_utc(now: datetime) -> None:
 
 def _when(ts: datetime | None, tz: tzinfo) -> str:
     return ts.astimezone(tz).strftime("%Y-%m-%d %H:%M") if ts else "date unknown"
-
-
-def _day(d: date | None) -> str:
-    return d.isoformat() if d else ""
 
 
 def _unavailable(section: ContextSection[Any], what: str) -> str | None:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
+from app.domain.clock import require_aware
+
 _DELTA_SECONDS = re.compile(r"[0-9]+")
 
 
@@ -70,15 +72,57 @@ class BackoffPolicy:
         retry_after: timedelta | None = None,
     ) -> datetime:
         """When to try next: the server's ``Retry-After`` if it gave one, else jittered backoff."""
-        _require_aware(now)
+        require_aware(now)
         if retry_after is not None:
             wait = min(max(retry_after, timedelta(0)), self.max_retry_after)
         else:
             wait = self.delay(attempt, rng)
         return now + wait
 
+    @property
+    def longest_wait(self) -> timedelta:
+        """The longest wait :meth:`next_attempt_at` can produce (the floor lies below the cap)."""
+        return max(self.cap, self.max_retry_after)
+
 
 DEFAULT_BACKOFF = BackoffPolicy()
+
+# Slack above the longest wait before a next attempt counts as set by a clock that jumped.
+_CLOCK_JUMP_SLACK = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class DueWindow:
+    """The due-time rule at one moment, as two bounds (the store's SQL is built from them).
+
+    A next attempt at ``t`` is due when ``t <= due_by`` — or when ``t > clock_jumped_after``:
+    further ahead than any wait the policy can produce, so the wall clock jumped backwards since
+    it was set, and the item acts now rather than waiting out the jump.
+    """
+
+    due_by: datetime
+    clock_jumped_after: datetime
+
+    def is_due(self, next_attempt_at: datetime | None) -> bool:
+        return (
+            next_attempt_at is None
+            or next_attempt_at <= self.due_by
+            or next_attempt_at > self.clock_jumped_after
+        )
+
+
+def due_window(now: datetime, policy: BackoffPolicy = DEFAULT_BACKOFF) -> DueWindow:
+    """The one due-time rule (the planner asks :func:`is_due`; ``app.store.outbox`` builds its
+    ``claim_due`` query from these bounds, and a test checks the two agree)."""
+    require_aware(now)
+    return DueWindow(now, now + policy.longest_wait + _CLOCK_JUMP_SLACK)
+
+
+def is_due(
+    next_attempt_at: datetime | None, now: datetime, policy: BackoffPolicy = DEFAULT_BACKOFF
+) -> bool:
+    """Whether an item whose next attempt is ``next_attempt_at`` (None: at once) may act now."""
+    return due_window(now, policy).is_due(next_attempt_at)
 
 
 def seeded_rng(seed: int) -> random.Random:
@@ -98,7 +142,7 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     else — missing, malformed, non-ASCII (``"²"`` or ``"٣"`` pass ``str.isdigit()`` but are no
     HTTP digits) — so the caller falls back to its backoff. Never raises on the value.
     """
-    _require_aware(now)
+    require_aware(now)
     text = (value or "").strip()
     if not text or not text.isascii():
         return None
@@ -117,8 +161,3 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     except OverflowError:
         return None
     return min(max(wait, timedelta(0)), timedelta(seconds=_MAX_RETRY_AFTER_SECONDS))
-
-
-def _require_aware(now: datetime) -> None:
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("timestamps must be timezone-aware (UTC)")

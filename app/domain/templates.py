@@ -61,10 +61,6 @@ class NoteTemplate:
     def section(self, key: str) -> TemplateSection | None:
         return next((s for s in self.sections if s.key == key), None)
 
-    @property
-    def required_keys(self) -> tuple[str, ...]:
-        return tuple(s.key for s in self.sections if s.required)
-
 
 AMENDMENT_TEMPLATE = NoteTemplate(
     id="amendment",

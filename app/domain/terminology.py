@@ -348,13 +348,3 @@ def looks_like_loinc(text: str) -> bool:
 def looks_like_ucum(unit: str) -> bool:
     """A cheap syntax check for units of codes the app does not know (no full UCUM parser)."""
     return bool(_UCUM_CHARS.match(unit))
-
-
-def known_observation(code: str) -> Concept | None:
-    return terminology().concept(code)
-
-
-def unit_display(ucum: str | None, code: str | None = None) -> str:
-    """How a unit reads to clinicians, for the observation ``code`` where one is given."""
-    terms = terminology()
-    return terms.shown_unit(ucum, terms.concept(code) if code else None)

@@ -197,26 +197,28 @@ class NoteFacts:
     commits: tuple[OutboxState, ...] = ()
 
 
-_IN_FLIGHT = frozenset(OutboxState) - {
-    OutboxState.CONFLICT,
-    OutboxState.NEEDS_ATTENTION,
-    OutboxState.CONFIRMED,
-    OutboxState.DISCARDED,
+# What a commit in each outbox state means for the visit's note (complete over the states:
+# tests/test_outbox_tables.py). Parked: the app could not check whether it arrived, so the
+# clinician must look in the chart (the outbox says the same, in more words).
+NOTE_STATE_OF_COMMIT: dict[OutboxState, NoteState] = {
+    OutboxState.WAITING_FOR_BASE: NoteState.QUEUED,
+    OutboxState.QUEUED: NoteState.QUEUED,
+    OutboxState.SENDING: NoteState.QUEUED,
+    OutboxState.RETRY_WAIT: NoteState.QUEUED,
+    OutboxState.UNKNOWN_OUTCOME: NoteState.QUEUED,
+    OutboxState.CHECK_PAUSED_FOR_SIGN_IN: NoteState.QUEUED,
+    OutboxState.PAUSED_FOR_SIGN_IN: NoteState.QUEUED,
+    OutboxState.PARKED: NoteState.NEEDS_ATTENTION,
+    OutboxState.NEEDS_ATTENTION: NoteState.NEEDS_ATTENTION,
+    OutboxState.CONFLICT: NoteState.CONFLICT,
+    OutboxState.CONFIRMED: NoteState.SENT,
+    OutboxState.DISCARDED: NoteState.NONE,
 }
 
 
 def note_state(facts: NoteFacts) -> NoteState:
     """The most pressing state among the encounter's drafts and commits (NoteState's order)."""
-    found: set[NoteState] = set()
-    for commit in facts.commits:
-        if commit is OutboxState.CONFLICT:
-            found.add(NoteState.CONFLICT)
-        elif commit is OutboxState.NEEDS_ATTENTION:
-            found.add(NoteState.NEEDS_ATTENTION)
-        elif commit is OutboxState.CONFIRMED:
-            found.add(NoteState.SENT)
-        elif commit in _IN_FLIGHT:
-            found.add(NoteState.QUEUED)
+    found = {NOTE_STATE_OF_COMMIT[commit] for commit in facts.commits}
     for status, source in facts.drafts:
         if status is DraftStatus.OPEN:
             imported = source is DraftSource.IMPORTED

@@ -13,15 +13,15 @@ import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from app.domain.capabilities import ServerCapabilities, parse_capabilities
+from app.domain.clock import utc_now
 from app.domain.retry import parse_retry_after
-from app.fhir.capabilities import ServerCapabilities, parse_capabilities
 from app.fhir.errors import (
     FhirError,
     FhirNetworkError,
@@ -294,55 +294,34 @@ class FhirClient:
                     auth=auth,
                 ) as response:
                     raw = await self._read_capped(response, what)
-            except httpx.TimeoutException as exc:
-                delivered = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-                smart = network_error(exc, url, proxy=configured_proxy(self._http))
-                raise FhirTimeout(
-                    smart.message, detail=type(exc).__name__, maybe_delivered=delivered
-                ) from exc
-            except httpx.TransportError as exc:
-                smart = network_error(exc, url, proxy=configured_proxy(self._http))
-                cls = FhirTlsError if isinstance(smart, CertificateError) else FhirNetworkError
-                delivered = not isinstance(
-                    exc, httpx.ConnectError | httpx.ProxyError | httpx.UnsupportedProtocol
-                )
-                raise cls(
-                    smart.message, detail=type(exc).__name__, maybe_delivered=delivered
-                ) from exc
-            except httpx.DecodingError as exc:  # a Content-Encoding that does not decode
-                raise FhirParseError(
-                    f"The EHR's answer to {what} could not be decoded. Tell clinic IT.",
-                    detail=type(exc).__name__,
-                ) from exc
             except SignInRequired:
                 raise  # "wait for a sign-in", not a failed request
-            except SmartError as exc:  # renewing the token failed: nothing was sent
-                raise FhirSignInServiceError(
-                    exc.message,
-                    detail=type(exc).__name__,
-                    retry_after=getattr(exc, "retry_after", None),
-                ) from exc
-        status = response.status_code
-        body = _parse(raw, response.headers.get("content-type", ""), what, strict=status < 400)
-        if status >= 400:
-            raise http_error(
-                status,
-                what,
-                outcome_text(body),
-                _retry_after_seconds(response.headers.get("retry-after")),
+            except (httpx.TransportError, httpx.DecodingError, SmartError) as exc:
+                raise self._failed(exc, url, what) from exc
+        return _answer(response, raw, what)
+
+    def _failed(self, exc: Exception, url: str, what: str) -> FhirError:
+        """The FhirError for a request that got no usable answer, saying whether the server
+        may have acted on it (``maybe_delivered``: the sync engine checks before resending)."""
+        if isinstance(exc, httpx.TimeoutException):
+            delivered = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            smart = network_error(exc, url, proxy=configured_proxy(self._http))
+            return FhirTimeout(smart.message, detail=type(exc).__name__, maybe_delivered=delivered)
+        if isinstance(exc, httpx.TransportError):
+            smart = network_error(exc, url, proxy=configured_proxy(self._http))
+            cls = FhirTlsError if isinstance(smart, CertificateError) else FhirNetworkError
+            delivered = not isinstance(
+                exc, httpx.ConnectError | httpx.ProxyError | httpx.UnsupportedProtocol
             )
-        if status >= 300:
-            raise FhirUnexpectedResponse(
-                f"The EHR redirected {what} (HTTP {status}); the app does not follow redirects. "
-                "Check the FHIR address in the site configuration.",
-                detail=f"HTTP {status}",
+            return cls(smart.message, detail=type(exc).__name__, maybe_delivered=delivered)
+        if isinstance(exc, httpx.DecodingError):  # a Content-Encoding that does not decode
+            return FhirParseError(
+                f"The EHR's answer to {what} could not be decoded. Tell clinic IT.",
+                detail=type(exc).__name__,
             )
-        return FhirResponse(
-            status=status,
-            body=body,
-            etag=response.headers.get("etag"),
-            location=response.headers.get("location") or response.headers.get("content-location"),
-            last_modified=response.headers.get("last-modified"),
+        assert isinstance(exc, SmartError)  # renewing the token failed: nothing was sent
+        return FhirSignInServiceError(
+            exc.message, detail=type(exc).__name__, retry_after=getattr(exc, "retry_after", None)
         )
 
     async def _read_capped(self, response: httpx.Response, what: str) -> bytes:
@@ -415,6 +394,33 @@ def _split_entries(
             included.append(resource)
         else:
             resources.append(resource)
+
+
+def _answer(response: httpx.Response, raw: bytes, what: str) -> FhirResponse:
+    """The FhirResponse of a 2xx; a FhirHttpError (with the EHR's words quoted) for 4xx/5xx; a
+    redirect is refused (a write is never re-sent elsewhere)."""
+    status = response.status_code
+    body = _parse(raw, response.headers.get("content-type", ""), what, strict=status < 400)
+    if status >= 400:
+        raise http_error(
+            status,
+            what,
+            outcome_text(body),
+            _retry_after_seconds(response.headers.get("retry-after")),
+        )
+    if status >= 300:
+        raise FhirUnexpectedResponse(
+            f"The EHR redirected {what} (HTTP {status}); the app does not follow redirects. "
+            "Check the FHIR address in the site configuration.",
+            detail=f"HTTP {status}",
+        )
+    return FhirResponse(
+        status=status,
+        body=body,
+        etag=response.headers.get("etag"),
+        location=response.headers.get("location") or response.headers.get("content-location"),
+        last_modified=response.headers.get("last-modified"),
+    )
 
 
 def outcome_text(body: object, limit: int = 500) -> str | None:
@@ -497,7 +503,7 @@ def _query(params: Params | None) -> httpx.QueryParams | None:
 
 
 def _retry_after_seconds(value: str | None) -> float | None:
-    wait = parse_retry_after(value, datetime.now(UTC))
+    wait = parse_retry_after(value, utc_now())
     return None if wait is None else wait.total_seconds()
 
 

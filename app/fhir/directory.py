@@ -16,7 +16,7 @@ from typing import Any
 from app.domain.clinical import Reference
 from app.domain.owners import OWNER_TYPES, OwnerCandidate, OwnerSource
 from app.fhir.client import FhirClient
-from app.fhir.mapping_in import concept_text, human_name
+from app.fhir.fhir_reading import concept_text, human_name
 
 MAX_DIRECTORY_MATCHES = 20
 

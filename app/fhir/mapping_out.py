@@ -43,6 +43,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from app.domain.capabilities import ServerCapabilities
 from app.domain.clinical import Coding, Reference
 from app.domain.commit import (
     IDENTIFIER_SYSTEM,
@@ -59,7 +60,6 @@ from app.domain.followup import ItemFate, WritePlan, note_addition, plan_writes,
 from app.domain.items import COMPOSITION, ITEM_KINDS, PROVENANCE, ItemKind, kind_of
 from app.domain.render import render_plain_text
 from app.domain.review import AppIdentity, ReviewDecision, ReviewStatus
-from app.fhir.capabilities import ServerCapabilities
 from app.fhir.corrections import update_body
 from app.fhir.errors import FhirUnsupported
 from app.fhir.items import WriteContext, mapping_for

@@ -260,7 +260,7 @@ def _fits(html: str, max_depth: int) -> bool:
     while (match := _TOKEN.search(html, pos)) is not None:
         if match.start() > pos and stack.reopen[-1]:
             stack.reopen_formatting()  # text between the tags
-            if stack.estimate > max_depth or stack.made > MAX_ELEMENTS:
+            if _too_big(stack, max_depth):
                 return False
         pos = match.end()
         if match.group(1) is not None:
@@ -274,14 +274,11 @@ def _fits(html: str, max_depth: int) -> bool:
         name, attributes = _lower(match.group(2)), match.group(3)
         if name in AMBIGUOUS:
             return False
-        if len(attributes) > 1:
-            if len(attributes) > MAX_ATTRIBUTES and _TOO_MANY_ATTRIBUTES.match(attributes):
-                return False
-            attribute_tokens += len(_ATTRIBUTE_TOKEN.findall(attributes))
-            if attribute_tokens > MAX_ATTRIBUTE_TOKENS:
-                return False
+        attribute_tokens += _attribute_tokens(attributes)
+        if attribute_tokens > MAX_ATTRIBUTE_TOKENS:
+            return False
         _start_tag(stack, name, attributes)
-        if stack.estimate > max_depth or stack.made > MAX_ELEMENTS:
+        if _too_big(stack, max_depth):
             return False
         if name == "plaintext":
             return True  # the rest is text
@@ -292,7 +289,21 @@ def _fits(html: str, max_depth: int) -> bool:
             stack.pop_to(len(stack.names) - 1, name)  # closed at its end tag
     if pos < len(html) and stack.reopen[-1]:
         stack.reopen_formatting()
-    return stack.estimate <= max_depth and stack.made <= MAX_ELEMENTS
+    return not _too_big(stack, max_depth)
+
+
+def _too_big(stack: _OpenElements, max_depth: int) -> bool:
+    return stack.estimate > max_depth or stack.made > MAX_ELEMENTS
+
+
+def _attribute_tokens(attributes: str) -> int:
+    """The attribute tokens of one start tag (more than the budget when the cheap check already
+    finds too many)."""
+    if len(attributes) <= 1:
+        return 0
+    if len(attributes) > MAX_ATTRIBUTES and _TOO_MANY_ATTRIBUTES.match(attributes):
+        return MAX_ATTRIBUTE_TOKENS + 1
+    return len(_ATTRIBUTE_TOKEN.findall(attributes))
 
 
 def _start_tag(stack: _OpenElements, name: str, attributes: str) -> None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from app.domain.capabilities import ServerCapabilities
 from app.domain.items import write_types
 from app.domain.validation import WritePermissions
-from app.fhir.capabilities import ServerCapabilities
 from app.fhir.profiles import VendorProfile
 from app.smart.scopes import granted_permissions
 

@@ -17,16 +17,18 @@ import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
+from app.domain.capabilities import ServerCapabilities, TypeCapabilities
 from app.domain.clinical import PatientSummary
+from app.domain.clock import utc_now
 from app.domain.worklist import Visit, VisitStatus, Worklist, day_bounds, sort_visits
-from app.fhir.capabilities import ServerCapabilities, TypeCapabilities
 from app.fhir.client import FhirClient, JsonObject, SearchResult
 from app.fhir.errors import FhirError, FhirMappingError, FhirUnexpectedResponse
-from app.fhir.mapping_in import concept_text, guarded, map_patient, parse_instant
+from app.fhir.fhir_reading import concept_text, guarded, parse_instant
+from app.fhir.mapping_in import map_patient
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +126,7 @@ async def load_worklist(
         practitioner=practitioner,
         day=day,
         visits=sort_visits(visits),
-        fetched_at=now or datetime.now(UTC),
+        fetched_at=now or utc_now(),
         round_trips=trips,
     )
 

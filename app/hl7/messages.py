@@ -21,6 +21,7 @@ from enum import Enum
 import hl7
 from hl7.exceptions import HL7Exception
 
+from app.domain.clock import utc_now
 from app.domain.visit_events import SUPPORTED_MESSAGE_TYPES, VisitEvent, VisitEventKind
 
 SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8")
@@ -242,5 +243,5 @@ def _code(outcome: Outcome) -> AckCode:
 
 def new_control_id(sequence: int, now: datetime | None = None) -> str:
     """The ACK's own MSH-10: the time and a counter (unique per listener run)."""
-    moment = now or datetime.now(UTC)
+    moment = now or utc_now()
     return f"FWB{moment:%Y%m%d%H%M%S}{sequence:06d}"

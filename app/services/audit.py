@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from app.domain.audit import AuditEvent, AuditKind, AuditRecord, VerifyResult
+from app.domain.clock import Clock, utc_now
 from app.services.errors import user_errors
 from app.store.audit import AuditLog
 from app.sync.store_thread import StoreThread
@@ -23,7 +24,7 @@ class AuditService:
         audit: AuditLog,
         worker: StoreThread,
         actor: Callable[[], str | None],
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._audit = audit
         self._worker = worker

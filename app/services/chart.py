@@ -17,14 +17,16 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from app.domain.audit import AuditKind
 from app.domain.clinical import EncounterSummary, PatientSummary
+from app.domain.clock import utc_now
 from app.domain.context import EncounterContext
 from app.domain.offline import NOT_KEPT, ChartFreshness, ChartSource
-from app.fhir.context_loader import list_encounters, load_encounter_context, search_patients
+from app.fhir.context_loader import load_encounter_context
+from app.fhir.patient_search import list_encounters, search_patients
 from app.fhir.profiles import choose_profile
 from app.services.errors import ServiceError, user_errors
 from app.services.offline import OfflineCharts, no_answer
@@ -53,7 +55,7 @@ class OpenChart:
     context: EncounterContext
     approval: ApprovalContext
     freshness: ChartFreshness = field(
-        default_factory=lambda: ChartFreshness(ChartSource.LIVE, datetime.now(UTC))
+        default_factory=lambda: ChartFreshness(ChartSource.LIVE, utc_now())
     )
 
 
@@ -116,7 +118,7 @@ class ChartService:
                 if self._offline is None or not no_answer(exc.__cause__ or exc):
                     raise
                 return await self._open_kept(patient_id, encounter_id)
-            chart = await self._approvable(context, ChartFreshness(ChartSource.LIVE, _now()))
+            chart = await self._approvable(context, ChartFreshness(ChartSource.LIVE, utc_now()))
         if self._offline is not None:
             try:
                 await self._offline.keep(context)
@@ -157,12 +159,8 @@ class ChartService:
         if self._offline is not None:
             with contextlib.suppress(ServiceError):
                 await self._offline.keep(context)
-        fresh = ChartFreshness(ChartSource.LIVE, _now())
+        fresh = ChartFreshness(ChartSource.LIVE, utc_now())
         return OpenChart(context, replace(chart.approval, context=context), fresh)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _kept(fetched_at: datetime) -> ChartFreshness:

@@ -1,4 +1,4 @@
-"""What the facade raises, and the one function that turns any error into words.
+"""What the facade raises; errors become words through app.domain.errors.words_for.
 
     ServiceError              an action failed for a reason the clinician can act on;
     │                         ``words`` says what happened and what to do (never a traceback)
@@ -7,7 +7,7 @@
 Every service method that can fail for such a reason translates the layer's own error
 (``SmartError.message``; ``user_message`` of the domain, FHIR, store and sync errors) into a
 ``ServiceError`` at the boundary, so the UI catches one type. Anything else is a bug: it reaches
-the UI's task tracker, which shows :func:`words_for` with a fallback sentence.
+the UI's task tracker, which shows ``words_for`` with a fallback sentence.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, words_for
 from app.fhir.errors import FhirError
 from app.smart.errors import SignInCancelled as SmartSignInCancelled
 from app.smart.errors import SmartError
@@ -31,20 +31,15 @@ class ServiceError(Exception):
         super().__init__(words)
         self.words = words
 
+    @property
+    def user_message(self) -> str:
+        """``words`` under the name every layer's errors use (app.domain.errors.words_for)."""
+        return self.words
+
 
 class SignInCancelled(ServiceError):
     def __init__(self) -> None:
         super().__init__("Sign-in cancelled.")
-
-
-def words_for(exc: BaseException, fallback: str) -> str:
-    """The words the clinician sees for ``exc``: its own (every layer's errors carry them),
-    else ``fallback`` — a sentence saying what happened and what to do."""
-    for attr in ("words", "user_message", "message"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return fallback
 
 
 @contextmanager

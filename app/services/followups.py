@@ -15,11 +15,11 @@ Network through the FHIR client, the store on the site's store thread; failures 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from app.domain.clinical import PriorNote
+from app.domain.clock import Clock, utc_now
 from app.domain.draft import Draft, FollowUpKind
 from app.domain.followup_drafts import EarlierNote, start_follow_up
 from app.fhir.note_items import earlier_from_chart_note
@@ -41,7 +41,7 @@ class FollowUpService:
         fhir: FhirClient,
         store: Store,
         worker: StoreThread,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._fhir = fhir
         self._store = store

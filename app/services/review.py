@@ -17,8 +17,8 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from app.domain.clock import Clock, utc_now
 from app.domain.commit import ApprovedCommit
 from app.domain.diff import DraftDiff
 from app.domain.draft import Draft
@@ -106,7 +106,7 @@ class ReviewService:
         store: Store,
         worker: StoreThread,
         on_queued: Callable[[], None] = lambda: None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._store = store
         self._worker = worker

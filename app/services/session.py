@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import httpx
+
 from app.domain.clinical import Reference
+from app.domain.clock import Clock, utc_now
 from app.domain.offline_unlock import OfflineIdentity, UnlockRefusal
 from app.domain.site import Site
 from app.services.errors import ServiceError, user_errors
@@ -50,7 +52,7 @@ class SessionService:
         session: SmartSession,
         unlock: OfflineUnlockStore | None = None,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._smart = session
         self._unlock = unlock  # the offline start (None: not offered)
@@ -160,6 +162,11 @@ class SessionService:
     @property
     def wait_until_signed_in(self) -> Callable[[], Awaitable[None]]:
         return self._smart.wait_until_signed_in
+
+    @property
+    def auth(self) -> httpx.Auth:
+        """The session's SMART auth flow, for a FHIR client of its own (bootstrap, tests)."""
+        return self._smart.auth
 
     # ------------------------------------------------------------------ who and what
     @property

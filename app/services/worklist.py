@@ -24,6 +24,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING
 
+from app.domain.clock import utc_now
 from app.domain.visit_events import ListenerCounts, VisitEvent
 from app.domain.worklist import (
     Visit,
@@ -69,7 +70,7 @@ class WorklistService:
         listener: ListenerFactory | None = None,
         kept: Callable[[], set[str]] | None = None,
         zone: tzinfo | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._fhir = fhir
         self._session = session

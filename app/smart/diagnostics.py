@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from app.domain.capabilities import parse_capabilities
 from app.domain.items import write_types
 from app.domain.site import Site
 from app.smart.discovery import FHIR_JSON, DiscoverySource, SmartConfiguration, discover
@@ -191,27 +192,19 @@ def _report_discovery(report: SiteReport, config: SmartConfiguration) -> None:
     report.add(Status.OK, "Scope syntax", syntax)
 
 
-def _interactions(entry: Mapping[str, Any]) -> set[str]:
-    codes = (i.get("code") for i in entry.get("interaction") or [] if isinstance(i, dict))
-    return {c for c in codes if isinstance(c, str)}
-
-
 def _report_capability_statement(report: SiteReport, cs: Mapping[str, Any]) -> None:
-    version = cs.get("fhirVersion")
-    report.fhir_version = version if isinstance(version, str) else None
-    if report.fhir_version and report.fhir_version.startswith(("4.0", "4.3")):
-        report.add(Status.OK, "FHIR version", report.fhir_version)
+    caps = parse_capabilities(cs)
+    report.fhir_version = caps.fhir_version
+    if caps.is_r4_family:
+        report.add(Status.OK, "FHIR version", caps.fhir_version or "")
     else:
         report.add(
             Status.FAIL,
             "FHIR version",
             f"{report.fhir_version or 'not stated'}; the app needs FHIR R4",
         )
-    rest = next((r for r in cs.get("rest") or [] if r.get("mode") == "server"), None) or {}
-    resources = {r.get("type"): r for r in rest.get("resource") or [] if isinstance(r, dict)}
     for resource_type in WRITE_TYPES:
-        entry = resources.get(resource_type, {})
-        allowed = "create" in _interactions(entry)
+        allowed = caps.can_create(resource_type)
         report.write_targets[f"{resource_type} create"] = allowed
         status = (
             Status.OK
@@ -220,7 +213,8 @@ def _report_capability_statement(report: SiteReport, cs: Mapping[str, Any]) -> N
         )
         report.add(status, f"{resource_type} create", "allowed" if allowed else "not declared")
         if resource_type == "DocumentReference":
-            conditional = bool(entry.get("conditionalCreate"))
+            declared = caps.type(resource_type)
+            conditional = declared is not None and declared.conditional_create
             report.write_targets["DocumentReference conditional create"] = conditional
             report.add(
                 Status.OK if conditional else Status.WARN,
@@ -229,9 +223,8 @@ def _report_capability_statement(report: SiteReport, cs: Mapping[str, Any]) -> N
                 if conditional
                 else "not declared: retries rely on a search first",
             )
-    system = _interactions(rest)
     for interaction in ("transaction", "batch"):
-        allowed = interaction in system
+        allowed = interaction in caps.system_interactions
         report.write_targets[interaction] = allowed
         report.add(Status.OK if allowed else Status.WARN, f"{interaction.capitalize()} bundles",
                    "allowed" if allowed else "not declared")  # fmt: skip

@@ -19,13 +19,13 @@ from urllib.parse import urljoin
 
 import httpx
 
+from app.domain.capabilities import parse_capabilities
 from app.smart.errors import DiscoveryError
 from app.smart.http import NO_AUTH, configured_proxy, network_error
 from app.smart.http_log import prefix
 
 log = logging.getLogger(__name__)
 
-OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 FHIR_JSON = "application/fhir+json"
 
 
@@ -114,29 +114,21 @@ def parse_smart_configuration(fhir_base: str, doc: Mapping[str, Any]) -> SmartCo
 def parse_capability_statement(fhir_base: str, cs: Mapping[str, Any]) -> SmartConfiguration:
     """The SMART v1 fallback: endpoints from ``rest[].security.extension[oauth-uris]``."""
     base = fhir_base.rstrip("/")
-    for rest in cs.get("rest") or []:
-        security = rest.get("security") or {}
-        for ext in security.get("extension") or []:
-            if ext.get("url") != OAUTH_URIS:
-                continue
-            uris = {
-                e.get("url"): e.get("valueUri") or e.get("valueUrl")
-                for e in ext.get("extension") or []
-            }
-            authorize = _resolve(base, uris.get("authorize"), "authorize")
-            token = _resolve(base, uris.get("token"), "token")
-            if authorize and token:
-                return SmartConfiguration(
-                    fhir_base=base,
-                    authorization_endpoint=authorize,
-                    token_endpoint=token,
-                    source=DiscoverySource.CAPABILITY_STATEMENT,
-                    revocation_endpoint=_resolve(base, uris.get("revoke"), "revoke"),
-                    introspection_endpoint=_resolve(base, uris.get("introspect"), "introspect"),
-                    # SMART v1 servers sign in with v1 scopes; nothing else is declared.
-                    capabilities=frozenset({"permission-v1"}),
-                    raw=dict(cs),
-                )
+    for uris in parse_capabilities(cs).oauth_uris:
+        authorize = _resolve(base, uris.get("authorize"), "authorize")
+        token = _resolve(base, uris.get("token"), "token")
+        if authorize and token:
+            return SmartConfiguration(
+                fhir_base=base,
+                authorization_endpoint=authorize,
+                token_endpoint=token,
+                source=DiscoverySource.CAPABILITY_STATEMENT,
+                revocation_endpoint=_resolve(base, uris.get("revoke"), "revoke"),
+                introspection_endpoint=_resolve(base, uris.get("introspect"), "introspect"),
+                # SMART v1 servers sign in with v1 scopes; nothing else is declared.
+                capabilities=frozenset({"permission-v1"}),
+                raw=dict(cs),
+            )
     raise DiscoveryError(detail="CapabilityStatement has no oauth-uris security extension")
 
 

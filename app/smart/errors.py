@@ -37,6 +37,11 @@ class SmartError(Exception):
         self.detail = detail
         super().__init__(self.message if detail is None else f"{self.message} ({detail})")
 
+    @property
+    def user_message(self) -> str:
+        """``message`` under the name every layer's errors use (app.domain.errors.words_for)."""
+        return self.message
+
 
 class SiteConfigError(SmartError):
     def __init__(self, file: str, key: str | None, problem: str) -> None:

@@ -21,6 +21,7 @@ from datetime import datetime
 
 import httpx
 
+from app.domain.clock import utc_now
 from app.domain.site import Site
 from app.smart.authorize import build_authorization_request, code_from_callback
 from app.smart.browser import BrowserLauncher, SystemBrowser
@@ -45,7 +46,7 @@ from app.smart.keyring_store import RefreshTokenStore, StoredSession
 from app.smart.redirect import LoopbackRedirectReceiver, RedirectReceiver, ResultPage
 from app.smart.scopes import ALL_FEATURES, Feature, ScopeReport, compare, requested_scopes
 from app.smart.token_endpoint import TokenEndpoint
-from app.smart.tokens import RefreshPolicy, SmartAuth, TokenManager, TokenSet, utc_now
+from app.smart.tokens import RefreshPolicy, SmartAuth, TokenManager, TokenSet
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,12 @@ class SmartSession:
     @property
     def state(self) -> SessionState:
         return self._state
+
+    @property
+    def tokens(self) -> TokenSet | None:
+        """The tokens of the current sign-in (None when signed out). In memory only: the
+        refresh token is kept in the OS keyring, and no token is ever logged."""
+        return self._tokens.current
 
     def subscribe(
         self, on_state: StateListener | None = None, on_progress: ProgressListener | None = None

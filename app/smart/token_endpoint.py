@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from app.domain.clock import utc_now
 from app.domain.retry import parse_retry_after
 from app.smart.discovery import SmartConfiguration
 from app.smart.errors import (
@@ -24,7 +25,7 @@ from app.smart.errors import (
     TokenError,
 )
 from app.smart.http import NO_AUTH, configured_proxy, network_error
-from app.smart.tokens import TokenSet, utc_now
+from app.smart.tokens import TokenSet
 
 log = logging.getLogger(__name__)
 

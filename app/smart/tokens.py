@@ -20,19 +20,16 @@ import hmac
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
 
+from app.domain.clock import utc_now
 from app.smart.errors import NetworkError, SignInRequired, TokenError
 from app.smart.http_log import log_tag, prefix
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -237,7 +234,6 @@ class SmartAuth(httpx.Auth):
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         raise RuntimeError("SmartAuth works with httpx.AsyncClient only")
-        yield request  # pragma: no cover - makes this a generator like the base class
 
     async def async_auth_flow(
         self, request: httpx.Request

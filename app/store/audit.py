@@ -33,12 +33,11 @@ from app.domain.audit import (
     AuditRecord,
     VerifyResult,
     canonical_json,
-    format_ts,
     head_mac,
     link,
-    parse_ts,
     verify_chain,
 )
+from app.domain.clock import Clock, format_ts, parse_ts, utc_now
 from app.store.audit_tables import audit_head, audit_log
 from app.store.database import Database
 from app.store.errors import StoreCorrupt
@@ -85,7 +84,7 @@ class AuditLog:
         db: Database,
         *,
         mac_key: bytes | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._db = db
         self._mac_key = mac_key

@@ -26,8 +26,8 @@ from app.domain.audit import (
     AuditKind,
     check_details,
     decision_details,
-    parse_ts,
 )
+from app.domain.clock import parse_ts
 from app.domain.outbox import OutboxState, SyncEvent
 from app.domain.review_codec import decision_from_json
 from app.store.audit import AuditLog
@@ -48,6 +48,8 @@ _RECONCILE_EVENTS = frozenset(
         E.DUPLICATES_FOUND,
     }
 )
+# The check of an unknown outcome stopped: the app waits for a sign-in or a person.
+_PARKED = frozenset({S.CHECK_PAUSED_FOR_SIGN_IN, S.PARKED})
 _EDIT_KINDS = (
     AuditKind.DRAFT_CREATED.value,
     AuditKind.DRAFT_IMPORTED.value,
@@ -124,25 +126,13 @@ class AuditHooks:
     # ------------------------------------------------------------------ outbox
     def on_outbox(self, c: Connection, ev: OutboxEvent) -> None:
         commit_id = str(ev.commit_id)
-        row = c.execute(
-            select(
-                outbox_commits.c.draft_id,
-                outbox_commits.c.attempts,
-                outbox_commits.c.last_status,
-                outbox_commits.c.strategy,
-                outbox_commits.c.resource_types,
-                outbox_commits.c.write_count,
-                outbox_commits.c.decision_format,
-                outbox_commits.c.decision,
-            ).where(outbox_commits.c.commit_id == commit_id)
-        ).first()
+        row = c.execute(_COMMIT_FACTS.where(outbox_commits.c.commit_id == commit_id)).first()
         if row is None:
             return
         draft_id = row.draft_id or (None if ev.draft_id is None else str(ev.draft_id))
         patient_id, encounter_id = self._chart_of(c, commit_id, draft_id)
         actor = ev.by or self._actor()
-
-        def add(kind: AuditKind, details: dict[str, Any], who: str | None = actor) -> None:
+        for kind, details, who in self._outbox_records(c, ev, row, actor):
             self._audit.append(
                 AuditEvent(
                     kind=kind,
@@ -158,6 +148,11 @@ class AuditHooks:
                 conn=c,
             )
 
+    def _outbox_records(
+        self, c: Connection, ev: OutboxEvent, row: Any, actor: str | None
+    ) -> list[tuple[AuditKind, dict[str, Any], str | None]]:
+        """The records one outbox event makes: (kind, details, who)."""
+        commit_id = str(ev.commit_id)
         if ev.kind is OutboxEventKind.ENQUEUED:
             decision = self._decision(row, commit_id)
             details = {
@@ -167,43 +162,36 @@ class AuditHooks:
                 "decision": decision,
             }
             approver = decision.get("approved_by")
-            add(AuditKind.APPROVED, details, approver if isinstance(approver, str) else actor)
-            return
+            return [(AuditKind.APPROVED, details, approver if isinstance(approver, str) else actor)]
         if ev.kind is OutboxEventKind.DISCARDED:
-            add(
-                AuditKind.DISCARDED,
-                {"from_state": _value(ev.old_state), "reason": _short(ev.reason)},
-            )
-            return
-        event = ev.event
+            details = {"from_state": _value(ev.old_state), "reason": _short(ev.reason)}
+            return [(AuditKind.DISCARDED, details, actor)]
+        found = [self._step(c, ev, row), _outcome(ev, row, lambda: self._written(c, commit_id))]
+        return [(kind, details, actor) for kind, details in filter(None, found)]
+
+    def _step(self, c: Connection, ev: OutboxEvent, row: Any) -> _Record | None:
+        """What was done: a send attempt, a reconciliation, a retry the clinician asked for."""
+        event, commit_id = ev.event, str(ev.commit_id)
         if ev.old_state is S.SENDING:
             attempt = self._attempts(c, commit_id) + 1
-            add(
-                AuditKind.SEND_ATTEMPT,
-                {
-                    "attempt": attempt,
-                    "request_id": f"{commit_id}/{attempt}",
-                    "failed_attempts": int(row.attempts),
-                    "destination": _short(self._destination()),
-                    "strategy": row.strategy,
-                    "status": row.last_status,
-                    "event": _value(event),
-                    "outcome": ev.new_state.value,
-                },
-            )
-        elif ev.old_state is S.UNKNOWN_OUTCOME and event in _RECONCILE_EVENTS:
-            add(AuditKind.RECONCILED, {"event": _value(event), "outcome": ev.new_state.value})
-        elif event in (E.USER_RETRY, E.USER_RESEND):
-            add(
-                AuditKind.RETRY_REQUESTED,
-                {"event": _value(event), "from_state": _value(ev.old_state)},
-            )
-        if ev.new_state is S.CONFIRMED and ev.old_state is not S.CONFIRMED:
-            add(AuditKind.CONFIRMED, {"written": self._written(c, commit_id)})
-        elif ev.new_state is S.CONFLICT and ev.old_state is not S.CONFLICT:
-            add(AuditKind.CONFLICT, {"status": row.last_status, "event": _value(event)})
-        elif ev.new_state is S.NEEDS_ATTENTION and ev.old_state is not S.NEEDS_ATTENTION:
-            add(AuditKind.NEEDS_ATTENTION, {"status": row.last_status, "event": _value(event)})
+            return AuditKind.SEND_ATTEMPT, {
+                "attempt": attempt,
+                "request_id": f"{commit_id}/{attempt}",
+                "failed_attempts": int(row.attempts),
+                "destination": _short(self._destination()),
+                "strategy": row.strategy,
+                "status": row.last_status,
+                "event": _value(event),
+                "outcome": ev.new_state.value,
+            }
+        if ev.old_state is S.UNKNOWN_OUTCOME and event in _RECONCILE_EVENTS:
+            return AuditKind.RECONCILED, {"event": _value(event), "outcome": ev.new_state.value}
+        if event in (E.USER_RETRY, E.USER_RESEND):
+            return AuditKind.RETRY_REQUESTED, {
+                "event": _value(event),
+                "from_state": _value(ev.old_state),
+            }
+        return None
 
     def _decision(self, row: Any, commit_id: str) -> dict[str, Any]:
         """The review decision's audit fields, from the sealed decision blob: read with the
@@ -279,31 +267,40 @@ class AuditHooks:
         return [f"{r.resource_type}/{r.server_id}"[:200] for r in rows]
 
 
+_Record = tuple[AuditKind, dict[str, Any]]
+
+# What the records of one commit need from its row.
+_COMMIT_FACTS = select(
+    outbox_commits.c.draft_id,
+    outbox_commits.c.attempts,
+    outbox_commits.c.last_status,
+    outbox_commits.c.strategy,
+    outbox_commits.c.resource_types,
+    outbox_commits.c.write_count,
+    outbox_commits.c.decision_format,
+    outbox_commits.c.decision,
+)
+
+
+def _outcome(ev: OutboxEvent, row: Any, written: Callable[[], list[str]]) -> _Record | None:
+    """Where the event left the commit, when that is news: confirmed (with the server ids),
+    conflict, needs attention, parked."""
+    old, new, event = ev.old_state, ev.new_state, ev.event
+    if new is S.CONFIRMED and old is not S.CONFIRMED:
+        return AuditKind.CONFIRMED, {"written": written()}
+    facts = {"status": row.last_status, "event": _value(event)}
+    if new is S.CONFLICT and old is not S.CONFLICT:
+        return AuditKind.CONFLICT, facts
+    if new is S.NEEDS_ATTENTION and old is not S.NEEDS_ATTENTION:
+        return AuditKind.NEEDS_ATTENTION, facts
+    if new in _PARKED and old not in _PARKED:
+        return AuditKind.PARKED, facts
+    return None
+
+
 def _short(text: str | None) -> str | None:
     return None if text is None else text[:MAX_DETAIL_TEXT]
 
 
 def _value(member: Any) -> str | None:
     return None if member is None else str(member.value)
-
-
-def read_back_event(
-    commit_id: str,
-    result: str,
-    *,
-    at: datetime,
-    actor: str | None = None,
-    differences: int = 0,
-    patient_id: str | None = None,
-) -> AuditEvent:
-    """The READ_BACK record (the outbox has no hook for read-back results yet: the sync layer
-    or the integrator appends this after ``record_read_back``)."""
-    return AuditEvent(
-        kind=AuditKind.READ_BACK,
-        at=at,
-        actor=actor,
-        patient_id=patient_id,
-        commit_id=commit_id,
-        state="confirmed",
-        details={"result": result, "differences": differences},
-    )

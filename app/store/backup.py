@@ -23,12 +23,12 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from app.domain.clock import Clock, utc_now
 from app.store.errors import StoreCorrupt, StoreError, StoreUnavailable, is_damage
 from app.store.outbox_records import OutboxChange
 from app.store.store_files import (
@@ -132,7 +132,7 @@ def _refresh_anchor(store_path: Path, backup: Path) -> None:
     except sqlite3.Error:
         return
     if row is not None and int(row[0]) > anchor.audit_seq:
-        stamp = datetime.now(UTC).isoformat()
+        stamp = utc_now().isoformat()
         try:
             write_anchor(
                 store_path,
@@ -156,7 +156,7 @@ class StoreBackups:
         store_path: Path,
         *,
         policy: BackupPolicy = DEFAULT_POLICY,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
         settle: float = 1.0,
         check_every: float = 3600.0,
     ) -> None:

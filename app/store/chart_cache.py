@@ -25,11 +25,11 @@ import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.sqlite import insert
 
+from app.domain.clock import Clock, format_ts, parse_ts, utc_now
 from app.domain.context import EncounterContext
 from app.domain.offline import (
     DEFAULT_OFFLINE_POLICY,
@@ -46,7 +46,6 @@ from app.domain.offline import (
 from app.store.chart_codec import ChartCodecError, chart_from_json, chart_to_json
 from app.store.crypto_errors import SealBroken
 from app.store.database import Database
-from app.store.draft_codec import format_ts, parse_ts
 from app.store.schema import chart_cache
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ class KeptChart:
     stamp: CacheStamp
 
 
-def run_clocks(wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Callable[[], Clocks]:
+def run_clocks(wall: Clock = utc_now) -> Callable[[], Clocks]:
     """The clocks of this run of the app: one run id, the wall clock and the monotonic one."""
     run_id = str(uuid.uuid4())
     return lambda: Clocks(wall(), time.monotonic(), run_id)

@@ -1,7 +1,7 @@
 """The one place that opens SQLite: engine, connection settings, transactions, migrations.
 
-Every repository works through a ``Database``; issue 6 swaps the DBAPI (SQLCipher) or wraps
-payloads (``PayloadProtector``) here without touching repositories. Settings on every
+Every repository works through a ``Database``; content blobs are sealed by its
+``PayloadProtector`` (app.store.crypto) here, without repositories knowing. Settings on every
 connection: WAL journal (readers never block the writer), ``synchronous=FULL`` (a committed
 transaction survives power loss), foreign keys on, a busy timeout instead of instant "locked".
 Write transactions start with ``BEGIN IMMEDIATE`` so two writers queue instead of deadlocking.
@@ -43,7 +43,8 @@ _REVISION_NAME = re.compile(r"^\d{4}_[a-z0-9_]+$")
 
 
 class PayloadProtector(Protocol):
-    """Turns a content blob into what is stored and back (issue 6: AES-GCM with a keyring key).
+    """Turns a content blob into what is stored and back (app.store.crypto: AES-GCM with a
+    keyring key).
     ``context`` (the row id) is bound to the blob so it cannot be moved to another row."""
 
     format_id: int
@@ -54,7 +55,9 @@ class PayloadProtector(Protocol):
 
 
 class PlainPayload:
-    """Stores payloads as they are (until issue 6 brings encryption)."""
+    """Stores payloads as they are: format 1, the format of values written before the store
+    was encrypted (sealed at the next open) and of stores opened without a key (tests, the
+    self-test)."""
 
     format_id = 1
 

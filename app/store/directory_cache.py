@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.sqlite import insert
 
 from app.domain.clinical import Reference
+from app.domain.clock import format_ts, parse_ts, utc_now
 from app.domain.owners import OwnerCandidate, OwnerSource
 from app.store.database import Database
-from app.store.draft_codec import format_ts, parse_ts
 from app.store.schema import directory_cache
 
 MAX_SEARCHES = 200
@@ -67,9 +67,7 @@ def _decode(body: bytes) -> tuple[OwnerCandidate, ...]:
 
 
 class OwnerDirectoryCache:
-    def __init__(
-        self, db: Database, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utc_now) -> None:
         self._db = db
         self._clock = clock
 

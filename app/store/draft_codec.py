@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from app.domain.clinical import Coding, Reference
+from app.domain.clock import format_ts, parse_ts
 from app.domain.draft import (
     AmendmentRef,
     Baseline,
@@ -30,17 +31,6 @@ from app.domain.draft import (
 from app.domain.items import StructuredItem, kind_named, kind_of
 
 BODY_VERSION = 1
-_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def format_ts(ts: datetime) -> str:
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError("naive datetime: the store keeps timezone-aware UTC only")
-    return ts.astimezone(UTC).strftime(_TS)
-
-
-def parse_ts(text: str) -> datetime:
-    return datetime.strptime(text, _TS).replace(tzinfo=UTC)
 
 
 def encode_body(draft: Draft) -> bytes:

@@ -1,8 +1,9 @@
 """Drafts in the local store: autosave (upsert with a revision), restore, list, delete.
 
 Callers get domain ``Draft`` objects only. Every write runs in one short transaction; hooks
-(``DraftHook``) run inside that same transaction, so an audit log (issue 6) commits or rolls
-back together with the change it records. Hooks receive ids and counts, never note text.
+(``DraftHook``) run inside that same transaction, so the audit log (app.store.audit_hooks)
+commits or rolls back together with the change it records. Hooks receive ids and counts, never
+note text.
 """
 
 from __future__ import annotations
@@ -11,16 +12,17 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, select, update
 from sqlalchemy.dialects.sqlite import insert
 
+from app.domain.clock import Clock, format_ts, utc_now
 from app.domain.draft import Draft, DraftStatus
 from app.store.database import Database
-from app.store.draft_codec import decode_body, encode_body, format_ts
+from app.store.draft_codec import decode_body, encode_body
 from app.store.errors import DraftNotEditable, DraftNotFound, StaleDraft, StoreCorrupt
 from app.store.schema import drafts
 
@@ -64,7 +66,7 @@ class DraftRepository:
         db: Database,
         *,
         hooks: Sequence[DraftHook] = (),
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self._db = db
         self._hooks = tuple(hooks)

@@ -68,12 +68,6 @@ def ensure_escrow(db: Database, key: DataKey, public_pem: bytes) -> bool:
     return True
 
 
-def has_escrow(db: Database) -> bool:
-    with db.read() as c:
-        found = c.execute(select(store_meta.c.key).where(store_meta.c.key == ESCROW)).first()
-    return found is not None
-
-
 def unwrap(db: Database, private_pem: bytes, password: bytes | None = None) -> DataKey:
     """The data key from the store's escrow, with IT's private key."""
     with db.read() as c:

@@ -24,11 +24,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from app.domain.audit import AuditEvent, AuditKind
+from app.domain.clock import Clock, file_stamp, utc_now
 from app.store.crypto import AesGcmProtector, StoreKeyring
 from app.store.crypto_errors import KeyLossReport, KeyLost, WrongKey
 from app.store.database import open_database
@@ -59,7 +60,7 @@ def recover_from_key_loss(
     keys: StoreKeyring,
     *,
     confirmed: bool,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
     actor: Callable[[], str | None] = lambda: None,
     **open_options: Any,
 ) -> KeyLossRecovery:
@@ -127,7 +128,7 @@ def restore_key_from_escrow(
 
 def set_aside(path: Path, now: datetime) -> Path:
     """Fold the WAL into ``path`` and rename it (and any leftover -wal/-shm) to a locked copy."""
-    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = file_stamp(now)
     target = path.with_name(f"{path.name}.locked-{stamp}")
     n = 1
     while target.exists():

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from app.domain.clock import parse_ts
 from app.domain.outbox import OutboxState
 from app.store.audit_tables import audit_head, audit_log, store_meta
 from app.store.crypto_errors import KeyLossReport, UnsentCommit
 from app.store.database import Database, PlainPayload
 from app.store.key_escrow import ESCROW
-from app.store.outbox_records import parse_ts
 from app.store.outbox_tables import outbox_commits
 from app.store.schema import drafts
 from app.store.sealed_columns import SEALED_COLUMNS

@@ -22,7 +22,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from app.domain.audit import AuditEvent, AuditKind, AuditRecord, parse_ts
+from app.domain.audit import AuditEvent, AuditKind, AuditRecord
+from app.domain.clock import parse_ts
 from app.domain.kpi import DayCounter, NoteOutcome, NoteSource, duration_ms
 from app.store.kpi import EditsState, KpiRepository
 

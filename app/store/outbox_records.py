@@ -9,27 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Any
 from uuid import UUID
 
+from app.domain.clock import parse_ts
 from app.domain.commit import ApprovedCommit
 from app.domain.outbox import ErrorClass, OutboxItem, OutboxState, SyncEvent
-
-_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def format_ts(ts: datetime) -> str:
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError("naive datetime: the store keeps timezone-aware UTC only")
-    return ts.astimezone(UTC).strftime(_TS)
-
-
-def parse_ts(text: str | None) -> datetime | None:
-    # fromisoformat (3.11 reads the trailing Z) is ~20x faster than strptime: lists parse
-    # thousands of these.
-    return None if text is None else datetime.fromisoformat(text)
 
 
 class ReadBack(Enum):
@@ -177,10 +164,6 @@ def plain_error(_commit_id: str, _fmt: int | None, blob: bytes | None) -> str | 
     return None if blob is None else bytes(blob).decode("utf-8", "replace")
 
 
-def _ts(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
 class OutboxRow:
     """One line of the outbox panel: no payloads, and decoded lazily — a list of 10,000 rows
     costs one small object per row; a view decodes only the rows it shows. Immutable."""
@@ -203,11 +186,11 @@ class OutboxRow:
                 t[1],
                 _STATES[t[3]],
                 t[4],
-                _ts(t[5]),
+                parse_ts(t[5]),
                 None if t[6] is None else _EVENTS[t[6]],
                 t[7],
                 None if t[8] is None else self._open_error(t[0], t[19], t[8]),
-                _ts(t[15]),
+                parse_ts(t[15]),
                 self.error_class,
             )
         return self._item
@@ -260,11 +243,13 @@ class OutboxRow:
 
     @property
     def created_at(self) -> datetime:
-        return datetime.fromisoformat(self._values[14])
+        text: str = self._values[14]
+        return parse_ts(text)
 
     @property
     def confirmed_at(self) -> datetime | None:
-        return _ts(self._values[16])
+        text: str | None = self._values[16]
+        return parse_ts(text)
 
     @property
     def discarded_by(self) -> str | None:
@@ -331,13 +316,16 @@ class OutboxSummary:
 
     @property
     def pending(self) -> int:
-        """Approved but not in the EHR yet, and nothing for the clinician to do."""
+        """Approved but not in the EHR yet, neither refused nor in conflict nor paused (an
+        outcome the app could not check counts here too, as it did as a kind of Checking)."""
         return self.count(
             OutboxState.WAITING_FOR_BASE,
             OutboxState.QUEUED,
             OutboxState.SENDING,
             OutboxState.RETRY_WAIT,
             OutboxState.UNKNOWN_OUTCOME,
+            OutboxState.CHECK_PAUSED_FOR_SIGN_IN,
+            OutboxState.PARKED,
         )
 
     @property

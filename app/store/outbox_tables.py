@@ -6,7 +6,8 @@ that reads them. Listing and the status summary read the narrow ``outbox_commits
 
 Identities are immutable once approved: SQLite triggers refuse an UPDATE of a commit's id or
 sequence, or of a write's id, identifier, type or payload hash (see the migration). The payload
-blob itself may be re-protected (issue 6 key rotation); its SHA-256 is of the plain JSON text
+blob itself may be re-protected (sealed after a migration, or under a new key); its SHA-256 is
+of the plain JSON text
 and is checked on every read.
 """
 

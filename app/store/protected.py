@@ -28,6 +28,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.domain.audit import AuditEvent, AuditKind
+from app.domain.clock import Clock, utc_now
 from app.store.audit import AuditLog
 from app.store.audit_hooks import AuditHooks
 from app.store.audit_tables import store_meta
@@ -78,7 +79,7 @@ def open_protected_store(
     actor: Callable[[], str | None] = lambda: None,
     destination: Callable[[], str | None] = lambda: None,
     draft_hooks: Sequence[DraftHook] = (),
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
     edit_interval: timedelta = timedelta(minutes=5),
     recovery_public_key: bytes | None = None,
     create: bool = True,

@@ -26,6 +26,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from app.domain.audit import AuditEvent, AuditKind
+from app.domain.clock import file_stamp, utc_now
 from app.domain.outbox import OutboxState
 from app.store.audit import AuditLog
 from app.store.audit_tables import store_meta
@@ -179,7 +180,7 @@ def restore_backup(
     store_path: Path, backup: Path, keys: StoreKeyring, *, now: datetime | None = None
 ) -> RestoreOutcome:
     """Check ``backup``, set the current store files aside, put the backup in their place."""
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     anchor = read_anchor(store_path)
     work = store_path.with_name(store_path.name + ".restoring")
     check = check_backup(backup, keys, work=work)
@@ -247,7 +248,7 @@ def _record(
 
 def _set_aside(store_path: Path, now: datetime) -> list[Path]:
     """Rename the store file and its side files to ``<name>.replaced-<UTC time>[-wal...]``."""
-    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = file_stamp(now)
     target = store_path.with_name(f"{store_path.name}.replaced-{stamp}")
     n = 1
     while target.exists():

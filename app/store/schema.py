@@ -8,8 +8,8 @@ from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, Str
 metadata = MetaData()
 
 # One row per draft. Columns hold ids, states and times only (for listing and restore); the
-# draft's content (text, items, baseline, provenance) is the ``body`` blob, so issue 6 can
-# encrypt it as one field without touching queries.
+# draft's content (text, items, baseline, provenance) is the ``body`` blob, sealed as one field
+# (app.store.crypto) without touching queries.
 drafts = Table(
     "drafts",
     metadata,

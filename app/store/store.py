@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 
+from app.domain.clock import Clock, utc_now
 from app.store.chart_cache import ChartCache
 from app.store.database import Database, PayloadProtector, current_revision, open_database
 from app.store.directory_cache import OwnerDirectoryCache
@@ -17,7 +17,7 @@ from app.store.worklist_cache import WorklistCache
 
 
 class Store:
-    """Composition of the database and its repositories (issue 5 adds the outbox here).
+    """Composition of the database and its repositories (drafts and the outbox).
 
     ``db.write()`` gives one transaction that several repositories can share (pass
     ``conn=``), e.g. approving a draft and queueing its outbox rows atomically.
@@ -28,7 +28,7 @@ class Store:
         db: Database,
         *,
         draft_hooks: Sequence[DraftHook] = (),
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
     ) -> None:
         self.db = db
         self.path = db.path
@@ -52,7 +52,7 @@ def open_store(
     *,
     protector: PayloadProtector | None = None,
     draft_hooks: Sequence[DraftHook] = (),
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
 ) -> Store:
     """Open the store at ``path`` (created if missing), migrated to the newest schema.
 

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.sqlite import insert
 
+from app.domain.clock import format_ts, parse_ts, utc_now
 from app.domain.draft import DraftSource, DraftStatus
 from app.domain.outbox import OutboxState
 from app.domain.worklist import NoteFacts, Visit, VisitStatus, Worklist, WorklistSource
 from app.store.database import Database
-from app.store.draft_codec import format_ts, parse_ts
 from app.store.outbox_tables import outbox_commits
 from app.store.schema import drafts, worklist_cache
 
@@ -77,9 +77,7 @@ def _visit_of(row: dict[str, Any]) -> Visit:
 
 
 class WorklistCache:
-    def __init__(
-        self, db: Database, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utc_now) -> None:
         self._db = db
         self._clock = clock
 

@@ -15,10 +15,12 @@ import socket
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from app import __version__
+from app.domain.capabilities import ServerCapabilities
 from app.domain.clinical import Reference
+from app.domain.clock import utc_now
 from app.domain.commit import ApprovedCommit
 from app.domain.context import EncounterContext
 from app.domain.draft import Draft, DraftStatus, FollowUpKind
@@ -28,7 +30,6 @@ from app.domain.review import AppIdentity, ReviewDecision, decide
 from app.domain.review_codec import decision_to_json
 from app.domain.templates import NoteTemplate
 from app.domain.validation import ValidationReport, WritePermissions, validate_for_approval
-from app.fhir.capabilities import ServerCapabilities
 from app.fhir.mapping_out import app_device_reference, build_commit
 from app.fhir.permissions import write_permissions
 from app.fhir.profiles import VendorProfile
@@ -112,7 +113,7 @@ def check(
         write_permissions=actx.permissions,
         amended_note_patient=amended_patient,
         amended_note_encounter=amended_encounter,
-        now=now or datetime.now(UTC),
+        now=now or utc_now(),
     )
 
 
@@ -151,7 +152,7 @@ def prepare(
     """The decision and the commit, built but not stored. Raises ApprovalRefused (domain) or
     CommitInvalid / FhirUnsupported (mapping) with a message for the clinician. ``basis``: the
     chart approved from (live, or kept while offline), recorded in the decision."""
-    decision = decide(draft, report, actx.user, now or datetime.now(UTC), actx.app)
+    decision = decide(draft, report, actx.user, now or utc_now(), actx.app)
     decision = replace(decision, patient_mrn=actx.context.patient.mrn, chart_basis=basis)
     enc = actx.context.encounter
     plan = plan_writes(draft, actx.permissions.may_update)

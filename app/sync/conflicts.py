@@ -51,32 +51,7 @@ class ConflictChecks:
         """An amendment replaces a chart record and a correction updates one: each must still
         be the version the clinician saw. Checked before anything is sent; a moved chart is a
         CONFLICT (never merged)."""
-        targets: dict[str, tuple[str, str | None, PlannedWrite]] = {}
-        for write in entry.commit.writes:
-            if write.full_url in resolved:
-                continue
-            if write.is_update:
-                try:
-                    target = update_target(write, resolved, versions)
-                except CannotSend:
-                    continue  # plan_send says why
-                if target is not None:
-                    base_url = write.target if write.target in bases else None
-                    targets[target.reference] = (target.version, base_url, write)
-                continue
-            for ref in _replaced_references(write.payload()):
-                if ref in bases:
-                    record = bases[ref]
-                    if record.reference and record.version_id:
-                        targets[record.reference] = (record.version_id, ref, write)
-                else:
-                    literal, version = _literal(ref)
-                    if literal and version:
-                        targets[literal] = (version, None, write)
-        note = entry.commit.writes[0]
-        if note.full_url not in resolved:  # once the note is in, its precondition was met
-            for ref, version in entry.preconditions.items():
-                targets.setdefault(ref, (version, None, note))
+        targets = _precondition_targets(entry, resolved, bases, versions)
         for ref, (expected, base_url, write) in targets.items():
             rtype, _, rid = ref.partition("/")
             try:
@@ -169,6 +144,47 @@ class ConflictChecks:
         except (FhirError, SmartError):
             return None
         return response.body
+
+
+# chart reference -> (the version the clinician saw, the base write's fullUrl if any, the write)
+_Targets = dict[str, tuple[str, str | None, PlannedWrite]]
+
+
+def _precondition_targets(
+    entry: OutboxEntry,
+    resolved: Mapping[str, str],
+    bases: Mapping[str, WriteRecord],
+    versions: Mapping[str, str],
+) -> _Targets:
+    """The chart records the commit's writes replace or update, with the version each must
+    still have (writes already on the server are done; the note's own preconditions last)."""
+    targets: _Targets = {}
+    for write in entry.commit.writes:
+        if write.full_url in resolved:
+            continue
+        if write.is_update:
+            try:
+                target = update_target(write, resolved, versions)
+            except CannotSend:
+                continue  # plan_send says why
+            if target is not None:
+                base_url = write.target if write.target in bases else None
+                targets[target.reference] = (target.version, base_url, write)
+            continue
+        for ref in _replaced_references(write.payload()):
+            if ref in bases:
+                record = bases[ref]
+                if record.reference and record.version_id:
+                    targets[record.reference] = (record.version_id, ref, write)
+            else:
+                literal, version = _literal(ref)
+                if literal and version:
+                    targets[literal] = (version, None, write)
+    note = entry.commit.writes[0]
+    if note.full_url not in resolved:  # once the note is in, its precondition was met
+        for ref, version in entry.preconditions.items():
+            targets.setdefault(ref, (version, None, note))
+    return targets
 
 
 def _replaced_references(payload: Mapping[str, Any]) -> list[str]:

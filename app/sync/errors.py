@@ -3,7 +3,6 @@
 
     SyncError                        base; ``user_message`` says what happened and what to do
     ├── SyncAlreadyRunning           another app instance holds this store's sync lock
-    ├── SyncNotStarted               the runner was used before ``start()``
     └── SyncSetupFailed              the server's capabilities could not be read, or the
                                      vendor profile allows no write at all
 
@@ -29,11 +28,6 @@ class SyncAlreadyRunning(SyncError):
             "one does not send. Close the other copy to send from here; nothing is lost."
         )
         self.lock_path = lock_path
-
-
-class SyncNotStarted(SyncError):
-    def __init__(self) -> None:
-        super().__init__("The sync runner has not been started (a bug in the caller).")
 
 
 class SyncSetupFailed(SyncError):

@@ -31,10 +31,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from app.domain.capabilities import ServerCapabilities, parse_capabilities
 from app.domain.commit import (
     URN_UUID_PREFIX,
     ApprovedCommit,
@@ -43,8 +44,8 @@ from app.domain.commit import (
     local_references,
     resolve_references,
 )
-from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState, SyncEvent
-from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy
+from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState
+from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy, is_due
 from app.fhir.profiles import VendorProfile
 
 # ----------------------------------------------------------------------------- capabilities
@@ -95,66 +96,45 @@ class WriteCapabilities:
 
 
 def capabilities_from(
-    capability_statement: Mapping[str, Any], profile: VendorProfile
+    capability_statement: Mapping[str, Any] | ServerCapabilities, profile: VendorProfile
 ) -> WriteCapabilities:
-    """Summarise a CapabilityStatement (JSON) for writing, within what ``profile`` allows."""
-    rests = capability_statement.get("rest")
+    """Summarise a CapabilityStatement (JSON, or as app.domain.capabilities read it) for
+    writing, within what ``profile`` allows.
+
+    Search parameters declared for all types (``rest.searchParam``, e.g. ``_tag`` on the
+    sandbox) count for every type that lists its own: without them a Provenance (matched by
+    ``_tag``) could never be reconciled on a server that lists ``_tag`` only at system level.
+    """
     server = (
-        next(
-            (r for r in rests if isinstance(r, dict) and r.get("mode") == "server"),
-            None,
-        )
-        if isinstance(rests, list)
-        else None
+        capability_statement
+        if isinstance(capability_statement, ServerCapabilities)
+        else parse_capabilities(capability_statement)
     )
-    if server is None:
-        return WriteCapabilities(profile, transaction=False)
-    system_codes = _codes(server.get("interaction"))
-    # rest.searchParam: "search parameters supported for searching all resources" (R4).
-    common = _param_names(server.get("searchParam"))
+    common = server.system_search_params
     types: dict[str, TypeCapabilities] = {}
-    for resource in server.get("resource") or []:
-        if not isinstance(resource, dict) or not isinstance(resource.get("type"), str):
-            continue
-        name = resource["type"]
-        codes = _codes(resource.get("interaction"))
+    for name, declared in server.types.items():
         writable = profile.may_write(name)
-        params = _param_names(resource.get("searchParam"))
+        creates = declared.supports("create")
+        params = declared.search_params
         types[name] = TypeCapabilities(
-            create=writable and "create" in codes,
+            create=writable and creates,
             update_create=writable
             and profile.client_assigned_ids
-            and "update" in codes
-            and resource.get("updateCreate") is True,
+            and declared.supports("update")
+            and declared.update_create,
             conditional_create=writable
             and profile.conditional_create
-            and "create" in codes
-            and resource.get("conditionalCreate") is True,
-            search="search-type" in codes,
+            and creates
+            and declared.conditional_create,
+            search=declared.supports("search-type"),
             search_params=params | common if params else None,
             update=writable
             and profile.if_match_update
-            and "update" in codes
-            and resource.get("versioning") != "no-version",
+            and declared.supports("update")
+            and declared.versioning != "no-version",
         )
     return WriteCapabilities(
-        profile, transaction=profile.transaction and "transaction" in system_codes, types=types
-    )
-
-
-def _param_names(params: Any) -> frozenset[str]:
-    if not isinstance(params, list):
-        return frozenset()
-    return frozenset(
-        p["name"] for p in params if isinstance(p, dict) and isinstance(p.get("name"), str)
-    )
-
-
-def _codes(interactions: Any) -> frozenset[str]:
-    if not isinstance(interactions, list):
-        return frozenset()
-    return frozenset(
-        i["code"] for i in interactions if isinstance(i, dict) and isinstance(i.get("code"), str)
+        profile, transaction=profile.transaction and server.transaction, types=types
     )
 
 
@@ -429,18 +409,9 @@ class _Context:
 
 
 def _due(ctx: _Context) -> datetime | None:
-    """None when the item may act now; else the time to wait for.
-
-    A wait longer than any the policy can produce means the wall clock jumped backwards since it
-    was scheduled: act now rather than park the commit for as long as the jump.
-    """
+    """None when the item may act now (app.domain.retry.is_due); else the time to wait for."""
     at = ctx.item.next_attempt_at
-    if at is None or at <= ctx.now:
-        return None
-    longest = max(ctx.policy.cap, ctx.policy.max_retry_after, ctx.policy.floor) + timedelta(
-        seconds=1
-    )
-    return None if at - ctx.now > longest else at
+    return None if is_due(at, ctx.now, ctx.policy) else at
 
 
 def _queued(ctx: _Context) -> Action:
@@ -455,14 +426,6 @@ def _retry_wait(ctx: _Context) -> Action:
 
 
 def _unknown(ctx: _Context) -> Action:
-    last = ctx.item.last_event
-    if last is SyncEvent.SIGN_IN_REQUIRED:
-        return Action(ActionKind.ASK_USER, "Sign in again so the app can check whether it arrived.")
-    if last is SyncEvent.PERMANENT_REJECTION:
-        return Action(
-            ActionKind.ASK_USER,
-            "The EHR refused the check. Look in the chart, then send again or discard.",
-        )
     if not ctx.caps.can_reconcile(ctx.commit):
         return Action(
             ActionKind.ASK_USER,
@@ -472,6 +435,17 @@ def _unknown(ctx: _Context) -> Action:
     if until is not None:
         return Action(ActionKind.WAIT, "Waiting before checking whether it arrived.", until)
     return Action(ActionKind.RECONCILE, "Checking whether it arrived.")
+
+
+def _check_paused(ctx: _Context) -> Action:
+    return Action(ActionKind.ASK_USER, "Sign in again so the app can check whether it arrived.")
+
+
+def _parked(ctx: _Context) -> Action:
+    return Action(
+        ActionKind.ASK_USER,
+        "The EHR refused the check. Look in the chart, then send again or discard.",
+    )
 
 
 def _ask(ctx: _Context) -> Action:
@@ -493,6 +467,8 @@ ACTION_RULES: dict[OutboxState, Callable[[_Context], Action]] = {
     OutboxState.SENDING: _sending,
     OutboxState.RETRY_WAIT: _retry_wait,
     OutboxState.UNKNOWN_OUTCOME: _unknown,
+    OutboxState.CHECK_PAUSED_FOR_SIGN_IN: _check_paused,
+    OutboxState.PARKED: _parked,
     OutboxState.PAUSED_FOR_SIGN_IN: _ask,
     OutboxState.NEEDS_ATTENTION: _ask,
     OutboxState.CONFLICT: _ask,

@@ -17,8 +17,9 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
+from app.domain.clock import utc_now
 from app.domain.reachability import (
     DEFAULT_PROBE_POLICY,
     ProbePolicy,
@@ -37,10 +38,6 @@ Probe = Callable[[float], Awaitable[bool]]  # timeout in seconds -> did the EHR 
 ReachabilityListener = Callable[[Reachability, Reachability], None]  # (before, after)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class ReachabilityMonitor:
     def __init__(
         self,
@@ -48,7 +45,7 @@ class ReachabilityMonitor:
         has_work: Callable[[], Awaitable[bool]],
         *,
         policy: ProbePolicy = DEFAULT_PROBE_POLICY,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         rng: RandomSource | None = None,
         on_back: Callable[[], None] | None = None,
     ) -> None:

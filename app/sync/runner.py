@@ -3,8 +3,8 @@
 One runner per user store (an OS lock file, :class:`~app.sync.lock.RunnerLock`): a second app
 instance does not send. At start, items left SENDING by a crash become UNKNOWN_OUTCOME (they
 are checked before anything is resent), and items an earlier session left PAUSED_FOR_SIGN_IN
-are resumed when the runner's session is signed in (``wait_until_signed_in`` returns at once,
-or ``notify_signed_in()`` came first). A pass takes due commits in sequence order and works
+are resumed when the runner's session is signed in (``wait_until_signed_in`` returns at once).
+A pass takes due commits in sequence order and works
 on up to ``concurrency`` of them at once (6 by default: the per-host connection limit
 browsers use, which keeps one clinician's laptop a polite client while hiding a WAN round trip:
 docs/performance.md); each commit is atomic on its own (a transaction
@@ -27,13 +27,14 @@ import asyncio
 import contextlib
 import logging
 import traceback
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
+from app.domain.clock import utc_now
+from app.domain.errors import words_for
+from app.domain.outbox import SIGN_IN_STATES, OutboxItem, OutboxState, SyncEvent
 from app.domain.reachability import DEFAULT_PROBE_POLICY, ProbePolicy, Reachability
 from app.domain.reachability import Connectivity as Connectivity  # the status's vocabulary
 from app.fhir.errors import FhirError
@@ -41,10 +42,10 @@ from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
 from app.store.outbox import OutboxListener, OutboxRepository
 from app.store.outbox_records import OutboxEntry, OutboxSummary
-from app.sync.capability import write_capabilities
+from app.sync.due_queue import DueQueue, PassTally
 from app.sync.errors import SyncSetupFailed
 from app.sync.lock import RunnerLock
-from app.sync.planner import WriteCapabilities
+from app.sync.planner import WriteCapabilities, capabilities_from
 from app.sync.reachability import Probe, ReachabilityMonitor
 from app.sync.send import CommitSender
 from app.sync.store_thread import StoreThread
@@ -83,7 +84,7 @@ class RunReport:
 # An unexpected error (a bug, a failing store) while working on a commit: the event that takes
 # it out of the state it was in, so nothing stays "Sending" for the rest of the session. While
 # sending, a request may have gone out: the commit is checked before anything is resent.
-_AFTER_UNEXPECTED = {
+AFTER_UNEXPECTED = {
     S.SENDING: SyncEvent.OUTCOME_UNKNOWN,
     S.UNKNOWN_OUTCOME: SyncEvent.OUTCOME_UNKNOWN,
     S.QUEUED: SyncEvent.CANNOT_SEND,
@@ -99,6 +100,7 @@ _UNEXPECTED_WORDS = {
         "Retry; if it happens again, tell clinic IT."
     ),
 }
+_NOT_REACHED = "The EHR could not be reached; the app will try again."
 _PASS_FAILED = (
     "The app met an unexpected problem while sending; it will try again. If this keeps "
     "happening, tell clinic IT."
@@ -107,10 +109,6 @@ _PASS_FAILED = (
 
 StatusListener = Callable[[RunnerStatus], None]
 _STATUS_RESOLUTION = timedelta(seconds=1)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class SyncRunner:
@@ -236,11 +234,6 @@ class SyncRunner:
         self._wake.set()
         self.reachability.work_changed()
 
-    def notify_signed_in(self) -> None:
-        """For callers without ``wait_until_signed_in``: the clinician signed in again."""
-        self._signed_in.set()
-        self._wake.set()
-
     # ------------------------------------------------------------------ events
     def subscribe(self, listener: OutboxListener) -> Callable[[], None]:
         """Commit state changes ("commit X is now CONFIRMED"), after they are stored; delivered
@@ -301,7 +294,7 @@ class SyncRunner:
         if self._caps is None:
             assert self._profile is not None
             statement = await self._writer.capability()
-            self._caps = write_capabilities(statement, self._profile)
+            self._caps = capabilities_from(statement, self._profile)
             if not any(t.create for t in self._caps.types.values()):
                 raise SyncSetupFailed(
                     "The EHR declares no resource this app may create with the "
@@ -343,11 +336,11 @@ class SyncRunner:
 
     async def _after_unexpected(self, entry: OutboxEntry, exc: Exception) -> OutboxItem | None:
         """Record an unexpected error of one commit's step on the commit (see
-        ``_AFTER_UNEXPECTED``); None when even that failed (swept at the next pass)."""
+        ``AFTER_UNEXPECTED``); None when even that failed (swept at the next pass)."""
         log.error("sync step failed for commit %s: %s", entry.commit_id, _describe(exc))
         try:
             current = await self._db.run(self._store.item, entry.commit_id)
-            event = _AFTER_UNEXPECTED.get(current.state)
+            event = AFTER_UNEXPECTED.get(current.state)
             if event is None:
                 return current
             words = _UNEXPECTED_WORDS[event].format(kind=type(exc).__name__)
@@ -360,80 +353,32 @@ class SyncRunner:
             return None
 
     async def _work(self) -> RunReport:
-        try:
-            caps = await self.capabilities()
-        except SignInRequired:
-            self._pause()
-            return RunReport(paused=True)
-        except (FhirError, SmartError) as exc:
-            self._contact(False)
-            self._set_status(problem=_message(exc))
-            return RunReport(offline=True)
-        sender = CommitSender(
-            self._store,
-            self._writer,
-            caps,
-            clock=self._clock,
-            on_contact=self._contact,
-            read_back=self._read_back,
-            db=self._db,
-        )
+        sender = await self._sender()
+        if isinstance(sender, RunReport):
+            return sender
         self._offline_pass = False
         if self._make_due:
             self._make_due = False
             await self._db.run(self._store.make_due_now, self._clock())
-        buffer: deque[OutboxEntry] = deque()
-        refill = asyncio.Lock()
-        cursor = 0
-        exhausted = False
-        processed = confirmed = 0
-
-        async def take() -> OutboxEntry | None:
-            nonlocal cursor, exhausted
-            async with refill:
-                if self._paused or self._offline_pass or not self._started:
-                    return None
-                if not buffer and not exhausted:
-                    batch = await self._db.run(
-                        self._store.claim_due,
-                        self._clock(),
-                        max(16, 4 * self._concurrency),
-                        after_sequence=cursor,
-                    )
-                    if not batch:
-                        exhausted = True
-                    buffer.extend(batch)
-                    if batch:
-                        cursor = batch[-1].row.item.sequence
-                return buffer.popleft() if buffer else None
-
-        async def handle(entry: OutboxEntry) -> None:
-            nonlocal processed, confirmed
-            processed += 1
-            try:
-                item = await sender.process(entry)
-            except Exception as exc:
-                # A bug must not stop the other commits, nor leave this one "Sending".
-                recorded = await self._after_unexpected(entry, exc)
-                if recorded is None:
-                    return
-                item = recorded
-            if item.state is S.CONFIRMED:
-                confirmed += 1
-            elif item.last_event is SyncEvent.SIGN_IN_REQUIRED:
-                # PAUSED_FOR_SIGN_IN, or a check (UNKNOWN_OUTCOME) that met the same 401
-                self._pause()
+        due = DueQueue(
+            self._store,
+            self._db,
+            self._clock,
+            batch=max(16, 4 * self._concurrency),
+            go_on=lambda: not (self._paused or self._offline_pass or not self._started),
+        )
+        tally = PassTally()
 
         async def worker() -> None:
-            while (entry := await take()) is not None:
-                await handle(entry)
+            while (entry := await due.take()) is not None:
+                await self._handle(sender, entry, tally)
 
         if self._status.connectivity is not Connectivity.ONLINE:
             # Not known to be reachable: one commit probes first, so an unreachable EHR costs
             # one failed attempt, not one per queued commit.
-            probe = await take()
+            probe = await due.take()
             if probe is not None:
-                await handle(probe)
+                await self._handle(sender, probe, tally)
         # return_exceptions: every worker has finished before the pass ends, even when one failed
         ended = await asyncio.gather(
             *(worker() for _ in range(self._concurrency)), return_exceptions=True
@@ -442,7 +387,44 @@ class SyncRunner:
             if isinstance(outcome, BaseException):
                 raise outcome
         self._set_status(last_run_at=self._clock())
-        return RunReport(processed, confirmed, self._paused, self._offline_pass)
+        return RunReport(tally.processed, tally.confirmed, self._paused, self._offline_pass)
+
+    async def _sender(self) -> CommitSender | RunReport:
+        """The pass's CommitSender, or the report of a pass that cannot start (the server's
+        capabilities could not be read: signed out, or unreachable)."""
+        try:
+            caps = await self.capabilities()
+        except SignInRequired:
+            self._pause()
+            return RunReport(paused=True)
+        except (FhirError, SmartError) as exc:
+            self._contact(False)
+            self._set_status(problem=words_for(exc, _NOT_REACHED))
+            return RunReport(offline=True)
+        return CommitSender(
+            self._store,
+            self._writer,
+            caps,
+            clock=self._clock,
+            on_contact=self._contact,
+            read_back=self._read_back,
+            db=self._db,
+        )
+
+    async def _handle(self, sender: CommitSender, entry: OutboxEntry, tally: PassTally) -> None:
+        tally.processed += 1
+        try:
+            item = await sender.process(entry)
+        except Exception as exc:
+            # A bug must not stop the other commits, nor leave this one "Sending".
+            recorded = await self._after_unexpected(entry, exc)
+            if recorded is None:
+                return
+            item = recorded
+        if item.state is S.CONFIRMED:
+            tally.confirmed += 1
+        elif item.state in SIGN_IN_STATES:
+            self._pause()
 
     def _pause(self) -> None:
         log.debug("sync paused: the EHR asks for a new sign-in")
@@ -575,11 +557,3 @@ def _describe(exc: BaseException) -> str:
         return type(exc).__name__
     last = frames[-1]
     return f"{type(exc).__name__} in {Path(last.filename).name}:{last.lineno} ({last.name})"
-
-
-def _message(exc: BaseException) -> str:
-    if isinstance(exc, FhirError):
-        return exc.user_message
-    if isinstance(exc, SmartError):
-        return exc.message
-    return str(exc)

@@ -128,8 +128,8 @@ class CommitSender:
         if action.kind is ActionKind.SEND:
             return await self.send(entry)
         if action.kind is ActionKind.ASK_USER and entry.item.state is S.UNKNOWN_OUTCOME:
-            # e.g. the EHR cannot be searched for it: park it with the reason until a person
-            # decides (retry / send again / discard); the runner no longer picks it up.
+            # e.g. the EHR cannot be searched for it: PARKED with the reason until a person
+            # decides (check again / send again / discard); the runner no longer picks it up.
             return await self._db.run(
                 self._store.apply, entry.commit_id, E.PERMANENT_REJECTION, error=action.reason
             )

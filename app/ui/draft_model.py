@@ -19,23 +19,23 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.domain.clinical import PriorNote
+from app.domain.clock import Clock, utc_now
 from app.domain.context import EncounterContext
 from app.domain.diff import DraftDiff, diff_draft
 from app.domain.draft import Draft, FollowUpKind, StructuredItem
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, words_for
 from app.domain.followup import note_date_words
 from app.domain.prefill import prefill_draft
 from app.domain.templates import NoteTemplate
 from app.services.chart import OpenChart
 from app.services.drafts import DraftService
-from app.services.errors import ServiceError, words_for
+from app.services.errors import ServiceError
 from app.services.followups import EarlierNote, FollowUpService
 from app.ui.editing_time import EditingTime
 from app.ui.tasks import TaskTracker
@@ -62,7 +62,7 @@ class DraftViewModel(QObject):
         self,
         service: DraftService | None,
         templates: list[NoteTemplate],
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = utc_now,
         tasks: TaskTracker | None = None,
         parent: QObject | None = None,
     ) -> None:

@@ -307,9 +307,6 @@ class ItemTable(QWidget):
         """The last column to type in: the rest (if any) are picked from lists or read-only."""
         return all(c.choices or not c.editable for c in self.kind.columns[column + 1 :])
 
-    def item_at(self, row: int) -> Any:
-        return self._rows[row]
-
     def row_labels(self) -> list[tuple[str, str]]:
         """(item id, what the row is called) for each row, to name it in problem lists."""
         out = []

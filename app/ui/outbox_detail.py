@@ -38,7 +38,6 @@ from app.services.outbox import (
     sanitize_for_qt,
 )
 from app.ui.outbox_words import (
-    is_parked,
     local_time,
     ordered_types,
     read_back_words,
@@ -130,10 +129,7 @@ def _facts_text(entry: OutboxEntry) -> str:
     if item.last_status is not None:
         attempts += f" · last answer from the EHR: HTTP {item.last_status}"
     lines.append(attempts)
-    waiting = item.state is S.RETRY_WAIT or (
-        item.state is S.UNKNOWN_OUTCOME and not is_parked(item)
-    )
-    if item.next_attempt_at is not None and waiting:
+    if item.next_attempt_at is not None and item.state in (S.RETRY_WAIT, S.UNKNOWN_OUTCOME):
         lines.append(f"   Next attempt {local_time(item.next_attempt_at)}")
     if row.strategy:
         lines.append(f"   Sent as {strategy_words(row.strategy)}")

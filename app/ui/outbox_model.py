@@ -29,7 +29,6 @@ from app.ui.outbox_words import (
     SEVERITY_COLOURS,
     Severity,
     error_words,
-    is_parked,
     local_time,
     read_back_words,
     state_meaning,
@@ -317,9 +316,7 @@ def _display(row: OutboxRow, column: Column) -> str:
     if column is Column.ATTEMPTS:
         return str(item.attempts) if item.attempts else ""
     if column is Column.NEXT_ATTEMPT:
-        waiting = item.state is OutboxState.RETRY_WAIT or (
-            item.state is OutboxState.UNKNOWN_OUTCOME and not is_parked(item)
-        )
+        waiting = item.state in (OutboxState.RETRY_WAIT, OutboxState.UNKNOWN_OUTCOME)
         return local_time(item.next_attempt_at) if waiting else ""
     if column is Column.LAST_ERROR:
         return error_words(row)

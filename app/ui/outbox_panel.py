@@ -38,12 +38,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.domain.outbox import OutboxState, SyncEvent, allowed_events
-from app.services.errors import ServiceError, words_for
+from app.domain.errors import words_for
+from app.domain.outbox import UNKNOWN_STATES, OutboxState, SyncEvent, allowed_events
+from app.services.errors import ServiceError
 from app.services.outbox import OutboxChange, OutboxRow, OutboxService, OutboxSummary
 from app.ui.outbox_detail import OutboxDetailView
 from app.ui.outbox_model import Column, OutboxTableModel
-from app.ui.outbox_words import is_parked, state_words
+from app.ui.outbox_words import state_words
 from app.ui.shortcuts import tooltip
 from app.ui.style import error_label, heading_label, hint_label
 from app.ui.sync_status import SyncStatusModel
@@ -61,11 +62,32 @@ FILTERS: dict[str, tuple[str, tuple[OutboxState, ...] | None]] = {
     "action": ("Needs action", (S.NEEDS_ATTENTION, S.CONFLICT, S.PAUSED_FOR_SIGN_IN)),
     "pending": (
         "Pending",
-        (S.WAITING_FOR_BASE, S.QUEUED, S.SENDING, S.RETRY_WAIT, S.UNKNOWN_OUTCOME),
+        (
+            S.WAITING_FOR_BASE,
+            S.QUEUED,
+            S.SENDING,
+            S.RETRY_WAIT,
+            S.UNKNOWN_OUTCOME,
+            S.CHECK_PAUSED_FOR_SIGN_IN,
+            S.PARKED,
+        ),
     ),
     "confirmed": ("Confirmed", (S.CONFIRMED,)),
 }
-_RETRYABLE = frozenset({S.RETRY_WAIT, S.UNKNOWN_OUTCOME, S.NEEDS_ATTENTION, S.CONFLICT})
+_RETRYABLE = frozenset(
+    {
+        S.RETRY_WAIT,
+        S.UNKNOWN_OUTCOME,
+        S.CHECK_PAUSED_FOR_SIGN_IN,
+        S.PARKED,
+        S.NEEDS_ATTENTION,
+        S.CONFLICT,
+    }
+)
+# An unknown outcome: "Retry" checks again, "Discard" warns that it may be in the chart.
+_UNKNOWN = UNKNOWN_STATES
+# The app cannot check by itself: the clinician may send again after looking in the chart.
+_RESENDABLE = frozenset({S.CHECK_PAUSED_FOR_SIGN_IN, S.PARKED})
 _WIDTHS = {
     Column.STATE: 320,
     Column.PATIENT: 260,
@@ -356,9 +378,9 @@ class OutboxPanel(QWidget):
         events = allowed_events(row.state) if row is not None else frozenset()
         self.retry_button.setEnabled(row is not None and row.state in _RETRYABLE)
         self.retry_button.setText(
-            "Check again now" if row is not None and row.state is S.UNKNOWN_OUTCOME else "Retry now"
+            "Check again now" if row is not None and row.state in _UNKNOWN else "Retry now"
         )
-        self.resend_button.setVisible(row is not None and is_parked(row.item))
+        self.resend_button.setVisible(row is not None and row.state in _RESENDABLE)
         self.discard_button.setEnabled(SyncEvent.USER_DISCARD in events)
 
     # ------------------------------------------------------------------ actions
@@ -372,9 +394,7 @@ class OutboxPanel(QWidget):
             self.outbox.sync_now()
         except Exception as exc:
             log.error("sync now failed: %s", type(exc).__name__)
-            self.show_message(
-                f"Sync could not start: {words_for(exc, str(exc) or type(exc).__name__)}"
-            )
+            self.show_message(f"Sync could not start: {words_for(exc, _UNEXPECTED)}")
 
     def retry_selected(self) -> None:
         row = self.selected_row()
@@ -388,7 +408,7 @@ class OutboxPanel(QWidget):
         if row is None or SyncEvent.USER_DISCARD not in allowed_events(row.state):
             return
         warning = ""
-        if row.state is S.UNKNOWN_OUTCOME:
+        if row.state in _UNKNOWN:
             warning = (
                 "The EHR may already have received it. Look in the chart first: discarding "
                 "here does not remove anything from the EHR."
@@ -412,7 +432,7 @@ class OutboxPanel(QWidget):
 
     def ask_resend(self) -> None:
         row = self.selected_row()
-        if row is None or not is_parked(row.item):
+        if row is None or row.state not in _RESENDABLE:
             return
         dialog = ConfirmDialog(
             "Send it again?",
@@ -471,7 +491,10 @@ class OutboxPanel(QWidget):
         self._unsubscribe()
 
 
+_UNEXPECTED = "an unexpected problem; if it happens again, tell clinic IT."
+
+
 def _reason(exc: ServiceError) -> str:
-    """The cause's own words (an illegal move says which), else the service's sentence."""
+    """The cause's own words, else the service's sentence (never the cause's text)."""
     cause = exc.__cause__
-    return words_for(cause, str(cause) or exc.words) if cause is not None else exc.words
+    return words_for(cause, exc.words) if cause is not None else exc.words

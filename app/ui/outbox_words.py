@@ -15,15 +15,11 @@ from enum import Enum
 # item kinds; re-exported for the outbox views.
 from app.domain.items import ordered_types as ordered_types
 from app.domain.items import type_label as type_label
-from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState, SyncEvent
+from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState
 from app.services.outbox import Connectivity, OutboxRow, OutboxSummary, ReadBack, RunnerStatus
 from app.services.waiting import WaitingNotes
 
 S = OutboxState
-
-# An unknown outcome whose check was refused waits for a person (the store parks it).
-_PARKED_BY_SIGN_IN = SyncEvent.SIGN_IN_REQUIRED
-_PARKED_BY_REFUSAL = SyncEvent.PERMANENT_REJECTION
 
 
 class Severity(Enum):
@@ -58,68 +54,39 @@ def local_time(ts: datetime | None, now: datetime | None = None) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def is_parked(item: OutboxItem) -> bool:
-    """An unknown outcome the app cannot check by itself any more."""
-    return item.state is S.UNKNOWN_OUTCOME and item.last_event in (
-        _PARKED_BY_SIGN_IN,
-        _PARKED_BY_REFUSAL,
-    )
-
-
 def state_words(item: OutboxItem, now: datetime | None = None) -> str:
     """The state column: what is happening to this commit, in a few words."""
-    state = item.state
-    if state is S.RETRY_WAIT:
+    if item.state is S.RETRY_WAIT:
         when = local_time(item.next_attempt_at, now) or "soon"
         prefix = "at " if item.next_attempt_at is not None else ""
         return f"Will retry {prefix}{when} (attempt {item.attempts + 1})"
-    if state is S.UNKNOWN_OUTCOME:
-        if item.last_event is _PARKED_BY_SIGN_IN:
-            return "Waiting for sign-in to check whether the EHR received it"
-        if item.last_event is _PARKED_BY_REFUSAL:
-            return "Could not check whether the EHR received it"
-        return "Checking whether the EHR received it"
-    return _STATE_WORDS[state]
-
-
-_STATE_WORDS: dict[OutboxState, str] = {
-    S.WAITING_FOR_BASE: "Waiting for the note it amends",
-    S.QUEUED: "Queued",
-    S.SENDING: "Sending…",
-    S.RETRY_WAIT: "Will retry",
-    S.UNKNOWN_OUTCOME: "Checking whether the EHR received it",
-    S.PAUSED_FOR_SIGN_IN: "Waiting for sign-in",
-    S.NEEDS_ATTENTION: "Needs your attention",
-    S.CONFLICT: "Conflict with the chart",
-    S.CONFIRMED: "Sent ✓",
-    S.DISCARDED: "Discarded",
-}
+    return STATE_TEXT[item.state].status
 
 
 def state_meaning(item: OutboxItem) -> str:
     """One or two sentences: what the state means and what, if anything, to do."""
-    if item.last_event is _PARKED_BY_SIGN_IN and item.state is S.UNKNOWN_OUTCOME:
-        return (
-            "The app sent it but got no answer, and needs you to sign in again to check "
-            "whether the EHR stored it. Nothing is sent twice."
-        )
-    if item.last_event is _PARKED_BY_REFUSAL and item.state is S.UNKNOWN_OUTCOME:
-        return (
-            "The app sent it but got no answer, and the EHR refused the check. Look in the "
-            "chart: if it is there, discard it here; if not, choose “Send again…”."
-        )
     return STATE_TEXT[item.state].meaning
 
 
+# How much each state needs the clinician (complete: tests/test_outbox_tables.py).
+STATE_SEVERITY: dict[OutboxState, Severity] = {
+    S.WAITING_FOR_BASE: Severity.BUSY,
+    S.QUEUED: Severity.BUSY,
+    S.SENDING: Severity.BUSY,
+    S.RETRY_WAIT: Severity.WARNING,
+    S.UNKNOWN_OUTCOME: Severity.BUSY,
+    S.CHECK_PAUSED_FOR_SIGN_IN: Severity.PROBLEM,
+    S.PARKED: Severity.PROBLEM,
+    S.PAUSED_FOR_SIGN_IN: Severity.WARNING,
+    S.NEEDS_ATTENTION: Severity.PROBLEM,
+    S.CONFLICT: Severity.PROBLEM,
+    S.CONFIRMED: Severity.DONE,
+    S.DISCARDED: Severity.DONE,
+}
+
+
 def state_severity(item: OutboxItem) -> Severity:
-    state = item.state
-    if state in (S.NEEDS_ATTENTION, S.CONFLICT) or is_parked(item):
-        return Severity.PROBLEM
-    if state in (S.PAUSED_FOR_SIGN_IN, S.RETRY_WAIT):
-        return Severity.WARNING
-    if state in (S.CONFIRMED, S.DISCARDED):
-        return Severity.DONE
-    return Severity.BUSY
+    return STATE_SEVERITY[item.state]
 
 
 def what_words(row: OutboxRow) -> str:
@@ -146,14 +113,6 @@ def error_words(row: OutboxRow) -> str:
     if row.state in (S.CONFIRMED, S.DISCARDED):
         return ""
     return row.item.last_error or ""
-
-
-def needs_action(row: OutboxRow) -> bool:
-    return (
-        row.state in (S.NEEDS_ATTENTION, S.CONFLICT, S.PAUSED_FOR_SIGN_IN)
-        or is_parked(row.item)
-        or row.read_back is ReadBack.DIFFERS
-    )
 
 
 # ---------------------------------------------------------------------------- status bar
@@ -333,7 +292,7 @@ def approved_notice(
             f"Approved at {approved}, then discarded in the outbox: it was not sent to the chart.",
             Severity.DONE,
         )
-    if state in (S.NEEDS_ATTENTION, S.CONFLICT) or is_parked(item):
+    if STATE_SEVERITY[state] is Severity.PROBLEM:  # refused, in conflict, or parked
         return StatusSentence(
             f"Approved at {approved}, not in the chart yet: {state_words(item, now)}. Open the "
             "outbox to decide what to do.",

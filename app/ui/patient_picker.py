@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.clinical import EncounterSummary, PatientSummary
-from app.services.errors import words_for
+from app.domain.errors import words_for
 from app.ui.banner import encounter_line
 from app.ui.style import error_label, heading_label, hint_label
 

@@ -52,10 +52,6 @@ class TaskTracker:
         if task is not None:
             task.cancel()
 
-    def cancel_all(self) -> None:
-        for task in list(self._tasks.values()):
-            task.cancel()
-
     async def aclose(self, timeout: float = 10.0) -> None:
         """Cancel every task and wait until each has ended (the app is closing: nothing may
         still run when the stores and sessions close after this)."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.services.errors import words_for
+from app.domain.errors import words_for
 from app.services.workbench import Workbench
 from app.ui.approval import ReviewGate
 from app.ui.chart_model import ChartViewModel
@@ -107,19 +107,7 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     window.on_close(drafts.autosave)
     window.on_close(lambda: memory.save_window(window))
     memory.restore_state(window)  # after the outbox dock exists
-
-    def unsent_before_closing() -> str | None:
-        site = flow.site.site if flow.site is not None else controller.signin_view.selected_site()
-        notes = directory.waiting(site) if site is not None else None
-        return unsent_question(notes.count) if notes is not None and notes.count else None
-
-    window.set_close_guard(unsent_before_closing)
-
-    def network_changed() -> None:
-        if flow.site is not None:
-            flow.site.outbox.network_changed()
-
-    NetworkWatch(network_changed, window)
+    _guard_and_watch(window, workbench, flow, controller)
 
     controller.start(restore_site=workbench.single_site)
     startup = workbench.startup
@@ -147,6 +135,25 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         file_menu,
         worklist,
     )
+
+
+def _guard_and_watch(
+    window: MainWindow, workbench: Workbench, flow: SiteFlow, controller: AppController
+) -> None:
+    """Closing asks about notes not sent yet; a network change has the EHR probed at once."""
+
+    def unsent_before_closing() -> str | None:
+        site = flow.site.site if flow.site is not None else controller.signin_view.selected_site()
+        notes = workbench.directory.waiting(site) if site is not None else None
+        return unsent_question(notes.count) if notes is not None and notes.count else None
+
+    window.set_close_guard(unsent_before_closing)
+
+    def network_changed() -> None:
+        if flow.site is not None:
+            flow.site.outbox.network_changed()
+
+    NetworkWatch(network_changed, window)
 
 
 def _open_chart(workspace: WorkspacePage) -> tuple[str, str] | None:

@@ -11,8 +11,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from app.domain.errors import words_for
 from app.domain.worklist import Visit, Worklist, WorklistSource
-from app.services.errors import ServiceError, words_for
+from app.services.errors import ServiceError
 from app.services.worklist import WorklistService
 
 Starter = Callable[[str, Coroutine[Any, Any, Any]], object]

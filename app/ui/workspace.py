@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from uuid import UUID
 
 from PySide6.QtCore import Qt, Signal
@@ -21,14 +20,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.clock import utc_now
 from app.domain.commit import ApprovedCommit
 from app.domain.context import EncounterContext
 from app.domain.diff import DraftDiff
 from app.domain.draft import Draft, DraftStatus, FollowUpKind
+from app.domain.errors import words_for
 from app.domain.items import render_item
 from app.domain.note_history import NoteThread
 from app.services.chart import OpenChart
-from app.services.errors import words_for
 from app.services.outbox import OutboxService
 from app.services.review import ApprovalProposal
 from app.ui.approval import ApprovalDialog, ReviewGate
@@ -307,7 +307,7 @@ class WorkspacePage(QWidget):
             self.drafts.start("reload", self._show_queued(commit, approved.id))
 
     async def _show_queued(self, commit: ApprovedCommit, draft_id: UUID) -> None:
-        approved_at = datetime.now(UTC)
+        approved_at = utc_now()
         await self.drafts.reload()  # approved now: read-only
         self._stop_following()
         draft = self.drafts.draft

@@ -9,9 +9,11 @@ import pytest
 
 from app.domain.commit import DraftWrite, build_commit
 from app.domain.outbox import (
+    RUNNER_STATES,
     STATE_TEXT,
     TERMINAL_STATES,
     TRANSITIONS,
+    UNKNOWN_STATES,
     IllegalTransition,
     NetworkErrorKind,
     OutboxItem,
@@ -126,20 +128,22 @@ def test_outcomes_of_a_send(event: SyncEvent, state: OutboxState) -> None:
 
 
 def test_unknown_outcome_is_left_only_by_reconciliation_or_the_clinician() -> None:
+    """Checking, Sign in to check and Could not check: the outcome is unknown in all three, and
+    nothing but a search or the clinician leads out of them."""
     exits = {
-        e: s
+        (st, e): s
         for (st, e), s in TRANSITIONS.items()
-        if st is S.UNKNOWN_OUTCOME and s is not S.UNKNOWN_OUTCOME
+        if st in UNKNOWN_STATES and s not in UNKNOWN_STATES
     }
     assert exits == {
-        E.RECONCILED_PRESENT: S.CONFIRMED,
-        E.RECONCILED_PARTIAL: S.QUEUED,
-        E.RECONCILED_ABSENT: S.QUEUED,
-        E.DUPLICATES_FOUND: S.NEEDS_ATTENTION,
+        (S.UNKNOWN_OUTCOME, E.RECONCILED_PRESENT): S.CONFIRMED,
+        (S.UNKNOWN_OUTCOME, E.RECONCILED_PARTIAL): S.QUEUED,
+        (S.UNKNOWN_OUTCOME, E.RECONCILED_ABSENT): S.QUEUED,
+        (S.UNKNOWN_OUTCOME, E.DUPLICATES_FOUND): S.NEEDS_ATTENTION,
         # a lost update's check found its target changed by someone else: the clinician decides
-        E.CHANGED_BY_OTHERS: S.CONFLICT,
-        E.USER_RESEND: S.QUEUED,
-        E.USER_DISCARD: S.DISCARDED,
+        (S.UNKNOWN_OUTCOME, E.CHANGED_BY_OTHERS): S.CONFLICT,
+        **{(st, E.USER_RESEND): S.QUEUED for st in UNKNOWN_STATES},
+        **{(st, E.USER_DISCARD): S.DISCARDED for st in UNKNOWN_STATES},
     }
     # in particular: no failure of the reconciliation search can lead to a resend
     for event in (
@@ -149,7 +153,22 @@ def test_unknown_outcome_is_left_only_by_reconciliation_or_the_clinician() -> No
         E.SIGN_IN_REQUIRED,
         E.RETRYABLE_REJECTION,
     ):
-        assert next_state(S.UNKNOWN_OUTCOME, event) is S.UNKNOWN_OUTCOME
+        assert next_state(S.UNKNOWN_OUTCOME, event) in UNKNOWN_STATES
+    # the check stops (and the runner leaves it) after a 401 past the refresh or a refusal
+    assert next_state(S.UNKNOWN_OUTCOME, E.SIGN_IN_REQUIRED) is S.CHECK_PAUSED_FOR_SIGN_IN
+    assert next_state(S.UNKNOWN_OUTCOME, E.PERMANENT_REJECTION) is S.PARKED
+    assert not {S.CHECK_PAUSED_FOR_SIGN_IN, S.PARKED} & RUNNER_STATES
+    assert next_state(S.CHECK_PAUSED_FOR_SIGN_IN, E.SIGNED_IN) is S.UNKNOWN_OUTCOME
+    assert next_state(S.PARKED, E.USER_RETRY) is S.UNKNOWN_OUTCOME
+    with pytest.raises(IllegalTransition):
+        next_state(S.PARKED, E.SIGNED_IN)  # a sign-in does not answer a refusal
+
+
+def test_a_parked_check_waits_without_a_next_attempt() -> None:
+    it = advance(item(S.UNKNOWN_OUTCOME), E.PERMANENT_REJECTION, now=NOW, rng=RNG, status=400)
+    assert it.state is S.PARKED and it.next_attempt_at is None and it.attempts == 1
+    again = advance(it, E.USER_RETRY, now=NOW, rng=RNG)
+    assert again.state is S.UNKNOWN_OUTCOME and again.next_attempt_at == NOW  # checked at once
 
 
 def test_a_request_is_only_sent_from_queued_or_retry_wait() -> None:

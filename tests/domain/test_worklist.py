@@ -36,6 +36,11 @@ PREFILLED, IMPORTED = DraftSource.PREFILLED, DraftSource.IMPORTED
         (((APPROVED, PREFILLED),), (OutboxState.NEEDS_ATTENTION,), NoteState.NEEDS_ATTENTION),
         (((APPROVED, PREFILLED),), (OutboxState.CONFLICT,), NoteState.CONFLICT),
         (((APPROVED, PREFILLED),), (OutboxState.DISCARDED,), NoteState.NONE),
+        # the app could not check whether it arrived: the clinician looks in the chart
+        (((APPROVED, PREFILLED),), (OutboxState.PARKED,), NoteState.NEEDS_ATTENTION),
+        # a sign-in lets the app check by itself (as for a paused send)
+        (((APPROVED, PREFILLED),), (OutboxState.CHECK_PAUSED_FOR_SIGN_IN,), NoteState.QUEUED),
+        (((APPROVED, PREFILLED),), (OutboxState.PAUSED_FOR_SIGN_IN,), NoteState.QUEUED),
         # a sent note and a new draft (an addendum): the draft is what is left to do
         (((APPROVED, PREFILLED), (OPEN, PREFILLED)), (OutboxState.CONFIRMED,), NoteState.DRAFT),
         # the most pressing wins

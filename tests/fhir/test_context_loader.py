@@ -14,14 +14,9 @@ import pytest
 from app.domain.clinical import AdministrativeSex, MeasurementKind
 from app.domain.context import SectionKind
 from app.fhir.client import FhirClient
-from app.fhir.context_loader import (
-    ContextLoadOptions,
-    LoadStrategy,
-    list_encounters,
-    load_encounter_context,
-    search_patients,
-)
+from app.fhir.context_loader import ContextLoadOptions, LoadStrategy, load_encounter_context
 from app.fhir.errors import EncounterPatientMismatch, FhirNotFound
+from app.fhir.patient_search import list_encounters, search_patients
 from tests.fhir.conftest import BearerAuth, RequestLog, access_token, bearer
 from tests.support.servers import RunningServer
 
@@ -58,13 +53,14 @@ async def test_banner_and_every_section_for_pat1_enc1(
 
 
 async def test_batch_path_needs_at_most_two_round_trips(
-    fhir: FhirClient, requests_log: RequestLog
+    fhir: FhirClient, requests_log: RequestLog, ehr: RunningServer
 ) -> None:
     caps = await fhir.capabilities()
     assert caps.batch, "both EHRs declare batch"
     requests_log.clear()
-    fresh = FhirClient(fhir._http, fhir.fhir_base, fhir._auth)
-    await load_encounter_context(fresh, "pat-1", "enc-1")
+    async with httpx.AsyncClient(timeout=30, event_hooks={"request": [requests_log]}) as http:
+        fresh = FhirClient(http, fhir.fhir_base, BearerAuth(access_token(ehr)))
+        await load_encounter_context(fresh, "pat-1", "enc-1")
     assert len(requests_log) <= 2, requests_log.urls
     assert requests_log.urls[-1].startswith("POST")
 

@@ -39,6 +39,7 @@ from app.fhir import mapping_in as m
 from app.fhir.client import DEFAULT_MAX_RESPONSE_BYTES, FhirClient
 from app.fhir.context_loader import ContextLoadOptions, LoadStrategy, load_encounter_context
 from app.fhir.errors import FhirError, FhirMappingError, FhirResponseTooLarge
+from app.fhir.fhir_reading import References, conformance_problem, guarded
 from app.fhir.subject_check import subject_problem
 from tests.fhir.fake_server import fake_server
 
@@ -250,9 +251,9 @@ def resources(draw: st.DrawFn, rtype: str | None = None) -> dict[str, Any]:
 
 MAPPERS: dict[str, Callable[[Any], Any]] = {
     "Patient": lambda raw: m.map_patient(raw, mrn_system="urn:mrn"),
-    "Encounter": lambda raw: m.map_encounter(raw, m.References([raw])),
+    "Encounter": lambda raw: m.map_encounter(raw, References([raw])),
     "Condition": lambda raw: m.map_condition(raw),
-    "MedicationRequest": lambda raw: m.map_medication_request(raw, m.References([raw])),
+    "MedicationRequest": lambda raw: m.map_medication_request(raw, References([raw])),
     "AllergyIntolerance": lambda raw: m.map_allergy(raw),
     "Observation": lambda raw: m.map_observation(raw, MeasurementKind.VITAL_SIGN),
     "Observation-lab": lambda raw: m.map_observation(raw, MeasurementKind.LABORATORY),
@@ -265,11 +266,11 @@ def map_everything(raw: Any) -> None:
     """Every mapper over ``raw``, as the loader calls them; only FhirMappingError may escape."""
     if not isinstance(raw, dict):
         return
-    problem = m.conformance_problem(raw)
+    problem = conformance_problem(raw)
     assert problem is None or isinstance(problem, str)
     for name, mapper in MAPPERS.items():
         try:
-            value = m.guarded(name.split("-")[0], raw, lambda mapper=mapper: mapper(raw))  # type: ignore[misc]
+            value = guarded(name.split("-")[0], raw, lambda mapper=mapper: mapper(raw))  # type: ignore[misc]
         except FhirMappingError as exc:
             assert exc.reason and exc.user_message
             continue

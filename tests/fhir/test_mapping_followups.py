@@ -10,11 +10,11 @@ from dataclasses import replace
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from app.domain.capabilities import parse_capabilities
 from app.domain.commit import ApprovedCommit, WriteOperation
 from app.domain.draft import Draft, FollowUpKind
 from app.domain.review import decide
 from app.domain.validation import validate_for_approval
-from app.fhir.capabilities import parse_capabilities
 from app.fhir.mapping_out import app_device_reference, build_commit
 from app.fhir.permissions import WRITE_TYPES, write_permissions
 from app.fhir.profiles import load_profile

@@ -18,10 +18,14 @@ from hypothesis import strategies as st
 
 from app.domain.clinical import AdministrativeSex, EncounterStatus, MeasurementKind, ProblemStatus
 from app.fhir.errors import FhirMappingError
-from app.fhir.mapping_in import (
+from app.fhir.fhir_reading import (
     References,
     conformance_problem,
     guarded,
+    parse_date,
+    parse_instant,
+)
+from app.fhir.mapping_in import (
     map_allergy,
     map_composition,
     map_condition,
@@ -30,8 +34,6 @@ from app.fhir.mapping_in import (
     map_medication_request,
     map_observation,
     map_patient,
-    parse_date,
-    parse_instant,
 )
 
 EXT = [{"url": "http://vendor.example/fhir/ext/whatever", "valueString": "x"}]

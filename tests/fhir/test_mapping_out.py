@@ -16,6 +16,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.domain.capabilities import ServerCapabilities, parse_capabilities
 from app.domain.clinical import Reference
 from app.domain.commit import IDENTIFIER_SYSTEM, ApprovedCommit, CommitInvalid
 from app.domain.draft import (
@@ -32,7 +33,6 @@ from app.domain.render import render_plain_text
 from app.domain.review import ReviewDecision, decide
 from app.domain.templates import AMENDMENT_TEMPLATE
 from app.domain.validation import ProblemKind, validate_for_approval
-from app.fhir.capabilities import ServerCapabilities, parse_capabilities
 from app.fhir.errors import FhirUnsupported
 from app.fhir.mapping_out import (
     APP_DEVICE_SYSTEM,
@@ -43,8 +43,8 @@ from app.fhir.mapping_out import (
 from app.fhir.narrative import XHTML_NS
 from app.fhir.permissions import WRITE_TYPES, write_permissions
 from app.fhir.profiles import VendorProfile, load_profile
-from app.sync.capability import write_capabilities
 from app.sync.planner import WriteStrategy, plan_send
+from app.sync.planner import capabilities_from as write_capabilities
 from tests.fhir.conftest import access_token
 from tests.support.drafts import (
     APP,

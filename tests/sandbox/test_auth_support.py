@@ -95,7 +95,11 @@ def start_auth(
     urls = SandboxUrls(base=f"http://127.0.0.1:{server.effective_port}")
     options = SandboxOptions(token_ttl=token_ttl, auto_login=auto_login, db_path=db_path)
     kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
-    service = AuthService(db_path, urls, options, StubDirectory(), **kwargs)
+    try:
+        service = AuthService(db_path, urls, options, StubDirectory(), **kwargs)
+    except BaseException:
+        server.close()  # refused at start (an unknown --auto-login): nothing is left listening
+        raise
     app.register_blueprint(create_auth_blueprint(service))
     thread = threading.Thread(target=_serve, args=(server,), daemon=True)
     thread.start()

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, words_for
 from app.domain.outbox import SyncEvent
 from app.domain.site import Site
 from app.paths import AppPaths
 from app.services.drafts import DraftService
-from app.services.errors import ServiceError, SignInCancelled, user_errors, words_for
+from app.services.errors import ServiceError, SignInCancelled, user_errors
 from app.services.outbox import OutboxService
 from app.services.workbench import SiteDirectory, StartupReport, Workbench
 from app.smart.errors import NetworkError

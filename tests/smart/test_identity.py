@@ -50,7 +50,7 @@ async def signed_in(
 
 
 def id_token(h: Harness) -> str:
-    tokens = h.session._tokens.current
+    tokens = h.session.tokens
     assert tokens is not None and tokens.id_token is not None
     return tokens.id_token
 

@@ -31,7 +31,7 @@ async def read_practitioner(h: Harness) -> int:
 
 
 def current(h: Harness) -> TokenSet:
-    tokens = h.session._tokens.current
+    tokens = h.session.tokens
     assert tokens is not None
     return tokens
 

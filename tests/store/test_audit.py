@@ -27,10 +27,11 @@ from app.domain.audit import (
     ProblemKind,
     chain_hash,
     decision_details,
-    format_ts,
+    describe,
     record_mac,
 )
 from app.domain.clinical import Reference
+from app.domain.clock import format_ts
 from app.domain.draft import DraftSource, DraftStatus
 from app.domain.outbox import OutboxState, SyncEvent
 from app.domain.review import (
@@ -446,6 +447,34 @@ def test_outbox_hooks_record_approval_attempts_and_outcomes(ps: ProtectedStore) 
     assert ps.audit.verify().ok
     dumped = json.dumps([r.to_json() for r in ps.audit.records()])
     assert MARKER not in dumped and PATIENT_NAME not in dumped
+
+
+def test_a_check_that_stops_is_recorded_as_parked(ps: ProtectedStore) -> None:
+    outbox = ps.store.outbox
+    refused, ended = (outbox.enqueue_approval(marker_commit(), "{}") for _ in range(2))
+    for commit, event_, status in (
+        (refused, SyncEvent.PERMANENT_REJECTION, 400),
+        (ended, SyncEvent.SIGN_IN_REQUIRED, 401),
+    ):
+        outbox.apply(commit.commit_id, SyncEvent.SEND_STARTED)
+        outbox.apply(commit.commit_id, SyncEvent.OUTCOME_UNKNOWN, status=504)
+        outbox.apply(commit.commit_id, event_, status=status, error="the check stopped")
+    outbox.retry(refused.commit_id, by="Practitioner/prac-2")  # "Check again now"
+    records = ps.audit.query(commit_id=str(refused.commit_id), newest_first=False)
+    assert [r.kind for r in records] == [
+        AuditKind.APPROVED,
+        AuditKind.SEND_ATTEMPT,
+        AuditKind.PARKED,
+        AuditKind.RETRY_REQUESTED,
+    ]
+    parked = records[2].event
+    assert parked.state == "parked"
+    assert parked.details == {"status": 400, "event": "permanent_rejection"}
+    assert records[3].event.details == {"event": "user_retry", "from_state": "parked"}
+    ended_records = ps.audit.query(commit_id=str(ended.commit_id), newest_first=False)
+    assert ended_records[-1].kind is AuditKind.PARKED
+    assert ended_records[-1].event.state == "check_paused_for_sign_in"
+    assert describe(parked) == "Could not check in the EHR: waits for a person"
 
 
 def test_times_are_utc_text_that_sorts() -> None:

@@ -53,25 +53,26 @@ CHILD = textwrap.dedent(
 def test_sigkill_mid_autosave_loses_nothing_committed(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     draft_id = "6f1c2d4e-0000-4000-8000-000000000001"
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", CHILD, str(path), draft_id],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         start_new_session=True,
-    )
-    assert proc.stdout is not None
-    last = 0
-    try:
-        for line in proc.stdout:
-            last = int(line)
-            if last >= 40:
-                break
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    assert last >= 40, proc.stderr.read().decode() if proc.stderr else ""
+    ) as proc:  # closes the pipes when done
+        assert proc.stdout is not None and proc.stderr is not None
+        last = 0
+        try:
+            for line in proc.stdout:
+                last = int(line)
+                if last >= 40:
+                    break
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        errors = proc.stderr.read().decode()
+    assert last >= 40, errors
     assert proc.returncode == -signal.SIGKILL
 
     import uuid

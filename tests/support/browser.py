@@ -156,6 +156,9 @@ def tamper(url: str, key: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+Step = tuple[str, str, dict[str, str] | None]  # method, url, form data
+
+
 def run(authorize_url: str) -> int:
     mode = os.environ.get("SCRIPTED_BROWSER_MODE", "login")
     login = os.environ.get("SCRIPTED_BROWSER_LOGIN", "prac-1")
@@ -169,18 +172,7 @@ def run(authorize_url: str) -> int:
         method, url, data = "GET", authorize_url, None
         for _ in range(MAX_STEPS):
             if redirect_uri and url.split("?")[0] == redirect_uri:
-                if mode == "no-redirect":
-                    log({"mode": mode, "redirect_withheld": True})
-                    return 0
-                if mode == "wrong-state":
-                    url = tamper(url, "state")
-                elif mode == "wrong-iss":
-                    url = tamper(url, "iss")
-                response = client.get(url)
-                page = PageParser()
-                page.feed(response.text)
-                log({"final": response.status_code, "text": " ".join("".join(page.text).split())})
-                return 0
+                return arrive(client, url, mode)
             response = client.request(method, url, data=data)
             log({"method": method, "url": url.split("?")[0], "status": response.status_code})
             if response.is_redirect:
@@ -191,39 +183,59 @@ def run(authorize_url: str) -> int:
             if page.meta_refresh:
                 method, url, data = "GET", urljoin(url, page.meta_refresh), None
                 continue
-            forms = [f for f in page.forms if f.method == "post"] or page.forms
-            if not forms:
-                log(
-                    {
-                        "stuck": response.status_code,
-                        "text": " ".join("".join(page.text).split())[:500],
-                    }
-                )
+            step = next_step(page, url, mode, (login, password, patient))
+            if step is None:
+                text = " ".join("".join(page.text).split())[:500]
+                log({"stuck": response.status_code, "text": text})
                 return 0 if mode == "no-redirect" else 2
-            form = forms[0]
-            target = urljoin(url, form.action or url)
-            if mode == "deny":
-                deny = next((b for f in forms for b in f.buttons if is_deny(b)), None)
-                if deny is not None:
-                    payload = fill(form, login, password, patient)
-                    if deny.get("name"):
-                        payload[deny["name"]] = deny.get("value", "")
-                    method, url, data = "POST", target, payload
-                    continue
-                link = next((h for h, t in page.links if DENY.search(h) or DENY.search(t)), None)
-                if link is not None:
-                    method, url, data = "GET", urljoin(url, link), None
-                    continue
-            payload = fill(form, login, password, patient)
-            allow = next((b for b in form.buttons if not is_deny(b)), None)
-            if allow is not None and allow.get("name"):
-                payload[allow["name"]] = allow.get("value", "")
-            if form.method == "post":
-                method, url, data = "POST", target, payload
-            else:
-                method, url, data = "GET", f"{target.split('?')[0]}?{urlencode(payload)}", None
+            method, url, data = step
     log({"gave_up": MAX_STEPS})
     return 2
+
+
+def arrive(client: httpx.Client, url: str, mode: str) -> int:
+    """At the app's redirect URI: follow it (or tamper with it, or withhold it)."""
+    if mode == "no-redirect":
+        log({"mode": mode, "redirect_withheld": True})
+        return 0
+    if mode == "wrong-state":
+        url = tamper(url, "state")
+    elif mode == "wrong-iss":
+        url = tamper(url, "iss")
+    response = client.get(url)
+    page = PageParser()
+    page.feed(response.text)
+    log({"final": response.status_code, "text": " ".join("".join(page.text).split())})
+    return 0
+
+
+def next_step(
+    page: PageParser, url: str, mode: str, who: tuple[str, str, str | None]
+) -> Step | None:
+    """The request a person would make on this page: fill and submit its form (or deny)."""
+    login, password, patient = who
+    forms = [f for f in page.forms if f.method == "post"] or page.forms
+    if not forms:
+        return None
+    form = forms[0]
+    target = urljoin(url, form.action or url)
+    if mode == "deny":
+        deny = next((b for f in forms for b in f.buttons if is_deny(b)), None)
+        if deny is not None:
+            payload = fill(form, login, password, patient)
+            if deny.get("name"):
+                payload[deny["name"]] = deny.get("value", "")
+            return "POST", target, payload
+        link = next((h for h, t in page.links if DENY.search(h) or DENY.search(t)), None)
+        if link is not None:
+            return "GET", urljoin(url, link), None
+    payload = fill(form, login, password, patient)
+    allow = next((b for b in form.buttons if not is_deny(b)), None)
+    if allow is not None and allow.get("name"):
+        payload[allow["name"]] = allow.get("value", "")
+    if form.method == "post":
+        return "POST", target, payload
+    return "GET", f"{target.split('?')[0]}?{urlencode(payload)}", None
 
 
 if __name__ == "__main__":

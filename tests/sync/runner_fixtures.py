@@ -114,6 +114,7 @@ class Harness:
     fhir: FhirClient
     auth: TestAuth
     lock_path: Path
+    http: httpx.AsyncClient  # the FhirClient's (tests hook its requests)
 
     def runner(self, profile: str | VendorProfile, **kw: Any) -> SyncRunner:
         prof = load_profile(profile) if isinstance(profile, str) else profile
@@ -133,7 +134,7 @@ async def harness(
     async with httpx.AsyncClient(timeout=timeout) as http:
         try:
             yield Harness(
-                store, FhirClient(http, base, auth), auth, tmp_path / "user" / "sync.lock"
+                store, FhirClient(http, base, auth), auth, tmp_path / "user" / "sync.lock", http
             )
         finally:
             store.close()

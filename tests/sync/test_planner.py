@@ -363,8 +363,9 @@ def test_a_wall_clock_jumped_backwards_does_not_park_the_commit() -> None:
 
 
 def test_unknown_outcome_asks_the_clinician_when_it_cannot_be_checked() -> None:
-    assert action(S.UNKNOWN_OUTCOME, last_event=E.PERMANENT_REJECTION).kind is ActionKind.ASK_USER
-    assert "Sign in" in action(S.UNKNOWN_OUTCOME, last_event=E.SIGN_IN_REQUIRED).reason
+    assert action(S.PARKED, last_event=E.PERMANENT_REJECTION).kind is ActionKind.ASK_USER
+    assert action(S.CHECK_PAUSED_FOR_SIGN_IN).kind is ActionKind.ASK_USER
+    assert "Sign in" in action(S.CHECK_PAUSED_FOR_SIGN_IN).reason
     assert action(S.UNKNOWN_OUTCOME, last_event=E.USER_RETRY).kind is ActionKind.RECONCILE
     no_search = caps(params=[{"name": "_id", "type": "token"}])
     assert action(S.UNKNOWN_OUTCOME, c=no_search).kind is ActionKind.ASK_USER

@@ -121,7 +121,7 @@ async def test_crash_after_the_server_committed_is_reconciled_not_resent(
     (request,) = plan_send(commit, caps).requests
     await h.fhir.request("POST", "", json_body=json.loads(request.body))  # the lost send
     sent: list[str] = []
-    h.fhir._http.event_hooks["request"].append(lambda r: _note(sent, r))
+    h.http.event_hooks["request"].append(lambda r: _note(sent, r))
     async with runner:  # start() turns SENDING into UNKNOWN_OUTCOME
         summary = await runner.drain(timeout=30)
     assert summary.confirmed == 1
@@ -326,7 +326,7 @@ async def test_a_check_that_meets_an_ended_sign_in_waits_for_it(
     task = asyncio.create_task(runner.run_forever(stop))
     await wait_for(lambda: runner.status.paused_for_sign_in, timeout=10)
     item = h.store.outbox.item(commit.commit_id)
-    assert item.state is S.UNKNOWN_OUTCOME and item.last_event is E.SIGN_IN_REQUIRED
+    assert item.state is S.CHECK_PAUSED_FOR_SIGN_IN and item.last_event is E.SIGN_IN_REQUIRED
     h.auth.token = valid
     signed_in.set()
     await wait_for(lambda: h.store.outbox.item(commit.commit_id).state is S.CONFIRMED)

@@ -161,9 +161,11 @@ async def send_through(
     # what a person does next: sign in again, or "Retry" (after looking in the chart)
     if after_one_pass.state is S.PAUSED_FOR_SIGN_IN:
         h.store.outbox.resume_after_sign_in()
-    elif after_one_pass.state in (S.NEEDS_ATTENTION, S.CONFLICT) or (
-        after_one_pass.state is S.UNKNOWN_OUTCOME
-        and after_one_pass.last_event in (E.PERMANENT_REJECTION, E.SIGN_IN_REQUIRED)
+    elif after_one_pass.state in (
+        S.NEEDS_ATTENTION,
+        S.CONFLICT,
+        S.PARKED,
+        S.CHECK_PAUSED_FOR_SIGN_IN,
     ):
         h.store.outbox.apply(commit.commit_id, E.USER_RETRY)
     async with runner(h, writer.inner) as r:

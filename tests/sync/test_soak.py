@@ -245,7 +245,8 @@ def test_exactly_once_through_faults_and_kills(
         f"{f.kind.value} {f.status or ''} {f.content_type}".strip(): n
         for f, n in plan.token_faults.items()
     }
-    print(
+    # the soak's figures, shown with -s (docs/performance.md quotes them)
+    print(  # noqa: T201
         f"\nsoak {profile_name}: {n_commits} commits, {len(copies)} resources, {kills} SIGKILLs "
         f"({plan.rotation_kills} during token rotation), {sign_ins} new sign-ins, "
         f"{requests} requests ({plan.token_requests} token), "

@@ -47,7 +47,9 @@ from app.domain.commit import (
     build_commit,
 )
 from app.domain.outbox import (
+    SIGN_IN_STATES,
     TRANSITIONS,
+    UNKNOWN_STATES,
     IllegalTransition,
     NetworkErrorKind,
     OutboxItem,
@@ -538,7 +540,7 @@ class SyncModel(RuleBasedStateMachine):
         items = [
             s
             for s in self.ask_user_items()
-            if s.item.state in (S.NEEDS_ATTENTION, S.UNKNOWN_OUTCOME)
+            if s.item.state is S.NEEDS_ATTENTION or s.item.state in UNKNOWN_STATES
         ]
         if items:
             self.persist(items[index % len(items)], E.USER_RETRY)
@@ -565,7 +567,7 @@ class SyncModel(RuleBasedStateMachine):
         self.release_dependants()
 
     def unverifiable(self) -> list[Stored]:
-        return [s for s in self.ask_user_items() if s.item.state is S.UNKNOWN_OUTCOME]
+        return [s for s in self.ask_user_items() if s.item.state in UNKNOWN_STATES]
 
     @precondition(lambda self: bool(self.unverifiable()))
     @rule(index=st.integers(0, 10_000))
@@ -583,9 +585,7 @@ class SyncModel(RuleBasedStateMachine):
         self.server.signed_out = False
         self.auth_refreshed = False
         for s in self.store.values():
-            if s.item.state is S.PAUSED_FOR_SIGN_IN or (
-                s.item.state is S.UNKNOWN_OUTCOME and s.item.last_event is E.SIGN_IN_REQUIRED
-            ):
+            if s.item.state in SIGN_IN_STATES:
                 self.persist(s, E.SIGNED_IN)
 
     # ------------------------------------------------------------------ the world
@@ -624,6 +624,10 @@ class SyncModel(RuleBasedStateMachine):
         waits = []
         for s in sorted(self.store.values(), key=lambda s: s.commit.sequence):
             action = next_action(s.item, s.commit, self.caps, self.now)
+            if action.kind is ActionKind.ASK_USER and s.item.state is S.UNKNOWN_OUTCOME:
+                # as app.sync.send does: a check the app cannot make is parked for a person
+                self.persist(s, E.PERMANENT_REJECTION, error=action.reason)
+                continue
             if action.kind in (ActionKind.SEND, ActionKind.RECONCILE):
                 return s, action.kind
             if action.kind is ActionKind.WAIT and action.until is not None:
@@ -815,7 +819,8 @@ class SyncModel(RuleBasedStateMachine):
         self.sign_in()
         for _ in range(400):
             for s in list(self.store.values()):
-                if s.item.state in (S.NEEDS_ATTENTION, S.UNKNOWN_OUTCOME) and self.ask(s):
+                asking = s.item.state is S.NEEDS_ATTENTION or s.item.state in UNKNOWN_STATES
+                if asking and self.ask(s):
                     discard = self.base_state(s) is S.DISCARDED
                     self.persist(s, E.USER_DISCARD if discard else E.USER_RETRY)
                 elif s.item.state is S.CONFLICT:

@@ -120,24 +120,32 @@ def widget_strings(root: QWidget) -> Iterator[tuple[str, str]]:
         if isinstance(widget, QTableWidget):
             yield from _table_strings(where, widget)
         elif isinstance(widget, QTableView) and widget.model() is not None:
-            model = widget.model()
-            for r in range(model.rowCount()):
-                for c in range(model.columnCount()):
-                    yield where, str(model.index(r, c).data() or "")
-            for c in range(model.columnCount()):
-                yield where, str(model.headerData(c, widget.horizontalHeader().orientation()) or "")
+            yield from _view_strings(where, widget)
         if isinstance(widget, QTreeWidget):
-            items = [widget.topLevelItem(i) for i in range(widget.topLevelItemCount())]
-            while items:
-                item = items.pop()
-                if item is None:
-                    continue
-                yield from ((where, item.text(c)) for c in range(item.columnCount()))
-                yield from ((where, item.toolTip(c)) for c in range(item.columnCount()))
-                items.extend(item.child(i) for i in range(item.childCount()))
+            yield from _tree_strings(where, widget)
     for action in root.findChildren(QAction):
         yield "action", action.text()
         yield "action", action.toolTip()
+
+
+def _view_strings(where: str, view: QTableView) -> Iterator[tuple[str, str]]:
+    model = view.model()
+    for r in range(model.rowCount()):
+        for c in range(model.columnCount()):
+            yield where, str(model.index(r, c).data() or "")
+    for c in range(model.columnCount()):
+        yield where, str(model.headerData(c, view.horizontalHeader().orientation()) or "")
+
+
+def _tree_strings(where: str, tree: QTreeWidget) -> Iterator[tuple[str, str]]:
+    items = [tree.topLevelItem(i) for i in range(tree.topLevelItemCount())]
+    while items:
+        item = items.pop()
+        if item is None:
+            continue
+        yield from ((where, item.text(c)) for c in range(item.columnCount()))
+        yield from ((where, item.toolTip(c)) for c in range(item.columnCount()))
+        items.extend(item.child(i) for i in range(item.childCount()))
 
 
 def _table_strings(where: str, table: QTableWidget) -> Iterator[tuple[str, str]]:

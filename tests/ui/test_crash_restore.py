@@ -89,7 +89,11 @@ def test_sigkill_while_typing_loses_at_most_two_seconds(tmp_path: Path) -> None:
         killed_at = time.monotonic()
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
-    assert typed_at, proc.stderr.read().decode() if proc.stderr else ""
+        errors = proc.stderr.read().decode() if proc.stderr else ""
+        for pipe in (proc.stdout, proc.stderr):  # ours to close: the child is gone
+            if pipe is not None:
+                pipe.close()
+    assert typed_at, errors
 
     keys = StoreKeyring(DemoFileKeyring(tmp_path / "key.json"))
     store = open_protected_store(tmp_path / "store.db", keys).store

@@ -5,7 +5,8 @@ sign out returns to the sign-in page."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app.bootstrap import build_workbench, fhir_client
+from app.bootstrap import build_workbench
 from app.domain.audit import AuditKind
 from app.domain.clinical import Reference
 from app.domain.draft import ObservationItem, TaskItem
@@ -79,10 +80,13 @@ async def approve_in_the_dialog(parts: MainWindowParts) -> object:
     return queued[0]
 
 
-def fhir_of(parts: MainWindowParts) -> FhirClient:
-    """A FHIR client with the signed-in session's token (to look into the EHR)."""
+@contextlib.asynccontextmanager
+async def fhir_of(parts: MainWindowParts) -> AsyncIterator[FhirClient]:
+    """A FHIR client with the signed-in session's token (to look into the EHR); its HTTP client
+    is closed on the way out."""
     session = site_of(parts).session
-    return fhir_client(session.site, create_http_client(session.site), session._smart)
+    async with create_http_client(session.site) as http:
+        yield FhirClient(http, session.site.fhir_base, auth=session.auth)
 
 
 @pytest.fixture
@@ -224,17 +228,17 @@ async def test_edit_approve_queue_and_confirm_exactly_once(
     assert label.startswith(patient.shown_name)
     assert patient.mrn is None or label.endswith(f"(MRN {patient.shown_mrn})")
 
-    fhir = fhir_of(parts)
-    for write in commit.writes:  # type: ignore[attr-defined]
-        result = await fhir.search(write.resource_type, [write.search_param])
-        assert len(result.resources) == 1, (write.resource_type, len(result.resources))
-    assert {w.resource_type for w in commit.writes} >= {  # type: ignore[attr-defined]
-        "DocumentReference",
-        "Observation",
-        "Task",
-        "Provenance",
-    }
-    await workbench.aclose()
+    async with fhir_of(parts) as fhir:
+        for write in commit.writes:  # type: ignore[attr-defined]
+            result = await fhir.search(write.resource_type, [write.search_param])
+            assert len(result.resources) == 1, (write.resource_type, len(result.resources))
+        assert {w.resource_type for w in commit.writes} >= {  # type: ignore[attr-defined]
+            "DocumentReference",
+            "Observation",
+            "Task",
+            "Provenance",
+        }
+        await workbench.aclose()
 
 
 async def test_ended_session_locks_with_a_sign_in_prompt_and_resumes(

@@ -195,30 +195,30 @@ async def test_correct_a_charted_note(
     assert seeded, "the seed gives pat-1 a note written elsewhere"
     old = seeded[0].current
     encounter = old.encounter.relative if old.encounter else "Encounter/enc-1"
-    fhir = fhir_of(parts)
-    before = await notes_on(fhir, encounter)
+    async with fhir_of(parts) as fhir:
+        before = await notes_on(fhir, encounter)
 
-    await choose(parts, seeded[0], FollowUpKind.AMENDMENT)
-    edit = parts.workspace.editor.section_edits["note"]
-    assert edit.toPlainText() == old.plain_text()
-    edit.setPlainText(edit.toPlainText() + "\nCorrection: the visit was on Tuesday.")
-    dialog = await review(parts)
-    assert dialog.proposal.what_happens[0].startswith("Replaces the note of ")
-    assert "Replaces the note of" in dialog.writes_view.toPlainText()
-    assert "the visit was on Tuesday" in dialog.changes_view.toPlainText()
-    commit = await confirm(parts, dialog)
-    await confirmed(parts, commit.commit_id)
+        await choose(parts, seeded[0], FollowUpKind.AMENDMENT)
+        edit = parts.workspace.editor.section_edits["note"]
+        assert edit.toPlainText() == old.plain_text()
+        edit.setPlainText(edit.toPlainText() + "\nCorrection: the visit was on Tuesday.")
+        dialog = await review(parts)
+        assert dialog.proposal.what_happens[0].startswith("Replaces the note of ")
+        assert "Replaces the note of" in dialog.writes_view.toPlainText()
+        assert "the visit was on Tuesday" in dialog.changes_view.toPlainText()
+        commit = await confirm(parts, dialog)
+        await confirmed(parts, commit.commit_id)
 
-    after = await notes_on(fhir, encounter)
-    new = [d for d in after if d["id"] not in {b["id"] for b in before}]
-    assert len(after) == len(before) + 1 and len(new) == 1
-    assert relation(new[0]) == ("replaces", f"DocumentReference/{old.id}")
-    assert new[0]["status"] == "current"
-    assert await written_by(fhir, "Observation", commit.commit_id) == []
-    thread = await shown_in_pane(parts, commit.commit_id)
-    assert commit_of(thread.current) == commit.commit_id
-    assert [n.id for n in thread.earlier] == [old.id]
-    await workbench.aclose()
+        after = await notes_on(fhir, encounter)
+        new = [d for d in after if d["id"] not in {b["id"] for b in before}]
+        assert len(after) == len(before) + 1 and len(new) == 1
+        assert relation(new[0]) == ("replaces", f"DocumentReference/{old.id}")
+        assert new[0]["status"] == "current"
+        assert await written_by(fhir, "Observation", commit.commit_id) == []
+        thread = await shown_in_pane(parts, commit.commit_id)
+        assert commit_of(thread.current) == commit.commit_id
+        assert [n.id for n in thread.earlier] == [old.id]
+        await workbench.aclose()
 
 
 async def test_refresh_after_confirmation_then_an_addendum(
@@ -250,20 +250,20 @@ async def test_refresh_after_confirmation_then_an_addendum(
     second = await confirm(parts, dialog)
     await confirmed(parts, second.commit_id)
 
-    fhir = fhir_of(parts)
-    [first_doc] = await written_by(fhir, "DocumentReference", first.commit_id)
-    [addendum] = await written_by(fhir, "DocumentReference", second.commit_id)
-    assert relation(addendum) == ("appends", f"DocumentReference/{first_doc['id']}")
-    assert first_doc["status"] == addendum["status"] == "current"
-    assert len(await written_by(fhir, "Observation", first.commit_id)) == 1
-    assert await written_by(fhir, "Observation", second.commit_id) == []
-    await wait_until(
-        lambda: (t := thread_of(parts, first.commit_id)) is not None and bool(t.addenda), 60
-    )
-    appended = thread_of(parts, first.commit_id)
-    assert appended is not None and commit_of(appended.current) == first.commit_id
-    assert [commit_of(n) for n in appended.addenda] == [second.commit_id]
-    await workbench.aclose()
+    async with fhir_of(parts) as fhir:
+        [first_doc] = await written_by(fhir, "DocumentReference", first.commit_id)
+        [addendum] = await written_by(fhir, "DocumentReference", second.commit_id)
+        assert relation(addendum) == ("appends", f"DocumentReference/{first_doc['id']}")
+        assert first_doc["status"] == addendum["status"] == "current"
+        assert len(await written_by(fhir, "Observation", first.commit_id)) == 1
+        assert await written_by(fhir, "Observation", second.commit_id) == []
+        await wait_until(
+            lambda: (t := thread_of(parts, first.commit_id)) is not None and bool(t.addenda), 60
+        )
+        appended = thread_of(parts, first.commit_id)
+        assert appended is not None and commit_of(appended.current) == first.commit_id
+        assert [commit_of(n) for n in appended.addenda] == [second.commit_id]
+        await workbench.aclose()
 
 
 async def test_correct_a_vital_sign(
@@ -294,17 +294,17 @@ async def test_correct_a_vital_sign(
     second = await confirm(parts, dialog)
     await confirmed(parts, second.commit_id)
 
-    fhir = fhir_of(parts)
-    [hr] = await written_by(fhir, "Observation", first.commit_id)
-    assert hr["valueQuantity"]["value"] == 92 and hr["status"] == "corrected"
-    assert await written_by(fhir, "Observation", second.commit_id) == [hr]  # the same record
-    [first_doc] = await written_by(fhir, "DocumentReference", first.commit_id)
-    [new_doc] = await written_by(fhir, "DocumentReference", second.commit_id)
-    assert relation(new_doc) == ("replaces", f"DocumentReference/{first_doc['id']}")
-    thread = await shown_in_pane(parts, second.commit_id)
-    assert commit_of(thread.current) == second.commit_id
-    assert [commit_of(n) for n in thread.earlier] == [first.commit_id]
-    await workbench.aclose()
+    async with fhir_of(parts) as fhir:
+        [hr] = await written_by(fhir, "Observation", first.commit_id)
+        assert hr["valueQuantity"]["value"] == 92 and hr["status"] == "corrected"
+        assert await written_by(fhir, "Observation", second.commit_id) == [hr]  # the same record
+        [first_doc] = await written_by(fhir, "DocumentReference", first.commit_id)
+        [new_doc] = await written_by(fhir, "DocumentReference", second.commit_id)
+        assert relation(new_doc) == ("replaces", f"DocumentReference/{first_doc['id']}")
+        thread = await shown_in_pane(parts, second.commit_id)
+        assert commit_of(thread.current) == second.commit_id
+        assert [commit_of(n) for n in thread.earlier] == [first.commit_id]
+        await workbench.aclose()
 
 
 async def test_a_follow_up_of_a_note_still_in_the_outbox_waits_for_it(
@@ -340,10 +340,10 @@ async def test_a_follow_up_of_a_note_still_in_the_outbox_waits_for_it(
     await site.outbox.start_sync()
     await confirmed(parts, second.commit_id)
     assert site.outbox.item(first.commit_id).state is S.CONFIRMED
-    fhir = fhir_of(parts)
-    [first_doc] = await written_by(fhir, "DocumentReference", first.commit_id)
-    [addendum] = await written_by(fhir, "DocumentReference", second.commit_id)
-    assert relation(addendum) == ("appends", f"DocumentReference/{first_doc['id']}")
-    assert len(await written_by(fhir, "Observation", first.commit_id)) == 1
-    assert await written_by(fhir, "Observation", second.commit_id) == []
-    await workbench.aclose()
+    async with fhir_of(parts) as fhir:
+        [first_doc] = await written_by(fhir, "DocumentReference", first.commit_id)
+        [addendum] = await written_by(fhir, "DocumentReference", second.commit_id)
+        assert relation(addendum) == ("appends", f"DocumentReference/{first_doc['id']}")
+        assert len(await written_by(fhir, "Observation", first.commit_id)) == 1
+        assert await written_by(fhir, "Observation", second.commit_id) == []
+        await workbench.aclose()

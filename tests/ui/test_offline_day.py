@@ -127,12 +127,12 @@ async def test_an_offline_day_open_kept_charts_approve_reconnect_confirmed(
     )
     await wait_until(lambda: not workspace.banner.freshness_label.isVisibleTo(workspace), 30)
 
-    fhir = fhir_of(parts)
-    for commit_id in (first, second):
-        entry = outbox.detail(commit_id).entry
-        note = next(w for w in entry.commit.writes if w.resource_type == "DocumentReference")
-        found = await fhir.search("DocumentReference", [note.search_param])
-        assert len(found.resources) == 1, commit_id  # in the EHR, exactly once
+    async with fhir_of(parts) as fhir:
+        for commit_id in (first, second):
+            entry = outbox.detail(commit_id).entry
+            note = next(w for w in entry.commit.writes if w.resource_type == "DocumentReference")
+            found = await fhir.search("DocumentReference", [note.search_param])
+            assert len(found.resources) == 1, commit_id  # in the EHR, exactly once
 
     parts.workspace.sign_out_requested.emit()
     await wait_until(lambda: parts.flow.site is None, 30)

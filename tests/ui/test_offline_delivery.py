@@ -91,13 +91,13 @@ async def test_queued_while_the_ehr_is_down_then_confirmed_exactly_once(
     start_action.trigger()  # the EHR is back; reconnection triggers a run
     await wait_until(lambda: state() is OutboxState.CONFIRMED, 90)
 
-    fhir = fhir_of(parts)
-    counts = {}
-    for write in commit.writes:  # type: ignore[attr-defined]
-        found = await fhir.search(write.resource_type, [write.search_param])
-        counts[write.resource_type] = counts.get(write.resource_type, 0) + len(found.resources)
-    expected = {"DocumentReference": 1, "Observation": 1, "Task": 1, "Provenance": 1}
-    if "Composition" in counts:  # the sandbox declares Composition: the note is filed as both
-        expected["Composition"] = 1
-    assert counts == expected, counts
-    await workbench.aclose()
+    async with fhir_of(parts) as fhir:
+        counts = {}
+        for write in commit.writes:  # type: ignore[attr-defined]
+            found = await fhir.search(write.resource_type, [write.search_param])
+            counts[write.resource_type] = counts.get(write.resource_type, 0) + len(found.resources)
+        expected = {"DocumentReference": 1, "Observation": 1, "Task": 1, "Provenance": 1}
+        if "Composition" in counts:  # the sandbox declares Composition: the note is filed as both
+            expected["Composition"] = 1
+        assert counts == expected, counts
+        await workbench.aclose()

@@ -136,7 +136,8 @@ async def test_start_offline_with_the_pin_approve_then_the_ehr_comes_back(
         await wait_until(settled, 150)
         assert not offline.session.working_offline
         note = next(w for w in commit.writes if w.resource_type == "DocumentReference")
-        found = await fhir_of(parts).search("DocumentReference", [note.search_param])
+        async with fhir_of(parts) as fhir:
+            found = await fhir.search("DocumentReference", [note.search_param])
         assert len(found.resources) == 1  # in the EHR, exactly once
         await parts.aclose()
         await again.aclose()

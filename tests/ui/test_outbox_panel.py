@@ -22,6 +22,7 @@ from pytestqt.qtbot import QtBot
 from app.domain.outbox import OutboxState, SyncEvent
 from app.services.outbox import Connectivity, OutboxService, OutboxSummary, RunnerStatus
 from app.store.store import Store, open_store
+from app.sync.errors import SyncAlreadyRunning
 from app.sync.store_thread import StoreThread
 from app.ui.outbox_model import ROW_ROLE, Column, OutboxTableModel
 from app.ui.outbox_panel import OutboxPanel
@@ -258,12 +259,21 @@ def test_sync_now_and_its_failure(make_panel: Callable[..., OutboxPanel], calls:
     assert calls.sync_now == 1 and not panel.message_label.isVisible()
 
     def broken() -> None:
-        raise RuntimeError("the runner is not running")
+        raise RuntimeError("internal detail, maybe a patient's name")
 
     panel.outbox.sync_now = broken  # type: ignore[method-assign]
     panel.sync_button.click()
     assert panel.message_label.isVisible()
-    assert "Sync could not start: the runner is not running" in panel.message_label.text()
+    text = panel.message_label.text()
+    assert text.startswith("Sync could not start: an unexpected problem")  # words, not str(exc)
+    assert "internal detail" not in text
+
+    def refused() -> None:
+        raise SyncAlreadyRunning(Path("sync.lock"))
+
+    panel.outbox.sync_now = refused  # type: ignore[method-assign]
+    panel.sync_button.click()
+    assert "Another copy of the app is already sending" in panel.message_label.text()
 
 
 async def test_discard_needs_a_typed_reason_and_records_who_and_why(

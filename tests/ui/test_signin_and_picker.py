@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 from app.bootstrap import build_workbench
 from app.domain.site import Site
 from app.fhir.client import FhirClient
-from app.fhir.context_loader import list_encounters, search_patients
+from app.fhir.patient_search import list_encounters, search_patients
 from app.paths import AppPaths
 from app.services.workbench import Workbench
 from app.ui.patient_picker import PatientPicker
@@ -126,7 +126,7 @@ async def test_patient_search_and_encounter_picker(
         assert picker.patient_table.rowCount() >= 1
         assert picker.patient_table.item(0, 0).text() == "Maria Elena Garcia"
         picker.patient_table.selectRow(0)
-        await picker.list_encounters(picker._patients[0])
+        await started.pop()  # the encounter list the selection started
         assert picker.encounter_table.rowCount() >= 1 and picker.open_button.isEnabled()
         with qtbot.waitSignal(picker.chosen, timeout=2000) as chosen:
             picker.open_button.click()

@@ -72,7 +72,7 @@ async def test_banner_and_context_sections(page: WorkspacePage) -> None:
 
 async def test_load_failure_is_shown_not_raised(page: WorkspacePage) -> None:
     class Boom(Exception):
-        message = "The EHR cannot be reached. Check the network connection, then try again."
+        user_message = "The EHR cannot be reached. Check the network connection, then try again."
 
     async def loader() -> EncounterContext:
         raise Boom()
@@ -167,7 +167,7 @@ async def test_import_valid_and_invalid_files(page: WorkspacePage, tmp_path: Pat
 
 
 def _capabilities() -> object:
-    from app.fhir.capabilities import parse_capabilities
+    from app.domain.capabilities import parse_capabilities
 
     types = ["DocumentReference", "Observation", "Task", "Communication", "Provenance"]
     return parse_capabilities(

@@ -4,12 +4,13 @@ and the checks more than one kind makes."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
 from app.domain.clinical import Coding, Reference
+from app.domain.clock import format_ts, parse_ts
 from app.domain.entry import EntryContext, pick_owner
 from app.domain.validation_problems import ProblemKind, ValidationProblem, error
 
@@ -17,19 +18,14 @@ E = TypeVar("E", bound=Enum)
 
 # ---------------------------------------------------------------- draft-body JSON
 
-_TS = "%Y-%m-%dT%H:%M:%S.%fZ"  # the store's timestamp form: fixed width, UTC
-
 
 def instant_json(ts: datetime | None) -> str | None:
-    if ts is None:
-        return None
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError("naive datetime: the store keeps timezone-aware UTC only")
-    return ts.astimezone(UTC).strftime(_TS)
+    """The store's text of an instant (app.domain.clock.format_ts)."""
+    return None if ts is None else format_ts(ts)
 
 
 def instant_from(text: object) -> datetime | None:
-    return None if text is None else datetime.strptime(str(text), _TS).replace(tzinfo=UTC)
+    return None if text is None else parse_ts(str(text))
 
 
 def day_json(day: date | None) -> str | None:
@@ -114,14 +110,6 @@ def parse_reference(text: str) -> Reference | None:
         text, _, rest = text.partition("(")
         display = rest[:-1].strip() or None
     return Reference.parse(text.strip(), display)
-
-
-def parse_decimal(text: str) -> Decimal | None:
-    try:
-        value = Decimal(text.strip())
-    except (InvalidOperation, ValueError):
-        return None
-    return value if value.is_finite() else None
 
 
 def parse_date(text: str) -> date | None:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from app.domain.items import ITEM_KINDS, ItemKind, StructuredItem, kind_of
+from app.domain.items import ITEM_KINDS, ItemKind, StructuredItem
 from app.fhir.errors import FhirMappingError
 from app.fhir.items.base import ItemMapping, WriteContext
 
@@ -31,10 +31,6 @@ def mapping_for(kind: ItemKind[Any]) -> ItemMapping[Any]:
     if not isinstance(mapping, ItemMapping) or mapping.kind_key != kind.key:
         raise LookupError(f"{module.__name__} does not define MAPPING for kind {kind.key!r}")
     return mapping
-
-
-def mapping_of(item: StructuredItem) -> ItemMapping[Any]:
-    return mapping_for(kind_of(item))
 
 
 def kind_of_resource(resource: Mapping[str, Any]) -> ItemKind[Any] | None:

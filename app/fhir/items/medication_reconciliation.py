@@ -21,6 +21,7 @@ from app.domain.items.medication_reconciliation import (
     MedicationReconciliationItem,
 )
 from app.fhir.errors import FhirMappingError
+from app.fhir.fhir_reading import coding_of, concept_text
 from app.fhir.items.base import (
     ItemMapping,
     JsonObject,
@@ -29,7 +30,6 @@ from app.fhir.items.base import (
     notes_of,
     ref,
 )
-from app.fhir.mapping_in import coding_of, concept_text
 
 DECISION_EXTENSION = (
     "https://fhir-writeback.example/fhir/StructureDefinition/reconciliation-decision"

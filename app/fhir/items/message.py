@@ -8,8 +8,8 @@ from typing import Any
 from app.domain.items.message import MessageItem
 from app.domain.items.task import Priority
 from app.fhir.errors import FhirMappingError
+from app.fhir.fhir_reading import References
 from app.fhir.items.base import ItemMapping, JsonObject, WriteContext, ref, who
-from app.fhir.mapping_in import References
 
 
 def to_fhir(item: MessageItem, ctx: WriteContext) -> JsonObject:

@@ -14,6 +14,7 @@ from typing import Any
 from app.domain.clinical import Coding
 from app.domain.items.symptom import SNOMED, SymptomItem, SymptomSeverity, coded
 from app.fhir.errors import FhirMappingError
+from app.fhir.fhir_reading import coding_of, concept_text, parse_date
 from app.fhir.items.base import (
     OBS_CATEGORY_SYSTEM,
     ItemMapping,
@@ -26,7 +27,6 @@ from app.fhir.items.base import (
     notes_of,
     ref,
 )
-from app.fhir.mapping_in import coding_of, concept_text, parse_date
 
 SURVEY = Coding(OBS_CATEGORY_SYSTEM, "survey", "Survey")
 

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 from app.domain.items.task import Priority, TaskItem, TaskStatus
 from app.fhir.errors import FhirMappingError
+from app.fhir.fhir_reading import References, parse_date
 from app.fhir.items.base import ItemMapping, JsonObject, WriteContext, day, ref, who
-from app.fhir.mapping_in import References, parse_date
 
 E = TypeVar("E", bound=Enum)
 

@@ -1,7 +1,7 @@
 """chart cache: charts kept for offline use (sealed, per encounter; issue 19)
 
 Revision ID: 0012_chart_cache
-Revises: 0008_kpi
+Revises: 0009_parked_states
 Create Date: 2026-12-07
 
 A new table, nothing moved: ``chart_cache`` holds the charts prefetched for offline use, each
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_chart_cache"
-down_revision = "0008_kpi"
+down_revision = "0009_parked_states"
 branch_labels = None
 depends_on = None
 

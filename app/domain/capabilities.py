@@ -1,15 +1,21 @@
-"""What a FHIR server declares it can do, summarised from its CapabilityStatement.
+"""What a FHIR server declares it can do: the one reader of its CapabilityStatement.
 
-The app's behaviour follows these declarations: a batch Bundle only when ``batch`` is declared,
-a search parameter only when the type lists it (unknown parameters make some servers return
-nothing), an ``_include`` only when ``searchInclude`` names it (or ``*``).
+Pure (the statement is plain JSON), so every layer reads it the same way: the site check
+(app.smart.diagnostics), the FHIR client and chart loader (app.fhir), and the write planner
+(app.sync.planner narrows it with the vendor profile). The app's behaviour follows these
+declarations: a batch Bundle only when ``batch`` is declared, a search parameter only when the
+type lists it (unknown parameters make some servers return nothing), an ``_include`` only when
+``searchInclude`` names it (or ``*``). Missing or odd parts count as "not declared".
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+# The SMART v1 extension that names the sign-in endpoints (rest.security.extension).
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 
 # Parameters every FHIR server handles for every type (FHIR R4 3.1.1.5 "common parameters"
 # and result parameters); servers rarely list them per type.
@@ -41,9 +47,6 @@ class TypeCapabilities:
     def can_include(self, spec: str) -> bool:
         return "*" in self.search_include or spec in self.search_include
 
-    def can_revinclude(self, spec: str) -> bool:
-        return "*" in self.search_revinclude or spec in self.search_revinclude
-
 
 @dataclass(frozen=True)
 class ServerCapabilities:
@@ -54,6 +57,12 @@ class ServerCapabilities:
     search_system: bool
     formats: tuple[str, ...] = ()
     types: Mapping[str, TypeCapabilities] = field(default_factory=dict)
+    # rest.searchParam: "search parameters supported for searching all resources" (R4)
+    system_search_params: frozenset[str] = frozenset()
+    system_interactions: frozenset[str] = frozenset()
+    # each oauth-uris extension of any rest, in order: {"authorize": value, "token": value, ...}
+    # (values as given: app.smart.discovery checks they are URLs)
+    oauth_uris: tuple[Mapping[str, object], ...] = ()
 
     def type(self, name: str) -> TypeCapabilities | None:
         return self.types.get(name)
@@ -61,10 +70,6 @@ class ServerCapabilities:
     def can_search(self, name: str) -> bool:
         t = self.types.get(name)
         return t is not None and t.supports("search-type")
-
-    def can_read(self, name: str) -> bool:
-        t = self.types.get(name)
-        return t is not None and t.supports("read")
 
     def can_create(self, name: str) -> bool:
         t = self.types.get(name)
@@ -84,25 +89,23 @@ class ServerCapabilities:
 
 
 def parse_capabilities(statement: Mapping[str, Any]) -> ServerCapabilities:
-    """Summarise a CapabilityStatement; missing or odd parts count as "not declared"."""
-    rest = _list(statement.get("rest"))
-    server = next((r for r in rest if isinstance(r, Mapping) and r.get("mode") == "server"), None)
+    """Summarise a CapabilityStatement; missing or odd parts count as "not declared".
+
+    The ``rest`` entry of mode ``server`` is read (else the first one not of mode ``client``:
+    ``mode`` is required, some servers leave it out)."""
+    rest = [r for r in _list(statement.get("rest")) if isinstance(r, Mapping)]
+    server = next((r for r in rest if r.get("mode") == "server"), None)
     if server is None:
-        server = next((r for r in rest if isinstance(r, Mapping)), {})
+        server = next((r for r in rest if r.get("mode") != "client"), {})
     system = _codes(server.get("interaction"))
     types: dict[str, TypeCapabilities] = {}
     for res in _list(server.get("resource")):
         if not isinstance(res, Mapping) or not isinstance(res.get("type"), str):
             continue
-        params = frozenset(
-            p["name"]
-            for p in _list(res.get("searchParam"))
-            if isinstance(p, Mapping) and isinstance(p.get("name"), str)
-        )
         types[res["type"]] = TypeCapabilities(
             name=res["type"],
             interactions=_codes(res.get("interaction")),
-            search_params=params,
+            search_params=_param_names(res.get("searchParam")),
             search_include=frozenset(
                 s for s in _list(res.get("searchInclude")) if isinstance(s, str)
             ),
@@ -125,6 +128,31 @@ def parse_capabilities(statement: Mapping[str, Any]) -> ServerCapabilities:
         search_system="search-system" in system,
         formats=tuple(f for f in _list(statement.get("format")) if isinstance(f, str)),
         types=types,
+        system_search_params=_param_names(server.get("searchParam")),
+        system_interactions=system,
+        oauth_uris=tuple(_oauth_uris(rest)),
+    )
+
+
+def _oauth_uris(rests: list[Mapping[str, Any]]) -> Iterator[Mapping[str, object]]:
+    for rest in rests:
+        security = rest.get("security")
+        if not isinstance(security, Mapping):
+            continue
+        for ext in _list(security.get("extension")):
+            if isinstance(ext, Mapping) and ext.get("url") == OAUTH_URIS:
+                yield {
+                    e["url"]: e.get("valueUri") or e.get("valueUrl")
+                    for e in _list(ext.get("extension"))
+                    if isinstance(e, Mapping) and isinstance(e.get("url"), str)
+                }
+
+
+def _param_names(params: object) -> frozenset[str]:
+    return frozenset(
+        p["name"]
+        for p in _list(params)
+        if isinstance(p, Mapping) and isinstance(p.get("name"), str)
     )
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.fhir.capabilities import parse_capabilities
+from app.domain.capabilities import parse_capabilities
 
 STATEMENT: dict[str, Any] = {
     "resourceType": "CapabilityStatement",
@@ -50,3 +50,29 @@ def test_garbage_means_nothing_declared() -> None:
     caps = parse_capabilities({"resourceType": "CapabilityStatement", "rest": "nope"})
     assert not caps.batch and not caps.transaction and caps.types == {}
     assert not caps.can_search("Patient")
+
+
+def test_system_level_search_parameters_and_interactions() -> None:
+    statement = {
+        "resourceType": "CapabilityStatement",
+        "rest": [
+            {"mode": "client", "interaction": [{"code": "batch"}]},
+            {
+                "mode": "server",
+                "interaction": [{"code": "transaction"}],
+                "searchParam": [{"name": "_tag", "type": "token"}, {"type": "no name"}],
+                "resource": [{"type": "Provenance", "interaction": [{"code": "create"}]}],
+            },
+        ],
+    }
+    caps = parse_capabilities(statement)
+    assert caps.system_search_params == {"_tag"}
+    assert caps.system_interactions == {"transaction"} and not caps.batch  # not the client's
+    assert caps.can_create("Provenance") and not caps.can_conditional_create("Provenance")
+
+
+def test_a_rest_without_mode_is_read_but_never_a_client_one() -> None:
+    no_mode = {"rest": [{"interaction": [{"code": "batch"}]}]}
+    assert parse_capabilities(no_mode).batch
+    client_only = {"rest": [{"mode": "client", "interaction": [{"code": "batch"}]}]}
+    assert not parse_capabilities(client_only).batch

@@ -1,0 +1,139 @@
+"""One section of the chart (problems, medications, vitals, notes, …) from its search results.
+
+A resource of another type, or one that is not the open patient's on this EHR, is skipped and
+reported in its section (never shown as theirs); one that cannot be read is skipped with the
+reason; one that breaks a FHIR rule the app does not rely on is read leniently, with a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from app.domain.clinical import Measurement, PriorNote, ProblemStatus
+from app.domain.context import ContextSection, SkippedResource
+from app.fhir.client import JsonObject, SearchResult, outcome_text
+from app.fhir.errors import FhirMappingError
+from app.fhir.fhir_reading import References, conformance_problem, guarded, status_code
+from app.fhir.subject_check import subject_problem
+
+T = TypeVar("T")
+
+
+def chart_section(
+    result: SearchResult | str,
+    rtype: str,
+    patient_id: str,
+    fhir_base: str,
+    refs: References,
+    mapper: Callable[[JsonObject, References], T],
+    keep: Callable[[JsonObject], bool],
+    order: Callable[[list[T]], list[T]],
+) -> ContextSection[T]:
+    if isinstance(result, str):
+        return ContextSection(error=result)
+    local_refs = References(result.included)
+    local_refs.add(refs.resources())
+    items: list[T] = []
+    skipped: list[SkippedResource] = []
+    lenient: list[str] = []
+    for raw in result.resources:
+        rid = raw.get("id") if isinstance(raw.get("id"), str) else None
+        if raw.get("resourceType") != rtype:
+            skipped.append(
+                SkippedResource(str(raw.get("resourceType"))[:40], rid, f"it is not a {rtype}")
+            )
+            continue
+        not_theirs = subject_problem(raw, patient_id, fhir_base, ("subject", "patient"))
+        if not_theirs is not None:  # not the open patient's on this EHR: never shown as theirs
+            skipped.append(SkippedResource(rtype, rid, not_theirs.value))
+            continue
+        try:
+            if not keep(raw):
+                continue
+            problem = conformance_problem(raw)
+            item = guarded(rtype, raw, lambda raw=raw: mapper(raw, local_refs))  # type: ignore[misc]
+        except FhirMappingError as exc:
+            problem_text = conformance_problem(raw)
+            reason = exc.reason + (f" (not valid FHIR R4B: {problem_text})" if problem_text else "")
+            skipped.append(SkippedResource(rtype, rid, reason))
+            continue
+        if problem is not None:
+            lenient.append(problem)
+        items.append(item)
+    warnings: list[str] = []
+    if lenient:
+        warnings.append(
+            f"{len(lenient)} {rtype} record(s) did not validate as FHIR R4B and were read "
+            f"leniently (first: {lenient[0]})."
+        )
+    if result.truncated:
+        warnings.append(f"Showing the first {len(items)}; the chart has more.")
+    warnings += [f"The EHR noted: {text}" for o in result.outcomes if (text := outcome_text(o))]
+    return ContextSection(
+        items=tuple(order(items)),
+        skipped=tuple(skipped),
+        warnings=tuple(warnings),
+        truncated=result.truncated,
+    )
+
+
+def merge_notes(
+    docs: ContextSection[PriorNote], comps: ContextSection[PriorNote]
+) -> ContextSection[PriorNote]:
+    """DocumentReferences and Compositions in one list; an error only when both failed."""
+    if docs.error is not None and comps.error is not None:
+        return ContextSection(error=docs.error)
+    failed = tuple(
+        f"{label} could not be loaded: {part.error}"
+        for label, part in (("Notes", docs), ("Structured notes", comps))
+        if part.error is not None
+    )
+    return ContextSection(
+        items=tuple(by_note_date([*docs.items, *comps.items])),
+        skipped=docs.skipped + comps.skipped,
+        warnings=failed + docs.warnings + comps.warnings,
+        truncated=docs.truncated or comps.truncated,
+    )
+
+
+def not_in_error(raw: JsonObject) -> bool:
+    return raw.get("status") not in ("entered-in-error", "cancelled")
+
+
+def relevant_condition(raw: JsonObject) -> bool:
+    if status_code(raw.get("verificationStatus")) in ("entered-in-error", "refuted"):
+        return False
+    status = ProblemStatus.parse(status_code(raw.get("clinicalStatus")))
+    return status.is_active or status is ProblemStatus.UNKNOWN
+
+
+def active_medication(raw: JsonObject) -> bool:
+    return raw.get("status") in ("active", None)
+
+
+def relevant_allergy(raw: JsonObject) -> bool:
+    if status_code(raw.get("verificationStatus")) in ("entered-in-error", "refuted"):
+        return False
+    return status_code(raw.get("clinicalStatus")) not in ("inactive", "resolved")
+
+
+def by_display(items: list[Any]) -> list[Any]:
+    return sorted(items, key=lambda i: str(i.display).lower())
+
+
+def by_effective(items: list[Measurement]) -> list[Measurement]:
+    return sorted(
+        items,
+        key=lambda m: (m.effective is not None, m.effective or datetime.min.replace(tzinfo=UTC)),
+        reverse=True,
+    )
+
+
+def by_note_date(items: list[PriorNote]) -> list[PriorNote]:
+    return sorted(
+        items,
+        key=lambda n: (n.date is not None, n.date or datetime.min.replace(tzinfo=UTC)),
+        reverse=True,
+    )
