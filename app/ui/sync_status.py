@@ -152,6 +152,10 @@ class SyncStatusModel(QObject):
     def summary(self) -> OutboxSummary | None:
         return self._summary
 
+    @property
+    def runner_status(self) -> RunnerStatus | None:
+        return self._status
+
     def close(self) -> None:
         """Stop listening (the window is closing)."""
         self._timer.stop()
