@@ -40,6 +40,7 @@ from app.services.drafts import DraftService
 from app.services.errors import user_errors
 from app.services.followups import FollowUpService
 from app.services.kpi import KpiService
+from app.services.offline import OfflineCharts
 from app.services.outbox import OutboxService
 from app.services.owners import OwnerService
 from app.services.review import ReviewService
@@ -50,6 +51,7 @@ from app.services.worklist import WorklistService
 from app.smart.errors import SiteConfigError
 from app.smart.http import create_http_client
 from app.smart.keyring_store import RefreshTokenStore
+from app.smart.offline_unlock import OfflineUnlockStore
 from app.smart.session import SmartSession
 from app.smart.sites import load_sites, sandbox_site
 from app.store.templates import load_templates
@@ -181,7 +183,13 @@ def site_services(
 
     outbox = OutboxService(store.outbox, worker, lambda: signed_in.user_label, make_runner)
     worklist = WorklistService(
-        fhir, signed_in, store.db, store.worklist, worker, listener=hl7_listener(site)
+        fhir,
+        signed_in,
+        store.db,
+        store.worklist,
+        worker,
+        listener=hl7_listener(site),
+        kept=lambda: store.charts.kept_encounters(site.offline),
     )
     inbox = None
     if site.draft_inbox is not None:  # off unless the site file names a folder
@@ -194,16 +202,27 @@ def site_services(
             settle=timedelta(seconds=site.draft_inbox_settle_seconds),
         )
 
+    offline = OfflineCharts(fhir, store.charts, worker, policy=site.offline)
+    worklist.subscribe(offline.prefetch_worklist)
+    offline.subscribe(worklist.marks_changed)
+    outbox.subscribe_status(offline.on_status)
+
     async def close() -> None:
         if inbox is not None:
             await inbox.aclose()
+        await offline.aclose()
         await asyncio.get_running_loop().run_in_executor(None, worker.close)
 
     return SiteServices(
         site=site,
         session=signed_in,
         chart=ChartService(
-            fhir, signed_in, site.vendor_profile, audit.record, lambda: tuple(refusals.load())
+            fhir,
+            signed_in,
+            site.vendor_profile,
+            audit.record,
+            offline,
+            refused=lambda: tuple(refusals.load()),
         ),
         drafts=DraftService(store.drafts, worker, lambda: signed_in.approver),
         review=ReviewService(store, worker, on_queued=outbox.notify_enqueued),
@@ -216,6 +235,7 @@ def site_services(
         warnings=(*protected.warnings, *(r.words for r in refusals.load().values())),
         close=close,
         kpi=KpiService(store.kpi, worker),
+        offline=offline,
     )
 
 
@@ -284,7 +304,8 @@ class SiteFactory:
             set_log_level(self._log_levels.for_site(site))
         store = session_store(site, self._keeps_sessions())
         smart = self._smart[site.id] = create_session(site, self.http_for(site), token_store=store)
-        session = self._sessions[site.id] = SessionService(smart)
+        unlock = OfflineUnlockStore(site.id)  # the offline start: beside the kept session
+        session = self._sessions[site.id] = SessionService(smart, unlock)
         return session
 
     def actor(self, site: Site) -> str | None:

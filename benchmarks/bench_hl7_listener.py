@@ -50,6 +50,7 @@ TARGET_STALL_MS = 50.0
 
 class Clinician:
     approver = Reference("Practitioner", "prac-1", "Dr. Alice Smith")
+    working_offline = False
 
 
 def free_port() -> int:

@@ -51,6 +51,7 @@ TARGET_TRIPS = 2
 
 class Clinician:
     approver = Reference("Practitioner", "prac-1", "Dr. Alice Smith")
+    working_offline = False
 
 
 def visits_for(day: date, count: int, patients: list[str]) -> list[dict[str, object]]:

@@ -25,6 +25,7 @@ from app.domain.draft import Draft, DraftSource, DraftStatus, FollowUpKind
 from app.domain.errors import DomainError, DraftEditError
 from app.domain.fingerprint import draft_content_sha256
 from app.domain.followup import ItemFate, plan_writes
+from app.domain.offline import ChartBasis
 from app.domain.validation import ProblemKind, ValidationReport
 
 APPROVER_TYPES = frozenset({"Practitioner", "PractitionerRole"})
@@ -96,6 +97,7 @@ class ReviewDecision:
     amends: Reference | None = None
     acknowledged_warnings: tuple[str, ...] = ()  # the warnings shown when approving
     patient_mrn: str | None = None  # the MRN shown when approving (the outbox lists it)
+    chart_basis: ChartBasis | None = None  # the chart approved from: live or kept (offline)
 
 
 def decide(

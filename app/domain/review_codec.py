@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from app.domain.clinical import Reference
 from app.domain.draft import DraftSource
+from app.domain.offline import ChartBasis, ChartSource
 from app.domain.review import (
     AppIdentity,
     ReviewDecision,
@@ -54,6 +55,11 @@ def decision_to_json(decision: ReviewDecision) -> str:
     }
     if d.patient_mrn is not None:  # absent in decisions recorded before it was kept
         data["patient_mrn"] = d.patient_mrn
+    if d.chart_basis is not None:  # absent in decisions recorded before issue 19
+        data["chart_basis"] = {
+            "source": d.chart_basis.source.value,
+            "as_of": _instant(d.chart_basis.as_of),
+        }
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -68,6 +74,7 @@ def decision_from_json(text: str) -> ReviewDecision:
     prov = r.obj("provenance")
     app = r.obj("app")
     amends = r.get("amends")
+    basis = r.get("chart_basis")
     return ReviewDecision(
         decision_id=r.uuid_("decision_id"),
         draft_id=r.uuid_("draft_id"),
@@ -91,7 +98,12 @@ def decision_from_json(text: str) -> ReviewDecision:
         amends=None if amends is None else r.ref("amends"),
         acknowledged_warnings=tuple(r.texts("acknowledged_warnings")),
         patient_mrn=r.opt_str("patient_mrn"),
+        chart_basis=None if basis is None else _basis(r.obj("chart_basis")),
     )
+
+
+def _basis(r: _Reader) -> ChartBasis:
+    return ChartBasis(r.enum(ChartSource, "source"), r.instant("as_of"))
 
 
 def _ref(ref: Reference) -> dict[str, str | None]:

@@ -125,6 +125,7 @@ class Visit:
     visit_number: str | None = None  # Encounter.identifier value (HL7 PV1-19)
     note: NoteState = NoteState.NONE
     new_results: bool = False
+    kept_offline: bool = False  # its chart is kept on this computer (opens without the EHR)
 
     @property
     def can_open(self) -> bool:

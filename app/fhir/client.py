@@ -119,6 +119,14 @@ class FhirClient:
             self._capabilities = parse_capabilities(body)
         return self._capability
 
+    def adopt_capability(self, statement: JsonObject) -> None:
+        """The CapabilityStatement kept from an earlier read (offline: app.services.offline),
+        used until the EHR is read again; nothing when one was already read this run."""
+        if self._capability is None:
+            statement = _expect(statement, "CapabilityStatement", "the kept capabilities")
+            self._capability = statement
+            self._capabilities = parse_capabilities(statement)
+
     async def probe(self, timeout: float) -> bool:
         """Does the EHR answer? One ``HEAD`` of ``/metadata``: no sign-in needed (so no token
         refresh), no patient data, headers only (the sandbox's CapabilityStatement is 44 kB;

@@ -4,27 +4,44 @@ chart with what the EHR allows writing for it.
 Network I/O only (async httpx); returns domain objects. Opening a chart is recorded in the
 audit log here, so every way of opening one is audited; re-reading the open chart (after a
 note the clinician approved was confirmed) is part of having it open, and is not recorded again.
+
+With ``offline`` (app.services.offline) a chart read from the EHR is kept on this computer, and
+when the EHR does not answer the kept one is opened instead, marked as such
+(``OpenChart.freshness``: the banner says "chart as of 08:12, offline"); a chart not kept says
+so plainly. The clinician's requests hold the prefetch back (``offline.gate``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from app.domain.audit import AuditKind
 from app.domain.clinical import EncounterSummary, PatientSummary
+from app.domain.clock import utc_now
 from app.domain.context import EncounterContext
+from app.domain.offline import NOT_KEPT, ChartFreshness, ChartSource
 from app.fhir.context_loader import load_encounter_context
 from app.fhir.patient_search import list_encounters, search_patients
 from app.fhir.profiles import choose_profile
-from app.services.errors import user_errors
+from app.services.errors import ServiceError, user_errors
+from app.services.offline import OfflineCharts, no_answer
 from app.services.session import SessionService
 from app.sync.approval import ApprovalContext
 
 if TYPE_CHECKING:
     from app.fhir.client import FhirClient
 
+log = logging.getLogger(__name__)
+
+SEARCH_OFFLINE = (
+    "You are working offline: searching needs the EHR. Open a visit marked Kept on the "
+    "worklist; searching works again once the EHR can be reached."
+)
 LOAD_FAILED = "The chart could not be loaded. Check the connection and try again."
 
 AuditRecorder = Callable[..., Awaitable[None]]
@@ -37,6 +54,9 @@ class OpenChart:
 
     context: EncounterContext
     approval: ApprovalContext
+    freshness: ChartFreshness = field(
+        default_factory=lambda: ChartFreshness(ChartSource.LIVE, utc_now())
+    )
 
 
 class ChartService:
@@ -46,6 +66,7 @@ class ChartService:
         session: SessionService,
         vendor_profile: str | None,
         record: AuditRecorder,
+        offline: OfflineCharts | None = None,
         refused: Callable[[], Collection[str]] = tuple,
     ) -> None:
         """``refused``: the optional companions the site refused before (read at each open)."""
@@ -54,17 +75,33 @@ class ChartService:
         self._session = session
         self._vendor_profile = vendor_profile
         self._record = record
+        self._offline = offline
+
+    def _refuse_while_working_offline(self) -> None:
+        if self._offline is not None and self._session.working_offline:
+            raise ServiceError(SEARCH_OFFLINE)
+
+    def _foreground(self) -> contextlib.AbstractAsyncContextManager[None]:
+        if self._offline is None:
+            return contextlib.nullcontext()
+        return self._offline.gate.foreground()
 
     async def search_patients(
         self, name: str | None, birthdate: str | None, mrn: str | None
     ) -> list[PatientSummary]:
-        with user_errors("The patient search failed. Check the connection and try again."):
-            found = await search_patients(self._fhir, name=name, birthdate=birthdate, mrn=mrn)
+        self._refuse_while_working_offline()
+        async with self._foreground():
+            with user_errors("The patient search failed. Check the connection and try again."):
+                found = await search_patients(self._fhir, name=name, birthdate=birthdate, mrn=mrn)
         return list(found.items)
 
     async def list_encounters(self, patient_id: str) -> list[EncounterSummary]:
-        with user_errors("The encounters could not be listed. Check the connection and try again."):
-            found = await list_encounters(self._fhir, patient_id)
+        self._refuse_while_working_offline()
+        async with self._foreground():
+            with user_errors(
+                "The encounters could not be listed. Check the connection and try again."
+            ):
+                found = await list_encounters(self._fhir, patient_id)
         return list(found.items)
 
     async def open(
@@ -74,11 +111,42 @@ class ChartService:
         on_header: Callable[[PatientSummary, EncounterSummary], None] | None = None,
     ) -> OpenChart:
         """Load the encounter's context and what the EHR allows writing for it; ``on_header``
-        gets the patient and the encounter a round trip before the rest (the banner)."""
+        gets the patient and the encounter a round trip before the rest (the banner). The kept
+        chart when the EHR does not answer (ServiceError NOT_KEPT when there is none)."""
+        if self._offline is not None and self._session.working_offline:
+            return await self._open_kept(patient_id, encounter_id)  # no session: kept only
+        if self._offline is not None and self._offline.known_offline:
+            kept = await self._offline.kept(patient_id, encounter_id)
+            if kept is not None:  # no connect timeout first: the sender knows it is offline
+                return await self._approvable(kept.context, _kept(kept.stamp.fetched_at))
+        async with self._foreground():
+            try:
+                with user_errors(LOAD_FAILED):
+                    context = await load_encounter_context(
+                        self._fhir, patient_id, encounter_id, on_header=on_header
+                    )
+            except ServiceError as exc:
+                if self._offline is None or not no_answer(exc.__cause__ or exc):
+                    raise
+                return await self._open_kept(patient_id, encounter_id)
+            chart = await self._approvable(context, ChartFreshness(ChartSource.LIVE, utc_now()))
+        if self._offline is not None:
+            try:
+                await self._offline.keep(context)
+            except ServiceError as exc:  # the chart is open; only the offline copy is missing
+                log.warning("the chart could not be kept for offline use: %s", exc.words)
+        return chart
+
+    async def _open_kept(self, patient_id: str, encounter_id: str) -> OpenChart:
+        assert self._offline is not None
+        kept = await self._offline.kept(patient_id, encounter_id)
+        if kept is None:
+            raise ServiceError(NOT_KEPT)
+        return await self._approvable(kept.context, _kept(kept.stamp.fetched_at))
+
+    async def _approvable(self, context: EncounterContext, freshness: ChartFreshness) -> OpenChart:
+        patient_id, encounter_id = context.patient.id, context.encounter.id
         with user_errors(LOAD_FAILED):
-            context = await load_encounter_context(
-                self._fhir, patient_id, encounter_id, on_header=on_header
-            )
             await self._record(
                 AuditKind.CHART_OPENED, patient_id=patient_id, encounter_id=encounter_id
             )
@@ -92,7 +160,7 @@ class ChartService:
                 self._session.granted_scopes,
                 refused=self._refused(),
             )
-        return OpenChart(context, approval)
+        return OpenChart(context, approval, freshness)
 
     async def reload(self, chart: OpenChart) -> OpenChart:
         """The open chart as the EHR holds it now (the same searches as opening it: the same
@@ -100,4 +168,12 @@ class ChartService:
         patient, encounter = chart.context.patient.id, chart.context.encounter.id
         with user_errors(LOAD_FAILED):
             context = await load_encounter_context(self._fhir, patient, encounter)
-        return OpenChart(context, replace(chart.approval, context=context))
+        if self._offline is not None:
+            with contextlib.suppress(ServiceError):
+                await self._offline.keep(context)
+        fresh = ChartFreshness(ChartSource.LIVE, utc_now())
+        return OpenChart(context, replace(chart.approval, context=context), fresh)
+
+
+def _kept(fetched_at: datetime) -> ChartFreshness:
+    return ChartFreshness(ChartSource.KEPT, fetched_at)

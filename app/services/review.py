@@ -24,6 +24,7 @@ from app.domain.commit import ApprovedCommit
 from app.domain.diff import DraftDiff
 from app.domain.draft import Draft
 from app.domain.followup import written_changes, written_text
+from app.domain.offline import ChartBasis, offline_approval_words
 from app.domain.review import ReviewDecision
 from app.domain.templates import NoteTemplate
 from app.domain.validation import ValidationReport
@@ -56,6 +57,7 @@ class ApprovalProposal:
     patient_label: str  # "Maria Elena Garcia (MRN MRN-1001)", hidden characters made visible
     writes: tuple[WriteLine, ...]
     patient_warning: str | None = None  # hidden characters in the name or MRN
+    offline_words: str = ""  # approved on the chart kept while offline: what that means
 
     @property
     def what_happens(self) -> tuple[str, ...]:
@@ -128,7 +130,8 @@ class ReviewService:
         """The decision and the commit, built but not stored. ServiceError (with the words of
         the refusal) when the note cannot be approved."""
         with user_errors("The note cannot be approved."):
-            prepared = prepare(draft, report, chart.approval, now=self._clock())
+            basis = ChartBasis.of(chart.freshness)
+            prepared = prepare(draft, report, chart.approval, now=self._clock(), basis=basis)
             writes = tuple(
                 WriteLine(d.heading, d.text, _fhir_detail(d.technical, w.payload()))
                 for d, w in zip(
@@ -137,7 +140,8 @@ class ReviewService:
             )
         patient = chart.context.patient
         label = patient.shown_name + (f" (MRN {patient.shown_mrn})" if patient.mrn else "")
-        return ApprovalProposal(prepared, label, writes, patient.identity_warning)
+        offline = offline_approval_words(basis, draft.amends is not None)
+        return ApprovalProposal(prepared, label, writes, patient.identity_warning, offline)
 
     async def queue(self, proposal: ApprovalProposal) -> ApprovedCommit:
         """Record the approval and queue its commit in one transaction, then wake the sender.

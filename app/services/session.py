@@ -9,17 +9,25 @@ writes the signed-in user back into a shared object.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import httpx
 
 from app.domain.clinical import Reference
+from app.domain.clock import Clock, utc_now
+from app.domain.offline_unlock import OfflineIdentity, UnlockRefusal
 from app.domain.site import Site
-from app.services.errors import user_errors
+from app.services.errors import ServiceError, user_errors
+from app.smart.errors import KeyringError, NetworkError
+from app.smart.identity import SignedInUser, resolve_fhir_user
 from app.smart.lifetime import SessionKeeping as SessionKeeping
 from app.smart.lifetime import SessionLifetime as SessionLifetime
 from app.smart.lifetime import ends_words as ends_words
+from app.smart.offline_unlock import OfflineUnlockStore
 from app.smart.session import SessionState as SessionState
 from app.smart.session import SignInProgress as SignInProgress
 from app.smart.session import SignInStep as SignInStep
@@ -34,6 +42,7 @@ __all__ = [
     "SessionState",
     "SignInProgress",
     "SignInStep",
+    "ehr_unreachable",
     "ends_words",
 ]
 
@@ -41,11 +50,25 @@ StateListener = Callable[[SessionState], None]
 ProgressListener = Callable[[SignInProgress], None]
 
 UNKNOWN_USER = "unknown user"
+log = logging.getLogger(__name__)
+
+
+def ehr_unreachable(exc: ServiceError) -> bool:
+    """Did a sign-in fail because the EHR could not be reached (not a refusal)?"""
+    return isinstance(exc.__cause__, NetworkError)
 
 
 class SessionService:
-    def __init__(self, session: SmartSession) -> None:
+    def __init__(
+        self,
+        session: SmartSession,
+        unlock: OfflineUnlockStore | None = None,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
         self._smart = session
+        self._unlock = unlock  # the offline start (None: not offered)
+        self._clock = clock
         self.site: Site = session.site
 
     # ------------------------------------------------------------------ signing in and out
@@ -54,6 +77,7 @@ class SessionService:
         per person, to tell "the same clinician" at the lock page). ServiceError on failure."""
         with user_errors("Sign-in failed. Please try again."):
             user = await self._smart.sign_in()
+        await self._signed_in_online()
         return user.key if user is not None else None
 
     async def has_kept_session(self) -> bool:
@@ -63,13 +87,80 @@ class SessionService:
     async def restore(self) -> bool:
         """Continue the session kept in the keyring (start-up). True when signed in."""
         with user_errors("The last session could not be continued. Please sign in."):
-            return await self._smart.restore()
+            restored = await self._smart.restore()
+        if restored:
+            await self._signed_in_online()
+        return restored
 
     def cancel_sign_in(self) -> None:
         self._smart.cancel_sign_in()
 
     async def sign_out(self) -> None:
         await self._smart.sign_out()
+        if self._unlock is not None:
+            with contextlib.suppress(KeyringError):
+                await asyncio.to_thread(self._unlock.forget)
+
+    # ------------------------------------------------------------------ working offline
+    @property
+    def working_offline(self) -> bool:
+        """Unlocked locally while the EHR could not be reached: nothing is sent until the
+        session is renewed (``restore``)."""
+        return self._smart.state is SessionState.WORKING_OFFLINE
+
+    async def can_work_offline(self) -> bool:
+        """Whether an offline start is set up here (a PIN set; the window and PIN are checked
+        by ``work_offline``)."""
+        if self._unlock is None or not await self.has_kept_session():
+            return False  # nothing to renew once the EHR is back: sign in then
+        try:
+            return await asyncio.to_thread(self._unlock.load) is not None
+        except KeyringError:
+            return False
+
+    async def work_offline(self, pin: str) -> None:
+        """Unlock locally with the app PIN (OS account: the keyring is this account's).
+        ServiceError with the words of the refusal."""
+        if self._unlock is None:
+            raise ServiceError(UnlockRefusal.NOT_SET_UP.words)
+        window = self.site.offline.unlock_window
+        with user_errors(UnlockRefusal.NOT_SET_UP.words):
+            who = await asyncio.to_thread(self._unlock.unlock, pin, self._clock(), window)
+        ref = resolve_fhir_user(who.fhir_user, self.site.fhir_base) if who.fhir_user else None
+        self._smart.work_offline(SignedInUser(who.user_key, ref, who.display_name or ""))
+
+    async def check_offline_pin(self, pin: str) -> None:
+        """While working offline, the idle lock is lifted with the same PIN (and window).
+        ServiceError with the words of the refusal."""
+        if self._unlock is None or not self.working_offline:
+            raise ServiceError(UnlockRefusal.NOT_SET_UP.words)
+        window = self.site.offline.unlock_window
+        with user_errors(UnlockRefusal.NOT_SET_UP.words):
+            who = await asyncio.to_thread(self._unlock.unlock, pin, self._clock(), window)
+        if who.user_key != self.user_key:
+            raise ServiceError(UnlockRefusal.NOT_SET_UP.words)
+
+    async def set_offline_pin(self, pin: str) -> None:
+        """Set (or change) the app PIN for an offline start; only while signed in online."""
+        user = self._smart.user
+        if self._unlock is None or user is None or self.working_offline:
+            raise ServiceError("An offline PIN can be set only while signed in with the EHR.")
+        identity = OfflineIdentity(
+            user.key,
+            user.fhir_user.url if user.fhir_user else None,
+            user.display_name,
+            self._clock(),
+        )
+        with user_errors("The offline PIN could not be kept in this computer's keyring."):
+            await asyncio.to_thread(self._unlock.enrol, identity, pin)
+
+    async def _signed_in_online(self) -> None:
+        user = self._smart.user
+        if self._unlock is not None and user is not None:
+            try:
+                await asyncio.to_thread(self._unlock.touch, user.key, self._clock())
+            except KeyringError:
+                log.warning("offline unlock: the keyring could not be updated")
 
     async def aclose(self) -> None:
         await self._smart.aclose()

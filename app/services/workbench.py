@@ -41,6 +41,7 @@ from app.services.drafts import DraftService
 from app.services.errors import ServiceError
 from app.services.followups import FollowUpService
 from app.services.kpi import KpiService
+from app.services.offline import OfflineCharts
 from app.services.outbox import OutboxService
 from app.services.owners import OwnerService
 from app.services.review import ReviewService
@@ -90,6 +91,7 @@ class SiteServices:
     warnings: tuple[str, ...] = ()  # from opening the store (an unusable recovery key, ...)
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
     kpi: KpiService | None = None  # "My week" and active editing time (None: a test without)
+    offline: OfflineCharts | None = None  # charts kept for offline use (None: a test without)
 
 
 async def _nothing() -> None:

@@ -5,7 +5,8 @@ listener when it has one.
     load(day)              the EHR's answer (saved to the cache); the cache when the EHR cannot
                            be reached (``source`` CACHED, its age in ``fetched_at``); words
                            (ServiceError) when there is neither
-    refresh_notes()        note states again (after a draft was saved or a note sent)
+    refresh_notes()        note states again (after a draft was saved or a note sent), and
+                           which charts are kept for offline use
     subscribe(listener)    every new Worklist (loads, HL7 events, note states) on the GUI loop
     start_listener()       the HL7 v2 listener on a thread of its own; its events are applied
                            in batches on the loop (one notification per batch, never one per
@@ -68,6 +69,7 @@ class WorklistService:
         worker: StoreThread,
         *,
         listener: ListenerFactory | None = None,
+        kept: Callable[[], set[str]] | None = None,
         zone: tzinfo | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
@@ -77,6 +79,7 @@ class WorklistService:
         self._cache = cache
         self._worker = worker
         self._make_listener = listener
+        self._kept = kept  # the encounters whose chart is kept offline (on the store thread)
         self._zone = zone or datetime.now().astimezone().tzinfo or UTC
         self._clock = clock
         self._listener: MllpListener | None = None
@@ -104,34 +107,46 @@ class WorklistService:
     async def load(self, day: date | None = None) -> Worklist:
         day = day or self.today()
         practitioner = self.practitioner
+        if self._session.working_offline:  # unlocked locally: no session to ask the EHR with
+            return await self._from_cache(practitioner, day, None)
         try:
             live = await load_worklist(self._fhir, practitioner, day, self._zone, now=self._clock())
         except FhirError as exc:
             log.info(
                 "worklist: the EHR could not be read (%s); trying the cache", type(exc).__name__
             )
-            with user_errors(NO_WORKLIST):
-                cached = await self._worker.run(self._cache.load, practitioner, day)
-            if cached is None:
-                raise ServiceError(NO_WORKLIST) from exc
-            return await self._publish(await self._with_notes(cached))
+            return await self._from_cache(practitioner, day, exc)
         with user_errors("The worklist could not be kept on this computer."):
             await self._worker.run(self._cache.save, live)
         return await self._publish(await self._with_notes(live))
+
+    async def _from_cache(self, practitioner: str, day: date, cause: Exception | None) -> Worklist:
+        with user_errors(NO_WORKLIST):
+            cached = await self._worker.run(self._cache.load, practitioner, day)
+        if cached is None:
+            raise ServiceError(NO_WORKLIST) from cause
+        return await self._publish(await self._with_notes(cached))
 
     async def refresh_notes(self) -> Worklist | None:
         if self.current is None:
             return None
         return await self._publish(await self._with_notes(self.current))
 
+    async def marks_changed(self) -> None:
+        """More charts were kept for offline use: the list shows which (an OfflineCharts
+        listener)."""
+        await self.refresh_notes()
+
     async def _with_notes(self, worklist: Worklist) -> Worklist:
         ids = [v.encounter_id for v in worklist.visits if v.encounter_id]
         with user_errors("The notes' states could not be read from this computer's store."):
             facts = await self._worker.run(_note_facts, self._db, ids)
+            kept = await self._worker.run(self._kept) if self._kept is not None else set()
         visits = [
             replace(v, note=note_state(facts[v.encounter_id])) if v.encounter_id in facts else v
             for v in worklist.visits
         ]
+        visits = [replace(v, kept_offline=v.encounter_id in kept) for v in visits]
         return replace(worklist, visits=tuple(visits))
 
     async def _publish(self, worklist: Worklist) -> Worklist:

@@ -59,6 +59,7 @@ class SessionState(enum.Enum):
     SIGNING_IN = "signing in"
     SIGNED_IN = "signed in"
     SIGN_IN_REQUIRED = "sign-in required"
+    WORKING_OFFLINE = "working offline"  # unlocked locally (app.smart.offline_unlock): no tokens
 
 
 class SignInStep(enum.Enum):
@@ -472,6 +473,16 @@ class SmartSession:
         await self._persist(tokens)
         self._set_state(SessionState.SIGNED_IN)
         return True
+
+    def work_offline(self, user: SignedInUser) -> None:
+        """Started while the EHR cannot be reached, unlocked locally (the caller checked the
+        app PIN and the site's window): who works, and no tokens — nothing is sent until the
+        session is renewed (``restore``), which ``wait_until_signed_in`` waits for."""
+        if self._state is SessionState.SIGNED_IN:
+            return
+        self.user = user
+        self.context = LaunchContext()
+        self._set_state(SessionState.WORKING_OFFLINE)
 
     # ------------------------------------------------------------------ sign out
     async def sign_out(self) -> bool:

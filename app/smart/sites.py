@@ -33,10 +33,12 @@ import platformdirs
 from app._resources import vendor_profile_names
 from app._user_files import FileProblem, UserFileError, read_user_file
 from app.domain.errors import TextEncodingError
+from app.domain.offline import DEFAULT_OFFLINE_POLICY
 from app.domain.site import DEFAULT_INBOX_SETTLE_SECONDS, DEFAULT_REDIRECT_PATH, LogLevel, Site
 from app.domain.text_files import decode_text
 from app.smart.errors import SiteConfigError
 from app.smart.hl7_settings import read_hl7_table
+from app.smart.offline_settings import read_offline_table
 
 APP_DIR = "fhir-writeback"
 SITES_FILE = "sites.toml"
@@ -58,6 +60,12 @@ _SITE_KEYS = {
     "draft_inbox": str,
     "draft_inbox_settle_seconds": int,
     "hl7": dict,  # the HL7 v2 listener (app.smart.hl7_settings)
+    "offline": dict,  # charts kept for offline use (app.smart.offline_settings)
+}
+# the site's sub-tables, each read (and validated) by its own module
+_TABLES: dict[str, Callable[[Path, str, object], object]] = {
+    "hl7": read_hl7_table,
+    "offline": read_offline_table,
 }
 _TYPE_WORDS = {str: "a string", list: "a list of strings", int: "a whole number", dict: "a table"}
 MAX_SITES_FILE_BYTES = 1024 * 1024
@@ -209,6 +217,9 @@ def _check_value(file: Path, where: str, key: str, value: object) -> None:
         wrong_type = not all(isinstance(s, str) and s and " " not in s for s in value)
     if wrong_type:
         raise SiteConfigError(str(file), where, f"must be {_TYPE_WORDS[expected]}, not {value!r}")
+    table_reader = _TABLES.get(key)
+    if table_reader is not None:
+        table_reader(file, where, value)
     if isinstance(value, str) and not value.strip():
         raise SiteConfigError(str(file), where, "must not be empty")
     check = _VALUE_CHECKS.get(key)
@@ -269,10 +280,6 @@ def _check_log_level(file: Path, where: str, value: object) -> None:
 
 def _check_vendor_profile(file: Path, where: str, value: object) -> None:
     _named_choice(file, where, "vendor_profile", value)
-
-
-def _check_hl7(file: Path, where: str, value: object) -> None:
-    read_hl7_table(file, where, value)
 
 
 def draft_inbox_problem(folder: Path) -> str | None:
@@ -368,8 +375,9 @@ def _check_url(
 
 
 def _resolve_relative(file: Path, key: str, value: object) -> object:
-    if key == "hl7":
-        return read_hl7_table(file, f"hl7 of {file.name}", value)
+    table_reader = _TABLES.get(key)
+    if table_reader is not None:
+        return table_reader(file, f"{key} of {file.name}", value)
     if key in ("ca_bundle", "draft_inbox") and isinstance(value, str):
         path = Path(value).expanduser()
         return path if path.is_absolute() else (file.parent / path).resolve()
@@ -399,6 +407,7 @@ def _build(site_id: str, values: Mapping[str, Any], origin: Mapping[str, Path]) 
             "draft_inbox_settle_seconds", DEFAULT_INBOX_SETTLE_SECONDS
         ),
         hl7=values.get("hl7"),
+        offline=values.get("offline", DEFAULT_OFFLINE_POLICY),
     )
 
 
@@ -413,5 +422,4 @@ _VALUE_CHECKS: dict[str, Callable[[Path, str, object], None]] = {
     "draft_inbox": _check_draft_inbox,
     "draft_inbox_settle_seconds": _check_settle_seconds,
     "ca_bundle": _check_ca_bundle,
-    "hl7": _check_hl7,
 }

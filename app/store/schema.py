@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Integer, LargeBinary, MetaData, String, Table
+from sqlalchemy import Column, Float, Index, Integer, LargeBinary, MetaData, String, Table
 
 metadata = MetaData()
 
@@ -48,6 +48,24 @@ worklist_cache = Table(
     Column("key", String(200), primary_key=True),  # "Practitioner/prac-1|2026-12-07"
     Column("day", String(10), nullable=False),  # ISO date: old days are dropped by it
     Column("fetched_at", String(32), nullable=False),  # ISO-8601 UTC, fixed width
+    Column("body_format", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+)
+
+# Charts kept for offline use (app.store.chart_cache, docs/offline.md): one sealed, compressed
+# ``EncounterContext`` per encounter, and the EHR's CapabilityStatement (key "metadata"). The
+# clear columns hold ids, times and sizes only: the bounds and the prefetch never open a body.
+chart_cache = Table(
+    "chart_cache",
+    metadata,
+    Column("key", String(200), primary_key=True),  # "pat-1|enc-1", or "metadata"
+    Column("patient_id", String(64), nullable=False),
+    Column("encounter_id", String(64), nullable=False),
+    Column("fetched_at", String(32), nullable=False),  # ISO-8601 UTC, fixed width: shown
+    Column("counted_from", String(32), nullable=False),  # its age counts from (app.domain.offline)
+    Column("run_id", String(36), nullable=False),  # the app's run that fetched it ...
+    Column("monotonic", Float, nullable=False),  # ... and its monotonic clock then
+    Column("size", Integer, nullable=False),  # bytes of body
     Column("body_format", Integer, nullable=False),
     Column("body", LargeBinary, nullable=False),
 )

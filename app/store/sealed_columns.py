@@ -10,7 +10,7 @@ from typing import Any
 
 from app.store.audit_tables import audit_log
 from app.store.outbox_tables import outbox_commits, outbox_writes
-from app.store.schema import directory_cache, drafts, worklist_cache
+from app.store.schema import chart_cache, directory_cache, drafts, worklist_cache
 
 
 def error_context(commit_id: str) -> str:
@@ -27,4 +27,5 @@ SEALED_COLUMNS: tuple[tuple[Any, str, str, Callable[[Any], str]], ...] = (
     (audit_log, "details_format", "details", lambda r: f"audit:{r.seq}"),
     (directory_cache, "body_format", "body", lambda r: f"directory:{r.key}"),
     (worklist_cache, "body_format", "body", lambda r: f"worklist:{r.key}"),
+    (chart_cache, "body_format", "body", lambda r: f"chart:{r.key}"),
 )

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.domain.clock import Clock, utc_now
+from app.store.chart_cache import ChartCache
 from app.store.database import Database, PayloadProtector, current_revision, open_database
 from app.store.directory_cache import OwnerDirectoryCache
 from app.store.drafts import DraftHook, DraftRepository
@@ -36,6 +37,7 @@ class Store:
         self.worklist = WorklistCache(db, clock=clock)
         self.lookups = OutboxLookups(db)
         self.directory = OwnerDirectoryCache(db, clock=clock)
+        self.charts = ChartCache(db)
         self.kpi = KpiRepository(db, self.drafts)
 
     def schema_revision(self) -> str | None:

@@ -27,6 +27,7 @@ from app.domain.consistency import chart_values
 from app.domain.context import EncounterContext
 from app.domain.draft import Draft, DraftStatus, FollowUpKind
 from app.domain.followup import WritePlan, plan_writes
+from app.domain.offline import ChartBasis
 from app.domain.review import AppIdentity, ReviewDecision, decide
 from app.domain.review_codec import decision_to_json
 from app.domain.templates import NoteTemplate
@@ -149,12 +150,17 @@ class PreparedApproval:
 
 
 def prepare(
-    draft: Draft, report: ValidationReport, actx: ApprovalContext, now: datetime | None = None
+    draft: Draft,
+    report: ValidationReport,
+    actx: ApprovalContext,
+    now: datetime | None = None,
+    basis: ChartBasis | None = None,
 ) -> PreparedApproval:
     """The decision and the commit, built but not stored. Raises ApprovalRefused (domain) or
-    CommitInvalid / FhirUnsupported (mapping) with a message for the clinician."""
+    CommitInvalid / FhirUnsupported (mapping) with a message for the clinician. ``basis``: the
+    chart approved from (live, or kept while offline), recorded in the decision."""
     decision = decide(draft, report, actx.user, now or utc_now(), actx.app)
-    decision = replace(decision, patient_mrn=actx.context.patient.mrn)
+    decision = replace(decision, patient_mrn=actx.context.patient.mrn, chart_basis=basis)
     enc = actx.context.encounter
     plan = plan_writes(draft, actx.permissions.may_update)
     commit = build_commit(

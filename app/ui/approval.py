@@ -50,6 +50,18 @@ def _warning(text: str) -> QLabel:
     return box
 
 
+def _warnings(proposal: ApprovalProposal) -> list[QLabel]:
+    """Above the note: hidden characters in the name or MRN; an approval made offline."""
+    shown = []
+    if proposal.patient_warning:
+        shown.append(error_label(proposal.patient_warning))
+    if proposal.offline_words:
+        offline = hint_label(proposal.offline_words)
+        offline.setObjectName("offlineApproval")
+        shown.append(offline)
+    return shown
+
+
 class ApprovalDialog(QDialog):
     """Shows the rendered note, each resource in plain words, the diff, risk flags and warnings.
     ``accepted`` means the clinician confirmed this exact ``proposal``."""
@@ -63,8 +75,8 @@ class ApprovalDialog(QDialog):
         self.resize(900, 680)
         layout = QVBoxLayout(self)
         layout.addWidget(heading_label(f"Approve this note for {proposal.patient_label}?"))
-        if proposal.patient_warning:  # hidden characters in the name or MRN
-            layout.addWidget(error_label(proposal.patient_warning))
+        for warning in _warnings(proposal):
+            layout.addWidget(warning)
         layout.addWidget(
             hint_label(
                 f"Approving as {decision.approved_by.display or decision.approved_by.relative} "

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.domain.clinical import EncounterSummary, PatientSummary
 from app.domain.hidden_text import shown
+from app.domain.offline import ChartFreshness
 
 
 def _plain(text: str, name: str | None = None) -> QLabel:
@@ -81,7 +82,20 @@ class PatientBanner(QFrame):
             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         )
         self.encounter_label.setWordWrap(True)
-        layout.addWidget(self.encounter_label, 2)
+        right = QVBoxLayout()
+        right.addWidget(self.encounter_label)
+        # a chart from this computer's offline copy says so, with its age: never passes as live
+        self.freshness_label = _plain("", "bannerFreshness")
+        self.freshness_label.setAccessibleName("Chart freshness")
+        self.freshness_label.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.freshness_label.hide()
+        right.addWidget(self.freshness_label)
+        layout.addLayout(right, 2)
+
+    def show_freshness(self, freshness: ChartFreshness | None) -> None:
+        words = freshness.banner_words() if freshness is not None else ""
+        self.freshness_label.setText(words[:1].upper() + words[1:])
+        self.freshness_label.setVisible(bool(words))
 
     def show_context(
         self, patient: PatientSummary, encounter: EncounterSummary, today: date | None = None
@@ -99,3 +113,4 @@ class PatientBanner(QFrame):
         self.encounter_label.setText("")
         self.warning_label.setText("")
         self.warning_label.hide()
+        self.show_freshness(None)

@@ -35,6 +35,7 @@ class AppController(QObject):
         self.signin_view = SignInView(signin_model)
         self.session: SessionService | None = None
         self.signin_view.sign_in_requested.connect(self.request_sign_in)
+        self.signin_view.work_offline_requested.connect(self.request_work_offline)
         signin_model.signed_in.connect(self._on_signed_in)
 
     def start(self, restore_site: Site | None = None) -> None:
@@ -48,11 +49,20 @@ class AppController(QObject):
         self.window.set_site(str(site))
         self.tasks.start("sign-in", self.signin_model.sign_in(site))
 
+    def request_work_offline(self, site: Site, pin: str) -> None:
+        self.window.set_site(str(site))
+        self.tasks.start("sign-in", self.signin_model.work_offline(site, pin))
+
     def _on_signed_in(self, session: SessionService) -> None:
         self.session = session
         self.window.bring_to_front()  # the browser had the screen during the sign-in
         self.window.set_site(str(session.site))
-        self.window.set_user(f"Signed in as {session.user_name}")
+        if session.working_offline:
+            self.window.set_user(
+                f"{session.user_name} — working offline (unlocked on this computer)"
+            )
+        else:
+            self.window.set_user(f"Signed in as {session.user_name}")
         session.subscribe(on_state=self._on_session_state)
         self.session_started.emit(session)
 
@@ -63,6 +73,8 @@ class AppController(QObject):
             )
         elif state is SessionState.SIGNED_OUT:
             self.window.set_user("Not signed in")
+        elif state is SessionState.SIGNED_IN and self.session is not None:
+            self.window.set_user(f"Signed in as {self.session.user_name}")  # renewed after offline
 
     async def sign_out(self) -> None:
         if self.session is not None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
     QHBoxLayout,
+    QLineEdit,
     QPushButton,
     QStackedWidget,
     QVBoxLayout,
@@ -94,6 +95,7 @@ class IdleWatcher(QObject):
 class LockPage(QWidget):
     unlock_requested = Signal()
     switch_user_requested = Signal()
+    pin_entered = Signal(str)  # working offline: the offline PIN unlocks
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -122,7 +124,29 @@ class LockPage(QWidget):
         row.addWidget(self.unlock_button)
         row.addStretch(1)
         layout.addLayout(row)
+        self.pin_edit = QLineEdit(self)  # shown while working offline (no EHR to sign in to)
+        self.pin_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin_edit.setAccessibleName("Offline PIN")
+        self.pin_edit.setPlaceholderText("Offline PIN")
+        self.pin_edit.setMaximumWidth(240)
+        self.pin_edit.returnPressed.connect(self.submit_pin)
+        self.pin_edit.hide()
+        layout.addWidget(self.pin_edit, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(2)
+
+    def show_offline(self, offline: bool) -> None:
+        """Working offline: the PIN unlocks; signing in waits for the EHR."""
+        self.pin_edit.setVisible(offline)
+        self.unlock_button.setText("Unlock with PIN" if offline else "Sign in to unlock")
+        self.switch_button.setEnabled(not offline)
+        if offline:
+            self.pin_edit.setFocus()
+
+    def submit_pin(self) -> None:
+        pin = self.pin_edit.text()
+        self.pin_edit.clear()
+        if pin:
+            self.pin_entered.emit(pin)
 
     def show_user(self, name: str) -> None:
         self.who.setText(f"Signed in as {name}.")
@@ -155,7 +179,8 @@ class SessionLock(QObject):
         self.page = LockPage()
         self.watcher = IdleWatcher(DEFAULT_IDLE_MINUTES * 60_000, self)
         self.watcher.idle.connect(self.lock)
-        self.page.unlock_requested.connect(lambda: self.tasks.start("unlock", self.unlock()))
+        self.page.unlock_requested.connect(self._unlock_clicked)
+        self.page.pin_entered.connect(lambda pin: self.tasks.start("unlock", self.unlock(pin)))
         self.page.switch_user_requested.connect(self._switch)
         self.session: SessionService | None = None
         self._hidden_page: QWidget | None = None
@@ -179,6 +204,7 @@ class SessionLock(QObject):
         self._hidden_page = self.window.pages.currentWidget()
         self.page.show_user(self.session.user_name)
         self.page.show_error("")
+        self.page.show_offline(self.session.working_offline)
         for dialog in self.window.findChildren(QDialog):
             dialog.hide()
         for dock in self.window.findChildren(QDockWidget):  # the outbox shows note details
@@ -188,14 +214,25 @@ class SessionLock(QObject):
         self.watcher.stop()
         self.locked_changed.emit(True)
 
-    async def unlock(self) -> bool:
+    def _unlock_clicked(self) -> None:
+        if self.session is not None and self.session.working_offline:
+            self.page.submit_pin()
+        else:
+            self.tasks.start("unlock", self.unlock())
+
+    async def unlock(self, pin: str | None = None) -> bool:
+        """Sign in again (the same clinician), or, working offline, the offline PIN."""
         session = self.session
         if session is None:
             return False
         previous = session.user_key
         self.page.show_error("")
         try:
-            user_key = await session.sign_in()
+            if pin is not None:
+                await session.check_offline_pin(pin)
+                user_key = previous
+            else:
+                user_key = await session.sign_in()
         except ServiceError as exc:
             self.page.show_error(exc.words)
             return False

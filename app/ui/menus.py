@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QDialog, QMessageBox
 from app.services.workbench import SandboxControl
 from app.ui.audit_viewer import AuditViewer
 from app.ui.main_window import MainWindow
+from app.ui.offline_pin import OfflinePinDialog
 from app.ui.outbox_dock import OutboxDock
 from app.ui.shortcuts import ShortcutsDialog, make_action
 from app.ui.site_flow import SiteFlow
@@ -88,6 +89,8 @@ class ToolsMenu:
         menu.addAction(self.outbox_action)
         menu.addAction(self.sync_action)
         menu.addAction("My week…", self.open_my_week)
+        menu.addAction("Offline PIN…", self.open_offline_pin)
+        self.offline_pin: OfflinePinDialog | None = None
         menu.aboutToShow.connect(load_charts)
 
     def open_audit(self) -> None:
@@ -108,6 +111,18 @@ class ToolsMenu:
         from app.ui.my_week import open_my_week  # pyqtgraph: loaded when first asked for
 
         self.my_week = open_my_week(self.window, site.kpi, self.tasks)
+
+    def open_offline_pin(self) -> None:
+        site = self.flow.site
+        if site is None or site.session.working_offline:
+            QMessageBox.information(
+                self.window,
+                "Offline PIN",
+                "An offline PIN can be set only while signed in with the EHR.",
+            )
+            return
+        self.offline_pin = OfflinePinDialog(site.session, self.tasks.start, self.window)
+        self.offline_pin.open()
 
 
 def load_charts() -> None:

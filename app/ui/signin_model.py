@@ -13,7 +13,13 @@ from PySide6.QtCore import QObject, Signal
 
 from app.domain.site import Site
 from app.services.errors import ServiceError, SignInCancelled
-from app.services.session import SessionService, SessionState, SignInProgress, SignInStep
+from app.services.session import (
+    SessionService,
+    SessionState,
+    SignInProgress,
+    SignInStep,
+    ehr_unreachable,
+)
 from app.services.waiting import WaitingNotes
 from app.ui.outbox_words import waiting_words
 
@@ -31,6 +37,7 @@ class SignInViewModel(QObject):
     warnings = Signal(list)  # non-fatal: missing grants, keyring problems
     signed_in = Signal(object)  # the SessionService
     waiting_changed = Signal(str)  # notes approved earlier and not sent yet, in words
+    offline_offered = Signal(bool)  # the EHR cannot be reached and an offline start is set up
 
     def __init__(
         self,
@@ -86,6 +93,7 @@ class SignInViewModel(QObject):
         except ServiceError as exc:
             log.warning("sign-in failed: %s", type(exc.__cause__).__name__)
             self.error.emit(exc.words)
+            await self._offer_offline(session, exc)
             return False
         finally:
             unsubscribe()
@@ -103,6 +111,7 @@ class SignInViewModel(QObject):
             ok = await session.restore()
         except ServiceError as exc:
             self.error.emit(exc.words)
+            await self._offer_offline(session, exc)
             return False
         finally:
             self._set_busy(False)
@@ -112,6 +121,28 @@ class SignInViewModel(QObject):
                 self.progress.emit("Your last session has ended. Please sign in again.")
             return False
         return self._finish(session)
+
+    async def _offer_offline(self, session: SessionService, exc: ServiceError) -> None:
+        """The EHR did not answer: offer the local unlock when it is set up here."""
+        self.offline_offered.emit(ehr_unreachable(exc) and await session.can_work_offline())
+
+    async def work_offline(self, site: Site, pin: str) -> bool:
+        """Unlock locally with the app PIN and work on the kept charts. True when unlocked;
+        the refusal's words are emitted, never raised."""
+        if self.busy:
+            return False
+        session = self.session_for(site)
+        self.error.emit("")
+        try:
+            await session.work_offline(pin)
+        except ServiceError as exc:
+            self.error.emit(exc.words)
+            return False
+        self.offline_offered.emit(False)
+        self.session = session
+        self.progress.emit("Working offline: the EHR cannot be reached.")
+        self.signed_in.emit(session)
+        return True
 
     def _finish(self, session: SessionService) -> bool:
         self.session = session

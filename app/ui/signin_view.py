@@ -23,6 +23,7 @@ from app.ui.style import error_label, heading_label, hint_label
 
 class SignInView(QWidget):
     sign_in_requested = Signal(object)  # Site
+    work_offline_requested = Signal(object, str)  # Site, the app PIN
 
     def __init__(self, model: SignInViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -79,6 +80,7 @@ class SignInView(QWidget):
         self.progress_label = hint_label("")
         layout.addWidget(self.progress_label)
 
+        self._build_offline(card, layout)
         self._build_messages(card, layout)
 
         row = QHBoxLayout()
@@ -94,6 +96,46 @@ class SignInView(QWidget):
         model.link_available.connect(self._show_link)
         model.warnings.connect(self._show_warnings)
         model.waiting_changed.connect(self._show_waiting)
+
+    def _build_offline(self, card: QFrame, layout: QVBoxLayout) -> None:
+        """Shown when the EHR cannot be reached and an offline start is set up here."""
+        self.offline_box = QWidget(card)
+        box = QVBoxLayout(self.offline_box)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(
+            hint_label(
+                "The EHR cannot be reached. You signed in on this computer recently: type your "
+                "offline PIN to work on the charts kept here. Notes you approve are sent when "
+                "the EHR is back."
+            )
+        )
+        row = QHBoxLayout()
+        self.pin_edit = QLineEdit(card)
+        self.pin_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.pin_edit.setAccessibleName("Offline PIN")
+        self.pin_edit.setPlaceholderText("Offline PIN")
+        self.pin_edit.returnPressed.connect(self._request_offline)
+        self.work_offline_button = QPushButton("Work offline")
+        self.work_offline_button.clicked.connect(self._request_offline)
+        row.addWidget(self.pin_edit)
+        row.addWidget(self.work_offline_button)
+        box.addLayout(row)
+        self.offline_box.hide()
+        layout.addWidget(self.offline_box)
+        self.model.offline_offered.connect(self._offer_offline)
+
+    def _offer_offline(self, offered: bool) -> None:
+        self.offline_box.setVisible(offered)
+        self.pin_edit.clear()
+        if offered:
+            self.pin_edit.setFocus()
+
+    def _request_offline(self) -> None:
+        site = self.selected_site()
+        pin = self.pin_edit.text()
+        self.pin_edit.clear()
+        if site is not None and pin and not self.model.busy:
+            self.work_offline_requested.emit(site, pin)
 
     def _build_messages(self, card: QFrame, layout: QVBoxLayout) -> None:
         """Under the buttons: the sign-in link (when no browser opened), the notes waiting

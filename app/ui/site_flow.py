@@ -19,6 +19,7 @@ from app.domain.context import EncounterContext
 from app.domain.draft_inbox import InboxOutcome, InboxOutcomeKind
 from app.services.chart import OpenChart
 from app.services.errors import ServiceError
+from app.services.reconnect import reconnect
 from app.services.session import SessionService, SessionState
 from app.services.workbench import SiteServices, Workbench
 from app.ui.approval import ReviewGate
@@ -87,7 +88,8 @@ class SiteFlow(QObject):
         self._watch(session)
         site = await self.workbench.directory.open(session)
         self.site = site
-        await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id})
+        how = "offline PIN" if session.working_offline else "EHR"  # the local unlock, audited
+        await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id, "via": how})
         await self.drafts.set_service(site.drafts)
         self.drafts.editing.set_service(site.kpi)
         if self.workspace.entry is not None:
@@ -99,7 +101,10 @@ class SiteFlow(QObject):
         self.workspace.set_outbox(site.outbox)
         notes = [*session.grant_messages, *(w.rstrip(".") for w in site.warnings)]
         self.workspace.show_grant_warnings(notes)
-        self.tasks.start("start-sync", self._start_sync(site))
+        if session.working_offline:  # renew the session, refresh the kept charts, then send
+            self.tasks.start("reconnect", reconnect(site, self.window.set_sync_summary))
+        else:
+            self.tasks.start("start-sync", self._start_sync(site))
         self._start_inbox(site)
         self._watch_session_end(session, site)
         if self.worklist is not None:
@@ -193,7 +198,19 @@ class SiteFlow(QObject):
             await self._stop_inbox(site)
             self.workspace.set_outbox(None)
             await site.outbox.stop_sync()
+            await self._purge_kept_charts(site)
         await self.controller.sign_out()
+
+    async def _purge_kept_charts(self, site: SiteServices) -> None:
+        """Signing out removes the charts kept for offline use (quitting keeps them, within
+        the site's retention, for an offline start: docs/offline.md)."""
+        if site.offline is None:
+            return
+        try:
+            await site.offline.aclose()
+            await site.offline.purge()
+        except ServiceError as exc:
+            self.window.set_sync_summary(exc.words)
 
     def _audit_lock(self, locked: bool) -> None:
         if self.site is not None and self.lock.session is not None:
@@ -219,7 +236,10 @@ class SiteFlow(QObject):
             return chart_open.context
 
         async def load() -> None:
+            self.workspace.banner.show_freshness(None)
             await self.workspace.load(loader, restored_notice=notice)
+            if opened:
+                self.workspace.banner.show_freshness(opened[0].freshness)
             if opened:  # then its notes, marked where they were written here
                 await self.chart.opened(opened[0])
 

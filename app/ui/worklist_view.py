@@ -29,7 +29,7 @@ from app.ui.shortcuts import shortcut
 from app.ui.style import error_label, heading_label, hint_label
 from app.ui.worklist_model import WorklistViewModel, age_words
 
-COLUMNS = ("Time", "Patient", "Age", "MRN", "Visit", "Status", "Note", "Results")
+COLUMNS = ("Time", "Patient", "Age", "MRN", "Visit", "Status", "Note", "Results", "Offline")
 _NOTE_COLOURS = {
     NoteState.CONFLICT: "#fdecea",
     NoteState.NEEDS_ATTENTION: "#fdecea",
@@ -55,7 +55,16 @@ def _cell(visit: Visit, column: int, day: date, zone: Any) -> str:
         return visit.status.words
     if column == 6:
         return visit.note.words
-    return "New results" if visit.new_results else ""
+    if column == 7:
+        return "New results" if visit.new_results else ""
+    return offline_words(visit)
+
+
+def offline_words(visit: Visit) -> str:
+    """Whether the chart opens without the EHR (kept on this computer)."""
+    if not visit.can_open:
+        return ""
+    return "Kept" if visit.kept_offline else "Not kept"
 
 
 class WorklistTableModel(QAbstractTableModel):

@@ -248,6 +248,7 @@ class WorkspacePage(QWidget):
         if self.context is None or self.context.encounter.id != chart.context.encounter.id:
             return
         self.context = chart.context
+        self.banner.show_freshness(chart.freshness)
         self.context_pane.show_context(chart.context)
         self.drafts.set_context(chart.context)
         if self.gate is not None:

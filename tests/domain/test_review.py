@@ -22,6 +22,7 @@ from app.domain.draft import (
 )
 from app.domain.errors import DraftEditError
 from app.domain.fingerprint import draft_content_sha256
+from app.domain.offline import ChartBasis, ChartSource
 from app.domain.review import (
     ApprovalRefused,
     ReviewStatus,
@@ -278,3 +279,17 @@ def test_the_patients_mrn_shown_when_approving_is_kept_with_the_decision() -> No
     without = decision_to_json(replace(decision, patient_mrn=None))
     assert "patient_mrn" not in without  # decisions recorded before stay byte for byte
     assert decision_from_json(without).patient_mrn is None
+
+
+def test_an_offline_approval_and_the_chart_it_was_based_on_are_kept_with_the_decision() -> None:
+    draft = make_draft()
+    kept_at = datetime(2025, 3, 10, 8, 12, tzinfo=UTC)
+    basis = ChartBasis(ChartSource.KEPT, kept_at)
+    decision = replace(decide(draft, report_for(draft), CLINICIAN, NOW, APP), chart_basis=basis)
+    text = decision_to_json(decision)
+    back = decision_from_json(text)
+    assert back.chart_basis == basis and back.chart_basis.offline
+    assert json.loads(text)["chart_basis"] == {"source": "kept", "as_of": "2025-03-10T08:12:00Z"}
+    without = decision_to_json(replace(decision, chart_basis=None))
+    assert "chart_basis" not in without  # decisions recorded before stay byte for byte
+    assert decision_from_json(without).chart_basis is None

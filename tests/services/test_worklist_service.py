@@ -40,6 +40,7 @@ class FakeSession:
     """The signed-in clinician, as the worklist asks for it (its fhirUser)."""
 
     approver = Reference("Practitioner", "prac-1", "Dr. Alice Smith")
+    working_offline = False
 
 
 @dataclass

@@ -86,7 +86,7 @@ def test_a_store_from_before_encryption_is_upgraded_in_place(
 ) -> None:
     ps = open_protected_store(old_store, keys, clock=Clock())
     try:
-        assert ps.store.schema_revision() == head_revision() == "0009_parked_states"
+        assert ps.store.schema_revision() == head_revision() == "0012_chart_cache"
         assert (
             ps.key_created and ps.sealed_rows == 16
         )  # 5 drafts, 6 payloads, 3 decisions, 1 conflict, 1 error text

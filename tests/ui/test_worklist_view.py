@@ -4,6 +4,7 @@ real one is tested over real connections in tests/services/test_worklist_service
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, cast
 
@@ -17,7 +18,7 @@ from app.services.errors import ServiceError
 from app.services.worklist import WorklistService
 from app.ui.tasks import TaskTracker
 from app.ui.worklist_model import NOT_ARRIVED, WorklistViewModel
-from app.ui.worklist_view import WorklistPage
+from app.ui.worklist_view import WorklistPage, offline_words
 
 TODAY = date(2026, 12, 7)
 
@@ -186,3 +187,11 @@ async def test_a_failure_is_shown_in_words(
     await tasks.wait_idle()
     assert shown.error_label.text() == fake.fail and shown.table_model.rowCount() == 0
     assert shown.status_label.text() == "not loaded"
+
+
+def test_the_offline_column_says_which_charts_open_without_the_ehr() -> None:
+    base = Visit("Encounter/e1", "p1", "A B", None, "Visit", VisitStatus.ARRIVED, "e1")
+    assert offline_words(replace(base, kept_offline=True)) == "Kept"
+    assert offline_words(base) == "Not kept"
+    booked = replace(base, key="Appointment/a1", encounter_id=None)
+    assert offline_words(booked) == ""  # nothing to open yet
