@@ -42,6 +42,7 @@ from app.store.outbox_records import (
     WriteRecord,
     WriteResult,
 )
+from app.sync.chart_basis import ChartBasisCheck
 from app.sync.conflicts import ConflictChecks
 from app.sync.planner import (
     ActionKind,
@@ -111,6 +112,7 @@ class CommitSender:
         self._on_contact = on_contact or (lambda _ok: None)
         self._read_back = read_back
         self._conflicts = ConflictChecks(store, writer, self._db, self._on_contact)
+        self._basis = ChartBasisCheck(store, writer, caps, self._db, self._on_contact)
 
     @tagged(lambda _self, entry: f"commit {entry.commit_id}")
     async def process(self, entry: OutboxEntry) -> OutboxItem:
@@ -152,7 +154,9 @@ class CommitSender:
         await self._db.run(
             self._store.apply, cid, E.SEND_STARTED, expect=entry.item.state, strategy=strategy.value
         )
-        checked = await self._conflicts.check_preconditions(entry, resolved, bases, versions)
+        checked = await self._basis.check(entry)
+        if checked is None:
+            checked = await self._conflicts.check_preconditions(entry, resolved, bases, versions)
         if isinstance(checked, Failure):
             return await self._fail(cid, checked, [])
         if isinstance(checked, ConflictDetail):
