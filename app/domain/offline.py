@@ -171,7 +171,8 @@ def offline_approval_words(basis: ChartBasis, amends: bool, zone: tzinfo | None 
     when = ChartFreshness(basis.source, basis.as_of).banner_words(zone).removeprefix("chart as of ")
     words = (
         f"You are approving offline, on the chart as kept at {when.removesuffix(', offline')}. "
-        "The note is sent when the EHR can be reached."
+        "The note is sent when the EHR can be reached; if the visit's chart changed in the EHR "
+        "meanwhile, nothing is written until you have looked at it."
     )
     if amends:
         words += (

@@ -102,6 +102,17 @@ def decision_from_json(text: str) -> ReviewDecision:
     )
 
 
+def chart_basis_from_json(text: str) -> ChartBasis | None:
+    """Only the chart a decision was approved on (None when it records none: decisions
+    recorded before issue 19); ``ValueError`` when it records one that cannot be read."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"review decision: not JSON ({exc.msg})") from None
+    basis = _Reader(data, "$").get("chart_basis")
+    return None if basis is None else _basis(_Reader(basis, "$.chart_basis"))
+
+
 def _basis(r: _Reader) -> ChartBasis:
     return ChartBasis(r.enum(ChartSource, "source"), r.instant("as_of"))
 

@@ -43,6 +43,7 @@ from app.store.outbox_records import (
     WriteResult,
 )
 from app.store.site_refusals import SiteRefusals
+from app.sync.chart_basis import ChartBasisCheck
 from app.sync.companions import Companions
 from app.sync.conflicts import ConflictChecks
 from app.sync.planner import (
@@ -119,6 +120,7 @@ class CommitSender:
         self._read_back = read_back
         self._conflicts = ConflictChecks(store, writer, self._db, self._on_contact)
         self._companions = Companions(refusals, clock)
+        self._basis = ChartBasisCheck(store, writer, caps, self._db, self._on_contact)
 
     @tagged(lambda _self, entry: f"commit {entry.commit_id}")
     async def process(self, entry: OutboxEntry) -> OutboxItem:
@@ -160,7 +162,7 @@ class CommitSender:
         await self._db.run(
             self._store.apply, cid, E.SEND_STARTED, expect=entry.item.state, strategy=strategy.value
         )
-        checked = await self._conflicts.check_preconditions(entry, resolved, bases, versions)
+        checked = await self._preconditions(entry, resolved, bases, versions)
         if isinstance(checked, Failure):
             return await self._fail(cid, checked, [])
         if isinstance(checked, ConflictDetail):
@@ -220,6 +222,20 @@ class CommitSender:
             await self._db.run(self._store.record_writes, cid, outcome.results)
         await self._verify(commit, resolved, copies)
         return item
+
+    async def _preconditions(
+        self,
+        entry: OutboxEntry,
+        resolved: dict[str, str],
+        bases: dict[str, WriteRecord],
+        versions: dict[str, str],
+    ) -> Failure | ConflictDetail | None:
+        """Before anything is written: the chart an offline approval was based on, then the
+        versions the corrections of an earlier note expect (If-Match)."""
+        checked = await self._basis.check(entry)
+        if checked is None:
+            checked = await self._conflicts.check_preconditions(entry, resolved, bases, versions)
+        return checked
 
     async def _perform(self, commit: ApprovedCommit, request: PlannedRequest) -> _Round:
         body = json.loads(request.body)

@@ -82,5 +82,6 @@ def test_the_approval_dialog_marks_an_offline_amendment() -> None:
     kept = ChartBasis(ChartSource.KEPT, T0)
     note = offline_approval_words(kept, amends=False, zone=zone)
     assert "offline" in note and "08:12" in note and "compare" not in note
+    assert "if the visit's chart changed in the EHR meanwhile, nothing is written" in note
     assert "compare" in offline_approval_words(kept, amends=True, zone=zone)
     assert offline_approval_words(ChartBasis(ChartSource.LIVE, T0), amends=True) == ""
