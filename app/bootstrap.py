@@ -65,7 +65,9 @@ if TYPE_CHECKING:  # the store stack (SQLAlchemy, Alembic) loads after the windo
     from app.store.crypto import StoreKeyring
     from app.store.outbox import OutboxRepository
     from app.store.protected import ProtectedStore
+    from app.store.store import Store
     from app.sync.runner import SyncRunner
+    from app.sync.store_thread import StoreThread
 
 log = logging.getLogger(__name__)
 
@@ -191,17 +193,7 @@ def site_services(
         listener=hl7_listener(site),
         kept=lambda: store.charts.kept_encounters(site.offline),
     )
-    inbox = None
-    if site.draft_inbox is not None:  # off unless the site file names a folder
-        inbox = DraftInboxService(
-            site.draft_inbox,
-            store.drafts,
-            fhir,
-            worker,
-            audit.record,
-            settle=timedelta(seconds=site.draft_inbox_settle_seconds),
-        )
-
+    inbox = draft_inbox(site, store, fhir, worker, audit)
     offline = OfflineCharts(fhir, store.charts, worker, policy=site.offline)
     worklist.subscribe(offline.prefetch_worklist)
     offline.subscribe(worklist.marks_changed)
@@ -236,6 +228,23 @@ def site_services(
         close=close,
         kpi=KpiService(store.kpi, worker),
         offline=offline,
+    )
+
+
+def draft_inbox(
+    site: Site, store: Store, fhir: FhirClient, worker: StoreThread, audit: AuditService
+) -> DraftInboxService | None:
+    """The scribe's watched folder of ``site``; None (the default) unless its site file names
+    a folder."""
+    if site.draft_inbox is None:
+        return None
+    return DraftInboxService(
+        site.draft_inbox,
+        store.drafts,
+        fhir,
+        worker,
+        audit.record,
+        settle=timedelta(seconds=site.draft_inbox_settle_seconds),
     )
 
 

@@ -230,7 +230,7 @@ async def approval_gate(site: Site, data: Path | None = None) -> WritePermission
         assert await smart.restore()
         chart = ChartService(
             fhir_client(site, http, smart), SessionService(smart), site.vendor_profile,
-            _no_audit, lambda: tuple(refused.load()) if refused is not None else (),
+            _no_audit, refused=lambda: tuple(refused.load()) if refused is not None else (),
         )  # fmt: skip
         opened = await chart.open("pat-1", "enc-1")
         await smart.aclose()

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.domain.audit import AuditKind
 from app.domain.context import EncounterContext
@@ -28,10 +29,12 @@ from app.domain.draft_inbox import InboxOutcome
 from app.fhir.client import FhirClient
 from app.fhir.context_loader import load_encounter_context
 from app.store.draft_inbox import InboxFolder
-from app.store.drafts import DraftRepository
 from app.store.errors import InboxUnavailable
 from app.sync.draft_inbox import DraftInbox
-from app.sync.store_thread import StoreThread
+
+if TYPE_CHECKING:  # the store stack loads after the sign-in window (issue 15)
+    from app.store.drafts import DraftRepository
+    from app.sync.store_thread import StoreThread
 
 log = logging.getLogger(__name__)
 

@@ -42,12 +42,12 @@ from app.domain.worklist import Worklist, WorklistSource
 from app.fhir.context_loader import load_encounter_context
 from app.fhir.errors import FhirError, FhirServerError, FhirTransportError
 from app.services.errors import ServiceError, user_errors
-from app.store.chart_cache import ChartCache, KeptChart
-from app.sync.runner import RunnerStatus
-from app.sync.store_thread import StoreThread
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the store stack loads after the sign-in window (issue 15)
     from app.fhir.client import FhirClient
+    from app.store.chart_cache import ChartCache, KeptChart
+    from app.sync.runner import RunnerStatus
+    from app.sync.store_thread import StoreThread
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.domain.commit import ApprovedCommit
 from app.domain.offline import ChartBasis, ChartFreshness
@@ -30,12 +30,14 @@ from app.domain.review_codec import chart_basis_from_json
 from app.fhir.client import SearchResult
 from app.fhir.errors import FhirError
 from app.smart.errors import SmartError
-from app.store.outbox import OutboxRepository
 from app.store.outbox_records import ConflictDetail, OutboxEntry
 from app.sync.planner import WriteCapabilities
 from app.sync.reconciliation import carries_identifier
 from app.sync.store_thread import StoreThread
 from app.sync.writer import Failure, FhirWriter, classify_error
+
+if TYPE_CHECKING:  # the store stack loads after the sign-in window (issue 15)
+    from app.store.outbox import OutboxRepository
 
 CHECKED_TYPES = {"DocumentReference": "note", "Observation": "observation"}
 _PARAMS = ("encounter", "patient", "_lastUpdated")

@@ -26,7 +26,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.domain.clock import Clock, utc_now
 from app.domain.context import EncounterContext
@@ -52,8 +52,10 @@ from app.fhir.errors import (
 )
 from app.smart.errors import SmartError
 from app.store.draft_inbox import InboxFolder
-from app.store.drafts import DraftRepository
 from app.store.errors import StoreError
+
+if TYPE_CHECKING:  # the store stack loads after the sign-in window (issue 15)
+    from app.store.drafts import DraftRepository
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

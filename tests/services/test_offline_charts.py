@@ -156,11 +156,16 @@ async def test_one_dropped_connection_is_tried_once_more(rig: Rig) -> None:
     offline.retry_pause = 0.05
     await offline.prefetch(CHARTS[:1])  # the CapabilityStatement read
     rig.store.charts.purge_all()
+    before = rig.proxy.requests
+    await offline.prefetch(CHARTS[:1])
+    per_chart = rig.proxy.requests - before  # the header's batch beside the sections' (issue 15)
+    rig.store.charts.purge_all()
     rig.proxy.plan = ScriptedFaults([Fault.drop_before()])
     before = rig.proxy.requests
     report = await offline.prefetch(CHARTS)
     assert report.kept == CHARTS and not report.unreachable
-    assert rig.proxy.requests - before == len(CHARTS) + 1  # one chart asked twice, no more
+    # one chart asked twice, no more
+    assert rig.proxy.requests - before == (len(CHARTS) + 1) * per_chart
 
 
 async def test_a_flapping_link_costs_no_storm_and_loses_nothing(rig: Rig) -> None:
