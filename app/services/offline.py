@@ -10,6 +10,7 @@ the background prefetch that keeps them (docs/offline.md).
                              would only time out one by one)
     start() / aclose()       the background prefetcher: ``request(targets)`` hands it the latest
                              list (a newer list replaces an older one not yet done)
+    refresh_kept()           the stale kept charts re-read now (the EHR is back: before sending)
     purge()                  everything kept, dropped (sign-out)
     on_status(status)        the outbox runner's reachability (one fact, app.sync.reachability):
                              while the EHR is known to be offline a chart opens from the kept
@@ -182,6 +183,11 @@ class OfflineCharts:
             report.kept.append(target)
         self.last_report = report
         return report
+
+    async def refresh_kept(self) -> PrefetchReport:
+        """Re-read the kept charts that are stale: the worklist's first, then the others."""
+        stamps = await self._worker.run(self._cache.stamps)
+        return await self.prefetch([*self._wanted, *stamps])
 
     async def _fetch(self, target: CHART_KEY) -> EncounterContext:
         """One chart, after the clinician's requests; a request without an answer once more."""

@@ -93,6 +93,8 @@ class OutboxService:
         self._status_listeners: list[StatusListener] = []
         self._unsubscribe_runner: Callable[[], None] | None = None
         self._patients: dict[UUID, str] = {}  # commit -> patient label (PHI: memory only)
+        # given to each runner: awaited before the first send after the EHR came back
+        self.before_drain: Callable[[], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ reading
     def rows(
@@ -213,6 +215,7 @@ class OutboxService:
             return
         with user_errors("Sending could not start."):
             runner = await self._make_runner()
+            runner.before_drain = self.before_drain
             await runner.start()
         stop = asyncio.Event()
         self._runner, self._stop = runner, stop

@@ -8,6 +8,14 @@
                            what was approved offline. ``say`` tells the status bar each step
                            in words ("" when done).
 
+    link_back_steps(site, say)  the same order when the app was signed in and only the link went
+                           away: awaited by the sender before its first send once the EHR
+                           answers again (``SyncRunner.before_drain``): the session renewed if
+                           its access token has expired or is about to, the stale kept charts
+                           re-read — for at most ``CHART_REFRESH_CAP`` seconds, so notes are
+                           never held back long (the rest is re-read in the background) — then
+                           the drain.
+
 A kept session that has ended (its refresh token refused) is not an error here: the session
 says SIGN_IN_REQUIRED, the window asks for a sign-in (the lock's prompt) without losing what
 was typed or queued, and the steps go on once the clinician signed in.
@@ -31,6 +39,9 @@ log = logging.getLogger(__name__)
 TRYING = "Working offline — the EHR cannot be reached; trying again in the background."
 RENEWED = "Reconnected: session renewed — refreshing the charts kept on this computer…"
 SENDING = "Reconnected — sending the notes approved offline…"
+BACK = "Reconnected — renewing the session…"
+REFRESHING = "Reconnected — refreshing the charts kept on this computer…"
+CHART_REFRESH_CAP = 5.0  # seconds: a stale chart is one batch (a few at 300 ms); notes first after
 ENDED = "Reconnected, but your session has ended: sign in again (nothing is lost)."
 
 
@@ -84,3 +95,43 @@ async def _refresh_kept_charts(site: SiteServices) -> None:
         await site.offline.prefetch(targets)
     except ServiceError as exc:
         log.warning("reconnect: the kept charts were not refreshed (%s)", exc.words)
+
+
+def link_back_steps(
+    site: SiteServices, say: Callable[[str], None], *, cap: float = CHART_REFRESH_CAP
+) -> Callable[[], Awaitable[None]]:
+    """The sender's ``before_drain`` for a signed-in session whose link came back."""
+
+    async def steps() -> None:
+        refresh = site.offline.refresh_kept if site.offline is not None else None
+        await after_link_back(site.session.renew_if_due, refresh, say, cap=cap)
+
+    return steps
+
+
+async def after_link_back(
+    renew: Callable[[], Awaitable[bool]],
+    refresh: Callable[[], Awaitable[object]] | None,
+    say: Callable[[str], None],
+    *,
+    cap: float = CHART_REFRESH_CAP,
+) -> None:
+    """Renew, then refresh (capped), then say the drain starts. Never raises for the EHR: a
+    refused session ends in the lock's sign-in prompt, and the sender pauses by itself."""
+    say(BACK)
+    try:
+        await renew()
+    except ServiceError as exc:
+        log.info("link back: the session was not renewed (%s)", type(exc.__cause__).__name__)
+        say(exc.words)
+        return  # the sender's own requests meet the same answer and wait for a sign-in
+    if refresh is not None:
+        say(REFRESHING)
+        try:
+            await asyncio.wait_for(refresh(), cap)
+        except TimeoutError:
+            log.info("link back: the kept charts took over %.0f s; sending first", cap)
+        except ServiceError as exc:
+            log.warning("link back: the kept charts were not refreshed (%s)", exc.words)
+    say(SENDING)
+    say("")  # the drain starts now; the Outbox's own line says how it goes

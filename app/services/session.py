@@ -92,6 +92,13 @@ class SessionService:
             await self._signed_in_online()
         return restored
 
+    async def renew_if_due(self) -> bool:
+        """Renew the access token if it has expired or is about to (never a browser: a
+        refused refresh makes the state SIGN_IN_REQUIRED, the lock's prompt). True when
+        renewed; ServiceError when it could not be."""
+        with user_errors("The session could not be renewed."):
+            return await self._smart.renew_if_due()
+
     def cancel_sign_in(self) -> None:
         self._smart.cancel_sign_in()
 

@@ -392,6 +392,15 @@ class SmartSession:
         assert self._endpoint is not None
         return await self._endpoint.refresh(current)
 
+    async def renew_if_due(self) -> bool:
+        """Renew the access token if it has expired or is about to (single-flight with any
+        request's own refresh). True when it was renewed. ``SignInRequired`` when the EHR
+        refused (the state is SIGN_IN_REQUIRED then: the lock's prompt); ``NetworkError``
+        when the EHR did not answer and the token has expired."""
+        before = self._tokens.current
+        await self._tokens.access_token()
+        return self._tokens.current is not before
+
     async def refresh_now(self) -> None:
         """Refresh the tokens now (for example before a long batch of writes)."""
         await self._tokens.refresh_now()

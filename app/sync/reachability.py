@@ -67,6 +67,10 @@ class ReachabilityMonitor:
         return self._state
 
     @property
+    def can_probe(self) -> bool:
+        return self._probe is not None
+
+    @property
     def policy(self) -> ProbePolicy:
         return self._policy
 

@@ -164,6 +164,9 @@ class SyncRunner:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._make_due = False
         self._stranded = False  # a failure could not be recorded: sweep SENDING next pass
+        # awaited before the first send once the EHR is back (app.services.reconnect)
+        self.before_drain: Callable[[], Awaitable[None]] | None = None
+        self._back = False
         # Every answer (or none) from the EHR goes through the monitor; with a probe it also
         # keeps "Online"/"Offline" true between sends (run beside run_forever).
         self.reachability = ReachabilityMonitor(
@@ -285,7 +288,9 @@ class SyncRunner:
         if reached:
             self._set_status(problem=None)
 
-    def _reachability_changed(self, _before: Reachability, after: Reachability) -> None:
+    def _reachability_changed(self, before: Reachability, after: Reachability) -> None:
+        if before.connectivity is Connectivity.OFFLINE and after.online:
+            self._back = True  # the next pass runs ``before_drain`` first
         shown = self._status.last_contact_at
         contact = after.last_contact_at
         if (
@@ -386,6 +391,7 @@ class SyncRunner:
             while (entry := await due.take()) is not None:
                 await self._handle(sender, entry, tally)
 
+        await self._back_online()
         if self._status.connectivity is not Connectivity.ONLINE:
             # Not known to be reachable: one commit probes first, so an unreachable EHR costs
             # one failed attempt, not one per queued commit.
@@ -401,6 +407,21 @@ class SyncRunner:
                 raise outcome
         self._set_status(last_run_at=self._clock())
         return RunReport(tally.processed, tally.confirmed, self._paused, self._offline_pass)
+
+    async def _back_online(self) -> None:
+        """With ``before_drain``: while the EHR is known offline a pass probes it first (the
+        commit that probes after that is sent only when the probe got no answer), so once it is
+        back ``before_drain`` runs before anything is sent."""
+        if self.before_drain is None:
+            return
+        if self.reachability.can_probe and self._status.connectivity is Connectivity.OFFLINE:
+            await self.reachability.probe_now()
+        if self._back:
+            self._back = False
+            try:
+                await self.before_drain()
+            except Exception as exc:  # the steps must never keep the notes from being sent
+                log.error("steps before sending failed: %s", _describe(exc))
 
     async def _sender(self) -> CommitSender | RunReport:
         """The pass's CommitSender, or the report of a pass that cannot start (the server's

@@ -19,7 +19,7 @@ from app.domain.context import EncounterContext
 from app.domain.draft_inbox import InboxOutcome, InboxOutcomeKind
 from app.services.chart import OpenChart
 from app.services.errors import ServiceError
-from app.services.reconnect import reconnect
+from app.services.reconnect import link_back_steps, reconnect
 from app.services.session import SessionService, SessionState
 from app.services.workbench import SiteServices, Workbench
 from app.ui.approval import ReviewGate
@@ -101,6 +101,8 @@ class SiteFlow(QObject):
         self.workspace.set_outbox(site.outbox)
         notes = [*session.grant_messages, *(w.rstrip(".") for w in site.warnings)]
         self.workspace.show_grant_warnings(notes)
+        # the same order whenever the link comes back later: renew, refresh, then send
+        site.outbox.before_drain = link_back_steps(site, self.window.set_sync_summary)
         if session.working_offline:  # renew the session, refresh the kept charts, then send
             self.tasks.start("reconnect", reconnect(site, self.window.set_sync_summary))
         else:

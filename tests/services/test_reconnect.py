@@ -10,7 +10,16 @@ from typing import Any, cast
 
 from app.domain.worklist import Visit, VisitStatus, Worklist
 from app.services.errors import ServiceError
-from app.services.reconnect import ENDED, RENEWED, SENDING, TRYING, reconnect
+from app.services.reconnect import (
+    BACK,
+    ENDED,
+    REFRESHING,
+    RENEWED,
+    SENDING,
+    TRYING,
+    after_link_back,
+    reconnect,
+)
 from app.services.session import SessionState
 from app.services.workbench import SiteServices
 
@@ -122,3 +131,33 @@ async def test_signed_out_meanwhile_sends_nothing() -> None:
     cast(FakeSession, services.session).state = SessionState.SIGNED_OUT
     assert await reconnect(services, lambda _words: None, sleep=Sleeps(), rng=Half()) is False
     assert steps.done == []
+
+
+async def test_link_back_a_refused_renewal_says_so_and_refreshes_nothing() -> None:
+    steps, said = Steps(), []
+
+    async def renew() -> bool:
+        steps.done.append("renew")
+        raise ServiceError("Your session has ended: sign in again.")
+
+    async def refresh() -> None:
+        steps.done.append("refresh")
+
+    await after_link_back(renew, refresh, said.append)
+    assert steps.done == ["renew"]  # the lock's sign-in prompt comes next; the sender waits
+    assert said == [BACK, "Your session has ended: sign in again."]
+
+
+async def test_link_back_renews_then_refreshes_then_says_the_drain_starts() -> None:
+    steps, said = Steps(), []
+
+    async def renew() -> bool:
+        steps.done.append("renew")
+        return True
+
+    async def refresh() -> None:
+        steps.done.append(f"refresh after {said[-1]}")
+
+    await after_link_back(renew, refresh, said.append)
+    assert steps.done == ["renew", f"refresh after {REFRESHING}"]
+    assert said == [BACK, REFRESHING, SENDING, ""]
