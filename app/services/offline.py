@@ -249,6 +249,8 @@ class OfflineCharts:
                         await listener()
             except ServiceError as exc:  # the store: said in the log, tried again next time
                 log.warning("prefetch stopped: %s", type(exc.__cause__).__name__)
+            except Exception as exc:  # a background loop must not die (a closed client, a bug)
+                log.warning("prefetch stopped: %s", type(exc).__name__)
             finally:
                 self._running = False
 
