@@ -279,7 +279,12 @@ def _check_log_level(file: Path, where: str, value: object) -> None:
 
 
 def _check_vendor_profile(file: Path, where: str, value: object) -> None:
-    _named_choice(file, where, "vendor_profile", value)
+    names = vendor_profile_names()
+    if value not in names:
+        valid = ", ".join(f'"{name}"' for name in names)
+        raise SiteConfigError(
+            str(file), where, f"is not a vendor profile this app knows ({value!r}); use {valid}"
+        )
 
 
 def draft_inbox_problem(folder: Path) -> str | None:
@@ -321,17 +326,6 @@ def ca_bundle_problem(path: Path) -> str | None:
     except (ssl.SSLError, ValueError) as exc:
         return f"{path} is not a readable PEM certificate bundle ({exc})"
     return None
-
-
-def _named_choice(file: Path, where: str, key: str, value: object) -> None:
-    """A value that must be one of a known set of names (the log level, a vendor profile)."""
-    if key == "log_level":
-        _log_level(file, where, value)
-    elif value not in vendor_profile_names():
-        valid = ", ".join(f'"{name}"' for name in vendor_profile_names())
-        raise SiteConfigError(
-            str(file), where, f"is not a vendor profile this app knows ({value!r}); use {valid}"
-        )
 
 
 def _log_level(file: Path, where: str, value: object) -> LogLevel:
