@@ -119,6 +119,7 @@ class ChartService:
             kept = await self._offline.kept(patient_id, encounter_id)
             if kept is not None:  # no connect timeout first: the sender knows it is offline
                 return await self._approvable(kept.context, _kept(kept.stamp.fetched_at))
+        session = self._offline.session if self._offline is not None else None
         async with self._foreground():
             try:
                 with user_errors(LOAD_FAILED):
@@ -131,8 +132,8 @@ class ChartService:
                 return await self._open_kept(patient_id, encounter_id)
             chart = await self._approvable(context, ChartFreshness(ChartSource.LIVE, utc_now()))
         if self._offline is not None:
-            try:
-                await self._offline.keep(context)
+            try:  # in the session the read began in: not after a sign-out meanwhile
+                await self._offline.keep(context, session)
             except ServiceError as exc:  # the chart is open; only the offline copy is missing
                 log.warning("the chart could not be kept for offline use: %s", exc.words)
         return chart
@@ -166,11 +167,12 @@ class ChartService:
         """The open chart as the EHR holds it now (the same searches as opening it: the same
         round-trip budget, docs/performance.md); what the EHR allows writing stays as read."""
         patient, encounter = chart.context.patient.id, chart.context.encounter.id
+        session = self._offline.session if self._offline is not None else None
         with user_errors(LOAD_FAILED):
             context = await load_encounter_context(self._fhir, patient, encounter)
         if self._offline is not None:
             with contextlib.suppress(ServiceError):
-                await self._offline.keep(context)
+                await self._offline.keep(context, session)
         fresh = ChartFreshness(ChartSource.LIVE, utc_now())
         return OpenChart(context, replace(chart.approval, context=context), fresh)
 

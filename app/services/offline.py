@@ -1,7 +1,11 @@
 """``OfflineCharts``: the charts kept on this computer for when the EHR cannot be reached, and
 the background prefetch that keeps them (docs/offline.md).
 
-    keep(context)            a chart just read from the EHR, kept (sealed) within the bounds
+    keep(context, session)   a chart just read from the EHR, kept (sealed) within the bounds
+                             — if the cache ``session`` it was read in is still open (a read
+                             begun before a sign-out is refused by the cache: None)
+    session                  the cache session of this sign-in (None after ``purge``);
+                             ``begin_session()`` at sign-in opens a new one
     kept(patient, encounter) the kept chart, or None (expired, damaged: dropped, or never kept)
     prefetch(targets)        keep the given encounters (the day's worklist): one chart at a
                              time, each only when no request of the clinician is in flight
@@ -11,7 +15,8 @@ the background prefetch that keeps them (docs/offline.md).
     start() / aclose()       the background prefetcher: ``request(targets)`` hands it the latest
                              list (a newer list replaces an older one not yet done)
     refresh_kept()           the stale kept charts re-read now (the EHR is back: before sending)
-    purge()                  everything kept, dropped (sign-out)
+    purge()                  everything kept, dropped, and the session ended (sign-out: the
+                             caller stops the writers first; a late one is refused anyway)
     on_status(status)        the outbox runner's reachability (one fact, app.sync.reachability):
                              while the EHR is known to be offline a chart opens from the kept
                              copy at once (no connect timeout first) and nothing is prefetched;
@@ -43,6 +48,7 @@ from app.domain.worklist import Worklist, WorklistSource
 from app.fhir.context_loader import load_encounter_context
 from app.fhir.errors import FhirError, FhirServerError, FhirTransportError
 from app.services.errors import ServiceError, user_errors
+from app.store.errors import KeepingEnded
 
 if TYPE_CHECKING:  # the store stack loads after the sign-in window (issue 15)
     from app.fhir.client import FhirClient
@@ -122,14 +128,31 @@ class OfflineCharts:
         self.retry_pause = RETRY_PAUSE
         self.start_delay = START_DELAY
         self.last_report: PrefetchReport | None = None
+        self.session: int | None = cache.open_session()
 
     # ------------------------------------------------------------------ one chart
-    async def keep(self, context: EncounterContext) -> CacheStamp:
-        with user_errors("The chart could not be kept on this computer for offline use."):
-            stamp = await self._worker.run(self._cache.save, context, self.policy)
-            if await self._worker.run(self._cache.load_capability) is None:
-                statement = await self._fhir.capability()
-                await self._worker.run(self._cache.save_capability, statement)
+    def begin_session(self) -> None:
+        """A sign-in: charts read from now on may be kept (until ``purge``)."""
+        self.session = self._cache.open_session()
+
+    async def keep(self, context: EncounterContext, session: int | None) -> CacheStamp | None:
+        """Keep ``context``, read in ``session`` (``self.session`` when the read began); None
+        when that session has ended (signed out meanwhile): nothing is kept."""
+        if session is None:
+            return None
+        try:
+            with user_errors("The chart could not be kept on this computer for offline use."):
+                stamp = await self._worker.run(
+                    self._cache.save, context, self.policy, session=session
+                )
+                if await self._worker.run(self._cache.load_capability) is None:
+                    statement = await self._fhir.capability()
+                    await self._worker.run(self._cache.save_capability, statement, session=session)
+        except ServiceError as exc:
+            if isinstance(exc.__cause__, KeepingEnded):
+                log.info("a chart read before the sign-out was not kept")
+                return None
+            raise
         return stamp
 
     async def kept(self, patient_id: str, encounter_id: str) -> KeptChart | None:
@@ -147,6 +170,7 @@ class OfflineCharts:
         return {encounter for _patient, encounter in stamps}
 
     async def purge(self) -> int:
+        self.session = None  # from now on nothing is kept until the next sign-in
         with user_errors("The charts kept on this computer could not be removed."):
             return await self._worker.run(self._cache.purge_all)
 
@@ -154,6 +178,7 @@ class OfflineCharts:
     async def prefetch(self, targets: Sequence[CHART_KEY], *, pause: float = 0.0) -> PrefetchReport:
         """Keep ``targets`` (see the module's docstring); ``pause`` seconds between charts."""
         report = PrefetchReport()
+        session = self.session  # a sign-out meanwhile ends it: what is read then is not kept
         stamps = await self._worker.run(self._cache.stamps)
         clocks = self._cache.clocks()
         for target in dict.fromkeys(targets):  # once each, in the worklist's order
@@ -176,10 +201,12 @@ class OfflineCharts:
                 report.failed.append(target)
                 continue
             try:
-                await self.keep(context)
+                stamp = await self.keep(context, session)
             except ServiceError:
                 report.failed.append(target)
                 continue
+            if stamp is None:  # signed out meanwhile: nothing more is kept
+                break
             report.kept.append(target)
         self.last_report = report
         return report

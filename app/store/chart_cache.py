@@ -2,15 +2,25 @@
 (``chart_cache``), and the EHR's CapabilityStatement, so a chart opens and a note can be
 approved while the EHR cannot be reached.
 
-    save(context, policy)        keep the chart as fetched now; expired entries and those over
-                                 the site's bounds (count, bytes; oldest first) are dropped
+    open_session()               -> the session that may keep charts now: the open one, or a
+                                 new one after the last ended (a sign-in)
+    save(context, policy, session=)  keep the chart as fetched now; expired entries and those
+                                 over the site's bounds (count, bytes; oldest first) are
+                                 dropped. KeepingEnded when ``session`` has ended: nothing kept
     load(patient, encounter)     -> KeptChart | None. An expired entry is dropped; one that does
                                  not open (broken seal, unreadable JSON, another format) is
                                  dropped too and counted in ``dropped_damaged``: never shown half
     stamps()                     what is kept and when (clear columns only: no body opened)
     purge_expired(policy)        the retention applied now
-    purge_all()                  everything (sign-out)
+    purge_all()                  everything, and the session ends (sign-out): one transaction
     save_capability / load_capability   the CapabilityStatement (no PHI; sealed all the same)
+
+Why sessions: a chart read that was in flight at sign-out (a refresh, a chart opened live)
+must never land after the purge. Each writer carries the session it started in; ``purge_all``
+ends that session inside its write transaction, and ``save`` checks it inside its own, under
+SQLite's write lock (BEGIN IMMEDIATE): a save either commits before the purge (and is purged)
+or is refused after it. Sessions live in this object's memory (one per store in the app); a
+new run of the app starts none until it is asked to.
 
 Ages come from app.domain.offline (monotonic within a run, the wall clock across runs, an entry
 "from the future" re-anchored once).
@@ -18,6 +28,7 @@ Ages come from app.domain.offline (monotonic within a run, the wall clock across
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -46,6 +57,7 @@ from app.domain.offline import (
 from app.store.chart_codec import ChartCodecError, chart_from_json, chart_to_json
 from app.store.crypto_errors import SealBroken
 from app.store.database import Database
+from app.store.errors import KeepingEnded
 from app.store.schema import chart_cache
 
 log = logging.getLogger(__name__)
@@ -83,20 +95,35 @@ class ChartCache:
         self._db = db
         self.clocks = clocks or run_clocks()
         self.dropped_damaged = 0
+        self._sessions = itertools.count(1)
+        self._writing: int | None = None  # the session that may keep charts (None: none)
 
     # ------------------------------------------------------------------ writing
+    def open_session(self) -> int:
+        """The session that may keep charts: the open one, or a new one (a sign-in)."""
+        if self._writing is None:
+            self._writing = next(self._sessions)
+        return self._writing
+
     def save(
-        self, context: EncounterContext, policy: OfflinePolicy = DEFAULT_OFFLINE_POLICY
+        self,
+        context: EncounterContext,
+        policy: OfflinePolicy = DEFAULT_OFFLINE_POLICY,
+        *,
+        session: int,
     ) -> CacheStamp:
         key = chart_key(context.patient.id, context.encounter.id)
-        stamp = self._put(key, context.patient.id, context.encounter.id, chart_to_json(context))
+        plain = chart_to_json(context)
+        stamp = self._put(key, context.patient.id, context.encounter.id, plain, session)
         self.enforce(policy)
         return stamp
 
-    def save_capability(self, statement: dict[str, object]) -> None:
-        self._put(METADATA_KEY, "", "", json.dumps(statement).encode())
+    def save_capability(self, statement: dict[str, object], *, session: int) -> None:
+        self._put(METADATA_KEY, "", "", json.dumps(statement).encode(), session)
 
-    def _put(self, key: str, patient_id: str, encounter_id: str, plain: bytes) -> CacheStamp:
+    def _put(
+        self, key: str, patient_id: str, encounter_id: str, plain: bytes, session: int
+    ) -> CacheStamp:
         clocks = self.clocks()
         protector = self._db.protector
         body = protector.protect(zlib.compress(plain, 6), context=_context(key))
@@ -113,6 +140,8 @@ class ChartCache:
             "body": body,
         }
         with self._db.write() as conn:
+            if session != self._writing:  # checked under the write lock: see the docstring
+                raise KeepingEnded()
             conn.execute(_UPSERT, row)
         return CacheStamp(clocks.now, clocks.now, clocks.run_id, clocks.monotonic)
 
@@ -220,7 +249,10 @@ class ChartCache:
         return len(doomed)
 
     def purge_all(self) -> int:
+        """Everything kept, dropped; the session ends in the same transaction, so a save of
+        that session that comes later is refused (even when this one fails: fail closed)."""
         with self._db.write() as conn:
+            self._writing = None
             return int(conn.execute(delete(chart_cache)).rowcount or 0)
 
     def _delete(self, key: str) -> None:

@@ -13,7 +13,9 @@
     ├── DraftNotFound                no draft with that id
     ├── DraftNotEditable             the stored draft is approved or discarded: content is frozen
     ├── StaleDraft                   the draft was saved elsewhere since it was read (revision)
-    └── InboxUnavailable             the scribe's watched folder cannot be listed (draft_inbox)
+    ├── InboxUnavailable             the scribe's watched folder cannot be listed (draft_inbox)
+    └── KeepingEnded                 a chart read in a session that has ended (signed out) is
+                                     not kept (chart_cache): nothing written
 
 Programming errors (SQL mistakes, integrity bugs) are not wrapped: they surface as themselves.
 """
@@ -106,6 +108,14 @@ class StaleDraft(StoreError):
         self.draft_id = draft_id
         self.expected = expected
         self.actual = actual
+
+
+class KeepingEnded(StoreError):
+    def __init__(self) -> None:
+        super().__init__(
+            "The chart was read in a session that has ended (signed out); it is not kept on "
+            "this computer."
+        )
 
 
 def translate(exc: sqlalchemy.exc.DBAPIError, path: Path) -> StoreError | None:

@@ -23,7 +23,7 @@ from app.services.reconnect import link_back_steps, reconnect
 from app.services.session import SessionService, SessionState
 from app.services.workbench import SiteServices, Workbench
 from app.ui.approval import ReviewGate
-from app.ui.chart_model import ChartViewModel
+from app.ui.chart_model import REFRESH_TASK, ChartViewModel
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.lock import SESSION_ENDED_REASON, SessionLock
@@ -36,6 +36,13 @@ from app.ui.worklist_flow import WorklistFlow
 from app.ui.workspace import WorkspacePage
 
 log = logging.getLogger(__name__)
+
+LOAD_TASK = "load-context"  # a chart being opened
+RECONNECT_TASK = "reconnect"  # back from an offline start: renew, refresh kept charts, send
+# Every task that reads a chart and keeps it for offline use: stopped (and awaited) at sign-out
+# before the kept charts are removed. The background prefetch and the sender's link-back
+# refresh are stopped with their services (OfflineCharts.aclose, OutboxService.stop_sync).
+CHART_WRITERS = (LOAD_TASK, REFRESH_TASK, RECONNECT_TASK)
 
 
 class SiteFlow(QObject):
@@ -88,6 +95,8 @@ class SiteFlow(QObject):
         self._watch(session)
         site = await self.workbench.directory.open(session)
         self.site = site
+        if site.offline is not None:  # charts read from now on may be kept (until sign-out)
+            site.offline.begin_session()
         how = "offline PIN" if session.working_offline else "EHR"  # the local unlock, audited
         await site.audit.record(AuditKind.SIGN_IN, details={"site": site.site.id, "via": how})
         await self.drafts.set_service(site.drafts)
@@ -104,7 +113,7 @@ class SiteFlow(QObject):
         # the same order whenever the link comes back later: renew, refresh, then send
         site.outbox.before_drain = link_back_steps(site, self.window.set_sync_summary)
         if session.working_offline:  # renew the session, refresh the kept charts, then send
-            self.tasks.start("reconnect", reconnect(site, self.window.set_sync_summary))
+            self.tasks.start(RECONNECT_TASK, reconnect(site, self.window.set_sync_summary))
         else:
             self.tasks.start("start-sync", self._start_sync(site))
         self._start_inbox(site)
@@ -192,6 +201,7 @@ class SiteFlow(QObject):
         site, self.site = self.site, None
         self.chart.set_site(None, None, None)
         self.drafts.set_followups(None, lambda: None)
+        await self.tasks.stop(CHART_WRITERS)  # the barrier before the purge below
         if site is not None:
             await site.audit.record(AuditKind.SIGN_OUT)
             if self.worklist is not None:
@@ -205,7 +215,9 @@ class SiteFlow(QObject):
 
     async def _purge_kept_charts(self, site: SiteServices) -> None:
         """Signing out removes the charts kept for offline use (quitting keeps them, within
-        the site's retention, for an offline start: docs/offline.md)."""
+        the site's retention, for an offline start: docs/offline.md). Every chart writer is
+        stopped first (the UI's tasks, the sender with its link-back refresh, the background
+        prefetch); the cache refuses a late write of the ended session all the same."""
         if site.offline is None:
             return
         try:
@@ -247,7 +259,7 @@ class SiteFlow(QObject):
 
         self.window.show_page(self.workspace)
         notice, self._restored_notice = self._restored_notice, False
-        self.tasks.start("load-context", load())
+        self.tasks.start(LOAD_TASK, load())
 
     def show_picker(self) -> None:
         site = self.site

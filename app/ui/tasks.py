@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,15 @@ class TaskTracker:
         task = self._tasks.get(name)
         if task is not None:
             task.cancel()
+
+    async def stop(self, names: Iterable[str], timeout: float = 10.0) -> None:
+        """Cancel the named tasks and wait until each has ended: a barrier (at sign-out,
+        nothing that reads a chart may still run when the kept charts are removed)."""
+        tasks = [task for name in names if (task := self._tasks.get(name)) is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     async def aclose(self, timeout: float = 10.0) -> None:
         """Cancel every task and wait until each has ended (the app is closing: nothing may

@@ -119,6 +119,7 @@ async def test_a_cut_during_prefetch_keeps_what_was_whole_and_resumes(rig: Rig) 
     offline, _chart = rig.services()
     await offline.prefetch(CHARTS[:1])  # the CapabilityStatement read; the first chart kept
     rig.store.charts.purge_all()
+    offline.begin_session()  # as at the next sign-in
     offline.retry_pause = 0.05
     rig.proxy.plan = ScriptedFaults([Fault.pass_through()] + [Fault.drop_before()] * 2)
     cut = await offline.prefetch(CHARTS)  # the link goes after the first chart
@@ -156,10 +157,12 @@ async def test_one_dropped_connection_is_tried_once_more(rig: Rig) -> None:
     offline.retry_pause = 0.05
     await offline.prefetch(CHARTS[:1])  # the CapabilityStatement read
     rig.store.charts.purge_all()
+    offline.begin_session()  # as at the next sign-in
     before = rig.proxy.requests
     await offline.prefetch(CHARTS[:1])
     per_chart = rig.proxy.requests - before  # the header's batch beside the sections' (issue 15)
     rig.store.charts.purge_all()
+    offline.begin_session()  # as at the next sign-in
     rig.proxy.plan = ScriptedFaults([Fault.drop_before()])
     before = rig.proxy.requests
     report = await offline.prefetch(CHARTS)
@@ -176,6 +179,7 @@ async def test_a_flapping_link_costs_no_storm_and_loses_nothing(rig: Rig) -> Non
     offline.retry_pause = 0.05
     await offline.prefetch(CHARTS[:1])
     rig.store.charts.purge_all()
+    offline.begin_session()  # as at the next sign-in
     started = time.monotonic()
     rig.proxy.plan = lambda request: (
         Fault.drop_before() if int((time.monotonic() - started) / 0.25) % 2 else Fault.slow(0.05)
@@ -207,6 +211,7 @@ async def test_known_offline_opens_the_kept_chart_without_asking_and_refreshes_w
     await offline.settle()
     assert rig.proxy.requests == before
     rig.store.charts.purge_all()
+    offline.begin_session()  # as at the next sign-in
     offline.on_status(RunnerStatus(connectivity=Connectivity.ONLINE))  # the EHR answers again
     await offline.settle()
     assert set(rig.store.charts.stamps()) == set(CHARTS)

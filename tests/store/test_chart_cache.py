@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from app.domain.context import EncounterContext
-from app.domain.offline import Clocks, OfflinePolicy
+from app.domain.offline import DEFAULT_OFFLINE_POLICY, CacheStamp, Clocks, OfflinePolicy
 from app.store.chart_cache import ChartCache, chart_key
 from app.store.crypto import StoreKeyring
+from app.store.errors import KeepingEnded
 from app.store.protected import open_protected_store
 from app.store.store import Store, open_store
 from tests.domain.conftest import make_context
@@ -65,6 +66,12 @@ def cache(tmp_path: Path, clocks: FakeClocks) -> ChartCache:
     return ChartCache(store.db, clocks=clocks)
 
 
+def keep(
+    cache: ChartCache, context: EncounterContext, policy: OfflinePolicy = DEFAULT_OFFLINE_POLICY
+) -> CacheStamp:
+    return cache.save(context, policy, session=cache.open_session())
+
+
 def raw_body(db_path: Path, key: str) -> bytes:
     with sqlite3.connect(db_path) as conn:
         (body,) = conn.execute("SELECT body FROM chart_cache WHERE key = ?", (key,)).fetchone()
@@ -77,7 +84,7 @@ def test_a_kept_chart_is_sealed_and_read_back_whole(tmp_path: Path) -> None:
     folder.mkdir()
     protected = open_protected_store(folder / "store.db", keys)
     try:
-        protected.store.charts.save(chart())
+        keep(protected.store.charts, chart())
         assert files_containing(folder, MARKER) == []
         back = protected.store.charts.load("pat-1", "enc-1")
     finally:
@@ -91,7 +98,7 @@ def test_the_scan_would_find_a_plain_copy(tmp_path: Path) -> None:
     """The control: without the protector the chart is on disk (compressed) as it is."""
     store = open_store(tmp_path / "store.db")
     try:
-        store.charts.save(chart())
+        keep(store.charts, chart())
     finally:
         store.close()
     body = raw_body(tmp_path / "store.db", chart_key("pat-1", "enc-1"))
@@ -100,7 +107,7 @@ def test_the_scan_would_find_a_plain_copy(tmp_path: Path) -> None:
 
 def test_retention_drops_old_charts(cache: ChartCache, clocks: FakeClocks) -> None:
     policy = OfflinePolicy(retention=timedelta(hours=72))
-    cache.save(chart(), policy)
+    keep(cache, chart(), policy)
     clocks.elapse(timedelta(hours=71))
     assert cache.load("pat-1", "enc-1", policy) is not None
     clocks.elapse(timedelta(hours=2))
@@ -111,7 +118,7 @@ def test_retention_drops_old_charts(cache: ChartCache, clocks: FakeClocks) -> No
 def test_bounds_drop_the_oldest_first(cache: ChartCache, clocks: FakeClocks) -> None:
     policy = OfflinePolicy(max_charts=2)
     for n in range(3):
-        cache.save(chart(encounter=f"enc-{n}"), policy)
+        keep(cache, chart(encounter=f"enc-{n}"), policy)
         clocks.elapse(timedelta(minutes=1))
     assert sorted(cache.stamps()) == [("pat-1", "enc-1"), ("pat-1", "enc-2")]
     count, size = cache.usage()
@@ -122,10 +129,30 @@ def test_bounds_drop_the_oldest_first(cache: ChartCache, clocks: FakeClocks) -> 
 
 
 def test_purge_all_empties_the_cache(cache: ChartCache) -> None:
-    cache.save(chart())
-    cache.save_capability({"resourceType": "CapabilityStatement"})
+    keep(cache, chart())
+    cache.save_capability({"resourceType": "CapabilityStatement"}, session=cache.open_session())
     assert cache.purge_all() == 2
     assert cache.load("pat-1", "enc-1") is None and cache.load_capability() is None
+
+
+def test_a_save_of_a_session_that_ended_is_refused(cache: ChartCache) -> None:
+    """Sign-out's purge ends the session: a chart read before it and saved after it is not
+    kept (the check runs inside the save's own write transaction); the next sign-in's session
+    keeps charts again, and an old session never comes back."""
+    before = cache.open_session()
+    cache.save(chart(encounter="enc-1"), session=before)
+    cache.purge_all()
+    with pytest.raises(KeepingEnded):
+        cache.save(chart(encounter="enc-2"), session=before)
+    with pytest.raises(KeepingEnded):
+        cache.save_capability({"resourceType": "CapabilityStatement"}, session=before)
+    assert cache.stamps() == {} and cache.load_capability() is None
+    after = cache.open_session()
+    assert after != before
+    cache.save(chart(encounter="enc-3"), session=after)
+    with pytest.raises(KeepingEnded):
+        cache.save(chart(encounter="enc-2"), session=before)
+    assert list(cache.stamps()) == [("pat-1", "enc-3")]
 
 
 def test_a_damaged_entry_is_dropped_never_shown_half(tmp_path: Path, clocks: FakeClocks) -> None:
@@ -134,7 +161,7 @@ def test_a_damaged_entry_is_dropped_never_shown_half(tmp_path: Path, clocks: Fak
     store: Store = protected.store
     cache = ChartCache(store.db, clocks=clocks)
     try:
-        cache.save(chart())
+        keep(cache, chart())
         body = bytearray(raw_body(tmp_path / "store.db", chart_key("pat-1", "enc-1")))
         body[-5] ^= 0x01  # one bit flipped on disk
         with store.db.write() as conn:
@@ -151,7 +178,7 @@ def test_a_damaged_entry_is_dropped_never_shown_half(tmp_path: Path, clocks: Fak
 def test_an_entry_that_opens_but_does_not_parse_is_dropped(
     cache: ChartCache, tmp_path: Path
 ) -> None:
-    cache.save(chart())
+    keep(cache, chart())
     half = zlib.compress(b'{"format":1,"chart":{"patient":{"id":"pat-1"')
     with sqlite3.connect(tmp_path / "store.db") as conn:
         conn.execute("UPDATE chart_cache SET body = ?", (half,))
@@ -162,7 +189,7 @@ def test_an_entry_that_opens_but_does_not_parse_is_dropped(
 def test_a_wall_clock_jump_within_a_run_changes_nothing(
     cache: ChartCache, clocks: FakeClocks
 ) -> None:
-    cache.save(chart())
+    keep(cache, chart())
     clocks.now += timedelta(days=10)  # set forward by hand: the monotonic clock did not move
     assert cache.load("pat-1", "enc-1") is not None
     clocks.now -= timedelta(days=20)  # and back
@@ -174,7 +201,7 @@ def test_a_wall_clock_jump_within_a_run_changes_nothing(
 def test_a_clock_set_back_between_runs_does_not_keep_a_chart_forever(
     cache: ChartCache, clocks: FakeClocks
 ) -> None:
-    kept = cache.save(chart())
+    kept = keep(cache, chart())
     clocks.restart()
     clocks.now -= timedelta(days=30)  # the next run starts with the clock a month back
     back = cache.load("pat-1", "enc-1")
@@ -185,7 +212,7 @@ def test_a_clock_set_back_between_runs_does_not_keep_a_chart_forever(
 
 
 def test_a_time_zone_change_changes_nothing(cache: ChartCache, clocks: FakeClocks) -> None:
-    cache.save(chart())
+    keep(cache, chart())
     clocks.restart()
     clocks.now = clocks.now.astimezone(datetime.now().astimezone().tzinfo)  # same instant
     back = cache.load("pat-1", "enc-1")

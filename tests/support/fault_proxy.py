@@ -17,6 +17,8 @@ Each request gets a :class:`Fault` from the plan (a callable on :class:`ProxyReq
 ``Fault.http(503, "7")``      answer 503 with ``Retry-After: 7`` without forwarding
 ``Fault.http(500, forward=True)``  forward (the server commits), then answer 500 instead
 ``Fault.slow(2.0)``           forward, wait 2 s, then answer (drives read timeouts)
+``Fault.held(release)``       forward, then answer only once the ``asyncio.Event`` is set
+                              (a response held in flight while the test does something else)
 ``Fault.truncated()``         forward, send the headers and half of the body, close
 ``Fault.html_page()``         answer 200 with an HTML page without forwarding (a captive
                               portal or a gateway's error page with the wrong status)
@@ -67,6 +69,7 @@ class FaultKind(Enum):
     DROP_AFTER = "drop_after"  # the server committed, the response is lost
     STATUS = "status"  # an injected status (optionally after forwarding)
     SLOW = "slow"  # forwarded, answered late
+    HELD = "held"  # forwarded, answered once the test releases it
     TRUNCATED = "truncated"  # forwarded, body cut off
     BODY = "body"  # answered by the proxy with a fixed body (HTML page, not-JSON)
     KILL = "kill"  # a callback first (kill the client), then forwarded
@@ -82,6 +85,7 @@ class Fault:
     content_type: str = ""  # BODY
     body: bytes = b""  # BODY
     callback: Callable[[], None] | None = None  # KILL
+    release: asyncio.Event | None = None  # HELD
 
     @classmethod
     def pass_through(cls) -> Fault:
@@ -102,6 +106,10 @@ class Fault:
     @classmethod
     def slow(cls, delay: float) -> Fault:
         return cls(FaultKind.SLOW, delay=delay)
+
+    @classmethod
+    def held(cls, release: asyncio.Event) -> Fault:
+        return cls(FaultKind.HELD, release=release)
 
     @classmethod
     def truncated(cls) -> Fault:
@@ -374,6 +382,8 @@ class FaultProxy:
             return True
         if kind is FaultKind.SLOW:
             await asyncio.sleep(fault.delay)
+        if kind is FaultKind.HELD and fault.release is not None:
+            await fault.release.wait()
         payload = upstream.content
         headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP]
         if not request.absolute:  # a reverse proxy: the upstream's own links point here

@@ -1,0 +1,122 @@
+"""Sign-out removes every kept chart, and none comes back: a chart read that was in flight when
+the clinician signed out is answered only after the purge (the fault proxy holds its response
+until then), and the cache refuses to keep it — whichever writer it was (the link-back refresh
+of stale kept charts, a chart opened live, the open chart read again after a confirmation).
+
+Before the fix each of these left the chart in the encrypted cache after sign-out (issue 19:
+tests/ui/test_offline_day.py once found 'day-20261207-02' still kept)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+
+from app.domain.audit import AuditKind
+from app.domain.offline import OfflinePolicy
+from app.fhir.client import FhirClient
+from app.services.chart import ChartService
+from app.services.offline import OfflineCharts
+from app.services.session import SessionService
+from app.store.store import Store, open_store
+from app.sync.store_thread import StoreThread
+from tests.fhir.conftest import BearerAuth, access_token
+from tests.services.test_offline_charts import CHARTS, FakeSession
+from tests.support.fault_proxy import Fault, FaultProxy, ProxyRequest
+from tests.support.servers import RunningServer
+from tests.sync.runner_fixtures import wait_for
+
+pytestmark = pytest.mark.slow
+
+STALE_AT_ONCE = OfflinePolicy(refresh_after=timedelta(0))
+
+
+@dataclass
+class Rig:
+    proxy: FaultProxy
+    store: Store
+    offline: OfflineCharts
+    chart: ChartService
+    release: asyncio.Event
+    holding: bool = False
+    held: int = 0  # chart reads whose answer is being held
+
+    def plan(self, request: ProxyRequest) -> Fault:
+        if self.holding and request.method == "POST" and b'"batch"' in request.body:
+            self.held += 1
+            return Fault.held(self.release)
+        return Fault.pass_through()
+
+    async def signed_out_while_held(self, writer: Awaitable[object]) -> None:
+        """``writer`` runs until its chart read is held; the sign-out's purge happens; then
+        the EHR's answer arrives and the writer ends (however it ends)."""
+        self.holding = True
+        task = asyncio.ensure_future(writer)
+        await wait_for(lambda: self.held >= 1 or task.done(), timeout=10)
+        assert not task.done(), "the writer did not read the chart"
+        await self.offline.aclose()
+        await self.offline.purge()
+        assert self.store.charts.stamps() == {}
+        self.release.set()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.fixture
+async def rig(sandbox_server: RunningServer, tmp_path: Path) -> AsyncIterator[Rig]:
+    store = open_store(tmp_path / "store.db")
+    worker = StoreThread()
+    holder: list[Rig] = []
+    async with (
+        FaultProxy(sandbox_server.fhir_base, lambda r: holder[0].plan(r)) as proxy,
+        httpx.AsyncClient(timeout=20) as http,
+    ):
+        fhir = FhirClient(http, proxy.base, BearerAuth(access_token(sandbox_server)))
+        offline = OfflineCharts(fhir, store.charts, worker, policy=STALE_AT_ONCE)
+
+        async def record(kind: AuditKind, **details: Any) -> None:
+            return None
+
+        session = cast(SessionService, FakeSession())
+        chart = ChartService(fhir, session, None, record, offline)
+        holder.append(Rig(proxy, store, offline, chart, asyncio.Event()))
+        yield holder[0]
+        holder[0].release.set()
+        await offline.aclose()
+    worker.close()
+    store.close()
+
+
+async def test_a_link_back_refresh_answered_after_sign_out_is_not_kept(rig: Rig) -> None:
+    await rig.offline.prefetch(CHARTS)
+    assert set(rig.store.charts.stamps()) == set(CHARTS)
+    await rig.signed_out_while_held(rig.offline.refresh_kept())  # SyncRunner.before_drain's
+    assert rig.store.charts.stamps() == {}
+    assert rig.store.charts.load_capability() is None
+
+
+async def test_a_chart_opened_live_answered_after_sign_out_is_not_kept(rig: Rig) -> None:
+    patient, encounter = CHARTS[0]
+    await rig.signed_out_while_held(rig.chart.open(patient, encounter))
+    assert rig.store.charts.stamps() == {}
+
+
+async def test_the_open_chart_read_again_after_sign_out_is_not_kept(rig: Rig) -> None:
+    patient, encounter = CHARTS[1]
+    opened = await rig.chart.open(patient, encounter)  # kept as it opens
+    await rig.signed_out_while_held(rig.chart.reload(opened))  # after a confirmation
+    assert rig.store.charts.stamps() == {}
+
+
+async def test_after_the_next_sign_in_charts_are_kept_again(rig: Rig) -> None:
+    await rig.offline.prefetch(CHARTS[:1])
+    await rig.offline.purge()
+    rig.offline.begin_session()  # the next sign-in
+    report = await rig.offline.prefetch(CHARTS)
+    assert report.kept == CHARTS
+    assert set(rig.store.charts.stamps()) == set(CHARTS)
