@@ -13,7 +13,10 @@ the background prefetch that keeps them (docs/offline.md).
                              ago; stops at the first "no answer" (the EHR is gone: the rest
                              would only time out one by one)
     start() / aclose()       the background prefetcher: ``request(targets)`` hands it the latest
-                             list (a newer list replaces an older one not yet done)
+                             list (a newer list replaces an older one not yet done); it also
+                             applies the retention (``sweep()``) when it starts (sign-in), after
+                             each round and every ``SWEEP_EVERY`` seconds, so an expired chart
+                             is removed from the disk even when nothing new is kept
     refresh_kept()           the stale kept charts re-read now (the EHR is back: before sending)
     purge()                  everything kept, dropped, and the session ended (sign-out: the
                              caller stops the writers first; a late one is refused anyway)
@@ -63,6 +66,7 @@ RETRY_PAUSE = 1.0  # seconds before the one retry of a chart whose request got n
 START_DELAY = 2.0  # a background prefetch starts this long after it was asked for (sign-in:
 # the clinician's first clicks, the worklist and the sender's first probe go first)
 PAUSE = 0.1  # between two charts of a background prefetch
+SWEEP_EVERY = 600.0  # seconds: the retention is applied this often while the app runs
 CHART_KEY = tuple[str, str]  # (patient id, encounter id)
 
 
@@ -127,13 +131,16 @@ class OfflineCharts:
         self.connectivity = Connectivity.UNKNOWN
         self.retry_pause = RETRY_PAUSE
         self.start_delay = START_DELAY
+        self.sweep_every = SWEEP_EVERY
         self.last_report: PrefetchReport | None = None
         self.session: int | None = cache.open_session()
 
     # ------------------------------------------------------------------ one chart
     def begin_session(self) -> None:
-        """A sign-in: charts read from now on may be kept (until ``purge``)."""
+        """A sign-in (an offline start too): charts read from now on may be kept (until
+        ``purge``), and the background loop starts with the retention applied at once."""
         self.session = self._cache.open_session()
+        self.start()
 
     async def keep(self, context: EncounterContext, session: int | None) -> CacheStamp | None:
         """Keep ``context``, read in ``session`` (``self.session`` when the read began); None
@@ -263,10 +270,28 @@ class OfflineCharts:
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run())
 
+    async def sweep(self) -> int:
+        """The retention (and bounds) applied now: how many kept charts were dropped."""
+        with user_errors("The charts kept on this computer could not be checked."):
+            return await self._worker.run(self._cache.enforce, self.policy)
+
+    async def _woken(self) -> bool:
+        """True when a prefetch was asked for; False after ``sweep_every`` seconds without."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), self.sweep_every)
+        except TimeoutError:
+            return False
+        self._wake.clear()
+        return True
+
     async def _run(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            try:  # an expired chart does not wait on disk for the next chart to be kept
+                await self.sweep()
+            except ServiceError as exc:
+                log.warning("the retention could not be applied: %s", type(exc.__cause__).__name__)
+            if not await self._woken():
+                continue
             self._running = True
             try:
                 await asyncio.sleep(self.start_delay)

@@ -11,7 +11,7 @@ approved while the EHR cannot be reached.
                                  not open (broken seal, unreadable JSON, another format) is
                                  dropped too and counted in ``dropped_damaged``: never shown half
     stamps()                     what is kept and when (clear columns only: no body opened)
-    purge_expired(policy)        the retention applied now
+    enforce(policy)              the retention and the bounds applied now
     purge_all()                  everything, and the session ends (sign-out): one transaction
     save_capability / load_capability   the CapabilityStatement (no PHI; sealed all the same)
 

@@ -1,10 +1,12 @@
-"""Sign-out removes every kept chart, and none comes back: a chart read that was in flight when
-the clinician signed out is answered only after the purge (the fault proxy holds its response
-until then), and the cache refuses to keep it — whichever writer it was (the link-back refresh
-of stale kept charts, a chart opened live, the open chart read again after a confirmation).
+"""Kept charts leave the disk at sign-out and after the retention, and none comes back.
 
-Before the fix each of these left the chart in the encrypted cache after sign-out (issue 19:
-tests/ui/test_offline_day.py once found 'day-20261207-02' still kept)."""
+A chart read that was in flight when the clinician signed out is answered only after the purge
+(the fault proxy holds its response until then), and the cache refuses to keep it — whichever
+writer it was (the link-back refresh of stale kept charts, a chart opened live, the open chart
+read again after a confirmation). Before the fix each of these left the chart in the encrypted
+cache after sign-out (issue 19: tests/ui/test_offline_day.py once found 'day-20261207-02' still
+kept). Expired charts are removed at sign-in and while the app runs, not only when another
+chart is kept."""
 
 from __future__ import annotations
 
@@ -120,3 +122,23 @@ async def test_after_the_next_sign_in_charts_are_kept_again(rig: Rig) -> None:
     report = await rig.offline.prefetch(CHARTS)
     assert report.kept == CHARTS
     assert set(rig.store.charts.stamps()) == set(CHARTS)
+
+
+async def test_expired_charts_leave_the_disk_at_sign_in_without_a_new_chart_kept(
+    rig: Rig,
+) -> None:
+    """The retention is applied when the site is signed in to (an offline start too) and
+    every few minutes after, not only when another chart is kept."""
+    rig.offline.policy = OfflinePolicy(retention=timedelta(seconds=1))
+    rig.offline.sweep_every = 0.2
+    await rig.offline.prefetch(CHARTS)
+    assert set(rig.store.charts.stamps()) == set(CHARTS)
+    await asyncio.sleep(1.2)
+    assert set(rig.store.charts.stamps()) == set(CHARTS)  # expired, still on disk
+    rig.offline.begin_session()  # the next sign-in (nothing is read from the EHR)
+    await wait_for(lambda: rig.store.charts.stamps() == {}, timeout=5)
+
+    rig.offline.policy = OfflinePolicy()
+    await rig.offline.prefetch(CHARTS[:1])
+    rig.offline.policy = OfflinePolicy(retention=timedelta(seconds=1))
+    await wait_for(lambda: rig.store.charts.stamps() == {}, timeout=5)  # while it runs
