@@ -186,6 +186,9 @@ class OfflineCharts:
         """Keep ``targets`` (see the module's docstring); ``pause`` seconds between charts."""
         report = PrefetchReport()
         session = self.session  # a sign-out meanwhile ends it: what is read then is not kept
+        if session is None:  # signed out: nothing would be kept, so nothing is read
+            self.last_report = report
+            return report
         stamps = await self._worker.run(self._cache.stamps)
         clocks = self._cache.clocks()
         for target in dict.fromkeys(targets):  # once each, in the worklist's order

@@ -142,3 +142,14 @@ async def test_expired_charts_leave_the_disk_at_sign_in_without_a_new_chart_kept
     await rig.offline.prefetch(CHARTS[:1])
     rig.offline.policy = OfflinePolicy(retention=timedelta(seconds=1))
     await wait_for(lambda: rig.store.charts.stamps() == {}, timeout=5)  # while it runs
+
+
+async def test_after_sign_out_nothing_is_even_read(rig: Rig) -> None:
+    await rig.offline.purge()
+    before = rig.proxy.requests
+    rig.offline.request(CHARTS)  # e.g. a worklist that arrived after the sign-out
+    rig.offline.start_delay = 0.0
+    await rig.offline.settle()
+    report = await rig.offline.refresh_kept()
+    assert report.kept == [] and rig.proxy.requests == before
+    assert rig.store.charts.stamps() == {}
