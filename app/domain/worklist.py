@@ -104,6 +104,7 @@ _STATUS_WORDS = {
     VisitStatus.ENTERED_IN_ERROR: "Entered in error",
     VisitStatus.UNKNOWN: "Unknown",
 }
+_NOT_LIKELY_OPENED = frozenset({VisitStatus.CANCELLED, VisitStatus.ENTERED_IN_ERROR})
 _BEFORE_DISCHARGE = VisitStatus.IN_PROGRESS  # what an A13 (discharge cancelled) goes back to
 
 
@@ -131,6 +132,12 @@ class Visit:
     def can_open(self) -> bool:
         return self.encounter_id is not None
 
+    @property
+    def likely_opened(self) -> bool:
+        """A chart the clinician is likely to open (kept for offline use): an encounter that
+        is not cancelled (or a no-show) and was not entered in error."""
+        return self.can_open and self.status not in _NOT_LIKELY_OPENED
+
     def age_on(self, day: date) -> int | None:
         born = self.birth_date
         if born is None:
@@ -155,6 +162,14 @@ class Worklist:
     def age_words(self, zone: tzinfo | None = None) -> str:
         """ "as of 08:12" (local time): how old what is shown is."""
         return f"as of {self.fetched_at.astimezone(zone):%H:%M}"
+
+    def charts_to_keep(self) -> list[tuple[str, str]]:
+        """(patient, encounter) of the visits likely opened, in the list's order."""
+        return [
+            (v.patient_id, v.encounter_id)
+            for v in self.visits
+            if v.likely_opened and v.encounter_id
+        ]
 
     def visit(self, key: str) -> Visit | None:
         return next((v for v in self.visits if v.key == key), None)

@@ -261,9 +261,7 @@ class OfflineCharts:
     def prefetch_worklist(self, worklist: Worklist) -> None:
         """A worklist listener: the day's encounters, as read from the EHR, are kept."""
         if worklist.source is WorklistSource.LIVE:
-            self.request(
-                [(v.patient_id, v.encounter_id) for v in worklist.visits if v.encounter_id]
-            )
+            self.request(worklist.charts_to_keep())  # not the cancelled visits
 
     def subscribe(self, listener: Callable[[], Awaitable[None]]) -> None:
         """``listener`` is awaited after each background prefetch that kept charts."""

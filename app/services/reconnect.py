@@ -90,9 +90,8 @@ async def _refresh_kept_charts(site: SiteServices) -> None:
         worklist = await site.worklist.load()  # the EHR's day again (the offline copy updated)
     except ServiceError:
         return  # the sender comes next all the same: approved notes are not held back
-    targets = [(v.patient_id, v.encounter_id) for v in worklist.visits if v.encounter_id]
     try:
-        await site.offline.prefetch(targets)
+        await site.offline.prefetch(worklist.charts_to_keep())
     except ServiceError as exc:
         log.warning("reconnect: the kept charts were not refreshed (%s)", exc.words)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -140,3 +141,20 @@ def test_appointment_statuses() -> None:
     assert VisitStatus.from_appointment("checked-in") is VisitStatus.ARRIVED
     assert VisitStatus.from_appointment("noshow") is VisitStatus.CANCELLED
     assert VisitStatus.from_encounter("nonsense") is VisitStatus.UNKNOWN
+
+
+def test_cancelled_and_entered_in_error_visits_are_not_charts_to_keep() -> None:
+    day = Worklist(
+        "Practitioner/prac-1",
+        date(2026, 12, 7),
+        (
+            visit(1, VisitStatus.FINISHED),
+            visit(2, VisitStatus.CANCELLED),
+            visit(3, VisitStatus.ENTERED_IN_ERROR),
+            visit(4, VisitStatus.PLANNED),
+            replace(visit(5, VisitStatus.PLANNED), encounter_id=None),  # an appointment
+        ),
+        datetime(2026, 12, 7, 7, tzinfo=UTC),
+    )
+    assert day.charts_to_keep() == [("p1", "e1"), ("p4", "e4")]
+    assert not visit(2, VisitStatus.CANCELLED).likely_opened

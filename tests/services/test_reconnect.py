@@ -6,8 +6,10 @@ sign-in. Fakes of one layer (the services it drives)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, cast
 
+from app.domain.clock import utc_now
 from app.domain.worklist import Visit, VisitStatus, Worklist
 from app.services.errors import ServiceError
 from app.services.reconnect import (
@@ -54,7 +56,7 @@ class FakeWorklist:
     async def load(self) -> Worklist:
         self.steps.done.append("worklist")
         visit = Visit("Encounter/e1", "p1", "A B", None, "Visit", VisitStatus.ARRIVED, "e1")
-        return cast(Worklist, type("W", (), {"visits": (visit,)})())
+        return Worklist("Practitioner/p", date(2026, 12, 7), (visit,), utc_now())
 
 
 class FakeOffline:

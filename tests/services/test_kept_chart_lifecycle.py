@@ -6,14 +6,14 @@ writer it was (the link-back refresh of stale kept charts, a chart opened live, 
 read again after a confirmation). Before the fix each of these left the chart in the encrypted
 cache after sign-out (issue 19: tests/ui/test_offline_day.py once found 'day-20261207-02' still
 kept). Expired charts are removed at sign-in and while the app runs, not only when another
-chart is kept."""
+chart is kept. A cancelled visit's chart is not prefetched."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,7 +22,9 @@ import pytest
 
 from app.domain.audit import AuditKind
 from app.domain.offline import OfflinePolicy
+from app.domain.worklist import VisitStatus
 from app.fhir.client import FhirClient
+from app.fhir.worklist import load_worklist
 from app.services.chart import ChartService
 from app.services.offline import OfflineCharts
 from app.services.session import SessionService
@@ -30,6 +32,7 @@ from app.store.store import Store, open_store
 from app.sync.store_thread import StoreThread
 from tests.fhir.conftest import BearerAuth, access_token
 from tests.services.test_offline_charts import CHARTS, FakeSession
+from tests.support.clinic_day import local_zone
 from tests.support.fault_proxy import Fault, FaultProxy, ProxyRequest
 from tests.support.servers import RunningServer
 from tests.sync.runner_fixtures import wait_for
@@ -42,6 +45,7 @@ STALE_AT_ONCE = OfflinePolicy(refresh_after=timedelta(0))
 @dataclass
 class Rig:
     proxy: FaultProxy
+    fhir: FhirClient
     store: Store
     offline: OfflineCharts
     chart: ChartService
@@ -86,7 +90,7 @@ async def rig(sandbox_server: RunningServer, tmp_path: Path) -> AsyncIterator[Ri
 
         session = cast(SessionService, FakeSession())
         chart = ChartService(fhir, session, None, record, offline)
-        holder.append(Rig(proxy, store, offline, chart, asyncio.Event()))
+        holder.append(Rig(proxy, fhir, store, offline, chart, asyncio.Event()))
         yield holder[0]
         holder[0].release.set()
         await offline.aclose()
@@ -153,3 +157,17 @@ async def test_after_sign_out_nothing_is_even_read(rig: Rig) -> None:
     report = await rig.offline.refresh_kept()
     assert report.kept == [] and rig.proxy.requests == before
     assert rig.store.charts.stamps() == {}
+
+
+async def test_the_days_cancelled_visit_is_not_prefetched(rig: Rig) -> None:
+    """My day on the sandbox has a cancelled visit: every other encounter's chart is kept,
+    not that one (the clinician is not likely to open it)."""
+    day = await load_worklist(rig.fhir, "Practitioner/prac-1", date.today(), local_zone())
+    cancelled = {v.encounter_id for v in day.visits if v.status is VisitStatus.CANCELLED}
+    others = {v.encounter_id for v in day.visits if v.encounter_id} - cancelled
+    assert cancelled and len(others) >= 10
+    rig.offline.start_delay = 0.0
+    rig.offline.prefetch_worklist(day)
+    await rig.offline.settle()
+    kept = await rig.offline.kept_encounters()
+    assert kept == others
