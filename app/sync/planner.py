@@ -78,6 +78,7 @@ class WriteCapabilities:
     profile: VendorProfile
     transaction: bool
     types: Mapping[str, TypeCapabilities] = field(default_factory=dict)
+    batch: bool = False  # the server declares batch (searches sent together: chart_basis)
 
     def of(self, resource_type: str) -> TypeCapabilities:
         return self.types.get(resource_type, TypeCapabilities())
@@ -146,7 +147,10 @@ def capabilities_from(
             and declared.versioning != "no-version",
         )
     return WriteCapabilities(
-        profile, transaction=profile.transaction and server.transaction, types=types
+        profile,
+        transaction=profile.transaction and server.transaction,
+        types=types,
+        batch=server.batch,
     )
 
 

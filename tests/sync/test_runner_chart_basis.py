@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,16 +35,36 @@ def approve(h: Harness, commit: ApprovedCommit, source: str, as_of: datetime) ->
     h.store.outbox.enqueue_approval(commit, json.dumps({"chart_basis": basis}))
 
 
-def chart_checks(h: Harness) -> list[httpx.URL]:
-    """The URLs of the requests that ask whether the chart changed (recorded as they go)."""
-    seen: list[httpx.URL] = []
+@dataclass
+class ChartChecks:
+    """The requests that ask whether the chart changed, recorded as they go: how many, and
+    each search they carry (in a batch's entries, or as the request's own URL)."""
 
-    async def record(request: httpx.Request) -> None:
+    requests: int = 0
+    searches: list[httpx.URL] = field(default_factory=list)
+
+    async def record(self, request: httpx.Request) -> None:
         if "_lastUpdated" in request.url.params:
-            seen.append(request.url)
+            self.requests += 1
+            self.searches.append(request.url)
+        elif request.method == "POST" and b"_lastUpdated" in request.content:
+            self.requests += 1
+            entries = json.loads(request.content)["entry"]
+            self.searches += [httpx.URL("/" + e["request"]["url"]) for e in entries]
 
-    h.http.event_hooks["request"].append(record)
-    return seen
+    @property
+    def types(self) -> set[str]:
+        return {u.path.rsplit("/", 1)[-1] for u in self.searches}
+
+
+ALL_CHECKED = {"DocumentReference", "Observation", "Condition", "MedicationRequest"}
+ALL_CHECKED |= {"AllergyIntolerance"}
+
+
+def chart_checks(h: Harness) -> ChartChecks:
+    checks = ChartChecks()
+    h.http.event_hooks["request"].append(checks.record)
+    return checks
 
 
 async def a_second_passes() -> datetime:
@@ -74,8 +95,8 @@ async def test_a_chart_changed_since_an_offline_approval_is_a_conflict_and_nothi
     assert "send your note again" in detail.message and "discard" in detail.message
     assert detail.chart is not None and detail.chart["resourceType"] == "DocumentReference"
     assert detail.mine == mine.writes[0].payload()
-    assert {u.path.rsplit("/", 1)[-1] for u in checks} == {"DocumentReference", "Observation"}
-    assert all(u.params["_lastUpdated"].startswith("ge") for u in checks)
+    assert checks.types == ALL_CHECKED and checks.requests == 1  # one batch
+    assert all(u.params["_lastUpdated"].startswith("ge") for u in checks.searches)
 
     # The clinician compared and chose to send it as it is: written once, not held again.
     h.store.outbox.retry(mine.commit_id)
@@ -94,7 +115,8 @@ async def test_an_unchanged_chart_is_written_once_after_the_check(
         summary = await runner.drain(timeout=30)
     assert summary.confirmed == 1 and summary.conflicts == 0
     assert server_copies(sandbox_server, mine) == [1] * len(mine.writes)
-    assert len(checks) == 2  # one search per checked type, before the first send only
+    assert checks.requests == 1  # one batch of the checked types, before the first send only
+    assert checks.types == ALL_CHECKED
 
 
 async def test_a_live_chart_approval_makes_no_extra_request(
@@ -107,5 +129,33 @@ async def test_a_live_chart_approval_makes_no_extra_request(
     checks = chart_checks(h)
     async with h.runner(PROFILE) as runner:
         assert (await runner.drain(timeout=30)).confirmed == 1
-    assert checks == []
+    assert checks.requests == 0
     assert server_copies(sandbox_server, mine) == [1] * len(mine.writes)
+
+
+async def test_an_allergy_changed_since_an_offline_approval_is_a_conflict(
+    h: Harness, sandbox_server: RunningServer
+) -> None:
+    """The patient's allergies (and problems, medications) are asked about too, in the same
+    batch: an allergy someone changed while this note waited is a Conflict, nothing written."""
+    patient = clinical_commit().writes[0].payload()["subject"]["reference"]
+    allergies = await h.fhir.search("AllergyIntolerance", [("patient", patient)])
+    assert allergies.resources, "the sandbox's patient has an allergy to change"
+    kept_at = await a_second_passes()
+    mine = clinical_commit(text="Approved offline; an allergy changed meanwhile.")
+    approve(h, mine, "kept", kept_at)
+    changed = dict(allergies.resources[0])
+    changed["criticality"] = "high" if changed.get("criticality") != "high" else "low"
+    await h.fhir.update(changed)
+    checks = chart_checks(h)
+    async with h.runner(PROFILE) as runner:
+        summary = await runner.drain(timeout=30)
+    assert summary.conflicts == 1 and checks.requests == 1
+    entry = h.store.outbox.get(mine.commit_id)
+    assert entry.item.state is OutboxState.CONFLICT
+    assert server_copies(sandbox_server, mine) == [0] * len(mine.writes)
+    detail = entry.conflict
+    assert detail is not None
+    assert "1 allergy for this patient that you did not see" in detail.message
+    assert detail.chart is not None and detail.chart["resourceType"] == "AllergyIntolerance"
+    h.store.outbox.discard(mine.commit_id, "test: not needed", "test", confirmed=True)
