@@ -4,6 +4,7 @@ line against sandboxes started with per-site switches (``--quirk``, app/sandbox/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,23 +25,44 @@ from app.smart.sites import load_sites
 from app.store.outbox_records import WriteResult
 from app.store.site_refusals import SiteRefusals
 from app.store.store import open_store
-from tests.support.fault_proxy import Fault, ProxyRequest, ScriptedFaults, proxy_in_thread
+from tests.support.fault_proxy import (
+    Fault,
+    ProxyRequest,
+    ProxyThread,
+    ScriptedFaults,
+    proxy_in_thread,
+)
 from tests.support.servers import RunningServer, start_sandbox
 from tests.support.smart_fixtures import ScriptedBrowser
 from tests.sync.commits import clinical_commit
 from tests.sync.runner_fixtures import launch_token, server_copies
 from tests.test_cli_outbox_command import approve, run
 
+QUIRK_SITE_NAMES = {  # each quirk's sandbox, and the site name its sites.toml gives it
+    "no-refresh-token": "norefresh",
+    "search-needs-patient": "patientonly",
+    "refuse-provenance": "noprovenance",
+}
+
 
 @pytest.fixture(scope="module")
-def no_refresh_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def quirk_site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A sandbox started with one quirk (app/sandbox/quirks.py), named by the test with
+    ``@with_quirk(...)``; the module's tests that name the same quirk share it."""
+    quirk: str = request.param
+    name = QUIRK_SITE_NAMES[quirk]
     server = start_sandbox(
-        tmp_path_factory.mktemp("no-refresh"), auto_login="prac-1:pat-1",
-        quirks=("no-refresh-token",),
-    )  # fmt: skip
-    server.name = "norefresh"
+        tmp_path_factory.mktemp(name), auto_login="prac-1:pat-1", quirks=(quirk,)
+    )
+    server.name = name
     yield server
     server.stop()
+
+
+def with_quirk(quirk: str) -> pytest.MarkDecorator:
+    return pytest.mark.parametrize("quirk_site", [quirk], indirect=True)
 
 
 def site_file(
@@ -59,60 +81,64 @@ def site_file(
     return path
 
 
+@with_quirk("no-refresh-token")
 def test_without_a_refresh_token_login_says_how_long_and_sync_signs_in_itself(
-    tmp_path: Path, no_refresh_site: RunningServer, scripted_browser: ScriptedBrowser
+    tmp_path: Path, quirk_site: RunningServer, scripted_browser: ScriptedBrowser
 ) -> None:
     """Item 1: login said "kept in the system keyring" and sync said "run login" forever."""
     data = tmp_path / "data"
-    sites = site_file(tmp_path, no_refresh_site)
-    common = ("--site", no_refresh_site.name, "--sites-file", str(sites))
+    sites = site_file(tmp_path, quirk_site)
+    common = ("--site", quirk_site.name, "--sites-file", str(sites))
     code, out, err = run("login", *common, "--timeout", "60")
     assert code == 0, out + err
     assert "kept in the system keyring" not in out
     assert "This EHR issued no refresh token, so the session cannot be kept or renewed" in out
     assert "UTC (in about 60 minutes). After that, sign in again" in out
 
-    [commit] = approve(data, no_refresh_site.name, clinical_commit())
+    [commit] = approve(data, quirk_site.name, clinical_commit())
     code, out, err = run(
         "outbox", "sync", *common, "--data-dir", str(data), "--timeout", "60", "--no-browser"
     )
     assert code == 1 and "No sign-in is kept for norefresh EHR: run 'fhir-writeback login" in out
-    assert server_copies(no_refresh_site, commit) == [0] * len(commit.writes)
+    assert server_copies(quirk_site, commit) == [0] * len(commit.writes)
 
     code, out, err = run("outbox", "sync", *common, "--data-dir", str(data), "--timeout", "60")
     assert code == 0, out + err
     assert "No sign-in is kept for norefresh EHR: sign in to send." in err
     assert "Signed in." in err and "it ends at" in err
     assert "Outbox: 1 commit(s) - 1 confirmed." in out
-    assert server_copies(no_refresh_site, commit) == [1] * len(commit.writes)
+    assert server_copies(quirk_site, commit) == [1] * len(commit.writes)
 
 
+@with_quirk("no-refresh-token")
 def test_a_sync_whose_sign_in_is_refused_says_so_and_keeps_the_commits(
-    tmp_path: Path, no_refresh_site: RunningServer, scripted_browser: ScriptedBrowser
+    tmp_path: Path, quirk_site: RunningServer, scripted_browser: ScriptedBrowser
 ) -> None:
     scripted_browser.mode("wrong-state")
     data = tmp_path / "data"
-    sites = site_file(tmp_path, no_refresh_site)
-    [commit] = approve(data, no_refresh_site.name, clinical_commit())
+    sites = site_file(tmp_path, quirk_site)
+    [commit] = approve(data, quirk_site.name, clinical_commit())
     code, out, err = run(
-        "outbox", "sync", "--site", no_refresh_site.name, "--sites-file", str(sites),
+        "outbox", "sync", "--site", quirk_site.name, "--sites-file", str(sites),
         "--data-dir", str(data), "--timeout", "60",
     )  # fmt: skip
     assert code == 1, out + err
     assert "The sign-in to norefresh EHR did not succeed:" in out
     assert "Nothing is lost: 1 commit(s) wait in the outbox." in out
-    assert server_copies(no_refresh_site, commit) == [0] * len(commit.writes)
+    assert server_copies(quirk_site, commit) == [0] * len(commit.writes)
 
 
-@pytest.fixture(scope="module")
-def patient_only_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = start_sandbox(
-        tmp_path_factory.mktemp("patient-only"), auto_login="prac-1:pat-1",
-        quirks=("search-needs-patient",),
-    )  # fmt: skip
-    server.name = "patientonly"
-    yield server
-    server.stop()
+@contextlib.contextmanager
+def signed_in_through_proxy(
+    tmp_path: Path, server: RunningServer, profile: str
+) -> Iterator[tuple[ProxyThread, tuple[str, ...]]]:
+    """The site behind the fault proxy (as its configured proxy), signed in with ``login``:
+    the proxy, and the options that name the site."""
+    with proxy_in_thread(server.fhir_base.rsplit("/fhir", 1)[0]) as proxy:
+        sites = site_file(tmp_path, server, profile, proxy=proxy.base)
+        common = ("--site", server.name, "--sites-file", str(sites))
+        assert run("login", *common, "--timeout", "60")[0] == 0
+        yield proxy, common
 
 
 def copies_per_patient(server: RunningServer, commit: ApprovedCommit) -> list[int]:
@@ -132,18 +158,15 @@ def is_note_post(request: ProxyRequest) -> bool:
     return request.method == "POST" and request.target.endswith("/fhir/DocumentReference")
 
 
+@with_quirk("search-needs-patient")
 def test_a_lost_answer_is_checked_with_the_patient_the_site_insists_on(
-    tmp_path: Path, patient_only_site: RunningServer, scripted_browser: ScriptedBrowser
+    tmp_path: Path, quirk_site: RunningServer, scripted_browser: ScriptedBrowser
 ) -> None:
     """Item 2: the check searched ``identifier`` alone; the EHR answered 400 every time and the
     note stayed "Checking" for good while ``outbox list`` exited 0."""
     data = tmp_path / "data"
-    origin = patient_only_site.fhir_base.rsplit("/fhir", 1)[0]
-    with proxy_in_thread(origin) as proxy:
-        sites = site_file(tmp_path, patient_only_site, "epic-like", proxy=proxy.base)
-        common = ("--site", patient_only_site.name, "--sites-file", str(sites))
-        assert run("login", *common, "--timeout", "60")[0] == 0
-        [commit] = approve(data, patient_only_site.name, clinical_commit(load_profile("epic-like")))
+    with signed_in_through_proxy(tmp_path, quirk_site, "epic-like") as (proxy, common):
+        [commit] = approve(data, quirk_site.name, clinical_commit(load_profile("epic-like")))
         drops = ScriptedFaults([Fault.drop_after()])
         proxy.proxy.plan = lambda r: drops(r) if is_note_post(r) else Fault.pass_through()
         code, out, err = run("outbox", "sync", *common, "--data-dir", str(data), "--timeout", "60")
@@ -151,21 +174,18 @@ def test_a_lost_answer_is_checked_with_the_patient_the_site_insists_on(
     assert code == 0, out + err
     assert "Outbox: 1 commit(s) - 1 confirmed." in out
     assert checks and all("patient=Patient%2Fpat-1" in t for t in checks), checks
-    assert copies_per_patient(patient_only_site, commit) == [1]
+    assert copies_per_patient(quirk_site, commit) == [1]
 
 
+@with_quirk("search-needs-patient")
 def test_a_refused_check_asks_a_person_in_words_and_list_says_so(
-    tmp_path: Path, patient_only_site: RunningServer, scripted_browser: ScriptedBrowser
+    tmp_path: Path, quirk_site: RunningServer, scripted_browser: ScriptedBrowser
 ) -> None:
     """Item 2: a 400 to the check parks the commit with words that say the note may already be
     in the chart and what to look for; ``outbox list`` exits 1."""
     data = tmp_path / "data"
-    origin = patient_only_site.fhir_base.rsplit("/fhir", 1)[0]
-    with proxy_in_thread(origin) as proxy:
-        sites = site_file(tmp_path, patient_only_site, "epic-like", proxy=proxy.base)
-        common = ("--site", patient_only_site.name, "--sites-file", str(sites))
-        assert run("login", *common, "--timeout", "60")[0] == 0
-        [commit] = approve(data, patient_only_site.name, clinical_commit(load_profile("epic-like")))
+    with signed_in_through_proxy(tmp_path, quirk_site, "epic-like") as (proxy, common):
+        [commit] = approve(data, quirk_site.name, clinical_commit(load_profile("epic-like")))
         drops = ScriptedFaults([Fault.drop_after()])
 
         def plan(request: ProxyRequest) -> Fault:
@@ -186,7 +206,7 @@ def test_a_refused_check_asks_a_person_in_words_and_list_says_so(
     assert "The EHR refused the app's check whether this arrived (HTTP 400)." in out
     assert "The note may already be in the chart: look in the patient's chart for a note" in out
     assert "If it is there, discard this here" in out
-    assert copies_per_patient(patient_only_site, commit) == [1]  # it did arrive
+    assert copies_per_patient(quirk_site, commit) == [1]  # it did arrive
 
 
 SCOPES_WITHOUT_TASK_WRITE = [
@@ -272,30 +292,16 @@ def test_check_names_the_profile_and_agrees_with_the_approval_gate(
             assert not allowed.allows(resource_type), resource_type
 
 
-@pytest.fixture(scope="module")
-def no_provenance_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    server = start_sandbox(
-        tmp_path_factory.mktemp("no-provenance"), auto_login="prac-1:pat-1",
-        quirks=("refuse-provenance",),
-    )  # fmt: skip
-    server.name = "noprovenance"
-    yield server
-    server.stop()
-
-
+@with_quirk("refuse-provenance")
 def test_provenance_declared_but_refused_confirms_the_note_without_it_and_is_remembered(
-    tmp_path: Path, no_provenance_site: RunningServer, scripted_browser: ScriptedBrowser
+    tmp_path: Path, quirk_site: RunningServer, scripted_browser: ScriptedBrowser
 ) -> None:
     """Item 4: the site declares Provenance create and answers 403 when it comes."""
     data = tmp_path / "data"
-    origin = no_provenance_site.fhir_base.rsplit("/fhir", 1)[0]
     oracle = load_profile("oracle-like")
-    with proxy_in_thread(origin) as proxy:
-        sites = site_file(tmp_path, no_provenance_site, "oracle-like", proxy=proxy.base)
-        common = ("--site", no_provenance_site.name, "--sites-file", str(sites))
+    with signed_in_through_proxy(tmp_path, quirk_site, "oracle-like") as (proxy, common):
         options = (*common, "--data-dir", str(data))
-        assert run("login", *common, "--timeout", "60")[0] == 0
-        [first] = approve(data, no_provenance_site.name, clinical_commit(oracle))
+        [first] = approve(data, quirk_site.name, clinical_commit(oracle))
         code, out, err = run("outbox", "sync", *options, "--timeout", "60")
         assert code == 0, out + err
         assert "Outbox: 1 commit(s) - 1 confirmed." in out
@@ -311,16 +317,16 @@ def test_provenance_declared_but_refused_confirms_the_note_without_it_and_is_rem
         assert check_verdicts(out)["Provenance"] == "will not write (refused by this EHR before)"
         assert "Note for clinic IT: This EHR refused Provenance writes (HTTP 403)" in out
 
-        [second] = approve(data, no_provenance_site.name, clinical_commit(oracle))
+        [second] = approve(data, quirk_site.name, clinical_commit(oracle))
         code, out, err = run("outbox", "sync", *options, "--timeout", "60")
         assert code == 0 and "2 confirmed" in out, out + err
         posts = [t for m, t, _k in proxy.log if m == "POST" and t.endswith("/fhir/Provenance")]
         assert len(posts) == 1  # not sent again
     for commit in (first, second):
-        copies = server_copies(no_provenance_site, commit)
+        copies = server_copies(quirk_site, commit)
         assert copies[:-1] == [1] * (len(commit.writes) - 1) and copies[-1] == 0
 
-    site = load_sites(sites).find(no_provenance_site.name)
+    site = load_sites(tmp_path / "sites.toml").find(quirk_site.name)
     assert site is not None
     # approval no longer plans it (the site's folder is where the app keeps its data)
     assert "Provenance" not in asyncio.run(approval_gate(site, data)).creatable
@@ -377,24 +383,25 @@ def test_the_sign_in_guide_names_only_profiles_that_exist() -> None:
     assert named and set(named) <= set(available_profiles())
 
 
+@with_quirk("refuse-provenance")
 def test_a_refused_note_is_a_failure_in_words_that_quote_the_ehr(
-    tmp_path: Path, no_provenance_site: RunningServer, scripted_browser: ScriptedBrowser
+    tmp_path: Path, quirk_site: RunningServer, scripted_browser: ScriptedBrowser
 ) -> None:
     """Items 4 and 6: in a transaction the refused Provenance takes the note with it: nothing
     was written, a person is needed, and the EHR's own text is a quoted, punctuated clause
     ("…is not supported by this server If this keeps happening…" ran together)."""
     data = tmp_path / "data"
-    sites = site_file(tmp_path, no_provenance_site, "generic-r4")
+    sites = site_file(tmp_path, quirk_site, "generic-r4")
     options = (
         "--site",
-        no_provenance_site.name,
+        quirk_site.name,
         "--sites-file",
         str(sites),
         "--data-dir",
         str(data),
     )
     assert run("login", *options[:4], "--timeout", "60")[0] == 0
-    [commit] = approve(data, no_provenance_site.name, clinical_commit())
+    [commit] = approve(data, quirk_site.name, clinical_commit())
     code, out, err = run("outbox", "sync", *options, "--timeout", "60")
     assert code == 1, out + err
     code, out, _ = run("outbox", "show", str(commit.commit_id), *options)
@@ -403,4 +410,4 @@ def test_a_refused_note_is_a_failure_in_words_that_quote_the_ehr(
         "The EHR said: “Provenance is not supported by this server for this client”. Ask "
         "clinic IT" in out
     )
-    assert server_copies(no_provenance_site, commit) == [0] * len(commit.writes)
+    assert server_copies(quirk_site, commit) == [0] * len(commit.writes)
