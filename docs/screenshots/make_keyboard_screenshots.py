@@ -10,24 +10,23 @@ the review's FHIR detail for IT.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
-import tempfile
 from pathlib import Path
 
-import qasync
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.bootstrap import start_workbench  # noqa: E402
-from app.paths import AppPaths  # noqa: E402
-from app.ui.workbench import build_main_window  # noqa: E402
-from docs.screenshots.make_followup_screenshots import shoot, wait_for  # noqa: E402
+from docs.screenshots.sandbox_window import (
+    run_script,
+    shoot,
+    signed_in_window,
+    size_of,
+    wait_for,
+)
 
 
 def focused():  # type: ignore[no-untyped-def]
@@ -35,85 +34,63 @@ def focused():  # type: ignore[no-untyped-def]
 
 
 async def main(size: str, out: Path) -> None:
-    width, height = (int(x) for x in size.split("x"))
-    tmp = Path(tempfile.mkdtemp(prefix="fhir-writeback-shots-"))
-    paths = AppPaths(tmp / "data", tmp / "log", tmp / "cfg", tmp / "site").ensure()
-    workbench = start_workbench(None, True, paths)
-    parts = build_main_window(workbench)
-    window = parts.window
-    window.resize(width, height)
-    window.move(0, 0)
-    window.show()
-    window.activateWindow()
-    out.mkdir(parents=True, exist_ok=True)
-    controller = parts.controller
-    await wait_for(lambda: not controller.tasks.is_running("sign-in"), 30)
-    controller.request_sign_in(workbench.sites[0])
-    workspace, gate, drafts = parts.workspace, parts.gate, parts.workspace.drafts
-    await wait_for(lambda: gate.chart is not None and drafts.draft is not None)
-    await wait_for(lambda: bool(workspace.entry and workspace.entry.owners), 30)
-    editor = workspace.editor
-    editor.section_edits["subjective"].setPlainText("Headache for 3 days, better with rest.")
-    editor.section_edits["plan"].setPlainText("Recheck blood pressure in *** weeks.")
+    async with signed_in_window(size_of(size)) as shot:
+        parts, window = shot.parts, shot.window
+        workspace, gate, drafts = parts.workspace, parts.gate, parts.workspace.drafts
+        await wait_for(lambda: bool(workspace.entry and workspace.entry.owners), 30)
+        editor = workspace.editor
+        editor.section_edits["subjective"].setPlainText("Headache for 3 days, better with rest.")
+        editor.section_edits["plan"].setPlainText("Recheck blood pressure in *** weeks.")
 
-    editor.add_row("observation")
-    await wait_for(lambda: focused() is not None and focused().inherits("QLineEdit"), 10)
-    QTest.keyClicks(focused(), "bp")
-    await asyncio.sleep(0.8)
-    shoot(window, out / f"picker-observation-{size}.png")
-    QTest.keyClick(focused(), Qt.Key.Key_Return)
-    await asyncio.sleep(0.3)
-    QTest.keyClicks(focused(), "142/")
-    QTest.keyClick(focused(), Qt.Key.Key_Return)
-    await asyncio.sleep(0.8)
-    shoot(window, out / f"entry-refused-{size}.png")
-    table = editor.table_for("observation").table
-    table.item(0, 1).setText("142/88")  # type: ignore[union-attr]
+        editor.add_row("observation")
+        await wait_for(lambda: focused() is not None and focused().inherits("QLineEdit"), 10)
+        QTest.keyClicks(focused(), "bp")
+        await asyncio.sleep(0.8)
+        shoot(window, out / f"picker-observation-{size}.png")
+        QTest.keyClick(focused(), Qt.Key.Key_Return)
+        await asyncio.sleep(0.3)
+        QTest.keyClicks(focused(), "142/")
+        QTest.keyClick(focused(), Qt.Key.Key_Return)
+        await asyncio.sleep(0.8)
+        shoot(window, out / f"entry-refused-{size}.png")
+        table = editor.table_for("observation").table
+        table.item(0, 1).setText("142/88")  # type: ignore[union-attr]
 
-    editor.add_row("task")
-    await wait_for(lambda: focused() is not None and focused().inherits("QLineEdit"), 10)
-    QTest.keyClicks(focused(), "Recheck blood pressure")
-    QTest.keyClick(focused(), Qt.Key.Key_Return)
-    await asyncio.sleep(0.3)
-    QTest.keyClicks(focused(), "jones")
-    await asyncio.sleep(0.8)
-    shoot(window, out / f"picker-owner-{size}.png")
-    QTest.keyClick(focused(), Qt.Key.Key_Return)
-    await asyncio.sleep(0.3)
-    QTest.keyClicks(focused(), "next monday")
-    await asyncio.sleep(0.8)
-    shoot(window, out / f"due-date-preview-{size}.png")
-    QTest.keyClick(focused(), Qt.Key.Key_Return)
-    editor.next_blank(1)
-    QTest.keyClicks(focused(), "2")
+        editor.add_row("task")
+        await wait_for(lambda: focused() is not None and focused().inherits("QLineEdit"), 10)
+        QTest.keyClicks(focused(), "Recheck blood pressure")
+        QTest.keyClick(focused(), Qt.Key.Key_Return)
+        await asyncio.sleep(0.3)
+        QTest.keyClicks(focused(), "jones")
+        await asyncio.sleep(0.8)
+        shoot(window, out / f"picker-owner-{size}.png")
+        QTest.keyClick(focused(), Qt.Key.Key_Return)
+        await asyncio.sleep(0.3)
+        QTest.keyClicks(focused(), "next monday")
+        await asyncio.sleep(0.8)
+        shoot(window, out / f"due-date-preview-{size}.png")
+        QTest.keyClick(focused(), Qt.Key.Key_Return)
+        editor.next_blank(1)
+        QTest.keyClicks(focused(), "2")
 
-    parts.help_menu.show_shortcuts()  # type: ignore[union-attr]
-    await asyncio.sleep(0.8)
-    shoot(window, out / f"keyboard-shortcuts-{size}.png")
-    parts.help_menu.dialog.reject()  # type: ignore[union-attr]
+        parts.help_menu.show_shortcuts()  # type: ignore[union-attr]
+        await asyncio.sleep(0.8)
+        shoot(window, out / f"keyboard-shortcuts-{size}.png")
+        parts.help_menu.dialog.reject()  # type: ignore[union-attr]
 
-    drafts.refresh_diff()
-    await wait_for(lambda: gate.report is not None and gate.report.can_approve, 10)
-    workspace.review_shortcut()
-    await wait_for(lambda: workspace.approval_dialog is not None, 10)
-    review = workspace.approval_dialog
-    assert review is not None
-    review.move(120, 20)
-    review.tabs.setCurrentWidget(review.writes_page)
-    review.detail_button.setChecked(True)
-    await asyncio.sleep(0.8)
-    shoot(window, out / f"review-fhir-detail-{size}.png")
-    review.reject()
-    window.close()
-    await parts.aclose()
-    await workbench.aclose()
+        drafts.refresh_diff()
+        await wait_for(lambda: gate.report is not None and gate.report.can_approve, 10)
+        workspace.review_shortcut()
+        await wait_for(lambda: workspace.approval_dialog is not None, 10)
+        review = workspace.approval_dialog
+        assert review is not None
+        review.move(120, 20)
+        review.tabs.setCurrentWidget(review.writes_page)
+        review.detail_button.setChecked(True)
+        await asyncio.sleep(0.8)
+        shoot(window, out / f"review-fhir-detail-{size}.png")
+        review.reject()
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size", default="1366x768")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
-    args = parser.parse_args()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setQuitOnLastWindowClosed(False)
-    qasync.run(main(args.size, args.out))
+    run_script(main)

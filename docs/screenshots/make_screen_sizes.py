@@ -36,36 +36,28 @@ SIZES = [
 ]
 
 
-def shoot(out: Path, name: str) -> None:
-    subprocess.run(["import", "-window", "root", str(out / name)], check=True, timeout=30)
-
-
-async def wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.1)
-
-
 async def drive(prefix: str, out: Path) -> None:
-    from app.bootstrap import start_workbench
+    from app.ui.workbench import MainWindowParts
+    from docs.screenshots.sandbox_window import signed_in_window
+
+    def shoot(name: str) -> None:  # the whole screen, whatever is on it
+        subprocess.run(["import", "-window", "root", str(out / name)], check=True, timeout=30)
+
+    async def sign_in_page(_parts: MainWindowParts) -> None:
+        await asyncio.sleep(1.5)
+        shoot(f"{prefix}-signin.png")
+
+    # opened at the size the app chooses by itself: never resized or maximised here
+    async with signed_in_window(None, before_sign_in=sign_in_page) as shot:
+        await write_approve_send(shot.parts, prefix, shoot)
+
+
+async def write_approve_send(parts, prefix: str, shoot) -> None:  # type: ignore[no-untyped-def]
     from app.domain.clinical import Reference
     from app.domain.draft import ObservationItem, TaskItem
-    from app.paths import AppPaths
-    from app.ui.workbench import build_main_window
+    from docs.screenshots.sandbox_window import wait_for
 
-    tmp = Path(tempfile.mkdtemp(prefix="fhir-writeback-sizes-"))
-    paths = AppPaths(tmp / "data", tmp / "log", tmp / "cfg", tmp / "site").ensure()
-    workbench = start_workbench(None, True, paths)
-    parts = build_main_window(workbench)
-    window = parts.window
-    window.show()
-    await asyncio.sleep(1.5)
-    shoot(out, f"{prefix}-signin.png")
-    controller = parts.controller
-    await wait_for(lambda: not controller.tasks.is_running("sign-in"), 30)
-    controller.request_sign_in(workbench.sites[0])
-    workspace, gate = parts.workspace, parts.gate
-    await wait_for(lambda: gate.chart is not None and workspace.drafts.draft is not None, 60)
+    workspace = parts.workspace
     drafts = workspace.drafts
     workspace.editor.section_edits["plan"].setPlainText(
         "Increase lisinopril to 20 mg daily. Recheck blood pressure in 2 weeks."
@@ -90,7 +82,7 @@ async def drive(prefix: str, out: Path) -> None:
     )
     drafts.refresh_diff()
     await asyncio.sleep(1.5)
-    shoot(out, f"{prefix}-workspace.png")
+    shoot(f"{prefix}-workspace.png")
     workspace.approve_button.click()  # approved and sent: the outbox names the patient
     await wait_for(lambda: workspace.approval_dialog is not None, 30)
     dialog = workspace.approval_dialog
@@ -101,9 +93,7 @@ async def drive(prefix: str, out: Path) -> None:
     await wait_for(lambda: workspace.editor.notice_label.text().startswith("Sent"), 60)
     parts.outbox.toggle()
     await asyncio.sleep(1.0)
-    shoot(out, f"{prefix}-outbox.png")
-    await parts.aclose()
-    await workbench.aclose()
+    shoot(f"{prefix}-outbox.png")
 
 
 def run_driver(prefix: str, out: Path) -> None:
