@@ -173,13 +173,18 @@ async def test_one_dropped_connection_is_tried_once_more(rig: Rig) -> None:
 
 async def test_a_flapping_link_costs_no_storm_and_loses_nothing(rig: Rig) -> None:
     """The link drops for a moment every half second; the prefetch is asked again each time
-    the EHR answers (as on reconnection). Every chart ends up kept whole, and no chart costs
-    more than two requests per round."""
+    the EHR answers (as on reconnection). Every chart ends up kept whole, and no chart is
+    asked more than twice per round."""
     offline, _chart = rig.services()
     offline.retry_pause = 0.05
-    await offline.prefetch(CHARTS[:1])
+    await offline.prefetch(CHARTS[:1])  # the CapabilityStatement read
     rig.store.charts.purge_all()
     offline.begin_session()  # as at the next sign-in
+    before = rig.proxy.requests
+    await offline.prefetch(CHARTS[:1])
+    per_chart = rig.proxy.requests - before  # the header's batch beside the sections' (issue 15)
+    rig.store.charts.purge_all()
+    offline.begin_session()
     started = time.monotonic()
     rig.proxy.plan = lambda request: (
         Fault.drop_before() if int((time.monotonic() - started) / 0.25) % 2 else Fault.slow(0.05)
@@ -191,7 +196,7 @@ async def test_a_flapping_link_costs_no_storm_and_loses_nothing(rig: Rig) -> Non
         before = rig.proxy.requests
         report = await offline.prefetch(CHARTS)
         attempted = len(report.kept) + len(report.failed) + (1 if report.unreachable else 0)
-        assert rig.proxy.requests - before <= 2 * max(attempted, 1)
+        assert rig.proxy.requests - before <= 2 * per_chart * max(attempted, 1)
         await asyncio.sleep(0.1)
     for patient, encounter in CHARTS:
         assert rig.store.charts.load(patient, encounter) is not None
