@@ -250,5 +250,6 @@ def test_fault_kinds_are_all_exercised() -> None:
     elsewhere = {
         FaultKind.BODY,  # the token endpoint's HTML/not-JSON 200s: test_runner_token_faults.py
         FaultKind.KILL,  # SIGKILL during token rotation: test_soak.py
+        FaultKind.HELD,  # an answer held until after sign-out: tests/services/test_kept_chart_lifecycle.py
     }
     assert covered | elsewhere == set(FaultKind)
