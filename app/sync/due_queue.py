@@ -1,12 +1,18 @@
 """The commits one pass of the runner works on: due now, in sequence order, claimed from the
 store in small batches as the workers ask for them (``app.store.outbox.claim_due``), so a long
-queue is never read at once and a commit approved during the pass is still picked up."""
+queue is never read at once and a commit approved during the pass is still picked up.
+
+:class:`SendSlots` bounds how many commits are being sent at once (the runner's
+``concurrency``). A commit gives its slot back once its requests are done, before its
+confirmation is stored: the next commit starts while that is written, and the two changes
+share one group commit (issue 15) — the store's fsync is off the round trip's path."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,3 +68,33 @@ class PassTally:
 
     processed: int = 0
     confirmed: int = 0
+
+
+class SendSlot:
+    """One of the slots of :class:`SendSlots`, held while a commit is being sent."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._held = True
+
+    def release(self) -> None:
+        """The commit's requests are done (what is left is storing the outcome)."""
+        if self._held:
+            self._held = False
+            self._semaphore.release()
+
+
+class SendSlots:
+    """At most ``limit`` commits are being sent at once (their turn in sequence order)."""
+
+    def __init__(self, limit: int) -> None:
+        self._semaphore = asyncio.Semaphore(limit)
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[SendSlot]:
+        await self._semaphore.acquire()
+        held = SendSlot(self._semaphore)
+        try:
+            yield held
+        finally:
+            held.release()

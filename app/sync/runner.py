@@ -43,7 +43,7 @@ from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
 from app.store.outbox_records import OutboxEntry, OutboxSummary
 from app.store.site_refusals import SiteRefusals
-from app.sync.due_queue import DueQueue, PassTally
+from app.sync.due_queue import DueQueue, PassTally, SendSlot, SendSlots
 from app.sync.errors import SyncSetupFailed
 from app.sync.lock import RunnerLock
 from app.sync.planner import WriteCapabilities, capabilities_from
@@ -378,18 +378,22 @@ class SyncRunner:
         if self._make_due:
             self._make_due = False
             await self._db.run(self._store.make_due_now, self._clock())
+
+        def go_on() -> bool:
+            return not (self._paused or self._offline_pass or not self._started)
+
         due = DueQueue(
-            self._store,
-            self._db,
-            self._clock,
-            batch=max(16, 4 * self._concurrency),
-            go_on=lambda: not (self._paused or self._offline_pass or not self._started),
+            self._store, self._db, self._clock, batch=max(16, 4 * self._concurrency), go_on=go_on
         )
         tally = PassTally()
+        slots = SendSlots(self._concurrency)
 
         async def worker() -> None:
             while (entry := await due.take()) is not None:
-                await self._handle(sender, entry, tally)
+                async with slots.slot() as slot:
+                    if not go_on():  # stopped while it waited for its turn: left as it is
+                        return
+                    await self._handle(sender, entry, tally, slot)
 
         await self._back_online()
         if self._status.connectivity is not Connectivity.ONLINE:
@@ -398,9 +402,10 @@ class SyncRunner:
             probe = await due.take()
             if probe is not None:
                 await self._handle(sender, probe, tally)
+        # Twice as many workers as slots: while one stores a commit's outcome, another sends.
         # return_exceptions: every worker has finished before the pass ends, even when one failed
         ended = await asyncio.gather(
-            *(worker() for _ in range(self._concurrency)), return_exceptions=True
+            *(worker() for _ in range(2 * self._concurrency)), return_exceptions=True
         )
         for outcome in ended:
             if isinstance(outcome, BaseException):
@@ -446,10 +451,16 @@ class SyncRunner:
             refusals=self._refusals,
         )
 
-    async def _handle(self, sender: CommitSender, entry: OutboxEntry, tally: PassTally) -> None:
+    async def _handle(
+        self,
+        sender: CommitSender,
+        entry: OutboxEntry,
+        tally: PassTally,
+        slot: SendSlot | None = None,
+    ) -> None:
         tally.processed += 1
         try:
-            item = await sender.process(entry)
+            item = await sender.process(entry, slot)
         except Exception as exc:
             # A bug must not stop the other commits, nor leave this one "Sending".
             recorded = await self._after_unexpected(entry, exc)
