@@ -131,7 +131,7 @@ class AuditHooks:
     def on_outbox(self, c: Connection, ev: OutboxEvent) -> None:
         """The records of an outbox event. Most state changes (queued -> sending, ...) make
         none: the commit's row is read only for those that do (issue 15)."""
-        if not _records_something(ev):
+        if not records_something(ev):
             return
         commit_id = str(ev.commit_id)
         row = c.execute(_COMMIT_FACTS, {"key": commit_id}).first()
@@ -305,7 +305,7 @@ _WRITTEN = (
 )
 
 
-def _records_something(ev: OutboxEvent) -> bool:
+def records_something(ev: OutboxEvent) -> bool:
     """Whether ``ev`` can make an audit record (``_outbox_records`` decides which): approval,
     discard, a send attempt's end, a reconciliation, a retry asked for, or news of where the
     commit stands. Pure, so the common "queued -> sending" reads nothing."""

@@ -39,6 +39,7 @@ from app.domain.outbox import (
 )
 from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy, RandomSource
 from app.store.database import Database
+from app.store.group_mode import GroupMode
 from app.store.outbox_changes import (
     BASE_DISCARDED_TEXT,
     SELECT_STATE,
@@ -363,9 +364,9 @@ class OutboxRepository(OutboxReads):
         the store thread is in one: app.store.database.Database.group)."""
         self._db.after_commit(lambda: self._notify_now(changes))
 
-    def group(self) -> AbstractContextManager[None]:
+    def group(self, mode: GroupMode = GroupMode.SAVEPOINTS) -> AbstractContextManager[None]:
         """One transaction for the state changes made inside on this thread (group commit)."""
-        return self._db.group()
+        return self._db.group(mode)
 
     def _notify_now(self, changes: Sequence[OutboxChange]) -> None:
         log_changes(changes, self._clock())

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from app.domain.commit import ApprovedCommit, PlannedWrite, resolved_payload
+from app.domain.commit import ApprovedCommit, PlannedWrite
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
 from app.fhir.errors import FhirError
 from app.smart.errors import SmartError
@@ -540,8 +540,7 @@ def _compare(
         if copy is None:
             unread += 1
             continue
-        sent = resolved_payload(write.payload_json, resolved)
-        diff = differences(sent, copy)
+        diff = differences(write.payload(), copy, references=resolved)
         if diff:
             problems.append(f"{write.resource_type} {resolved[write.full_url]}: {'; '.join(diff)}")
     if problems:
