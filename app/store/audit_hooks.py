@@ -183,7 +183,7 @@ class AuditHooks:
     def _step(self, c: Connection, ev: OutboxEvent, row: Any) -> _Record | None:
         """What was done: a send attempt, a reconciliation, a retry the clinician asked for."""
         event, commit_id = ev.event, str(ev.commit_id)
-        if ev.old_state is S.SENDING:
+        if ev.old_state is S.SENDING and event is not E.SEND_WITHHELD:
             attempt = self._attempts(c, commit_id) + 1
             return AuditKind.SEND_ATTEMPT, {
                 "attempt": attempt,

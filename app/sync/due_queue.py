@@ -3,16 +3,16 @@ store in small batches as the workers ask for them (``app.store.outbox.claim_due
 queue is never read at once and a commit approved during the pass is still picked up.
 
 :class:`SendSlots` bounds how many commits are being sent at once (the runner's
-``concurrency``). A commit gives its slot back once its requests are done, before its
-confirmation is stored: the next commit starts while that is written, and the two changes
-share one group commit (issue 15) — the store's fsync is off the round trip's path."""
+``concurrency``). A commit is marked SENDING before it waits for its slot, and gives the slot
+back once its requests are done, before its outcome is stored: both writes (and their fsync)
+happen while other commits are in flight (issue 15)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -71,11 +71,24 @@ class PassTally:
 
 
 class SendSlot:
-    """One of the slots of :class:`SendSlots`, held while a commit is being sent."""
+    """A commit's turn among the ``concurrency`` being sent (:class:`SendSlots`).
 
-    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+    The runner marks a commit SENDING first (that write, with its fsync, is off the round
+    trip's path: it is stored while the commits ahead are in flight), then ``enter`` waits for
+    a free slot before anything is sent. ``enter`` is False when the pass must stop meanwhile
+    (the EHR unreachable, a sign-in needed, the runner stopped): nothing is sent, and the
+    commit is given back to the queue as it was (``SyncEvent.SEND_WITHHELD``)."""
+
+    def __init__(self, semaphore: asyncio.Semaphore, go_on: Callable[[], bool]) -> None:
         self._semaphore = semaphore
-        self._held = True
+        self._go_on = go_on
+        self._held = False
+
+    async def enter(self) -> bool:
+        if not self._held:
+            await self._semaphore.acquire()
+            self._held = True
+        return self._go_on()
 
     def release(self) -> None:
         """The commit's requests are done (what is left is storing the outcome)."""
@@ -87,14 +100,15 @@ class SendSlot:
 class SendSlots:
     """At most ``limit`` commits are being sent at once (their turn in sequence order)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, go_on: Callable[[], bool]) -> None:
         self._semaphore = asyncio.Semaphore(limit)
+        self._go_on = go_on
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[SendSlot]:
-        await self._semaphore.acquire()
-        held = SendSlot(self._semaphore)
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[SendSlot]:
+        """A slot for one commit, given back at the end whatever happened."""
+        slot = SendSlot(self._semaphore, self._go_on)
         try:
-            yield held
+            yield slot
         finally:
-            held.release()
+            slot.release()

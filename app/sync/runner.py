@@ -4,10 +4,12 @@ One runner per user store (an OS lock file, :class:`~app.sync.lock.RunnerLock`):
 instance does not send. At start, items left SENDING by a crash become UNKNOWN_OUTCOME (they
 are checked before anything is resent), and items an earlier session left PAUSED_FOR_SIGN_IN
 are resumed when the runner's session is signed in (``wait_until_signed_in`` returns at once).
-A pass takes due commits in sequence order and works
-on up to ``concurrency`` of them at once (6 by default: the per-host connection limit
+A pass takes due commits in sequence order and sends
+up to ``concurrency`` of them at once (6 by default: the per-host connection limit
 browsers use, which keeps one clinician's laptop a polite client while hiding a WAN round trip:
-docs/performance.md); each commit is atomic on its own (a transaction
+docs/performance.md); as many more are marked SENDING, or have their outcome stored, meanwhile
+(app.sync.due_queue.SendSlots: the store's fsyncs stay off the round trips' path); each
+commit is atomic on its own (a transaction
 Bundle where the server allows it) and an amendment waits for its base in the store
 (WAITING_FOR_BASE), so order is kept where it matters and nowhere else.
 
@@ -386,13 +388,11 @@ class SyncRunner:
             self._store, self._db, self._clock, batch=max(16, 4 * self._concurrency), go_on=go_on
         )
         tally = PassTally()
-        slots = SendSlots(self._concurrency)
+        slots = SendSlots(self._concurrency, go_on)
 
         async def worker() -> None:
             while (entry := await due.take()) is not None:
-                async with slots.slot() as slot:
-                    if not go_on():  # stopped while it waited for its turn: left as it is
-                        return
+                with slots.turn() as slot:
                     await self._handle(sender, entry, tally, slot)
 
         await self._back_online()
@@ -402,7 +402,8 @@ class SyncRunner:
             probe = await due.take()
             if probe is not None:
                 await self._handle(sender, probe, tally)
-        # Twice as many workers as slots: while one stores a commit's outcome, another sends.
+        # Twice as many workers as slots: while ``concurrency`` commits are in flight, as many
+        # are marked SENDING (or have their outcome stored) and wait for their turn.
         # return_exceptions: every worker has finished before the pass ends, even when one failed
         ended = await asyncio.gather(
             *(worker() for _ in range(2 * self._concurrency)), return_exceptions=True

@@ -131,6 +131,8 @@ class CommitSender:
         )
         log.debug("%s%s: next step %s", prefix(), entry.item.state.value, action.kind.value)
         if action.kind is ActionKind.RECONCILE:
+            if slot is not None and not await slot.enter():
+                return entry.item  # the pass stopped before its turn: checked next time
             item = await self.reconcile(entry)
             if item.state is not S.QUEUED:
                 return item
@@ -164,6 +166,8 @@ class CommitSender:
         await self._db.run(
             self._store.apply, cid, E.SEND_STARTED, expect=entry.item.state, strategy=strategy.value
         )
+        if slot is not None and not await slot.enter():  # nothing was sent: back in the queue
+            return await self._db.run(self._store.apply, cid, E.SEND_WITHHELD)
         checked = await self._preconditions(entry, resolved, bases, versions)
         if isinstance(checked, Failure):
             return await self._fail(cid, checked, [])

@@ -112,3 +112,30 @@ def test_events_said_to_make_no_record_make_none(monkeypatch: pytest.MonkeyPatch
             skipped += 1
             assert captured.events == [], (old, new, sync_event)
     assert skipped > 0  # queued -> sending, among others
+
+
+def test_a_send_given_back_before_any_request_is_not_an_attempt() -> None:
+    captured = _Captured()
+    hooks = AuditHooks(captured, SimpleNamespace(protector=None))  # type: ignore[arg-type]
+    ev = OutboxEvent(
+        OutboxEventKind.STATE_CHANGED,
+        uuid4(),
+        1,
+        OutboxState.SENDING,
+        OutboxState.QUEUED,
+        SyncEvent.SEND_WITHHELD,
+        T0,
+    )
+    hooks.on_outbox(_Answers(), ev)  # type: ignore[arg-type]
+    assert captured.events == []
+    sent = OutboxEvent(
+        OutboxEventKind.STATE_CHANGED,
+        uuid4(),
+        1,
+        OutboxState.SENDING,
+        OutboxState.QUEUED,
+        SyncEvent.AUTH_REFRESH_NEEDED,
+        T0,
+    )
+    hooks.on_outbox(_Answers(), sent)  # type: ignore[arg-type]
+    assert [e.kind for e in captured.events] == [AuditKind.SEND_ATTEMPT]
