@@ -35,7 +35,7 @@ from app.store.errors import (
     translate,
 )
 from app.store.file_check import check_store_file
-from app.store.group_mode import GroupMode
+from app.store.group_mode import GroupMode, GroupWriteFailed
 from app.store.schema import metadata
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -113,11 +113,6 @@ class _GroupOnThisThread(threading.local):
         self.after: list[Callable[[], None]] = []
         self.mode = GroupMode.SAVEPOINTS
         self.write_failed = False
-
-
-class GroupWriteFailed(Exception):
-    """A write failed inside an ALL_OR_NOTHING group (its caller may have caught the error):
-    nothing of the group may be committed."""
 
 
 class Database:

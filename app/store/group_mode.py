@@ -16,3 +16,8 @@ class GroupMode(Enum):
     # even when its caller caught the error; the group is rolled back and the caller runs it
     # again with SAVEPOINTS (app.sync.store_thread).
     ALL_OR_NOTHING = "all_or_nothing"
+
+
+class GroupWriteFailed(Exception):
+    """A write failed inside an ALL_OR_NOTHING group (its caller may have caught the error):
+    nothing of the group may be committed."""

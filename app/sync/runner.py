@@ -4,13 +4,11 @@ One runner per user store (an OS lock file, :class:`~app.sync.lock.RunnerLock`):
 instance does not send. At start, items left SENDING by a crash become UNKNOWN_OUTCOME (they
 are checked before anything is resent), and items an earlier session left PAUSED_FOR_SIGN_IN
 are resumed when the runner's session is signed in (``wait_until_signed_in`` returns at once).
-A pass takes due commits in sequence order and sends
-up to ``concurrency`` of them at once (6 by default: the per-host connection limit
-browsers use, which keeps one clinician's laptop a polite client while hiding a WAN round trip:
-docs/performance.md); as many more are marked SENDING, or have their outcome stored, meanwhile
-(app.sync.due_queue.SendSlots: the store's fsyncs stay off the round trips' path); each
-commit is atomic on its own (a transaction
-Bundle where the server allows it) and an amendment waits for its base in the store
+A pass takes due commits in sequence order and sends up to ``concurrency`` at once (6 by
+default: the per-host connection limit browsers use, a polite client that still hides a WAN
+round trip: docs/performance.md; app.sync.due_queue.SendSlots keeps the store's fsyncs off the
+round trips' path); each commit is atomic on its own (a transaction Bundle where the server
+allows it) and an amendment waits for its base in the store
 (WAITING_FOR_BASE), so order is kept where it matters and nowhere else.
 
 While the EHR cannot be reached the pass stops at the first commit that could not be sent
@@ -401,9 +399,8 @@ class SyncRunner:
             # one failed attempt, not one per queued commit.
             probe = await due.take()
             if probe is not None:
-                await self._handle(sender, probe, tally)
-        # Twice as many workers as slots: while ``concurrency`` commits are in flight, as many
-        # are marked SENDING (or have their outcome stored) and wait for their turn.
+                await self._handle(sender, probe, tally, None)
+        # Twice as many workers as slots: as many commits are marked (or stored) as are in flight
         # return_exceptions: every worker has finished before the pass ends, even when one failed
         ended = await asyncio.gather(
             *(worker() for _ in range(2 * self._concurrency)), return_exceptions=True
@@ -453,11 +450,7 @@ class SyncRunner:
         )
 
     async def _handle(
-        self,
-        sender: CommitSender,
-        entry: OutboxEntry,
-        tally: PassTally,
-        slot: SendSlot | None = None,
+        self, sender: CommitSender, entry: OutboxEntry, tally: PassTally, slot: SendSlot | None
     ) -> None:
         tally.processed += 1
         try:

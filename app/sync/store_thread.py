@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from app.store.group_mode import GroupMode
+from app.store.group_mode import GroupMode, GroupWriteFailed
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -127,36 +127,55 @@ def _run_together(group: Group, batch: list[_Call]) -> None:
     """Run ``batch`` in one group transaction; answer each caller after the COMMIT (a failed
     COMMIT stored nothing of the group: every caller gets its error)."""
     outcomes = _all_or_nothing(group, batch)
-    if outcomes is None:
-        outcomes = _each_in_savepoint(group, batch)
+    if isinstance(outcomes, _RunAgain):
+        outcomes = _each_in_savepoint(group, batch, outcomes.failed)
     for item, (ok, value) in zip(batch, outcomes, strict=True):
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
             item.loop.call_soon_threadsafe(_settle, item.answer, ok, value)
 
 
-def _all_or_nothing(group: Group, batch: list[_Call]) -> list[tuple[bool, Any]] | None:
-    """The common case, every call succeeds: no savepoints. None when a call (or the COMMIT)
-    failed after the group began: nothing of it was stored, and it is to run again with
-    savepoints."""
+@dataclass
+class _RunAgain:
+    """The first attempt was rolled back: run the group again, each call in a savepoint,
+    except ``failed`` (position -> its error), whose caller hears that error."""
+
+    failed: dict[int, Exception]
+
+
+def _all_or_nothing(group: Group, batch: list[_Call]) -> list[tuple[bool, Any]] | _RunAgain:
+    """The common case, every call succeeds: no savepoints. When a call fails, nothing of the
+    attempt was stored; the failed call is not run again (its caller gets its error), the
+    others are (``_RunAgain``). A write that failed although no call did (its error was
+    caught): all run again. BEGIN or COMMIT failed: every caller gets the error."""
     results: list[Any] = []
-    began = False
+    failed: dict[int, Exception] = {}
     try:
         with group(GroupMode.ALL_OR_NOTHING):
-            began = True
-            for item in batch:
-                results.append(item.call())
+            for position, item in enumerate(batch):
+                try:
+                    results.append(item.call())
+                except Exception as exc:
+                    failed[position] = exc
+                    raise
+    except GroupWriteFailed:
+        return _RunAgain({})
     except Exception as exc:
-        if not began:  # BEGIN failed (the store is locked, unreadable): said to every caller
-            return [(False, exc)] * len(batch)
-        return None
+        if failed:
+            return _RunAgain(failed)
+        return [(False, exc)] * len(batch)
     return [(True, value) for value in results]
 
 
-def _each_in_savepoint(group: Group, batch: list[_Call]) -> list[tuple[bool, Any]]:
+def _each_in_savepoint(
+    group: Group, batch: list[_Call], failed: dict[int, Exception]
+) -> list[tuple[bool, Any]]:
     outcomes: list[tuple[bool, Any]] = []
     try:
         with group(GroupMode.SAVEPOINTS):
-            for item in batch:
+            for position, item in enumerate(batch):
+                if position in failed:
+                    outcomes.append((False, failed[position]))
+                    continue
                 try:
                     outcomes.append((True, item.call()))
                 except Exception as exc:  # this call's savepoint was rolled back; its caller hears
