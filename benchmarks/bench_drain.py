@@ -128,16 +128,23 @@ def store_thread_cpu() -> float:
 
 
 class Transactions:
-    """Counts the store's committed transactions."""
+    """Counts the store's committed transactions and the SQL statements sent to SQLite
+    (BEGIN, SAVEPOINT, RELEASE and the COMMIT included: each is a statement SQLite runs)."""
 
     def __init__(self, engine: Any) -> None:
         self.count = 0
+        self.statements = 0
         from sqlalchemy import event
 
         event.listen(engine, "commit", self._committed)
+        event.listen(engine, "before_cursor_execute", self._statement)
 
     def _committed(self, _conn: object) -> None:
         self.count += 1
+        self.statements += 1
+
+    def _statement(self, *_args: object) -> None:
+        self.statements += 1
 
 
 async def drain(server: RunningServer, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -190,6 +197,7 @@ async def drain(server: RunningServer, args: argparse.Namespace, workdir: Path) 
         "loop_cpu": loop_cpu,
         "store_cpu": store_cpu,
         "transactions": transactions.count,
+        "statements": transactions.statements,
         "loop_lag_ms": lag.worst * 1000,
         "exactly_once": all(n == 1 for n in copies.values()),
         "resources": len(copies),
@@ -269,7 +277,8 @@ def print_split(ours: dict[str, Any], args: argparse.Namespace) -> None:
     print(
         f"client CPU  : {client_ms:.1f} ms per commit (goal <= 4): event loop "
         f"{ours['loop_cpu'] * 1000 / n:.1f} ms, store thread {ours['store_cpu'] * 1000 / n:.1f} ms; "
-        f"{ours['transactions'] / n:.2f} store transactions per commit"
+        f"{ours['transactions'] / n:.2f} store transactions and "
+        f"{ours['statements'] / n:.1f} SQL statements per commit"
     )
 
 

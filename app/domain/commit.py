@@ -289,9 +289,30 @@ def resolve_references(payload_json: str, resolved: Mapping[str, str]) -> str:
     inside a Bundle) and for an amendment whose base was written by an earlier commit.
     Returns canonical JSON; references not in ``resolved`` are left as they are.
     """
-    payload = json.loads(payload_json)
-    _walk_references(payload, lambda ref: resolved.get(ref))
-    return canonical_json(payload)
+    return canonical_json(resolved_payload(payload_json, resolved))
+
+
+def resolved_payload(payload_json: str, resolved: Mapping[str, str]) -> dict[str, Any]:
+    """The payload as a fresh dict, with the references in ``resolved`` replaced (what
+    :func:`resolve_references` writes as text)."""
+    payload: dict[str, Any] = json.loads(payload_json)
+    resolve_in_place(payload, resolved)
+    return payload
+
+
+def resolve_in_place(payload: Any, resolved: Mapping[str, str]) -> frozenset[str]:
+    """Replace the ``urn:uuid:`` references in ``resolved`` inside ``payload`` (one walk);
+    returns the local references left as they were."""
+    left: set[str] = set()
+
+    def visit(ref: str) -> str | None:
+        replacement = resolved.get(ref)
+        if replacement is None:
+            left.add(ref)
+        return replacement
+
+    _walk_references(payload, visit)
+    return frozenset(left)
 
 
 def _walk_references(node: Any, visit: Callable[[str], str | None]) -> None:

@@ -57,6 +57,7 @@ class SyncEvent(Enum):
     BASE_DISCARDED = "base_discarded"
     # sending
     SEND_STARTED = "send_started"
+    SEND_WITHHELD = "send_withheld"  # marked sending, but the pass stopped before any request
     SERVER_ACCEPTED = "server_accepted"  # 2xx with a complete answer
     NOT_SENT = "not_sent"  # nothing reached the server (refused, DNS, connect timeout, TLS)
     RETRYABLE_REJECTION = "retryable_rejection"  # 408/429/503: answered, not processed
@@ -122,6 +123,7 @@ TRANSITIONS: dict[tuple[OutboxState, SyncEvent], OutboxState] = {
     (S.SENDING, E.OUTCOME_UNKNOWN): S.UNKNOWN_OUTCOME,
     (S.SENDING, E.CRASH_RECOVERED): S.UNKNOWN_OUTCOME,
     (S.SENDING, E.AUTH_REFRESH_NEEDED): S.QUEUED,  # a 401 was not processed: send again
+    (S.SENDING, E.SEND_WITHHELD): S.QUEUED,  # no request went out (app.sync.due_queue.SendSlot)
     (S.SENDING, E.SIGN_IN_REQUIRED): S.PAUSED_FOR_SIGN_IN,
     (S.SENDING, E.PERMANENT_REJECTION): S.NEEDS_ATTENTION,
     (S.SENDING, E.CONFLICT_DETECTED): S.CONFLICT,

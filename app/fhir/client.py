@@ -267,6 +267,7 @@ class FhirClient:
         *,
         params: Params | None = None,
         json_body: JsonObject | None = None,
+        content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         what: str = "a request",
     ) -> FhirResponse:
@@ -276,11 +277,11 @@ class FhirClient:
             else self.url(path_or_url)
         )
         all_headers = {"Accept": FHIR_JSON, **(headers or {})}
-        content = None
         if json_body is not None:
             content = json.dumps(json_body, default=_json_default, ensure_ascii=False).encode(
                 "utf-8"
             )
+        if content is not None:  # ``content``: JSON text the caller made (sent as it is)
             all_headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
         auth: Any = self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT
         async with self._limit:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from enum import Enum
@@ -108,37 +108,53 @@ class AuditLog:
     # ------------------------------------------------------------------ writing
     def append(self, event: AuditEvent, *, conn: Connection | None = None) -> AuditRecord:
         """Add ``event`` at the end of the chain (inside ``conn``'s transaction if given)."""
+        return self.append_many([event], conn=conn)[0]
+
+    def append_many(
+        self, events: Sequence[AuditEvent], *, conn: Connection | None = None
+    ) -> list[AuditRecord]:
+        """Add ``events`` at the end of the chain, in order: the chain is linked here, the rows
+        go in with one INSERT and the head moves once (issue 15: an outbox state change often
+        makes two records)."""
+        if not events:
+            return []
         with self._tx(conn) as c:
             last = c.execute(_LAST).first()
             seq, prev = (1, GENESIS_HASH) if last is None else (int(last.seq) + 1, str(last.hash))
-            record = link(seq, event, prev, self._mac_key)
-            protector = self._db.protector
-            c.execute(
-                _APPEND,
-                {
-                    "seq": seq,
-                    "at": format_ts(event.at),
-                    "actor": event.actor,
-                    "kind": event.kind.value,
-                    "patient_id": event.patient_id,
-                    "encounter_id": event.encounter_id,
-                    "draft_id": event.draft_id,
-                    "commit_id": event.commit_id,
-                    "state": event.state,
-                    "details_format": protector.format_id,
-                    "details": protector.protect(
-                        canonical_json(dict(event.details)), context=_context(seq)
-                    ),
-                    "prev_hash": prev,
-                    "hash": record.hash,
-                    "mac": record.mac,
-                },
-            )
-            mac = None if self._mac_key is None else head_mac(self._mac_key, seq, record.hash)
-            c.execute(_MOVE_HEAD, {"seq": seq, "hash": record.hash, "mac": mac})
-            for listener in self._listeners:
-                listener(c, record)
-        return record
+            records: list[AuditRecord] = []
+            for event in events:
+                records.append(link(seq, event, prev, self._mac_key))
+                seq, prev = seq + 1, records[-1].hash
+            c.execute(_APPEND, [self._row(record) for record in records])
+            head = records[-1]
+            mac = None if self._mac_key is None else head_mac(self._mac_key, head.seq, head.hash)
+            c.execute(_MOVE_HEAD, {"seq": head.seq, "hash": head.hash, "mac": mac})
+            for record in records:
+                for listener in self._listeners:
+                    listener(c, record)
+        return records
+
+    def _row(self, record: AuditRecord) -> dict[str, Any]:
+        event, seq = record.event, record.seq
+        protector = self._db.protector
+        return {
+            "seq": seq,
+            "at": format_ts(event.at),
+            "actor": event.actor,
+            "kind": event.kind.value,
+            "patient_id": event.patient_id,
+            "encounter_id": event.encounter_id,
+            "draft_id": event.draft_id,
+            "commit_id": event.commit_id,
+            "state": event.state,
+            "details_format": protector.format_id,
+            "details": protector.protect(
+                canonical_json(dict(event.details)), context=_context(seq)
+            ),
+            "prev_hash": record.prev_hash,
+            "hash": record.hash,
+            "mac": record.mac,
+        }
 
     # ------------------------------------------------------------------ reading
     def head(self) -> AuditHead | None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from app.domain.audit import (
     DECISION_KEYS,
@@ -129,28 +129,35 @@ class AuditHooks:
 
     # ------------------------------------------------------------------ outbox
     def on_outbox(self, c: Connection, ev: OutboxEvent) -> None:
+        """The records of an outbox event. Most state changes (queued -> sending, ...) make
+        none: the commit's row is read only for those that do (issue 15)."""
+        if not records_something(ev):
+            return
         commit_id = str(ev.commit_id)
-        row = c.execute(_COMMIT_FACTS.where(outbox_commits.c.commit_id == commit_id)).first()
+        row = c.execute(_COMMIT_FACTS, {"key": commit_id}).first()
         if row is None:
+            return
+        actor = ev.by or self._actor()
+        records = self._outbox_records(c, ev, row, actor)
+        if not records:
             return
         draft_id = row.draft_id or (None if ev.draft_id is None else str(ev.draft_id))
         patient_id, encounter_id = self._chart_of(c, commit_id, draft_id)
-        actor = ev.by or self._actor()
-        for kind, details, who in self._outbox_records(c, ev, row, actor):
-            self._audit.append(
-                AuditEvent(
-                    kind=kind,
-                    at=ev.at,
-                    actor=who,
-                    patient_id=patient_id,
-                    encounter_id=encounter_id,
-                    draft_id=draft_id,
-                    commit_id=commit_id,
-                    state=ev.new_state.value,
-                    details=details,
-                ),
-                conn=c,
+        events = [
+            AuditEvent(
+                kind=kind,
+                at=ev.at,
+                actor=who,
+                patient_id=patient_id,
+                encounter_id=encounter_id,
+                draft_id=draft_id,
+                commit_id=commit_id,
+                state=ev.new_state.value,
+                details=details,
             )
+            for kind, details, who in records
+        ]
+        self._audit.append_many(events, conn=c)
 
     def _outbox_records(
         self, c: Connection, ev: OutboxEvent, row: Any, actor: str | None
@@ -176,7 +183,7 @@ class AuditHooks:
     def _step(self, c: Connection, ev: OutboxEvent, row: Any) -> _Record | None:
         """What was done: a send attempt, a reconciliation, a retry the clinician asked for."""
         event, commit_id = ev.event, str(ev.commit_id)
-        if ev.old_state is S.SENDING:
+        if ev.old_state is S.SENDING and event is not E.SEND_WITHHELD:
             attempt = self._attempts(c, commit_id) + 1
             return AuditKind.SEND_ATTEMPT, {
                 "attempt": attempt,
@@ -235,17 +242,10 @@ class AuditHooks:
     ) -> tuple[str | None, str | None]:
         """(patient id, encounter id) of a commit: from its draft, else from earlier records."""
         if draft_id is not None:
-            found = c.execute(
-                select(drafts.c.patient_id, drafts.c.encounter_id).where(drafts.c.id == draft_id)
-            ).first()
+            found = c.execute(_DRAFT_CHART, {"key": draft_id}).first()
             if found is not None:
                 return str(found.patient_id), str(found.encounter_id)
-        earlier = c.execute(
-            select(audit_log.c.patient_id, audit_log.c.encounter_id)
-            .where(audit_log.c.commit_id == commit_id, audit_log.c.patient_id.is_not(None))
-            .order_by(audit_log.c.seq)
-            .limit(1)
-        ).first()
+        earlier = c.execute(_EARLIER_CHART, {"key": commit_id}).first()
         if earlier is None:
             return None, None
         return earlier.patient_id, earlier.encounter_id
@@ -253,27 +253,12 @@ class AuditHooks:
     def _attempts(self, c: Connection, commit_id: str) -> int:
         """Send attempts already recorded for the commit (the state machine counts failures
         only; the audit numbers every attempt)."""
-        return int(
-            c.execute(
-                select(func.count()).where(
-                    audit_log.c.commit_id == commit_id,
-                    audit_log.c.kind == AuditKind.SEND_ATTEMPT.value,
-                )
-            ).scalar_one()
-        )
+        return int(c.execute(_SEND_ATTEMPTS, {"key": commit_id}).scalar_one())
 
     def _written(self, c: Connection, commit_id: str) -> list[str]:
         """``Type/id`` of each write; a companion the EHR refused as ``Type not written:
         refused by the EHR (HTTP 403)`` (its content stays in the sealed outbox)."""
-        rows = c.execute(
-            select(
-                outbox_writes.c.resource_type,
-                outbox_writes.c.server_id,
-                outbox_writes.c.response_status,
-            )
-            .where(outbox_writes.c.commit_id == commit_id)
-            .order_by(outbox_writes.c.position)
-        )
+        rows = c.execute(_WRITTEN, {"key": commit_id})
         return [
             (
                 f"{r.resource_type}/{r.server_id}"
@@ -286,7 +271,8 @@ class AuditHooks:
 
 _Record = tuple[AuditKind, dict[str, Any]]
 
-# What the records of one commit need from its row.
+# What the records of one commit need from its row. These statements run on every recorded
+# outbox event: built once, with bind parameters (issue 15).
 _COMMIT_FACTS = select(
     outbox_commits.c.draft_id,
     outbox_commits.c.attempts,
@@ -296,7 +282,44 @@ _COMMIT_FACTS = select(
     outbox_commits.c.write_count,
     outbox_commits.c.decision_format,
     outbox_commits.c.decision,
+).where(outbox_commits.c.commit_id == bindparam("key"))
+_DRAFT_CHART = select(drafts.c.patient_id, drafts.c.encounter_id).where(
+    drafts.c.id == bindparam("key")
 )
+_EARLIER_CHART = (
+    select(audit_log.c.patient_id, audit_log.c.encounter_id)
+    .where(audit_log.c.commit_id == bindparam("key"), audit_log.c.patient_id.is_not(None))
+    .order_by(audit_log.c.seq)
+    .limit(1)
+)
+_SEND_ATTEMPTS = select(func.count()).where(
+    audit_log.c.commit_id == bindparam("key"),
+    audit_log.c.kind == AuditKind.SEND_ATTEMPT.value,
+)
+_WRITTEN = (
+    select(
+        outbox_writes.c.resource_type, outbox_writes.c.server_id, outbox_writes.c.response_status
+    )
+    .where(outbox_writes.c.commit_id == bindparam("key"))
+    .order_by(outbox_writes.c.position)
+)
+
+
+def records_something(ev: OutboxEvent) -> bool:
+    """Whether ``ev`` can make an audit record (``_outbox_records`` decides which): approval,
+    discard, a send attempt's end, a reconciliation, a retry asked for, or news of where the
+    commit stands. Pure, so the common "queued -> sending" reads nothing."""
+    if ev.kind is not OutboxEventKind.STATE_CHANGED:
+        return True
+    if ev.old_state in (S.SENDING, S.UNKNOWN_OUTCOME) or ev.event in (E.USER_RETRY, E.USER_RESEND):
+        return True
+    return (ev.new_state in _NEWS and ev.old_state is not ev.new_state) or (
+        ev.new_state in _PARKED and ev.old_state not in _PARKED
+    )
+
+
+# The states whose arrival is recorded (``_outcome``).
+_NEWS = frozenset({S.CONFIRMED, S.CONFLICT, S.NEEDS_ATTENTION})
 
 
 def _outcome(ev: OutboxEvent, row: Any, written: Callable[[], list[str]]) -> _Record | None:

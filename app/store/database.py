@@ -35,6 +35,7 @@ from app.store.errors import (
     translate,
 )
 from app.store.file_check import check_store_file
+from app.store.group_mode import GroupMode, GroupWriteFailed
 from app.store.schema import metadata
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -110,6 +111,8 @@ class _GroupOnThisThread(threading.local):
     def __init__(self) -> None:
         self.connection: Connection | None = None
         self.after: list[Callable[[], None]] = []
+        self.mode = GroupMode.SAVEPOINTS
+        self.write_failed = False
 
 
 class Database:
@@ -133,13 +136,15 @@ class Database:
             yield conn
 
     @contextmanager
-    def group(self) -> Iterator[None]:
+    def group(self, mode: GroupMode = GroupMode.SAVEPOINTS) -> Iterator[None]:
         """Group commit: every ``write()`` (and ``read()``) this thread makes inside shares one
         transaction, each write in its own SAVEPOINT (one that fails is rolled back alone and
         raises as before), and one fully synchronous COMMIT makes them all durable at once.
         ``after_commit`` callbacks run after that COMMIT; on a failed COMMIT nothing was stored
         and the error is raised here. Used by the sync runner's store thread: the state
-        changes of several commits in flight cost one fsync."""
+        changes of several commits in flight cost one fsync. ``mode`` ALL_OR_NOTHING: no
+        SAVEPOINTs; a write that failed (even one whose error was caught) rolls the whole
+        group back (``GroupWriteFailed`` when nothing else was raised)."""
         if self._group.connection is not None:
             yield
             return
@@ -148,10 +153,14 @@ class Database:
                 conn = raw.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
                     self._group.connection = conn
+                    self._group.mode, self._group.write_failed = mode, False
                     try:
                         yield
+                        if self._group.write_failed:
+                            raise GroupWriteFailed("a write of the group failed")
                     finally:
                         self._group.connection = None
+                        self._group.mode = GroupMode.SAVEPOINTS
         finally:
             callbacks, self._group.after = self._group.after, []
         for callback in callbacks:  # (only reached when the COMMIT succeeded)
@@ -178,6 +187,14 @@ class Database:
         the outbox always use the default, fully synchronous commit.
         """
         group = self._group.connection
+        if group is not None and self._group.mode is GroupMode.ALL_OR_NOTHING:
+            try:
+                with self._errors():
+                    yield group
+            except BaseException:
+                self._group.write_failed = True
+                raise
+            return
         if group is not None:
             with self._errors(), group.begin_nested():
                 yield group

@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import Connection, event, select, update
+from sqlalchemy import Connection, bindparam, event, select, update
 
 from app.domain.clock import Clock, utc_now
 from app.domain.commit import ApprovedCommit, CommitInvalid
@@ -39,6 +39,7 @@ from app.domain.outbox import (
 )
 from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy, RandomSource
 from app.store.database import Database
+from app.store.group_mode import GroupMode
 from app.store.outbox_changes import (
     BASE_DISCARDED_TEXT,
     SELECT_STATE,
@@ -74,6 +75,12 @@ __all__ = ["LAST_SUCCESS_KEY", "OutboxHook", "OutboxListener", "OutboxRepository
 
 S, E = OutboxState, SyncEvent
 log = logging.getLogger(__name__)
+
+_RECORD_READ_BACK = (
+    update(outbox_commits)
+    .where(outbox_commits.c.commit_id == bindparam("key"))
+    .values(verify_state=bindparam("verify_state"), verify_note=bindparam("verify_note"))
+)
 
 OutboxListener = Callable[[OutboxChange], None]
 
@@ -217,12 +224,15 @@ class OutboxRepository(OutboxReads):
         conflict: ConflictDetail | None = None,
         strategy: str | None = None,
         by: str | None = None,
+        read_back: tuple[ReadBack, str | None] | None = None,
     ) -> OutboxItem:
         """Apply one event to one commit (raises ``IllegalTransition`` when not allowed).
 
         ``results`` (server ids learned) are stored in the same transaction; a transition to
         CONFIRMED requires every write to have a server id by then. ``expect`` guards against
         acting on a state that changed in the meantime (``OutboxStateChanged``).
+        ``read_back``: the verdict of the comparison with the EHR's copies, stored with the
+        confirmation (instead of a ``record_read_back`` afterwards).
         """
         at = now or self._clock()
         with self._tx(None) as c:
@@ -240,6 +250,7 @@ class OutboxRepository(OutboxReads):
                 conflict=conflict,
                 strategy=strategy,
                 by=by,
+                read_back=read_back,
             )
         self._notify(changes)
         return changes[0].item
@@ -255,9 +266,8 @@ class OutboxRepository(OutboxReads):
     def record_read_back(self, commit_id: UUID, result: ReadBack, note: str | None) -> None:
         with self._tx(None) as c:
             c.execute(
-                update(outbox_commits)
-                .where(commit_is(str(commit_id)))
-                .values(verify_state=result.value, verify_note=note)
+                _RECORD_READ_BACK,
+                {"key": str(commit_id), "verify_state": result.value, "verify_note": note},
             )
 
     def recover_after_restart(self, now: datetime | None = None) -> list[OutboxItem]:
@@ -354,9 +364,9 @@ class OutboxRepository(OutboxReads):
         the store thread is in one: app.store.database.Database.group)."""
         self._db.after_commit(lambda: self._notify_now(changes))
 
-    def group(self) -> AbstractContextManager[None]:
+    def group(self, mode: GroupMode = GroupMode.SAVEPOINTS) -> AbstractContextManager[None]:
         """One transaction for the state changes made inside on this thread (group commit)."""
-        return self._db.group()
+        return self._db.group(mode)
 
     def _notify_now(self, changes: Sequence[OutboxChange]) -> None:
         log_changes(changes, self._clock())

@@ -10,13 +10,14 @@ Hooks (``OutboxHook``, the audit log) run inside the transaction with ids and st
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from app.domain.clock import Clock, format_ts
@@ -26,7 +27,7 @@ from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy, RandomSource
 from app.store.database import Database
 from app.store.outbox_codec import ROW_COLUMNS, OutboxDecoder, item_of
 from app.store.outbox_errors import OutboxItemNotFound, OutboxStateChanged, UnknownBaseCommit
-from app.store.outbox_reads import LAST_SUCCESS_KEY, commit_is
+from app.store.outbox_reads import LAST_SUCCESS_KEY
 from app.store.outbox_records import (
     NOT_WRITTEN,
     ConflictDetail,
@@ -64,6 +65,40 @@ RECORD_RESULT = (
     )
 )
 SELECT_STATE = select(outbox_commits.c.state).where(outbox_commits.c.commit_id == bindparam("key"))
+# Every state change runs these (issue 15: built and compiled once, not per call).
+_SELECT_ROW = select(*ROW_COLUMNS).where(outbox_commits.c.commit_id == bindparam("key"))
+_WITHOUT_SERVER_ID = select(func.count()).where(
+    outbox_writes.c.commit_id == bindparam("key"),
+    outbox_writes.c.server_id.is_(None),
+    or_(
+        outbox_writes.c.response_status.is_(None),
+        outbox_writes.c.response_status.not_like(f"{NOT_WRITTEN}%"),
+    ),
+)
+_WAITING_DEPENDANTS = (
+    select(outbox_dependencies.c.commit_id)
+    .join(outbox_commits, outbox_commits.c.commit_id == outbox_dependencies.c.commit_id)
+    .where(
+        outbox_dependencies.c.base_commit_id == bindparam("key"),
+        outbox_commits.c.state == S.WAITING_FOR_BASE.value,
+    )
+    .order_by(outbox_commits.c.sequence)
+)
+_LAST_SUCCESS = upsert(sync_status).values(key=LAST_SUCCESS_KEY, value=bindparam("at"))
+_SET_LAST_SUCCESS = _LAST_SUCCESS.on_conflict_do_update(
+    index_elements=[sync_status.c.key], set_={"value": _LAST_SUCCESS.excluded.value}
+)
+_ITEM_COLUMNS = (
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "last_event",
+    "last_status",
+    "error_class",
+    "error_format",
+    "error_text",
+    "updated_at",
+)
 _INSERT_COMMIT = insert(outbox_commits)
 _INSERT_WRITE = insert(outbox_writes)
 _INSERT_DEPENDENCY = insert(outbox_dependencies)
@@ -175,11 +210,13 @@ class OutboxChanges:
         by: str | None = None,
         reason: str | None = None,
         policy: BackoffPolicy = DEFAULT_BACKOFF,
+        read_back: tuple[ReadBack, str | None] | None = None,
     ) -> list[OutboxChange]:
         """Apply one event inside transaction ``c``: the commit and every amendment it releases
-        or fails (their changes follow its own in the list)."""
+        or fails (their changes follow its own in the list). ``read_back``: the verdict of the
+        comparison with the EHR's copies, stored when the event confirms the commit."""
         key = str(commit_id)
-        row = c.execute(select(*ROW_COLUMNS).where(commit_is(key))).first()
+        row = c.execute(_SELECT_ROW, {"key": key}).first()
         if row is None:
             raise OutboxItemNotFound(commit_id)
         item = item_of(row, self._decoder.open_error)
@@ -206,20 +243,7 @@ class OutboxChanges:
                 context=f"{key}:conflict".encode(),
             )
         if new.state is S.CONFIRMED:
-            missing = c.execute(
-                select(func.count()).where(
-                    outbox_writes.c.commit_id == key,
-                    outbox_writes.c.server_id.is_(None),
-                    or_(
-                        outbox_writes.c.response_status.is_(None),
-                        outbox_writes.c.response_status.not_like(f"{NOT_WRITTEN}%"),
-                    ),
-                )
-            ).scalar_one()
-            if missing:
-                raise ValueError(f"commit {key}: {missing} write(s) have no server id yet")
-            extra["confirmed_at"] = format_ts(now)
-            self.set_last_success(c, now)
+            extra.update(self._confirming(c, key, now, read_back))
         self.write_item(c, new, **extra)
         kind = OutboxEventKind.DISCARDED if new.state is S.DISCARDED else None
         self.emit_change(c, item, new, event_, kind=kind, by=by, reason=reason)
@@ -229,6 +253,19 @@ class OutboxChanges:
         elif new.state is S.DISCARDED:
             changes += self.fail_dependants(c, key, now, policy)
         return changes
+
+    def _confirming(
+        self, c: Connection, key: str, now: datetime, read_back: tuple[ReadBack, str | None] | None
+    ) -> dict[str, Any]:
+        """Checks and columns of a transition to CONFIRMED: every write has its server id."""
+        missing = c.execute(_WITHOUT_SERVER_ID, {"key": key}).scalar_one()
+        if missing:
+            raise ValueError(f"commit {key}: {missing} write(s) have no server id yet")
+        self.set_last_success(c, now)
+        columns: dict[str, Any] = {"confirmed_at": format_ts(now)}
+        if read_back is not None:
+            columns.update(verify_state=read_back[0].value, verify_note=read_back[1])
+        return columns
 
     def release_dependants(
         self, c: Connection, base_key: str, now: datetime, policy: BackoffPolicy
@@ -263,20 +300,7 @@ class OutboxChanges:
         return changes
 
     def _waiting_dependants(self, c: Connection, base_key: str) -> list[str]:
-        return list(
-            c.execute(
-                select(outbox_dependencies.c.commit_id)
-                .join(
-                    outbox_commits,
-                    outbox_commits.c.commit_id == outbox_dependencies.c.commit_id,
-                )
-                .where(
-                    outbox_dependencies.c.base_commit_id == base_key,
-                    outbox_commits.c.state == S.WAITING_FOR_BASE.value,
-                )
-                .order_by(outbox_commits.c.sequence)
-            ).scalars()
-        )
+        return list(c.execute(_WAITING_DEPENDANTS, {"key": base_key}).scalars())
 
     def record(
         self, c: Connection, key: str, results: Sequence[WriteResult], now: datetime
@@ -284,9 +308,9 @@ class OutboxChanges:
         if not results:
             return
         at = format_ts(now)
-        for r in results:  # the statement is built once (issue 15: the drain spends its CPU here)
-            done = c.execute(
-                RECORD_RESULT,
+        done = c.execute(  # one executemany for the commit's writes (issue 15)
+            RECORD_RESULT,
+            [
                 {
                     "key": key,
                     "at_position": r.position,
@@ -296,40 +320,35 @@ class OutboxChanges:
                     "location": r.location,
                     "response_status": r.response_status,
                     "recorded_at": at,
-                },
-            )
-            if done.rowcount != 1:
-                raise ValueError(f"commit {key} has no write at position {r.position}")
+                }
+                for r in results
+            ],
+        )
+        if done.rowcount != len({r.position for r in results}):
+            positions = sorted(r.position for r in results)
+            raise ValueError(f"commit {key} lacks a write at one of the positions {positions}")
 
     def write_item(self, c: Connection, item: OutboxItem, **extra: Any) -> None:
         error_format, error_text = self._decoder.seal_error(str(item.commit_id), item.last_error)
+        values = {
+            "state": item.state.value,
+            "attempts": item.attempts,
+            "next_attempt_at": None
+            if item.next_attempt_at is None
+            else format_ts(item.next_attempt_at),
+            "last_event": None if item.last_event is None else item.last_event.value,
+            "last_status": item.last_status,
+            "error_class": None if item.error_class is None else item.error_class.value,
+            "error_format": error_format,
+            "error_text": error_text,
+            "updated_at": format_ts(item.updated_at or self._clock()),
+        }
         c.execute(
-            update(outbox_commits)
-            .where(commit_is(str(item.commit_id)))
-            .values(
-                state=item.state.value,
-                attempts=item.attempts,
-                next_attempt_at=None
-                if item.next_attempt_at is None
-                else format_ts(item.next_attempt_at),
-                last_event=None if item.last_event is None else item.last_event.value,
-                last_status=item.last_status,
-                error_class=None if item.error_class is None else item.error_class.value,
-                error_format=error_format,
-                error_text=error_text,
-                updated_at=format_ts(item.updated_at or self._clock()),
-                **extra,
-            )
+            _update_item(tuple(sorted(extra))), {"key": str(item.commit_id), **values, **extra}
         )
 
     def set_last_success(self, c: Connection, at: datetime) -> None:
-
-        stmt = upsert(sync_status).values(key=LAST_SUCCESS_KEY, value=format_ts(at))
-        c.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[sync_status.c.key], set_={"value": stmt.excluded.value}
-            )
-        )
+        c.execute(_SET_LAST_SUCCESS, {"at": format_ts(at)})
 
     def emit(self, c: Connection, ev: OutboxEvent) -> None:
         for hook in self._hooks:
@@ -362,3 +381,14 @@ class OutboxChanges:
                 reason=reason,
             ),
         )
+
+
+@functools.cache
+def _update_item(extra: tuple[str, ...]) -> Update:
+    """The UPDATE of a commit's state columns and ``extra`` ones, with bind parameters named
+    like the columns: one statement per set of extra columns, built once (issue 15)."""
+    return (
+        update(outbox_commits)
+        .where(outbox_commits.c.commit_id == bindparam("key"))
+        .values({name: bindparam(name) for name in (*_ITEM_COLUMNS, *extra)})
+    )

@@ -236,6 +236,6 @@ class OutboxReads:
         corrupt: list[tuple[UUID, OutboxPayloadCorrupt]] = []
         with self._db.read() as c:
             entries = self._decoder.entries(
-                c, list(c.execute(query)), with_decision=False, corrupt=corrupt
+                c, list(c.execute(query)), with_decision=True, corrupt=corrupt
             )
         return entries, corrupt

@@ -298,7 +298,7 @@ class OutboxEntry:
     writes: tuple[WriteRecord, ...]
     preconditions: Mapping[str, str] = field(default_factory=dict)  # "Type/id" -> versionId
     conflict: ConflictDetail | None = None
-    decision_json: str | None = None  # loaded by ``get`` only
+    decision_json: str | None = None  # loaded by ``get`` and ``claim_due`` only
 
     @property
     def item(self) -> OutboxItem:

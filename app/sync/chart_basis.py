@@ -124,8 +124,10 @@ class ChartBasisCheck:
         return _changed(basis, note, changed)
 
     async def _basis(self, entry: OutboxEntry) -> ChartBasis | None:
-        texts = await self._db.run(self._store.decision_texts, [entry.commit_id])
-        text = texts.get(entry.commit_id)
+        text = entry.decision_json  # claimed with its decision: no store call (issue 15)
+        if text is None:
+            texts = await self._db.run(self._store.decision_texts, [entry.commit_id])
+            text = texts.get(entry.commit_id)
         return None if text is None else chart_basis_from_json(text)
 
     def _can_ask(self, checked: CheckedType) -> bool:

@@ -37,6 +37,11 @@ class Companions:
         self._refusals = refusals
         self._clock = clock
 
+    @property
+    def remembers(self) -> bool:
+        """Refusals are remembered for this site (else there is nothing to skip)."""
+        return self._refusals is not None
+
     def skip_known(
         self, commit: ApprovedCommit, resolved: MutableMapping[str, str]
     ) -> list[WriteResult]:

@@ -1,12 +1,18 @@
 """The commits one pass of the runner works on: due now, in sequence order, claimed from the
 store in small batches as the workers ask for them (``app.store.outbox.claim_due``), so a long
-queue is never read at once and a commit approved during the pass is still picked up."""
+queue is never read at once and a commit approved during the pass is still picked up.
+
+:class:`SendSlots` bounds how many commits are being sent at once (the runner's
+``concurrency``). A commit is marked SENDING before it waits for its slot, and gives the slot
+back once its requests are done, before its outcome is stored: both writes (and their fsync)
+happen while other commits are in flight (issue 15)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,3 +68,47 @@ class PassTally:
 
     processed: int = 0
     confirmed: int = 0
+
+
+class SendSlot:
+    """A commit's turn among the ``concurrency`` being sent (:class:`SendSlots`).
+
+    The runner marks a commit SENDING first (that write, with its fsync, is off the round
+    trip's path: it is stored while the commits ahead are in flight), then ``enter`` waits for
+    a free slot before anything is sent. ``enter`` is False when the pass must stop meanwhile
+    (the EHR unreachable, a sign-in needed, the runner stopped): nothing is sent, and the
+    commit is given back to the queue as it was (``SyncEvent.SEND_WITHHELD``)."""
+
+    def __init__(self, semaphore: asyncio.Semaphore, go_on: Callable[[], bool]) -> None:
+        self._semaphore = semaphore
+        self._go_on = go_on
+        self._held = False
+
+    async def enter(self) -> bool:
+        if not self._held:
+            await self._semaphore.acquire()
+            self._held = True
+        return self._go_on()
+
+    def release(self) -> None:
+        """The commit's requests are done (what is left is storing the outcome)."""
+        if self._held:
+            self._held = False
+            self._semaphore.release()
+
+
+class SendSlots:
+    """At most ``limit`` commits are being sent at once (their turn in sequence order)."""
+
+    def __init__(self, limit: int, go_on: Callable[[], bool]) -> None:
+        self._semaphore = asyncio.Semaphore(limit)
+        self._go_on = go_on
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[SendSlot]:
+        """A slot for one commit, given back at the end whatever happened."""
+        slot = SendSlot(self._semaphore, self._go_on)
+        try:
+            yield slot
+        finally:
+            slot.release()

@@ -28,7 +28,6 @@ look like "absent" and cause a duplicate).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,8 +40,7 @@ from app.domain.commit import (
     ApprovedCommit,
     PlannedWrite,
     canonical_json,
-    local_references,
-    resolve_references,
+    resolve_in_place,
 )
 from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState
 from app.domain.retry import DEFAULT_BACKOFF, BackoffPolicy, is_due
@@ -266,19 +264,21 @@ def plan_send(
     strategy = choose_strategy(commit, caps)
     remaining = tuple(w.position for w in commit.writes if w.full_url not in known)
     own = {w.full_url for w in commit.writes}
-    for w in commit.writes:
-        if w.position in remaining:
-            external = {r for r in local_references(w.payload()) if r not in own and r not in known}
-            if w.is_update and w.target is not None and w.target.startswith(URN_UUID_PREFIX):
-                external |= {w.target} - known.keys()
-            if external:
-                raise CannotSend("It refers to a note that has not reached the EHR yet.")
+    bodies: dict[int, dict[str, Any]] = {}  # each payload read and resolved once (issue 15)
+    for p in remaining:
+        w = commit.writes[p]
+        bodies[p] = w.payload()
+        external = resolve_in_place(bodies[p], known) - own
+        if w.is_update and w.target is not None and w.target.startswith(URN_UUID_PREFIX):
+            external |= {w.target} - known.keys()
+        if external:
+            raise CannotSend("It refers to a note that has not reached the EHR yet.")
     if not remaining:
         return SendPlan(strategy, (), ())
     targets = {p: update_target(commit.writes[p], known, versions) for p in remaining}
     if strategy in (WriteStrategy.TRANSACTION_IF_NONE_EXIST, WriteStrategy.TRANSACTION):
         return SendPlan(
-            strategy, (_transaction(commit, caps, remaining, known, strategy, targets),), remaining
+            strategy, (_transaction(commit, caps, bodies, strategy, targets),), remaining
         )
     ready = [
         commit.writes[p]
@@ -287,7 +287,7 @@ def plan_send(
     ]
     if any(w.is_update for w in ready):  # corrections first, on their own: see the docstring
         ready = [w for w in ready if w.is_update]
-    requests = tuple(_single(w, caps, known, targets[w.position]) for w in ready)
+    requests = tuple(_single(w, caps, bodies[w.position], targets[w.position]) for w in ready)
     return SendPlan(strategy, requests, remaining)
 
 
@@ -329,15 +329,14 @@ def update_target(
 def _transaction(
     commit: ApprovedCommit,
     caps: WriteCapabilities,
-    remaining: tuple[int, ...],
-    known: Mapping[str, str],
+    bodies: Mapping[int, dict[str, Any]],
     strategy: WriteStrategy,
     targets: Mapping[int, UpdateTarget | None],
 ) -> PlannedRequest:
+    """``bodies``: position -> resolved payload of each write still to send (in order)."""
     entries = []
-    for p in remaining:
+    for p, body in bodies.items():
         w = commit.writes[p]
-        body = json_loads(resolve_references(w.payload_json, known))
         target = targets.get(p)
         request: dict[str, str]
         if target is not None:
@@ -354,7 +353,7 @@ def _transaction(
         "",
         canonical_json(bundle),
         (FHIR_JSON, _prefer(caps.profile)),
-        remaining,
+        tuple(bodies),
         strategy,
     )
 
@@ -362,13 +361,12 @@ def _transaction(
 def _single(
     w: PlannedWrite,
     caps: WriteCapabilities,
-    known: Mapping[str, str],
+    body: dict[str, Any],
     target: UpdateTarget | None = None,
 ) -> PlannedRequest:
-    body_json = resolve_references(w.payload_json, known)
+    """``body``: the write's payload with its references resolved (this request's own)."""
     headers = [FHIR_JSON, _prefer(caps.profile)]
     if target is not None:
-        body = json_loads(body_json)
         body["id"] = target.resource_id
         return PlannedRequest(
             "PUT",
@@ -380,7 +378,6 @@ def _single(
         )
     strategy = write_strategy(w.resource_type, caps)
     if strategy is WriteStrategy.PUT_CLIENT_ID:
-        body = json_loads(body_json)
         body["id"] = w.client_id
         return PlannedRequest(
             "PUT",
@@ -395,17 +392,12 @@ def _single(
     return PlannedRequest(
         "POST",
         w.resource_type,
-        body_json,
+        canonical_json(body),
         tuple(headers),
         (w.position,),
         strategy,
         read_back=strategy is WriteStrategy.CREATE_THEN_READ_BACK,
     )
-
-
-def json_loads(text: str) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(text)
-    return value
 
 
 # ----------------------------------------------------------------------------- next action

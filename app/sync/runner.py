@@ -4,11 +4,11 @@ One runner per user store (an OS lock file, :class:`~app.sync.lock.RunnerLock`):
 instance does not send. At start, items left SENDING by a crash become UNKNOWN_OUTCOME (they
 are checked before anything is resent), and items an earlier session left PAUSED_FOR_SIGN_IN
 are resumed when the runner's session is signed in (``wait_until_signed_in`` returns at once).
-A pass takes due commits in sequence order and works
-on up to ``concurrency`` of them at once (6 by default: the per-host connection limit
-browsers use, which keeps one clinician's laptop a polite client while hiding a WAN round trip:
-docs/performance.md); each commit is atomic on its own (a transaction
-Bundle where the server allows it) and an amendment waits for its base in the store
+A pass takes due commits in sequence order and sends up to ``concurrency`` at once (6 by
+default: the per-host connection limit browsers use, a polite client that still hides a WAN
+round trip: docs/performance.md; app.sync.due_queue.SendSlots keeps the store's fsyncs off the
+round trips' path); each commit is atomic on its own (a transaction Bundle where the server
+allows it) and an amendment waits for its base in the store
 (WAITING_FOR_BASE), so order is kept where it matters and nowhere else.
 
 While the EHR cannot be reached the pass stops at the first commit that could not be sent
@@ -43,7 +43,7 @@ from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
 from app.store.outbox_records import OutboxEntry, OutboxSummary
 from app.store.site_refusals import SiteRefusals
-from app.sync.due_queue import DueQueue, PassTally
+from app.sync.due_queue import DueQueue, PassTally, SendSlot, SendSlots
 from app.sync.errors import SyncSetupFailed
 from app.sync.lock import RunnerLock
 from app.sync.planner import WriteCapabilities, capabilities_from
@@ -378,18 +378,20 @@ class SyncRunner:
         if self._make_due:
             self._make_due = False
             await self._db.run(self._store.make_due_now, self._clock())
+
+        def go_on() -> bool:
+            return not (self._paused or self._offline_pass or not self._started)
+
         due = DueQueue(
-            self._store,
-            self._db,
-            self._clock,
-            batch=max(16, 4 * self._concurrency),
-            go_on=lambda: not (self._paused or self._offline_pass or not self._started),
+            self._store, self._db, self._clock, batch=max(16, 4 * self._concurrency), go_on=go_on
         )
         tally = PassTally()
+        slots = SendSlots(self._concurrency, go_on)
 
         async def worker() -> None:
             while (entry := await due.take()) is not None:
-                await self._handle(sender, entry, tally)
+                with slots.turn() as slot:
+                    await self._handle(sender, entry, tally, slot)
 
         await self._back_online()
         if self._status.connectivity is not Connectivity.ONLINE:
@@ -397,10 +399,11 @@ class SyncRunner:
             # one failed attempt, not one per queued commit.
             probe = await due.take()
             if probe is not None:
-                await self._handle(sender, probe, tally)
+                await self._handle(sender, probe, tally, None)
+        # Twice as many workers as slots: as many commits are marked (or stored) as are in flight
         # return_exceptions: every worker has finished before the pass ends, even when one failed
         ended = await asyncio.gather(
-            *(worker() for _ in range(self._concurrency)), return_exceptions=True
+            *(worker() for _ in range(2 * self._concurrency)), return_exceptions=True
         )
         for outcome in ended:
             if isinstance(outcome, BaseException):
@@ -446,10 +449,12 @@ class SyncRunner:
             refusals=self._refusals,
         )
 
-    async def _handle(self, sender: CommitSender, entry: OutboxEntry, tally: PassTally) -> None:
+    async def _handle(
+        self, sender: CommitSender, entry: OutboxEntry, tally: PassTally, slot: SendSlot | None
+    ) -> None:
         tally.processed += 1
         try:
-            item = await sender.process(entry)
+            item = await sender.process(entry, slot)
         except Exception as exc:
             # A bug must not stop the other commits, nor leave this one "Sending".
             recorded = await self._after_unexpected(entry, exc)

@@ -22,14 +22,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from app.domain.commit import ApprovedCommit, PlannedWrite, resolve_references
+from app.domain.commit import ApprovedCommit, PlannedWrite
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
 from app.fhir.errors import FhirError
 from app.smart.errors import SmartError
@@ -46,6 +45,7 @@ from app.store.site_refusals import SiteRefusals
 from app.sync.chart_basis import ChartBasisCheck
 from app.sync.companions import Companions
 from app.sync.conflicts import ConflictChecks
+from app.sync.due_queue import SendSlot
 from app.sync.planner import (
     ActionKind,
     CannotSend,
@@ -122,21 +122,24 @@ class CommitSender:
         self._companions = Companions(refusals, clock)
         self._basis = ChartBasisCheck(store, writer, caps, self._db, self._on_contact)
 
-    @tagged(lambda _self, entry: f"commit {entry.commit_id}")
-    async def process(self, entry: OutboxEntry) -> OutboxItem:
-        """One sync step for ``entry``; returns where the commit stands afterwards."""
+    @tagged(lambda _self, entry, _slot=None: f"commit {entry.commit_id}")
+    async def process(self, entry: OutboxEntry, slot: SendSlot | None = None) -> OutboxItem:
+        """One sync step for ``entry``; returns where the commit stands afterwards. ``slot``
+        (the runner's): given back once no request is left, before the outcome is stored."""
         action = next_action(
             entry.item, entry.commit, self._caps, self._clock(), policy=self._store.policy
         )
         log.debug("%s%s: next step %s", prefix(), entry.item.state.value, action.kind.value)
         if action.kind is ActionKind.RECONCILE:
+            if slot is not None and not await slot.enter():
+                return entry.item  # the pass stopped before its turn: checked next time
             item = await self.reconcile(entry)
             if item.state is not S.QUEUED:
                 return item
             entry = await self._db.run(self._store.get, entry.commit_id)
-            return await self.send(entry)
+            return await self.send(entry, slot)
         if action.kind is ActionKind.SEND:
-            return await self.send(entry)
+            return await self.send(entry, slot)
         if action.kind is ActionKind.ASK_USER and entry.item.state is S.UNKNOWN_OUTCOME:
             # e.g. the EHR cannot be searched for it: PARKED with the reason until a person
             # decides (check again / send again / discard); the runner no longer picks it up.
@@ -146,10 +149,11 @@ class CommitSender:
         return entry.item
 
     # ------------------------------------------------------------------ send
-    async def send(self, entry: OutboxEntry) -> OutboxItem:
+    async def send(self, entry: OutboxEntry, slot: SendSlot | None = None) -> OutboxItem:
         commit = entry.commit
         cid = commit.commit_id
-        bases = await self._db.run(self._store.base_writes, entry)
+        # only an amendment has base writes to read (a store call less for every other commit)
+        bases = await self._db.run(self._store.base_writes, entry) if commit.depends_on else {}
         resolved = {ref: rec.reference for ref, rec in bases.items() if rec.reference}
         resolved.update(entry.resolved())
         versions = _base_versions(bases)
@@ -162,6 +166,8 @@ class CommitSender:
         await self._db.run(
             self._store.apply, cid, E.SEND_STARTED, expect=entry.item.state, strategy=strategy.value
         )
+        if slot is not None and not await slot.enter():  # nothing was sent: back in the queue
+            return await self._db.run(self._store.apply, cid, E.SEND_WITHHELD)
         checked = await self._preconditions(entry, resolved, bases, versions)
         if isinstance(checked, Failure):
             return await self._fail(cid, checked, [])
@@ -170,7 +176,9 @@ class CommitSender:
                 self._store.apply, cid, E.CONFLICT_DETECTED, error=checked.message, conflict=checked
             )
         copies: dict[int, dict[str, Any]] = {}
-        skipped = await self._db.run(self._companions.skip_known, commit, resolved)
+        skipped = []
+        if self._companions.remembers:
+            skipped = await self._db.run(self._companions.skip_known, commit, resolved)
         if skipped:  # refused here before: not sent again
             await self._db.run(self._store.record_writes, cid, skipped)
         while True:
@@ -183,45 +191,75 @@ class CommitSender:
                 break
             if not plan.requests:  # the planner found nothing it may send yet: a bug
                 raise RuntimeError(f"commit {cid}: writes remain but none can be sent")
-            outcome = _Round()
-            rounds = await asyncio.gather(*(self._perform(commit, r) for r in plan.requests))
-            for done in rounds:
-                outcome.results += done.results
-                outcome.copies.update(done.copies)
-                outcome.failures += done.failures
+            outcome = await self._round(commit, plan.requests, resolved)
             copies.update(outcome.copies)
-            for r in outcome.results:
-                resolved[commit.writes[r.position].full_url] = _reference(commit, r)
-            not_written = await self._db.run(
-                self._companions.accept_refusals, commit, plan.requests, rounds, resolved
-            )
-            if not_written is not None:  # only optional companions refused, the note is in
-                outcome.results += not_written
-                outcome.failures = []
             if outcome.failures:
-                failure = worst(outcome.failures)
-                refused = await self._conflicts.refused_correction(
-                    entry, plan.requests, failure, (resolved, versions, bases)
-                )
-                if refused is not None:
-                    return await self._db.run(
-                        self._store.apply,
-                        cid,
-                        E.CONFLICT_DETECTED,
-                        status=failure.status,
-                        error=refused.message,
-                        conflict=refused,
-                        results=outcome.results,
-                    )
-                return await self._fail(cid, failure, outcome.results)
+                context = (resolved, versions, bases)
+                return await self._round_failed(entry, plan.requests, outcome, context)
             if all(w.full_url in resolved for w in commit.writes):
+                # The copies the transaction returned are compared now, and the verdict is
+                # stored in the transaction that confirms (one store call less per commit).
+                verdict = self._verdict_from(commit, resolved, copies)
+                if verdict is not None and slot is not None:
+                    slot.release()  # nothing left to ask the EHR: the next commit may start
                 item = await self._db.run(
-                    self._store.apply, cid, E.SERVER_ACCEPTED, results=outcome.results
+                    self._store.apply,
+                    cid,
+                    E.SERVER_ACCEPTED,
+                    results=outcome.results,
+                    read_back=verdict,
                 )
+                if verdict is not None:
+                    return item
                 break
             await self._db.run(self._store.record_writes, cid, outcome.results)
         await self._verify(commit, resolved, copies)
         return item
+
+    async def _round(
+        self, commit: ApprovedCommit, requests: Sequence[PlannedRequest], resolved: dict[str, str]
+    ) -> _Round:
+        """Send one round's requests together; the ids learned go into ``resolved``."""
+        outcome = _Round()
+        rounds = await asyncio.gather(*(self._perform(commit, r) for r in requests))
+        for done in rounds:
+            outcome.results += done.results
+            outcome.copies.update(done.copies)
+            outcome.failures += done.failures
+        for r in outcome.results:
+            resolved[commit.writes[r.position].full_url] = _reference(commit, r)
+        if outcome.failures:
+            not_written = await self._db.run(
+                self._companions.accept_refusals, commit, requests, rounds, resolved
+            )
+            if not_written is not None:  # only optional companions refused, the note is in
+                outcome.results += not_written
+                outcome.failures = []
+        return outcome
+
+    async def _round_failed(
+        self,
+        entry: OutboxEntry,
+        requests: tuple[PlannedRequest, ...],
+        outcome: _Round,
+        context: tuple[dict[str, str], dict[str, str], dict[str, WriteRecord]],
+    ) -> OutboxItem:
+        """A round with failures: a refused correction is a conflict, anything else a failed
+        attempt (the ids learned in the round are stored either way)."""
+        cid = entry.commit_id
+        failure = worst(outcome.failures)
+        refused = await self._conflicts.refused_correction(entry, requests, failure, context)
+        if refused is None:
+            return await self._fail(cid, failure, outcome.results)
+        return await self._db.run(
+            self._store.apply,
+            cid,
+            E.CONFLICT_DETECTED,
+            status=failure.status,
+            error=refused.message,
+            conflict=refused,
+            results=outcome.results,
+        )
 
     async def _preconditions(
         self,
@@ -238,7 +276,7 @@ class CommitSender:
         return checked
 
     async def _perform(self, commit: ApprovedCommit, request: PlannedRequest) -> _Round:
-        body = json.loads(request.body)
+        body = request.body.encode("utf-8")  # the planner's JSON text, sent as it is
         headers = {k: v for k, v in request.headers if k.lower() != "content-type"}
         transaction = request.url == ""
         what = (
@@ -248,7 +286,7 @@ class CommitSender:
         )
         try:
             response = await self._writer.request(
-                request.method, request.url, json_body=body, headers=headers, what=what
+                request.method, request.url, content=body, headers=headers, what=what
             )
         except (FhirError, SmartError) as exc:
             failure = classify_error(exc)
@@ -416,41 +454,23 @@ class CommitSender:
 
         written = [w for w in commit.writes if resolved.get(w.full_url) != NOT_WRITTEN]
         copies_now = await asyncio.gather(*(stored(w) for w in written))
-        problems: list[str] = []
-        unread = 0
-        for write, copy in zip(written, copies_now, strict=True):
-            if copy is None:
-                unread += 1
-                continue
-            sent = json.loads(resolve_references(write.payload_json, resolved))
-            diff = differences(sent, copy)
-            if diff:
-                problems.append(
-                    f"{write.resource_type} {resolved[write.full_url]}: {'; '.join(diff)}"
-                )
-        if problems:
-            note = (
-                "The EHR stored something other than what was approved: "
-                + " | ".join(problems)
-                + ". Check the chart."
-            )
-            await self._db.run(
-                self._store.record_read_back, commit.commit_id, ReadBack.DIFFERS, note[:2000]
-            )
-            log.warning(
-                "read-back differs for commit %s (%d resources)", commit.commit_id, len(problems)
-            )
-        elif unread:
-            await self._db.run(
-                self._store.record_read_back,
-                commit.commit_id,
-                ReadBack.NOT_CHECKED,
-                f"{unread} resource(s) could not be read back from the EHR to compare.",
-            )
-        else:
-            await self._db.run(
-                self._store.record_read_back, commit.commit_id, ReadBack.MATCHED, None
-            )
+        result, note = _compare(commit, written, copies_now, resolved)
+        await self._db.run(self._store.record_read_back, commit.commit_id, result, note)
+
+    def _verdict_from(
+        self,
+        commit: ApprovedCommit,
+        resolved: Mapping[str, str],
+        copies: Mapping[int, dict[str, Any]],
+    ) -> tuple[ReadBack, str | None] | None:
+        """The read-back verdict when the answers already hold a copy of every write (a
+        transaction Bundle's usually do); None when something is still to be read."""
+        if not self._read_back:
+            return None
+        written = [w for w in commit.writes if resolved.get(w.full_url) != NOT_WRITTEN]
+        if not all(w.position in copies for w in written):
+            return None
+        return _compare(commit, written, [copies[w.position] for w in written], resolved)
 
     # ------------------------------------------------------------------ helpers
     async def _fail(self, cid: Any, failure: Failure, results: list[WriteResult]) -> OutboxItem:
@@ -508,6 +528,41 @@ def _read_transaction(
         if body_id == rid and isinstance(resource, dict):
             out.copies[position] = resource
     return out
+
+
+def _compare(
+    commit: ApprovedCommit,
+    written: Sequence[PlannedWrite],
+    copies: Sequence[dict[str, Any] | None],
+    resolved: Mapping[str, str],
+) -> tuple[ReadBack, str | None]:
+    """What was sent against the EHR's copies (None: could not be read): the verdict and its
+    note (element paths only, never values)."""
+    problems: list[str] = []
+    unread = 0
+    for write, copy in zip(written, copies, strict=True):
+        if copy is None:
+            unread += 1
+            continue
+        diff = differences(write.payload(), copy, references=resolved)
+        if diff:
+            problems.append(f"{write.resource_type} {resolved[write.full_url]}: {'; '.join(diff)}")
+    if problems:
+        log.warning(
+            "read-back differs for commit %s (%d resources)", commit.commit_id, len(problems)
+        )
+        note = (
+            "The EHR stored something other than what was approved: "
+            + " | ".join(problems)
+            + ". Check the chart."
+        )
+        return ReadBack.DIFFERS, note[:2000]
+    if unread:
+        return (
+            ReadBack.NOT_CHECKED,
+            f"{unread} resource(s) could not be read back from the EHR to compare.",
+        )
+    return ReadBack.MATCHED, None
 
 
 def _base_versions(bases: Mapping[str, WriteRecord]) -> dict[str, str]:

@@ -22,18 +22,22 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
+from app.store.group_mode import GroupMode, GroupWriteFailed
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
 class StoreThread:
     """``group``: the store's group commit (``OutboxRepository.group``). With it, the calls
-    waiting when the thread gets to them run together in one transaction, each in its own
-    savepoint, and every caller hears back only after its COMMIT: a change is on disk when its
-    ``run`` returns, exactly as with one transaction per call, but several commits in flight
-    share one fsync (issue 15)."""
+    waiting when the thread gets to them run together in one transaction, and every caller
+    hears back only after its COMMIT: a change is on disk when its ``run`` returns, exactly as
+    with one transaction per call, but several commits in flight share one fsync (issue 15).
+    The group first runs without savepoints (ALL_OR_NOTHING: two statements less per call);
+    when a call fails, that attempt is rolled back whole and the group runs again with each
+    call in its own savepoint, so a call that fails is rolled back alone."""
 
-    def __init__(self, group: Callable[[], AbstractContextManager[None]] | None = None) -> None:
+    def __init__(self, group: Group | None = None) -> None:
         self._group = group
         self._executor: ThreadPoolExecutor | None = None
         self._calls: queue.SimpleQueue[_Call | None] | None = None
@@ -116,22 +120,69 @@ class _Call:
     answer: asyncio.Future[Any]
 
 
-def _run_together(group: Callable[[], AbstractContextManager[None]], batch: list[_Call]) -> None:
+Group = Callable[[GroupMode], AbstractContextManager[None]]
+
+
+def _run_together(group: Group, batch: list[_Call]) -> None:
     """Run ``batch`` in one group transaction; answer each caller after the COMMIT (a failed
     COMMIT stored nothing of the group: every caller gets its error)."""
+    outcomes = _all_or_nothing(group, batch)
+    if isinstance(outcomes, _RunAgain):
+        outcomes = _each_in_savepoint(group, batch, outcomes.failed)
+    for item, (ok, value) in zip(batch, outcomes, strict=True):
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
+            item.loop.call_soon_threadsafe(_settle, item.answer, ok, value)
+
+
+@dataclass
+class _RunAgain:
+    """The first attempt was rolled back: run the group again, each call in a savepoint,
+    except ``failed`` (position -> its error), whose caller hears that error."""
+
+    failed: dict[int, Exception]
+
+
+def _all_or_nothing(group: Group, batch: list[_Call]) -> list[tuple[bool, Any]] | _RunAgain:
+    """The common case, every call succeeds: no savepoints. When a call fails, nothing of the
+    attempt was stored; the failed call is not run again (its caller gets its error), the
+    others are (``_RunAgain``). A write that failed although no call did (its error was
+    caught): all run again. BEGIN or COMMIT failed: every caller gets the error."""
+    results: list[Any] = []
+    failed: dict[int, Exception] = {}
+    try:
+        with group(GroupMode.ALL_OR_NOTHING):
+            for position, item in enumerate(batch):
+                try:
+                    results.append(item.call())
+                except Exception as exc:
+                    failed[position] = exc
+                    raise
+    except GroupWriteFailed:
+        return _RunAgain({})
+    except Exception as exc:
+        if failed:
+            return _RunAgain(failed)
+        return [(False, exc)] * len(batch)
+    return [(True, value) for value in results]
+
+
+def _each_in_savepoint(
+    group: Group, batch: list[_Call], failed: dict[int, Exception]
+) -> list[tuple[bool, Any]]:
     outcomes: list[tuple[bool, Any]] = []
     try:
-        with group():
-            for item in batch:
+        with group(GroupMode.SAVEPOINTS):
+            for position, item in enumerate(batch):
+                if position in failed:
+                    outcomes.append((False, failed[position]))
+                    continue
                 try:
                     outcomes.append((True, item.call()))
                 except Exception as exc:  # this call's savepoint was rolled back; its caller hears
                     outcomes.append((False, exc))
     except Exception as exc:
         outcomes = [(False, exc)] * len(batch)
-    for item, (ok, value) in zip(batch, outcomes, strict=True):
-        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
-            item.loop.call_soon_threadsafe(_settle, item.answer, ok, value)
+    return outcomes
 
 
 def _settle(answer: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -20,49 +20,67 @@ from typing import Any
 _SERVER_OWNED = frozenset({"id", "meta"})
 
 
-def differences(sent: Mapping[str, Any], stored: Mapping[str, Any], *, limit: int = 8) -> list[str]:
-    """Paths of sent elements that are missing or different in ``stored`` (at most ``limit``)."""
+def differences(
+    sent: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    *,
+    limit: int = 8,
+    references: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Paths of sent elements that are missing or different in ``stored`` (at most ``limit``).
+    ``references``: what the ``urn:uuid:`` references sent stand for now (``"Type/id"``), so
+    the approved payload is compared as it is, without a copy resolved first."""
     found: list[str] = []
+    compare = _Comparison(found, references or {})
     for key, value in sent.items():
         if key in _SERVER_OWNED:
             continue
-        _compare(value, stored.get(key), key, found)
+        compare(value, stored.get(key), key)
         if len(found) >= limit:
             break
     return found[:limit]
 
 
-def _compare(sent: Any, stored: Any, path: str, found: list[str]) -> None:
-    if stored is None and sent is not None:
-        found.append(f"{path} is missing")
-        return
-    if isinstance(sent, Mapping):
-        if not isinstance(stored, Mapping):
-            found.append(f"{path} changed")
-            return
-        for key, value in sent.items():
-            _compare(value, stored.get(key), f"{path}.{key}", found)
-        return
-    if isinstance(sent, list):
-        if not isinstance(stored, list):
-            found.append(f"{path} changed")
-            return
-        if len(sent) == len(stored):
-            for i, (a, b) in enumerate(zip(sent, stored, strict=True)):
-                _compare(a, b, f"{path}[{i}]", found)
-            return
-        for i, a in enumerate(sent):  # the server added elements: each sent one must be there
-            if not any(_same(a, b) for b in stored):
-                found.append(f"{path}[{i}] is missing")
-        return
-    if not _scalar_equal(sent, stored, path):
-        found.append(f"{path} changed")
+class _Comparison:
+    def __init__(self, found: list[str], references: Mapping[str, str]) -> None:
+        self.found = found
+        self.references = references
 
+    def __call__(self, sent: Any, stored: Any, path: str) -> None:
+        found = self.found
+        if sent == stored:  # equal as Python sees it is equal here too (numbers, lists, objects)
+            return
+        if stored is None and sent is not None:
+            found.append(f"{path} is missing")
+            return
+        if isinstance(sent, Mapping):
+            if not isinstance(stored, Mapping):
+                found.append(f"{path} changed")
+                return
+            for key, value in sent.items():
+                self(value, stored.get(key), f"{path}.{key}")
+            return
+        if isinstance(sent, list):
+            if not isinstance(stored, list):
+                found.append(f"{path} changed")
+                return
+            if len(sent) == len(stored):
+                for i, (a, b) in enumerate(zip(sent, stored, strict=True)):
+                    self(a, b, f"{path}[{i}]")
+                return
+            for i, a in enumerate(sent):  # the server added elements: each sent one must be there
+                if not any(self.same(a, b) for b in stored):
+                    found.append(f"{path}[{i}] is missing")
+            return
+        if isinstance(sent, str) and path.endswith("reference"):
+            sent = self.references.get(sent, sent)
+        if not _scalar_equal(sent, stored, path):
+            found.append(f"{path} changed")
 
-def _same(a: Any, b: Any) -> bool:
-    probe: list[str] = []
-    _compare(a, b, "", probe)
-    return not probe
+    def same(self, a: Any, b: Any) -> bool:
+        probe = _Comparison([], self.references)
+        probe(a, b, "")
+        return not probe.found
 
 
 def _scalar_equal(sent: Any, stored: Any, path: str) -> bool:

@@ -43,6 +43,7 @@ class FhirWriter(Protocol):
         *,
         params: Params | None = None,
         json_body: JsonObject | None = None,
+        content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         what: str = "a request",
     ) -> FhirResponse: ...

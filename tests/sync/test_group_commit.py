@@ -119,3 +119,55 @@ async def test_a_failing_listener_does_not_fail_the_group(store: Store, tmp_path
     finally:
         worker.close()
     assert [i.state for i in items] == [S.SENDING] * 3  # committed, and every caller knows it
+
+
+async def test_a_failed_write_whose_error_was_caught_is_still_rolled_back(
+    store: Store, tmp_path: Path
+) -> None:
+    """The group runs first without savepoints; a write that failed half-way must not be
+    committed although its caller swallowed the error (the group runs again, each call in a
+    savepoint), and the others' changes are stored."""
+    first, second = (store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(2))
+
+    def half_write_then_give_up() -> str:
+        try:
+            with store.db.write() as c:
+                c.exec_driver_sql(
+                    "UPDATE outbox_commits SET state = 'confirmed' WHERE commit_id = ?",
+                    (str(first.commit_id),),
+                )
+                raise RuntimeError("gave up half-way")
+        except RuntimeError:
+            return "given up"
+
+    worker = StoreThread(group=store.outbox.group)
+    try:
+        results = await asyncio.gather(
+            worker.run(half_write_then_give_up),
+            worker.run(store.outbox.apply, second.commit_id, E.SEND_STARTED),
+        )
+    finally:
+        worker.close()
+    assert results[0] == "given up"
+    on_disk = committed_states(tmp_path / "store.db")
+    assert on_disk[str(first.commit_id)] == S.QUEUED.value  # the half write is not on disk
+    assert on_disk[str(second.commit_id)] == S.SENDING.value
+
+
+async def test_a_group_where_every_call_succeeds_uses_no_savepoints(store: Store) -> None:
+    queued = [store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(6)]
+    statements: list[str] = []
+    event.listen(
+        store.db.engine,
+        "before_cursor_execute",
+        lambda _c, _cur, sql, *_rest: statements.append(sql.split()[0].upper()),
+    )
+    worker = StoreThread(group=store.outbox.group)
+    try:
+        await asyncio.gather(
+            *(worker.run(store.outbox.apply, c.commit_id, E.SEND_STARTED) for c in queued)
+        )
+    finally:
+        worker.close()
+    assert statements.count("UPDATE") == 6
+    assert "SAVEPOINT" not in statements and "RELEASE" not in statements

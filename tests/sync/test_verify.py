@@ -62,3 +62,16 @@ def test_stripped_and_changed_elements_are_reported_by_path_only() -> None:
 def test_a_different_instant_or_reference_differs() -> None:
     copy = stored(effectiveDateTime="2025-03-10T11:00:00Z", subject={"reference": "Patient/pat-2"})
     assert differences(SENT, copy) == ["subject.reference changed", "effectiveDateTime changed"]
+
+
+def test_local_references_are_compared_as_what_they_became() -> None:
+    """The approved payload refers to the note by its ``urn:uuid:``; the EHR's copy by the
+    note's server id. With the ids learned, that is the same reference; another id is not."""
+    note = "urn:uuid:5f0c2c1e-0000-4000-8000-000000000001"
+    sent = {**SENT, "derivedFrom": [{"reference": note}]}
+    copy = stored(derivedFrom=[{"reference": "DocumentReference/d1"}])
+    assert differences(sent, copy, references={note: "DocumentReference/d1"}) == []
+    assert differences(sent, copy, references={note: "DocumentReference/d2"}) == [
+        "derivedFrom[0].reference changed"
+    ]
+    assert differences(sent, copy) == ["derivedFrom[0].reference changed"]

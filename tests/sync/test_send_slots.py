@@ -1,0 +1,115 @@
+"""Issue 15: a commit is marked SENDING while the commits ahead of it are in flight, and waits
+for one of the ``concurrency`` slots before anything is sent. When the pass stops meanwhile
+(the EHR could not be reached), the marked commit is given back to the queue untouched:
+no request, no failed attempt, no audit record of an attempt."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.domain.outbox import OutboxState, SyncEvent
+from app.fhir.client import FhirClient, FhirResponse
+from app.fhir.errors import FhirNetworkError
+from app.fhir.profiles import load_profile
+from app.sync.due_queue import SendSlots
+from app.sync.runner import SyncRunner
+from tests.support.servers import RunningServer
+from tests.sync.commits import clinical_commit
+from tests.sync.runner_fixtures import Harness, harness, launch_token, server_copies
+
+S, E = OutboxState, SyncEvent
+
+
+async def test_slots_bound_what_is_sent_and_say_when_to_stop() -> None:
+    going = True
+    slots = SendSlots(2, lambda: going)
+    inside = 0
+    most = 0
+
+    async def one(i: int) -> bool:
+        nonlocal inside, most
+        with slots.turn() as slot:
+            if not await slot.enter():
+                return False
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+            slot.release()  # early, as the sender does before storing the outcome
+            return True
+
+    assert all(await asyncio.gather(*(one(i) for i in range(6))))
+    assert most == 2
+    going = False
+    assert await one(7) is False
+
+
+class SecondWriteUnreachable:
+    """The real client, except that the second POST finds the EHR unreachable, and the
+    others wait a little (so the next commit is marked while one is in flight)."""
+
+    def __init__(self, inner: FhirClient) -> None:
+        self.inner = inner
+        self.posts = 0
+
+    async def capability(self, *, refresh: bool = False) -> dict[str, Any]:
+        return await self.inner.capability(refresh=refresh)
+
+    async def request(self, method: str, path_or_url: str, **kw: Any) -> FhirResponse:
+        if method == "POST":
+            self.posts += 1
+            await asyncio.sleep(0.2)
+            if self.posts == 2:
+                raise FhirNetworkError("The EHR could not be reached (test).")
+        return await self.inner.request(method, path_or_url, **kw)
+
+    async def search(self, *args: Any, **kw: Any) -> Any:
+        return await self.inner.search(*args, **kw)
+
+    async def read_response(self, resource_type: str, resource_id: str) -> FhirResponse:
+        return await self.inner.read_response(resource_type, resource_id)
+
+
+@pytest.fixture
+async def h(sandbox_server: RunningServer, tmp_path: Path) -> AsyncIterator[Harness]:
+    async for value in harness(tmp_path, sandbox_server.fhir_base, launch_token(sandbox_server)):
+        yield value
+
+
+async def test_a_commit_marked_while_the_ehr_became_unreachable_goes_back_untouched(
+    h: Harness, sandbox_server: RunningServer
+) -> None:
+    first, second, third, fourth = (h.enqueue(clinical_commit()) for _ in range(4))
+    writer = SecondWriteUnreachable(h.fhir)
+    runner = SyncRunner(
+        h.store.outbox,
+        writer,
+        profile=load_profile("generic-r4"),
+        lock_path=h.lock_path,
+        concurrency=1,
+    )
+    async with runner:
+        await runner.capabilities()
+        await runner.run_once()
+    outbox = h.store.outbox
+    assert outbox.item(first.commit_id).state is S.CONFIRMED  # the probe: the EHR answered
+    assert outbox.item(second.commit_id).state is S.RETRY_WAIT  # could not be reached
+    withheld = outbox.item(third.commit_id)  # marked while the second was in flight
+    assert (withheld.state, withheld.last_event, withheld.attempts) == (
+        S.QUEUED,
+        E.SEND_WITHHELD,
+        0,
+    )
+    assert outbox.item(fourth.commit_id).state is S.QUEUED  # never taken
+    assert writer.posts == 2  # nothing was sent for the third
+    assert server_copies(sandbox_server, third) == [0] * len(third.writes)
+    async with runner:
+        summary = await runner.drain(timeout=30)
+    assert summary.confirmed == 4
+    for commit in (first, second, third, fourth):
+        assert server_copies(sandbox_server, commit) == [1] * len(commit.writes)
