@@ -28,9 +28,9 @@ from app.smart.lifetime import SessionKeeping as SessionKeeping
 from app.smart.lifetime import SessionLifetime as SessionLifetime
 from app.smart.lifetime import ends_words as ends_words
 from app.smart.offline_unlock import OfflineUnlockStore
-from app.smart.session import SessionState as SessionState
-from app.smart.session import SignInProgress as SignInProgress
-from app.smart.session import SignInStep as SignInStep
+from app.smart.session_states import SessionState as SessionState
+from app.smart.session_states import SignInProgress as SignInProgress
+from app.smart.session_states import SignInStep as SignInStep
 
 if TYPE_CHECKING:
     from app.smart.session import SmartSession

@@ -41,9 +41,18 @@ class AppController(QObject):
     def start(self, restore_site: Site | None = None) -> None:
         self.window.show_page(self.signin_view)
         self.signin_view.site_list.setFocus()  # Enter signs in to the chosen EHR
-        self.signin_model.show_waiting(self.signin_view.selected_site())
+        self.show_waiting()
         if restore_site is not None:
-            self.tasks.start("sign-in", self.signin_model.restore(restore_site))
+            self.resume(restore_site)
+
+    def resume(self, site: Site) -> None:
+        """Sign in again with the session kept for ``site`` (no browser when it is still good)."""
+        self.tasks.start("sign-in", self.signin_model.restore(site))
+
+    def show_waiting(self) -> None:
+        """List on the sign-in page the notes the chosen site's store holds unsent (again once
+        the store has opened: at start-up it opens after the page is shown)."""
+        self.signin_model.show_waiting(self.signin_view.selected_site())
 
     def request_sign_in(self, site: Site) -> None:
         self.window.set_site(str(site))
@@ -81,4 +90,4 @@ class AppController(QObject):
             await self.session.sign_out()
             self.session = None
         self.window.show_page(self.signin_view)
-        self.signin_model.show_waiting(self.signin_view.selected_site())
+        self.show_waiting()

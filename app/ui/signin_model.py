@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 from PySide6.QtCore import QObject, Signal
 
@@ -20,13 +21,15 @@ from app.services.session import (
     SignInStep,
     ehr_unreachable,
 )
-from app.services.waiting import WaitingNotes
-from app.ui.outbox_words import waiting_words
+from app.ui.waiting_words import waiting_words
 
 log = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from app.services.waiting import WaitingNotes
+
 SessionFactory = Callable[[Site], SessionService]
-WaitingSource = Callable[[Site], WaitingNotes | None]
+WaitingSource: TypeAlias = "Callable[[Site], WaitingNotes | None]"
 
 
 class SignInViewModel(QObject):
