@@ -39,8 +39,7 @@ from app.store.templates import load_templates
 if TYPE_CHECKING:
     import httpx
 
-    # a site's services, its session and HTTP client load when it is first used, after the
-    # sign-in window has painted; the store stack (SQLAlchemy, Alembic) after it is shown
+    # a site's services and session load on first use, the store stack after the first paint
     from app.domain.visit_events import VisitEvent
     from app.fhir.client import FhirClient
     from app.hl7.listener import MllpListener
@@ -226,8 +225,7 @@ def site_services(
 def worklist_and_offline(
     site: Site, fhir: FhirClient, signed_in: SessionService, store: Store, worker: StoreThread
 ) -> tuple[WorklistService, OfflineCharts]:
-    """The site's worklist and its charts kept for offline use, each following the other (the
-    day's visits are kept; a kept chart marks its visit)."""
+    """The site's worklist and its charts kept for offline use, each following the other."""
     from app.services.offline import OfflineCharts
     from app.services.worklist import WorklistService
 
@@ -543,6 +541,22 @@ def _preload_then_settle() -> None:
     settle_heap()
 
 
+async def after_the_paint(
+    first: Any, workbench: Workbench, factory: SiteFactory
+) -> tuple[Any, str | None]:
+    """Once the sign-in window (the UI's SignInWindow) has painted: the rest of the window (its
+    parts returned), then the first site's store: words when it cannot be used, else None and
+    the sign-in page lists the notes it holds unsent."""
+    from app.ui.signin_window import complete_in_steps
+
+    parts = await complete_in_steps(first, workbench)
+    loop = asyncio.get_running_loop()
+    problem = await loop.run_in_executor(None, factory.open_first_store, workbench.sites[0])
+    if problem is None:
+        first.controller.show_waiting()
+    return parts, problem
+
+
 def run_gui(
     sites_file: Path | None = None,
     force_sandbox: bool = False,
@@ -566,20 +580,13 @@ def run_gui(
         return first[0].window
 
     async def once_shown(window: Any) -> int | None:  # the window: Qt is the UI's business
-        """What waits until the sign-in window is up: the rest of the window (the workspace,
-        the outbox, the menus), the store stack (SQLAlchemy, Alembic, the first site's store,
-        refused in words when damaged; then the notes it holds unsent are listed) and the FHIR
-        models."""
-        from app.ui.workbench import complete_main_window
-
-        built.append(complete_main_window(first[0], workbench))
-        loop = asyncio.get_running_loop()
-        problem = await loop.run_in_executor(None, factory.open_first_store, workbench.sites[0])
+        """The rest of the window and the first store (refused in words when damaged); then
+        the FHIR models, ~1 s to import, while the clinician signs in."""
+        parts, problem = await after_the_paint(first[0], workbench, factory)
+        built.append(parts)
         if problem is not None:
             await tell_fatal_error(window, problem)
             return EXIT_STORE_UNUSABLE
-        first[0].controller.show_waiting()
-        # The FHIR models take ~1 s to import; do it while the clinician signs in.
         threading.Thread(
             target=_preload_then_settle, name="preload-fhir-models", daemon=True
         ).start()
@@ -588,8 +595,6 @@ def run_gui(
     async def shutdown() -> None:
         for parts in built:  # save what was typed before the stores close
             await parts.aclose()
-        if not built:  # closed before the rest of the window was built
-            await first[0].tasks.aclose()
         await workbench.aclose()
 
     return run_event_loop(build, shutdown, once_shown)

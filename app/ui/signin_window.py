@@ -8,7 +8,10 @@ import them: ``tests/ui/test_startup.py`` fails when one is loaded before the fi
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -20,6 +23,26 @@ from app.ui.main_window import MainWindow
 from app.ui.signin_model import SignInViewModel
 from app.ui.style import APP_STYLESHEET
 from app.ui.tasks import TaskTracker
+
+if TYPE_CHECKING:
+    from app.ui.workbench import MainWindowParts
+
+# The rest of the window's modules, heaviest first, imported one at a time after the paint so
+# the window answers input between them (each takes 30-100 ms; all together about 0.5 s).
+REST_OF_THE_WINDOW = (
+    "app.domain.draft",
+    "app.domain.review",
+    "app.services.chart",
+    "app.ui.approval",
+    "app.services.outbox",
+    "app.ui.chart_model",
+    "app.ui.draft_model",
+    "app.services.dates",
+    "app.ui.entry_model",
+    "app.ui.workspace",
+    "app.ui.site_flow",
+    "app.ui.menus",
+)
 
 UNEXPECTED = (
     "Something went wrong that the app did not expect. Your drafts and queued notes are "
@@ -64,3 +87,15 @@ def build_signin_window(workbench: Workbench) -> SignInWindow:
     if startup.warnings:
         signin.warnings.emit(list(startup.warnings))
     return SignInWindow(window, tasks, signin, controller, memory)
+
+
+async def complete_in_steps(first: SignInWindow, workbench: Workbench) -> MainWindowParts:
+    """The rest of the window, built into ``first`` once it has painted: its modules one by
+    one, each step giving the window back its input (a click on "Sign in" is answered at
+    once), then the pages, the dock and the menus."""
+    for name in REST_OF_THE_WINDOW:
+        importlib.import_module(name)
+        await asyncio.sleep(0)
+    from app.ui.workbench import complete_main_window
+
+    return complete_main_window(first, workbench)

@@ -93,7 +93,9 @@ def complete_main_window(first: SignInWindow, workbench: Workbench) -> MainWindo
     window.on_close(lambda: memory.save_window(window))
     memory.restore_state(window)  # after the outbox dock exists
     _guard_and_watch(window, workbench, flow, controller)
-    if workbench.single_site is not None:
+    if controller.session is not None:  # signed in while the rest was being built
+        tasks.start("after-sign-in", flow.after_sign_in(controller.session))
+    elif workbench.single_site is not None:
         controller.resume(workbench.single_site)
     return MainWindowParts(
         window,
