@@ -6,15 +6,19 @@ Holds no business state of its own: it reacts to view-model signals and starts t
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from app.domain.site import Site
-from app.services.session import SessionService, SessionState
+from app.services.session_states import SessionState
 from app.ui.main_window import MainWindow
 from app.ui.signin_model import SignInViewModel
 from app.ui.signin_view import SignInView
 from app.ui.tasks import TaskTracker
+
+if TYPE_CHECKING:  # the session's machinery loads after the sign-in window has painted
+    from app.services.session import SessionService
 
 log = logging.getLogger(__name__)
 

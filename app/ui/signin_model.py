@@ -14,8 +14,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.domain.site import Site
 from app.services.errors import ServiceError, SignInCancelled
-from app.services.session import (
-    SessionService,
+from app.services.session_states import (
     SessionState,
     SignInProgress,
     SignInStep,
@@ -25,10 +24,11 @@ from app.ui.waiting_words import waiting_words
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the session's machinery and the store load after the window painted
+    from app.services.session import SessionService
     from app.services.waiting import WaitingNotes
 
-SessionFactory = Callable[[Site], SessionService]
+SessionFactory: TypeAlias = "Callable[[Site], SessionService]"
 WaitingSource: TypeAlias = "Callable[[Site], WaitingNotes | None]"
 
 
