@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app.domain.errors import words_for
 from app.services.workbench import Workbench
 from app.ui.controller import AppController
+from app.ui.file_menu import FileMenu
 from app.ui.layout_memory import LayoutMemory
 from app.ui.main_window import MainWindow
 from app.ui.signin_model import SignInViewModel
@@ -59,6 +60,7 @@ class SignInWindow:
     signin: SignInViewModel
     controller: AppController
     memory: LayoutMemory
+    file_menu: FileMenu
 
 
 def build_signin_window(workbench: Workbench) -> SignInWindow:
@@ -79,6 +81,16 @@ def build_signin_window(workbench: Workbench) -> SignInWindow:
     )
     memory = LayoutMemory(workbench.ui_settings, window)
     memory.restore_window(window)
+    window.on_close(lambda: memory.save_window(window))
+    for title in (
+        "&File",
+        "&Note",
+        "&Tools",
+        "&Help",
+        *(("&Sandbox",) if workbench.sandbox else ()),
+    ):
+        window.menu(title)  # the bar as it will be; the others are filled after the paint
+    file_menu = FileMenu(window)  # Ctrl+Q and Alt+F from the first paint
     controller = AppController(window, signin, tasks)
     controller.start()  # the kept session is resumed once the rest of the window exists
     startup = workbench.startup
@@ -86,7 +98,7 @@ def build_signin_window(workbench: Workbench) -> SignInWindow:
         signin.error.emit(startup.config_error)
     if startup.warnings:
         signin.warnings.emit(list(startup.warnings))
-    return SignInWindow(window, tasks, signin, controller, memory)
+    return SignInWindow(window, tasks, signin, controller, memory, file_menu)
 
 
 async def complete_in_steps(first: SignInWindow, workbench: Workbench) -> MainWindowParts:

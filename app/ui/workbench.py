@@ -16,9 +16,10 @@ from app.ui.chart_model import ChartViewModel
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.entry_model import EntryViewModel
+from app.ui.file_menu import FileMenu
 from app.ui.lock import SessionLock
 from app.ui.main_window import MainWindow
-from app.ui.menus import FileMenu, HelpMenu, NoteMenu, SandboxMenu, ToolsMenu
+from app.ui.menus import HelpMenu, NoteMenu, SandboxMenu, ToolsMenu
 from app.ui.network import NetworkWatch
 from app.ui.outbox_dock import OutboxDock
 from app.ui.signin_model import SignInViewModel
@@ -77,7 +78,6 @@ def complete_main_window(first: SignInWindow, workbench: Workbench) -> MainWindo
     worklist = WorklistFlow(
         window, tasks, before_leaving=drafts.flush, open_chart_now=lambda: _open_chart(workspace)
     )
-    file_menu = FileMenu(window)
     flow = SiteFlow(
         workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, chart, worklist
     )
@@ -90,7 +90,6 @@ def complete_main_window(first: SignInWindow, workbench: Workbench) -> MainWindo
     tasks.start("read-dates", entry.read_date.warm_up())
     sandbox = SandboxMenu(window, workbench.sandbox, flow) if workbench.sandbox else None
     window.on_close(drafts.autosave)
-    window.on_close(lambda: memory.save_window(window))
     memory.restore_state(window)  # after the outbox dock exists
     _guard_and_watch(window, workbench, flow, controller)
     if controller.session is not None:  # signed in while the rest was being built
@@ -114,7 +113,7 @@ def complete_main_window(first: SignInWindow, workbench: Workbench) -> MainWindo
         entry,
         note_menu,
         help_menu,
-        file_menu,
+        first.file_menu,
         worklist,
     )
 
