@@ -108,6 +108,8 @@ async def complete_in_steps(first: SignInWindow, workbench: Workbench) -> MainWi
     for name in REST_OF_THE_WINDOW:
         importlib.import_module(name)
         await asyncio.sleep(0)
+    while QApplication.activePopupWidget() is not None:  # File open: not changed under it
+        await asyncio.sleep(0.05)
     from app.ui.workbench import complete_main_window
 
     return complete_main_window(first, workbench)
