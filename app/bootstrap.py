@@ -24,43 +24,34 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import keyring
-from keyring.backends import null
 
 from app import __version__
 from app.domain.site import LogLevel, Site
 from app.keyring_policy import DemoFileKeyring, enforce_os_keyring, is_secure
 from app.logging_setup import LogLevelChoice, configure_logging, set_log_level
 from app.paths import AppPaths
-from app.services.audit import AuditService
-from app.services.chart import ChartService
-from app.services.draft_inbox import DraftInboxService
-from app.services.drafts import DraftService
-from app.services.errors import user_errors
-from app.services.followups import FollowUpService
-from app.services.kpi import KpiService
-from app.services.offline import OfflineCharts
-from app.services.outbox import OutboxService
-from app.services.owners import OwnerService
-from app.services.review import ReviewService
-from app.services.session import SessionService
-from app.services.waiting import WaitingNotes, waiting_notes
 from app.services.workbench import SiteDirectory, SiteServices, StartupReport, Workbench
-from app.services.worklist import WorklistService
 from app.smart.errors import SiteConfigError
-from app.smart.http import create_http_client
-from app.smart.keyring_store import RefreshTokenStore
-from app.smart.offline_unlock import OfflineUnlockStore
-from app.smart.session import SmartSession
 from app.smart.sites import load_sites, sandbox_site
 from app.store.templates import load_templates
 
-if TYPE_CHECKING:  # the store stack (SQLAlchemy, Alembic) loads after the window is shown
+if TYPE_CHECKING:
+    import httpx
+
+    # a site's services and session load on first use, the store stack after the first paint
     from app.domain.visit_events import VisitEvent
     from app.fhir.client import FhirClient
     from app.hl7.listener import MllpListener
     from app.sandbox.server import SandboxServer
+    from app.services.audit import AuditService
+    from app.services.draft_inbox import DraftInboxService
+    from app.services.offline import OfflineCharts
+    from app.services.session import SessionService
+    from app.services.waiting import WaitingNotes
+    from app.services.worklist import WorklistService
+    from app.smart.keyring_store import RefreshTokenStore
+    from app.smart.session import SmartSession
     from app.store.backup import StoreBackups
     from app.store.crypto import StoreKeyring
     from app.store.outbox import OutboxRepository
@@ -113,6 +104,8 @@ def site_keyring(folder: Path, *, is_sandbox: bool) -> StoreKeyring:
 def create_session(site: Site, http: httpx.AsyncClient, **options: Any) -> SmartSession:
     """The site's SMART session (``options``: token store, browser, timeouts — for tests, the
     command line and the self-test)."""
+    from app.smart.session import SmartSession
+
     return SmartSession(site, http, **options)
 
 
@@ -164,6 +157,15 @@ def site_services(
     arguments. They share one store thread, so the GUI loop never waits for SQLite and the
     site's writes keep their order. Closing them stops that thread; the store stays open for
     whoever opened it."""
+    from app.services.audit import AuditService
+    from app.services.chart import ChartService
+    from app.services.drafts import DraftService
+    from app.services.followups import FollowUpService
+    from app.services.kpi import KpiService
+    from app.services.outbox import OutboxService
+    from app.services.owners import OwnerService
+    from app.services.review import ReviewService
+    from app.services.session import SessionService
     from app.store.site_refusals import SiteRefusals
     from app.sync.store_thread import StoreThread
 
@@ -184,20 +186,9 @@ def site_services(
         )
 
     outbox = OutboxService(store.outbox, worker, lambda: signed_in.user_label, make_runner)
-    worklist = WorklistService(
-        fhir,
-        signed_in,
-        store.db,
-        store.worklist,
-        worker,
-        listener=hl7_listener(site),
-        kept=lambda: store.charts.kept_encounters(site.offline),
-    )
-    inbox = draft_inbox(site, store, fhir, worker, audit)
-    offline = OfflineCharts(fhir, store.charts, worker, policy=site.offline)
-    worklist.subscribe(offline.prefetch_worklist)
-    offline.subscribe(worklist.marks_changed)
+    worklist, offline = worklist_and_offline(site, fhir, signed_in, store, worker)
     outbox.subscribe_status(offline.on_status)
+    inbox = draft_inbox(site, store, fhir, worker, audit)
 
     async def close() -> None:
         if inbox is not None:
@@ -231,6 +222,28 @@ def site_services(
     )
 
 
+def worklist_and_offline(
+    site: Site, fhir: FhirClient, signed_in: SessionService, store: Store, worker: StoreThread
+) -> tuple[WorklistService, OfflineCharts]:
+    """The site's worklist and its charts kept for offline use, each following the other."""
+    from app.services.offline import OfflineCharts
+    from app.services.worklist import WorklistService
+
+    worklist = WorklistService(
+        fhir,
+        signed_in,
+        store.db,
+        store.worklist,
+        worker,
+        listener=hl7_listener(site),
+        kept=lambda: store.charts.kept_encounters(site.offline),
+    )
+    offline = OfflineCharts(fhir, store.charts, worker, policy=site.offline)
+    worklist.subscribe(offline.prefetch_worklist)
+    offline.subscribe(worklist.marks_changed)
+    return worklist, offline
+
+
 def draft_inbox(
     site: Site, store: Store, fhir: FhirClient, worker: StoreThread, audit: AuditService
 ) -> DraftInboxService | None:
@@ -238,6 +251,8 @@ def draft_inbox(
     a folder."""
     if site.draft_inbox is None:
         return None
+    from app.services.draft_inbox import DraftInboxService
+
     return DraftInboxService(
         site.draft_inbox,
         store.drafts,
@@ -274,6 +289,10 @@ def os_keyring_in_use() -> bool:
 def session_store(site: Site, keeps_sessions: bool) -> RefreshTokenStore:
     """Where ``site``'s refresh token is kept: the OS keyring, or — without one — nowhere,
     quietly (the start-up sentence already said so; no second warning, no error)."""
+    from keyring.backends import null
+
+    from app.smart.keyring_store import RefreshTokenStore
+
     if keeps_sessions:
         return RefreshTokenStore(site.id)
     return RefreshTokenStore(site.id, backend=null.Keyring())  # type: ignore[no-untyped-call]
@@ -303,12 +322,17 @@ class SiteFactory:
         self._opening = threading.Lock()
 
     def http_for(self, site: Site) -> httpx.AsyncClient:
+        from app.smart.http import create_http_client
+
         client = self.http.get(site.id)
         if client is None:
             client = self.http[site.id] = create_http_client(site)
         return client
 
     def session(self, site: Site) -> SessionService:
+        from app.services.session import SessionService
+        from app.smart.offline_unlock import OfflineUnlockStore
+
         if self._log_levels is not None:  # a site's own log_level applies while it is used
             set_log_level(self._log_levels.for_site(site))
         store = session_store(site, self._keeps_sessions())
@@ -362,6 +386,7 @@ class SiteFactory:
         protected = self._stores.get(site.id)
         if protected is None:
             return None
+        from app.services.waiting import waiting_notes
         from app.store.errors import StoreError
 
         try:
@@ -371,6 +396,8 @@ class SiteFactory:
             return None
 
     async def open(self, session: SessionService) -> SiteServices:
+        from app.services.errors import user_errors
+
         site = session.site
         with user_errors("The local store of this EHR could not be opened."):
             protected = await asyncio.get_running_loop().run_in_executor(None, self.store, site)
@@ -514,6 +541,22 @@ def _preload_then_settle() -> None:
     settle_heap()
 
 
+async def after_the_paint(
+    first: Any, workbench: Workbench, factory: SiteFactory
+) -> tuple[Any, str | None]:
+    """Once the sign-in window (the UI's SignInWindow) has painted: the rest of the window (its
+    parts returned), then the first site's store: words when it cannot be used, else None and
+    the sign-in page lists the notes it holds unsent."""
+    from app.ui.signin_window import complete_in_steps
+
+    parts = await complete_in_steps(first, workbench)
+    loop = asyncio.get_running_loop()
+    problem = await loop.run_in_executor(None, factory.open_first_store, workbench.sites[0])
+    if problem is None:
+        first.controller.show_waiting()
+    return parts, problem
+
+
 def run_gui(
     sites_file: Path | None = None,
     force_sandbox: bool = False,
@@ -521,7 +564,7 @@ def run_gui(
     log_level: LogLevel | None = None,
 ) -> int:
     from app.ui.application import run_event_loop, tell_fatal_error
-    from app.ui.workbench import MainWindowParts, build_main_window
+    from app.ui.signin_window import SignInWindow, build_signin_window
 
     paths = AppPaths.default(data_dir).ensure()
     log_levels = LogLevelChoice(option=log_level)
@@ -529,21 +572,21 @@ def run_gui(
     log.info("fhir-writeback %s starting", __version__)
     factory = SiteFactory(paths, log_levels)
     workbench = start_workbench(sites_file, force_sandbox, paths, log_levels, factory)
-    built: list[MainWindowParts] = []
+    first: list[SignInWindow] = []
+    built: list[Any] = []  # the MainWindowParts (Qt is the UI's business)
 
-    def build():  # type: ignore[no-untyped-def]  # the window (Qt is the UI's business)
-        built.append(build_main_window(workbench))
-        return built[0].window
+    def build():  # type: ignore[no-untyped-def]  # the sign-in window: what paints first
+        first.append(build_signin_window(workbench))
+        return first[0].window
 
     async def once_shown(window: Any) -> int | None:  # the window: Qt is the UI's business
-        """What waits until the sign-in window is up: the store stack (SQLAlchemy, Alembic,
-        the first site's store, refused in words when damaged) and the FHIR models."""
-        loop = asyncio.get_running_loop()
-        problem = await loop.run_in_executor(None, factory.open_first_store, workbench.sites[0])
+        """The rest of the window and the first store (refused in words when damaged); then
+        the FHIR models, ~1 s to import, while the clinician signs in."""
+        parts, problem = await after_the_paint(first[0], workbench, factory)
+        built.append(parts)
         if problem is not None:
             await tell_fatal_error(window, problem)
             return EXIT_STORE_UNUSABLE
-        # The FHIR models take ~1 s to import; do it while the clinician signs in.
         threading.Thread(
             target=_preload_then_settle, name="preload-fhir-models", daemon=True
         ).start()

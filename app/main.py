@@ -15,6 +15,11 @@ from pathlib import Path
 from app import __version__
 from app.logging_setup import add_log_level_option
 
+# httpx imports its own command line (httpx._main: click, rich, pygments, ≈ 70 ms at start-up)
+# whenever those are installed, as development tools install them; this app never runs it, and
+# httpx does without it (its `main` then only says the extra is missing).
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 CLI_COMMANDS = {"check", "login", "outbox", "audit", "store", "support-bundle", "sites", "kpi"}
 
 log = logging.getLogger("app")

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
 from app.domain.terminology import Concept, known_observation, terminology
 
@@ -194,7 +195,10 @@ def _written_names(concept: Concept) -> tuple[str, ...]:
     return (concept.in_sentence, concept.display.lower())
 
 
-def _build_pattern() -> tuple[re.Pattern[str], dict[str, str]]:
+@cache
+def _pattern() -> tuple[re.Pattern[str], dict[str, str]]:
+    """The names' pattern and each name's code, built on first use: compiling it takes tens
+    of milliseconds, which the app's start-up does not pay (docs/performance.md)."""
     names: dict[str, str] = {}
     for code, written in NAMES.items():
         for name in written:
@@ -221,14 +225,12 @@ def _build_pattern() -> tuple[re.Pattern[str], dict[str, str]]:
     ), names
 
 
-_PATTERN, _NAME_CODES = _build_pattern()
-
-
 def find_mentions(section_key: str, text: str) -> Iterator[Mention]:
     """Every value ``text`` states for a known observation, in order."""
-    for match in _PATTERN.finditer(text):
+    pattern, name_codes = _pattern()
+    for match in pattern.finditer(text):
         name = match.group("name")
-        code = _NAME_CODES.get(name) or _NAME_CODES.get(" ".join(name.lower().split()))
+        code = name_codes.get(name) or name_codes.get(" ".join(name.lower().split()))
         if code is None:
             continue
         try:

@@ -22,15 +22,16 @@ from app.domain.clock import Clock, utc_now
 from app.domain.offline_unlock import OfflineIdentity, UnlockRefusal
 from app.domain.site import Site
 from app.services.errors import ServiceError, user_errors
-from app.smart.errors import KeyringError, NetworkError
+from app.services.session_states import SessionState as SessionState
+from app.services.session_states import SignInProgress as SignInProgress
+from app.services.session_states import SignInStep as SignInStep
+from app.services.session_states import ehr_unreachable as ehr_unreachable
+from app.smart.errors import KeyringError
 from app.smart.identity import SignedInUser, resolve_fhir_user
 from app.smart.lifetime import SessionKeeping as SessionKeeping
 from app.smart.lifetime import SessionLifetime as SessionLifetime
 from app.smart.lifetime import ends_words as ends_words
 from app.smart.offline_unlock import OfflineUnlockStore
-from app.smart.session import SessionState as SessionState
-from app.smart.session import SignInProgress as SignInProgress
-from app.smart.session import SignInStep as SignInStep
 
 if TYPE_CHECKING:
     from app.smart.session import SmartSession
@@ -51,11 +52,6 @@ ProgressListener = Callable[[SignInProgress], None]
 
 UNKNOWN_USER = "unknown user"
 log = logging.getLogger(__name__)
-
-
-def ehr_unreachable(exc: ServiceError) -> bool:
-    """Did a sign-in fail because the EHR could not be reached (not a refusal)?"""
-    return isinstance(exc.__cause__, NetworkError)
 
 
 class SessionService:

@@ -28,27 +28,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-from app.domain.site import Site
-from app.domain.templates import NoteTemplate
-from app.services.audit import AuditService
-from app.services.chart import ChartService
-from app.services.draft_inbox import DraftInboxService
-from app.services.drafts import DraftService
 from app.services.errors import ServiceError
-from app.services.followups import FollowUpService
-from app.services.kpi import KpiService
-from app.services.offline import OfflineCharts
-from app.services.outbox import OutboxService
-from app.services.owners import OwnerService
-from app.services.review import ReviewService
-from app.services.session import SessionService
-from app.services.terminology import TerminologySearch
-from app.services.waiting import WaitingNotes
-from app.services.worklist import WorklistService
+
+if TYPE_CHECKING:  # the services load with the first site opened, after the window painted
+    from app.domain.site import Site
+    from app.domain.templates import NoteTemplate
+    from app.services.audit import AuditService
+    from app.services.chart import ChartService
+    from app.services.draft_inbox import DraftInboxService
+    from app.services.drafts import DraftService
+    from app.services.followups import FollowUpService
+    from app.services.kpi import KpiService
+    from app.services.offline import OfflineCharts
+    from app.services.outbox import OutboxService
+    from app.services.owners import OwnerService
+    from app.services.review import ReviewService
+    from app.services.session import SessionService
+    from app.services.terminology import TerminologySearch
+    from app.services.waiting import WaitingNotes
+    from app.services.worklist import WorklistService
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +101,8 @@ async def _nothing() -> None:
     return None
 
 
-SessionFactory = Callable[[Site], SessionService]
-SiteFactory = Callable[[SessionService], Awaitable[SiteServices]]
+SessionFactory: TypeAlias = "Callable[[Site], SessionService]"
+SiteFactory: TypeAlias = "Callable[[SessionService], Awaitable[SiteServices]]"
 
 
 class SiteDirectory:
@@ -167,8 +170,15 @@ class Workbench:
     directory: SiteDirectory
     sandbox: SandboxControl | None = None
     close: Callable[[], Awaitable[None]] = lambda: _nothing()
-    terminology: TerminologySearch = field(default_factory=TerminologySearch)
     ui_settings: Path | None = None  # per-user window layout (no PHI); None: not remembered
+
+    @cached_property
+    def terminology(self) -> TerminologySearch:
+        """The observation picker's index over the terminology, built on first use (once the
+        window has painted)."""
+        from app.services.terminology import TerminologySearch
+
+        return TerminologySearch()
 
     @property
     def single_site(self) -> Site | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -46,37 +45,15 @@ from app.smart.keyring_store import RefreshTokenStore, StoredSession
 from app.smart.lifetime import SessionKeeping, SessionLifetime
 from app.smart.redirect import LoopbackRedirectReceiver, RedirectReceiver, ResultPage
 from app.smart.scopes import ALL_FEATURES, Feature, ScopeReport, compare, requested_scopes
+from app.smart.session_states import SessionState as SessionState
+from app.smart.session_states import SignInProgress as SignInProgress
+from app.smart.session_states import SignInStep as SignInStep
 from app.smart.token_endpoint import TokenEndpoint
 from app.smart.tokens import RefreshPolicy, SmartAuth, TokenManager, TokenSet
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SIGN_IN_TIMEOUT = 300.0
-
-
-class SessionState(enum.Enum):
-    SIGNED_OUT = "signed out"
-    SIGNING_IN = "signing in"
-    SIGNED_IN = "signed in"
-    SIGN_IN_REQUIRED = "sign-in required"
-    WORKING_OFFLINE = "working offline"  # unlocked locally (app.smart.offline_unlock): no tokens
-
-
-class SignInStep(enum.Enum):
-    """Progress of one sign-in, for the UI. The value is a sentence to show."""
-
-    DISCOVERING = "Contacting the EHR…"
-    WAITING_FOR_BROWSER = "Sign in in the browser window that opened…"
-    BROWSER_NOT_OPENED = "The browser did not open: open the sign-in link yourself…"
-    EXCHANGING_CODE = "Completing sign-in…"
-    VERIFYING_IDENTITY = "Checking who you are…"
-    DONE = "Signed in."
-
-
-@dataclass(frozen=True)
-class SignInProgress:
-    step: SignInStep
-    authorize_url: str | None = None  # while waiting for the browser: for "copy link"
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,19 @@ Holds no business state of its own: it reacts to view-model signals and starts t
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from app.domain.site import Site
-from app.services.session import SessionService, SessionState
+from app.services.session_states import SessionState
 from app.ui.main_window import MainWindow
 from app.ui.signin_model import SignInViewModel
 from app.ui.signin_view import SignInView
 from app.ui.tasks import TaskTracker
+
+if TYPE_CHECKING:  # the session's machinery loads after the sign-in window has painted
+    from app.services.session import SessionService
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +45,18 @@ class AppController(QObject):
     def start(self, restore_site: Site | None = None) -> None:
         self.window.show_page(self.signin_view)
         self.signin_view.site_list.setFocus()  # Enter signs in to the chosen EHR
-        self.signin_model.show_waiting(self.signin_view.selected_site())
+        self.show_waiting()
         if restore_site is not None:
-            self.tasks.start("sign-in", self.signin_model.restore(restore_site))
+            self.resume(restore_site)
+
+    def resume(self, site: Site) -> None:
+        """Sign in again with the session kept for ``site`` (no browser when it is still good)."""
+        self.tasks.start("sign-in", self.signin_model.restore(site))
+
+    def show_waiting(self) -> None:
+        """List on the sign-in page the notes the chosen site's store holds unsent (again once
+        the store has opened: at start-up it opens after the page is shown)."""
+        self.signin_model.show_waiting(self.signin_view.selected_site())
 
     def request_sign_in(self, site: Site) -> None:
         self.window.set_site(str(site))
@@ -81,4 +94,4 @@ class AppController(QObject):
             await self.session.sign_out()
             self.session = None
         self.window.show_page(self.signin_view)
-        self.signin_model.show_waiting(self.signin_view.selected_site())
+        self.show_waiting()

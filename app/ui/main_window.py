@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QStackedWidget,
     QWidget,
@@ -46,6 +47,16 @@ class MainWindow(QMainWindow):
         self._guard: Callable[[], str | None] | None = None
         self._close_confirmed = False
         self.close_question: QMessageBox | None = None
+
+    def menu(self, title: str) -> QMenu:
+        """The menu bar's menu ``title`` ("&Note"), added at its end the first time: the
+        sign-in window lays the bar out before the menus are filled, so filling them later
+        never moves it (nor closes a menu the clinician has open)."""
+        for action in self.menuBar().actions():
+            found = action.menu()
+            if isinstance(found, QMenu) and found.title() == title:
+                return found
+        return self.menuBar().addMenu(title)
 
     def show_page(self, page: QWidget) -> None:
         if self.pages.indexOf(page) < 0:

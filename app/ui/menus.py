@@ -1,4 +1,4 @@
-"""The menu bar: File (quit), Note (the frequent actions, with their keys), Tools (audit log,
+"""The menu bar: File (quit: app.ui.file_menu, there from the first paint), Note (the frequent actions, with their keys), Tools (audit log,
 outbox, send now, My week), Help (keyboard shortcuts) and, with the embedded sandbox, Sandbox.
 The keys come from ``app.ui.shortcuts``, the one table of them."""
 
@@ -24,7 +24,7 @@ class NoteMenu:
     def __init__(self, window: MainWindow, workspace: WorkspacePage) -> None:
         self.workspace = workspace
         editor = workspace.editor
-        menu = window.menuBar().addMenu("&Note")
+        menu = window.menu("&Note")
         self.actions: dict[str, QAction] = {}
         for name, slot in (
             ("review", workspace.review_shortcut),
@@ -52,25 +52,13 @@ class HelpMenu:
     def __init__(self, window: MainWindow) -> None:
         self.window = window
         self.dialog: ShortcutsDialog | None = None
-        menu = window.menuBar().addMenu("&Help")
+        menu = window.menu("&Help")
         self.shortcuts_action = make_action(window, "shortcuts", self.show_shortcuts)
         menu.addAction(self.shortcuts_action)
 
     def show_shortcuts(self) -> None:
         self.dialog = ShortcutsDialog(self.window)
         self.dialog.open()
-
-
-class FileMenu:
-    """File › Quit (Ctrl+Q): closes the window, as its close button does (the unsent-notes
-    question included), and the app ends after the shutdown."""
-
-    def __init__(self, window: MainWindow) -> None:
-        menu = window.menuBar().addMenu("&File")
-        self.quit_action = make_action(window, "quit", window.close)
-        self.quit_action.setText("&Quit")  # Alt+F, Q
-        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        menu.addAction(self.quit_action)
 
 
 class ToolsMenu:
@@ -82,7 +70,7 @@ class ToolsMenu:
         self.tasks = tasks
         self.viewer: AuditViewer | None = None
         self.my_week: QDialog | None = None
-        menu = window.menuBar().addMenu("&Tools")
+        menu = window.menu("&Tools")
         menu.addAction("Audit log…", self.open_audit)
         self.outbox_action = make_action(window, "outbox", outbox.toggle)
         self.sync_action = make_action(window, "sync", outbox.sync_now)
@@ -137,7 +125,7 @@ class SandboxMenu:
     def __init__(self, window: MainWindow, sandbox: SandboxControl, flow: SiteFlow) -> None:
         self.sandbox = sandbox
         self.flow = flow
-        menu = window.menuBar().addMenu("&Sandbox")
+        menu = window.menu("&Sandbox")
         self.stop_action: QAction = menu.addAction("Stop the sandbox EHR (simulate an outage)")
         self.start_action: QAction = menu.addAction("Start the sandbox EHR again")
         self.start_action.setEnabled(False)

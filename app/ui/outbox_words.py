@@ -17,7 +17,10 @@ from app.domain.items import ordered_types as ordered_types
 from app.domain.items import type_label as type_label
 from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState
 from app.services.outbox import Connectivity, OutboxRow, OutboxSummary, ReadBack, RunnerStatus
-from app.services.waiting import WaitingNotes
+
+# the sign-in page's words, kept light for it (it paints before the outbox loads)
+from app.ui.waiting_words import local_time as local_time
+from app.ui.waiting_words import notes_words as _notes
 
 S = OutboxState
 
@@ -40,18 +43,6 @@ SEVERITY_COLOURS: dict[Severity, str] = {
     Severity.PROBLEM: "#c62828",
 }
 DISCARDED_COLOUR = "#9e9e9e"
-
-
-def local_time(ts: datetime | None, now: datetime | None = None) -> str:
-    """In the computer's time zone, to the second (everything in the outbox is about sync):
-    ``14:05:07`` today, ``2025-03-09 14:05:07`` on another day, ``""`` for no time."""
-    if ts is None:
-        return ""
-    local = ts.astimezone()
-    today = (now or datetime.now().astimezone()).astimezone().date()
-    if local.date() == today:
-        return local.strftime("%H:%M:%S")
-    return local.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def state_words(item: OutboxItem, now: datetime | None = None) -> str:
@@ -123,10 +114,6 @@ class StatusSentence:
     text: str
     severity: Severity
     detail: str = ""  # the tooltip: everything the sentence leaves out
-
-
-def _notes(n: int) -> str:
-    return f"{n} note{'s' if n != 1 else ''}"
 
 
 def status_sentence(
@@ -237,38 +224,6 @@ _STRATEGY_WORDS = {
 def strategy_words(value: str) -> str:
     """How the commit was sent (``WriteStrategy`` values), in words."""
     return _STRATEGY_WORDS.get(value, value)
-
-
-# ---------------------------------------------------------------------------- waiting notes
-
-
-def waiting_words(notes: WaitingNotes | None, now: datetime | None = None) -> str:
-    """The sign-in page's list of notes approved earlier and not in the chart yet."""
-    if notes is None or notes.count == 0:
-        return ""
-    lines = [
-        f"{_notes(notes.count)} approved earlier {'wait' if notes.count != 1 else 'waits'} "
-        "to be sent to this EHR; the app sends "
-        f"{'them' if notes.count != 1 else 'it'} after you sign in:"
-    ]
-    lines += [
-        f"• {n.patient or 'a patient'}, approved {local_time(n.approved_at, now)}"
-        for n in notes.newest
-    ]
-    more = notes.count - len(notes.newest)
-    if more > 0:
-        lines.append(f"• and {_notes(more)} more (see the outbox after signing in)")
-    return "\n".join(lines)
-
-
-def unsent_question(count: int) -> str:
-    """Closing the app with notes not sent yet: how many, and what happens to them."""
-    were = "has" if count == 1 else "have"
-    return (
-        f"{_notes(count)} {were} not been sent to the EHR yet. "
-        f"{'It is' if count == 1 else 'They are'} kept safely on this computer and will be "
-        "sent the next time you start the app and sign in."
-    )
 
 
 # ---------------------------------------------------------------------------- the approved note

@@ -8,25 +8,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 from PySide6.QtCore import QObject, Signal
 
 from app.domain.site import Site
 from app.services.errors import ServiceError, SignInCancelled
-from app.services.session import (
-    SessionService,
+from app.services.session_states import (
     SessionState,
     SignInProgress,
     SignInStep,
     ehr_unreachable,
 )
-from app.services.waiting import WaitingNotes
-from app.ui.outbox_words import waiting_words
+from app.ui.waiting_words import waiting_words
 
 log = logging.getLogger(__name__)
 
-SessionFactory = Callable[[Site], SessionService]
-WaitingSource = Callable[[Site], WaitingNotes | None]
+if TYPE_CHECKING:  # the session's machinery and the store load after the window painted
+    from app.services.session import SessionService
+    from app.services.waiting import WaitingNotes
+
+SessionFactory: TypeAlias = "Callable[[Site], SessionService]"
+WaitingSource: TypeAlias = "Callable[[Site], WaitingNotes | None]"
 
 
 class SignInViewModel(QObject):

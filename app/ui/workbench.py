@@ -1,40 +1,34 @@
 """Builds the main window and its view-models over the Workbench the composition root made.
 
 Each part is a small object with its own file; this module only connects them and returns them
-all as :class:`MainWindowParts` (the app shows ``parts.window``; tests drive the parts).
+all as :class:`MainWindowParts` (the app shows ``parts.window``; tests drive the parts). The app
+builds it in two steps: :func:`app.ui.signin_window.build_signin_window` (what paints first),
+then :func:`complete_main_window` once that has painted; :func:`build_main_window` does both.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtWidgets import QApplication, QMessageBox
-
-from app.domain.errors import words_for
 from app.services.workbench import Workbench
 from app.ui.approval import ReviewGate
 from app.ui.chart_model import ChartViewModel
 from app.ui.controller import AppController
 from app.ui.draft_model import DraftViewModel
 from app.ui.entry_model import EntryViewModel
-from app.ui.layout_memory import LayoutMemory
+from app.ui.file_menu import FileMenu
 from app.ui.lock import SessionLock
 from app.ui.main_window import MainWindow
-from app.ui.menus import FileMenu, HelpMenu, NoteMenu, SandboxMenu, ToolsMenu
+from app.ui.menus import HelpMenu, NoteMenu, SandboxMenu, ToolsMenu
 from app.ui.network import NetworkWatch
 from app.ui.outbox_dock import OutboxDock
-from app.ui.outbox_words import unsent_question
 from app.ui.signin_model import SignInViewModel
+from app.ui.signin_window import SignInWindow, build_signin_window
 from app.ui.site_flow import SiteFlow
-from app.ui.style import APP_STYLESHEET
 from app.ui.tasks import TaskTracker
+from app.ui.waiting_words import unsent_question
 from app.ui.worklist_flow import WorklistFlow
 from app.ui.workspace import WorkspacePage
-
-UNEXPECTED = (
-    "Something went wrong that the app did not expect. Your drafts and queued notes are "
-    "safe. Please try again; if it happens again, send the log folder to support."
-)
 
 
 @dataclass(frozen=True)
@@ -65,34 +59,25 @@ class MainWindowParts:
 
 
 def build_main_window(workbench: Workbench) -> MainWindowParts:
-    app = QApplication.instance()
-    if isinstance(app, QApplication):
-        app.setStyleSheet(APP_STYLESHEET)
-    window = MainWindow()
+    """The whole window at once (tests; the app paints the sign-in page first)."""
+    return complete_main_window(build_signin_window(workbench), workbench)
 
-    def show_task_error(_name: str, exc: BaseException) -> None:
-        QMessageBox.warning(window, "FHIR Write-back", words_for(exc, UNEXPECTED))
 
-    tasks = TaskTracker(on_error=show_task_error)
-    directory = workbench.directory
-    signin = SignInViewModel(
-        workbench.sites, directory.session, parent=window, waiting=directory.waiting
-    )
+def complete_main_window(first: SignInWindow, workbench: Workbench) -> MainWindowParts:
+    """Everything after the sign-in page, built into the window that already shows it; the
+    kept session (one site) is resumed once the pages it leads to exist."""
+    window, tasks, memory, controller = first.window, first.tasks, first.memory, first.controller
     templates = list(workbench.templates)
     drafts = DraftViewModel(None, templates, tasks=tasks, parent=window)
     gate = ReviewGate(templates, parent=window)
-    memory = LayoutMemory(workbench.ui_settings, window)
-    memory.restore_window(window)
     entry = EntryViewModel(workbench.terminology, tasks, parent=window)
     workspace = WorkspacePage(drafts, gate, entry=entry, memory=memory)
     lock = SessionLock(window, tasks, drafts.autosave)
     outbox = OutboxDock(window, tasks)
-    controller = AppController(window, signin, tasks)
     chart = ChartViewModel(tasks, parent=window)
     worklist = WorklistFlow(
         window, tasks, before_leaving=drafts.flush, open_chart_now=lambda: _open_chart(workspace)
     )
-    file_menu = FileMenu(window)
     flow = SiteFlow(
         workbench, window, controller, drafts, gate, workspace, lock, outbox, tasks, chart, worklist
     )
@@ -105,20 +90,16 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
     tasks.start("read-dates", entry.read_date.warm_up())
     sandbox = SandboxMenu(window, workbench.sandbox, flow) if workbench.sandbox else None
     window.on_close(drafts.autosave)
-    window.on_close(lambda: memory.save_window(window))
     memory.restore_state(window)  # after the outbox dock exists
     _guard_and_watch(window, workbench, flow, controller)
-
-    controller.start(restore_site=workbench.single_site)
-    startup = workbench.startup
-    if startup.config_error:
-        signin.error.emit(startup.config_error)
-    if startup.warnings:
-        signin.warnings.emit(list(startup.warnings))
+    if controller.session is not None:  # signed in while the rest was being built
+        tasks.start("after-sign-in", flow.after_sign_in(controller.session))
+    elif workbench.single_site is not None:
+        controller.resume(workbench.single_site)
     return MainWindowParts(
         window,
         tasks,
-        signin,
+        first.signin,
         controller,
         drafts,
         gate,
@@ -132,7 +113,7 @@ def build_main_window(workbench: Workbench) -> MainWindowParts:
         entry,
         note_menu,
         help_menu,
-        file_menu,
+        first.file_menu,
         worklist,
     )
 

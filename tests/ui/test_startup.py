@@ -16,6 +16,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PROBE = REPO / "tests" / "support" / "startup_probe.py"
 NOT_BEFORE_THE_WINDOW = ("app.sandbox", "flask", "sqlalchemy", "alembic")
+# What the sign-in page does not need: built once it has painted (app.ui.signin_window).
+AFTER_THE_PAINT = (
+    *("app.ui.workbench", "app.ui.workspace", "app.ui.outbox_dock", "app.ui.worklist_flow"),
+    *("app.ui.menus", "app.ui.my_week", "app.ui.audit_viewer", "app.ui.approval"),
+    *("app.services.outbox", "app.services.chart", "app.services.terminology", "app.sync.runner"),
+    *("pyqtgraph", "fhir", "pydantic", "rapidfuzz", "dateparser"),
+    *("rich", "click", "pygments"),  # httpx's own command line (app/main.py keeps it out)
+)
 
 
 def run_app(tmp_path: Path, *app_args: str) -> dict[str, Any]:
@@ -68,9 +76,24 @@ def test_with_a_configured_ehr_the_window_paints_before_the_sandbox_and_the_stor
     assert (data / "sites" / "clinic" / "store.db").exists()
 
 
+def test_the_sign_in_window_paints_before_the_rest_of_the_window_loads(
+    tmp_path: Path, sites_file: Path
+) -> None:
+    data = tmp_path / "data"
+    report = run_app(tmp_path, "--sites-file", str(sites_file), "--data-dir", str(data))
+    assert "app.ui.signin_window" in report["modules"]
+    early = {package: loaded_of(report, package) for package in AFTER_THE_PAINT}
+    assert {p: m for p, m in early.items() if m} == {}, "loaded before the first paint"
+    assert "ready_seconds" in report  # the window answered after it painted (then closed)
+
+
 def test_the_sandbox_loads_only_when_it_runs(tmp_path: Path, sites_file: Path) -> None:
     data = tmp_path / "data"
     args = ("--sites-file", str(sites_file), "--data-dir", str(data), "--sandbox")
     report = run_app(tmp_path, *args)
     assert loaded_of(report, "app.sandbox")  # it runs, so it is there
     assert loaded_of(report, "sqlalchemy") == [] and loaded_of(report, "alembic") == []
+    # once seeded (the first start checks the seed with them), its FHIR R4B models (pydantic)
+    # load with the first write it validates, after the paint
+    again = run_app(tmp_path, *args)
+    assert loaded_of(again, "fhir") == [] and loaded_of(again, "pydantic") == []

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from fhir.resources.R4B import get_fhir_model_class
-
 from app.sandbox.fhir.database import ResourceDatabase, StoredResource
 from app.sandbox.fhir.dates import now_instant
 from app.sandbox.fhir.errors import (
@@ -62,6 +60,8 @@ def parse_if_match(header: str) -> list[str]:
 def require_type(resource_type: str) -> None:
     if resource_type in SUPPORTED_TYPES:
         return
+    from fhir.resources.R4B import get_fhir_model_class  # not loaded as the sandbox starts
+
     try:
         get_fhir_model_class(resource_type)
         known = f"{resource_type} is a FHIR resource type, but this server does not serve it"

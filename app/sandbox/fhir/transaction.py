@@ -19,9 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
-
 from app.sandbox.fhir.database import StoredResource
 from app.sandbox.fhir.errors import (
     BadRequest,
@@ -103,6 +100,10 @@ class BundleProcessor:
                 for e in entries
             ],
         }
+        # the R4B models (pydantic) load on the first write, not as the sandbox starts
+        from fhir.resources.R4B import get_fhir_model_class
+        from pydantic import ValidationError
+
         try:
             get_fhir_model_class("Bundle").model_validate(skeleton)
         except ValidationError as exc:

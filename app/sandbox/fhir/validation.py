@@ -18,9 +18,6 @@ from base64 import b64decode
 from collections.abc import Iterator
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
-
 from app.sandbox.fhir.errors import BadRequest, Unprocessable
 from app.sandbox.fhir.indexing import values_at
 from app.sandbox.fhir.params import SUPPORTED_TYPES
@@ -150,6 +147,10 @@ def validate_content(resource: dict[str, Any]) -> None:
     """Raise Unprocessable listing every FHIR content problem of ``resource``."""
     resource_type = str(resource["resourceType"])
     problems: list[tuple[str, str]] = []
+    # the R4B models (pydantic) load on the first write, not as the sandbox starts
+    from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import ValidationError
+
     try:
         get_fhir_model_class(resource_type).model_validate(resource)
     except ValidationError as exc:

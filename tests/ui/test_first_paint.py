@@ -1,0 +1,96 @@
+"""Issue 15, item 4: the app paints its sign-in window first and builds the rest right after
+(app.ui.signin_window, app.bootstrap.after_the_paint). What the sign-in page shows and does
+must not depend on the order: the notes waiting are listed once the store opens after the
+paint, and a sign-in that ends before the rest of the window exists still carries on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from app.bootstrap import SiteFactory, after_the_paint, build_workbench
+from app.domain.clinical import Reference
+from app.domain.site import Site
+from app.paths import AppPaths
+from app.ui.signin_window import build_signin_window
+from app.ui.workbench import complete_main_window
+from tests.support.servers import RunningServer
+from tests.support.smart_fixtures import ScriptedBrowser
+from tests.sync.commits import clinical_commit
+from tests.ui.outbox_states import decision_json
+from tests.ui.test_end_to_end import wait_until
+
+JAMES = Reference("Patient", "pat-2", "James Chen")
+
+
+def a_site(server: RunningServer, site_id: str) -> Site:
+    return Site(
+        id=site_id,
+        display_name="Sandbox",
+        fhir_base=server.fhir_base,
+        client_id=server.client_id,
+    )
+
+
+def app_paths(tmp_path: Path) -> AppPaths:
+    return AppPaths(
+        tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
+    ).ensure()
+
+
+async def test_the_notes_waiting_are_listed_once_the_store_opens_after_the_paint(
+    qtbot: QtBot, tmp_path: Path, sandbox_server: RunningServer
+) -> None:
+    paths, site = app_paths(tmp_path), a_site(sandbox_server, "waiting-late")
+    earlier = SiteFactory(paths, None)  # an earlier run left two notes unsent
+    outbox = earlier.store(site).store.outbox
+    for patient in (JAMES, JAMES):
+        commit = clinical_commit()
+        outbox.enqueue_approval(commit, decision_json(commit, patient=patient))
+    await earlier.aclose()
+
+    factory = SiteFactory(paths, None)
+    workbench = build_workbench(paths, [site], factory=factory)
+    first = build_signin_window(workbench)  # as the app starts: nothing of the store yet
+    qtbot.addWidget(first.window)
+    first.window.show()
+    waiting = first.controller.signin_view.waiting_label
+    assert waiting.text() == ""
+
+    parts, problem = await after_the_paint(first, workbench, factory)
+    assert problem is None
+    assert parts.window is first.window and parts.workspace is not None
+    assert waiting.isVisible()
+    assert waiting.text().startswith("2 notes approved earlier wait to be sent")
+    assert waiting.text().count("James Chen, approved ") == 2
+
+    await wait_until(lambda: not parts.controller.tasks.is_running("sign-in"), 30)
+    await parts.aclose()
+    await workbench.aclose()
+
+
+async def test_a_sign_in_ended_before_the_rest_of_the_window_was_built_carries_on(
+    qtbot: QtBot,
+    tmp_path: Path,
+    sandbox_server: RunningServer,
+    scripted_browser: ScriptedBrowser,
+) -> None:
+    paths = app_paths(tmp_path)
+    sites = [a_site(sandbox_server, "early"), a_site(sandbox_server, "other")]  # no resume
+    workbench = build_workbench(paths, sites)
+    first = build_signin_window(workbench)
+    qtbot.addWidget(first.window)
+    first.window.show()
+    controller = first.controller
+    controller.signin_view.sign_in_button.click()
+    await wait_until(lambda: controller.session is not None, 60)
+    assert first.window.pages.currentWidget() is controller.signin_view  # nothing to go on to
+
+    parts = complete_main_window(first, workbench)
+    await wait_until(lambda: parts.flow.site is not None, 30)  # the site's services opened
+    await wait_until(lambda: first.window.pages.currentWidget() is not controller.signin_view)
+    assert "Signed in as" in first.window.user_label.text()
+
+    await parts.aclose()
+    await workbench.aclose()
