@@ -56,12 +56,22 @@ class SkippedResource:
 
 
 @dataclass(frozen=True)
+class Continuation:
+    """Where one of a section's searches continues at the EHR: its ``next`` link (opaque to
+    all but the FHIR layer), for the older items paged in the background."""
+
+    search: str  # the search it continues ("vitals", "labs", "notes", "compositions")
+    url: str
+
+
+@dataclass(frozen=True)
 class ContextSection(Generic[T]):
     items: tuple[T, ...] = ()
     skipped: tuple[SkippedResource, ...] = ()
     warnings: tuple[str, ...] = ()
     error: str | None = None  # the section could not be loaded at all (message for people)
     truncated: bool = False  # more results exist than were loaded
+    more: tuple[Continuation, ...] = ()  # where the older items can be read (when truncated)
 
     @property
     def ok(self) -> bool:
