@@ -268,6 +268,18 @@ def report_all(
     return missed
 
 
+async def load_into_peer(http: httpx.AsyncClient, base: str, sizes: list[int]) -> None:
+    for size in sizes:
+        entries = chart(size)["entry"]
+        for start in range(0, len(entries), 1000):
+            bundle = {
+                "resourceType": "Bundle",
+                "type": "batch",
+                "entry": entries[start : start + 1000],
+            }
+            (await http.post(base, json=bundle)).raise_for_status()
+
+
 def sandbox_with_charts(workdir: Path, sizes: list[int]) -> RunningServer:
     db = workdir / "sandbox.db"
     store = FhirStore(db)

@@ -97,10 +97,9 @@ def chart_section(
             skipped.append(SkippedResource(rtype, rid, reason))
             continue
         items.append(item)
-    warnings: list[str] = []
-    if result.truncated:
-        warnings.append(f"Showing the first {len(items)}; the chart has more.")
-    warnings += [ehr_noted(text) for o in result.outcomes if (text := outcome_text(o))]
+    # a truncated section is said in the pane ("Showing the newest 200; the EHR has more.", or
+    # how far its older items are loaded): not a warning of its own
+    warnings = [ehr_noted(text) for o in result.outcomes if (text := outcome_text(o))]
     return ContextSection(
         items=tuple(order(items)),
         skipped=tuple(skipped),

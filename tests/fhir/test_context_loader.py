@@ -112,7 +112,19 @@ async def test_limits_truncate_visibly(fhir: FhirClient) -> None:
         fhir, "pat-1", "enc-1", options=ContextLoadOptions(vitals_limit=3, page_size=2)
     )
     assert len(ctx.vitals.items) == 3
-    assert ctx.vitals.truncated and any("has more" in w for w in ctx.vitals.warnings)
+    assert ctx.vitals.truncated
+    # the last page held more than the limit: its rest has no link, so nothing continues it
+    assert ctx.vitals.more == ()
+
+
+async def test_a_truncated_section_says_where_it_continues(fhir: FhirClient) -> None:
+    ctx = await load_encounter_context(
+        fhir, "pat-1", "enc-1", options=ContextLoadOptions(vitals_limit=4, page_size=2)
+    )
+    assert len(ctx.vitals.items) == 4 and ctx.vitals.truncated
+    ((continuation,),) = (ctx.vitals.more,)
+    assert continuation.search == "vitals" and continuation.url.startswith(fhir.fhir_base)
+    assert ctx.problems.more == ()  # complete sections have nothing to continue
 
 
 async def test_malformed_resource_is_skipped_and_reported(
