@@ -84,7 +84,7 @@ class ChartService:
         self._refused = refused
         self.history_limit = history_limit
         self.page_pause = PAGE_PAUSE
-        self._gate = offline.gate if offline is not None else ForegroundGate()
+        self.gate = offline.gate if offline is not None else ForegroundGate()  # the clinician first
         self._fhir = fhir
         self._session = session
         self._vendor_profile = vendor_profile
@@ -96,7 +96,7 @@ class ChartService:
             raise ServiceError(SEARCH_OFFLINE)
 
     def _foreground(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return self._gate.foreground()
+        return self.gate.foreground()
 
     async def search_patients(
         self, name: str | None, birthdate: str | None, mrn: str | None
@@ -198,7 +198,7 @@ class ChartService:
             if not first:
                 await asyncio.sleep(self.page_pause)
             first = False
-            await self._gate.idle()  # the clinician's requests first
+            await self.gate.idle()  # the clinician's requests first
 
         for kind in PAGED_SECTIONS:
             async for history in older_items(

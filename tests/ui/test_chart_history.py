@@ -5,6 +5,7 @@ out, stops the paging."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,15 @@ from PySide6.QtWidgets import QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import build_workbench
-from app.domain.chart_history import HistoryState
-from app.domain.context import SectionKind
+from app.domain.chart_history import HistoryState, SectionHistory
+from app.domain.context import Continuation, SectionKind
 from app.domain.note_history import NoteThread
 from app.domain.site import Site
 from app.paths import AppPaths
 from app.services.workbench import Workbench
-from app.ui.context_pane import MeasurementRow
+from app.ui.context_pane import ContextPane, MeasurementRow
 from app.ui.workbench import MainWindowParts
+from tests.domain.conftest import make_context
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
 from tests.ui.test_end_to_end import signed_in_window, wait_until
@@ -108,3 +110,31 @@ async def test_opening_another_chart_stops_the_paging(
     assert all(pane.history_words(k) is None for k in TOTALS)
     assert parts.workspace.context.patient.id == "pat-1"  # type: ignore[union-attr]
     await workbench.aclose()
+
+
+def test_a_failed_page_leaves_the_first_view_with_words(qtbot: QtBot) -> None:
+    context = make_context()
+    truncated = replace(
+        context,
+        vitals=replace(
+            context.vitals, truncated=True, more=(Continuation("vitals", "https://ehr/next"),)
+        ),
+    )
+    pane = ContextPane()
+    qtbot.addWidget(pane)
+    pane.show_context(truncated)
+    top = pane.sections[SectionKind.VITALS]
+    first = [top.child(i).text(0) for i in range(top.childCount())]  # type: ignore[union-attr]
+    assert first[-1] == f"Showing the newest {len(context.vitals.items)}; the EHR has more."
+
+    words = "The EHR had an internal problem (HTTP 500). Try again in a few minutes."
+    failed = SectionHistory(
+        SectionKind.VITALS, context.vitals.items, HistoryState.FAILED, problem=words
+    )
+    pane.show_history(failed)
+    shown = [top.child(i) for i in range(top.childCount())]
+    assert [r.text(0) for r in shown[:-1]] == first[:-1]  # type: ignore[union-attr]
+    last = shown[-1]
+    assert last is not None and last.text(0) == failed.words
+    assert last.text(0).startswith(f"Older items could not be loaded: {words} The newest")
+    assert last.foreground(0).color().name() == "#8a1111"  # said as a problem
