@@ -194,7 +194,8 @@ class FhirClient:
             _split_entries(current, resources, included, outcomes)
             link = next_link(current)
             if len(resources) >= limit:
-                truncated = link is not None or len(resources) > limit
+                more = total is not None and total > limit  # a server that leaves links out
+                truncated = link is not None or len(resources) > limit or more
                 break
             if link is None or link in seen or pages >= MAX_PAGES:
                 truncated = link is not None
