@@ -251,7 +251,7 @@ async def measure_server(
         if server.name == "peer":
             await load_into_peer(http, server.fhir_base, sizes)
         for name, wait in zip(SECTIONS, (latency, 0.0), strict=True):
-            async with LatencyProxy(upstream, latency=wait) as proxy:
+            async with LatencyProxy(upstream, latency=wait, timeout=600) as proxy:
                 base = server.fhir_base.replace(upstream, proxy.base) if wait else server.fhir_base
                 client = FhirClient(http, base, auth)
                 await client.capabilities()  # read once at sign-in
