@@ -72,15 +72,15 @@ def chart(size: int) -> dict[str, Any]:
 
 def searches(patient: str) -> list[tuple[str, dict[str, str], int]]:
     """What the naive clients ask for: the app's sections, newest first, up to its limits, by
-    the same search parameters."""
+    the same search parameters (``subject`` where the type has it, as the app asks)."""
     ref = f"Patient/{patient}"
     return [
-        ("Condition", {"patient": ref, "clinical-status": "active,recurrence,relapse"}, 500),
-        ("MedicationRequest", {"patient": ref, "status": "active"}, 500),
+        ("Condition", {"subject": ref, "clinical-status": "active,recurrence,relapse"}, 500),
+        ("MedicationRequest", {"subject": ref, "status": "active"}, 500),
         ("AllergyIntolerance", {"patient": ref}, 500),
-        ("Observation", {"patient": ref, "category": "vital-signs", "_sort": "-date"}, 200),
-        ("Observation", {"patient": ref, "category": "laboratory", "_sort": "-date"}, 200),
-        ("DocumentReference", {"patient": ref, "_sort": "-date"}, 50),
+        ("Observation", {"subject": ref, "category": "vital-signs", "_sort": "-date"}, 200),
+        ("Observation", {"subject": ref, "category": "laboratory", "_sort": "-date"}, 200),
+        ("DocumentReference", {"subject": ref, "_sort": "-date"}, 50),
     ]
 
 
