@@ -112,7 +112,7 @@ async def test_opening_another_chart_stops_the_paging(
     await workbench.aclose()
 
 
-def test_a_failed_page_leaves_the_first_view_with_words(qtbot: QtBot) -> None:
+async def test_a_failed_page_leaves_the_first_view_with_words(qtbot: QtBot) -> None:
     context = make_context()
     truncated = replace(
         context,
