@@ -206,6 +206,7 @@ def site_services(
             audit.record,
             offline,
             refused=lambda: tuple(refusals.load()),
+            history_limit=site.chart_history_limit,
         ),
         drafts=DraftService(store.drafts, worker, lambda: signed_in.approver),
         review=ReviewService(store, worker, on_queued=outbox.notify_enqueued),

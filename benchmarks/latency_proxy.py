@@ -31,7 +31,7 @@ _HOP = {
 
 
 class LatencyProxy:
-    def __init__(self, upstream: str, *, latency: float) -> None:
+    def __init__(self, upstream: str, *, latency: float, timeout: float = 60) -> None:
         self.upstream = upstream.rstrip("/")
         self.latency = latency
         self.requests = 0
@@ -40,7 +40,7 @@ class LatencyProxy:
         self._in_flight = 0
         self.base = ""
         self._server: asyncio.Server | None = None
-        self._client = httpx.AsyncClient(timeout=60)
+        self._client = httpx.AsyncClient(timeout=timeout)  # the upstream's answer
 
     async def __aenter__(self) -> LatencyProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)

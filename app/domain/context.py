@@ -56,12 +56,22 @@ class SkippedResource:
 
 
 @dataclass(frozen=True)
+class Continuation:
+    """Where one of a section's searches continues at the EHR: its ``next`` link (opaque to
+    all but the FHIR layer), for the older items paged in the background."""
+
+    search: str  # the search it continues ("vitals", "labs", "notes", "compositions")
+    url: str
+
+
+@dataclass(frozen=True)
 class ContextSection(Generic[T]):
     items: tuple[T, ...] = ()
     skipped: tuple[SkippedResource, ...] = ()
     warnings: tuple[str, ...] = ()
     error: str | None = None  # the section could not be loaded at all (message for people)
     truncated: bool = False  # more results exist than were loaded
+    more: tuple[Continuation, ...] = ()  # where the older items can be read (when truncated)
 
     @property
     def ok(self) -> bool:
@@ -99,10 +109,34 @@ class EncounterContext:
         return _latest_per_code(self.labs.items)
 
 
+def results_per_code(
+    items: tuple[Measurement, ...],
+) -> tuple[tuple[Measurement, tuple[Measurement, ...]], ...]:
+    """Each vital sign or test once: its latest result and the earlier ones, newest first —
+    a flowsheet's rows (ordered as ``latest_vitals``)."""
+    by_key: dict[str, list[Measurement]] = {}
+    for m in items:
+        by_key.setdefault(measurement_key(m), []).append(m)
+    rows = []
+    for results in by_key.values():
+        ordered = sorted(results, key=_newest_first)
+        rows.append((ordered[0], tuple(ordered[1:])))
+    return tuple(sorted(rows, key=lambda row: _sort_key(row[0])))
+
+
+def measurement_key(m: Measurement) -> str:
+    """What makes two results the same vital sign or test: the code, else the name."""
+    return f"{m.code.system}|{m.code.code}" if m.code and m.code.code else m.display.lower()
+
+
+def _newest_first(m: Measurement) -> tuple[bool, float]:
+    return (m.effective is None, -m.effective.timestamp() if m.effective else 0.0)
+
+
 def _latest_per_code(items: tuple[Measurement, ...]) -> tuple[Measurement, ...]:
     seen: dict[str, Measurement] = {}
     for m in items:
-        key = f"{m.code.system}|{m.code.code}" if m.code and m.code.code else m.display.lower()
+        key = measurement_key(m)
         current = seen.get(key)
         if current is None or _later(m, current):
             seen[key] = m

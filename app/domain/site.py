@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from app.domain.chart_history import DEFAULT_HISTORY_LIMIT
 from app.domain.offline import DEFAULT_OFFLINE_POLICY, OfflinePolicy
 
 DEFAULT_REDIRECT_PATH = "/callback"
@@ -66,6 +67,7 @@ class Site:
     draft_inbox_settle_seconds: int = DEFAULT_INBOX_SETTLE_SECONDS  # unchanged this long: ready
     hl7: Hl7Listener | None = None  # None: no HL7 v2 listener (the worklist reads FHIR only)
     offline: OfflinePolicy = DEFAULT_OFFLINE_POLICY  # charts kept for offline use (docs/offline.md)
+    chart_history_limit: int = DEFAULT_HISTORY_LIMIT  # older items paged in, per chart section
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.fhir_base})"

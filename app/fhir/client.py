@@ -73,6 +73,9 @@ class SearchResult:
     total: int | None = None
     truncated: bool = False  # stopped at the limit while more results existed
     pages: int = 1
+    # where the results continue (the ``next`` link after the last page read); None when
+    # complete, or when the last page held more than the limit (its rest has no link)
+    next_url: str | None = None
 
 
 class FhirClient:
@@ -185,12 +188,14 @@ class FhirClient:
         pages = 0
         current: JsonObject | None = bundle
         truncated = False
+        link: str | None = None
         while current is not None:
             pages += 1
             _split_entries(current, resources, included, outcomes)
             link = next_link(current)
             if len(resources) >= limit:
-                truncated = link is not None or len(resources) > limit
+                more = total is not None and total > limit  # a server that leaves links out
+                truncated = link is not None or len(resources) > limit or more
                 break
             if link is None or link in seen or pages >= MAX_PAGES:
                 truncated = link is not None
@@ -206,6 +211,28 @@ class FhirClient:
             total=total,
             truncated=truncated,
             pages=pages,
+            next_url=link if truncated and len(resources) <= limit else None,
+        )
+
+    async def page(self, url: str, *, what: str) -> SearchResult:
+        """One page of a search, by the ``next`` link of the page before (same origin only);
+        its ``next_url`` says where it continues."""
+        self._check_same_origin(url)
+        response = await self.request("GET", url, what=what)
+        bundle = _expect(response.body, "Bundle", what)
+        resources: list[JsonObject] = []
+        included: list[JsonObject] = []
+        outcomes: list[JsonObject] = []
+        _split_entries(bundle, resources, included, outcomes)
+        link = next_link(bundle)
+        total = bundle.get("total") if isinstance(bundle.get("total"), int) else None
+        return SearchResult(
+            resources=tuple(resources),
+            included=tuple(included),
+            outcomes=tuple(outcomes),
+            total=total,
+            truncated=link is not None,
+            next_url=link,
         )
 
     # ---- bundles and writes

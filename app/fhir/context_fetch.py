@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from app.domain.capabilities import ServerCapabilities
@@ -148,6 +148,10 @@ async def run_batch(client: FhirClient, header: Header, queries: Sequence[Query]
                 # Some servers leave paging links out of bundles nested in a batch: run the
                 # search again on its own, where they do give links.
                 result = await client.search(query.resource_type, query.params, limit=query.limit)
+            elif next_link(bundle) is None and result.truncated and result.next_url is None:
+                # the first view is whole; its older items start from the search on its own
+                # (read again in the background, where the server gives its links)
+                result = replace(result, next_url=client.url(query.relative_url))
             return result
         except FhirError as exc:
             return exc.user_message

@@ -15,25 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from app.domain.clinical import EncounterSummary, MeasurementKind, PatientSummary, PriorNote
+from app.domain.clinical import EncounterSummary, PatientSummary, PriorNote
 from app.domain.clock import utc_now
 from app.domain.context import ContextSection, EncounterContext, SectionKind
 from app.fhir.client import FhirClient, JsonObject, SearchResult
 from app.fhir.context_fetch import SectionResults, fetch_chart
 from app.fhir.context_queries import ContextLoadOptions, LoadStrategy
-from app.fhir.context_sections import (
-    active_medication,
-    by_display,
-    by_effective,
-    by_note_date,
-    chart_section,
-    merge_notes,
-    not_in_error,
-    relevant_allergy,
-    relevant_condition,
-)
+from app.fhir.context_sections import READERS, merge_notes
 from app.fhir.errors import (
     EncounterPatientMismatch,
     FhirMappingError,
@@ -41,16 +31,7 @@ from app.fhir.errors import (
     FhirUnexpectedResponse,
 )
 from app.fhir.fhir_reading import References, guarded
-from app.fhir.mapping_in import (
-    map_allergy,
-    map_composition,
-    map_condition,
-    map_document_reference,
-    map_encounter,
-    map_medication_request,
-    map_observation,
-    map_patient,
-)
+from app.fhir.mapping_in import map_encounter, map_patient
 from app.fhir.subject_check import SubjectProblem, subject_problem
 from app.smart.http_log import tagged
 
@@ -90,33 +71,11 @@ async def load_encounter_context(
     return EncounterContext(
         patient=patient,
         encounter=encounter,
-        problems=sections.read(
-            SectionKind.PROBLEMS, "Condition", map_condition, relevant_condition, by_display
-        ),
-        medications=sections.read(
-            SectionKind.MEDICATIONS,
-            "MedicationRequest",
-            map_medication_request,
-            active_medication,
-            by_display,
-        ),
-        allergies=sections.read(
-            SectionKind.ALLERGIES, "AllergyIntolerance", map_allergy, relevant_allergy, by_display
-        ),
-        vitals=sections.read(
-            SectionKind.VITALS,
-            "Observation",
-            lambda raw, r: map_observation(raw, MeasurementKind.VITAL_SIGN, r),
-            not_in_error,
-            by_effective,
-        ),
-        labs=sections.read(
-            SectionKind.LABS,
-            "Observation",
-            lambda raw, r: map_observation(raw, MeasurementKind.LABORATORY, r),
-            not_in_error,
-            by_effective,
-        ),
+        problems=sections.read(SectionKind.PROBLEMS.value),
+        medications=sections.read(SectionKind.MEDICATIONS.value),
+        allergies=sections.read(SectionKind.ALLERGIES.value),
+        vitals=sections.read(SectionKind.VITALS.value),
+        labs=sections.read(SectionKind.LABS.value),
         notes=sections.notes(),
         loaded_at=now or utc_now(),
         source=client.fhir_base,
@@ -134,35 +93,16 @@ class _Sections:
         self._fhir_base = fhir_base
         self._refs = refs
 
-    def result(self, key: str) -> SearchResult | str:
-        return self._results.get(key) or "not requested"
-
-    def read(
-        self,
-        key: SectionKind | str,
-        rtype: str,
-        mapper: Callable[[JsonObject, References], T],
-        keep: Callable[[JsonObject], bool],
-        order: Callable[[list[T]], list[T]],
-    ) -> ContextSection[T]:
-        name = key.value if isinstance(key, SectionKind) else key
-        return chart_section(
-            self.result(name), rtype, self._patient_id, self._fhir_base, self._refs, mapper, keep,
-            order,
-        )  # fmt: skip
+    def read(self, search: str) -> ContextSection[Any]:
+        result = self._results.get(search) or "not requested"
+        return READERS[search].read(search, result, self._patient_id, self._fhir_base, self._refs)
 
     def notes(self) -> ContextSection[PriorNote]:
         """DocumentReferences, and Compositions where the server offers them, as one list."""
-        notes = self.read(
-            SectionKind.NOTES, "DocumentReference", map_document_reference, not_in_error,
-            by_note_date,
-        )  # fmt: skip
+        notes = self.read(SectionKind.NOTES.value)
         if "compositions" not in self._results:
             return notes
-        compositions = self.read(
-            "compositions", "Composition", map_composition, not_in_error, by_note_date
-        )
-        return merge_notes(notes, compositions)
+        return merge_notes(notes, self.read("compositions"))
 
 
 def _patient(raw: JsonObject, patient_id: str, options: ContextLoadOptions) -> PatientSummary:

@@ -120,9 +120,15 @@ def plan_queries(
 
 
 def patient_param(tc: TypeCapabilities) -> str | None:
+    """``subject`` where the server declares it (with ``Patient/<id>`` it finds what
+    ``patient`` finds: ``patient`` is ``subject`` restricted to patients), else ``patient``.
+    Some servers evaluate ``patient`` by resolving every stored resource's subject: on the peer
+    EHR (Medplum's in-memory repository) a search by ``patient`` over 1,000 Observations takes
+    about 1.5 s, by ``subject`` 30 ms; the chart of 20,000 is ready in 19 s instead of 81 s
+    (docs/performance.md, issue 15)."""
     if not tc.search_params:
         return "patient"
-    return next((p for p in ("patient", "subject") if p in tc.search_params), None)
+    return next((p for p in ("subject", "patient") if p in tc.search_params), None)
 
 
 def encounter_query(caps: ServerCapabilities, encounter_id: str) -> Query | None:

@@ -10,17 +10,52 @@ the rest of the load on a local link).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from app.domain.clinical import Measurement, PriorNote, ProblemStatus
-from app.domain.context import ContextSection, SkippedResource
+from app.domain.clinical import Measurement, MeasurementKind, PriorNote, ProblemStatus
+from app.domain.context import ContextSection, Continuation, SkippedResource
 from app.fhir.client import JsonObject, SearchResult, outcome_text
 from app.fhir.errors import FhirMappingError, ehr_noted
 from app.fhir.fhir_reading import References, conformance_problem, guarded, status_code
+from app.fhir.mapping_in import (
+    map_allergy,
+    map_composition,
+    map_condition,
+    map_document_reference,
+    map_medication_request,
+    map_observation,
+)
 from app.fhir.subject_check import subject_problem
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SectionReader(Generic[T]):
+    """How one search's results become a section: the type it returns, the mapper, which
+    records are shown at all, and the section's order."""
+
+    rtype: str
+    mapper: Callable[[JsonObject, References], T]
+    keep: Callable[[JsonObject], bool]
+    order: Callable[[list[T]], list[T]]
+
+    def read(
+        self,
+        search: str,
+        result: SearchResult | str,
+        patient_id: str,
+        fhir_base: str,
+        refs: References,
+    ) -> ContextSection[T]:
+        section = chart_section(
+            result, self.rtype, patient_id, fhir_base, refs, self.mapper, self.keep, self.order
+        )
+        if isinstance(result, SearchResult) and result.next_url is not None:
+            section = replace(section, more=(Continuation(search, result.next_url),))
+        return section
 
 
 def chart_section(
@@ -62,10 +97,9 @@ def chart_section(
             skipped.append(SkippedResource(rtype, rid, reason))
             continue
         items.append(item)
-    warnings: list[str] = []
-    if result.truncated:
-        warnings.append(f"Showing the first {len(items)}; the chart has more.")
-    warnings += [ehr_noted(text) for o in result.outcomes if (text := outcome_text(o))]
+    # a truncated section is said in the pane ("Showing the newest 200; the EHR has more.", or
+    # how far its older items are loaded): not a warning of its own
+    warnings = [ehr_noted(text) for o in result.outcomes if (text := outcome_text(o))]
     return ContextSection(
         items=tuple(order(items)),
         skipped=tuple(skipped),
@@ -90,6 +124,7 @@ def merge_notes(
         skipped=docs.skipped + comps.skipped,
         warnings=failed + docs.warnings + comps.warnings,
         truncated=docs.truncated or comps.truncated,
+        more=docs.more + comps.more,
     )
 
 
@@ -132,3 +167,26 @@ def by_note_date(items: list[PriorNote]) -> list[PriorNote]:
         key=lambda n: (n.date is not None, n.date or datetime.min.replace(tzinfo=UTC)),
         reverse=True,
     )
+
+
+def _vital(raw: JsonObject, refs: References) -> Measurement:
+    return map_observation(raw, MeasurementKind.VITAL_SIGN, refs)
+
+
+def _lab(raw: JsonObject, refs: References) -> Measurement:
+    return map_observation(raw, MeasurementKind.LABORATORY, refs)
+
+
+# the reader of each search (app.fhir.context_queries names them): the first view and the
+# older pages are read the same way
+READERS: dict[str, SectionReader[Any]] = {
+    "problems": SectionReader("Condition", map_condition, relevant_condition, by_display),
+    "medications": SectionReader(
+        "MedicationRequest", map_medication_request, active_medication, by_display
+    ),
+    "allergies": SectionReader("AllergyIntolerance", map_allergy, relevant_allergy, by_display),
+    "vitals": SectionReader("Observation", _vital, not_in_error, by_effective),
+    "labs": SectionReader("Observation", _lab, not_in_error, by_effective),
+    "notes": SectionReader("DocumentReference", map_document_reference, not_in_error, by_note_date),
+    "compositions": SectionReader("Composition", map_composition, not_in_error, by_note_date),
+}

@@ -9,27 +9,35 @@ With ``offline`` (app.services.offline) a chart read from the EHR is kept on thi
 when the EHR does not answer the kept one is opened instead, marked as such
 (``OpenChart.freshness``: the banner says "chart as of 08:12, offline"); a chart not kept says
 so plainly. The clinician's requests hold the prefetch back (``offline.gate``).
+
+``older_items(chart)`` pages the older vital signs, results and notes of an open chart in the
+background (after its first view is shown), up to the site's ``chart_history_limit`` per
+section: each page waits until no request of the clinician is in flight (the same gate), and
+is mapped off the caller's loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from app.domain.audit import AuditKind
+from app.domain.chart_history import DEFAULT_HISTORY_LIMIT, PAGED_SECTIONS, SectionHistory
 from app.domain.clinical import EncounterSummary, PatientSummary
 from app.domain.clock import utc_now
 from app.domain.context import EncounterContext
 from app.domain.offline import NOT_KEPT, ChartFreshness, ChartSource
 from app.fhir.context_loader import load_encounter_context
+from app.fhir.context_older import older_items
 from app.fhir.patient_search import list_encounters, search_patients
 from app.fhir.profiles import choose_profile
 from app.services.errors import ServiceError, user_errors
-from app.services.offline import OfflineCharts, no_answer
+from app.services.offline import ForegroundGate, OfflineCharts, no_answer
 from app.services.session import SessionService
 from app.sync.approval import ApprovalContext
 
@@ -45,6 +53,7 @@ SEARCH_OFFLINE = (
 LOAD_FAILED = "The chart could not be loaded. Check the connection and try again."
 
 AuditRecorder = Callable[..., Awaitable[None]]
+PAGE_PAUSE = 0.05  # seconds between two background pages: the GUI and the EHR breathe
 
 
 @dataclass(frozen=True)
@@ -68,9 +77,14 @@ class ChartService:
         record: AuditRecorder,
         offline: OfflineCharts | None = None,
         refused: Callable[[], Collection[str]] = tuple,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
     ) -> None:
-        """``refused``: the optional companions the site refused before (read at each open)."""
+        """``refused``: the optional companions the site refused before (read at each open);
+        ``history_limit``: the most items per section paged in the background."""
         self._refused = refused
+        self.history_limit = history_limit
+        self.page_pause = PAGE_PAUSE
+        self.gate = offline.gate if offline is not None else ForegroundGate()  # the clinician first
         self._fhir = fhir
         self._session = session
         self._vendor_profile = vendor_profile
@@ -82,9 +96,7 @@ class ChartService:
             raise ServiceError(SEARCH_OFFLINE)
 
     def _foreground(self) -> contextlib.AbstractAsyncContextManager[None]:
-        if self._offline is None:
-            return contextlib.nullcontext()
-        return self._offline.gate.foreground()
+        return self.gate.foreground()
 
     async def search_patients(
         self, name: str | None, birthdate: str | None, mrn: str | None
@@ -175,6 +187,26 @@ class ChartService:
                 await self._offline.keep(context, session)
         fresh = ChartFreshness(ChartSource.LIVE, utc_now())
         return OpenChart(context, replace(chart.approval, context=context), fresh)
+
+    async def older_items(self, chart: OpenChart) -> AsyncIterator[SectionHistory]:
+        """The older items of the chart's long sections, section by section, as each page
+        comes in (nothing for a kept chart: the EHR is not asked while offline)."""
+        if chart.freshness.source is not ChartSource.LIVE:
+            return
+        first = True
+
+        async def turn() -> None:
+            nonlocal first
+            if not first:
+                await asyncio.sleep(self.page_pause)
+            first = False
+            await self.gate.idle()  # the clinician's requests first
+
+        for kind in PAGED_SECTIONS:
+            async for history in older_items(
+                self._fhir, chart.context, kind, limit=self.history_limit, turn=turn
+            ):
+                yield history
 
 
 def _kept(fetched_at: datetime) -> ChartFreshness:

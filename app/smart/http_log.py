@@ -4,7 +4,7 @@ One request/response hook pair on each site's shared ``httpx.AsyncClient`` logs 
 (FHIR, token, discovery, JWKS alike), at DEBUG only, as
 
     [commit 5f0c…] POST [base] (transaction: POST Composition, POST Observation x2) -> 200 in 84 ms
-    [context load] GET Observation?patient=*&category=*&_count=* -> 200 in 12 ms
+    [context load] GET Observation?subject=*&category=*&_count=* -> 200 in 12 ms
 
 - the method; the URL reduced to its shape: resource types, ``_history``/``$operation`` words
   and query parameter *names* stay, ids, versions and query values become ``*`` (a search by

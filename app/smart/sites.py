@@ -32,6 +32,7 @@ import platformdirs
 
 from app._resources import vendor_profile_names
 from app._user_files import FileProblem, UserFileError, read_user_file
+from app.domain.chart_history import DEFAULT_HISTORY_LIMIT, HISTORY_LIMIT_RANGE
 from app.domain.errors import TextEncodingError
 from app.domain.offline import DEFAULT_OFFLINE_POLICY
 from app.domain.site import DEFAULT_INBOX_SETTLE_SECONDS, DEFAULT_REDIRECT_PATH, LogLevel, Site
@@ -61,6 +62,7 @@ _SITE_KEYS = {
     "draft_inbox_settle_seconds": int,
     "hl7": dict,  # the HL7 v2 listener (app.smart.hl7_settings)
     "offline": dict,  # charts kept for offline use (app.smart.offline_settings)
+    "chart_history_limit": int,  # older items paged in per chart section (docs/performance.md)
 }
 # the site's sub-tables, each read (and validated) by its own module
 _TABLES: dict[str, Callable[[Path, str, object], object]] = {
@@ -265,6 +267,13 @@ def _check_settle_seconds(file: Path, where: str, value: object) -> None:
         raise SiteConfigError(str(file), where, "must be between 1 and 300 seconds")
 
 
+def _check_history_limit(file: Path, where: str, value: object) -> None:
+    assert isinstance(value, int)
+    low, high = HISTORY_LIMIT_RANGE
+    if not low <= value <= high:
+        raise SiteConfigError(str(file), where, f"must be between {low:,} and {high:,} items")
+
+
 def _check_ca_bundle(file: Path, where: str, value: object) -> None:
     assert isinstance(value, str)
     ca = _resolve_relative(file, "ca_bundle", value)
@@ -402,6 +411,7 @@ def _build(site_id: str, values: Mapping[str, Any], origin: Mapping[str, Path]) 
         ),
         hl7=values.get("hl7"),
         offline=values.get("offline", DEFAULT_OFFLINE_POLICY),
+        chart_history_limit=values.get("chart_history_limit", DEFAULT_HISTORY_LIMIT),
     )
 
 
@@ -416,4 +426,5 @@ _VALUE_CHECKS: dict[str, Callable[[Path, str, object], None]] = {
     "draft_inbox": _check_draft_inbox,
     "draft_inbox_settle_seconds": _check_settle_seconds,
     "ca_bundle": _check_ca_bundle,
+    "chart_history_limit": _check_history_limit,
 }

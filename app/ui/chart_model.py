@@ -6,16 +6,25 @@ context pane (the new note appears, marked as written from this workstation), th
 (a follow-up of the new note is checked against the chart that holds it) and the drafts (a
 follow-up starts from the chart as it is). Several confirmations in a row cause one re-read
 at a time, and one more after it when another came in meanwhile.
+
+Once a chart is shown, its older vital signs, results and notes are paged in the background
+(ChartService.older_items: after the clinician's requests, up to the site's limit per
+section): each page is told as a ``SectionHistory`` (``history_changed``), older notes also as
+the notes' threads. Opening another chart, closing it or signing out cancels the paging; a
+chart read again starts it again from its new first view.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from app.domain.chart_history import SectionHistory
+from app.domain.context import SectionKind
 from app.domain.note_history import NoteThread, commit_of, note_threads
 from app.domain.outbox import OutboxState
 from app.services.chart import ChartService, OpenChart
@@ -27,11 +36,13 @@ from app.ui.tasks import TaskTracker
 log = logging.getLogger(__name__)
 
 REFRESH_TASK = "refresh-chart"
+OLDER_TASK = "older-items"  # one per chart shown: "older-items-<n>"
 
 
 class ChartViewModel(QObject):
     chart_changed = Signal(object)  # OpenChart: opened, or read again
     notes_changed = Signal(object)  # tuple[NoteThread, ...]
+    history_changed = Signal(object)  # SectionHistory: a section's older items, as loaded
     error = Signal(str)
     _confirmed = Signal(object)  # from the store thread: a commit was confirmed
 
@@ -45,6 +56,10 @@ class ChartViewModel(QObject):
         self._followups: FollowUpService | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._again = False
+        self._mine: frozenset[uuid.UUID] = frozenset()  # notes written here (commit ids)
+        self.histories: dict[SectionKind, SectionHistory] = {}
+        self._paging: str | None = None  # the task paging the open chart's older items
+        self._pagings = 0
         self._confirmed.connect(self._on_confirmed)
 
     def set_site(
@@ -57,6 +72,7 @@ class ChartViewModel(QObject):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self._stop_paging()  # signing out: nothing more is read for the chart
         self._service, self._followups, self.chart = chart, followups, None
         if outbox is not None:
             signal = self._confirmed
@@ -72,12 +88,47 @@ class ChartViewModel(QObject):
 
     async def opened(self, chart: OpenChart) -> None:
         """A chart was opened: show it, then mark the notes written here."""
+        self._stop_paging()
         self.chart = chart
         self.chart_changed.emit(chart)
         await self._show_notes(chart)
+        self._start_paging(chart)
 
     def close(self) -> None:
+        self._stop_paging()
         self.chart = None
+
+    # ------------------------------------------------------------------ older items
+    def _start_paging(self, chart: OpenChart) -> None:
+        if self._service is None or self.chart is not chart:
+            return
+        self._pagings += 1
+        self._paging = f"{OLDER_TASK}-{self._pagings}"
+        self.tasks.start(self._paging, self.page_older(chart))
+
+    def _stop_paging(self) -> None:
+        name, self._paging = self._paging, None
+        self.histories = {}
+        if name is not None:
+            self.tasks.cancel(name)
+
+    @property
+    def paging(self) -> bool:
+        return self._paging is not None and self.tasks.is_running(self._paging)
+
+    async def page_older(self, chart: OpenChart) -> None:
+        """The chart's older items, page by page, told to the views as they come in."""
+        service = self._service
+        if service is None:
+            return
+        async for history in service.older_items(chart):
+            if self.chart is not chart:
+                return  # another chart is shown (its own paging is running)
+            self.histories[history.kind] = history
+            if history.kind is SectionKind.NOTES:
+                self.threads = note_threads(history.items, self._mine)
+                self.notes_changed.emit(self.threads)
+            self.history_changed.emit(history)
 
     def _on_confirmed(self, _commit_id: object) -> None:
         if self.chart is None or self._service is None:
@@ -104,10 +155,12 @@ class ChartViewModel(QObject):
                 return
             if self.chart is not chart:  # another chart was opened meanwhile
                 return
+            self._stop_paging()
             self.chart = fresh
             self.refreshes += 1
             self.chart_changed.emit(fresh)
             await self._show_notes(fresh)
+            self._start_paging(fresh)
             if not self._again:
                 return
 
@@ -124,5 +177,7 @@ class ChartViewModel(QObject):
             self.error.emit(exc.words)
             return
         if self.chart is chart:
-            self.threads = note_threads(notes, mine)
+            self._mine = mine
+            older = self.histories.get(SectionKind.NOTES)
+            self.threads = note_threads(older.items if older else notes, mine)
             self.notes_changed.emit(self.threads)

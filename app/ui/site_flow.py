@@ -79,6 +79,7 @@ class SiteFlow(QObject):
         self._session_end: SessionEndNotice | None = None
         chart.chart_changed.connect(workspace.show_chart)
         chart.notes_changed.connect(workspace.show_notes)
+        chart.history_changed.connect(workspace.show_history)
         chart.error.connect(workspace.show_error)
         controller.session_started.connect(self._signed_in)
         workspace.sign_out_requested.connect(self.sign_out)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.chart_history import SectionHistory
 from app.domain.clinical import EncounterSummary, PatientSummary
 from app.domain.clock import utc_now
 from app.domain.commit import ApprovedCommit
@@ -257,7 +258,12 @@ class WorkspacePage(QWidget):
 
     def show_notes(self, threads: tuple[NoteThread, ...]) -> None:
         if self.context is not None:
-            self.context_pane.show_context(self.context, threads)
+            self.context_pane.show_threads(threads)
+
+    def show_history(self, history: SectionHistory) -> None:
+        """A section's older items, paged in the background, as far as they are loaded."""
+        if self.context is not None:
+            self.context_pane.show_history(history)
 
     def show_grant_warnings(self, lines: list[str]) -> None:
         """What the EHR did not grant and which features that turns off, in plain words."""

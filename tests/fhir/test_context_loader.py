@@ -11,10 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
+from app.domain.chart_history import HistoryState
 from app.domain.clinical import AdministrativeSex, MeasurementKind
 from app.domain.context import SectionKind
 from app.fhir.client import FhirClient
 from app.fhir.context_loader import ContextLoadOptions, LoadStrategy, load_encounter_context
+from app.fhir.context_older import older_items
 from app.fhir.errors import EncounterPatientMismatch, FhirNotFound
 from app.fhir.patient_search import list_encounters, search_patients
 from tests.fhir.conftest import BearerAuth, RequestLog, access_token, bearer
@@ -112,7 +114,19 @@ async def test_limits_truncate_visibly(fhir: FhirClient) -> None:
         fhir, "pat-1", "enc-1", options=ContextLoadOptions(vitals_limit=3, page_size=2)
     )
     assert len(ctx.vitals.items) == 3
-    assert ctx.vitals.truncated and any("has more" in w for w in ctx.vitals.warnings)
+    assert ctx.vitals.truncated
+    # the last page held more than the limit: its rest has no link, so nothing continues it
+    assert ctx.vitals.more == ()
+
+
+async def test_a_truncated_section_says_where_it_continues(fhir: FhirClient) -> None:
+    ctx = await load_encounter_context(
+        fhir, "pat-1", "enc-1", options=ContextLoadOptions(vitals_limit=4, page_size=2)
+    )
+    assert len(ctx.vitals.items) == 4 and ctx.vitals.truncated
+    ((continuation,),) = (ctx.vitals.more,)
+    assert continuation.search == "vitals" and continuation.url.startswith(fhir.fhir_base)
+    assert ctx.problems.more == ()  # complete sections have nothing to continue
 
 
 async def test_malformed_resource_is_skipped_and_reported(
@@ -257,3 +271,24 @@ async def test_a_same_id_patients_observation_from_another_server_is_not_shown(
     assert observation_id not in {m.id for m in ctx.vitals.items}
     skipped = [s for s in ctx.vitals.skipped if s.id == observation_id]
     assert skipped and skipped[0].reason == "it names a patient on another server"
+
+
+async def test_older_items_are_paged_in_on_both_ehrs(fhir: FhirClient) -> None:
+    """Whether the EHR keeps paging links in the bundles of a batch (the sandbox) or leaves
+    them out (the peer EHR): the older items are read after the first view, none twice."""
+    whole = await load_encounter_context(fhir, "pat-1", "enc-1")
+    first = await load_encounter_context(
+        fhir, "pat-1", "enc-1", options=ContextLoadOptions(vitals_limit=4, page_size=4)
+    )
+    assert len(whole.vitals.items) > 4
+    assert first.vitals.truncated and first.vitals.more
+
+    async def now() -> None:
+        return None
+
+    histories = [
+        h async for h in older_items(fhir, first, SectionKind.VITALS, limit=2000, turn=now)
+    ]
+    final = histories[-1]
+    assert final.state is HistoryState.COMPLETE, final.words
+    assert sorted(v.id for v in final.items) == sorted(v.id for v in whole.vitals.items)
