@@ -84,6 +84,26 @@ async def test_cancel_while_the_browser_is_open(
     await sandbox_workbench.aclose()
 
 
+async def test_the_status_bar_names_the_ehr_chosen_on_the_sign_in_page(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """Issue 13: the status bar said "No EHR selected" while the only EHR was highlighted in
+    the list; it names the chosen EHR, and follows the choice."""
+    sites = [
+        Site(id=i, display_name=name, fhir_base=f"https://{i}.example/fhir", client_id="app")
+        for i, name in (("clinic", "Clinic EHR"), ("training", "Training EHR"))
+    ]
+    paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
+    workbench = build_workbench(paths, sites)
+    parts = build_main_window(workbench)
+    qtbot.addWidget(parts.window)
+    assert parts.window.site_label.text() == str(sites[0])  # highlighted at the start
+    parts.controller.signin_view.site_list.setCurrentRow(1)
+    assert parts.window.site_label.text() == str(sites[1])
+    await parts.aclose()
+    await workbench.aclose()
+
+
 async def test_patient_search_and_encounter_picker(
     qtbot: QtBot, sandbox_server: RunningServer
 ) -> None:
