@@ -256,6 +256,7 @@ class ItemTable(QWidget):
             # a save or a check re-rendered while a cell is being typed in: keep the cell
             # editor (and what is typed in it); the rows are drawn again when it closes
             self._rows, self._deferred = list(rows), editable
+            self._refresh_cells_around_editor()
             return
         self._deferred = None
         self._filling = True
@@ -281,6 +282,22 @@ class ItemTable(QWidget):
         self.remove_button.setEnabled(editable)
         self._show_pending()
         self._edit_added_row()
+
+    def _refresh_cells_around_editor(self) -> None:
+        """The other cells show what the row now is while one cell is typed in: a picked
+        observation's name, unit and code fill in as Enter moves on to its value."""
+        editing = self.table.currentIndex()
+        self._filling = True
+        try:
+            for r, item in enumerate(self._rows):
+                for c, column in enumerate(self.kind.columns):
+                    cell = self.table.item(r, c)
+                    if cell is None or (r, c) == (editing.row(), editing.column()):
+                        continue
+                    if (item.item_id, c) not in self.pending and cell.text() != column.get(item):
+                        cell.setText(column.get(item))
+        finally:
+            self._filling = False
 
     def _editor_closed(self) -> None:
         if self._deferred is not None:

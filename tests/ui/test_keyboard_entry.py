@@ -163,3 +163,25 @@ def test_what_is_being_typed_survives_the_row_being_marked_again(
     table.mark_rows(None)
     editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))  # an autosave
     assert picker.text() == "bp"
+
+
+def test_a_picked_observation_fills_in_its_row_while_its_value_is_typed(
+    editor: NoteEditor, qtbot: QtBot
+) -> None:
+    """Issue 13 walk-through: after picking "Heart rate" the row showed "8867-4" as the name and
+    no unit or code until the row was left; the cells around the open editor follow the item
+    (what is typed in the open cell stays)."""
+    editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))
+    table = editor.table_for("observation")
+    table.table.setFocus()
+    table.table.editItem(table.table.item(0, 0))
+    picker = cell_editor(editor, "observation")
+    qtbot.keyClicks(picker, "hr")
+    with qtbot.waitSignal(editor.item_edited) as picked:
+        qtbot.keyClick(picker, Qt.Key.Key_Return)
+    value = cell_editor(editor, "observation")  # Enter moved on to the value
+    qtbot.keyClicks(value, "72")
+    editor.show_draft(make_draft(tuple(picked.args)))  # the draft takes the pick (autosave)
+    shown = [table.table.item(0, c).text() for c in range(4)]
+    assert (shown[0], shown[2], shown[3]) == ("Heart rate", "bpm", "8867-4")
+    assert value.text() == "72" and cell_editor(editor, "observation") is value
