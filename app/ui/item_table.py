@@ -27,6 +27,7 @@ from PySide6.QtGui import QColor, QKeyEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemDelegate,
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QCompleter,
     QHBoxLayout,
@@ -51,6 +52,7 @@ NONE_CHOSEN = "—"  # how an empty choice reads in a choice cell's list
 ENTERED = Qt.ItemDataRole.UserRole  # what picking a match types into the cell
 REFUSED = QColor("#fdecea")
 WARNED = QColor("#fff8e1")
+PICK_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab)
 
 
 class EntryLineEdit(QLineEdit):
@@ -65,6 +67,24 @@ class EntryLineEdit(QLineEdit):
         self.completer_.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completer_.setMaxVisibleItems(10)
         self.completer_.setWidget(self)
+        popup = self.completer_.popup()
+        if popup is not None:
+            popup.installEventFilter(self)  # after QCompleter's own filter: runs before it
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """With the pop-up open the keys go to the pop-up, and QCompleter hands Enter and Tab
+        to this editor past its delegate (Enter without a highlight then did nothing): they
+        are sent to the editor the ordinary way, so the delegate picks the best match."""
+        if (
+            watched is self.completer_.popup()
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in PICK_KEYS
+            and not event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            QApplication.sendEvent(self, event)
+            return True
+        return super().eventFilter(watched, event)
 
     def offer(self, rows: Sequence[tuple[str, str]]) -> None:
         """(shown, entered) pairs: the pop-up shows the first, picking enters the second."""

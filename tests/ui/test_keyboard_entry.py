@@ -185,3 +185,24 @@ def test_a_picked_observation_fills_in_its_row_while_its_value_is_typed(
     shown = [table.table.item(0, c).text() for c in range(4)]
     assert (shown[0], shown[2], shown[3]) == ("Heart rate", "bpm", "8867-4")
     assert value.text() == "72" and cell_editor(editor, "observation") is value
+
+
+@pytest.mark.parametrize(("typed", "key", "code"), [("hr", Qt.Key.Key_Return, "8867-4"),
+                                                     ("temp", Qt.Key.Key_Tab, "8310-5")])  # fmt: skip
+def test_enter_or_tab_in_the_open_list_picks_the_best_match(
+    editor: NoteEditor, qtbot: QtBot, typed: str, key: Qt.Key, code: str
+) -> None:
+    """On a real display the open list has the keyboard, and QCompleter handed Enter to the
+    cell editor past its delegate: Enter without Down first did nothing, and what was typed
+    next ran into the name ("bp142/88"). The key is sent where the list sends it."""
+    editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))
+    table = editor.table_for("observation")
+    table.table.setFocus()
+    table.table.editItem(table.table.item(0, 0))
+    picker = cell_editor(editor, "observation")
+    qtbot.keyClicks(picker, typed)
+    popup = picker.completer_.popup()
+    assert popup.isVisible() and not popup.currentIndex().isValid()
+    with qtbot.waitSignal(editor.item_edited, timeout=2000) as picked:
+        qtbot.keyClick(popup, key)
+    assert picked.args[0].loinc_code == code
