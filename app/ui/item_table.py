@@ -320,6 +320,8 @@ class ItemTable(QWidget):
             self._filling = False
 
     def _editor_closed(self) -> None:
+        if not self.entry_hint.property("refused"):
+            self._hint("", refused=False)  # the preview of what was typed: it is accepted now
         if self._deferred is not None:
             QTimer.singleShot(0, self, self._draw_deferred)
 

@@ -206,3 +206,19 @@ def test_enter_or_tab_in_the_open_list_picks_the_best_match(
     with qtbot.waitSignal(editor.item_edited, timeout=2000) as picked:
         qtbot.keyClick(popup, key)
     assert picked.args[0].loinc_code == code
+
+
+def test_the_preview_goes_when_the_typed_date_is_accepted(editor: NoteEditor, qtbot: QtBot) -> None:
+    """Issue 13 walk-through: "Due Tuesday 8 December (tomorrow) — press Enter to accept" stayed
+    under the table after Enter, and after the note was approved and sent."""
+    editor.show_draft(make_draft((TaskItem("t1", "Recheck blood pressure", None, None),)))
+    tasks = editor.table_for("task")
+    editor.items_tabs.setCurrentWidget(tasks)
+    tasks.table.setFocus()
+    tasks.table.editItem(tasks.table.item(0, 2))
+    due = cell_editor(editor, "task")
+    qtbot.keyClicks(due, "tomorrow")
+    assert tasks.entry_hint.isVisible()
+    with qtbot.waitSignal(editor.item_edited):
+        qtbot.keyClick(due, Qt.Key.Key_Return)
+    assert not tasks.entry_hint.isVisible()
