@@ -61,6 +61,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("worklist-next-day", "Next day", ("Alt+Right",), "Worklist"),
     Shortcut("worklist-today", "Today", ("Alt+Home",), "Worklist"),
     Shortcut("worklist-open", "Open the visit's chart", ("Return", "Enter"), "Worklist"),
+    # wired by the sign-in page itself (app/ui/signin_view.py)
+    Shortcut("cancel-sign-in", "Cancel the sign-in", ("Esc",), "Sign-in"),
     Shortcut("shortcuts", "Keyboard shortcuts", ("Ctrl+/", "F1"), "Everywhere"),
     Shortcut("quit", "Quit", ("Ctrl+Q",), "Everywhere"),
 )  # fmt: skip

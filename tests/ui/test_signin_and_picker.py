@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import build_workbench
@@ -81,6 +82,29 @@ async def test_cancel_while_the_browser_is_open(
     await wait_until(lambda: view.sign_in_button.isEnabled(), 15)
     assert "cancel" in view.progress_label.text().lower()
     assert controller.session is None
+    await sandbox_workbench.aclose()
+
+
+async def test_escape_cancels_the_sign_in_the_browser_is_open_for(
+    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
+) -> None:
+    """Keyboard first (issue 13 walk-through): Enter signs in, and with the list disabled while
+    the browser is waited for the keyboard had nowhere to go; Cancel takes it, Esc cancels."""
+    parts = build_main_window(sandbox_workbench)
+    qtbot.addWidget(parts.window)
+    parts.window.show()
+    qtbot.waitActive(parts.window)
+    controller = parts.controller
+    view = controller.signin_view
+    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
+    scripted_browser.mode("ignore")
+    qtbot.keyClick(view.site_list, Qt.Key.Key_Return)
+    await wait_until(lambda: view.cancel_button.isEnabled(), 15)
+    assert view.cancel_button.hasFocus()
+    qtbot.keyClick(view.cancel_button, Qt.Key.Key_Escape)
+    await wait_until(lambda: view.sign_in_button.isEnabled(), 15)
+    assert "cancel" in view.progress_label.text().lower()
+    assert view.site_list.hasFocus() and controller.session is None
     await sandbox_workbench.aclose()
 
 
