@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # the store stack (SQLAlchemy, Alembic) loads after the windo
     from app.store.store import Store
     from app.sync.runner import SyncRunner
     from app.sync.store_thread import StoreThread
+    from app.ui.quit_signals import QuitRequests
 
 log = logging.getLogger(__name__)
 
@@ -519,6 +520,7 @@ def run_gui(
     force_sandbox: bool = False,
     data_dir: Path | None = None,
     log_level: LogLevel | None = None,
+    asked_to_quit: QuitRequests | None = None,
 ) -> int:
     from app.ui.application import run_event_loop, tell_fatal_error
     from app.ui.workbench import MainWindowParts, build_main_window
@@ -554,4 +556,4 @@ def run_gui(
             await parts.aclose()
         await workbench.aclose()
 
-    return run_event_loop(build, shutdown, once_shown)
+    return run_event_loop(build, shutdown, once_shown, asked_to_quit)

@@ -112,7 +112,22 @@ class RunningApp:
 def start_app(
     x: XSession, home: Path, browser_mode: str = "ignore", browser: str | None = None
 ) -> RunningApp:
-    """The app with the embedded sandbox; every per-user folder inside ``home``."""
+    """The app with the embedded sandbox, once its window is up; every per-user folder inside
+    ``home``."""
+    proc = launch(x, home, browser_mode, browser)
+    window = x.find_window(TITLE, timeout=60, pid=proc.pid)
+    if window is None:
+        proc.kill()
+        _out, err = proc.communicate()
+        raise AssertionError(f"no window appeared: {err}")
+    time.sleep(0.5)  # the sign-in page's first paint
+    return RunningApp(proc, x, window, home / "browser.jsonl")
+
+
+def launch(
+    x: XSession, home: Path, browser_mode: str = "ignore", browser: str | None = None
+) -> subprocess.Popen[str]:
+    """``python -m app`` with the embedded sandbox, just started."""
     log = home / "browser.jsonl"
     env = {
         **os.environ,
@@ -127,7 +142,7 @@ def start_app(
         "SCRIPTED_BROWSER_MODE": browser_mode,
         "SCRIPTED_BROWSER_LOG": str(log),
     }
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "app", "--data-dir", str(home / "app-data")],
         cwd=REPO,
         env=env,
@@ -136,13 +151,6 @@ def start_app(
         stderr=subprocess.PIPE,
         text=True,
     )
-    window = x.find_window(TITLE, timeout=60, pid=proc.pid)
-    if window is None:
-        proc.kill()
-        _out, err = proc.communicate()
-        raise AssertionError(f"no window appeared: {err}")
-    time.sleep(0.5)  # the sign-in page's first paint
-    return RunningApp(proc, x, window, log)
 
 
 def queue_notes(home: Path, count: int) -> None:
@@ -243,6 +251,27 @@ def test_sigterm_long_after_the_start_exits_cleanly(x: XSession, tmp_path: Path)
     ended = {where: app.finish() for where, app in apps.items()}
     assert ended == {where: (0, "") for where in apps}
     assert None in handled.values() or all(handled.values()), handled
+
+
+def test_sigterm_while_the_app_starts_exits_cleanly(x: XSession, tmp_path: Path) -> None:
+    """A logoff while the app is still starting (its log says so; the embedded sandbox is being
+    set up, no window yet): before, SIGTERM's default action ended it (status 143, as in the
+    finding on a busy computer, where the start takes many seconds); now the start finishes,
+    no window opens, and the shutdown runs: exit 0, nothing on stderr."""
+    proc = launch(x, tmp_path)
+    log = tmp_path / "state" / "fhir-writeback" / "log" / "fhir-writeback.log"
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "starting" in log.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the app did not start"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"the app did not end: {proc.communicate()[1]}") from None
+    assert (proc.returncode, err) == (0, "")
+    assert x.find_window(TITLE, timeout=0.5, pid=proc.pid) is None
 
 
 def test_the_window_comes_back_in_front_when_the_browser_hands_back(
