@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from app.store.store import Store
     from app.sync.runner import SyncRunner
     from app.sync.store_thread import StoreThread
+    from app.ui.quit_signals import QuitRequests
 
 log = logging.getLogger(__name__)
 
@@ -563,6 +564,7 @@ def run_gui(
     force_sandbox: bool = False,
     data_dir: Path | None = None,
     log_level: LogLevel | None = None,
+    asked_to_quit: QuitRequests | None = None,
 ) -> int:
     from app.ui.application import run_event_loop, tell_fatal_error
     from app.ui.signin_window import SignInWindow, build_signin_window
@@ -598,4 +600,4 @@ def run_gui(
             await parts.aclose()
         await workbench.aclose()
 
-    return run_event_loop(build, shutdown, once_shown)
+    return run_event_loop(build, shutdown, once_shown, asked_to_quit)

@@ -69,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.selftest import run_self_test
 
         return run_self_test()
+    from app.ui.quit_signals import QuitRequests
+
+    # before anything slow is imported or started: a logoff while starting ends the app cleanly
+    asked_to_quit = QuitRequests.noted_from_now()
     from app.bootstrap import run_gui
 
     return run_gui(
@@ -76,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         force_sandbox=args.sandbox,
         data_dir=args.data_dir,
         log_level=args.log_level,
+        asked_to_quit=asked_to_quit,
     )
 
 

@@ -93,7 +93,7 @@ def test_without_a_refresh_token_login_says_how_long_and_sync_signs_in_itself(
     assert code == 0, out + err
     assert "kept in the system keyring" not in out
     assert "This EHR issued no refresh token, so the session cannot be kept or renewed" in out
-    assert "UTC (in about 60 minutes). After that, sign in again" in out
+    assert "(in about 60 minutes). After that, sign in again" in out
 
     [commit] = approve(data, quirk_site.name, clinical_commit())
     code, out, err = run(

@@ -56,7 +56,7 @@ class SessionLifetime:
 
 
 def ends_words(ends_at: datetime, now: datetime) -> str:
-    """``14:05 UTC (in about 60 minutes)``."""
+    """``14:05 (in about 60 minutes)``: the computer's time, like every time the app shows."""
     minutes = max(0, round((ends_at - now).total_seconds() / 60))
     span = "less than a minute" if minutes < 1 else f"about {minutes} minute{'s' * (minutes != 1)}"
-    return f"{ends_at.strftime('%H:%M')} UTC (in {span})"
+    return f"{ends_at.astimezone().strftime('%H:%M')} (in {span})"

@@ -28,15 +28,14 @@ import qasync
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QWidget
 
+from app.ui.quit_signals import QUIT_SIGNALS, QuitRequests
+
 # How long the window may take to paint before what waits for it starts anyway (a window that
 # never paints, such as one opened minimised, must not keep the store closed).
 FIRST_PAINT_TIMEOUT_S = 5.0
 
 log = logging.getLogger(__name__)
 
-QUIT_SIGNALS = tuple(
-    s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGINT", None)) if s is not None
-)
 # Qt's loop may be ended from outside more than once (a session manager that insists): the
 # shutdown gets this many chances to finish.
 RESTARTS = 3
@@ -89,11 +88,14 @@ def run_event_loop(
     build_window: Callable[[], QMainWindow],
     shutdown: Callable[[], Awaitable[None]] | None = None,
     once_shown: Callable[[QMainWindow], Awaitable[int | None]] | None = None,
+    asked_to_quit: QuitRequests | None = None,
 ) -> int:
     """Run the window until the app ends; ``shutdown`` runs on the loop before it stops.
     Returns the exit status: 0, 1 when the shutdown itself failed (logged, no traceback), or
     the one ``once_shown`` returned. ``once_shown`` runs when the window has first painted
-    (what the clinician needs first is on screen before anything slow starts)."""
+    (what the clinician needs first is on screen before anything slow starts).
+    ``asked_to_quit``: quit signals noted while the app started (app.ui.quit_signals); one
+    there ends the app at once, with the shutdown and no window."""
     app = ensure_qapplication()
     app.setQuitOnLastWindowClosed(False)
 
@@ -116,23 +118,16 @@ def run_event_loop(
         _on_quit_signals(asyncio.get_running_loop(), ending.set)
         quit_filter = _QuitEndsTheApp(ending.set, app)
         app.installEventFilter(quit_filter)
-        window = build_window()
-        window.show()
-        status = await _after_first_paint(window, once_shown)
-        if status is None:
-            await ending.wait()
-        if shutdown is None:
-            return status or 0
-        try:
-            await shutdown()
-        except Exception as exc:  # a bug: logged for support, one sentence for the person
-            log.error("shutdown failed: %s", type(exc).__name__, exc_info=exc)
-            sys.stderr.write(SHUTDOWN_FAILED + "\n")
-            return 1
-        finally:
-            for widget in app.topLevelWidgets():  # ended by a signal: the window may be open
-                widget.hide()
-        return status or 0
+        status: int | None = None
+        if asked_to_quit is not None and asked_to_quit.requested:
+            log.info("asked to quit while starting; ending without opening the window")
+        else:
+            window = build_window()
+            window.show()
+            status = await _after_first_paint(window, once_shown)
+            if status is None:
+                await ending.wait()
+        return await _shut_down(app, shutdown, status)
 
     async def finish(task: asyncio.Task[int]) -> int:
         if qt_ended:
@@ -152,6 +147,24 @@ def run_event_loop(
         log.error("the shutdown did not finish: Qt kept ending its loop")
         sys.stderr.write(SHUTDOWN_FAILED + "\n")
         return 1
+
+
+async def _shut_down(
+    app: QApplication, shutdown: Callable[[], Awaitable[None]] | None, status: int | None
+) -> int:
+    """The shutdown on the running loop; the exit status (1 when the shutdown failed)."""
+    if shutdown is None:
+        return status or 0
+    try:
+        await shutdown()
+    except Exception as exc:  # a bug: logged for support, one sentence for the person
+        log.error("shutdown failed: %s", type(exc).__name__, exc_info=exc)
+        sys.stderr.write(SHUTDOWN_FAILED + "\n")
+        return 1
+    finally:
+        for widget in app.topLevelWidgets():  # ended by a signal: the window may be open
+            widget.hide()
+    return status or 0
 
 
 async def _after_first_paint(

@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.domain.site import Site
 from app.services.session_states import SessionState
-from app.ui.main_window import MainWindow
+from app.ui.main_window import NO_SITE_CHOSEN, MainWindow
 from app.ui.signin_model import SignInViewModel
 from app.ui.signin_view import SignInView
 from app.ui.tasks import TaskTracker
@@ -40,11 +40,13 @@ class AppController(QObject):
         self.session: SessionService | None = None
         self.signin_view.sign_in_requested.connect(self.request_sign_in)
         self.signin_view.work_offline_requested.connect(self.request_work_offline)
+        self.signin_view.site_list.currentItemChanged.connect(lambda *_: self._show_chosen_site())
         signin_model.signed_in.connect(self._on_signed_in)
 
     def start(self, restore_site: Site | None = None) -> None:
         self.window.show_page(self.signin_view)
         self.signin_view.site_list.setFocus()  # Enter signs in to the chosen EHR
+        self._show_chosen_site()
         self.show_waiting()
         if restore_site is not None:
             self.resume(restore_site)
@@ -94,4 +96,13 @@ class AppController(QObject):
             await self.session.sign_out()
             self.session = None
         self.window.show_page(self.signin_view)
+        self._show_chosen_site()
         self.show_waiting()
+
+    def _show_chosen_site(self) -> None:
+        """On the sign-in page the status bar names the EHR chosen in the list (the one Enter
+        signs in to), not "No EHR selected" while one is highlighted."""
+        if self.session is not None:
+            return  # signed in: the bar names the session's site
+        site = self.signin_view.selected_site()
+        self.window.set_site(str(site) if site is not None else NO_SITE_CHOSEN)

@@ -27,6 +27,7 @@ from PySide6.QtGui import QColor, QKeyEvent, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemDelegate,
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QCompleter,
     QHBoxLayout,
@@ -51,6 +52,7 @@ NONE_CHOSEN = "—"  # how an empty choice reads in a choice cell's list
 ENTERED = Qt.ItemDataRole.UserRole  # what picking a match types into the cell
 REFUSED = QColor("#fdecea")
 WARNED = QColor("#fff8e1")
+PICK_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab)
 
 
 class EntryLineEdit(QLineEdit):
@@ -65,6 +67,24 @@ class EntryLineEdit(QLineEdit):
         self.completer_.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.completer_.setMaxVisibleItems(10)
         self.completer_.setWidget(self)
+        popup = self.completer_.popup()
+        if popup is not None:
+            popup.installEventFilter(self)  # after QCompleter's own filter: runs before it
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """With the pop-up open the keys go to the pop-up, and QCompleter hands Enter and Tab
+        to this editor past its delegate (Enter without a highlight then did nothing): they
+        are sent to the editor the ordinary way, so the delegate picks the best match."""
+        if (
+            watched is self.completer_.popup()
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in PICK_KEYS
+            and not event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        ):
+            QApplication.sendEvent(self, event)
+            return True
+        return super().eventFilter(watched, event)
 
     def offer(self, rows: Sequence[tuple[str, str]]) -> None:
         """(shown, entered) pairs: the pop-up shows the first, picking enters the second."""
@@ -256,6 +276,7 @@ class ItemTable(QWidget):
             # a save or a check re-rendered while a cell is being typed in: keep the cell
             # editor (and what is typed in it); the rows are drawn again when it closes
             self._rows, self._deferred = list(rows), editable
+            self._refresh_cells_around_editor()
             return
         self._deferred = None
         self._filling = True
@@ -282,7 +303,25 @@ class ItemTable(QWidget):
         self._show_pending()
         self._edit_added_row()
 
+    def _refresh_cells_around_editor(self) -> None:
+        """The other cells show what the row now is while one cell is typed in: a picked
+        observation's name, unit and code fill in as Enter moves on to its value."""
+        editing = self.table.currentIndex()
+        self._filling = True
+        try:
+            for r, item in enumerate(self._rows):
+                for c, column in enumerate(self.kind.columns):
+                    cell = self.table.item(r, c)
+                    if cell is None or (r, c) == (editing.row(), editing.column()):
+                        continue
+                    if (item.item_id, c) not in self.pending and cell.text() != column.get(item):
+                        cell.setText(column.get(item))
+        finally:
+            self._filling = False
+
     def _editor_closed(self) -> None:
+        if not self.entry_hint.property("refused"):
+            self._hint("", refused=False)  # the preview of what was typed: it is accepted now
         if self._deferred is not None:
             QTimer.singleShot(0, self, self._draw_deferred)
 

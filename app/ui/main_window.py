@@ -17,6 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+NO_SITE_CHOSEN = "No EHR selected"
+
 
 class MainWindow(QMainWindow):
     def __init__(self, title: str = "FHIR Write-back") -> None:
@@ -26,7 +28,7 @@ class MainWindow(QMainWindow):
         self.pages = QStackedWidget(self)
         self.setCentralWidget(self.pages)
 
-        self.site_label = QLabel("No EHR selected")
+        self.site_label = QLabel(NO_SITE_CHOSEN)
         self.user_label = QLabel("Not signed in")
         self.sync_label = QLabel("")
         for label in (self.site_label, self.user_label, self.sync_label):

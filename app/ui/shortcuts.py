@@ -61,6 +61,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("worklist-next-day", "Next day", ("Alt+Right",), "Worklist"),
     Shortcut("worklist-today", "Today", ("Alt+Home",), "Worklist"),
     Shortcut("worklist-open", "Open the visit's chart", ("Return", "Enter"), "Worklist"),
+    # wired by the sign-in page itself (app/ui/signin_view.py)
+    Shortcut("cancel-sign-in", "Cancel the sign-in", ("Esc",), "Sign-in"),
     Shortcut("shortcuts", "Keyboard shortcuts", ("Ctrl+/", "F1"), "Everywhere"),
     Shortcut("quit", "Quit", ("Ctrl+Q",), "Everywhere"),
 )  # fmt: skip
@@ -105,7 +107,7 @@ class ShortcutsDialog(QDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        self.resize(620, 560)
+        self.resize(760, 560)
         layout = QVBoxLayout(self)
         layout.addWidget(heading_label("Keyboard shortcuts"))
         rows = [
@@ -126,7 +128,12 @@ class ShortcutsDialog(QDialog):
                 cell = QTableWidgetItem(text)
                 cell.setFlags(cell.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 self.table.setItem(r, c, cell)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        # the keys are read whole ("Ctrl+Shift+Return or Ctrl+Shift+Enter"), never elided
+        header = self.table.horizontalHeader()
+        for column in (0, 2):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)
         self.table.verticalHeader().setVisible(False)
         layout.addWidget(self.table, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)

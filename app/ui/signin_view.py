@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.site import Site
+from app.ui.shortcuts import shortcut, tooltip
 from app.ui.signin_model import SignInViewModel
 from app.ui.style import error_label, heading_label, hint_label
 
@@ -66,6 +67,11 @@ class SignInView(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(model.cancel)
+        self.cancel_button.setToolTip(tooltip("cancel-sign-in"))
+        for key in shortcut("cancel-sign-in").keys:  # Esc while the browser is waited for
+            cancel_key = QShortcut(QKeySequence(key), self)
+            cancel_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            cancel_key.activated.connect(self._cancel_by_key)
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.sign_in_button)
@@ -181,13 +187,23 @@ class SignInView(QWidget):
         if site is not None and not self.model.busy:
             self.sign_in_requested.emit(site)
 
+    def _cancel_by_key(self) -> None:
+        if self.cancel_button.isEnabled():
+            self.cancel_button.click()
+
     def _set_busy(self, busy: bool) -> None:
+        # the keyboard stays on the page: the list it was on is disabled while busy
+        had_cancel = self.cancel_button.hasFocus()
         self.sign_in_button.setEnabled(not busy)
         self.site_list.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
         self.busy_bar.setVisible(busy)
+        if busy and self.isVisible():
+            self.cancel_button.setFocus()
         if not busy:
             self.link_box.hide()
+            if had_cancel and self.isVisible():
+                self.site_list.setFocus()
 
     def _show_error(self, text: str) -> None:
         self.error_label.setText(text)

@@ -139,7 +139,9 @@ class WorkspacePage(QWidget):
         self.draft_combo.activated.connect(self._draft_chosen)
         bar.addWidget(self.draft_combo)
         self.new_button = QPushButton("New draft")
-        self.new_button.clicked.connect(lambda: drafts.start("new-draft", drafts.new_draft()))
+        self.new_button.clicked.connect(
+            lambda: drafts.start("new-draft", self._ready_to_type(drafts.new_draft()))
+        )
         self.import_button = QPushButton("Import draft…")
         self.import_button.clicked.connect(self._import)
         self.patient_button = QPushButton("Change patient…")
@@ -152,7 +154,9 @@ class WorkspacePage(QWidget):
         for kind in FollowUpKind:
             button = QPushButton(kind.choice)
             button.clicked.connect(
-                lambda _c=False, k=kind: drafts.start("new-draft", drafts.follow_up_current(k))
+                lambda _c=False, k=kind: drafts.start(
+                    "new-draft", self._ready_to_type(drafts.follow_up_current(k))
+                )
             )
             button.hide()
             self.follow_up_buttons[kind] = button
@@ -238,6 +242,12 @@ class WorkspacePage(QWidget):
             self.drafts.start("owners", self.entry.open_chart(context))
         await self.drafts.open_context(context, restored_notice=restored_notice)
         self.editor.focus_first_section()  # ready to type: the note comes first
+
+    async def _ready_to_type(self, started: Awaitable[Draft | None]) -> None:
+        """A new draft, an addendum or a correction: the cursor goes to its first section (the
+        button clicked to start it kept the keyboard)."""
+        if await started is not None:
+            self.editor.focus_first_section()
 
     def show_header(self, patient: PatientSummary, encounter: EncounterSummary) -> None:
         """The patient and the encounter are in (checked to belong together): the banner need

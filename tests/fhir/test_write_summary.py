@@ -15,9 +15,9 @@ def test_every_write_of_a_commit_is_described() -> None:
     ]
     assert lines == [
         ("Note", "Progress note, final, by Dr. Alex Chen, for this visit, as plain text."),
-        ("Vital sign", "Systolic blood pressure: 128 mmHg at 2025-03-10 09:15 UTC (vital signs)."),
-        ("Vital sign", "Diastolic blood pressure: 82 mmHg at 2025-03-10 09:15 UTC (vital signs)."),
-        ("Lab result", "Glucose: 5.4 mmol/L at 2025-03-10 09:15 UTC (laboratory)."),
+        ("Vital sign", "Systolic blood pressure: 128 mmHg at 2025-03-10 09:15 (vital signs)."),
+        ("Vital sign", "Diastolic blood pressure: 82 mmHg at 2025-03-10 09:15 (vital signs)."),
+        ("Lab result", "Glucose: 5.4 mmol/L at 2025-03-10 09:15 (laboratory)."),
         ("Structured note", "Progress note as a structured document, final, 4 sections."),
         (
             "Follow-up task",

@@ -41,11 +41,13 @@ class XSession:
         )
         return result.stdout.strip()
 
-    def find_window(self, name: str, timeout: float = 30) -> str | None:
-        """The id of a visible window whose title matches ``name`` (a regex), or None."""
+    def find_window(self, name: str, timeout: float = 30, pid: int | None = None) -> str | None:
+        """The id of a visible window whose title matches ``name`` (a regex), or None; with
+        ``pid``, only a window of that process (several apps on one display)."""
+        by_pid = ("--all", "--pid", str(pid)) if pid is not None else ()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = self.xdotool("search", "--onlyvisible", "--name", name).split()
+            found = self.xdotool("search", "--onlyvisible", *by_pid, "--name", name).split()
             if found:
                 return found[0]
             time.sleep(0.1)

@@ -328,6 +328,9 @@ async def test_a_follow_up_of_a_note_still_in_the_outbox_waits_for_it(
     drafts = workspace.drafts
     # the addendum itself (not the approved note still shown editable until it is re-read)
     await wait_until(lambda: "addendum" in workspace.editor.section_edits, 30)
+    # ready to type: the keyboard left the button for the addendum (issue 13 walk-through)
+    typing_in = workspace.editor.section_edits["addendum"]
+    await wait_until(lambda: parts.window.focusWidget() is typing_in, 5)
     assert drafts.draft is not None and drafts.draft.is_editable
     assert "still in the outbox" in workspace.editor.notice_label.text()
     workspace.editor.section_edits["addendum"].setPlainText("Patient called back: no dizziness.")

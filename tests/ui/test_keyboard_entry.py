@@ -163,3 +163,62 @@ def test_what_is_being_typed_survives_the_row_being_marked_again(
     table.mark_rows(None)
     editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))  # an autosave
     assert picker.text() == "bp"
+
+
+def test_a_picked_observation_fills_in_its_row_while_its_value_is_typed(
+    editor: NoteEditor, qtbot: QtBot
+) -> None:
+    """Issue 13 walk-through: after picking "Heart rate" the row showed "8867-4" as the name and
+    no unit or code until the row was left; the cells around the open editor follow the item
+    (what is typed in the open cell stays)."""
+    editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))
+    table = editor.table_for("observation")
+    table.table.setFocus()
+    table.table.editItem(table.table.item(0, 0))
+    picker = cell_editor(editor, "observation")
+    qtbot.keyClicks(picker, "hr")
+    with qtbot.waitSignal(editor.item_edited) as picked:
+        qtbot.keyClick(picker, Qt.Key.Key_Return)
+    value = cell_editor(editor, "observation")  # Enter moved on to the value
+    qtbot.keyClicks(value, "72")
+    editor.show_draft(make_draft(tuple(picked.args)))  # the draft takes the pick (autosave)
+    shown = [table.table.item(0, c).text() for c in range(4)]
+    assert (shown[0], shown[2], shown[3]) == ("Heart rate", "bpm", "8867-4")
+    assert value.text() == "72" and cell_editor(editor, "observation") is value
+
+
+@pytest.mark.parametrize(("typed", "key", "code"), [("hr", Qt.Key.Key_Return, "8867-4"),
+                                                     ("temp", Qt.Key.Key_Tab, "8310-5")])  # fmt: skip
+def test_enter_or_tab_in_the_open_list_picks_the_best_match(
+    editor: NoteEditor, qtbot: QtBot, typed: str, key: Qt.Key, code: str
+) -> None:
+    """On a real display the open list has the keyboard, and QCompleter handed Enter to the
+    cell editor past its delegate: Enter without Down first did nothing, and what was typed
+    next ran into the name ("bp142/88"). The key is sent where the list sends it."""
+    editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))
+    table = editor.table_for("observation")
+    table.table.setFocus()
+    table.table.editItem(table.table.item(0, 0))
+    picker = cell_editor(editor, "observation")
+    qtbot.keyClicks(picker, typed)
+    popup = picker.completer_.popup()
+    assert popup.isVisible() and not popup.currentIndex().isValid()
+    with qtbot.waitSignal(editor.item_edited, timeout=2000) as picked:
+        qtbot.keyClick(popup, key)
+    assert picked.args[0].loinc_code == code
+
+
+def test_the_preview_goes_when_the_typed_date_is_accepted(editor: NoteEditor, qtbot: QtBot) -> None:
+    """Issue 13 walk-through: "Due Tuesday 8 December (tomorrow) — press Enter to accept" stayed
+    under the table after Enter, and after the note was approved and sent."""
+    editor.show_draft(make_draft((TaskItem("t1", "Recheck blood pressure", None, None),)))
+    tasks = editor.table_for("task")
+    editor.items_tabs.setCurrentWidget(tasks)
+    tasks.table.setFocus()
+    tasks.table.editItem(tasks.table.item(0, 2))
+    due = cell_editor(editor, "task")
+    qtbot.keyClicks(due, "tomorrow")
+    assert tasks.entry_hint.isVisible()
+    with qtbot.waitSignal(editor.item_edited):
+        qtbot.keyClick(due, Qt.Key.Key_Return)
+    assert not tasks.entry_hint.isVisible()

@@ -60,7 +60,9 @@ async def test_the_window_says_when_the_session_ends_and_asks_after_the_pass(
         notice.sign_in_due.connect(asked.append)
 
         notice.check()  # twenty minutes left: said, not asked
-        assert lines[-1].endswith(f"session ends at {ends_at:%H:%M} UTC (in about 20 minutes)")
+        assert lines[-1].endswith(
+            f"session ends at {ends_at.astimezone():%H:%M} (in about 20 minutes)"
+        )
         assert asked == []
 
         now[0] = ends_at - timedelta(minutes=4)
@@ -72,6 +74,9 @@ async def test_the_window_says_when_the_session_ends_and_asks_after_the_pass(
         notice.check()  # the pass ended: asked once
         notice.check()
         assert len(asked) == 1
-        assert f"Your EHR session ends at {ends_at:%H:%M} UTC (in about 4 minutes)" in asked[0]
+        assert (
+            f"Your EHR session ends at {ends_at.astimezone():%H:%M} (in about 4 minutes)"
+            in asked[0]
+        )
         assert "Sign in again now so sending is not interrupted" in asked[0]
         await smart.aclose()

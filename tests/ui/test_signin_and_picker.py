@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import build_workbench
@@ -82,6 +83,49 @@ async def test_cancel_while_the_browser_is_open(
     assert "cancel" in view.progress_label.text().lower()
     assert controller.session is None
     await sandbox_workbench.aclose()
+
+
+async def test_escape_cancels_the_sign_in_the_browser_is_open_for(
+    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
+) -> None:
+    """Keyboard first (issue 13 walk-through): Enter signs in, and with the list disabled while
+    the browser is waited for the keyboard had nowhere to go; Cancel takes it, Esc cancels."""
+    parts = build_main_window(sandbox_workbench)
+    qtbot.addWidget(parts.window)
+    parts.window.show()
+    qtbot.waitActive(parts.window)
+    controller = parts.controller
+    view = controller.signin_view
+    await wait_until(lambda: not controller.tasks.is_running("sign-in"))
+    scripted_browser.mode("ignore")
+    qtbot.keyClick(view.site_list, Qt.Key.Key_Return)
+    await wait_until(lambda: view.cancel_button.isEnabled(), 15)
+    assert view.cancel_button.hasFocus()
+    qtbot.keyClick(view.cancel_button, Qt.Key.Key_Escape)
+    await wait_until(lambda: view.sign_in_button.isEnabled(), 15)
+    assert "cancel" in view.progress_label.text().lower()
+    assert view.site_list.hasFocus() and controller.session is None
+    await sandbox_workbench.aclose()
+
+
+async def test_the_status_bar_names_the_ehr_chosen_on_the_sign_in_page(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """Issue 13: the status bar said "No EHR selected" while the only EHR was highlighted in
+    the list; it names the chosen EHR, and follows the choice."""
+    sites = [
+        Site(id=i, display_name=name, fhir_base=f"https://{i}.example/fhir", client_id="app")
+        for i, name in (("clinic", "Clinic EHR"), ("training", "Training EHR"))
+    ]
+    paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
+    workbench = build_workbench(paths, sites)
+    parts = build_main_window(workbench)
+    qtbot.addWidget(parts.window)
+    assert parts.window.site_label.text() == str(sites[0])  # highlighted at the start
+    parts.controller.signin_view.site_list.setCurrentRow(1)
+    assert parts.window.site_label.text() == str(sites[1])
+    await parts.aclose()
+    await workbench.aclose()
 
 
 async def test_patient_search_and_encounter_picker(

@@ -9,6 +9,8 @@ import pytest
 
 from app.domain.outbox import OutboxState as S
 from app.domain.reachability import Connectivity
+from app.fhir.items.base import time_words
+from app.smart.lifetime import ends_words
 from app.store.outbox_records import OutboxSummary
 from app.sync.runner import RunnerStatus
 from app.ui.outbox_words import Severity, local_time, status_sentence
@@ -34,6 +36,15 @@ def test_times_are_local_and_to_the_second() -> None:
     plus_two = NOW.astimezone(timezone(timedelta(hours=2)))
     assert local_time(plus_two, NOW) == "09:30:05"  # whatever zone it was stored in
     assert local_time(None, NOW) == ""
+
+
+def test_the_review_and_the_session_end_speak_local_time() -> None:
+    """Issue 13 walk-through: "What will be written" said "at 2026-12-07 11:48 UTC" and the
+    status bar "session ends at 15:30 UTC"; both are the computer's time."""
+    assert time_words("2025-03-10T14:30:05Z") == "2025-03-10 09:30"
+    assert time_words("2025-03-10T16:30:05+02:00") == "2025-03-10 09:30"
+    assert time_words("2025-03-10") == "2025-03-10"  # a date stays a date
+    assert ends_words(NOW + timedelta(hours=1), NOW) == "10:30 (in about 60 minutes)"
 
 
 def test_connecting_is_busy_not_green() -> None:

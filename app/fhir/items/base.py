@@ -131,12 +131,17 @@ def concept_words(cc: object, default: str = "unknown") -> str:
 
 
 def time_words(value: object) -> str | None:
+    """A FHIR date or dateTime as a clinician reads it: a time in the computer's time zone (like
+    every time the app shows), a date as it is."""
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M %Z").strip()
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return value
+    if parsed.tzinfo is None:
+        return parsed.strftime("%Y-%m-%d %H:%M" if "T" in value else "%Y-%m-%d")
+    return parsed.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def notes_of(resource: Mapping[str, Any]) -> str | None:

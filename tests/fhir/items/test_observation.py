@@ -41,7 +41,7 @@ def test_a_blood_pressure_is_written_as_the_panel_with_its_components() -> None:
     assert payload["category"][0]["coding"][0]["code"] == "vital-signs"
     assert (
         MAPPING.describe(payload)
-        == "Blood pressure: 142/88 mmHg at 2025-03-10 10:30 UTC (vital signs)."
+        == "Blood pressure: 142/88 mmHg at 2025-03-10 10:30 (vital signs)."
     )
     back = item_from_fhir({**payload, "id": "srv-1"})
     assert isinstance(back, ObservationItem)
