@@ -26,10 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import keyring
 
-from app import __version__
-from app.domain.site import LogLevel, Site
+from app.domain.site import Site
 from app.keyring_policy import DemoFileKeyring, enforce_os_keyring, is_secure
-from app.logging_setup import LogLevelChoice, configure_logging, set_log_level
+from app.logging_setup import LogLevelChoice, set_log_level
 from app.paths import AppPaths
 from app.services.workbench import SiteDirectory, SiteServices, StartupReport, Workbench
 from app.smart.errors import SiteConfigError
@@ -59,7 +58,6 @@ if TYPE_CHECKING:
     from app.store.store import Store
     from app.sync.runner import SyncRunner
     from app.sync.store_thread import StoreThread
-    from app.ui.quit_signals import QuitRequests
 
 log = logging.getLogger(__name__)
 
@@ -534,70 +532,3 @@ def settle_heap() -> None:
     them short enough that the window never stalls (measured in benchmarks/bench_drain.py)."""
     gc.collect()
     gc.freeze()
-
-
-def _preload_then_settle() -> None:
-    from app.fhir.fhir_reading import preload_models
-
-    preload_models()
-    settle_heap()
-
-
-async def after_the_paint(
-    first: Any, workbench: Workbench, factory: SiteFactory
-) -> tuple[Any, str | None]:
-    """Once the sign-in window (the UI's SignInWindow) has painted: the rest of the window (its
-    parts returned), then the first site's store: words when it cannot be used, else None and
-    the sign-in page lists the notes it holds unsent."""
-    from app.ui.signin_window import complete_in_steps
-
-    parts = await complete_in_steps(first, workbench)
-    loop = asyncio.get_running_loop()
-    problem = await loop.run_in_executor(None, factory.open_first_store, workbench.sites[0])
-    if problem is None:
-        first.controller.show_waiting()
-    return parts, problem
-
-
-def run_gui(
-    sites_file: Path | None = None,
-    force_sandbox: bool = False,
-    data_dir: Path | None = None,
-    log_level: LogLevel | None = None,
-    asked_to_quit: QuitRequests | None = None,
-) -> int:
-    from app.ui.application import run_event_loop, tell_fatal_error
-    from app.ui.signin_window import SignInWindow, build_signin_window
-
-    paths = AppPaths.default(data_dir).ensure()
-    log_levels = LogLevelChoice(option=log_level)
-    configure_logging(paths.log_dir, log_levels.for_site())
-    log.info("fhir-writeback %s starting", __version__)
-    factory = SiteFactory(paths, log_levels)
-    workbench = start_workbench(sites_file, force_sandbox, paths, log_levels, factory)
-    first: list[SignInWindow] = []
-    built: list[Any] = []  # the MainWindowParts (Qt is the UI's business)
-
-    def build():  # type: ignore[no-untyped-def]  # the sign-in window: what paints first
-        first.append(build_signin_window(workbench))
-        return first[0].window
-
-    async def once_shown(window: Any) -> int | None:  # the window: Qt is the UI's business
-        """The rest of the window and the first store (refused in words when damaged); then
-        the FHIR models, ~1 s to import, while the clinician signs in."""
-        parts, problem = await after_the_paint(first[0], workbench, factory)
-        built.append(parts)
-        if problem is not None:
-            await tell_fatal_error(window, problem)
-            return EXIT_STORE_UNUSABLE
-        threading.Thread(
-            target=_preload_then_settle, name="preload-fhir-models", daemon=True
-        ).start()
-        return None
-
-    async def shutdown() -> None:
-        for parts in built:  # save what was typed before the stores close
-            await parts.aclose()
-        await workbench.aclose()
-
-    return run_event_loop(build, shutdown, once_shown, asked_to_quit)

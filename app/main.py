@@ -7,13 +7,22 @@ so tests build exactly what they need. Subcommands for support staff live in app
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app import __version__
 from app.logging_setup import add_log_level_option
+
+if TYPE_CHECKING:  # the GUI's stack loads once the quit signals are noted (main below)
+    from app.bootstrap import SiteFactory
+    from app.domain.site import LogLevel
+    from app.services.workbench import Workbench
+    from app.ui.quit_signals import QuitRequests
 
 # httpx imports its own command line (httpx._main: click, rich, pygments, ≈ 70 ms at start-up)
 # whenever those are installed, as development tools install them; this app never runs it, and
@@ -73,8 +82,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # before anything slow is imported or started: a logoff while starting ends the app cleanly
     asked_to_quit = QuitRequests.noted_from_now()
-    from app.bootstrap import run_gui
-
     return run_gui(
         sites_file=args.sites_file,
         force_sandbox=args.sandbox,
@@ -82,6 +89,80 @@ def main(argv: Sequence[str] | None = None) -> int:
         log_level=args.log_level,
         asked_to_quit=asked_to_quit,
     )
+
+
+# ---------------------------------------------------------------------------- the GUI
+
+
+def _preload_then_settle() -> None:
+    from app.bootstrap import settle_heap
+    from app.fhir.fhir_reading import preload_models
+
+    preload_models()
+    settle_heap()
+
+
+async def after_the_paint(
+    first: Any, workbench: Workbench, factory: SiteFactory
+) -> tuple[Any, str | None]:
+    """Once the sign-in window (the UI's SignInWindow) has painted: the rest of the window (its
+    parts returned), then the first site's store: words when it cannot be used, else None and
+    the sign-in page lists the notes it holds unsent."""
+    from app.ui.signin_window import complete_in_steps
+
+    parts = await complete_in_steps(first, workbench)
+    loop = asyncio.get_running_loop()
+    problem = await loop.run_in_executor(None, factory.open_first_store, workbench.sites[0])
+    if problem is None:
+        first.controller.show_waiting()
+    return parts, problem
+
+
+def run_gui(
+    sites_file: Path | None = None,
+    force_sandbox: bool = False,
+    data_dir: Path | None = None,
+    log_level: LogLevel | None = None,
+    asked_to_quit: QuitRequests | None = None,
+) -> int:
+    from app.bootstrap import EXIT_STORE_UNUSABLE, SiteFactory, start_workbench
+    from app.logging_setup import LogLevelChoice, configure_logging
+    from app.paths import AppPaths
+    from app.ui.application import run_event_loop, tell_fatal_error
+    from app.ui.signin_window import SignInWindow, build_signin_window
+
+    paths = AppPaths.default(data_dir).ensure()
+    log_levels = LogLevelChoice(option=log_level)
+    configure_logging(paths.log_dir, log_levels.for_site())
+    log.info("fhir-writeback %s starting", __version__)
+    factory = SiteFactory(paths, log_levels)
+    workbench = start_workbench(sites_file, force_sandbox, paths, log_levels, factory)
+    first: list[SignInWindow] = []
+    built: list[Any] = []  # the MainWindowParts (Qt is the UI's business)
+
+    def build():  # type: ignore[no-untyped-def]  # the sign-in window: what paints first
+        first.append(build_signin_window(workbench))
+        return first[0].window
+
+    async def once_shown(window: Any) -> int | None:  # the window: Qt is the UI's business
+        """The rest of the window and the first store (refused in words when damaged); then
+        the FHIR models, ~1 s to import, while the clinician signs in."""
+        parts, problem = await after_the_paint(first[0], workbench, factory)
+        built.append(parts)
+        if problem is not None:
+            await tell_fatal_error(window, problem)
+            return EXIT_STORE_UNUSABLE
+        threading.Thread(
+            target=_preload_then_settle, name="preload-fhir-models", daemon=True
+        ).start()
+        return None
+
+    async def shutdown() -> None:
+        for parts in built:  # save what was typed before the stores close
+            await parts.aclose()
+        await workbench.aclose()
+
+    return run_event_loop(build, shutdown, once_shown, asked_to_quit)
 
 
 if __name__ == "__main__":

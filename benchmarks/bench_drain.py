@@ -178,7 +178,7 @@ async def drain(server: RunningServer, args: argparse.Namespace, workdir: Path) 
                 lock_path=workdir / "runner" / "sync.lock",
             )
             await runner.capabilities()
-            settle_heap()  # as the app does once it has started (app.bootstrap.run_gui)
+            settle_heap()  # as the app does once it has started (app.main.run_gui)
             proxy.reset()
             transactions = Transactions(store.db.engine)
             start, loop_cpu, store_cpu = time.perf_counter(), time.thread_time(), store_thread_cpu()

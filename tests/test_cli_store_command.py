@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from keyring.backend import KeyringBackend
 
-from app.bootstrap import EXIT_STORE_UNUSABLE, SiteFactory, run_gui
+from app.bootstrap import EXIT_STORE_UNUSABLE, SiteFactory
 from app.cli import main
 from app.domain.site import Site
+from app.main import run_gui
 from app.paths import AppPaths
 from app.store.store_files import backup_files
 from tests.store.damage import DAMAGE, snapshot
@@ -136,7 +137,7 @@ def shown(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
         messages.append(text)
 
     monkeypatch.setattr("app.ui.application.tell_fatal_error", tell)
-    monkeypatch.setattr("app.bootstrap.configure_logging", lambda *_args: None)
+    monkeypatch.setattr("app.logging_setup.configure_logging", lambda *_args: None)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # the log folder
     return messages
 
