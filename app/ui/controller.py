@@ -53,7 +53,8 @@ class AppController(QObject):
 
     def resume(self, site: Site) -> None:
         """Sign in again with the session kept for ``site`` (no browser when it is still good)."""
-        self.tasks.start("sign-in", self.signin_model.restore(site))
+        if not self.tasks.is_running("sign-in"):  # the clinician has asked already: theirs goes
+            self.tasks.start("resume", self.signin_model.restore(site))
 
     def show_waiting(self) -> None:
         """List on the sign-in page the notes the chosen site's store holds unsent (again once
@@ -62,7 +63,14 @@ class AppController(QObject):
 
     def request_sign_in(self, site: Site) -> None:
         self.window.set_site(str(site))
-        self.tasks.start("sign-in", self.signin_model.sign_in(site))
+        self.tasks.start("sign-in", self._sign_in_once_resumed(site))
+
+    async def _sign_in_once_resumed(self, site: Site) -> None:
+        """Enter pressed while the kept session is still being looked for (right after start)
+        is not lost: the browser opens once that look has found nothing to continue."""
+        await self.tasks.finished("resume")
+        if self.session is None:
+            await self.signin_model.sign_in(site)
 
     def request_work_offline(self, site: Site, pin: str) -> None:
         self.window.set_site(str(site))

@@ -47,6 +47,13 @@ class TaskTracker:
             if self._on_error is not None and not self._closing:
                 self._on_error(name, exc)
 
+    async def finished(self, name: str) -> None:
+        """Wait until the named task (if one runs) has ended; its failure is reported as
+        always (on_error), not raised here."""
+        task = self._tasks.get(name)
+        if task is not None:
+            await asyncio.wait([task])
+
     def cancel(self, name: str) -> None:
         task = self._tasks.get(name)
         if task is not None:

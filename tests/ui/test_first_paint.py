@@ -1,5 +1,5 @@
 """Issue 15, item 4: the app paints its sign-in window first and builds the rest right after
-(app.ui.signin_window, app.bootstrap.after_the_paint). What the sign-in page shows and does
+(app.ui.signin_window, app.main.after_the_paint). What the sign-in page shows and does
 must not depend on the order: the notes waiting are listed once the store opens after the
 paint, and a sign-in that ends before the rest of the window exists still carries on."""
 
@@ -9,9 +9,10 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from app.bootstrap import SiteFactory, after_the_paint, build_workbench
+from app.bootstrap import SiteFactory, build_workbench
 from app.domain.clinical import Reference
 from app.domain.site import Site
+from app.main import after_the_paint
 from app.paths import AppPaths
 from app.ui.signin_window import build_signin_window
 from app.ui.workbench import complete_main_window
@@ -93,4 +94,38 @@ async def test_a_sign_in_ended_before_the_rest_of_the_window_was_built_carries_o
     assert "Signed in as" in first.window.user_label.text()
 
     await parts.aclose()
+    await workbench.aclose()
+
+
+async def test_enter_while_the_kept_session_is_looked_for_signs_in_after_it(
+    qtbot: QtBot,
+    tmp_path: Path,
+    sandbox_server: RunningServer,
+    scripted_browser: ScriptedBrowser,
+    monkeypatch: object,
+) -> None:
+    """Right after the paint the kept session is looked for; Enter pressed meanwhile was
+    dropped ("task sign-in already running") and the browser never opened."""
+    import asyncio
+
+    workbench = build_workbench(app_paths(tmp_path), [a_site(sandbox_server, "resume-race")])
+    first = build_signin_window(workbench)
+    qtbot.addWidget(first.window)
+    first.window.show()
+    controller, looked = first.controller, asyncio.Event()
+
+    async def restore_held(_site: Site) -> bool:  # the keyring look-up, slow on this machine
+        await looked.wait()
+        return False  # nothing kept: a first launch
+
+    monkeypatch.setattr(controller.signin_model, "restore", restore_held)  # type: ignore[attr-defined]
+    controller.resume(workbench.sites[0])
+    controller.signin_view.sign_in_button.click()  # as Enter does
+    await asyncio.sleep(0.3)
+    assert controller.session is None and not scripted_browser.entries()  # waits its turn
+    looked.set()
+    await wait_until(lambda: controller.session is not None, 60)
+    await first.tasks.aclose()
+    if controller.session is not None:
+        await controller.session.sign_out()
     await workbench.aclose()
