@@ -4,44 +4,23 @@ out, stops the paging."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
-from app.bootstrap import build_workbench
 from app.domain.chart_history import HistoryState, SectionHistory
 from app.domain.context import Continuation, SectionKind
 from app.domain.note_history import NoteThread
-from app.domain.site import Site
-from app.paths import AppPaths
 from app.services.workbench import Workbench
 from app.ui.context_pane import ContextPane, MeasurementRow
 from app.ui.workbench import MainWindowParts
 from tests.domain.conftest import make_context
-from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
 from tests.ui.test_end_to_end import signed_in_window, wait_until
 
 TOTALS = {SectionKind.VITALS: 500, SectionKind.LABS: 1500, SectionKind.NOTES: 200}
-
-
-@pytest.fixture
-def workbench(tmp_path: Path, sandbox_server: RunningServer) -> Iterator[Workbench]:
-    paths = AppPaths(
-        tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
-    ).ensure()
-    site = Site(
-        id="test-sandbox",
-        display_name="Test sandbox",
-        fhir_base=sandbox_server.fhir_base,
-        client_id=sandbox_server.client_id,
-    )
-    yield build_workbench(paths, [site])
 
 
 def _rows(top: QTreeWidgetItem) -> list[object]:
@@ -69,9 +48,9 @@ async def _open(parts: MainWindowParts, patient: str, encounter: str) -> None:
 
 
 async def test_a_large_charts_older_items_are_paged_in_and_shown(
-    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser
+    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
 ) -> None:
-    parts = await signed_in_window(qtbot, workbench)
+    parts = await signed_in_window(qtbot, sandbox_workbench)
     pane = parts.workspace.context_pane
     await _open(parts, "pat-large", "enc-large")
     first_view = {k: len(parts.workspace.context.section(k).items) for k in TOTALS}  # type: ignore[union-attr]
@@ -87,13 +66,13 @@ async def test_a_large_charts_older_items_are_paged_in_and_shown(
     # the vital signs stay one row each (the latest), the older results under it
     vitals = [d for d in _rows(pane.sections[SectionKind.VITALS]) if isinstance(d, MeasurementRow)]
     assert len(vitals) == 5 and all(len(v.earlier) == 99 for v in vitals)
-    await workbench.aclose()
+    await sandbox_workbench.aclose()
 
 
 async def test_opening_another_chart_stops_the_paging(
-    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser
+    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
 ) -> None:
-    parts = await signed_in_window(qtbot, workbench)
+    parts = await signed_in_window(qtbot, sandbox_workbench)
     chart, pane = parts.chart, parts.workspace.context_pane
     service = parts.flow.site.chart  # type: ignore[union-attr]
     service.page_pause = 0.5  # slow enough to switch in the middle
@@ -114,7 +93,7 @@ async def test_opening_another_chart_stops_the_paging(
     )
     assert all(pane.history_words(k) != f"All {total:,} shown" for k, total in TOTALS.items())
     assert parts.workspace.context.patient.id == "pat-1"  # type: ignore[union-attr]
-    await workbench.aclose()
+    await sandbox_workbench.aclose()
 
 
 async def test_a_failed_page_leaves_the_first_view_with_words(qtbot: QtBot) -> None:

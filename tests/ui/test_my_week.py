@@ -15,10 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
-from app.bootstrap import build_workbench
 from app.domain.kpi import NoteOutcome
-from app.domain.site import Site
-from app.paths import AppPaths
 from app.services.kpi import KpiService
 from app.services.workbench import Workbench
 from app.store.store import Store, open_store
@@ -28,7 +25,6 @@ from app.ui.my_week import MyWeekDialog, open_my_week
 from app.ui.my_week_model import duration_words, series
 from app.ui.tasks import TaskTracker
 from tests.support.kpi_data import seed_year
-from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
 from tests.ui.test_end_to_end import signed_in_window, site_of, wait_until
 
@@ -105,20 +101,6 @@ async def test_focus_inside_the_editor_is_what_counts(qtbot: QtBot) -> None:
     editing.typed()  # a key outside the editor counts nothing
     await editing.report()
     assert recorded.added == [10_000]
-
-
-@pytest.fixture
-def sandbox_workbench(tmp_path: Path, sandbox_server: RunningServer) -> Iterator[Workbench]:
-    paths = AppPaths(
-        tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
-    ).ensure()
-    site = Site(
-        id="test-sandbox",
-        display_name="Test sandbox",
-        fhir_base=sandbox_server.fhir_base,
-        client_id=sandbox_server.client_id,
-    )
-    yield build_workbench(paths, [site])
 
 
 async def test_typing_is_measured_and_my_week_opens_from_the_tools_menu(
