@@ -20,7 +20,7 @@ from app.domain.items.task import TaskItem
 from app.domain.owners import OwnerCandidate, OwnerSource
 from app.services.terminology import TerminologySearch
 from app.ui.entry_model import EntryViewModel
-from app.ui.item_table import EntryLineEdit
+from app.ui.item_table import EntryLineEdit, ItemTable
 from app.ui.note_editor import NoteEditor
 from app.ui.tasks import TaskTracker
 from tests.support.drafts import make_draft
@@ -47,14 +47,19 @@ def cell_editor(editor: NoteEditor, kind: str) -> EntryLineEdit:
     return focused
 
 
-def test_an_observation_is_picked_by_typing_bp_and_its_value_follows(
-    editor: NoteEditor, qtbot: QtBot
-) -> None:
+def open_observation_picker(editor: NoteEditor) -> tuple[ItemTable, EntryLineEdit]:
+    """An empty observation row with its name cell's picker open (as F2 / typing opens it)."""
     editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))
     table = editor.table_for("observation")
     table.table.setFocus()
     table.table.editItem(table.table.item(0, 0))
-    picker = cell_editor(editor, "observation")
+    return table, cell_editor(editor, "observation")
+
+
+def test_an_observation_is_picked_by_typing_bp_and_its_value_follows(
+    editor: NoteEditor, qtbot: QtBot
+) -> None:
+    _table, picker = open_observation_picker(editor)
     qtbot.keyClicks(picker, "bp")
     assert picker.matches.rowCount() > 0
     assert picker.matches.item(0).text().startswith("Blood pressure — 85354-9")
@@ -154,11 +159,7 @@ def test_what_is_being_typed_survives_the_row_being_marked_again(
 ) -> None:
     """A check re-colouring the row (every change revalidates) once reset the open cell to the
     item's text: "bp" vanished while typing."""
-    editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))
-    table = editor.table_for("observation")
-    table.table.setFocus()
-    table.table.editItem(table.table.item(0, 0))
-    picker = cell_editor(editor, "observation")
+    table, picker = open_observation_picker(editor)
     qtbot.keyClicks(picker, "bp")
     table.mark_rows(None)
     editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))  # an autosave
@@ -171,11 +172,7 @@ def test_a_picked_observation_fills_in_its_row_while_its_value_is_typed(
     """Issue 13 walk-through: after picking "Heart rate" the row showed "8867-4" as the name and
     no unit or code until the row was left; the cells around the open editor follow the item
     (what is typed in the open cell stays)."""
-    editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))
-    table = editor.table_for("observation")
-    table.table.setFocus()
-    table.table.editItem(table.table.item(0, 0))
-    picker = cell_editor(editor, "observation")
+    table, picker = open_observation_picker(editor)
     qtbot.keyClicks(picker, "hr")
     with qtbot.waitSignal(editor.item_edited) as picked:
         qtbot.keyClick(picker, Qt.Key.Key_Return)
@@ -195,11 +192,7 @@ def test_enter_or_tab_in_the_open_list_picks_the_best_match(
     """On a real display the open list has the keyboard, and QCompleter handed Enter to the
     cell editor past its delegate: Enter without Down first did nothing, and what was typed
     next ran into the name ("bp142/88"). The key is sent where the list sends it."""
-    editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))
-    table = editor.table_for("observation")
-    table.table.setFocus()
-    table.table.editItem(table.table.item(0, 0))
-    picker = cell_editor(editor, "observation")
+    _table, picker = open_observation_picker(editor)
     qtbot.keyClicks(picker, typed)
     popup = picker.completer_.popup()
     assert popup.isVisible() and not popup.currentIndex().isValid()
