@@ -165,20 +165,29 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
+def event_fields(event: AuditEvent) -> dict[str, str | None]:
+    """The event's own fields as text, by name: what a record's hash covers besides its
+    details, and the columns the audit table stores them in (app.store.audit)."""
+    return {
+        "at": format_ts(event.at),
+        "actor": event.actor,
+        "kind": event.kind.value,
+        "patient_id": event.patient_id,
+        "encounter_id": event.encounter_id,
+        "draft_id": event.draft_id,
+        "commit_id": event.commit_id,
+        "state": event.state,
+    }
+
+
 def canonical_record(seq: int, event: AuditEvent, prev_hash: str) -> bytes:
-    """The exact bytes hashed for a record (documented in the module docstring)."""
+    """The exact bytes hashed for a record (documented in the module docstring; the keys are
+    sorted, so the order they are put together in does not matter)."""
     return canonical_json(
         {
             "v": CHAIN_VERSION,
             "seq": seq,
-            "at": format_ts(event.at),
-            "actor": event.actor,
-            "kind": event.kind.value,
-            "patient_id": event.patient_id,
-            "encounter_id": event.encounter_id,
-            "draft_id": event.draft_id,
-            "commit_id": event.commit_id,
-            "state": event.state,
+            **event_fields(event),
             "details": event.details,
             "prev_hash": prev_hash,
         }

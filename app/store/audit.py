@@ -33,6 +33,7 @@ from app.domain.audit import (
     AuditRecord,
     VerifyResult,
     canonical_json,
+    event_fields,
     head_mac,
     link,
     verify_chain,
@@ -139,14 +140,7 @@ class AuditLog:
         protector = self._db.protector
         return {
             "seq": seq,
-            "at": format_ts(event.at),
-            "actor": event.actor,
-            "kind": event.kind.value,
-            "patient_id": event.patient_id,
-            "encounter_id": event.encounter_id,
-            "draft_id": event.draft_id,
-            "commit_id": event.commit_id,
-            "state": event.state,
+            **event_fields(event),
             "details_format": protector.format_id,
             "details": protector.protect(
                 canonical_json(dict(event.details)), context=_context(seq)
