@@ -5,8 +5,10 @@ paint, and a sign-in that ends before the rest of the window exists still carrie
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import SiteFactory, build_workbench
@@ -14,7 +16,8 @@ from app.domain.clinical import Reference
 from app.domain.site import Site
 from app.main import after_the_paint
 from app.paths import AppPaths
-from app.ui.signin_window import build_signin_window
+from app.services.workbench import Workbench
+from app.ui.signin_window import SignInWindow, build_signin_window
 from app.ui.workbench import complete_main_window
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
@@ -32,6 +35,14 @@ def a_site(server: RunningServer, site_id: str) -> Site:
         fhir_base=server.fhir_base,
         client_id=server.client_id,
     )
+
+
+def shown_signin_window(qtbot: QtBot, workbench: Workbench) -> SignInWindow:
+    """The sign-in window as the app first paints it: nothing of the rest of the window yet."""
+    first = build_signin_window(workbench)
+    qtbot.addWidget(first.window)
+    first.window.show()
+    return first
 
 
 def app_paths(tmp_path: Path) -> AppPaths:
@@ -53,9 +64,7 @@ async def test_the_notes_waiting_are_listed_once_the_store_opens_after_the_paint
 
     factory = SiteFactory(paths, None)
     workbench = build_workbench(paths, [site], factory=factory)
-    first = build_signin_window(workbench)  # as the app starts: nothing of the store yet
-    qtbot.addWidget(first.window)
-    first.window.show()
+    first = shown_signin_window(qtbot, workbench)  # as the app starts: nothing of the store yet
     waiting = first.controller.signin_view.waiting_label
     assert waiting.text() == ""
 
@@ -80,9 +89,7 @@ async def test_a_sign_in_ended_before_the_rest_of_the_window_was_built_carries_o
     paths = app_paths(tmp_path)
     sites = [a_site(sandbox_server, "early"), a_site(sandbox_server, "other")]  # no resume
     workbench = build_workbench(paths, sites)
-    first = build_signin_window(workbench)
-    qtbot.addWidget(first.window)
-    first.window.show()
+    first = shown_signin_window(qtbot, workbench)
     controller = first.controller
     controller.signin_view.sign_in_button.click()
     await wait_until(lambda: controller.session is not None, 60)
@@ -102,23 +109,19 @@ async def test_enter_while_the_kept_session_is_looked_for_signs_in_after_it(
     tmp_path: Path,
     sandbox_server: RunningServer,
     scripted_browser: ScriptedBrowser,
-    monkeypatch: object,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Right after the paint the kept session is looked for; Enter pressed meanwhile was
     dropped ("task sign-in already running") and the browser never opened."""
-    import asyncio
-
     workbench = build_workbench(app_paths(tmp_path), [a_site(sandbox_server, "resume-race")])
-    first = build_signin_window(workbench)
-    qtbot.addWidget(first.window)
-    first.window.show()
+    first = shown_signin_window(qtbot, workbench)
     controller, looked = first.controller, asyncio.Event()
 
     async def restore_held(_site: Site) -> bool:  # the keyring look-up, slow on this machine
         await looked.wait()
         return False  # nothing kept: a first launch
 
-    monkeypatch.setattr(controller.signin_model, "restore", restore_held)  # type: ignore[attr-defined]
+    monkeypatch.setattr(controller.signin_model, "restore", restore_held)
     controller.resume(workbench.sites[0])
     controller.signin_view.sign_in_button.click()  # as Enter does
     await asyncio.sleep(0.3)
