@@ -47,6 +47,16 @@ def cell_editor(editor: NoteEditor, kind: str) -> EntryLineEdit:
     return focused
 
 
+def open_due_date_editor(editor: NoteEditor) -> tuple[ItemTable, EntryLineEdit]:
+    """A follow-up task's row with its due-date cell's editor open."""
+    editor.show_draft(make_draft((TaskItem("t1", "Recheck blood pressure", None, None),)))
+    tasks = editor.table_for("task")
+    editor.items_tabs.setCurrentWidget(tasks)
+    tasks.table.setFocus()
+    tasks.table.editItem(tasks.table.item(0, 2))
+    return tasks, cell_editor(editor, "task")
+
+
 def open_observation_picker(editor: NoteEditor) -> tuple[ItemTable, EntryLineEdit]:
     """An empty observation row with its name cell's picker open (as F2 / typing opens it)."""
     editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))
@@ -106,13 +116,7 @@ def test_bad_input_stays_with_words_saying_what_to_type(editor: NoteEditor, qtbo
 def test_a_due_date_is_shown_resolved_before_it_is_accepted(
     editor: NoteEditor, qtbot: QtBot
 ) -> None:
-    task = TaskItem("t1", "Recheck blood pressure", None, None)
-    editor.show_draft(make_draft((task,)))
-    tasks = editor.table_for("task")
-    editor.items_tabs.setCurrentWidget(tasks)
-    tasks.table.setFocus()
-    tasks.table.editItem(tasks.table.item(0, 2))
-    due = cell_editor(editor, "task")
+    tasks, due = open_due_date_editor(editor)
     qtbot.keyClicks(due, "tomorrow")
     assert "Due Thursday 15 May 2025 (tomorrow)" in tasks.entry_hint.text()
     due.clear()
@@ -204,12 +208,7 @@ def test_enter_or_tab_in_the_open_list_picks_the_best_match(
 def test_the_preview_goes_when_the_typed_date_is_accepted(editor: NoteEditor, qtbot: QtBot) -> None:
     """Issue 13 walk-through: "Due Tuesday 8 December (tomorrow) — press Enter to accept" stayed
     under the table after Enter, and after the note was approved and sent."""
-    editor.show_draft(make_draft((TaskItem("t1", "Recheck blood pressure", None, None),)))
-    tasks = editor.table_for("task")
-    editor.items_tabs.setCurrentWidget(tasks)
-    tasks.table.setFocus()
-    tasks.table.editItem(tasks.table.item(0, 2))
-    due = cell_editor(editor, "task")
+    tasks, due = open_due_date_editor(editor)
     qtbot.keyClicks(due, "tomorrow")
     assert tasks.entry_hint.isVisible()
     with qtbot.waitSignal(editor.item_edited):
