@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,29 @@ def own_log_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "user-logs"
     monkeypatch.setattr(platformdirs, "user_log_dir", lambda *a, **k: str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def no_window_outlives_its_test() -> Iterator[None]:
+    """The windows a test leaves open are stopped at its end: their timers stop and the idle
+    lock stops watching the app. Left running, a window of an earlier test locked itself ten
+    minutes later, in the middle of another test, and started its draft flush on that test's
+    event loop with objects of its own (a CI failure far from its cause)."""
+    yield
+    qt_widgets = sys.modules.get("PySide6.QtWidgets")
+    app = qt_widgets.QApplication.instance() if qt_widgets is not None else None
+    if qt_widgets is None or app is None:
+        return
+    from PySide6.QtCore import QTimer
+
+    lock = sys.modules.get("app.ui.lock")
+    for window in qt_widgets.QApplication.topLevelWidgets():
+        if lock is not None:
+            for watcher in window.findChildren(lock.IdleWatcher):
+                watcher.stop()
+        for timer in window.findChildren(QTimer):
+            timer.stop()
+        window.hide()
 
 
 @pytest.fixture(scope="session")

@@ -187,11 +187,16 @@ class SiteFlow(QObject):
         self._session_end = notice
         notice.start()
 
-    def sign_out(self) -> None:
+    def stop_watching(self) -> None:
+        """The idle lock and the session-end notice stop (sign-out; the window closed: a
+        closed window never locks or asks for a sign-in later)."""
         self.lock.disarm()
         if self._session_end is not None:
             self._session_end.stop()
             self._session_end = None
+
+    def sign_out(self) -> None:
+        self.stop_watching()
         self.tasks.start("sign-out", self._sign_out())
 
     async def _sign_out(self) -> None:

@@ -90,6 +90,7 @@ def complete_main_window(first: SignInWindow, workbench: Workbench) -> MainWindo
     tasks.start("read-dates", entry.read_date.warm_up())
     sandbox = SandboxMenu(window, workbench.sandbox, flow) if workbench.sandbox else None
     window.on_close(drafts.autosave)
+    window.on_close(flow.stop_watching)
     memory.restore_state(window)  # after the outbox dock exists
     _guard_and_watch(window, workbench, flow, controller)
     if controller.session is not None:  # signed in while the rest was being built

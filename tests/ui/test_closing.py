@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
@@ -12,11 +13,13 @@ from app.bootstrap import SiteFactory, build_workbench
 from app.domain.clinical import Reference
 from app.domain.site import Site
 from app.paths import AppPaths
+from app.services.workbench import Workbench
 from app.ui.workbench import build_main_window
 from tests.support.servers import RunningServer
+from tests.support.smart_fixtures import ScriptedBrowser
 from tests.sync.commits import clinical_commit
 from tests.ui.outbox_states import decision_json
-from tests.ui.test_end_to_end import wait_until
+from tests.ui.test_end_to_end import signed_in_window, wait_until
 
 JAMES = Reference("Patient", "pat-2", "James Chen")
 
@@ -79,3 +82,22 @@ async def test_sign_in_page_lists_waiting_notes_and_closing_asks_first(
     assert not window.isVisible()
     await parts.aclose()
     await workbench.aclose()
+
+
+async def test_a_closed_window_never_locks_or_asks_for_a_sign_in_later(
+    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
+) -> None:
+    """Closing the window stops its idle lock and session-end checks: nothing of a closed
+    window runs later (before, its idle timer went on watching the whole app and locked it,
+    with its draft flush, ten minutes after)."""
+    parts = await signed_in_window(qtbot, sandbox_workbench)
+    watcher = parts.lock.watcher
+    assert watcher.active  # signed in: the idle lock is armed
+
+    parts.window.close()  # nothing unsent: the window closes without a question
+    settle()
+    assert not parts.window.isVisible()
+    assert not watcher.active and not watcher.findChild(QTimer).isActive()
+    parts.lock.lock()  # the idle signal, had it come: a closed window is not locked
+    assert not parts.lock.locked
+    await sandbox_workbench.aclose()
