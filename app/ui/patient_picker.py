@@ -205,8 +205,9 @@ class PatientPicker(QWidget):
             self._show_error(words_for(exc, SEARCH_FAILED))
             return
         self._encounter_rows = encounters
+        n = len(encounters)
         self.status.setText(
-            f"{len(encounters)} encounter(s)."
+            f"{n} encounter{'s' if n != 1 else ''}: choose one and press Open."
             if encounters
             else "This patient has no encounters: a note needs an encounter."
         )

@@ -172,6 +172,11 @@ async def test_patient_search_and_encounter_picker(
         picker.patient_table.selectRow(0)
         await started.pop()  # the encounter list the selection started
         assert picker.encounter_table.rowCount() >= 1 and picker.open_button.isEnabled()
+        n = picker.encounter_table.rowCount()  # "1 encounter", never "1 encounter(s)"
+        assert (
+            picker.status.text()
+            == f"{n} encounter{'s' if n != 1 else ''}: choose one and press Open."
+        )
         with qtbot.waitSignal(picker.chosen, timeout=2000) as chosen:
             picker.open_button.click()
         patient, encounter = chosen.args
