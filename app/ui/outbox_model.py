@@ -62,10 +62,13 @@ HEADERS = {
     Column.SEQUENCE: "#",
     Column.CREATED: "Approved",
     Column.WHAT: "What",
-    Column.ATTEMPTS: "Attempts",
+    Column.ATTEMPTS: "Failed",
     Column.NEXT_ATTEMPT: "Next attempt",
     Column.LAST_ERROR: "Last error",
     Column.READ_BACK: "Read-back",
+}
+HEADER_TIPS = {  # a header too short to say it all
+    Column.ATTEMPTS: "Attempts that failed so far (the next one is this number + 1)",
 }
 
 _icons: dict[str, QIcon] = {}
@@ -233,8 +236,12 @@ class OutboxTableModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+        if orientation is not Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return HEADERS[Column(section)]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(Column(section))
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

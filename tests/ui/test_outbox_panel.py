@@ -125,6 +125,11 @@ def test_every_state_in_plain_words(
         assert panel.model.index(r, Column.STATE).data(Qt.ItemDataRole.DecorationRole) is not None
     assert cell(panel, every["needs_attention"], Column.LAST_ERROR) == REFUSAL
     assert cell(panel, every["needs_attention"], Column.ATTEMPTS) == "1"
+    # the column counts the failed attempts: "2" and "Will retry … (attempt 3)" agree
+    model = panel.model
+    assert model.headerData(Column.ATTEMPTS, Qt.Orientation.Horizontal) == "Failed"
+    tip = model.headerData(Column.ATTEMPTS, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
+    assert "failed" in tip
     assert cell(panel, every["confirmed"], Column.LAST_ERROR) == ""
     assert cell(panel, every["confirmed"], Column.READ_BACK) == "Matches what was sent"
     assert "stored something different" in cell(panel, every["differs"], Column.READ_BACK)
