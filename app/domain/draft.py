@@ -244,10 +244,13 @@ class DraftDecision:
     @property
     def words(self) -> str:
         """ "Declined by Dr. Smith on 2025-03-10 09:14 UTC: The content is wrong (...)"."""
+        return self.words_at(self.at.strftime("%Y-%m-%d %H:%M UTC"))
+
+    def words_at(self, when: str) -> str:
+        """The same, with the time as the reader's clock says it (the window: local time)."""
         who = self.by.display or self.by.relative
         verb = "Declined" if self.status is DraftStatus.DECLINED else "Discarded"
         note = f" ({self.note})" if self.note else ""
-        when = self.at.strftime("%Y-%m-%d %H:%M UTC")
         return f"{verb} by {who} on {when}: {self.reason.words}{note}"
 
 

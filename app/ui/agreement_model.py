@@ -22,6 +22,7 @@ from app.domain.draft import CloseReason, Draft, DraftSource
 from app.services.errors import ServiceError
 from app.ui.approval import ReviewGate
 from app.ui.draft_model import DraftViewModel
+from app.ui.waiting_words import decision_words
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ class AgreementViewModel(QObject):
             return None
         await self.drafts.reload()
         if closed.decision is not None:
-            self.drafts.notice.emit(closed.decision.words + " Nothing was sent to the chart.")
+            self.drafts.notice.emit(
+                decision_words(closed.decision) + ". Nothing was sent to the chart."
+            )
         self.closed.emit(closed)
         return closed

@@ -38,6 +38,7 @@ from app.services.review import ApprovalProposal, ReviewService
 from app.ui.diff_view import inline_html
 from app.ui.shortcuts import shortcut, tooltip
 from app.ui.style import error_label, heading_label, hint_label
+from app.ui.waiting_words import decision_words
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class ApprovalDialog(QDialog):
 def _closed_words(draft: Draft) -> str:
     """Why a draft that is not open cannot be approved, in words."""
     if draft.decision is not None:
-        return f"{draft.decision.words}. Nothing was sent; the draft is kept, read-only."
+        return f"{decision_words(draft.decision)}. Nothing was sent; the draft is kept, read-only."
     return (
         "This draft is already approved. To change the note: Correct this note, or Add an addendum."
     )

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from app.domain.draft import DraftDecision
     from app.services.waiting import WaitingNotes
 
 
@@ -23,6 +24,16 @@ def local_time(ts: datetime | None, now: datetime | None = None) -> str:
     if local.date() == today:
         return local.strftime("%H:%M:%S")
     return local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def local_minute(ts: datetime) -> str:
+    """``2025-03-10 10:14`` in the computer's time zone: when a person decided something."""
+    return ts.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def decision_words(decision: DraftDecision) -> str:
+    """ "Declined by Dr. Smith on 2025-03-10 10:14: The content is wrong", in local time."""
+    return decision.words_at(local_minute(decision.at))
 
 
 def notes_words(n: int) -> str:

@@ -33,6 +33,7 @@ from app.fhir.client import FhirClient
 from app.paths import AppPaths
 from app.services.workbench import Workbench
 from app.ui.inbox_view import InboxNotices
+from app.ui.waiting_words import local_minute
 from app.ui.workbench import MainWindowParts
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
@@ -240,7 +241,10 @@ async def test_declining_an_imported_draft_sends_nothing_and_is_audited(
         assert workspace.editor.section_edits["plan"].isReadOnly()
         assert not workspace.approve_button.isEnabled()
         assert workspace.approve_reason.text().startswith("Declined by ")
-        assert "Nothing was sent to the chart." in workspace.editor.notice_label.text()
+        # when, in the computer's time (not UTC), and a sentence that ends before the next
+        assert f" on {local_minute(shown.decision.at)}: " in workspace.approve_reason.text()
+        assert "UTC" not in workspace.approve_reason.text()
+        assert "two visits). Nothing was sent to the chart." in workspace.editor.notice_label.text()
         assert not agreement.close_button.isVisible()
         assert "[declined]" in workspace.draft_combo.currentText()
 
