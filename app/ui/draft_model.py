@@ -41,6 +41,7 @@ from app.services.errors import ServiceError
 from app.services.followups import EarlierNote, FollowUpService
 from app.ui.editing_time import EditingTime
 from app.ui.tasks import TaskTracker
+from app.ui.waiting_words import local_time
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,6 +51,11 @@ DIFF_DELAY_MS = 250
 AUTOSAVE_FAILED = (
     "Your draft could not be saved. Keep the app open and check the disk; the app will try again."
 )
+
+
+def saved_words(draft: Draft) -> str:
+    """ "Draft saved 14:02:11" (today) or with the date (another day), in local time."""
+    return f"Draft saved {local_time(draft.updated_at)}"
 
 
 class DraftViewModel(QObject):
@@ -280,6 +286,7 @@ class DraftViewModel(QObject):
         self.draft = draft
         self.dirty = False
         self.notice.emit("")
+        self.saved.emit(saved_words(draft))  # this draft's own time, not the last one shown
         self.draft_changed.emit(draft)
         self.refresh_diff()
 
@@ -384,7 +391,7 @@ class DraftViewModel(QObject):
             elif current is not None and current.id == saved.id:
                 # typed while saving: keep the new text, take the stored revision
                 self.draft = replace(current, revision=saved.revision, updated_at=saved.updated_at)
-            self.saved.emit(f"Draft saved {saved.updated_at.astimezone().strftime('%H:%M:%S')}")
+            self.saved.emit(saved_words(saved))
             return not self.dirty
 
     def _diff_due(self) -> None:

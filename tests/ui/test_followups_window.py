@@ -26,6 +26,7 @@ from app.domain.site import Site
 from app.fhir.client import FhirClient
 from app.paths import AppPaths
 from app.services.workbench import Workbench
+from app.ui.draft_model import saved_words
 from app.ui.workbench import MainWindowParts
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
@@ -240,7 +241,16 @@ async def test_refresh_after_confirmation_then_an_addendum(
     assert "written here" in row.text(1)
     assert not thread.other_forms or thread.other_forms[0].source_type.value == "Composition"
 
+    approved_draft = parts.drafts.draft
     await choose(parts, thread, FollowUpKind.ADDENDUM)
+    addendum_draft = parts.drafts.draft
+    assert approved_draft is not None and addendum_draft is not None
+    # the bar says when the draft shown was saved, not when the one shown before was
+    assert parts.workspace.saved_label.text() == saved_words(addendum_draft)
+    await parts.drafts.switch_to(approved_draft.id)
+    assert parts.workspace.saved_label.text() == saved_words(approved_draft)
+    await parts.drafts.switch_to(addendum_draft.id)
+    assert parts.workspace.saved_label.text() == saved_words(addendum_draft)
     parts.workspace.editor.section_edits["addendum"].setPlainText(f"Addendum: {marker}.")
     dialog = await review(parts)
     lines = dialog.proposal.what_happens

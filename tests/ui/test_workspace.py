@@ -7,6 +7,9 @@ loading itself is tested over real HTTP in tests/fhir and tests/ui/test_end_to_e
 from __future__ import annotations
 
 import json
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +25,7 @@ from app.services.drafts import DraftService
 from app.store.store import Store, open_store
 from app.store.templates import load_templates
 from app.sync.store_thread import StoreThread
-from app.ui.draft_model import DraftViewModel
+from app.ui.draft_model import DraftViewModel, saved_words
 from app.ui.workspace import WorkspacePage
 from tests.domain.conftest import make_context
 from tests.ui.test_end_to_end import wait_until
@@ -391,3 +394,24 @@ async def test_typing_while_the_chart_is_read_again_is_kept(
     assert await model.flush()
     stored = await service.find(model.draft.id)
     assert stored is not None and stored.item("hr") == hr
+
+
+async def test_the_saved_time_is_the_shown_drafts_own(qtbot: QtBot, tmp_path: Path) -> None:
+    """Switching drafts (another draft of the visit, a correction or addendum just made) shows
+    when *that* draft was saved; before, the bar kept the time of the draft shown before."""
+    times = iter(
+        [datetime(2026, 3, 9, 9, 15, tzinfo=UTC), datetime(2026, 3, 10, 14, 5, tzinfo=UTC)]
+    )
+    store = open_store(tmp_path / "store.db", clock=lambda: next(times))
+    model = DraftViewModel(drafts_of(store), list(load_templates().templates))
+    page = WorkspacePage(model)
+    qtbot.addWidget(page)
+    await _load(page)
+    first = model.draft
+    assert first is not None and page.saved_label.text() == saved_words(first)
+    second = store.drafts.save(replace(first, id=uuid.uuid4(), revision=0))
+    await model.switch_to(second.id)
+    assert page.saved_label.text() == saved_words(second) != saved_words(first)
+    await model.switch_to(first.id)
+    assert page.saved_label.text() == saved_words(first)
+    store.close()
