@@ -15,7 +15,7 @@ by ``app.services`` as ``EntryContext.read_date``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -162,6 +162,13 @@ def parse_pair(
 # ---------------------------------------------------------------- owners
 
 
+def _some_names(several: Sequence[OwnerCandidate], shown: int = 3) -> str:
+    """ "2 people (A, B)", "4 people (A, B, C and 1 more)": every count said, no name hidden."""
+    names = ", ".join(c.name for c in several[:shown])
+    more = len(several) - shown
+    return f"{len(several)} people ({names}{f' and {more} more' if more > 0 else ''})"
+
+
 def pick_owner(text: str, ctx: EntryContext) -> Reference | None:
     """The owner ``text`` names: one of ``ctx.owners`` (by name, label or reference) or a
     reference typed out ("Practitioner/prac-2"). None for an empty text."""
@@ -177,10 +184,7 @@ def pick_owner(text: str, ctx: EntryContext) -> Reference | None:
         return Reference(reference.resource_type, reference.id, display)
     several = candidates_matching(typed, ctx.owners)
     if several:
-        names = ", ".join(c.name for c in several[:3])
-        raise EntryRefused(
-            f"“{typed}” fits {len(several)} people ({names}); pick one from the list."
-        )
+        raise EntryRefused(f"“{typed}” fits {_some_names(several)}; pick one from the list.")
     raise EntryRefused(
         f"No one called “{typed}” in this visit, the care team or the directory; "
         "type part of a name and pick from the list."

@@ -139,5 +139,13 @@ def test_owners_are_picked_by_name_and_listed_once_best_source_first() -> None:
     assert pick_owner("jones", ctx) == pick_owner("sam j", ctx) == pick_owner("nurse", ctx)
     assert pick_owner("Practitioner/prac-9", ctx) == Reference("Practitioner", "prac-9")
     assert pick_owner("", ctx) is None
-    assert "pick one from the list" in refused(pick_owner, "dr", ctx)
+    assert refused(pick_owner, "dr", ctx) == (
+        "“dr” fits 2 people (Dr. Kim Lee, Dr. Sam Jones); pick one from the list."
+    )
+    doctors = [replace(LEE, reference=Reference("Practitioner", f"p{i}"), name=f"Dr. {n} Lee")
+               for i, n in enumerate(["Ann", "Bo", "Cy", "Di"])]  # fmt: skip
+    assert refused(pick_owner, "dr", replace(US, owners=tuple(doctors))) == (
+        "“dr” fits 4 people (Dr. Ann Lee, Dr. Bo Lee, Dr. Cy Lee and 1 more); "
+        "pick one from the list."
+    )
     assert "No one called “Dr. Who”" in refused(pick_owner, "Dr. Who", ctx)
