@@ -355,16 +355,31 @@ class ItemTable(QWidget):
             out.append((item.item_id, f"{self.kind.words.row} “{label}”"))
         return out
 
+    def untouched_ids(self) -> set[str]:
+        """The rows added and not typed in yet: every cell reads as a new row's does."""
+        if self.kind.new_item is None:
+            return set()
+        fresh = self.kind.new_item()
+        return {
+            item.item_id
+            for item in self._rows
+            if all(c.get(item) == c.get(fresh) for c in self.kind.columns)
+        }
+
     def mark_rows(self, report: ValidationReport | None) -> None:
         """Colour each row by its worst problem; each cell's tooltip shows the problems of its
         field (its column's validation slot), else those of the whole item. A cell holding a
-        text that was not accepted keeps its mark and its words."""
+        text that was not accepted keeps its mark and its words. A row not typed in yet is not
+        coloured: nothing is wrong with what the clinician has not written yet."""
         self._filling = True
+        untouched = self.untouched_ids()
         try:
             for r, item in enumerate(self._rows):
                 problems = report.for_item(item.item_id) if report else ()
                 blocking = any(p.blocking for p in problems)
                 colour = REFUSED if blocking else WARNED if problems else None
+                if item.item_id in untouched:
+                    colour = None
                 for c, column in enumerate(self.kind.columns):
                     cell = self.table.item(r, c)
                     if cell is None or (item.item_id, c) in self.pending:

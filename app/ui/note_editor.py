@@ -212,10 +212,13 @@ class NoteEditor(QWidget):
         for table in self.tables.values():
             table.mark_rows(report)
             if report is not None:
+                untouched = table.untouched_ids()
                 for row_item_id, row_name in table.row_labels():
-                    lines.extend(
-                        f"{row_name}: {_problem_line(p)}" for p in report.for_item(row_item_id)
-                    )
+                    found = report.for_item(row_item_id)
+                    if row_item_id in untouched and found:
+                        lines.append(f"{row_name}: not filled in yet (type in it, or remove it)")
+                        continue
+                    lines.extend(f"{row_name}: {_problem_line(p)}" for p in found)
         if report is not None:
             lines.extend(
                 _problem_line(p)

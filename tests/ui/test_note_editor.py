@@ -14,12 +14,14 @@ from pytestqt.qtbot import QtBot
 from app.domain.clinical import Medication
 from app.domain.context import ContextSection, EncounterContext
 from app.domain.diff import diff_draft
+from app.domain.draft import Draft
 from app.domain.items import ITEM_KINDS
 from app.domain.items.medication_reconciliation import MedicationDecision
 from app.domain.items.observation import ObservationItem
 from app.domain.items.symptom import SymptomItem, SymptomSeverity
 from app.domain.validation import WritePermissions, validate_for_approval
 from app.ui.diff_view import inline_html
+from app.ui.item_table import REFUSED
 from app.ui.note_editor import NoteEditor
 from tests.domain.conftest import NOW, make_context
 from tests.support.drafts import ENCOUNTER, PATIENT, SOAP, make_draft, symptom
@@ -114,3 +116,30 @@ def test_the_diff_names_items_by_their_kind_and_line() -> None:
     html = inline_html(diff_draft(make_draft((symptom(),))))
     assert "<td>Symptom</td>" in html
     assert "Headache: moderate, since 2025-03-07" in html
+
+
+def test_a_row_not_typed_in_yet_is_not_marked_as_wrong(editor: NoteEditor, qtbot: QtBot) -> None:
+    """A new row is blank on purpose: no red before anything is typed, one calm line saying
+    it is not filled in; once typed in, its problems show as for any row."""
+    symptoms = editor.table_for("symptom")
+    editor.show_draft(make_draft(()))
+    with qtbot.waitSignal(editor.item_edited) as signal:
+        symptoms.add_button.click()
+    [blank] = signal.args
+    permissions = WritePermissions.allowing("DocumentReference", "Observation")
+
+    def shown(draft: Draft) -> None:
+        editor.show_draft(draft)
+        editor.show_problems(validate_for_approval(
+            draft, PATIENT, ENCOUNTER, template=SOAP, write_permissions=permissions, now=NOW
+        ))  # fmt: skip
+
+    shown(make_draft((blank,)))
+    cell = symptoms.table.item(0, 0)
+    assert cell.background().color() != REFUSED
+    assert "“Row 1”: not filled in yet (type in it, or remove it)" in editor.item_problems.text()
+    assert "✖" not in editor.item_problems.text()
+
+    shown(make_draft((replace(blank, description="Cough"),)))
+    assert symptoms.table.item(0, 1).background().color() == REFUSED
+    assert "Symptom “Cough”: ✖ Choose how severe" in editor.item_problems.text()
