@@ -64,7 +64,8 @@ run_tests() {
   "$VENV/bin/mypy" app
   log "pytest"
   # -p no:cacheprovider: CI runs in a fresh clone, nothing to cache.
-  "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+  # --durations: the slowest tests are named in every CI log (the suite must stay well under 30 min).
+  "$VENV/bin/python" -m pytest -p no:cacheprovider --durations=30 "$@"
 }
 
 run_app() {
