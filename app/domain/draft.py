@@ -229,6 +229,17 @@ _CLOSE_WORDS = {
 
 
 @dataclass(frozen=True)
+class UnacceptedText:
+    """What the clinician typed into an item's cell and the app could not use yet ("jone
+    tomorrow" as a due date): kept with the draft so a restart or a crash loses nothing, and
+    approval waits until it is corrected or cleared."""
+
+    item_id: str
+    field: str  # the item kind's column field ("owner", "due")
+    text: str
+
+
+@dataclass(frozen=True)
 class DraftDecision:
     """A recorded "not approved": who declined or discarded the draft, when, why, and the
     fingerprint of the content they decided about. Nothing is sent; the draft stays readable."""
@@ -272,6 +283,7 @@ class Draft:
     status: DraftStatus = DraftStatus.OPEN
     revision: int = 0  # 0 = never saved; the store increments it on every save
     decision: DraftDecision | None = None  # set when declined or discarded (never approved)
+    unaccepted: tuple[UnacceptedText, ...] = ()  # typed into cells, not usable yet
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     # ---- reading

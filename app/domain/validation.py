@@ -175,6 +175,7 @@ def validate_for_approval(
     )
     problems += _check_narrative(draft, template)
     problems += _check_items(draft, ItemCheck(context_patient, now))
+    problems += _check_unaccepted(draft)
     problems += _check_agreement(draft, chart)
     problems += _check_permissions(draft, write_permissions)
     return ValidationReport(
@@ -185,6 +186,17 @@ def validate_for_approval(
 
 
 # ----------------------------------------------------------------------------- the note
+
+
+def _check_unaccepted(draft: Draft) -> Iterable[ValidationProblem]:
+    items = {item.item_id for item in draft.items}
+    for kept in draft.unaccepted:
+        if kept.item_id in items:  # a removed row takes what was typed in it along
+            yield error(
+                f"item:{kept.item_id}:{kept.field}",
+                ProblemKind.UNACCEPTED_TEXT,
+                f"“{kept.text}” was typed here and could not be used; correct it or clear it.",
+            )
 
 
 def _check_status(draft: Draft) -> Iterable[ValidationProblem]:

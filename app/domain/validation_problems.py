@@ -47,6 +47,7 @@ class ProblemKind(Enum):
     WRITE_NOT_PERMITTED = "write_not_permitted"
     NARRATIVE_MISMATCH = "narrative_mismatch"  # the text states another value than table/chart
     UNCERTAINTY_NOT_LOOKED_AT = "uncertainty_not_looked_at"  # imported flags not looked at yet
+    UNACCEPTED_TEXT = "unaccepted_text"  # typed into a cell, not usable yet (kept with the draft)
 
 
 @dataclass(frozen=True)

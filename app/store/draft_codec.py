@@ -29,6 +29,7 @@ from app.domain.draft import (
     FollowUpKind,
     Generator,
     NoteSection,
+    UnacceptedText,
     UncertaintyFlag,
 )
 from app.domain.items import StructuredItem, kind_named, kind_of
@@ -53,6 +54,9 @@ def encode_body(draft: Draft) -> bytes:
         "amends": None if draft.amends is None else _follow_up(draft.amends),
         "extra": dict(draft.extra),
         "decision": _decision(draft.decision),
+        "unaccepted": [
+            {"item": u.item_id, "field": u.field, "text": u.text} for u in draft.unaccepted
+        ],
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -92,6 +96,9 @@ def decode_body(
         updated_at=parse_ts(updated_at),
         extra=dict(data.get("extra") or {}),
         decision=_undecision(data.get("decision")),
+        unaccepted=tuple(
+            UnacceptedText(u["item"], u["field"], u["text"]) for u in data.get("unaccepted") or ()
+        ),
     )
 
 

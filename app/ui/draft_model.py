@@ -29,7 +29,7 @@ from app.domain.clinical import PriorNote
 from app.domain.clock import Clock, utc_now
 from app.domain.context import EncounterContext
 from app.domain.diff import DraftDiff, diff_draft
-from app.domain.draft import Draft, FollowUpKind, StructuredItem
+from app.domain.draft import Draft, FollowUpKind, StructuredItem, UnacceptedText
 from app.domain.errors import DomainError, words_for
 from app.domain.followup import note_date_words
 from app.domain.narrative_block import sync_blocks
@@ -289,6 +289,14 @@ class DraftViewModel(QObject):
         self.saved.emit(saved_words(draft))  # this draft's own time, not the last one shown
         self.draft_changed.emit(draft)
         self.refresh_diff()
+
+    def keep_unaccepted(self, texts: tuple[UnacceptedText, ...]) -> None:
+        """Texts typed into cells and not accepted are saved with the draft (a restart or a
+        crash keeps them; approval waits for them to be corrected or cleared)."""
+        draft = self.draft
+        if draft is None or not draft.is_editable or set(texts) == set(draft.unaccepted):
+            return
+        self._edit(lambda d: replace(d, unaccepted=texts))
 
     # ------------------------------------------------------------------ editing
     def _edit(self, change: Callable[[Draft], Draft]) -> None:

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.domain.draft import UnacceptedText
 from app.domain.entry import EntryContext, EntryRefused
 from app.domain.items import CellChange, Column, ItemKind, Picker
 from app.domain.validation import ValidationReport
@@ -221,6 +222,7 @@ class ItemTable(QWidget):
 
     edited = Signal(object)  # StructuredItem
     removed = Signal(str)  # item_id
+    unaccepted_changed = Signal()  # a text was refused, or a refused one corrected or removed
 
     def __init__(self, kind: ItemKind[Any], entry: EntryViewModel | None = None) -> None:
         super().__init__()
@@ -360,10 +362,12 @@ class ItemTable(QWidget):
         if self.kind.new_item is None:
             return set()
         fresh = self.kind.new_item()
+        typed = {item_id for item_id, _c in self.pending}
         return {
             item.item_id
             for item in self._rows
-            if all(c.get(item) == c.get(fresh) for c in self.kind.columns)
+            if item.item_id not in typed
+            and all(c.get(item) == c.get(fresh) for c in self.kind.columns)
         }
 
     def mark_rows(self, report: ValidationReport | None) -> None:
@@ -429,20 +433,52 @@ class ItemTable(QWidget):
         try:
             edit = self.kind.edit_cell(row, c, cell.text(), entry)
         except EntryRefused as refused:
-            self.pending[(row.item_id, c)] = (cell.text(), refused.words)
-            self._filling = True
-            cell.setBackground(REFUSED)
-            cell.setToolTip(refused.words)
-            self._filling = False
-            self._show_pending()
+            self._refused(row.item_id, cell, refused.words)
+            self.unaccepted_changed.emit()
             return
-        self.pending.pop((row.item_id, c), None)
+        was_refused = self.pending.pop((row.item_id, c), None) is not None
         self._rows[cell.row()] = edit.item
         self._show_pending()
+        if was_refused:  # first: the draft forgets the text before the item changes
+            self.unaccepted_changed.emit()
         if edit.change is CellChange.KEEP:
             self.edited.emit(edit.item)
         elif edit.change is CellChange.REMOVE:
             self.removed.emit(edit.item.item_id)
+
+    def _refused(self, item_id: str, cell: QTableWidgetItem, words: str) -> None:
+        self.pending[(item_id, cell.column())] = (cell.text(), words)
+        self._filling = True
+        cell.setBackground(REFUSED)
+        cell.setToolTip(words)
+        self._filling = False
+        self._show_pending()
+
+    def unaccepted(self) -> list[UnacceptedText]:
+        """The texts typed into cells and not accepted, as the draft keeps them."""
+        return [
+            UnacceptedText(item_id, self.kind.columns[c].field, text)
+            for (item_id, c), (text, _words) in self.pending.items()
+        ]
+
+    def restore_unaccepted(self, kept: Sequence[UnacceptedText]) -> None:
+        """Texts a saved draft kept (typed before a restart) back in their cells: checked
+        again, refused with their words, or used if they can be now."""
+        columns = {column.field: c for c, column in enumerate(self.kind.columns)}
+        restored = False
+        for text in kept:
+            r = next((i for i, item in enumerate(self._rows) if item.item_id == text.item_id), None)
+            c = columns.get(text.field)
+            cell = self.table.item(r, c) if r is not None and c is not None else None
+            if cell is None or (text.item_id, c) in self.pending:
+                continue
+            self._filling = True
+            cell.setText(text.text)
+            self._filling = False
+            self._changed(cell)  # refused again (kept, red) or used now
+            restored = True
+        if restored:  # one used now is no longer kept
+            self.unaccepted_changed.emit()
 
     # ------------------------------------------------------------------ rows
     def add_row(self) -> None:
@@ -459,4 +495,5 @@ class ItemTable(QWidget):
                 self.pending = {
                     k: v for k, v in self.pending.items() if k[0] != self._rows[row].item_id
                 }
+                self.unaccepted_changed.emit()
                 self.removed.emit(self._rows[row].item_id)

@@ -65,6 +65,7 @@ class NoteEditor(QWidget):
     section_edited = Signal(str, str)  # key, text
     item_edited = Signal(object)  # StructuredItem
     item_removed = Signal(str)  # item_id
+    unaccepted_changed = Signal(object)  # tuple[UnacceptedText, ...]: every refused cell text
 
     def __init__(self, parent: QWidget | None = None, entry: EntryViewModel | None = None) -> None:
         super().__init__(parent)
@@ -108,6 +109,7 @@ class NoteEditor(QWidget):
             table = ItemTable(kind, entry)
             table.edited.connect(self.item_edited)
             table.removed.connect(self.item_removed)
+            table.unaccepted_changed.connect(self._unaccepted_changed)
             self.items_tabs.addTab(table, kind.words.tab)
             self.tables[kind.key] = table
         self.item_problems = QLabel("")
@@ -137,9 +139,10 @@ class NoteEditor(QWidget):
         cursor stays where the clinician is typing. ``context`` gives the rows of kinds listed
         from the chart (one medication reconciliation row per active medication)."""
         editable = draft.is_editable
+        another = self._draft_id != draft.id
         self.title_label.setText(draft.title)
         keys = [s.key for s in draft.sections]
-        if self._draft_id != draft.id or keys != list(self.section_edits):
+        if another or keys != list(self.section_edits):
             self._rebuild_sections(draft, placeholders or {})
             self._draft_id = draft.id
         for section in draft.sections:
@@ -151,6 +154,14 @@ class NoteEditor(QWidget):
             edit.setReadOnly(not editable)
         for table in self.tables.values():
             table.show_items(table.kind.rows(draft.items, context), editable)
+        if another and editable and draft.unaccepted:  # typed before the app last closed
+            for table in self.tables.values():
+                table.restore_unaccepted(draft.unaccepted)
+
+    def _unaccepted_changed(self) -> None:
+        self.unaccepted_changed.emit(
+            tuple(text for table in self.tables.values() for text in table.unaccepted())
+        )
 
     def _rebuild_sections(self, draft: Draft, placeholders: dict[str, str]) -> None:
         splitter = self.sections_splitter

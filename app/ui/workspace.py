@@ -110,6 +110,7 @@ class WorkspacePage(QWidget):
         self.editor.section_edited.connect(drafts.edit_section)
         self.editor.item_edited.connect(drafts.edit_item)
         self.editor.item_removed.connect(self._remove_item)
+        self.editor.unaccepted_changed.connect(drafts.keep_unaccepted)
         self.context_pane.follow_up_requested.connect(
             lambda note, kind: drafts.start("new-draft", drafts.follow_up_note(note, kind))
         )

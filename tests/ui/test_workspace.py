@@ -21,13 +21,17 @@ from app.domain.clinical import Reference
 from app.domain.context import EncounterContext
 from app.domain.diff import ChangeKind
 from app.domain.draft import DraftSource, ObservationItem
+from app.domain.validation import WritePermissions, validate_for_approval
+from app.domain.validation_problems import ProblemKind
 from app.services.drafts import DraftService
 from app.store.store import Store, open_store
 from app.store.templates import load_templates
 from app.sync.store_thread import StoreThread
 from app.ui.draft_model import DraftViewModel, saved_words
+from app.ui.item_table import REFUSED
 from app.ui.workspace import WorkspacePage
 from tests.domain.conftest import make_context
+from tests.support.drafts import ENCOUNTER, PATIENT
 from tests.ui.test_end_to_end import wait_until
 
 
@@ -415,3 +419,46 @@ async def test_the_saved_time_is_the_shown_drafts_own(qtbot: QtBot, tmp_path: Pa
     await model.switch_to(first.id)
     assert page.saved_label.text() == saved_words(first)
     store.close()
+
+
+async def test_a_refused_cell_text_survives_a_restart_and_holds_the_approval(
+    qtbot: QtBot, store: Store
+) -> None:
+    """What the clinician typed into a cell and the app could not use ("someday soon" as a
+    due date) is saved with the draft: after a restart it is back in its cell, red, with its
+    words, and approval waits for it; corrected, the draft forgets it."""
+    templates = list(load_templates().templates)
+    first = DraftViewModel(drafts_of(store), templates)
+    page1 = WorkspacePage(first)
+    qtbot.addWidget(page1)
+    await _load(page1)
+    page1.editor.add_row("task")
+    tasks = page1.editor.table_for("task")
+    due = next(c for c, column in enumerate(tasks.kind.columns) if column.field == "due")
+    tasks.table.item(0, due).setText("someday soon")
+    assert tasks.pending  # refused, kept in the cell
+    assert await first.flush()
+    saved = store.drafts.get(first.draft.id)  # type: ignore[union-attr]
+    assert [(u.field, u.text) for u in saved.unaccepted] == [("due", "someday soon")]
+
+    second = DraftViewModel(drafts_of(store), templates)  # the app started again
+    page2 = WorkspacePage(second)
+    qtbot.addWidget(page2)
+    await _load(page2)
+    again = page2.editor.table_for("task")
+    cell = again.table.item(0, due)
+    assert cell.text() == "someday soon" and cell.background().color() == REFUSED
+    assert cell.toolTip().startswith("“someday soon”")  # what to type instead
+    [waiting] = page2.editor.pending_entries()
+    assert "Due" in waiting
+    report = validate_for_approval(
+        second.draft, PATIENT, ENCOUNTER, template=None,  # type: ignore[arg-type]
+        write_permissions=WritePermissions.allowing("DocumentReference", "Task"),
+    )  # fmt: skip
+    [held] = report.of_kind(ProblemKind.UNACCEPTED_TEXT)
+    assert "“someday soon” was typed here" in held.message
+
+    cell.setText("2030-06-10")  # corrected: used, and no longer kept
+    assert not again.pending
+    assert await second.flush()
+    assert store.drafts.get(second.draft.id).unaccepted == ()  # type: ignore[union-attr]
