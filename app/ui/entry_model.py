@@ -110,11 +110,12 @@ class EntryViewModel(QObject):
     def observations(self, text: str) -> list[ConceptMatch]:
         return self.search.search(text)
 
-    def owner_matches(self, text: str) -> list[OwnerCandidate]:
-        """Candidates matching ``text`` now; a directory search follows a pause in typing."""
+    def owner_matches(self, text: str, *, search: bool = True) -> list[OwnerCandidate]:
+        """Candidates matching ``text`` now; a directory search follows a pause in typing
+        (``search`` False: what is known now only, as when the directory has just answered)."""
         everyone = merge_candidates(self.owners, self._found)
         found = candidates_matching(text, everyone) if text.strip() else list(self.owners)
-        if self.service is not None and len(text.strip()) >= 2:
+        if search and self.service is not None and len(text.strip()) >= 2:
             self._pending_search = text
             self._search_timer.start()
         return found

@@ -10,7 +10,7 @@ editor's review refuses while such an entry waits (``pending``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -62,6 +62,7 @@ class EntryLineEdit(QLineEdit):
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
         self.last_before_choices = False  # Enter ends the row here (choices follow: Tab to them)
+        self.on_candidates: Callable[[], None] | None = None  # the picker's list changed
         self.matches = QStandardItemModel(self)
         self.completer_ = QCompleter(self.matches, self)
         self.completer_.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
@@ -107,6 +108,12 @@ class EntryLineEdit(QLineEdit):
                 self.setText(typed)
         elif popup is not None:
             popup.hide()
+
+    def candidates_changed(self) -> None:
+        """The directory answered (or the chart's people came in) while this cell is open:
+        its matches and its words are worked out again for what is typed."""
+        if self.on_candidates is not None and self.isVisible() and self.text().strip():
+            self.on_candidates()
 
     def popup_open(self) -> bool:
         popup = self.completer_.popup()
@@ -157,8 +164,12 @@ class EntryDelegate(QStyledItemDelegate):
         editor = EntryLineEdit(parent)
         editor.setAccessibleName(column.header)
         editor.last_before_choices = self.owner.ends_typing(index.column())
-        row = index.row()
-        editor.textEdited.connect(lambda text: self.owner.typed(row, index.column(), text, editor))
+        row, c = index.row(), index.column()
+        editor.textEdited.connect(lambda text: self.owner.typed(row, c, text, editor))
+        entry = self.owner.entry
+        if column.picker is Picker.OWNER and entry is not None:
+            editor.on_candidates = lambda: self.owner.typed(row, c, editor.text(), editor, False)
+            entry.owners_changed.connect(editor.candidates_changed)  # ends with the editor
         editor.completer_.activated[QModelIndex].connect(  # type: ignore[index]
             lambda picked: self._picked(editor, str(picked.data(ENTERED)))
         )
@@ -396,15 +407,19 @@ class ItemTable(QWidget):
             self._filling = False
 
     # ------------------------------------------------------------------ typing
-    def typed(self, row: int, column: int, text: str, editor: EntryLineEdit) -> None:
-        """Each keystroke in a cell editor: offer matches, preview what the text becomes."""
+    def typed(
+        self, row: int, column: int, text: str, editor: EntryLineEdit, search: bool = True
+    ) -> None:
+        """Each keystroke in a cell editor: offer matches, preview what the text becomes
+        (``search`` False: with what is known now, no new directory search)."""
         if self.entry is None or row >= len(self._rows):
             return
         declared: Column[Any] = self.kind.columns[column]
         if declared.picker is Picker.OBSERVATION:
             editor.offer([(m.label, m.concept.code) for m in self.entry.observations(text)])
         elif declared.picker is Picker.OWNER:
-            editor.offer([(c.label, c.label) for c in self.entry.owner_matches(text)[:10]])
+            matches = self.entry.owner_matches(text, search=search)
+            editor.offer([(c.label, c.label) for c in matches[:10]])
         words, ok = self.entry.preview(self.kind, declared, self._rows[row], text)
         self._hint(words, refused=not ok)
 

@@ -5,6 +5,7 @@ next blank."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from decimal import Decimal
 
@@ -24,6 +25,7 @@ from app.ui.item_table import EntryLineEdit, ItemTable
 from app.ui.note_editor import NoteEditor
 from app.ui.tasks import TaskTracker
 from tests.support.drafts import make_draft
+from tests.ui.test_end_to_end import wait_until
 
 TODAY = date(2025, 5, 14)
 JONES = OwnerCandidate(Reference("Practitioner", "prac-2", "Dr. Robert Jones"), "Dr. Robert Jones",
@@ -214,3 +216,46 @@ def test_the_preview_goes_when_the_typed_date_is_accepted(editor: NoteEditor, qt
     with qtbot.waitSignal(editor.item_edited):
         qtbot.keyClick(due, Qt.Key.Key_Return)
     assert not tasks.entry_hint.isVisible()
+
+
+async def test_the_owner_list_follows_the_directory_when_it_answers(
+    editor: NoteEditor, qtbot: QtBot
+) -> None:
+    """Typed "park": nobody of the visit fits. When the directory's answer comes in, the open
+    cell offers Dr. Jon Park and stops saying "No one called" — without a new keystroke, and
+    without asking the directory again."""
+    park = OwnerCandidate(
+        Reference("Practitioner", "prac-7", None), "Dr. Jon Park", None, OwnerSource.DIRECTORY
+    )
+    answer = asyncio.Event()
+
+    class Directory:  # the owner service's calls the picker makes; the test says when it answers
+        offline = False
+        searches = 0
+
+        async def for_chart(self, _context: object) -> tuple[OwnerCandidate, ...]:
+            return ()
+
+        async def search(self, _text: str) -> tuple[OwnerCandidate, ...]:
+            self.searches += 1
+            await answer.wait()
+            return (park,)
+
+    directory = Directory()
+    editor.show_draft(make_draft((TaskItem("t1", "Recheck blood pressure", None, None),)))
+    tasks = editor.table_for("task")
+    assert tasks.entry is not None
+    tasks.entry.set_service(directory)  # type: ignore[arg-type]
+    tasks.entry.owners = (JONES,)
+    editor.items_tabs.setCurrentWidget(tasks)
+    tasks.table.setFocus()
+    tasks.table.editItem(tasks.table.item(0, 1))
+    owner = cell_editor(editor, "task")
+    qtbot.keyClicks(owner, "park")
+    assert "No one called “park”" in tasks.entry_hint.text()
+    await wait_until(lambda: directory.searches == 1, 5)
+    answer.set()
+    await wait_until(lambda: "No one called" not in tasks.entry_hint.text(), 5)
+    assert owner.matches.rowCount() == 1 and "Dr. Jon Park" in owner.matches.item(0).text()
+    await asyncio.sleep(1.0)  # three search pauses: the answer started no new search
+    assert directory.searches == 1
