@@ -43,6 +43,7 @@ RECONNECT_TASK = "reconnect"  # back from an offline start: renew, refresh kept 
 # before the kept charts are removed. The background prefetch and the sender's link-back
 # refresh are stopped with their services (OfflineCharts.aclose, OutboxService.stop_sync).
 CHART_WRITERS = (LOAD_TASK, REFRESH_TASK, RECONNECT_TASK)
+AFTER_SIGN_IN = "after-sign-in"  # the site's services opened, the pages set up
 
 
 class SiteFlow(QObject):
@@ -89,7 +90,7 @@ class SiteFlow(QObject):
 
     # ------------------------------------------------------------------ signing in and out
     def _signed_in(self, session: SessionService) -> None:
-        self.tasks.start("after-sign-in", self.after_sign_in(session))
+        self.tasks.start(AFTER_SIGN_IN, self.after_sign_in(session))
 
     async def after_sign_in(self, session: SessionService) -> None:
         self.lock.arm(session)
@@ -200,6 +201,10 @@ class SiteFlow(QObject):
         self.tasks.start("sign-out", self._sign_out())
 
     async def _sign_out(self) -> None:
+        # a sign-in still opening the site's store ends first: signing out then closes what
+        # it opened and removes the kept charts (without this wait it found no site yet,
+        # removed nothing, and the sign-in carried on after the sign-out)
+        await self.tasks.finished(AFTER_SIGN_IN)
         await self.drafts.flush()
         self.drafts.editing.set_service(None)
         if self.workspace.entry is not None:

@@ -24,7 +24,7 @@ from app.ui.network import NetworkWatch
 from app.ui.outbox_dock import OutboxDock
 from app.ui.signin_model import SignInViewModel
 from app.ui.signin_window import SignInWindow, build_signin_window
-from app.ui.site_flow import SiteFlow
+from app.ui.site_flow import AFTER_SIGN_IN, SiteFlow
 from app.ui.tasks import TaskTracker
 from app.ui.waiting_words import unsent_question
 from app.ui.worklist_flow import WorklistFlow
@@ -94,7 +94,7 @@ def complete_main_window(first: SignInWindow, workbench: Workbench) -> MainWindo
     memory.restore_state(window)  # after the outbox dock exists
     _guard_and_watch(window, workbench, flow, controller)
     if controller.session is not None:  # signed in while the rest was being built
-        tasks.start("after-sign-in", flow.after_sign_in(controller.session))
+        tasks.start(AFTER_SIGN_IN, flow.after_sign_in(controller.session))
     elif workbench.single_site is not None:
         controller.resume(workbench.single_site)
     return MainWindowParts(

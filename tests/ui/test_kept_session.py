@@ -4,6 +4,7 @@ without an OS keyring nothing is kept and one plain sentence says so (no second 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from pytestqt.qtbot import QtBot
@@ -12,7 +13,8 @@ from app.bootstrap import SiteFactory, build_workbench
 from app.domain.site import Site
 from app.keyring_policy import NO_OS_KEYRING
 from app.paths import AppPaths
-from app.services.workbench import StartupReport, Workbench
+from app.services.session import SessionService
+from app.services.workbench import SiteServices, StartupReport, Workbench
 from app.ui.workbench import MainWindowParts, build_main_window
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
@@ -98,4 +100,48 @@ async def test_without_an_os_keyring_nothing_is_kept_and_one_sentence_says_so(
     again = workbench_for(tmp_path, sandbox_server, os_keyring=False, warnings=(NO_OS_KEYRING,))
     parts, said = await open_window(qtbot, again)
     assert CONTINUING not in said and parts.controller.session is None
+    await close(parts, again)
+
+
+async def test_signing_out_while_the_store_opens_still_removes_the_kept_charts(
+    qtbot: QtBot,
+    tmp_path: Path,
+    sandbox_server: RunningServer,
+    scripted_browser: ScriptedBrowser,
+) -> None:
+    """Quit while signed in: the charts stay kept for an offline start. Next start continues
+    the session; the clinician signs out while the site's store is still opening. The sign-out
+    waits for the sign-in to finish and then removes the kept charts (before, it found no site
+    yet, removed nothing, and the sign-in carried on after it)."""
+    first = workbench_for(tmp_path, sandbox_server, os_keyring=True)
+    parts, _said = await open_window(qtbot, first)
+    parts.controller.signin_view.sign_in_button.click()
+    await wait_until(lambda: parts.workspace.context is not None, 60)
+    services = parts.flow.site
+    assert services is not None and services.offline is not None
+    kept = await services.offline.kept_encounters()
+    assert kept  # the chart shown is kept
+    await close(parts, first)  # quit while signed in
+
+    again = workbench_for(tmp_path, sandbox_server, os_keyring=True)
+    opening, release = asyncio.Event(), asyncio.Event()
+    open_store = again.directory.open
+
+    async def slow_open(session: SessionService) -> SiteServices:
+        opening.set()
+        await release.wait()
+        return await open_store(session)
+
+    again.directory.open = slow_open  # type: ignore[method-assign]
+    parts, _said = await open_window(qtbot, again)
+    await wait_until(opening.is_set, 30)  # the kept session continues; the store is opening
+    parts.workspace.sign_out_requested.emit()
+    await asyncio.sleep(0.2)
+    release.set()
+    await wait_until(lambda: parts.controller.session is None, 30)
+    await wait_until(lambda: not parts.flow.tasks.is_running("sign-out"), 30)
+    assert parts.flow.site is None  # signed out, not half signed in
+    reopened = again.directory.opened(services.site)
+    assert reopened is not None and reopened.offline is not None
+    assert await reopened.offline.kept_encounters() == set()
     await close(parts, again)
