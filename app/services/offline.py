@@ -44,6 +44,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from app.domain.clinical import EncounterStatus
 from app.domain.context import EncounterContext
 from app.domain.offline import DEFAULT_OFFLINE_POLICY, CacheStamp, OfflinePolicy, needs_refresh
 from app.domain.reachability import Connectivity
@@ -66,6 +67,8 @@ RETRY_PAUSE = 1.0  # seconds before the one retry of a chart whose request got n
 START_DELAY = 2.0  # a background prefetch starts this long after it was asked for (sign-in:
 # the clinician's first clicks, the worklist and the sender's first probe go first)
 PAUSE = 0.1  # between two charts of a background prefetch
+# a kept chart whose visit is found in one of these when it is read again is dropped
+VISITS_NOT_KEPT = frozenset({EncounterStatus.CANCELLED, EncounterStatus.ENTERED_IN_ERROR})
 SWEEP_EVERY = 600.0  # seconds: the retention is applied this often while the app runs
 CHART_KEY = tuple[str, str]  # (patient id, encounter id)
 
@@ -82,6 +85,7 @@ class PrefetchReport:
     kept: list[CHART_KEY] = field(default_factory=list)
     fresh: list[CHART_KEY] = field(default_factory=list)  # kept recently enough: not re-read
     failed: list[CHART_KEY] = field(default_factory=list)  # the EHR refused or sent junk
+    dropped: list[CHART_KEY] = field(default_factory=list)  # visit cancelled: no longer kept
     unreachable: bool = False  # stopped: the EHR did not answer
 
 
@@ -209,6 +213,10 @@ class OfflineCharts:
                     break
                 log.info("prefetch: a chart could not be read (%s)", type(exc).__name__)
                 report.failed.append(target)
+                continue
+            if context.encounter.status in VISITS_NOT_KEPT:  # cancelled since the list was read
+                await self._worker.run(self._cache.drop, *target)
+                report.dropped.append(target)
                 continue
             try:
                 stamp = await self.keep(context, session)

@@ -255,6 +255,10 @@ class ChartCache:
             self._writing = None
             return int(conn.execute(delete(chart_cache)).rowcount or 0)
 
+    def drop(self, patient_id: str, encounter_id: str) -> None:
+        """This chart is no longer kept (its visit was cancelled since it was kept)."""
+        self._delete(chart_key(patient_id, encounter_id))
+
     def _delete(self, key: str) -> None:
         with self._db.write() as conn:
             conn.execute(delete(chart_cache).where(chart_cache.c.key == key))

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -221,3 +222,31 @@ async def test_known_offline_opens_the_kept_chart_without_asking_and_refreshes_w
     await offline.settle()
     assert set(rig.store.charts.stamps()) == set(CHARTS)
     await offline.aclose()
+
+
+async def test_a_kept_chart_whose_visit_was_cancelled_is_dropped_when_read_again(
+    rig: Rig,
+) -> None:
+    """A visit kept for offline use and cancelled in the EHR since: when the kept chart is
+    read again it is dropped, not kept again (a cancelled visit's chart is not kept)."""
+    headers = {"Authorization": f"Bearer {access_token(rig.ehr)}"}
+    visit = {
+        "resourceType": "Encounter",
+        "status": "in-progress",
+        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+        "subject": {"reference": "Patient/pat-3"},
+    }
+    created = await rig.http.post(f"{rig.ehr.fhir_base}/Encounter", json=visit, headers=headers)
+    assert created.status_code == 201, created.text
+    visit_id = created.headers["Location"].split("/Encounter/")[1].split("/")[0]
+    target = ("pat-3", visit_id)
+    offline, _chart = rig.services()
+    assert (await offline.prefetch([target])).kept == [target]
+
+    cancelled = {**visit, "id": visit_id, "status": "cancelled"}
+    url = f"{rig.ehr.fhir_base}/Encounter/{visit_id}"
+    assert (await rig.http.put(url, json=cancelled, headers=headers)).status_code == 200
+    offline.policy = replace(offline.policy, refresh_after=timedelta(0))  # stale at once
+    report = await offline.refresh_kept()
+    assert report.dropped == [target] and report.kept == []
+    assert target not in rig.store.charts.stamps()
