@@ -168,6 +168,8 @@ def reserve_sandbox(paths: AppPaths) -> EmbeddedSandbox:
     ``begin()`` (imported then: a configured EHR never loads it)."""
     listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
+        # as waitress binds its own (the Sandbox menu's restart binds this port again)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listening.bind((HOST, 0))
         listening.listen(socket.SOMAXCONN)
     except OSError:
