@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import keyring
 
 from app.domain.site import Site
+from app.embedded_sandbox import EmbeddedSandbox, reserve_sandbox
 from app.keyring_policy import DemoFileKeyring, enforce_os_keyring, is_secure
 from app.logging_setup import LogLevelChoice, set_log_level
 from app.paths import AppPaths
@@ -329,14 +330,20 @@ class SiteFactory:
             client = self.http[site.id] = create_http_client(site)
         return client
 
-    def session(self, site: Site) -> SessionService:
+    def session(
+        self, site: Site, *, ehr_ready: Callable[[], Awaitable[None]] | None = None
+    ) -> SessionService:
+        """``site``'s session; ``ehr_ready``: what its sign-in waits for first (the embedded
+        sandbox, started after the window painted)."""
         from app.services.session import SessionService
         from app.smart.offline_unlock import OfflineUnlockStore
 
         if self._log_levels is not None:  # a site's own log_level applies while it is used
             set_log_level(self._log_levels.for_site(site))
         store = session_store(site, self._keeps_sessions())
-        smart = self._smart[site.id] = create_session(site, self.http_for(site), token_store=store)
+        smart = self._smart[site.id] = create_session(
+            site, self.http_for(site), token_store=store, ehr_ready=ehr_ready
+        )
         unlock = OfflineUnlockStore(site.id)  # the offline start: beside the kept session
         session = self._sessions[site.id] = SessionService(smart, unlock)
         return session
@@ -419,7 +426,8 @@ class SiteFactory:
 
 
 class _Sandbox:
-    """The embedded sandbox EHR as the Sandbox menu controls it."""
+    """A sandbox server already running (tests start their own) as the Sandbox menu controls
+    it; the app's own is an EmbeddedSandbox (app.embedded_sandbox), started after the paint."""
 
     def __init__(self, server: SandboxServer) -> None:
         self.server = server
@@ -428,6 +436,12 @@ class _Sandbox:
     def running(self) -> bool:
         return self.server.running
 
+    def begin(self) -> None:
+        """It runs already."""
+
+    async def ready(self) -> None:
+        """It runs already."""
+
     def stop(self) -> None:
         self.server.stop()
 
@@ -435,16 +449,8 @@ class _Sandbox:
         if not self.server.running:
             self.server.restart()
 
-
-def start_embedded_sandbox(paths: AppPaths) -> SandboxServer:
-    """The sandbox EHR in-process, persistent in the per-user data folder (imported only
-    when it runs: a configured EHR never loads it)."""
-    from app.sandbox.options import SandboxOptions
-    from app.sandbox.server import SandboxServer
-
-    server = SandboxServer(SandboxOptions(db_path=paths.data_dir / "sandbox" / "sandbox.db"))
-    server.start()
-    return server
+    def close(self) -> None:
+        self.server.close()
 
 
 def _running_marker(paths: AppPaths) -> Path:
@@ -456,19 +462,28 @@ def build_workbench(
     paths: AppPaths,
     sites: list[Site],
     *,
-    sandbox: SandboxServer | None = None,
+    sandbox: SandboxServer | EmbeddedSandbox | None = None,
     startup: StartupReport | None = None,
     log_levels: LogLevelChoice | None = None,
     marker: Path | None = None,
     factory: SiteFactory | None = None,
 ) -> Workbench:
-    """The Workbench over ``sites`` (tests build one with just their sites)."""
+    """The Workbench over ``sites`` (tests build one with just their sites). ``sandbox``: the
+    app's EmbeddedSandbox (a sign-in to it waits until it is up), or a server a test runs."""
     factory = factory or SiteFactory(paths, log_levels)
+    control: EmbeddedSandbox | _Sandbox | None = None
+    if sandbox is not None:
+        control = sandbox if isinstance(sandbox, EmbeddedSandbox) else _Sandbox(sandbox)
+
+    def session(site: Site) -> SessionService:
+        return factory.session(
+            site, ehr_ready=control.ready if control and site.is_sandbox else None
+        )
 
     async def close() -> None:
         await factory.aclose()
-        if sandbox is not None:
-            sandbox.close()
+        if control is not None:  # a start still under way is let finish: off the GUI thread
+            await asyncio.to_thread(control.close)
         if marker is not None:
             marker.unlink(missing_ok=True)  # a clean exit
 
@@ -476,8 +491,8 @@ def build_workbench(
         sites=tuple(sites),
         templates=tuple(load_templates().templates),
         startup=startup or StartupReport(),
-        directory=SiteDirectory(factory.session, factory.open, factory.waiting),
-        sandbox=_Sandbox(sandbox) if sandbox is not None else None,
+        directory=SiteDirectory(session, factory.open, factory.waiting),
+        sandbox=control,
         close=close,
         ui_settings=paths.user_config_dir / "window.ini",
     )
@@ -508,7 +523,8 @@ def start_workbench(
     marker.write_text("running\n", encoding="utf-8")
     sandbox = None
     if force_sandbox or not sites:
-        sandbox = start_embedded_sandbox(paths)
+        # its port now, for the site list; the server once the window has painted (begin())
+        sandbox = reserve_sandbox(paths)
         # the developer's console shows where the embedded EHR listens (docs/sandbox.md)
         print(f"Sandbox EHR: FHIR base URL: {sandbox.fhir_base}", flush=True)  # noqa: T201
         sites.insert(0, sandbox_site(sandbox.fhir_base))

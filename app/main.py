@@ -105,11 +105,16 @@ def _preload_then_settle() -> None:
 async def after_the_paint(
     first: Any, workbench: Workbench, factory: SiteFactory
 ) -> tuple[Any, str | None]:
-    """Once the sign-in window (the UI's SignInWindow) has painted: the rest of the window (its
-    parts returned), then the first site's store: words when it cannot be used, else None and
-    the sign-in page lists the notes it holds unsent."""
+    """Once the sign-in window (the UI's SignInWindow) has painted: the embedded sandbox, when
+    it runs, starts in its own thread (a sign-in pressed meanwhile waits for it; if it cannot
+    start, the window says so); the rest of the window (its parts returned), then the first
+    site's store: words when it cannot be used, else None and the sign-in page lists the notes
+    it holds unsent."""
     from app.ui.signin_window import complete_in_steps
 
+    if workbench.sandbox is not None:
+        workbench.sandbox.begin()
+        first.tasks.start("sandbox-start", workbench.sandbox.ready())
     parts = await complete_in_steps(first, workbench)
     loop = asyncio.get_running_loop()
     problem = await loop.run_in_executor(None, factory.open_first_store, workbench.sites[0])

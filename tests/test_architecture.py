@@ -35,6 +35,7 @@ RANK = {
     "cli": ROOT,
     "selftest": ROOT,
     "bootstrap": ROOT,
+    "embedded_sandbox": ROOT,
     "cli_outbox": ROOT,
     "cli_errors": ROOT,
     "cli_audit": ROOT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import tempfile
 import threading
 from dataclasses import replace
@@ -60,8 +61,12 @@ class SandboxServer:
             raise RuntimeError("sandbox not started")
         return self.urls.fhir_base
 
-    def start(self) -> str:
-        """Bind, seed (first run) and serve in a daemon thread. Returns the FHIR base URL."""
+    def start(self, listening: socket.socket | None = None) -> str:
+        """Bind, seed (first run) and serve in a daemon thread. Returns the FHIR base URL.
+        ``listening``: a socket already bound (and maybe listening) to serve on instead of
+        binding ``options.host``/``port``: a caller that had to know the address earlier keeps
+        the port from being taken in between. The server owns it from here (``stop`` closes
+        it; ``restart`` binds the same port again)."""
         opts = self.options
         db_path = opts.db_path
         if db_path is None:
@@ -72,10 +77,10 @@ class SandboxServer:
 
         flask_app = Flask("app.sandbox")
         flask_app.config["MAX_CONTENT_LENGTH"] = opts.max_body_bytes
+        where = {"sockets": [listening]} if listening else {"host": opts.host, "port": opts.port}
         self._server = create_server(
             flask_app,
-            host=opts.host,
-            port=opts.port,
+            **where,
             threads=8,
             ident="fhir-writeback-sandbox",
             # Not asyncore_loop_timeout: waitress casts it to int, so anything below 1 s

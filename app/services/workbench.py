@@ -66,10 +66,17 @@ class StartupReport:
 
 
 class SandboxControl(Protocol):
-    """The embedded sandbox EHR, stoppable to show queued notes waiting (Sandbox menu)."""
+    """The embedded sandbox EHR, stoppable to show queued notes waiting (Sandbox menu). Its
+    address is known from the start; the server starts once the window has painted."""
 
     @property
     def running(self) -> bool: ...
+
+    def begin(self) -> None:
+        """Start it in the background (at start-up, once the window has painted)."""
+
+    async def ready(self) -> None:
+        """Wait until it is up; an error with words (``user_message``) when it cannot be."""
 
     def stop(self) -> None: ...
 

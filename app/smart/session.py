@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -83,7 +83,11 @@ class SmartSession:
         refresh_policy: RefreshPolicy | None = None,
         sign_in_timeout: float = DEFAULT_SIGN_IN_TIMEOUT,
         use_nonce: bool = True,
+        ehr_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``ehr_ready``: awaited before the first request of a sign-in or a resume, for an
+        EHR that may still be starting (the embedded sandbox starts after the window paints);
+        it raises a SmartError, in words, when the EHR will not be there."""
         self.site = site
         self._http = http
         self._store = token_store if token_store is not None else RefreshTokenStore(site.id)
@@ -93,6 +97,7 @@ class SmartSession:
         self._clock = clock
         self._timeout = sign_in_timeout
         self._use_nonce = use_nonce
+        self._ehr_ready = ehr_ready
         self._tokens = TokenManager(
             self,
             clock=clock,
@@ -180,6 +185,8 @@ class SmartSession:
 
     # ------------------------------------------------------------------ discovery
     async def discover(self) -> SmartConfiguration:
+        if self._ehr_ready is not None:
+            await self._ehr_ready()
         config = await discover(self._http, self.site.fhir_base)
         self.configuration = config
         self._endpoint = TokenEndpoint(self._http, config, self.site.client_id, clock=self._clock)

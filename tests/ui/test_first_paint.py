@@ -1,7 +1,8 @@
 """Issue 15, item 4: the app paints its sign-in window first and builds the rest right after
 (app.ui.signin_window, app.main.after_the_paint). What the sign-in page shows and does
 must not depend on the order: the notes waiting are listed once the store opens after the
-paint, and a sign-in that ends before the rest of the window exists still carries on."""
+paint, and a sign-in that ends before the rest of the window exists still carries on. The
+embedded sandbox starts after the paint too: a sign-in pressed before it is up waits for it."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from pytestqt.qtbot import QtBot
 from app.bootstrap import SiteFactory, build_workbench
 from app.domain.clinical import Reference
 from app.domain.site import Site
+from app.embedded_sandbox import EmbeddedSandbox, SandboxPhase, reserve_sandbox
 from app.main import after_the_paint
 from app.paths import AppPaths
 from app.services.workbench import Workbench
+from app.smart.sites import sandbox_site
 from app.ui.signin_window import SignInWindow, build_signin_window
 from app.ui.workbench import complete_main_window
 from tests.support.servers import RunningServer
@@ -131,4 +134,51 @@ async def test_enter_while_the_kept_session_is_looked_for_signs_in_after_it(
     await first.tasks.aclose()
     if controller.session is not None:
         await controller.session.sign_out()
+    await workbench.aclose()
+
+
+def embedded_sandbox_workbench(paths: AppPaths) -> tuple[EmbeddedSandbox, Workbench]:
+    """As the app starts with its embedded sandbox: the port reserved, the server not begun."""
+    sandbox = reserve_sandbox(paths)
+    return sandbox, build_workbench(paths, [sandbox_site(sandbox.fhir_base)], sandbox=sandbox)
+
+
+async def test_a_sign_in_pressed_before_the_sandbox_is_up_waits_for_it_and_signs_in(
+    qtbot: QtBot, tmp_path: Path, scripted_browser: ScriptedBrowser
+) -> None:
+    paths = app_paths(tmp_path)
+    sandbox, workbench = embedded_sandbox_workbench(paths)
+    first = shown_signin_window(qtbot, workbench)  # painted; the sandbox not begun
+    controller = first.controller
+    controller.signin_view.sign_in_button.click()  # Enter at once
+    await asyncio.sleep(0.3)
+    assert sandbox.phase is SandboxPhase.STARTING  # the sign-in asked for it
+    assert controller.session is None and not scripted_browser.entries()  # it waits
+    assert controller.signin_view.error_label.text() == ""  # ... without failing
+
+    parts, problem = await after_the_paint(first, workbench, SiteFactory(paths, None))
+    assert problem is None
+    await wait_until(lambda: controller.session is not None, 90)  # the first start seeds it
+    await wait_until(lambda: first.window.pages.currentWidget() is not controller.signin_view)
+    assert "Signed in as" in first.window.user_label.text()
+
+    await parts.aclose()
+    await workbench.aclose()
+    assert not sandbox.running
+
+
+async def test_a_sandbox_that_cannot_start_says_so_at_sign_in(
+    qtbot: QtBot, tmp_path: Path, scripted_browser: ScriptedBrowser
+) -> None:
+    paths = app_paths(tmp_path)
+    (paths.data_dir / "sandbox").write_text("not a folder", encoding="utf-8")  # its database's
+    _sandbox, workbench = embedded_sandbox_workbench(paths)
+    first = shown_signin_window(qtbot, workbench)
+    controller = first.controller
+    controller.signin_view.sign_in_button.click()
+    await wait_until(lambda: not controller.tasks.is_running("sign-in"), 60)
+    words = controller.signin_view.error_label.text()
+    assert words.startswith("The sandbox EHR could not start (File exists)"), words
+    assert controller.session is None and not scripted_browser.entries()
+    await first.tasks.aclose()
     await workbench.aclose()

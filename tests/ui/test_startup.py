@@ -1,6 +1,7 @@
 """Issue 15, item 4: nothing is imported before it is needed. The real app runs in its own
 process (offscreen); when its sign-in window first paints, neither the sandbox nor the store
-stack has been imported with a configured EHR. The store opens right after."""
+stack has been imported with a configured EHR. The store opens right after. With the embedded
+sandbox, only its port is reserved before the paint: the server starts after it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PROBE = REPO / "tests" / "support" / "startup_probe.py"
 NOT_BEFORE_THE_WINDOW = ("app.sandbox", "flask", "sqlalchemy", "alembic")
+# The embedded sandbox's server and what it runs on: started once the window has painted.
+SANDBOX_SERVER = ("app.sandbox", "flask", "werkzeug", "waitress", "authlib", "joserfc")
 # What the sign-in page does not need: built once it has painted (app.ui.signin_window).
 AFTER_THE_PAINT = (
     *("app.ui.workbench", "app.ui.workspace", "app.ui.outbox_dock", "app.ui.worklist_flow"),
@@ -84,16 +87,23 @@ def test_the_sign_in_window_paints_before_the_rest_of_the_window_loads(
     assert "app.ui.signin_window" in report["modules"]
     early = {package: loaded_of(report, package) for package in AFTER_THE_PAINT}
     assert {p: m for p, m in early.items() if m} == {}, "loaded before the first paint"
+    assert "app.embedded_sandbox" in report["modules"]  # its port reserved, the site listed
     assert "ready_seconds" in report  # the window answered after it painted (then closed)
 
 
-def test_the_sandbox_loads_only_when_it_runs(tmp_path: Path, sites_file: Path) -> None:
+def test_the_embedded_sandbox_starts_once_the_window_has_painted(
+    tmp_path: Path, sites_file: Path
+) -> None:
     data = tmp_path / "data"
     args = ("--sites-file", str(sites_file), "--data-dir", str(data), "--sandbox")
     report = run_app(tmp_path, *args)
-    assert loaded_of(report, "app.sandbox")  # it runs, so it is there
-    assert loaded_of(report, "sqlalchemy") == [] and loaded_of(report, "alembic") == []
+    assert "app.ui.signin_view" in report["modules"]
+    early = {p: loaded_of(report, p) for p in (*SANDBOX_SERVER, "sqlalchemy", "alembic")}
+    assert {p: m for p, m in early.items() if m} == {}, "loaded before the first paint"
+    assert "app.embedded_sandbox" in report["modules"]  # its port reserved, the site listed
+    assert (data / "sandbox" / "sandbox.db").exists()  # ... and it ran after the paint
     # once seeded (the first start checks the seed with them), its FHIR R4B models (pydantic)
     # load with the first write it validates, after the paint
     again = run_app(tmp_path, *args)
+    assert loaded_of(again, "app.sandbox") == [] and loaded_of(again, "flask") == []
     assert loaded_of(again, "fhir") == [] and loaded_of(again, "pydantic") == []

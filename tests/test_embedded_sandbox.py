@@ -1,0 +1,85 @@
+"""The embedded sandbox on a port reserved before the window paints (app/embedded_sandbox.py):
+the address is known at once, the server starts later on the very socket reserved (a request
+sent in between waits and is answered), and a sandbox that cannot start says so in words."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.embedded_sandbox import EmbeddedSandbox, SandboxPhase, reserve_sandbox
+from app.paths import AppPaths
+from app.smart.errors import NetworkError
+
+
+def app_paths(tmp_path: Path) -> AppPaths:
+    return AppPaths(
+        tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
+    ).ensure()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> EmbeddedSandbox:
+    return reserve_sandbox(app_paths(tmp_path))
+
+
+async def test_a_request_sent_before_the_server_starts_is_answered_on_the_reserved_port(
+    sandbox: EmbeddedSandbox,
+) -> None:
+    assert sandbox.phase is SandboxPhase.RESERVED and not sandbox.running
+    url = f"{sandbox.fhir_base}/.well-known/smart-configuration"
+    try:
+        async with httpx.AsyncClient(timeout=60) as http:
+            early = asyncio.create_task(http.get(url))  # connects: the port listens already
+            await asyncio.sleep(0.2)
+            assert not early.done()  # ... and waits in its backlog
+            sandbox.begin()
+            await sandbox.ready()
+            answer = await early
+        assert answer.status_code == 200
+        assert answer.json()["token_endpoint"].startswith(sandbox.base)  # the same port
+        assert sandbox.running
+    finally:
+        await asyncio.to_thread(sandbox.close)
+    assert not sandbox.running
+
+
+async def test_the_sandbox_menu_stops_it_and_starts_it_again_on_the_same_port(
+    sandbox: EmbeddedSandbox,
+) -> None:
+    url = f"{sandbox.fhir_base}/metadata"
+    try:
+        await sandbox.ready()  # begins it when nothing has
+        sandbox.stop()
+        async with httpx.AsyncClient(timeout=10) as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(url)
+            sandbox.start()
+            assert (await http.get(url)).status_code == 200
+    finally:
+        await asyncio.to_thread(sandbox.close)
+
+
+async def test_a_sandbox_that_cannot_start_says_so_and_frees_its_port(tmp_path: Path) -> None:
+    paths = app_paths(tmp_path)
+    (paths.data_dir / "sandbox").write_text("not a folder", encoding="utf-8")
+    sandbox = reserve_sandbox(paths)
+    with pytest.raises(NetworkError) as raised:
+        await sandbox.ready()
+    assert raised.value.message.startswith("The sandbox EHR could not start (File exists)")
+    assert not sandbox.running
+    async with httpx.AsyncClient(timeout=5) as http:
+        with pytest.raises(httpx.ConnectError):  # refused at once, not left waiting
+            await http.get(f"{sandbox.fhir_base}/metadata")
+    await asyncio.to_thread(sandbox.close)
+
+
+async def test_closed_before_it_began_it_never_starts(sandbox: EmbeddedSandbox) -> None:
+    sandbox.close()
+    assert sandbox.phase is SandboxPhase.CLOSED
+    with pytest.raises(NetworkError):
+        await sandbox.ready()
+    assert sandbox.phase is SandboxPhase.CLOSED
