@@ -13,7 +13,7 @@ Draft autosaves are frequent: ``DRAFT_EDITED`` is recorded at most once per draf
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from app.store.drafts import DraftEvent, DraftEventKind
 from app.store.errors import StoreCorrupt
 from app.store.outbox_records import OutboxEvent, OutboxEventKind
 from app.store.outbox_tables import outbox_commits, outbox_writes
+from app.store.prepared import Prepared
 from app.store.schema import drafts
 
 S, E = OutboxState, SyncEvent
@@ -134,7 +135,9 @@ class AuditHooks:
         if not records_something(ev):
             return
         commit_id = str(ev.commit_id)
-        row = c.execute(_COMMIT_FACTS, {"key": commit_id}).first()
+        row = ev.facts if ev.kind is not OutboxEventKind.ENQUEUED else None
+        if row is None:
+            row = _COMMIT_FACTS.first(c, {"key": commit_id})
         if row is None:
             return
         actor = ev.by or self._actor()
@@ -177,7 +180,7 @@ class AuditHooks:
         if ev.kind is OutboxEventKind.DISCARDED:
             details = {"from_state": _value(ev.old_state), "reason": _short(ev.reason)}
             return [(AuditKind.DISCARDED, details, actor)]
-        found = [self._step(c, ev, row), _outcome(ev, row, lambda: self._written(c, commit_id))]
+        found = [self._step(c, ev, row), _outcome(ev, row, lambda: self._written(c, ev))]
         return [(kind, details, actor) for kind, details in filter(None, found)]
 
     def _step(self, c: Connection, ev: OutboxEvent, row: Any) -> _Record | None:
@@ -242,10 +245,10 @@ class AuditHooks:
     ) -> tuple[str | None, str | None]:
         """(patient id, encounter id) of a commit: from its draft, else from earlier records."""
         if draft_id is not None:
-            found = c.execute(_DRAFT_CHART, {"key": draft_id}).first()
+            found = _DRAFT_CHART.first(c, {"key": draft_id})
             if found is not None:
                 return str(found.patient_id), str(found.encounter_id)
-        earlier = c.execute(_EARLIER_CHART, {"key": commit_id}).first()
+        earlier = _EARLIER_CHART.first(c, {"key": commit_id})
         if earlier is None:
             return None, None
         return earlier.patient_id, earlier.encounter_id
@@ -253,12 +256,18 @@ class AuditHooks:
     def _attempts(self, c: Connection, commit_id: str) -> int:
         """Send attempts already recorded for the commit (the state machine counts failures
         only; the audit numbers every attempt)."""
-        return int(c.execute(_SEND_ATTEMPTS, {"key": commit_id}).scalar_one())
+        return int(_SEND_ATTEMPTS.scalar(c, {"key": commit_id}))
 
-    def _written(self, c: Connection, commit_id: str) -> list[str]:
+    def _written(self, c: Connection, ev: OutboxEvent) -> list[str]:
         """``Type/id`` of each write; a companion the EHR refused as ``Type not written:
-        refused by the EHR (HTTP 403)`` (its content stays in the sealed outbox)."""
-        rows = c.execute(_WRITTEN, {"key": commit_id})
+        refused by the EHR (HTTP 403)`` (its content stays in the sealed outbox). The writes
+        come with the event when the change that confirmed read them."""
+        facts = ev.facts
+        rows: Iterable[Any] = (
+            facts.writes
+            if facts is not None and facts.writes is not None
+            else _WRITTEN.all(c, {"key": str(ev.commit_id)})
+        )
         return [
             (
                 f"{r.resource_type}/{r.server_id}"
@@ -271,32 +280,37 @@ class AuditHooks:
 
 _Record = tuple[AuditKind, dict[str, Any]]
 
-# What the records of one commit need from its row. These statements run on every recorded
-# outbox event: built once, with bind parameters (issue 15).
-_COMMIT_FACTS = select(
-    outbox_commits.c.draft_id,
-    outbox_commits.c.attempts,
-    outbox_commits.c.last_status,
-    outbox_commits.c.strategy,
-    outbox_commits.c.resource_types,
-    outbox_commits.c.write_count,
-    outbox_commits.c.decision_format,
-    outbox_commits.c.decision,
-).where(outbox_commits.c.commit_id == bindparam("key"))
-_DRAFT_CHART = select(drafts.c.patient_id, drafts.c.encounter_id).where(
-    drafts.c.id == bindparam("key")
+# What the records of one commit need from its row (when the event does not bring it). These
+# statements run on every recorded outbox event: compiled once and run on the DBAPI cursor
+# (issue 15, app.store.prepared).
+_COMMIT_FACTS = Prepared(
+    select(
+        outbox_commits.c.draft_id,
+        outbox_commits.c.attempts,
+        outbox_commits.c.last_status,
+        outbox_commits.c.strategy,
+        outbox_commits.c.resource_types,
+        outbox_commits.c.write_count,
+        outbox_commits.c.decision_format,
+        outbox_commits.c.decision,
+    ).where(outbox_commits.c.commit_id == bindparam("key"))
 )
-_EARLIER_CHART = (
+_DRAFT_CHART = Prepared(
+    select(drafts.c.patient_id, drafts.c.encounter_id).where(drafts.c.id == bindparam("key"))
+)
+_EARLIER_CHART = Prepared(
     select(audit_log.c.patient_id, audit_log.c.encounter_id)
     .where(audit_log.c.commit_id == bindparam("key"), audit_log.c.patient_id.is_not(None))
     .order_by(audit_log.c.seq)
     .limit(1)
 )
-_SEND_ATTEMPTS = select(func.count()).where(
-    audit_log.c.commit_id == bindparam("key"),
-    audit_log.c.kind == AuditKind.SEND_ATTEMPT.value,
+_SEND_ATTEMPTS = Prepared(
+    select(func.count()).where(
+        audit_log.c.commit_id == bindparam("key"),
+        audit_log.c.kind == AuditKind.SEND_ATTEMPT.value,
+    )
 )
-_WRITTEN = (
+_WRITTEN = Prepared(
     select(
         outbox_writes.c.resource_type, outbox_writes.c.server_id, outbox_writes.c.response_status
     )

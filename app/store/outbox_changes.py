@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from app.domain.clock import Clock, format_ts
@@ -29,15 +29,17 @@ from app.store.outbox_codec import ROW_COLUMNS, OutboxDecoder, item_of
 from app.store.outbox_errors import OutboxItemNotFound, OutboxStateChanged, UnknownBaseCommit
 from app.store.outbox_reads import LAST_SUCCESS_KEY
 from app.store.outbox_records import (
-    NOT_WRITTEN,
+    CommitFacts,
     ConflictDetail,
     OutboxChange,
     OutboxEvent,
     OutboxEventKind,
     ReadBack,
+    WriteRecord,
     WriteResult,
 )
 from app.store.outbox_tables import outbox_commits, outbox_dependencies, outbox_writes, sync_status
+from app.store.prepared import Prepared
 
 S, E = OutboxState, SyncEvent
 
@@ -48,8 +50,9 @@ BASE_DISCARDED_TEXT = (
     "amend the note in the chart."
 )
 
-# Built once: approval runs them for every commit (10,000 in the panel benchmark).
-RECORD_RESULT = (
+# Every state change runs these: compiled once and run on the DBAPI cursor (issue 15,
+# app.store.prepared).
+RECORD_RESULT = Prepared(
     update(outbox_writes)
     .where(
         outbox_writes.c.commit_id == bindparam("key"),
@@ -65,17 +68,20 @@ RECORD_RESULT = (
     )
 )
 SELECT_STATE = select(outbox_commits.c.state).where(outbox_commits.c.commit_id == bindparam("key"))
-# Every state change runs these (issue 15: built and compiled once, not per call).
-_SELECT_ROW = select(*ROW_COLUMNS).where(outbox_commits.c.commit_id == bindparam("key"))
-_WITHOUT_SERVER_ID = select(func.count()).where(
-    outbox_writes.c.commit_id == bindparam("key"),
-    outbox_writes.c.server_id.is_(None),
-    or_(
-        outbox_writes.c.response_status.is_(None),
-        outbox_writes.c.response_status.not_like(f"{NOT_WRITTEN}%"),
-    ),
+_SELECT_ROW = Prepared(select(*ROW_COLUMNS).where(outbox_commits.c.commit_id == bindparam("key")))
+# A confirmation reads its writes once: every one must have its server id, and the audit
+# hook names them (CommitFacts.writes).
+_WRITES = Prepared(
+    select(
+        outbox_writes.c.position,
+        outbox_writes.c.resource_type,
+        outbox_writes.c.server_id,
+        outbox_writes.c.response_status,
+    )
+    .where(outbox_writes.c.commit_id == bindparam("key"))
+    .order_by(outbox_writes.c.position)
 )
-_WAITING_DEPENDANTS = (
+_WAITING_DEPENDANTS = Prepared(
     select(outbox_dependencies.c.commit_id)
     .join(outbox_commits, outbox_commits.c.commit_id == outbox_dependencies.c.commit_id)
     .where(
@@ -85,8 +91,10 @@ _WAITING_DEPENDANTS = (
     .order_by(outbox_commits.c.sequence)
 )
 _LAST_SUCCESS = upsert(sync_status).values(key=LAST_SUCCESS_KEY, value=bindparam("at"))
-_SET_LAST_SUCCESS = _LAST_SUCCESS.on_conflict_do_update(
-    index_elements=[sync_status.c.key], set_={"value": _LAST_SUCCESS.excluded.value}
+_SET_LAST_SUCCESS = Prepared(
+    _LAST_SUCCESS.on_conflict_do_update(
+        index_elements=[sync_status.c.key], set_={"value": _LAST_SUCCESS.excluded.value}
+    )
 )
 _ITEM_COLUMNS = (
     "state",
@@ -216,7 +224,7 @@ class OutboxChanges:
         or fails (their changes follow its own in the list). ``read_back``: the verdict of the
         comparison with the EHR's copies, stored when the event confirms the commit."""
         key = str(commit_id)
-        row = c.execute(_SELECT_ROW, {"key": key}).first()
+        row = _SELECT_ROW.first(c, {"key": key})
         if row is None:
             raise OutboxItemNotFound(commit_id)
         item = item_of(row, self._decoder.open_error)
@@ -242,11 +250,16 @@ class OutboxChanges:
                 json.dumps(conflict.to_json(), default=str).encode("utf-8"),
                 context=f"{key}:conflict".encode(),
             )
+        writes = None
         if new.state is S.CONFIRMED:
-            extra.update(self._confirming(c, key, now, read_back))
+            writes = self._confirmed_writes(c, key)
+            extra.update(self._confirming(c, now, read_back))
         self.write_item(c, new, **extra)
         kind = OutboxEventKind.DISCARDED if new.state is S.DISCARDED else None
-        self.emit_change(c, item, new, event_, kind=kind, by=by, reason=reason)
+        facts = CommitFacts(
+            row.draft_id, new.attempts, new.last_status, extra.get("strategy", row.strategy), writes
+        )
+        self.emit_change(c, item, new, event_, kind=kind, by=by, reason=reason, facts=facts)
         changes = [OutboxChange(commit_id, item.state, new)]
         if new.state is S.CONFIRMED:
             changes += self.release_dependants(c, key, now, policy)
@@ -254,13 +267,22 @@ class OutboxChanges:
             changes += self.fail_dependants(c, key, now, policy)
         return changes
 
-    def _confirming(
-        self, c: Connection, key: str, now: datetime, read_back: tuple[ReadBack, str | None] | None
-    ) -> dict[str, Any]:
-        """Checks and columns of a transition to CONFIRMED: every write has its server id."""
-        missing = c.execute(_WITHOUT_SERVER_ID, {"key": key}).scalar_one()
+    def _confirmed_writes(self, c: Connection, key: str) -> tuple[WriteRecord, ...]:
+        """The writes of a commit being confirmed: each has its server id (or is a companion
+        the EHR refused), else the confirmation is refused."""
+        writes = tuple(
+            WriteRecord(w.position, w.resource_type, w.server_id, response_status=w.response_status)
+            for w in _WRITES.all(c, {"key": key})
+        )
+        missing = sum(1 for w in writes if w.server_id is None and not w.not_written)
         if missing:
             raise ValueError(f"commit {key}: {missing} write(s) have no server id yet")
+        return writes
+
+    def _confirming(
+        self, c: Connection, now: datetime, read_back: tuple[ReadBack, str | None] | None
+    ) -> dict[str, Any]:
+        """The columns of a transition to CONFIRMED (and the last success moves)."""
         self.set_last_success(c, now)
         columns: dict[str, Any] = {"confirmed_at": format_ts(now)}
         if read_back is not None:
@@ -300,7 +322,7 @@ class OutboxChanges:
         return changes
 
     def _waiting_dependants(self, c: Connection, base_key: str) -> list[str]:
-        return list(c.execute(_WAITING_DEPENDANTS, {"key": base_key}).scalars())
+        return [str(r.commit_id) for r in _WAITING_DEPENDANTS.all(c, {"key": base_key})]
 
     def record(
         self, c: Connection, key: str, results: Sequence[WriteResult], now: datetime
@@ -308,8 +330,8 @@ class OutboxChanges:
         if not results:
             return
         at = format_ts(now)
-        done = c.execute(  # one executemany for the commit's writes (issue 15)
-            RECORD_RESULT,
+        done = RECORD_RESULT.executemany(  # one executemany for the commit's writes (issue 15)
+            c,
             [
                 {
                     "key": key,
@@ -324,7 +346,7 @@ class OutboxChanges:
                 for r in results
             ],
         )
-        if done.rowcount != len({r.position for r in results}):
+        if done != len({r.position for r in results}):
             positions = sorted(r.position for r in results)
             raise ValueError(f"commit {key} lacks a write at one of the positions {positions}")
 
@@ -343,12 +365,12 @@ class OutboxChanges:
             "error_text": error_text,
             "updated_at": format_ts(item.updated_at or self._clock()),
         }
-        c.execute(
-            _update_item(tuple(sorted(extra))), {"key": str(item.commit_id), **values, **extra}
+        _update_item(tuple(sorted(extra))).execute(
+            c, {"key": str(item.commit_id), **values, **extra}
         )
 
     def set_last_success(self, c: Connection, at: datetime) -> None:
-        c.execute(_SET_LAST_SUCCESS, {"at": format_ts(at)})
+        _SET_LAST_SUCCESS.execute(c, {"at": format_ts(at)})
 
     def emit(self, c: Connection, ev: OutboxEvent) -> None:
         for hook in self._hooks:
@@ -364,6 +386,7 @@ class OutboxChanges:
         kind: OutboxEventKind | None = None,
         by: str | None = None,
         reason: str | None = None,
+        facts: CommitFacts | None = None,
     ) -> None:
         if not self._hooks:
             return
@@ -379,15 +402,16 @@ class OutboxChanges:
                 new.updated_at or self._clock(),
                 by=by,
                 reason=reason,
+                facts=facts,
             ),
         )
 
 
 @functools.cache
-def _update_item(extra: tuple[str, ...]) -> Update:
+def _update_item(extra: tuple[str, ...]) -> Prepared:
     """The UPDATE of a commit's state columns and ``extra`` ones, with bind parameters named
     like the columns: one statement per set of extra columns, built once (issue 15)."""
-    return (
+    return Prepared(
         update(outbox_commits)
         .where(outbox_commits.c.commit_id == bindparam("key"))
         .values({name: bindparam(name) for name in (*_ITEM_COLUMNS, *extra)})

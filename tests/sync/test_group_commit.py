@@ -156,11 +156,13 @@ async def test_a_failed_write_whose_error_was_caught_is_still_rolled_back(
 
 async def test_a_group_where_every_call_succeeds_uses_no_savepoints(store: Store) -> None:
     queued = [store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(6)]
-    statements: list[str] = []
+    statements: list[str] = []  # every statement SQLite runs, whoever sent it (app.store.prepared)
     event.listen(
         store.db.engine,
-        "before_cursor_execute",
-        lambda _c, _cur, sql, *_rest: statements.append(sql.split()[0].upper()),
+        "checkout",
+        lambda dbapi, *_rest: dbapi.set_trace_callback(
+            lambda sql: statements.append(sql.split()[0].upper())
+        ),
     )
     worker = StoreThread(group=store.outbox.group)
     try:
