@@ -14,6 +14,7 @@ IT uses :meth:`export` (CSV or JSON) and :meth:`verify`.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -78,7 +79,6 @@ class ExportFormat(Enum):
 
 # compiled once and run on the DBAPI cursor: an append is on the path of every outbox state
 # change (issue 15, app.store.prepared)
-_APPEND = Prepared(audit_log.insert().values({c.name: bindparam(c.name) for c in audit_log.c}))
 _HEAD = sqlite_insert(audit_head).values(
     id=1, seq=bindparam("seq"), hash=bindparam("hash"), mac=bindparam("mac")
 )
@@ -132,7 +132,14 @@ class AuditLog:
             for event in events:
                 records.append(link(seq, event, prev, self._mac_key))
                 seq, prev = seq + 1, records[-1].hash
-            _APPEND.executemany(c, [self._row(record) for record in records])
+            for start in range(0, len(records), _PER_INSERT):  # one INSERT for an event's records
+                chunk = records[start : start + _PER_INSERT]
+                rows = {
+                    f"{name}_{i}": value
+                    for i, record in enumerate(chunk)
+                    for name, value in self._row(record).items()
+                }
+                _append(len(chunk)).execute(c, rows)
             head = records[-1]
             mac = None if self._mac_key is None else head_mac(self._mac_key, head.seq, head.hash)
             _MOVE_HEAD.execute(c, {"seq": head.seq, "hash": head.hash, "mac": mac})
@@ -334,3 +341,17 @@ def start_of(since: datetime | date | None) -> datetime | None:
     if since is None or isinstance(since, datetime):
         return since
     return datetime.combine(since, time(0), tzinfo=UTC)
+
+
+_PER_INSERT = 8  # records per INSERT: an event makes one or two; a statement per count is kept
+
+
+@functools.cache
+def _append(count: int) -> Prepared:
+    """The INSERT of ``count`` records (bind parameters ``seq_0``, ``at_0``, ...): one
+    statement for the records of one event, built once per count (issue 15)."""
+    return Prepared(
+        audit_log.insert().values(
+            [{c.name: bindparam(f"{c.name}_{i}") for c in audit_log.c} for i in range(count)]
+        )
+    )

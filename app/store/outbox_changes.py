@@ -17,7 +17,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    update,
+    values,
+)
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from app.domain.clock import Clock, format_ts
@@ -52,21 +63,6 @@ BASE_DISCARDED_TEXT = (
 
 # Every state change runs these: compiled once and run on the DBAPI cursor (issue 15,
 # app.store.prepared).
-RECORD_RESULT = Prepared(
-    update(outbox_writes)
-    .where(
-        outbox_writes.c.commit_id == bindparam("key"),
-        outbox_writes.c.position == bindparam("at_position"),
-    )
-    .values(
-        server_id=bindparam("server_id"),
-        server_version=bindparam("server_version"),
-        etag=bindparam("etag"),
-        location=bindparam("location"),
-        response_status=bindparam("response_status"),
-        recorded_at=bindparam("recorded_at"),
-    )
-)
 SELECT_STATE = select(outbox_commits.c.state).where(outbox_commits.c.commit_id == bindparam("key"))
 _SELECT_ROW = Prepared(select(*ROW_COLUMNS).where(outbox_commits.c.commit_id == bindparam("key")))
 # A confirmation reads its writes once: every one must have its server id, and the audit
@@ -329,25 +325,23 @@ class OutboxChanges:
     ) -> None:
         if not results:
             return
-        at = format_ts(now)
-        done = RECORD_RESULT.executemany(  # one executemany for the commit's writes (issue 15)
-            c,
-            [
+        positions = [r.position for r in results]
+        if len(set(positions)) != len(positions):
+            raise ValueError(f"commit {key}: two results for one write ({sorted(positions)})")
+        params: dict[str, Any] = {"key": key, "recorded_at": format_ts(now)}
+        for i, r in enumerate(results):
+            params.update(
                 {
-                    "key": key,
-                    "at_position": r.position,
-                    "server_id": r.server_id or None,  # "": a refused companion (not written)
-                    "server_version": r.version_id,
-                    "etag": r.etag,
-                    "location": r.location,
-                    "response_status": r.response_status,
-                    "recorded_at": at,
+                    f"position_{i}": r.position,
+                    f"server_id_{i}": r.server_id or None,  # "": a refused companion
+                    f"server_version_{i}": r.version_id,
+                    f"etag_{i}": r.etag,
+                    f"location_{i}": r.location,
+                    f"response_status_{i}": r.response_status,
                 }
-                for r in results
-            ],
-        )
-        if done != len({r.position for r in results}):
-            positions = sorted(r.position for r in results)
+            )
+        # one statement for the commit's writes (issue 15)
+        if _record_results(len(results)).execute(c, params) != len(positions):
             raise ValueError(f"commit {key} lacks a write at one of the positions {positions}")
 
     def write_item(self, c: Connection, item: OutboxItem, **extra: Any) -> None:
@@ -415,4 +409,38 @@ def _update_item(extra: tuple[str, ...]) -> Prepared:
         update(outbox_commits)
         .where(outbox_commits.c.commit_id == bindparam("key"))
         .values({name: bindparam(name) for name in (*_ITEM_COLUMNS, *extra)})
+    )
+
+
+_RESULT_COLUMNS = (
+    column("position", Integer),
+    column("server_id", String),
+    column("server_version", String),
+    column("etag", String),
+    column("location", String),
+    column("response_status", String),
+)
+
+
+@functools.cache
+def _record_results(count: int) -> Prepared:
+    """One UPDATE for the server ids of ``count`` writes of a commit (their values in a
+    VALUES list: ``position_0``, ``server_id_0``, ...), built once per count (issue 15)."""
+    rows = values(*_RESULT_COLUMNS, name="result").data(
+        [tuple(bindparam(f"{col.name}_{i}") for col in _RESULT_COLUMNS) for i in range(count)]
+    )
+    result = rows.cte("result")
+    return Prepared(
+        update(outbox_writes)
+        .where(
+            outbox_writes.c.commit_id == bindparam("key"),
+            outbox_writes.c.position == result.c.position,
+        )
+        .values(
+            {
+                name: result.c[name]
+                for name in (c.name for c in _RESULT_COLUMNS if c.name != "position")
+            }
+            | {"recorded_at": bindparam("recorded_at")}
+        )
     )

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, cast
 
 import sqlalchemy.exc
 from sqlalchemy import Connection
@@ -32,7 +33,6 @@ from sqlalchemy.sql.expression import ClauseElement, Select
 _DIALECT = sqlite.dialect()
 _MISSING = object()  # a bind parameter the caller must give
 Processor = Callable[[Any], Any]
-T = TypeVar("T")
 
 
 class Prepared:
@@ -45,6 +45,8 @@ class Prepared:
         self.sql = str(compiled)
         names = compiled.positiontup or ()
         binds = [compiled.binds[name] for name in names]
+        if any(b.expanding for b in binds):
+            raise ValueError("a statement with an IN list changes with the list: not prepared")
         self._names = tuple(names)
         self._defaults = tuple(_MISSING if b.required else b.effective_value for b in binds)
         self._binds: tuple[tuple[int, Processor], ...] = tuple(
@@ -75,19 +77,21 @@ class Prepared:
 
     def execute(self, c: Connection, params: Mapping[str, Any] | None = None) -> int:
         """Run a statement that returns no rows; the number of rows it changed."""
-        return self._run(c, [self._values(params or {})], _rowcount)
+        return self._changes(c, [self._values(params or {})])
 
     def executemany(self, c: Connection, rows: Iterable[Mapping[str, Any]]) -> int:
         """Run once per row; the number of rows changed in all."""
-        return self._run(c, [self._values(row) for row in rows], _rowcount)
+        return self._changes(c, [self._values(row) for row in rows])
 
     def first(self, c: Connection, params: Mapping[str, Any] | None = None) -> Any:
         """The first row (with the columns' names as attributes), or None."""
-        found = self._run(c, [self._values(params or {})], sqlite3.Cursor.fetchone)
+        with self._running(c, [self._values(params or {})]) as cursor:
+            found = cursor.fetchone()
         return None if found is None else self._make(found)
 
     def all(self, c: Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
-        found = self._run(c, [self._values(params or {})], sqlite3.Cursor.fetchall)
+        with self._running(c, [self._values(params or {})]) as cursor:
+            found = cursor.fetchall()
         return [self._make(row) for row in found]
 
     def scalar(self, c: Connection, params: Mapping[str, Any] | None = None) -> Any:
@@ -104,21 +108,28 @@ class Prepared:
             found = tuple(values)
         return self._row._make(found)  # type: ignore[attr-defined]
 
-    def _run(
-        self, c: Connection, values: list[tuple[Any, ...]], read: Callable[[sqlite3.Cursor], T]
-    ) -> T:
-        """Run with ``values`` (one tuple: execute; several: executemany) and ``read`` the
-        cursor, which is closed here: its statement is reset on this thread, never later by
+    def _changes(self, c: Connection, values: list[tuple[Any, ...]]) -> int:
+        """Rows changed, from the connection's count (a cursor's ``rowcount`` misses a
+        statement that starts with WITH)."""
+        driver = _driver(c)
+        before = driver.total_changes
+        with self._running(c, values):
+            pass
+        return driver.total_changes - before
+
+    @contextmanager
+    def _running(self, c: Connection, values: list[tuple[Any, ...]]) -> Iterator[sqlite3.Cursor]:
+        """The cursor that ran the statement with ``values`` (one tuple: execute; several:
+        executemany). It is closed here: its statement is reset on this thread, never later by
         whichever thread frees the cursor (the sqlite3 module would reset it under a cursor
         that is running it again)."""
-        driver = cast(sqlite3.Connection, c.connection.driver_connection)
-        cursor = driver.cursor()
+        cursor = _driver(c).cursor()
         try:
             if len(values) == 1:
                 cursor.execute(self.sql, values[0])
             else:
                 cursor.executemany(self.sql, values)
-            return read(cursor)
+            yield cursor
         except sqlite3.Error as exc:
             # the parameters are left out of the message: they may be sealed PHI or ids
             raise sqlalchemy.exc.DBAPIError.instance(
@@ -128,5 +139,5 @@ class Prepared:
             cursor.close()
 
 
-def _rowcount(cursor: sqlite3.Cursor) -> int:
-    return cursor.rowcount
+def _driver(c: Connection) -> sqlite3.Connection:
+    return cast(sqlite3.Connection, c.connection.driver_connection)

@@ -72,8 +72,9 @@ _NEUTRAL = SimpleNamespace(
     write_count=1,
     decision_format=-1,
     decision=b"",
-    patient_id="pat-1",
-    encounter_id="enc-1",
+    draft=None,
+    patient="pat-1",
+    encounter="enc-1",
 )
 
 
@@ -185,3 +186,10 @@ def test_the_facts_a_change_brings_record_what_reading_the_row_back_records(
     confirmed = next(r for r in brought if r[0] is AuditKind.CONFIRMED)
     assert confirmed[3]["written"][-1].endswith("not written: refused by the EHR (HTTP 403)")
     assert brought == read_back
+
+
+def test_many_records_appended_together_go_in_several_inserts(ps: ProtectedStore) -> None:
+    together = ps.audit.append_many([event(n) for n in range(19)])  # more than one INSERT holds
+    assert [r.seq for r in together] == list(range(1, 20))
+    assert [r.event.details for r in ps.audit.records()] == [{"n": n} for n in range(19)]
+    assert ps.audit.verify().ok

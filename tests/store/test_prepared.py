@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy.exc
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select, update
 
 from app.store.database import Database, open_database
 from app.store.outbox_tables import sync_status
@@ -61,3 +61,23 @@ def test_an_sqlite_error_is_sqlalchemys_without_the_parameters(db: Database) -> 
         _PUT.execute(c, {"key": "k", "value": "secret value"})
     assert "secret value" not in str(raised.value)
     assert "UNIQUE" in str(raised.value)
+
+
+def test_a_statement_that_starts_with_with_counts_the_rows_it_changed(db: Database) -> None:
+    """The cursor's rowcount is -1 for it; the connection's count of changes is not."""
+    chosen = or_(sync_status.c.key == "k0", sync_status.c.key == "k2")
+    rows = select(sync_status.c.key).where(chosen).cte("chosen")
+    change = Prepared(
+        update(sync_status)
+        .where(sync_status.c.key.in_(select(rows.c.key)))
+        .values(value=bindparam("value"))
+    )
+    assert change.sql.startswith("WITH")
+    with db.write() as c:
+        _PUT.executemany(c, [{"key": f"k{n}", "value": "old"} for n in range(3)])
+        assert change.execute(c, {"value": "new"}) == 2
+
+
+def test_an_in_list_is_refused_when_prepared() -> None:
+    with pytest.raises(ValueError, match="IN list"):
+        Prepared(select(sync_status.c.value).where(sync_status.c.key.in_(["a", "b"])))
