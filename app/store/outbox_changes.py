@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     bindparam,
     column,
+    exists,
     func,
     insert,
     select,
@@ -64,7 +65,16 @@ BASE_DISCARDED_TEXT = (
 # Every state change runs these: compiled once and run on the DBAPI cursor (issue 15,
 # app.store.prepared).
 SELECT_STATE = select(outbox_commits.c.state).where(outbox_commits.c.commit_id == bindparam("key"))
-_SELECT_ROW = Prepared(select(*ROW_COLUMNS).where(outbox_commits.c.commit_id == bindparam("key")))
+# The commit's row, and whether amendments name it as their base (only then are they read
+# when it is confirmed or discarded: a statement less for every other commit, issue 15).
+_SELECT_ROW = Prepared(
+    select(
+        *ROW_COLUMNS,
+        exists()
+        .where(outbox_dependencies.c.base_commit_id == outbox_commits.c.commit_id)
+        .label("has_dependants"),
+    ).where(outbox_commits.c.commit_id == bindparam("key"))
+)
 # A confirmation reads its writes once: every one must have its server id, and the audit
 # hook names them (CommitFacts.writes).
 _WRITES = Prepared(
@@ -257,9 +267,9 @@ class OutboxChanges:
         )
         self.emit_change(c, item, new, event_, kind=kind, by=by, reason=reason, facts=facts)
         changes = [OutboxChange(commit_id, item.state, new)]
-        if new.state is S.CONFIRMED:
+        if new.state is S.CONFIRMED and row.has_dependants:
             changes += self.release_dependants(c, key, now, policy)
-        elif new.state is S.DISCARDED:
+        elif new.state is S.DISCARDED and row.has_dependants:
             changes += self.fail_dependants(c, key, now, policy)
         return changes
 

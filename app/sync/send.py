@@ -184,7 +184,7 @@ class CommitSender:
             await self._db.run(self._store.record_writes, cid, skipped)
         while True:
             try:
-                plan = plan_send(commit, self._caps, resolved, versions)
+                plan = plan_send(commit, self._caps, resolved, versions, strategy=strategy)
             except CannotSend as exc:
                 return await self._db.run(self._store.apply, cid, E.CANNOT_SEND, error=str(exc))
             if plan.complete:
