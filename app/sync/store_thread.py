@@ -140,9 +140,12 @@ def _run_together(group: Group, batch: list[_Call]) -> None:
     outcomes = _all_or_nothing(group, batch)
     if isinstance(outcomes, _RunAgain):
         outcomes = _each_in_savepoint(group, batch, outcomes.failed)
+    answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
     for item, (ok, value) in zip(batch, outcomes, strict=True):
+        answers.setdefault(item.loop, []).append((item.answer, ok, value))
+    for loop, settled in answers.items():  # one wake-up of each loop for the whole group
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is waiting
-            item.loop.call_soon_threadsafe(_settle, item.answer, ok, value)
+            loop.call_soon_threadsafe(_settle_all, settled)
 
 
 @dataclass
@@ -196,10 +199,11 @@ def _each_in_savepoint(
     return outcomes
 
 
-def _settle(answer: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if answer.cancelled():
-        return
-    if ok:
-        answer.set_result(value)
-    else:
-        answer.set_exception(value)
+def _settle_all(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for answer, ok, value in settled:
+        if answer.cancelled():
+            continue
+        if ok:
+            answer.set_result(value)
+        else:
+            answer.set_exception(value)
