@@ -62,9 +62,9 @@ BASE_DISCARDED_TEXT = (
     "amend the note in the chart."
 )
 
+SELECT_STATE = select(outbox_commits.c.state).where(outbox_commits.c.commit_id == bindparam("key"))
 # Every state change runs these: compiled once and run on the DBAPI cursor (issue 15,
 # app.store.prepared).
-SELECT_STATE = select(outbox_commits.c.state).where(outbox_commits.c.commit_id == bindparam("key"))
 # The commit's row, and whether amendments name it as their base (only then are they read
 # when it is confirmed or discarded: a statement less for every other commit, issue 15).
 _SELECT_ROW = Prepared(
