@@ -28,6 +28,7 @@ carries no ``id``: the planner adds the target's id when it sends it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -96,8 +97,8 @@ class PlannedWrite:
     def is_update(self) -> bool:
         return self.operation is WriteOperation.UPDATE
 
-    @property
-    def full_url(self) -> str:
+    @functools.cached_property
+    def full_url(self) -> str:  # read many times per send: formatted once (issue 15)
         return f"{URN_UUID_PREFIX}{self.write_id}"
 
     @property
@@ -124,6 +125,12 @@ class PlannedWrite:
         """A fresh, mutable copy of the approved payload."""
         value: dict[str, Any] = json.loads(self.payload_json)
         return value
+
+    @functools.cached_property
+    def parsed(self) -> Mapping[str, Any]:
+        """The approved payload read once, to be looked at only (checks and comparisons of
+        one send share it, issue 15); :meth:`payload` for a copy to change."""
+        return self.payload()
 
     def verify(self) -> bool:
         """True when the payload still hashes to the hash recorded at approval."""
@@ -316,18 +323,21 @@ def resolve_in_place(payload: Any, resolved: Mapping[str, str]) -> frozenset[str
 
 
 def _walk_references(node: Any, visit: Callable[[str], str | None]) -> None:
-    """Call ``visit`` on every local reference; a non-None result replaces it in place."""
+    """Call ``visit`` on every local reference; a non-None result replaces it in place. Only
+    objects and arrays are walked into (a call per scalar was most of its cost, issue 15)."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key == "reference" and isinstance(value, str) and value.startswith(URN_UUID_PREFIX):
-                replacement = visit(value)
-                if replacement is not None:
-                    node[key] = replacement
-            else:
+            if isinstance(value, str):
+                if key == "reference" and value.startswith(URN_UUID_PREFIX):
+                    replacement = visit(value)
+                    if replacement is not None:
+                        node[key] = replacement
+            elif isinstance(value, dict | list):
                 _walk_references(value, visit)
     elif isinstance(node, list):
         for item in node:
-            _walk_references(item, visit)
+            if isinstance(item, dict | list):
+                _walk_references(item, visit)
 
 
 def _deep_copy(payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ IT uses :meth:`export` (CSV or JSON) and :meth:`verify`.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,6 +43,7 @@ from app.domain.clock import Clock, format_ts, parse_ts, utc_now
 from app.store.audit_tables import audit_head, audit_log
 from app.store.database import Database
 from app.store.errors import StoreCorrupt
+from app.store.prepared import Prepared
 
 EXPORT_FORMAT = "fhir-writeback-audit"
 EXPORT_VERSION = 1
@@ -75,17 +77,21 @@ class ExportFormat(Enum):
             raise ValueError(f"unknown export format {value!r}: use csv or json") from None
 
 
-# built once: an append is on the path of every outbox state change (issue 15)
-_APPEND = audit_log.insert()
+# compiled once and run on the DBAPI cursor: an append is on the path of every outbox state
+# change (issue 15, app.store.prepared)
 _HEAD = sqlite_insert(audit_head).values(
     id=1, seq=bindparam("seq"), hash=bindparam("hash"), mac=bindparam("mac")
 )
-_MOVE_HEAD = _HEAD.on_conflict_do_update(
-    index_elements=[audit_head.c.id],
-    set_={"seq": _HEAD.excluded.seq, "hash": _HEAD.excluded.hash, "mac": _HEAD.excluded.mac},
+_MOVE_HEAD = Prepared(
+    _HEAD.on_conflict_do_update(
+        index_elements=[audit_head.c.id],
+        set_={"seq": _HEAD.excluded.seq, "hash": _HEAD.excluded.hash, "mac": _HEAD.excluded.mac},
+    )
 )
 AuditListener = Callable[[Connection, AuditRecord], None]
-_LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_LAST = Prepared(
+    select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+)
 
 
 class AuditLog:
@@ -120,16 +126,23 @@ class AuditLog:
         if not events:
             return []
         with self._tx(conn) as c:
-            last = c.execute(_LAST).first()
+            last = _LAST.first(c)
             seq, prev = (1, GENESIS_HASH) if last is None else (int(last.seq) + 1, str(last.hash))
             records: list[AuditRecord] = []
             for event in events:
                 records.append(link(seq, event, prev, self._mac_key))
                 seq, prev = seq + 1, records[-1].hash
-            c.execute(_APPEND, [self._row(record) for record in records])
+            for start in range(0, len(records), _PER_INSERT):  # one INSERT for an event's records
+                chunk = records[start : start + _PER_INSERT]
+                rows = {
+                    f"{name}_{i}": value
+                    for i, record in enumerate(chunk)
+                    for name, value in self._row(record).items()
+                }
+                _append(len(chunk)).execute(c, rows)
             head = records[-1]
             mac = None if self._mac_key is None else head_mac(self._mac_key, head.seq, head.hash)
-            c.execute(_MOVE_HEAD, {"seq": head.seq, "hash": head.hash, "mac": mac})
+            _MOVE_HEAD.execute(c, {"seq": head.seq, "hash": head.hash, "mac": mac})
             for record in records:
                 for listener in self._listeners:
                     listener(c, record)
@@ -158,7 +171,7 @@ class AuditLog:
 
     def count(self) -> int:
         with self._db.read() as c:
-            last = c.execute(_LAST).first()
+            last = _LAST.first(c)
         return 0 if last is None else int(last.seq)
 
     def query(
@@ -328,3 +341,17 @@ def start_of(since: datetime | date | None) -> datetime | None:
     if since is None or isinstance(since, datetime):
         return since
     return datetime.combine(since, time(0), tzinfo=UTC)
+
+
+_PER_INSERT = 8  # records per INSERT: an event makes one or two; a statement per count is kept
+
+
+@functools.cache
+def _append(count: int) -> Prepared:
+    """The INSERT of ``count`` records (bind parameters ``seq_0``, ``at_0``, ...): one
+    statement for the records of one event, built once per count (issue 15)."""
+    return Prepared(
+        audit_log.insert().values(
+            [{c.name: bindparam(f"{c.name}_{i}") for c in audit_log.c} for i in range(count)]
+        )
+    )

@@ -13,7 +13,7 @@ Draft autosaves are frequent: ``DRAFT_EDITED`` is recorded at most once per draf
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from app.store.drafts import DraftEvent, DraftEventKind
 from app.store.errors import StoreCorrupt
 from app.store.outbox_records import OutboxEvent, OutboxEventKind
 from app.store.outbox_tables import outbox_commits, outbox_writes
+from app.store.prepared import Prepared
 from app.store.schema import drafts
 
 S, E = OutboxState, SyncEvent
@@ -134,15 +135,18 @@ class AuditHooks:
         if not records_something(ev):
             return
         commit_id = str(ev.commit_id)
-        row = c.execute(_COMMIT_FACTS, {"key": commit_id}).first()
+        row = ev.facts if ev.kind is not OutboxEventKind.ENQUEUED else None
+        if row is None:
+            row = _COMMIT_FACTS.first(c, {"key": commit_id})
         if row is None:
             return
         actor = ev.by or self._actor()
-        records = self._outbox_records(c, ev, row, actor)
+        draft_id = row.draft_id or (None if ev.draft_id is None else str(ev.draft_id))
+        lookups = _Lookups(c, commit_id, draft_id)
+        records = self._outbox_records(c, ev, row, actor, lookups)
         if not records:
             return
-        draft_id = row.draft_id or (None if ev.draft_id is None else str(ev.draft_id))
-        patient_id, encounter_id = self._chart_of(c, commit_id, draft_id)
+        patient_id, encounter_id = lookups.chart()
         events = [
             AuditEvent(
                 kind=kind,
@@ -160,7 +164,7 @@ class AuditHooks:
         self._audit.append_many(events, conn=c)
 
     def _outbox_records(
-        self, c: Connection, ev: OutboxEvent, row: Any, actor: str | None
+        self, c: Connection, ev: OutboxEvent, row: Any, actor: str | None, lookups: _Lookups
     ) -> list[tuple[AuditKind, dict[str, Any], str | None]]:
         """The records one outbox event makes: (kind, details, who)."""
         commit_id = str(ev.commit_id)
@@ -177,14 +181,14 @@ class AuditHooks:
         if ev.kind is OutboxEventKind.DISCARDED:
             details = {"from_state": _value(ev.old_state), "reason": _short(ev.reason)}
             return [(AuditKind.DISCARDED, details, actor)]
-        found = [self._step(c, ev, row), _outcome(ev, row, lambda: self._written(c, commit_id))]
+        found = [self._step(ev, row, lookups), _outcome(ev, row, lambda: self._written(c, ev))]
         return [(kind, details, actor) for kind, details in filter(None, found)]
 
-    def _step(self, c: Connection, ev: OutboxEvent, row: Any) -> _Record | None:
+    def _step(self, ev: OutboxEvent, row: Any, lookups: _Lookups) -> _Record | None:
         """What was done: a send attempt, a reconciliation, a retry the clinician asked for."""
         event, commit_id = ev.event, str(ev.commit_id)
         if ev.old_state is S.SENDING and event is not E.SEND_WITHHELD:
-            attempt = self._attempts(c, commit_id) + 1
+            attempt = lookups.send_attempts() + 1
             return AuditKind.SEND_ATTEMPT, {
                 "attempt": attempt,
                 "request_id": f"{commit_id}/{attempt}",
@@ -237,28 +241,16 @@ class AuditHooks:
             return {"unreadable": True}
         return kept
 
-    def _chart_of(
-        self, c: Connection, commit_id: str, draft_id: str | None
-    ) -> tuple[str | None, str | None]:
-        """(patient id, encounter id) of a commit: from its draft, else from earlier records."""
-        if draft_id is not None:
-            found = c.execute(_DRAFT_CHART, {"key": draft_id}).first()
-            if found is not None:
-                return str(found.patient_id), str(found.encounter_id)
-        earlier = c.execute(_EARLIER_CHART, {"key": commit_id}).first()
-        if earlier is None:
-            return None, None
-        return earlier.patient_id, earlier.encounter_id
-
-    def _attempts(self, c: Connection, commit_id: str) -> int:
-        """Send attempts already recorded for the commit (the state machine counts failures
-        only; the audit numbers every attempt)."""
-        return int(c.execute(_SEND_ATTEMPTS, {"key": commit_id}).scalar_one())
-
-    def _written(self, c: Connection, commit_id: str) -> list[str]:
+    def _written(self, c: Connection, ev: OutboxEvent) -> list[str]:
         """``Type/id`` of each write; a companion the EHR refused as ``Type not written:
-        refused by the EHR (HTTP 403)`` (its content stays in the sealed outbox)."""
-        rows = c.execute(_WRITTEN, {"key": commit_id})
+        refused by the EHR (HTTP 403)`` (its content stays in the sealed outbox). The writes
+        come with the event when the change that confirmed read them."""
+        facts = ev.facts
+        rows: Iterable[Any] = (
+            facts.writes
+            if facts is not None and facts.writes is not None
+            else _WRITTEN.all(c, {"key": str(ev.commit_id)})
+        )
         return [
             (
                 f"{r.resource_type}/{r.server_id}"
@@ -271,32 +263,82 @@ class AuditHooks:
 
 _Record = tuple[AuditKind, dict[str, Any]]
 
-# What the records of one commit need from its row. These statements run on every recorded
-# outbox event: built once, with bind parameters (issue 15).
-_COMMIT_FACTS = select(
-    outbox_commits.c.draft_id,
-    outbox_commits.c.attempts,
-    outbox_commits.c.last_status,
-    outbox_commits.c.strategy,
-    outbox_commits.c.resource_types,
-    outbox_commits.c.write_count,
-    outbox_commits.c.decision_format,
-    outbox_commits.c.decision,
-).where(outbox_commits.c.commit_id == bindparam("key"))
-_DRAFT_CHART = select(drafts.c.patient_id, drafts.c.encounter_id).where(
-    drafts.c.id == bindparam("key")
+# What the records of one commit need from its row (when the event does not bring it). These
+# statements run on every recorded outbox event: compiled once and run on the DBAPI cursor
+# (issue 15, app.store.prepared).
+_COMMIT_FACTS = Prepared(
+    select(
+        outbox_commits.c.draft_id,
+        outbox_commits.c.attempts,
+        outbox_commits.c.last_status,
+        outbox_commits.c.strategy,
+        outbox_commits.c.resource_types,
+        outbox_commits.c.write_count,
+        outbox_commits.c.decision_format,
+        outbox_commits.c.decision,
+    ).where(outbox_commits.c.commit_id == bindparam("key"))
 )
-_EARLIER_CHART = (
-    select(audit_log.c.patient_id, audit_log.c.encounter_id)
-    .where(audit_log.c.commit_id == bindparam("key"), audit_log.c.patient_id.is_not(None))
-    .order_by(audit_log.c.seq)
-    .limit(1)
+
+
+class _Lookups:
+    """What the audit log and the draft tell of a commit — its send attempts recorded so far
+    (the state machine counts failures only; the audit numbers every attempt) and its chart
+    (from its draft, else from its earlier records) —, read with one statement when first
+    asked (issue 15: two before)."""
+
+    def __init__(self, c: Connection, commit_id: str, draft_id: str | None) -> None:
+        self._c = c
+        self._params = {"key": commit_id, "draft": draft_id}
+        self._row: Any = None
+
+    def _read(self) -> Any:
+        if self._row is None:
+            self._row = _LOOKUPS.first(self._c, self._params)
+        return self._row
+
+    def send_attempts(self) -> int:
+        return int(self._read().attempts)
+
+    def chart(self) -> tuple[str | None, str | None]:
+        """(patient id, encounter id)."""
+        r = self._read()
+        if r.draft is not None:
+            return str(r.draft_patient), str(r.draft_encounter)
+        return r.patient, r.encounter
+
+
+def _earlier(column: Any) -> Any:
+    """``column`` of the commit's first record that names a patient."""
+    return (
+        select(column)
+        .where(audit_log.c.commit_id == bindparam("key"), audit_log.c.patient_id.is_not(None))
+        .order_by(audit_log.c.seq)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _of_draft(column: Any) -> Any:
+    return select(column).where(drafts.c.id == bindparam("draft")).scalar_subquery()
+
+
+_LOOKUPS = Prepared(
+    select(
+        select(func.count())
+        .where(
+            audit_log.c.commit_id == bindparam("key"),
+            audit_log.c.kind == AuditKind.SEND_ATTEMPT.value,
+        )
+        .scalar_subquery()
+        .label("attempts"),
+        _of_draft(drafts.c.id).label("draft"),
+        _of_draft(drafts.c.patient_id).label("draft_patient"),
+        _of_draft(drafts.c.encounter_id).label("draft_encounter"),
+        _earlier(audit_log.c.patient_id).label("patient"),
+        _earlier(audit_log.c.encounter_id).label("encounter"),
+    )
 )
-_SEND_ATTEMPTS = select(func.count()).where(
-    audit_log.c.commit_id == bindparam("key"),
-    audit_log.c.kind == AuditKind.SEND_ATTEMPT.value,
-)
-_WRITTEN = (
+_WRITTEN = Prepared(
     select(
         outbox_writes.c.resource_type, outbox_writes.c.server_id, outbox_writes.c.response_status
     )

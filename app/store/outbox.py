@@ -369,7 +369,7 @@ class OutboxRepository(OutboxReads):
         return self._db.group(mode)
 
     def _notify_now(self, changes: Sequence[OutboxChange]) -> None:
-        log_changes(changes, self._clock())
+        log_changes(changes, self._clock)
         for change in changes:
             for listener in list(self._listeners):
                 listener(change)

@@ -17,7 +17,19 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    bindparam,
+    column,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+    values,
+)
 from sqlalchemy.dialects.sqlite import insert as upsert
 
 from app.domain.clock import Clock, format_ts
@@ -29,15 +41,17 @@ from app.store.outbox_codec import ROW_COLUMNS, OutboxDecoder, item_of
 from app.store.outbox_errors import OutboxItemNotFound, OutboxStateChanged, UnknownBaseCommit
 from app.store.outbox_reads import LAST_SUCCESS_KEY
 from app.store.outbox_records import (
-    NOT_WRITTEN,
+    CommitFacts,
     ConflictDetail,
     OutboxChange,
     OutboxEvent,
     OutboxEventKind,
     ReadBack,
+    WriteRecord,
     WriteResult,
 )
 from app.store.outbox_tables import outbox_commits, outbox_dependencies, outbox_writes, sync_status
+from app.store.prepared import Prepared
 
 S, E = OutboxState, SyncEvent
 
@@ -48,34 +62,32 @@ BASE_DISCARDED_TEXT = (
     "amend the note in the chart."
 )
 
-# Built once: approval runs them for every commit (10,000 in the panel benchmark).
-RECORD_RESULT = (
-    update(outbox_writes)
-    .where(
-        outbox_writes.c.commit_id == bindparam("key"),
-        outbox_writes.c.position == bindparam("at_position"),
-    )
-    .values(
-        server_id=bindparam("server_id"),
-        server_version=bindparam("server_version"),
-        etag=bindparam("etag"),
-        location=bindparam("location"),
-        response_status=bindparam("response_status"),
-        recorded_at=bindparam("recorded_at"),
-    )
-)
 SELECT_STATE = select(outbox_commits.c.state).where(outbox_commits.c.commit_id == bindparam("key"))
-# Every state change runs these (issue 15: built and compiled once, not per call).
-_SELECT_ROW = select(*ROW_COLUMNS).where(outbox_commits.c.commit_id == bindparam("key"))
-_WITHOUT_SERVER_ID = select(func.count()).where(
-    outbox_writes.c.commit_id == bindparam("key"),
-    outbox_writes.c.server_id.is_(None),
-    or_(
-        outbox_writes.c.response_status.is_(None),
-        outbox_writes.c.response_status.not_like(f"{NOT_WRITTEN}%"),
-    ),
+# Every state change runs these: compiled once and run on the DBAPI cursor (issue 15,
+# app.store.prepared).
+# The commit's row, and whether amendments name it as their base (only then are they read
+# when it is confirmed or discarded: a statement less for every other commit, issue 15).
+_SELECT_ROW = Prepared(
+    select(
+        *ROW_COLUMNS,
+        exists()
+        .where(outbox_dependencies.c.base_commit_id == outbox_commits.c.commit_id)
+        .label("has_dependants"),
+    ).where(outbox_commits.c.commit_id == bindparam("key"))
 )
-_WAITING_DEPENDANTS = (
+# A confirmation reads its writes once: every one must have its server id, and the audit
+# hook names them (CommitFacts.writes).
+_WRITES = Prepared(
+    select(
+        outbox_writes.c.position,
+        outbox_writes.c.resource_type,
+        outbox_writes.c.server_id,
+        outbox_writes.c.response_status,
+    )
+    .where(outbox_writes.c.commit_id == bindparam("key"))
+    .order_by(outbox_writes.c.position)
+)
+_WAITING_DEPENDANTS = Prepared(
     select(outbox_dependencies.c.commit_id)
     .join(outbox_commits, outbox_commits.c.commit_id == outbox_dependencies.c.commit_id)
     .where(
@@ -85,8 +97,10 @@ _WAITING_DEPENDANTS = (
     .order_by(outbox_commits.c.sequence)
 )
 _LAST_SUCCESS = upsert(sync_status).values(key=LAST_SUCCESS_KEY, value=bindparam("at"))
-_SET_LAST_SUCCESS = _LAST_SUCCESS.on_conflict_do_update(
-    index_elements=[sync_status.c.key], set_={"value": _LAST_SUCCESS.excluded.value}
+_SET_LAST_SUCCESS = Prepared(
+    _LAST_SUCCESS.on_conflict_do_update(
+        index_elements=[sync_status.c.key], set_={"value": _LAST_SUCCESS.excluded.value}
+    )
 )
 _ITEM_COLUMNS = (
     "state",
@@ -216,7 +230,7 @@ class OutboxChanges:
         or fails (their changes follow its own in the list). ``read_back``: the verdict of the
         comparison with the EHR's copies, stored when the event confirms the commit."""
         key = str(commit_id)
-        row = c.execute(_SELECT_ROW, {"key": key}).first()
+        row = _SELECT_ROW.first(c, {"key": key})
         if row is None:
             raise OutboxItemNotFound(commit_id)
         item = item_of(row, self._decoder.open_error)
@@ -242,25 +256,39 @@ class OutboxChanges:
                 json.dumps(conflict.to_json(), default=str).encode("utf-8"),
                 context=f"{key}:conflict".encode(),
             )
+        writes = None
         if new.state is S.CONFIRMED:
-            extra.update(self._confirming(c, key, now, read_back))
+            writes = self._confirmed_writes(c, key)
+            extra.update(self._confirming(c, now, read_back))
         self.write_item(c, new, **extra)
         kind = OutboxEventKind.DISCARDED if new.state is S.DISCARDED else None
-        self.emit_change(c, item, new, event_, kind=kind, by=by, reason=reason)
+        facts = CommitFacts(
+            row.draft_id, new.attempts, new.last_status, extra.get("strategy", row.strategy), writes
+        )
+        self.emit_change(c, item, new, event_, kind=kind, by=by, reason=reason, facts=facts)
         changes = [OutboxChange(commit_id, item.state, new)]
-        if new.state is S.CONFIRMED:
+        if new.state is S.CONFIRMED and row.has_dependants:
             changes += self.release_dependants(c, key, now, policy)
-        elif new.state is S.DISCARDED:
+        elif new.state is S.DISCARDED and row.has_dependants:
             changes += self.fail_dependants(c, key, now, policy)
         return changes
 
-    def _confirming(
-        self, c: Connection, key: str, now: datetime, read_back: tuple[ReadBack, str | None] | None
-    ) -> dict[str, Any]:
-        """Checks and columns of a transition to CONFIRMED: every write has its server id."""
-        missing = c.execute(_WITHOUT_SERVER_ID, {"key": key}).scalar_one()
+    def _confirmed_writes(self, c: Connection, key: str) -> tuple[WriteRecord, ...]:
+        """The writes of a commit being confirmed: each has its server id (or is a companion
+        the EHR refused), else the confirmation is refused."""
+        writes = tuple(
+            WriteRecord(w.position, w.resource_type, w.server_id, response_status=w.response_status)
+            for w in _WRITES.all(c, {"key": key})
+        )
+        missing = sum(1 for w in writes if w.server_id is None and not w.not_written)
         if missing:
             raise ValueError(f"commit {key}: {missing} write(s) have no server id yet")
+        return writes
+
+    def _confirming(
+        self, c: Connection, now: datetime, read_back: tuple[ReadBack, str | None] | None
+    ) -> dict[str, Any]:
+        """The columns of a transition to CONFIRMED (and the last success moves)."""
         self.set_last_success(c, now)
         columns: dict[str, Any] = {"confirmed_at": format_ts(now)}
         if read_back is not None:
@@ -300,32 +328,30 @@ class OutboxChanges:
         return changes
 
     def _waiting_dependants(self, c: Connection, base_key: str) -> list[str]:
-        return list(c.execute(_WAITING_DEPENDANTS, {"key": base_key}).scalars())
+        return [str(r.commit_id) for r in _WAITING_DEPENDANTS.all(c, {"key": base_key})]
 
     def record(
         self, c: Connection, key: str, results: Sequence[WriteResult], now: datetime
     ) -> None:
         if not results:
             return
-        at = format_ts(now)
-        done = c.execute(  # one executemany for the commit's writes (issue 15)
-            RECORD_RESULT,
-            [
+        positions = [r.position for r in results]
+        if len(set(positions)) != len(positions):
+            raise ValueError(f"commit {key}: two results for one write ({sorted(positions)})")
+        params: dict[str, Any] = {"key": key, "recorded_at": format_ts(now)}
+        for i, r in enumerate(results):
+            params.update(
                 {
-                    "key": key,
-                    "at_position": r.position,
-                    "server_id": r.server_id or None,  # "": a refused companion (not written)
-                    "server_version": r.version_id,
-                    "etag": r.etag,
-                    "location": r.location,
-                    "response_status": r.response_status,
-                    "recorded_at": at,
+                    f"position_{i}": r.position,
+                    f"server_id_{i}": r.server_id or None,  # "": a refused companion
+                    f"server_version_{i}": r.version_id,
+                    f"etag_{i}": r.etag,
+                    f"location_{i}": r.location,
+                    f"response_status_{i}": r.response_status,
                 }
-                for r in results
-            ],
-        )
-        if done.rowcount != len({r.position for r in results}):
-            positions = sorted(r.position for r in results)
+            )
+        # one statement for the commit's writes (issue 15)
+        if _record_results(len(results)).execute(c, params) != len(positions):
             raise ValueError(f"commit {key} lacks a write at one of the positions {positions}")
 
     def write_item(self, c: Connection, item: OutboxItem, **extra: Any) -> None:
@@ -343,12 +369,12 @@ class OutboxChanges:
             "error_text": error_text,
             "updated_at": format_ts(item.updated_at or self._clock()),
         }
-        c.execute(
-            _update_item(tuple(sorted(extra))), {"key": str(item.commit_id), **values, **extra}
+        _update_item(tuple(sorted(extra))).execute(
+            c, {"key": str(item.commit_id), **values, **extra}
         )
 
     def set_last_success(self, c: Connection, at: datetime) -> None:
-        c.execute(_SET_LAST_SUCCESS, {"at": format_ts(at)})
+        _SET_LAST_SUCCESS.execute(c, {"at": format_ts(at)})
 
     def emit(self, c: Connection, ev: OutboxEvent) -> None:
         for hook in self._hooks:
@@ -364,6 +390,7 @@ class OutboxChanges:
         kind: OutboxEventKind | None = None,
         by: str | None = None,
         reason: str | None = None,
+        facts: CommitFacts | None = None,
     ) -> None:
         if not self._hooks:
             return
@@ -379,16 +406,51 @@ class OutboxChanges:
                 new.updated_at or self._clock(),
                 by=by,
                 reason=reason,
+                facts=facts,
             ),
         )
 
 
 @functools.cache
-def _update_item(extra: tuple[str, ...]) -> Update:
+def _update_item(extra: tuple[str, ...]) -> Prepared:
     """The UPDATE of a commit's state columns and ``extra`` ones, with bind parameters named
     like the columns: one statement per set of extra columns, built once (issue 15)."""
-    return (
+    return Prepared(
         update(outbox_commits)
         .where(outbox_commits.c.commit_id == bindparam("key"))
         .values({name: bindparam(name) for name in (*_ITEM_COLUMNS, *extra)})
+    )
+
+
+_RESULT_COLUMNS = (
+    column("position", Integer),
+    column("server_id", String),
+    column("server_version", String),
+    column("etag", String),
+    column("location", String),
+    column("response_status", String),
+)
+
+
+@functools.cache
+def _record_results(count: int) -> Prepared:
+    """One UPDATE for the server ids of ``count`` writes of a commit (their values in a
+    VALUES list: ``position_0``, ``server_id_0``, ...), built once per count (issue 15)."""
+    rows = values(*_RESULT_COLUMNS, name="result").data(
+        [tuple(bindparam(f"{col.name}_{i}") for col in _RESULT_COLUMNS) for i in range(count)]
+    )
+    result = rows.cte("result")
+    return Prepared(
+        update(outbox_writes)
+        .where(
+            outbox_writes.c.commit_id == bindparam("key"),
+            outbox_writes.c.position == result.c.position,
+        )
+        .values(
+            {
+                name: result.c[name]
+                for name in (c.name for c in _RESULT_COLUMNS if c.name != "position")
+            }
+            | {"recorded_at": bindparam("recorded_at")}
+        )
     )

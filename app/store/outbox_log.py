@@ -18,6 +18,7 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from app.domain.clock import Clock
 from app.domain.outbox import FAILURE_EVENTS, SyncEvent
 from app.store.outbox_records import OutboxChange
 
@@ -51,8 +52,10 @@ def describe_change(change: OutboxChange, now: datetime) -> str:
     return line
 
 
-def log_changes(changes: Sequence[OutboxChange], now: datetime) -> None:
+def log_changes(changes: Sequence[OutboxChange], clock: Clock) -> None:
+    """``clock`` is read only when the lines are written (DEBUG)."""
     if not log.isEnabledFor(logging.DEBUG):
         return
+    now = clock()
     for change in changes:
         log.debug("%s", describe_change(change, now))

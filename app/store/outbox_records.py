@@ -48,6 +48,19 @@ class OutboxEvent:
     draft_id: UUID | None = None
     by: str | None = None  # who (fhirUser), for a clinician's action
     reason: str | None = None  # why, for a discard
+    facts: CommitFacts | None = None  # the commit's row after the change, when at hand
+
+
+@dataclass(frozen=True)
+class CommitFacts:
+    """What hooks need of a commit's row after a state change, from the transaction that made
+    it (issue 15: the audit hook need not read the row, nor the writes, back)."""
+
+    draft_id: str | None
+    attempts: int  # failed attempts (the state machine's count)
+    last_status: int | None
+    strategy: str | None
+    writes: tuple[WriteRecord, ...] | None = None  # every write, read when the commit confirmed
 
 
 @dataclass(frozen=True)

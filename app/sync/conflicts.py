@@ -173,7 +173,7 @@ def _precondition_targets(
                 base_url = write.target if write.target in bases else None
                 targets[target.reference] = (target.version, base_url, write)
             continue
-        for ref in _replaced_references(write.payload()):
+        for ref in _replaced_references(write.parsed):
             if ref in bases:
                 record = bases[ref]
                 if record.reference and record.version_id:

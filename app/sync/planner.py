@@ -251,6 +251,8 @@ def plan_send(
     caps: WriteCapabilities,
     resolved: Mapping[str, str] | None = None,
     versions: Mapping[str, str] | None = None,
+    *,
+    strategy: WriteStrategy | None = None,
 ) -> SendPlan:
     """The next requests for ``commit``. ``resolved`` maps fullUrls (``urn:uuid:...``) of writes
     the server already has — of this commit or of its base — to ``"Type/id"``; ``versions``
@@ -258,10 +260,12 @@ def plan_send(
     of an update whose approval left it to the base: ``PlannedWrite.if_match`` None).
 
     Raises :class:`CannotSend` when the profile or server does not allow a write, or when a
-    reference to another commit (an amendment's base) is not resolved yet.
+    reference to another commit (an amendment's base) is not resolved yet. ``strategy``: what
+    :func:`choose_strategy` said for this commit, when the caller asked it already.
     """
     known = dict(resolved or {})
-    strategy = choose_strategy(commit, caps)
+    if strategy is None:
+        strategy = choose_strategy(commit, caps)
     remaining = tuple(w.position for w in commit.writes if w.full_url not in known)
     own = {w.full_url for w in commit.writes}
     bodies: dict[int, dict[str, Any]] = {}  # each payload read and resolved once (issue 15)

@@ -49,7 +49,7 @@ from app.sync.lock import RunnerLock
 from app.sync.planner import WriteCapabilities, capabilities_from
 from app.sync.reachability import Probe, ReachabilityMonitor
 from app.sync.send import CommitSender
-from app.sync.store_thread import StoreThread
+from app.sync.store_thread import GROUP_WINDOW, StoreThread
 from app.sync.writer import FhirWriter
 
 if TYPE_CHECKING:
@@ -160,7 +160,8 @@ class SyncRunner:
         self._status = RunnerStatus()
         self._status_listeners: list[StatusListener] = []
         self._run_lock = asyncio.Lock()
-        self._db = StoreThread(group=store.group)  # group commit: one fsync, many changes
+        # group commit: one fsync for the changes made within GROUP_WINDOW of each other
+        self._db = StoreThread(group=store.group, gather=GROUP_WINDOW)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._make_due = False
         self._stranded = False  # a failure could not be recorded: sweep SENDING next pass

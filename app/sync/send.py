@@ -129,7 +129,8 @@ class CommitSender:
         action = next_action(
             entry.item, entry.commit, self._caps, self._clock(), policy=self._store.policy
         )
-        log.debug("%s%s: next step %s", prefix(), entry.item.state.value, action.kind.value)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s%s: next step %s", prefix(), entry.item.state.value, action.kind.value)
         if action.kind is ActionKind.RECONCILE:
             if slot is not None and not await slot.enter():
                 return entry.item  # the pass stopped before its turn: checked next time
@@ -183,7 +184,7 @@ class CommitSender:
             await self._db.run(self._store.record_writes, cid, skipped)
         while True:
             try:
-                plan = plan_send(commit, self._caps, resolved, versions)
+                plan = plan_send(commit, self._caps, resolved, versions, strategy=strategy)
             except CannotSend as exc:
                 return await self._db.run(self._store.apply, cid, E.CANNOT_SEND, error=str(exc))
             if plan.complete:
@@ -221,7 +222,10 @@ class CommitSender:
     ) -> _Round:
         """Send one round's requests together; the ids learned go into ``resolved``."""
         outcome = _Round()
-        rounds = await asyncio.gather(*(self._perform(commit, r) for r in requests))
+        if len(requests) == 1:  # the usual transaction: no task to gather (issue 15)
+            rounds = [await self._perform(commit, requests[0])]
+        else:
+            rounds = await asyncio.gather(*(self._perform(commit, r) for r in requests))
         for done in rounds:
             outcome.results += done.results
             outcome.copies.update(done.copies)
@@ -544,7 +548,7 @@ def _compare(
         if copy is None:
             unread += 1
             continue
-        diff = differences(write.payload(), copy, references=resolved)
+        diff = differences(write.parsed, copy, references=resolved)
         if diff:
             problems.append(f"{write.resource_type} {resolved[write.full_url]}: {'; '.join(diff)}")
     if problems:

@@ -241,7 +241,7 @@ json_values = st.recursive(
 @given(
     extra=st.dictionaries(
         st.text(min_size=1, max_size=8).filter(
-            lambda k: k not in {"resourceType", "identifier", "meta"}
+            lambda k: k not in {"resourceType", "identifier", "meta", "id"}
         ),
         json_values,
         max_size=5,

@@ -156,11 +156,13 @@ async def test_a_failed_write_whose_error_was_caught_is_still_rolled_back(
 
 async def test_a_group_where_every_call_succeeds_uses_no_savepoints(store: Store) -> None:
     queued = [store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(6)]
-    statements: list[str] = []
+    statements: list[str] = []  # every statement SQLite runs, whoever sent it (app.store.prepared)
     event.listen(
         store.db.engine,
-        "before_cursor_execute",
-        lambda _c, _cur, sql, *_rest: statements.append(sql.split()[0].upper()),
+        "checkout",
+        lambda dbapi, *_rest: dbapi.set_trace_callback(
+            lambda sql: statements.append(sql.split()[0].upper())
+        ),
     )
     worker = StoreThread(group=store.outbox.group)
     try:
@@ -171,3 +173,32 @@ async def test_a_group_where_every_call_succeeds_uses_no_savepoints(store: Store
         worker.close()
     assert statements.count("UPDATE") == 6
     assert "SAVEPOINT" not in statements and "RELEASE" not in statements
+
+
+async def test_changes_made_within_the_window_share_a_transaction(store: Store) -> None:
+    """``gather``: a change made shortly after another joins its transaction (issue 15)."""
+    first, second = (store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(2))
+    commits = Commits(store)
+    worker = StoreThread(group=store.outbox.group, gather=0.5)
+    try:
+        one = asyncio.ensure_future(worker.run(store.outbox.apply, first.commit_id, E.SEND_STARTED))
+        await asyncio.sleep(0.05)  # the thread has the first call and waits for more
+        other = await worker.run(store.outbox.apply, second.commit_id, E.SEND_STARTED)
+        assert (await one).state is other.state is S.SENDING
+    finally:
+        worker.close()
+    assert commits.count == 1
+
+
+async def test_without_a_window_a_later_change_has_its_own_transaction(store: Store) -> None:
+    first, second = (store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(2))
+    commits = Commits(store)
+    worker = StoreThread(group=store.outbox.group)
+    try:
+        one = asyncio.ensure_future(worker.run(store.outbox.apply, first.commit_id, E.SEND_STARTED))
+        await asyncio.sleep(0.05)
+        await worker.run(store.outbox.apply, second.commit_id, E.SEND_STARTED)
+        await one
+    finally:
+        worker.close()
+    assert commits.count == 2
