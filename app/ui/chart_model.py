@@ -20,10 +20,11 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
 
-from app.domain.chart_history import SectionHistory
+from app.domain.chart_history import HistoryState, SectionHistory
 from app.domain.context import SectionKind
 from app.domain.note_history import NoteThread, commit_of, note_threads
 from app.domain.outbox import OutboxState
@@ -34,6 +35,7 @@ from app.services.outbox import OutboxChange, OutboxService
 from app.ui.tasks import TaskTracker
 
 log = logging.getLogger(__name__)
+PAGING_STOPPED = "the app stopped loading them."
 
 REFRESH_TASK = "refresh-chart"
 OLDER_TASK = "older-items"  # one per chart shown: "older-items-<n>"
@@ -117,18 +119,33 @@ class ChartViewModel(QObject):
         return self._paging is not None and self.tasks.is_running(self._paging)
 
     async def page_older(self, chart: OpenChart) -> None:
-        """The chart's older items, page by page, told to the views as they come in."""
+        """The chart's older items, page by page, told to the views as they come in. A page
+        the EHR refused is said on its section (the service's FAILED); anything else that
+        stops the paging (the app closing its connections, a bug) is logged and said on the
+        sections still loading — a background helper never opens a dialog."""
         service = self._service
         if service is None:
             return
-        async for history in service.older_items(chart):
-            if self.chart is not chart:
-                return  # another chart is shown (its own paging is running)
-            self.histories[history.kind] = history
-            if history.kind is SectionKind.NOTES:
-                self.threads = note_threads(history.items, self._mine)
-                self.notes_changed.emit(self.threads)
-            self.history_changed.emit(history)
+        try:
+            async for history in service.older_items(chart):
+                if self.chart is not chart:
+                    return  # another chart is shown (its own paging is running)
+                self._show_history(history)
+        except Exception as exc:
+            log.warning("older items stopped: %s", type(exc).__name__)
+            if self.chart is chart:
+                for history in list(self.histories.values()):
+                    if history.state is HistoryState.LOADING:
+                        self._show_history(
+                            replace(history, state=HistoryState.FAILED, problem=PAGING_STOPPED)
+                        )
+
+    def _show_history(self, history: SectionHistory) -> None:
+        self.histories[history.kind] = history
+        if history.kind is SectionKind.NOTES:
+            self.threads = note_threads(history.items, self._mine)
+            self.notes_changed.emit(self.threads)
+        self.history_changed.emit(history)
 
     def _on_confirmed(self, _commit_id: object) -> None:
         if self.chart is None or self._service is None:

@@ -49,6 +49,7 @@ class MainWindow(QMainWindow):
         self._guard: Callable[[], str | None] | None = None
         self._close_confirmed = False
         self.close_question: QMessageBox | None = None
+        self.told: QMessageBox | None = None  # the last message of tell()
 
     def menu(self, title: str) -> QMenu:
         """The menu bar's menu ``title`` ("&Note"), added at its end the first time: the
@@ -64,6 +65,20 @@ class MainWindow(QMainWindow):
         if self.pages.indexOf(page) < 0:
             self.pages.addWidget(page)
         self.pages.setCurrentWidget(page)
+
+    def tell(self, text: str) -> None:
+        """A message over the window that never blocks: window-modal and opened, not run in a
+        nested loop (``exec()``), so the app goes on sending while it is open. A second one
+        while the first is open is added to it."""
+        box = self.told
+        if box is not None and box.isVisible():
+            if text not in box.text():
+                box.setText(f"{box.text()}\n\n{text}")
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, "FHIR Write-back", text, parent=self)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        self.told = box
+        box.open()
 
     def bring_to_front(self) -> None:
         """Back in front of the browser after a sign-in: shown (un-minimised), raised and

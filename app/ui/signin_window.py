@@ -13,7 +13,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from app.domain.errors import words_for
 from app.services.workbench import Workbench
@@ -72,7 +72,7 @@ def build_signin_window(workbench: Workbench) -> SignInWindow:
     window = MainWindow()
 
     def show_task_error(_name: str, exc: BaseException) -> None:
-        QMessageBox.warning(window, "FHIR Write-back", words_for(exc, UNEXPECTED))
+        window.tell(words_for(exc, UNEXPECTED))
 
     tasks = TaskTracker(on_error=show_task_error)
     directory = workbench.directory

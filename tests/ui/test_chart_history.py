@@ -122,3 +122,25 @@ async def test_a_failed_page_leaves_the_first_view_with_words(qtbot: QtBot) -> N
     assert last is not None and last.text(0) == failed.words
     assert last.text(0).startswith(f"Older items could not be loaded: {words} The newest")
     assert last.foreground(0).color().name() == "#8a1111"  # said as a problem
+
+
+async def test_paging_stopped_under_it_is_said_on_its_sections_not_in_a_dialog(
+    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
+) -> None:
+    """The site's connections close while older items are still paged in (a test's end did
+    this; CI hung on the modal error dialog it opened): the sections still loading say the
+    paging stopped, and no dialog opens."""
+    parts = await signed_in_window(qtbot, sandbox_workbench)
+    await _open(parts, "pat-large", "enc-large")
+    chart = parts.chart
+    await wait_until(
+        lambda: any(h.state is HistoryState.LOADING for h in chart.histories.values()), 30
+    )
+    await sandbox_workbench.aclose()  # the HTTP client closed under the paging
+    await wait_until(lambda: not chart.paging, 30)
+    states = {h.state for h in chart.histories.values()}
+    assert HistoryState.FAILED in states and HistoryState.LOADING not in states
+    for history in chart.histories.values():  # the request in flight, or the next one
+        if history.state is HistoryState.FAILED:
+            assert history.words.startswith("Older items could not be loaded: ")
+    assert parts.window.told is None

@@ -10,6 +10,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.bootstrap import SiteFactory, build_workbench
@@ -20,7 +21,7 @@ from app.main import after_the_paint
 from app.paths import AppPaths
 from app.services.workbench import Workbench
 from app.smart.sites import sandbox_site
-from app.ui.signin_window import SignInWindow, build_signin_window
+from app.ui.signin_window import UNEXPECTED, SignInWindow, build_signin_window
 from app.ui.workbench import complete_main_window
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
@@ -182,3 +183,28 @@ async def test_a_sandbox_that_cannot_start_says_so_at_sign_in(
     assert controller.session is None and not scripted_browser.entries()
     await first.tasks.aclose()
     await workbench.aclose()
+
+
+async def test_a_failed_task_is_told_over_the_window_without_blocking_it(
+    qtbot: QtBot, sandbox_workbench: Workbench
+) -> None:
+    """A task that fails (a bug) is told in words in a window-modal message that does not
+    block: the event loop goes on (before, QMessageBox.warning ran a nested loop; in CI it
+    never returned and the test run hung). A second failure is added to the open message."""
+    first = build_signin_window(sandbox_workbench)
+    qtbot.addWidget(first.window)
+    first.window.show()
+
+    async def fails() -> None:
+        raise RuntimeError("a bug")
+
+    first.tasks.start("boom", fails())
+    await wait_until(lambda: first.window.told is not None and first.window.told.isVisible(), 5)
+    told = first.window.told
+    assert told is not None and told.text() == UNEXPECTED
+    assert told.windowModality() is Qt.WindowModality.WindowModal
+    first.window.tell("The outbox could not be read.")
+    assert first.window.told is told and told.text().endswith("The outbox could not be read.")
+    await asyncio.sleep(0.05)  # the loop runs on with the message open
+    told.close()
+    await sandbox_workbench.aclose()
