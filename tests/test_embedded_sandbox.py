@@ -5,6 +5,7 @@ sent in between waits and is answered), and a sandbox that cannot start says so 
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,8 @@ import pytest
 
 from app.embedded_sandbox import EmbeddedSandbox, SandboxPhase, reserve_sandbox
 from app.paths import AppPaths
+from app.sandbox.options import SandboxOptions
+from app.sandbox.server import SandboxServer
 from app.smart.errors import NetworkError
 
 
@@ -83,3 +86,21 @@ async def test_closed_before_it_began_it_never_starts(sandbox: EmbeddedSandbox) 
     with pytest.raises(NetworkError):
         await sandbox.ready()
     assert sandbox.phase is SandboxPhase.CLOSED
+
+
+def test_a_stopped_sandbox_leaves_no_threads_behind(tmp_path: Path) -> None:
+    """Stop (the Sandbox menu), start again, close: the server's worker threads end each time
+    (waitress's close left its 8 waiting: the test run once held 956 of them)."""
+
+    def workers() -> int:
+        return sum(1 for t in threading.enumerate() if t.name.startswith("waitress"))
+
+    before = workers()
+    server = SandboxServer(SandboxOptions(db_path=tmp_path / "sandbox.db"))
+    server.start()
+    assert workers() > before
+    server.stop()
+    assert workers() == before
+    server.restart()
+    server.close()
+    assert workers() == before

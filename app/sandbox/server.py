@@ -114,12 +114,14 @@ class SandboxServer:
         if self.hl7 is not None:
             self.hl7.close()
             self.hl7 = None
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if server is not None:  # waitress's close leaves its worker threads waiting for work
+            server.task_dispatcher.shutdown(timeout=2)
         if self.store is not None:
             self.store.close()
         if self.auth is not None:
