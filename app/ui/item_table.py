@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 
 from app.domain.draft import UnacceptedText
 from app.domain.entry import EntryContext, EntryRefused
-from app.domain.items import CellChange, Column, ItemKind, Picker
+from app.domain.items import CellChange, CellEdit, Column, ItemKind, Picker
 from app.domain.validation import ValidationReport
 from app.ui.entry_model import EntryViewModel
 
@@ -381,13 +381,13 @@ class ItemTable(QWidget):
             and all(c.get(item) == c.get(fresh) for c in self.kind.columns)
         }
 
-    def mark_rows(self, report: ValidationReport | None) -> None:
+    def mark_rows(self, report: ValidationReport | None, untouched: set[str]) -> None:
         """Colour each row by its worst problem; each cell's tooltip shows the problems of its
         field (its column's validation slot), else those of the whole item. A cell holding a
         text that was not accepted keeps its mark and its words. A row not typed in yet is not
-        coloured: nothing is wrong with what the clinician has not written yet."""
+        coloured (``untouched``: their ids): nothing is wrong with what the clinician has not
+        written yet."""
         self._filling = True
-        untouched = self.untouched_ids()
         try:
             for r, item in enumerate(self._rows):
                 problems = report.for_item(item.item_id) if report else ()
@@ -443,31 +443,37 @@ class ItemTable(QWidget):
     def _changed(self, cell: QTableWidgetItem) -> None:
         if self._filling or cell.row() >= len(self._rows):
             return
+        edit, refused_changed = self._enter(cell)
+        if refused_changed:  # first: the draft forgets a corrected text before the item changes
+            self.unaccepted_changed.emit()
+        if edit is not None:
+            self._tell(edit)
+
+    def _enter(self, cell: QTableWidgetItem) -> tuple[CellEdit[Any] | None, bool]:
+        """The cell's text read into its row: the edit, or None when it is refused (kept in
+        the cell, red, with its words); and whether the refused texts changed."""
         row, c = self._rows[cell.row()], cell.column()
         entry = self.entry.context() if self.entry is not None else EntryContext(date.today())
         try:
             edit = self.kind.edit_cell(row, c, cell.text(), entry)
         except EntryRefused as refused:
-            self._refused(row.item_id, cell, refused.words)
-            self.unaccepted_changed.emit()
-            return
+            self.pending[(row.item_id, c)] = (cell.text(), refused.words)
+            self._filling = True
+            cell.setBackground(REFUSED)
+            cell.setToolTip(refused.words)
+            self._filling = False
+            self._show_pending()
+            return None, True
         was_refused = self.pending.pop((row.item_id, c), None) is not None
         self._rows[cell.row()] = edit.item
         self._show_pending()
-        if was_refused:  # first: the draft forgets the text before the item changes
-            self.unaccepted_changed.emit()
+        return edit, was_refused
+
+    def _tell(self, edit: CellEdit[Any]) -> None:
         if edit.change is CellChange.KEEP:
             self.edited.emit(edit.item)
         elif edit.change is CellChange.REMOVE:
             self.removed.emit(edit.item.item_id)
-
-    def _refused(self, item_id: str, cell: QTableWidgetItem, words: str) -> None:
-        self.pending[(item_id, cell.column())] = (cell.text(), words)
-        self._filling = True
-        cell.setBackground(REFUSED)
-        cell.setToolTip(words)
-        self._filling = False
-        self._show_pending()
 
     def unaccepted(self) -> list[UnacceptedText]:
         """The texts typed into cells and not accepted, as the draft keeps them."""
@@ -478,9 +484,9 @@ class ItemTable(QWidget):
 
     def restore_unaccepted(self, kept: Sequence[UnacceptedText]) -> None:
         """Texts a saved draft kept (typed before a restart) back in their cells: checked
-        again, refused with their words, or used if they can be now."""
+        again, refused with their words, or used if they can be now. ``unaccepted_changed``
+        is not emitted: the editor says once, for every table, what is still refused."""
         columns = {column.field: c for c, column in enumerate(self.kind.columns)}
-        restored = False
         for text in kept:
             r = next((i for i, item in enumerate(self._rows) if item.item_id == text.item_id), None)
             c = columns.get(text.field)
@@ -490,10 +496,9 @@ class ItemTable(QWidget):
             self._filling = True
             cell.setText(text.text)
             self._filling = False
-            self._changed(cell)  # refused again (kept, red) or used now
-            restored = True
-        if restored:  # one used now is no longer kept
-            self.unaccepted_changed.emit()
+            edit, _refused_changed = self._enter(cell)
+            if edit is not None:  # used now
+                self._tell(edit)
 
     # ------------------------------------------------------------------ rows
     def add_row(self) -> None:

@@ -157,6 +157,7 @@ class NoteEditor(QWidget):
         if another and editable and draft.unaccepted:  # typed before the app last closed
             for table in self.tables.values():
                 table.restore_unaccepted(draft.unaccepted)
+            self._unaccepted_changed()  # once: a text used now is no longer kept
 
     def _unaccepted_changed(self) -> None:
         self.unaccepted_changed.emit(
@@ -221,9 +222,9 @@ class NoteEditor(QWidget):
             label.setVisible(bool(found))
         lines: list[str] = []
         for table in self.tables.values():
-            table.mark_rows(report)
+            untouched = table.untouched_ids()
+            table.mark_rows(report, untouched)
             if report is not None:
-                untouched = table.untouched_ids()
                 for row_item_id, row_name in table.row_labels():
                     found = report.for_item(row_item_id)
                     if row_item_id in untouched and found:

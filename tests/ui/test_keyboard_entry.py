@@ -167,7 +167,7 @@ def test_what_is_being_typed_survives_the_row_being_marked_again(
     item's text: "bp" vanished while typing."""
     table, picker = open_observation_picker(editor)
     qtbot.keyClicks(picker, "bp")
-    table.mark_rows(None)
+    table.mark_rows(None, table.untouched_ids())
     editor.show_draft(make_draft((ObservationItem("o1", "", "", None, None),)))  # an autosave
     assert picker.text() == "bp"
 

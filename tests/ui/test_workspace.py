@@ -445,6 +445,7 @@ async def test_a_refused_cell_text_survives_a_restart_and_holds_the_approval(
     page2 = WorkspacePage(second)
     qtbot.addWidget(page2)
     await _load(page2)
+    assert not second.dirty  # shown again as it was kept: not an edit
     again = page2.editor.table_for("task")
     cell = again.table.item(0, due)
     assert cell.text() == "someday soon" and cell.background().color() == REFUSED
