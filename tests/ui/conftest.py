@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,22 @@ from app.services.workbench import Workbench
 from tests.support.servers import RunningServer
 
 
-@pytest.fixture
-def sandbox_workbench(tmp_path: Path, sandbox_server: RunningServer) -> Iterator[Workbench]:
-    """The app's Workbench with one site: the session's sandbox EHR."""
+def workbench_on(tmp_path: Path, server: RunningServer) -> Workbench:
+    """The app's Workbench with one site, ``server`` (the sandbox or the peer EHR), and every
+    folder of its own inside ``tmp_path``."""
     paths = AppPaths(
         tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
     ).ensure()
     site = Site(
-        id="test-sandbox",
-        display_name="Test sandbox",
-        fhir_base=sandbox_server.fhir_base,
-        client_id=sandbox_server.client_id,
+        id=f"test-{server.name}",
+        display_name=f"Test {server.name}",
+        fhir_base=server.fhir_base,
+        client_id=server.client_id,
     )
-    yield build_workbench(paths, [site])
+    return build_workbench(paths, [site])
+
+
+@pytest.fixture
+def sandbox_workbench(tmp_path: Path, sandbox_server: RunningServer) -> Workbench:
+    """The app's Workbench with one site: the session's sandbox EHR."""
+    return workbench_on(tmp_path, sandbox_server)

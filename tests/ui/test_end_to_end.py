@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,14 +15,11 @@ import pytest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app.bootstrap import build_workbench
 from app.domain.audit import AuditKind
 from app.domain.clinical import Reference
 from app.domain.draft import ObservationItem, TaskItem
 from app.domain.outbox import OutboxState
-from app.domain.site import Site
 from app.fhir.client import FhirClient
-from app.paths import AppPaths
 from app.services.session import SessionState
 from app.services.workbench import SiteServices, Workbench
 from app.smart.http import create_http_client
@@ -30,6 +27,7 @@ from app.ui.audit_viewer import AuditViewer
 from app.ui.workbench import MainWindowParts, build_main_window
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.conftest import workbench_on
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -90,17 +88,8 @@ async def fhir_of(parts: MainWindowParts) -> AsyncIterator[FhirClient]:
 
 
 @pytest.fixture
-def workbench(tmp_path: Path, ehr: RunningServer) -> Iterator[Workbench]:
-    paths = AppPaths(
-        tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
-    ).ensure()
-    site = Site(
-        id=f"test-{ehr.name}",
-        display_name=f"Test {ehr.name}",
-        fhir_base=ehr.fhir_base,
-        client_id=ehr.client_id,
-    )
-    yield build_workbench(paths, [site])
+def workbench(tmp_path: Path, ehr: RunningServer) -> Workbench:
+    return workbench_on(tmp_path, ehr)
 
 
 async def test_sign_in_open_chart_edit_and_sign_out(

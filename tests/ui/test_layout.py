@@ -8,7 +8,6 @@ real screens: docs/screenshots/screen-*.png (docs/screenshots/make_screen_sizes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,11 @@ from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QApplication, QSplitter
 from pytestqt.qtbot import QtBot
 
-from app.bootstrap import build_workbench
-from app.domain.site import Site
-from app.paths import AppPaths
 from app.services.workbench import Workbench
 from app.ui import layout_memory
 from app.ui.layout_memory import LayoutMemory, fit_to_screen, keep_on_screen
 from app.ui.main_window import MainWindow
 from app.ui.workbench import MainWindowParts
-from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
 from tests.ui.test_end_to_end import signed_in_window, wait_until
 
@@ -40,17 +35,8 @@ def small_screen(monkeypatch: pytest.MonkeyPatch) -> QRect:
 
 
 @pytest.fixture
-def workbench(tmp_path: Path, sandbox_server: RunningServer) -> Iterator[Workbench]:
-    paths = AppPaths(
-        tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
-    ).ensure()
-    site = Site(
-        id="layout",
-        display_name="Sandbox",
-        fhir_base=sandbox_server.fhir_base,
-        client_id=sandbox_server.client_id,
-    )
-    yield build_workbench(paths, [site])
+def workbench(sandbox_workbench: Workbench) -> Workbench:
+    return sandbox_workbench
 
 
 def settle() -> None:

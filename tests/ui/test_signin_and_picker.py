@@ -3,11 +3,9 @@ encounter picker, against the sandbox over real HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -24,18 +22,6 @@ from app.ui.workbench import build_main_window
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
 from tests.ui.test_end_to_end import wait_until
-
-
-@pytest.fixture
-def sandbox_workbench(tmp_path: Path, sandbox_server: RunningServer) -> Iterator[Workbench]:
-    paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
-    site = Site(
-        id="ui-sandbox",
-        display_name="Sandbox",
-        fhir_base=sandbox_server.fhir_base,
-        client_id=sandbox_server.client_id,
-    )
-    yield build_workbench(paths, [site])
 
 
 async def test_unreachable_ehr_is_explained_and_the_view_is_usable_again(

@@ -4,32 +4,18 @@ keyboard opens that encounter's chart; back again with the same key."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from app.bootstrap import build_workbench
-from app.domain.site import Site
-from app.paths import AppPaths
 from app.services.workbench import Workbench
-from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
 from tests.ui.test_end_to_end import signed_in_window, wait_until
 
 
 @pytest.fixture
-def workbench(tmp_path: Path, sandbox_server: RunningServer) -> Iterator[Workbench]:
-    paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
-    site = Site(
-        id="worklist-sandbox",
-        display_name="Sandbox",
-        fhir_base=sandbox_server.fhir_base,
-        client_id=sandbox_server.client_id,
-    )
-    yield build_workbench(paths, [site])
+def workbench(sandbox_workbench: Workbench) -> Workbench:
+    return sandbox_workbench
 
 
 async def test_the_day_one_key_away_and_a_visit_opened_from_it(
