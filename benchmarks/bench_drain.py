@@ -43,8 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.bootstrap import open_site_store, settle_heap
 from app.domain.commit import resolve_references
+from app.domain.site import Site
 from app.fhir.client import FhirClient
 from app.fhir.profiles import load_profile
+from app.smart.http import create_http_client
 from app.sync.runner import SyncRunner
 from benchmarks.latency_proxy import ProxyProcess
 from tests.support.servers import RunningServer, start_peer, start_sandbox
@@ -136,7 +138,10 @@ async def drain(server: RunningServer, args: argparse.Namespace, workdir: Path) 
             )
     origin = server.fhir_base.rsplit("/fhir", 1)[0]
     with ProxyProcess(origin, args.latency) as proxy:
-        async with httpx.AsyncClient(timeout=60) as http:
+        # the site's client as the app builds it (app.smart.http: TLS context, event hooks,
+        # cookie jar), not a bare httpx.AsyncClient
+        site = Site(id="bench", display_name="Bench", fhir_base=proxy.base + "/fhir", client_id="b")
+        async with create_http_client(site, timeout=httpx.Timeout(60)) as http:
             fhir = FhirClient(
                 http, proxy.base + "/fhir", TestAuth(launch_token(server)), max_concurrency=16
             )

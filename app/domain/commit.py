@@ -132,6 +132,11 @@ class PlannedWrite:
         one send share it, issue 15); :meth:`payload` for a copy to change."""
         return self.payload()
 
+    @functools.cached_property
+    def local_references(self) -> frozenset[str]:
+        """The ``urn:uuid:`` references in the approved payload (read from :attr:`parsed`)."""
+        return local_references(self.parsed)
+
     def verify(self) -> bool:
         """True when the payload still hashes to the hash recorded at approval."""
         return sha256_hex(self.payload_json) == self.payload_sha256

@@ -104,6 +104,9 @@ class FhirClient:
         self._capabilities: ServerCapabilities | None = None
         origin = urlsplit(self._base)
         self._origin = (origin.scheme, origin.netloc)
+        # the target of every transaction and batch, parsed once (httpx would parse the text
+        # twice per request: issue 15)
+        self._base_url = httpx.URL(self._base)
 
     @property
     def fhir_base(self) -> str:
@@ -298,11 +301,13 @@ class FhirClient:
         headers: Mapping[str, str] | None = None,
         what: str = "a request",
     ) -> FhirResponse:
-        url = (
-            path_or_url
-            if path_or_url.startswith(("http://", "https://"))
-            else self.url(path_or_url)
-        )
+        url: str | httpx.URL
+        if path_or_url == "":
+            url = self._base_url
+        elif path_or_url.startswith(("http://", "https://")):
+            url = path_or_url
+        else:
+            url = self.url(path_or_url)
         all_headers = {"Accept": FHIR_JSON, **(headers or {})}
         if json_body is not None:
             content = json.dumps(json_body, default=_json_default, ensure_ascii=False).encode(
@@ -328,7 +333,7 @@ class FhirClient:
                 raise self._failed(exc, url, what) from exc
         return _answer(response, raw, what)
 
-    def _failed(self, exc: Exception, url: str, what: str) -> FhirError:
+    def _failed(self, exc: Exception, url: str | httpx.URL, what: str) -> FhirError:
         """The FhirError for a request that got no usable answer, saying whether the server
         may have acted on it (``maybe_delivered``: the sync engine checks before resending)."""
         if isinstance(exc, httpx.TimeoutException):

@@ -268,15 +268,21 @@ def plan_send(
         strategy = choose_strategy(commit, caps)
     remaining = tuple(w.position for w in commit.writes if w.full_url not in known)
     own = {w.full_url for w in commit.writes}
-    bodies: dict[int, dict[str, Any]] = {}  # each payload read and resolved once (issue 15)
+    # position -> the payload with its known references resolved, each read once (issue 15);
+    # None: nothing in it changes, its approved (canonical) text is sent as it is
+    bodies: dict[int, dict[str, Any] | None] = {}
     for p in remaining:
         w = commit.writes[p]
-        bodies[p] = w.payload()
-        external = resolve_in_place(bodies[p], known) - own
+        refs = w.local_references
+        external = {r for r in refs if r not in known} - own
         if w.is_update and w.target is not None and w.target.startswith(URN_UUID_PREFIX):
             external |= {w.target} - known.keys()
         if external:
             raise CannotSend("It refers to a note that has not reached the EHR yet.")
+        bodies[p] = None
+        if w.is_update or any(r in known for r in refs):
+            bodies[p] = w.payload()
+            resolve_in_place(bodies[p], known)
     if not remaining:
         return SendPlan(strategy, (), ())
     targets = {p: update_target(commit.writes[p], known, versions) for p in remaining}
@@ -291,7 +297,9 @@ def plan_send(
     ]
     if any(w.is_update for w in ready):  # corrections first, on their own: see the docstring
         ready = [w for w in ready if w.is_update]
-    requests = tuple(_single(w, caps, bodies[w.position], targets[w.position]) for w in ready)
+    requests = tuple(
+        _single(w, caps, bodies[w.position] or w.payload(), targets[w.position]) for w in ready
+    )
     return SendPlan(strategy, requests, remaining)
 
 
@@ -333,29 +341,35 @@ def update_target(
 def _transaction(
     commit: ApprovedCommit,
     caps: WriteCapabilities,
-    bodies: Mapping[int, dict[str, Any]],
+    bodies: Mapping[int, dict[str, Any] | None],
     strategy: WriteStrategy,
     targets: Mapping[int, UpdateTarget | None],
 ) -> PlannedRequest:
-    """``bodies``: position -> resolved payload of each write still to send (in order)."""
+    """``bodies``: position -> resolved payload of each write still to send (in order), None
+    for one sent as approved. The Bundle's text is canonical JSON, as ``canonical_json`` of
+    the Bundle would write it; an unchanged payload's approved text (canonical already) is
+    put in as it is, not read and written again (issue 15)."""
     entries = []
     for p, body in bodies.items():
         w = commit.writes[p]
         target = targets.get(p)
         request: dict[str, str]
         if target is not None:
+            assert body is not None  # an update's body carries the target's id
             body["id"] = target.resource_id
             request = {"method": "PUT", "url": target.reference, "ifMatch": target.if_match}
         else:
             request = {"method": "POST", "url": w.resource_type}
             if caps.of(w.resource_type).conditional_create:
                 request["ifNoneExist"] = w.if_none_exist
-        entries.append({"fullUrl": w.full_url, "resource": body, "request": request})
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+        resource = w.payload_json if body is None else canonical_json(body)
+        # sorted keys: "fullUrl" < "request" < "resource", so the resource closes the entry
+        head = canonical_json({"fullUrl": w.full_url, "request": request})
+        entries.append(f'{head[:-1]},"resource":{resource}}}')
     return PlannedRequest(
         "POST",
         "",
-        canonical_json(bundle),
+        '{"entry":[' + ",".join(entries) + '],"resourceType":"Bundle","type":"transaction"}',
         (FHIR_JSON, _prefer(caps.profile)),
         tuple(bodies),
         strategy,

@@ -10,7 +10,13 @@ from uuid import uuid4
 
 import pytest
 
-from app.domain.commit import ApprovedCommit, DraftWrite, WriteOperation, build_commit
+from app.domain.commit import (
+    ApprovedCommit,
+    DraftWrite,
+    WriteOperation,
+    build_commit,
+    canonical_json,
+)
 from app.domain.outbox import OutboxItem, OutboxState, SyncEvent
 from app.domain.retry import BackoffPolicy
 from app.fhir.profiles import VendorProfile, load_profile
@@ -468,3 +474,41 @@ def test_a_lost_correction_is_checked_by_reading_its_target() -> None:
     assert reconcile_event(commit, {0: 1, 1: 1}) is E.RECONCILED_PRESENT
     assert reconcile_event(commit, {0: 1, 1: 0}) is E.RECONCILED_PARTIAL
     assert reconcile_event(commit, {0: 1}, changed=frozenset({1})) is E.CHANGED_BY_OTHERS
+
+
+def test_the_transaction_text_is_canonical_json_with_the_approved_payloads_in_it() -> None:
+    """The Bundle is written as text around the approved payloads (issue 15): it must be the
+    same text ``canonical_json`` makes of the Bundle, whether a payload went in as approved,
+    with references resolved, or with a correction's target id."""
+    base = only_note()
+    amendment = build_commit(
+        [
+            DraftWrite(
+                {
+                    "resourceType": "DocumentReference",
+                    "description": "Größe «ü» \u2028",
+                    "relatesTo": [
+                        {"code": "replaces", "target": {"reference": base.writes[0].full_url}}
+                    ],
+                }
+            ),
+            DraftWrite({"resourceType": "Observation", "valueQuantity": {"value": 1.5}}),
+        ],
+        sequence=2,
+        depends_on=[base.commit_id],
+    )
+    commit = note_commit()
+    plans = [
+        plan_send(commit, caps()),
+        plan_send(commit, caps(conditional=("Observation",))),
+        plan_send(commit, caps(), {commit.writes[0].full_url: "DocumentReference/srv-1"}),
+        plan_send(correction_commit(), caps()),
+        plan_send(amendment, caps(), {base.writes[0].full_url: "DocumentReference/base-1"}),
+    ]
+    for plan in plans:
+        (request,) = plan.requests
+        assert request.body == canonical_json(json.loads(request.body))
+    untouched = json.loads(plans[0].requests[0].body)["entry"]
+    assert [canonical_json(e["resource"]) for e in untouched] == [
+        w.payload_json for w in commit.writes
+    ]
