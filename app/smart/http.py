@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import certifi
 import httpx
+from httpx._types import CookieTypes
 
 from app import __version__
 from app._user_files import UserFileError
@@ -89,7 +90,7 @@ class SiteHttpClient(httpx.AsyncClient):
         return self._jar
 
     @cookies.setter
-    def cookies(self, cookies: httpx.CookieTypes) -> None:
+    def cookies(self, cookies: CookieTypes) -> None:
         self._jar = SetCookiesOnly(cookies)
 
 
