@@ -77,11 +77,13 @@ class StoreThread:
             if first is None:
                 return
             batch = [first]
-            deadline = time.monotonic() + self._gather
+            if self._gather > 0:
+                # asleep for the whole window, not woken by each call that joins (each wake-up
+                # is a context switch, and the thread takes the GIL from the event loop's)
+                time.sleep(self._gather)
             while not stopping:
-                left = deadline - time.monotonic()
                 try:
-                    waiting = calls.get(timeout=left) if left > 0 else calls.get_nowait()
+                    waiting = calls.get_nowait()
                 except queue.Empty:
                     break
                 if waiting is None:
