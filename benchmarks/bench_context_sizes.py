@@ -198,7 +198,11 @@ async def measure_size(
 
     await app()  # warm the server's caches for this patient
     loads = {"app": app, "httpx": naive_httpx, "fhirclient": naive_fhirclient}
-    return await timed(runs, proxy, loads)
+    return await timed(runs, proxy, {name: loads[name] for name in CLIENTS})
+
+
+CLIENTS = ["app", "httpx", "fhirclient"]  # --clients
+_ABSENT = Timing(float("nan"), float("nan"), float("nan"))
 
 
 def report(title: str, results: dict[int, dict[str, Timing]], latency: float) -> list[str]:
@@ -208,7 +212,7 @@ def report(title: str, results: dict[int, dict[str, Timing]], latency: float) ->
         f"  {'Observations':>12} | {'app banner':>10} {'app ready':>9} {'RTs':>3} | {'httpx':>8} {'RTs':>4} | {'fhirclient':>10} | {'vs httpx':>8} {'vs fhirclient':>13}"
     )
     for size, row in results.items():
-        app, hx, fc = row["app"], row["httpx"], row["fhirclient"]
+        app, hx, fc = (row.get(name, _ABSENT) for name in ("app", "httpx", "fhirclient"))
         print(
             f"  {size:>12} | {app.banner * 1000:8.0f}ms {app.ready * 1000:7.0f}ms {app.round_trips:3.0f} | "
             f"{hx.ready * 1000:6.0f}ms {hx.round_trips:4.0f} | {fc.ready * 1000:8.0f}ms | "
@@ -321,7 +325,11 @@ def main() -> int:
     parser.add_argument(
         "--latency-only", action="store_true", help="skip the local link (the peer at 20,000)"
     )
+    parser.add_argument(
+        "--clients", default=",".join(CLIENTS), help="which of app,httpx,fhirclient to run"
+    )
     args = parser.parse_args()
+    CLIENTS[:] = [c for c in args.clients.split(",") if c]
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         if args.server == "sandbox":
