@@ -42,8 +42,9 @@ Params = Mapping[str, str] | Sequence[tuple[str, str]]
 
 FHIR_JSON = "application/fhir+json"
 DEFAULT_MAX_RESPONSE_BYTES = 20 * 1024 * 1024
-# pages of searches the app already holds (FhirClient.hold), in records: about 1.5 KB each
-MAX_HELD_RECORDS = 40_000
+# pages of searches the app already holds (FhirClient.hold), in records (3–4 KB each in
+# memory): a large chart's older vital signs and results, and some of the chart before
+MAX_HELD_RECORDS = 12_000
 MAX_PAGES = 200
 _GATEWAY_DOWN = frozenset({502, 503, 504})  # a proxy answering for an EHR that is not there
 

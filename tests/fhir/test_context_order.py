@@ -17,6 +17,7 @@ from app.domain.capabilities import ServerCapabilities
 from app.domain.chart_history import HistoryState, SectionHistory
 from app.domain.context import EncounterContext, SectionKind
 from app.fhir import client as client_module
+from app.fhir import context_order
 from app.fhir.client import FhirClient, SearchResult
 from app.fhir.context_loader import ContextLoadOptions, load_encounter_context
 from app.fhir.context_older import older_items
@@ -127,13 +128,16 @@ async def test_the_order_follows_what_the_server_declares(
     queries, _ = plan_queries(caps, PATIENT, ContextLoadOptions())
     by_key = {q.key: q for q in queries}
     for key in ("vitals", "labs"):
-        params = dict(by_key[key].params)
+        query = by_key[key]
+        assert ("_sort", "-date") in query.params  # the search the server would sort
         if large_ehr.name == "peer":  # its software: Medplum's MemoryRepository
-            assert by_key[key].in_app is not None and "_sort" not in params
-            assert params["_count"] == "10000"
-            assert ("_sort", "-date") in by_key[key].in_app.sorted_params  # type: ignore[union-attr]
+            assert query.in_app is not None
+            assert dict(query.in_app.read_params) == {
+                "subject": f"Patient/{PATIENT}",
+                "_count": "10000",
+            }
         else:
-            assert by_key[key].in_app is None and params["_sort"] == "-date"
+            assert query.in_app is None
     assert by_key["notes"].in_app is None  # notes are few: the server sorts them everywhere
 
 
@@ -170,6 +174,26 @@ async def test_more_matches_than_the_app_reads_are_left_to_the_servers_sort(
             assert ctx.vitals.error is None and _ids(ctx.vitals.items) == expected[:200]
             final = await _all_older(client, ctx, SectionKind.VITALS)
             assert final.state is HistoryState.COMPLETE and _ids(final.items) == expected
+
+
+@pytest.mark.peer
+async def test_older_items_past_those_held_are_asked_of_the_server(
+    large_peer: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client holds a bounded number of older records per search; the pages after them
+    come from the server's sorted search, continuing where the held ones end."""
+    monkeypatch.setattr(context_order, "HELD_PER_SEARCH", 500)
+    log = RequestLog()
+    async with httpx.AsyncClient(timeout=60, event_hooks={"request": [log]}) as http:
+        fhir = FhirClient(http, large_peer.fhir_base, BearerAuth(access_token(large_peer)))
+        ctx = await load_encounter_context(fhir, PATIENT, ENCOUNTER)
+        log.clear()
+        final = await _all_older(fhir, ctx, SectionKind.LABS)
+    assert final.state is HistoryState.COMPLETE
+    assert _ids(final.items) == newest_first("laboratory")
+    asked = [u for u in log.urls if "/Observation" in u]
+    assert asked and all("_offset=" in u and "_sort=-date" in u for u in asked)
+    assert "_offset=700" in asked[0]  # 200 shown, 500 held
 
 
 async def test_held_pages_are_given_once_and_the_oldest_go_first(
