@@ -125,7 +125,7 @@ async def run_batch(client: FhirClient, header: Header, queries: Sequence[Query]
     alone = [q for q in queries if q.in_app is not None]
     queries = [q for q in queries if q.in_app is None]
     searches = asyncio.ensure_future(_batch_of(client, queries))  # sent with the header's
-    ordered = asyncio.ensure_future(read_in_app_order(client, alone))
+    ordered = asyncio.ensure_future(asyncio.gather(*(_search(client, q) for q in alone)))
     try:
         entries = (await client.batch(_gets(header.urls))).get("entry") or []
         patient_raw = entry_resource(entries[0], f"reading Patient/{header.patient_id}")
@@ -136,7 +136,7 @@ async def run_batch(client: FhirClient, header: Header, queries: Sequence[Query]
             enc_result = SearchResult(resources=(enc_raw,))
         header.ready(patient_raw, enc_result)
         response = await searches
-        in_order = await ordered
+        in_order = {q.key: r for q, r in zip(alone, await ordered, strict=True)}
     finally:
         _drop(searches)
         _drop(ordered)
@@ -171,6 +171,8 @@ async def run_batch(client: FhirClient, header: Header, queries: Sequence[Query]
 
 async def _search(client: FhirClient, query: Query) -> SearchResult | str:
     try:
+        if query.in_app is not None:
+            return await read_in_app_order(client, query)
         return await client.search(query.resource_type, query.params, limit=query.limit)
     except FhirError as exc:
         return exc.user_message
@@ -179,27 +181,20 @@ async def _search(client: FhirClient, query: Query) -> SearchResult | str:
 async def run_concurrent(
     client: FhirClient, header: Header, queries: Sequence[Query]
 ) -> SectionResults:
-    alone = [q for q in queries if q.in_app is not None]
-    queries = [q for q in queries if q.in_app is None]
     searches = asyncio.gather(*(_search(client, q) for q in queries))
-    ordered = asyncio.ensure_future(read_in_app_order(client, alone))
     try:
         header.ready(*await header.read(client))
         found = await searches
-        in_order = await ordered
     finally:
         _drop(searches)
-        _drop(ordered)
-    return {**{q.key: r for q, r in zip(queries, found, strict=True)}, **in_order}
+    return {q.key: r for q, r in zip(queries, found, strict=True)}
 
 
 async def run_sequential(
     client: FhirClient, header: Header, queries: Sequence[Query]
 ) -> SectionResults:
     header.ready(*await header.read(client))
-    alone = [q for q in queries if q.in_app is not None]
-    found = {q.key: await _search(client, q) for q in queries if q.in_app is None}
-    return {**found, **await read_in_app_order(client, alone)}
+    return {query.key: await _search(client, query) for query in queries}
 
 
 def entry_resource(entry: object, what: str) -> JsonObject:

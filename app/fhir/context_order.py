@@ -5,13 +5,13 @@ Medplum's in-memory repository (the peer EHR) sorts every match of a search by e
 sort parameter's FHIRPath twice per comparison, with no index; for Observation ``date`` that
 is a union over twenty resource types, about 0.7 ms a match, and a ``date`` filter costs
 0.3–0.45 ms a candidate: a window of the last 7 days (21 results) still takes 1.2 s when the
-patient has 3,750. Reading the patient's 5,000 Observations unsorted takes about 135 ms (with
-``category=`` twice that, and once per section). On such a server (``app_orders`` in
-app.fhir.context_queries says which) the vital signs and the results are read in one unsorted
-search of the patient's Observations, up to ``ContextLoadOptions.app_order_cap``; the app
-picks each section's records by category (as ``category=`` would) and its newest itself. The
-older ones are held by the client as the pages the section's sorted search would answer
-(``FhirClient.hold``, ``_offset`` URLs of that search): the background paging
+patient has 3,750. Reading the same 3,750 unsorted takes 85–220 ms. On such a server
+(``app_orders`` in app.fhir.context_queries says which) a section's search reads every match
+unsorted, up to ``ContextLoadOptions.app_order_cap``, and the app picks the newest itself
+(one read per section: the vital signs' answer is read while the server works on the
+results; one read of every Observation of the patient was not faster, and reads categories
+no section shows). The older ones are held by the client as the pages the sorted search
+would answer (``FhirClient.hold``, ``_offset`` URLs of that search): the background paging
 (app.fhir.context_older) reads them without a request, and a page no longer held is asked of
 the server, which answers the same.
 
@@ -22,18 +22,15 @@ the sorted search is run as before.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from app.fhir.client import FhirClient, JsonObject, SearchResult
 from app.fhir.context_queries import InAppOrder, Query
-from app.fhir.errors import FhirError, FhirResponseTooLarge
-from app.fhir.fhir_reading import list_of
+from app.fhir.errors import FhirResponseTooLarge
 from app.fhir.mapping_in import observation_effective
 
 log = logging.getLogger(__name__)
@@ -44,55 +41,28 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 HELD_PER_SEARCH = 5_000
 
 
-async def read_in_app_order(
-    client: FhirClient, queries: Sequence[Query]
-) -> dict[str, SearchResult | str]:
-    """Each section's first view (its newest ``query.limit`` matches, newest first), read for
-    all of them in one search; the older matches held as each section's sorted search's next
-    pages. A section the server must sort falls back to its sorted search."""
-    if not queries:
-        return {}
-    first = queries[0]
-    assert first.in_app is not None
-    read = first.in_app.read_params
-    cap = int(dict(read).get("_count", "1"))
+async def read_in_app_order(client: FhirClient, query: Query) -> SearchResult:
+    """The section's first view (its newest ``query.limit`` matches, newest first); the older
+    matches held as the sorted search's next pages."""
+    assert query.in_app is not None
+    order = query.in_app
+    cap = int(dict(query.params).get("_count", "0"))
     try:
         everything: SearchResult | None = await client.search(
-            first.resource_type, read, limit=max(cap, 1)
+            query.resource_type, query.params, limit=max(cap, 1)
         )
     except FhirResponseTooLarge:
         everything = None
-    except FhirError as exc:
-        return {q.key: exc.user_message for q in queries}
     if everything is None or not _whole(everything):
-        log.debug("%s: not every match in one answer; the server sorts", first.resource_type)
-        done = await asyncio.gather(*(_sorted_by_server(client, q) for q in queries))
-        return {q.key: r for q, r in zip(queries, done, strict=True)}
-    return {q.key: _first_view(client, q, everything) for q in queries}
-
-
-def _first_view(client: FhirClient, query: Query, everything: SearchResult) -> SearchResult:
-    order = query.in_app
-    assert order is not None
-    mine = [r for r in everything.resources if _in_category(r, order.category)]
-    ranked = sorted(mine, key=_newest_first_key, reverse=True)
-    shown, older = ranked[: query.limit], ranked[query.limit :]
-    result = replace(everything, resources=tuple(shown), total=len(mine))
+        log.debug("%s: not every match in one answer; the server sorts", query.key)
+        return await _sorted_by_server(client, query, order)
+    ranked = sorted(everything.resources, key=_newest_first_key, reverse=True)
+    first, older = ranked[: query.limit], ranked[query.limit :]
     if not older:
-        return replace(result, truncated=False, next_url=None)
+        return replace(everything, resources=tuple(first), truncated=False, next_url=None)
     pages = _held_pages(client, query.resource_type, order, query.limit, older)
     client.hold(pages[: math.ceil(HELD_PER_SEARCH / max(1, order.page_size))])
-    return replace(result, truncated=True, next_url=pages[0][0])
-
-
-def _in_category(raw: JsonObject, code: str) -> bool:
-    """What the server's ``category=<code>`` finds: a category coding with that code."""
-    return any(
-        isinstance(coding, dict) and coding.get("code") == code
-        for category in list_of(raw.get("category"))
-        if isinstance(category, dict)
-        for coding in list_of(category.get("coding"))
-    )
+    return replace(everything, resources=tuple(first), truncated=True, next_url=pages[0][0])
 
 
 def _whole(result: SearchResult) -> bool:
@@ -108,13 +78,11 @@ def _newest_first_key(raw: JsonObject) -> tuple[bool, datetime]:
     return (effective is not None, effective or _NEVER)
 
 
-async def _sorted_by_server(client: FhirClient, query: Query) -> SearchResult | str:
-    try:
-        result = await client.search(query.resource_type, query.params, limit=query.limit)
-    except FhirError as exc:
-        return exc.user_message
+async def _sorted_by_server(client: FhirClient, query: Query, order: InAppOrder) -> SearchResult:
+    result = await client.search(query.resource_type, order.sorted_params, limit=query.limit)
     if result.truncated and result.next_url is None:  # its rest has no link: read it again
-        result = replace(result, next_url=client.url(query.relative_url))
+        url = client.url(f"{query.resource_type}?{urlencode(order.sorted_params)}")
+        result = replace(result, next_url=url)
     return result
 
 

@@ -49,12 +49,9 @@ Params = tuple[tuple[str, str], ...]
 
 @dataclass(frozen=True)
 class InAppOrder:
-    """A section the app orders itself: read with the others of its type in one unsorted
-    search (``read_params``: the patient, the cap), picked out by ``category``; the search the
-    server would sort (its pages past the first view are the older items), and their size."""
+    """A section whose matches the app reads unsorted and orders itself: the search the server
+    would sort (its pages past the first view are the older items), and their page size."""
 
-    read_params: Params
-    category: str
     sorted_params: Params
     page_size: int
 
@@ -65,7 +62,7 @@ class Query:
     resource_type: str
     params: Params
     limit: int
-    in_app: InAppOrder | None = None  # ordered by the app: read as that says, not ``params``
+    in_app: InAppOrder | None = None  # ordered by the app (then ``limit`` is the first view)
 
     @property
     def relative_url(self) -> str:
@@ -144,12 +141,13 @@ def plan_queries(
         if sorted_by_server:
             params.append(("_sort", f"-{sort}"))
         sorted_params = (*params, ("_count", str(min(page, limit))))
-        category = dict(params).get("category")
-        order = None
-        if sorted_by_server and in_app and rtype in ORDERED_IN_APP and category is not None:
-            read = (params[0], ("_count", str(options.app_order_cap)))
-            order = InAppOrder(read, category, sorted_params, page)
-        queries.append(Query(key, rtype, sorted_params, limit, order))
+        if sorted_by_server and in_app and rtype in ORDERED_IN_APP:
+            unsorted = [(name, value) for name, value in params if name != "_sort"]
+            everything = (*unsorted, ("_count", str(options.app_order_cap)))
+            order = InAppOrder(sorted_params, page)
+            queries.append(Query(key, rtype, everything, limit, order))
+        else:
+            queries.append(Query(key, rtype, sorted_params, limit))
     return queries, refused
 
 
