@@ -7,7 +7,8 @@ is a union over twenty resource types, about 0.7 ms a match, and a ``date`` filt
 0.3–0.45 ms a candidate: a window of the last 7 days (21 results) still takes 1.2 s when the
 patient has 3,750. Reading the same 3,750 unsorted takes 85–220 ms. On such a server
 (``app_orders`` in app.fhir.context_queries says which) a section's search reads every match
-unsorted, up to ``ContextLoadOptions.app_order_cap``, and the app picks the newest itself
+unsorted (pages of 5,000 by default, up to ``ContextLoadOptions.app_order_cap``: 20,000),
+and the app picks the newest itself
 (one read per section: the vital signs' answer is read while the server works on the
 results; one read of every Observation of the patient was not faster, and reads categories
 no section shows). The older ones are held by the client as the pages the sorted search
@@ -46,10 +47,9 @@ async def read_in_app_order(client: FhirClient, query: Query) -> SearchResult:
     matches held as the sorted search's next pages."""
     assert query.in_app is not None
     order = query.in_app
-    cap = int(dict(query.params).get("_count", "0"))
     try:
         everything: SearchResult | None = await client.search(
-            query.resource_type, query.params, limit=max(cap, 1)
+            query.resource_type, query.params, limit=max(order.read_cap, 1)
         )
     except FhirResponseTooLarge:
         everything = None

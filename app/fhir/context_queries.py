@@ -40,8 +40,10 @@ class ContextLoadOptions:
     mrn_system: str | None = None  # the site's MRN identifier system, when known
     strategy: LoadStrategy = LoadStrategy.AUTO
     observation_order: ResultOrder = ResultOrder.AUTO
-    # ResultOrder.APP reads at most this many matches of a section; with more, the server sorts
-    app_order_cap: int = 10_000
+    # ResultOrder.APP reads at most this many matches of a section (in pages of
+    # ``app_order_page``: each answer a few MB); with more, the server sorts
+    app_order_cap: int = 20_000
+    app_order_page: int = 5_000
 
 
 Params = tuple[tuple[str, str], ...]
@@ -54,6 +56,7 @@ class InAppOrder:
 
     sorted_params: Params
     page_size: int
+    read_cap: int  # at most this many matches read (``params`` reads them in pages)
 
 
 @dataclass(frozen=True)
@@ -143,8 +146,9 @@ def plan_queries(
         sorted_params = (*params, ("_count", str(min(page, limit))))
         if sorted_by_server and in_app and rtype in ORDERED_IN_APP:
             unsorted = [(name, value) for name, value in params if name != "_sort"]
-            everything = (*unsorted, ("_count", str(options.app_order_cap)))
-            order = InAppOrder(sorted_params, page)
+            read_page = max(1, min(options.app_order_page, options.app_order_cap))
+            everything = (*unsorted, ("_count", str(read_page)))
+            order = InAppOrder(sorted_params, page, options.app_order_cap)
             queries.append(Query(key, rtype, everything, limit, order))
         else:
             queries.append(Query(key, rtype, sorted_params, limit))

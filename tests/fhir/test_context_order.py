@@ -131,7 +131,7 @@ async def test_the_order_follows_what_the_server_declares(
         params = dict(by_key[key].params)
         if large_ehr.name == "peer":  # its software: Medplum's MemoryRepository
             assert by_key[key].in_app is not None and "_sort" not in params
-            assert params["_count"] == "10000" and params["category"]
+            assert params["_count"] == "5000" and params["category"]
             assert ("_sort", "-date") in by_key[key].in_app.sorted_params  # type: ignore[union-attr]
         else:
             assert by_key[key].in_app is None and params["_sort"] == "-date"
@@ -155,22 +155,42 @@ def test_only_software_that_sorts_without_an_index_is_ordered_by_the_app() -> No
 
 
 @pytest.mark.peer
-async def test_more_matches_than_the_app_reads_are_left_to_the_servers_sort(
+async def test_read_in_pages_or_left_to_the_servers_sort_the_chart_is_the_same(
     large_peer: RunningServer,
 ) -> None:
-    """Over the cap, or an answer too large for the client: only the server's sort can say
-    which are the newest; the first view and the older items are still right."""
-    async with httpx.AsyncClient(timeout=60) as http:
+    """Read in several pages, the first view and the older items are the same; over the cap,
+    or an answer too large for the client, only the server's sort can say which are the
+    newest: it sorts, and they are still right."""
+    log = RequestLog()
+    async with httpx.AsyncClient(timeout=60, event_hooks={"request": [log]}) as http:
         auth = BearerAuth(access_token(large_peer))
-        for client, options in (
-            (FhirClient(http, large_peer.fhir_base, auth), ContextLoadOptions(app_order_cap=300)),
-            (FhirClient(http, large_peer.fhir_base, auth, max_response_bytes=600_000), None),
+        for client, options, sorted_by in (
+            (
+                FhirClient(http, large_peer.fhir_base, auth),
+                ContextLoadOptions(app_order_page=200),
+                "the app",
+            ),
+            (
+                FhirClient(http, large_peer.fhir_base, auth),
+                ContextLoadOptions(app_order_cap=300),
+                "the server",
+            ),
+            (
+                FhirClient(http, large_peer.fhir_base, auth, max_response_bytes=600_000),
+                None,
+                "the server",
+            ),
         ):
+            log.clear()
             ctx = await load_encounter_context(client, PATIENT, ENCOUNTER, options=options)
+            vitals = [u for u in log.urls if "vital-signs" in u]
+            assert any("_sort" in u for u in vitals) is (sorted_by == "the server"), vitals
+            assert options is None or options.app_order_page != 200 or len(vitals) == 3
             expected = newest_first("vital-signs")
             assert ctx.vitals.error is None and _ids(ctx.vitals.items) == expected[:200]
             final = await _all_older(client, ctx, SectionKind.VITALS)
             assert final.state is HistoryState.COMPLETE and _ids(final.items) == expected
+    assert len(vitals) == 2  # too large: the read refused, then the server's sort
 
 
 @pytest.mark.peer
