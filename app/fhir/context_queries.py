@@ -145,14 +145,21 @@ def plan_queries(
             params.append(("_sort", f"-{sort}"))
         sorted_params = (*params, ("_count", str(min(page, limit))))
         if sorted_by_server and in_app and rtype in ORDERED_IN_APP:
-            unsorted = [(name, value) for name, value in params if name != "_sort"]
-            read_page = max(1, min(options.app_order_page, options.app_order_cap))
-            everything = (*unsorted, ("_count", str(read_page)))
-            order = InAppOrder(sorted_params, page, options.app_order_cap)
-            queries.append(Query(key, rtype, everything, limit, order))
+            queries.append(_ordered_in_app(key, rtype, sorted_params, limit, options))
         else:
             queries.append(Query(key, rtype, sorted_params, limit))
     return queries, refused
+
+
+def _ordered_in_app(
+    key: str, rtype: str, sorted_params: Params, limit: int, options: ContextLoadOptions
+) -> Query:
+    """The section's search without ``_sort``, in pages of ``app_order_page``; the sorted one
+    kept for its older pages (and for when the app cannot read every match)."""
+    unsorted = [(name, value) for name, value in sorted_params if name not in ("_sort", "_count")]
+    read_page = max(1, min(options.app_order_page, options.app_order_cap))
+    order = InAppOrder(sorted_params, max(1, options.page_size), options.app_order_cap)
+    return Query(key, rtype, (*unsorted, ("_count", str(read_page))), limit, order)
 
 
 # the types whose sections the app may order itself (app.fhir.context_order reads their date)
