@@ -28,7 +28,7 @@ from app.fhir.context_queries import (
     encounter_query,
     plan_queries,
 )
-from app.fhir.errors import FhirError, FhirUnexpectedResponse, http_error
+from app.fhir.errors import FhirError, FhirTransportError, FhirUnexpectedResponse, http_error
 from app.smart.http_log import prefix
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ async def run_batch(client: FhirClient, header: Header, queries: Sequence[Query]
     alone = [q for q in queries if q.in_app is not None]
     queries = [q for q in queries if q.in_app is None]
     searches = asyncio.ensure_future(_batch_of(client, queries))  # sent with the header's
-    ordered = asyncio.ensure_future(asyncio.gather(*(_search(client, q) for q in alone)))
+    ordered = asyncio.ensure_future(asyncio.gather(*(_read_ordered(client, q) for q in alone)))
     try:
         entries = (await client.batch(_gets(header.urls))).get("entry") or []
         patient_raw = entry_resource(entries[0], f"reading Patient/{header.patient_id}")
@@ -167,6 +167,19 @@ async def run_batch(client: FhirClient, header: Header, queries: Sequence[Query]
 
     done = await asyncio.gather(*(complete(q, e) for q, e in zip(queries, entries, strict=True)))
     return {**{q.key: r for q, r in zip(queries, done, strict=True)}, **in_order}
+
+
+async def _read_ordered(client: FhirClient, query: Query) -> SearchResult | str:
+    """A section the app orders, read beside the batches: its HTTP refusal becomes the
+    section's words, as a search's in the batch does; a transport failure fails the load, as
+    the batch's own would (the chart is not shown, nor kept offline, with a section missing
+    for a dropped connection)."""
+    try:
+        return await read_in_app_order(client, query)
+    except FhirTransportError:
+        raise
+    except FhirError as exc:
+        return exc.user_message
 
 
 async def _search(client: FhirClient, query: Query) -> SearchResult | str:
