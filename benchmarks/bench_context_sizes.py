@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ from app.fhir.context_loader import ContextLoadOptions, load_encounter_context
 from app.sandbox.fhir.store import FhirStore
 from app.sandbox.large_chart import large_chart, write_chart
 from app.sandbox.options import DEFAULT_SEED
-from benchmarks.latency_proxy import LatencyProxy
+from benchmarks.latency_proxy import LatencyProxy, ProxyProcess
 from tests.fhir.conftest import BearerAuth, access_token
 from tests.support.servers import RunningServer, start_peer, start_sandbox
 
@@ -150,7 +151,9 @@ class Timing:
 
 
 async def timed(
-    runs: int, proxy: LatencyProxy | None, loads: dict[str, Callable[[], Awaitable[float | None]]]
+    runs: int,
+    proxy: LatencyProxy | ProxyProcess | None,
+    loads: dict[str, Callable[[], Awaitable[float | None]]],
 ) -> dict[str, Timing]:
     """Each way ``runs`` times, interleaved (app, httpx, fhirclient, app, ...): a burst of load
     from elsewhere on this shared machine hits all three alike, not one of them."""
@@ -178,7 +181,7 @@ async def measure_size(
     base: str,
     token: str,
     runs: int,
-    proxy: LatencyProxy | None,
+    proxy: LatencyProxy | ProxyProcess | None,
     app_client: FhirClient,
     http: httpx.AsyncClient,
 ) -> dict[str, Timing]:
@@ -198,7 +201,11 @@ async def measure_size(
 
     await app()  # warm the server's caches for this patient
     loads = {"app": app, "httpx": naive_httpx, "fhirclient": naive_fhirclient}
-    return await timed(runs, proxy, loads)
+    return await timed(runs, proxy, {name: loads[name] for name in CLIENTS})
+
+
+CLIENTS = ["app", "httpx", "fhirclient"]  # --clients
+_ABSENT = Timing(float("nan"), float("nan"), float("nan"))
 
 
 def report(title: str, results: dict[int, dict[str, Timing]], latency: float) -> list[str]:
@@ -208,7 +215,7 @@ def report(title: str, results: dict[int, dict[str, Timing]], latency: float) ->
         f"  {'Observations':>12} | {'app banner':>10} {'app ready':>9} {'RTs':>3} | {'httpx':>8} {'RTs':>4} | {'fhirclient':>10} | {'vs httpx':>8} {'vs fhirclient':>13}"
     )
     for size, row in results.items():
-        app, hx, fc = row["app"], row["httpx"], row["fhirclient"]
+        app, hx, fc = (row.get(name, _ABSENT) for name in ("app", "httpx", "fhirclient"))
         print(
             f"  {size:>12} | {app.banner * 1000:8.0f}ms {app.ready * 1000:7.0f}ms {app.round_trips:3.0f} | "
             f"{hx.ready * 1000:6.0f}ms {hx.round_trips:4.0f} | {fc.ready * 1000:8.0f}ms | "
@@ -236,6 +243,22 @@ def report(title: str, results: dict[int, dict[str, Timing]], latency: float) ->
 
 
 SECTIONS = ("latency", "local")
+PROXY_PROCESS: list[bool] = [False]  # --proxy-process
+
+
+@contextlib.asynccontextmanager
+async def latency_proxy(
+    upstream: str, latency: float
+) -> AsyncIterator[LatencyProxy | ProxyProcess]:
+    """The latency proxy in this process, or (``--proxy-process``) in its own: then its CPU
+    (a large chart's answers are copied and rewritten there, megabytes) is not the measured
+    clients' and does not hold their GIL, as on a real network."""
+    if PROXY_PROCESS[0]:
+        with ProxyProcess(upstream, latency) as process:
+            yield process
+    else:
+        async with LatencyProxy(upstream, latency=latency, timeout=600) as proxy:
+            yield proxy
 
 
 async def measure_server(
@@ -252,7 +275,7 @@ async def measure_server(
         for name, wait in zip(SECTIONS, (latency, 0.0), strict=True):
             if wait == 0 and latency_only:
                 continue
-            async with LatencyProxy(upstream, latency=wait, timeout=600) as proxy:
+            async with latency_proxy(upstream, wait) as proxy:
                 base = server.fhir_base.replace(upstream, proxy.base) if wait else server.fhir_base
                 client = FhirClient(http, base, auth)
                 await client.capabilities()  # read once at sign-in
@@ -321,7 +344,15 @@ def main() -> int:
     parser.add_argument(
         "--latency-only", action="store_true", help="skip the local link (the peer at 20,000)"
     )
+    parser.add_argument(
+        "--proxy-process", action="store_true", help="the latency proxy in its own process"
+    )
+    parser.add_argument(
+        "--clients", default=",".join(CLIENTS), help="which of app,httpx,fhirclient to run"
+    )
     args = parser.parse_args()
+    CLIENTS[:] = [c for c in args.clients.split(",") if c]
+    PROXY_PROCESS[0] = args.proxy_process
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         if args.server == "sandbox":

@@ -177,6 +177,10 @@ class ProxyProcess:
     def upstream_seconds(self) -> float:
         return float(self._stats()["upstream_seconds"])
 
+    @property
+    def round_trips(self) -> int:
+        return int(self._stats()["round_trips"])
+
 
 async def _serve_forever(upstream: str, latency: float) -> None:
     async with LatencyProxy(upstream, latency=latency) as proxy:

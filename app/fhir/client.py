@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -41,6 +42,9 @@ Params = Mapping[str, str] | Sequence[tuple[str, str]]
 
 FHIR_JSON = "application/fhir+json"
 DEFAULT_MAX_RESPONSE_BYTES = 20 * 1024 * 1024
+# pages of searches the app already holds (FhirClient.hold), in records (3–4 KB each in
+# memory): a large chart's older vital signs and results, and some of the chart before
+MAX_HELD_RECORDS = 12_000
 MAX_PAGES = 200
 _GATEWAY_DOWN = frozenset({502, 503, 504})  # a proxy answering for an EHR that is not there
 
@@ -102,6 +106,7 @@ class FhirClient:
         self._limit = asyncio.Semaphore(max_concurrency)
         self._capability: JsonObject | None = None
         self._capabilities: ServerCapabilities | None = None
+        self._held: OrderedDict[str, SearchResult] = OrderedDict()
         origin = urlsplit(self._base)
         self._origin = (origin.scheme, origin.netloc)
         # the target of every transaction and batch, parsed once (httpx would parse the text
@@ -219,8 +224,12 @@ class FhirClient:
 
     async def page(self, url: str, *, what: str) -> SearchResult:
         """One page of a search, by the ``next`` link of the page before (same origin only);
-        its ``next_url`` says where it continues."""
+        its ``next_url`` says where it continues. A page the app holds (``hold``) is given
+        once, without a request."""
         self._check_same_origin(url)
+        held = self._held.pop(url, None)
+        if held is not None:
+            return held
         response = await self.request("GET", url, what=what)
         bundle = _expect(response.body, "Bundle", what)
         resources: list[JsonObject] = []
@@ -237,6 +246,19 @@ class FhirClient:
             truncated=link is not None,
             next_url=link,
         )
+
+    def hold(self, pages: Sequence[tuple[str, SearchResult]]) -> None:
+        """Pages the app has read already, each as the server would answer its URL (the
+        results of a search the app ordered itself: app.fhir.context_order). ``page`` gives
+        each once; the oldest held go first past MAX_HELD_RECORDS, and a page no longer held
+        is asked of the server (the same answer, only slower)."""
+        for url, held in pages:
+            self._held[url] = held
+            self._held.move_to_end(url)
+        records = sum(len(p.resources) for p in self._held.values())
+        while records > MAX_HELD_RECORDS:
+            _, dropped = self._held.popitem(last=False)
+            records -= len(dropped.resources)
 
     # ---- bundles and writes
     async def batch(self, entries: Sequence[JsonObject]) -> JsonObject:

@@ -20,6 +20,7 @@ from typing import Any
 
 from app.domain.capabilities import ServerCapabilities
 from app.fhir.client import FhirClient, JsonObject, SearchResult, next_link, outcome_text
+from app.fhir.context_order import read_in_app_order
 from app.fhir.context_queries import (
     ContextLoadOptions,
     LoadStrategy,
@@ -27,7 +28,7 @@ from app.fhir.context_queries import (
     encounter_query,
     plan_queries,
 )
-from app.fhir.errors import FhirError, FhirUnexpectedResponse, http_error
+from app.fhir.errors import FhirError, FhirTransportError, FhirUnexpectedResponse, http_error
 from app.smart.http_log import prefix
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,13 @@ def _drop(pending: asyncio.Future[Any]) -> None:
 
 
 async def run_batch(client: FhirClient, header: Header, queries: Sequence[Query]) -> SectionResults:
+    """The header's batch and the sections' batch sent together; a section the app orders
+    itself is searched on its own beside them (its answer may be large: the client's size
+    limit applies to it alone, and a too-large answer falls back to the server's sort)."""
+    alone = [q for q in queries if q.in_app is not None]
+    queries = [q for q in queries if q.in_app is None]
     searches = asyncio.ensure_future(_batch_of(client, queries))  # sent with the header's
+    ordered = asyncio.ensure_future(asyncio.gather(*(_read_ordered(client, q) for q in alone)))
     try:
         entries = (await client.batch(_gets(header.urls))).get("entry") or []
         patient_raw = entry_resource(entries[0], f"reading Patient/{header.patient_id}")
@@ -129,8 +136,10 @@ async def run_batch(client: FhirClient, header: Header, queries: Sequence[Query]
             enc_result = SearchResult(resources=(enc_raw,))
         header.ready(patient_raw, enc_result)
         response = await searches
+        in_order = {q.key: r for q, r in zip(alone, await ordered, strict=True)}
     finally:
         _drop(searches)
+        _drop(ordered)
     entries = response.get("entry") or []
 
     async def complete(query: Query, entry: object) -> SearchResult | str:
@@ -157,11 +166,26 @@ async def run_batch(client: FhirClient, header: Header, queries: Sequence[Query]
             return exc.user_message
 
     done = await asyncio.gather(*(complete(q, e) for q, e in zip(queries, entries, strict=True)))
-    return {q.key: r for q, r in zip(queries, done, strict=True)}
+    return {**{q.key: r for q, r in zip(queries, done, strict=True)}, **in_order}
+
+
+async def _read_ordered(client: FhirClient, query: Query) -> SearchResult | str:
+    """A section the app orders, read beside the batches: its HTTP refusal becomes the
+    section's words, as a search's in the batch does; a transport failure fails the load, as
+    the batch's own would (the chart is not shown, nor kept offline, with a section missing
+    for a dropped connection)."""
+    try:
+        return await read_in_app_order(client, query)
+    except FhirTransportError:
+        raise
+    except FhirError as exc:
+        return exc.user_message
 
 
 async def _search(client: FhirClient, query: Query) -> SearchResult | str:
     try:
+        if query.in_app is not None:
+            return await read_in_app_order(client, query)
         return await client.search(query.resource_type, query.params, limit=query.limit)
     except FhirError as exc:
         return exc.user_message

@@ -16,6 +16,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -234,6 +235,17 @@ def map_allergy(raw: JsonObject, refs: References | None = None) -> Allergy:
     )
 
 
+def observation_effective(raw: JsonObject) -> datetime | None:
+    """When an Observation was made: its effective[x] (a period's start), else when it was
+    issued. The chart's order (the newest first) is by this."""
+    effective = parse_instant(raw.get("effectiveDateTime")) or parse_instant(
+        raw.get("effectiveInstant")
+    )
+    if effective is None and isinstance(raw.get("effectivePeriod"), Mapping):
+        effective = parse_instant(raw["effectivePeriod"].get("start"))
+    return effective or parse_instant(raw.get("issued"))
+
+
 def map_observation(
     raw: JsonObject, kind: MeasurementKind, refs: References | None = None
 ) -> Measurement:
@@ -261,12 +273,7 @@ def map_observation(
         and not any(c.value is not None or c.value_text for c in components)
     ):
         raise FhirMappingError("Observation", rid, "it has no result value")
-    effective = parse_instant(raw.get("effectiveDateTime")) or parse_instant(
-        raw.get("effectiveInstant")
-    )
-    if effective is None and isinstance(raw.get("effectivePeriod"), Mapping):
-        effective = parse_instant(raw["effectivePeriod"].get("start"))
-    effective = effective or parse_instant(raw.get("issued"))
+    effective = observation_effective(raw)
     interpretation = next(
         (t for c in list_of(raw.get("interpretation")) if (t := concept_text(c))), None
     )

@@ -122,7 +122,9 @@ async def test_a_cut_during_prefetch_keeps_what_was_whole_and_resumes(rig: Rig) 
     rig.store.charts.purge_all()
     offline.begin_session()  # as at the next sign-in
     offline.retry_pause = 0.05
-    rig.proxy.plan = ScriptedFaults([Fault.pass_through()] + [Fault.drop_before()] * 2)
+    # every request after the first dropped, for both tries of a chart (up to four requests
+    # a try: on the peer EHR its Observations are read beside the two batches)
+    rig.proxy.plan = ScriptedFaults([Fault.pass_through()] + [Fault.drop_before()] * 8)
     cut = await offline.prefetch(CHARTS)  # the link goes after the first chart
     assert cut.unreachable and len(cut.kept) < len(CHARTS)
     kept_now = set(rig.store.charts.stamps())
@@ -168,8 +170,10 @@ async def test_one_dropped_connection_is_tried_once_more(rig: Rig) -> None:
     before = rig.proxy.requests
     report = await offline.prefetch(CHARTS)
     assert report.kept == CHARTS and not report.unreachable
-    # one chart asked twice, no more
-    assert rig.proxy.requests - before == (len(CHARTS) + 1) * per_chart
+    # one chart asked twice, no more (of the failed try, a request not yet sent when the
+    # dropped one failed the load is not sent at all)
+    asked = rig.proxy.requests - before
+    assert len(CHARTS) * per_chart < asked <= (len(CHARTS) + 1) * per_chart
 
 
 async def test_a_flapping_link_costs_no_storm_and_loses_nothing(rig: Rig) -> None:
