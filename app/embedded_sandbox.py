@@ -161,9 +161,14 @@ class EmbeddedSandbox:
             server.stop()
 
     def start(self) -> None:
+        """The Sandbox menu's start again, on the same port: SandboxUnavailable, in words, when
+        the port was taken while it was stopped."""
         server = self._server()
         if server is not None and not server.running:
-            server.restart()
+            try:
+                server.restart()
+            except OSError as exc:
+                raise _refused(exc) from exc
 
     def close(self) -> None:
         """Stop it and close its port (a start still running is let finish first)."""
