@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import keyring
 
 from app.domain.site import Site
-from app.embedded_sandbox import EmbeddedSandbox, reserve_sandbox
+from app.embedded_sandbox import EmbeddedSandbox, SandboxUnavailable, reserve_sandbox
 from app.keyring_policy import DemoFileKeyring, enforce_os_keyring, is_secure
 from app.logging_setup import LogLevelChoice, set_log_level
 from app.paths import AppPaths
@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 # Exit status when the local store cannot be used (damaged, missing, key lost): the app and
 # the support commands alike (docs/deployment.md).
 EXIT_STORE_UNUSABLE = 3
+# Exit status when the embedded sandbox, the only EHR there is, cannot run on this computer
+# (its loopback port refused: app.embedded_sandbox.SandboxUnavailable).
+EXIT_SANDBOX_UNAVAILABLE = 4
 
 
 # ---------------------------------------------------------------------------- one site
@@ -518,16 +521,13 @@ def start_workbench(
         config_error = exc.message
         log.error("site configuration rejected: %s", type(exc).__name__)
     warnings = tuple(w for w in (enforce_os_keyring(),) if w)
-    marker = _running_marker(paths)
-    crashed = marker.exists()
-    marker.write_text("running\n", encoding="utf-8")
     sandbox = None
     if force_sandbox or not sites:
-        # its port now, for the site list; the server once the window has painted (begin())
-        sandbox = reserve_sandbox(paths)
-        # the developer's console shows where the embedded EHR listens (docs/sandbox.md)
-        print(f"Sandbox EHR: FHIR base URL: {sandbox.fhir_base}", flush=True)  # noqa: T201
-        sites.insert(0, sandbox_site(sandbox.fhir_base))
+        sandbox, refused = _embedded_sandbox(paths, sites)
+        warnings += (refused,) if refused else ()
+    marker = _running_marker(paths)  # (written once the app can start: a refusal leaves none)
+    crashed = marker.exists()
+    marker.write_text("running\n", encoding="utf-8")
     return build_workbench(
         paths,
         sites,
@@ -537,6 +537,23 @@ def start_workbench(
         marker=marker,
         factory=factory,
     )
+
+
+def _embedded_sandbox(paths: AppPaths, sites: list[Site]) -> tuple[EmbeddedSandbox | None, str]:
+    """The embedded sandbox, its port reserved now for the site list (the server starts once
+    the window has painted: begin()), first in ``sites``. When the computer refuses the port:
+    with other sites configured the app goes on without it (the words, for the sign-in page);
+    with none there is nothing to sign in to, and SandboxUnavailable ends the start."""
+    try:
+        sandbox = reserve_sandbox(paths)
+    except SandboxUnavailable as exc:
+        if not sites:
+            raise
+        return None, exc.user_message
+    # the developer's console shows where the embedded EHR listens (docs/sandbox.md)
+    print(f"Sandbox EHR: FHIR base URL: {sandbox.fhir_base}", flush=True)  # noqa: T201
+    sites.insert(0, sandbox_site(sandbox.fhir_base))
+    return sandbox, ""
 
 
 # ---------------------------------------------------------------------------- the GUI

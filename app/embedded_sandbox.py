@@ -2,7 +2,9 @@
 paints, the server itself starts once it has (docs/performance.md, "Start-up, third pass").
 
     reserve_sandbox(paths) -> EmbeddedSandbox   a loopback port bound and listening (standard
-                                                library only: the site list needs the address)
+                                                library only: the site list needs the address);
+                                                SandboxUnavailable, in words, when the computer
+                                                refuses one (the app cannot offer the sandbox)
     EmbeddedSandbox.begin()                     the server on that very socket, in a thread
                                                 (Flask, Authlib, its RSA key; the seed on the
                                                 first start, a few seconds)
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import errno
 import logging
 import socket
 import threading
@@ -53,6 +56,25 @@ def could_not_start(exc: BaseException) -> str:
         f"The sandbox EHR could not start ({reason}), so there is nothing to sign in to. "
         "Close the app and start it again; if it happens again, send the log folder to support."
     )
+
+
+def could_not_reserve(exc: OSError) -> str:
+    """Words for a loopback port the computer would not give: the OS's own reason (never the
+    errno or a traceback), what it means, and what to do."""
+    reason = f" ({exc.strerror})" if exc.strerror else ""
+    return (
+        f"The sandbox EHR could not open a network port on this computer{reason}. Close "
+        "other copies of FHIR Write-back and start it again; if it happens again, restart the "
+        "computer or ask IT whether a security program blocks local connections."
+    )
+
+
+class SandboxUnavailable(Exception):
+    """The embedded sandbox cannot run here: ``user_message`` says why and what to do."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
 
 
 class SandboxPhase(enum.Enum):
@@ -139,9 +161,14 @@ class EmbeddedSandbox:
             server.stop()
 
     def start(self) -> None:
+        """The Sandbox menu's start again, on the same port: SandboxUnavailable, in words, when
+        the port was taken while it was stopped."""
         server = self._server()
         if server is not None and not server.running:
-            server.restart()
+            try:
+                server.restart()
+            except OSError as exc:
+                raise _refused(exc) from exc
 
     def close(self) -> None:
         """Stop it and close its port (a start still running is let finish first)."""
@@ -166,13 +193,23 @@ class EmbeddedSandbox:
 def reserve_sandbox(paths: AppPaths) -> EmbeddedSandbox:
     """A loopback port for the sandbox, bound and listening now; the server starts on it with
     ``begin()`` (imported then: a configured EHR never loads it)."""
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    except OSError as exc:  # no socket at all (too many open files, a blocked socket call)
+        raise _refused(exc) from exc
     try:
         # as waitress binds its own (the Sandbox menu's restart binds this port again)
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listening.bind((HOST, 0))
         listening.listen(socket.SOMAXCONN)
-    except OSError:
+    except OSError as exc:  # every port taken, or bind refused by the system or a firewall
         listening.close()
-        raise
+        raise _refused(exc) from exc
     return EmbeddedSandbox(paths, listening)
+
+
+def _refused(exc: OSError) -> SandboxUnavailable:
+    # the errno's name only: no address, no path, nothing of a patient
+    code = errno.errorcode.get(exc.errno or 0, "unknown")
+    log.error("the sandbox EHR's loopback port could not be reserved: %s", code)
+    return SandboxUnavailable(could_not_reserve(exc))

@@ -123,6 +123,20 @@ async def after_the_paint(
     return parts, problem
 
 
+def sandbox_unavailable(words: str, asked_to_quit: QuitRequests | None = None) -> int:
+    """The embedded sandbox, the only EHR there is, cannot run: the app cannot start. The words
+    go to standard error first (a console sees them, and they stand where no window can be
+    shown), then into a window until it is closed."""
+    from app.bootstrap import EXIT_SANDBOX_UNAVAILABLE
+    from app.ui.application import run_cannot_start_window
+
+    log.error("the app cannot start: the embedded sandbox EHR cannot run on this computer")
+    sys.stderr.write(f"FHIR Write-back cannot start: {words}\n")
+    sys.stderr.flush()
+    run_cannot_start_window(words, asked_to_quit)
+    return EXIT_SANDBOX_UNAVAILABLE
+
+
 def run_gui(
     sites_file: Path | None = None,
     force_sandbox: bool = False,
@@ -131,6 +145,7 @@ def run_gui(
     asked_to_quit: QuitRequests | None = None,
 ) -> int:
     from app.bootstrap import EXIT_STORE_UNUSABLE, SiteFactory, start_workbench
+    from app.embedded_sandbox import SandboxUnavailable
     from app.logging_setup import LogLevelChoice, configure_logging
     from app.paths import AppPaths
     from app.ui.application import run_event_loop, tell_fatal_error
@@ -141,7 +156,10 @@ def run_gui(
     configure_logging(paths.log_dir, log_levels.for_site())
     log.info("fhir-writeback %s starting", __version__)
     factory = SiteFactory(paths, log_levels)
-    workbench = start_workbench(sites_file, force_sandbox, paths, log_levels, factory)
+    try:
+        workbench = start_workbench(sites_file, force_sandbox, paths, log_levels, factory)
+    except SandboxUnavailable as exc:  # the only EHR there is cannot run here
+        return sandbox_unavailable(exc.user_message, asked_to_quit)
     first: list[SignInWindow] = []
     built: list[Any] = []  # the MainWindowParts (Qt is the UI's business)
 

@@ -31,7 +31,14 @@ from app.fhir.profiles import load_profile
 from app.sync.planner import ACTION_RULES, ActionKind, capabilities_from, next_action
 from app.sync.runner import AFTER_UNEXPECTED
 from app.ui.outbox_panel import FILTERS
-from app.ui.outbox_words import STATE_SEVERITY, state_meaning, state_words
+from app.ui.outbox_words import (
+    ERROR_WORDS,
+    STATE_SEVERITY,
+    error_detail,
+    error_words,
+    state_meaning,
+    state_words,
+)
 
 S, E = OutboxState, SyncEvent
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -117,3 +124,47 @@ def test_the_worklist_and_the_outbox_agree_on_what_needs_the_clinician() -> None
         if state in (S.NEEDS_ATTENTION, S.CONFLICT, S.PARKED):
             assert note in (NoteState.NEEDS_ATTENTION, NoteState.CONFLICT), state
         assert (note is NoteState.SENT) == (state is S.CONFIRMED), state
+
+
+# What the sync engine records for a refusal (app.fhir.errors.http_error): a request, a status
+# and the EHR's own text — for IT, not for the Last error column.
+RECORDED = (
+    "The EHR refused the content as invalid (POST Composition, HTTP 422). The EHR said: "
+    "“Composition.subject: minimum required = 1”. If this keeps happening, tell clinic IT."
+)
+TECHNICAL = ("HTTP", "422", "POST", "Composition", "The EHR said", "minimum required")
+
+
+def test_every_kind_of_error_the_engine_records_has_words_for_the_column() -> None:
+    assert set(ERROR_WORDS) == set(ErrorClass)
+    assert set(ERROR_CLASS_OF_EVENT.values()) <= set(ERROR_WORDS)
+    for kind, words in ERROR_WORDS.items():
+        assert words.happened.endswith(".") and words.to_do.endswith("."), kind
+
+
+SHOWN = [s for s in S if s not in (S.CONFIRMED, S.DISCARDED)]
+
+
+@pytest.mark.parametrize("state", SHOWN)
+@pytest.mark.parametrize("kind", [*ErrorClass, None])
+def test_the_last_error_column_says_it_in_words_and_keeps_the_detail_for_it(
+    state: OutboxState, kind: ErrorClass | None
+) -> None:
+    """Every kind (None: an error recorded before kinds existed) in every state that shows one:
+    a clinician's sentence in the column; the recorded text, kind and status in the tooltip."""
+    item = OutboxItem(
+        uuid4(), 1, state, attempts=1, last_status=422, last_error=RECORDED, error_class=kind
+    )
+    words = error_words(item)
+    assert words and not [t for t in TECHNICAL if t in words], words
+    tip = error_detail(item)
+    assert tip.startswith(words)  # the whole sentence: a narrow column cuts it
+    assert f"As recorded: {RECORDED}" in tip
+    assert f"For IT: {(kind or ErrorClass.OTHER).value}, HTTP 422" in tip
+
+
+@pytest.mark.parametrize("state", [S.CONFIRMED, S.DISCARDED])
+def test_a_sent_or_discarded_commit_shows_no_error(state: OutboxState) -> None:
+    item = OutboxItem(uuid4(), 1, state, last_error=RECORDED, error_class=ErrorClass.REFUSED)
+    assert error_words(item) == "" and error_detail(item) == ""
+    assert error_words(OutboxItem(uuid4(), 1, S.QUEUED)) == ""  # nothing went wrong

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -68,6 +69,14 @@ def parse_args(argv: list[str] | None = None) -> SandboxOptions:
     )
 
 
+def cannot_listen(options: SandboxOptions, exc: OSError) -> str:
+    reason = exc.strerror or type(exc).__name__
+    return (
+        f"sandbox: cannot listen on {options.host}:{options.port} ({reason}). Stop the program "
+        "that uses this port, or choose another --port (0 picks a free one)."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     server = SandboxServer(options)
@@ -79,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     except SandboxAuthError as exc:  # bad --auto-login id, broken clients.json
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the port is taken, or the system refuses it: words, no traceback
+        with contextlib.suppress(Exception):
+            server.close()
+        print(cannot_listen(options, exc), file=sys.stderr)
+        return 1
     print(f"FHIR base URL: {base}", flush=True)
     try:
         while not stop.wait(0.5):

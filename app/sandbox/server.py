@@ -68,6 +68,10 @@ class SandboxServer:
         the port from being taken in between. The server owns it from here (``stop`` closes
         it; ``restart`` binds the same port again)."""
         opts = self.options
+        # bound first, and here, not by waitress: a port that is taken leaves nothing behind
+        # (waitress starts its 8 worker threads and a wake-up pipe before it binds, and leaves
+        # them running when the bind fails)
+        listening = listening or _bound(opts.host, opts.port)
         db_path = opts.db_path
         if db_path is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="fhir-sandbox-")
@@ -77,10 +81,9 @@ class SandboxServer:
 
         flask_app = Flask("app.sandbox")
         flask_app.config["MAX_CONTENT_LENGTH"] = opts.max_body_bytes
-        where = {"sockets": [listening]} if listening else {"host": opts.host, "port": opts.port}
         self._server = create_server(
             flask_app,
-            **where,
+            sockets=[listening],
             threads=8,
             ident="fhir-writeback-sandbox",
             # Not asyncore_loop_timeout: waitress casts it to int, so anything below 1 s
@@ -135,3 +138,19 @@ class SandboxServer:
         if self._tmpdir is not None:
             self._tmpdir.cleanup()
             self._tmpdir = None
+
+
+def _bound(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` as waitress binds one (address reuse on, the
+    first address ``host`` resolves to); OSError, with nothing left open, when it cannot be."""
+    family, kind, proto, _name, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -25,8 +25,18 @@ import sys
 from collections.abc import Awaitable, Callable
 
 import qasync
-from PySide6.QtCore import QEvent, QObject
-from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import (
+    QApplication,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStyle,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.ui.quit_signals import QUIT_SIGNALS, QuitRequests
 
@@ -219,3 +229,40 @@ async def tell_fatal_error(parent: QWidget, text: str) -> None:
     box.finished.connect(lambda _result: read.set())
     box.open()
     await read.wait()
+
+
+CANNOT_START_TITLE = "FHIR Write-back cannot start"
+
+
+class CannotStartWindow(QMainWindow):
+    """The app's only window when it cannot start at all (nothing else could be built): why,
+    and what to do, with a Close button."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.setWindowTitle(CANNOT_START_TITLE)
+        icon = QLabel()
+        size = self.style().pixelMetric(QStyle.PixelMetric.PM_MessageBoxIconSize)
+        critical = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical)
+        icon.setPixmap(critical.pixmap(size, size))
+        self.words = QLabel(text)
+        self.words.setWordWrap(True)
+        self.words.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.words.setMinimumWidth(420)
+        row = QHBoxLayout()
+        row.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.words, 1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        column = QVBoxLayout()
+        column.addLayout(row)
+        column.addWidget(buttons)
+        body = QWidget()
+        body.setLayout(column)
+        self.setCentralWidget(body)
+
+
+def run_cannot_start_window(text: str, asked_to_quit: QuitRequests | None = None) -> None:
+    """Say in a window why the app cannot start, until it is closed (or the app is asked to
+    quit: a logoff does not wait for the clinician to read it)."""
+    run_event_loop(lambda: CannotStartWindow(text), asked_to_quit=asked_to_quit)

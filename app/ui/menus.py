@@ -4,9 +4,12 @@ The keys come from ``app.ui.shortcuts``, the one table of them."""
 
 from __future__ import annotations
 
+import logging
+
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QMessageBox
 
+from app.domain.errors import words_for
 from app.services.workbench import SandboxControl
 from app.ui.audit_viewer import AuditViewer
 from app.ui.main_window import MainWindow
@@ -119,12 +122,21 @@ def load_charts() -> None:
     import app.ui.my_week  # noqa: F401
 
 
+log = logging.getLogger(__name__)
+
+SANDBOX_NOT_STARTED = (
+    "The sandbox EHR could not start again. Close the app and start it again; the notes "
+    "waiting in the outbox are kept."
+)
+
+
 class SandboxMenu:
     """With the embedded sandbox: stop and start it, to see queued notes wait and then land."""
 
     def __init__(self, window: MainWindow, sandbox: SandboxControl, flow: SiteFlow) -> None:
         self.sandbox = sandbox
         self.flow = flow
+        self.window = window
         menu = window.menu("&Sandbox")
         self.stop_action: QAction = menu.addAction("Stop the sandbox EHR (simulate an outage)")
         self.start_action: QAction = menu.addAction("Start the sandbox EHR again")
@@ -140,7 +152,12 @@ class SandboxMenu:
             self.flow.site.outbox.network_changed()
 
     def start(self) -> None:
-        self.sandbox.start()
+        try:
+            self.sandbox.start()
+        except Exception as exc:  # its port taken while it was stopped: said, and tried again
+            log.error("the sandbox EHR could not start again: %s", type(exc).__name__)
+            self.window.tell(words_for(exc, SANDBOX_NOT_STARTED))
+            return
         self.stop_action.setEnabled(True)
         self.start_action.setEnabled(False)
         if self.flow.site is not None:

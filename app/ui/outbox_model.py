@@ -28,6 +28,7 @@ from app.ui.outbox_words import (
     DISCARDED_COLOUR,
     SEVERITY_COLOURS,
     Severity,
+    error_detail,
     error_words,
     local_time,
     read_back_words,
@@ -261,7 +262,9 @@ class OutboxTableModel(QAbstractTableModel):
         if role == _TOOLTIP:
             if column == Column.STATE:
                 return state_meaning(row.item)
-            if column in (Column.LAST_ERROR, Column.READ_BACK, Column.WHAT, Column.PATIENT):
+            if column == Column.LAST_ERROR:  # the words for the clinician; the detail for IT
+                return error_detail(row.item) or None
+            if column in (Column.READ_BACK, Column.WHAT, Column.PATIENT):
                 return self._texts(row)[column] or None
             return None
         if role == _ALIGNMENT:
@@ -326,7 +329,7 @@ def _display(row: OutboxRow, column: Column) -> str:
         waiting = item.state in (OutboxState.RETRY_WAIT, OutboxState.UNKNOWN_OUTCOME)
         return local_time(item.next_attempt_at) if waiting else ""
     if column is Column.LAST_ERROR:
-        return error_words(row)
+        return error_words(item)
     if column is Column.READ_BACK:
         return read_back_words(row)
     return ""  # the patient: the model asks the service (it decrypts)

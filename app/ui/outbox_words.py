@@ -15,7 +15,7 @@ from enum import Enum
 # item kinds; re-exported for the outbox views.
 from app.domain.items import ordered_types as ordered_types
 from app.domain.items import type_label as type_label
-from app.domain.outbox import STATE_TEXT, OutboxItem, OutboxState
+from app.domain.outbox import STATE_TEXT, ErrorClass, OutboxItem, OutboxState
 from app.services.outbox import Connectivity, OutboxRow, OutboxSummary, ReadBack, RunnerStatus
 
 # the sign-in page's words, kept light for it (it paints before the outbox loads)
@@ -99,11 +99,111 @@ def read_back_words(row: OutboxRow) -> str:
     return ""
 
 
-def error_words(row: OutboxRow) -> str:
-    """The last error, while it still matters (a sent or discarded commit shows none)."""
-    if row.state in (S.CONFIRMED, S.DISCARDED):
+# ---------------------------------------------------------------------------- the last error
+
+
+@dataclass(frozen=True)
+class ErrorWords:
+    """The Last error column's sentence for one kind of error: what happened, and what the
+    clinician does about it when it is theirs to do."""
+
+    happened: str
+    to_do: str
+
+
+# One entry for each kind of error the sync engine records (``ErrorClass``; complete:
+# tests/test_outbox_tables.py). The recorded text, which names requests and HTTP statuses and
+# quotes the EHR, is for IT: the cell's tooltip and the detail area show it.
+ERROR_WORDS: dict[ErrorClass, ErrorWords] = {
+    ErrorClass.NOT_REACHED: ErrorWords(
+        "The EHR could not be reached.", "Check the network; the app tries again by itself."
+    ),
+    ErrorClass.EHR_BUSY: ErrorWords(
+        "The EHR was busy and asked the app to wait.", "The app tries again by itself."
+    ),
+    ErrorClass.NO_ANSWER: ErrorWords(
+        "The EHR did not answer completely.",
+        "The app checks whether it arrived before sending it again.",
+    ),
+    ErrorClass.APP_STOPPED: ErrorWords(
+        "The app was closed while sending it.",
+        "The app checks whether it arrived before sending it again.",
+    ),
+    ErrorClass.SIGN_IN: ErrorWords("Your sign-in had ended.", "Sign in again; nothing is lost."),
+    ErrorClass.REFUSED: ErrorWords(
+        "The EHR refused it.",
+        "Select it to read the EHR's reason, then retry or discard it; if it happens again, "
+        "tell clinic IT.",
+    ),
+    ErrorClass.CONFLICT: ErrorWords(
+        "The chart changed after you approved it.",
+        "Select it to compare the chart with your version, and decide.",
+    ),
+    ErrorClass.CANNOT_SEND: ErrorWords(
+        "This EHR cannot take it as it was approved.",
+        "Select it to read why, then retry or discard it; if it happens again, tell clinic IT.",
+    ),
+    ErrorClass.DUPLICATES: ErrorWords(
+        "The EHR holds it more than once.",
+        "Look in the chart and remove the extra copy, then retry or discard it here.",
+    ),
+    ErrorClass.BASE_DISCARDED: ErrorWords(
+        "The note it amends was discarded, so it cannot be sent.",
+        "Discard it, or amend the note in the chart.",
+    ),
+    ErrorClass.OTHER: ErrorWords(
+        "Sending it went wrong earlier.",
+        "Select it to read what happened, then retry or discard it.",
+    ),
+}
+
+# Where the state says what happens next (or what to do) whatever the error was.
+_BY_ITSELF = "The app tries again by itself; nothing to do."
+_STATE_TO_DO: dict[OutboxState, str] = {
+    S.WAITING_FOR_BASE: "It is sent once the note it amends is in the chart; nothing to do.",
+    S.QUEUED: _BY_ITSELF,
+    S.SENDING: _BY_ITSELF,
+    S.RETRY_WAIT: _BY_ITSELF,
+    S.UNKNOWN_OUTCOME: "The app checks whether it arrived before sending it again; nothing to do.",
+    S.PAUSED_FOR_SIGN_IN: "Sign in again; nothing is lost.",
+    S.CHECK_PAUSED_FOR_SIGN_IN: "Sign in again so the app can check whether it arrived.",
+    S.PARKED: ("Look in the chart: if it is there, discard it here; if not, choose “Send again…”."),
+}
+_PARKED = "The app could not check whether the EHR received it."
+
+
+def _error_shown(item: OutboxItem) -> ErrorClass | None:
+    """The kind of the last error while it still matters (a sent or discarded commit has
+    none to show); an error recorded before kinds existed is OTHER."""
+    if item.state in (S.CONFIRMED, S.DISCARDED):
+        return None
+    if item.error_class is None and item.last_error:
+        return ErrorClass.OTHER
+    return item.error_class
+
+
+def error_words(item: OutboxItem) -> str:
+    """The Last error column: what happened and what to do, in a clinician's words."""
+    kind = _error_shown(item)
+    if kind is None:
         return ""
-    return row.item.last_error or ""
+    said = ERROR_WORDS[kind]
+    happened = _PARKED if item.state is S.PARKED else said.happened
+    return f"{happened} {_STATE_TO_DO.get(item.state, said.to_do)}"
+
+
+def error_detail(item: OutboxItem) -> str:
+    """The Last error cell's tooltip: the column's sentence in full (a narrow column cuts it),
+    then, for IT, the error as recorded (it may quote the EHR), its kind and HTTP status."""
+    kind = _error_shown(item)
+    if kind is None:
+        return ""
+    status = f", HTTP {item.last_status}" if item.last_status else ""
+    lines = [error_words(item), ""]
+    if item.last_error:
+        lines.append(f"As recorded: {item.last_error}")
+    lines.append(f"For IT: {kind.value}{status}")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------- status bar

@@ -35,6 +35,13 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
+@pytest.fixture
+def worker() -> Iterator[StoreThread]:
+    thread = StoreThread()
+    yield thread
+    thread.close()
+
+
 def test_words_for_takes_each_layers_words_else_the_fallback() -> None:
     assert words_for(ServiceError("Try again."), "x") == "Try again."
     assert words_for(DomainError("Fix the date."), "x") == "Fix the date."
@@ -55,7 +62,9 @@ def test_layer_errors_become_service_errors_with_their_words() -> None:
         raise KeyError("x")
 
 
-async def test_drafts_are_saved_on_the_store_thread_not_the_callers(store: Store) -> None:
+async def test_drafts_are_saved_on_the_store_thread_not_the_callers(
+    store: Store, worker: StoreThread
+) -> None:
     seen: list[str] = []
     original = store.drafts.save
 
@@ -64,7 +73,7 @@ async def test_drafts_are_saved_on_the_store_thread_not_the_callers(store: Store
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
     store.drafts.save = save  # type: ignore[method-assign]
-    service = DraftService(store.drafts, StoreThread())
+    service = DraftService(store.drafts, worker)
     from app.domain.prefill import prefill_draft
     from app.store.templates import load_templates
 
@@ -80,11 +89,11 @@ async def test_drafts_are_saved_on_the_store_thread_not_the_callers(store: Store
 
 
 async def test_an_outbox_action_that_the_state_machine_refuses_says_which_move(
-    store: Store,
+    store: Store, worker: StoreThread
 ) -> None:
     commit = enqueue(store.outbox, clinical_commit(observations=0))
     store.outbox.apply(commit.commit_id, SyncEvent.SEND_STARTED)
-    service = OutboxService(store.outbox, StoreThread(), user_label=lambda: "Dr. Who")
+    service = OutboxService(store.outbox, worker, user_label=lambda: "Dr. Who")
     with pytest.raises(ServiceError) as caught:
         await service.discard(commit.commit_id, "Not needed")
     assert "SENDING" in caught.value.words  # the refused move, not a traceback

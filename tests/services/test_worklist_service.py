@@ -50,6 +50,7 @@ class Loop:
     store: Store
     port: int
     http: httpx.AsyncClient
+    worker: StoreThread  # the store thread the site's services share, as in the app
 
     def put(self, resource: dict[str, Any]) -> None:
         url = f"{self.sandbox.fhir_base}/{resource['resourceType']}/{resource['id']}"
@@ -70,7 +71,11 @@ def sandbox_with_hl7(
 
 
 def make_service(
-    fhir: FhirClient, store: Store, port: int | None, clock: Callable[[], datetime] | None = None
+    fhir: FhirClient,
+    store: Store,
+    worker: StoreThread,
+    port: int | None,
+    clock: Callable[[], datetime] | None = None,
 ) -> WorklistService:
     listener = None
     if port is not None:
@@ -81,7 +86,7 @@ def make_service(
         cast(SessionService, FakeSession()),
         store.db,
         store.worklist,
-        StoreThread(),
+        worker,
         listener=listener,
         zone=local_zone(),
         **({"clock": clock} if clock else {}),
@@ -92,12 +97,14 @@ def make_service(
 async def loop(sandbox_with_hl7: tuple[RunningServer, int], tmp_path: Path) -> AsyncIterator[Loop]:
     sandbox, port = sandbox_with_hl7
     store = open_store(tmp_path / "store.db")
+    worker = StoreThread()
     async with httpx.AsyncClient(timeout=30) as http:
         fhir = FhirClient(http, sandbox.fhir_base, BearerAuth(access_token(sandbox)))
-        service = make_service(fhir, store, port)
+        service = make_service(fhir, store, worker, port)
         await service.start_listener()
-        yield Loop(sandbox, service, store, port, http)
+        yield Loop(sandbox, service, store, port, http, worker)
         await service.stop_listener()
+    worker.close()
     store.close()
 
 
@@ -239,7 +246,7 @@ async def test_offline_the_last_copy_is_shown_with_its_age(
 ) -> None:
     live = await loop.service.load()
     dead = FhirClient(loop.http, f"http://127.0.0.1:{free_port()}/fhir", BearerAuth("x"))
-    offline = make_service(dead, loop.store, None)
+    offline = make_service(dead, loop.store, loop.worker, None)
     shown = await offline.load(live.day)
     assert shown.source is WorklistSource.CACHED
     assert [v.key for v in shown.visits] == [v.key for v in live.visits]

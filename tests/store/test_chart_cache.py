@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,9 +62,10 @@ def clocks() -> FakeClocks:
 
 
 @pytest.fixture
-def cache(tmp_path: Path, clocks: FakeClocks) -> ChartCache:
+def cache(tmp_path: Path, clocks: FakeClocks) -> Iterator[ChartCache]:
     store = open_store(tmp_path / "store.db")
-    return ChartCache(store.db, clocks=clocks)
+    yield ChartCache(store.db, clocks=clocks)
+    store.close()
 
 
 def keep(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,5 +78,35 @@ async def test_status_follows_the_sandbox_stopped_and_started_from_its_menu(
     assert after.last_contact_at is not None and runner_status.last_contact_at is not None
     assert after.last_contact_at > runner_status.last_contact_at  # an answer, not a guess
 
+    await parts.aclose()
+    await workbench.aclose()
+
+
+async def test_started_again_on_a_port_taken_meanwhile_the_sandbox_says_so_in_words(
+    qtbot: QtBot, workbench: Workbench
+) -> None:
+    """Another program took the sandbox's port while it was stopped: the menu's start says so
+    over the window (before: an OSError traceback out of the menu's slot) and can be tried
+    again."""
+    parts = build_main_window(workbench)
+    qtbot.addWidget(parts.window)
+    parts.window.show()
+    sandbox, menu = workbench.sandbox, parts.sandbox
+    assert sandbox is not None and menu is not None
+    await sandbox.ready()
+    menu.stop_action.trigger()
+    port = int(workbench.sites[0].fhir_base.rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        menu.start_action.trigger()
+    told = parts.window.told
+    assert told is not None and told.isVisible()
+    assert told.text().startswith(
+        "The sandbox EHR could not open a network port on this computer (Address already in use)"
+    )
+    assert not sandbox.running and menu.start_action.isEnabled()  # try again, once it is free
+    told.close()
     await parts.aclose()
     await workbench.aclose()

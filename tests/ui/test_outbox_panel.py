@@ -15,6 +15,7 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from PySide6 import QtGui
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
@@ -86,6 +87,12 @@ def cell(panel: OutboxPanel, commit_id: UUID, column: Column) -> str:
     return str(panel.model.index(row, column).data())
 
 
+def tip_of(panel: OutboxPanel, commit_id: UUID, column: Column) -> str:
+    row = panel.model.row_of(commit_id)
+    assert row is not None, f"{commit_id} is not listed"
+    return str(panel.model.index(row, column).data(Qt.ItemDataRole.ToolTipRole))
+
+
 def state_of(store: Store, commit_id: UUID) -> OutboxState:
     return store.outbox.item(commit_id).state
 
@@ -123,7 +130,13 @@ def test_every_state_in_plain_words(
     assert sequences == sorted(sequences, reverse=True)
     for r in range(12):  # a coloured dot next to the words, never colour alone
         assert panel.model.index(r, Column.STATE).data(Qt.ItemDataRole.DecorationRole) is not None
-    assert cell(panel, every["needs_attention"], Column.LAST_ERROR) == REFUSAL
+    # the column in words; what the EHR said, with its status, in the tooltip for IT
+    assert cell(panel, every["needs_attention"], Column.LAST_ERROR) == (
+        "The EHR refused it. Select it to read the EHR's reason, then retry or discard it; if "
+        "it happens again, tell clinic IT."
+    )
+    assert f"As recorded: {REFUSAL}" in tip_of(panel, every["needs_attention"], Column.LAST_ERROR)
+    assert "HTTP 422" in tip_of(panel, every["needs_attention"], Column.LAST_ERROR)
     assert cell(panel, every["needs_attention"], Column.ATTEMPTS) == "1"
     # the column counts the failed attempts: "2" and "Will retry … (attempt 3)" agree
     model = panel.model
@@ -167,7 +180,9 @@ def test_server_text_is_shown_as_plain_text(
     store.outbox.apply(commit.commit_id, E.SEND_STARTED)
     store.outbox.apply(commit.commit_id, E.PERMANENT_REJECTION, status=400, error=hostile)
     panel = make_panel()
-    assert cell(panel, commit.commit_id, Column.LAST_ERROR) == hostile
+    assert cell(panel, commit.commit_id, Column.LAST_ERROR).startswith("The EHR refused it.")
+    tip = tip_of(panel, commit.commit_id, Column.LAST_ERROR)
+    assert hostile in tip and not QtGui.Qt.mightBeRichText(tip)  # plain text too
     panel.select_commit(commit.commit_id)
     label = panel.detail.error_label
     assert label.textFormat() is Qt.TextFormat.PlainText and label.text() == hostile
@@ -571,6 +586,9 @@ def test_changes_made_in_the_store_thread_reach_the_panel(
     worker.start()
     worker.join()
     qtbot.waitUntil(lambda: panel.detail.title_label.text().startswith("Will retry"))
-    assert cell(panel, every["sending"], Column.LAST_ERROR) == "offline"
+    assert cell(panel, every["sending"], Column.LAST_ERROR) == (
+        "The EHR could not be reached. The app tries again by itself; nothing to do."
+    )
+    assert "As recorded: offline" in tip_of(panel, every["sending"], Column.LAST_ERROR)
     qtbot.waitUntil(lambda: model.summary is not None and model.summary.count(S.RETRY_WAIT) == 2)
     model.close()
