@@ -30,10 +30,12 @@ PASSED=0
 FAILED=0
 check() { # check "what" command...
   local what="$1"; shift
-  if "$@" >/dev/null 2>&1; then
+  local said
+  if said="$("$@" 2>&1 >/dev/null)"; then
     PASSED=$((PASSED + 1)); printf 'ok    %s\n' "$what"
   else
     FAILED=$((FAILED + 1)); printf 'FAIL  %s\n' "$what"
+    [ -z "$said" ] || printf '%s\n' "$said"
   fi
 }
 
@@ -123,7 +125,11 @@ state() { echo "$(reg_value DisplayVersion)/$(installed_standin_version)/$(test 
 equals() { [ "$1" = "$2" ]; }
 has_line() { tr -d '\r' < "$2" | grep -qxF "$1"; } # the installer writes CRLF files
 no_leftovers() { ! ls -d "$INSTDIR".installing "$INSTDIR".previous >/dev/null 2>&1; }
-log_has() { tr -d '\r' < "$SETUPLOG" | grep -qE "$1"; }
+log_has() { # on a miss, the log's last lines go to stderr (check shows them only when it fails)
+  tr -d '\r' < "$SETUPLOG" | grep -qE "$1" && return 0
+  { echo "      not in $SETUPLOG: $1"; tr -d '\r' < "$SETUPLOG" | tail -n 15 | sed 's/^/      | /'; } >&2
+  return 1
+}
 exit_codes_logged_after() { # the "(exit code N)" logged after each "Running: ...$1..." line
   tr -d '\r' < "$SETUPLOG" | awk -v pat="$1" '/ Running: / && index($0, pat) { found = 1; next }
     found && /\(exit code / { sub(/.*\(exit code /, ""); sub(/\).*/, ""); printf "%s ", $0; found = 0 }'

@@ -44,16 +44,31 @@ Function ${PREFIX}LogLine
 FunctionEnd
 
 ; Appends $0 to the file $1 (UTF-8 would need a plugin: the log is written as ANSI text).
+; A log that exists but cannot be opened is held by someone else for a moment (a virus scanner,
+; a step's own process closing it): tried again for up to 2 s, so no line is lost. A log that
+; cannot be made (its folder missing) is not waited for.
 Function ${PREFIX}AppendToFile
   Push $2
+  Push $3
+  StrCpy $3 0
+  ${Do}
+    ClearErrors
+    FileOpen $2 $1 a
+    ${IfNot} ${Errors}
+      FileSeek $2 0 END
+      FileWrite $2 $0
+      FileClose $2
+      ${ExitDo}
+    ${EndIf}
+    IntOp $3 $3 + 1
+    ${IfThen} $3 >= 40 ${|} ${ExitDo} ${|}
+    ${IfNot} ${FileExists} "$1"
+      ${ExitDo}
+    ${EndIf}
+    Sleep 50
+  ${Loop}
   ClearErrors
-  FileOpen $2 $1 a
-  ${IfNot} ${Errors}
-    FileSeek $2 0 END
-    FileWrite $2 $0
-    FileClose $2
-  ${EndIf}
-  ClearErrors
+  Pop $3
   Pop $2
 FunctionEnd
 
