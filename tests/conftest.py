@@ -10,7 +10,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from tests.support.servers import RunningServer, peer_available, start_peer, start_sandbox
+from tests.support.servers import RunningServer, require_peer, start_peer, start_sandbox
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -100,11 +100,7 @@ def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
 @pytest.fixture(scope="session")
 def peer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """One peer EHR for the session (auto-login prac-1)."""
-    reason = peer_available()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"peer EHR unavailable in CI: {reason}")
-        pytest.skip(reason)
+    require_peer()
     server = start_peer(tmp_path_factory.mktemp("peer"), auto_login="prac-1")
     yield server
     server.stop()

@@ -7,7 +7,6 @@ picking practitioner prac-1 and patient pat-2 so the chosen patient is visibly u
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 
 from tests.conformance.conftest import SCOPE, TIMEOUT
 from tests.support.launch import discover, standalone_launch
-from tests.support.servers import RunningServer, peer_available, start_peer, start_sandbox
+from tests.support.servers import RunningServer, require_peer, start_peer, start_sandbox
 
 # Form fields each login page takes (launch.py keeps every other field's default value).
 LOGIN_FORM = {
@@ -34,11 +33,7 @@ def login_page_ehr(
 ) -> Iterator[RunningServer]:
     workdir = tmp_path_factory.mktemp(f"{request.param}-login")
     if request.param == "peer":
-        reason = peer_available()
-        if reason:
-            if os.environ.get("CI"):
-                pytest.fail(f"peer EHR unavailable in CI: {reason}")
-            pytest.skip(reason)
+        require_peer()
         server = start_peer(Path(workdir))
     else:
         server = start_sandbox(Path(workdir))

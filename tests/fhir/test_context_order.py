@@ -5,7 +5,6 @@ server gets which search (what it declares), and the fall-backs to the server's 
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
@@ -25,7 +24,7 @@ from app.fhir.context_queries import ResultOrder, app_orders, plan_queries
 from app.fhir.mapping_in import observation_effective
 from app.sandbox.large_chart import large_chart
 from tests.fhir.conftest import BearerAuth, RequestLog, access_token
-from tests.support.servers import RunningServer, peer_available, start_peer
+from tests.support.servers import RunningServer, require_peer, start_peer
 
 PATIENT, ENCOUNTER = "pat-large", "enc-large"
 SECTIONS = {SectionKind.VITALS: "vital-signs", SectionKind.LABS: "laboratory"}
@@ -35,11 +34,7 @@ SECTIONS = {SectionKind.VITALS: "vital-signs", SectionKind.LABS: "laboratory"}
 def large_peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """A peer EHR of its own holding ``pat-large`` (the session's peer stays small: its
     searches scan every stored resource)."""
-    reason = peer_available()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"peer EHR unavailable in CI: {reason}")
-        pytest.skip(reason)
+    require_peer()
     server = start_peer(tmp_path_factory.mktemp("large-peer"), auto_login="prac-1")
     try:
         entries = large_chart(2000)["entry"]

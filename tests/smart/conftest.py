@@ -3,7 +3,6 @@ browser, sessions wired to a request recorder, and a controllable clock."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,7 @@ from app.smart.http import create_http_client
 from app.smart.keyring_store import RefreshTokenStore
 from app.smart.session import SmartSession
 from app.smart.tokens import RefreshPolicy
-from tests.support.servers import RunningServer, peer_available, start_peer, start_sandbox
+from tests.support.servers import RunningServer, require_peer, start_peer, start_sandbox
 
 KINDS = ["sandbox", pytest.param("peer", marks=pytest.mark.peer)]
 
@@ -38,11 +37,7 @@ class ServerPool:
         key = (kind, token_ttl, auto_login)
         if key not in self._servers:
             if kind == "peer":
-                reason = peer_available()
-                if reason:
-                    if os.environ.get("CI"):
-                        pytest.fail(f"peer EHR unavailable in CI: {reason}")
-                    pytest.skip(reason)
+                require_peer()
                 server = start_peer(self._workdir, token_ttl=token_ttl, auto_login=auto_login)
             else:
                 server = start_sandbox(self._workdir, token_ttl=token_ttl, auto_login=auto_login)

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 PEER_DIR = (REPO.parent / "shared" / "peer-ehr").resolve()
 
@@ -123,6 +125,15 @@ def peer_available() -> str | None:
     if shutil.which("npm") is None:
         return "npm is not installed (needed by ../shared/peer-ehr)"
     return None
+
+
+def require_peer() -> None:
+    """Skip the test where the peer EHR cannot be started; in CI that is a failure."""
+    reason = peer_available()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"peer EHR unavailable in CI: {reason}")
+        pytest.skip(reason)
 
 
 def start_peer(
