@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.app_env import private_home_env
 from tests.support.xsession import XSession, missing_tools, x_session
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,14 +134,8 @@ def launch(
     """``python -m app`` with the embedded sandbox, just started."""
     log = home / "browser.jsonl"
     env = {
-        **os.environ,
+        **private_home_env(home),
         **x.env,
-        "HOME": str(home),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_STATE_HOME": str(home / "state"),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "PYTHONPATH": str(REPO),
         "BROWSER": browser or f"{sys.executable} {BROWSER} %s",
         "SCRIPTED_BROWSER_MODE": browser_mode,
         "SCRIPTED_BROWSER_LOG": str(log),

@@ -30,6 +30,7 @@ from app.bootstrap import EXIT_SANDBOX_UNAVAILABLE, start_workbench
 from app.embedded_sandbox import SandboxUnavailable
 from app.paths import AppPaths
 from app.ui.application import CANNOT_START_TITLE, CannotStartWindow
+from tests.support.app_env import private_home_env
 
 REPO = Path(__file__).resolve().parents[1]
 NO_FREE_PORT = REPO / "tests" / "support" / "no_free_port.py"
@@ -54,16 +55,7 @@ def namespace() -> None:
 
 
 def _home_env(home: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "HOME": str(home),
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_STATE_HOME": str(home / "state"),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "XDG_CACHE_HOME": str(home / "cache"),
-        "PYTHONPATH": str(REPO),
-        "QT_QPA_PLATFORM": "offscreen",
-    }
+    return {**private_home_env(home), "QT_QPA_PLATFORM": "offscreen"}
 
 
 def test_the_app_says_in_words_that_the_sandbox_gets_no_port(
