@@ -26,17 +26,16 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import replace
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from app.fhir.client import FhirClient, JsonObject, SearchResult
 from app.fhir.context_queries import InAppOrder, Query
+from app.fhir.context_sections import newest_first_key
 from app.fhir.errors import FhirResponseTooLarge
 from app.fhir.mapping_in import observation_effective
 
 log = logging.getLogger(__name__)
 
-_NEVER = datetime.min.replace(tzinfo=UTC)
 # older records held per search (about 3–4 KB each in memory); the pages past them are asked
 # of the server when the paging gets there (the site's limit is 2,000 a section by default)
 HELD_PER_SEARCH = 5_000
@@ -56,7 +55,11 @@ async def read_in_app_order(client: FhirClient, query: Query) -> SearchResult:
     if everything is None or not _whole(everything):
         log.debug("%s: not every match in one answer; the server sorts", query.key)
         return await _sorted_by_server(client, query, order)
-    ranked = sorted(everything.resources, key=_newest_first_key, reverse=True)
+    ranked = sorted(
+        everything.resources,
+        key=lambda raw: newest_first_key(observation_effective(raw)),  # the section's order
+        reverse=True,
+    )
     first, older = ranked[: query.limit], ranked[query.limit :]
     if not older:
         return replace(everything, resources=tuple(first), truncated=False, next_url=None)
@@ -70,12 +73,6 @@ def _whole(result: SearchResult) -> bool:
     if result.truncated or result.next_url is not None:
         return False
     return result.total is None or result.total <= len(result.resources)
-
-
-def _newest_first_key(raw: JsonObject) -> tuple[bool, datetime]:
-    """The section's order (app.fhir.context_sections.by_effective): undated ones last."""
-    effective = observation_effective(raw)
-    return (effective is not None, effective or _NEVER)
 
 
 async def _sorted_by_server(client: FhirClient, query: Query, order: InAppOrder) -> SearchResult:

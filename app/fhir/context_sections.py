@@ -153,20 +153,20 @@ def by_display(items: list[Any]) -> list[Any]:
     return sorted(items, key=lambda i: str(i.display).lower())
 
 
+_UNDATED = datetime.min.replace(tzinfo=UTC)
+
+
+def newest_first_key(when: datetime | None) -> tuple[bool, datetime]:
+    """The sections' order, with ``reverse=True``: newest first, the undated last."""
+    return (when is not None, when or _UNDATED)
+
+
 def by_effective(items: list[Measurement]) -> list[Measurement]:
-    return sorted(
-        items,
-        key=lambda m: (m.effective is not None, m.effective or datetime.min.replace(tzinfo=UTC)),
-        reverse=True,
-    )
+    return sorted(items, key=lambda m: newest_first_key(m.effective), reverse=True)
 
 
 def by_note_date(items: list[PriorNote]) -> list[PriorNote]:
-    return sorted(
-        items,
-        key=lambda n: (n.date is not None, n.date or datetime.min.replace(tzinfo=UTC)),
-        reverse=True,
-    )
+    return sorted(items, key=lambda n: newest_first_key(n.date), reverse=True)
 
 
 def _vital(raw: JsonObject, refs: References) -> Measurement:
