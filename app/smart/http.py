@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Mapping
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import certifi
 import httpx
-from httpx._types import CookieTypes
 
 from app import __version__
 from app._user_files import UserFileError
@@ -23,6 +23,9 @@ from app.domain.site import Site
 from app.smart.errors import CertificateError, NetworkError, SiteConfigError
 from app.smart.http_log import HttpTrail, log_failure
 from app.smart.sites import ca_bundle_problem, read_ca_bundle
+
+# What httpx accepts as cookies (its own alias lives in the private ``httpx._types``).
+CookieTypes = httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]]
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 USER_AGENT = f"fhir-writeback/{__version__}"
