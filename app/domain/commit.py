@@ -134,7 +134,12 @@ class PlannedWrite:
 
     @functools.cached_property
     def local_references(self) -> frozenset[str]:
-        """The ``urn:uuid:`` references in the approved payload (read from :attr:`parsed`)."""
+        """The ``urn:uuid:`` references in the approved payload (read from :attr:`parsed`).
+        A text in which ``urn:uuid:`` cannot be (neither written out nor hidden behind a
+        ``\\u`` escape) has none: it is not walked (issue 15)."""
+        text = self.payload_json
+        if URN_UUID_PREFIX not in text and "\\u" not in text:
+            return frozenset()
         return local_references(self.parsed)
 
     def verify(self) -> bool:

@@ -383,11 +383,9 @@ class SyncRunner:
         def go_on() -> bool:
             return not (self._paused or self._offline_pass or not self._started)
 
-        due = DueQueue(
-            self._store, self._db, self._clock, batch=max(16, 4 * self._concurrency), go_on=go_on
-        )
-        tally = PassTally()
         slots = SendSlots(self._concurrency, go_on)
+        due = DueQueue(self._store, self._db, self._clock, batch=slots.claimed, go_on=go_on)
+        tally = PassTally()
 
         async def worker() -> None:
             while (entry := await due.take()) is not None:
@@ -401,10 +399,10 @@ class SyncRunner:
             probe = await due.take()
             if probe is not None:
                 await self._handle(sender, probe, tally, None)
-        # Twice as many workers as slots: as many commits are marked (or stored) as are in flight
+        # more workers than slots: commits are marked (or stored) while others are in flight
         # return_exceptions: every worker has finished before the pass ends, even when one failed
         ended = await asyncio.gather(
-            *(worker() for _ in range(2 * self._concurrency)), return_exceptions=True
+            *(worker() for _ in range(slots.workers)), return_exceptions=True
         )
         for outcome in ended:
             if isinstance(outcome, BaseException):

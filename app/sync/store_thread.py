@@ -123,10 +123,11 @@ class StoreThread:
 _NAME = "outbox-store"
 # How long the runner's store thread waits for more state changes to share a transaction
 # (issue 15: 4 ms took the drain benchmark from about 1.5 to 0.9 transactions per commit;
-# 10 ms to about 0.6, and the client CPU per commit down by ≈ 0.6 ms: fewer BEGIN/COMMITs,
-# fewer wake-ups of the event loop. The runner's store calls are off the round trips' path,
-# and a person does not see 10 ms.)
-GROUP_WINDOW = 0.010
+# 10 ms to about 0.6, 20 ms to about 0.4, each step with less client CPU per commit: fewer
+# BEGIN/COMMITs, fewer wake-ups of either thread, more work per wake-up. The runner's store
+# calls are off the round trips' path while it has enough workers per send slot
+# (app.sync.due_queue.WORKERS_PER_SLOT), and a person does not see 20 ms.)
+GROUP_WINDOW = 0.020
 
 
 @dataclass

@@ -253,3 +253,32 @@ def test_any_json_payload_round_trips_and_verifies(extra: dict[str, Any]) -> Non
     for key, value in extra.items():
         assert payload[key] == value
     assert commit.verify()
+
+
+_REFERENCE_VALUES = st.sampled_from(
+    ["urn:uuid:0f0e0d0c-0000-4000-8000-000000000001", "Patient/pat-1", "urn:uuid", "urn:x", ""]
+)
+_PAYLOADS = st.recursive(
+    st.dictionaries(st.sampled_from(["reference", "display", "code"]), _REFERENCE_VALUES),
+    lambda inner: st.dictionaries(
+        st.sampled_from(["subject", "focus", "target", "reference"]),
+        inner | st.lists(inner, max_size=3),
+        max_size=3,
+    ),
+    max_leaves=8,
+)
+
+
+@given(_PAYLOADS, st.booleans())
+def test_a_writes_local_references_are_those_a_walk_of_its_payload_finds(
+    payload: dict[str, Any], escaped: bool
+) -> None:
+    """Issue 15: a payload whose text cannot hold ``urn:uuid:`` is not walked; the answer is
+    the walk's either way (also when the text hides characters behind ``\\u`` escapes)."""
+    payload = {"resourceType": "Task", **payload}
+    write = build_commit([DraftWrite(payload)], sequence=1).writes[0]
+    text = write.payload_json
+    if escaped:  # the same JSON with every "u" written as an escape
+        text = text.replace("u", "\\u0075")
+        write = dataclasses.replace(write, payload_json=text)
+    assert write.local_references == local_references(json.loads(text))

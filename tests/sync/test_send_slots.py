@@ -16,7 +16,7 @@ from app.domain.outbox import OutboxState, SyncEvent
 from app.fhir.client import FhirClient, FhirResponse
 from app.fhir.errors import FhirNetworkError
 from app.fhir.profiles import load_profile
-from app.sync.due_queue import SendSlots
+from app.sync.due_queue import WORKERS_PER_SLOT, SendSlots
 from app.sync.runner import SyncRunner
 from tests.support.servers import RunningServer
 from tests.sync.commits import clinical_commit
@@ -112,4 +112,74 @@ async def test_a_commit_marked_while_the_ehr_became_unreachable_goes_back_untouc
         summary = await runner.drain(timeout=30)
     assert summary.confirmed == 4
     for commit in (first, second, third, fourth):
+        assert server_copies(sandbox_server, commit) == [1] * len(commit.writes)
+
+
+class SecondPostHeld:
+    """The real client, except that the second POST (the first after the probe) waits until
+    the test lets it go."""
+
+    def __init__(self, inner: FhirClient) -> None:
+        self.inner = inner
+        self.posts = 0
+        self.held = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def capability(self, *, refresh: bool = False) -> dict[str, Any]:
+        return await self.inner.capability(refresh=refresh)
+
+    async def request(self, method: str, path_or_url: str, **kw: Any) -> FhirResponse:
+        if method == "POST":
+            self.posts += 1
+            if self.posts == 2:
+                self.held.set()
+                await self.go.wait()
+        return await self.inner.request(method, path_or_url, **kw)
+
+    async def search(self, *args: Any, **kw: Any) -> Any:
+        return await self.inner.search(*args, **kw)
+
+    async def read_response(self, resource_type: str, resource_id: str) -> FhirResponse:
+        return await self.inner.read_response(resource_type, resource_id)
+
+
+async def test_while_a_commit_is_in_flight_the_next_ones_wait_marked_for_its_slot(
+    h: Harness, sandbox_server: RunningServer
+) -> None:
+    """Issue 15, fifth step: the store thread gathers changes for GROUP_WINDOW (20 ms) before
+    its COMMIT, so a commit's SENDING (durable before any request) and its outcome take that
+    long to store. WORKERS_PER_SLOT workers per slot keep that off the round trips' path: while
+    one commit is in flight the next WORKERS_PER_SLOT - 1 are already marked, on disk, and
+    wait for its slot — and nothing of theirs has been sent."""
+    commits = [h.enqueue(clinical_commit()) for _ in range(WORKERS_PER_SLOT + 3)]
+    writer = SecondPostHeld(h.fhir)
+    runner = SyncRunner(
+        h.store.outbox,
+        writer,
+        profile=load_profile("generic-r4"),
+        lock_path=h.lock_path,
+        concurrency=1,
+    )
+    outbox = h.store.outbox
+    async with runner:
+        await runner.capabilities()
+        drained = asyncio.create_task(runner.drain(timeout=60))
+        try:
+            await asyncio.wait_for(writer.held.wait(), 30)
+            sending: list[int] = []
+            for _ in range(200):  # the marks are group commits: give them their window
+                states = [outbox.item(c.commit_id).state for c in commits]
+                sending = [i for i, s in enumerate(states) if s is S.SENDING]
+                if len(sending) >= WORKERS_PER_SLOT:
+                    break
+                await asyncio.sleep(0.02)
+            assert sending == list(range(1, 1 + WORKERS_PER_SLOT))  # after the probe, in order
+            assert writer.posts == 2  # only the held one was sent
+            for waiting in sending[1:]:
+                assert server_copies(sandbox_server, commits[waiting]) == [0] * 5
+        finally:  # a failed check must not leave the drain waiting
+            writer.go.set()
+        summary = await drained
+    assert summary.confirmed == len(commits)
+    for commit in commits:
         assert server_copies(sandbox_server, commit) == [1] * len(commit.writes)
