@@ -88,6 +88,8 @@ _RETRYABLE = frozenset(
 _UNKNOWN = UNKNOWN_STATES
 # The app cannot check by itself: the clinician may send again after looking in the chart.
 _RESENDABLE = frozenset({S.CHECK_PAUSED_FOR_SIGN_IN, S.PARKED})
+
+
 _WIDTHS = {
     Column.STATE: 320,
     Column.PATIENT: 260,
@@ -170,6 +172,7 @@ class ConfirmDialog(QDialog):
 
 class _Bridge(QObject):
     store_changed = Signal()
+    in_flight_changed = Signal()  # the runner's turns: repaint, do not count as a change
 
 
 class OutboxPanel(QWidget):
@@ -214,7 +217,18 @@ class OutboxPanel(QWidget):
             with contextlib.suppress(RuntimeError):  # the panel is gone; the repository outlived it
                 bridge.store_changed.emit()
 
-        unsubscribe = outbox.subscribe(on_change)
+        def on_in_flight() -> None:
+            with contextlib.suppress(RuntimeError):
+                bridge.in_flight_changed.emit()
+
+        self._bridge.in_flight_changed.connect(self._schedule_repaint)
+        unsubscribe_store = outbox.subscribe(on_change)
+        unsubscribe_turns = outbox.subscribe_in_flight(on_in_flight)
+
+        def unsubscribe() -> None:
+            unsubscribe_store()
+            unsubscribe_turns()
+
         self._unsubscribe = unsubscribe
         self.destroyed.connect(lambda *_: unsubscribe())
         self._selection_changed()
@@ -299,6 +313,9 @@ class OutboxPanel(QWidget):
     # ------------------------------------------------------------------ refreshing
     def _schedule(self) -> None:
         self._pending_changes += 1
+        self._schedule_repaint()
+
+    def _schedule_repaint(self) -> None:
         if not self._timer.isActive():
             self._timer.start()
 
@@ -367,10 +384,11 @@ class OutboxPanel(QWidget):
             return
         shown = self.detail.entry
         if shown is not None and shown.row == row:
-            return  # nothing changed for the commit on screen
+            self.detail.show_state(row.item, self.model.in_flight)  # its turn may have come
+            return  # nothing else changed for the commit on screen
         try:
             detail = self.outbox.detail(row.commit_id)
-            self.detail.show_entry(detail.entry, detail.writes)
+            self.detail.show_entry(detail.entry, detail.writes, self.model.in_flight)
         except ServiceError as exc:
             self.detail.show_problem(exc.words)
 
@@ -489,7 +507,8 @@ class OutboxPanel(QWidget):
             except Exception:  # the words below still say it failed
                 now = None
             if now is not None and now.state is not row.state:
-                return f"It could not be {what}: it is now “{state_words(now)}”."
+                words = state_words(now, in_flight=self.outbox.in_flight)
+                return f"It could not be {what}: it is now “{words}”."
         return f"It could not be {what}: {_reason(exc)}"
 
     def close_panel(self) -> None:
