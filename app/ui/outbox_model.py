@@ -55,8 +55,8 @@ class Column(IntEnum):
     WHAT = 4
     ATTEMPTS = 5
     NEXT_ATTEMPT = 6
-    LAST_ERROR = 7
-    READ_BACK = 8
+    READ_BACK = 7
+    LAST_ERROR = 8  # last: it takes the width left (app.ui.outbox_table)
 
 
 HEADERS = {
@@ -67,8 +67,8 @@ HEADERS = {
     Column.WHAT: "What",
     Column.ATTEMPTS: "Failed",
     Column.NEXT_ATTEMPT: "Next attempt",
-    Column.LAST_ERROR: "Last error",
     Column.READ_BACK: "Read-back",
+    Column.LAST_ERROR: "Last error",
 }
 HEADER_TIPS = {  # a header too short to say it all
     Column.ATTEMPTS: "Attempts that failed so far (the next one is this number + 1)",

@@ -22,18 +22,15 @@ from uuid import UUID
 
 from PySide6.QtCore import QItemSelection, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -43,7 +40,8 @@ from app.domain.outbox import UNKNOWN_STATES, OutboxState, SyncEvent, allowed_ev
 from app.services.errors import ServiceError
 from app.services.outbox import OutboxChange, OutboxRow, OutboxService, OutboxSummary
 from app.ui.outbox_detail import OutboxDetailView
-from app.ui.outbox_model import Column, OutboxTableModel
+from app.ui.outbox_model import OutboxTableModel
+from app.ui.outbox_table import OutboxTable
 from app.ui.outbox_words import state_words
 from app.ui.shortcuts import tooltip
 from app.ui.style import error_label, heading_label, hint_label
@@ -88,18 +86,6 @@ _RETRYABLE = frozenset(
 _UNKNOWN = UNKNOWN_STATES
 # The app cannot check by itself: the clinician may send again after looking in the chart.
 _RESENDABLE = frozenset({S.CHECK_PAUSED_FOR_SIGN_IN, S.PARKED})
-
-
-_WIDTHS = {
-    Column.STATE: 320,
-    Column.PATIENT: 260,
-    Column.SEQUENCE: 50,
-    Column.CREATED: 120,
-    Column.WHAT: 360,
-    Column.ATTEMPTS: 70,
-    Column.NEXT_ATTEMPT: 110,
-    Column.LAST_ERROR: 300,
-}
 
 
 class ConfirmDialog(QDialog):
@@ -278,22 +264,7 @@ class OutboxPanel(QWidget):
         self.message_label.hide()
         layout.addWidget(self.message_label)
 
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.setShowGrid(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        header = self.table.horizontalHeader()
-        header.setStretchLastSection(True)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        for column, width in _WIDTHS.items():
-            self.table.setColumnWidth(column, width)
+        self.table = OutboxTable(self.model)  # fits the window: no scrolling sideways
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
 
         self.detail = OutboxDetailView()
