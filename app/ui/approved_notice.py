@@ -3,7 +3,8 @@ never stale: "Approved and queued…" while it is on its way, "Sent to the chart
 "not in the chart yet…" when the EHR refused it (app.ui.outbox_words.approved_notice).
 
 The outbox tells its listeners on whichever thread stored a change (the sender's); a signal
-carries it onto the GUI thread.
+carries it onto the GUI thread. The runner's turns (``OutboxService.in_flight``) say whether a
+note marked for sending is being sent ("sending…") or waits for its turn ("waiting to send").
 """
 
 from __future__ import annotations
@@ -63,8 +64,12 @@ class ApprovedNoteWatch(QObject):
         self._render(change.item)
 
     def _on_turn(self) -> None:
-        if self._item is not None and self._item.state is OutboxState.SENDING:
-            self._render(self._item)
+        if self._item is None or self._item.state is not OutboxState.SENDING:
+            return
+        # Read again: a turn ends once the outcome is stored, maybe before its notice arrived
+        # here (it comes from the store's thread), and the line must not go back to waiting.
+        with contextlib.suppress(ServiceError):
+            self._render(self._outbox.item(self.commit_id))
 
     def _render(self, item: OutboxItem) -> None:
         self._item = item
