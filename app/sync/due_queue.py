@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from app.sync.store_thread import StoreThread
 
 if TYPE_CHECKING:
     from app.store.outbox import OutboxRepository
+
+log = logging.getLogger(__name__)
 
 
 class DueQueue:
@@ -139,7 +142,10 @@ class InFlight:
     def _set(self, commits: frozenset[UUID]) -> None:
         self.commits = commits
         for listener in list(self._listeners):
-            listener()
+            try:
+                listener()
+            except Exception as exc:  # the words on a screen must never stop a send
+                log.error("in-flight listener failed: %s", type(exc).__name__)
 
 
 class SendSlots:

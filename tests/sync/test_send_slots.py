@@ -77,6 +77,24 @@ async def test_in_flight_holds_the_commits_whose_turn_came_until_it_ends() -> No
     assert in_flight.commits == frozenset() and len(heard) == 4
 
 
+def test_a_failing_in_flight_listener_does_not_stop_a_send(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    in_flight = InFlight()
+    heard: list[frozenset[UUID]] = []
+
+    def broken() -> None:
+        raise RuntimeError("a view that is gone")
+
+    in_flight.subscribe(broken)
+    in_flight.subscribe(lambda: heard.append(in_flight.commits))
+    commit = uuid4()
+    in_flight.started(commit)
+    in_flight.ended(commit)
+    assert heard == [frozenset({commit}), frozenset()]
+    assert "in-flight listener failed: RuntimeError" in caplog.text
+
+
 class SecondWriteUnreachable:
     """The real client, except that the second POST finds the EHR unreachable, and the
     others wait a little (so the next commit is marked while one is in flight)."""
