@@ -217,7 +217,7 @@ class OutboxService:
         return self._runner.in_flight.commits if self._runner is not None else frozenset()
 
     def subscribe_in_flight(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Told (on the event loop) each time ``in_flight`` changes, whichever runner sends."""
+        """Told (on the event loop) each time ``in_flight`` changes while a runner sends."""
         self._in_flight_listeners.append(listener)
 
         def unsubscribe() -> None:
@@ -261,7 +261,8 @@ class OutboxService:
             await task
         await runner.aclose()
         self._status_changed(None)
-        self._in_flight_changed()  # nothing is being sent
+        # ``in_flight`` is empty now; its listeners are not told: the stores close next, and
+        # the views re-read it with the rows (the dock is closed before sending stops)
 
     def sync_now(self) -> None:
         if self._runner is not None:
