@@ -135,7 +135,7 @@ class OutboxTableModel(QAbstractTableModel):
         return self._outbox.rows(self._states, limit=limit, offset=offset)
 
     def _load_first_page(self) -> None:
-        self._read_in_flight()
+        self._set_in_flight(self._outbox.in_flight)
         self._rows = self._query(self._page)
         self._more = len(self._rows) == self._page
 
@@ -170,18 +170,21 @@ class OutboxTableModel(QAbstractTableModel):
         self._more = len(new) == limit
         # Read with the rows, on the loop the runner runs on: a commit leaves ``in_flight``
         # only after its outcome is stored, so a row is never shown waiting after it was sent.
-        turns = self._read_in_flight()
+        turns = self._set_in_flight(self._outbox.in_flight)
         self._apply(new)
-        if turns:
-            for k, row in enumerate(self._rows):
-                if row.state is OutboxState.SENDING and row.commit_id in turns:
-                    state = self.index(k, Column.STATE)
-                    self.dataChanged.emit(state, state)
+        self._repaint_states(turns)
 
-    def _read_in_flight(self) -> frozenset[UUID]:
-        """Re-read ``in_flight``; returns the commits whose turn came or ended since (their
-        words, cached for a SENDING row, are dropped)."""
-        in_flight = self._outbox.in_flight
+    def refresh_turns(self) -> None:
+        """The runner's turns changed (the store is not read): a SENDING line whose turn came
+        says "Sending…" now. A turn ends after the commit's outcome is stored, so a line whose
+        turn ended keeps its words until the rows are read again (``refresh``, which the store's
+        notice of that outcome brings)."""
+        started = self._outbox.in_flight - self._in_flight
+        if started:
+            self._repaint_states(self._set_in_flight(self._in_flight | started))
+
+    def _set_in_flight(self, in_flight: frozenset[UUID]) -> frozenset[UUID]:
+        """Returns the commits whose turn came or ended (their cached words are dropped)."""
         turns = in_flight ^ self._in_flight
         self._in_flight = in_flight
         if turns:
@@ -190,9 +193,17 @@ class OutboxTableModel(QAbstractTableModel):
                     del self._cache[row]
         return turns
 
+    def _repaint_states(self, commit_ids: frozenset[UUID]) -> None:
+        if not commit_ids:
+            return
+        for k, row in enumerate(self._rows):
+            if row.state is OutboxState.SENDING and row.commit_id in commit_ids:
+                state = self.index(k, Column.STATE)
+                self.dataChanged.emit(state, state)
+
     @property
     def in_flight(self) -> frozenset[UUID]:
-        """The commits being sent when the rows were last read."""
+        """The commits the lines are shown as being sent for."""
         return self._in_flight
 
     def _apply(self, new: Sequence[OutboxRow]) -> None:

@@ -195,6 +195,10 @@ class OutboxPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(coalesce_ms)
         self._timer.timeout.connect(self.refresh)
+        self._turn_timer = QTimer(self)  # the runner's turns: repainted, the store not read
+        self._turn_timer.setSingleShot(True)
+        self._turn_timer.setInterval(coalesce_ms)
+        self._turn_timer.timeout.connect(self._show_turns)
         self._bridge = _Bridge(self)
         self._bridge.store_changed.connect(self._schedule)
         bridge = self._bridge
@@ -207,7 +211,7 @@ class OutboxPanel(QWidget):
             with contextlib.suppress(RuntimeError):
                 bridge.in_flight_changed.emit()
 
-        self._bridge.in_flight_changed.connect(self._schedule_repaint)
+        self._bridge.in_flight_changed.connect(self._schedule_turns)
         unsubscribe_store = outbox.subscribe(on_change)
         unsubscribe_turns = outbox.subscribe_in_flight(on_in_flight)
 
@@ -284,11 +288,19 @@ class OutboxPanel(QWidget):
     # ------------------------------------------------------------------ refreshing
     def _schedule(self) -> None:
         self._pending_changes += 1
-        self._schedule_repaint()
-
-    def _schedule_repaint(self) -> None:
         if not self._timer.isActive():
             self._timer.start()
+
+    def _schedule_turns(self) -> None:
+        if not self._turn_timer.isActive():
+            self._turn_timer.start()
+
+    def _show_turns(self) -> None:
+        """The runner's turns changed: the lines' and the detail's words (no store read)."""
+        self.model.refresh_turns()
+        row, shown = self.selected_row(), self.detail.entry
+        if row is not None and shown is not None and shown.row == row:
+            self.detail.show_state(row.item, self.model.in_flight)
 
     def refresh(self) -> None:
         """Re-read the rows on screen and the selected commit (now, not coalesced)."""
@@ -485,6 +497,7 @@ class OutboxPanel(QWidget):
     def close_panel(self) -> None:
         """Stop listening to the store (the window is closing)."""
         self._timer.stop()
+        self._turn_timer.stop()
         self._unsubscribe()
 
 
