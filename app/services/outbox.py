@@ -92,6 +92,8 @@ class OutboxService:
         self._task: asyncio.Task[None] | None = None
         self._status_listeners: list[StatusListener] = []
         self._unsubscribe_runner: Callable[[], None] | None = None
+        self._in_flight_listeners: list[Callable[[], None]] = []
+        self._unsubscribe_in_flight: Callable[[], None] | None = None
         self._patients: dict[UUID, str] = {}  # commit -> patient label (PHI: memory only)
         # given to each runner: awaited before the first send after the EHR came back
         self.before_drain: Callable[[], Awaitable[None]] | None = None
@@ -208,6 +210,26 @@ class OutboxService:
     def status(self) -> RunnerStatus | None:
         return self._runner.status if self._runner is not None else None
 
+    @property
+    def in_flight(self) -> frozenset[UUID]:
+        """The commits being sent now: a commit stored as SENDING and not in here waits for
+        its turn (the runner sends ``concurrency`` at once), or for sending to start."""
+        return self._runner.in_flight.commits if self._runner is not None else frozenset()
+
+    def subscribe_in_flight(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Told (on the event loop) each time ``in_flight`` changes while a runner sends."""
+        self._in_flight_listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._in_flight_listeners:
+                self._in_flight_listeners.remove(listener)
+
+        return unsubscribe
+
+    def _in_flight_changed(self) -> None:
+        for listener in list(self._in_flight_listeners):
+            listener()
+
     async def start_sync(self) -> None:
         """Start sending in the background until ``stop_sync``. ServiceError when it cannot
         (another app instance sends this store; the EHR's capabilities could not be read)."""
@@ -221,6 +243,7 @@ class OutboxService:
         self._runner, self._stop = runner, stop
         self._task = asyncio.ensure_future(runner.run_forever(stop))
         self._unsubscribe_runner = runner.subscribe_status(self._status_changed)
+        self._unsubscribe_in_flight = runner.in_flight.subscribe(self._in_flight_changed)
         self._status_changed(runner.status)
 
     async def stop_sync(self) -> None:
@@ -228,15 +251,18 @@ class OutboxService:
         if runner is None or stop is None or task is None:
             return
         self._runner = self._stop = self._task = None
-        if self._unsubscribe_runner is not None:
-            self._unsubscribe_runner()
-            self._unsubscribe_runner = None
+        for unsubscribe in (self._unsubscribe_runner, self._unsubscribe_in_flight):
+            if unsubscribe is not None:
+                unsubscribe()
+        self._unsubscribe_runner = self._unsubscribe_in_flight = None
         stop.set()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
         await runner.aclose()
         self._status_changed(None)
+        # ``in_flight`` is empty now; its listeners are not told: the stores close next, and
+        # the views re-read it with the rows (the dock is closed before sending stops)
 
     def sync_now(self) -> None:
         if self._runner is not None:

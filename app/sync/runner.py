@@ -15,10 +15,9 @@ While the EHR cannot be reached the pass stops at the first commit that could no
 (the others keep their place in the queue instead of all counting failed attempts). When the
 sign-in has ended (401 after the one refresh) the pass stops, the commit waits in
 PAUSED_FOR_SIGN_IN, and :meth:`SyncRunner.run_forever` waits on ``wait_until_signed_in()``;
-nothing fails. "Sync now" and a reconnection make waiting commits due at once.
-
-The UI subscribes to commit changes (:meth:`subscribe`, from the store, after commit) and to
-the runner's own status (:meth:`subscribe_status`: online/offline, paused, running).
+nothing fails. "Sync now" and a reconnection make waiting commits due at once. The UI follows
+commit changes (:meth:`subscribe`), the runner's status (:meth:`subscribe_status`: online or
+not, paused, running) and ``in_flight`` (which SENDING commits are being sent now).
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ from app.fhir.profiles import VendorProfile
 from app.smart.errors import SignInRequired, SmartError
 from app.store.outbox_records import OutboxEntry, OutboxSummary
 from app.store.site_refusals import SiteRefusals
-from app.sync.due_queue import DueQueue, PassTally, SendSlot, SendSlots
+from app.sync.due_queue import DueQueue, InFlight, PassTally, SendSlots
 from app.sync.errors import SyncSetupFailed
 from app.sync.lock import RunnerLock
 from app.sync.planner import WriteCapabilities, capabilities_from
@@ -159,6 +158,7 @@ class SyncRunner:
         self._started = False
         self._status = RunnerStatus()
         self._status_listeners: list[StatusListener] = []
+        self.in_flight = InFlight()  # the commits whose requests started (due_queue.SendSlots)
         self._run_lock = asyncio.Lock()
         # group commit: one fsync for the changes made within GROUP_WINDOW of each other
         self._db = StoreThread(group=store.group, gather=GROUP_WINDOW)
@@ -383,14 +383,13 @@ class SyncRunner:
         def go_on() -> bool:
             return not (self._paused or self._offline_pass or not self._started)
 
-        slots = SendSlots(self._concurrency, go_on)
+        slots = SendSlots(self._concurrency, go_on, self.in_flight)
         due = DueQueue(self._store, self._db, self._clock, batch=slots.claimed, go_on=go_on)
         tally = PassTally()
 
         async def worker() -> None:
             while (entry := await due.take()) is not None:
-                with slots.turn() as slot:
-                    await self._handle(sender, entry, tally, slot)
+                await self._handle(sender, entry, tally, slots)
 
         await self._back_online()
         if self._status.connectivity is not Connectivity.ONLINE:
@@ -398,7 +397,7 @@ class SyncRunner:
             # one failed attempt, not one per queued commit.
             probe = await due.take()
             if probe is not None:
-                await self._handle(sender, probe, tally, None)
+                await self._handle(sender, probe, tally, slots)
         # more workers than slots: commits are marked (or stored) while others are in flight
         # return_exceptions: every worker has finished before the pass ends, even when one failed
         ended = await asyncio.gather(
@@ -449,17 +448,18 @@ class SyncRunner:
         )
 
     async def _handle(
-        self, sender: CommitSender, entry: OutboxEntry, tally: PassTally, slot: SendSlot | None
+        self, sender: CommitSender, entry: OutboxEntry, tally: PassTally, slots: SendSlots
     ) -> None:
         tally.processed += 1
-        try:
-            item = await sender.process(entry, slot)
-        except Exception as exc:
-            # A bug must not stop the other commits, nor leave this one "Sending".
-            recorded = await self._after_unexpected(entry, exc)
-            if recorded is None:
-                return
-            item = recorded
+        with slots.turn(entry.commit_id) as slot:  # the probe's is free at once
+            try:
+                item = await sender.process(entry, slot)
+            except Exception as exc:
+                # A bug must not stop the other commits, nor leave this one "Sending".
+                recorded = await self._after_unexpected(entry, exc)
+                if recorded is None:
+                    return
+                item = recorded
         if item.state is S.CONFIRMED:
             tally.confirmed += 1
         elif item.state in SIGN_IN_STATES:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.domain.hidden_text import hidden_characters_warning, shown
-from app.domain.outbox import OutboxState, discard_words
+from app.domain.outbox import OutboxItem, OutboxState, discard_words
 from app.domain.review_codec import decision_from_json
 from app.services.outbox import (
     ConflictDetail,
@@ -38,6 +38,7 @@ from app.services.outbox import (
     sanitize_for_qt,
 )
 from app.ui.outbox_words import (
+    InFlight,
     local_time,
     ordered_types,
     read_back_words,
@@ -291,17 +292,24 @@ class OutboxDetailView(QWidget):
         self.text.clear()
         self._hide_conflict()
 
+    def show_state(self, item: OutboxItem, in_flight: InFlight | None) -> None:
+        """The title and its meaning (again when its turn came: "Waiting to send" / "Sending…")."""
+        self.title_label.setText(state_words(item, in_flight=in_flight))
+        self.meaning_label.setText(state_meaning(item, in_flight))
+
     def show_problem(self, message: str) -> None:
         """The commit could not be read (damaged store): say so instead of showing a part."""
         self.clear("")
         self.error_label.setText(message)
         self.error_label.show()
 
-    def show_entry(self, entry: OutboxEntry, writes: Sequence[WriteLine]) -> None:
+    def show_entry(
+        self, entry: OutboxEntry, writes: Sequence[WriteLine], in_flight: InFlight | None = None
+    ) -> None:
+        """``in_flight``: the commits being sent now (a SENDING one not in it waits its turn)."""
         self.entry = entry
         item = entry.item
-        self.title_label.setText(state_words(item))
-        self.meaning_label.setText(state_meaning(item))
+        self.show_state(item, in_flight)
         conflict = entry.conflict if item.state is S.CONFLICT else None
         problem: list[str] = []
         if item.last_error and item.state not in (S.CONFIRMED, S.DISCARDED) and conflict is None:

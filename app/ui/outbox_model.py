@@ -4,6 +4,8 @@ Opening the panel reads one page (``PAGE_SIZE`` rows, no payloads) however many 
 outbox holds; the view asks for more through ``canFetchMore``/``fetchMore`` as the clinician
 scrolls. :meth:`OutboxTableModel.refresh` re-reads the rows already loaded and tells the view
 only what changed (rows inserted, removed or updated), so selection and scroll position stay.
+It reads, at the same moment, which commits the runner is sending now (``in_flight``): a commit
+stored as SENDING that waits for its turn reads "Waiting to send" (app.ui.outbox_words).
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ class Column(IntEnum):
     WHAT = 4
     ATTEMPTS = 5
     NEXT_ATTEMPT = 6
-    LAST_ERROR = 7
-    READ_BACK = 8
+    READ_BACK = 7
+    LAST_ERROR = 8  # last: it takes the width left (app.ui.outbox_table)
 
 
 HEADERS = {
@@ -65,8 +67,8 @@ HEADERS = {
     Column.WHAT: "What",
     Column.ATTEMPTS: "Failed",
     Column.NEXT_ATTEMPT: "Next attempt",
-    Column.LAST_ERROR: "Last error",
     Column.READ_BACK: "Read-back",
+    Column.LAST_ERROR: "Last error",
 }
 HEADER_TIPS = {  # a header too short to say it all
     Column.ATTEMPTS: "Attempts that failed so far (the next one is this number + 1)",
@@ -114,6 +116,7 @@ class OutboxTableModel(QAbstractTableModel):
         self._cache: dict[OutboxRow, tuple[str, ...]] = {}
         self._row_index: dict[int, int] = {}  # sequence -> row, rebuilt when a row is missing
         self._more = False
+        self._in_flight: frozenset[UUID] = frozenset()
         self._load_first_page()
 
     # ------------------------------------------------------------------ loading
@@ -132,6 +135,7 @@ class OutboxTableModel(QAbstractTableModel):
         return self._outbox.rows(self._states, limit=limit, offset=offset)
 
     def _load_first_page(self) -> None:
+        self._set_in_flight(self._outbox.in_flight)
         self._rows = self._query(self._page)
         self._more = len(self._rows) == self._page
 
@@ -164,7 +168,43 @@ class OutboxTableModel(QAbstractTableModel):
         limit = max(len(self._rows) + max(changes, 0), self._page)
         new = self._query(limit)
         self._more = len(new) == limit
+        # Read with the rows, on the loop the runner runs on: a commit leaves ``in_flight``
+        # only after its outcome is stored, so a row is never shown waiting after it was sent.
+        turns = self._set_in_flight(self._outbox.in_flight)
         self._apply(new)
+        self._repaint_states(turns)
+
+    def refresh_turns(self) -> None:
+        """The runner's turns changed (the store is not read): a SENDING line whose turn came
+        says "Sending…" now. A turn ends after the commit's outcome is stored, so a line whose
+        turn ended keeps its words until the rows are read again (``refresh``, which the store's
+        notice of that outcome brings)."""
+        started = self._outbox.in_flight - self._in_flight
+        if started:
+            self._repaint_states(self._set_in_flight(self._in_flight | started))
+
+    def _set_in_flight(self, in_flight: frozenset[UUID]) -> frozenset[UUID]:
+        """Returns the commits whose turn came or ended (their cached words are dropped)."""
+        turns = in_flight ^ self._in_flight
+        self._in_flight = in_flight
+        if turns:
+            for row in [r for r in self._cache if r.state is OutboxState.SENDING]:
+                if row.commit_id in turns:
+                    del self._cache[row]
+        return turns
+
+    def _repaint_states(self, commit_ids: frozenset[UUID]) -> None:
+        if not commit_ids:
+            return
+        for k, row in enumerate(self._rows):
+            if row.state is OutboxState.SENDING and row.commit_id in commit_ids:
+                state = self.index(k, Column.STATE)
+                self.dataChanged.emit(state, state)
+
+    @property
+    def in_flight(self) -> frozenset[UUID]:
+        """The commits the lines are shown as being sent for."""
+        return self._in_flight
 
     def _apply(self, new: Sequence[OutboxRow]) -> None:
         # Both lists are ordered by sequence (newest first), so once the rows missing from
@@ -261,7 +301,7 @@ class OutboxTableModel(QAbstractTableModel):
             return dot_icon(row_colour(row)) if column == Column.STATE else None
         if role == _TOOLTIP:
             if column == Column.STATE:
-                return state_meaning(row.item)
+                return state_meaning(row.item, self._in_flight)
             if column == Column.LAST_ERROR:  # the words for the clinician; the detail for IT
                 return error_detail(row.item) or None
             if column in (Column.READ_BACK, Column.WHAT, Column.PATIENT):
@@ -294,7 +334,7 @@ class OutboxTableModel(QAbstractTableModel):
             texts = tuple(
                 self._outbox.patient_label(row.commit_id)
                 if c is Column.PATIENT
-                else _display(row, c)
+                else _display(row, c, self._in_flight)
                 for c in Column
             )
             if len(self._cache) > 4 * self._page:
@@ -313,10 +353,10 @@ _ROLES = frozenset(
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
-def _display(row: OutboxRow, column: Column) -> str:
+def _display(row: OutboxRow, column: Column, in_flight: frozenset[UUID]) -> str:
     item = row.item
     if column is Column.STATE:
-        return state_words(item)
+        return state_words(item, in_flight=in_flight)
     if column is Column.SEQUENCE:
         return str(item.sequence)
     if column is Column.CREATED:

@@ -22,18 +22,15 @@ from uuid import UUID
 
 from PySide6.QtCore import QItemSelection, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -43,7 +40,8 @@ from app.domain.outbox import UNKNOWN_STATES, OutboxState, SyncEvent, allowed_ev
 from app.services.errors import ServiceError
 from app.services.outbox import OutboxChange, OutboxRow, OutboxService, OutboxSummary
 from app.ui.outbox_detail import OutboxDetailView
-from app.ui.outbox_model import Column, OutboxTableModel
+from app.ui.outbox_model import OutboxTableModel
+from app.ui.outbox_table import OutboxTable
 from app.ui.outbox_words import state_words
 from app.ui.shortcuts import tooltip
 from app.ui.style import error_label, heading_label, hint_label
@@ -88,16 +86,6 @@ _RETRYABLE = frozenset(
 _UNKNOWN = UNKNOWN_STATES
 # The app cannot check by itself: the clinician may send again after looking in the chart.
 _RESENDABLE = frozenset({S.CHECK_PAUSED_FOR_SIGN_IN, S.PARKED})
-_WIDTHS = {
-    Column.STATE: 320,
-    Column.PATIENT: 260,
-    Column.SEQUENCE: 50,
-    Column.CREATED: 120,
-    Column.WHAT: 360,
-    Column.ATTEMPTS: 70,
-    Column.NEXT_ATTEMPT: 110,
-    Column.LAST_ERROR: 300,
-}
 
 
 class ConfirmDialog(QDialog):
@@ -170,6 +158,7 @@ class ConfirmDialog(QDialog):
 
 class _Bridge(QObject):
     store_changed = Signal()
+    in_flight_changed = Signal()  # the runner's turns: repaint, do not count as a change
 
 
 class OutboxPanel(QWidget):
@@ -206,6 +195,10 @@ class OutboxPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(coalesce_ms)
         self._timer.timeout.connect(self.refresh)
+        self._turn_timer = QTimer(self)  # the runner's turns: repainted, the store not read
+        self._turn_timer.setSingleShot(True)
+        self._turn_timer.setInterval(coalesce_ms)
+        self._turn_timer.timeout.connect(self._show_turns)
         self._bridge = _Bridge(self)
         self._bridge.store_changed.connect(self._schedule)
         bridge = self._bridge
@@ -214,7 +207,18 @@ class OutboxPanel(QWidget):
             with contextlib.suppress(RuntimeError):  # the panel is gone; the repository outlived it
                 bridge.store_changed.emit()
 
-        unsubscribe = outbox.subscribe(on_change)
+        def on_in_flight() -> None:
+            with contextlib.suppress(RuntimeError):
+                bridge.in_flight_changed.emit()
+
+        self._bridge.in_flight_changed.connect(self._schedule_turns)
+        unsubscribe_store = outbox.subscribe(on_change)
+        unsubscribe_turns = outbox.subscribe_in_flight(on_in_flight)
+
+        def unsubscribe() -> None:
+            unsubscribe_store()
+            unsubscribe_turns()
+
         self._unsubscribe = unsubscribe
         self.destroyed.connect(lambda *_: unsubscribe())
         self._selection_changed()
@@ -264,22 +268,7 @@ class OutboxPanel(QWidget):
         self.message_label.hide()
         layout.addWidget(self.message_label)
 
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.setShowGrid(False)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        header = self.table.horizontalHeader()
-        header.setStretchLastSection(True)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        for column, width in _WIDTHS.items():
-            self.table.setColumnWidth(column, width)
+        self.table = OutboxTable(self.model)  # fits the window: no scrolling sideways
         self.table.selectionModel().selectionChanged.connect(self._on_selection)
 
         self.detail = OutboxDetailView()
@@ -301,6 +290,17 @@ class OutboxPanel(QWidget):
         self._pending_changes += 1
         if not self._timer.isActive():
             self._timer.start()
+
+    def _schedule_turns(self) -> None:
+        if not self._turn_timer.isActive():
+            self._turn_timer.start()
+
+    def _show_turns(self) -> None:
+        """The runner's turns changed: the lines' and the detail's words (no store read)."""
+        self.model.refresh_turns()
+        row, shown = self.selected_row(), self.detail.entry
+        if row is not None and shown is not None and shown.row == row:
+            self.detail.show_state(row.item, self.model.in_flight)
 
     def refresh(self) -> None:
         """Re-read the rows on screen and the selected commit (now, not coalesced)."""
@@ -367,10 +367,11 @@ class OutboxPanel(QWidget):
             return
         shown = self.detail.entry
         if shown is not None and shown.row == row:
-            return  # nothing changed for the commit on screen
+            self.detail.show_state(row.item, self.model.in_flight)  # its turn may have come
+            return  # nothing else changed for the commit on screen
         try:
             detail = self.outbox.detail(row.commit_id)
-            self.detail.show_entry(detail.entry, detail.writes)
+            self.detail.show_entry(detail.entry, detail.writes, self.model.in_flight)
         except ServiceError as exc:
             self.detail.show_problem(exc.words)
 
@@ -489,12 +490,14 @@ class OutboxPanel(QWidget):
             except Exception:  # the words below still say it failed
                 now = None
             if now is not None and now.state is not row.state:
-                return f"It could not be {what}: it is now “{state_words(now)}”."
+                words = state_words(now, in_flight=self.outbox.in_flight)
+                return f"It could not be {what}: it is now “{words}”."
         return f"It could not be {what}: {_reason(exc)}"
 
     def close_panel(self) -> None:
         """Stop listening to the store (the window is closing)."""
         self._timer.stop()
+        self._turn_timer.stop()
         self._unsubscribe()
 
 

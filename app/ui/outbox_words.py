@@ -7,9 +7,11 @@ the store keeps timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from uuid import UUID
 
 # type_label ("Follow-up task") and ordered_types (commit order) come from the catalogue of
 # item kinds; re-exported for the outbox views.
@@ -45,17 +47,40 @@ SEVERITY_COLOURS: dict[Severity, str] = {
 DISCARDED_COLOUR = "#9e9e9e"
 
 
-def state_words(item: OutboxItem, now: datetime | None = None) -> str:
-    """The state column: what is happening to this commit, in a few words."""
+# The runner marks a commit SENDING before it waits for one of its send slots (it sends a few at
+# once: app.sync.due_queue), so the store's SENDING is true only for the commits the runner is
+# sending now (``OutboxService.in_flight``); the others wait for their turn.
+InFlight = Set[UUID]
+WAITING_TO_SEND = "Waiting to send"
+WAITING_TO_SEND_MEANING = (
+    "Next in line: the app sends a few notes at a time, and this one as soon as one ahead of it "
+    "is done. Nothing to do."
+)
+
+
+def waits_for_its_turn(item: OutboxItem, in_flight: InFlight | None) -> bool:
+    """Stored as SENDING, but its requests have not started (``in_flight`` None: not known)."""
+    return item.state is S.SENDING and in_flight is not None and item.commit_id not in in_flight
+
+
+def state_words(
+    item: OutboxItem, now: datetime | None = None, in_flight: InFlight | None = None
+) -> str:
+    """The state column: what is happening to this commit, in a few words. ``in_flight``: the
+    commits being sent now (None: not known; SENDING is then taken as it is stored)."""
     if item.state is S.RETRY_WAIT:
         when = local_time(item.next_attempt_at, now) or "soon"
         prefix = "at " if item.next_attempt_at is not None else ""
         return f"Will retry {prefix}{when} (attempt {item.attempts + 1})"
+    if waits_for_its_turn(item, in_flight):
+        return WAITING_TO_SEND
     return STATE_TEXT[item.state].status
 
 
-def state_meaning(item: OutboxItem) -> str:
+def state_meaning(item: OutboxItem, in_flight: InFlight | None = None) -> str:
     """One or two sentences: what the state means and what, if anything, to do."""
+    if waits_for_its_turn(item, in_flight):
+        return WAITING_TO_SEND_MEANING
     return STATE_TEXT[item.state].meaning
 
 
@@ -330,7 +355,10 @@ def strategy_words(value: str) -> str:
 
 
 def approved_notice(
-    item: OutboxItem, approved_at: datetime, now: datetime | None = None
+    item: OutboxItem,
+    approved_at: datetime,
+    now: datetime | None = None,
+    in_flight: InFlight | None = None,
 ) -> StatusSentence:
     """The editor's line about the note just approved, true for as long as it is shown: queued
     while it is on its way, then where it ended (sent, refused, discarded)."""
@@ -353,8 +381,9 @@ def approved_notice(
             "outbox to decide what to do.",
             Severity.PROBLEM,
         )
+    words = state_words(item, now, in_flight).lower()
     return StatusSentence(
-        f"Approved and queued at {approved} ({state_words(item, now).lower()}). It will be sent "
+        f"Approved and queued at {approved} ({words}). It will be sent "
         f"to the chart exactly once; the outbox shows its progress. {new_draft}",
         Severity.WARNING if state in (S.RETRY_WAIT, S.PAUSED_FOR_SIGN_IN) else Severity.BUSY,
     )

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -16,7 +17,7 @@ from app.domain.outbox import OutboxState, SyncEvent
 from app.fhir.client import FhirClient, FhirResponse
 from app.fhir.errors import FhirNetworkError
 from app.fhir.profiles import load_profile
-from app.sync.due_queue import WORKERS_PER_SLOT, SendSlots
+from app.sync.due_queue import WORKERS_PER_SLOT, InFlight, SendSlots
 from app.sync.runner import SyncRunner
 from tests.support.servers import RunningServer
 from tests.sync.commits import clinical_commit
@@ -47,6 +48,51 @@ async def test_slots_bound_what_is_sent_and_say_when_to_stop() -> None:
     assert most == 2
     going = False
     assert await one(7) is False
+
+
+async def test_in_flight_holds_the_commits_whose_turn_came_until_it_ends() -> None:
+    going = True
+    in_flight = InFlight()
+    heard: list[frozenset[UUID]] = []
+    in_flight.subscribe(lambda: heard.append(in_flight.commits))
+    slots = SendSlots(1, lambda: going, in_flight)
+    first, second, third = uuid4(), uuid4(), uuid4()
+    release = asyncio.Event()
+
+    async def one(commit_id: UUID) -> bool:
+        with slots.turn(commit_id) as slot:
+            if not await slot.enter():
+                return False
+            await release.wait()
+            return True
+
+    tasks = [asyncio.ensure_future(one(c)) for c in (first, second)]
+    await asyncio.sleep(0.01)
+    assert in_flight.commits == {first}  # the second is marked, but waits for the slot
+    release.set()
+    assert all(await asyncio.gather(*tasks))
+    assert heard == [frozenset({first}), frozenset(), frozenset({second}), frozenset()]
+    going = False  # the pass stops: a commit given its slot then is not sent, nor in flight
+    assert await one(third) is False
+    assert in_flight.commits == frozenset() and len(heard) == 4
+
+
+def test_a_failing_in_flight_listener_does_not_stop_a_send(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    in_flight = InFlight()
+    heard: list[frozenset[UUID]] = []
+
+    def broken() -> None:
+        raise RuntimeError("a view that is gone")
+
+    in_flight.subscribe(broken)
+    in_flight.subscribe(lambda: heard.append(in_flight.commits))
+    commit = uuid4()
+    in_flight.started(commit)
+    in_flight.ended(commit)
+    assert heard == [frozenset({commit}), frozenset()]
+    assert "in-flight listener failed: RuntimeError" in caplog.text
 
 
 class SecondWriteUnreachable:

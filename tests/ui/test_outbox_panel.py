@@ -106,7 +106,9 @@ def test_every_state_in_plain_words(
     panel = make_panel()
     expected = {
         "queued": "Queued",
-        "sending": "Sending…",
+        # stored SENDING, but no runner is sending it: it waits for its turn (the words for a
+        # commit whose requests started: tests/ui/test_outbox_in_flight.py)
+        "sending": "Waiting to send",
         "confirmed": "Sent ✓",
         "differs": "Sent ✓",
         "unknown": "Checking whether the EHR received it",
@@ -382,7 +384,8 @@ async def test_an_action_on_a_commit_that_moved_on_says_so(
     dialog.confirm_button.click()
     await panel.tasks.wait_idle()
     assert state_of(store, every["retry_wait"]) is S.SENDING
-    assert panel.message_label.text() == "It could not be discarded: it is now “Sending…”."
+    # (marked for sending; nothing is sent here, so it waits for its turn)
+    assert panel.message_label.text() == "It could not be discarded: it is now “Waiting to send”."
 
 
 # ---------------------------------------------------------------------------- refreshing
