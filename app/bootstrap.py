@@ -324,6 +324,7 @@ class SiteFactory:
         # the first site's store opens on a worker thread as the window shows; signing in at
         # once asks for it from another: one of them opens it, the other gets the same one
         self._opening = threading.Lock()
+        self._closed = False  # (under _opening) aclose ran: no store opens any more
 
     def http_for(self, site: Site) -> httpx.AsyncClient:
         from app.smart.http import create_http_client
@@ -364,6 +365,10 @@ class SiteFactory:
         with self._opening:
             protected = self._stores.get(site.id)
             if protected is None:
+                if self._closed:  # a sign-in cancelled by the quit, still opening its store
+                    from app.store.errors import StoreClosed
+
+                    raise StoreClosed(site_folder(self._paths, site) / "store.db")
                 protected = self._stores[site.id] = open_site_store(
                     site_folder(self._paths, site),
                     is_sandbox=site.is_sandbox,
@@ -419,13 +424,20 @@ class SiteFactory:
         for client in self.http.values():
             await client.aclose()
         self.http.clear()
-        loop = asyncio.get_running_loop()
-        for backups in self._backups:  # a backup still asked for is taken first
-            await loop.run_in_executor(None, backups.close)
-        self._backups.clear()
-        for protected in self._stores.values():
-            protected.store.close()
-        self._stores.clear()
+        await asyncio.get_running_loop().run_in_executor(None, self._close_stores)
+
+    def _close_stores(self) -> None:
+        """After a store still opening on a worker thread (its caller was cancelled by the
+        quit: the thread carries on) is open, and before another can open: left out, it was
+        opened after this ran and stayed open."""
+        with self._opening:
+            self._closed = True
+            for backups in self._backups:  # a backup still asked for is taken first
+                backups.close()
+            self._backups.clear()
+            for protected in self._stores.values():
+                protected.store.close()
+            self._stores.clear()
 
 
 class _Sandbox:

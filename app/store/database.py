@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL
 
 from app.store.errors import (
+    StoreClosed,
     StoreCorrupt,
     StoreError,
     StoreMigrationFailed,
@@ -125,6 +126,19 @@ class Database:
         self.path = path
         self.protector: PayloadProtector = protector or PlainPayload()
         self._group = _GroupOnThisThread()
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _connect(self) -> Connection:
+        """A connection of the open store; StoreClosed (logged) once ``close`` ran: SQLAlchemy
+        would quietly open new connections after the dispose, which nothing closes again."""
+        if self._closed:
+            log.error("the local store was used after it was closed; refused")
+            raise StoreClosed(self.path)
+        return self.engine.connect()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -132,7 +146,7 @@ class Database:
         if group is not None:  # what the group wrote so far is what there is
             yield group
             return
-        with self._errors(), self.engine.connect() as conn, conn.begin():
+        with self._errors(), self._connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
@@ -149,7 +163,7 @@ class Database:
             yield
             return
         try:
-            with self._errors(), self.engine.connect() as raw:
+            with self._errors(), self._connect() as raw:
                 conn = raw.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
                     self._group.connection = conn
@@ -199,7 +213,7 @@ class Database:
             with self._errors(), group.begin_nested():
                 yield group
             return
-        with self._errors(), self.engine.connect() as raw:
+        with self._errors(), self._connect() as raw:
             driver = raw.connection.driver_connection
             if not durable and driver is not None:
                 driver.execute("PRAGMA synchronous=NORMAL")
@@ -222,6 +236,10 @@ class Database:
             raise translated from exc
 
     def close(self) -> None:
+        """Close the store's connections; every later ``read``/``write``/``group`` raises
+        StoreClosed. (A transaction in progress on another thread still ends: its connection
+        goes back to a pool that no longer keeps it.)"""
+        self._closed = True
         self.engine.dispose()
 
 

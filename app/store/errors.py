@@ -3,7 +3,8 @@
     StoreError                       base; ``user_message`` says what happened and what to do
     ├── StoreUnavailable             the database cannot be opened or written right now
     │   ├── StoreLocked              another program holds a lock for too long
-    │   └── StoreDiskFull            the disk (or quota) is full
+    │   ├── StoreDiskFull            the disk (or quota) is full
+    │   └── StoreClosed              used after the app closed it (a bug in the closing order)
     ├── StoreCorrupt                 the file is not a database or is damaged
     │   └── StoreMissing             empty or gone, although a store existed there (app.store.
     │                                file_check: its anchor, its WAL or its key say so)
@@ -46,6 +47,19 @@ class StoreLocked(StoreUnavailable):
 
 class StoreDiskFull(StoreUnavailable):
     pass
+
+
+class StoreClosed(StoreUnavailable):
+    """The store was used after it was closed (quitting, signing out): refused, never
+    reopened behind the closer's back (its connections would stay open, unwatched)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"The local store {path} was already closed when the app tried to use it (it was "
+            "closing); nothing was written. What is on screen is kept: start the app again and "
+            "check the note before you approve it."
+        )
+        self.path = path
 
 
 class StoreCorrupt(StoreError):

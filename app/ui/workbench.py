@@ -53,7 +53,11 @@ class MainWindowParts:
     worklist: WorklistFlow | None = None
 
     async def aclose(self) -> None:
-        """The window closed: save what was typed, then stop the window's tasks."""
+        """The app ends: the window takes no more typing, what was typed is saved, then the
+        window's tasks stop; the stores close after this (app.main). A quit signal ends the
+        app with the window still open: typing while the rest closed made the draft dirty
+        again, and its autosave then reached a closed store (the words were lost)."""
+        self.window.setEnabled(False)
         await self.drafts.flush()
         await self.tasks.aclose()
 

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 
 from app.store.database import head_revision
-from app.store.errors import StoreCorrupt, StoreTooNew, StoreUnavailable
+from app.store.errors import StoreClosed, StoreCorrupt, StoreTooNew, StoreUnavailable
 from app.store.schema import metadata
 from app.store.store import Store, open_store
 
@@ -68,3 +68,21 @@ def test_unwritable_folder_is_reported(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StoreUnavailable):
         open_store(blocker / "sub" / "store.db")
+
+
+def test_a_closed_store_refuses_to_be_used_and_does_not_reconnect(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLAlchemy opens a new connection after ``dispose``: a late save to a closed store used
+    to reopen the file quietly and keep it open. Now it is refused, in words, and logged."""
+    s = open_store(tmp_path / "late.db")
+    s.close()
+    for use in (lambda: s.db.read(), lambda: s.db.write(), lambda: s.db.write(durable=False)):
+        with pytest.raises(StoreClosed) as refused, use():
+            pass
+        assert "already closed" in refused.value.user_message
+    with pytest.raises(StoreClosed), s.db.group():
+        pass
+    assert isinstance(refused.value, StoreUnavailable)
+    assert s.db.engine.pool.checkedin() == 0  # type: ignore[attr-defined]  # nothing reopened
+    assert "used after it was closed" in caplog.text

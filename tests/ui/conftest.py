@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -11,6 +13,9 @@ from app.domain.site import Site
 from app.paths import AppPaths
 from app.services.workbench import Workbench
 from tests.support.servers import RunningServer
+
+if TYPE_CHECKING:
+    from app.ui.workbench import MainWindowParts
 
 
 def workbench_on(tmp_path: Path, server: RunningServer) -> Workbench:
@@ -32,3 +37,31 @@ def workbench_on(tmp_path: Path, server: RunningServer) -> Workbench:
 def sandbox_workbench(tmp_path: Path, sandbox_server: RunningServer) -> Workbench:
     """The app's Workbench with one site: the session's sandbox EHR."""
     return workbench_on(tmp_path, sandbox_server)
+
+
+@pytest.fixture
+def windows(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[MainWindowParts]]:
+    """Every main window the test builds (app.ui.workbench.complete_main_window), for a
+    workbench fixture to close them in the app's order (``close_in_the_apps_order``)."""
+    from app.ui import workbench as building
+
+    built: list[MainWindowParts] = []
+    build = building.complete_main_window
+
+    def noted(*args: object) -> MainWindowParts:
+        parts = build(*args)  # type: ignore[arg-type]
+        built.append(parts)
+        return parts
+
+    monkeypatch.setattr(building, "complete_main_window", noted)
+    yield built
+
+
+async def close_in_the_apps_order(workbench: Workbench, built: list[MainWindowParts]) -> None:
+    """What app.main's shutdown does when the app ends: each window's parts close first (the
+    last draft save, then the window's tasks: the sender, the chart loads), then the workbench
+    (the stores). pytest-qt has closed the windows by then, as the clinician would have. A
+    test that closed the workbench itself first left the window's tasks using closed stores."""
+    for parts in built:
+        await parts.aclose()
+    await workbench.aclose()

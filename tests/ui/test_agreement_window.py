@@ -11,7 +11,7 @@ import asyncio
 import base64
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +37,7 @@ from app.ui.waiting_words import local_minute
 from app.ui.workbench import MainWindowParts
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.conftest import close_in_the_apps_order
 from tests.ui.test_end_to_end import fhir_of, signed_in_window, site_of, wait_until
 from tests.ui.test_followups_window import confirm, notes_on, review, written_by
 
@@ -59,8 +60,12 @@ def make_workbench(tmp_path: Path, ehr: RunningServer, inbox: Path | None = None
 
 
 @pytest.fixture
-def workbench(tmp_path: Path, ehr: RunningServer) -> Iterator[Workbench]:
-    yield make_workbench(tmp_path, ehr)
+async def workbench(
+    tmp_path: Path, ehr: RunningServer, windows: list[MainWindowParts]
+) -> AsyncIterator[Workbench]:
+    opened = make_workbench(tmp_path, ehr)
+    yield opened
+    await close_in_the_apps_order(opened, windows)
 
 
 def note_text(doc: dict[str, Any]) -> str:
@@ -192,7 +197,6 @@ async def test_a_narrative_table_mismatch_is_found_fixed_and_the_chart_agrees(
         assert await observations_of(fhir, commit.commit_id) == {"8867-4": [96]}  # once
         written = {o["id"] for o in await written_by(fhir, "Observation", commit.commit_id)}
         assert await new_observations(fhir, context.patient.id, observations_before) == written
-        await workbench.aclose()
 
     # ---------------------------------------------------------------- 2. declining an imported draft
 
@@ -262,7 +266,6 @@ async def test_declining_an_imported_draft_sends_nothing_and_is_audited(
         assert await observation_ids(fhir, context.patient.id) == observations_before
         stored = await site.drafts.find(imported.id)
         assert stored is not None and stored.status is DraftStatus.DECLINED
-        await workbench.aclose()
 
     # ---------------------------------------------------------------- 3. the watched folder
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
@@ -100,4 +101,23 @@ async def test_a_closed_window_never_locks_or_asks_for_a_sign_in_later(
     assert not watcher.active and not watcher.findChild(QTimer).isActive()
     parts.lock.lock()  # the idle signal, had it come: a closed window is not locked
     assert not parts.lock.locked
+    await sandbox_workbench.aclose()
+
+
+@pytest.mark.qt_log_ignore("Keyboard event not accepted")  # QTest: the disabled window's
+async def test_a_quit_with_the_window_open_takes_no_typing_after_the_last_save(
+    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
+) -> None:
+    """A quit signal (the OS session ending, kill -TERM) ends the app with the window still
+    open: the shutdown saves the draft, stops the window's tasks and closes the stores while Qt
+    still takes input. What was typed then made the draft dirty again, and its autosave reached
+    the closed store (which quietly reopened; now it refuses): the words were lost."""
+    parts = await signed_in_window(qtbot, sandbox_workbench)
+    drafts, edit = parts.workspace.drafts, parts.workspace.editor.section_edits["plan"]
+    qtbot.keyClicks(edit, "Saved before the quit.")
+    assert drafts.dirty
+    await parts.aclose()  # what app.main's shutdown does first
+    assert not drafts.dirty
+    qtbot.keyClicks(edit, " Typed while the app ends.")
+    assert not drafts.dirty and "Typed while" not in edit.toPlainText()
     await sandbox_workbench.aclose()

@@ -27,7 +27,7 @@ from app.ui.audit_viewer import AuditViewer
 from app.ui.workbench import MainWindowParts, build_main_window
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
-from tests.ui.conftest import workbench_on
+from tests.ui.conftest import close_in_the_apps_order, workbench_on
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -88,8 +88,12 @@ async def fhir_of(parts: MainWindowParts) -> AsyncIterator[FhirClient]:
 
 
 @pytest.fixture
-def workbench(tmp_path: Path, ehr: RunningServer) -> Workbench:
-    return workbench_on(tmp_path, ehr)
+async def workbench(
+    tmp_path: Path, ehr: RunningServer, windows: list[MainWindowParts]
+) -> AsyncIterator[Workbench]:
+    opened = workbench_on(tmp_path, ehr)
+    yield opened
+    await close_in_the_apps_order(opened, windows)
 
 
 async def test_sign_in_open_chart_edit_and_sign_out(
@@ -135,7 +139,6 @@ async def test_sign_in_open_chart_edit_and_sign_out(
     await wait_until(lambda: window.pages.currentWidget() is controller.signin_view, 15)
     assert AuditKind.SIGN_OUT in await kinds()
     assert controller.session is None
-    await workbench.aclose()
 
 
 async def test_idle_lock_hides_the_chart_and_same_user_unlocks(
@@ -155,7 +158,6 @@ async def test_idle_lock_hides_the_chart_and_same_user_unlocks(
     await wait_until(lambda: not lock.locked, 60)
     assert window.pages.currentWidget() is workspace
     assert workspace.banner.name_label.text() == "Maria Elena Garcia"
-    await workbench.aclose()
 
 
 async def test_edit_approve_queue_and_confirm_exactly_once(
@@ -227,7 +229,6 @@ async def test_edit_approve_queue_and_confirm_exactly_once(
             "Task",
             "Provenance",
         }
-        await workbench.aclose()
 
 
 async def test_ended_session_locks_with_a_sign_in_prompt_and_resumes(
@@ -250,4 +251,3 @@ async def test_ended_session_locks_with_a_sign_in_prompt_and_resumes(
     await wait_until(lambda: not lock.locked, 60)
     assert session.state is SessionState.SIGNED_IN
     assert window.pages.currentWidget() is workspace
-    await workbench.aclose()

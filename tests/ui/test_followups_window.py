@@ -7,7 +7,7 @@ Observation once, the relatesTo targets."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +30,7 @@ from app.ui.draft_model import saved_words
 from app.ui.workbench import MainWindowParts
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.conftest import close_in_the_apps_order
 from tests.ui.test_end_to_end import (
     approve_in_the_dialog,
     fhir_of,
@@ -40,12 +41,16 @@ from tests.ui.test_end_to_end import (
 
 
 @pytest.fixture
-def workbench(tmp_path: Path, ehr: RunningServer) -> Iterator[Workbench]:
+async def workbench(
+    tmp_path: Path, ehr: RunningServer, windows: list[MainWindowParts]
+) -> AsyncIterator[Workbench]:
     paths = AppPaths(
         tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
     ).ensure()
     site = Site(f"test-{ehr.name}", f"Test {ehr.name}", ehr.fhir_base, ehr.client_id)
-    yield build_workbench(paths, [site])
+    opened = build_workbench(paths, [site])
+    yield opened
+    await close_in_the_apps_order(opened, windows)
 
 
 S = OutboxState
@@ -219,7 +224,6 @@ async def test_correct_a_charted_note(
         thread = await shown_in_pane(parts, commit.commit_id)
         assert commit_of(thread.current) == commit.commit_id
         assert [n.id for n in thread.earlier] == [old.id]
-        await workbench.aclose()
 
 
 async def test_refresh_after_confirmation_then_an_addendum(
@@ -273,7 +277,6 @@ async def test_refresh_after_confirmation_then_an_addendum(
         appended = thread_of(parts, first.commit_id)
         assert appended is not None and commit_of(appended.current) == first.commit_id
         assert [commit_of(n) for n in appended.addenda] == [second.commit_id]
-        await workbench.aclose()
 
 
 async def test_correct_a_vital_sign(
@@ -314,7 +317,6 @@ async def test_correct_a_vital_sign(
         thread = await shown_in_pane(parts, second.commit_id)
         assert commit_of(thread.current) == second.commit_id
         assert [commit_of(n) for n in thread.earlier] == [first.commit_id]
-        await workbench.aclose()
 
 
 async def test_a_follow_up_of_a_note_still_in_the_outbox_waits_for_it(
@@ -359,4 +361,3 @@ async def test_a_follow_up_of_a_note_still_in_the_outbox_waits_for_it(
         assert relation(addendum) == ("appends", f"DocumentReference/{first_doc['id']}")
         assert len(await written_by(fhir, "Observation", first.commit_id)) == 1
         assert await written_by(fhir, "Observation", second.commit_id) == []
-        await workbench.aclose()

@@ -98,8 +98,16 @@ def protected(tmp_path: Path) -> Iterator[ProtectedStore]:
     opened.store.close()
 
 
+@pytest.fixture
+def worker(protected: ProtectedStore) -> Iterator[StoreThread]:
+    """The store thread of the test's services, ended before the store closes."""
+    thread = StoreThread()
+    yield thread
+    thread.close()
+
+
 async def test_the_audit_viewer_shows_placeholders_and_the_flag(
-    qtbot: QtBot, protected: ProtectedStore
+    qtbot: QtBot, protected: ProtectedStore, worker: StoreThread
 ) -> None:
     protected.audit.append(
         AuditEvent(
@@ -110,7 +118,7 @@ async def test_the_audit_viewer_shows_placeholders_and_the_flag(
             encounter_id="enc-1",
         )
     )
-    viewer = AuditViewer(AuditService(protected.audit, StoreThread(), actor=lambda: None))
+    viewer = AuditViewer(AuditService(protected.audit, worker, actor=lambda: None))
     qtbot.addWidget(viewer)
     await viewer.refresh()
     row = next(r for r in range(viewer.table.rowCount()) if viewer.table.item(r, 4).text() != "")

@@ -12,7 +12,7 @@ figures.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from app.ui.item_table import EntryLineEdit
 from app.ui.workbench import MainWindowParts
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.conftest import close_in_the_apps_order
 from tests.ui.test_end_to_end import fhir_of, signed_in_window, site_of, wait_until
 
 pytestmark = pytest.mark.slow
@@ -96,13 +97,17 @@ class Actions:
 
 
 @pytest.fixture
-def workbench(tmp_path: Path, sandbox_server: RunningServer) -> Iterator[Workbench]:
+async def workbench(
+    tmp_path: Path, sandbox_server: RunningServer, windows: list[MainWindowParts]
+) -> AsyncIterator[Workbench]:
     paths = AppPaths(
         tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
     ).ensure()
     site = Site(id="test-sandbox", display_name="Test sandbox", fhir_base=sandbox_server.fhir_base,
                 client_id=sandbox_server.client_id)  # fmt: skip
-    yield build_workbench(paths, [site])
+    opened = build_workbench(paths, [site])
+    yield opened
+    await close_in_the_apps_order(opened, windows)
 
 
 async def signed_in(qtbot: QtBot, workbench: Workbench) -> MainWindowParts:
@@ -247,7 +252,6 @@ async def test_the_whole_flow_with_the_keyboard_only(
     await approved_and_sent(parts)
     MEASURED["keyboard"] = act.count
     assert act.count == KEYBOARD_ACTIONS, f"{act.count} key presses"
-    await workbench.aclose()
 
 
 async def test_the_same_flow_with_the_mouse_takes_far_more_actions(
@@ -320,4 +324,3 @@ async def test_the_same_flow_with_the_mouse_takes_far_more_actions(
         "keyboard %d actions, mouse %d actions: %.0f%%", KEYBOARD_ACTIONS, act.count, share * 100
     )
     assert share <= MAX_SHARE, f"keyboard {KEYBOARD_ACTIONS} vs mouse {act.count}"
-    await workbench.aclose()

@@ -5,7 +5,7 @@ observation, task and Provenance for it in the EHR."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +22,9 @@ from app.sandbox.options import SandboxOptions
 from app.sandbox.server import SandboxServer
 from app.services.workbench import Workbench
 from app.smart.sites import sandbox_site
+from app.ui.workbench import MainWindowParts
 from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.conftest import close_in_the_apps_order
 from tests.ui.test_end_to_end import (
     approve_in_the_dialog,
     fhir_of,
@@ -33,13 +35,15 @@ from tests.ui.test_end_to_end import (
 
 
 @pytest.fixture
-def workbench(tmp_path: Path) -> Iterator[Workbench]:
+async def workbench(tmp_path: Path, windows: list[MainWindowParts]) -> AsyncIterator[Workbench]:
     paths = AppPaths(
         tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
     ).ensure()
     sandbox = SandboxServer(SandboxOptions(db_path=paths.data_dir / "sandbox" / "sandbox.db"))
     site = sandbox_site(sandbox.start())
-    yield build_workbench(paths, [site], sandbox=sandbox)
+    opened = build_workbench(paths, [site], sandbox=sandbox)
+    yield opened
+    await close_in_the_apps_order(opened, windows)
     sandbox.close()
 
 
@@ -100,4 +104,3 @@ async def test_queued_while_the_ehr_is_down_then_confirmed_exactly_once(
         if "Composition" in counts:  # the sandbox declares Composition: the note is filed as both
             expected["Composition"] = 1
         assert counts == expected, counts
-        await workbench.aclose()

@@ -62,11 +62,14 @@ def calls() -> Calls:
 
 
 @pytest.fixture
-def outbox(store: Store, calls: Calls) -> OutboxService:
-    """The site's outbox as the UI sees it; "Sync now" is counted instead of sent."""
-    service = OutboxService(store.outbox, StoreThread(), user_label=lambda: WHO)
+def outbox(store: Store, calls: Calls) -> Iterator[OutboxService]:
+    """The site's outbox as the UI sees it; "Sync now" is counted instead of sent. Its store
+    thread ends before the store closes."""
+    worker = StoreThread()
+    service = OutboxService(store.outbox, worker, user_label=lambda: WHO)
     service.sync_now = calls.sync  # type: ignore[method-assign]
-    return service
+    yield service
+    worker.close()
 
 
 @pytest.fixture

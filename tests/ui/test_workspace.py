@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -36,18 +37,28 @@ from tests.ui.test_end_to_end import wait_until
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     s = open_store(tmp_path / "store.db")
-    yield s  # type: ignore[misc]
+    yield s
     s.close()
 
 
-def drafts_of(store: Store) -> DraftService:
-    return DraftService(store.drafts, StoreThread())
+@pytest.fixture
+def worker() -> Iterator[StoreThread]:
+    """The store thread of the test's services (the app's: one per site), ended with it."""
+    thread = StoreThread()
+    yield thread
+    thread.close()
 
 
 @pytest.fixture
-def page(qtbot: QtBot, store: Store) -> WorkspacePage:
+def drafts_of(worker: StoreThread) -> Callable[[Store], DraftService]:
+    """The draft service of a store, on the test's store thread."""
+    return lambda store: DraftService(store.drafts, worker)
+
+
+@pytest.fixture
+def page(qtbot: QtBot, store: Store, drafts_of: Callable[[Store], DraftService]) -> WorkspacePage:
     model = DraftViewModel(drafts_of(store), list(load_templates().templates))
     widget = WorkspacePage(model)
     qtbot.addWidget(widget)
@@ -150,7 +161,9 @@ async def test_prefilled_draft_edit_autosave_and_diff(
     assert len(store.drafts.list_for_encounter(ctx.patient.id, ctx.encounter.id)) == 1
 
 
-async def test_reopening_restores_the_draft_with_notice(qtbot: QtBot, store: Store) -> None:
+async def test_reopening_restores_the_draft_with_notice(
+    qtbot: QtBot, store: Store, drafts_of: Callable[[Store], DraftService]
+) -> None:
     templates = list(load_templates().templates)
     first = DraftViewModel(drafts_of(store), templates)
     page1 = WorkspacePage(first)
@@ -249,6 +262,8 @@ async def test_least_privilege_approval(
     granted: tuple[str, ...] | None,
     allowed: bool,
     reason: str,
+    drafts_of: Callable[[Store], DraftService],
+    worker: StoreThread,
 ) -> None:
     """Approve is offered only to a practitioner whose grants permit the write; others can
     draft and are told why."""
@@ -260,7 +275,7 @@ async def test_least_privilege_approval(
 
     templates = list(load_templates().templates)
     gate = ReviewGate(templates)
-    gate.set_review(ReviewService(store, StoreThread()))
+    gate.set_review(ReviewService(store, worker))
     page = WorkspacePage(DraftViewModel(drafts_of(store), templates), gate)
     qtbot.addWidget(page)
     ctx = await _load(page)
@@ -288,7 +303,7 @@ def test_missing_grants_are_shown_in_plain_words(page: WorkspacePage) -> None:
 
 
 async def test_the_approval_dialog_shows_hidden_characters_and_flags_them(
-    qtbot: QtBot, store: Store
+    qtbot: QtBot, store: Store, drafts_of: Callable[[Store], DraftService], worker: StoreThread
 ) -> None:
     from dataclasses import replace
 
@@ -303,7 +318,7 @@ async def test_the_approval_dialog_shows_hidden_characters_and_flags_them(
 
     templates = list(load_templates().templates)
     gate = ReviewGate(templates)
-    gate.set_review(ReviewService(store, StoreThread()))
+    gate.set_review(ReviewService(store, worker))
     page = WorkspacePage(DraftViewModel(drafts_of(store), templates), gate)
     qtbot.addWidget(page)
     plain = make_context()
@@ -400,7 +415,9 @@ async def test_typing_while_the_chart_is_read_again_is_kept(
     assert stored is not None and stored.item("hr") == hr
 
 
-async def test_the_saved_time_is_the_shown_drafts_own(qtbot: QtBot, tmp_path: Path) -> None:
+async def test_the_saved_time_is_the_shown_drafts_own(
+    qtbot: QtBot, tmp_path: Path, drafts_of: Callable[[Store], DraftService]
+) -> None:
     """Switching drafts (another draft of the visit, a correction or addendum just made) shows
     when *that* draft was saved; before, the bar kept the time of the draft shown before."""
     times = iter(
@@ -422,7 +439,7 @@ async def test_the_saved_time_is_the_shown_drafts_own(qtbot: QtBot, tmp_path: Pa
 
 
 async def test_a_refused_cell_text_survives_a_restart_and_holds_the_approval(
-    qtbot: QtBot, store: Store
+    qtbot: QtBot, store: Store, drafts_of: Callable[[Store], DraftService]
 ) -> None:
     """What the clinician typed into a cell and the app could not use ("someday soon" as a
     due date) is saved with the draft: after a restart it is back in its cell, red, with its
