@@ -3,8 +3,8 @@ turned into an error from ``app.fhir.errors`` (the auth flow's ``SignInRequired`
 
 Responses are read as a stream and refused once they pass ``max_response_bytes`` (20 MB by
 default), before anything is parsed. JSON numbers with a fraction become ``Decimal`` (no float
-drift in clinical values). ``next`` links are only followed on the FHIR base's own origin, so a
-hostile server cannot make the app send its bearer token elsewhere.
+drift in clinical values; app.fhir.json_text). ``next`` links are only followed on the FHIR
+base's own origin, so a hostile server cannot make the app send its bearer token elsewhere.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from app.fhir.errors import (
     FhirUnexpectedResponse,
     http_error,
 )
+from app.fhir.json_text import decode_json
 from app.smart.errors import CertificateError, SignInRequired, SmartError
 from app.smart.http import configured_proxy, network_error
 
@@ -500,8 +501,7 @@ def _parse(raw: bytes, content_type: str, what: str, *, strict: bool) -> JsonObj
     if not raw.strip():
         return None
     try:
-        text = raw.decode("utf-8")
-        value = json.loads(text, parse_float=Decimal)
+        value = decode_json(raw)
     except UnicodeDecodeError as exc:
         if not strict:
             return None

@@ -1,0 +1,63 @@
+"""The EHR's JSON text as Python values: numbers with a fraction as ``Decimal`` (no float drift
+in clinical values), integers as ``int``.
+
+A large chart's answers are megabytes (the peer EHR sends 5.4 MB for 3,750 results, indented),
+and decoding them was the client's largest cost in the context load (issue 15, fifth pass in
+docs/performance.md). Two things make it cheaper:
+
+- msgspec decodes the text (its ``float_hook`` gets each fraction's own digits, so the
+  ``Decimal`` is the same as ``json.loads(text, parse_float=Decimal)`` gives); a text it
+  refuses — malformed JSON, ``NaN``, an escaped lone surrogate, nesting too deep — is decoded
+  by the standard library, so what is accepted and the errors raised are exactly as before.
+- The cyclic garbage collector is paused while a large answer is decoded: a few hundred
+  thousand new dicts and lists would otherwise set off collections, full ones over the
+  whole heap among them, in the middle of the decode (in the app's heap that was half the
+  decode's time or more). Nothing decoded can form a cycle; the collector runs as usual once
+  the decode is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+# answers at least this large are decoded with the collector paused (a search's page of a few
+# hundred records; the banner's small answers never pause it)
+PAUSE_COLLECTOR_FROM_BYTES = 256 * 1024
+
+
+def decode_json(raw: bytes) -> Any:
+    """The value of JSON text in UTF-8. Raises UnicodeDecodeError, ValueError (malformed) or
+    RecursionError (nested too deeply), as ``json.loads(raw.decode("utf-8"), ...)`` does."""
+    import msgspec  # here: the sign-in window is shown before anything is decoded
+
+    with _collector_paused(len(raw) >= PAUSE_COLLECTOR_FROM_BYTES):
+        try:
+            return _decoder().decode(raw)
+        except (msgspec.DecodeError, RecursionError):
+            return json.loads(raw.decode("utf-8"), parse_float=Decimal)
+
+
+@functools.cache
+def _decoder() -> Any:
+    import msgspec
+
+    return msgspec.json.Decoder(float_hook=Decimal)
+
+
+@contextlib.contextmanager
+def _collector_paused(pause: bool) -> Iterator[None]:
+    """The garbage collector off for the block (when ``pause`` and it was on)."""
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
