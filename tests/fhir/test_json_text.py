@@ -62,8 +62,8 @@ def collections() -> Iterator[list[int]]:
 async def test_a_large_answer_is_decoded_without_collections_in_between(
     collections: list[int],
 ) -> None:
-    """A 2 MB search answer (4,000 records) made about forty collections while it was decoded (each
-    full one a pass over the app's whole heap); now the collector waits for the decode."""
+    """A 2 MB search answer (4,000 records) made about forty collections while it was decoded
+    (each full one a pass over the app's whole heap); now the collector waits for the decode."""
     body = _bundle_text(4_000)
     assert len(body) > 4 * PAUSE_COLLECTOR_FROM_BYTES
     with fake_server({"/Observation": (200, JSON_TYPE, body)}) as base:
