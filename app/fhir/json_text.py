@@ -26,6 +26,47 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+from app.fhir.errors import FhirParseError
+
+
+def parse_answer(
+    raw: bytes, content_type: str, what: str, *, strict: bool
+) -> dict[str, Any] | None:
+    """The JSON object of an answer's body (None when empty). ``strict`` (a 2xx answer): what
+    is not a JSON object raises FhirParseError in words for the clinician; else None."""
+    if not raw.strip():
+        return None
+    try:
+        value = decode_json(raw)
+    except UnicodeDecodeError as exc:
+        if not strict:
+            return None
+        raise FhirParseError(
+            f"The EHR's answer to {what} is not valid UTF-8 text. Tell clinic IT.",
+            detail=f"bad byte at {exc.start}",
+        ) from None
+    except RecursionError:
+        if not strict:
+            return None
+        raise FhirParseError(
+            f"The EHR's answer to {what} is nested too deeply to read. Tell clinic IT."
+        ) from None
+    except ValueError as exc:
+        if not strict:  # an HTML error page from a proxy: the status says enough
+            return None
+        kind = content_type.split(";")[0].strip() or "an unknown format"
+        raise FhirParseError(
+            f"The EHR's answer to {what} is not FHIR JSON (it sent {kind}). "
+            "Check the FHIR address in the site configuration.",
+            detail=type(exc).__name__,
+        ) from None
+    if not isinstance(value, dict):
+        if not strict:
+            return None
+        raise FhirParseError(f"The EHR's answer to {what} is not a FHIR resource. Tell clinic IT.")
+    return value
+
+
 # answers at least this large are decoded with the collector paused (a search's page of a few
 # hundred records; the banner's small answers never pause it)
 PAUSE_COLLECTOR_FROM_BYTES = 256 * 1024

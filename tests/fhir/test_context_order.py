@@ -5,7 +5,8 @@ server gets which search (what it declares), and the fall-backs to the server's 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -186,6 +187,70 @@ async def test_read_in_pages_or_left_to_the_servers_sort_the_chart_is_the_same(
             final = await _all_older(client, ctx, SectionKind.VITALS)
             assert final.state is HistoryState.COMPLETE and _ids(final.items) == expected
     assert len(vitals) == 2  # too large: the read refused, then the server's sort
+
+
+class _SendOrder(httpx.AsyncBaseTransport):
+    """A real transport that notes when each request of a load starts and when the banner's
+    batch has been written."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.events = events
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        kind = "banner" if b'"Encounter' in body else "sections" if body else request.url.path
+        self.events.append(f"{kind.rsplit('/', 1)[-1]} started")
+        if kind == "banner":
+            request.stream = _Written(body, lambda: self.events.append("banner written"))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _Written(httpx.AsyncByteStream):
+    def __init__(self, body: bytes, written: Callable[[], None]) -> None:
+        self.body, self.written = body, written
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.body
+        self.written()
+
+
+@pytest.mark.peer
+async def test_the_peers_large_reads_go_once_the_banners_request_is_written(
+    large_peer: RunningServer,
+) -> None:
+    """The peer answers one request at a time and takes requests that reach it together in
+    no set order: the results' read, taken first, kept it busy for a few hundred ms at 5,000
+    Observations and the banner waited (253–384 ms at 100 ms latency, against 110–130 ms).
+    Every other request of the load now starts once the banner's is written: with no
+    connection open yet, one (as after sign-in), or one for each request."""
+    auth = BearerAuth(access_token(large_peer))
+    events: list[str] = []
+    async with httpx.AsyncClient(timeout=60, transport=_SendOrder(events)) as each:
+        statement = await FhirClient(each, large_peer.fhir_base, auth).capability()
+        await load_encounter_context(
+            FhirClient(each, large_peer.fhir_base, auth), PATIENT, ENCOUNTER
+        )
+        for pool in ("none", "one", "each", "none", "one", "each"):
+            async with contextlib.AsyncExitStack() as stack:
+                http = each
+                if pool != "each":
+                    own = httpx.AsyncClient(timeout=60, transport=_SendOrder(events))
+                    http = await stack.enter_async_context(own)
+                fhir = FhirClient(http, large_peer.fhir_base, auth)
+                if pool == "one":
+                    await fhir.capabilities()
+                else:
+                    fhir.adopt_capability(statement)
+                events.clear()
+                await load_encounter_context(fhir, PATIENT, ENCOUNTER)
+            assert events.count("Observation started") == 2, events
+            written = events.index("banner written")
+            others = [e for e in events if e.endswith("started") and e != "banner started"]
+            assert all(events.index(e) > written for e in others), (pool, events)
 
 
 @pytest.mark.peer
