@@ -19,12 +19,13 @@ docs/performance.md). Two things make it cheaper:
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 from app.fhir.errors import FhirParseError
 
@@ -70,25 +71,18 @@ def parse_answer(
 # answers at least this large are decoded with the collector paused (a search's page of a few
 # hundred records; the banner's small answers never pause it)
 PAUSE_COLLECTOR_FROM_BYTES = 256 * 1024
+# numbers with a fraction as Decimal: msgspec hands the hook the number's own text
+_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def decode_json(raw: bytes) -> Any:
     """The value of JSON text in UTF-8. Raises UnicodeDecodeError, ValueError (malformed) or
     RecursionError (nested too deeply), as ``json.loads(raw.decode("utf-8"), ...)`` does."""
-    import msgspec  # here: the sign-in window is shown before anything is decoded
-
     with _collector_paused(len(raw) >= PAUSE_COLLECTOR_FROM_BYTES):
         try:
-            return _decoder().decode(raw)
+            return _DECODER.decode(raw)
         except (msgspec.DecodeError, RecursionError):
             return json.loads(raw.decode("utf-8"), parse_float=Decimal)
-
-
-@functools.cache
-def _decoder() -> Any:
-    import msgspec
-
-    return msgspec.json.Decoder(float_hook=Decimal)
 
 
 @contextlib.contextmanager
