@@ -12,7 +12,6 @@ benchmark's naive baseline). A search that fails becomes its section's error wor
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -132,9 +131,9 @@ async def run_batch(client: FhirClient, header: Header, queries: Sequence[Query]
     queries = [q for q in queries if q.in_app is None]
     # a server the app orders sections for answers one request at a time: the banner's
     # request goes first, the others once it is on the wire (see _after_the_header)
-    header_sent = asyncio.Event()
-    first = header_sent if alone else None
-    banner = asyncio.ensure_future(client.batch(_gets(header.urls), sent=header_sent))
+    first = asyncio.Event() if alone else None
+    at_most = asyncio.get_running_loop().call_later(HEADER_HEAD_START, first.set) if first else None
+    banner = asyncio.ensure_future(client.batch(_gets(header.urls), sent=first))
     searches = asyncio.ensure_future(_after_the_header(first, lambda: _batch_of(client, queries)))
     ordered = asyncio.ensure_future(_after_the_header(first, lambda: _read_all(client, alone)))
     try:
@@ -142,6 +141,8 @@ async def run_batch(client: FhirClient, header: Header, queries: Sequence[Query]
         response = await searches
         in_order = {q.key: r for q, r in zip(alone, await ordered, strict=True)}
     finally:
+        if at_most is not None:
+            at_most.cancel()
         for pending in (banner, searches, ordered):
             _drop(pending)
     entries = response.get("entry") or []
@@ -186,16 +187,16 @@ async def _header_of(client: FhirClient, header: Header, response: JsonObject) -
 
 
 async def _after_the_header(sent: asyncio.Event | None, work: Callable[[], Awaitable[T]]) -> T:
-    """``work`` once the header's request is on the wire (``sent``; ``HEADER_HEAD_START`` at
-    most), or at once (None). On a server that answers one request at a time (the peer EHR,
+    """``work`` once the header's request is on the wire (``sent``, set then or after
+    ``HEADER_HEAD_START``; awaited directly, so the work starts in the loop's next step), or
+    at once (None). On a server that answers one request at a time (the peer EHR,
     whose sections the app orders itself) a request that reaches it together with the
     banner's may be taken first; the reads of the results keep it busy for 150–300 ms at
     5,000 Observations, and the banner waited for them (253–384 ms against 110–130 ms:
     docs/performance.md, issue 15, fifth pass). Sent after the banner's, they cost no round
     trip: its answer is not waited for."""
     if sent is not None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(sent.wait(), HEADER_HEAD_START)
+        await sent.wait()
     return await work()
 
 
