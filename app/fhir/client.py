@@ -3,8 +3,8 @@ turned into an error from ``app.fhir.errors`` (the auth flow's ``SignInRequired`
 
 Responses are read as a stream and refused once they pass ``max_response_bytes`` (20 MB by
 default), before anything is parsed. JSON numbers with a fraction become ``Decimal`` (no float
-drift in clinical values). ``next`` links are only followed on the FHIR base's own origin, so a
-hostile server cannot make the app send its bearer token elsewhere.
+drift in clinical values; app.fhir.json_text). ``next`` links are only followed on the FHIR
+base's own origin, so a hostile server cannot make the app send its bearer token elsewhere.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from app.fhir.errors import (
     FhirUnexpectedResponse,
     http_error,
 )
+from app.fhir.json_text import parse_answer
 from app.smart.errors import CertificateError, SignInRequired, SmartError
 from app.smart.http import configured_proxy, network_error
 
@@ -261,10 +262,14 @@ class FhirClient:
             records -= len(dropped.resources)
 
     # ---- bundles and writes
-    async def batch(self, entries: Sequence[JsonObject]) -> JsonObject:
-        """POST a batch Bundle of ``entries`` (each with ``request``); the batch-response."""
+    async def batch(
+        self, entries: Sequence[JsonObject], *, sent: asyncio.Event | None = None
+    ) -> JsonObject:
+        """POST a batch Bundle of ``entries`` (each with ``request``); the batch-response.
+        ``sent`` is set once the request is on the wire (or has failed)."""
         bundle = {"resourceType": "Bundle", "type": "batch", "entry": list(entries)}
-        response = await self.request("POST", "", json_body=bundle, what="a batch of requests")
+        what = "a batch of requests"
+        response = await self.request("POST", "", json_body=bundle, what=what, sent=sent)
         result = _expect(response.body, "Bundle", "a batch of requests")
         if len(_entries(result)) != len(entries):
             raise FhirUnexpectedResponse(
@@ -322,6 +327,7 @@ class FhirClient:
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
         what: str = "a request",
+        sent: asyncio.Event | None = None,
     ) -> FhirResponse:
         url: str | httpx.URL
         if path_or_url == "":
@@ -338,6 +344,7 @@ class FhirClient:
         if content is not None:  # ``content``: JSON text the caller made (sent as it is)
             all_headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
         auth: Any = self._auth if self._auth is not None else httpx.USE_CLIENT_DEFAULT
+        extensions = {"trace": _set_when_sent(sent)} if sent is not None else None
         async with self._limit:
             try:
                 async with self._http.stream(
@@ -347,12 +354,16 @@ class FhirClient:
                     content=content,
                     headers=all_headers,
                     auth=auth,
+                    extensions=extensions,
                 ) as response:
                     raw = await self._read_capped(response, what)
             except SignInRequired:
                 raise  # "wait for a sign-in", not a failed request
             except (httpx.TransportError, httpx.DecodingError, SmartError) as exc:
                 raise self._failed(exc, url, what) from exc
+            finally:
+                if sent is not None:
+                    sent.set()
         return _answer(response, raw, what)
 
     def _failed(self, exc: Exception, url: str | httpx.URL, what: str) -> FhirError:
@@ -455,7 +466,7 @@ def _answer(response: httpx.Response, raw: bytes, what: str) -> FhirResponse:
     """The FhirResponse of a 2xx; a FhirHttpError (with the EHR's words quoted) for 4xx/5xx; a
     redirect is refused (a write is never re-sent elsewhere)."""
     status = response.status_code
-    body = _parse(raw, response.headers.get("content-type", ""), what, strict=status < 400)
+    body = parse_answer(raw, response.headers.get("content-type", ""), what, strict=status < 400)
     if status >= 400:
         raise http_error(
             status,
@@ -496,41 +507,6 @@ def outcome_text(body: object, limit: int = 500) -> str | None:
     return (joined[: limit - 1] + "…" if len(joined) > limit else joined) or None
 
 
-def _parse(raw: bytes, content_type: str, what: str, *, strict: bool) -> JsonObject | None:
-    if not raw.strip():
-        return None
-    try:
-        text = raw.decode("utf-8")
-        value = json.loads(text, parse_float=Decimal)
-    except UnicodeDecodeError as exc:
-        if not strict:
-            return None
-        raise FhirParseError(
-            f"The EHR's answer to {what} is not valid UTF-8 text. Tell clinic IT.",
-            detail=f"bad byte at {exc.start}",
-        ) from None
-    except RecursionError:
-        if not strict:
-            return None
-        raise FhirParseError(
-            f"The EHR's answer to {what} is nested too deeply to read. Tell clinic IT."
-        ) from None
-    except ValueError as exc:
-        if not strict:  # an HTML error page from a proxy: the status says enough
-            return None
-        kind = content_type.split(";")[0].strip() or "an unknown format"
-        raise FhirParseError(
-            f"The EHR's answer to {what} is not FHIR JSON (it sent {kind}). "
-            "Check the FHIR address in the site configuration.",
-            detail=type(exc).__name__,
-        ) from None
-    if not isinstance(value, dict):
-        if not strict:
-            return None
-        raise FhirParseError(f"The EHR's answer to {what} is not a FHIR resource. Tell clinic IT.")
-    return value
-
-
 def _expect(body: JsonObject | None, resource_type: str, what: str) -> JsonObject:
     if body is None or body.get("resourceType") != resource_type:
         got = None if body is None else body.get("resourceType")
@@ -560,6 +536,16 @@ def _query(params: Params | None) -> httpx.QueryParams | None:
 def _retry_after_seconds(value: str | None) -> float | None:
     wait = parse_retry_after(value, utc_now())
     return None if wait is None else wait.total_seconds()
+
+
+def _set_when_sent(sent: asyncio.Event) -> Any:
+    """An httpcore trace callback that sets ``sent`` when the request's body is written."""
+
+    async def trace(event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith("send_request_body.complete"):
+            sent.set()
+
+    return trace
 
 
 def _json_default(value: object) -> Any:

@@ -26,7 +26,7 @@ _STARTED = float(os.environ.get("STARTUP_PROBE_T0", time.time()))
 WATCHED = (
     *("app", "flask", "werkzeug", "sqlalchemy", "alembic", "fhir", "cryptography", "httpx"),
     *("pyqtgraph", "numpy", "pydantic", "rapidfuzz", "dateparser", "rich", "click", "pygments"),
-    *("authlib", "joserfc", "waitress"),
+    *("authlib", "joserfc", "waitress", "msgspec"),
 )
 
 

@@ -24,7 +24,7 @@ AFTER_THE_PAINT = (
     *("app.ui.workbench", "app.ui.workspace", "app.ui.outbox_dock", "app.ui.worklist_flow"),
     *("app.ui.menus", "app.ui.my_week", "app.ui.audit_viewer", "app.ui.approval"),
     *("app.services.outbox", "app.services.chart", "app.services.terminology", "app.sync.runner"),
-    *("pyqtgraph", "fhir", "pydantic", "rapidfuzz", "dateparser"),
+    *("pyqtgraph", "fhir", "pydantic", "rapidfuzz", "dateparser", "msgspec"),
     *("rich", "click", "pygments"),  # httpx's own command line (app/main.py keeps it out)
 )
 
