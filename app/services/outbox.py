@@ -90,6 +90,7 @@ class OutboxService:
         self._runner: SyncRunner | None = None
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._starting: asyncio.Task[None] | None = None  # start_sync under way
         self._status_listeners: list[StatusListener] = []
         self._unsubscribe_runner: Callable[[], None] | None = None
         self._in_flight_listeners: list[Callable[[], None]] = []
@@ -232,13 +233,29 @@ class OutboxService:
 
     async def start_sync(self) -> None:
         """Start sending in the background until ``stop_sync``. ServiceError when it cannot
-        (another app instance sends this store; the EHR's capabilities could not be read)."""
+        (another app instance sends this store; the EHR's capabilities could not be read).
+
+        The start runs on its own (shielded): a caller cancelled meanwhile, or a ``stop_sync``
+        that came while it was under way (a sign-out during the sign-in), never leaves a runner
+        behind that nobody stops (its lock file, store thread and connections)."""
         if self._runner is not None or self._make_runner is None:
             return
-        with user_errors("Sending could not start."):
-            runner = await self._make_runner()
-            runner.before_drain = self.before_drain
-            await runner.start()
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start_runner(self._make_runner))
+        await asyncio.shield(self._starting)
+
+    async def _start_runner(self, make_runner: RunnerFactory) -> None:
+        try:
+            with user_errors("Sending could not start."):
+                runner = await make_runner()
+                runner.before_drain = self.before_drain
+                try:
+                    await runner.start()
+                except BaseException:
+                    await runner.aclose()
+                    raise
+        finally:
+            self._starting = None
         stop = asyncio.Event()
         self._runner, self._stop = runner, stop
         self._task = asyncio.ensure_future(runner.run_forever(stop))
@@ -247,6 +264,11 @@ class OutboxService:
         self._status_changed(runner.status)
 
     async def stop_sync(self) -> None:
+        starting = self._starting
+        if starting is not None:  # a start under way ends first, then is stopped here
+            await asyncio.wait([starting])
+            if not starting.cancelled():
+                starting.exception()  # told to start_sync's caller, if one still waits
         runner, stop, task = self._runner, self._stop, self._task
         if runner is None or stop is None or task is None:
             return
