@@ -141,7 +141,9 @@ start_app() {
   APP_PID=$!
   for _ in $(seq 1 300); do [ -f "$C/app-running.txt" ] && break; sleep 0.1; done
 }
-stop_app() { kill "$APP_PID" 2>/dev/null; wait "$APP_PID" 2>/dev/null; APP_PID=""; }
+# `wineserver -w`: the stopped app's process and its open program file are gone from wine's
+# view before the next check (without it the next uninstall saw the app running, under load)
+stop_app() { kill "$APP_PID" 2>/dev/null; wait "$APP_PID" 2>/dev/null; APP_PID=""; "$WINESERVER" -w; }
 
 log "0. the installer's PEP 440 comparison agrees with packaging.version"
 "$PY" - "$C/pairs.txt" "$WORK/expected.txt" <<'EOF'
