@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from app.domain.listeners import Listeners
 from app.domain.outbox import IllegalTransition, OutboxItem, OutboxState
 from app.fhir.narrative import NarrativeTooLarge as NarrativeTooLarge
 from app.fhir.narrative import sanitize_for_qt as sanitize_for_qt
@@ -91,9 +92,9 @@ class OutboxService:
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._starting: asyncio.Task[None] | None = None  # start_sync under way
-        self._status_listeners: list[StatusListener] = []
+        self._status_listeners: Listeners[StatusListener] = Listeners()
         self._unsubscribe_runner: Callable[[], None] | None = None
-        self._in_flight_listeners: list[Callable[[], None]] = []
+        self._in_flight_listeners: Listeners[Callable[[], None]] = Listeners()
         self._unsubscribe_in_flight: Callable[[], None] | None = None
         self._patients: dict[UUID, str] = {}  # commit -> patient label (PHI: memory only)
         # given to each runner: awaited before the first send after the EHR came back
@@ -219,16 +220,10 @@ class OutboxService:
 
     def subscribe_in_flight(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Told (on the event loop) each time ``in_flight`` changes while a runner sends."""
-        self._in_flight_listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._in_flight_listeners:
-                self._in_flight_listeners.remove(listener)
-
-        return unsubscribe
+        return self._in_flight_listeners.add(listener)
 
     def _in_flight_changed(self) -> None:
-        for listener in list(self._in_flight_listeners):
+        for listener in self._in_flight_listeners:
             listener()
 
     async def start_sync(self) -> None:
@@ -305,14 +300,8 @@ class OutboxService:
 
     def subscribe_status(self, listener: StatusListener) -> Callable[[], None]:
         """The runner's status (online/offline, paused for sign-in); None: not sending."""
-        self._status_listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._status_listeners:
-                self._status_listeners.remove(listener)
-
-        return unsubscribe
+        return self._status_listeners.add(listener)
 
     def _status_changed(self, status: RunnerStatus | None) -> None:
-        for listener in list(self._status_listeners):
+        for listener in self._status_listeners:
             listener(status)

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING
 
 from app.domain.clock import utc_now
+from app.domain.listeners import Listeners
 from app.domain.visit_events import ListenerCounts, VisitEvent
 from app.domain.worklist import (
     NoteFacts,
@@ -83,7 +84,7 @@ class WorklistService:
         self._zone = zone or datetime.now().astimezone().tzinfo or UTC
         self._clock = clock
         self._listener: MllpListener | None = None
-        self._subscribers: list[WorklistListener] = []
+        self._subscribers: Listeners[WorklistListener] = Listeners()
         self._pending: list[VisitEvent] = []
         self._inbox: list[VisitEvent] = []  # from the listener's thread, not yet on the loop
         self._inbox_lock = threading.Lock()
@@ -151,18 +152,12 @@ class WorklistService:
 
     async def _publish(self, worklist: Worklist) -> Worklist:
         self.current = worklist
-        for listener in list(self._subscribers):
+        for listener in self._subscribers:
             listener(worklist)
         return worklist
 
     def subscribe(self, listener: WorklistListener) -> Callable[[], None]:
-        self._subscribers.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._subscribers:
-                self._subscribers.remove(listener)
-
-        return unsubscribe
+        return self._subscribers.add(listener)
 
     def clear_results(self, key: str) -> None:
         """The clinician saw the new results of the visit ``key``."""
@@ -171,7 +166,7 @@ class WorklistService:
         if current is not None and visit is not None and visit.new_results:
             fresh = [replace(v, new_results=False) if v.key == key else v for v in current.visits]
             self.current = replace(current, visits=tuple(fresh))
-            for listener in list(self._subscribers):
+            for listener in self._subscribers:
                 listener(self.current)
 
     # ------------------------------------------------------------------ HL7 v2

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from app.domain.clock import Clock
+from app.domain.listeners import Listeners
 from app.store.outbox_records import OutboxEntry
 from app.sync.store_thread import StoreThread
 
@@ -130,16 +131,10 @@ class InFlight:
 
     def __init__(self) -> None:
         self.commits: frozenset[UUID] = frozenset()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: Listeners[Callable[[], None]] = Listeners()
 
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     def started(self, commit_id: UUID) -> None:
         if commit_id not in self.commits:
@@ -151,7 +146,7 @@ class InFlight:
 
     def _set(self, commits: frozenset[UUID]) -> None:
         self.commits = commits
-        for listener in list(self._listeners):
+        for listener in self._listeners:
             try:
                 listener()
             except Exception as exc:  # the words on a screen must never stop a send

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from app.domain.clock import utc_now
+from app.domain.listeners import Listeners
 from app.domain.reachability import (
     DEFAULT_PROBE_POLICY,
     ProbePolicy,
@@ -58,7 +59,7 @@ class ReachabilityMonitor:
         self._clock = clock
         self._rng: RandomSource = rng if rng is not None else random.Random()
         self._state = Reachability()
-        self._listeners: list[ReachabilityListener] = []
+        self._listeners: Listeners[ReachabilityListener] = Listeners()
         self._wake = asyncio.Event()
         self.probes_sent = 0  # for benchmarks and tests
 
@@ -75,13 +76,7 @@ class ReachabilityMonitor:
         return self._policy
 
     def subscribe(self, listener: ReachabilityListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.add(listener)
 
     # ------------------------------------------------------------------ events
     def record_contact(self, answered: bool) -> None:
@@ -108,7 +103,7 @@ class ReachabilityMonitor:
             self._wake.set()
         if new.connectivity is not old.connectivity:
             log.info("EHR reachability: %s", new.connectivity.value)
-        for listener in list(self._listeners):
+        for listener in self._listeners:
             listener(old, new)
 
     # ------------------------------------------------------------------ running
