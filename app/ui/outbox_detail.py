@@ -38,7 +38,7 @@ from app.services.outbox import (
     sanitize_for_qt,
 )
 from app.ui.outbox_words import (
-    InFlight,
+    BeingSent,
     local_time,
     ordered_types,
     read_back_words,
@@ -292,7 +292,7 @@ class OutboxDetailView(QWidget):
         self.text.clear()
         self._hide_conflict()
 
-    def show_state(self, item: OutboxItem, in_flight: InFlight | None) -> None:
+    def show_state(self, item: OutboxItem, in_flight: BeingSent | None) -> None:
         """The title and its meaning (again when its turn came: "Waiting to send" / "Sending…")."""
         self.title_label.setText(state_words(item, in_flight=in_flight))
         self.meaning_label.setText(state_meaning(item, in_flight))
@@ -304,7 +304,7 @@ class OutboxDetailView(QWidget):
         self.error_label.show()
 
     def show_entry(
-        self, entry: OutboxEntry, writes: Sequence[WriteLine], in_flight: InFlight | None = None
+        self, entry: OutboxEntry, writes: Sequence[WriteLine], in_flight: BeingSent | None = None
     ) -> None:
         """``in_flight``: the commits being sent now (a SENDING one not in it waits its turn)."""
         self.entry = entry

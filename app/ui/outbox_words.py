@@ -50,7 +50,7 @@ DISCARDED_COLOUR = "#9e9e9e"
 # The runner marks a commit SENDING before it waits for one of its send slots (it sends a few at
 # once: app.sync.due_queue), so the store's SENDING is true only for the commits the runner is
 # sending now (``OutboxService.in_flight``); the others wait for their turn.
-InFlight = Set[UUID]
+BeingSent = Set[UUID]
 WAITING_TO_SEND = "Waiting to send"
 WAITING_TO_SEND_MEANING = (
     "Next in line: the app sends a few notes at a time, and this one as soon as one ahead of it "
@@ -58,13 +58,13 @@ WAITING_TO_SEND_MEANING = (
 )
 
 
-def waits_for_its_turn(item: OutboxItem, in_flight: InFlight | None) -> bool:
+def waits_for_its_turn(item: OutboxItem, in_flight: BeingSent | None) -> bool:
     """Stored as SENDING, but its requests have not started (``in_flight`` None: not known)."""
     return item.state is S.SENDING and in_flight is not None and item.commit_id not in in_flight
 
 
 def state_words(
-    item: OutboxItem, now: datetime | None = None, in_flight: InFlight | None = None
+    item: OutboxItem, now: datetime | None = None, in_flight: BeingSent | None = None
 ) -> str:
     """The state column: what is happening to this commit, in a few words. ``in_flight``: the
     commits being sent now (None: not known; SENDING is then taken as it is stored)."""
@@ -77,7 +77,7 @@ def state_words(
     return STATE_TEXT[item.state].status
 
 
-def state_meaning(item: OutboxItem, in_flight: InFlight | None = None) -> str:
+def state_meaning(item: OutboxItem, in_flight: BeingSent | None = None) -> str:
     """One or two sentences: what the state means and what, if anything, to do."""
     if waits_for_its_turn(item, in_flight):
         return WAITING_TO_SEND_MEANING
@@ -358,7 +358,7 @@ def approved_notice(
     item: OutboxItem,
     approved_at: datetime,
     now: datetime | None = None,
-    in_flight: InFlight | None = None,
+    in_flight: BeingSent | None = None,
 ) -> StatusSentence:
     """The editor's line about the note just approved, true for as long as it is shown: queued
     while it is on its way, then where it ended (sent, refused, discarded)."""
