@@ -116,11 +116,12 @@ class Harness:
     lock_path: Path
     http: httpx.AsyncClient  # the FhirClient's (tests hook its requests)
 
-    def runner(self, profile: str | VendorProfile, **kw: Any) -> SyncRunner:
+    def runner(self, profile: str | VendorProfile, *, writer: Any = None, **kw: Any) -> SyncRunner:
+        """``writer``: what the runner sends through instead of ``fhir`` (a fault injector)."""
         prof = load_profile(profile) if isinstance(profile, str) else profile
         kw.setdefault("lock_path", self.lock_path)
         kw.setdefault("resume_delay", 0.05)
-        return SyncRunner(self.store.outbox, self.fhir, profile=prof, **kw)
+        return SyncRunner(self.store.outbox, writer or self.fhir, profile=prof, **kw)
 
     def enqueue(self, commit: ApprovedCommit) -> ApprovedCommit:
         return self.store.outbox.enqueue_approval(commit, '{"review_status": "approved"}')

@@ -25,7 +25,6 @@ from app.domain.outbox import OutboxState, SyncEvent
 from app.domain.retry import BackoffPolicy
 from app.fhir import errors as fhir_errors
 from app.fhir.client import FhirClient, FhirResponse, SearchResult
-from app.fhir.profiles import load_profile
 from app.smart import errors as smart_errors
 from app.sync.runner import SyncRunner
 from tests.support.servers import RunningServer
@@ -137,10 +136,7 @@ async def h(sandbox_server: RunningServer, tmp_path: Path) -> AsyncIterator[Harn
 
 
 def runner(h: Harness, writer: Any) -> SyncRunner:
-    return SyncRunner(
-        h.store.outbox, writer, profile=load_profile("generic-r4"), lock_path=h.lock_path,
-        idle_poll=0.2, resume_delay=0.01,
-    )  # fmt: skip
+    return h.runner("generic-r4", writer=writer, idle_poll=0.2, resume_delay=0.01)
 
 
 async def send_through(

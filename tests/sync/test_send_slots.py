@@ -16,9 +16,7 @@ import pytest
 from app.domain.outbox import OutboxState, SyncEvent
 from app.fhir.client import FhirClient, FhirResponse
 from app.fhir.errors import FhirNetworkError
-from app.fhir.profiles import load_profile
 from app.sync.due_queue import WORKERS_PER_SLOT, InFlight, SendSlots
-from app.sync.runner import SyncRunner
 from tests.support.servers import RunningServer
 from tests.sync.commits import clinical_commit
 from tests.sync.runner_fixtures import Harness, harness, launch_token, server_copies
@@ -132,13 +130,7 @@ async def test_a_commit_marked_while_the_ehr_became_unreachable_goes_back_untouc
 ) -> None:
     first, second, third, fourth = (h.enqueue(clinical_commit()) for _ in range(4))
     writer = SecondWriteUnreachable(h.fhir)
-    runner = SyncRunner(
-        h.store.outbox,
-        writer,
-        profile=load_profile("generic-r4"),
-        lock_path=h.lock_path,
-        concurrency=1,
-    )
+    runner = h.runner("generic-r4", writer=writer, concurrency=1)
     async with runner:
         await runner.capabilities()
         await runner.run_once()
@@ -199,13 +191,7 @@ async def test_while_a_commit_is_in_flight_the_next_ones_wait_marked_for_its_slo
     wait for its slot — and nothing of theirs has been sent."""
     commits = [h.enqueue(clinical_commit()) for _ in range(WORKERS_PER_SLOT + 3)]
     writer = SecondPostHeld(h.fhir)
-    runner = SyncRunner(
-        h.store.outbox,
-        writer,
-        profile=load_profile("generic-r4"),
-        lock_path=h.lock_path,
-        concurrency=1,
-    )
+    runner = h.runner("generic-r4", writer=writer, concurrency=1)
     outbox = h.store.outbox
     async with runner:
         await runner.capabilities()
