@@ -5,6 +5,7 @@ sent in between waits and is answered), and a sandbox that cannot start says so 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import threading
 from pathlib import Path
 
@@ -104,3 +105,23 @@ def test_a_stopped_sandbox_leaves_no_threads_behind(tmp_path: Path) -> None:
     server.restart()
     server.close()
     assert workers() == before
+
+
+def test_a_stopped_sandbox_closes_the_connections_it_accepted(tmp_path: Path) -> None:
+    """A client's keep-alive connection open when the sandbox stops is closed by the server
+    (the client reads the end at once), not left for the garbage collector to find (an
+    'unclosed socket' warning that once failed an unrelated test in CI)."""
+    server = SandboxServer(SandboxOptions(db_path=tmp_path / "sandbox.db"))
+    base = httpx.URL(server.start())
+    client = http.client.HTTPConnection(base.host, base.port, timeout=5)
+    try:
+        client.request("GET", f"{base.path}/metadata")
+        answer = client.getresponse()
+        assert answer.status == 200 and answer.read()  # all of it: the connection stays open
+        assert client.sock is not None
+        server.stop()
+        client.sock.settimeout(2)
+        assert client.sock.recv(1) == b""  # closed by the server, not left open
+    finally:
+        client.close()
+        server.close()

@@ -5,12 +5,16 @@ on any day, and the HL7 sender (``--hl7-to``) something to announce.
 
 Its patients are their own (``pat-c01`` …, MRN-2001 …): the seed's patients keep their
 histories and their latest encounters, which sign-in puts in context. Written once per date:
-a sandbox started again the same day finds the day there and leaves it alone.
+a sandbox started again the same day finds the day there and leaves it alone, and a sandbox
+still running after midnight writes the new day when the first request of that day comes in
+(``ClinicDays``).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -170,3 +174,28 @@ def ensure_clinic_day(db: ResourceDatabase, day: date | None = None, zone: Any =
     processor.process(Access.system(), bundle, Prefer(ReturnPreference.MINIMAL))
     log.info("clinic day %s written: %d visits for %s", day, len(STATUSES), PRACTITIONER)
     return True
+
+
+def local_today() -> date:
+    return datetime.now().astimezone().date()
+
+
+class ClinicDays:
+    """Keeps the clinic day current for a sandbox that runs across midnight: ``ensure_today``
+    (called before every request) writes the day the first time a request comes in on it. A
+    date compared per request; the write, once a day, under a lock (the server's threads)."""
+
+    def __init__(self, db: ResourceDatabase, today: Callable[[], date] = local_today) -> None:
+        self._db = db
+        self.today = today  # the local date (a test moves it past midnight)
+        self._lock = threading.Lock()
+        self._ensured: date | None = None
+
+    def ensure_today(self) -> None:
+        day = self.today()
+        if day == self._ensured:
+            return
+        with self._lock:
+            if day != self._ensured:
+                ensure_clinic_day(self._db, day)
+                self._ensured = day

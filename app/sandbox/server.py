@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from waitress import wasyncore
 from waitress.server import create_server
 
 from app.sandbox.auth import AuthService, create_auth_blueprint
-from app.sandbox.clinic_day import ensure_clinic_day
+from app.sandbox.clinic_day import ClinicDays
 from app.sandbox.contracts import SandboxUrls
 from app.sandbox.fhir import FhirStore, create_fhir_blueprint
 from app.sandbox.hl7_sender import Hl7Sender
@@ -38,6 +39,8 @@ class SandboxServer:
         self.auth: AuthService | None = None
         self._db_path: Path | None = None
         self.hl7: Hl7Sender | None = None
+        self.clinic_days: ClinicDays | None = None
+        self._channels: dict[int, Any] = {}  # the listener and every connection it accepted
 
     @property
     def running(self) -> bool:
@@ -81,8 +84,10 @@ class SandboxServer:
 
         flask_app = Flask("app.sandbox")
         flask_app.config["MAX_CONTENT_LENGTH"] = opts.max_body_bytes
+        self._channels = {}  # a new map for each start
         self._server = create_server(
             flask_app,
+            map=self._channels,
             sockets=[listening],
             threads=8,
             ident="fhir-writeback-sandbox",
@@ -94,7 +99,9 @@ class SandboxServer:
         self.store = FhirStore(db_path)
         self.store.ensure_seeded(opts.seed_path)
         if opts.writes_clinic_day:
-            ensure_clinic_day(self.store.db)
+            self.clinic_days = ClinicDays(self.store.db)
+            self.clinic_days.ensure_today()
+            flask_app.before_request(self.clinic_days.ensure_today)
         if opts.writes_large_chart:
             ensure_large_chart(self.store.db)
         if opts.hl7_to is not None:
@@ -125,6 +132,9 @@ class SandboxServer:
             self._thread = None
         if server is not None:  # waitress's close leaves its worker threads waiting for work
             server.task_dispatcher.shutdown(timeout=2)
+            # ... and the connections it accepted open (a client's keep-alive connection), each
+            # closed only when the garbage collector finds it, with a ResourceWarning
+            wasyncore.close_all(self._channels, ignore_all=True)
         if self.store is not None:
             self.store.close()
         if self.auth is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import hl7
+import httpx
 import pytest
 
 from app.domain.site import Hl7Listener
@@ -21,7 +22,8 @@ from app.sandbox.clinic_day import STATUSES, encounter_id, ensure_clinic_day, vi
 from app.sandbox.fhir.database import ResourceDatabase
 from app.sandbox.fhir.store import FhirStore
 from app.sandbox.hl7_sender import Hl7Sender, MessageBuilder, adt_trigger, parse_target
-from app.sandbox.options import DEFAULT_SEED
+from app.sandbox.options import DEFAULT_SEED, SandboxOptions
+from app.sandbox.server import SandboxServer
 
 DAY = date(2026, 12, 7)
 
@@ -65,6 +67,33 @@ def test_a_clinic_day_for_prac1_once_per_date(seeded: Path, tmp_path: Path) -> N
     assert db.query("SELECT COUNT(*) FROM idx_ref WHERE type = 'Encounter' AND target_id = 'pat-1' "
                     "AND id LIKE 'day-%'")[0][0] == 0  # fmt: skip
     db.close()
+
+
+def test_a_sandbox_running_across_midnight_writes_the_new_day_on_its_first_request(
+    tmp_path: Path,
+) -> None:
+    """Started on one day and asked on the next (a sandbox left running overnight): the first
+    request of the new day finds that day's visits, as a worklist asking for today expects."""
+    server = SandboxServer(SandboxOptions(db_path=tmp_path / "sandbox.db", large_chart=False))
+    base = server.start()
+    try:
+        assert server.clinic_days is not None and server.store is not None
+        started_on = server.clinic_days.today()
+        next_day = started_on + timedelta(days=1)
+        assert server.store.db.get("Encounter", encounter_id(started_on, 0)) is not None
+        assert server.store.db.get("Encounter", encounter_id(next_day, 0)) is None
+        server.clinic_days.today = lambda: next_day  # midnight passes
+        assert httpx.get(f"{base}/metadata", timeout=10).status_code == 200
+        assert server.store.db.get("Encounter", encounter_id(next_day, 0)) is not None
+        day_visits = server.store.db.query(
+            "SELECT COUNT(*) FROM resource WHERE type = 'Encounter' AND id LIKE ?",
+            (f"day-{next_day:%Y%m%d}-%",),
+        )
+        assert day_visits == [(len(STATUSES),)]  # once, however many requests came in
+        assert httpx.get(f"{base}/metadata", timeout=10).status_code == 200
+        assert server.store.db.get("Encounter", encounter_id(next_day, len(STATUSES))) is None
+    finally:
+        server.close()
 
 
 def test_no_clinic_day_without_prac1(tmp_path: Path) -> None:
