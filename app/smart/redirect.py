@@ -19,6 +19,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from app.smart.errors import SignInCancelled, SignInTimedOut
+from app.smart.stop_listening import stop_listening
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class LoopbackRedirectReceiver:
 
     def _stop_listening(self) -> None:
         if self._server is not None:
-            self._server.close()
+            stop_listening(self._server)  # closed on the loop's next turn
             self._server = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
