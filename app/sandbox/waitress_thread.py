@@ -50,7 +50,10 @@ class WaitressThread:
         """Close the listener and every accepted connection (their clients read the end at
         once), end the loop and the worker threads. Safe to call twice."""
         if self._thread.is_alive():
-            self.server.trigger.pull_trigger(self._close_every_channel)
+            try:
+                self.server.trigger.pull_trigger(self._close_every_channel)
+            except OSError:  # its wake-up pipe is gone (seen once under load): the loop ends
+                log.warning("the server's loop could not be woken; waiting for it to end")
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.warning("the server's loop did not end within %.0f s", timeout)
