@@ -44,6 +44,7 @@ from app.hl7.messages import (
     read_message,
 )
 from app.smart.hl7_settings import server_context
+from app.smart.stop_listening import stop_listening
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +79,14 @@ class MllpListener:
         self.port: int | None = None
         self._thread: threading.Thread | None = None
         self._thread_loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False  # a connection that arrives while the listener closes: closed
 
     # ------------------------------------------------------------------ on the running loop
     async def start(self) -> int:
         """Bind and serve; the port it listens on (``port = 0`` in tests: a free one)."""
         s = self.settings
         loop = asyncio.get_running_loop()
+        self._closing = False
         limit = s.max_message_kb * 1024
         tls = server_context(s.tls_cert, s.tls_key, s.tls_client_ca) if s.tls_cert else None
 
@@ -105,7 +108,9 @@ class MllpListener:
 
     async def aclose(self) -> None:
         if self._server is not None:
-            self._server.close()
+            self._closing = True
+            stop_listening(self._server)
+            await asyncio.sleep(0)  # closed now
             for task in list(self._connections):
                 task.cancel()
             await asyncio.gather(*self._connections, return_exceptions=True)
@@ -136,6 +141,7 @@ class MllpListener:
                 loop.run_forever()
             finally:
                 loop.run_until_complete(self.aclose())
+                loop.run_until_complete(_end_what_is_under_way())
                 loop.close()
 
         self._thread = threading.Thread(target=run, name="hl7-listener", daemon=True)
@@ -158,9 +164,14 @@ class MllpListener:
 
     # ------------------------------------------------------------------ one connection
     def _connected(self, reader: _Reader, writer: HL7StreamWriter) -> None:
+        if self._closing:  # accepted just before the listener closed
+            writer.transport.abort()
+            return
         task = asyncio.ensure_future(self._serve(reader, writer))
         self._connections.add(task)
         task.add_done_callback(self._connections.discard)
+        # however the task ends: also cancelled before it began (then its finally never runs)
+        task.add_done_callback(lambda _: _abort(writer))
 
     def _is_allowed(self, writer: HL7StreamWriter) -> bool:
         if not self._allowed:
@@ -278,6 +289,26 @@ class MllpListener:
     def _count(self, **more: int) -> None:
         counts = self.counts
         self.counts = replace(counts, **{k: getattr(counts, k) + v for k, v in more.items()})
+
+
+def _abort(writer: HL7StreamWriter) -> None:
+    if not writer.transport.is_closing():
+        writer.transport.abort()
+
+
+async def _end_what_is_under_way(timeout: float = 2.0) -> None:
+    """On the listener's own loop, before it closes: a connection accepted just before the
+    listener closed may still be being set up (asyncio does that in a task of its own, a TLS
+    handshake included). Left to a closed loop, its socket would be closed by the garbage
+    collector, with a ResourceWarning, in whatever runs then."""
+    me = asyncio.current_task()
+    rest = [task for task in asyncio.all_tasks() if task is not me]
+    if rest:
+        _, late = await asyncio.wait(rest, timeout=timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+    await asyncio.sleep(0)  # a transport closed just now closes its socket on the next turn
 
 
 __all__ = ["Accepted", "Deliver", "MllpListener"]

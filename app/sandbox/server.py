@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import tempfile
-import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from flask import Flask
-from waitress import wasyncore
-from waitress.server import create_server
 
 from app.sandbox.auth import AuthService, create_auth_blueprint
 from app.sandbox.clinic_day import ClinicDays
@@ -22,6 +17,7 @@ from app.sandbox.fhir import FhirStore, create_fhir_blueprint
 from app.sandbox.hl7_sender import Hl7Sender
 from app.sandbox.large_chart import ensure_large_chart
 from app.sandbox.options import SandboxOptions
+from app.sandbox.waitress_thread import WaitressThread
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +27,7 @@ class SandboxServer:
 
     def __init__(self, options: SandboxOptions) -> None:
         self.options = options
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._server: WaitressThread | None = None
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self.urls: SandboxUrls | None = None
         self.store: FhirStore | None = None
@@ -40,7 +35,6 @@ class SandboxServer:
         self._db_path: Path | None = None
         self.hl7: Hl7Sender | None = None
         self.clinic_days: ClinicDays | None = None
-        self._channels: dict[int, Any] = {}  # the listener and every connection it accepted
 
     @property
     def running(self) -> bool:
@@ -84,17 +78,16 @@ class SandboxServer:
 
         flask_app = Flask("app.sandbox")
         flask_app.config["MAX_CONTENT_LENGTH"] = opts.max_body_bytes
-        self._channels = {}  # a new map for each start
-        self._server = create_server(
+        self._server = WaitressThread(
             flask_app,
-            map=self._channels,
+            name="sandbox-http",
             sockets=[listening],
             threads=8,
             ident="fhir-writeback-sandbox",
             # Not asyncore_loop_timeout: waitress casts it to int, so anything below 1 s
             # becomes 0 and the server busy-polls a whole core while idle.
         )
-        self.urls = SandboxUrls(base=f"http://{opts.host}:{self._server.effective_port}")
+        self.urls = SandboxUrls(base=f"http://{opts.host}:{self._server.port}")
 
         self.store = FhirStore(db_path)
         self.store.ensure_seeded(opts.seed_path)
@@ -111,30 +104,17 @@ class SandboxServer:
         flask_app.register_blueprint(create_auth_blueprint(self.auth))
         flask_app.register_blueprint(create_fhir_blueprint(self.store, self.urls, self.auth, opts))
 
-        self._thread = threading.Thread(target=self._serve, name="sandbox-http", daemon=True)
-        self._thread.start()
+        self._server.start()
         log.info("sandbox listening on %s", self.urls.base)
         return self.urls.fhir_base
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):  # closed by stop()
-            self._server.run()
 
     def stop(self) -> None:
         if self.hl7 is not None:
             self.hl7.close()
             self.hl7 = None
         server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        if server is not None:  # waitress's close leaves its worker threads waiting for work
-            server.task_dispatcher.shutdown(timeout=2)
-            # ... and the connections it accepted open (a client's keep-alive connection), each
-            # closed only when the garbage collector finds it, with a ResourceWarning
-            wasyncore.close_all(self._channels, ignore_all=True)
+        if server is not None:  # the listener and every connection it accepted
+            server.stop()
         if self.store is not None:
             self.store.close()
         if self.auth is not None:

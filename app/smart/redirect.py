@@ -19,6 +19,7 @@ from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from app.smart.errors import SignInCancelled, SignInTimedOut
+from app.smart.stop_listening import stop_listening
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class LoopbackRedirectReceiver:
         self._server: asyncio.Server | None = None
         self._callback: asyncio.Future[RedirectCallback] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._unasked: set[asyncio.StreamWriter] = set()  # connected, no request yet
         self.redirect_uri: str | None = None
 
     async def start(self) -> str:
@@ -123,21 +125,29 @@ class LoopbackRedirectReceiver:
 
     async def aclose(self) -> None:
         self.cancel()
-        if self._handlers:
+        await asyncio.sleep(0)  # a connection accepted just before: its handler starts
+        for writer in set(self._unasked):
+            # a browser's spare connection (Chromium opens one ahead) asks nothing: closed now,
+            # not kept until READ_TIMEOUT (the sign-in waited 5 s more, then left it open)
+            writer.transport.abort()
+        handlers = set(self._handlers)
+        if handlers:
             # a browser still waiting for its page gets one, then we are done
-            await asyncio.wait(set(self._handlers), timeout=5)
-        for task in set(self._handlers):
+            await asyncio.wait(handlers, timeout=5)
+        for task in handlers:
             task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)  # their connections closed
 
     def _stop_listening(self) -> None:
         if self._server is not None:
-            self._server.close()
+            stop_listening(self._server)  # closed on the loop's next turn
             self._server = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
+        self._unasked.add(writer)
         try:
             await self._serve_one(reader, writer)
         except (
@@ -148,7 +158,12 @@ class LoopbackRedirectReceiver:
             ValueError,
         ) as exc:
             log.debug("loopback request dropped: %s", type(exc).__name__)
+        except asyncio.CancelledError:
+            # aclose() gave up on it. Ending quietly: asyncio's stream callback would log a
+            # cancelled handler as an error ("Exception in callback ... CancelledError").
+            log.debug("loopback request dropped: the receiver closed")
         finally:
+            self._unasked.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
             if task is not None:
@@ -156,6 +171,7 @@ class LoopbackRedirectReceiver:
 
     async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
+        self._unasked.discard(writer)
         if len(head) > MAX_REQUEST_BYTES:
             await _respond(writer, 431, b"Request too large")
             return

@@ -9,13 +9,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from app import selftest
 from app.selftest import Outcome, SelfTestContext, Step, StepSkipped
+from tests.support.http_thread import ClosingHTTPServer, serving
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -156,12 +157,8 @@ class _FakeAuthorizationServer(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def authorization_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeAuthorizationServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(ClosingHTTPServer(("127.0.0.1", 0), _FakeAuthorizationServer)) as server:
+        yield f"http://127.0.0.1:{server.port}"
 
 
 def test_scripted_browser_follows_the_login_redirect_to_the_callback(

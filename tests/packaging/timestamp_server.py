@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+
+from tests.support.http_thread import ClosingHTTPServer, serving
 
 CONFIG = """[ tsa ]
 default_tsa = tsa_config
@@ -86,13 +87,5 @@ def timestamp_authority(folder: Path) -> Iterator[TimestampAuthority]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        host, port = server.server_address[:2]
-        yield TimestampAuthority(f"http://{host!s}:{port}", folder / "tsa.crt", requests)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(ClosingHTTPServer(("127.0.0.1", 0), Handler)) as server:
+        yield TimestampAuthority(f"http://127.0.0.1:{server.port}", folder / "tsa.crt", requests)

@@ -11,7 +11,6 @@ import base64
 import contextlib
 import hashlib
 import secrets
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -22,11 +21,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from flask import Flask
-from waitress.server import create_server
 
 from app.sandbox.auth import AuthService, create_auth_blueprint
 from app.sandbox.contracts import DirectoryEntry, SandboxUrls
 from app.sandbox.options import SandboxOptions
+from app.sandbox.waitress_thread import WaitressThread
 from tests.support.servers import free_port
 
 DEFAULT_SCOPE = "openid fhirUser launch/patient launch/encounter offline_access patient/*.rs"
@@ -72,13 +71,11 @@ class RunningAuth:
     service: AuthService
     urls: SandboxUrls
     http: httpx.Client
-    _server: Any
-    _thread: threading.Thread
+    _server: WaitressThread
 
     def stop(self) -> None:
         self.http.close()
-        self._server.close()
-        self._thread.join(timeout=5)
+        self._server.stop()  # the listener and every connection it accepted
         self.service.close()
 
 
@@ -90,26 +87,19 @@ def start_auth(
     clock: Callable[[], float] | None = None,
 ) -> RunningAuth:
     app = Flask("auth-test")
-    # A short poll timeout so stop() returns at once (waitress notices close() on its next poll).
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    urls = SandboxUrls(base=f"http://127.0.0.1:{server.effective_port}")
+    server = WaitressThread(app, name="auth-test", host="127.0.0.1", port=0, threads=4)
+    urls = SandboxUrls(base=f"http://127.0.0.1:{server.port}")
     options = SandboxOptions(token_ttl=token_ttl, auto_login=auto_login, db_path=db_path)
     kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
     try:
         service = AuthService(db_path, urls, options, StubDirectory(), **kwargs)
     except BaseException:
-        server.close()  # refused at start (an unknown --auto-login): nothing is left listening
+        server.stop()  # refused at start (an unknown --auto-login): nothing is left listening
         raise
     app.register_blueprint(create_auth_blueprint(service))
-    thread = threading.Thread(target=_serve, args=(server,), daemon=True)
-    thread.start()
+    server.start()
     http = httpx.Client(timeout=10, follow_redirects=False)
-    return RunningAuth(service, urls, http, server, thread)
-
-
-def _serve(server: Any) -> None:
-    with contextlib.suppress(OSError):  # closed by stop()
-        server.run()
+    return RunningAuth(service, urls, http, server)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,11 +19,11 @@ from typing import Any
 
 import httpx
 from flask import Flask
-from waitress.server import create_server
 
 from app.sandbox.contracts import SandboxUrls, TokenClaims
 from app.sandbox.fhir import FhirStore, create_fhir_blueprint
 from app.sandbox.options import SandboxOptions
+from app.sandbox.waitress_thread import WaitressThread
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -193,8 +192,7 @@ SEED_COUNT = len(small_seed()["entry"])
 class RunningFhir:
     store: FhirStore
     urls: SandboxUrls
-    _server: Any
-    _thread: threading.Thread
+    _server: WaitressThread
     _clients: list[httpx.Client]
 
     @property
@@ -229,8 +227,7 @@ class RunningFhir:
     def stop(self) -> None:
         for c in self._clients:
             c.close()
-        self._server.close()
-        self._thread.join(timeout=5)
+        self._server.stop()  # the listener and every connection it accepted
         self.store.close()
 
 
@@ -240,21 +237,15 @@ def start_fhir(
     options = SandboxOptions(db_path=db_path, max_body_bytes=max_body_bytes)
     app = Flask("fhir-test")
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
-    server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    urls = SandboxUrls(base=f"http://127.0.0.1:{server.effective_port}")
+    server = WaitressThread(app, name="fhir-test", host="127.0.0.1", port=0, threads=8)
+    urls = SandboxUrls(base=f"http://127.0.0.1:{server.port}")
     store = FhirStore(db_path)
     seed_path = db_path.with_suffix(".seed.json")
     seed_path.write_text(json.dumps(small_seed() if seed is None else seed), encoding="utf-8")
     store.ensure_seeded(seed_path)
     app.register_blueprint(create_fhir_blueprint(store, urls, StubVerifier(), options))
-    thread = threading.Thread(target=_serve, args=(server,), daemon=True)
-    thread.start()
-    return RunningFhir(store, urls, server, thread, [])
-
-
-def _serve(server: Any) -> None:
-    with contextlib.suppress(OSError):  # closed by stop()
-        server.run()
+    server.start()
+    return RunningFhir(store, urls, server, [])
 
 
 @contextlib.contextmanager

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 
 import httpx
 import pytest
@@ -59,6 +61,32 @@ async def test_cancel_from_another_task() -> None:
     with pytest.raises(SignInCancelled):
         await waiting
     await receiver.aclose()
+
+
+async def test_a_browsers_spare_connection_is_closed_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Chromium opens a connection ahead that asks nothing. Closing the receiver after the
+    sign-in closes it at once (it once waited 5 s for it, then cancelled its handler, which
+    asyncio logged as an error, and left the socket for the collector)."""
+    receiver = LoopbackRedirectReceiver()
+    redirect_uri = await receiver.start()
+    port = int(redirect_uri.rsplit(":", 1)[1].split("/", 1)[0])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)  # sends nothing
+    try:
+        async with httpx.AsyncClient() as http:
+            browser = asyncio.create_task(http.get(f"{redirect_uri}?code=abc&state=xyz"))
+            callback = await receiver.wait_for_callback(5)
+            callback.finish(ResultPage.signed_in())
+            began = time.monotonic()
+            await receiver.aclose()
+            assert time.monotonic() - began < 2.5  # measured: milliseconds
+            assert (await browser).status_code == 200  # the tab still got its page
+        assert await asyncio.wait_for(reader.read(1), 2) == b""  # the spare one: closed
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert not [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR]
 
 
 def test_callback_path_must_be_a_path() -> None:

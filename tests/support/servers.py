@@ -26,9 +26,17 @@ PEER_DIR = (REPO.parent / "shared" / "peer-ehr").resolve()
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports free a moment ago, all different (each held until all are picked). Another
+    process may still take one before it is used: ``start_peer`` then starts again."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
 
 
 @dataclass
@@ -136,6 +144,9 @@ def require_peer() -> None:
         pytest.skip(reason)
 
 
+PEER_START_ATTEMPTS = 3
+
+
 def start_peer(
     workdir: Path,
     *,
@@ -144,9 +155,30 @@ def start_peer(
     timeout: float = 240,
     **env_overrides: str,
 ) -> RunningServer:
+    """The peer EHR on two ports free a moment ago. It prints "ready" before it knows it has
+    them; when one was taken in between (by any process of this busy machine) it dies just
+    after, so it is only returned once both ports answer with it still running, and is started
+    again on other ports when it lost one (once a test's "cannot be reached" under load)."""
     workdir.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(PEER_START_ATTEMPTS - 1):
+        with contextlib.suppress(PortTaken):
+            return _start_peer_once(workdir, token_ttl, auto_login, timeout, env_overrides)
+    return _start_peer_once(workdir, token_ttl, auto_login, timeout, env_overrides)
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def _start_peer_once(
+    workdir: Path,
+    token_ttl: int | None,
+    auto_login: str | None,
+    timeout: float,
+    env_overrides: dict[str, str],
+) -> RunningServer:
     log_path = workdir / f"peer-{time.monotonic_ns()}.log"
-    fhir_port, auth_port = free_port(), free_port()
+    fhir_port, auth_port = free_ports(2)
     env = dict(os.environ, FHIR_PORT=str(fhir_port), AUTH_PORT=str(auth_port))
     if token_ttl is not None:
         env["ACCESS_TOKEN_TTL"] = str(token_ttl)
@@ -164,6 +196,7 @@ def start_peer(
             start_new_session=True,
         )
     _wait_for_line(proc, log_path, r"^ready$", timeout)
+    _wait_until_it_listens(proc, log_path, (fhir_port, auth_port))
     m = re.search(r"^FHIR base URL: (\S+)$", log_path.read_text(), re.M)
     assert m, log_path.read_text()
     return RunningServer(
@@ -174,6 +207,41 @@ def start_peer(
         client_id=env.get("CLIENT_ID", "smart-note-app"),
         extra={"issuer": f"http://127.0.0.1:{auth_port}"},
     )
+
+
+def _wait_until_it_listens(
+    proc: subprocess.Popen[bytes], log_path: Path, ports: tuple[int, ...], timeout: float = 30
+) -> None:
+    """Until the process itself listens on every port (not merely: something accepts there,
+    which a port another process took does too). PortTaken when it lost a port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if set(ports) <= listening_ports(proc.pid):
+            return
+        time.sleep(0.05)
+    stop_process(proc)
+    text = log_path.read_text(errors="replace")
+    if "EADDRINUSE" in text:
+        raise PortTaken(f"a port was taken before the peer EHR could listen:\n{text[-2000:]}")
+    raise RuntimeError(f"the peer EHR said ready but does not listen:\n{text[-4000:]}")
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The IPv4 TCP ports the process ``pid`` listens on (Linux: its sockets in /proc)."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and inode in inodes:  # 0A: LISTEN
+            ports.add(int(local.rsplit(":", 1)[1], 16))
+    return ports
 
 
 @contextlib.contextmanager

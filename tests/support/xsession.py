@@ -16,9 +16,11 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 TOOLS = ("Xvfb", "openbox", "xdotool", "xprop")
 
@@ -105,29 +107,35 @@ def x_session(width: int = 1366, height: int = 768) -> Iterator[XSession]:
     )
     os.close(write_fd)
     wm: subprocess.Popen[bytes] | None = None
-    try:
-        with os.fdopen(read_fd) as pipe:
-            number = pipe.readline().strip()
-        if not number:
-            raise RuntimeError("Xvfb did not start")
-        session = XSession(f":{number}")
-        wm = subprocess.Popen(
-            ["openbox"],
-            env={**os.environ, **session.env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not session.window_manager_ready() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)  # announced first, keybindings grabbed a moment after
-        yield session
-    finally:
-        for proc in (wm, xvfb):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+    with tempfile.TemporaryDirectory(prefix="x-session-") as folder:
+        try:
+            with os.fdopen(read_fd) as pipe:
+                number = pipe.readline().strip()
+            if not number:
+                raise RuntimeError("Xvfb did not start")
+            session = XSession(f":{number}")
+            # openbox runs its --startup command once it is wholly up: it announces itself
+            # (_NET_SUPPORTING_WM_CHECK) before it grabs its keybindings (Alt+F4), so a fixed
+            # pause after the announcement was a guess a loaded machine could outrun
+            started = Path(folder) / "openbox-started"
+            wm = subprocess.Popen(
+                ["openbox", "--startup", f"touch {started}"],
+                env={**os.environ, **session.env},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 30
+            while not started.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not (started.exists() and session.window_manager_ready()):
+                raise RuntimeError("openbox did not start within 30 s")
+            yield session
+        finally:
+            for proc in (wm, xvfb):
+                if proc is not None and proc.poll() is None:
+                    proc.terminate()
+                    try:
+                        proc.wait(5)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(5)

@@ -5,10 +5,9 @@ committed is reconciled by identifier, never re-sent."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -28,6 +27,7 @@ from tests.support.fault_proxy import (
     ScriptedFaults,
     proxy_in_thread,
 )
+from tests.support.http_thread import ClosingHTTPServer, serving
 from tests.support.launch import discover, standalone_launch
 from tests.support.servers import RunningServer
 from tests.sync.commits import clinical_commit
@@ -71,17 +71,16 @@ class Upstream:
             def do_GET(self) -> None:
                 self._send(200, {"count": len(owner.items), "next": f"{owner.base}/items?page=2"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = ClosingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.port}"
+        self._serving = serving(self.server)
 
     def __enter__(self) -> Upstream:
-        self.thread.start()
+        self._serving.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serving.__exit__(None, None, None)
 
 
 @pytest.fixture
