@@ -253,21 +253,6 @@ class NoteEditor(QWidget):
         if edits:
             edits[0].setFocus(Qt.FocusReason.ShortcutFocusReason)
 
-    def spare_height(self, sections: int = 2) -> int | None:
-        """How many pixels the sections area can give up (to a dock opening below) and still
-        show its first ``sections`` sections whole at their smallest (the dividers shrink
-        them as the area shrinks), negative when it lacks that many; None without sections
-        in view."""
-        splitter = self.sections_splitter
-        count = min(sections, splitter.count())
-        if count == 0 or not self.sections_area.isVisible():
-            return None
-        margins = self.sections_layout.contentsMargins()
-        needed = margins.top() + margins.bottom() + (count - 1) * splitter.handleWidth()
-        boxes = [splitter.widget(i) for i in range(count)]
-        needed += sum(box.minimumSizeHint().height() for box in boxes if box is not None)
-        return self.sections_area.viewport().height() - needed
-
     def _current_section(self) -> int:
         edits = list(self.section_edits.values())
         return next((i for i, e in enumerate(edits) if e.hasFocus()), -1)

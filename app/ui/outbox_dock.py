@@ -5,8 +5,8 @@ One store per site: when a clinician signs in, the dock shows that site's outbox
 closes the dock.
 
 The first time it opens it shows five of the list's two-line rows where the window has room
-(at 1366×768 it does) but never takes the room the note needs to keep its first two sections
-whole (on the other pages it leaves half the window); after that it keeps the height the
+(at 1366×768 it does: the note keeps at least half the window, and never less than its own
+minimum); after that it keeps the height the
 clinician drags it to, remembered with the window's layout (app/ui/layout_memory.py) from one
 start of the app to the next. Its title bar is the panel's own line (title, filter, actions,
 close): one header line, not the dock's title over the panel's.
@@ -14,9 +14,7 @@ close): one header line, not the dock's title over the panel's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from PySide6.QtCore import QCoreApplication, QEvent, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QLabel, QStyle, QToolButton, QWidget
 
 from app.services.outbox import OutboxService
@@ -28,24 +26,15 @@ from app.ui.tasks import TaskTracker
 
 SIGNED_OUT = "Sign in to see the outbox."
 ROWS_AT_FIRST = 5  # the list's rows in view when the outbox first opens (room permitting)
-MEASURES = 6  # lowering the first height until the note's sections are whole converges fast
 
 
 class OutboxDock:
     def __init__(
-        self,
-        window: MainWindow,
-        tasks: TaskTracker,
-        memory: LayoutMemory | None = None,
-        note_spare: Callable[[], int | None] = lambda: None,
+        self, window: MainWindow, tasks: TaskTracker, memory: LayoutMemory | None = None
     ) -> None:
-        """``note_spare``: the pixels the page above can give and stay usable (the note:
-        its first two sections whole; negative when it lacks them), None when it cannot tell
-        (another page: it keeps half the window)."""
         self.window = window
         self.tasks = tasks
         self.memory = memory
-        self.note_spare = note_spare
         self.dock = QDockWidget("Outbox — notes approved for the chart", window)
         self.dock.setObjectName("outboxDock")
         self.dock.setAllowedAreas(Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -91,39 +80,24 @@ class OutboxDock:
             if self.memory is not None:
                 self.memory.dock_opened(self.dock)
             if first_height is not None:
-                self._open_at(first_height)
+                self.window.resizeDocks([self.dock], [first_height], Qt.Orientation.Vertical)
+                if self.panel is not None:
+                    self.panel.list_first(first_height - self.dock.minimumSizeHint().height())
         if showing and self.panel is not None:
             self.panel.table.setFocus()
 
     def _first_height(self) -> int | None:
-        """Room for ROWS_AT_FIRST rows; where the page above cannot tell what it needs, it
-        keeps half the window (and its minimum). None when the clinician's height was
-        remembered. Asked before the dock shows: the page has the whole height then."""
+        """Room for ROWS_AT_FIRST rows, less where the note would keep less than half the
+        window or its own minimum; None when the clinician's height was remembered. Asked
+        before the dock shows: the page above has the whole height then."""
         if self.memory is not None and self.memory.dock_was_sized(self.dock):
             return None
-        extra = self.panel.make_room_for_rows(ROWS_AT_FIRST) if self.panel is not None else 0
-        wanted = self.dock.minimumSizeHint().height() + extra
-        if self.note_spare() is not None:
-            return wanted  # _open_at gives back what the note needs
+        extra = self.panel.extra_for_rows(ROWS_AT_FIRST) if self.panel is not None else 0
         window, page = self.window, self.window.pages
         separator = window.style().pixelMetric(QStyle.PixelMetric.PM_DockWidgetSeparatorExtent)
         keep = max(page.minimumSizeHint().height(), window.height() // 2)
+        wanted = self.dock.minimumSizeHint().height() + extra
         return min(wanted, page.height() - separator - keep)
-
-    def _open_at(self, height: int) -> None:
-        """Open at ``height``, then lower it until the note has its first two sections whole
-        (the note's own dividers share the loss, so it is measured, not foreseen)."""
-        window = self.window
-        window.resizeDocks([self.dock], [height], Qt.Orientation.Vertical)
-        for _ in range(MEASURES):
-            QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
-            spare = self.note_spare()
-            if spare is None or spare >= 0:
-                return
-            lower = max(self.dock.minimumSizeHint().height(), self.dock.height() + spare)
-            if lower >= self.dock.height():
-                return
-            window.resizeDocks([self.dock], [lower], Qt.Orientation.Vertical)
 
     def sync_now(self) -> None:
         """Send what is waiting now (F9); signed out there is nothing to send."""

@@ -289,12 +289,16 @@ class OutboxPanel(QWidget):
         self.splitter = splitter
         layout.addWidget(splitter, 1)
 
-    def make_room_for_rows(self, rows: int) -> int:
-        """Give the list the height of ``rows`` lines, the detail its first lines (drag the
-        divider for more); returns how much taller than its minimum the panel must be."""
-        wanted = self.table.height_for(rows)
-        self.splitter.setSizes([wanted, self.detail.minimumSizeHint().height()])
-        return max(0, wanted - self.table.minimumHeight())
+    def extra_for_rows(self, rows: int) -> int:
+        """How much taller than its minimum the panel must be for the list to show ``rows``
+        whole rows."""
+        return max(0, self.table.height_for(rows) - self.table.minimumHeight())
+
+    def list_first(self, extra: int) -> None:
+        """The panel is ``extra`` taller than its minimum: all of it to the list, the detail
+        keeps its first lines (drag the divider for more)."""
+        detail = self.detail.minimumSizeHint().height()
+        self.splitter.setSizes([self.table.minimumHeight() + max(0, extra), detail])
 
     # ------------------------------------------------------------------ refreshing
     def _schedule(self) -> None:

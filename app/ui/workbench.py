@@ -77,7 +77,7 @@ def complete_main_window(first: SignInWindow, workbench: Workbench) -> MainWindo
     entry = EntryViewModel(workbench.terminology, tasks, parent=window)
     workspace = WorkspacePage(drafts, gate, entry=entry, memory=memory)
     lock = SessionLock(window, tasks, drafts.autosave)
-    outbox = OutboxDock(window, tasks, memory, note_spare=lambda: _note_spare(window, workspace))
+    outbox = OutboxDock(window, tasks, memory)
     chart = ChartViewModel(tasks, parent=window)
     worklist = WorklistFlow(
         window, tasks, before_leaving=drafts.flush, open_chart_now=lambda: _open_chart(workspace)
@@ -140,11 +140,6 @@ def _guard_and_watch(
             flow.site.outbox.network_changed()
 
     NetworkWatch(network_changed, window)
-
-
-def _note_spare(window: MainWindow, workspace: WorkspacePage) -> int | None:
-    """What the note can give to the outbox dock and keep its first two sections whole."""
-    return workspace.editor.spare_height() if window.pages.currentWidget() is workspace else None
 
 
 def _open_chart(workspace: WorkspacePage) -> tuple[str, str] | None:
