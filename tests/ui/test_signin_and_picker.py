@@ -3,9 +3,11 @@ encounter picker, against the sandbox over real HTTP."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -18,14 +20,23 @@ from app.services.workbench import Workbench
 from app.ui.patient_picker import PatientPicker
 from app.ui.signin_model import SignInViewModel
 from app.ui.signin_view import SignInView
-from app.ui.workbench import build_main_window
+from app.ui.workbench import MainWindowParts, build_main_window
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.conftest import close_in_the_apps_order
 from tests.ui.test_end_to_end import wait_until
 
 
+@pytest.fixture
+async def workbench(
+    sandbox_workbench: Workbench, windows: list[MainWindowParts]
+) -> AsyncIterator[Workbench]:
+    yield sandbox_workbench
+    await close_in_the_apps_order(sandbox_workbench, windows)
+
+
 async def test_unreachable_ehr_is_explained_and_the_view_is_usable_again(
-    qtbot: QtBot, tmp_path: Path
+    qtbot: QtBot, tmp_path: Path, workbenches: list[Workbench]
 ) -> None:
     from tests.support.servers import free_port
 
@@ -37,6 +48,7 @@ async def test_unreachable_ehr_is_explained_and_the_view_is_usable_again(
     )
     paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
     workbench = build_workbench(paths, [site])
+    workbenches.append(workbench)
     model = SignInViewModel(workbench.sites, workbench.directory.session)
     view = SignInView(model)
     qtbot.addWidget(view)
@@ -47,13 +59,12 @@ async def test_unreachable_ehr_is_explained_and_the_view_is_usable_again(
     text = view.error_label.text()
     assert "cannot be reached" in text and "try again" in text  # what happened, what to do
     assert view.sign_in_button.isEnabled() and not view.cancel_button.isEnabled()
-    await workbench.aclose()
 
 
 async def test_cancel_while_the_browser_is_open(
-    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
+    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser
 ) -> None:
-    parts = build_main_window(sandbox_workbench)
+    parts = build_main_window(workbench)
     qtbot.addWidget(parts.window)
     controller = parts.controller
     for name in ("controller", "tasks", "workspace", "lock", "gate", "current", "outbox"):
@@ -68,15 +79,14 @@ async def test_cancel_while_the_browser_is_open(
     await wait_until(lambda: view.sign_in_button.isEnabled(), 15)
     assert "cancel" in view.progress_label.text().lower()
     assert controller.session is None
-    await sandbox_workbench.aclose()
 
 
 async def test_escape_cancels_the_sign_in_the_browser_is_open_for(
-    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
+    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser
 ) -> None:
     """Keyboard first (issue 13 walk-through): Enter signs in, and with the list disabled while
     the browser is waited for the keyboard had nowhere to go; Cancel takes it, Esc cancels."""
-    parts = build_main_window(sandbox_workbench)
+    parts = build_main_window(workbench)
     qtbot.addWidget(parts.window)
     parts.window.show()
     qtbot.waitActive(parts.window)
@@ -91,11 +101,10 @@ async def test_escape_cancels_the_sign_in_the_browser_is_open_for(
     await wait_until(lambda: view.sign_in_button.isEnabled(), 15)
     assert "cancel" in view.progress_label.text().lower()
     assert view.site_list.hasFocus() and controller.session is None
-    await sandbox_workbench.aclose()
 
 
 async def test_the_status_bar_names_the_ehr_chosen_on_the_sign_in_page(
-    qtbot: QtBot, tmp_path: Path
+    qtbot: QtBot, tmp_path: Path, workbenches: list[Workbench]
 ) -> None:
     """Issue 13: the status bar said "No EHR selected" while the only EHR was highlighted in
     the list; it names the chosen EHR, and follows the choice."""
@@ -105,13 +114,12 @@ async def test_the_status_bar_names_the_ehr_chosen_on_the_sign_in_page(
     ]
     paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
     workbench = build_workbench(paths, sites)
+    workbenches.append(workbench)
     parts = build_main_window(workbench)
     qtbot.addWidget(parts.window)
     assert parts.window.site_label.text() == str(sites[0])  # highlighted at the start
     parts.controller.signin_view.site_list.setCurrentRow(1)
     assert parts.window.site_label.text() == str(sites[1])
-    await parts.aclose()
-    await workbench.aclose()
 
 
 async def test_patient_search_and_encounter_picker(
