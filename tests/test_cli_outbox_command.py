@@ -90,7 +90,7 @@ def test_a_commit_claimed_for_sending_is_said_to_be_sending_or_waiting(tmp_path:
     to send" in its outbox). The command line reads the store alone: it says either, and
     "being sent" only once the store holds some of its records' places in the EHR."""
     data = tmp_path / "data"
-    claimed, queued = approve(data, "clinic-a", clinical_commit(), clinical_commit())
+    claimed, _queued = approve(data, "clinic-a", clinical_commit(), clinical_commit())
     store = open_store(data / "sites" / "clinic-a" / "store.db")
     store.outbox.apply(claimed.commit_id, E.SEND_STARTED)
     store.close()

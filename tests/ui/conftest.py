@@ -34,9 +34,15 @@ def workbench_on(tmp_path: Path, server: RunningServer) -> Workbench:
 
 
 @pytest.fixture
-def sandbox_workbench(tmp_path: Path, sandbox_server: RunningServer) -> Workbench:
-    """The app's Workbench with one site: the session's sandbox EHR."""
-    return workbench_on(tmp_path, sandbox_server)
+async def sandbox_workbench(
+    tmp_path: Path, sandbox_server: RunningServer, windows: list[MainWindowParts]
+) -> AsyncIterator[Workbench]:
+    """The app's Workbench with one site, the session's sandbox EHR: closed at the test's
+    end, passed or failed, after every window's parts (``close_in_the_apps_order``). A test
+    that closes it in its body (what it checks) may: closing again does nothing."""
+    opened = workbench_on(tmp_path, sandbox_server)
+    yield opened
+    await close_in_the_apps_order(opened, windows)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ sign-in page lists the notes waiting, before anyone signs in (issue 13)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,11 +15,10 @@ from app.domain.clinical import Reference
 from app.domain.site import Site
 from app.paths import AppPaths
 from app.services.workbench import Workbench
-from app.ui.workbench import MainWindowParts, build_main_window
+from app.ui.workbench import build_main_window
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
 from tests.sync.commits import clinical_commit
-from tests.ui.conftest import close_in_the_apps_order
 from tests.ui.outbox_states import decision_json
 from tests.ui.test_end_to_end import signed_in_window, wait_until
 
@@ -28,11 +26,8 @@ JAMES = Reference("Patient", "pat-2", "James Chen")
 
 
 @pytest.fixture
-async def workbench(
-    sandbox_workbench: Workbench, windows: list[MainWindowParts]
-) -> AsyncIterator[Workbench]:
-    yield sandbox_workbench
-    await close_in_the_apps_order(sandbox_workbench, windows)
+def workbench(sandbox_workbench: Workbench) -> Workbench:
+    return sandbox_workbench  # closed after the windows at the test's end (tests/ui/conftest.py)
 
 
 def settle() -> None:

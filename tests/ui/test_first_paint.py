@@ -219,12 +219,11 @@ async def test_a_sandbox_that_cannot_start_says_so_at_sign_in(
 
 
 async def test_a_failed_task_is_told_over_the_window_without_blocking_it(
-    qtbot: QtBot, sandbox_workbench: Workbench, workbenches: list[Workbench], built: Built
+    qtbot: QtBot, sandbox_workbench: Workbench, built: Built
 ) -> None:
     """A task that fails (a bug) is told in words in a window-modal message that does not
     block: the event loop goes on (before, QMessageBox.warning ran a nested loop; in CI it
     never returned and the test run hung). A second failure is added to the open message."""
-    workbenches.append(sandbox_workbench)
     first = shown_signin_window(qtbot, sandbox_workbench, built)
 
     async def fails() -> None:

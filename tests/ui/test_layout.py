@@ -10,7 +10,6 @@ real screens: docs/screenshots/screen-*.png (docs/screenshots/make_screen_sizes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ from app.ui.layout_memory import LayoutMemory, fit_to_screen, keep_on_screen
 from app.ui.main_window import MainWindow
 from app.ui.workbench import MainWindowParts
 from tests.support.smart_fixtures import ScriptedBrowser
-from tests.ui.conftest import close_in_the_apps_order
 from tests.ui.test_end_to_end import signed_in_window, wait_until
 
 SMALL = QRect(0, 0, 1280, 720)  # 1280x720 at 100 %, or 1920x1080 at 150 %
@@ -39,11 +37,8 @@ def small_screen(monkeypatch: pytest.MonkeyPatch) -> QRect:
 
 
 @pytest.fixture
-async def workbench(
-    sandbox_workbench: Workbench, windows: list[MainWindowParts]
-) -> AsyncIterator[Workbench]:
-    yield sandbox_workbench
-    await close_in_the_apps_order(sandbox_workbench, windows)
+def workbench(sandbox_workbench: Workbench) -> Workbench:
+    return sandbox_workbench  # closed after the windows at the test's end (tests/ui/conftest.py)
 
 
 def settle() -> None:

@@ -12,7 +12,7 @@ afterwards keeps the height the clinician drags it to, also at the next start.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,9 +31,7 @@ from app.ui.outbox_model import Column
 from app.ui.outbox_panel import OutboxPanel
 from app.ui.outbox_table import OPTIONAL, OutboxTable
 from app.ui.tasks import TaskTracker
-from app.ui.workbench import MainWindowParts
 from tests.support.smart_fixtures import ScriptedBrowser
-from tests.ui.conftest import close_in_the_apps_order
 from tests.ui.outbox_states import fill_every_state
 from tests.ui.test_end_to_end import signed_in_window, wait_until
 
@@ -136,11 +134,8 @@ def test_a_narrower_window_makes_room_for_the_last_error(
 
 # ---------------------------------------------------------------- the dock's first height
 @pytest.fixture
-async def workbench(
-    sandbox_workbench: Workbench, windows: list[MainWindowParts]
-) -> AsyncIterator[Workbench]:
-    yield sandbox_workbench
-    await close_in_the_apps_order(sandbox_workbench, windows)
+def workbench(sandbox_workbench: Workbench) -> Workbench:
+    return sandbox_workbench  # closed after the windows at the test's end (tests/ui/conftest.py)
 
 
 def whole_rows_in_view(table: OutboxTable) -> int:

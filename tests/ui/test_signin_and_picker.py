@@ -3,7 +3,6 @@ encounter picker, against the sandbox over real HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -20,19 +19,15 @@ from app.services.workbench import Workbench
 from app.ui.patient_picker import PatientPicker
 from app.ui.signin_model import SignInViewModel
 from app.ui.signin_view import SignInView
-from app.ui.workbench import MainWindowParts, build_main_window
+from app.ui.workbench import build_main_window
 from tests.support.servers import RunningServer
 from tests.support.smart_fixtures import ScriptedBrowser
-from tests.ui.conftest import close_in_the_apps_order
 from tests.ui.test_end_to_end import wait_until
 
 
 @pytest.fixture
-async def workbench(
-    sandbox_workbench: Workbench, windows: list[MainWindowParts]
-) -> AsyncIterator[Workbench]:
-    yield sandbox_workbench
-    await close_in_the_apps_order(sandbox_workbench, windows)
+def workbench(sandbox_workbench: Workbench) -> Workbench:
+    return sandbox_workbench  # closed after the windows at the test's end (tests/ui/conftest.py)
 
 
 async def test_unreachable_ehr_is_explained_and_the_view_is_usable_again(
