@@ -2,7 +2,10 @@
 
 Plain functions returning ``(text, exit_status)`` so app/cli.py only parses arguments and
 prints. The states, labels and meanings are the ones the clinician sees in the outbox panel
-(``app.domain.outbox.STATE_TEXT``). Nothing clinical is printed: ids, states, resource types,
+(``app.domain.outbox.STATE_TEXT``), except that a commit stored as sending is "sending or
+waiting": the command line reads the store without the sending app's in-flight list, so it says
+only what the store knows (claimed by the sender; how many of its records the EHR already
+holds). Nothing clinical is printed: ids, states, resource types,
 server references and the class of the last error (``ErrorClass``) — never note text or
 values. The EHR's own words for the last error (which may echo a patient's name; they are
 stored sealed) are shown by ``show`` only, for the one commit asked about.
@@ -25,7 +28,7 @@ from uuid import UUID
 
 from app.cli_errors import UsageError
 from app.domain.errors import words_for
-from app.domain.outbox import STATE_TEXT, OutboxState, discard_words
+from app.domain.outbox import OutboxState, discard_words, state_text_from_the_store
 from app.domain.retry import DEFAULT_BACKOFF, RandomSource
 from app.fhir.errors import FhirError, FhirHttpError, FhirTlsError, FhirTransportError
 from app.smart.errors import CertificateError, NetworkError, SmartError
@@ -72,7 +75,7 @@ def outbox_list(store: Store, *, only_open: bool = False) -> tuple[str, int]:
     if not rows:
         lines.append("The outbox is empty." if not only_open else "Nothing is waiting.")
     else:
-        header = f"{'SEQ':>5}  {'COMMIT':36}  {'STATE':17}  {'TRIES':>5}  {'NEXT ATTEMPT':20}  WHAT"
+        header = f"{'SEQ':>5}  {'COMMIT':36}  {'STATE':18}  {'TRIES':>5}  {'NEXT ATTEMPT':20}  WHAT"
         lines.append(header)
         for row in rows:
             lines.append(_list_line(row))
@@ -165,7 +168,9 @@ async def outbox_sync(
 
 def summary_line(summary: OutboxSummary) -> str:
     counts = Counter({s: n for s, n in summary.counts.items() if n})
-    parts = [f"{counts[s]} {STATE_TEXT[s].label.lower()}" for s in ORDER if counts[s]]
+    parts = [
+        f"{counts[s]} {state_text_from_the_store(s).label.lower()}" for s in ORDER if counts[s]
+    ]
     last = _when(summary.last_success_at) if summary.last_success_at is not None else "never"
     text = f"Outbox: {summary.total} commit(s)"
     if parts:
@@ -186,23 +191,15 @@ def _problem(row: OutboxRow) -> str:
 
 def _list_line(row: OutboxRow) -> str:
     item = row.item
-    label = STATE_TEXT[item.state].label
+    label = state_text_from_the_store(item.state).label
     what = f"{row.write_count} resource(s): {', '.join(row.resource_types)}"
     nxt = _when(item.next_attempt_at) if item.next_attempt_at is not None else "-"
-    return f"{item.sequence:>5}  {item.commit_id!s:36}  {label:17}  {item.attempts:>5}  {nxt:20}  {what}"
+    return f"{item.sequence:>5}  {item.commit_id!s:36}  {label:18}  {item.attempts:>5}  {nxt:20}  {what}"
 
 
 def _detail(entry: OutboxEntry) -> str:
     row, item = entry.row, entry.item
-    text = STATE_TEXT[item.state]
-    meaning = text.meaning
-    if item.state is S.DISCARDED:  # true to what reached the EHR
-        meaning = discard_words([r.reference for r in entry.writes if r.reference])
-    lines = [
-        f"Commit {item.commit_id} (sequence {item.sequence})",
-        f"State: {text.label} - {meaning}",
-        f"Approved: {_when(row.created_at)}",
-    ]
+    lines = [f"Commit {item.commit_id} (sequence {item.sequence})", *_state_lines(entry)]
     if row.confirmed_at is not None:
         lines.append(f"Confirmed: {_when(row.confirmed_at)}")
     lines += [without_words(r) for r in entry.writes if r.not_written]
@@ -249,6 +246,25 @@ def _detail(entry: OutboxEntry) -> str:
             f"{corrects}\n     -> {where}{version}{status}"
         )
     return "\n".join(lines) + "\n"
+
+
+def _state_lines(entry: OutboxEntry) -> list[str]:
+    """The state in words, true to what the store knows (reached the EHR, claimed when)."""
+    row, item = entry.row, entry.item
+    text = state_text_from_the_store(item.state)
+    meaning = text.meaning
+    in_the_ehr = [r.reference for r in entry.writes if r.reference]
+    if item.state is S.DISCARDED:  # true to what reached the EHR
+        meaning = discard_words(in_the_ehr)
+    elif item.state is S.SENDING and in_the_ehr:  # its requests started: the store says so
+        meaning = (
+            f"Being sent: {len(in_the_ehr)} of its {len(entry.writes)} records are in the EHR "
+            "already; the app that sends this outbox sends the rest. Nothing to do."
+        )
+    lines = [f"State: {text.label} - {meaning}", f"Approved: {_when(row.created_at)}"]
+    if item.state is S.SENDING and item.updated_at is not None:
+        lines.append(f"Claimed for sending: {_when(item.updated_at)}")
+    return lines
 
 
 def without_words(record: WriteRecord) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from app.cli import main
 from app.domain.commit import ApprovedCommit
 from app.domain.outbox import OutboxState, SyncEvent
+from app.store.outbox_records import WriteResult
 from app.store.store import open_store
 from tests.support.fault_proxy import Fault, ProxyRequest, ScriptedFaults, proxy_in_thread
 from tests.support.servers import RunningServer
@@ -81,6 +82,42 @@ def test_list_and_show_read_the_sites_store(tmp_path: Path) -> None:
 
     code, _, err = run("outbox", "show", "deadbeef", *common)
     assert code == 2 and "no commit in the outbox starts with 'deadbeef'" in err
+
+
+def test_a_commit_claimed_for_sending_is_said_to_be_sending_or_waiting(tmp_path: Path) -> None:
+    """The sender marks a commit SENDING when it claims it, before its turn comes (a few are
+    sent at once); only the sending app knows which are on the wire ("Sending…" or "Waiting
+    to send" in its outbox). The command line reads the store alone: it says either, and
+    "being sent" only once the store holds some of its records' places in the EHR."""
+    data = tmp_path / "data"
+    claimed, _queued = approve(data, "clinic-a", clinical_commit(), clinical_commit())
+    store = open_store(data / "sites" / "clinic-a" / "store.db")
+    store.outbox.apply(claimed.commit_id, E.SEND_STARTED)
+    store.close()
+    empty = tmp_path / "sites.toml"
+    empty.write_text("", encoding="utf-8")
+    common = ("--data-dir", str(data), "--sites-file", str(empty))
+
+    code, out, err = run("outbox", "list", *common)
+    assert code == 0, out + err
+    assert "Outbox: 2 commit(s) - 1 sending or waiting, 1 queued." in out
+    line = next(x for x in out.splitlines() if str(claimed.commit_id) in x)
+    assert "Sending or waiting" in line
+
+    code, out, _ = run("outbox", "show", str(claimed.commit_id), *common)
+    assert code == 0
+    assert "State: Sending or waiting - Claimed by the app that sends this outbox" in out
+    assert "being sent now or is next in line" in out
+    assert "Being sent to the EHR now." not in out  # what only the sender knows
+    assert "Claimed for sending: " in out
+
+    store = open_store(data / "sites" / "clinic-a" / "store.db")
+    store.outbox.record_writes(claimed.commit_id, [WriteResult(0, "doc-1", version_id="1")])
+    store.close()
+    code, out, _ = run("outbox", "show", str(claimed.commit_id), *common)
+    total = len(claimed.writes)
+    assert f"Being sent: 1 of its {total} records are in the EHR already" in out
+    assert "-> DocumentReference/doc-1 version 1" in out
 
 
 def test_which_outbox(tmp_path: Path) -> None:

@@ -457,3 +457,21 @@ STATE_TEXT: dict[OutboxState, StateText] = {
         "You chose not to send it. It was not written to the EHR.",
     ),
 }
+
+# SENDING as another process reads it from the store (``fhir-writeback outbox``): the sender
+# marks a commit SENDING when it claims it, before it waits for one of its send slots, and only
+# the sending app knows which of its commits are on the wire now (it says "Sending…" or
+# "Waiting to send": app.ui.outbox_words). Read from the store alone, it is either.
+SENDING_SEEN_FROM_THE_STORE = StateText(
+    "Sending or waiting",
+    "Being sent or waiting to send",
+    "Claimed by the app that sends this outbox: it sends a few notes at a time, so this one "
+    "is being sent now or is next in line (only that app knows which). Nothing to do. If no "
+    "copy of the app is running, it stopped while sending: its next start checks whether the "
+    "EHR received it.",
+)
+
+
+def state_text_from_the_store(state: OutboxState) -> StateText:
+    """A state's words for a reader of the store that is not its sender (the command line)."""
+    return SENDING_SEEN_FROM_THE_STORE if state is S.SENDING else STATE_TEXT[state]

@@ -2,7 +2,9 @@
 
 Kept with ``QSettings`` in an INI file in the per-user configuration folder (the composition
 root gives the path: ``<user config>/window.ini``): geometry, the dock's state and each
-splitter's sizes — numbers only, never anything about a patient. Without a path (tests) the
+splitter's sizes, and which docks were opened (a dock never opened has no height of the
+clinician's to restore: it opens at its own first height) — numbers and names only, never
+anything about a patient. Without a path (tests) the
 layout is simply not remembered.
 
 A new window, or one whose remembered place is off every screen now (a laptop undocked from a
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QObject, QRect, QSettings, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QMainWindow, QSplitter, QStyle
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QSplitter, QStyle
 
 PREFERRED = (1366, 768)  # what the window asks for when the screen has room
 MINIMUM = (760, 480)  # small enough for any screen in use; the layout scrolls below it
@@ -31,6 +33,8 @@ class LayoutMemory(QObject):
             QSettings(str(path), QSettings.Format.IniFormat) if path is not None else None
         )
         self._splitters: dict[str, QSplitter] = {}
+        self._state_restored = False
+        self._opened_docks: set[str] = set()
 
     # ------------------------------------------------------------------ the window
     def restore_window(self, window: QMainWindow) -> None:
@@ -45,8 +49,16 @@ class LayoutMemory(QObject):
     def restore_state(self, window: QMainWindow) -> None:
         """After the docks exist: their places and sizes."""
         state = self._value("window/state")
-        if state is not None:
-            window.restoreState(state)
+        self._state_restored = state is not None and window.restoreState(state)
+
+    def dock_was_sized(self, dock: QDockWidget) -> bool:
+        """The restored layout holds a height for ``dock``: it was opened when the layout
+        was saved, and the clinician may have dragged it since (keep it)."""
+        return self._state_restored and self._flag(f"docks/{dock.objectName()}/opened")
+
+    def dock_opened(self, dock: QDockWidget) -> None:
+        """``dock`` was opened: its height is saved with the window from now on."""
+        self._opened_docks.add(dock.objectName())
 
     def save_window(self, window: QMainWindow) -> None:
         if self._settings is None:
@@ -55,6 +67,8 @@ class LayoutMemory(QObject):
         self._settings.setValue("window/state", window.saveState())
         for name, splitter in self._splitters.items():
             self._settings.setValue(f"splitters/{name}", splitter.saveState())
+        for name in self._opened_docks:
+            self._settings.setValue(f"docks/{name}/opened", 1)
         self._settings.sync()
 
     # ------------------------------------------------------------------ dividers
@@ -65,6 +79,9 @@ class LayoutMemory(QObject):
         state = self._value(f"splitters/{name}")
         if state is not None:
             splitter.restoreState(state)
+
+    def _flag(self, key: str) -> bool:
+        return self._settings is not None and str(self._settings.value(key, "")) == "1"
 
     def _value(self, key: str) -> QByteArray | None:
         if self._settings is None:

@@ -227,7 +227,11 @@ class OutboxPanel(QWidget):
     def _build(self) -> None:
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 2, 6, 4)
-        bar = QHBoxLayout()
+        # the title, the filter and the actions on one line: the dock shows it as its title
+        # bar (app/ui/outbox_dock.py), so the outbox has one header line, not two
+        self.bar = QWidget()
+        bar = self.bar_layout = QHBoxLayout(self.bar)
+        bar.setContentsMargins(0, 0, 0, 0)
         title = QLabel("Outbox")
         title.setObjectName("sectionTitle")
         title.setTextFormat(Qt.TextFormat.PlainText)
@@ -262,7 +266,7 @@ class OutboxPanel(QWidget):
         ):
             button.setAutoDefault(False)
             bar.addWidget(button)
-        layout.addLayout(bar)
+        layout.addWidget(self.bar)
 
         self.message_label = error_label("")
         self.message_label.hide()
@@ -284,6 +288,17 @@ class OutboxPanel(QWidget):
         splitter.setCollapsible(0, False)
         self.splitter = splitter
         layout.addWidget(splitter, 1)
+
+    def extra_for_rows(self, rows: int) -> int:
+        """How much taller than its minimum the panel must be for the list to show ``rows``
+        whole rows."""
+        return max(0, self.table.height_for(rows) - self.table.minimumHeight())
+
+    def list_first(self, extra: int) -> None:
+        """The panel is ``extra`` taller than its minimum: all of it to the list, the detail
+        keeps its first lines (drag the divider for more)."""
+        detail = self.detail.minimumSizeHint().height()
+        self.splitter.setSizes([self.table.minimumHeight() + max(0, extra), detail])
 
     # ------------------------------------------------------------------ refreshing
     def _schedule(self) -> None:

@@ -74,6 +74,12 @@ class OutboxTable(QTableView):
             self._widths[column] = width
             self.setColumnWidth(column, width)
 
+    def height_for(self, rows: int) -> int:
+        """The height that shows the header and ``rows`` whole lines (no horizontal scroll
+        bar: the columns fit the width)."""
+        header = self.horizontalHeader().sizeHint().height()
+        return header + rows * self.verticalHeader().defaultSectionSize() + 2 * self.frameWidth()
+
     @property
     def last_error_minimum(self) -> int:
         return LAST_ERROR_CHARACTERS * self.fontMetrics().averageCharWidth()

@@ -77,7 +77,7 @@ def complete_main_window(first: SignInWindow, workbench: Workbench) -> MainWindo
     entry = EntryViewModel(workbench.terminology, tasks, parent=window)
     workspace = WorkspacePage(drafts, gate, entry=entry, memory=memory)
     lock = SessionLock(window, tasks, drafts.autosave)
-    outbox = OutboxDock(window, tasks)
+    outbox = OutboxDock(window, tasks, memory)
     chart = ChartViewModel(tasks, parent=window)
     worklist = WorklistFlow(
         window, tasks, before_leaving=drafts.flush, open_chart_now=lambda: _open_chart(workspace)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,9 +34,15 @@ def workbench_on(tmp_path: Path, server: RunningServer) -> Workbench:
 
 
 @pytest.fixture
-def sandbox_workbench(tmp_path: Path, sandbox_server: RunningServer) -> Workbench:
-    """The app's Workbench with one site: the session's sandbox EHR."""
-    return workbench_on(tmp_path, sandbox_server)
+async def sandbox_workbench(
+    tmp_path: Path, sandbox_server: RunningServer, windows: list[MainWindowParts]
+) -> AsyncIterator[Workbench]:
+    """The app's Workbench with one site, the session's sandbox EHR: closed at the test's
+    end, passed or failed, after every window's parts (``close_in_the_apps_order``). A test
+    that closes it in its body (what it checks) may: closing again does nothing."""
+    opened = workbench_on(tmp_path, sandbox_server)
+    yield opened
+    await close_in_the_apps_order(opened, windows)
 
 
 @pytest.fixture
@@ -65,3 +71,16 @@ async def close_in_the_apps_order(workbench: Workbench, built: list[MainWindowPa
     for parts in built:
         await parts.aclose()
     await workbench.aclose()
+
+
+@pytest.fixture
+async def workbenches(windows: list[MainWindowParts]) -> AsyncIterator[list[Workbench]]:
+    """The workbenches a test opens (append each): closed at its end, passed or failed, after
+    every window's parts, in the app's order (``close_in_the_apps_order``). A test that quits
+    and starts again closes the first in its body; closing again does nothing."""
+    opened: list[Workbench] = []
+    yield opened
+    for parts in windows:
+        await parts.aclose()
+    for workbench in reversed(opened):
+        await workbench.aclose()

@@ -271,7 +271,11 @@ async def test_declining_an_imported_draft_sends_nothing_and_is_audited(
 
 
 async def test_a_file_in_the_watched_folder_becomes_a_draft_and_one_note(
-    qtbot: QtBot, scripted_browser: ScriptedBrowser, ehr: RunningServer, tmp_path: Path
+    qtbot: QtBot,
+    scripted_browser: ScriptedBrowser,
+    ehr: RunningServer,
+    tmp_path: Path,
+    workbenches: list[Workbench],
 ) -> None:
     """A scribe tool drops a file (written as .part, then renamed): the draft appears for the
     open encounter, awaiting review; approved, the EHR holds exactly one more note, current, and
@@ -282,6 +286,7 @@ async def test_a_file_in_the_watched_folder_becomes_a_draft_and_one_note(
     inbox = tmp_path / "scribe-inbox"
     inbox.mkdir()
     workbench = make_workbench(tmp_path, ehr, inbox)
+    workbenches.append(workbench)
     parts = await signed_in_window(qtbot, workbench)
     workspace, drafts = parts.workspace, parts.workspace.drafts
     site = site_of(parts)
@@ -347,7 +352,6 @@ async def test_a_file_in_the_watched_folder_becomes_a_draft_and_one_note(
         assert await new_observations(fhir, context.patient.id, observations_before) == written
         assert [o.kind for o in seen].count(InboxOutcomeKind.IMPORTED) == 1
         assert site.outbox.summary().total == 1  # the one the clinician approved
-        await workbench.aclose()
 
 
 async def drop_bad_input(inbox: Path, body: bytes, notices: InboxNotices) -> None:

@@ -66,7 +66,6 @@ async def test_a_large_charts_older_items_are_paged_in_and_shown(
     # the vital signs stay one row each (the latest), the older results under it
     vitals = [d for d in _rows(pane.sections[SectionKind.VITALS]) if isinstance(d, MeasurementRow)]
     assert len(vitals) == 5 and all(len(v.earlier) == 99 for v in vitals)
-    await sandbox_workbench.aclose()
 
 
 async def test_opening_another_chart_stops_the_paging(
@@ -93,7 +92,6 @@ async def test_opening_another_chart_stops_the_paging(
     )
     assert all(pane.history_words(k) != f"All {total:,} shown" for k, total in TOTALS.items())
     assert parts.workspace.context.patient.id == "pat-1"  # type: ignore[union-attr]
-    await sandbox_workbench.aclose()
 
 
 async def test_a_failed_page_leaves_the_first_view_with_words(qtbot: QtBot) -> None:

@@ -231,5 +231,4 @@ async def test_what_the_window_shows_speaks_clinical_words(
     assert len(shown) > 200
     QApplication.processEvents()
     found = offending(shown)
-    await workbench.aclose()
     assert found == [], "\n".join(found)

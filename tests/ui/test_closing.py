@@ -25,13 +25,18 @@ from tests.ui.test_end_to_end import signed_in_window, wait_until
 JAMES = Reference("Patient", "pat-2", "James Chen")
 
 
+@pytest.fixture
+def workbench(sandbox_workbench: Workbench) -> Workbench:
+    return sandbox_workbench  # closed after the windows at the test's end (tests/ui/conftest.py)
+
+
 def settle() -> None:
     for _ in range(5):
         QApplication.processEvents()
 
 
 async def test_sign_in_page_lists_waiting_notes_and_closing_asks_first(
-    qtbot: QtBot, tmp_path: Path, sandbox_server: RunningServer
+    qtbot: QtBot, tmp_path: Path, sandbox_server: RunningServer, workbenches: list[Workbench]
 ) -> None:
     paths = AppPaths(
         tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
@@ -44,6 +49,7 @@ async def test_sign_in_page_lists_waiting_notes_and_closing_asks_first(
     )
     factory = SiteFactory(paths, None)
     workbench = build_workbench(paths, [site], factory=factory)
+    workbenches.append(workbench)
     assert factory.open_first_store(site) is None  # as the app does before its window
     outbox = factory.store(site).store.outbox
     for patient in (JAMES, JAMES):
@@ -81,17 +87,15 @@ async def test_sign_in_page_lists_waiting_notes_and_closing_asks_first(
     question.defaultButton().click()
     settle()
     assert not window.isVisible()
-    await parts.aclose()
-    await workbench.aclose()
 
 
 async def test_a_closed_window_never_locks_or_asks_for_a_sign_in_later(
-    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
+    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser
 ) -> None:
     """Closing the window stops its idle lock and session-end checks: nothing of a closed
     window runs later (before, its idle timer went on watching the whole app and locked it,
     with its draft flush, ten minutes after)."""
-    parts = await signed_in_window(qtbot, sandbox_workbench)
+    parts = await signed_in_window(qtbot, workbench)
     watcher = parts.lock.watcher
     assert watcher.active  # signed in: the idle lock is armed
 
@@ -101,18 +105,17 @@ async def test_a_closed_window_never_locks_or_asks_for_a_sign_in_later(
     assert not watcher.active and not watcher.findChild(QTimer).isActive()
     parts.lock.lock()  # the idle signal, had it come: a closed window is not locked
     assert not parts.lock.locked
-    await sandbox_workbench.aclose()
 
 
 @pytest.mark.qt_log_ignore("Keyboard event not accepted")  # QTest: the disabled window's
 async def test_a_quit_with_the_window_open_takes_no_typing_after_the_last_save(
-    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
+    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser
 ) -> None:
     """A quit signal (the OS session ending, kill -TERM) ends the app with the window still
     open: the shutdown saves the draft, stops the window's tasks and closes the stores while Qt
     still takes input. What was typed then made the draft dirty again, and its autosave reached
     the closed store (which quietly reopened; now it refuses): the words were lost."""
-    parts = await signed_in_window(qtbot, sandbox_workbench)
+    parts = await signed_in_window(qtbot, workbench)
     drafts, edit = parts.workspace.drafts, parts.workspace.editor.section_edits["plan"]
     qtbot.keyClicks(edit, "Saved before the quit.")
     assert drafts.dirty
@@ -120,4 +123,3 @@ async def test_a_quit_with_the_window_open_takes_no_typing_after_the_last_save(
     assert not drafts.dirty
     qtbot.keyClicks(edit, " Typed while the app ends.")
     assert not drafts.dirty and "Typed while" not in edit.toPlainText()
-    await sandbox_workbench.aclose()

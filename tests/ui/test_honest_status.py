@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,18 +20,21 @@ from app.paths import AppPaths
 from app.services.workbench import Workbench
 from app.ui.workbench import MainWindowParts, build_main_window
 from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.conftest import close_in_the_apps_order
 from tests.ui.test_end_to_end import wait_until
 
 SECOND = re.compile(r"\b\d\d:\d\d:\d\d\b")
 
 
 @pytest.fixture
-def workbench(tmp_path: Path) -> Iterator[Workbench]:
+async def workbench(tmp_path: Path, windows: list[MainWindowParts]) -> AsyncIterator[Workbench]:
     """The app as it starts without a configured site: with its embedded sandbox."""
     paths = AppPaths(
         tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
     ).ensure()
-    yield start_workbench(None, True, paths)
+    opened = start_workbench(None, True, paths)
+    yield opened
+    await close_in_the_apps_order(opened, windows)
 
 
 async def signed_in(qtbot: QtBot, workbench: Workbench) -> MainWindowParts:
@@ -83,9 +86,6 @@ async def test_status_follows_the_sandbox_stopped_and_started_from_its_menu(
     assert after.last_contact_at is not None and runner_status.last_contact_at is not None
     assert after.last_contact_at > runner_status.last_contact_at  # an answer, not a guess
 
-    await parts.aclose()
-    await workbench.aclose()
-
 
 async def test_started_again_on_a_port_taken_meanwhile_the_sandbox_says_so_in_words(
     qtbot: QtBot, workbench: Workbench
@@ -113,5 +113,3 @@ async def test_started_again_on_a_port_taken_meanwhile_the_sandbox_says_so_in_wo
     )
     assert not sandbox.running and menu.start_action.isEnabled()  # try again, once it is free
     told.close()
-    await parts.aclose()
-    await workbench.aclose()

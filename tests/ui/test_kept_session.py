@@ -24,9 +24,15 @@ CONTINUING = "Continuing your last session…"
 
 
 def workbench_for(
-    tmp_path: Path, server: RunningServer, *, os_keyring: bool, warnings: tuple[str, ...] = ()
+    opened: list[Workbench],
+    tmp_path: Path,
+    server: RunningServer,
+    *,
+    os_keyring: bool,
+    warnings: tuple[str, ...] = (),
 ) -> Workbench:
-    """The app's Workbench; ``os_keyring`` stands the tests' file keyring in for an OS one."""
+    """The app's Workbench, closed at the test's end (``opened``: the ``workbenches``
+    fixture); ``os_keyring`` stands the tests' file keyring in for an OS one."""
     paths = AppPaths(
         tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
     ).ensure()
@@ -34,7 +40,11 @@ def workbench_for(
         id="kept", display_name="Sandbox", fhir_base=server.fhir_base, client_id=server.client_id
     )
     factory = SiteFactory(paths, None, keeps_sessions=lambda: os_keyring)
-    return build_workbench(paths, [site], factory=factory, startup=StartupReport(warnings=warnings))
+    workbench = build_workbench(
+        paths, [site], factory=factory, startup=StartupReport(warnings=warnings)
+    )
+    opened.append(workbench)
+    return workbench
 
 
 async def open_window(qtbot: QtBot, workbench: Workbench) -> tuple[MainWindowParts, list[str]]:
@@ -48,7 +58,8 @@ async def open_window(qtbot: QtBot, workbench: Workbench) -> tuple[MainWindowPar
     return parts, said
 
 
-async def close(parts: MainWindowParts, workbench: Workbench) -> None:
+async def quit_app(parts: MainWindowParts, workbench: Workbench) -> None:
+    """The app ends between two starts (the ``workbenches`` fixture closes the last)."""
     await parts.aclose()
     await workbench.aclose()
 
@@ -58,8 +69,9 @@ async def test_a_kept_session_is_continued_without_the_browser(
     tmp_path: Path,
     sandbox_server: RunningServer,
     scripted_browser: ScriptedBrowser,
+    workbenches: list[Workbench],
 ) -> None:
-    first = workbench_for(tmp_path, sandbox_server, os_keyring=True)
+    first = workbench_for(workbenches, tmp_path, sandbox_server, os_keyring=True)
     parts, said = await open_window(qtbot, first)
     assert CONTINUING not in said  # a first launch: nothing to continue
     assert parts.controller.session is None
@@ -67,16 +79,15 @@ async def test_a_kept_session_is_continued_without_the_browser(
     await wait_until(lambda: parts.controller.session is not None, 30)
     visits = len(scripted_browser.entries())
     assert visits > 0
-    await close(parts, first)
+    await quit_app(parts, first)
 
-    again = workbench_for(tmp_path, sandbox_server, os_keyring=True)
+    again = workbench_for(workbenches, tmp_path, sandbox_server, os_keyring=True)
     parts, said = await open_window(qtbot, again)
     await wait_until(lambda: parts.controller.session is not None, 30)
     assert CONTINUING in said
     assert len(scripted_browser.entries()) == visits  # no browser this time
     signin_page = parts.controller.signin_view
     await wait_until(lambda: parts.window.pages.currentWidget() is not signin_page, 30)
-    await close(parts, again)
 
 
 async def test_without_an_os_keyring_nothing_is_kept_and_one_sentence_says_so(
@@ -84,8 +95,11 @@ async def test_without_an_os_keyring_nothing_is_kept_and_one_sentence_says_so(
     tmp_path: Path,
     sandbox_server: RunningServer,
     scripted_browser: ScriptedBrowser,
+    workbenches: list[Workbench],
 ) -> None:
-    first = workbench_for(tmp_path, sandbox_server, os_keyring=False, warnings=(NO_OS_KEYRING,))
+    first = workbench_for(
+        workbenches, tmp_path, sandbox_server, os_keyring=False, warnings=(NO_OS_KEYRING,)
+    )
     parts, said = await open_window(qtbot, first)
     view = parts.controller.signin_view
     assert CONTINUING not in said
@@ -95,12 +109,13 @@ async def test_without_an_os_keyring_nothing_is_kept_and_one_sentence_says_so(
     await wait_until(lambda: parts.controller.session is not None, 30)
     session = parts.controller.session
     assert session is not None and session.warnings == []  # no second keyring warning
-    await close(parts, first)
+    await quit_app(parts, first)
 
-    again = workbench_for(tmp_path, sandbox_server, os_keyring=False, warnings=(NO_OS_KEYRING,))
+    again = workbench_for(
+        workbenches, tmp_path, sandbox_server, os_keyring=False, warnings=(NO_OS_KEYRING,)
+    )
     parts, said = await open_window(qtbot, again)
     assert CONTINUING not in said and parts.controller.session is None
-    await close(parts, again)
 
 
 async def test_signing_out_while_the_store_opens_still_removes_the_kept_charts(
@@ -108,12 +123,13 @@ async def test_signing_out_while_the_store_opens_still_removes_the_kept_charts(
     tmp_path: Path,
     sandbox_server: RunningServer,
     scripted_browser: ScriptedBrowser,
+    workbenches: list[Workbench],
 ) -> None:
     """Quit while signed in: the charts stay kept for an offline start. Next start continues
     the session; the clinician signs out while the site's store is still opening. The sign-out
     waits for the sign-in to finish and then removes the kept charts (before, it found no site
     yet, removed nothing, and the sign-in carried on after it)."""
-    first = workbench_for(tmp_path, sandbox_server, os_keyring=True)
+    first = workbench_for(workbenches, tmp_path, sandbox_server, os_keyring=True)
     parts, _said = await open_window(qtbot, first)
     parts.controller.signin_view.sign_in_button.click()
     await wait_until(lambda: parts.workspace.context is not None, 60)
@@ -121,9 +137,9 @@ async def test_signing_out_while_the_store_opens_still_removes_the_kept_charts(
     assert services is not None and services.offline is not None
     kept = await services.offline.kept_encounters()
     assert kept  # the chart shown is kept
-    await close(parts, first)  # quit while signed in
+    await quit_app(parts, first)  # quit while signed in
 
-    again = workbench_for(tmp_path, sandbox_server, os_keyring=True)
+    again = workbench_for(workbenches, tmp_path, sandbox_server, os_keyring=True)
     opening, release = asyncio.Event(), asyncio.Event()
     open_store = again.directory.open
 
@@ -144,4 +160,3 @@ async def test_signing_out_while_the_store_opens_still_removes_the_kept_charts(
     reopened = again.directory.opened(services.site)
     assert reopened is not None and reopened.offline is not None
     assert await reopened.offline.kept_encounters() == set()
-    await close(parts, again)

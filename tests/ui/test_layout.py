@@ -2,7 +2,9 @@
 
 At 1280×720 (and 1920×1080 at 150 %, the same in Qt's device-independent pixels) the window
 opens inside the screen, the status is in the header, every note section can be reached and
-resized, and with the outbox open more than one section is still in view. Screenshots of the
+resized, and with the outbox open the first section is still whole (the outbox opens with room
+for five of its rows where the window has it; at 1280x720 the note keeps its own minimum and
+the other sections are reached by scrolling). Screenshots of the
 real screens: docs/screenshots/screen-*.png (docs/screenshots/make_screen_sizes.py).
 """
 
@@ -36,7 +38,7 @@ def small_screen(monkeypatch: pytest.MonkeyPatch) -> QRect:
 
 @pytest.fixture
 def workbench(sandbox_workbench: Workbench) -> Workbench:
-    return sandbox_workbench
+    return sandbox_workbench  # closed after the windows at the test's end (tests/ui/conftest.py)
 
 
 def settle() -> None:
@@ -146,11 +148,8 @@ async def test_at_1280x720_status_in_the_header_every_section_reachable_and_resi
     parts.outbox.toggle()  # the outbox opens at the bottom
     settle()
     assert inside(parts, parts.outbox.button)
-    assert sum(fully_visible(e) for e in edits) >= 2, "more than one section with the outbox"
+    assert fully_visible(edits[0]), "the first section whole with the outbox open"
     for edit in edits:  # and each can be reached
         editor.sections_area.ensureWidgetVisible(edit)
         settle()
         assert not edit.visibleRegion().isEmpty()
-    window.close()
-    await parts.aclose()
-    await workbench.aclose()

@@ -144,4 +144,3 @@ async def test_typing_is_measured_and_my_week_opens_from_the_tools_menu(
     [note] = [n for n in notes if n.outcome is NoteOutcome.OPEN]
     assert 400 <= note.active_edit_ms <= typed_for * 1000 + 30_000
     dialog.close()
-    await sandbox_workbench.aclose()

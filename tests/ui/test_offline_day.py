@@ -8,7 +8,7 @@ back over HTTP), and the open chart is read live again. Sign-out then removes ev
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import UUID
 
@@ -27,6 +27,7 @@ from app.smart.sites import sandbox_site
 from app.ui.workbench import MainWindowParts
 from app.ui.worklist_view import offline_words
 from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.conftest import close_in_the_apps_order
 from tests.ui.test_end_to_end import (
     fhir_of,
     signed_in_window,
@@ -38,13 +39,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def workbench(tmp_path: Path) -> Iterator[Workbench]:
+async def workbench(tmp_path: Path, windows: list[MainWindowParts]) -> AsyncIterator[Workbench]:
     paths = AppPaths(
         tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
     ).ensure()
     sandbox = SandboxServer(SandboxOptions(db_path=paths.data_dir / "sandbox" / "sandbox.db"))
     site = sandbox_site(sandbox.start())
-    yield build_workbench(paths, [site], sandbox=sandbox)
+    opened = build_workbench(paths, [site], sandbox=sandbox)
+    yield opened
+    await close_in_the_apps_order(opened, windows)
     sandbox.close()
 
 
@@ -138,4 +141,3 @@ async def test_an_offline_day_open_kept_charts_approve_reconnect_confirmed(
     await wait_until(lambda: parts.flow.site is None, 30)
     await wait_until(lambda: not parts.flow.tasks.is_running("sign-out"), 30)
     assert await site.offline.kept_encounters() == set()
-    await workbench.aclose()

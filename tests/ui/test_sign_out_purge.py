@@ -19,8 +19,10 @@ from app.sandbox.options import SandboxOptions
 from app.sandbox.server import SandboxServer
 from app.services.workbench import Workbench
 from app.smart.sites import sandbox_site
+from app.ui.workbench import MainWindowParts
 from tests.support.fault_proxy import Fault, FaultProxy, ProxyRequest
 from tests.support.smart_fixtures import ScriptedBrowser
+from tests.ui.conftest import close_in_the_apps_order
 from tests.ui.test_end_to_end import signed_in_window, site_of, wait_until
 
 pytestmark = pytest.mark.slow
@@ -42,7 +44,10 @@ class Hold:
 
 
 async def test_a_chart_answered_after_sign_out_is_not_kept(
-    qtbot: QtBot, tmp_path: Path, scripted_browser: ScriptedBrowser
+    qtbot: QtBot,
+    tmp_path: Path,
+    scripted_browser: ScriptedBrowser,
+    windows: list[MainWindowParts],
 ) -> None:
     paths = AppPaths(
         tmp_path / "data", tmp_path / "log", tmp_path / "cfg", tmp_path / "site"
@@ -56,9 +61,9 @@ async def test_a_chart_answered_after_sign_out_is_not_kept(
             workbench = build_workbench(paths, [site], sandbox=sandbox)
             try:
                 await sign_out_while_a_chart_is_read(qtbot, workbench, hold)
-            finally:
+            finally:  # passed or failed: the window's tasks, then the stores, inside the proxy
                 hold.release.set()
-                await workbench.aclose()
+                await close_in_the_apps_order(workbench, windows)
     finally:
         sandbox.close()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -24,8 +25,13 @@ from tests.support.smart_fixtures import ScriptedBrowser
 from tests.ui.test_end_to_end import wait_until
 
 
+@pytest.fixture
+def workbench(sandbox_workbench: Workbench) -> Workbench:
+    return sandbox_workbench  # closed after the windows at the test's end (tests/ui/conftest.py)
+
+
 async def test_unreachable_ehr_is_explained_and_the_view_is_usable_again(
-    qtbot: QtBot, tmp_path: Path
+    qtbot: QtBot, tmp_path: Path, workbenches: list[Workbench]
 ) -> None:
     from tests.support.servers import free_port
 
@@ -37,6 +43,7 @@ async def test_unreachable_ehr_is_explained_and_the_view_is_usable_again(
     )
     paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
     workbench = build_workbench(paths, [site])
+    workbenches.append(workbench)
     model = SignInViewModel(workbench.sites, workbench.directory.session)
     view = SignInView(model)
     qtbot.addWidget(view)
@@ -47,13 +54,12 @@ async def test_unreachable_ehr_is_explained_and_the_view_is_usable_again(
     text = view.error_label.text()
     assert "cannot be reached" in text and "try again" in text  # what happened, what to do
     assert view.sign_in_button.isEnabled() and not view.cancel_button.isEnabled()
-    await workbench.aclose()
 
 
 async def test_cancel_while_the_browser_is_open(
-    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
+    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser
 ) -> None:
-    parts = build_main_window(sandbox_workbench)
+    parts = build_main_window(workbench)
     qtbot.addWidget(parts.window)
     controller = parts.controller
     for name in ("controller", "tasks", "workspace", "lock", "gate", "current", "outbox"):
@@ -68,15 +74,14 @@ async def test_cancel_while_the_browser_is_open(
     await wait_until(lambda: view.sign_in_button.isEnabled(), 15)
     assert "cancel" in view.progress_label.text().lower()
     assert controller.session is None
-    await sandbox_workbench.aclose()
 
 
 async def test_escape_cancels_the_sign_in_the_browser_is_open_for(
-    qtbot: QtBot, sandbox_workbench: Workbench, scripted_browser: ScriptedBrowser
+    qtbot: QtBot, workbench: Workbench, scripted_browser: ScriptedBrowser
 ) -> None:
     """Keyboard first (issue 13 walk-through): Enter signs in, and with the list disabled while
     the browser is waited for the keyboard had nowhere to go; Cancel takes it, Esc cancels."""
-    parts = build_main_window(sandbox_workbench)
+    parts = build_main_window(workbench)
     qtbot.addWidget(parts.window)
     parts.window.show()
     qtbot.waitActive(parts.window)
@@ -91,11 +96,10 @@ async def test_escape_cancels_the_sign_in_the_browser_is_open_for(
     await wait_until(lambda: view.sign_in_button.isEnabled(), 15)
     assert "cancel" in view.progress_label.text().lower()
     assert view.site_list.hasFocus() and controller.session is None
-    await sandbox_workbench.aclose()
 
 
 async def test_the_status_bar_names_the_ehr_chosen_on_the_sign_in_page(
-    qtbot: QtBot, tmp_path: Path
+    qtbot: QtBot, tmp_path: Path, workbenches: list[Workbench]
 ) -> None:
     """Issue 13: the status bar said "No EHR selected" while the only EHR was highlighted in
     the list; it names the chosen EHR, and follows the choice."""
@@ -105,13 +109,12 @@ async def test_the_status_bar_names_the_ehr_chosen_on_the_sign_in_page(
     ]
     paths = AppPaths(tmp_path / "d", tmp_path / "l", tmp_path / "c", tmp_path / "s").ensure()
     workbench = build_workbench(paths, sites)
+    workbenches.append(workbench)
     parts = build_main_window(workbench)
     qtbot.addWidget(parts.window)
     assert parts.window.site_label.text() == str(sites[0])  # highlighted at the start
     parts.controller.signin_view.site_list.setCurrentRow(1)
     assert parts.window.site_label.text() == str(sites[1])
-    await parts.aclose()
-    await workbench.aclose()
 
 
 async def test_patient_search_and_encounter_picker(

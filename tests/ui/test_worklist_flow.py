@@ -15,7 +15,7 @@ from tests.ui.test_end_to_end import signed_in_window, wait_until
 
 @pytest.fixture
 def workbench(sandbox_workbench: Workbench) -> Workbench:
-    return sandbox_workbench
+    return sandbox_workbench  # closed after the windows at the test's end (tests/ui/conftest.py)
 
 
 async def test_the_day_one_key_away_and_a_visit_opened_from_it(
@@ -57,4 +57,3 @@ async def test_the_day_one_key_away_and_a_visit_opened_from_it(
     )
     await wait_until(lambda: window.pages.currentWidget() is page, 10)
     await parts.tasks.wait_idle()
-    await workbench.aclose()
