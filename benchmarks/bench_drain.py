@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import json
 import resource
+import shutil
 import sys
 import tempfile
 import threading
@@ -217,6 +218,7 @@ async def main_async(args: argparse.Namespace) -> None:
         naive = await baseline(server, args)
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)  # the store and the sandbox's files
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"server: {args.server}; {args.commits} commits x 5 resources; "

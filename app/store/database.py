@@ -111,6 +111,8 @@ class _GroupOnThisThread(threading.local):
 
     def __init__(self) -> None:
         self.connection: Connection | None = None
+        self.kept: Connection | None = None  # between groups, inside ``group_connection_kept``
+        self.keeping = False
         self.after: list[Callable[[], None]] = []
         self.mode = GroupMode.SAVEPOINTS
         self.write_failed = False
@@ -163,18 +165,16 @@ class Database:
             yield
             return
         try:
-            with self._errors(), self._connect() as raw:
-                conn = raw.execution_options(sqlite_begin="IMMEDIATE")
-                with conn.begin():
-                    self._group.connection = conn
-                    self._group.mode, self._group.write_failed = mode, False
-                    try:
-                        yield
-                        if self._group.write_failed:
-                            raise GroupWriteFailed("a write of the group failed")
-                    finally:
-                        self._group.connection = None
-                        self._group.mode = GroupMode.SAVEPOINTS
+            with self._errors(), self._group_connection() as conn, conn.begin():
+                self._group.connection = conn
+                self._group.mode, self._group.write_failed = mode, False
+                try:
+                    yield
+                    if self._group.write_failed:
+                        raise GroupWriteFailed("a write of the group failed")
+                finally:
+                    self._group.connection = None
+                    self._group.mode = GroupMode.SAVEPOINTS
         finally:
             callbacks, self._group.after = self._group.after, []
         for callback in callbacks:  # (only reached when the COMMIT succeeded)
@@ -182,6 +182,45 @@ class Database:
                 callback()
             except Exception as exc:  # committed is committed, for every caller of the group
                 log.error("a listener failed after a group commit: %s", type(exc).__name__)
+
+    @contextmanager
+    def group_connection_kept(self) -> Iterator[None]:
+        """The groups this thread runs inside share one connection, taken by the first and
+        given back at the end (issue 15: taking a connection from the pool and giving it back
+        for every group was a tenth of the sync runner's store thread). A group that fails
+        gives it back (the next takes a fresh one); a closed store still refuses
+        (StoreClosed)."""
+        self._group.keeping = True
+        try:
+            yield
+        finally:
+            self._group.keeping = False
+            self._give_back_kept()
+
+    @contextmanager
+    def _group_connection(self) -> Iterator[Connection]:
+        if not self._group.keeping:
+            with self._connect() as raw:
+                yield raw.execution_options(sqlite_begin="IMMEDIATE")
+            return
+        if self._group.kept is None or self._closed:
+            self._give_back_kept()
+            self._group.kept = self._connect().execution_options(sqlite_begin="IMMEDIATE")
+        try:
+            yield self._group.kept
+        except BaseException:
+            self._give_back_kept()
+            raise
+
+    def _give_back_kept(self) -> None:
+        kept, self._group.kept = self._group.kept, None
+        if kept is not None:
+            try:
+                if self._closed:  # its pool was disposed: closed now, not by the collector
+                    kept.invalidate()
+                kept.close()
+            except Exception as exc:  # the group's own outcome is what its callers hear
+                log.warning("a kept store connection did not close: %s", type(exc).__name__)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once what was written is committed: now, or at the end of the

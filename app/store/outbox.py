@@ -368,6 +368,10 @@ class OutboxRepository(OutboxReads):
         """One transaction for the state changes made inside on this thread (group commit)."""
         return self._db.group(mode)
 
+    def group_connection_kept(self) -> AbstractContextManager[None]:
+        """The groups this thread runs inside share one connection (``Database``)."""
+        return self._db.group_connection_kept()
+
     def _notify_now(self, changes: Sequence[OutboxChange]) -> None:
         log_changes(changes, self._clock)
         for change in changes:

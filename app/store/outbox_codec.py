@@ -7,12 +7,13 @@ content is refused (``OutboxPayloadCorrupt``), never sent.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, bindparam, select
 
 from app.domain.commit import (
     IDENTIFIER_SYSTEM,
@@ -35,6 +36,7 @@ from app.store.outbox_records import (
     WriteRecord,
 )
 from app.store.outbox_tables import outbox_commits, outbox_dependencies, outbox_writes
+from app.store.prepared import Prepared
 from app.store.sealed_columns import error_context
 
 S, E = OutboxState, SyncEvent
@@ -88,17 +90,15 @@ class OutboxDecoder:
             return []
         keys = [r.commit_id for r in rows]
         writes: dict[str, list[Row[Any]]] = {k: [] for k in keys}
-        for w in c.execute(
-            select(outbox_writes)
-            .where(outbox_writes.c.commit_id.in_(keys))
-            .order_by(outbox_writes.c.commit_id, outbox_writes.c.position)
-        ):
-            writes[w.commit_id].append(w)
         bases: dict[str, list[str]] = {k: [] for k in keys}
-        for d in c.execute(
-            select(outbox_dependencies).where(outbox_dependencies.c.commit_id.in_(keys))
-        ):
-            bases[d.commit_id].append(d.base_commit_id)
+        for start in range(0, len(keys), _PER_READ):
+            chunk = keys[start : start + _PER_READ]
+            named = {f"key_{i}": key for i, key in enumerate(chunk)}
+            writes_of, bases_of = _reads_for(len(chunk))
+            for w in writes_of.all(c, named):
+                writes[w.commit_id].append(w)
+            for d in bases_of.all(c, named):
+                bases[d.commit_id].append(d.base_commit_id)
         out: list[OutboxEntry] = []
         for r in rows:
             try:
@@ -181,6 +181,25 @@ class OutboxDecoder:
 
 
 ROW_COLUMNS = tuple(outbox_commits.c[name] for name in ROW_FIELDS)
+
+# Commits whose writes and bases are read with one statement (a claim takes up to 48).
+_PER_READ = 64
+
+
+@functools.cache
+def _reads_for(count: int) -> tuple[Prepared, Prepared]:
+    """The statements reading the writes and the bases of ``count`` commits (``key_0``,
+    ``key_1``, ...), compiled once per count and run on the DBAPI cursor: a claim went through
+    SQLAlchemy's statement compiling and result rows for every batch (issue 15)."""
+    keys: list[Any] = [bindparam(f"key_{i}") for i in range(count)]
+    return (
+        Prepared(
+            select(outbox_writes)
+            .where(outbox_writes.c.commit_id.in_(keys))
+            .order_by(outbox_writes.c.commit_id, outbox_writes.c.position)
+        ),
+        Prepared(select(outbox_dependencies).where(outbox_dependencies.c.commit_id.in_(keys))),
+    )
 
 
 def item_of(r: Any, open_error: ErrorOpener) -> OutboxItem:

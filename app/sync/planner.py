@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from json.encoder import encode_basestring as _quoted
 from typing import Any
 
 from app.domain.capabilities import ServerCapabilities, parse_capabilities
@@ -364,8 +365,7 @@ def _transaction(
                 request["ifNoneExist"] = w.if_none_exist
         resource = w.payload_json if body is None else canonical_json(body)
         # sorted keys: "fullUrl" < "request" < "resource", so the resource closes the entry
-        head = canonical_json({"fullUrl": w.full_url, "request": request})
-        entries.append(f'{head[:-1]},"resource":{resource}}}')
+        entries.append(f'{entry_head(w.full_url, request)[:-1]},"resource":{resource}}}')
     return PlannedRequest(
         "POST",
         "",
@@ -374,6 +374,14 @@ def _transaction(
         tuple(bodies),
         strategy,
     )
+
+
+def entry_head(full_url: str, request: Mapping[str, str]) -> str:
+    """``canonical_json({"fullUrl": full_url, "request": request})``, written directly: every
+    value is a string (issue 15: ``json.dumps`` with sorted keys cost twice as much, five
+    times per commit)."""
+    fields = ",".join(f"{_quoted(k)}:{_quoted(v)}" for k, v in sorted(request.items()))
+    return f'{{"fullUrl":{_quoted(full_url)},"request":{{{fields}}}}}'
 
 
 def _single(

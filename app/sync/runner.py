@@ -161,7 +161,8 @@ class SyncRunner:
         self.in_flight = InFlight()  # the commits whose requests started (due_queue.SendSlots)
         self._run_lock = asyncio.Lock()
         # group commit: one fsync for the changes made within GROUP_WINDOW of each other
-        self._db = StoreThread(group=store.group, gather=GROUP_WINDOW)
+        keep = store.group_connection_kept  # one connection for all the store thread's groups
+        self._db = StoreThread(group=store.group, gather=GROUP_WINDOW, keep=keep)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._make_due = False
         self._stranded = False  # a failure could not be recorded: sweep SENDING next pass

@@ -38,13 +38,22 @@ class StoreThread:
     when a call fails, that attempt is rolled back whole and the group runs again with each
     call in its own savepoint, so a call that fails is rolled back alone."""
 
-    def __init__(self, group: Group | None = None, *, gather: float = 0.0) -> None:
+    def __init__(
+        self,
+        group: Group | None = None,
+        *,
+        gather: float = 0.0,
+        keep: Callable[[], AbstractContextManager[None]] | None = None,
+    ) -> None:
         """``gather``: with ``group``, how long (seconds) the thread waits after a call for
         more to join its transaction. A few milliseconds let the changes of several commits in
         flight share one COMMIT (its fsync and its CPU: the runner's store work is off the
-        round trip's path, so nothing waits on the network for it)."""
+        round trip's path, so nothing waits on the network for it). ``keep``: the thread's
+        groups run inside it (``OutboxRepository.group_connection_kept``: one connection for
+        all of them)."""
         self._group = group
         self._gather = gather
+        self._keep = keep
         self._executor: ThreadPoolExecutor | None = None
         self._calls: queue.SimpleQueue[_Call | None] | None = None
         self._worker: threading.Thread | None = None
@@ -70,6 +79,10 @@ class StoreThread:
         return self._calls
 
     def _work(self, calls: queue.SimpleQueue[_Call | None]) -> None:
+        with self._keep() if self._keep is not None else contextlib.nullcontext():
+            self._run_groups(calls)
+
+    def _run_groups(self, calls: queue.SimpleQueue[_Call | None]) -> None:
         assert self._group is not None
         stopping = False
         while not stopping:

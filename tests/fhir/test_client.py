@@ -3,11 +3,14 @@ misbehave in ways real EHRs sometimes do."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
+import sniffio
 
 from app.fhir.client import FhirClient
 from app.fhir.errors import (
@@ -36,6 +39,20 @@ async def test_read_search_and_capabilities(fhir: FhirClient, requests_log: Requ
     assert sum("/metadata" in u for u in requests_log.urls) == 1  # cached
     response = await fhir.read_response("Patient", "pat-1")
     assert response.etag is not None and response.version_id
+
+
+async def test_a_request_tells_httpcore_and_anyio_it_runs_on_asyncio(fhir: FhirClient) -> None:
+    """Issue 15: sniffio answers from the task's context instead of looking for the current
+    asyncio task each of the ~19 times httpcore and anyio ask during a request."""
+
+    async def read_in_a_fresh_context() -> str | None:
+        assert sniffio.current_async_library_cvar.get() is None
+        await fhir.read("Patient", "pat-1")
+        return sniffio.current_async_library_cvar.get()
+
+    task = asyncio.create_task(read_in_a_fresh_context(), context=contextvars.Context())
+    assert await task == "asyncio"
+    assert sniffio.current_async_library() == "asyncio"
 
 
 async def test_search_follows_next_links(fhir: FhirClient, requests_log: RequestLog) -> None:

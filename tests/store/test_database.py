@@ -63,6 +63,30 @@ def test_a_file_that_is_not_a_database_is_refused_and_kept(tmp_path: Path) -> No
     assert path.read_bytes() == b"this is not sqlite" * 100
 
 
+def test_groups_that_keep_their_connection_share_it_and_a_closed_store_still_refuses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 15: inside ``group_connection_kept`` the groups of a thread use one connection
+    (each still its own transaction); once the store is closed the next group is refused and
+    the kept connection is closed, not reused."""
+    s = open_store(tmp_path / "kept.db")
+    drivers = []
+    with s.db.group_connection_kept():
+        for n in range(2):
+            with s.db.group(), s.db.write() as c:
+                c.execute(text("INSERT INTO sync_status (key, value) VALUES (:k, 'v')"), {"k": n})
+                drivers.append(c.connection.driver_connection)
+        assert drivers[0] is drivers[1]
+        with s.db.read() as c:  # committed: a read outside the group sees both
+            assert c.execute(text("SELECT count(*) FROM sync_status")).scalar() == 2
+        s.close()
+        with pytest.raises(StoreClosed), s.db.group():
+            pass
+    with pytest.raises(sqlite3.ProgrammingError):  # closed, not left open for the collector
+        drivers[0].execute("SELECT 1")
+    assert "used after it was closed" in caplog.text
+
+
 def test_unwritable_folder_is_reported(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")

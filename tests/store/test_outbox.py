@@ -22,6 +22,7 @@ from app.domain.commit import (
 )
 from app.domain.draft import Draft, DraftStatus
 from app.domain.outbox import IllegalTransition, OutboxState, SyncEvent
+from app.fhir.profiles import load_profile
 from app.store.outbox_errors import (
     DiscardNotConfirmed,
     OutboxAlreadyQueued,
@@ -466,3 +467,22 @@ def _timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def test_a_claim_larger_than_one_read_has_every_commits_writes_and_bases(store: Store) -> None:
+    """The writes and bases of claimed commits are read 64 commits at a time (issue 15)."""
+    bases = [store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(3)]
+    for base in bases:
+        confirm(store, base)
+    made = [
+        store.outbox.enqueue_approval(
+            clinical_commit(load_profile("generic-r4"), text=f"note {n}")
+            if n % 2
+            else small_commit(depends_on=[bases[n % 3].commit_id]),
+            DECISION,
+        )
+        for n in range(130)
+    ]
+    claimed = store.outbox.claim_due(NOW + timedelta(days=1), limit=200)
+    assert [e.commit for e in claimed] == made
+    assert [len(e.writes) for e in claimed] == [len(c.writes) for c in made]

@@ -202,3 +202,61 @@ async def test_without_a_window_a_later_change_has_its_own_transaction(store: St
     finally:
         worker.close()
     assert commits.count == 2
+
+
+class Checkouts:
+    """Connections taken from the store's pool, and how many are out now."""
+
+    def __init__(self, store: Store) -> None:
+        self.taken = 0
+        self.out = 0
+        event.listen(store.db.engine, "checkout", self._taken)
+        event.listen(store.db.engine, "checkin", self._back)
+
+    def _taken(self, *_args: Any) -> None:
+        self.taken += 1
+        self.out += 1
+
+    def _back(self, *_args: Any) -> None:
+        self.out -= 1
+
+
+async def test_the_groups_of_the_runners_store_thread_share_one_connection(
+    store: Store, tmp_path: Path
+) -> None:
+    """Issue 15: one connection for all of the thread's groups, not one from the pool each
+    time; each group is still its own transaction, committed when its callers hear back, and
+    the connection goes back to the pool when the thread ends."""
+    queued = [store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(3)]
+    commits, checkouts = Commits(store), Checkouts(store)
+    worker = StoreThread(group=store.outbox.group, keep=store.outbox.group_connection_kept)
+    try:
+        for commit in queued:  # one after the other: a group each
+            item = await worker.run(store.outbox.apply, commit.commit_id, E.SEND_STARTED)
+            assert committed_states(tmp_path / "store.db")[str(commit.commit_id)] == "sending"
+            assert item.state is S.SENDING
+        assert (commits.count, checkouts.taken, checkouts.out) == (3, 1, 1)
+    finally:
+        worker.close()
+    assert checkouts.out == 0
+
+
+async def test_after_a_group_that_failed_the_next_one_takes_a_fresh_connection(
+    store: Store,
+) -> None:
+    first, second = (store.outbox.enqueue_approval(small_commit(), DECISION) for _ in range(2))
+    checkouts = Checkouts(store)
+    worker = StoreThread(group=store.outbox.group, keep=store.outbox.group_connection_kept)
+    try:
+        await worker.run(store.outbox.apply, first.commit_id, E.SEND_STARTED)
+        with pytest.raises(IllegalTransition):
+            await worker.run(store.outbox.apply, second.commit_id, E.SERVER_ACCEPTED)
+        await worker.run(store.outbox.apply, second.commit_id, E.SEND_STARTED)
+        assert (checkouts.taken, checkouts.out) == (2, 1)
+    finally:
+        worker.close()
+    assert checkouts.out == 0
+    assert committed_states(store.db.path) == {
+        str(first.commit_id): "sending",
+        str(second.commit_id): "sending",
+    }

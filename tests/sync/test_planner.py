@@ -9,6 +9,8 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.domain.commit import (
     ApprovedCommit,
@@ -27,6 +29,7 @@ from app.sync.planner import (
     WriteStrategy,
     capabilities_from,
     choose_strategy,
+    entry_head,
     next_action,
     plan_send,
 )
@@ -512,3 +515,15 @@ def test_the_transaction_text_is_canonical_json_with_the_approved_payloads_in_it
     assert [canonical_json(e["resource"]) for e in untouched] == [
         w.payload_json for w in commit.writes
     ]
+
+
+@given(
+    st.text(),
+    st.dictionaries(st.sampled_from(["method", "url", "ifNoneExist", "ifMatch"]), st.text()),
+)
+def test_an_entrys_head_is_its_canonical_json(full_url: str, request: dict[str, str]) -> None:
+    """Issue 15: the head of a transaction entry is written without ``json.dumps``; it must
+    be the same text, whatever the strings hold (quotes, controls, non-ASCII, U+2028)."""
+    assert entry_head(full_url, request) == canonical_json(
+        {"fullUrl": full_url, "request": request}
+    )
