@@ -44,7 +44,7 @@ from app.hl7.messages import (
     read_message,
 )
 from app.smart.hl7_settings import server_context
-from app.smart.stop_listening import stop_listening
+from app.smart.stop_listening import end_what_is_under_way, stop_listening
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class MllpListener:
                 loop.run_forever()
             finally:
                 loop.run_until_complete(self.aclose())
-                loop.run_until_complete(_end_what_is_under_way())
+                loop.run_until_complete(end_what_is_under_way())
                 loop.close()
 
         self._thread = threading.Thread(target=run, name="hl7-listener", daemon=True)
@@ -294,21 +294,6 @@ class MllpListener:
 def _abort(writer: HL7StreamWriter) -> None:
     if not writer.transport.is_closing():
         writer.transport.abort()
-
-
-async def _end_what_is_under_way(timeout: float = 2.0) -> None:
-    """On the listener's own loop, before it closes: a connection accepted just before the
-    listener closed may still be being set up (asyncio does that in a task of its own, a TLS
-    handshake included). Left to a closed loop, its socket would be closed by the garbage
-    collector, with a ResourceWarning, in whatever runs then."""
-    me = asyncio.current_task()
-    rest = [task for task in asyncio.all_tasks() if task is not me]
-    if rest:
-        _, late = await asyncio.wait(rest, timeout=timeout)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
-    await asyncio.sleep(0)  # a transport closed just now closes its socket on the next turn
 
 
 __all__ = ["Accepted", "Deliver", "MllpListener"]

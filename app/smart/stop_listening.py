@@ -21,3 +21,19 @@ def stop_listening(server: asyncio.Server) -> None:
     for listening in server.sockets:
         loop.remove_reader(listening.fileno())
     loop.call_soon(server.close)
+
+
+async def end_what_is_under_way(timeout: float = 2.0) -> None:
+    """On a server's own loop, after ``stop_listening`` and before the loop closes: a
+    connection accepted just before may still be being set up (in a task of its own, a TLS
+    handshake included), or its handler not begun. Left to a closed loop, its socket is closed
+    by the garbage collector, with a ResourceWarning, in whatever runs then. Waits for every
+    other task of the loop, up to ``timeout``, then cancels the rest."""
+    me = asyncio.current_task()
+    rest = [task for task in asyncio.all_tasks() if task is not me]
+    if rest:
+        _, late = await asyncio.wait(rest, timeout=timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+    await asyncio.sleep(0)  # a transport closed just now closes its socket on the next turn

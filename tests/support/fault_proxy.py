@@ -50,7 +50,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from app.smart.stop_listening import stop_listening
+from app.smart.stop_listening import end_what_is_under_way, stop_listening
 
 _HOP = {
     "connection",
@@ -458,20 +458,6 @@ def _abort(writer: asyncio.StreamWriter) -> None:
             transport.abort()
 
 
-async def _end_what_is_under_way(timeout: float = 2.0) -> None:
-    """On the proxy's own loop, before it closes: a connection accepted just before the proxy
-    went offline may still be being set up, or its handler not begun. Left to a closed loop,
-    its socket is closed by the garbage collector, with a ResourceWarning, in a later test."""
-    me = asyncio.current_task()
-    rest = [task for task in asyncio.all_tasks() if task is not me]
-    if rest:
-        _, late = await asyncio.wait(rest, timeout=timeout)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
-    await asyncio.sleep(0)  # a transport closed just now closes its socket on the next turn
-
-
 # ---------------------------------------------------------------------- from synchronous tests
 
 
@@ -496,7 +482,7 @@ class ProxyThread:
     def stop(self) -> None:
         try:
             self.call(self.proxy.__aexit__(None, None, None))
-            self.call(_end_what_is_under_way())
+            self.call(end_what_is_under_way())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
