@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 ChartNow = Callable[[], tuple[str, str] | None]  # the open chart: (patient id, encounter id)
 
 
+WORKLIST_READS = ("worklist-load", "worklist-notes")  # tasks that read the site's store
+
+
 class WorklistFlow(QObject):
     open_chart = Signal(str, str)  # patient id, encounter id: a row opened, a chart reloaded
     find_patient = Signal()  # "Find a patient…": the patient picker
@@ -85,6 +88,9 @@ class WorklistFlow(QObject):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        # a reading under way ends here, before the site's store closes (it read a closed
+        # store after a sign-out and left a store thread behind)
+        await self.tasks.stop(WORKLIST_READS)
         self.model.set_service(None)
         if service is not None:
             await service.stop_listener()

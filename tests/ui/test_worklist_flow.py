@@ -4,6 +4,8 @@ keyboard opens that encounter's chart; back again with the same key."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
@@ -57,3 +59,36 @@ async def test_the_day_one_key_away_and_a_visit_opened_from_it(
     )
     await wait_until(lambda: window.pages.currentWidget() is page, 10)
     await parts.tasks.wait_idle()
+
+
+async def test_signing_out_ends_a_reading_of_the_note_states_under_way(
+    qtbot: QtBot,
+    workbench: Workbench,
+    scripted_browser: ScriptedBrowser,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The note states are being read when the clinician signs out: the reading ends with the
+    sign-out, before the site's store closes. Before, it went on after the store had closed
+    ("the local store was used after it was closed") and left a store thread behind."""
+    parts = await signed_in_window(qtbot, workbench)
+    flow, site = parts.worklist, parts.flow.site
+    assert flow is not None and site is not None and site.worklist is not None
+    await parts.tasks.wait_idle()
+    reading, held = asyncio.Event(), asyncio.Event()
+    read_notes = site.worklist.refresh_notes
+
+    async def slow_reading() -> object:
+        reading.set()
+        await held.wait()  # still reading when the sign-out comes
+        return await read_notes()
+
+    site.worklist.refresh_notes = slow_reading  # type: ignore[method-assign]
+    flow.show()  # the worklist: its note states are read again
+    await wait_until(reading.is_set, 10)
+    parts.workspace.sign_out_requested.emit()
+    await wait_until(lambda: parts.controller.session is None, 30)
+    await wait_until(lambda: not parts.tasks.is_running("sign-out"), 30)
+    assert not parts.tasks.is_running("worklist-notes")  # ended with the sign-out
+    held.set()
+    await parts.tasks.wait_idle()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
