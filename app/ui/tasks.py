@@ -27,6 +27,13 @@ class TaskTracker:
         return task is not None and not task.done()
 
     def start(self, name: str, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+        if self._closing:
+            # the app is ending (``aclose``): its stores close next. A late timer or signal
+            # (the worklist's note states after a quit) read a closed store and left a store
+            # thread behind.
+            coro.close()
+            log.info("task %s not started: the window's tasks are closed", name)
+            return None
         if self.is_running(name):
             coro.close()
             log.info("task %s already running; request ignored", name)
